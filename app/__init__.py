@@ -1,0 +1,87 @@
+"""Switchboard: the application factory."""
+
+from pathlib import Path
+
+from flask import Flask
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: bind extensions, install tenancy listeners, register blueprints and commands."""
+    app = Flask(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
+    from app.config import build_config
+
+    app.config.update(build_config(Path(app.instance_path), config))
+
+    from app.observability import configure_logging, init_sentry
+
+    configure_logging(app)
+    init_sentry(app)
+    _bind_extensions(app)
+    _register_blueprints(app)
+
+    from app.cli import register_commands
+    from app.errors import register_error_handlers
+    from app.web import register_web_hooks
+
+    register_error_handlers(app)
+    register_web_hooks(app)
+    register_commands(app)
+    return app
+
+
+def _instance_path() -> Path:
+    import os
+
+    return Path(os.environ.get("SWITCHBOARD_INSTANCE", Path(__file__).resolve().parent.parent / "instance"))
+
+
+def _bind_extensions(app: Flask) -> None:
+    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from app.i18n import select_locale, select_timezone
+    from app.jobs import install_enqueue_after_commit
+    from app.tenancy import install_tenant_scoping
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage_uri(app))
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+
+    session_class = db.session.session_factory.class_
+    if not getattr(session_class, "_switchboard_listeners", False):
+        install_tenant_scoping(session_class)
+        install_enqueue_after_commit(session_class)
+        session_class._switchboard_listeners = True
+
+    import app.auth.models  # noqa: F401  (register models with the metadata)
+    import app.tenants.models  # noqa: F401
+
+
+def _limiter_storage_uri(app: Flask) -> str:
+    from app.embedded_redis import ensure_redis_url
+
+    url = ensure_redis_url(app)
+    # `limits` spells a Redis unix socket as redis+unix://.
+    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth.views import bp as auth_bp
+    from app.auth.views import console_bp as console_people_bp
+    from app.health import bp as health_bp
+    from app.tenants.views import console_bp as console_clinics_bp
+    from app.tenants.views import invitations_bp
+    from app.tenants.views import tenant_bp as tenant_settings_bp
+
+    for blueprint in (
+        health_bp,
+        auth_bp,
+        console_people_bp,
+        console_clinics_bp,
+        invitations_bp,
+        tenant_settings_bp,
+    ):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,1 @@
+"""JSON API (OpenAPI) for clinics' systems and telephony events (issue 3)."""

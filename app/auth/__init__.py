@@ -1,0 +1,1 @@
+"""People, roles, logging in, and the tenants a person may act in."""

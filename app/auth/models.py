@@ -1,0 +1,86 @@
+"""Users and their memberships in tenants.
+
+`users` and `memberships` are platform tables, not tenant-owned: which tenants a
+person may enter has to be known before any tenant is chosen. They hold no patient
+data; every tenant-owned table lives under `TenantScoped` and RLS.
+"""
+
+import enum
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models import TimestampMixin
+
+
+class PlatformRole(enum.StrEnum):
+    PROVIDER_ADMIN = "provider_admin"
+    MANAGER = "manager"
+
+
+class TenantRole(enum.StrEnum):
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    CLINIC_ADMIN = "clinic_admin"
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(5))
+    platform_role: Mapped[PlatformRole | None] = mapped_column(
+        Enum(PlatformRole, name="platform_role", values_callable=lambda e: [m.value for m in e])
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # Bumped on password change or deactivation: invalidates every existing session.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+    memberships: Mapped[list["Membership"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_provider_admin(self) -> bool:
+        return self.platform_role == PlatformRole.PROVIDER_ADMIN
+
+    @property
+    def is_manager(self) -> bool:
+        return self.platform_role == PlatformRole.MANAGER
+
+    @property
+    def uses_console(self) -> bool:
+        return self.platform_role is not None
+
+    def roles_in(self, tenant_id: int) -> set[TenantRole]:
+        return {m.role for m in self.memberships if m.tenant_id == tenant_id}
+
+
+class Membership(TimestampMixin, db.Model):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "tenant_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[TenantRole] = mapped_column(
+        Enum(TenantRole, name="tenant_role", values_callable=lambda e: [m.value for m in e]), nullable=False
+    )
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    tenant = relationship("Tenant", lazy="joined")

@@ -1,0 +1,142 @@
+"""Login, logout, the tenant picker, language choice, and the console's people pages."""
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.auth import services
+from app.auth.forms import LocaleForm, LoginForm, ManagerForm, ManagerTenantsForm
+from app.auth.models import PlatformRole
+from app.errors import DomainError
+from app.extensions import db, limiter
+from app.forms import attach_domain_error, choices
+from app.i18n import LOCALES, _
+from app.tenants.services import tenants_visible_to
+
+bp = Blueprint("auth", __name__)
+console_bp = Blueprint("console_people", __name__, url_prefix="/console/managers")
+
+
+def console_required(*, admin_only: bool = False):
+    """Console pages: provider admins (and, unless admin_only, outsourcing managers)."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def guarded(*args, **kwargs):
+            allowed = current_user.is_provider_admin or (not admin_only and current_user.is_manager)
+            if not allowed:
+                abort(404)
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append(_("Wrong e-mail address or password."))
+        else:
+            login_user(user)
+            session.pop("locale", None)
+            return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+    return render_template("auth/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash(_("You have been logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+@login_required
+def home():
+    """Send people where they work: the console, their only tenant, or the tenant picker."""
+    if current_user.uses_console:
+        return redirect(url_for("console_clinics.index"))
+    tenants = tenants_visible_to(current_user)
+    if len(tenants) == 1:
+        return redirect(url_for("tenant_settings.overview", tenant_slug=tenants[0].slug))
+    return render_template("auth/pick_tenant.html", tenants=tenants)
+
+
+@bp.get("/tenants")
+@login_required
+def pick_tenant():
+    return render_template("auth/pick_tenant.html", tenants=tenants_visible_to(current_user))
+
+
+@bp.post("/locale")
+def choose_locale():
+    form = LocaleForm()
+    if not form.validate_on_submit() or form.locale.data not in LOCALES:
+        abort(400)
+    if current_user.is_authenticated:
+        services.set_locale(current_user, form.locale.data)
+        db.session.commit()
+    else:
+        session["locale"] = form.locale.data
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.home"))
+
+
+@console_bp.route("/", methods=["GET", "POST"])
+@console_required(admin_only=True)
+def index():
+    form = ManagerForm()
+    if form.validate_on_submit():
+        try:
+            services.create_user(
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data,
+                platform_role=PlatformRole.MANAGER,
+            )
+            db.session.commit()
+            flash(_("Outsourcing manager %(name)s created.", name=form.name.data), "success")
+            return redirect(url_for("console_people.index"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    status = 400 if form.errors else 200
+    return render_template("console/managers.html", form=form, managers=services.managers()), status
+
+
+@console_bp.route("/<int:manager_id>", methods=["GET", "POST"])
+@console_required(admin_only=True)
+def assign(manager_id: int):
+    manager = next((m for m in services.managers() if m.id == manager_id), None)
+    if manager is None:
+        abort(404)
+    form = ManagerTenantsForm()
+    form.tenants.choices = choices((t.id, t.name) for t in tenants_visible_to(current_user))
+    if request.method == "GET":
+        form.tenants.data = [m.tenant_id for m in manager.memberships if m.role == "manager"]
+    if form.validate_on_submit():
+        services.set_manager_tenants(manager.id, set(form.tenants.data or []))
+        db.session.commit()
+        flash(_("Clinics assigned to %(name)s saved.", name=manager.name), "success")
+        return redirect(url_for("console_people.index"))
+    return render_template("console/assign.html", form=form, manager=manager), 400 if form.errors else 200

@@ -1,0 +1,1 @@
+"""Usage ledger, price plans, Stripe sync, webhooks and invoices (issue 6)."""

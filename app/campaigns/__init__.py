@@ -1,0 +1,1 @@
+"""Outbound patient communication: reminders, follow-ups, surveys and their channels (issue 5)."""

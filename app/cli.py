@@ -1,0 +1,112 @@
+"""CLI commands: demo data, the one-command demo, translations."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask_migrate import upgrade
+
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def register_commands(app) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(translate)
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Create the demo provider, managers, clinics and people (once)."""
+    from app.demo import seed_demo
+
+    created = seed_demo()
+    click.echo("Demo data created." if created else "Demo data already present.")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo_command(host: str, port: int):
+    """Migrate, seed, and run the web app and an RQ worker until interrupted."""
+    from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
+    from app.embedded_redis import ensure_redis_url
+
+    upgrade()
+    seed_demo()
+    db.session.remove()
+    db.engine.dispose()
+    redis_url = ensure_redis_url(current_app)
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": current_app.config["SQLALCHEMY_DATABASE_URI"],
+        "SWITCHBOARD_ENV": current_app.config["SWITCHBOARD_ENV"],
+        "SECRET_KEY": current_app.config["SECRET_KEY"],
+        "PUBLIC_BASE_URL": f"http://{host}:{port}",
+    }
+    children = [
+        subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
+        subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "wsgi:app"],
+            env=env,
+            cwd=ROOT,
+        ),
+    ]
+    click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
+    for email, name, *_ in PEOPLE:
+        click.echo(f"  {email:32} {name}")
+    stopping = False
+
+    def _stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        from app.embedded_redis import stop_all_embedded_redis
+
+        stop_all_embedded_redis()
+
+
+@click.group()
+def translate():
+    """Extract, update and compile the flask-babel catalogs."""
+
+
+def _pybabel(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True, cwd=ROOT)
+
+
+@translate.command()
+def update():
+    """Extract strings and merge them into every catalog."""
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-o", "translations/messages.pot", "--no-location",
+             "--sort-output", ".")
+    _pybabel("update", "-i", "translations/messages.pot", "-d", "translations", "--no-fuzzy-matching")
+
+
+@translate.command()
+def compile():  # noqa: A001 - the pybabel verb
+    """Compile every catalog to .mo files."""
+    _pybabel("compile", "-d", "translations")

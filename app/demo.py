@@ -1,0 +1,89 @@
+"""Demo data: a provider, two managers, three clinics in different time zones and languages."""
+
+import logging
+from datetime import date, time
+
+from sqlalchemy import select
+
+from app.auth.models import Membership, PlatformRole, TenantRole, User
+from app.auth.services import create_user
+from app.extensions import db
+from app.tenancy import tenant_context
+from app.tenants import services as tenants
+from app.tenants.models import Closure, TenantStatus
+
+logger = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "switchboard-demo"  # noqa: S105 - printed for newcomers; demo data only
+
+CLINICS = [
+    {
+        "name": "Praxisklinik Nord", "slug": "praxis-nord", "time_zone": "Europe/Berlin", "country_code": "DE",
+        "subdivision": "HH", "default_locale": "de", "supported_locales": ["de", "en", "pl"],
+        "hours": [(d, time(7, 30), time(18, 0)) for d in range(5)] + [(5, time(9, 0), time(13, 0))],
+        "closure": (date(2026, 12, 31), "Inventur"),
+    },
+    {
+        "name": "Clínica del Sol", "slug": "clinica-sol", "time_zone": "Europe/Madrid", "country_code": "ES",
+        "subdivision": "MD", "default_locale": "es", "supported_locales": ["es", "en", "fr"],
+        "hours": [(d, time(9, 0), time(14, 0)) for d in range(5)] + [(d, time(16, 0), time(20, 0)) for d in range(5)],
+        "closure": (date(2026, 12, 24), "Nochebuena"),
+    },
+    {
+        "name": "Centre Médical Rive Gauche", "slug": "rive-gauche", "time_zone": "America/Montreal",
+        "country_code": "CA", "subdivision": "QC", "default_locale": "fr", "supported_locales": ["fr", "en"],
+        "hours": [(d, time(8, 0), time(16, 30)) for d in range(5)] + [(4, time(22, 0), time(2, 0))],
+        "closure": (date(2027, 1, 2), "Formation du personnel"),
+    },
+]
+
+PEOPLE = [
+    # (e-mail, name, platform role, locale, [(clinic slug, role)])
+    ("admin@provider.example", "Petra Provider", PlatformRole.PROVIDER_ADMIN, "en", []),
+    ("manager.eu@provider.example", "Marek Manager", PlatformRole.MANAGER, "pl",
+     [("praxis-nord", TenantRole.MANAGER), ("clinica-sol", TenantRole.MANAGER)]),
+    ("manager.ca@provider.example", "Camille Manager", PlatformRole.MANAGER, "fr",
+     [("rive-gauche", TenantRole.MANAGER)]),
+    ("supervisor@provider.example", "Sam Supervisor", None, "en",
+     [("praxis-nord", TenantRole.SUPERVISOR), ("clinica-sol", TenantRole.SUPERVISOR)]),
+    ("agent.de@provider.example", "Anna Agent", None, "de",
+     [("praxis-nord", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)]),
+    ("agent.es@provider.example", "Alejandro Agente", None, "es",
+     [("clinica-sol", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)]),
+    ("agent.pl@provider.example", "Agnieszka Agentka", None, "pl", [("praxis-nord", TenantRole.AGENT)]),
+    ("admin@praxis-nord.example", "Dr. Hanna Nord", None, "de", [("praxis-nord", TenantRole.CLINIC_ADMIN)]),
+    ("admin@clinica-sol.example", "Dra. Lucía Sol", None, "es", [("clinica-sol", TenantRole.CLINIC_ADMIN)]),
+    ("admin@rive-gauche.example", "Dr Julien Rive", None, "fr", [("rive-gauche", TenantRole.CLINIC_ADMIN)]),
+]
+
+
+def seed_demo() -> bool:
+    """Create the demo world once; returns False when it already exists."""
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        return False
+    admin = None
+    users = {}
+    for email, name, platform_role, locale, _memberships in PEOPLE:
+        users[email] = create_user(email=email, name=name, password=DEMO_PASSWORD, platform_role=platform_role)
+        users[email].locale = locale
+        if platform_role == PlatformRole.PROVIDER_ADMIN:
+            admin = users[email]
+    clinics = {}
+    for spec in CLINICS:
+        tenant = tenants.create_tenant(
+            name=spec["name"], slug=spec["slug"], time_zone=spec["time_zone"], country_code=spec["country_code"],
+            subdivision=spec["subdivision"], default_locale=spec["default_locale"],
+            supported_locales=spec["supported_locales"], created_by=admin,
+        )
+        with tenant_context(tenant.id):
+            tenants.set_weekly_hours(spec["hours"])
+            db.session.add(Closure(day=spec["closure"][0], reason=spec["closure"][1]))
+            db.session.flush()
+        tenant.status = TenantStatus.ACTIVE
+        clinics[spec["slug"]] = tenant
+    for email, _name, _role, _locale, memberships in PEOPLE:
+        for slug, role in memberships:
+            db.session.add(Membership(user=users[email], tenant_id=clinics[slug].id, role=role))
+    db.session.commit()
+    logger.info("demo data created")
+    return True

@@ -1,0 +1,32 @@
+"""Extensions, created once here and bound to an application in `create_app`."""
+
+from flask import current_app
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from redis import Redis
+
+from app.models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+babel = Babel()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+
+def redis_connection() -> Redis:
+    """The application's Redis client; the embedded server is started on first use."""
+    client = current_app.extensions.get("redis")
+    if client is None:
+        from app.embedded_redis import ensure_redis_url
+
+        url = ensure_redis_url(current_app)
+        client = Redis.from_url(url)
+        current_app.extensions["redis"] = client
+    return client

@@ -1,0 +1,1 @@
+"""Teams, agents, queues, contacts and claim-next routing (issue 3)."""

@@ -1,0 +1,46 @@
+"""Translation helpers and the locale rule: user choice, else tenant default, else Accept-Language."""
+
+from flask import g, has_request_context, request, session
+from flask_babel import force_locale, gettext, lazy_gettext, ngettext
+from flask_login import current_user
+
+_ = gettext
+_l = lazy_gettext
+
+__all__ = ["_", "_l", "ngettext", "force_locale", "select_locale", "LOCALES", "LOCALE_NAMES"]
+
+LOCALES = ("en", "de", "pl", "fr", "es")
+
+# Each language named in itself, so a person who cannot read the current UI still finds theirs.
+LOCALE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "pl": "Polski",
+    "fr": "Français",
+    "es": "Español",
+}
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return "en"
+    if current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    if session.get("locale") in LOCALES:
+        return session["locale"]
+    tenant = g.get("tenant")
+    if tenant is not None and tenant.default_locale in LOCALES:
+        return tenant.default_locale
+    return request.accept_languages.best_match(LOCALES) or "en"
+
+
+def select_timezone() -> str:
+    tenant = g.get("tenant") if has_request_context() else None
+    return tenant.time_zone if tenant is not None else "UTC"
+
+
+def get_locale_code() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale.language if locale is not None else "en"

@@ -1,0 +1,42 @@
+"""System e-mail (invitations, reports) over SMTP.
+
+Without MAIL_SERVER (the embedded default) messages are written as .eml files into
+the instance folder's `outbox/`, so a newcomer can read what would have been sent.
+"""
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from flask import current_app
+
+logger = logging.getLogger(__name__)
+
+
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send one plain-text e-mail; returns its Message-ID."""
+    config = current_app.config
+    message = EmailMessage()
+    message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="switchboard.local")
+    message.set_content(body)
+
+    if not config["MAIL_SERVER"]:
+        outbox = Path(current_app.instance_path) / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"{message['Message-ID'].strip('<>')}.eml"
+        path.write_bytes(bytes(message))
+        logger.info("e-mail written to outbox", extra={"file": path.name})
+        return message["Message-ID"]
+
+    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+        if config["MAIL_USE_TLS"]:
+            smtp.starttls()
+        if config["MAIL_USERNAME"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        smtp.send_message(message)
+    return message["Message-ID"]

@@ -1,0 +1,1 @@
+"""Dashboards, charts, CSV/PDF exports and scheduled report e-mails (issue 4)."""

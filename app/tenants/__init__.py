@@ -1,0 +1,1 @@
+"""Clinics as tenants: onboarding, settings, business hours, holidays and closures."""

@@ -1,0 +1,94 @@
+from zoneinfo import available_timezones
+
+import holidays
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, FieldList, FormField, SelectField, StringField, TimeField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from app.auth.models import TenantRole
+from app.forms import CheckboxListField, choices
+from app.i18n import LOCALE_NAMES, _l
+from app.tenants.models import TenantStatus
+
+ROLE_LABELS = {
+    TenantRole.CLINIC_ADMIN: _l("Clinic admin"),
+    TenantRole.SUPERVISOR: _l("Supervisor"),
+    TenantRole.AGENT: _l("Agent"),
+    TenantRole.MANAGER: _l("Outsourcing manager"),
+}
+
+STATUS_LABELS = {
+    TenantStatus.DRAFT: _l("Draft"),
+    TenantStatus.ACTIVE: _l("Active"),
+    TenantStatus.SUSPENDED: _l("Suspended"),
+    TenantStatus.OFFBOARDED: _l("Offboarded"),
+}
+
+WEEKDAY_LABELS = [_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
+                  _l("Saturday"), _l("Sunday")]
+
+
+def _time_zone_choices():
+    zones = sorted(name for name in available_timezones() if "/" in name and not name.startswith("Etc/"))
+    return choices((name, name) for name in zones)
+
+
+def _country_choices():
+    return choices((code, code) for code in sorted(holidays.list_supported_countries()))
+
+
+class ClinicProfileForm(FlaskForm):
+    name = StringField(_l("Clinic name"), validators=[DataRequired(), Length(max=120)])
+    time_zone = SelectField(_l("Time zone"), validators=[DataRequired()], validate_choice=False)
+    country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()],
+                               validate_choice=False)
+    subdivision = StringField(_l("Region code (optional, e.g. BY for Bavaria)"),
+                              validators=[Optional(), Length(max=10)])
+    default_locale = SelectField(_l("Default language"), choices=choices(LOCALE_NAMES.items()))
+    supported_locales = CheckboxListField(_l("Languages served"), choices=choices(LOCALE_NAMES.items()))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone.choices = _time_zone_choices()
+        self.country_code.choices = _country_choices()
+
+
+class NewClinicForm(ClinicProfileForm):
+    slug = StringField(_l("Address (used in links, e.g. north-clinic)"),
+                       validators=[DataRequired(), Length(min=3, max=40)])
+
+
+class HoursRowForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    weekday = SelectField(_l("Day"), coerce=int, choices=choices(enumerate(WEEKDAY_LABELS)))
+    opens_at = TimeField(_l("Opens"), validators=[Optional()])
+    closes_at = TimeField(_l("Closes"), validators=[Optional()])
+
+
+class HoursForm(FlaskForm):
+    rows = FieldList(FormField(HoursRowForm), min_entries=1, max_entries=28)
+
+
+class ClosureForm(FlaskForm):
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class InvitationForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField(
+        _l("Role"),
+        choices=choices((role.value, ROLE_LABELS[role]) for role in
+                        (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)),
+    )
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("New status"), choices=choices((s.value, STATUS_LABELS[s]) for s in TenantStatus))
+    confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a POST with a valid CSRF token is the confirmation."""

@@ -1,0 +1,45 @@
+"""Blueprints for `/t/<tenant_slug>/…`: resolve the tenant once, check membership, enter it.
+
+Every tenant blueprint is made by `tenant_blueprint`, so no view can forget the check.
+A tenant the user holds no membership in answers 404, exactly like one that does not
+exist: the answer never reveals that a tenant exists.
+"""
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+from flask_login import current_user
+
+from app.tenancy import reset_current_tenant, set_current_tenant
+
+
+def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
+    bp = Blueprint(name, import_name, url_prefix=f"/t/<tenant_slug>{url_prefix}")
+
+    @bp.url_value_preprocessor
+    def _pull_slug(endpoint, values):
+        g.tenant_slug = values.pop("tenant_slug", None) if values else None
+
+    @bp.url_defaults
+    def _add_slug(endpoint, values):
+        if "tenant_slug" not in values and g.get("tenant") is not None:
+            values["tenant_slug"] = g.tenant.slug
+
+    @bp.before_request
+    def _enter_tenant():
+        from app.tenants.services import can_enter, find_tenant_by_slug
+
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        tenant = find_tenant_by_slug(g.tenant_slug or "")
+        if tenant is None or not can_enter(current_user, tenant):
+            abort(404)
+        g.tenant = tenant
+        g.tenant_token = set_current_tenant(tenant.id)
+        return None
+
+    return bp
+
+
+def leave_tenant(exc=None) -> None:
+    token = g.pop("tenant_token", None)
+    if token is not None:
+        reset_current_tenant(token)

@@ -1,0 +1,352 @@
+"""Onboarding and configuring clinics. Every rule about a tenant's settings lives here."""
+
+import logging
+import re
+import secrets
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import holidays
+from sqlalchemy import delete, select
+
+from app.auth.models import Membership, PlatformRole, TenantRole, User
+from app.errors import Conflict, DomainError, NotFound
+from app.extensions import db
+from app.i18n import LOCALES, _l
+from app.jobs import enqueue_after_commit
+from app.tenancy import current_tenant_id, tenant_context
+from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
+
+logger = logging.getLogger(__name__)
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+RESERVED_SLUGS = frozenset({"console", "admin", "api", "static", "login", "logout", "new"})
+INVITATION_LIFETIME = timedelta(days=14)
+DEFAULT_WEEKLY_HOURS = [(weekday, time(8, 0), time(17, 0)) for weekday in range(5)]
+INVITABLE_ROLES = (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)
+
+
+def get_tenant(tenant_id: int) -> Tenant:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(_l("This clinic does not exist."))
+    return tenant
+
+
+def find_tenant_by_slug(slug: str) -> Tenant | None:
+    return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+
+def tenants_visible_to(user: User) -> list[Tenant]:
+    """Provider admins see every tenant; anyone else, the tenants they hold a membership in."""
+    query = select(Tenant).order_by(Tenant.name)
+    if not user.is_provider_admin:
+        query = query.where(Tenant.id.in_(select(Membership.tenant_id).where(Membership.user_id == user.id)))
+    return list(db.session.scalars(query))
+
+
+def can_enter(user: User, tenant: Tenant) -> bool:
+    return user.is_provider_admin or bool(user.roles_in(tenant.id))
+
+
+def can_manage(user: User, tenant: Tenant) -> bool:
+    return user.is_provider_admin or TenantRole.MANAGER in user.roles_in(tenant.id)
+
+
+def validate_time_zone(name: str) -> str:
+    if name not in available_timezones():
+        raise DomainError(_l("Unknown time zone. Choose one from the list, e.g. Europe/Berlin."), "time_zone")
+    try:
+        ZoneInfo(name)
+    except ZoneInfoNotFoundError as error:
+        raise DomainError(_l("Unknown time zone."), "time_zone") from error
+    return name
+
+
+def validate_country(country_code: str, subdivision: str | None) -> tuple[str, str | None]:
+    code = (country_code or "").upper()
+    supported = holidays.list_supported_countries()
+    if code not in supported:
+        raise DomainError(_l("Public holidays are not known for this country code."), "country_code")
+    subdivision = (subdivision or "").strip().upper() or None
+    if subdivision and subdivision not in supported[code]:
+        raise DomainError(_l("Unknown region for this country."), "subdivision")
+    return code, subdivision
+
+
+def validate_slug(slug: str, tenant_id: int | None = None) -> str:
+    slug = (slug or "").strip().lower()
+    if not SLUG_PATTERN.match(slug) or slug in RESERVED_SLUGS:
+        raise DomainError(
+            _l("Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
+            "slug",
+        )
+    existing = find_tenant_by_slug(slug)
+    if existing is not None and existing.id != tenant_id:
+        raise Conflict(_l("This address is already taken by another clinic."), "slug")
+    return slug
+
+
+def validate_locales(default_locale: str, supported_locales: list[str]) -> list[str]:
+    supported = [code for code in LOCALES if code in set(supported_locales)]
+    if not supported or len(supported) != len(set(supported_locales)):
+        raise DomainError(_l("Choose at least one of the offered languages."), "supported_locales")
+    if default_locale not in supported:
+        raise DomainError(_l("The default language must be one of the supported languages."), "default_locale")
+    return supported
+
+
+def create_tenant(
+    *,
+    name: str,
+    slug: str,
+    time_zone: str,
+    country_code: str,
+    subdivision: str | None,
+    default_locale: str,
+    supported_locales: list[str],
+    created_by: User,
+) -> Tenant:
+    """Create a clinic in draft with default weekday hours; a creating manager is assigned to it."""
+    if not created_by.uses_console:
+        raise DomainError(_l("Only provider admins and outsourcing managers can onboard clinics."))
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_l("Enter the clinic's name."), "name")
+    tenant = Tenant(
+        name=name,
+        slug=validate_slug(slug),
+        time_zone=validate_time_zone(time_zone),
+        default_locale=default_locale,
+        supported_locales=validate_locales(default_locale, supported_locales),
+        status=TenantStatus.DRAFT,
+    )
+    tenant.country_code, tenant.subdivision = validate_country(country_code, subdivision)
+    db.session.add(tenant)
+    db.session.flush()
+    if created_by.platform_role == PlatformRole.MANAGER:
+        db.session.add(Membership(user_id=created_by.id, tenant_id=tenant.id, role=TenantRole.MANAGER))
+    # The hours are tenant-owned rows: write them inside the new tenant so RLS lets them in.
+    with tenant_context(tenant.id):
+        for weekday, opens_at, closes_at in DEFAULT_WEEKLY_HOURS:
+            db.session.add(BusinessHours(weekday=weekday, opens_at=opens_at, closes_at=closes_at))
+        db.session.flush()
+    logger.info("tenant created", extra={"tenant_id": tenant.id})
+    return tenant
+
+
+def update_tenant_profile(
+    tenant: Tenant,
+    *,
+    name: str,
+    time_zone: str,
+    country_code: str,
+    subdivision: str | None,
+    default_locale: str,
+    supported_locales: list[str],
+) -> Tenant:
+    """Change a clinic's name, time zone, country and languages (its address stays)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_l("Enter the clinic's name."), "name")
+    tenant.name = name
+    tenant.time_zone = validate_time_zone(time_zone)
+    tenant.country_code, tenant.subdivision = validate_country(country_code, subdivision)
+    tenant.supported_locales = validate_locales(default_locale, supported_locales)
+    tenant.default_locale = default_locale
+    return tenant
+
+
+def weekly_hours() -> list[BusinessHours]:
+    return list(db.session.scalars(select(BusinessHours).order_by(BusinessHours.weekday, BusinessHours.opens_at)))
+
+
+def set_weekly_hours(intervals: list[tuple[int, time, time]]) -> list[BusinessHours]:
+    """Replace the current tenant's weekly hours. Intervals of one weekday may not overlap.
+
+    An interval whose closing time is not after its opening time runs past midnight.
+    """
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for weekday, opens_at, closes_at in intervals:
+        if not 0 <= weekday <= 6:
+            raise DomainError(_l("Unknown weekday."), "hours")
+        if opens_at == closes_at:
+            raise DomainError(_l("An opening interval cannot start and end at the same time."), "hours")
+        by_day.setdefault(weekday, []).append((opens_at, closes_at))
+    for day_intervals in by_day.values():
+        day_intervals.sort()
+        minutes = [(_minutes(o), _minutes(c) if c > o else _minutes(c) + 24 * 60) for o, c in day_intervals]
+        for (_, first_end), (second_start, _) in zip(minutes, minutes[1:], strict=False):
+            if second_start < first_end:
+                raise DomainError(_l("Opening intervals on the same day overlap."), "hours")
+    db.session.execute(delete(BusinessHours))
+    rows = [BusinessHours(weekday=w, opens_at=o, closes_at=c) for w, o, c in intervals]
+    db.session.add_all(rows)
+    return rows
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def closures(upcoming_from: date | None = None) -> list[Closure]:
+    query = select(Closure).order_by(Closure.day)
+    if upcoming_from is not None:
+        query = query.where(Closure.day >= upcoming_from)
+    return list(db.session.scalars(query))
+
+
+def add_closure(day: date, reason: str) -> Closure:
+    """Close the clinic for a whole day; one closure per day."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Say why the clinic is closed."), "reason")
+    if db.session.scalar(select(Closure).where(Closure.day == day)) is not None:
+        raise Conflict(_l("There is already a closure on this day."), "day")
+    closure = Closure(day=day, reason=reason)
+    db.session.add(closure)
+    return closure
+
+
+def remove_closure(closure_id: int) -> None:
+    closure = db.session.scalar(select(Closure).where(Closure.id == closure_id))
+    if closure is None:
+        raise NotFound(_l("This closure does not exist."))
+    db.session.delete(closure)
+
+
+def change_status(tenant: Tenant, new_status: TenantStatus) -> Tenant:
+    """Move a clinic along draft → active → suspended → offboarded; offboarding is final."""
+    if new_status not in STATUS_TRANSITIONS[tenant.status]:
+        raise DomainError(_l("This status change is not possible."), "status")
+    if new_status == TenantStatus.ACTIVE and not weekly_hours():
+        raise DomainError(_l("Set the business hours before activating the clinic."), "status")
+    tenant.status = new_status
+    logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": new_status.value})
+    return tenant
+
+
+def invitations() -> list[Invitation]:
+    return list(db.session.scalars(select(Invitation).order_by(Invitation.created_at.desc())))
+
+
+def invite_member(email: str, role: TenantRole, invited_by: User) -> Invitation:
+    """Invite a person into the current tenant; the e-mail is sent by a job after commit."""
+    from app.tenants.jobs import send_invitation
+
+    email = email.strip().lower()
+    if role not in INVITABLE_ROLES:
+        raise DomainError(_l("This role cannot be given by invitation."), "role")
+    tenant_id = current_tenant_id()
+    existing_user = db.session.scalar(select(User).where(User.email == email))
+    if existing_user is not None and role in existing_user.roles_in(tenant_id):
+        raise Conflict(_l("This person already has this role in the clinic."), "email")
+    invitation = db.session.scalar(select(Invitation).where(Invitation.email == email, Invitation.role == role))
+    if invitation is not None and invitation.accepted_at is None:
+        raise Conflict(_l("This person has already been invited in this role."), "email")
+    if invitation is None:
+        invitation = Invitation(email=email, role=role.value)
+        db.session.add(invitation)
+    invitation.nonce = secrets.token_urlsafe(24)
+    invitation.invited_by_id = invited_by.id
+    invitation.expires_at = datetime.now(UTC) + INVITATION_LIFETIME
+    invitation.accepted_at = None
+    db.session.flush()
+    enqueue_after_commit(send_invitation, tenant_id, invitation.id)
+    return invitation
+
+
+def revoke_invitation(invitation_id: int) -> None:
+    invitation = db.session.scalar(select(Invitation).where(Invitation.id == invitation_id))
+    if invitation is None or invitation.accepted_at is not None:
+        raise NotFound(_l("This invitation does not exist or was already accepted."))
+    db.session.delete(invitation)
+
+
+def _invitation_serializer():
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tenant-invitation")
+
+
+def invitation_token(invitation: Invitation) -> str:
+    """A signed link token; the nonce changes on re-invitation so old links stop working."""
+    return _invitation_serializer().dumps([invitation.tenant_id, invitation.id, invitation.nonce])
+
+
+def invitation_url(invitation: Invitation) -> str:
+    from flask import current_app
+
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/invitations/{invitation_token(invitation)}"
+
+
+def read_invitation_token(token: str) -> tuple[int, int, str]:
+    """The (tenant id, invitation id, nonce) a token carries; NotFound for any bad token."""
+    from itsdangerous import BadSignature
+
+    try:
+        tenant_id, invitation_id, nonce = _invitation_serializer().loads(
+            token, max_age=int(INVITATION_LIFETIME.total_seconds())
+        )
+    except (BadSignature, ValueError, TypeError) as error:
+        raise NotFound(_l("This invitation link is invalid or has expired.")) from error
+    return int(tenant_id), int(invitation_id), str(nonce)
+
+
+def open_invitation(invitation_id: int, nonce: str) -> Invitation:
+    """The pending invitation of the current tenant matching id and nonce."""
+    invitation = db.session.scalar(select(Invitation).where(Invitation.id == invitation_id))
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or not secrets.compare_digest(invitation.nonce, nonce)
+        or invitation.expires_at.replace(tzinfo=invitation.expires_at.tzinfo or UTC) < datetime.now(UTC)
+    ):
+        raise NotFound(_l("This invitation link is invalid or has expired."))
+    return invitation
+
+
+def accept_invitation(invitation: Invitation, *, name: str, password: str | None) -> User:
+    """Join the tenant: create the account if needed (with a password), add the membership."""
+    from app.auth.services import create_user
+
+    user = db.session.scalar(select(User).where(User.email == invitation.email))
+    if user is None:
+        user = create_user(email=invitation.email, name=name, password=password)
+    role = TenantRole(invitation.role)
+    if role not in user.roles_in(invitation.tenant_id):
+        db.session.add(Membership(user=user, tenant_id=invitation.tenant_id, role=role))
+    invitation.accepted_at = datetime.now(UTC)
+    return user
+
+
+# Changes that stop a clinic's service: the manager types the clinic's address to confirm.
+CONFIRMED_TRANSITIONS = frozenset({TenantStatus.SUSPENDED, TenantStatus.OFFBOARDED})
+
+
+def allowed_transitions(tenant: Tenant) -> list[TenantStatus]:
+    return [status for status in TenantStatus if status in STATUS_TRANSITIONS[tenant.status]]
+
+
+def onboarding_checklist(tenant: Tenant) -> list[tuple[str, bool]]:
+    """What a clinic needs before it goes live, each with whether it is done."""
+    roles = {m.role for m in members(tenant.id)}
+    pending = {i.role for i in invitations() if i.accepted_at is None}
+    return [
+        (str(_l("Business hours set")), bool(weekly_hours())),
+        (str(_l("At least one clinic admin invited or joined")),
+         TenantRole.CLINIC_ADMIN in roles or TenantRole.CLINIC_ADMIN.value in pending),
+    ]
+
+
+def members(tenant_id: int) -> list[Membership]:
+    return list(
+        db.session.scalars(
+            select(Membership).join(User).where(Membership.tenant_id == tenant_id).order_by(User.name, Membership.role)
+        )
+    )
+
+
+def account_exists(email: str) -> bool:
+    return db.session.scalar(select(User.id).where(User.email == email)) is not None

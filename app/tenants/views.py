@@ -1,0 +1,332 @@
+"""Clinic pages: the console's clinic list and onboarding, and each clinic's settings."""
+
+from datetime import datetime
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
+
+from app.auth.forms import AcceptInvitationForm
+from app.auth.models import TenantRole
+from app.auth.views import console_required
+from app.errors import DomainError
+from app.extensions import db
+from app.forms import attach_domain_error, choices
+from app.i18n import _, _l, get_locale_code
+from app.tenancy import tenant_context
+from app.tenants import calendar, services
+from app.tenants.forms import (
+    ROLE_LABELS,
+    STATUS_LABELS,
+    WEEKDAY_LABELS,
+    ClinicProfileForm,
+    ClosureForm,
+    ConfirmForm,
+    HoursForm,
+    InvitationForm,
+    NewClinicForm,
+    StatusForm,
+)
+from app.tenants.models import TenantStatus
+from app.tenants.routing import tenant_blueprint
+
+console_bp = Blueprint("console_clinics", __name__, url_prefix="/console")
+tenant_bp = tenant_blueprint("tenant_settings", __name__)
+invitations_bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+
+# The guided onboarding: each step's endpoint, in order; the console's form is step one.
+ONBOARDING_STEPS = [
+    ("tenant_settings.profile", _l("Clinic")),
+    ("tenant_settings.hours", _l("Business hours")),
+    ("tenant_settings.closures", _l("Holidays and closures")),
+    ("tenant_settings.people", _l("People")),
+    ("tenant_settings.status", _l("Review and activate")),
+]
+
+
+def _next_step(endpoint: str) -> str:
+    names = [name for name, _label in ONBOARDING_STEPS]
+    position = names.index(endpoint)
+    if g.tenant.status == TenantStatus.DRAFT and position + 1 < len(names):
+        return url_for(names[position + 1])
+    return url_for(endpoint)
+
+
+def _render_form(template: str, form, **context):
+    return render_template(template, form=form, **context), 400 if form.errors else 200
+
+
+def managers_only(view):
+    """Settings pages: the clinic's outsourcing managers and provider admins."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if not services.can_manage(current_user, g.tenant):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+@console_bp.get("/")
+@console_required()
+def index():
+    tenants = services.tenants_visible_to(current_user)
+    return render_template("console/clinics.html", tenants=tenants, status_labels=STATUS_LABELS)
+
+
+@console_bp.route("/clinics/new", methods=["GET", "POST"])
+@console_required()
+def new_clinic():
+    form = NewClinicForm()
+    if request.method == "GET":
+        form.time_zone.data = "Europe/Berlin"
+        form.country_code.data = "DE"
+        form.supported_locales.data = [get_locale_code()]
+        form.default_locale.data = get_locale_code()
+    if form.validate_on_submit():
+        try:
+            tenant = services.create_tenant(
+                name=form.name.data,
+                slug=form.slug.data,
+                time_zone=form.time_zone.data,
+                country_code=form.country_code.data,
+                subdivision=form.subdivision.data,
+                default_locale=form.default_locale.data,
+                supported_locales=form.supported_locales.data or [],
+                created_by=current_user,
+            )
+            db.session.commit()
+            flash(_("Clinic %(name)s created as a draft. Next: its business hours.", name=tenant.name), "success")
+            return redirect(url_for("tenant_settings.hours", tenant_slug=tenant.slug))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    return _render_form("console/new_clinic.html", form)
+
+
+@tenant_bp.get("/")
+def overview():
+    tenant = g.tenant
+    now = datetime.now(ZoneInfo(tenant.time_zone))
+    hours = services.weekly_hours()
+    closures = services.closures()
+    return render_template(
+        "tenants/overview.html",
+        tenant=tenant,
+        local_now=now,
+        open_now=calendar.is_open_at(tenant, hours, closures, now),
+        hours=hours,
+        weekday_labels=WEEKDAY_LABELS,
+        closed_days=calendar.upcoming_closed_days(tenant, closures, now.date(), language=get_locale_code()),
+        status_labels=STATUS_LABELS,
+        roles=sorted(current_user.roles_in(tenant.id)),
+        role_labels=ROLE_LABELS,
+        can_manage=services.can_manage(current_user, tenant),
+    )
+
+
+@tenant_bp.route("/settings/profile", methods=["GET", "POST"])
+@managers_only
+def profile():
+    form = ClinicProfileForm(obj=g.tenant)
+    if form.validate_on_submit():
+        try:
+            services.update_tenant_profile(
+                g.tenant,
+                name=form.name.data,
+                time_zone=form.time_zone.data,
+                country_code=form.country_code.data,
+                subdivision=form.subdivision.data,
+                default_locale=form.default_locale.data,
+                supported_locales=form.supported_locales.data or [],
+            )
+            db.session.commit()
+            flash(_("Clinic details saved."), "success")
+            return redirect(_next_step("tenant_settings.profile"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    return _render_form("tenants/profile.html", form, steps=ONBOARDING_STEPS)
+
+
+@tenant_bp.route("/settings/hours", methods=["GET", "POST"])
+@managers_only
+def hours():
+    if request.method == "GET":
+        rows = [{"weekday": h.weekday, "opens_at": h.opens_at, "closes_at": h.closes_at}
+                for h in services.weekly_hours()]
+        # Spare rows let a day get a second interval (a lunch break) without JavaScript.
+        rows += [{"weekday": day} for day in range(7)]
+        form = HoursForm(data={"rows": rows})
+    else:
+        form = HoursForm()
+    if form.validate_on_submit():
+        intervals = []
+        for row in form.rows.entries:
+            opens_at, closes_at = row.form.opens_at.data, row.form.closes_at.data
+            if opens_at is None and closes_at is None:
+                continue
+            if opens_at is None or closes_at is None:
+                row.form.closes_at.errors = [_("Give both an opening and a closing time, or neither.")]
+                # FieldList keeps the errors collected during validation, so `form.errors` misses this one.
+                page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS,
+                                       labels=WEEKDAY_LABELS)
+                return page, 400
+            intervals.append((row.form.weekday.data, opens_at, closes_at))
+        try:
+            services.set_weekly_hours(intervals)
+            db.session.commit()
+            flash(_("Business hours saved."), "success")
+            return redirect(_next_step("tenant_settings.hours"))
+        except DomainError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error.message))
+    return _render_form("tenants/hours.html", form, steps=ONBOARDING_STEPS, labels=WEEKDAY_LABELS)
+
+
+@tenant_bp.route("/settings/closures", methods=["GET", "POST"])
+@managers_only
+def closures():
+    form = ClosureForm()
+    if form.validate_on_submit():
+        try:
+            services.add_closure(form.day.data, form.reason.data)
+            db.session.commit()
+            flash(_("Closure added."), "success")
+            return redirect(url_for("tenant_settings.closures"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    year = request.args.get("year", type=int) or datetime.now(ZoneInfo(g.tenant.time_zone)).year
+    if not 1900 <= year <= 2200:
+        abort(400)
+    return _render_form(
+        "tenants/closures.html",
+        form,
+        steps=ONBOARDING_STEPS,
+        year=year,
+        holidays=calendar.public_holidays(g.tenant.country_code, g.tenant.subdivision, year, get_locale_code()),
+        closures=services.closures(),
+        confirm_form=ConfirmForm(),
+        next_url=_next_step("tenant_settings.closures"),
+    )
+
+
+@tenant_bp.post("/settings/closures/<int:closure_id>/delete")
+@managers_only
+def delete_closure(closure_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.remove_closure(closure_id)
+    db.session.commit()
+    flash(_("Closure removed."), "success")
+    return redirect(url_for("tenant_settings.closures"))
+
+
+@tenant_bp.route("/settings/people", methods=["GET", "POST"])
+@managers_only
+def people():
+    form = InvitationForm()
+    if form.validate_on_submit():
+        try:
+            services.invite_member(form.email.data, TenantRole(form.role.data), invited_by=current_user)
+            db.session.commit()
+            flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
+            return redirect(url_for("tenant_settings.people"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    return _render_form(
+        "tenants/people.html",
+        form,
+        steps=ONBOARDING_STEPS,
+        members=services.members(g.tenant.id),
+        invitations=services.invitations(),
+        role_labels=ROLE_LABELS,
+        confirm_form=ConfirmForm(),
+        next_url=_next_step("tenant_settings.people"),
+    )
+
+
+@tenant_bp.post("/settings/invitations/<int:invitation_id>/revoke")
+@managers_only
+def revoke_invitation(invitation_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.revoke_invitation(invitation_id)
+    db.session.commit()
+    flash(_("Invitation revoked."), "success")
+    return redirect(url_for("tenant_settings.people"))
+
+
+@tenant_bp.route("/settings/status", methods=["GET", "POST"])
+@managers_only
+def status():
+    tenant = g.tenant
+    form = StatusForm()
+    allowed = services.allowed_transitions(tenant)
+    form.status.choices = choices((s.value, STATUS_LABELS[s]) for s in allowed)
+    if form.validate_on_submit():
+        new_status = TenantStatus(form.status.data)
+        if new_status in services.CONFIRMED_TRANSITIONS and form.confirm_slug.data != tenant.slug:
+            form.confirm_slug.errors = [_("Type %(slug)s to confirm this change.", slug=tenant.slug)]
+        else:
+            try:
+                services.change_status(tenant, new_status)
+                db.session.commit()
+                flash(_("The clinic is now %(status)s.", status=STATUS_LABELS[new_status]), "success")
+                return redirect(url_for("tenant_settings.overview"))
+            except DomainError as error:
+                db.session.rollback()
+                if not attach_domain_error(form, error):
+                    flash(str(error.message), "error")
+    return _render_form(
+        "tenants/status.html",
+        form,
+        steps=ONBOARDING_STEPS,
+        tenant=tenant,
+        status_labels=STATUS_LABELS,
+        checklist=services.onboarding_checklist(tenant),
+        needs_confirmation=[s.value for s in services.CONFIRMED_TRANSITIONS],
+    )
+
+
+@invitations_bp.route("/<token>", methods=["GET", "POST"])
+def accept(token: str):
+    tenant_id, invitation_id, nonce = services.read_invitation_token(token)
+    with tenant_context(tenant_id):
+        tenant = services.get_tenant(tenant_id)
+        invitation = services.open_invitation(invitation_id, nonce)
+        has_account = services.account_exists(invitation.email)
+        form = AcceptInvitationForm()
+        if has_account:
+            # An existing account only needs to confirm; its password is not changed here.
+            del form.name, form.password, form.confirm
+        if form.validate_on_submit():
+            try:
+                user = services.accept_invitation(
+                    invitation,
+                    name=None if has_account else form.name.data,
+                    password=None if has_account else form.password.data,
+                )
+                db.session.commit()
+            except DomainError as error:
+                db.session.rollback()
+                if not attach_domain_error(form, error):
+                    flash(str(error.message), "error")
+            else:
+                if not has_account:
+                    login_user(user)
+                    return redirect(url_for("tenant_settings.overview", tenant_slug=tenant.slug))
+                flash(_("You have joined %(clinic)s. Log in to continue.", clinic=tenant.name), "success")
+                return redirect(url_for("auth.login"))
+        return _render_form(
+            "auth/accept_invitation.html", form, tenant=tenant, invitation=invitation,
+            has_account=has_account, role_label=ROLE_LABELS[TenantRole(invitation.role)],
+        )

@@ -1,0 +1,255 @@
+"""Session-wide real infrastructure, per-test clean state, and factories.
+
+The schema is built by running the Alembic migrations as the owner; the app then
+connects as an ordinary role that row-level security applies to. Tests commit for
+real (jobs run through a real RQ worker on separate connections), so each test
+ends by truncating every table and flushing its Redis database.
+"""
+
+import re
+from datetime import date, time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.auth.models import Membership, PlatformRole, TenantRole, User
+from app.auth.passwords import hash_password
+from app.extensions import db, redis_connection
+from app.tenancy import tenant_context
+from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
+from tests.infra.postgres import postgres_server, test_database
+from tests.infra.redis_server import redis_server
+from tests.infra.smtp import smtp_server
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def database_urls():
+    with postgres_server() as admin_url, test_database(admin_url) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    with smtp_server() as (handler, port):
+        yield handler, port
+
+
+@pytest.fixture(scope="session")
+def app(database_urls, redis_url, smtp, tmp_path_factory):
+    owner_url, app_url = database_urls
+    _handler, smtp_port = smtp
+    application = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            "SQLALCHEMY_DATABASE_URI": app_url,
+            "MIGRATION_DATABASE_URL": owner_url,
+            "REDIS_URL": redis_url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp_port,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+            "SESSION_COOKIE_SECURE": False,
+            "PUBLIC_BASE_URL": "http://switchboard.test",
+        }
+    )
+    with application.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(database_urls):
+    engine = create_engine(database_urls[0])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, app, owner_engine, smtp):
+    """Every test starts from empty tables, an empty Redis database and an empty mailbox."""
+    smtp[0].messages.clear()
+    yield
+    with app.app_context():
+        db.session.remove()
+        redis_connection().flushdb()
+    with owner_engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def mailbox(smtp):
+    return smtp[0].messages
+
+
+# --- factories -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def create_tenant(app):
+    def _create(slug: str, *, name: str | None = None, time_zone: str = "Europe/Berlin",
+                country_code: str = "DE", default_locale: str = "en",
+                supported_locales: tuple[str, ...] = ("en", "de"), status=TenantStatus.ACTIVE) -> int:
+        with app.app_context():
+            tenant = Tenant(slug=slug, name=name or slug.replace("-", " ").title(), time_zone=time_zone,
+                            country_code=country_code, default_locale=default_locale,
+                            supported_locales=list(supported_locales), status=status)
+            db.session.add(tenant)
+            db.session.flush()
+            with tenant_context(tenant.id):
+                for weekday in range(5):
+                    db.session.add(BusinessHours(weekday=weekday, opens_at=time(8), closes_at=time(17)))
+                db.session.commit()
+            return tenant.id
+
+    return _create
+
+
+@pytest.fixture
+def create_user(app):
+    def _create(email: str, *, name: str | None = None, platform_role: PlatformRole | None = None,
+                memberships: tuple[tuple[int, TenantRole], ...] = (), locale: str | None = None) -> int:
+        with app.app_context():
+            user = User(email=email, name=name or email.split("@")[0], password_hash=hash_password(PASSWORD),
+                        platform_role=platform_role, locale=locale)
+            user.memberships = [Membership(tenant_id=t, role=r) for t, r in memberships]
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    return _create
+
+
+@pytest.fixture
+def create_closure(app):
+    def _create(tenant_id: int, day: date, reason: str) -> int:
+        with app.app_context(), tenant_context(tenant_id):
+            closure = Closure(day=day, reason=reason)
+            db.session.add(closure)
+            db.session.commit()
+            return closure.id
+
+    return _create
+
+
+@pytest.fixture
+def create_invitation(app):
+    def _create(tenant_id: int, email: str, role: str = "clinic_admin") -> int:
+        from datetime import UTC, datetime, timedelta
+
+        with app.app_context(), tenant_context(tenant_id):
+            invitation = Invitation(email=email, role=role, nonce="n" * 32,
+                                    expires_at=datetime.now(UTC) + timedelta(days=14))
+            db.session.add(invitation)
+            db.session.commit()
+            return invitation.id
+
+    return _create
+
+
+class World(dict):
+    """The default world of isolation tests: two clinics, each with its people and data."""
+
+    __getattr__ = dict.__getitem__
+
+
+@pytest.fixture
+def two_tenants(create_tenant, create_user, create_closure, create_invitation):
+    world = World()
+    for key, slug in (("a", "clinic-a"), ("b", "clinic-b")):
+        tenant_id = create_tenant(slug, name=f"Clinic {key.upper()}")
+        world[key] = World(
+            id=tenant_id,
+            slug=slug,
+            manager=create_user(f"manager-{key}@example.test", platform_role=PlatformRole.MANAGER,
+                                memberships=((tenant_id, TenantRole.MANAGER),)),
+            clinic_admin=create_user(f"admin-{key}@example.test", name=f"Admin Of {key.upper()}",
+                                     memberships=((tenant_id, TenantRole.CLINIC_ADMIN),)),
+            agent=create_user(f"agent-{key}@example.test", memberships=((tenant_id, TenantRole.AGENT),)),
+            supervisor=create_user(f"supervisor-{key}@example.test",
+                                   memberships=((tenant_id, TenantRole.SUPERVISOR),)),
+            closure=create_closure(tenant_id, date(2030, 5, 2), f"Secret closure of clinic {key.upper()}"),
+            invitation=create_invitation(tenant_id, f"invitee-{key}@example.test"),
+        )
+    world["provider_admin"] = create_user("root@provider.test", platform_role=PlatformRole.PROVIDER_ADMIN)
+    return world
+
+
+# --- an HTTP client that behaves like a browser with CSRF tokens ----------------------------------
+
+_CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Browser:
+    def __init__(self, client):
+        self.client = client
+        self._csrf = None
+
+    def csrf_token(self) -> str:
+        if self._csrf is None:
+            page = self.client.get("/login").get_data(as_text=True)
+            self._csrf = _CSRF_PATTERN.search(page).group(1)
+        return self._csrf
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def post(self, url, data=None, *, csrf: bool = True, **kwargs):
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf_token", self.csrf_token())
+        return self.client.post(url, data=data, **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD):
+        response = self.post("/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+
+@pytest.fixture
+def browser(app):
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def login_as(app, two_tenants):
+    """A logged-in browser for a user id (looked up by id, so factories stay the source of truth)."""
+
+    def _login(user_id: int) -> Browser:
+        with app.app_context():
+            email = db.session.get(User, user_id).email
+        browser = Browser(app.test_client())
+        browser.login(email)
+        return browser
+
+    return _login
