@@ -8,6 +8,10 @@ from flask import Flask
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: bind extensions, install tenancy listeners, register blueprints and commands."""
     app = Flask(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
+    from app.web import DatabaseIdConverter
+
+    # Before any blueprint is registered: every `<int:…>` rule is built with this converter.
+    app.url_map.converters["int"] = DatabaseIdConverter
     from app.config import build_config
 
     app.config.update(build_config(Path(app.instance_path), config))
@@ -36,7 +40,8 @@ def _instance_path() -> Path:
 
 
 def _bind_extensions(app: Flask) -> None:
-    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from app.api.schemas import ErrorSchema
+    from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
     from app.tenancy import install_tenant_scoping
@@ -49,6 +54,10 @@ def _bind_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage_uri(app))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
+    # The OpenAPI document describes errors as the API answers them (app/api/views.py).
+    api.ERROR_SCHEMA = ErrorSchema
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
 
     session_class = db.session.session_factory.class_
     if not getattr(session_class, "_switchboard_listeners", False):
@@ -57,6 +66,7 @@ def _bind_extensions(app: Flask) -> None:
         session_class._switchboard_listeners = True
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
+    import app.hotline.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 
 
@@ -69,9 +79,12 @@ def _limiter_storage_uri(app: Flask) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api.settings_views import bp as api_settings_bp
+    from app.api.views import blp as api_blp
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
     from app.health import bp as health_bp
+    from app.hotline.views import bp as hotline_bp
     from app.tenants.views import console_bp as console_clinics_bp
     from app.tenants.views import invitations_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
@@ -83,5 +96,10 @@ def _register_blueprints(app: Flask) -> None:
         console_clinics_bp,
         invitations_bp,
         tenant_settings_bp,
+        hotline_bp,
+        api_settings_bp,
     ):
         app.register_blueprint(blueprint)
+    from app.extensions import api
+
+    api.register_blueprint(api_blp)

@@ -1,13 +1,16 @@
 """Demo data: a provider, two managers, three clinics in different time zones and languages."""
 
 import logging
-from datetime import date, time
+import random
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.services import create_user
 from app.extensions import db
+from app.hotline import services as hotline
+from app.hotline.models import Channel, Proficiency, Topic
 from app.tenancy import tenant_context
 from app.tenants import services as tenants
 from app.tenants.models import Closure, TenantStatus
@@ -84,6 +87,52 @@ def seed_demo() -> bool:
     for email, _name, _role, _locale, memberships in PEOPLE:
         for slug, role in memberships:
             db.session.add(Membership(user=users[email], tenant_id=clinics[slug].id, role=role))
+    db.session.flush()
+    for email, skills in AGENT_LANGUAGES.items():
+        hotline.set_agent_languages(users[email].id, skills)
+    for slug, tenant in clinics.items():
+        with tenant_context(tenant.id):
+            _seed_hotline(tenant, [users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.AGENT) in ms])
     db.session.commit()
     logger.info("demo data created")
     return True
+
+
+AGENT_LANGUAGES = {
+    "agent.de@provider.example": {"de": Proficiency.NATIVE, "en": Proficiency.FLUENT, "fr": Proficiency.WORKING},
+    "agent.es@provider.example": {"es": Proficiency.NATIVE, "en": Proficiency.FLUENT, "fr": Proficiency.FLUENT},
+    "agent.pl@provider.example": {"pl": Proficiency.NATIVE, "de": Proficiency.FLUENT, "en": Proficiency.WORKING},
+}
+
+
+def _seed_hotline(tenant, agent_ids: list[int]) -> None:
+    """Per clinic: a phone line per language, e-mail for results, callbacks, an in-house complaints desk,
+    one team, and a morning's backlog of waiting contacts."""
+    rng = random.Random(tenant.slug)  # the same demo every time
+    team = hotline.save_team(None, name="Hotline", languages=tenant.supported_locales, covers_from=time(7, 0),
+                             covers_until=time(19, 0), member_ids=agent_ids)
+    queues = []
+    for language in tenant.supported_locales:
+        queues.append(hotline.save_queue(None, name=f"Appointments {language.upper()}", channel=Channel.PHONE,
+                                         language=language, topic=Topic.APPOINTMENTS, priority=3, in_house=False,
+                                         target_seconds=60, team_id=team.id))
+    default = tenant.default_locale
+    queues.append(hotline.save_queue(None, name="Test results (e-mail)", channel=Channel.EMAIL, language=default,
+                                     topic=Topic.TEST_RESULTS, priority=2, in_house=False, target_seconds=4 * 3600,
+                                     team_id=team.id))
+    queues.append(hotline.save_queue(None, name="Insurance authorisation", channel=Channel.EMAIL,
+                                     language=default, topic=Topic.INSURANCE_AUTHORISATION, priority=4,
+                                     in_house=False, target_seconds=8 * 3600, team_id=None))
+    hotline.save_queue(None, name="Callbacks", channel=Channel.CALLBACK, language=default, topic=Topic.APPOINTMENTS,
+                       priority=3, in_house=False, target_seconds=15 * 60, team_id=team.id)
+    queues.append(hotline.save_queue(None, name="Complaints desk (in-house)", channel=Channel.EMAIL,
+                                     language=default, topic=Topic.COMPLAINTS, priority=5, in_house=True,
+                                     target_seconds=24 * 3600, team_id=None))
+    now = datetime.now(UTC)
+    for number in range(40):
+        queue = rng.choice(queues)
+        hotline.offer_contact(queue_id=queue.id, patient_ref=f"{tenant.slug[:3].upper()}-{10000 + number}",
+                              subject=None, offered_at=now - timedelta(seconds=rng.randint(5, 3 * 3600)),
+                              source="demo")
+    # Flush while still inside this tenant: pending rows must not reach the next tenant's flush.
+    db.session.flush()

@@ -32,6 +32,15 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class ClinicNotServed(DomainError):
+    """The clinic is suspended or offboarded: its members may not work in it."""
+
+    status_code = 403
+
+    def __init__(self):
+        super().__init__(_l("This clinic is currently not served. Please contact your outsourcing manager."))
+
+
 _TITLES = {
     400: _l("The request could not be understood."),
     403: _l("You are not allowed to do this."),

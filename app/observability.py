@@ -7,6 +7,7 @@ would still be shipped (FACTS.md), so every category is switched off explicitly,
 case an integration adds them.
 """
 
+import json
 import logging
 
 import sentry_sdk
@@ -93,11 +94,40 @@ def init_sentry(app) -> bool:
     return True
 
 
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the `extra=` fields and the tenant.
+
+    Callers log ids and counts, never patient fields; sensitive keys are masked anyway.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        from app.tenancy import current_tenant_id
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        tenant_id = current_tenant_id()
+        if tenant_id is not None:
+            entry["tenant_id"] = tenant_id
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES}
+        entry.update(_scrub(extra))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
 def configure_logging(app) -> None:
     level = getattr(logging, str(app.config.get("LOG_LEVEL", "INFO")).upper(), logging.INFO)
     root = logging.getLogger()
-    if not root.handlers:
+    if not any(isinstance(h.formatter, JsonLogFormatter) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(JsonLogFormatter())
         root.addHandler(handler)
     root.setLevel(level)

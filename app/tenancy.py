@@ -84,6 +84,13 @@ def _touches_tenant_data(orm_execute_state) -> bool:
     return any(issubclass(mapper.class_, TenantScoped) for mapper in orm_execute_state.all_mappers)
 
 
+@event.listens_for(TenantScoped, "init", propagate=True)
+def _stamp_on_creation(target, args, kwargs):
+    """A tenant-owned object belongs to the tenant it was created in, even if flushed later."""
+    if "tenant_id" not in kwargs and current_tenant_id() is not None:
+        kwargs["tenant_id"] = current_tenant_id()
+
+
 def install_tenant_scoping(session_class) -> None:
     """Attach the tenancy listeners to a Session class (Flask-SQLAlchemy's, and any other)."""
 

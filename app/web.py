@@ -3,6 +3,7 @@
 from flask import g, has_request_context
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from app.i18n import LOCALE_NAMES, get_locale_code
 from app.tenants.routing import leave_tenant
@@ -11,6 +12,25 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:…>` in every route: ids beyond PostgreSQL's integer range cannot exist, so they answer 404
+    at routing instead of reaching the database, which would fail on the comparison."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def format_duration(seconds: int | None) -> str:
+    """A waiting time as h:mm:ss (negative when a target has passed); "—" when there is none."""
+    if seconds is None:
+        return "—"
+    sign = "−" if seconds < 0 else ""
+    hours, rest = divmod(abs(int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
 
 
 def register_web_hooks(app) -> None:
@@ -28,7 +48,8 @@ def register_web_hooks(app) -> None:
 
     app.teardown_request(leave_tenant)
     app.jinja_env.globals.update(
-        format_date=format_date, format_datetime=format_datetime, format_decimal=format_decimal
+        format_date=format_date, format_datetime=format_datetime, format_decimal=format_decimal,
+        format_duration=format_duration,
     )
 
     @app.after_request
@@ -49,8 +70,14 @@ def register_web_hooks(app) -> None:
         # Jobs render templates (e-mails) outside any request, where there is no user.
         user = current_user if has_request_context() else None
         tenants = tenants_visible_to(user) if user is not None and user.is_authenticated else []
+        tenant = g.get("tenant")
+        roles = user.roles_in(tenant.id) if tenant is not None and user is not None and user.is_authenticated else set()
+        manages = tenant is not None and user is not None and user.is_authenticated and (
+            user.is_provider_admin or "manager" in roles)
         return {
-            "current_tenant": g.get("tenant"),
+            "current_tenant": tenant,
+            "tenant_roles": roles,
+            "manages_tenant": manages,
             "switchable_tenants": tenants,
             "locale_names": LOCALE_NAMES,
             "locale_code": get_locale_code(),

@@ -110,3 +110,16 @@ def test_anonymous_visitor_is_sent_to_login_for_any_clinic(browser, two_tenants)
     for slug in (two_tenants.a.slug, "no-such-clinic"):
         response = browser.get(f"/t/{slug}/")
         assert response.status_code == 302 and response.location.startswith("/login")
+
+
+@pytest.mark.parametrize("status", ["suspended", "offboarded"])
+def test_members_cannot_work_in_a_clinic_that_is_not_served(app, login_as, two_tenants, status):
+    from app.tenants.models import Tenant, TenantStatus
+
+    with app.app_context():
+        db.session.get(Tenant, two_tenants.a.id).status = TenantStatus(status)
+        db.session.commit()
+    agent_page = login_as(two_tenants.a.agent).get(f"/t/{two_tenants.a.slug}/")
+    assert agent_page.status_code == 403
+    assert "not served" in agent_page.get_data(as_text=True)
+    assert login_as(two_tenants.a.manager).get(f"/t/{two_tenants.a.slug}/").status_code == 200

@@ -115,3 +115,19 @@ def test_security_headers_are_set(browser):
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_log_lines_are_json_with_extras_and_masked_sensitive_keys(app_context):
+    import logging
+
+    from app.observability import JsonLogFormatter
+    from app.tenancy import tenant_context
+
+    record = logging.LogRecord("app.x", logging.INFO, __file__, 1, "contact claimed", None, None)
+    record.contact_id = 42
+    record.phone = "+48600100200"
+    with tenant_context(7):
+        line = json.loads(JsonLogFormatter().format(record))
+    assert line["message"] == "contact claimed" and line["contact_id"] == 42 and line["tenant_id"] == 7
+    assert line["phone"] == SCRUBBED
+

@@ -6,13 +6,14 @@ data; every tenant-owned table lives under `TenantScoped` and RLS.
 """
 
 import enum
+from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models import TimestampMixin
+from app.models import TenantScoped, TimestampMixin
 
 
 class PlatformRole(enum.StrEnum):
@@ -84,3 +85,19 @@ class Membership(TimestampMixin, db.Model):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tenant = relationship("Tenant", lazy="joined")
+
+
+class ApiToken(TenantScoped, TimestampMixin, db.Model):
+    """A clinic system's credential for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    # Looked up by hash before the tenant is known; unique per tenant like every tenant-owned key.
+    __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), Index("ix_api_tokens_token_hash", "token_hash"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import services
 from app.auth.forms import LocaleForm, LoginForm, ManagerForm, ManagerTenantsForm
-from app.auth.models import PlatformRole
+from app.auth.models import PlatformRole, TenantRole
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.forms import attach_domain_error, choices
@@ -79,13 +79,21 @@ def home():
     tenants = tenants_visible_to(current_user)
     if len(tenants) == 1:
         return redirect(url_for("tenant_settings.overview", tenant_slug=tenants[0].slug))
-    return render_template("auth/pick_tenant.html", tenants=tenants)
+    return _tenant_picker(tenants)
 
 
 @bp.get("/tenants")
 @login_required
 def pick_tenant():
-    return render_template("auth/pick_tenant.html", tenants=tenants_visible_to(current_user))
+    return _tenant_picker(tenants_visible_to(current_user))
+
+
+def _tenant_picker(tenants):
+    from app.hotline.services import waiting_for_agent_by_tenant
+
+    agent_tenants = [t.id for t in tenants if TenantRole.AGENT in current_user.roles_in(t.id)]
+    waiting = waiting_for_agent_by_tenant(current_user.id, agent_tenants) if agent_tenants else {}
+    return render_template("auth/pick_tenant.html", tenants=tenants, waiting=waiting)
 
 
 @bp.post("/locale")

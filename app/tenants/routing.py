@@ -5,6 +5,7 @@ A tenant the user holds no membership in answers 404, exactly like one that does
 exist: the answer never reveals that a tenant exists.
 """
 
+import sentry_sdk
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 
@@ -25,7 +26,8 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
 
     @bp.before_request
     def _enter_tenant():
-        from app.tenants.services import can_enter, find_tenant_by_slug
+        from app.errors import ClinicNotServed
+        from app.tenants.services import can_enter, can_manage, find_tenant_by_slug, is_served
 
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
@@ -34,6 +36,10 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
             abort(404)
         g.tenant = tenant
         g.tenant_token = set_current_tenant(tenant.id)
+        sentry_sdk.set_tag("tenant", tenant.slug)
+        # A suspended or offboarded clinic is closed to its members; its managers still administer it.
+        if not is_served(tenant) and not can_manage(current_user, tenant):
+            raise ClinicNotServed()
         return None
 
     return bp

@@ -49,6 +49,11 @@ def can_enter(user: User, tenant: Tenant) -> bool:
     return user.is_provider_admin or bool(user.roles_in(tenant.id))
 
 
+def is_served(tenant: Tenant) -> bool:
+    """Draft and active clinics are worked in; suspended and offboarded ones are not."""
+    return tenant.status in (TenantStatus.DRAFT, TenantStatus.ACTIVE)
+
+
 def can_manage(user: User, tenant: Tenant) -> bool:
     return user.is_provider_admin or TenantRole.MANAGER in user.roles_in(tenant.id)
 

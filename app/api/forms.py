@@ -1,0 +1,15 @@
+"""The form of the API token settings page."""
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from app.i18n import _l
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=80)],
+        description=_l("What will use this token, e.g. “Practice management system”."),
+    )

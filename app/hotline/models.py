@@ -1,0 +1,229 @@
+"""Teams, queues, contacts and their append-only timeline."""
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models import TenantScoped, TimestampMixin, utcnow
+
+
+def _enum(cls, name):
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Channel(enum.StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    CHAT = "chat"
+    CALLBACK = "callback"
+
+
+class Topic(enum.StrEnum):
+    APPOINTMENTS = "appointments"
+    TEST_RESULTS = "test_results"
+    INSURANCE_AUTHORISATION = "insurance_authorisation"
+    BILLING_QUESTIONS = "billing_questions"
+    COMPLAINTS = "complaints"
+    GENERAL = "general"
+
+
+class Proficiency(enum.StrEnum):
+    NATIVE = "native"
+    FLUENT = "fluent"
+    WORKING = "working"
+
+
+class ContactStatus(enum.StrEnum):
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    WAITING_ON_PATIENT = "waiting_on_patient"
+    RESOLVED = "resolved"
+    ABANDONED = "abandoned"
+
+
+class EventKind(enum.StrEnum):
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    ANSWERED = "answered"
+    FIRST_RESPONSE = "first_response"
+    WAITING_ON_PATIENT = "waiting_on_patient"
+    RESUMED = "resumed"
+    TRANSFERRED = "transferred"
+    ESCALATED = "escalated"
+    CALLBACK_SCHEDULED = "callback_scheduled"
+    COMPLAINT_FLAGGED = "complaint_flagged"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    ABANDONED = "abandoned"
+    ENDED = "ended"
+    RELEASED = "released"
+
+
+class AgentLanguage(TimestampMixin, db.Model):
+    """A language an agent speaks. A platform table: agents serve several clinics with one skill set."""
+
+    __tablename__ = "agent_languages"
+    __table_args__ = (UniqueConstraint("user_id", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    proficiency: Mapped[Proficiency] = mapped_column(_enum(Proficiency, "proficiency"), nullable=False)
+
+
+class Team(TenantScoped, TimestampMixin, db.Model):
+    """A multilingual hotline team of one clinic, covering some languages during some hours."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"), UniqueConstraint("tenant_id", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    languages: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    covers_from: Mapped[time] = mapped_column(Time, nullable=False)
+    covers_until: Mapped[time] = mapped_column(Time, nullable=False)
+
+    members: Mapped[list["TeamMember"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class TeamMember(TenantScoped, db.Model):
+    __tablename__ = "team_members"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "team_id", "user_id"),
+        # The team must belong to the same tenant as the membership row.
+        ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+
+
+class Queue(TenantScoped, TimestampMixin, db.Model):
+    """Where contacts of one channel, language and topic wait. In-house queues are never offered to agents."""
+
+    __tablename__ = "queues"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        CheckConstraint("target_seconds > 0", name="target_positive"),
+        ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), nullable=False)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    topic: Mapped[Topic] = mapped_column(_enum(Topic, "topic"), nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    in_house: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Answer / first-response target until SLA policies (issue 4) take over: sets a contact's due time.
+    target_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Contact(TenantScoped, TimestampMixin, db.Model):
+    """A call, e-mail, chat or callback from a patient; its history is in `contact_events`."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "external_id"),
+        ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
+        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        # The claim-next index: only waiting contacts, in the order they are offered.
+        Index(
+            "ix_contacts_claim_order",
+            "tenant_id", "language", "due_at", text("priority DESC"), "offered_at",
+            postgresql_where=text("status = 'waiting'"),
+            sqlite_where=text("status = 'waiting'"),
+        ),
+        Index("ix_contacts_tenant_id_offered_at", "tenant_id", "offered_at"),
+        Index("ix_contacts_tenant_id_assigned_to_id", "tenant_id", "assigned_to_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), nullable=False)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    topic: Mapped[Topic] = mapped_column(_enum(Topic, "topic"), nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    status: Mapped[ContactStatus] = mapped_column(
+        _enum(ContactStatus, "contact_status"), nullable=False, default=ContactStatus.WAITING
+    )
+    patient_ref: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposition: Mapped[str | None] = mapped_column(String(40))
+    escalated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    complaint_reason: Mapped[str | None] = mapped_column(String(500))
+    callback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    queue: Mapped[Queue] = relationship(
+        primaryjoin="and_(Contact.queue_id == Queue.id, Contact.tenant_id == Queue.tenant_id)",
+        foreign_keys="[Contact.queue_id]",
+        viewonly=True,
+        lazy="joined",
+    )
+
+
+class ContactEvent(TenantScoped, db.Model):
+    """One fact on a contact's timeline. Append-only (a trigger refuses updates): SLA figures come from here."""
+
+    __tablename__ = "contact_events"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"),
+        Index("ix_contact_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        Index("ix_contact_events_contact_id", "contact_id"),
+        UniqueConstraint("tenant_id", "source_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "contact_event_kind"), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Non-personal facts only (queue ids, disposition codes, source): notes live in contact_notes.
+    details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    # Telephony and API events carry the sender's key, so a replayed webhook is recognised.
+    source_key: Mapped[str | None] = mapped_column(String(120))
+
+
+class ContactNote(TenantScoped, TimestampMixin, db.Model):
+    """A free-text note by an agent: patient data, kept apart from the timeline for retention and erasure."""
+
+    __tablename__ = "contact_notes"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+

@@ -1,0 +1,538 @@
+"""Hotline rules: configuring teams and queues, offering, claiming and handling contacts.
+
+Every state change of a contact appends an event to its timeline in the same
+transaction: the timeline, not the contact's current columns, is what SLA figures
+are computed from.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+
+from app.auth.models import Membership, TenantRole, User
+from app.errors import Conflict, DomainError, NotFound
+from app.extensions import db
+from app.hotline.models import (
+    AgentLanguage,
+    Channel,
+    Contact,
+    ContactEvent,
+    ContactNote,
+    ContactStatus,
+    EventKind,
+    Proficiency,
+    Queue,
+    Team,
+    TeamMember,
+    Topic,
+)
+from app.i18n import LOCALES, _l
+from app.tenancy import current_tenant_id
+from app.tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+PATIENT_REF_PATTERN = re.compile(r"^[A-Za-z0-9._:/+-]{1,64}$")
+DISPOSITIONS = ("answered", "appointment_booked", "appointment_changed", "information_given",
+                "forwarded_to_clinic", "no_answer", "wrong_number", "other")
+OPEN_STATUSES = (ContactStatus.WAITING, ContactStatus.ASSIGNED, ContactStatus.WAITING_ON_PATIENT)
+
+
+class QueueEmpty(DomainError):
+    """No waiting contact fits the agent right now."""
+
+    status_code = 404
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tenant() -> Tenant:
+    return db.session.get(Tenant, current_tenant_id())
+
+
+def _validate_language(language: str, field: str = "language") -> str:
+    tenant = _tenant()
+    if language not in tenant.supported_locales:
+        raise DomainError(_l("This clinic does not serve this language."), field)
+    return language
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+def teams() -> list[Team]:
+    return list(db.session.scalars(select(Team).order_by(Team.name)))
+
+
+def queues() -> list[Queue]:
+    return list(db.session.scalars(select(Queue).order_by(Queue.priority.desc(), Queue.name)))
+
+
+def get_queue(queue_id: int) -> Queue:
+    queue = db.session.scalar(select(Queue).where(Queue.id == queue_id))
+    if queue is None:
+        raise NotFound(_l("This queue does not exist."))
+    return queue
+
+
+def get_team(team_id: int) -> Team:
+    team = db.session.scalar(select(Team).where(Team.id == team_id))
+    if team is None:
+        raise NotFound(_l("This team does not exist."))
+    return team
+
+
+def tenant_agents(tenant_id: int) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Membership)
+            .where(Membership.tenant_id == tenant_id, Membership.role == TenantRole.AGENT)
+            .order_by(User.name)
+        )
+    )
+
+
+def save_team(team: Team | None, *, name: str, languages: list[str], covers_from: time, covers_until: time,
+              member_ids: list[int]) -> Team:
+    """Create or change a team; members must be agents of this clinic, languages ones it serves."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_l("Enter a name."), "name")
+    if not languages:
+        raise DomainError(_l("Choose at least one language."), "languages")
+    for language in languages:
+        _validate_language(language, "languages")
+    if covers_from == covers_until:
+        raise DomainError(_l("An opening interval cannot start and end at the same time."), "covers_until")
+    agent_ids = {agent.id for agent in tenant_agents(current_tenant_id())}
+    if not set(member_ids) <= agent_ids:
+        raise DomainError(_l("Only agents of this clinic can be team members."), "members")
+    duplicate = db.session.scalar(select(Team).where(Team.name == name))
+    if duplicate is not None and duplicate is not team:
+        raise Conflict(_l("A team with this name already exists."), "name")
+    if team is None:
+        team = Team()
+        db.session.add(team)
+    team.name, team.languages = name, sorted(set(languages))
+    team.covers_from, team.covers_until = covers_from, covers_until
+    db.session.flush()
+    db.session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
+    db.session.add_all(TeamMember(team_id=team.id, user_id=user_id) for user_id in sorted(set(member_ids)))
+    db.session.flush()
+    db.session.refresh(team)
+    return team
+
+
+def save_queue(queue: Queue | None, *, name: str, channel: Channel, language: str, topic: Topic, priority: int,
+               in_house: bool, target_seconds: int, team_id: int | None) -> Queue:
+    """Create or change a queue; in-house queues stay visible for reporting but are never offered."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_l("Enter a name."), "name")
+    _validate_language(language)
+    if not 1 <= priority <= 5:
+        raise DomainError(_l("Priority goes from 1 (low) to 5 (urgent)."), "priority")
+    if not 1 <= target_seconds <= 30 * 24 * 3600:
+        raise DomainError(_l("The target must be between 1 second and 30 days."), "target_seconds")
+    if team_id is not None:
+        get_team(team_id)
+    duplicate = db.session.scalar(select(Queue).where(Queue.name == name))
+    if duplicate is not None and duplicate is not queue:
+        raise Conflict(_l("A queue with this name already exists."), "name")
+    if queue is None:
+        queue = Queue()
+        db.session.add(queue)
+    queue.name, queue.channel, queue.language, queue.topic = name, channel, language, topic
+    queue.priority, queue.in_house, queue.target_seconds, queue.team_id = priority, in_house, target_seconds, team_id
+    db.session.flush()
+    return queue
+
+
+def delete_queue(queue_id: int) -> None:
+    queue = get_queue(queue_id)
+    if db.session.scalar(select(func.count()).select_from(Contact).where(Contact.queue_id == queue.id)):
+        raise Conflict(_l("This queue has contacts and cannot be deleted. Mark it in-house instead."))
+    db.session.delete(queue)
+
+
+def delete_team(team_id: int) -> None:
+    team = get_team(team_id)
+    db.session.execute(update(Queue).where(Queue.team_id == team.id).values(team_id=None))
+    db.session.delete(team)
+
+
+def agent_languages(user_id: int) -> dict[str, Proficiency]:
+    rows = db.session.execute(
+        select(AgentLanguage.language, AgentLanguage.proficiency).where(AgentLanguage.user_id == user_id)
+    )
+    return {language: proficiency for language, proficiency in rows}
+
+
+def set_agent_languages(user_id: int, skills: dict[str, Proficiency]) -> None:
+    """Replace an agent's language skills (platform-wide: the same person serves several clinics)."""
+    for language in skills:
+        if language not in LOCALES:
+            raise DomainError(_l("This language is not available."), "languages")
+    db.session.execute(delete(AgentLanguage).where(AgentLanguage.user_id == user_id))
+    db.session.add_all(
+        AgentLanguage(user_id=user_id, language=language, proficiency=Proficiency(level))
+        for language, level in sorted(skills.items())
+    )
+
+
+# --- contacts ----------------------------------------------------------------------------------------
+
+
+def append_event(contact: Contact, kind: EventKind, *, actor_id: int | None = None, at: datetime | None = None,
+           source_key: str | None = None, **details) -> ContactEvent:
+    event = ContactEvent(contact_id=contact.id, kind=kind, actor_id=actor_id, occurred_at=at or now(),
+                         details=details, source_key=source_key)
+    db.session.add(event)
+    return event
+
+
+def validate_patient_ref(patient_ref: str) -> str:
+    patient_ref = (patient_ref or "").strip()
+    if not PATIENT_REF_PATTERN.match(patient_ref):
+        raise DomainError(
+            _l("The patient reference must be 1 to 64 letters, digits or . _ : / + -"), "patient_ref"
+        )
+    return patient_ref
+
+
+def find_contact_by_external_id(external_id: str) -> Contact | None:
+    return db.session.scalar(select(Contact).where(Contact.external_id == external_id))
+
+
+def offer_contact(*, queue_id: int, patient_ref: str, subject: str | None = None, language: str | None = None,
+                  priority: int | None = None, external_id: str | None = None,
+                  offered_at: datetime | None = None, actor_id: int | None = None,
+                  source: str = "ui", source_key: str | None = None) -> tuple[Contact, bool]:
+    """Put a new contact in a queue; returns (contact, created).
+
+    A repeated `external_id` returns the contact made the first time: clients may retry.
+    The due time is the queue's target after the offer (business-hour clocks come with SLA policies).
+    """
+    if external_id is not None:
+        existing = find_contact_by_external_id(external_id)
+        if existing is not None:
+            return existing, False
+    queue = get_queue(queue_id)
+    language = _validate_language(language or queue.language)
+    if subject is not None and len(subject) > 200:
+        raise DomainError(_l("The subject can be at most 200 characters long."), "subject")
+    if priority is not None and not 1 <= priority <= 5:
+        raise DomainError(_l("Priority goes from 1 (low) to 5 (urgent)."), "priority")
+    offered_at = offered_at or now()
+    if offered_at.tzinfo is None:
+        raise DomainError(_l("Times must carry a time zone offset."), "offered_at")
+    contact = Contact(
+        queue_id=queue.id, channel=queue.channel, language=language, topic=queue.topic,
+        priority=priority or queue.priority, status=ContactStatus.WAITING,
+        patient_ref=validate_patient_ref(patient_ref), subject=(subject or "").strip() or None,
+        external_id=external_id, offered_at=offered_at,
+        due_at=offered_at + timedelta(seconds=queue.target_seconds),
+    )
+    db.session.add(contact)
+    db.session.flush()
+    append_event(contact, EventKind.OFFERED, actor_id=actor_id, at=offered_at, queue_id=queue.id, source=source,
+                 source_key=source_key)
+    return contact, True
+
+
+def get_contact(contact_id: int) -> Contact:
+    contact = db.session.scalar(select(Contact).where(Contact.id == contact_id))
+    if contact is None:
+        raise NotFound(_l("This contact does not exist."))
+    return contact
+
+
+def claim_next_contact(agent_id: int) -> Contact:
+    """Give the agent the most urgent waiting contact they may take, and only them.
+
+    Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
+    (scheduled callbacks wait for their time). Order: due time (time left to breach),
+    then priority, then age. `FOR UPDATE SKIP LOCKED` lets concurrent agents pass over a
+    row another transaction is claiming instead of waiting for it or taking it twice; on
+    SQLite, which has no row locks, the database serialises writers instead.
+    """
+    languages = list(agent_languages(agent_id))
+    if not languages:
+        raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
+    offered_queues = select(Queue.id).where(Queue.in_house.is_(False)).scalar_subquery()
+    moment = now()
+    candidate = (
+        select(Contact.id)
+        .where(
+            Contact.status == ContactStatus.WAITING,
+            Contact.language.in_(languages),
+            Contact.offered_at <= moment,
+            Contact.queue_id.in_(offered_queues),
+        )
+        .order_by(Contact.due_at, Contact.priority.desc(), Contact.offered_at)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Contact)
+        .scalar_subquery()
+    )
+    # RETURNING the entity loads the claimed row in the same round trip as the claim.
+    contact = db.session.scalars(
+        update(Contact)
+        .where(Contact.id == candidate, Contact.status == ContactStatus.WAITING)
+        .values(status=ContactStatus.ASSIGNED, assigned_to_id=agent_id, assigned_at=moment)
+        .returning(Contact)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
+    if contact is None:
+        raise QueueEmpty(_l("No contact is waiting for your languages right now."))
+    append_event(contact, EventKind.ASSIGNED, actor_id=agent_id, at=moment)
+    return contact
+
+
+def _require_open(contact: Contact) -> None:
+    if contact.status not in OPEN_STATUSES:
+        raise Conflict(_l("This contact is already closed."))
+
+
+def _require_handler(contact: Contact, user_id: int, *, supervisor: bool) -> None:
+    if contact.assigned_to_id != user_id and not supervisor:
+        raise DomainError(_l("Only the agent handling this contact (or a supervisor) can do this."))
+
+
+def add_note(contact: Contact, author_id: int, body: str) -> ContactNote:
+    body = (body or "").strip()
+    if not body:
+        raise DomainError(_l("The note is empty."), "body")
+    if len(body) > 5000:
+        raise DomainError(_l("A note can be at most 5,000 characters long."), "body")
+    note = ContactNote(contact_id=contact.id, author_id=author_id, body=body)
+    db.session.add(note)
+    return note
+
+
+def record_first_response(contact: Contact, agent_id: int, *, at: datetime | None = None) -> None:
+    """The first patient-visible answer (a reply, or the call being answered); later ones change nothing."""
+    if contact.first_response_at is None:
+        contact.first_response_at = at or now()
+        append_event(contact, EventKind.FIRST_RESPONSE, actor_id=agent_id, at=contact.first_response_at)
+
+
+def wait_on_patient(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=supervisor)
+    if contact.status == ContactStatus.WAITING_ON_PATIENT:
+        return
+    contact.status = ContactStatus.WAITING_ON_PATIENT
+    append_event(contact, EventKind.WAITING_ON_PATIENT, actor_id=user_id)
+
+
+def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
+    _require_handler(contact, user_id, supervisor=supervisor)
+    if contact.status != ContactStatus.WAITING_ON_PATIENT:
+        raise Conflict(_l("This contact is not waiting on the patient."))
+    contact.status = ContactStatus.ASSIGNED
+    append_event(contact, EventKind.RESUMED, actor_id=user_id)
+
+
+def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: Topic | None = None,
+                    supervisor: bool = False) -> None:
+    """Close a contact with a disposition; the topic may be corrected on the way."""
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=supervisor)
+    if disposition not in DISPOSITIONS:
+        raise DomainError(_l("Choose a disposition from the list."), "disposition")
+    if topic is not None:
+        contact.topic = topic
+    contact.status = ContactStatus.RESOLVED
+    contact.disposition = disposition
+    contact.resolved_at = now()
+    append_event(contact, EventKind.RESOLVED, actor_id=user_id, at=contact.resolved_at, disposition=disposition,
+           topic=contact.topic.value)
+
+
+def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
+    """Put an assigned contact back in its queue, keeping its original offer and due time."""
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=supervisor)
+    contact.status, contact.assigned_to_id, contact.assigned_at = ContactStatus.WAITING, None, None
+    append_event(contact, EventKind.RELEASED, actor_id=user_id)
+
+
+def transfer_contact(contact: Contact, user_id: int, *, queue_id: int, language: str | None = None,
+                     supervisor: bool = False) -> None:
+    """Move a contact to another queue (or language); it waits there, its SLA clock keeps running."""
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=supervisor)
+    target = get_queue(queue_id)
+    language = _validate_language(language or target.language)
+    if target.id == contact.queue_id and language == contact.language:
+        raise DomainError(_l("Choose another queue or language."), "queue_id")
+    previous = contact.queue_id
+    contact.queue_id, contact.language, contact.channel = target.id, language, target.channel
+    contact.status, contact.assigned_to_id, contact.assigned_at = ContactStatus.WAITING, None, None
+    append_event(contact, EventKind.TRANSFERRED, actor_id=user_id, from_queue_id=previous, to_queue_id=target.id,
+           language=language)
+
+
+def escalate_contact(contact: Contact, user_id: int) -> None:
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=False)
+    if contact.escalated:
+        return
+    contact.escalated = True
+    append_event(contact, EventKind.ESCALATED, actor_id=user_id)
+
+
+def flag_complaint(contact: Contact, user_id: int, reason: str) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Say what the complaint is about."), "reason")
+    if len(reason) > 500:
+        raise DomainError(_l("The reason can be at most 500 characters long."), "reason")
+    contact.complaint_reason = reason
+    append_event(contact, EventKind.COMPLAINT_FLAGGED, actor_id=user_id)
+
+
+def schedule_callback(contact: Contact, user_id: int, *, local_time: datetime, queue_id: int) -> Contact:
+    """Book a callback at a time given in the clinic's time zone: a new contact offered at that time."""
+    tenant = _tenant()
+    when = local_time.replace(tzinfo=ZoneInfo(tenant.time_zone)).astimezone(UTC)
+    if when <= now():
+        raise DomainError(_l("The callback time must be in the future."), "callback_at")
+    queue = get_queue(queue_id)
+    if queue.channel != Channel.CALLBACK:
+        raise DomainError(_l("Choose a callback queue."), "queue_id")
+    callback, _created = offer_contact(queue_id=queue.id, patient_ref=contact.patient_ref, subject=contact.subject,
+                                       language=contact.language, offered_at=when, actor_id=user_id,
+                                       source="callback")
+    contact.callback_at = when
+    append_event(contact, EventKind.CALLBACK_SCHEDULED, actor_id=user_id, callback_contact_id=callback.id)
+    return callback
+
+
+def reassign_contact(contact: Contact, supervisor_id: int, agent_id: int) -> None:
+    """A supervisor hands an open contact to another agent of the clinic."""
+    _require_open(contact)
+    if agent_id not in {agent.id for agent in tenant_agents(current_tenant_id())}:
+        raise DomainError(_l("Choose an agent of this clinic."), "agent_id")
+    contact.assigned_to_id, contact.assigned_at = agent_id, now()
+    if contact.status == ContactStatus.WAITING:
+        contact.status = ContactStatus.ASSIGNED
+    append_event(contact, EventKind.ASSIGNED, actor_id=supervisor_id, reassigned_to=agent_id)
+
+
+def timeline(contact: Contact) -> list[ContactEvent]:
+    return list(db.session.scalars(
+        select(ContactEvent).where(ContactEvent.contact_id == contact.id).order_by(ContactEvent.occurred_at,
+                                                                                  ContactEvent.id)
+    ))
+
+
+def notes(contact: Contact) -> list[ContactNote]:
+    return list(db.session.scalars(
+        select(ContactNote).where(ContactNote.contact_id == contact.id).order_by(ContactNote.created_at)
+    ))
+
+
+def contacts_of_agent(agent_id: int) -> list[Contact]:
+    return list(db.session.scalars(
+        select(Contact).where(Contact.assigned_to_id == agent_id, Contact.status.in_(OPEN_STATUSES))
+        .order_by(Contact.due_at)
+    ))
+
+
+def open_contacts(*, page: int = 1, per_page: int = 50) -> tuple[list[Contact], int]:
+    query = select(Contact).where(Contact.status.in_(OPEN_STATUSES))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(
+        query.order_by(Contact.due_at).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return list(rows), total
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    queue: Queue
+    waiting: int
+    assigned: int
+    oldest_wait_seconds: int | None
+    seconds_to_first_breach: int | None
+    breached: int
+
+    @property
+    def urgency(self) -> str:
+        """ok / warning (first breach within a fifth of the target) / breached."""
+        if self.breached:
+            return "breached"
+        if self.seconds_to_first_breach is not None and self.seconds_to_first_breach < self.queue.target_seconds / 5:
+            return "warning"
+        return "ok"
+
+
+def queue_loads(languages: set[str] | None = None, *, include_in_house: bool = True) -> list[QueueLoad]:
+    """Live counts per queue: waiting, being handled, oldest wait, time to the next breach, breached."""
+    moment = now()
+    waiting = Contact.status == ContactStatus.WAITING
+    rows = db.session.execute(
+        select(
+            Contact.queue_id,
+            func.count().filter(waiting),
+            func.count().filter(Contact.status == ContactStatus.ASSIGNED),
+            func.min(Contact.offered_at).filter(waiting),
+            func.min(Contact.due_at).filter(waiting),
+            func.count().filter(waiting, Contact.due_at < moment),
+        )
+        .where(Contact.status.in_((ContactStatus.WAITING, ContactStatus.ASSIGNED)), Contact.offered_at <= moment)
+        .group_by(Contact.queue_id)
+    ).all()
+    by_queue = {row[0]: row[1:] for row in rows}
+    loads = []
+    for queue in queues():
+        if languages is not None and queue.language not in languages:
+            continue
+        if queue.in_house and not include_in_house:
+            continue
+        counted_waiting, assigned, oldest, first_due, breached = by_queue.get(queue.id, (0, 0, None, None, 0))
+        loads.append(QueueLoad(
+            queue=queue, waiting=counted_waiting, assigned=assigned,
+            oldest_wait_seconds=int((moment - as_utc(oldest)).total_seconds()) if oldest else None,
+            seconds_to_first_breach=int((as_utc(first_due) - moment).total_seconds()) if first_due else None,
+            breached=breached,
+        ))
+    return loads
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timestamptz columns; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[int, int]:
+    """How many contacts wait for this agent's languages in each of their clinics.
+
+    Counted clinic by clinic inside each clinic's own tenant context, so both walls
+    apply and no all-tenants read is needed.
+    """
+    from app.tenancy import tenant_context
+
+    languages = list(agent_languages(agent_id))
+    counts = {}
+    for tenant_id in tenant_ids:
+        with tenant_context(tenant_id):
+            counts[tenant_id] = db.session.scalar(
+                select(func.count())
+                .select_from(Contact)
+                .where(
+                    Contact.status == ContactStatus.WAITING,
+                    Contact.language.in_(languages),
+                    Contact.offered_at <= now(),
+                    Contact.queue_id.in_(select(Queue.id).where(Queue.in_house.is_(False))),
+                )
+            )
+    return counts
