@@ -2,6 +2,9 @@
 
 One worker process per queue gives atomic dequeue (BLMOVE); several queues in one
 process fall back to BLPOP (FACTS.md). Production runs one process per queue.
+
+`python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
+work (the breach watch every minute). Run exactly one of those per deployment.
 """
 
 import sys
@@ -14,8 +17,23 @@ from app.extensions import redis_connection
 from app.jobs import QUEUE_NAMES, get_queue
 
 
+def run_cron(app) -> None:
+    """Enqueue the periodic work on schedule (RQ's cron scheduler); the workers run it."""
+    from rq.cron import CronScheduler
+
+    from app.sla.jobs import schedule_breach_watch
+
+    with app.app_context():
+        scheduler = CronScheduler(connection=redis_connection())
+        scheduler.register(schedule_breach_watch, queue_name="default", interval=60, result_ttl=0)
+        scheduler.start()
+
+
 def main(queue_names: list[str]) -> None:
     app = create_app()
+    if queue_names == ["cron"]:
+        run_cron(app)
+        return
     with app.app_context():
         configure_mappers()
         connection = redis_connection()

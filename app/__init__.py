@@ -67,6 +67,7 @@ def _bind_extensions(app: Flask) -> None:
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.hotline.models  # noqa: F401
+    import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 
 
@@ -85,6 +86,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import console_bp as console_people_bp
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
+    from app.reports.views import bp as reports_bp
+    from app.sla.views import bp as sla_bp
+    from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
     from app.tenants.views import invitations_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
@@ -97,6 +101,9 @@ def _register_blueprints(app: Flask) -> None:
         invitations_bp,
         tenant_settings_bp,
         hotline_bp,
+        reports_bp,
+        sla_bp,
+        staffing_bp,
         api_settings_bp,
     ):
         app.register_blueprint(blueprint)

@@ -35,7 +35,7 @@ def seed_demo_command():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo_command(host: str, port: int):
-    """Migrate, seed, and run the web app and an RQ worker until interrupted."""
+    """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted."""
     from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
     from app.embedded_redis import ensure_redis_url
 
@@ -54,6 +54,7 @@ def demo_command(host: str, port: int):
     }
     children = [
         subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "wsgi:app"],
             env=env,

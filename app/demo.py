@@ -3,6 +3,7 @@
 import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -10,7 +11,8 @@ from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.services import create_user
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import Channel, Proficiency, Topic
+from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants import services as tenants
 from app.tenants.models import Closure, TenantStatus
@@ -128,6 +130,7 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
     queues.append(hotline.save_queue(None, name="Complaints desk (in-house)", channel=Channel.EMAIL,
                                      language=default, topic=Topic.COMPLAINTS, priority=5, in_house=True,
                                      target_seconds=24 * 3600, team_id=None))
+    _seed_sla_history(tenant, queues, rng)
     now = datetime.now(UTC)
     for number in range(40):
         queue = rng.choice(queues)
@@ -136,3 +139,44 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
                               source="demo")
     # Flush while still inside this tenant: pending rows must not reach the next tenant's flush.
     db.session.flush()
+
+
+def _seed_sla_history(tenant, queues, rng) -> None:
+    """Policies and four weeks of handled contacts, so the SLA dashboard has a month to show.
+
+    Rows are written directly with their SLA facts (waits, due times) to keep seeding fast;
+    live contacts go through the services like everything else.
+    """
+    phone_policy = SlaPolicy(name="Contract 80/20 (phone)", position=1, channel=Channel.PHONE,
+                             service_level_percent=80, answer_within_seconds=20, max_asa_seconds=30,
+                             max_abandon_percent=5, short_abandon_seconds=5,
+                             convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS)
+    mail_policy = SlaPolicy(name="E-mail: reply in 4 h, solve in 2 days", position=2, channel=Channel.EMAIL,
+                            service_level_percent=90, answer_within_seconds=60, first_response_seconds=4 * 3600,
+                            resolution_seconds=48 * 3600)
+    db.session.add_all([phone_policy, mail_policy])
+    db.session.flush()
+    now = datetime.now(UTC)
+    for day in range(28, 0, -1):
+        for _ in range(rng.randint(20, 45)):
+            queue = rng.choice([q for q in queues if not q.in_house])
+            local_day = (now - timedelta(days=day)).astimezone(ZoneInfo(tenant.time_zone)).date()
+            opening = datetime.combine(local_day, time(7), ZoneInfo(tenant.time_zone)).astimezone(UTC)
+            offered = opening + timedelta(seconds=int(rng.triangular(0, 12 * 3600, 3 * 3600)))
+            phone = queue.channel == Channel.PHONE
+            policy = phone_policy if phone else mail_policy
+            due = offered + timedelta(seconds=policy.answer_within_seconds if phone else policy.first_response_seconds)
+            abandoned = phone and rng.random() < 0.07
+            wait = rng.choice([2, 4, 8, 12, 15, 18, 25, 40, 75]) if phone else rng.randint(600, 6 * 3600)
+            answered_at = offered + timedelta(seconds=wait)
+            resolved_at = answered_at + timedelta(minutes=rng.randint(3, 60 if phone else 3000))
+            db.session.add(Contact(
+                queue_id=queue.id, channel=queue.channel, language=queue.language, topic=queue.topic,
+                priority=queue.priority, patient_ref=f"H-{rng.randint(10000, 99999)}", offered_at=offered,
+                due_at=due, sla_policy_id=policy.id, wait_seconds=wait,
+                status=ContactStatus.ABANDONED if abandoned else ContactStatus.RESOLVED,
+                first_response_at=None if abandoned else answered_at,
+                resolved_at=answered_at if abandoned else resolved_at,
+                resolution_due_at=None if phone else offered + timedelta(seconds=policy.resolution_seconds),
+                disposition=None if abandoned else "answered",
+            ))

@@ -24,6 +24,9 @@ from tests.infra.smtp import smtp_server
 
 PASSWORD = "correct-horse-battery"
 
+# Factories of the domain packages, available to every test.
+pytest_plugins = ["tests.factories.hotline"]
+
 
 @pytest.fixture(scope="session")
 def database_urls():

@@ -149,11 +149,15 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "external_id"),
         ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
+        ForeignKeyConstraint(["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
+                             use_alter=True),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
-        # The claim-next index: only waiting contacts, in the order they are offered.
+        # The claim-next index: waiting contacts of a clinic in the order they are offered. Language is
+        # a filter, not a key column: with it first, an agent speaking several languages made every
+        # claim read and sort all of them (docs/benchmarks.md).
         Index(
             "ix_contacts_claim_order",
-            "tenant_id", "language", "due_at", text("priority DESC"), "offered_at",
+            "tenant_id", "due_at", text("priority DESC"), "offered_at",
             postgresql_where=text("status = 'waiting'"),
             sqlite_where=text("status = 'waiting'"),
         ),
@@ -183,6 +187,12 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
     escalated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     complaint_reason: Mapped[str | None] = mapped_column(String(500))
     callback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # SLA facts fixed when they happen, so reports aggregate plain columns (app/sla).
+    sla_policy_id: Mapped[int | None] = mapped_column(Integer)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Seconds from offer to first response (answered) or to hang-up (abandoned), calendar time.
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    waiting_on_patient_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     queue: Mapped[Queue] = relationship(
         primaryjoin="and_(Contact.queue_id == Queue.id, Contact.tenant_id == Queue.tenant_id)",

@@ -5,13 +5,14 @@ transaction: the timeline, not the contact's current columns, is what SLA figure
 are computed from.
 """
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, literal_column, select, update
 
 from app.auth.models import Membership, TenantRole, User
 from app.errors import Conflict, DomainError, NotFound
@@ -31,6 +32,7 @@ from app.hotline.models import (
     Topic,
 )
 from app.i18n import LOCALES, _l
+from app.sla import services as sla
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 
@@ -218,7 +220,7 @@ def offer_contact(*, queue_id: int, patient_ref: str, subject: str | None = None
     """Put a new contact in a queue; returns (contact, created).
 
     A repeated `external_id` returns the contact made the first time: clients may retry.
-    The due time is the queue's target after the offer (business-hour clocks come with SLA policies).
+    The first matching SLA policy is recorded on it and sets its due times (app/sla).
     """
     if external_id is not None:
         existing = find_contact_by_external_id(external_id)
@@ -238,8 +240,8 @@ def offer_contact(*, queue_id: int, patient_ref: str, subject: str | None = None
         priority=priority or queue.priority, status=ContactStatus.WAITING,
         patient_ref=validate_patient_ref(patient_ref), subject=(subject or "").strip() or None,
         external_id=external_id, offered_at=offered_at,
-        due_at=offered_at + timedelta(seconds=queue.target_seconds),
     )
+    sla.apply_policy(contact, queue)
     db.session.add(contact)
     db.session.flush()
     append_event(contact, EventKind.OFFERED, actor_id=actor_id, at=offered_at, queue_id=queue.id, source=source,
@@ -254,8 +256,38 @@ def get_contact(contact_id: int) -> Contact:
     return contact
 
 
-def claim_next_contact(agent_id: int) -> Contact:
-    """Give the agent the most urgent waiting contact they may take, and only them.
+@functools.cache
+def _claim_statement():
+    """The claim as one Core statement, built once: rebuilding and ORM-compiling it per call cost
+    several milliseconds of CPU per claim (docs/benchmarks.md). Being Core, it names the tenant
+    itself (the ORM criteria do not apply); row-level security still does."""
+    contacts = Contact.__table__
+    waiting = literal_column("'waiting'")  # inline: a generic plan with `status = $1` skips the partial index
+    candidate = (
+        select(contacts.c.id)
+        .where(
+            contacts.c.tenant_id == bindparam("tenant"),
+            contacts.c.status == waiting,
+            contacts.c.language.in_(bindparam("languages", expanding=True)),
+            contacts.c.offered_at <= bindparam("moment"),
+            contacts.c.queue_id.in_(bindparam("queues", expanding=True)),
+        )
+        .order_by(contacts.c.due_at, contacts.c.priority.desc(), contacts.c.offered_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(contacts)
+        .where(contacts.c.id == candidate, contacts.c.status == waiting, contacts.c.tenant_id == bindparam("tenant"))
+        .values(status=ContactStatus.ASSIGNED.value, assigned_to_id=bindparam("agent"),
+                assigned_at=bindparam("moment"), updated_at=bindparam("moment"))
+        .returning(contacts.c.id)
+    )
+
+
+def claim_next_contact(agent_id: int) -> int:
+    """Give the agent the most urgent waiting contact they may take, and only them; returns its id.
 
     Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
     (scheduled callbacks wait for their time). Order: due time (time left to breach),
@@ -266,33 +298,22 @@ def claim_next_contact(agent_id: int) -> Contact:
     languages = list(agent_languages(agent_id))
     if not languages:
         raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
-    offered_queues = select(Queue.id).where(Queue.in_house.is_(False)).scalar_subquery()
-    moment = now()
-    candidate = (
-        select(Contact.id)
-        .where(
-            Contact.status == ContactStatus.WAITING,
-            Contact.language.in_(languages),
-            Contact.offered_at <= moment,
-            Contact.queue_id.in_(offered_queues),
-        )
-        .order_by(Contact.due_at, Contact.priority.desc(), Contact.offered_at)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Contact)
-        .scalar_subquery()
-    )
-    # RETURNING the entity loads the claimed row in the same round trip as the claim.
-    contact = db.session.scalars(
-        update(Contact)
-        .where(Contact.id == candidate, Contact.status == ContactStatus.WAITING)
-        .values(status=ContactStatus.ASSIGNED, assigned_to_id=agent_id, assigned_at=moment)
-        .returning(Contact)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).one_or_none()
-    if contact is None:
+    # A short list of ids, not a subquery: PostgreSQL misjudged the subquery's size and chose a
+    # nested loop over the clinic's contacts (docs/benchmarks.md).
+    offered_queues = list(db.session.scalars(select(Queue.id).where(Queue.in_house.is_(False))))
+    if not offered_queues:
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
-    append_event(contact, EventKind.ASSIGNED, actor_id=agent_id, at=moment)
-    return contact
+    moment = now()
+    contact_id = db.session.execute(
+        _claim_statement(),
+        {"tenant": current_tenant_id(), "languages": languages, "queues": offered_queues, "moment": moment,
+         "agent": agent_id},
+    ).scalar_one_or_none()
+    if contact_id is None:
+        raise QueueEmpty(_l("No contact is waiting for your languages right now."))
+    db.session.add(ContactEvent(contact_id=contact_id, kind=EventKind.ASSIGNED, actor_id=agent_id,
+                                occurred_at=moment, details={}))
+    return contact_id
 
 
 def _require_open(contact: Contact) -> None:
@@ -320,6 +341,7 @@ def record_first_response(contact: Contact, agent_id: int, *, at: datetime | Non
     """The first patient-visible answer (a reply, or the call being answered); later ones change nothing."""
     if contact.first_response_at is None:
         contact.first_response_at = at or now()
+        contact.wait_seconds = int((contact.first_response_at - as_utc(contact.offered_at)).total_seconds())
         append_event(contact, EventKind.FIRST_RESPONSE, actor_id=agent_id, at=contact.first_response_at)
 
 
@@ -329,7 +351,8 @@ def wait_on_patient(contact: Contact, user_id: int, *, supervisor: bool = False)
     if contact.status == ContactStatus.WAITING_ON_PATIENT:
         return
     contact.status = ContactStatus.WAITING_ON_PATIENT
-    append_event(contact, EventKind.WAITING_ON_PATIENT, actor_id=user_id)
+    contact.waiting_on_patient_since = now()
+    append_event(contact, EventKind.WAITING_ON_PATIENT, actor_id=user_id, at=contact.waiting_on_patient_since)
 
 
 def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
@@ -337,7 +360,11 @@ def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
     if contact.status != ContactStatus.WAITING_ON_PATIENT:
         raise Conflict(_l("This contact is not waiting on the patient."))
     contact.status = ContactStatus.ASSIGNED
-    append_event(contact, EventKind.RESUMED, actor_id=user_id)
+    moment = now()
+    if contact.waiting_on_patient_since is not None:
+        sla.extend_for_pause(contact, contact.waiting_on_patient_since, moment)
+        contact.waiting_on_patient_since = None
+    append_event(contact, EventKind.RESUMED, actor_id=user_id, at=moment)
 
 
 def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: Topic | None = None,

@@ -88,6 +88,7 @@ def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, q
     elif kind == CallEvent.ABANDONED:
         contact.status = ContactStatus.ABANDONED
         contact.resolved_at = occurred_at
+        contact.wait_seconds = int((occurred_at - services.as_utc(contact.offered_at)).total_seconds())
         services.append_event(contact, EventKind.ABANDONED, at=occurred_at, source_key=key,
                         waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()))
     else:

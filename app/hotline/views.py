@@ -260,13 +260,13 @@ def claim_next():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        contact = services.claim_next_contact(current_user.id)
+        contact_id = services.claim_next_contact(current_user.id)
         db.session.commit()
     except services.QueueEmpty as error:
         db.session.rollback()
         flash(str(error.message), "info")
         return redirect(url_for("hotline.workspace"))
-    return redirect(url_for("hotline.contact", contact_id=contact.id))
+    return redirect(url_for("hotline.contact", contact_id=contact_id))
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])
@@ -415,7 +415,10 @@ def supervisor():
     page = max(request.args.get("page", 1, type=int), 1)
     contacts, total = services.open_contacts(page=page, per_page=50)
     agents = services.tenant_agents(g.tenant.id)
+    from app.sla.alerts import recent_alerts
+
     return _render("hotline/supervisor.html", loads=services.queue_loads(), contacts=contacts, total=total,
+                   alerts=recent_alerts(),
                    page=page, pages=max((total + 49) // 50, 1), agents={a.id: a.name for a in agents},
                    reassign_form=ReassignForm(agents=agents))
 

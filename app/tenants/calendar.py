@@ -1,7 +1,6 @@
 """A clinic's calendar: weekly hours, public holidays of its country, custom closures."""
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import holidays
 
@@ -27,25 +26,8 @@ def upcoming_closed_days(tenant, closures, today: date, days: int = 90, language
 
 
 def is_open_at(tenant, hours, closures, moment: datetime) -> bool:
-    """Whether the clinic is open at an aware `moment`, in the clinic's own time zone.
+    """Whether the clinic is open at an aware `moment`: the SLA clock's calendar, asked for one second."""
+    from app.sla.clock import BusinessCalendar, business_seconds
 
-    An interval whose closing time is not after its opening time runs past midnight;
-    a holiday or closure closes the day whose opening the interval belongs to.
-    """
-    local = moment.astimezone(ZoneInfo(tenant.time_zone))
-    closed_days = {c.day for c in closures}
-    for offset in (0, 1):
-        opening_day = local.date() - timedelta(days=offset)
-        if opening_day in closed_days or opening_day in holidays.country_holidays(
-            tenant.country_code, subdiv=tenant.subdivision, years=opening_day.year
-        ):
-            continue
-        for interval in hours:
-            if interval.weekday != opening_day.weekday():
-                continue
-            start = datetime.combine(opening_day, interval.opens_at)
-            end_day = opening_day if interval.closes_at > interval.opens_at else opening_day + timedelta(days=1)
-            end = datetime.combine(end_day, interval.closes_at)
-            if start <= local.replace(tzinfo=None) < end:
-                return True
-    return False
+    calendar = BusinessCalendar.for_tenant(tenant, hours, closures, range(moment.year - 1, moment.year + 2))
+    return business_seconds(calendar, moment, moment + timedelta(seconds=1)) == 1

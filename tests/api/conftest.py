@@ -8,7 +8,6 @@ from sqlalchemy import text
 from app.auth.tokens import issue_api_token
 from app.extensions import db
 from app.tenancy import tenant_context
-from tests.hotline.conftest import create_contact, create_queue, set_languages  # noqa: F401  (shared factories)
 
 
 class ApiClient:

@@ -15,9 +15,9 @@ from app.tenancy import tenant_context
 def _claim(app, tenant_id, agent_id):
     with app.app_context(), tenant_context(tenant_id):
         try:
-            contact = services.claim_next_contact(agent_id)
+            contact_id = services.claim_next_contact(agent_id)
             db.session.commit()
-            return contact.id
+            return contact_id
         except QueueEmpty:
             db.session.rollback()
             return None

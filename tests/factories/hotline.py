@@ -1,4 +1,4 @@
-"""Factories for the hotline: agents with languages, queues, contacts."""
+"""Hotline factories (agents with languages, queues, contacts), shared by every test package."""
 
 from datetime import UTC, datetime, timedelta
 

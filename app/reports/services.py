@@ -1,0 +1,194 @@
+"""SLA reports of one clinic: the period, per-queue figures against targets, trend, heat map, CSV."""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from app.errors import DomainError
+from app.hotline.services import queues as all_queues
+from app.i18n import _l
+from app.sla import metrics
+from app.sla.metrics import Counts
+from app.sla.models import ServiceLevelConvention
+from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, policies
+
+PERIODS = ("day", "week", "month", "custom")
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    first_day: date
+    last_day: date  # inclusive, in the clinic's time zone
+    time_zone: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(), ZoneInfo(self.time_zone)).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last_day + timedelta(days=1), time(), ZoneInfo(self.time_zone)).astimezone(UTC)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
+
+
+def parse_period(kind: str | None, start: str | None, end: str | None, time_zone: str,
+                 today: date | None = None) -> Period:
+    """Today, this week (Monday first), this month, or custom dates; all in the clinic's time zone."""
+    today = today or datetime.now(ZoneInfo(time_zone)).date()
+    kind = kind or "day"
+    if kind == "day":
+        return Period(kind, today, today, time_zone)
+    if kind == "week":
+        monday = today - timedelta(days=today.weekday())
+        return Period(kind, monday, monday + timedelta(days=6), time_zone)
+    if kind == "month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return Period(kind, first, following - timedelta(days=1), time_zone)
+    if kind == "custom":
+        try:
+            first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
+        except ValueError as error:
+            raise DomainError(_l("Give the period as two dates, e.g. 2026-10-01 and 2026-10-31."), "start") from error
+        if last < first:
+            raise DomainError(_l("The period ends before it starts."), "end")
+        if (last - first).days >= MAX_DAYS:
+            raise DomainError(_l("A report covers at most 366 days."), "end")
+        return Period(kind, first, last, time_zone)
+    raise DomainError(_l("Unknown period."), "period")
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    queue_name: str
+    channel: str
+    policy_name: str | None
+    convention: ServiceLevelConvention
+    service_level_target: Decimal | None
+    answer_within_seconds: int
+    counts: Counts
+
+    @property
+    def is_queue_channel(self) -> bool:
+        return self.channel in QUEUE_CHANNELS
+
+    @property
+    def service_level(self) -> Decimal | None:
+        """Answered within T: a voice and chat measure; tickets are judged by first response instead."""
+        return metrics.service_level(self.counts, self.convention) if self.is_queue_channel else None
+
+    @property
+    def asa(self) -> Decimal | None:
+        return metrics.average_speed_of_answer(self.counts)
+
+    @property
+    def abandonment(self) -> Decimal | None:
+        return metrics.abandonment_rate(self.counts)
+
+    @property
+    def first_response(self) -> Decimal | None:
+        return metrics.first_response_compliance(self.counts)
+
+    @property
+    def resolution(self) -> Decimal | None:
+        return metrics.resolution_compliance(self.counts)
+
+    @property
+    def meets_target(self) -> bool | None:
+        """Voice and chat: service level against its target; tickets: first responses on time against it."""
+        achieved = self.service_level if self.is_queue_channel else self.first_response
+        if achieved is None or self.service_level_target is None:
+            return None
+        return achieved >= self.service_level_target
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    period: Period
+    rows: list[QueueRow]
+    total: Counts
+    trend: list[tuple[date, Decimal | None, int]]  # day, service level (strict, voice/chat), offered
+    heat_map: dict[tuple[int, int], int]
+    by_topic: dict[str, int]
+    by_language: dict[str, int]
+    by_channel: dict[str, int]
+
+    @property
+    def total_service_level(self) -> Decimal | None:
+        voice = [row.counts for row in self.rows if row.channel in QUEUE_CHANNELS]
+        return metrics.service_level(sum(voice, Counts()), ServiceLevelConvention.ANSWERED_OF_OFFERED)
+
+
+def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport:
+    """Everything the dashboard shows for the current clinic and period, aggregated in SQL."""
+    queues = {queue.id: queue for queue in all_queues()}
+    policy_by_id = {policy.id: policy for policy in policies()}
+    rows = []
+    for (queue_id, policy_id), counts in sorted(metrics.counts_by_queue(period.start, period.end,
+                                                                        moment=moment).items(),
+                                                key=lambda item: (queues[item[0][0]].name, item[0][1] or 0)):
+        queue, policy = queues[queue_id], policy_by_id.get(policy_id)
+        rows.append(QueueRow(
+            queue_name=queue.name,
+            channel=queue.channel.value,
+            policy_name=policy.name if policy else None,
+            convention=policy.convention if policy else ServiceLevelConvention.ANSWERED_OF_OFFERED,
+            service_level_target=Decimal(policy.service_level_percent) if policy else None,
+            answer_within_seconds=policy.answer_within_seconds if policy else queue.target_seconds,
+            counts=counts,
+        ))
+    by_day: dict[date, Counts] = {}
+    for (day, _policy), counts in metrics.counts_by_day(period.start, period.end, period.time_zone,
+                                                        moment=moment, channels=QUEUE_CHANNELS).items():
+        by_day[day] = by_day.get(day, Counts()) + counts
+    trend = [
+        (day, metrics.service_level(by_day[day], ServiceLevelConvention.ANSWERED_OF_OFFERED)
+         if day in by_day else None, by_day[day].offered if day in by_day else 0)
+        for day in period.days
+    ]
+    return SlaReport(
+        period=period,
+        rows=rows,
+        total=sum((row.counts for row in rows), Counts()),
+        trend=trend,
+        heat_map=metrics.offered_by_hour(period.start, period.end, period.time_zone),
+        by_topic=metrics.offered_by("topic", period.start, period.end),
+        by_language=metrics.offered_by("language", period.start, period.end),
+        by_channel=metrics.offered_by("channel", period.start, period.end),
+    )
+
+
+CSV_COLUMNS = ("queue", "channel", "policy", "convention", "formula", "offered", "answered", "answered_within_target",
+               "abandoned", "short_abandons", "service_level_percent", "service_level_target_percent",
+               "asa_seconds", "abandonment_percent", "first_response_compliance_percent",
+               "resolution_compliance_percent", "breaches")
+
+
+def report_csv(report: SlaReport) -> str:
+    """The per-queue table as CSV (machine-readable: plain numbers, ISO dates, empty when undefined)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period_start", report.period.first_day.isoformat(), "period_end",
+                     report.period.last_day.isoformat(), "time_zone", report.period.time_zone])
+    writer.writerow(CSV_COLUMNS)
+    for row in report.rows:
+        writer.writerow([
+            row.queue_name, row.channel, row.policy_name or "", row.convention.value,
+            CONVENTION_FORMULAS[row.convention], row.counts.offered, row.counts.answered,
+            row.counts.answered_within, row.counts.abandoned, row.counts.short_abandons,
+            _plain(row.service_level), _plain(row.service_level_target), _plain(row.asa), _plain(row.abandonment),
+            _plain(row.first_response), _plain(row.resolution), row.counts.breaches,
+        ])
+    return out.getvalue()
+
+
+def _plain(value) -> str:
+    return "" if value is None else str(value)

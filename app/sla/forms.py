@@ -1,0 +1,103 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from app.forms import choices
+from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
+from app.hotline.models import Channel, Topic
+from app.i18n import _l
+from app.sla.models import ServiceLevelConvention, SlaClock
+
+CONVENTION_LABELS = {
+    ServiceLevelConvention.ANSWERED_OF_OFFERED: _l("Strict: answered within target of all answered and abandoned"),
+    ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS: _l("Short abandons (under the threshold) do not count"),
+    ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET: _l("Abandons within the target do not count"),
+    ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET: _l("Abandons within the target count as met"),
+    ServiceLevelConvention.ANSWERED_ONLY: _l("Answered contacts only (discouraged: hides abandons)"),
+}
+CLOCK_LABELS = {
+    SlaClock.CALENDAR: _l("Calendar time (around the clock)"),
+    SlaClock.BUSINESS_HOURS: _l("The clinic's business hours (holidays and closures excluded)"),
+}
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class SlaPolicyForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+    position = IntegerField(_l("Order (the first matching policy applies)"), default=100,
+                            validators=[NumberRange(0, 10000)])
+    queue_id = SelectField(_l("Queue"), coerce=_optional_int)
+    channel = SelectField(_l("Channel"), coerce=lambda v: Channel(v) if v else None,
+                          choices=choices([("", _l("Any")), *CHANNEL_LABELS.items()]))
+    topic = SelectField(_l("Topic"), coerce=lambda v: Topic(v) if v else None,
+                        choices=choices([("", _l("Any")), *TOPIC_LABELS.items()]))
+    min_priority = IntegerField(_l("From priority (optional)"), validators=[Optional(), NumberRange(1, 5)])
+    service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=2,
+                                         validators=[DataRequired(), NumberRange(0.01, 100)])
+    answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
+                                         validators=[DataRequired(), NumberRange(1, 90 * 24 * 3600)])
+    max_asa_seconds = IntegerField(_l("Maximum average speed of answer (seconds, optional)"),
+                                   validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
+    max_abandon_percent = DecimalField(_l("Maximum abandonment rate (%, optional)"), places=2,
+                                       validators=[Optional(), NumberRange(0, 100)])
+    short_abandon_seconds = IntegerField(_l("Short abandon threshold (seconds)"), default=5,
+                                         validators=[NumberRange(0, 3600)])
+    convention = SelectField(_l("Service level convention"),
+                             choices=choices((c.value, label) for c, label in CONVENTION_LABELS.items()))
+    first_response_seconds = IntegerField(_l("First response target (seconds, e-mail and callbacks)"),
+                                          validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
+    resolution_seconds = IntegerField(_l("Resolution target (seconds, optional)"),
+                                      validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
+    clock = SelectField(_l("Timers count"), choices=choices((c.value, label) for c, label in CLOCK_LABELS.items()))
+    pause_while_waiting_on_patient = BooleanField(_l("Pause the timers while waiting on the patient"), default=True)
+    warn_at_percent = IntegerField(_l("Warn supervisors when this share of the target has passed (percent)"),
+                                   default=80, validators=[NumberRange(1, 99)])
+
+    def __init__(self, *args, queues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queue_id.choices = choices([("", _l("Any")), *((q.id, q.name) for q in queues)])
+
+    def values(self) -> dict:
+        return {
+            "name": self.name.data, "position": self.position.data, "queue_id": self.queue_id.data,
+            "channel": self.channel.data, "topic": self.topic.data, "min_priority": self.min_priority.data,
+            "service_level_percent": self.service_level_percent.data,
+            "answer_within_seconds": self.answer_within_seconds.data, "max_asa_seconds": self.max_asa_seconds.data,
+            "max_abandon_percent": self.max_abandon_percent.data,
+            "short_abandon_seconds": self.short_abandon_seconds.data,
+            "convention": ServiceLevelConvention(self.convention.data),
+            "first_response_seconds": self.first_response_seconds.data,
+            "resolution_seconds": self.resolution_seconds.data, "clock": SlaClock(self.clock.data),
+            "pause_while_waiting_on_patient": self.pause_while_waiting_on_patient.data,
+            "warn_at_percent": self.warn_at_percent.data,
+        }
+
+
+class StaffingForm(FlaskForm):
+    class Meta:
+        csrf = False  # a read-only calculation submitted with GET
+
+    language = SelectField(_l("Language"))
+    source = SelectField(_l("Forecast"), choices=choices([
+        ("history", _l("From the last four weeks")), ("typed", _l("Typed in: contacts per hour"))]))
+    contacts_per_hour = DecimalField(_l("Contacts per hour (typed forecast)"), places=1, default=20,
+                                     validators=[Optional(), NumberRange(0, 100000)])
+    handle_seconds = IntegerField(_l("Average handle time (seconds)"), default=180,
+                                  validators=[DataRequired(), NumberRange(1, 24 * 3600)])
+    service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=1,
+                                         validators=[DataRequired(), NumberRange(1, 99.9)])
+    answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
+                                         validators=[DataRequired(), NumberRange(1, 3600)])
+    shrinkage_percent = DecimalField(_l("Shrinkage (%)"), default=30, places=1,
+                                     validators=[Optional(), NumberRange(0, 95)])
+    max_occupancy_percent = DecimalField(_l("Maximum occupancy (%)"), default=85, places=1,
+                                         validators=[Optional(), NumberRange(10, 100)])
+
+    def __init__(self, *args, languages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        from app.i18n import LOCALE_NAMES
+
+        self.language.choices = choices((code, LOCALE_NAMES[code]) for code in languages)

@@ -1,0 +1,113 @@
+"""SLA policies: the targets a clinic's contract sets, and which contacts they apply to."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKeyConstraint,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.hotline.models import Channel, Topic
+from app.models import TenantScoped, TimestampMixin, utcnow
+
+
+class ServiceLevelConvention(enum.StrEnum):
+    """How abandoned contacts count in the service level (SLA.md); the contract names one."""
+
+    ANSWERED_OF_OFFERED = "answered_of_offered"
+    EXCLUDE_SHORT_ABANDONS = "exclude_short_abandons"
+    EXCLUDE_ABANDONS_WITHIN_TARGET = "exclude_abandons_within_target"
+    ABANDONS_WITHIN_TARGET_COUNT_AS_MET = "abandons_within_target_count_as_met"
+    ANSWERED_ONLY = "answered_only"
+
+
+class SlaClock(enum.StrEnum):
+    CALENDAR = "calendar"
+    BUSINESS_HOURS = "business_hours"
+
+
+class SlaPolicy(TenantScoped, TimestampMixin, db.Model):
+    """Targets for the contacts matching its conditions; the first matching policy by position wins.
+
+    Empty conditions match everything. The applied policy is recorded on each contact when it is
+    offered, so changing a policy later never rewrites history.
+    """
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"], ondelete="CASCADE"),
+        CheckConstraint("service_level_percent > 0 AND service_level_percent <= 100", name="sl_percent"),
+        CheckConstraint("answer_within_seconds > 0", name="answer_within_positive"),
+        CheckConstraint("short_abandon_seconds >= 0", name="short_abandon_non_negative"),
+        CheckConstraint("warn_at_percent > 0 AND warn_at_percent < 100", name="warn_at_percent"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
+    # Conditions (NULL: any).
+    queue_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[Channel | None] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False)
+    )
+    topic: Mapped[Topic | None] = mapped_column(
+        Enum(Topic, name="topic", values_callable=lambda e: [m.value for m in e], create_type=False)
+    )
+    min_priority: Mapped[int | None] = mapped_column(Integer)
+    # Queue targets (voice, chat): X % answered within T seconds, ASA, abandonment.
+    service_level_percent: Mapped[float] = mapped_column(Numeric(5, 2), nullable=False, default=80)
+    answer_within_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=20)
+    max_asa_seconds: Mapped[int | None] = mapped_column(Integer)
+    max_abandon_percent: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
+    convention: Mapped[ServiceLevelConvention] = mapped_column(
+        Enum(ServiceLevelConvention, name="sl_convention", values_callable=lambda e: [m.value for m in e]),
+        nullable=False,
+        default=ServiceLevelConvention.ANSWERED_OF_OFFERED,
+    )
+    # Ticket targets (e-mail, callbacks): first response and resolution.
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    clock: Mapped[SlaClock] = mapped_column(
+        Enum(SlaClock, name="sla_clock", values_callable=lambda e: [m.value for m in e]),
+        nullable=False,
+        default=SlaClock.CALENDAR,
+    )
+    pause_while_waiting_on_patient: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    warn_at_percent: Mapped[int] = mapped_column(Integer, nullable=False, default=80)
+
+
+class AlertKind(enum.StrEnum):
+    WARNING = "warning"
+    BREACH = "breach"
+
+
+class SlaAlert(TenantScoped, db.Model):
+    """A warning before, or the record of, a missed first-response target; at most one of each per contact."""
+
+    __tablename__ = "sla_alerts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contact_id", "kind"),
+        ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[AlertKind] = mapped_column(
+        Enum(AlertKind, name="sla_alert_kind", values_callable=lambda e: [m.value for m in e]), nullable=False
+    )
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

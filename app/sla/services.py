@@ -1,0 +1,188 @@
+"""SLA rules: which policy applies to a contact, when it is due, and how pauses move that.
+
+A policy is chosen when the contact is offered and recorded on it; its due times are
+computed then with the clinic's clock (calendar time or business hours, SLA.md) and
+moved later only by time spent waiting on the patient, when the policy pauses for it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.errors import Conflict, DomainError, NotFound
+from app.extensions import db
+from app.hotline.models import Channel, Contact, Queue
+from app.i18n import _l
+from app.sla import clock, erlang
+from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy
+from app.tenancy import current_tenant_id
+
+logger = logging.getLogger(__name__)
+
+# Voice and chat are judged as queues (answered within T seconds, calendar time);
+# e-mail and callbacks as tickets (first response and resolution targets).
+QUEUE_CHANNELS = frozenset({Channel.PHONE, Channel.CHAT})
+
+
+def policies() -> list[SlaPolicy]:
+    return list(db.session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)))
+
+
+def get_policy(policy_id: int) -> SlaPolicy:
+    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.id == policy_id))
+    if policy is None:
+        raise NotFound(_l("This SLA policy does not exist."))
+    return policy
+
+
+def matches(policy: SlaPolicy, queue: Queue, priority: int) -> bool:
+    """A policy applies when each of its conditions that is set equals the contact's value."""
+    return (
+        (policy.queue_id is None or policy.queue_id == queue.id)
+        and (policy.channel is None or policy.channel == queue.channel)
+        and (policy.topic is None or policy.topic == queue.topic)
+        and (policy.min_priority is None or priority >= policy.min_priority)
+    )
+
+
+def policy_for(queue: Queue, priority: int) -> SlaPolicy | None:
+    """The first matching policy in order, or None (then the queue's own target applies)."""
+    return next((policy for policy in policies() if matches(policy, queue, priority)), None)
+
+
+def save_policy(policy: SlaPolicy | None, **values) -> SlaPolicy:
+    """Create or change a policy. Changes apply to contacts offered from now on only."""
+    name = (values.get("name") or "").strip()
+    if not name:
+        raise DomainError(_l("Enter a name."), "name")
+    if not 0 < float(values["service_level_percent"]) <= 100:
+        raise DomainError(_l("The service level target is a percentage above 0 and at most 100."),
+                          "service_level_percent")
+    for field in ("answer_within_seconds", "first_response_seconds", "resolution_seconds", "max_asa_seconds"):
+        value = values.get(field)
+        if value is not None and not 0 < value <= 90 * 24 * 3600:
+            raise DomainError(_l("Targets must be between 1 second and 90 days."), field)
+    if values.get("max_abandon_percent") is not None and not 0 <= float(values["max_abandon_percent"]) <= 100:
+        raise DomainError(_l("The abandonment limit is a percentage from 0 to 100."), "max_abandon_percent")
+    if values.get("queue_id") is not None and db.session.scalar(
+        select(Queue.id).where(Queue.id == values["queue_id"])
+    ) is None:
+        raise DomainError(_l("This queue does not exist."), "queue_id")
+    duplicate = db.session.scalar(select(SlaPolicy).where(SlaPolicy.name == name))
+    if duplicate is not None and duplicate is not policy:
+        raise Conflict(_l("A policy with this name already exists."), "name")
+    if policy is None:
+        policy = SlaPolicy()
+        db.session.add(policy)
+    for key, value in {**values, "name": name}.items():
+        setattr(policy, key, value)
+    db.session.flush()
+    return policy
+
+
+def delete_policy(policy_id: int) -> None:
+    """Delete a policy no contact was judged by; a used one is part of history and stays."""
+    policy = get_policy(policy_id)
+    if db.session.scalar(select(Contact.id).where(Contact.sla_policy_id == policy.id).limit(1)) is not None:
+        raise Conflict(_l("Contacts were judged by this policy: it cannot be deleted. Move it down instead."))
+    db.session.delete(policy)
+
+
+def calendar_for_current_tenant(years: range | None = None):
+    from app.tenants.models import Tenant
+    from app.tenants.services import closures, weekly_hours
+
+    tenant = db.session.get(Tenant, current_tenant_id())
+    this_year = date.today().year  # noqa: DTZ011 - only bounds which years of holidays to load
+    return clock.BusinessCalendar.for_tenant(tenant, weekly_hours(), closures(),
+                                             years or range(this_year - 1, this_year + 2))
+
+
+def _calendar(policy: SlaPolicy | None):
+    if policy is None or policy.clock == SlaClock.CALENDAR:
+        return None
+    return calendar_for_current_tenant()
+
+
+def apply_policy(contact: Contact, queue: Queue) -> None:
+    """Record the applying policy on a new contact and set its due times.
+
+    Queue channels are due `answer_within_seconds` after the offer (callers wait in real time);
+    ticket channels are due after `first_response_seconds` on the policy's clock. Without a
+    policy the queue's own target applies in calendar time.
+    """
+    policy = policy_for(queue, contact.priority)
+    offered = contact.offered_at
+    contact.sla_policy_id = policy.id if policy else None
+    if policy is None:
+        contact.due_at = offered + timedelta(seconds=queue.target_seconds)
+        return
+    business = _calendar(policy)
+    if queue.channel in QUEUE_CHANNELS:
+        contact.due_at = offered + timedelta(seconds=policy.answer_within_seconds)
+    else:
+        target = policy.first_response_seconds or queue.target_seconds
+        contact.due_at = clock.due_at(business, offered, target, [])
+    if policy.resolution_seconds:
+        contact.resolution_due_at = clock.due_at(business, offered, policy.resolution_seconds, [])
+
+
+def extend_for_pause(contact: Contact, paused_from: datetime, paused_until: datetime) -> None:
+    """Move the due times by the (business) time spent waiting on the patient, if the policy pauses."""
+    policy = db.session.get(SlaPolicy, contact.sla_policy_id) if contact.sla_policy_id else None
+    if policy is None or not policy.pause_while_waiting_on_patient:
+        return
+    business = _calendar(policy)
+    paused = clock.business_seconds(business, _aware(paused_from), _aware(paused_until))
+    if contact.first_response_at is None:
+        contact.due_at = clock.add_business_seconds(business, _aware(contact.due_at), paused)
+    if contact.resolution_due_at is not None:
+        contact.resolution_due_at = clock.add_business_seconds(business, _aware(contact.resolution_due_at), paused)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+CONVENTION_FORMULAS = {
+    ServiceLevelConvention.ANSWERED_OF_OFFERED: "A≤T / (A + Ab)",
+    ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS: "A≤T / (A + Ab − Ab<S)",
+    ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET: "A≤T / (A + Ab − Ab≤T)",
+    ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET: "(A≤T + Ab≤T) / (A + Ab)",
+    ServiceLevelConvention.ANSWERED_ONLY: "A≤T / A",
+}
+
+
+@dataclass(frozen=True)
+class StaffingSlot:
+    weekday: int  # ISO 1–7
+    hour: int
+    forecast: float
+    result: "erlang.StaffingResult"
+    scheduled: int
+
+
+def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: int = 4,
+                          now: datetime | None = None) -> dict[tuple[int, int], float]:
+    """Average offered contacts per (ISO weekday, local hour) over the last `weeks` weeks."""
+    from app.sla import metrics
+
+    now = now or datetime.now(UTC)
+    tenant_zone = calendar_for_current_tenant().time_zone
+    counts = metrics.offered_by_hour(now - timedelta(weeks=weeks), now, tenant_zone, language=language,
+                                     queue_id=queue_id)
+    return {slot: n / weeks for slot, n in counts.items()}
+
+
+def staffing_plan(forecast: dict[tuple[int, int], float], *, handle_seconds: int, target_seconds: int,
+                  service_level_target: float, shrinkage: float, max_occupancy: float = 1.0,
+                  interval_seconds: int = 3600) -> list[StaffingSlot]:
+    """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage."""
+    plan = []
+    for (weekday, hour), contacts in sorted(forecast.items()):
+        result = erlang.agents_required(contacts, interval_seconds, handle_seconds, target_seconds,
+                                        service_level_target, max_occupancy)
+        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage)))
+    return plan

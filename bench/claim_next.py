@@ -1,0 +1,611 @@
+"""Claim-next throughput: the real `claim_next_contact` service against a bare SKIP LOCKED loop.
+
+Run from the project folder:
+
+    .venv/bin/python -m bench.claim_next [--contacts 100000] [--agents 64] [--clinics 20] [--processes N]
+                                         [--max-seconds 90] [--skip-bare] [--extra-index]
+
+It creates a throwaway database on the PostgreSQL at BENCH_DATABASE_ADMIN_URL (default
+postgresql://postgres@127.0.0.1:5432/test) with `tests.infra.postgres.test_database`, runs the
+migrations, loads a backlog of waiting contacts with bulk SQL as the owner, and then drains it twice
+with the same agents, as the same RLS-bound application role:
+
+1. service: one worker per agent, each in its own app context and tenant context, calls
+   `services.claim_next_contact(agent_id)` and commits, as the "next contact" request does;
+2. bare SQL: the backlog is reset and the same workers run the claim as hand-written SQL with psycopg
+   (BEGIN; set_config; UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING; INSERT event; COMMIT): the
+   ceiling the service can approach.
+
+Each mode runs until every worker finds nothing left to claim, or stops after --max-seconds (default
+90, 0 = no limit) so that a slow build still finishes in a few minutes; the output says which.
+It prints figures and checks correctness (no contact claimed twice, every claim has exactly one
+'assigned' event, nothing left waiting unless stopped early); it exits 1 on a correctness problem
+and never asserts timings. The database is dropped at the end.
+"""
+
+import argparse
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+
+import psycopg
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+
+from tests.infra.postgres import test_database
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/11"
+LANGUAGES = ("en", "de", "pl", "fr", "es")
+CHANNELS = ("phone", "email", "chat", "callback")
+TOPICS = ("appointments", "test_results", "insurance_authorisation", "billing_questions", "complaints", "general")
+TARGET_SECONDS = (30, 60, 120, 300, 900, 3600, 14400)
+# Measured on the 2-core machine of docs/benchmarks.md (30 s windows, 100,000 backlog): the service did
+# 49 claims/s with 2 processes x 32 threads against 41/s with 64 threads in one process (46/s with 4
+# processes); with a claim index that takes PostgreSQL out of the way, 161/s against 146/s. One process
+# is capped at one core of Python by the GIL.
+DEFAULT_PROCESSES = 2
+MAX_ERRORS_PER_WORKER = 20
+PROGRESS_EVERY = 5.0
+# Keeps a run to a few minutes while claiming is slow; a run that drains in time is unaffected.
+DEFAULT_MAX_SECONDS = 90.0
+
+BARE_CLAIM = """
+UPDATE contacts SET status = 'assigned', assigned_to_id = %(agent)s, assigned_at = now(), updated_at = now()
+ WHERE id = (SELECT id FROM contacts
+              WHERE tenant_id = %(tenant)s AND status = 'waiting' AND language = ANY(%(languages)s)
+              ORDER BY due_at, priority DESC, offered_at
+              FOR UPDATE SKIP LOCKED LIMIT 1)
+RETURNING id
+"""
+EXTRA_INDEX = ("CREATE INDEX ix_bench_claim_by_due ON contacts (tenant_id, due_at, priority DESC, offered_at)"
+               " WHERE status = 'waiting'")
+BARE_EVENT = """
+INSERT INTO contact_events (tenant_id, contact_id, kind, occurred_at, actor_id, details)
+VALUES (%(tenant)s, %(contact)s, 'assigned', now(), %(agent)s, '{}')
+"""
+
+
+def cpu_idle_percent(seconds: float = 1.0) -> float:
+    """How idle the machine is (all cores), from /proc/stat: other work skews every figure."""
+
+    def sample():
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return values[3] + values[4], sum(values)
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except OSError:
+        return float("nan")
+    return 100.0 * (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def source_digest(path: str) -> str:
+    """Which version of the code was measured (the working tree may be ahead of any commit)."""
+    import hashlib
+    from pathlib import Path
+
+    file = Path(__file__).resolve().parent.parent / path
+    return hashlib.sha1(file.read_bytes()).hexdigest()[:10] if file.exists() else "missing"
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_app(conf: dict, pool_size: int):
+    from app import create_app
+
+    return create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "SECRET_KEY": "bench-secret-key",
+            "INSTANCE_PATH": conf["instance_path"],
+            "SQLALCHEMY_DATABASE_URI": conf["app_url"],
+            "MIGRATION_DATABASE_URL": conf["owner_url"],
+            # Production keeps pool_pre_ping on (app/config.py); the pool must hold every worker.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 8,
+                                          "pool_timeout": 60},
+            "REDIS_URL": REDIS_URL,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+# --- the world: clinics, queues, agents, backlog ------------------------------------------------------
+
+
+def plan_agents(agents: int, clinics: int) -> list[tuple[int, list[str]]]:
+    """(clinic index, languages) per agent: round-robin over clinics, 2-3 languages, every pair covered."""
+    if agents < clinics:
+        raise SystemExit(f"--agents ({agents}) must be at least --clinics ({clinics}): every clinic needs agents")
+    plan, per_clinic = [], {}
+    for index in range(agents):
+        clinic, k = index % clinics, index // clinics
+        count = 2 + index % 2
+        plan.append((clinic, [LANGUAGES[(2 * k + j) % len(LANGUAGES)] for j in range(count)]))
+        per_clinic.setdefault(clinic, []).append(index)
+    for members in per_clinic.values():
+        missing = set(LANGUAGES) - {lang for i in members for lang in plan[i][1]}
+        for n, language in enumerate(sorted(missing)):
+            plan[members[n % len(members)]][1].append(language)
+    return plan
+
+
+def build_world(app, args) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Clinics, one queue per language each, and agents, through the real services; returns the agents."""
+    from app.auth.models import Membership, TenantRole, User
+    from app.extensions import db
+    from app.hotline import services
+    from app.hotline.models import Channel, Proficiency, Topic
+    from app.tenancy import tenant_context
+    from app.tenants.models import Tenant, TenantStatus
+
+    with app.app_context():
+        tenant_ids = []
+        for c in range(args.clinics):
+            tenant = Tenant(slug=f"bench-clinic-{c:02d}", name=f"Bench Clinic {c:02d}", time_zone="Europe/Berlin",
+                            country_code="DE", default_locale="en", supported_locales=list(LANGUAGES),
+                            status=TenantStatus.ACTIVE)
+            db.session.add(tenant)
+            db.session.flush()
+            tenant_ids.append(tenant.id)
+        db.session.commit()
+        for c, tenant_id in enumerate(tenant_ids):
+            with tenant_context(tenant_id):
+                for n, language in enumerate(LANGUAGES):
+                    slot = c * len(LANGUAGES) + n
+                    services.save_queue(
+                        None, name=f"{language} line", channel=Channel(CHANNELS[slot % len(CHANNELS)]),
+                        language=language, topic=Topic(TOPICS[slot % len(TOPICS)]), priority=1 + slot % 5,
+                        in_house=False, target_seconds=TARGET_SECONDS[slot % len(TARGET_SECONDS)], team_id=None,
+                    )
+                db.session.commit()
+        agents = []
+        for index, (clinic, languages) in enumerate(plan_agents(args.agents, args.clinics)):
+            user = User(email=f"agent-{index:03d}@bench.test", name=f"Agent {index:03d}", password_hash=None)
+            user.memberships = [Membership(tenant_id=tenant_ids[clinic], role=TenantRole.AGENT)]
+            db.session.add(user)
+            db.session.flush()
+            services.set_agent_languages(user.id, dict.fromkeys(languages, Proficiency.FLUENT))
+            agents.append((user.id, tenant_ids[clinic], tuple(languages)))
+        db.session.commit()
+        db.session.remove()
+    return agents
+
+
+def load_backlog(owner: psycopg.Connection, contacts: int) -> None:
+    """`contacts` waiting contacts spread evenly over every queue, and their 'offered' events, in bulk."""
+    with owner.transaction():
+        owner.execute(
+            """
+            WITH slots AS (
+              SELECT row_number() OVER (ORDER BY tenant_id, language) - 1 AS slot, q.*
+                FROM queues q WHERE NOT in_house
+            ), n AS (SELECT count(*) AS slots FROM slots),
+            g AS (
+              SELECT i, now() - random() * interval '4 hours' AS offered_at, 1 + floor(random() * 5)::int AS priority
+                FROM generate_series(0, %(contacts)s - 1) AS i
+            )
+            INSERT INTO contacts (tenant_id, queue_id, channel, language, topic, priority, status, patient_ref,
+                                  offered_at, due_at, escalated, created_at, updated_at)
+            SELECT s.tenant_id, s.id, s.channel, s.language, s.topic, g.priority, 'waiting', 'P-' || g.i,
+                   g.offered_at, g.offered_at + make_interval(secs => s.target_seconds), false, g.offered_at,
+                   g.offered_at
+              FROM g CROSS JOIN n JOIN slots s ON s.slot = g.i %% n.slots
+            """,
+            {"contacts": contacts},
+        )
+        owner.execute(
+            """
+            INSERT INTO contact_events (tenant_id, contact_id, kind, occurred_at, details)
+            SELECT tenant_id, id, 'offered', offered_at, json_build_object('queue_id', queue_id, 'source', 'bench')
+              FROM contacts
+            """
+        )
+    vacuum(owner)
+
+
+def vacuum(owner: psycopg.Connection) -> None:
+    owner.execute("VACUUM ANALYZE contacts")
+    owner.execute("VACUUM ANALYZE contact_events")
+
+
+def reset_backlog(owner: psycopg.Connection) -> None:
+    owner.execute(
+        "UPDATE contacts SET status = 'waiting', assigned_to_id = NULL, assigned_at = NULL, updated_at = now()"
+        " WHERE status <> 'waiting'"
+    )
+    vacuum(owner)
+
+
+def waiting(owner: psycopg.Connection) -> int:
+    return owner.execute("SELECT count(*) FROM contacts WHERE status = 'waiting'").fetchone()[0]
+
+
+def last_event_id(owner: psycopg.Connection) -> int:
+    return owner.execute("SELECT coalesce(max(id), 0) FROM contact_events").fetchone()[0]
+
+
+# --- workers -----------------------------------------------------------------------------------------
+
+
+def _result(latencies, ids, errors, first_error) -> dict:
+    return {"latencies": latencies, "ids": ids, "errors": errors, "first_error": first_error,
+            "finished": time.monotonic()}
+
+
+def service_worker(app, agent, barrier, stop, results: list) -> None:
+    """One agent pressing "next contact" until nothing is left: claim, commit, end the request."""
+    from app.extensions import db
+    from app.hotline import services
+    from app.tenancy import tenant_context
+
+    user_id, tenant_id, _languages = agent
+    latencies, ids, errors, first_error = [], [], 0, None
+    with app.app_context(), tenant_context(tenant_id):
+        # Open this worker's pooled connection before the clock starts.
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        db.session.remove()
+        barrier.wait(timeout=600)
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                contact_id = services.claim_next_contact(user_id)
+                db.session.commit()
+            except services.QueueEmpty:
+                db.session.rollback()
+                break
+            except Exception as error:
+                db.session.rollback()
+                errors += 1
+                first_error = first_error or repr(error)
+                if errors >= MAX_ERRORS_PER_WORKER:
+                    break
+                continue
+            latencies.append(time.perf_counter() - started)
+            ids.append(contact_id)
+            db.session.remove()  # what Flask-SQLAlchemy does when the request's app context ends
+        db.session.remove()
+    results.append(_result(latencies, ids, errors, first_error))
+
+
+def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
+    """The same claim as hand-written SQL on one psycopg connection: the ceiling."""
+    user_id, tenant_id, languages = agent
+    params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
+    latencies, ids, errors, first_error = [], [], 0, None
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SELECT 1")
+        conn.rollback()
+        barrier.wait(timeout=600)
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+                row = conn.execute(BARE_CLAIM, params).fetchone()
+                if row is None:
+                    conn.rollback()
+                    break
+                conn.execute(BARE_EVENT, {**params, "contact": row[0]})
+                conn.commit()
+            except psycopg.Error as error:
+                conn.rollback()
+                errors += 1
+                first_error = first_error or repr(error)
+                if errors >= MAX_ERRORS_PER_WORKER:
+                    break
+                continue
+            latencies.append(time.perf_counter() - started)
+            ids.append(row[0])
+    results.append(_result(latencies, ids, errors, first_error))
+
+
+def _start_threads(kind: str, conf: dict, agents, barrier, stop, results: list, app=None) -> list[threading.Thread]:
+    threads = []
+    for agent in agents:
+        if kind == "service":
+            target, first = service_worker, app
+        else:
+            target, first = bare_worker, libpq_url(conf["app_url"])
+        thread = threading.Thread(target=target, args=(first, agent, barrier, stop, results), daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def child_process(kind: str, conf: dict, agents, barrier, stop, queue) -> None:
+    """One process of `--processes N`: its own app (and pool), one thread per agent it was given."""
+    app = make_app(conf, pool_size=len(agents)) if kind == "service" else None
+    results: list = []
+    for thread in _start_threads(kind, conf, agents, barrier, stop, results, app=app):
+        thread.join()
+    queue.put(results)
+
+
+# --- running a phase ---------------------------------------------------------------------------------
+
+
+class Progress:
+    def __init__(self, owner: psycopg.Connection, label: str, backlog: int):
+        self.owner, self.label, self.backlog = owner, label, backlog
+        self.last_time, self.last_claimed = time.monotonic(), 0
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_time < PROGRESS_EVERY:
+            return
+        claimed = self.backlog - waiting(self.owner)
+        rate = (claimed - self.last_claimed) / max(now - self.last_time, 1e-9)
+        print(f"  {self.label}: {claimed:>9,} / {self.backlog:,} claimed  ({rate:,.0f}/s over the last "
+              f"{now - self.last_time:.0f} s)", flush=True)
+        self.last_time, self.last_claimed = now, claimed
+
+
+def run_phase(kind: str, label: str, conf: dict, agents, processes: int, owner, backlog: int,
+              max_seconds: float | None, app=None) -> dict:
+    """Drain the backlog with one worker per agent (or stop them after `max_seconds`)."""
+    progress = Progress(owner, label, backlog)
+
+    def over_time(go: float) -> bool:
+        return max_seconds is not None and time.monotonic() - go >= max_seconds
+
+    if processes <= 1:
+        barrier, stop = threading.Barrier(len(agents) + 1), threading.Event()
+        results: list = []
+        threads = _start_threads(kind, conf, agents, barrier, stop, results, app=app)
+        barrier.wait(timeout=600)
+        go = progress.last_time = time.monotonic()
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(0.2)
+            if over_time(go):
+                stop.set()
+            progress.tick()
+    else:
+        context = multiprocessing.get_context("spawn")
+        barrier, stop, queue = context.Barrier(len(agents) + 1), context.Event(), context.Queue()
+        groups = [agents[i::processes] for i in range(processes)]
+        children = [
+            context.Process(target=child_process, args=(kind, conf, group, barrier, stop, queue), daemon=True)
+            for group in groups if group
+        ]
+        for child in children:
+            child.start()
+        barrier.wait(timeout=600)
+        go = progress.last_time = time.monotonic()
+        results = []
+        collected = 0
+        while collected < len(children):
+            try:
+                results.extend(queue.get(timeout=0.2))
+                collected += 1
+            except Exception:  # queue.Empty
+                if not any(child.is_alive() for child in children) and queue.empty():
+                    raise SystemExit(f"{label}: a worker process died") from None
+            if over_time(go):
+                stop.set()
+            progress.tick()
+        for child in children:
+            child.join()
+    progress.tick(force=True)
+    return {"label": label, "go": go, "results": results, "stopped": stop.is_set()}
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def summarise(phase: dict, owner: psycopg.Connection, mark: int, backlog: int) -> dict:
+    results = phase["results"]
+    latencies = sorted(lat for r in results for lat in r["latencies"])
+    ids = [i for r in results for i in r["ids"]]
+    claims = len(ids)
+    seconds = max(r["finished"] for r in results) - phase["go"]
+    db_doubles = owner.execute(
+        """SELECT count(*) FROM (SELECT contact_id FROM contact_events WHERE kind = 'assigned' AND id > %s
+                                  GROUP BY contact_id HAVING count(*) > 1) AS d""",
+        (mark,),
+    ).fetchone()[0]
+    events = owner.execute("SELECT count(*) FROM contact_events WHERE kind = 'assigned' AND id > %s",
+                           (mark,)).fetchone()[0]
+    doubles = max(db_doubles, claims - len(set(ids)))
+    left = waiting(owner)
+    errors = sum(r["errors"] for r in results)
+    first_error = next((r["first_error"] for r in results if r["first_error"]), None)
+    problems = []
+    if doubles:
+        problems.append(f"{doubles} contacts claimed more than once")
+    # A run stopped by --max-seconds leaves contacts waiting; every other one must be claimed once.
+    if claims != events or claims + left != backlog:
+        problems.append(f"{claims:,} claims, {events:,} 'assigned' events and {left:,} still waiting "
+                        f"for a backlog of {backlog:,}")
+    if left and not phase["stopped"]:
+        problems.append(f"{left:,} contacts still waiting although every worker found nothing to claim")
+    if errors:
+        problems.append(f"{errors} failed claims, first: {first_error}")
+    finishes = sorted(r["finished"] - phase["go"] for r in results)
+    return {
+        "label": phase["label"], "claims": claims, "seconds": seconds, "rate": claims / seconds if seconds else 0.0,
+        "p50": percentile(latencies, 0.50) * 1000, "p99": percentile(latencies, 0.99) * 1000,
+        "doubles": doubles, "problems": problems, "left": left, "stopped": phase["stopped"],
+        "first_done": finishes[0], "median_done": finishes[len(finishes) // 2],
+    }
+
+
+# --- statements per claim ----------------------------------------------------------------------------
+
+
+def probe_statements(app, owner: psycopg.Connection, agent) -> tuple[list[str], int, int]:
+    """Claim one contact with statement logging on; returns (statements, pool checkouts, transactions)."""
+    from app.extensions import db
+    from app.hotline import services
+    from app.tenancy import tenant_context
+
+    user_id, tenant_id, _ = agent
+    statements, counters = [], {"checkouts": 0, "begins": 0}
+    with app.app_context(), tenant_context(tenant_id):
+        engine = db.engine
+
+        def on_execute(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()))
+
+        def on_checkout(dbapi_connection, connection_record, connection_proxy):
+            counters["checkouts"] += 1
+
+        def on_begin(conn):
+            counters["begins"] += 1
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine.pool, "checkout", on_checkout)
+        event.listen(engine, "begin", on_begin)
+        try:
+            services.claim_next_contact(user_id)
+            db.session.commit()
+            db.session.remove()
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+            event.remove(engine.pool, "checkout", on_checkout)
+            event.remove(engine, "begin", on_begin)
+    owner.execute("DELETE FROM contact_events WHERE kind = 'assigned'")
+    reset_backlog(owner)
+    return statements, counters["checkouts"], counters["begins"]
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000, help="backlog size (default 100000)")
+    parser.add_argument("--agents", type=int, default=64, help="concurrent agents/workers (default 64)")
+    parser.add_argument("--clinics", type=int, default=20, help="clinics (tenants) (default 20)")
+    parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
+                        help=f"worker processes, the agents' threads spread over them; 1 = threads in this "
+                             f"process (default {DEFAULT_PROCESSES})")
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                        help=f"stop a mode after this many seconds even if the backlog is not drained; 0 = never "
+                             f"(default {DEFAULT_MAX_SECONDS:.0f})")
+    parser.add_argument("--skip-bare", action="store_true", help="measure the service only")
+    parser.add_argument("--extra-index", action="store_true",
+                        help="what-if, not the app's schema: also create a partial index on (tenant_id, due_at, "
+                             "priority DESC, offered_at) for waiting contacts before measuring")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
+    processes = max(1, min(args.processes, args.agents))
+    max_seconds = args.max_seconds or None
+    layout = (f"{args.agents} threads in 1 process" if processes == 1
+              else f"{args.agents} threads over {processes} processes")
+    why = "the default" if processes == DEFAULT_PROCESSES else "chosen with --processes"
+    started = time.monotonic()
+    instance_path = tempfile.mkdtemp(prefix="switchboard-bench-")
+    try:
+        with test_database(admin_url) as (owner_url, app_url):
+            conf = {"owner_url": owner_url, "app_url": app_url, "instance_path": instance_path}
+            print(f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
+                  f"{make_url(owner_url).port} (dropped at the end)", flush=True)
+            app = make_app(conf, pool_size=args.agents)
+            with app.app_context():
+                from flask_migrate import upgrade
+
+                upgrade()
+            with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
+                owner.execute("SET app.all_tenants = 'on'")  # the owner is under FORCE RLS unless superuser
+                server = owner.execute("SHOW server_version").fetchone()[0]
+                sync = owner.execute("SHOW synchronous_commit").fetchone()[0]
+                fsync = owner.execute("SHOW fsync").fetchone()[0]
+                print(f"machine: {os.cpu_count()} cores, PostgreSQL {server} (fsync={fsync}, "
+                      f"synchronous_commit={sync}), Python {sys.version.split()[0]}, {date.today().isoformat()}")
+                print(f"workers: {layout} ({why}); application role for both modes; CPU idle just before: "
+                      f"{cpu_idle_percent():.0f}%", flush=True)
+                print(f"service code: app/hotline/services.py sha1 {source_digest('app/hotline/services.py')}, "
+                      f"app/hotline/models.py sha1 {source_digest('app/hotline/models.py')}", flush=True)
+                if args.extra_index:
+                    owner.execute(EXTRA_INDEX)
+                    print(f"what-if: {EXTRA_INDEX}", flush=True)
+
+                agents = build_world(app, args)
+                t = time.monotonic()
+                load_backlog(owner, args.contacts)
+                backlog = waiting(owner)
+                languages = sum(len(a[2]) for a in agents) / len(agents)
+                print(f"backlog: {backlog:,} contacts over {args.clinics} clinics x {len(LANGUAGES)} languages, "
+                      f"{len(agents)} agents ({languages:.1f} languages each); loaded in {time.monotonic() - t:.1f} s",
+                      flush=True)
+
+                statements, checkouts, begins = probe_statements(app, owner, agents[0])
+                with app.app_context():
+                    from app.extensions import db
+
+                    db.engine.dispose()
+
+                rows = []
+                mark = last_event_id(owner)
+                print("service: claim_next_contact + commit ...", flush=True)
+                phase = run_phase("service", "service", conf, agents, processes, owner, backlog, max_seconds,
+                                  app=app if processes == 1 else None)
+                rows.append(summarise(phase, owner, mark, backlog))
+                if processes == 1:
+                    with app.app_context():
+                        db.engine.dispose()
+
+                if not args.skip_bare:
+                    reset_backlog(owner)
+                    mark = last_event_id(owner)
+                    print("bare SQL: psycopg SKIP LOCKED loop ...", flush=True)
+                    phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
+                    rows.append(summarise(phase, owner, mark, backlog))
+            report(rows, statements, checkouts, begins, layout)
+    finally:
+        shutil.rmtree(instance_path, ignore_errors=True)
+    print(f"total run time {time.monotonic() - started:.0f} s")
+    return 1 if any(row["problems"] for row in rows) else 0
+
+
+def report(rows: list[dict], statements: list[str], checkouts: int, begins: int, layout: str) -> None:
+    print()
+    print(f"Per service claim ({begins} transaction, {checkouts} pool checkout with pre-ping, "
+          f"{len(statements)} SQL statements before COMMIT):")
+    for n, statement in enumerate(statements, 1):
+        print(f"  {n}. {statement[:150]}{' ...' if len(statement) > 150 else ''}")
+    print()
+    print(f"workers: {layout}")
+    header = f"| {'mode':<9} | {'claims':>8} | {'seconds':>7} | {'claims/s':>8} | {'p50 ms':>6} | {'p99 ms':>6} | " \
+             f"{'double claims':>13} |"
+    print(header)
+    print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
+    for row in rows:
+        print(f"| {row['label']:<9} | {row['claims']:>8,} | {row['seconds']:>7.1f} | {row['rate']:>8,.0f} | "
+              f"{row['p50']:>6.1f} | {row['p99']:>6.1f} | {row['doubles']:>13} |")
+    for row in rows:
+        if row["stopped"]:
+            print(f"{row['label']}: stopped by --max-seconds with {row['left']:,} contacts still waiting")
+        else:
+            print(f"{row['label']}: backlog drained; first worker out of work after {row['first_done']:.1f} s, "
+                  f"half of them after {row['median_done']:.1f} s")
+    if len(rows) == 2 and rows[1]["rate"]:
+        print(f"ratio service/bare (claims/s): {rows[0]['rate'] / rows[1]['rate']:.2f}")
+    for row in rows:
+        for problem in row["problems"]:
+            print(f"PROBLEM ({row['label']}): {problem}")
+    if not any(row["problems"] for row in rows):
+        print("correctness: every contact claimed exactly once in each mode")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
