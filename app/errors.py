@@ -41,7 +41,8 @@ class ClinicNotServed(DomainError):
         super().__init__(_l("This clinic is currently not served. Please contact your outsourcing manager."))
 
 
-_TITLES = {
+# One wording per HTTP status for pages and JSON answers alike.
+STATUS_MESSAGES = {
     400: _l("The request could not be understood."),
     403: _l("You are not allowed to do this."),
     404: _l("This page does not exist, or you do not have access to it."),
@@ -58,7 +59,7 @@ def _wants_json() -> bool:
 
 
 def _render(status: int, message: str | None = None):
-    text = message or str(_TITLES.get(status, _TITLES[500]))
+    text = message or str(STATUS_MESSAGES.get(status, STATUS_MESSAGES[500]))
     if _wants_json():
         return jsonify(error=text, status=status), status
     try:

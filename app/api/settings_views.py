@@ -38,7 +38,6 @@ def tokens():
             form = ApiTokenForm(formdata=None)
     page = render_template(
         "api/tokens.html", form=form, tokens=api_tokens(), issued=issued, secret=secret,
-        confirm_form=ConfirmForm(),
     )
     response = make_response(page, 400 if form.errors else 200)
     response.headers["Cache-Control"] = "no-store"

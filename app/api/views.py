@@ -32,7 +32,7 @@ from app.api.schemas import (
 )
 from app.auth.models import ApiToken
 from app.auth.tokens import tenant_of_token
-from app.errors import ClinicNotServed, DomainError
+from app.errors import STATUS_MESSAGES, ClinicNotServed, DomainError
 from app.extensions import csrf, db, limiter
 from app.hotline import services, telephony
 from app.hotline.models import Contact, ContactEvent
@@ -50,17 +50,6 @@ blp = Blueprint(
 # No cookies, no forms: the bearer token is the credential, so CSRF does not apply.
 csrf.exempt(blp)
 
-_STATUS_MESSAGES = {
-    # Same wording as the HTML error pages (app/errors.py), so the catalogues translate both.
-    400: _l("The request could not be understood."),
-    403: _l("You are not allowed to do this."),
-    404: _l("This page does not exist, or you do not have access to it."),
-    405: _l("This action is not allowed here."),
-    409: _l("This conflicts with existing data."),
-    413: _l("The upload is too large."),
-    429: _l("Too many attempts. Please wait a minute and try again."),
-    500: _l("Something went wrong on our side. The team has been notified."),
-}
 
 
 class Unauthenticated(DomainError):
@@ -183,7 +172,7 @@ def _http_error(error: HTTPException):
         else:
             message = _("Invalid input: %(problem)s", problem=" ".join(messages.get("_schema", [])))
         return _error_response(status, message, field=field, errors=messages)
-    return _error_response(status, str(_STATUS_MESSAGES.get(status) or error.description))
+    return _error_response(status, str(STATUS_MESSAGES.get(status) or error.description))
 
 
 # --- endpoints -------------------------------------------------------------------------------------

@@ -127,8 +127,7 @@ def edit_queue(queue_id: int):
             return redirect(url_for("hotline.queues"))
         except DomainError as error:
             _fail(form, error)
-    return _render("hotline/queue_edit.html", 400 if form.errors else 200, form=form, queue=queue,
-                   confirm_form=ConfirmForm())
+    return _render("hotline/queue_edit.html", 400 if form.errors else 200, form=form, queue=queue)
 
 
 @bp.post("/settings/queues/<int:queue_id>/delete")

@@ -59,7 +59,7 @@ def _policy_form(policy):
         conditions={p.id: _conditions(p, queue_names) for p in services.policies()},
         queue_names={q.id: q.name for q in queues()}, formulas=services.CONVENTION_FORMULAS,
         convention_labels=CONVENTION_LABELS, clock_labels=CLOCK_LABELS, channel_labels=CHANNEL_LABELS,
-        topic_labels=TOPIC_LABELS, confirm_form=ConfirmForm(),
+        topic_labels=TOPIC_LABELS,
     ), 400 if form.errors else 200
 
 

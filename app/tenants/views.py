@@ -212,7 +212,6 @@ def closures():
         year=year,
         holidays=calendar.public_holidays(g.tenant.country_code, g.tenant.subdivision, year, get_locale_code()),
         closures=services.closures(),
-        confirm_form=ConfirmForm(),
         next_url=_next_step("tenant_settings.closures"),
     )
 
@@ -249,7 +248,6 @@ def people():
         members=services.members(g.tenant.id),
         invitations=services.invitations(),
         role_labels=ROLE_LABELS,
-        confirm_form=ConfirmForm(),
         next_url=_next_step("tenant_settings.people"),
     )
 
