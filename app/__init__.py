@@ -87,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
+    from app.reports.views import portfolio_bp
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
@@ -102,6 +103,7 @@ def _register_blueprints(app: Flask) -> None:
         tenant_settings_bp,
         hotline_bp,
         reports_bp,
+        portfolio_bp,
         sla_bp,
         staffing_bp,
         api_settings_bp,

@@ -192,3 +192,23 @@ def report_csv(report: SlaReport) -> str:
 
 def _plain(value) -> str:
     return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    tenant: object
+    report: SlaReport
+
+
+def portfolio(tenants, kind: str = "month") -> list[PortfolioRow]:
+    """The same period's report for each clinic, each built inside that clinic's own tenant context.
+
+    No all-tenants read: every figure passes both walls of its own clinic.
+    """
+    from app.tenancy import tenant_context
+
+    rows = []
+    for tenant in tenants:
+        with tenant_context(tenant.id):
+            rows.append(PortfolioRow(tenant, build_report(parse_period(kind, None, None, tenant.time_zone))))
+    return rows

@@ -2,10 +2,11 @@
 
 import json
 
-from flask import Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 from flask_login import current_user
 
 from app.auth.models import TenantRole
+from app.auth.views import console_required
 from app.errors import DomainError
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.i18n import LOCALE_NAMES, _
@@ -13,7 +14,7 @@ from app.reports import services
 from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import WEEKDAY_LABELS
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
+from app.tenants.services import can_manage, tenants_visible_to
 
 bp = tenant_blueprint("reports", __name__)
 
@@ -63,3 +64,17 @@ def export_csv():
     filename = f"sla-{g.tenant.slug}-{report.period.first_day}-{report.period.last_day}.csv"
     return Response(services.report_csv(report), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+portfolio_bp = Blueprint("portfolio", __name__, url_prefix="/console/portfolio")
+
+
+@portfolio_bp.get("/")
+@console_required()
+def overview():
+    """Every clinic of the manager (all of them for a provider admin), side by side, for a period."""
+    kind = request.args.get("period", "month")
+    if kind not in {"day", "week", "month"}:
+        abort(400)
+    rows = services.portfolio(tenants_visible_to(current_user), kind)
+    return render_template("reports/portfolio.html", rows=rows, period=kind)

@@ -101,3 +101,20 @@ def test_ticket_queues_are_judged_by_first_response_not_service_level(app, two_t
         row = build_report(parse_period("day", None, None, "Europe/Berlin")).rows[0]
     assert row.service_level is None
     assert row.first_response == 100 and row.meets_target is True
+
+
+def test_portfolio_shows_each_managed_clinic_with_its_own_figures(login_as, answered_today, create_user):
+    from app.auth.models import PlatformRole, TenantRole
+
+    a, b = answered_today.a, answered_today.b
+    body = login_as(a.manager).get("/console/portfolio/?period=week").get_data(as_text=True)
+    assert "Clinic A" in body and "Clinic B" not in body and "50 %" in body
+    both = create_user("both@example.test", platform_role=PlatformRole.MANAGER,
+                       memberships=((a.id, TenantRole.MANAGER), (b.id, TenantRole.MANAGER)))
+    body = login_as(both).get("/console/portfolio/").get_data(as_text=True)
+    assert "Clinic A" in body and "Clinic B" in body
+
+
+def test_portfolio_is_for_the_console_only(login_as, answered_today):
+    assert login_as(answered_today.a.clinic_admin).get("/console/portfolio/").status_code == 404
+    assert login_as(answered_today.a.manager).get("/console/portfolio/?period=year").status_code == 400
