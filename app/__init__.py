@@ -66,6 +66,7 @@ def _bind_extensions(app: Flask) -> None:
         session_class._switchboard_listeners = True
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
+    import app.campaigns.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401

@@ -25,7 +25,7 @@ from tests.infra.smtp import smtp_server
 PASSWORD = "correct-horse-battery"
 
 # Factories of the domain packages, available to every test.
-pytest_plugins = ["tests.factories.hotline"]
+pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns"]
 
 
 @pytest.fixture(scope="session")

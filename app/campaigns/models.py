@@ -1,0 +1,240 @@
+"""Patients, appointments, campaigns and their outbound messages.
+
+Everything here is tenant-owned: a campaign of one clinic can only ever join the
+appointments and patients of that clinic (composite `(tenant_id, id)` foreign keys),
+and row-level security applies to every table (migration 0009).
+"""
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.hotline.models import _enum
+from app.models import TenantScoped, TimestampMixin
+
+
+class AppointmentStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class CampaignKind(enum.StrEnum):
+    REMINDER = "reminder"
+    FOLLOW_UP = "follow_up"
+    SURVEY = "survey"
+    RECALL = "recall"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class MessageChannel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class MessageStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Reply(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    CALLBACK = "callback"
+    OPTED_OUT = "opted_out"
+    ANSWERED = "answered"
+
+
+class Patient(TenantScoped, TimestampMixin, db.Model):
+    """Who may be messaged, on which channel, in which language: consent lives here."""
+
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference"), UniqueConstraint("tenant_id", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    consent_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    consent_sms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def may_receive(self, channel: "MessageChannel") -> bool:
+        if self.opted_out_at is not None:
+            return False
+        if channel == MessageChannel.EMAIL:
+            return self.consent_email and bool(self.email)
+        return self.consent_sms and bool(self.phone)
+
+
+class Appointment(TenantScoped, TimestampMixin, db.Model):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
+        Index("ix_appointments_tenant_starts_at", "tenant_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    patient_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    location: Mapped[str] = mapped_column(String(120), nullable=False)
+    practitioner: Mapped[str] = mapped_column(String(120), nullable=False)
+    status: Mapped[AppointmentStatus] = mapped_column(
+        _enum(AppointmentStatus, "appointment_status"), nullable=False, default=AppointmentStatus.SCHEDULED
+    )
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
+    """The clinic's sending rules that every campaign shares."""
+
+    __tablename__ = "outbound_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"), CheckConstraint("rate_per_minute > 0", name="rate_positive"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, nullable=False, default=600)
+    quiet_from: Mapped[time] = mapped_column(Time, nullable=False, default=time(20, 0))
+    quiet_until: Mapped[time] = mapped_column(Time, nullable=False, default=time(8, 0))
+
+
+class Campaign(TenantScoped, TimestampMixin, db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    kind: Mapped[CampaignKind] = mapped_column(_enum(CampaignKind, "campaign_kind"), nullable=False)
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus, "campaign_status"), nullable=False, default=CampaignStatus.DRAFT
+    )
+    # Audience: appointments matching every given filter ({"location": …, "practitioner": …}).
+    audience: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignStep(TenantScoped, TimestampMixin, db.Model):
+    """One message per appointment: `offset_minutes` from its start (negative = before)."""
+
+    __tablename__ = "campaign_steps"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"],
+                             ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    offset_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Optional local time of day: "2 days after, at 10:00" sends at 10:00 on that day.
+    send_time: Mapped[time | None] = mapped_column(Time)
+    channel: Mapped[MessageChannel] = mapped_column(_enum(MessageChannel, "message_channel"), nullable=False)
+
+
+class MessageTemplate(TenantScoped, TimestampMixin, db.Model):
+    __tablename__ = "message_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "step_id", "language"),
+        ForeignKeyConstraint(["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"],
+                             ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
+    """One (campaign step, appointment) message: planned once, sent at most once.
+
+    `dedupe_key` makes the pair unique; it is also the idempotency key given to the
+    provider, so a send repeated after a crash is recognised downstream.
+    """
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key"),
+        UniqueConstraint("token"),
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"],
+                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"],
+                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "appointment_id"], ["appointments.tenant_id", "appointments.id"],
+                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
+        Index("ix_outbound_messages_due", "tenant_id", "status", "send_at"),
+        Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    step_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    appointment_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    patient_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    channel: Mapped[MessageChannel] = mapped_column(_enum(MessageChannel, "message_channel"), nullable=False)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    token: Mapped[str] = mapped_column(String(43), nullable=False)  # for the patient's confirm/cancel link
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "message_status"), nullable=False, default=MessageStatus.SCHEDULED
+    )
+    send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[Reply | None] = mapped_column(_enum(Reply, "message_reply"))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SurveyAnswer(TenantScoped, TimestampMixin, db.Model):
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "message_id"),
+        ForeignKeyConstraint(["tenant_id", "message_id"], ["outbound_messages.tenant_id", "outbound_messages.id"],
+                             ondelete="CASCADE"),
+        CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    appointment_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    scale: Mapped[str] = mapped_column(String(4), nullable=False)  # "csat" 1–5 or "nps" 0–10
+    score: Mapped[int] = mapped_column(Integer, nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
