@@ -58,6 +58,13 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Switchboard <no-reply@switchboard.local>"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Patient e-mail (campaigns); defaults to the system sender.
+        "CAMPAIGN_MAIL_SENDER": os.environ.get("CAMPAIGN_MAIL_SENDER", ""),
+        # SMS provider with Twilio's REST API shape; empty SMS_API_URL writes messages to instance/outbox/.
+        "SMS_API_URL": os.environ.get("SMS_API_URL", ""),
+        "SMS_ACCOUNT_SID": os.environ.get("SMS_ACCOUNT_SID", ""),
+        "SMS_AUTH_TOKEN": os.environ.get("SMS_AUTH_TOKEN", ""),
+        "SMS_FROM": os.environ.get("SMS_FROM", "+10000000000"),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # JSON API: requests per API token (per address without one), and its OpenAPI document.
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),

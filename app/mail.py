@@ -15,14 +15,18 @@ from flask import current_app
 logger = logging.getLogger(__name__)
 
 
-def send_email(to: str, subject: str, body: str) -> str:
-    """Send one plain-text e-mail; returns its Message-ID."""
+def send_email(to: str, subject: str, body: str, *, message_id: str | None = None, sender: str | None = None) -> str:
+    """Send one plain-text e-mail; returns its Message-ID.
+
+    A caller that may retry passes its own stable `message_id`, so a copy sent twice after a
+    crash carries the same Message-ID and is recognised as one message downstream.
+    """
     config = current_app.config
     message = EmailMessage()
-    message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["From"] = sender or config["MAIL_DEFAULT_SENDER"]
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="switchboard.local")
+    message["Message-ID"] = message_id or make_msgid(domain="switchboard.local")
     message.set_content(body)
 
     if not config["MAIL_SERVER"]:

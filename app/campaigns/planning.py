@@ -1,0 +1,141 @@
+"""Planning: turn (active campaign step × matching appointment) into one outbound message each.
+
+A message row is created once per pair (`dedupe_key`, unique per clinic, insert-or-ignore),
+with its send time already moved out of the clinic's quiet hours. Patients without consent
+for the step's channel, or who opted out, get a *skipped* row with the reason, so the
+campaign page accounts for every member of the audience and nobody is messaged without
+consent. Planning looks a little ahead (`horizon`) and a little back (`grace`): a step
+whose time passed longer ago than the grace window is not sent late.
+"""
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.campaigns.models import (
+    Appointment,
+    AppointmentStatus,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    CampaignStep,
+    MessageStatus,
+    OutboundMessage,
+    OutboundSettings,
+    Patient,
+)
+from app.campaigns.services import in_quiet_hours, outbound_settings, steps, templates
+from app.extensions import db
+from app.tenancy import current_tenant_id
+from app.tenants.models import Tenant
+
+HORIZON = timedelta(hours=1)
+GRACE = timedelta(hours=6)
+
+# Reasons are stored as codes and translated where shown (app/campaigns/views.py).
+NO_CONSENT = "no_consent"
+OPTED_OUT = "opted_out"
+APPOINTMENT_CANCELLED = "appointment_cancelled"
+CAMPAIGN_FINISHED = "campaign_finished"
+
+_LIVE_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
+_HELD_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.ATTENDED)
+
+
+def dedupe_key(tenant_id: int, step_id: int, appointment_id: int) -> str:
+    return f"t{tenant_id}-s{step_id}-a{appointment_id}"
+
+
+def step_time(starts_at: datetime, step: CampaignStep, zone: ZoneInfo) -> datetime:
+    moment = starts_at + timedelta(minutes=step.offset_minutes)
+    if step.send_time is not None:
+        local = moment.astimezone(zone)
+        moment = datetime.combine(local.date(), step.send_time, tzinfo=zone).astimezone(UTC)
+    return moment
+
+
+def out_of_quiet_hours(moment: datetime, settings: OutboundSettings, zone: ZoneInfo, *,
+                       latest: datetime | None = None) -> datetime:
+    """The first moment at or after `moment` outside quiet hours; for reminders (`latest` = the
+    appointment), the last moment before the quiet hours began if waiting would be too late."""
+    local = moment.astimezone(zone)
+    if not in_quiet_hours(local.time(), settings.quiet_from, settings.quiet_until):
+        return moment
+    end_day = local.date() if local.time() < settings.quiet_until else local.date() + timedelta(days=1)
+    after = datetime.combine(end_day, settings.quiet_until, tzinfo=zone).astimezone(UTC)
+    if latest is None or after < latest:
+        return after
+    start_day = local.date() if local.time() >= settings.quiet_from else local.date() - timedelta(days=1)
+    return datetime.combine(start_day, settings.quiet_from, tzinfo=zone).astimezone(UTC) - timedelta(minutes=1)
+
+
+def plan_messages(moment: datetime | None = None) -> int:
+    """Create the messages due within the horizon for the current clinic; returns how many rows were new."""
+    moment = moment or datetime.now(UTC)
+    tenant = db.session.get(Tenant, current_tenant_id())
+    zone = ZoneInfo(tenant.time_zone)
+    settings = outbound_settings()
+    planned = 0
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)):
+        for step in steps(campaign):
+            rows = _rows_for_step(tenant, zone, settings, campaign, step, moment)
+            planned += _insert_ignoring_duplicates(rows)
+    return planned
+
+
+def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignStep, moment: datetime) -> list[dict]:
+    languages = set(templates(step))
+    if not languages:
+        return []
+    offset = timedelta(minutes=step.offset_minutes)
+    # A fixed time of day can move the send up to a day from the plain offset.
+    earliest, latest = moment - GRACE - offset - timedelta(days=1), moment + HORIZON - offset + timedelta(days=1)
+    reminder = campaign.kind == CampaignKind.REMINDER
+    already = select(OutboundMessage.id).where(
+        OutboundMessage.step_id == step.id, OutboundMessage.appointment_id == Appointment.id
+    ).exists()
+    query = (
+        select(Appointment, Patient)
+        .join(Patient, and_(Patient.id == Appointment.patient_id, Patient.tenant_id == Appointment.tenant_id))
+        .where(Appointment.starts_at >= earliest, Appointment.starts_at <= latest,
+               Appointment.status.in_(_LIVE_APPOINTMENTS if reminder else _HELD_APPOINTMENTS), ~already)
+    )
+    for key in ("location", "practitioner"):
+        if campaign.audience.get(key):
+            query = query.where(getattr(Appointment, key) == campaign.audience[key])
+    rows = []
+    for appointment, patient in db.session.execute(query).tuples():
+        starts_at = appointment.starts_at if appointment.starts_at.tzinfo else appointment.starts_at.replace(tzinfo=UTC)
+        send_at = step_time(starts_at, step, zone)
+        if not moment - GRACE <= send_at <= moment + HORIZON:
+            continue
+        send_at = out_of_quiet_hours(send_at, settings, zone, latest=starts_at if reminder else None)
+        if reminder and send_at >= starts_at:
+            continue
+        status, reason = MessageStatus.SCHEDULED, None
+        if patient.opted_out_at is not None:
+            status, reason = MessageStatus.SKIPPED, OPTED_OUT
+        elif not patient.may_receive(step.channel):
+            status, reason = MessageStatus.SKIPPED, NO_CONSENT
+        rows.append({
+            "tenant_id": tenant.id, "campaign_id": campaign.id, "step_id": step.id,
+            "appointment_id": appointment.id, "patient_id": patient.id, "channel": step.channel.value,
+            "language": patient.language if patient.language in languages else tenant.default_locale,
+            "dedupe_key": dedupe_key(tenant.id, step.id, appointment.id), "token": secrets.token_urlsafe(32),
+            "status": status.value, "send_at": send_at, "attempts": 0, "failure_reason": reason,
+        })
+    return rows
+
+
+def _insert_ignoring_duplicates(rows: list[dict]) -> int:
+    if not rows:
+        return 0
+    table = OutboundMessage.__table__
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+    result = db.session.execute(statement.returning(table.c.id), rows)
+    return len(result.all())

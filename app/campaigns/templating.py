@@ -1,0 +1,75 @@
+"""Message templates: placeholders checked when saved, filled when sent.
+
+Only plain `{name}` placeholders from a fixed list are allowed: no attribute access,
+indexing or format specs, so a template can never reach into Python objects.
+"""
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+
+from app.errors import DomainError
+from app.i18n import _l
+
+PLACEHOLDERS = ("clinic", "date", "time", "location", "practitioner", "link", "optout_link")
+SMS_MAX_LENGTH = 640  # four concatenated SMS segments
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+
+
+def placeholders_in(text: str) -> list[str]:
+    """The placeholder names used in `text`; raises DomainError for anything but plain known names."""
+    names = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as error:
+        raise DomainError(_l("A brace is not closed: write {placeholder}, or {{ and }} for a literal brace."),
+                          "body") from error
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            raise DomainError(
+                _l("Unknown placeholder {%(name)s}. Available: %(available)s.", name=name or "",
+                   available=", ".join("{" + p + "}" for p in PLACEHOLDERS)),
+                "body",
+            )
+        names.append(name)
+    return names
+
+
+def check_template(body: str, subject: str | None, *, sms: bool) -> None:
+    if not body.strip():
+        raise DomainError(_l("The message text is empty."), "body")
+    placeholders_in(body)
+    if subject:
+        placeholders_in(subject)
+    if sms and len(body) > SMS_MAX_LENGTH:
+        raise DomainError(_l("An SMS can be at most %(n)s characters long.", n=SMS_MAX_LENGTH), "body")
+    if not sms and not (subject or "").strip():
+        raise DomainError(_l("An e-mail needs a subject."), "subject")
+
+
+def context_for(*, clinic: str, starts_at: datetime, time_zone: str, language: str, location: str,
+                practitioner: str, link: str, optout_link: str) -> dict[str, str]:
+    local = starts_at.astimezone(ZoneInfo(time_zone))
+    return {
+        "clinic": clinic,
+        "date": format_date(local.date(), format="full", locale=language),
+        "time": format_time(local.time(), format="short", locale=language),
+        "location": location,
+        "practitioner": practitioner,
+        "link": link,
+        "optout_link": optout_link,
+    }
+
+
+def render(subject: str | None, body: str, context: dict[str, str]) -> Rendered:
+    return Rendered(subject=subject.format_map(context) if subject else None, body=body.format_map(context))
