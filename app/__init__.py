@@ -66,6 +66,7 @@ def _bind_extensions(app: Flask) -> None:
         session_class._switchboard_listeners = True
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
+    import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.sla.models  # noqa: F401
@@ -85,6 +86,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.views import blp as api_blp
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
+    from app.billing.views import bp as billing_bp
+    from app.billing.views import console_bp as console_billing_bp
+    from app.billing.webhooks import bp as stripe_webhook_bp
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
@@ -108,6 +112,9 @@ def _register_blueprints(app: Flask) -> None:
         sla_bp,
         staffing_bp,
         api_settings_bp,
+        billing_bp,
+        console_billing_bp,
+        stripe_webhook_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api

@@ -20,6 +20,7 @@ def register_commands(app) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(translate)
+    app.cli.add_command(billing)
 
 
 @click.command("seed-demo")
@@ -111,3 +112,33 @@ def update():
 def compile():  # noqa: A001 - the pybabel verb
     """Compile every catalog to .mo files."""
     _pybabel("compile", "-d", "translations")
+
+
+@click.group()
+def billing():
+    """Billing runs: close ended periods into invoices and push them to Stripe."""
+
+
+@billing.command("sync")
+@click.option("--tenant", "slug", default=None, help="Only this clinic (its slug); default every billed clinic.")
+def billing_sync(slug: str | None):
+    """Run the billing run now, in this process (the same service the hourly job calls)."""
+    from sqlalchemy import select
+
+    from app.billing.services import sync_tenant
+    from app.tenancy import tenant_context
+    from app.tenants.models import Tenant, TenantStatus
+
+    query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
+    if slug:
+        query = select(Tenant).where(Tenant.slug == slug)
+    tenants = [(t.id, t.slug) for t in db.session.scalars(query)]
+    if slug and not tenants:
+        raise click.ClickException(f"No clinic with the slug {slug!r}.")
+    for tenant_id, tenant_slug in tenants:
+        with tenant_context(tenant_id):
+            result = sync_tenant(tenant_id)
+            db.session.commit()
+        state = "skipped (another run holds the lock)" if result.skipped else (
+            f"closed {len(result.closed)} invoice(s), pushed {len(result.pushed)} to Stripe")
+        click.echo(f"{tenant_slug}: {state}")

@@ -90,6 +90,11 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Billing: without a secret key, usage is metered and drafts shown, and nothing is sent to Stripe.
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # Empty: Stripe's own API. Tests point it at a localstripe server on loopback.
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
     }
     config.update(overrides)
     return config

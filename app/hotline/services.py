@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, delete, func, literal_column, select, text, update
 
 from app.auth.models import Membership, TenantRole, User
+from app.billing.ledger import record_usage
+from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import (
@@ -416,6 +418,9 @@ def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: 
     contact.resolved_at = now()
     append_event(contact, EventKind.RESOLVED, actor_id=user_id, at=contact.resolved_at, disposition=disposition,
            topic=contact.topic.value)
+    # Billed once per contact (keyed by contact: resolving it again after a reopen bills nothing more).
+    record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=contact.resolved_at,
+                 source_key=f"contact:{contact.id}:handled", channel=contact.channel.value)
 
 
 def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:

@@ -10,6 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from app.billing.ledger import record_usage
+from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline import services
@@ -92,8 +94,12 @@ def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, q
         services.append_event(contact, EventKind.ABANDONED, at=occurred_at, source_key=key,
                         waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()))
     else:
+        talk_seconds = int((occurred_at - services.as_utc(required.occurred_at)).total_seconds())
         services.append_event(contact, EventKind.ENDED, actor_id=agent_id, at=occurred_at, source_key=key,
-                        talk_seconds=int((occurred_at - services.as_utc(required.occurred_at)).total_seconds()))
+                              talk_seconds=talk_seconds)
+        # Talk time is billed per started minute, answered → ended; keyed by call, so a replay bills nothing.
+        record_usage(kind=UsageKind.TALK_MINUTES, quantity=-(-talk_seconds // 60), occurred_at=occurred_at,
+                     source_key=f"{key}:talk")
     return contact, True
 
 

@@ -1,7 +1,7 @@
 """Outbound communication: patients with consent, appointments, campaigns, steps, templates, messages, survey answers.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-23 11:07:34.749353
 
 """
@@ -14,7 +14,7 @@ from app.rls import enable_tenant_rls, grant_app_role
 
 # revision identifiers, used by Alembic.
 revision = "0009"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

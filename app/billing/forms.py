@@ -1,0 +1,39 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from app.billing.models import CURRENCIES
+from app.billing.pricing import RATE_SLOTS, slot_key
+from app.forms import choices
+from app.i18n import _l
+
+
+class PricePlanForm(FlaskForm):
+    effective_from = DateField(_l("Takes effect on (first day of a month)"), validators=[InputRequired()])
+    currency = SelectField(_l("Currency"), choices=choices((c, c) for c in CURRENCIES))
+    base_fee = DecimalField(_l("Monthly base fee"), places=4, default=0,
+                            validators=[InputRequired(), NumberRange(min=0, max=100000)])
+
+    def rate_fields(self):
+        """(slot key, price field, included field) for every rate, in invoice order."""
+        return [(slot_key(kind, channel), self[f"{slot_key(kind, channel)}_price"],
+                 self[f"{slot_key(kind, channel)}_included"]) for kind, channel in RATE_SLOTS]
+
+    def rates(self) -> dict[str, tuple]:
+        return {key: (price.data, included.data) for key, price, included in self.rate_fields()}
+
+
+for _kind, _channel in RATE_SLOTS:
+    _key = slot_key(_kind, _channel)
+    setattr(PricePlanForm, f"{_key}_price", DecimalField(
+        _l("Unit price"), places=4, default=0, validators=[InputRequired(), NumberRange(min=0, max=100000)]))
+    setattr(PricePlanForm, f"{_key}_included", IntegerField(
+        _l("Included per month"), default=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)]))
+
+
+class AdjustmentForm(FlaskForm):
+    amount = DecimalField(_l("Amount (negative for a credit)"), places=2, validators=[InputRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+    confirm = BooleanField(_l("I confirm this adjustment: it cannot be edited or deleted afterwards."),
+                           validators=[DataRequired()])
+    request_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])

@@ -1,0 +1,100 @@
+"""The usage ledger: what a clinic used, appended in the same transaction as the thing measured.
+
+Other domains call `record_usage` inside their own transaction (it never commits). It is
+idempotent on (tenant, source_key): metering the same contact, call or message twice records it
+once, without raising, so the caller's transaction is never spoiled by a replay.
+"""
+
+import logging
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.billing.models import KIND_CHANNELS, UsageKind, UsageRecord
+from app.errors import DomainError
+from app.extensions import db
+from app.i18n import _l
+from app.models import utcnow
+from app.tenancy import TenantNotSet, current_tenant_id
+
+logger = logging.getLogger(__name__)
+
+# Adjustments are amounts of money: whole cents, and bounded so a typo cannot bill a fortune.
+MAX_ADJUSTMENT = Decimal("1000000")
+
+
+def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_key: str,
+              channel: str | None) -> None:
+    channels = KIND_CHANNELS[kind]
+    if channels is None and channel is not None:
+        raise DomainError(_l("This kind of usage has no channel."), "channel")
+    if channels is not None and channel not in channels:
+        raise DomainError(_l("Unknown channel for this kind of usage."), "channel")
+    if kind != UsageKind.ADJUSTMENT and quantity < 0:
+        raise DomainError(_l("Usage cannot be negative: record an adjustment instead."), "quantity")
+    if occurred_at.tzinfo is None:
+        raise DomainError(_l("Times must carry a time zone offset."), "occurred_at")
+    if not source_key or len(source_key) > 200:
+        raise DomainError(_l("A usage record needs a source key of at most 200 characters."), "source_key")
+
+
+def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime, source_key: str,
+                 channel: str | None = None, reason: str | None = None,
+                 author_id: int | None = None) -> UsageRecord | None:
+    """Append one usage record for the current tenant; None when `source_key` was already recorded.
+
+    Uses INSERT … ON CONFLICT DO NOTHING on (tenant_id, source_key), so a replay neither duplicates
+    the row nor aborts the caller's transaction. Never commits.
+    """
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantNotSet("usage recorded without a tenant context")
+    kind = UsageKind(kind)
+    try:
+        amount = Decimal(quantity)
+    except (InvalidOperation, TypeError, ValueError) as error:
+        raise DomainError(_l("The quantity must be a number."), "quantity") from error
+    _validate(kind, amount, occurred_at, source_key, channel)
+    values = {
+        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
+        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
+    }
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
+    statement = insert.values(**values).on_conflict_do_nothing(
+        index_elements=["tenant_id", "source_key"]).returning(UsageRecord.id)
+    new_id = db.session.execute(statement).scalar()
+    if new_id is None:
+        return None
+    return db.session.scalar(select(UsageRecord).where(UsageRecord.id == new_id))
+
+
+def record_adjustment(*, amount: Decimal, reason: str, author_id: int, occurred_at: datetime | None = None,
+                      request_key: str) -> UsageRecord | None:
+    """A manual correction by a manager: an amount of money (negative for a credit) with a reason.
+
+    Whole cents only, non-zero, at most a million; `request_key` (one per submitted form) keeps a
+    double-submitted form from adjusting twice.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give a reason for the adjustment."), "reason")
+    if len(reason) > 500:
+        raise DomainError(_l("The reason is limited to 500 characters."), "reason")
+    if amount is None or amount == 0 or amount != amount.quantize(Decimal("0.01")):
+        raise DomainError(_l("Enter a non-zero amount in whole cents."), "amount")
+    if abs(amount) > MAX_ADJUSTMENT:
+        raise DomainError(_l("An adjustment is limited to 1,000,000."), "amount")
+    return record_usage(kind=UsageKind.ADJUSTMENT, quantity=amount, occurred_at=occurred_at or utcnow(),
+                        source_key=f"adjustment:{request_key}", reason=reason, author_id=author_id)
+
+
+def adjustments(starts_at: datetime | None = None, ends_at: datetime | None = None) -> list[UsageRecord]:
+    query = select(UsageRecord).where(UsageRecord.kind == UsageKind.ADJUSTMENT)
+    if starts_at is not None:
+        query = query.where(UsageRecord.occurred_at >= starts_at)
+    if ends_at is not None:
+        query = query.where(UsageRecord.occurred_at < ends_at)
+    return list(db.session.scalars(query.order_by(UsageRecord.occurred_at.desc(), UsageRecord.id.desc())))

@@ -1,0 +1,193 @@
+"""Billing pages: a clinic's usage, draft and past invoices; plans and adjustments (managers); the console."""
+
+import secrets
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_currency
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.auth.models import TenantRole
+from app.auth.views import console_required
+from app.billing import ledger, pricing, services
+from app.billing.forms import AdjustmentForm, PricePlanForm
+from app.billing.models import Invoice, InvoiceStatus
+from app.errors import DomainError
+from app.extensions import db
+from app.forms import attach_domain_error
+from app.i18n import _, _l, force_locale
+from app.tenants.forms import ConfirmForm
+from app.tenants.routing import tenant_blueprint
+from app.tenants.services import can_manage, tenants_visible_to
+
+bp = tenant_blueprint("billing", __name__, "/billing")
+console_bp = Blueprint("console_billing", __name__, url_prefix="/console/billing")
+
+LINE_LABELS = {
+    "base_fee": _l("Monthly base fee"),
+    "handled_contact:phone": _l("Handled contacts: phone"),
+    "handled_contact:email": _l("Handled contacts: e-mail"),
+    "handled_contact:chat": _l("Handled contacts: chat"),
+    "handled_contact:callback": _l("Handled contacts: callback"),
+    "talk_minutes": _l("Talk minutes"),
+    "outbound_message:email": _l("Messages sent: e-mail"),
+    "outbound_message:sms": _l("Messages sent: SMS"),
+    "outbound_message:voice": _l("Messages sent: voice"),
+    "adjustment": _l("Adjustments"),
+}
+STATUS_LABELS = {
+    InvoiceStatus.CLOSED: _l("Closed, not yet issued"),
+    InvoiceStatus.OPEN: _l("Issued, awaiting payment"),
+    InvoiceStatus.PAID: _l("Paid"),
+    InvoiceStatus.PAYMENT_FAILED: _l("Payment failed"),
+}
+
+
+def line_label(key: str, locale: str | None = None) -> str:
+    label = LINE_LABELS.get(key, key)
+    if locale is None:
+        return str(label)
+    with force_locale(locale):
+        return str(label)
+
+
+def _money(amount, currency):
+    return format_currency(amount, currency) if currency else "—"
+
+
+@bp.context_processor
+@console_bp.context_processor
+def _billing_helpers():
+    return {"money": _money, "line_label": line_label, "status_labels": STATUS_LABELS}
+
+
+def _may_read() -> bool:
+    return can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)
+
+
+def _require_manager() -> None:
+    if not can_manage(current_user, g.tenant):
+        abort(403)
+
+
+@bp.get("/")
+def overview():
+    """Usage of the running month as a draft invoice, and the past invoices."""
+    if not _may_read():
+        abort(403)
+    period = pricing.current_period(g.tenant)
+    draft = pricing.draft_invoice(period)
+    return render_template("billing/overview.html", period=period, draft=draft, invoices=services.invoices(),
+                           manages=can_manage(current_user, g.tenant))
+
+
+@bp.get("/invoices/<int:invoice_id>")
+def invoice(invoice_id: int):
+    if not _may_read():
+        abort(403)
+    return render_template("billing/invoice.html", invoice=services.get_invoice(invoice_id))
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+def plans():
+    """The plan's version history, and a form for a new version (managers)."""
+    _require_manager()
+    form = PricePlanForm()
+    if request.method == "GET":
+        current = pricing.plan_for(pricing.current_period(g.tenant).first_day)
+        if current is not None:
+            form.currency.data, form.base_fee.data = current.currency, current.base_fee
+            for rate in current.rates:
+                key = pricing.slot_key(rate.kind, rate.channel)
+                form[f"{key}_price"].data, form[f"{key}_included"].data = rate.unit_price, rate.included_quantity
+        form.effective_from.data = pricing.current_period(g.tenant).next_first_day
+    if form.validate_on_submit():
+        try:
+            plan = pricing.save_plan(effective_from=form.effective_from.data, currency=form.currency.data,
+                                     base_fee=form.base_fee.data, rates=form.rates(), author_id=current_user.id)
+            db.session.commit()
+            flash(_("Price plan version %(version)s saved: it applies from %(day)s.", version=plan.version,
+                    day=plan.effective_from.isoformat()), "success")
+            return redirect(url_for("billing.plans"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+            return _render_plans(form), error.status_code
+    return _render_plans(form), 400 if form.errors else 200
+
+
+def _render_plans(form):
+    return render_template("billing/plans.html", form=form, plans=pricing.plans(),
+                           last_invoiced=pricing.last_invoiced_period(), slots=pricing.RATE_SLOTS)
+
+
+@bp.post("/plans/<int:plan_id>/delete")
+def delete_plan(plan_id: int):
+    _require_manager()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        pricing.delete_plan(plan_id)
+        db.session.commit()
+        flash(_("Price plan version deleted."), "success")
+    except DomainError as error:
+        db.session.rollback()
+        if error.status_code == 404:
+            raise
+        flash(str(error.message), "error")
+    return redirect(url_for("billing.plans"))
+
+
+@bp.route("/adjustments", methods=["GET", "POST"])
+def adjustments():
+    """Manual corrections: separate ledger entries with a reason and their author (managers)."""
+    _require_manager()
+    form = AdjustmentForm()
+    status = 200
+    if request.method == "GET":
+        form.request_key.data = secrets.token_hex(16)
+    elif form.validate_on_submit():
+        try:
+            recorded = ledger.record_adjustment(amount=form.amount.data, reason=form.reason.data,
+                                                author_id=current_user.id, request_key=form.request_key.data)
+            db.session.commit()
+            if recorded is not None:
+                flash(_("Adjustment recorded."), "success")
+            return redirect(url_for("billing.adjustments"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+            status = error.status_code
+    else:
+        status = 400
+    plan = pricing.plan_for(pricing.current_period(g.tenant).first_day)
+    from app.auth.models import User
+
+    entries = ledger.adjustments()
+    authors = {u.id: u.name for u in db.session.scalars(
+        select(User).where(User.id.in_({e.author_id for e in entries})))} if entries else {}
+    return render_template("billing/adjustments.html", form=form, entries=entries, authors=authors,
+                           currency=plan.currency if plan else None), status
+
+
+@console_bp.get("/")
+@console_required()
+def console():
+    """Every clinic of the manager: the running month's draft total, the last invoice, failed payments first."""
+    tenants = tenants_visible_to(current_user)
+    periods = [pricing.current_period(t) for t in tenants]
+    drafts = pricing.draft_invoices(periods, across_tenants=True) if periods else {}
+    ids = [t.id for t in tenants]
+    latest: dict[int, Invoice] = {}
+    failed: list[Invoice] = []
+    if ids:
+        for item in db.session.scalars(select(Invoice).where(Invoice.tenant_id.in_(ids))
+                                       .order_by(Invoice.period_start).execution_options(all_tenants=True)):
+            latest[item.tenant_id] = item
+            if item.status == InvoiceStatus.PAYMENT_FAILED:
+                failed.append(item)
+    names = {t.id: t for t in tenants}
+    return render_template("billing/console.html", tenants=tenants, drafts=drafts, latest=latest, failed=failed,
+                           names=names)

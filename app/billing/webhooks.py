@@ -1,0 +1,34 @@
+"""Stripe's webhook endpoint: signature verified, each event applied once.
+
+A forged or unsigned request answers 400 and leaves one log line without the payload (it may
+be anything an attacker sent). A replayed event answers 200 and changes nothing.
+"""
+
+import json
+import logging
+
+import stripe
+from flask import Blueprint, jsonify, request
+
+from app.billing import services, stripe_adapter
+from app.extensions import csrf, db, limiter
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("stripe_webhook", __name__, url_prefix="/billing/stripe")
+
+
+@bp.post("/webhook")
+@csrf.exempt
+@limiter.limit("600 per minute")
+def webhook():
+    payload = request.get_data()
+    try:
+        stripe_adapter.construct_event(payload, request.headers.get("Stripe-Signature"))
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        logger.warning("stripe webhook rejected: %s", type(error).__name__,
+                       extra={"remote_addr": request.remote_addr, "signed": "Stripe-Signature" in request.headers})
+        return jsonify(error="invalid signature"), 400
+    applied = services.apply_stripe_event(json.loads(payload))
+    db.session.commit()
+    return jsonify(received=True, applied=applied), 200
