@@ -22,11 +22,14 @@ def run_cron(app) -> None:
     from rq.cron import CronScheduler
 
     from app.billing.jobs import schedule_billing_sync
+    from app.campaigns.jobs import schedule_outbound
     from app.sla.jobs import schedule_breach_watch
 
     with app.app_context():
         scheduler = CronScheduler(connection=redis_connection())
         scheduler.register(schedule_breach_watch, queue_name="default", interval=60, result_ttl=0)
+        # Every minute: plan due campaign messages and send them, per clinic.
+        scheduler.register(schedule_outbound, queue_name="outbound", interval=60, result_ttl=0)
         # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.
         scheduler.register(schedule_billing_sync, queue_name="billing", interval=3600, result_ttl=0)
         scheduler.start()

@@ -89,6 +89,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.billing.views import bp as billing_bp
     from app.billing.views import console_bp as console_billing_bp
     from app.billing.webhooks import bp as stripe_webhook_bp
+    from app.campaigns.views import bp as campaigns_bp
+    from app.campaigns.views import public_bp as campaigns_public_bp
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
@@ -115,6 +117,8 @@ def _register_blueprints(app: Flask) -> None:
         billing_bp,
         console_billing_bp,
         stripe_webhook_bp,
+        campaigns_bp,
+        campaigns_public_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api

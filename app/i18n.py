@@ -24,6 +24,9 @@ LOCALE_NAMES = {
 def select_locale() -> str:
     if not has_request_context():
         return "en"
+    # A patient's page (confirm, cancel, survey) speaks the language of the message they got.
+    if g.get("patient_locale") in LOCALES:
+        return g.patient_locale
     if current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
     if session.get("locale") in LOCALES:

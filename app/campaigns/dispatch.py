@@ -66,8 +66,9 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
     if limit <= 0:
         return []
     messages = OutboundMessage.__table__
-    active = select(Campaign.__table__.c.id).where(
-        Campaign.__table__.c.tenant_id == current_tenant_id(), Campaign.__table__.c.status == CampaignStatus.ACTIVE.value
+    campaigns = Campaign.__table__
+    active = select(campaigns.c.id).where(
+        campaigns.c.tenant_id == current_tenant_id(), campaigns.c.status == CampaignStatus.ACTIVE.value
     )
     due = (
         select(messages.c.id)

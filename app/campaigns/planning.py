@@ -108,7 +108,7 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
         if campaign.audience.get(key):
             query = query.where(getattr(Appointment, key) == campaign.audience[key])
     rows = []
-    for appointment, patient in db.session.execute(query).tuples():
+    for appointment, patient in db.session.execute(query):
         starts_at = appointment.starts_at if appointment.starts_at.tzinfo else appointment.starts_at.replace(tzinfo=UTC)
         send_at = step_time(starts_at, step, zone)
         if not moment - GRACE <= send_at <= moment + HORIZON:

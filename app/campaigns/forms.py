@@ -1,0 +1,87 @@
+"""Campaign forms; labels are lazy so they follow the user's language."""
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import InputRequired, NumberRange, Optional
+
+from app.campaigns.models import CampaignKind, MessageChannel, MessageStatus
+from app.forms import choices
+from app.i18n import LOCALE_NAMES, _l
+
+KIND_LABELS = {
+    CampaignKind.REMINDER: _l("Appointment reminder"),
+    CampaignKind.FOLLOW_UP: _l("Follow-up after a procedure"),
+    CampaignKind.SURVEY: _l("Satisfaction survey"),
+    CampaignKind.RECALL: _l("Recall"),
+}
+CAMPAIGN_STATUS_LABELS = {
+    "draft": _l("Draft"), "active": _l("Running"), "paused": _l("Paused"), "finished": _l("Finished"),
+}
+CHANNEL_LABELS = {MessageChannel.EMAIL: _l("E-mail"), MessageChannel.SMS: _l("SMS")}
+STATUS_LABELS = {
+    MessageStatus.SCHEDULED: _l("Scheduled"),
+    MessageStatus.SENDING: _l("Sending"),
+    MessageStatus.SENT: _l("Sent"),
+    MessageStatus.DELIVERED: _l("Delivered"),
+    MessageStatus.FAILED: _l("Failed"),
+    MessageStatus.SKIPPED: _l("Skipped"),
+}
+REASON_LABELS = {
+    "no_consent": _l("No consent for this channel"),
+    "opted_out": _l("The patient opted out"),
+    "appointment_cancelled": _l("The appointment was cancelled"),
+    "campaign_finished": _l("The campaign was finished"),
+}
+REPLY_LABELS = {
+    "confirmed": _l("Confirmed"), "cancelled": _l("Cancelled"), "callback": _l("Callback requested"),
+    "opted_out": _l("Opted out"), "answered": _l("Survey answered"),
+}
+UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
+
+
+class CampaignForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[InputRequired(_l("Give the campaign a name."))])
+    kind = SelectField(_l("Kind"), choices=choices((k.value, label) for k, label in KIND_LABELS.items()))
+    location = StringField(_l("Only appointments at this location (optional)"))
+    practitioner = StringField(_l("Only appointments with this practitioner (optional)"))
+
+
+class StepForm(FlaskForm):
+    amount = IntegerField(_l("How long"), validators=[
+        InputRequired(_l("Say how long before or after the appointment.")),
+        NumberRange(min=1, max=366 * 24 * 60, message=_l("Give a number from 1 upwards."))])
+    unit = SelectField(_l("Unit"), choices=choices([("hours", _l("hours")), ("days", _l("days")),
+                                                    ("minutes", _l("minutes"))]))
+    direction = SelectField(_l("When"), choices=choices([("before", _l("before the appointment")),
+                                                         ("after", _l("after the appointment"))]))
+    send_time = TimeField(_l("At a fixed time of day (optional)"), validators=[Optional()])
+    channel = SelectField(_l("Channel"), choices=choices((c.value, label) for c, label in CHANNEL_LABELS.items()))
+
+    def offset_minutes(self) -> int:
+        minutes = self.amount.data * UNITS[self.unit.data]
+        return -minutes if self.direction.data == "before" else minutes
+
+
+class TemplateForm(FlaskForm):
+    language = SelectField(_l("Language"))
+    subject = StringField(_l("Subject (e-mail only)"))
+    body = TextAreaField(_l("Message"), validators=[InputRequired(_l("The message text is empty."))])
+
+    def __init__(self, *args, languages: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = choices((code, LOCALE_NAMES[code]) for code in languages)
+
+
+class OutboundSettingsForm(FlaskForm):
+    rate_per_minute = IntegerField(_l("Messages per minute at most"), validators=[
+        InputRequired(_l("Give a number.")),
+        NumberRange(min=1, max=10_000, message=_l("The sending rate must be between 1 and 10,000 messages per "
+                                                  "minute."))])
+    quiet_from = TimeField(_l("Quiet hours from"), validators=[InputRequired(_l("Give a time."))])
+    quiet_until = TimeField(_l("Quiet hours until"), validators=[InputRequired(_l("Give a time."))])
+
+
+class SurveyForm(FlaskForm):
+    score = SelectField(_l("How satisfied are you with your visit?"),
+                        choices=choices((str(n), str(n)) for n in range(5, 0, -1)))
+    comment = TextAreaField(_l("Anything you want to tell us? (optional)"))

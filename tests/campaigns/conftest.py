@@ -1,0 +1,68 @@
+"""Outbound fixtures: the local SMS provider, and a clinic with a reminder campaign ready to send."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from rq import SimpleWorker
+
+from app.campaigns import services
+from app.campaigns.models import CampaignKind, MessageChannel
+from app.extensions import db, redis_connection
+from app.jobs import get_queue
+from app.tenancy import tenant_context
+from tests.infra.sms_sink import sms_sink
+
+
+@pytest.fixture(scope="session")
+def sms_provider():
+    with sms_sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def sms(app, sms_provider):
+    """Point the app at the local SMS provider for one test."""
+    saved = {key: app.config[key] for key in ("SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN")}
+    app.config.update(SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid,
+                      SMS_AUTH_TOKEN=sms_provider.auth_token)
+    sms_provider.reset()
+    yield sms_provider
+    app.config.update(saved)
+    sms_provider.reset()
+
+
+def run_outbound_worker(app) -> None:
+    with app.app_context():
+        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+
+
+@pytest.fixture
+def reminder_campaign(app):
+    """A running reminder campaign: SMS 48 h before, e-mail 24 h before; no quiet hours to keep times simple."""
+
+    def _create(tenant_id: int, *, channel_first: MessageChannel = MessageChannel.SMS,
+                quiet: tuple[time, time] = (time(0, 0), time(0, 0))) -> dict:
+        with app.app_context(), tenant_context(tenant_id):
+            services.save_outbound_settings(rate_per_minute=600, quiet_from=quiet[0], quiet_until=quiet[1])
+            campaign = services.save_campaign(None, name="Reminders", kind=CampaignKind.REMINDER, audience={})
+            first = services.add_step(campaign, offset_minutes=-48 * 60, channel=channel_first)
+            second = services.add_step(campaign, offset_minutes=-24 * 60, channel=MessageChannel.EMAIL)
+            for step in (first, second):
+                services.save_template(step, language="en", subject="Your visit at {clinic}",
+                                       body="Hello, see you {date} at {time}, {location}. Reply 1 to confirm, "
+                                            "2 to cancel, 3 for a call. {link}")
+                services.save_template(step, language="de", subject="Ihr Termin bei {clinic}",
+                                       body="Guten Tag, bis {date} um {time}, {location}. {link}")
+            services.activate(campaign)
+            db.session.commit()
+            return {"campaign": campaign.id, "first": first.id, "second": second.id}
+
+    return _create
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# An appointment whose 48-hours-before step is due now (a few minutes ago), and the 24-hours one is not.
+DUE_FIRST_STEP = timedelta(hours=48) - timedelta(minutes=5)
