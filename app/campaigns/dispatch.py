@@ -70,6 +70,8 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
     active = select(campaigns.c.id).where(
         campaigns.c.tenant_id == current_tenant_id(), campaigns.c.status == CampaignStatus.ACTIVE.value
     )
+    # A materialised CTE: as `id IN (subquery)` PostgreSQL may re-run the LIMIT … SKIP LOCKED
+    # subquery and update more rows than the limit (seen in tests/campaigns: the rate limit broke).
     due = (
         select(messages.c.id)
         .where(
@@ -83,10 +85,12 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
         .order_by(messages.c.send_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
     )
     claimed = db.session.execute(
         update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()), messages.c.tenant_id == current_tenant_id())
+        .where(messages.c.id == due.c.id, messages.c.tenant_id == current_tenant_id())
         .values(status=MessageStatus.SENDING.value, attempts=messages.c.attempts + 1,
                 lease_until=moment + LEASE, updated_at=moment)
         .returning(messages.c.id)

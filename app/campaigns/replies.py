@@ -162,7 +162,7 @@ def answer_text(reply: Reply) -> str:
     }.get(reply, "")
 
 
-def record_surveyanswer_text(message: OutboundMessage, *, scale: str, score: int, comment: str | None,
+def record_survey_answer(message: OutboundMessage, *, scale: str, score: int, comment: str | None,
                          moment: datetime | None = None) -> SurveyAnswer:
     campaign = db.session.get(Campaign, message.campaign_id)
     if campaign.kind != CampaignKind.SURVEY:

@@ -276,3 +276,57 @@ def test_quiet_hours_move_a_message_out_of_the_night(app, two_tenants, create_pa
     [message] = _messages(app, a.id)
     local = message.send_at.astimezone(zone)
     assert (local.hour, local.minute) == (12, 0)
+
+
+def test_survey_answer_is_stored_once_and_scores_are_validated(app, two_tenants, sms, browser, create_patient,
+                                                               create_appointment):
+    from datetime import timedelta as td
+
+    from app.campaigns import services
+    from app.campaigns.models import AppointmentStatus as Status
+    from app.campaigns.models import CampaignKind, MessageChannel, SurveyAnswer
+
+    a = two_tenants.a
+    with app.app_context(), tenant_context(a.id):
+        services.save_outbound_settings(rate_per_minute=600, quiet_from=time(0), quiet_until=time(0))
+        campaign = services.save_campaign(None, name="CSAT", kind=CampaignKind.SURVEY, audience={})
+        step = services.add_step(campaign, offset_minutes=120, channel=MessageChannel.SMS)
+        services.save_template(step, language="en", subject=None, body="How was your visit? {link}")
+        services.activate(campaign)
+        db.session.commit()
+    patient = create_patient(a.id)
+    # Two hours after a visit that happened: the survey is due. A cancelled one gets no survey.
+    visited = create_appointment(a.id, patient, starts_in=-td(hours=2, minutes=5), status=Status.ATTENDED)
+    create_appointment(a.id, patient, starts_in=-td(hours=2, minutes=6), status=Status.CANCELLED, external_id="X")
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    [message] = _messages(app, a.id)
+    assert message.appointment_id == visited and message.status == MessageStatus.SENT
+    page = browser.get(f"/m/clinic-a/{message.token}")
+    assert page.status_code == 200 and 'name="score"' in page.get_data(as_text=True)
+    assert browser.post(f"/m/clinic-a/{message.token}", {"score": "9"}).status_code == 400
+    assert browser.post(f"/m/clinic-a/{message.token}", {"score": "4", "comment": "Kind staff"}).status_code == 200
+    again = browser.post(f"/m/clinic-a/{message.token}", {"score": "1"})
+    assert again.status_code == 409
+    with app.app_context(), tenant_context(a.id):
+        answers = db.session.scalars(select(SurveyAnswer)).all()
+    assert [(x.scale, x.score, x.comment) for x in answers] == [("csat", 4, "Kind staff")]
+
+
+def test_rate_limit_caps_messages_per_minute(app, two_tenants, sms, create_patient, create_appointment,
+                                             reminder_campaign):
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    with app.app_context(), tenant_context(a.id):
+        from app.campaigns.services import outbound_settings
+
+        outbound_settings().rate_per_minute = 3
+        db.session.commit()
+    for n in range(5):
+        create_appointment(a.id, create_patient(a.id, f"P-{n}", phone=f"+491510000000{n}"),
+                           starts_in=DUE_FIRST_STEP, external_id=f"A-{n}")
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    statuses = sorted(m.status.value for m in _messages(app, a.id))
+    assert statuses == ["scheduled", "scheduled", "sent", "sent", "sent"]
+    assert len(sms.delivered) == 3
