@@ -10,8 +10,16 @@ twentieth as many for each of the other clinics (so the table holds other tenant
 answered, abandoned and waiting outcomes. Then, as the RLS-bound application role:
 
 1. report: `app.reports.services.build_report` for the month, exactly what the dashboard calls
-   (per queue and policy, per day, heat map, by topic/language/channel);
-2. bare: one hand-written GROUP BY queue with the same FILTER counts, the least any report needs.
+   (per queue and policy, per day, heat map, by topic/language/channel); on PostgreSQL it reads
+   the half-hour rollup `sla_rollups` kept by triggers (migration 0006);
+2. report at a moment inside the month (20 October, noon): the same, with the contacts still
+   ahead of their due times subtracted from the rollup's counts;
+3. bare: one hand-written GROUP BY queue with the same FILTER counts over the raw contact rows,
+   the least any report needs without a rollup.
+
+The load's time includes the rollup triggers. Then the cost the triggers add to contact writes:
+single-row transactions as the app role (insert a contact, record a first response, claim) and a
+bulk insert, each with the rollup triggers enabled and disabled (--writes of each kind).
 
 Prints the best and median of --repeat runs and the ratio; never asserts timings.
 """
@@ -64,6 +72,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--clinics", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--writes", type=int, default=2000)
     args = parser.parse_args()
 
     import os
@@ -102,9 +111,11 @@ def main() -> None:
                     " pause_while_waiting_on_patient, warn_at_percent) VALUES (:t, '80/20', 1, 80, 20, 5,"
                     " 'exclude_short_abandons', 'calendar', true, 80) RETURNING id"), {"t": tenant}).scalar_one()
                 size = args.contacts if number == 1 else max(args.contacts // 20, 1)
+                begin = time.perf_counter()
                 conn.execute(text(LOAD), {"tenant": tenant, "n": size, "policy": policy, "queues": 4,
                                           "start": MONTH_START, "end": MONTH_END})
-                print(f"  loaded clinic {number}: {size:,} contacts", flush=True)
+                print(f"  loaded clinic {number}: {size:,} contacts in {time.perf_counter() - begin:.1f} s",
+                      flush=True)
             conn.execute(text("ANALYZE"))
         total = args.contacts + (args.clinics - 1) * max(args.contacts // 20, 1)
         print(f"loaded {total:,} contacts in {time.perf_counter() - started:.0f} s")
@@ -129,22 +140,110 @@ def main() -> None:
                 build_report(period)
                 db.session.rollback()
 
+            inside = datetime(2026, 10, 20, 12, tzinfo=UTC)
+            inside_report = build_report(period, moment=inside)
+            db.session.rollback()
+            assert inside_report.total.offered == args.contacts
+            assert inside_report.total.breaches < report.total.breaches, "contacts ahead of their due time"
+
+            def run_inside():
+                build_report(period, moment=inside)
+                db.session.rollback()
+
             def run_bare():
                 db.session.execute(text(BARE), {"start": MONTH_START, "end": MONTH_END}).all()
                 db.session.rollback()
 
-            report_times, bare_times = timed(run_report), timed(run_bare)
+            report_times, inside_times, bare_times = timed(run_report), timed(run_inside), timed(run_bare)
         print(f"\nclinic 1: {args.contacts:,} contacts in October 2026, table of {total:,} over {args.clinics}"
               " clinics")
         print("| query | best s | median s |")
         print("|---|---|---|")
         print(f"| full month report (build_report) | {min(report_times):.3f} | {statistics.median(report_times):.3f} |")
+        print(f"| full month report at 20 Oct 12:00 | {min(inside_times):.3f} |"
+              f" {statistics.median(inside_times):.3f} |")
         print(f"| bare GROUP BY queue aggregate | {min(bare_times):.3f} | {statistics.median(bare_times):.3f} |")
         print(f"ratio report / bare (best): {min(report_times) / min(bare_times):.2f}")
+        with owner.connect() as conn:
+            rollup_rows = conn.execute(text("SELECT set_config('app.all_tenants', 'on', false),"
+                                            " (SELECT count(*) FROM sla_rollups WHERE tenant_id = 1)")).one()[1]
+        print(f"rollup rows of clinic 1: {rollup_rows:,}")
+        write_costs(owner, app_url, args.writes)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
         owner.dispose()
+
+
+TRIGGERS = ("sla_rollups_on_insert", "sla_rollups_on_update", "sla_rollups_on_delete")
+
+SINGLE_WRITES = {
+    "insert a contact": (
+        "INSERT INTO contacts (tenant_id, queue_id, channel, language, topic, priority, status, patient_ref,"
+        " offered_at, due_at, sla_policy_id, escalated, created_at, updated_at)"
+        " SELECT 2, q.id, q.channel, q.language, q.topic, 3, 'waiting', 'W', %(t)s, %(t)s + interval '20 s',"
+        " p.id, false, now(), now() FROM queues q, sla_policies p"
+        " WHERE q.tenant_id = 2 AND p.tenant_id = 2 ORDER BY q.id LIMIT 1 RETURNING id"),
+    # Counted: the rollup moves the contact from unanswered to answered.
+    "record a first response": (
+        "UPDATE contacts SET first_response_at = offered_at + interval '12 s', wait_seconds = 12,"
+        " updated_at = now() WHERE id = %(id)s"),
+    # Not counted (status waiting -> assigned): the WHEN clause skips the trigger.
+    "claim (assign)": (
+        "UPDATE contacts SET status = 'assigned', assigned_at = now(), updated_at = now() WHERE id = %(id)s"),
+}
+
+
+def write_costs(owner, app_url: str, writes: int, rounds: int = 4) -> None:
+    """Mean time of single-row write transactions (app role, RLS on) and of a bulk insert, triggers on and off.
+
+    On and off alternate over a few rounds (starting with either in turn), so drift of a shared
+    machine weighs on both alike.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(app_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    totals: dict[tuple[str, bool], float] = {}
+    bulk_kind = "bulk insert of 25,000 contacts (s)"
+    per_round = max(writes // rounds, 1)
+    with psycopg.connect(url) as conn:
+        for number in range(rounds):
+            for enabled in ((True, False) if number % 2 == 0 else (False, True)):
+                with owner.begin() as owner_conn:
+                    for trigger in TRIGGERS:
+                        owner_conn.execute(text(
+                            f"ALTER TABLE contacts {'ENABLE' if enabled else 'DISABLE'} TRIGGER {trigger}"))
+                ids = []
+                for kind, statement in SINGLE_WRITES.items():
+                    begin = time.perf_counter()
+                    for index in range(per_round):
+                        with conn.transaction():
+                            conn.execute("SELECT set_config('app.tenant_id', '2', true)")
+                            if kind == "insert a contact":
+                                moment = MONTH_START.replace(day=1 + index % 28, hour=index % 24)
+                                ids.append(conn.execute(statement, {"t": moment}).fetchone()[0])
+                            else:
+                                conn.execute(statement, {"id": ids[index]})
+                    totals[(kind, enabled)] = totals.get((kind, enabled), 0) + time.perf_counter() - begin
+                with conn.transaction():
+                    conn.execute("SELECT set_config('app.tenant_id', '2', true)")
+                    bulk = LOAD.replace("%", "%%").replace(":tenant", "2").replace(":n", "%(n)s")
+                    bulk = bulk.replace(":policy", "2").replace(":queues", "4").replace(":start", "%(s)s")
+                    begin = time.perf_counter()
+                    conn.execute(bulk.replace(":end", "%(e)s"), {"n": 25_000, "s": MONTH_START, "e": MONTH_END})
+                    totals[(bulk_kind, enabled)] = totals.get((bulk_kind, enabled), 0) + time.perf_counter() - begin
+    with owner.begin() as conn:
+        for trigger in TRIGGERS:
+            conn.execute(text(f"ALTER TABLE contacts ENABLE TRIGGER {trigger}"))
+    print(f"\nwrites to contacts, {per_round * rounds:,} single-row transactions of each kind (clinic 2, app role,"
+          f" triggers on and off alternating over {rounds} rounds): mean ms per transaction")
+    print("| write | with rollup triggers | without | added |")
+    print("|---|---|---|---|")
+    for kind in [*SINGLE_WRITES, bulk_kind]:
+        scale = 1 / rounds if kind == bulk_kind else 1000 / (per_round * rounds)
+        on, off = totals[(kind, True)] * scale, totals[(kind, False)] * scale
+        print(f"| {kind} | {on:.3f} | {off:.3f} | {on - off:+.3f} ({(on / off - 1) * 100:+.0f} %) |")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal, literal_column, or_, select
 
 from app.extensions import db
 from app.hotline.models import Contact, ContactStatus, Queue
-from app.sla.models import ServiceLevelConvention, SlaPolicy
+from app.sla.models import ServiceLevelConvention, SlaPolicy, SlaRollup
 
 DEFAULT_SHORT_ABANDON_SECONDS = 5
 
@@ -38,6 +38,9 @@ class Counts:
 
     def __add__(self, other: "Counts") -> "Counts":
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def __sub__(self, other: "Counts") -> "Counts":
+        return Counts(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
 
 
 def _ratio(numerator: int, denominator: int) -> Decimal | None:
@@ -85,12 +88,17 @@ def resolution_compliance(counts: Counts) -> Decimal | None:
     return _ratio(counts.resolution_met, counts.resolution_due)
 
 
+_ANSWERED = Contact.first_response_at.is_not(None)
+# Inlined, not bound: a generic plan with `status <> $1` could not use the partial indexes below.
+_ABANDONED = Contact.status == literal_column("'abandoned'")
+_OPEN = Contact.status.not_in([literal_column("'resolved'"), literal_column("'abandoned'")])
+
+
 def _count_columns(moment: datetime):
-    """The FILTER aggregates producing `Counts`, in field order."""
+    """The FILTER aggregates producing `Counts`, in field order: the definition every path agrees with."""
     target = func.coalesce(SlaPolicy.answer_within_seconds, Queue.target_seconds)
     short = func.coalesce(SlaPolicy.short_abandon_seconds, DEFAULT_SHORT_ABANDON_SECONDS)
-    answered = Contact.first_response_at.is_not(None)
-    abandoned = Contact.status == ContactStatus.ABANDONED
+    answered, abandoned = _ANSWERED, _ABANDONED
     first_response_due = or_(answered, and_(Contact.due_at < moment, ~abandoned))
     resolution_due = and_(
         Contact.resolution_due_at.is_not(None),
@@ -118,18 +126,123 @@ def _count_columns(moment: datetime):
     ]
 
 
-def _base(start: datetime, end: datetime, moment: datetime, *group_by, channels=None):
+@dataclass(frozen=True)
+class _Source:
+    """Where counts come from: the contacts themselves, or their half-hour rollup (same group columns)."""
+
+    table: type
+    time: object  # offer time of a contact; start of the half hour of a rollup row
+
+
+CONTACTS = _Source(Contact, Contact.offered_at)
+ROLLUP = _Source(SlaRollup, SlaRollup.bucket_start)
+ROLLUP_BUCKET = timedelta(minutes=30)
+_BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the origin of `date_bin` in migration 0006
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bucket_floor(moment: datetime) -> datetime:
+    moment = _aware(moment)
+    return moment - (moment - _BUCKET_ORIGIN) % ROLLUP_BUCKET
+
+
+def _bucket_ceil(moment: datetime) -> datetime:
+    floor = _bucket_floor(moment)
+    return floor if floor == _aware(moment) else floor + ROLLUP_BUCKET
+
+
+def _zone_fits_buckets(time_zone: str, start: datetime, end: datetime) -> bool:
+    """True when every UTC half hour of [start, end) lies within one local hour and day.
+
+    So when the zone's offset is a multiple of 30 minutes throughout (checked at every half
+    hour). Nepal (+5:45) or the Chatham Islands (+12:45) are not: their reports read contacts.
+    """
+    zone, moment = ZoneInfo(time_zone), _bucket_floor(start)
+    while moment < end:
+        if moment.astimezone(zone).utcoffset() % ROLLUP_BUCKET:
+            return False
+        moment += ROLLUP_BUCKET
+    return True
+
+
+def _direct(start: datetime, end: datetime, moment: datetime, keys, conditions) -> dict[tuple, Counts]:
+    """Counts straight from the contacts offered in [start, end), grouped by `keys(CONTACTS)`."""
+    group_by = keys(CONTACTS)
     query = (
         select(*group_by, *_count_columns(moment))
         .select_from(Contact)
         .join(Queue, and_(Queue.id == Contact.queue_id, Queue.tenant_id == Contact.tenant_id))
         .outerjoin(SlaPolicy, and_(SlaPolicy.id == Contact.sla_policy_id, SlaPolicy.tenant_id == Contact.tenant_id))
-        .where(Contact.offered_at >= start, Contact.offered_at < end)
+        .where(Contact.offered_at >= start, Contact.offered_at < end, *conditions(CONTACTS))
         .group_by(*group_by)
     )
-    if channels is not None:
-        query = query.where(Contact.channel.in_(list(channels)))
-    return query
+    size = len(group_by)
+    return {tuple(row[:size]): _counts(row, size) for row in db.session.execute(query)}
+
+
+def _from_rollup(start: datetime, end: datetime, moment: datetime, keys, conditions) -> dict[tuple, Counts]:
+    """Counts of contacts offered in [start, end) (half-hour aligned) from the rollup, exact at `moment`.
+
+    The rollup counts first responses and resolutions as due, and unanswered open contacts as
+    breached, as if every due time had passed. The contacts whose due time is still ahead of
+    `moment` are few (the partial indexes of migration 0006 find them), and are subtracted here.
+    """
+    group_by = keys(ROLLUP)
+    size = len(group_by)
+    sums = [func.sum(getattr(SlaRollup, field.name)) for field in fields(Counts)]
+    rows = db.session.execute(
+        select(*group_by, *sums)
+        .where(SlaRollup.bucket_start >= start, SlaRollup.bucket_start < end, *conditions(ROLLUP))
+        .group_by(*group_by)
+        .having(func.sum(SlaRollup.offered) > 0)  # groups all of whose contacts moved away
+    )
+    result = {tuple(row[:size]): _counts(row, size) for row in rows}
+    first_response_ahead = and_(~_ANSWERED, ~_ABANDONED, Contact.due_at >= moment)
+    resolution_ahead = and_(Contact.resolution_due_at.is_not(None), _OPEN, Contact.resolution_due_at >= moment)
+    group_by = keys(CONTACTS)
+    pending = db.session.execute(
+        select(*group_by, func.count().filter(first_response_ahead), func.count().filter(resolution_ahead))
+        .where(Contact.offered_at >= start, Contact.offered_at < end, or_(first_response_ahead, resolution_ahead),
+               *conditions(CONTACTS))
+        .group_by(*group_by)
+    )
+    for row in pending:
+        key, first_response, resolution = tuple(row[:size]), int(row[size]), int(row[size + 1])
+        result[key] = result[key] - Counts(first_response_due=first_response, breaches=first_response,
+                                           resolution_due=resolution)
+    return result
+
+
+def _merge(*parts: dict[tuple, Counts]) -> dict[tuple, Counts]:
+    result: dict[tuple, Counts] = {}
+    for part in parts:
+        for key, counts in part.items():
+            result[key] = result.get(key, Counts()) + counts
+    return result
+
+
+def _grouped(start: datetime, end: datetime, moment: datetime, keys, conditions=lambda source: (),
+             *, rollup: bool = True) -> dict[tuple, Counts]:
+    """Counts per group of the contacts offered in [start, end), exactly as `_direct` computes them.
+
+    On PostgreSQL the whole half hours inside the range come from the rollup and the partial
+    half hours at its edges (if any) from the contacts; SQLite, or `rollup=False`, reads contacts.
+    """
+    start, end = _aware(start), _aware(end)
+    if not (rollup and _is_postgres()):
+        return _direct(start, end, moment, keys, conditions)
+    first, last = _bucket_ceil(start), _bucket_floor(end)
+    if first >= last:
+        return _direct(start, end, moment, keys, conditions)
+    parts = [_from_rollup(first, last, moment, keys, conditions)]
+    if start < first:
+        parts.append(_direct(start, first, moment, keys, conditions))
+    if last < end:
+        parts.append(_direct(last, end, moment, keys, conditions))
+    return _merge(*parts)
 
 
 def _counts(row, offset: int) -> Counts:
@@ -139,8 +252,7 @@ def _counts(row, offset: int) -> Counts:
 def counts_by_queue(start: datetime, end: datetime, *, moment: datetime | None = None) -> dict[tuple, Counts]:
     """Counts per (queue id, applied policy id) for contacts offered in [start, end), current tenant."""
     moment = moment or datetime.now(UTC)
-    rows = db.session.execute(_base(start, end, moment, Contact.queue_id, Contact.sla_policy_id))
-    return {(row[0], row[1]): _counts(row, 2) for row in rows}
+    return _grouped(start, end, moment, lambda s: [s.table.queue_id, s.table.sla_policy_id])
 
 
 def _local(column, time_zone: str):
@@ -161,23 +273,30 @@ def _local_days(start: datetime, end: datetime, time_zone: str):
         day += timedelta(days=1)
 
 
+def _in_channels(channels):
+    if channels is None:
+        return lambda source: ()
+    return lambda source: (source.table.channel.in_(list(channels)),)
+
+
 def counts_by_day(start: datetime, end: datetime, time_zone: str, *, moment: datetime | None = None,
                   channels=None) -> dict[tuple, Counts]:
     """Counts per (local day in the clinic's time zone, applied policy id), optionally for some channels.
 
-    PostgreSQL buckets in one query; SQLite (the embedded demo), which has no time zones, runs one
-    range query per local day instead.
+    PostgreSQL buckets in one query (from the rollup when the zone's offsets are whole half
+    hours); SQLite (the embedded demo), which has no time zones, runs one range query per local day.
     """
     moment = moment or datetime.now(UTC)
+    conditions = _in_channels(channels)
     if not _is_postgres():
         result = {}
         for day, day_start, day_end in _local_days(start, end, time_zone):
-            for row in db.session.execute(_base(day_start, day_end, moment, Contact.sla_policy_id, channels=channels)):
-                result[(day, row[0])] = _counts(row, 1)
+            for (policy_id,), counts in _direct(day_start, day_end, moment, lambda s: [s.table.sla_policy_id],
+                                                conditions).items():
+                result[(day, policy_id)] = counts
         return result
-    day = func.date(_local(Contact.offered_at, time_zone)).label("day")
-    rows = db.session.execute(_base(start, end, moment, day, Contact.sla_policy_id, channels=channels))
-    return {(row[0], row[1]): _counts(row, 2) for row in rows}
+    return _grouped(start, end, moment, lambda s: [func.date(_local(s.time, time_zone)), s.table.sla_policy_id],
+                    conditions, rollup=_zone_fits_buckets(time_zone, start, end))
 
 
 def offered_by_hour(start: datetime, end: datetime, time_zone: str, *, language: str | None = None,
@@ -186,31 +305,63 @@ def offered_by_hour(start: datetime, end: datetime, time_zone: str, *, language:
 
     SQLite (the embedded demo) buckets the offer times in Python.
     """
-    conditions = [Contact.offered_at >= start, Contact.offered_at < end]
-    if language is not None:
-        conditions.append(Contact.language == language)
-    if queue_id is not None:
-        conditions.append(Contact.queue_id == queue_id)
+    def conditions(source):
+        return ((source.table.language == language,) if language is not None else ()) + (
+            (source.table.queue_id == queue_id,) if queue_id is not None else ())
+
     if not _is_postgres():
         zone, buckets = ZoneInfo(time_zone), {}
-        for (offered,) in db.session.execute(select(Contact.offered_at).where(*conditions)):
+        query = select(Contact.offered_at).where(Contact.offered_at >= start, Contact.offered_at < end,
+                                                 *conditions(CONTACTS))
+        for (offered,) in db.session.execute(query):
             local = (offered if offered.tzinfo else offered.replace(tzinfo=UTC)).astimezone(zone)
             buckets[(local.isoweekday(), local.hour)] = buckets.get((local.isoweekday(), local.hour), 0) + 1
         return buckets
-    local = _local(Contact.offered_at, time_zone)
-    weekday = func.extract("isodow", local)
-    hour = func.extract("hour", local)
-    rows = db.session.execute(select(weekday, hour, func.count()).where(*conditions).group_by(weekday, hour))
-    return {(int(w), int(h)): n for w, h, n in rows}
+
+    def keys(source):
+        local = _local(source.time, time_zone)
+        return [func.extract("isodow", local), func.extract("hour", local)]
+
+    counts = _offered(start, end, keys, conditions, rollup=_zone_fits_buckets(time_zone, start, end))
+    return {(int(w), int(h)): n for (w, h), n in counts.items()}
+
+
+def _offered(start: datetime, end: datetime, keys, conditions=lambda source: (), *,
+             rollup: bool = True) -> dict[tuple, int]:
+    """Offered contacts per group: `_grouped` for the one count that never depends on the moment."""
+    start, end = _aware(start), _aware(end)
+    first, last = _bucket_ceil(start), _bucket_floor(end)
+
+    def direct(range_start, range_end):
+        group_by = keys(CONTACTS)
+        return {tuple(row[:-1]): row[-1] for row in db.session.execute(
+            select(*group_by, func.count())
+            .where(Contact.offered_at >= range_start, Contact.offered_at < range_end, *conditions(CONTACTS))
+            .group_by(*group_by))}
+
+    if not (rollup and _is_postgres()) or first >= last:
+        return direct(start, end)
+    group_by = keys(ROLLUP)
+    parts = [{tuple(row[:-1]): int(row[-1]) for row in db.session.execute(
+        select(*group_by, func.sum(SlaRollup.offered))
+        .where(SlaRollup.bucket_start >= first, SlaRollup.bucket_start < last, *conditions(ROLLUP))
+        .group_by(*group_by)
+        .having(func.sum(SlaRollup.offered) > 0))}]
+    if start < first:
+        parts.append(direct(start, first))
+    if last < end:
+        parts.append(direct(last, end))
+    result: dict[tuple, int] = {}
+    for part in parts:
+        for key, number in part.items():
+            result[key] = result.get(key, 0) + number
+    return result
 
 
 def offered_by(dimension: str, start: datetime, end: datetime) -> dict[str, int]:
     """Offered contacts by topic, language or channel."""
-    column = {"topic": Contact.topic, "language": Contact.language, "channel": Contact.channel}[dimension]
-    rows = db.session.execute(
-        select(column, func.count()).where(Contact.offered_at >= start, Contact.offered_at < end).group_by(column)
-    )
-    return {getattr(key, "value", key): n for key, n in rows}
+    counts = _offered(start, end, lambda s: [getattr(s.table, dimension)])
+    return {getattr(key, "value", key): n for (key,), n in counts.items()}
 
 
 __all__ = [

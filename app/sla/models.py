@@ -4,6 +4,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -111,3 +112,49 @@ class SlaAlert(TenantScoped, db.Model):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SlaRollup(TenantScoped, db.Model):
+    """Exact SLA counts of one clinic's contacts per UTC half hour of the offer and per group.
+
+    Written only by PostgreSQL triggers on `contacts` (and on policy and queue target changes),
+    in the same transaction as the contact write, so it never drifts (migration 0006); hence
+    no timestamps. The first-response due, resolution due and breach counts are kept as if every
+    due time had passed: `app.sla.metrics` subtracts the contacts still ahead of their due time.
+    A group whose contacts all left it stays with zero counts; readers skip it. SQLite (the
+    embedded demo) has the table but no triggers, and its metrics read `contacts` directly.
+    """
+
+    __tablename__ = "sla_rollups"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "bucket_start", "queue_id", "sla_policy_id", "channel", "topic", "language",
+                         name="uq_sla_rollups_group", postgresql_nulls_not_distinct=True),
+        ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
+                             ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    queue_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    sla_policy_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[Channel] = mapped_column(
+        Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False),
+        nullable=False,
+    )
+    topic: Mapped[Topic] = mapped_column(
+        Enum(Topic, name="topic", values_callable=lambda e: [m.value for m in e], create_type=False), nullable=False
+    )
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    offered: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    answered: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    answered_within: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    abandoned_within: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    short_abandons: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    wait_seconds_answered: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    first_response_due: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_response_met: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    resolution_due: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    resolution_met: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    breaches: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
