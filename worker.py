@@ -4,7 +4,8 @@ One worker process per queue gives atomic dequeue (BLMOVE); several queues in on
 process fall back to BLPOP (FACTS.md). Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
-work (the breach watch every minute). Run exactly one of those per deployment.
+work (the breach watch every minute, the monthly report e-mails every hour). Run exactly
+one of those per deployment.
 """
 
 import sys
@@ -21,11 +22,14 @@ def run_cron(app) -> None:
     """Enqueue the periodic work on schedule (RQ's cron scheduler); the workers run it."""
     from rq.cron import CronScheduler
 
+    from app.reports.jobs import schedule_report_emails
     from app.sla.jobs import schedule_breach_watch
 
     with app.app_context():
         scheduler = CronScheduler(connection=redis_connection())
         scheduler.register(schedule_breach_watch, queue_name="default", interval=60, result_ttl=0)
+        # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
+        scheduler.register(schedule_report_emails, queue_name="reports", interval=3600, result_ttl=0)
         scheduler.start()
 
 

@@ -67,6 +67,7 @@ def _bind_extensions(app: Flask) -> None:
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.hotline.models  # noqa: F401
+    import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 

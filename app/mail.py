@@ -6,6 +6,7 @@ the instance folder's `outbox/`, so a newcomer can read what would have been sen
 
 import logging
 import smtplib
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -15,15 +16,19 @@ from flask import current_app
 logger = logging.getLogger(__name__)
 
 
-def send_email(to: str, subject: str, body: str) -> str:
-    """Send one plain-text e-mail; returns its Message-ID."""
+def send_email(to: str | Sequence[str], subject: str, body: str, *,
+               attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:
+    """Send one plain-text e-mail, with (filename, MIME type, content) attachments; returns its Message-ID."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_DEFAULT_SENDER"]
-    message["To"] = to
+    message["To"] = to if isinstance(to, str) else ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="switchboard.local")
     message.set_content(body)
+    for filename, mime_type, content in attachments:
+        maintype, subtype = mime_type.split("/", 1)
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
 
     if not config["MAIL_SERVER"]:
         outbox = Path(current_app.instance_path) / "outbox"
