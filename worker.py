@@ -4,7 +4,8 @@ One worker process per queue gives atomic dequeue (BLMOVE); several queues in on
 process fall back to BLPOP (FACTS.md). Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
-work (the breach watch every minute, the billing run every hour). Run exactly one of those per deployment.
+work (the breach watch and outbound campaigns every minute, the billing run and the
+monthly report e-mails every hour). Run exactly one of those per deployment.
 """
 
 import sys
@@ -23,6 +24,7 @@ def run_cron(app) -> None:
 
     from app.billing.jobs import schedule_billing_sync
     from app.campaigns.jobs import schedule_outbound
+    from app.reports.jobs import schedule_report_emails
     from app.sla.jobs import schedule_breach_watch
 
     with app.app_context():
@@ -32,6 +34,8 @@ def run_cron(app) -> None:
         scheduler.register(schedule_outbound, queue_name="outbound", interval=60, result_ttl=0)
         # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.
         scheduler.register(schedule_billing_sync, queue_name="billing", interval=3600, result_ttl=0)
+        # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
+        scheduler.register(schedule_report_emails, queue_name="reports", interval=3600, result_ttl=0)
         scheduler.start()
 
 

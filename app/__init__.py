@@ -69,6 +69,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
     import app.hotline.models  # noqa: F401
+    import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 

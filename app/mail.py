@@ -6,6 +6,7 @@ the instance folder's `outbox/`, so a newcomer can read what would have been sen
 
 import logging
 import smtplib
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -15,8 +16,10 @@ from flask import current_app
 logger = logging.getLogger(__name__)
 
 
-def send_email(to: str, subject: str, body: str, *, message_id: str | None = None, sender: str | None = None) -> str:
-    """Send one plain-text e-mail; returns its Message-ID.
+def send_email(to: str | Sequence[str], subject: str, body: str, *,
+               attachments: Sequence[tuple[str, str, bytes]] = (), message_id: str | None = None,
+               sender: str | None = None) -> str:
+    """Send one plain-text e-mail, with (filename, MIME type, content) attachments; returns its Message-ID.
 
     A caller that may retry passes its own stable `message_id`, so a copy sent twice after a
     crash carries the same Message-ID and is recognised as one message downstream.
@@ -24,10 +27,13 @@ def send_email(to: str, subject: str, body: str, *, message_id: str | None = Non
     config = current_app.config
     message = EmailMessage()
     message["From"] = sender or config["MAIL_DEFAULT_SENDER"]
-    message["To"] = to
+    message["To"] = to if isinstance(to, str) else ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = message_id or make_msgid(domain="switchboard.local")
     message.set_content(body)
+    for filename, mime_type, content in attachments:
+        maintype, subtype = mime_type.split("/", 1)
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
 
     if not config["MAIL_SERVER"]:
         outbox = Path(current_app.instance_path) / "outbox"

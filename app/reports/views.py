@@ -1,18 +1,24 @@
-"""The clinic's SLA dashboard and its CSV export."""
+"""The clinic's SLA dashboard, its CSV and PDF exports, and the monthly report e-mails."""
 
 import json
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_login import current_user
 
 from app.auth.models import TenantRole
 from app.auth.views import console_required
 from app.errors import DomainError
+from app.extensions import db
+from app.forms import attach_domain_error, choices
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.i18n import LOCALE_NAMES, _
-from app.reports import services
+from app.reports import schedule, services
+from app.reports.forms import FAILURE_LABELS, RUN_STATUS_LABELS, ReportScheduleForm
+from app.reports.models import ReportRunStatus
+from app.reports.pdf import policy_targets, report_pdf
 from app.sla.services import CONVENTION_FORMULAS
-from app.tenants.forms import WEEKDAY_LABELS
+from app.tenants.forms import WEEKDAY_LABELS, ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
 
@@ -58,12 +64,113 @@ def dashboard():
     )
 
 
+def _attachment_headers(report, extension: str) -> dict:
+    filename = f"sla-{g.tenant.slug}-{report.period.first_day}-{report.period.last_day}.{extension}"
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
 @bp.get("/sla.csv")
 def export_csv():
     report = _report()
-    filename = f"sla-{g.tenant.slug}-{report.period.first_day}-{report.period.last_day}.csv"
-    return Response(services.report_csv(report), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(services.report_csv(report), mimetype="text/csv", headers=_attachment_headers(report, "csv"))
+
+
+@bp.get("/sla.pdf")
+def export_pdf():
+    """The same period and figures as the dashboard, as a PDF in the reader's language."""
+    report = _report()
+    document = report_pdf(report, clinic_name=g.tenant.name, targets=policy_targets())
+    return Response(document, mimetype="application/pdf", headers=_attachment_headers(report, "pdf"))
+
+
+# --- monthly report e-mails -----------------------------------------------------------------------
+
+
+def _run_status(run) -> dict:
+    label = str(RUN_STATUS_LABELS[run.status])
+    if run.status == ReportRunStatus.RUNNING:
+        label = f"{label} ({run.progress} %)"
+    if run.status == ReportRunStatus.FAILED and run.failure is not None:
+        label = f"{label}: {FAILURE_LABELS[run.failure]}"
+    return {
+        "id": run.id,
+        "status": run.status.value,
+        "label": label,
+        "progress": run.progress,
+        "done": run.status not in schedule.ACTIVE_STATUSES,
+    }
+
+
+def _runs_page(error: str | None = None, status: int = 200):
+    current = schedule.get_schedule()
+    runs = schedule.report_runs()
+    page = render_template(
+        "reports/runs.html", schedule=current, recipients=schedule.recipients(current, g.tenant.id),
+        runs=runs, statuses={run.id: _run_status(run) for run in runs},
+        may_manage=can_manage(current_user, g.tenant), error=error,
+    )
+    return page, status
+
+
+@bp.get("/reports")
+def report_runs():
+    """Recent monthly report e-mails with their status; managers can send last month's now."""
+    if not _may_read_reports():
+        abort(403)
+    return _runs_page()
+
+
+@bp.get("/reports/runs.json")
+def report_runs_json():
+    """What the reports page polls while a run is under way."""
+    if not _may_read_reports():
+        abort(403)
+    return jsonify(runs=[_run_status(run) for run in schedule.report_runs()])
+
+
+@bp.post("/reports/send")
+def send_last_month():
+    if not can_manage(current_user, g.tenant):
+        abort(403)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        run = schedule.request_last_month(g.tenant, requested_by=current_user)
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        return _runs_page(str(error.message), error.status_code)
+    flash(_("The report for %(month)s is queued; this page shows its progress.",
+            month=format_date(run.period_start, "LLLL y")), "success")
+    return redirect(url_for("reports.report_runs")), 303
+
+
+@bp.route("/settings/reports", methods=["GET", "POST"])
+def schedule_settings():
+    """The clinic's report schedule (a step of onboarding): managers only."""
+    from app.tenants.views import ONBOARDING_STEPS, _next_step
+
+    if not can_manage(current_user, g.tenant):
+        abort(403)
+    current = schedule.get_schedule()
+    form = ReportScheduleForm(obj=current)
+    form.member_ids.choices = choices((user.id, f"{user.name} <{user.email}>")
+                                     for user in schedule.recipient_members(g.tenant.id))
+    if request.method == "GET" and current is not None:
+        form.addresses.data = "\n".join(current.addresses)
+    if form.validate_on_submit():
+        try:
+            schedule.save_schedule(enabled=form.enabled.data, day_of_month=form.day_of_month.data,
+                                   member_ids=form.member_ids.data or [], addresses=form.addresses.data)
+            db.session.commit()
+            flash(_("Report e-mail settings saved."), "success")
+            return redirect(_next_step("reports.schedule_settings"))
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+    page = render_template("reports/schedule.html", form=form, steps=ONBOARDING_STEPS)
+    return page, 400 if form.errors else 200
 
 
 portfolio_bp = Blueprint("portfolio", __name__, url_prefix="/console/portfolio")

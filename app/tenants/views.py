@@ -41,6 +41,7 @@ ONBOARDING_STEPS = [
     ("tenant_settings.hours", _l("Business hours")),
     ("tenant_settings.closures", _l("Holidays and closures")),
     ("tenant_settings.people", _l("People")),
+    ("reports.schedule_settings", _l("Report e-mails")),
     ("tenant_settings.status", _l("Review and activate")),
 ]
 

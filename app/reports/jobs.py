@@ -1,0 +1,29 @@
+"""Report jobs: the monthly report e-mail of one clinic, and the cron fan-out that queues them."""
+
+import logging
+
+from app.extensions import db
+from app.jobs import REPORTS, tenant_job
+from app.reports import schedule
+from app.tenants.services import get_tenant
+
+logger = logging.getLogger(__name__)
+
+
+@tenant_job(REPORTS)
+def send_monthly_report(tenant_id: int, run_id: int) -> str:
+    """Build and e-mail one clinic's month report, in the clinic's language; safe to run twice."""
+    return schedule.deliver_report(get_tenant(tenant_id), run_id).status.value
+
+
+def schedule_report_emails() -> int:
+    """Queue, per active clinic whose schedule is due, last month's report job on the reports queue.
+
+    Registered in `worker.py cron`. Running it twice queues once: the (clinic, month) run row is unique.
+    """
+    try:
+        queued = schedule.queue_due_runs()
+    finally:
+        db.session.remove()
+    logger.info("monthly reports queued", extra={"queued": queued})
+    return queued

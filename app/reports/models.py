@@ -1,0 +1,92 @@
+"""Report e-mails: each clinic's monthly schedule, and one run per clinic and reported month."""
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models import TenantScoped, TimestampMixin
+
+
+class ReportSchedule(TenantScoped, TimestampMixin, db.Model):
+    """Whether and to whom last month's SLA report is e-mailed, on which day of the month.
+
+    Recipients are members of the clinic (by user id, resolved against current memberships
+    when sending, so someone who left the clinic stops receiving it) and typed addresses.
+    """
+
+    __tablename__ = "report_schedules"
+    __table_args__ = (
+        UniqueConstraint("tenant_id"),
+        CheckConstraint("day_of_month BETWEEN 1 AND 28", name="day_of_month_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    day_of_month: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    member_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    addresses: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+
+
+class ReportRunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SENDING = "sending"  # recorded before the SMTP call; `sent` confirms it
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ReportFailure(enum.StrEnum):
+    """Why a run failed, as a code: the page words it in the reader's language."""
+
+    NO_RECIPIENTS = "no_recipients"
+    MAIL_REFUSED = "mail_refused"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class ReportRun(TenantScoped, TimestampMixin, db.Model):
+    """The e-mailing of one month's report of one clinic.
+
+    The unique (tenant, first day) key makes it exactly once per clinic and month: the cron
+    and the "send now" button both go through this row, and a job that finds it sent sends nothing.
+    """
+
+    __tablename__ = "report_runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "period_start"),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[ReportRunStatus] = mapped_column(
+        Enum(ReportRunStatus, name="report_run_status", values_callable=lambda e: [m.value for m in e]),
+        nullable=False,
+        default=ReportRunStatus.QUEUED,
+    )
+    progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failure: Mapped[ReportFailure | None] = mapped_column(
+        Enum(ReportFailure, name="report_failure", values_callable=lambda e: [m.value for m in e])
+    )
+    failure_detail: Mapped[str | None] = mapped_column(String(300))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(200))

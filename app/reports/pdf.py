@@ -1,0 +1,389 @@
+"""The SLA report as a PDF: header, per-queue targets against achieved, charts and breakdowns.
+
+Rendered with reportlab in the current locale (flask-babel formats every date and number), so
+the same function serves the download in the reader's UI language and the monthly e-mail in
+the clinic's language. The charts are drawn as PDF vector shapes, not images.
+
+The text font is DejaVu Sans (vendored with its licence in app/static/vendor/dejavu): the PDF
+standard fonts and reportlab's bundled Vera lack Polish letters such as ą, ę, ś and ż.
+"""
+
+import io
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton
+from flask_babel import format_date, format_decimal, format_timedelta, get_locale
+from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    CondPageBreak,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
+from app.i18n import LOCALE_NAMES, _
+from app.reports.services import SlaReport
+from app.sla.services import CONVENTION_FORMULAS, policies
+from app.tenants.forms import WEEKDAY_LABELS
+
+FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+_FONT_FOLDER = Path(__file__).resolve().parent.parent / "static" / "vendor" / "dejavu"
+_font_lock = threading.Lock()
+
+INK = colors.HexColor("#1f2937")
+MUTED = colors.HexColor("#6b7280")
+ACCENT = colors.HexColor("#0172ad")
+MISSED = colors.HexColor("#b91c1c")
+RULE = colors.HexColor("#d1d5db")
+BAR = colors.HexColor("#d1d5db")
+HEAT_LOW, HEAT_HIGH = colors.HexColor("#eff6ff"), colors.HexColor("#1d4ed8")
+
+PAGE = landscape(A4)
+MARGIN = 14 * mm
+WIDTH = PAGE[0] - 2 * MARGIN
+
+
+def _register_fonts() -> None:
+    with _font_lock:
+        if FONT in pdfmetrics.getRegisteredFontNames():
+            return
+        pdfmetrics.registerFont(TTFont(FONT, str(_FONT_FOLDER / "DejaVuSans.ttf")))
+        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_FOLDER / "DejaVuSans-Bold.ttf")))
+        pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The targets of one policy beside the service level already on the report row."""
+
+    max_asa_seconds: int | None = None
+    max_abandon_percent: Decimal | None = None
+    first_response_seconds: int | None = None
+    resolution_seconds: int | None = None
+
+
+def policy_targets() -> dict[str, Targets]:
+    """The current clinic's policy targets by policy name (names are unique per clinic)."""
+    return {
+        policy.name: Targets(
+            max_asa_seconds=policy.max_asa_seconds,
+            max_abandon_percent=Decimal(policy.max_abandon_percent) if policy.max_abandon_percent is not None else None,
+            first_response_seconds=policy.first_response_seconds,
+            resolution_seconds=policy.resolution_seconds,
+        )
+        for policy in policies()
+    }
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("base", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
+    return {
+        "base": base,
+        "title": ParagraphStyle("title", base, fontName=FONT_BOLD, fontSize=20, leading=24),
+        "subtitle": ParagraphStyle("subtitle", base, fontSize=11, leading=15, textColor=MUTED),
+        "h2": ParagraphStyle("h2", base, fontName=FONT_BOLD, fontSize=12.5, leading=16, spaceBefore=8, spaceAfter=4),
+        "small": ParagraphStyle("small", base, fontSize=7, leading=9, textColor=MUTED),
+        "cell": ParagraphStyle("cell", base, fontSize=8, leading=10),
+        "num": ParagraphStyle("num", base, fontSize=8, leading=10, alignment=TA_RIGHT),
+        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, fontSize=7.5, leading=9.5),
+        "headnum": ParagraphStyle("headnum", base, fontName=FONT_BOLD, fontSize=7.5, leading=9.5,
+                                  alignment=TA_RIGHT),
+        "kpi": ParagraphStyle("kpi", base, fontName=FONT_BOLD, fontSize=16, leading=19),
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(str(text)), style)
+
+
+def _percent(value: Decimal | None) -> str:
+    return f"{format_decimal(value)} %" if value is not None else "—"
+
+
+def _seconds(value: Decimal | None) -> str:
+    return f"{format_decimal(value)} s" if value is not None else "—"
+
+
+def _duration(seconds: int | None) -> str:
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.1) if seconds else ""
+
+
+def _measure(achieved: str, target: str | None, missed: bool, styles) -> Paragraph:
+    """A figure with its target below it; a missed target in red."""
+    colour = MISSED.hexval()[2:] if missed else INK.hexval()[2:]
+    text = f'<font color="#{colour}">{escape(achieved)}</font>'
+    if target:
+        text += f'<br/><font size="6.5" color="#{MUTED.hexval()[2:]}">{escape(target)}</font>'
+    return Paragraph(text, styles["num"])
+
+
+def report_pdf(report: SlaReport, *, clinic_name: str, targets: dict[str, Targets] | None = None,
+               generated_at: datetime | None = None) -> bytes:
+    """The report as a PDF document (bytes), worded and formatted in the current locale."""
+    _register_fonts()
+    styles = _styles()
+    targets = targets or {}
+    generated_at = generated_at or datetime.now(UTC)
+    period = report.period
+    period_text = _("From %(start)s to %(end)s (%(zone)s).", start=format_date(period.first_day, "medium"),
+                    end=format_date(period.last_day, "medium"), zone=period.time_zone)
+
+    story = [
+        _p(clinic_name, styles["title"]),
+        _p(_("SLA report"), styles["subtitle"]),
+        _p(period_text, styles["subtitle"]),
+        Spacer(1, 5 * mm),
+        _kpis(report, styles),
+        Spacer(1, 4 * mm),
+    ]
+    if not report.rows:
+        story.append(_p(_("No contacts in this period."), styles["base"]))
+    else:
+        story += [
+            _p(_("Per queue"), styles["h2"]),
+            _queue_table(report, targets, styles),
+            Spacer(1, 2 * mm),
+            _p(_("Below each figure: its target. Red: target missed.") + " "
+               + _("A: answered, Ab: abandoned, T: answer target, S: short-abandon threshold. "
+                   "An interval without contacts has no service level (—)."), styles["small"]),
+            CondPageBreak(40 * mm),
+            KeepTogether([_p(_("Offered contacts by topic, language and channel"), styles["h2"]),
+                          _breakdowns(report, styles)]),
+            CondPageBreak(80 * mm),
+            KeepTogether([_p(_("Service level per day"), styles["h2"]), _trend_chart(report, styles),
+                          _p(_("Line: service level of calls and chats, answered of offered (left axis). "
+                               "Bars: offered contacts (right axis)."), styles["small"])]),
+            CondPageBreak(75 * mm),
+            KeepTogether([_p(_("Offered contacts by weekday and hour"), styles["h2"]), _heat_map(report)]),
+        ]
+
+    # In the clinic's time zone whoever renders it (a job has no request, hence no user time zone).
+    footer = _("%(clinic)s · SLA report · generated %(moment)s", clinic=clinic_name,
+               moment=babel_format_datetime(generated_at, "short", tzinfo=ZoneInfo(period.time_zone),
+                                            locale=get_locale() or "en"))
+
+    def _decorate(canvas, doc):
+        canvas.saveState()
+        canvas.setFont(FONT, 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(MARGIN, 8 * mm, footer)
+        canvas.drawRightString(PAGE[0] - MARGIN, 8 * mm, _("Page %(number)d", number=doc.page))
+        canvas.restoreState()
+
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=14 * mm,
+        title=f"{clinic_name} · {_('SLA report')} · {period.first_day.isoformat()} – {period.last_day.isoformat()}",
+        author="Switchboard", lang=str(get_locale() or "en"),
+    )
+    document.build(story, onFirstPage=_decorate, onLaterPages=_decorate)
+    return buffer.getvalue()
+
+
+def _kpis(report: SlaReport, styles) -> Table:
+    figures = [
+        (_("Offered"), format_decimal(report.total.offered)),
+        (_("Service level (voice and chat, answered of offered)"), _percent(report.total_service_level)),
+        (_("Abandoned"), format_decimal(report.total.abandoned)),
+        (_("Breaches"), format_decimal(report.total.breaches)),
+    ]
+    cells = [[_p(label, styles["small"]) for label, _value in figures],
+             [_p(value, styles["kpi"]) for _label, value in figures]]
+    table = Table(cells, colWidths=[WIDTH / 4] * 4)
+    table.setStyle(TableStyle([
+        ("BOX", (0, 0), (-1, -1), 0.5, RULE),
+        ("LINEAFTER", (0, 0), (-2, -1), 0.5, RULE),
+        ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f9fafb")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+    ]))
+    return table
+
+
+def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Table:
+    head = [_p(_("Queue"), styles["head"])] + [
+        _p(label, styles["headnum"]) for label in (
+            _("Offered"), _("Answered"), _("Abandoned"), _("Service level"), _("ASA (s)"),
+            _("Abandoned (%%)").replace("%%", "%"), _("First response on time (%%)").replace("%%", "%"),
+            _("Resolved on time (%%)").replace("%%", "%"), _("Breaches"))
+    ]
+    rows = [head]
+    for row in report.rows:
+        target = targets.get(row.policy_name or "", Targets())
+        policy = row.policy_name or _("Queue target")
+        rule = f"{CONVENTION_FORMULAS[row.convention]}, T = {row.answer_within_seconds} s"
+        name = Paragraph(
+            f"<b>{escape(row.queue_name)}</b> ({escape(str(CHANNEL_LABELS.get(row.channel, row.channel)))})<br/>"
+            f'<font size="6.5" color="#{MUTED.hexval()[2:]}">{escape(policy)} · {escape(rule)}</font>',
+            styles["cell"])
+        ticket = not row.is_queue_channel
+        sl_target = (_("target %(value)s", value=_percent(row.service_level_target))
+                     if row.service_level_target is not None and not ticket else None)
+        asa_target = (_("max. %(value)s", value=_seconds(Decimal(target.max_asa_seconds)))
+                      if target.max_asa_seconds is not None else None)
+        abandon_target = (_("max. %(value)s", value=_percent(target.max_abandon_percent))
+                          if target.max_abandon_percent is not None else None)
+        first_target = None
+        if target.first_response_seconds:
+            first_target = _("within %(duration)s", duration=_duration(target.first_response_seconds))
+            if ticket and row.service_level_target is not None:
+                first_target = _("%(share)s within %(duration)s", share=_percent(row.service_level_target),
+                                 duration=_duration(target.first_response_seconds))
+        resolution_target = (_("within %(duration)s", duration=_duration(target.resolution_seconds))
+                             if target.resolution_seconds else None)
+        rows.append([
+            name,
+            _p(format_decimal(row.counts.offered), styles["num"]),
+            _p(format_decimal(row.counts.answered), styles["num"]),
+            _p(format_decimal(row.counts.abandoned), styles["num"]),
+            _measure(_percent(row.service_level), sl_target,
+                     not ticket and row.meets_target is False, styles),
+            _measure(_seconds(row.asa), asa_target,
+                     row.asa is not None and target.max_asa_seconds is not None and row.asa > target.max_asa_seconds,
+                     styles),
+            _measure(_percent(row.abandonment), abandon_target,
+                     row.abandonment is not None and target.max_abandon_percent is not None
+                     and row.abandonment > target.max_abandon_percent, styles),
+            _measure(_percent(row.first_response), first_target, ticket and row.meets_target is False, styles),
+            _measure(_percent(row.resolution), resolution_target, False, styles),
+            _measure(format_decimal(row.counts.breaches), None, row.counts.breaches > 0, styles),
+        ])
+    first = 62 * mm
+    table = Table(rows, colWidths=[first] + [(WIDTH - first) / 9] * 9, repeatRows=1)
+    table.setStyle(TableStyle([
+        ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f9fafb")]),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]))
+    return table
+
+
+def _short_day(day) -> str:
+    return format_skeleton("MMMd", day, locale=get_locale() or "en")
+
+
+def _trend_chart(report: SlaReport, styles) -> Drawing:
+    """Service level per day as a line over the offered contacts as bars; a day without contacts is a gap."""
+    height = 62 * mm
+    drawing = Drawing(WIDTH, height)
+    left, right, bottom, top = 12 * mm, WIDTH - 14 * mm, 9 * mm, height - 4 * mm
+    plot_w, plot_h = right - left, top - bottom
+    days = len(report.trend) or 1
+    step = plot_w / days
+    peak = max((offered for _day, _sl, offered in report.trend), default=0) or 1
+
+    for percent in range(0, 101, 20):
+        y = bottom + plot_h * percent / 100
+        drawing.add(Line(left, y, right, y, strokeColor=RULE, strokeWidth=0.3))
+        drawing.add(String(left - 2, y - 2.5, f"{percent} %", fontName=FONT, fontSize=6.5, fillColor=MUTED,
+                           textAnchor="end"))
+    drawing.add(String(right + 2, top - 2.5, format_decimal(peak), fontName=FONT, fontSize=6.5, fillColor=MUTED))
+    drawing.add(String(right + 2, bottom - 2.5, "0", fontName=FONT, fontSize=6.5, fillColor=MUTED))
+
+    label_every = max(1, round(days / 12))
+    segment: list[float] = []
+    segments = []
+    for index, (day, level, offered) in enumerate(report.trend):
+        x = left + step * index
+        if offered:
+            bar_h = plot_h * offered / peak
+            drawing.add(Rect(x + step * 0.15, bottom, step * 0.7, bar_h, fillColor=BAR, strokeColor=None))
+        if level is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+        else:
+            segment += [x + step / 2, bottom + plot_h * float(level) / 100]
+        if index % label_every == 0:
+            drawing.add(String(x + step / 2, bottom - 7, _short_day(day), fontName=FONT, fontSize=6.5,
+                               fillColor=MUTED, textAnchor="middle"))
+    if segment:
+        segments.append(segment)
+    for points in segments:
+        if len(points) == 2:  # a lone day between gaps: a dot-like tick
+            x, y = points
+            drawing.add(Rect(x - 1.2, y - 1.2, 2.4, 2.4, fillColor=ACCENT, strokeColor=None))
+        else:
+            drawing.add(PolyLine(points, strokeColor=ACCENT, strokeWidth=1.4))
+    drawing.add(Line(left, bottom, right, bottom, strokeColor=INK, strokeWidth=0.6))
+    return drawing
+
+
+def _heat_colour(share: float):
+    return colors.linearlyInterpolatedColor(HEAT_LOW, HEAT_HIGH, 0, 1, share)
+
+
+def _heat_map(report: SlaReport) -> Drawing:
+    """Offered contacts per weekday (rows, Monday first) and local hour (columns), darker when busier."""
+    label_w, cell_h, head_h = 24 * mm, 7 * mm, 5 * mm
+    cell_w = (WIDTH - label_w) / 24
+    drawing = Drawing(WIDTH, head_h + 7 * cell_h + 2)
+    peak = max(report.heat_map.values(), default=0)
+    top = head_h + 7 * cell_h
+    for hour in range(24):
+        drawing.add(String(label_w + cell_w * (hour + 0.5), top - head_h + 1.5, str(hour), fontName=FONT,
+                           fontSize=6.5, fillColor=MUTED, textAnchor="middle"))
+    for weekday in range(1, 8):
+        y = top - head_h - weekday * cell_h
+        drawing.add(String(0, y + cell_h / 2 - 2.5, str(WEEKDAY_LABELS[weekday - 1]), fontName=FONT, fontSize=7,
+                           fillColor=INK))
+        for hour in range(24):
+            count = report.heat_map.get((weekday, hour), 0)
+            share = count / peak if peak else 0
+            x = label_w + cell_w * hour
+            drawing.add(Rect(x, y, cell_w, cell_h, fillColor=_heat_colour(share) if count else colors.white,
+                             strokeColor=RULE, strokeWidth=0.25))
+            if count:
+                drawing.add(String(x + cell_w / 2, y + cell_h / 2 - 2.2, format_decimal(count), fontName=FONT,
+                                   fontSize=5.5, fillColor=colors.white if share > 0.55 else INK,
+                                   textAnchor="middle"))
+    return drawing
+
+
+def _breakdowns(report: SlaReport, styles) -> Table:
+    columns = []
+    for title, data, labels in (
+        (_("By topic"), report.by_topic, TOPIC_LABELS),
+        (_("By language"), report.by_language, LOCALE_NAMES),
+        (_("By channel"), report.by_channel, CHANNEL_LABELS),
+    ):
+        total = sum(data.values())
+        rows = [[_p(title, styles["head"]), _p(_("Offered"), styles["headnum"]), _p("%", styles["headnum"])]]
+        for key, count in sorted(data.items(), key=lambda item: (-item[1], str(item[0]))):
+            share = (Decimal(100) * count / total).quantize(Decimal("0.1")) if total else None
+            rows.append([_p(str(labels.get(key, key) if key is not None else "—"), styles["cell"]),
+                         _p(format_decimal(count), styles["num"]), _p(_percent(share), styles["num"])])
+        inner = Table(rows, colWidths=[(WIDTH / 3 - 8 * mm) * 0.55, (WIDTH / 3 - 8 * mm) * 0.25,
+                                       (WIDTH / 3 - 8 * mm) * 0.2])
+        inner.setStyle(TableStyle([
+            ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+            ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+            ("TOPPADDING", (0, 0), (-1, -1), 2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ]))
+        columns.append(inner)
+    outer = Table([columns], colWidths=[WIDTH / 3] * 3)
+    outer.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return outer

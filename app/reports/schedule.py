@@ -1,0 +1,321 @@
+"""Monthly report e-mails: each clinic's schedule, and delivering last month's report exactly once.
+
+One `ReportRun` row per clinic and month, unique on (tenant, first day), is the idempotency key:
+the cron and the "send now" button both create or re-queue that row, and the job that delivers
+it moves it queued → running (with progress) → sending → sent. `sending` is committed before the
+SMTP call and `sent` after it, in the row's own transactions (FACTS.md: RQ delivers at least once):
+- a duplicate or retried job that finds the run `sent` sends nothing;
+- one that finds it `sending` (an attempt died between the two commits, the mail may have left)
+  does not guess: it marks the run failed as interrupted, and a manager decides to send again;
+- one that finds it `running` and recently started leaves it to the job that is running it.
+"""
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, render_template
+from flask_babel import format_date
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from app.auth.models import Membership, User
+from app.errors import Conflict, DomainError, NotFound
+from app.extensions import db
+from app.i18n import _, _l
+from app.jobs import enqueue_after_commit
+from app.mail import send_email
+from app.reports import services
+from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
+from app.tenancy import current_tenant_id, tenant_context
+from app.tenants.models import Tenant, TenantStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_ADDRESSES = 20
+# A run `running` for longer than this is taken to be abandoned by a worker that died.
+RUNNING_LEASE = timedelta(minutes=15)
+ACTIVE_STATUSES = (ReportRunStatus.QUEUED, ReportRunStatus.RUNNING, ReportRunStatus.SENDING)
+
+
+# --- the schedule -----------------------------------------------------------------------------------
+
+
+def get_schedule() -> ReportSchedule | None:
+    return db.session.scalar(select(ReportSchedule))
+
+
+def recipient_members(tenant_id: int) -> list[User]:
+    """The people of the clinic a report may go to (each once, whatever their roles)."""
+    return list(db.session.scalars(
+        select(User).where(User.id.in_(select(Membership.user_id).where(Membership.tenant_id == tenant_id)),
+                           User.active.is_(True)).order_by(User.name, User.email)
+    ))
+
+
+def parse_addresses(text: str | None) -> list[str]:
+    """E-mail addresses typed one per line or separated by commas; each checked, duplicates dropped."""
+    addresses: list[str] = []
+    for raw in (text or "").replace(",", "\n").replace(";", "\n").splitlines():
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            address = validate_email(raw, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as error:
+            raise DomainError(_l("%(address)s is not a valid e-mail address.", address=raw), "addresses") from error
+        if address not in addresses:
+            addresses.append(address)
+    if len(addresses) > MAX_ADDRESSES:
+        raise DomainError(_l("At most %(count)d further addresses.", count=MAX_ADDRESSES), "addresses")
+    return addresses
+
+
+def save_schedule(*, enabled: bool, day_of_month: int | None, member_ids: list[int],
+                  addresses: str | None) -> ReportSchedule:
+    """Set the current clinic's report schedule.
+
+    The day is 1–28 so every month has it; recipients must be people of this clinic (a forged id
+    of anyone else is refused) or valid addresses; an enabled schedule needs at least one recipient.
+    """
+    if day_of_month is None or not 1 <= day_of_month <= 28:
+        raise DomainError(_l("Choose a day between 1 and 28, so that every month has it."), "day_of_month")
+    tenant_id = current_tenant_id()
+    allowed = {user.id for user in recipient_members(tenant_id)}
+    chosen = sorted(set(member_ids))
+    if any(member_id not in allowed for member_id in chosen):
+        raise DomainError(_l("Choose recipients among the clinic's people."), "member_ids")
+    typed = parse_addresses(addresses)
+    if enabled and not chosen and not typed:
+        raise DomainError(_l("Choose at least one recipient for the monthly report."), "member_ids")
+    schedule = get_schedule()
+    if schedule is None:
+        schedule = ReportSchedule()
+        db.session.add(schedule)
+    schedule.enabled = enabled
+    schedule.day_of_month = day_of_month
+    schedule.member_ids = chosen
+    schedule.addresses = typed
+    return schedule
+
+
+def recipients(schedule: ReportSchedule | None, tenant_id: int) -> list[str]:
+    """Where the report goes now: chosen members still in the clinic, then the typed addresses."""
+    if schedule is None:
+        return []
+    members = {user.id: user.email for user in recipient_members(tenant_id)}
+    result = [members[member_id] for member_id in schedule.member_ids if member_id in members]
+    return result + [address for address in schedule.addresses if address not in result]
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def previous_month(today: date) -> tuple[date, date]:
+    """The first and last day of the month before `today`'s."""
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def local_today(tenant: Tenant, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(tenant.time_zone)).date()
+
+
+def report_runs(limit: int = 12) -> list[ReportRun]:
+    return list(db.session.scalars(select(ReportRun).order_by(ReportRun.period_start.desc()).limit(limit)))
+
+
+def get_run(run_id: int) -> ReportRun:
+    run = db.session.scalar(select(ReportRun).where(ReportRun.id == run_id))
+    if run is None:
+        raise NotFound(_l("This report run does not exist."))
+    return run
+
+
+def _enqueue(tenant_id: int, run: ReportRun) -> None:
+    from app.reports.jobs import send_monthly_report
+
+    enqueue_after_commit(send_monthly_report, tenant_id, run.id)
+
+
+def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
+                       now: datetime | None = None) -> ReportRun:
+    """"Send last month's report now": queue the same job the schedule does, still once per month.
+
+    A failed run is queued again; a queued, running or sent one is refused (409), so pressing the
+    button twice, or after the schedule sent it, never sends the month twice.
+    """
+    if not recipients(get_schedule(), tenant.id):
+        raise DomainError(_l("Choose the report's recipients in the report settings first."))
+    first, last = previous_month(local_today(tenant, now))
+    new_id = _insert_run(tenant.id, first, last)
+    run = _lock_run(new_id) if new_id is not None else db.session.scalar(
+        select(ReportRun).where(ReportRun.period_start == first).with_for_update())
+    if new_id is None and run.status == ReportRunStatus.SENT:
+        raise Conflict(_l("The report for %(month)s was already sent.", month=format_date(first, "LLLL y")))
+    if new_id is None and run.status in ACTIVE_STATUSES:
+        raise Conflict(_l("The report for %(month)s is already on its way.", month=format_date(first, "LLLL y")))
+    run.status, run.progress, run.failure, run.failure_detail = ReportRunStatus.QUEUED, 0, None, None
+    run.requested_by_id = requested_by.id if requested_by is not None else None
+    db.session.flush()
+    _enqueue(tenant.id, run)
+    return run
+
+
+def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
+    """Insert the (clinic, month) run as queued; None when that month already has one (the unique key)."""
+    return db.session.scalar(
+        insert(ReportRun)
+        .values(tenant_id=tenant_id, period_start=first, period_end=last, status=ReportRunStatus.QUEUED,
+                progress=0, attempts=0, recipients=[])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "period_start"])
+        .returning(ReportRun.id)
+    )
+
+
+def queue_due_run(tenant: Tenant, now: datetime | None = None) -> ReportRun | None:
+    """Queue last month's run if the clinic's schedule is due and the month has no run yet.
+
+    Due means enabled and on or after the chosen day of the month (clinic time), so a day the
+    cron missed is caught up. The insert does nothing when the (tenant, month) key exists.
+    """
+    schedule = get_schedule()
+    today = local_today(tenant, now)
+    if schedule is None or not schedule.enabled or today.day < schedule.day_of_month:
+        return None
+    first, last = previous_month(today)
+    run_id = _insert_run(tenant.id, first, last)
+    if run_id is None:
+        return None
+    run = get_run(run_id)
+    _enqueue(tenant.id, run)
+    return run
+
+
+def queue_due_runs(now: datetime | None = None) -> int:
+    """The cron's fan-out: for each active clinic, inside its own tenant, queue its due run; returns how many.
+
+    Each clinic commits on its own, so one clinic's error does not hold back the others.
+    """
+    tenants = db.session.scalars(select(Tenant).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.id)).all()
+    queued = 0
+    for tenant in tenants:
+        with tenant_context(tenant.id):
+            try:
+                if queue_due_run(tenant, now) is not None:
+                    queued += 1
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                logger.exception("report schedule failed", extra={"tenant_id": tenant.id})
+    return queued
+
+
+# --- delivery ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    mime_type: str
+    content: bytes
+
+
+def _lock_run(run_id: int) -> ReportRun:
+    run = db.session.scalar(select(ReportRun).where(ReportRun.id == run_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    if run is None:
+        raise NotFound(_l("This report run does not exist."))
+    return run
+
+
+def _progress(run_id: int, percent: int) -> None:
+    """Commit the progress so the reports page shows it while the job goes on."""
+    run = _lock_run(run_id)
+    run.progress = percent
+    db.session.commit()
+
+
+def _fail(run_id: int, failure: ReportFailure, detail: str | None = None) -> ReportRun:
+    db.session.rollback()
+    run = _lock_run(run_id)
+    run.status, run.failure, run.failure_detail = ReportRunStatus.FAILED, failure, (detail or None) and detail[:300]
+    db.session.commit()
+    return run
+
+
+def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=None) -> list[Attachment]:
+    """The report as PDF and CSV files, named like the downloads, in the current locale."""
+    from app.reports.pdf import policy_targets, report_pdf
+
+    stem = f"sla-{tenant.slug}-{report.period.first_day}-{report.period.last_day}"
+    csv_file = Attachment(f"{stem}.csv", "text/csv", services.report_csv(report).encode("utf-8"))
+    if on_progress:
+        on_progress(50)
+    pdf_file = Attachment(f"{stem}.pdf", "application/pdf",
+                          report_pdf(report, clinic_name=tenant.name, targets=policy_targets()))
+    return [pdf_file, csv_file]
+
+
+def deliver_report(tenant: Tenant, run_id: int, *, now: datetime | None = None) -> ReportRun:
+    """Build the run's month report and e-mail it with PDF and CSV attached; never twice.
+
+    Runs inside the clinic's tenant and language (the job's context). Commits its own steps:
+    progress must be visible to other sessions, and the send must be recorded before SMTP.
+    """
+    now = now or datetime.now(UTC)
+    run = _lock_run(run_id)
+    if run.status == ReportRunStatus.SENT:
+        return run
+    if run.status == ReportRunStatus.SENDING:
+        logger.warning("report run found interrupted while sending", extra={"run_id": run_id})
+        return _fail(run_id, ReportFailure.INTERRUPTED)
+    if run.status == ReportRunStatus.RUNNING and run.started_at and run.started_at > now - RUNNING_LEASE:
+        return run  # a duplicate of a job that is running it right now
+    run.status, run.progress, run.failure, run.failure_detail = ReportRunStatus.RUNNING, 5, None, None
+    run.attempts += 1
+    run.started_at = now
+    attempt = run.attempts
+    db.session.commit()
+
+    try:
+        period = services.Period("month", run.period_start, run.period_end, tenant.time_zone)
+        report = services.build_report(period)
+        _progress(run_id, 30)
+        attachments = report_attachments(tenant, report, on_progress=lambda p: _progress(run_id, p))
+        _progress(run_id, 80)
+        to = recipients(get_schedule(), tenant.id)
+        if not to:
+            return _fail(run_id, ReportFailure.NO_RECIPIENTS)
+        month = format_date(run.period_start, "LLLL y")
+        subject = _("%(clinic)s: SLA report for %(month)s", clinic=tenant.name, month=month)
+        base_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+        body = render_template(
+            "email/sla_report.txt", tenant=tenant, report=report, month=month,
+            dashboard_url=f"{base_url}/t/{tenant.slug}/sla?period=custom&start={run.period_start}"
+                          f"&end={run.period_end}",
+        )
+        run = _lock_run(run_id)
+        if run.status != ReportRunStatus.RUNNING or run.attempts != attempt:
+            db.session.commit()
+            return run  # another attempt took over after our lease ran out
+        run.status, run.progress, run.recipients = ReportRunStatus.SENDING, 90, to
+        db.session.commit()
+    except Exception as error:
+        _fail(run_id, ReportFailure.ERROR, type(error).__name__)
+        raise
+
+    try:
+        message_id = send_email(to, subject, body,
+                                attachments=[(a.filename, a.mime_type, a.content) for a in attachments])
+    except (smtplib.SMTPException, OSError) as error:
+        # The server refused or could not be reached: nothing was delivered, a retry may send.
+        _fail(run_id, ReportFailure.MAIL_REFUSED, str(error))
+        raise
+    run = _lock_run(run_id)
+    run.status, run.progress, run.sent_at, run.message_id = ReportRunStatus.SENT, 100, datetime.now(UTC), message_id
+    logger.info("sla report sent", extra={"run_id": run_id, "recipients": len(to)})
+    return run
