@@ -81,10 +81,12 @@ def _limiter_storage_uri(app: Flask) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api.appointments import blp as api_appointments_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
+    from app.campaigns.appointment_views import bp as appointments_bp
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
@@ -108,8 +110,10 @@ def _register_blueprints(app: Flask) -> None:
         sla_bp,
         staffing_bp,
         api_settings_bp,
+        appointments_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api
 
     api.register_blueprint(api_blp)
+    api.register_blueprint(api_appointments_blp)
