@@ -11,7 +11,7 @@ from datetime import date
 
 from flask import current_app, g
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -169,7 +169,8 @@ def _bound(value: str | None, name: str, *, end: bool):
 
 
 @blp.get("/appointments")
-@blp.arguments(AppointmentQuerySchema, location="query")
+# webargs ignores unknown query parameters unless told otherwise: a misspelt filter must not widen the list.
+@blp.arguments(AppointmentQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, AppointmentPageSchema, description="One page of appointments, soonest first.")
 @blp.alt_response(400, description="An invalid filter.", **_ERRORS)
 def list_appointments(query: dict):
