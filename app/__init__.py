@@ -83,6 +83,7 @@ def _limiter_storage_uri(app: Flask) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api.appointments import blp as api_appointments_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
     from app.auth.views import bp as auth_bp
@@ -90,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.billing.views import bp as billing_bp
     from app.billing.views import console_bp as console_billing_bp
     from app.billing.webhooks import bp as stripe_webhook_bp
+    from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
     from app.health import bp as health_bp
@@ -120,8 +122,10 @@ def _register_blueprints(app: Flask) -> None:
         stripe_webhook_bp,
         campaigns_bp,
         campaigns_public_bp,
+        appointments_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api
 
     api.register_blueprint(api_blp)
+    api.register_blueprint(api_appointments_blp)

@@ -1,0 +1,63 @@
+"""Forms of the appointments page: filters, the CSV upload, its confirmation, an outcome."""
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, HiddenField, IntegerField, SelectField
+from wtforms.validators import DataRequired, NumberRange, Optional
+
+from app.campaigns.models import AppointmentStatus
+from app.forms import choices
+from app.i18n import _l
+
+STATUS_LABELS = {
+    AppointmentStatus.SCHEDULED: _l("Scheduled"),
+    AppointmentStatus.CONFIRMED: _l("Confirmed"),
+    AppointmentStatus.CANCELLED: _l("Cancelled"),
+    AppointmentStatus.ATTENDED: _l("Attended"),
+    AppointmentStatus.NO_SHOW: _l("No-show"),
+}
+OUTCOME_LABELS = {
+    AppointmentStatus.ATTENDED: _l("Attended"),
+    AppointmentStatus.NO_SHOW: _l("No-show"),
+    AppointmentStatus.CANCELLED: _l("Cancelled"),
+}
+
+
+class AppointmentFilterForm(FlaskForm):
+    """The list's filters, read from the query string (a GET: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    start = DateField(_l("From"), validators=[Optional()])
+    end = DateField(_l("Until"), validators=[Optional()])
+    status = SelectField(_l("Status"), validators=[Optional()])
+    location = SelectField(_l("Location"), validators=[Optional()])
+    practitioner = SelectField(_l("Practitioner"), validators=[Optional()])
+    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
+
+    def __init__(self, *args, locations=(), practitioners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        everything = [("", _l("All"))]
+        self.status.choices = choices(everything + [(s.value, label) for s, label in STATUS_LABELS.items()])
+        self.location.choices = choices(everything + [(name, name) for name in locations])
+        self.practitioner.choices = choices(everything + [(name, name) for name in practitioners])
+
+    def validate_end(self, field):
+        if field.data and self.start.data and field.data < self.start.data:
+            from wtforms.validators import ValidationError
+
+            raise ValidationError(_l("The end lies before the start."))
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
+
+
+class ConfirmImportForm(FlaskForm):
+    payload = HiddenField(validators=[DataRequired()])
+
+
+class OutcomeForm(FlaskForm):
+    outcome = SelectField(_l("Outcome"), choices=choices((s.value, label) for s, label in OUTCOME_LABELS.items()),
+                          validators=[DataRequired()])
