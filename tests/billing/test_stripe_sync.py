@@ -7,13 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import stripe
 from rq import SimpleWorker
 
@@ -23,27 +22,9 @@ from app.billing.models import BillingAccount, InvoiceStatus
 from app.extensions import db, redis_connection
 from app.jobs import BILLING, get_queue
 from app.tenancy import tenant_context
-from tests.billing.conftest import month_usage
+from tests.billing.conftest import last_month as _last_month
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _last_month() -> date:
-    return (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-@pytest.fixture
-def billed_clinic(create_tenant, create_plan, record):
-    """A clinic with a plan from last month and last month's usage: one period to invoice (106.78 EUR)."""
-
-    def _make(slug: str) -> int:
-        tenant = create_tenant(slug)
-        month = _last_month()
-        create_plan(tenant, effective_from=month)
-        month_usage(record, tenant, year=month.year, month=month.month, prefix=slug)
-        return tenant
-
-    return _make
 
 
 def _client(app) -> stripe.StripeClient:
