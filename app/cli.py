@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from flask_migrate import upgrade
 
 from app.extensions import db
@@ -114,7 +115,7 @@ def compile():  # noqa: A001 - the pybabel verb
     _pybabel("compile", "-d", "translations")
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def billing():
     """Billing runs: close ended periods into invoices and push them to Stripe."""
 

@@ -3,6 +3,7 @@
 import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -131,6 +132,8 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
                                      language=default, topic=Topic.COMPLAINTS, priority=5, in_house=True,
                                      target_seconds=24 * 3600, team_id=None))
     _seed_sla_history(tenant, queues, rng)
+    db.session.flush()
+    _seed_billing(tenant, rng)
     now = datetime.now(UTC)
     for number in range(40):
         queue = rng.choice(queues)
@@ -180,3 +183,44 @@ def _seed_sla_history(tenant, queues, rng) -> None:
                 resolution_due_at=None if phone else offered + timedelta(seconds=policy.resolution_seconds),
                 disposition=None if abandoned else "answered",
             ))
+
+
+DEMO_RATES = {
+    "handled_contact:phone": (Decimal("1.8500"), 200),
+    "handled_contact:email": (Decimal("1.2000"), 100),
+    "handled_contact:chat": (Decimal("0.9500"), 0),
+    "handled_contact:callback": (Decimal("1.5000"), 0),
+    "talk_minutes": (Decimal("0.0420"), 1000),
+    "outbound_message:email": (Decimal("0.0050"), 0),
+    "outbound_message:sms": (Decimal("0.0790"), 100),
+    "outbound_message:voice": (Decimal("0.2500"), 0),
+}
+
+
+def _seed_billing(tenant, rng) -> None:
+    """A price plan from last month, the history's handled contacts and talk minutes in the ledger, some
+    reminder SMS, and last month closed into an invoice: the billing page shows a draft and a past invoice."""
+    from app.billing import pricing
+    from app.billing import services as billing
+    from app.billing.ledger import record_usage
+    from app.billing.models import UsageKind
+
+    this_month = pricing.current_period(tenant).first_day
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    pricing.save_plan(effective_from=last_month, currency="CAD" if tenant.country_code == "CA" else "EUR",
+                      base_fee=Decimal("490.00"), rates=DEMO_RATES, author_id=None)
+    for contact in db.session.scalars(select(Contact).where(Contact.status == ContactStatus.RESOLVED)):
+        resolved = hotline.as_utc(contact.resolved_at)
+        record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=resolved,
+                     source_key=f"contact:{contact.id}:handled", channel=contact.channel.value)
+        if contact.channel == Channel.PHONE:
+            record_usage(kind=UsageKind.TALK_MINUTES, quantity=rng.randint(2, 12), occurred_at=resolved,
+                         source_key=f"demo-call:{contact.id}:talk")
+    now = datetime.now(UTC)
+    for day in range(28, 0, -1):
+        for number in range(rng.randint(5, 15)):
+            record_usage(kind=UsageKind.OUTBOUND_MESSAGE, quantity=1, channel="sms",
+                         occurred_at=now - timedelta(days=day, minutes=number),
+                         source_key=f"demo-sms:{day}:{number}")
+    db.session.flush()
+    billing.close_periods(tenant)

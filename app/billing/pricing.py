@@ -252,11 +252,18 @@ def usage_sums(periods: list[tuple[Period, int | None]], *, across_tenants: bool
     """
     if not periods:
         return {}
+    # SQLite (the demo's default) stores naive UTC text: compare it with naive UTC bounds.
+    naive = db.session.get_bind().dialect.name == "sqlite"
+
+    def bound(moment: datetime) -> datetime:
+        return moment.astimezone(UTC).replace(tzinfo=None) if naive else moment
+
     windows = []
     for period, watermark in periods:
-        this_period = and_(UsageRecord.occurred_at >= period.starts_at, UsageRecord.occurred_at < period.ends_at)
+        starts_at, ends_at = bound(period.starts_at), bound(period.ends_at)
+        this_period = and_(UsageRecord.occurred_at >= starts_at, UsageRecord.occurred_at < ends_at)
         if watermark is not None:
-            late = and_(UsageRecord.id > watermark, UsageRecord.occurred_at < period.starts_at)
+            late = and_(UsageRecord.id > watermark, UsageRecord.occurred_at < starts_at)
             this_period = or_(this_period, late)
         windows.append(and_(UsageRecord.tenant_id == period.tenant_id, this_period))
     query = (

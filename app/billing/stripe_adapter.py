@@ -59,6 +59,12 @@ class StripeInvoice:
     invoice_ids: frozenset[str]  # our invoice ids named by its lines
 
 
+def _meta(obj) -> dict:
+    """A Stripe object's metadata as a plain dict (StripeObject is not a mapping in stripe-python 16)."""
+    metadata = getattr(obj, "metadata", None)
+    return metadata.to_dict() if metadata else {}
+
+
 def _options(key: str) -> dict:
     return {"idempotency_key": key}
 
@@ -69,7 +75,7 @@ def _options(key: str) -> dict:
 def find_customer(tenant_id: int) -> str | None:
     """The customer whose metadata names this tenant (recovery when our record of it was lost)."""
     for customer in client().v1.customers.list(params={"limit": 100}).auto_paging_iter():
-        if (customer.metadata or {}).get(TENANT_KEY) == str(tenant_id):
+        if _meta(customer).get(TENANT_KEY) == str(tenant_id):
             return customer.id
     return None
 
@@ -90,7 +96,7 @@ def ensure_subscription(customer_id: str, tenant_id: int, currency: str) -> str:
     """The customer's anchor subscription to a zero-amount monthly plan (created once, found afterwards)."""
     api = client().v1
     for subscription in api.subscriptions.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
-        if (subscription.metadata or {}).get(TENANT_KEY) == str(tenant_id) and subscription.status in (
+        if _meta(subscription).get(TENANT_KEY) == str(tenant_id) and subscription.status in (
                 "active", "trialing", "past_due", "incomplete"):
             return subscription.id
     plan = api.plans.create(
@@ -112,7 +118,7 @@ def pending_items(customer_id: str) -> dict[str, str]:
     """Pending (not yet invoiced) invoice items of the customer: our line id → Stripe item id."""
     found = {}
     for item in client().v1.invoice_items.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
-        line_id = (item.metadata or {}).get(LINE_KEY)
+        line_id = _meta(item).get(LINE_KEY)
         if line_id and getattr(item, "invoice", None) is None:
             found[line_id] = item.id
     return found
@@ -132,7 +138,7 @@ def create_item(*, customer_id: str, tenant_id: int, invoice_id: int, line_id: i
 def _read(invoice) -> StripeInvoice:
     lines, invoice_ids = {}, set()
     for line in client().v1.invoices.line_items.list(invoice.id, params={"limit": 100}).auto_paging_iter():
-        metadata = line.metadata or {}
+        metadata = _meta(line)
         if metadata.get(LINE_KEY):
             lines[metadata[LINE_KEY]] = line.amount
             invoice_ids.add(metadata.get(INVOICE_KEY))
@@ -143,7 +149,7 @@ def find_invoice(customer_id: str, invoice_id: int) -> StripeInvoice | None:
     """The Stripe invoice made for our invoice: by its metadata, or (if the metadata update was lost) its lines."""
     for invoice in client().v1.invoices.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
         read = _read(invoice)
-        if (invoice.metadata or {}).get(INVOICE_KEY) == str(invoice_id) or str(invoice_id) in read.invoice_ids:
+        if _meta(invoice).get(INVOICE_KEY) == str(invoice_id) or str(invoice_id) in read.invoice_ids:
             return read
     return None
 

@@ -1,6 +1,6 @@
 """Billing fixtures: a localstripe server on loopback (real stripe SDK), plans and usage factories."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -90,3 +90,21 @@ def month_usage(record, tenant_id: int, *, year: int = 2026, month: int = 3, pre
     record(tenant_id, UsageKind.TALK_MINUTES, 60, at, f"{prefix}-talk-2")
     for number in range(8):
         record(tenant_id, UsageKind.OUTBOUND_MESSAGE, 1, at, f"{prefix}-sms-{number}", "sms")
+
+
+def last_month() -> date:
+    return (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+@pytest.fixture
+def billed_clinic(create_tenant, create_plan, record):
+    """A clinic with a plan from last month and last month's usage: one period to invoice (106.78 EUR)."""
+
+    def _make(slug: str) -> int:
+        tenant = create_tenant(slug)
+        month = last_month()
+        create_plan(tenant, effective_from=month)
+        month_usage(record, tenant, year=month.year, month=month.month, prefix=slug)
+        return tenant
+
+    return _make
