@@ -18,7 +18,7 @@ SQLite (the embedded demo) gets the table but no triggers: the metrics there rea
 `contacts` directly and never this table.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 from app.rls import enable_tenant_rls, grant_app_role
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

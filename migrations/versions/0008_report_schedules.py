@@ -4,7 +4,7 @@ report_runs is unique per (tenant, first day of the month): that key is what mak
 monthly e-mail go out once per clinic and month, whoever asks for it.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-24 10:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from app.rls import enable_tenant_rls, grant_app_role
 
 # revision identifiers, used by Alembic.
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
