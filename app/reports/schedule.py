@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from flask_babel import format_date
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.auth.models import Membership, User
 from app.errors import Conflict, DomainError, NotFound
@@ -167,6 +167,8 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
 
 def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
     """Insert the (clinic, month) run as queued; None when that month already has one (the unique key)."""
+    # PostgreSQL in production; SQLite for the demo (both spell ON CONFLICT DO NOTHING).
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return db.session.scalar(
         insert(ReportRun)
         .values(tenant_id=tenant_id, period_start=first, period_end=last, status=ReportRunStatus.QUEUED,
