@@ -13,6 +13,7 @@ from app.auth.services import create_user
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.reports import schedule as report_schedule
 from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants import services as tenants
@@ -96,6 +97,11 @@ def seed_demo() -> bool:
     for slug, tenant in clinics.items():
         with tenant_context(tenant.id):
             _seed_hotline(tenant, [users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.AGENT) in ms])
+            # Last month's report goes to the clinic admins on the 1st (into instance/outbox/ in the demo).
+            report_schedule.save_schedule(
+                enabled=True, day_of_month=1, addresses=None,
+                member_ids=[users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.CLINIC_ADMIN) in ms])
+            db.session.flush()
     db.session.commit()
     logger.info("demo data created")
     return True

@@ -2,6 +2,8 @@
 
 import logging
 
+from rq import get_current_job
+
 from app.extensions import db
 from app.jobs import REPORTS, tenant_job
 from app.reports import schedule
@@ -13,7 +15,8 @@ logger = logging.getLogger(__name__)
 @tenant_job(REPORTS)
 def send_monthly_report(tenant_id: int, run_id: int) -> str:
     """Build and e-mail one clinic's month report, in the clinic's language; safe to run twice."""
-    return schedule.deliver_report(get_tenant(tenant_id), run_id).status.value
+    job = get_current_job()
+    return schedule.deliver_report(get_tenant(tenant_id), run_id, job_id=job.id if job else None).status.value
 
 
 def schedule_report_emails() -> int:

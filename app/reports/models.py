@@ -81,6 +81,8 @@ class ReportRun(TenantScoped, TimestampMixin, db.Model):
     )
     progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The RQ job working on it: RQ re-runs a crashed job under the same id, which may take the run over.
+    job_id: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[ReportFailure | None] = mapped_column(
         Enum(ReportFailure, name="report_failure", values_callable=lambda e: [m.value for m in e])
     )

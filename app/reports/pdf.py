@@ -103,9 +103,11 @@ def _styles() -> dict[str, ParagraphStyle]:
         "small": ParagraphStyle("small", base, fontSize=7, leading=9, textColor=MUTED),
         "cell": ParagraphStyle("cell", base, fontSize=8, leading=10),
         "num": ParagraphStyle("num", base, fontSize=8, leading=10, alignment=TA_RIGHT),
-        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, fontSize=7.5, leading=9.5),
-        "headnum": ParagraphStyle("headnum", base, fontName=FONT_BOLD, fontSize=7.5, leading=9.5,
-                                  alignment=TA_RIGHT),
+        # Long German headers ("SLA-Verletzungen") break at their hyphen, never inside a word.
+        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, fontSize=7, leading=9, splitLongWords=0,
+                               embeddedHyphenation=1),
+        "headnum": ParagraphStyle("headnum", base, fontName=FONT_BOLD, fontSize=7, leading=9, alignment=TA_RIGHT,
+                                  splitLongWords=0, embeddedHyphenation=1),
         "kpi": ParagraphStyle("kpi", base, fontName=FONT_BOLD, fontSize=16, leading=19),
     }
 
@@ -267,9 +269,11 @@ def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Tabl
             _measure(_percent(row.resolution), resolution_target, False, styles),
             _measure(format_decimal(row.counts.breaches), None, row.counts.breaches > 0, styles),
         ])
-    first = 62 * mm
+    first = 56 * mm
     table = Table(rows, colWidths=[first] + [(WIDTH - first) / 9] * 9, repeatRows=1)
     table.setStyle(TableStyle([
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
         ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
         ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -288,7 +292,7 @@ def _trend_chart(report: SlaReport, styles) -> Drawing:
     """Service level per day as a line over the offered contacts as bars; a day without contacts is a gap."""
     height = 62 * mm
     drawing = Drawing(WIDTH, height)
-    left, right, bottom, top = 12 * mm, WIDTH - 14 * mm, 9 * mm, height - 4 * mm
+    left, right, bottom, top = 12 * mm, WIDTH - 14 * mm, 10 * mm, height - 4 * mm
     plot_w, plot_h = right - left, top - bottom
     days = len(report.trend) or 1
     step = plot_w / days
@@ -317,7 +321,7 @@ def _trend_chart(report: SlaReport, styles) -> Drawing:
         else:
             segment += [x + step / 2, bottom + plot_h * float(level) / 100]
         if index % label_every == 0:
-            drawing.add(String(x + step / 2, bottom - 7, _short_day(day), fontName=FONT, fontSize=6.5,
+            drawing.add(String(x + step / 2, bottom - 9, _short_day(day), fontName=FONT, fontSize=6.5,
                                fillColor=MUTED, textAnchor="middle"))
     if segment:
         segments.append(segment)
@@ -375,7 +379,7 @@ def _breakdowns(report: SlaReport, styles) -> Table:
             share = (Decimal(100) * count / total).quantize(Decimal("0.1")) if total else None
             rows.append([_p(str(labels.get(key, key) if key is not None else "—"), styles["cell"]),
                          _p(format_decimal(count), styles["num"]), _p(_percent(share), styles["num"])])
-        inner = Table(rows, colWidths=[(WIDTH / 3 - 8 * mm) * 0.55, (WIDTH / 3 - 8 * mm) * 0.25,
+        inner = Table(rows, colWidths=[(WIDTH / 3 - 8 * mm) * 0.5, (WIDTH / 3 - 8 * mm) * 0.3,
                                        (WIDTH / 3 - 8 * mm) * 0.2])
         inner.setStyle(TableStyle([
             ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),

@@ -7,7 +7,8 @@ SMTP call and `sent` after it, in the row's own transactions (FACTS.md: RQ deliv
 - a duplicate or retried job that finds the run `sent` sends nothing;
 - one that finds it `sending` (an attempt died between the two commits, the mail may have left)
   does not guess: it marks the run failed as interrupted, and a manager decides to send again;
-- one that finds it `running` and recently started leaves it to the job that is running it.
+- one that finds it `running`, recently started by another RQ job, leaves it to that job; RQ's
+  own re-run of a crashed job (same job id), or any job once the lease is over, takes it over.
 """
 
 import logging
@@ -20,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from flask_babel import format_date
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.auth.models import Membership, User
 from app.errors import Conflict, DomainError, NotFound
@@ -156,7 +157,7 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
         select(ReportRun).where(ReportRun.period_start == first).with_for_update())
     if new_id is None and run.status == ReportRunStatus.SENT:
         raise Conflict(_l("The report for %(month)s was already sent.", month=format_date(first, "LLLL y")))
-    if new_id is None and run.status in ACTIVE_STATUSES:
+    if new_id is None and run.status in ACTIVE_STATUSES and not _abandoned(run, now):
         raise Conflict(_l("The report for %(month)s is already on its way.", month=format_date(first, "LLLL y")))
     run.status, run.progress, run.failure, run.failure_detail = ReportRunStatus.QUEUED, 0, None, None
     run.requested_by_id = requested_by.id if requested_by is not None else None
@@ -165,8 +166,17 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
     return run
 
 
+def _abandoned(run: ReportRun, now: datetime | None = None) -> bool:
+    """Running past its lease: the worker died and no retry is coming; it may be queued again."""
+    now = now or datetime.now(UTC)
+    return (run.status == ReportRunStatus.RUNNING and run.started_at is not None
+            and run.started_at <= now - RUNNING_LEASE)
+
+
 def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
     """Insert the (clinic, month) run as queued; None when that month already has one (the unique key)."""
+    # PostgreSQL in production; SQLite for the demo (both spell ON CONFLICT DO NOTHING).
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return db.session.scalar(
         insert(ReportRun)
         .values(tenant_id=tenant_id, period_start=first, period_end=last, status=ReportRunStatus.QUEUED,
@@ -260,7 +270,8 @@ def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=N
     return [pdf_file, csv_file]
 
 
-def deliver_report(tenant: Tenant, run_id: int, *, now: datetime | None = None) -> ReportRun:
+def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
+                   now: datetime | None = None) -> ReportRun:
     """Build the run's month report and e-mail it with PDF and CSV attached; never twice.
 
     Runs inside the clinic's tenant and language (the job's context). Commits its own steps:
@@ -273,11 +284,12 @@ def deliver_report(tenant: Tenant, run_id: int, *, now: datetime | None = None) 
     if run.status == ReportRunStatus.SENDING:
         logger.warning("report run found interrupted while sending", extra={"run_id": run_id})
         return _fail(run_id, ReportFailure.INTERRUPTED)
-    if run.status == ReportRunStatus.RUNNING and run.started_at and run.started_at > now - RUNNING_LEASE:
+    if (run.status == ReportRunStatus.RUNNING and not _abandoned(run, now)
+            and (job_id is None or run.job_id != job_id)):
         return run  # a duplicate of a job that is running it right now
     run.status, run.progress, run.failure, run.failure_detail = ReportRunStatus.RUNNING, 5, None, None
     run.attempts += 1
-    run.started_at = now
+    run.started_at, run.job_id = now, job_id
     attempt = run.attempts
     db.session.commit()
 

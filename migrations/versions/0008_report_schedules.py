@@ -54,6 +54,7 @@ def upgrade():
         ),
         sa.Column("progress", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("job_id", sa.String(length=64), nullable=True),
         sa.Column(
             "failure",
             sa.Enum("no_recipients", "mail_refused", "interrupted", "error", name="report_failure"),

@@ -126,3 +126,15 @@ def test_bad_periods_answer_400_with_a_translated_message(app, login_as, october
     assert response.status_code == 400
     assert response.mimetype == "text/html"
     assert translated != message and translated in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("locale", ["en", "de", "pl", "fr", "es"])
+def test_pdf_renders_in_every_ui_language(app, login_as, october, create_user, locale):
+    a = october.a
+    reader = create_user(f"reader-{locale}@example.test", locale=locale,
+                         memberships=((a.id, TenantRole.CLINIC_ADMIN),))
+    text = _pdf_text(login_as(reader).get(f"/t/{a.slug}/sla.pdf?{PERIOD}"))
+    with app.test_request_context(), force_locale(locale):
+        per_queue = gettext("Per queue")
+    assert "Clinic A" in text and "Phone EN" in text and per_queue in text
+    assert f"{format_decimal(Decimal('21.7'), locale=locale)} s" in text

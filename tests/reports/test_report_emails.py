@@ -45,6 +45,13 @@ def _attachments(message) -> dict:
     return {part.get_filename(): part for part in message.iter_attachments()}
 
 
+def _german_subject(app, clinic: str, first: date) -> str:
+    """The subject as the clinic's German catalog words it, with the month named by babel."""
+    with app.test_request_context(), force_locale("de"):
+        return gettext("%(clinic)s: SLA report for %(month)s", clinic=clinic,
+                       month=format_date(first, "LLLL y", locale="de"))
+
+
 def _pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
@@ -81,7 +88,8 @@ def test_schedule_mails_last_months_report_once_in_the_clinic_language(app, last
     a_mail = [m for m in mailbox if "Clinic A" in m["Subject"]]
     assert len(a_mail) == 1 and len(mailbox) == 2
     message = a_mail[0]
-    assert message["Subject"] == f"Clinic A: SLA report for {german_month}"
+    assert message["Subject"] == _german_subject(app, "Clinic A", month.first)
+    assert german_month in message["Subject"]
     assert german_month != format_date(month.first, "LLLL y", locale="en")
     assert set(message["To"].addresses[i].addr_spec for i in range(2)) == {
         "admin-a@example.test", "quality@clinic-a.example"}
@@ -179,6 +187,39 @@ def test_a_duplicate_of_a_running_job_leaves_it_to_the_running_one(app, last_mon
     assert (run.status, run.progress, run.attempts) == (ReportRunStatus.RUNNING, 30, 1)
 
 
+def test_rqs_rerun_of_a_crashed_job_takes_its_run_over_and_sends_once(app, last_month, mailbox):
+    """A worker killed mid-build leaves the run `running`; RQ runs the job again under the same id."""
+    a = last_month.a
+    with app.app_context():
+        schedule_report_emails()
+    [run] = _runs(app, a.id)
+    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, progress=30,
+                  started_at=datetime.now(UTC), job_id="report-crashed")
+    with app.app_context():
+        get_queue(REPORTS).enqueue(send_monthly_report, a.id, run.id, job_id="report-crashed")
+    _work(app)
+
+    assert len([m for m in mailbox if "Clinic A" in m["Subject"]]) == 1
+    [run] = _runs(app, a.id)
+    assert (run.status, run.attempts) == (ReportRunStatus.SENT, 2)
+
+
+def test_a_run_abandoned_past_its_lease_can_be_sent_again(app, login_as, last_month, mailbox):
+    a = last_month.a
+    with app.app_context():
+        schedule_report_emails()
+    [run] = _runs(app, a.id)
+    manager = login_as(a.manager)
+    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, started_at=datetime.now(UTC))
+    assert manager.post(f"/t/{a.slug}/reports/send").status_code == 409  # still within its lease
+    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING,
+                  started_at=datetime.now(UTC) - schedule.RUNNING_LEASE - timedelta(minutes=1))
+    assert manager.post(f"/t/{a.slug}/reports/send").status_code == 303
+    _work(app)
+    assert len([m for m in mailbox if "Clinic A" in m["Subject"]]) == 1
+    assert _runs(app, a.id)[0].status == ReportRunStatus.SENT
+
+
 def test_manager_sends_last_month_now_and_follows_its_progress(app, login_as, last_month, mailbox):
     a, month = last_month.a, last_month.month
     manager = login_as(a.manager)
@@ -193,8 +234,7 @@ def test_manager_sends_last_month_now_and_follows_its_progress(app, login_as, la
     assert [(r["status"], r["progress"], r["done"]) for r in status["runs"]] == [("queued", 0, False)]
 
     _work(app)
-    assert [m["Subject"] for m in mailbox] == [
-        f"Clinic A: SLA report for {format_date(month.first, 'LLLL y', locale='de')}"]
+    assert [m["Subject"] for m in mailbox] == [_german_subject(app, "Clinic A", month.first)]
     status = manager.get(f"/t/{a.slug}/reports/runs.json").get_json()
     assert [(r["status"], r["progress"], r["done"]) for r in status["runs"]] == [("sent", 100, True)]
     page = manager.get(f"/t/{a.slug}/reports").get_data(as_text=True)
