@@ -54,9 +54,9 @@ SELECT :first_tenant + (g % :clinics),
        CASE WHEN s < 30 THEN 'phone' WHEN s < 45 THEN 'email' WHEN s < 50 THEN 'chat' WHEN s < 55 THEN 'callback'
             WHEN s < 80 THEN NULL WHEN s < 90 THEN 'sms' WHEN s < 97 THEN 'email' ELSE 'voice' END,
        CASE WHEN s BETWEEN 55 AND 79 THEN 1 + (g % 14) ELSE 1 END,
-       :start + ((g * 7919) % 2678400) * interval '1 second',
+       :start + ((g::bigint * 7919) % 2678400) * interval '1 second',
        'bench:' || g, now(), NULL, NULL
-FROM generate_series(:lo, :hi) AS g
+FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
 CROSS JOIN LATERAL (SELECT (g * 31) % 100 AS s) AS v
 """
 

@@ -25,6 +25,7 @@ from app.billing.pricing import (
     _add_months,
     draft_invoice,
     last_invoiced_period,
+    line_label,
     period_of,
     to_cents,
 )
@@ -202,8 +203,6 @@ def push_invoice(tenant, invoice: Invoice, customer_id: str) -> None:
 
 def line_description(line: InvoiceLine) -> str:
     """The line's words on the Stripe invoice (English: Stripe renders the customer's invoice)."""
-    from app.billing.views import line_label
-
     with_quantity = "" if line.key in ("base_fee", "adjustment") else f" × {line.quantity.normalize():f}"
     return f"{line_label(line.key, locale='en')}{with_quantity}"
 

@@ -12,10 +12,11 @@ from app.auth.views import console_required
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
 from app.billing.models import Invoice, InvoiceStatus
+from app.billing.pricing import line_label
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
-from app.i18n import _, _l, force_locale
+from app.i18n import _, _l
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
@@ -23,32 +24,12 @@ from app.tenants.services import can_manage, tenants_visible_to
 bp = tenant_blueprint("billing", __name__, "/billing")
 console_bp = Blueprint("console_billing", __name__, url_prefix="/console/billing")
 
-LINE_LABELS = {
-    "base_fee": _l("Monthly base fee"),
-    "handled_contact:phone": _l("Handled contacts: phone"),
-    "handled_contact:email": _l("Handled contacts: e-mail"),
-    "handled_contact:chat": _l("Handled contacts: chat"),
-    "handled_contact:callback": _l("Handled contacts: callback"),
-    "talk_minutes": _l("Talk minutes"),
-    "outbound_message:email": _l("Messages sent: e-mail"),
-    "outbound_message:sms": _l("Messages sent: SMS"),
-    "outbound_message:voice": _l("Messages sent: voice"),
-    "adjustment": _l("Adjustments"),
-}
 STATUS_LABELS = {
     InvoiceStatus.CLOSED: _l("Closed, not yet issued"),
     InvoiceStatus.OPEN: _l("Issued, awaiting payment"),
     InvoiceStatus.PAID: _l("Paid"),
     InvoiceStatus.PAYMENT_FAILED: _l("Payment failed"),
 }
-
-
-def line_label(key: str, locale: str | None = None) -> str:
-    label = LINE_LABELS.get(key, key)
-    if locale is None:
-        return str(label)
-    with force_locale(locale):
-        return str(label)
 
 
 def _money(amount, currency):
