@@ -42,9 +42,13 @@ from app.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 BATCH_SIZE = 200
+
+
+def lease() -> timedelta:
+    """How long a claim belongs to its worker (OUTBOUND_LEASE_SECONDS); after that another run may resend it."""
+    return timedelta(seconds=current_app.config["OUTBOUND_LEASE_SECONDS"])
 
 
 def backoff(attempts: int) -> timedelta:
@@ -88,7 +92,7 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
         update(messages)
         .where(messages.c.id.in_(due.scalar_subquery()), messages.c.tenant_id == current_tenant_id())
         .values(status=MessageStatus.SENDING.value, attempts=messages.c.attempts + 1,
-                lease_until=moment + LEASE, updated_at=moment)
+                lease_until=moment + lease(), updated_at=moment)
         .returning(messages.c.id)
     )
     return [row[0] for row in claimed]
