@@ -6,6 +6,7 @@ once, without raising, so the caller's transaction is never spoiled by a replay.
 """
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -40,6 +41,36 @@ def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_
         raise DomainError(_l("A usage record needs a source key of at most 200 characters."), "source_key")
 
 
+def _usage_values(tenant_id: int, *, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime,
+                  source_key: str, channel: str | None = None, reason: str | None = None,
+                  author_id: int | None = None) -> dict:
+    """The row for one usage record, validated (DomainError on bad input)."""
+    kind = UsageKind(kind)
+    try:
+        amount = Decimal(quantity)
+    except (InvalidOperation, TypeError, ValueError) as error:
+        raise DomainError(_l("The quantity must be a number."), "quantity") from error
+    _validate(kind, amount, occurred_at, source_key, channel)
+    return {
+        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
+        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
+    }
+
+
+def _insert_ignoring_replays(rows: list[dict]):
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
+    return insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "source_key"]).returning(
+        UsageRecord.id)
+
+
+def _tenant() -> int:
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantNotSet("usage recorded without a tenant context")
+    return tenant_id
+
+
 def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime, source_key: str,
                  channel: str | None = None, reason: str | None = None,
                  author_id: int | None = None) -> UsageRecord | None:
@@ -48,27 +79,32 @@ def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datet
     Uses INSERT … ON CONFLICT DO NOTHING on (tenant_id, source_key), so a replay neither duplicates
     the row nor aborts the caller's transaction. Never commits.
     """
-    tenant_id = current_tenant_id()
-    if tenant_id is None:
-        raise TenantNotSet("usage recorded without a tenant context")
-    kind = UsageKind(kind)
-    try:
-        amount = Decimal(quantity)
-    except (InvalidOperation, TypeError, ValueError) as error:
-        raise DomainError(_l("The quantity must be a number."), "quantity") from error
-    _validate(kind, amount, occurred_at, source_key, channel)
-    values = {
-        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
-        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
-    }
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
-    statement = insert.values(**values).on_conflict_do_nothing(
-        index_elements=["tenant_id", "source_key"]).returning(UsageRecord.id)
-    new_id = db.session.execute(statement).scalar()
+    values = _usage_values(_tenant(), kind=kind, quantity=quantity, occurred_at=occurred_at, source_key=source_key,
+                           channel=channel, reason=reason, author_id=author_id)
+    new_id = db.session.execute(_insert_ignoring_replays([values])).scalar()
     if new_id is None:
         return None
     return db.session.scalar(select(UsageRecord).where(UsageRecord.id == new_id))
+
+
+def record_usage_many(entries: Iterable[dict]) -> int:
+    """Append many usage records for the current tenant in one statement; returns how many were new.
+
+    Each entry holds `record_usage`'s keyword arguments. The same rule as `record_usage`: idempotent
+    on (tenant_id, source_key) — a source already recorded, or repeated within `entries`, is recorded
+    once and never aborts the caller's transaction. All entries are validated before anything is
+    written. Never commits.
+    """
+    tenant_id = _tenant()
+    rows, seen = [], set()
+    for entry in entries:
+        values = _usage_values(tenant_id, **entry)
+        if values["source_key"] not in seen:
+            seen.add(values["source_key"])
+            rows.append(values)
+    if not rows:
+        return 0
+    return len(db.session.execute(_insert_ignoring_replays(rows)).all())
 
 
 def record_adjustment(*, amount: Decimal, reason: str, author_id: int, occurred_at: datetime | None = None,

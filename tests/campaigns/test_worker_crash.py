@@ -44,32 +44,42 @@ def _enqueue_run(app, tenant_id) -> None:
                                       description="app.campaigns.jobs.run_outbound")
 
 
-def test_worker_killed_mid_send_is_resent_once_with_the_same_key_after_the_lease(
+def test_worker_killed_mid_batch_resends_unconfirmed_messages_once_with_the_same_keys_after_the_lease(
         app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path):
+    """Three SMS in one batch: two accepted by the provider, the third held there when the worker dies.
+
+    None was confirmed yet (a batch is confirmed every CONFIRM_EVERY messages), so after the lease all
+    three are sent again with their keys: the provider drops the copies, each patient has one SMS,
+    each message is recorded sent once with its two attempts, and billed once.
+    """
     a = two_tenants.a
     reminder_campaign(a.id)
-    create_appointment(a.id, create_patient(a.id, phone="+4915112345678"), starts_in=DUE_FIRST_STEP)
+    for n in range(3):
+        patient = create_patient(a.id, f"P-{n}", phone=f"+49151123456{n:02d}")
+        create_appointment(a.id, patient, starts_in=DUE_FIRST_STEP)
     env = worker_env(app, tmp_path / "instance", OUTBOUND_LEASE_SECONDS=str(LEASE_SECONDS))
     log = tmp_path / "worker.log"
 
-    sms.gate.clear()  # the provider holds every request it receives until the gate opens
+    sms.hold_from = 3  # the provider holds the third request it receives until the gate opens
+    sms.gate.clear()
     _enqueue_run(app, a.id)
     worker = start_worker(env, "outbound", log=log)
     try:
-        wait_for(lambda: sms.arrived == 1, what="the worker's SMS request to reach the provider", log=log)
+        wait_for(lambda: sms.arrived == 3, what="the worker's third SMS request to reach the provider", log=log)
     finally:
         kill_worker(worker)  # mid-send: the provider has the request, the worker never hears back
 
-    [message] = _messages(app, a.id)
-    assert (message.status, message.attempts, message.sent_at) == (MessageStatus.SENDING, 1, None)
+    messages = _messages(app, a.id)
+    assert [(m.status, m.attempts, m.sent_at) for m in messages] == [(MessageStatus.SENDING, 1, None)] * 3
     assert _usage(app, a.id) == []
-    # The provider goes on to accept the request of the dead worker: the patient has the SMS.
+    assert len(sms.delivered) == 2
+    # The provider goes on to accept the request of the dead worker: every patient has the SMS.
     sms.gate.set()
-    wait_for(lambda: len(sms.delivered) == 1, what="the provider to accept the held request")
+    wait_for(lambda: len(sms.delivered) == 3, what="the provider to accept the held request")
 
-    # The lease of the dead worker runs out; the next run claims the message again and re-sends it.
-    wait_for(lambda: datetime.now(UTC) > message.lease_until, timeout=LEASE_SECONDS + 30,
-             what="the lease to expire")
+    # The lease of the dead worker runs out; the next run claims the messages again and re-sends them.
+    lease_until = max(m.lease_until for m in messages)
+    wait_for(lambda: datetime.now(UTC) > lease_until, timeout=LEASE_SECONDS + 30, what="the lease to expire")
     _enqueue_run(app, a.id)
     second = start_worker(env, "outbound", burst=True, log=log)
     try:
@@ -77,12 +87,13 @@ def test_worker_killed_mid_send_is_resent_once_with_the_same_key_after_the_lease
     finally:
         kill_worker(second)
 
-    assert [r["key"] for r in sms.requests] == [message.dedupe_key, message.dedupe_key]  # re-sent, same key
-    assert len(sms.delivered) == 1  # … which the provider recognised: the patient got one SMS
-    [sent] = _messages(app, a.id)
-    assert (sent.status, sent.attempts, sent.lease_until) == (MessageStatus.SENT, 2, None)
-    assert sent.provider_id == sms.delivered[message.dedupe_key]["sid"]
-    assert _usage(app, a.id) == [(f"message:{sent.id}", "sms")]  # billed once
+    keys = sorted(m.dedupe_key for m in messages)
+    assert sorted(r["key"] for r in sms.requests) == sorted(keys * 2)  # each re-sent once, with its own key
+    assert sorted(sms.delivered) == keys  # … which the provider recognised: one SMS per patient
+    sent = _messages(app, a.id)
+    assert [(m.status, m.attempts, m.lease_until) for m in sent] == [(MessageStatus.SENT, 2, None)] * 3
+    assert {m.provider_id for m in sent} == {sms.delivered[m.dedupe_key]["sid"] for m in sent}
+    assert sorted(_usage(app, a.id)) == sorted((f"message:{m.id}", "sms") for m in sent)  # billed once each
 
 
 def test_redis_losing_the_queued_run_loses_no_message(app, two_tenants, sms, create_patient, create_appointment,
