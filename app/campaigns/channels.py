@@ -15,11 +15,15 @@ import json
 import logging
 import smtplib
 import urllib.parse
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 
 from flask import current_app
 
-from app.mail import build_email, open_smtp, write_to_outbox
+from app.mail import open_smtp, write_to_outbox
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,30 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     pass
+
+
+# Quoted-printable body and RFC 2047 headers: 7-bit safe for any relay, readable where it is ASCII.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
+
+
+def patient_email(sender: str, to: str, subject: str, body: str, message_id: str) -> MIMEText:
+    """A plain-text UTF-8 e-mail.
+
+    Built with the `compat32` classes rather than `EmailMessage`: the modern policy parses and refolds
+    every header and cost about 1 ms per message here, six times this, and most of a batch's time.
+    """
+    message = MIMEText(body, "plain", _UTF8_QP)
+    message["From"] = _address(sender)
+    message["To"] = _address(to)
+    message["Subject"] = subject if subject.isascii() else Header(subject, _UTF8_QP).encode()
+    message["Message-ID"] = message_id
+    return message
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset=_UTF8_QP) if name else address
 
 
 class Channels:
@@ -72,18 +100,20 @@ class Channels:
     def send_email(self, to: str, subject: str, body: str, *, idempotency_key: str) -> str:
         """Send one patient e-mail with the Message-ID `<key@switchboard.local>`; returns the Message-ID."""
         config = current_app.config
-        message = build_email(to, subject, body, message_id=f"<{idempotency_key}@switchboard.local>",
-                              sender=config["CAMPAIGN_MAIL_SENDER"] or None)
+        message_id = f"<{idempotency_key}@switchboard.local>"
+        sender = config["CAMPAIGN_MAIL_SENDER"] or config["MAIL_DEFAULT_SENDER"]
+        message = patient_email(sender, to, subject, body, message_id)
         if not config["MAIL_SERVER"]:
             return write_to_outbox(message)
+        envelope = (parseaddr(sender)[1], [parseaddr(to)[1]], message.as_bytes())
         try:
             try:
-                self._send_smtp(message)
+                self._send_smtp(*envelope)
             except (smtplib.SMTPServerDisconnected, ConnectionError):
                 if not self._smtp_used:
                     raise
                 self._drop_smtp()
-                self._send_smtp(message)  # the server had closed the idle connection: once more
+                self._send_smtp(*envelope)  # the server had closed the idle connection: once more
         except smtplib.SMTPRecipientsRefused as error:
             # smtplib has reset the transaction (RSET): the connection stays usable.
             code = min(code for code, _ in error.recipients.values())
@@ -96,12 +126,12 @@ class Channels:
         except (smtplib.SMTPException, OSError) as error:
             self._drop_smtp()
             raise TransientSendError(f"SMTP connection: {type(error).__name__}") from error
-        return message["Message-ID"]
+        return message_id
 
-    def _send_smtp(self, message) -> None:
+    def _send_smtp(self, sender: str, recipients: list[str], data: bytes) -> None:
         if self._smtp is None:
             self._smtp, self._smtp_used = open_smtp(), False
-        self._smtp.send_message(message)
+        self._smtp.sendmail(sender, recipients, data)
         self._smtp_used = True
 
     def _drop_smtp(self, *, polite: bool = False) -> None:

@@ -18,7 +18,9 @@ and the next run picks them up.
 """
 
 import logging
+import threading
 import time as clock
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -54,6 +56,10 @@ BATCH_SIZE = 500
 # Sent messages are confirmed (status + usage, one transaction) at least this often: it bounds how many
 # would be sent again after a crash, at the cost of one commit per CONFIRM_EVERY messages.
 CONFIRM_EVERY = 100
+# Messages of a chunk are sent by this many threads, each with its own SMTP and HTTP connection: a send
+# mostly waits for the provider's answer, and the waits overlap. Rendering and the database stay on the
+# job's own thread.
+SENDERS = 4
 
 
 def lease() -> timedelta:
@@ -200,23 +206,27 @@ def _skip_reason(row) -> str | None:
     return None
 
 
-def _send_one(row, clinic: _Clinic, templates: dict, senders: channels.Channels, outcomes: _Outcomes,
-              result: DispatchResult) -> None:
+def _prepare(row, clinic: _Clinic, templates: dict, outcomes: _Outcomes, result: DispatchResult):
+    """The rendered message to send for `row`, or None when it is finished without sending (skipped, failed)."""
     reason = _skip_reason(row)
     if reason:
         outcomes.finish(row.id, MessageStatus.SKIPPED, reason=reason)
         result.skipped += 1
-        return
+        return None
     template = templates.get((row.step_id, row.language))
     if template is None:  # the template was deleted after the message was planned
         outcomes.finish(row.id, MessageStatus.FAILED, reason=f"no template in the language {row.language!r}")
         result.failed += 1
-        return
-    rendered = render(*template, context_for(
+        return None
+    return render(*template, context_for(
         clinic=clinic.name, starts_at=row.starts_at, time_zone=clinic.time_zone, language=row.language,
         location=row.location, practitioner=row.practitioner, link=clinic.respond.replace(_TOKEN, row.token),
         optout_link=clinic.opt_out.replace(_TOKEN, row.token),
     ))
+
+
+def _send(senders: channels.Channels, row, rendered, status_callback: str):
+    """One provider call (on a sender thread): ("sent", provider id, when) or (error kind, error, when)."""
     moment = datetime.now(UTC)
     try:
         if row.channel == MessageChannel.EMAIL:
@@ -224,26 +234,68 @@ def _send_one(row, clinic: _Clinic, templates: dict, senders: channels.Channels,
                                              idempotency_key=row.dedupe_key)
         else:
             provider_id = senders.send_sms(row.phone, rendered.body, idempotency_key=row.dedupe_key,
-                                           status_callback=clinic.sms_status)
+                                           status_callback=status_callback)
     except channels.PermanentSendError as error:
-        outcomes.finish(row.id, MessageStatus.FAILED, reason=error.reason)
-        result.failed += 1
-        return
+        return "permanent", error, moment
     except channels.TransientSendError as error:
+        return "transient", error, moment
+    return "sent", provider_id, moment
+
+
+def _record(row, outcome, outcomes: _Outcomes, result: DispatchResult) -> None:
+    kind, value, moment = outcome
+    if kind == "permanent":
+        outcomes.finish(row.id, MessageStatus.FAILED, reason=value.reason)
+        result.failed += 1
+    elif kind == "transient":
         if row.attempts >= MAX_ATTEMPTS:
             outcomes.finish(row.id, MessageStatus.FAILED,
-                            reason=f"gave up after {row.attempts} attempts: {error.reason}")
+                            reason=f"gave up after {row.attempts} attempts: {value.reason}")
             result.failed += 1
         else:
-            outcomes.finish(row.id, MessageStatus.SCHEDULED, reason=error.reason,
+            outcomes.finish(row.id, MessageStatus.SCHEDULED, reason=value.reason,
                             send_at=moment + backoff(row.attempts))
             result.retrying += 1
-        return
-    outcomes.finish(row.id, MessageStatus.SENT, provider_id=provider_id[:100], sent_at=moment)
-    # Metered for billing in the transaction that confirms the send (record_usage_many).
-    outcomes.usage.append({"kind": "outbound_message", "quantity": 1, "occurred_at": moment,
-                           "source_key": f"message:{row.id}", "channel": row.channel.value})
-    result.sent += 1
+    else:
+        outcomes.finish(row.id, MessageStatus.SENT, provider_id=value[:100], sent_at=moment)
+        # Metered for billing in the transaction that confirms the send (record_usage_many).
+        outcomes.usage.append({"kind": "outbound_message", "quantity": 1, "occurred_at": moment,
+                               "source_key": f"message:{row.id}", "channel": row.channel.value})
+        result.sent += 1
+
+
+class SenderPool:
+    """SENDERS threads, each with its own `Channels` (connections are not shared between threads)."""
+
+    def __init__(self, size: int | None = None):
+        app = current_app._get_current_object()
+        self._local = threading.local()
+        self._all: list[channels.Channels] = []
+        self._lock = threading.Lock()
+        # Each thread works in the application's context (configuration, instance folder), never a tenant's.
+        self._executor = ThreadPoolExecutor(max_workers=size or SENDERS, thread_name_prefix="outbound-sender",
+                                            initializer=lambda: app.app_context().push())
+
+    def __enter__(self) -> "SenderPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._executor.shutdown(wait=True)
+        for senders in self._all:
+            senders.close()
+
+    def _channels(self) -> channels.Channels:
+        senders = getattr(self._local, "channels", None)
+        if senders is None:
+            senders = self._local.channels = channels.Channels()
+            with self._lock:
+                self._all.append(senders)
+        return senders
+
+    def submit(self, work: list[tuple], status_callback: str) -> list[Future]:
+        """Start sending every (row, rendered) of `work`; one future per item, its outcome."""
+        return [self._executor.submit(lambda item=item: _send(self._channels(), *item, status_callback))
+                for item in work]
 
 
 def _confirm(outcomes: _Outcomes) -> None:
@@ -274,21 +326,46 @@ def _confirm(outcomes: _Outcomes) -> None:
     outcomes.usage.clear()
 
 
-def send_batch(ids: list[int], clinic: _Clinic, senders: channels.Channels, result: DispatchResult) -> None:
-    """Send the claimed messages `ids`, confirming every CONFIRM_EVERY of them (commits)."""
+def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: DispatchResult) -> None:
+    """Send the claimed messages `ids` chunk by chunk, confirming each chunk in one transaction (commits).
+
+    Chunks overlap: the next chunk is rendered and handed to the senders before the previous one is
+    confirmed, so the database and the providers work at the same time. At most two chunks are sent and
+    not yet confirmed at any moment — what a crash would send again.
+    """
     rows = _claimed_messages(ids)
     templates = _templates({row.step_id for row in rows})
     outcomes = _Outcomes()
+    in_flight: list[tuple] = []  # (row, future) of the chunk sent before this one
     try:
-        for row in rows:
-            _send_one(row, clinic, templates, senders, outcomes, result)
-            if len(outcomes.updates) >= CONFIRM_EVERY:
-                _confirm(outcomes)
+        for first in range(0, len(rows), CONFIRM_EVERY):
+            work = []
+            for row in rows[first:first + CONFIRM_EVERY]:
+                rendered = _prepare(row, clinic, templates, outcomes, result)
+                if rendered is not None:
+                    work.append((row, rendered))
+            sending = list(zip((row for row, _ in work), pool.submit(work, clinic.sms_status), strict=True))
+            _finish_chunk(in_flight, outcomes, result)
+            in_flight = sending
+        _finish_chunk(in_flight, outcomes, result)
+        in_flight = []
     finally:
-        # Also when something unexpected stops the batch: what was sent is recorded as sent.
+        # Also when something unexpected stops the batch: what is known to be sent is recorded as sent.
+        for row, future in in_flight:
+            if future.done() and future.exception() is None:
+                _record(row, future.result(), outcomes, result)
         if outcomes.updates:
             db.session.rollback()
             _confirm(outcomes)
+
+
+def _finish_chunk(in_flight: list[tuple], outcomes: _Outcomes, result: DispatchResult) -> None:
+    """Wait for a chunk's sends, then confirm them with the skipped and failed ones (one transaction)."""
+    for row, future in in_flight:
+        _record(row, future.result(), outcomes, result)
+    in_flight.clear()
+    if outcomes.updates:
+        _confirm(outcomes)
 
 
 def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None = None) -> DispatchResult:
@@ -296,7 +373,7 @@ def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None =
     result = DispatchResult()
     deadline = clock.monotonic() + time_budget_seconds
     clinic = _Clinic(db.session.get(Tenant, current_tenant_id()))
-    with channels.Channels() as senders:
+    with SenderPool() as pool:
         while clock.monotonic() < deadline:
             now = moment or datetime.now(UTC)
             allowance = outbound_settings().rate_per_minute - sent_in_last_minute(now)
@@ -305,7 +382,7 @@ def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None =
             if not ids:
                 result.more_due = allowance <= 0
                 return result
-            send_batch(ids, clinic, senders, result)
+            send_batch(ids, clinic, pool, result)
             if moment is not None:
                 break
     result.more_due = True
