@@ -256,6 +256,17 @@ def run_noop(queue, jobs: int, max_seconds: float) -> tuple[float, int]:
     return time.monotonic() - started, registry.count
 
 
+def cpu_sample() -> tuple[int, int]:
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
+def cpu_idle_since(start: tuple[int, int]) -> float:
+    idle, total = cpu_sample()
+    return 100.0 * (idle - start[0]) / max(total - start[1], 1)
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -321,6 +332,7 @@ def main(argv=None) -> int:
                 noop_rate = noop_done / noop_seconds
                 print(f"no-op: {noop_done:,} jobs in {noop_seconds:.1f} s = {noop_rate:,.0f} jobs/s", flush=True)
 
+                cpu_at_go = cpu_sample()
                 go_wall = owner.execute("SELECT clock_timestamp()").fetchone()[0]
                 go = time.monotonic()
                 with app.app_context():
@@ -344,6 +356,7 @@ def main(argv=None) -> int:
                               f"the last {window:.0f} s)", flush=True)
                         last_print, last_sent = time.monotonic(), now_sent
                     time.sleep(0.25)
+                idle_during = cpu_idle_since(cpu_at_go)
                 # Let the jobs finish (a job confirms its last chunk, then ends) before reading the sinks.
                 wait_until(lambda: queue.count == 0 and queue.started_job_registry.count == 0, 60, poll=0.2)
                 rows = owner.execute(
@@ -397,7 +410,8 @@ def main(argv=None) -> int:
     print()
     print(f"messages: {emails:,} e-mail, {planned - emails:,} SMS; {attempts:,} attempts; {usage[0]:,} usage records; "
           f"{sms_connections} HTTP connections to the SMS sink")
-    print(f"duplicates: {duplicates}; lost: {lost}; messages/s : no-op jobs/s = {rate / noop_rate:.1f}")
+    print(f"duplicates: {duplicates}; lost: {lost}; messages/s : no-op jobs/s = {rate / noop_rate:.1f}; "
+          f"CPU idle while sending: {idle_during:.0f}% (workers, sinks, PostgreSQL and Redis share the cores)")
     print(f"target: all {expected:,} within 60 s: {'met' if sent_count == expected and seconds <= 60 else 'NOT met'}; "
           f"at least half the no-op job rate: {'met' if rate >= noop_rate / 2 else 'NOT met'}")
     for problem in problems:
