@@ -3,11 +3,12 @@
 Per batch: (1) *claim* — a committed transaction moves up to BATCH_SIZE due messages from
 scheduled to sending, counts an attempt on each and takes a lease (`FOR UPDATE SKIP LOCKED`: two
 workers never claim the same row); (2) the provider calls, each carrying its message's
-idempotency key, over one SMTP connection and one HTTP keep-alive connection; (3) *confirm* —
-every CONFIRM_EVERY sends, one transaction records them as sent (or the failures) together with
-their usage records for billing.
+idempotency key, made by SENDERS threads that each keep one SMTP and one HTTP keep-alive
+connection; (3) *confirm* — per chunk of CONFIRM_EVERY messages, one transaction records them as
+sent (or the failures) together with their usage records for billing. Chunks overlap: the next
+one is handed to the senders before the previous one is confirmed.
 
-A worker killed between (1) and (3) leaves its unconfirmed messages (at most CONFIRM_EVERY sent
+A worker killed between (1) and (3) leaves its unconfirmed messages (at most two chunks of sent
 ones) in *sending*; once the lease expires they are claimed again and re-sent with the **same**
 idempotency keys. The SMS provider drops a request whose key it has already accepted; an e-mail
 goes out again with the same Message-ID, which receiving systems use to recognise the copy (SMTP
