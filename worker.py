@@ -1,4 +1,4 @@
-"""RQ worker with the scheduler: `python worker.py [queue …]` (default: every queue).
+"""RQ worker with the scheduler: `python worker.py [--burst] [queue …]` (default: every queue).
 
 One worker process per queue gives atomic dequeue (BLMOVE); several queues in one
 process fall back to BLPOP (FACTS.md). Production runs one process per queue.
@@ -6,6 +6,8 @@ process fall back to BLPOP (FACTS.md). Production runs one process per queue.
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
 work (the breach watch and outbound campaigns every minute, the billing run and the
 monthly report e-mails every hour). Run exactly one of those per deployment.
+
+`--burst` stops the worker once its queues are empty (tests and benchmarks).
 """
 
 import sys
@@ -39,7 +41,7 @@ def run_cron(app) -> None:
         scheduler.start()
 
 
-def main(queue_names: list[str]) -> None:
+def main(queue_names: list[str], *, burst: bool = False) -> None:
     app = create_app()
     if queue_names == ["cron"]:
         run_cron(app)
@@ -49,8 +51,9 @@ def main(queue_names: list[str]) -> None:
         connection = redis_connection()
         queues = [get_queue(name) for name in (queue_names or QUEUE_NAMES)]
         worker = Worker(queues, connection=connection)
-        worker.work(with_scheduler=True)
+        worker.work(with_scheduler=True, burst=burst)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    main([name for name in arguments if name != "--burst"], burst="--burst" in arguments)

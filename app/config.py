@@ -65,6 +65,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SMS_ACCOUNT_SID": os.environ.get("SMS_ACCOUNT_SID", ""),
         "SMS_AUTH_TOKEN": os.environ.get("SMS_AUTH_TOKEN", ""),
         "SMS_FROM": os.environ.get("SMS_FROM", "+10000000000"),
+        # How long a claimed batch of outbound messages belongs to the worker that claimed it; after a crash
+        # the batch is sent again (same idempotency keys) once this has passed. Longer than a batch takes.
+        "OUTBOUND_LEASE_SECONDS": int(os.environ.get("OUTBOUND_LEASE_SECONDS", "300")),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # JSON API: requests per API token (per address without one), and its OpenAPI document.
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),

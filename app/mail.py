@@ -16,17 +16,12 @@ from flask import current_app
 logger = logging.getLogger(__name__)
 
 
-def send_email(to: str | Sequence[str], subject: str, body: str, *,
-               attachments: Sequence[tuple[str, str, bytes]] = (), message_id: str | None = None,
-               sender: str | None = None) -> str:
-    """Send one plain-text e-mail, with (filename, MIME type, content) attachments; returns its Message-ID.
-
-    A caller that may retry passes its own stable `message_id`, so a copy sent twice after a
-    crash carries the same Message-ID and is recognised as one message downstream.
-    """
-    config = current_app.config
+def build_email(to: str | Sequence[str], subject: str, body: str, *, message_id: str | None = None,
+                sender: str | None = None, attachments: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
+    """A plain-text e-mail with the configured sender and a Message-ID (the caller's, else a new one),
+    with (filename, MIME type, content) attachments."""
     message = EmailMessage()
-    message["From"] = sender or config["MAIL_DEFAULT_SENDER"]
+    message["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
     message["To"] = to if isinstance(to, str) else ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = message_id or make_msgid(domain="switchboard.local")
@@ -34,19 +29,44 @@ def send_email(to: str | Sequence[str], subject: str, body: str, *,
     for filename, mime_type, content in attachments:
         maintype, subtype = mime_type.split("/", 1)
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return message
 
-    if not config["MAIL_SERVER"]:
-        outbox = Path(current_app.instance_path) / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"{message['Message-ID'].strip('<>')}.eml"
-        path.write_bytes(bytes(message))
-        logger.info("e-mail written to outbox", extra={"file": path.name})
-        return message["Message-ID"]
 
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+def open_smtp() -> smtplib.SMTP:
+    """A connection to MAIL_SERVER, with STARTTLS and login as configured; the caller closes it."""
+    config = current_app.config
+    smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30)
+    try:
         if config["MAIL_USE_TLS"]:
             smtp.starttls()
         if config["MAIL_USERNAME"]:
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def write_to_outbox(message: EmailMessage) -> str:
+    """Without MAIL_SERVER: keep the e-mail as a .eml file in the instance folder; returns its Message-ID."""
+    outbox = Path(current_app.instance_path) / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{message['Message-ID'].strip('<>')}.eml"
+    path.write_bytes(bytes(message))
+    logger.info("e-mail written to outbox", extra={"file": path.name})
+    return message["Message-ID"]
+
+
+def send_email(to: str | Sequence[str], subject: str, body: str, *, message_id: str | None = None,
+               sender: str | None = None, attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:
+    """Send one plain-text e-mail (with attachments); returns its Message-ID.
+
+    A caller that may retry passes its own stable `message_id`, so a copy sent twice after a
+    crash carries the same Message-ID and is recognised as one message downstream.
+    """
+    message = build_email(to, subject, body, message_id=message_id, sender=sender, attachments=attachments)
+    if not current_app.config["MAIL_SERVER"]:
+        return write_to_outbox(message)
+    with open_smtp() as smtp:
         smtp.send_message(message)
     return message["Message-ID"]

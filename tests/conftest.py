@@ -88,6 +88,7 @@ def owner_engine(database_urls):
 def _clean_state(request, app, owner_engine, smtp):
     """Every test starts from empty tables, an empty Redis database and an empty mailbox."""
     smtp[0].messages.clear()
+    smtp[0].peers.clear()
     yield
     with app.app_context():
         db.session.remove()

@@ -6,10 +6,11 @@ once, without raising, so the caller's transaction is never spoiled by a replay.
 """
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.billing.models import KIND_CHANNELS, UsageKind, UsageRecord
@@ -40,6 +41,36 @@ def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_
         raise DomainError(_l("A usage record needs a source key of at most 200 characters."), "source_key")
 
 
+def _usage_values(tenant_id: int, *, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime,
+                  source_key: str, channel: str | None = None, reason: str | None = None,
+                  author_id: int | None = None) -> dict:
+    """The row for one usage record, validated (DomainError on bad input)."""
+    kind = UsageKind(kind)
+    try:
+        amount = Decimal(quantity)
+    except (InvalidOperation, TypeError, ValueError) as error:
+        raise DomainError(_l("The quantity must be a number."), "quantity") from error
+    _validate(kind, amount, occurred_at, source_key, channel)
+    return {
+        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
+        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
+    }
+
+
+def _insert_ignoring_replays(rows: list[dict]):
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
+    return insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "source_key"]).returning(
+        UsageRecord.id)
+
+
+def _tenant() -> int:
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantNotSet("usage recorded without a tenant context")
+    return tenant_id
+
+
 def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime, source_key: str,
                  channel: str | None = None, reason: str | None = None,
                  author_id: int | None = None) -> UsageRecord | None:
@@ -48,27 +79,56 @@ def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datet
     Uses INSERT … ON CONFLICT DO NOTHING on (tenant_id, source_key), so a replay neither duplicates
     the row nor aborts the caller's transaction. Never commits.
     """
-    tenant_id = current_tenant_id()
-    if tenant_id is None:
-        raise TenantNotSet("usage recorded without a tenant context")
-    kind = UsageKind(kind)
-    try:
-        amount = Decimal(quantity)
-    except (InvalidOperation, TypeError, ValueError) as error:
-        raise DomainError(_l("The quantity must be a number."), "quantity") from error
-    _validate(kind, amount, occurred_at, source_key, channel)
-    values = {
-        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
-        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
-    }
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
-    statement = insert.values(**values).on_conflict_do_nothing(
-        index_elements=["tenant_id", "source_key"]).returning(UsageRecord.id)
-    new_id = db.session.execute(statement).scalar()
+    values = _usage_values(_tenant(), kind=kind, quantity=quantity, occurred_at=occurred_at, source_key=source_key,
+                           channel=channel, reason=reason, author_id=author_id)
+    new_id = db.session.execute(_insert_ignoring_replays([values])).scalar()
     if new_id is None:
         return None
     return db.session.scalar(select(UsageRecord).where(UsageRecord.id == new_id))
+
+
+_INSERT_MANY = text("""
+INSERT INTO usage_records (tenant_id, kind, channel, quantity, occurred_at, source_key, reason, author_id,
+                           recorded_at)
+SELECT :tenant_id, u.kind::usage_kind, u.channel, u.quantity, u.occurred_at, u.source_key, u.reason, u.author_id,
+       :recorded_at
+  FROM unnest(CAST(:kind AS text[]), CAST(:channel AS text[]), CAST(:quantity AS numeric[]),
+              CAST(:occurred_at AS timestamptz[]), CAST(:source_key AS text[]), CAST(:reason AS text[]),
+              CAST(:author_id AS integer[]))
+       AS u(kind, channel, quantity, occurred_at, source_key, reason, author_id)
+ON CONFLICT (tenant_id, source_key) DO NOTHING
+RETURNING id
+""")
+
+
+def record_usage_many(entries: Iterable[dict]) -> int:
+    """Append many usage records for the current tenant in one statement; returns how many were new.
+
+    Each entry holds `record_usage`'s keyword arguments. The same rule as `record_usage`: idempotent
+    on (tenant_id, source_key) — a source already recorded, or repeated within `entries`, is recorded
+    once and never aborts the caller's transaction. All entries are validated before anything is
+    written. Never commits.
+    """
+    tenant_id = _tenant()
+    rows, seen = [], set()
+    for entry in entries:
+        values = _usage_values(tenant_id, **entry)
+        if values["source_key"] not in seen:
+            seen.add(values["source_key"])
+            rows.append(values)
+    if not rows:
+        return 0
+    if db.session.get_bind().dialect.name != "postgresql":
+        return len(db.session.execute(_insert_ignoring_replays(rows)).all())
+    # On PostgreSQL the rows travel as one array per column: the statement's text is the same for any
+    # number of rows, so it is compiled and parsed once, where an INSERT of n VALUES was compiled and
+    # parsed again for every call (most of what confirming a dispatch batch cost).
+    columns = {name: [row[name] for row in rows] for name in
+               ("kind", "channel", "quantity", "occurred_at", "source_key", "reason", "author_id")}
+    columns["kind"] = [kind.value for kind in columns["kind"]]
+    inserted = db.session.execute(_INSERT_MANY, {"tenant_id": tenant_id, "recorded_at": rows[0]["recorded_at"],
+                                                 **columns})
+    return len(inserted.all())
 
 
 def record_adjustment(*, amount: Decimal, reason: str, author_id: int, occurred_at: datetime | None = None,

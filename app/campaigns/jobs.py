@@ -1,8 +1,8 @@
 """Outbound jobs: each minute, per clinic, plan due messages and send them.
 
-`run_outbound` commits several times on purpose (plan, then claim and confirm per message,
-app/campaigns/dispatch.py): recording a send before and after the provider call is what
-makes it exactly-once in effect, which one transaction around a network call cannot.
+`run_outbound` commits several times on purpose (plan, then claim per batch and confirm per chunk of
+sent messages, app/campaigns/dispatch.py): recording a send before and after the provider call is
+what makes it exactly-once in effect, which one transaction around a network call cannot.
 """
 
 import logging

@@ -88,11 +88,18 @@ class Patient(TenantScoped, TimestampMixin, db.Model):
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def may_receive(self, channel: "MessageChannel") -> bool:
-        if self.opted_out_at is not None:
-            return False
-        if channel == MessageChannel.EMAIL:
-            return self.consent_email and bool(self.email)
-        return self.consent_sms and bool(self.phone)
+        return consent_allows(channel, email=self.email, phone=self.phone, consent_email=self.consent_email,
+                              consent_sms=self.consent_sms, opted_out_at=self.opted_out_at)
+
+
+def consent_allows(channel: MessageChannel, *, email: str | None, phone: str | None, consent_email: bool,
+                   consent_sms: bool, opted_out_at: datetime | None) -> bool:
+    """The consent rule: not opted out, consent for the channel, and an address on it."""
+    if opted_out_at is not None:
+        return False
+    if channel == MessageChannel.EMAIL:
+        return bool(consent_email and email)
+    return bool(consent_sms and phone)
 
 
 class Appointment(TenantScoped, TimestampMixin, db.Model):

@@ -12,8 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.campaigns.models import (
@@ -131,11 +130,30 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
     return rows
 
 
+# On PostgreSQL the planned rows travel as one array per column: the statement's text is the same for any
+# number of rows, where an INSERT of n VALUES had to be rendered and parsed again for each batch (a fifth
+# of what a dispatch run cost, measured with bench/dispatch.py).
+_INSERT_PLANNED = text("""
+INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, appointment_id, patient_id, channel, language,
+                               dedupe_key, token, status, send_at, attempts, failure_reason)
+SELECT * FROM unnest(CAST(:tenant_id AS integer[]), CAST(:campaign_id AS integer[]), CAST(:step_id AS integer[]),
+                     CAST(:appointment_id AS integer[]), CAST(:patient_id AS integer[]),
+                     CAST(:channel AS message_channel[]), CAST(:language AS text[]), CAST(:dedupe_key AS text[]),
+                     CAST(:token AS text[]), CAST(:status AS message_status[]), CAST(:send_at AS timestamptz[]),
+                     CAST(:attempts AS integer[]), CAST(:failure_reason AS text[]))
+ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+RETURNING id
+""")
+
+
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
     if not rows:
         return 0
+    if db.session.get_bind().dialect.name == "postgresql":
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        return len(db.session.execute(_INSERT_PLANNED, columns).all())
     table = OutboundMessage.__table__
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = sqlite_insert
     statement = insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
     result = db.session.execute(statement.returning(table.c.id), rows)
     return len(result.all())

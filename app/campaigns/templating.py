@@ -4,6 +4,7 @@ Only plain `{name}` placeholders from a fixed list are allowed: no attribute acc
 indexing or format specs, so a template can never reach into Python objects.
 """
 
+import functools
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,13 +58,22 @@ def check_template(body: str, subject: str | None, *, sms: bool) -> None:
         raise DomainError(_l("An e-mail needs a subject."), "subject")
 
 
+@functools.lru_cache(maxsize=4096)
+def _date_and_time(starts_at: datetime, time_zone: str, language: str) -> tuple[str, str]:
+    # Appointments share slots: formatting each (slot, zone, language) once saves most of Babel's work
+    # when a batch of reminders is rendered.
+    local = starts_at.astimezone(ZoneInfo(time_zone))
+    return (format_date(local.date(), format="full", locale=language),
+            format_time(local.time(), format="short", locale=language))
+
+
 def context_for(*, clinic: str, starts_at: datetime, time_zone: str, language: str, location: str,
                 practitioner: str, link: str, optout_link: str) -> dict[str, str]:
-    local = starts_at.astimezone(ZoneInfo(time_zone))
+    date, time = _date_and_time(starts_at, time_zone, language)
     return {
         "clinic": clinic,
-        "date": format_date(local.date(), format="full", locale=language),
-        "time": format_time(local.time(), format="short", locale=language),
+        "date": date,
+        "time": time,
         "location": location,
         "practitioner": practitioner,
         "link": link,

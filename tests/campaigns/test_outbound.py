@@ -154,7 +154,7 @@ def test_a_send_interrupted_after_the_claim_is_resent_with_the_same_key(app, two
         assert dispatch.claim_due(moment + timedelta(minutes=1), 10) == []
         db.session.rollback()
         # … and after it expired, the next run sends it again with the same key.
-        result = dispatch.dispatch_due(moment=moment + dispatch.LEASE + timedelta(seconds=1))
+        result = dispatch.dispatch_due(moment=moment + dispatch.lease() + timedelta(seconds=1))
     assert result.sent == 1
     assert len(sms.requests) == 2 and {r["key"] for r in sms.requests} == {key}
     assert len(sms.delivered) == 1  # the provider recognised the repeat

@@ -3,11 +3,16 @@
 `POST /Accounts/<sid>/Messages.json` (form: To, From, Body, StatusCallback; basic auth) answers
 201 with a `sid`. A request repeating an Idempotency-Key already accepted gets the first answer
 again and is not delivered twice, as an idempotent provider does. `fail_with` makes the next
-requests answer an error status; `delay_seconds` holds each answer back (to kill a worker mid-send).
+requests answer an error status; `delay_seconds` holds each answer back, and `gate` (a threading.Event,
+open by default) holds the requests from the `hold_from`-th on until it is set again — with `arrived`
+(requests read so far) that lets a test kill a worker while the provider holds its request, then let
+the provider accept it. Connections are kept alive (HTTP/1.1), as a real provider's are; `connections`
+counts the ones opened.
 """
 
 import base64
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -23,6 +28,11 @@ class SmsSink:
         self.delivered: dict[str, dict] = {}  # idempotency key -> message
         self.fail_with: int | None = None
         self.delay_seconds = 0.0
+        self.arrived = 0
+        self.hold_from = 1
+        self.connections = 0
+        self.gate = threading.Event()
+        self.gate.set()
         self._lock = threading.Lock()
         self.url = ""
 
@@ -30,7 +40,9 @@ class SmsSink:
         with self._lock:
             self.requests.clear()
             self.delivered.clear()
-            self.fail_with, self.delay_seconds = None, 0.0
+            self.fail_with, self.delay_seconds, self.arrived = None, 0.0, 0
+            self.hold_from, self.connections = 1, 0
+        self.gate.set()
 
     def accept(self, headers, form: dict) -> tuple[int, dict]:
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -51,9 +63,24 @@ class SmsSink:
 
 def _handler(sink: SmsSink):
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+
+        def setup(self):
+            super().setup()
+            # The answer goes out as two writes (head, body): without TCP_NODELAY, Nagle holds the body
+            # until the client's delayed ACK (~40 ms) on a kept-alive connection.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with sink._lock:
+                sink.connections += 1
+
         def do_POST(self):  # noqa: N802 - http.server's hook name
             length = int(self.headers.get("Content-Length", "0"))
             form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+            with sink._lock:
+                sink.arrived += 1
+                number = sink.arrived
+            if number >= sink.hold_from:
+                sink.gate.wait()
             if sink.delay_seconds:
                 time.sleep(sink.delay_seconds)
             if not self.path.endswith("/Messages.json"):

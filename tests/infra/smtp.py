@@ -10,9 +10,11 @@ from aiosmtpd.controller import Controller
 class RecordingHandler:
     def __init__(self):
         self.messages = []
+        self.peers = []  # the client's (address, port) per message: which connection carried it
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.peers.append(session.peer)
         return "250 OK"
 
 
