@@ -120,6 +120,15 @@ class SlaReport:
     by_topic: dict[str, int]
     by_language: dict[str, int]
     by_channel: dict[str, int]
+    csat_answers: int = 0
+    csat_satisfied: int = 0
+
+    @property
+    def csat_percent(self) -> Decimal | None:
+        """Share of satisfied survey answers (4–5 of 5) in the period; None without answers."""
+        if not self.csat_answers:
+            return None
+        return (Decimal(100) * self.csat_satisfied / self.csat_answers).quantize(Decimal("0.1"))
 
     @property
     def total_service_level(self) -> Decimal | None:
@@ -154,6 +163,7 @@ def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport
          if day in by_day else None, by_day[day].offered if day in by_day else 0)
         for day in period.days
     ]
+    csat = metrics.survey_counts(period.start, period.end)
     return SlaReport(
         period=period,
         rows=rows,
@@ -163,6 +173,8 @@ def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport
         by_topic=metrics.offered_by("topic", period.start, period.end),
         by_language=metrics.offered_by("language", period.start, period.end),
         by_channel=metrics.offered_by("channel", period.start, period.end),
+        csat_answers=csat[0],
+        csat_satisfied=csat[1],
     )
 
 

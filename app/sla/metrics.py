@@ -368,3 +368,15 @@ __all__ = [
     "Counts", "service_level", "average_speed_of_answer", "abandonment_rate", "first_response_compliance",
     "resolution_compliance", "counts_by_queue", "counts_by_day", "offered_by_hour", "offered_by",
 ]
+
+
+def survey_counts(start: datetime, end: datetime) -> tuple[int, int]:
+    """CSAT answers given in [start, end): (answers, satisfied). Satisfied means 4 or 5 on the 1–5 scale,
+    the usual top-two-box convention; CSAT % = satisfied / answers."""
+    from app.campaigns.models import SurveyAnswer
+
+    answers, satisfied = db.session.execute(
+        select(func.count(), func.count().filter(SurveyAnswer.score >= 4)).where(
+            SurveyAnswer.scale == "csat", SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end)
+    ).one()
+    return answers, satisfied

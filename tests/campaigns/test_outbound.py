@@ -279,7 +279,7 @@ def test_quiet_hours_move_a_message_out_of_the_night(app, two_tenants, create_pa
 
 
 def test_survey_answer_is_stored_once_and_scores_are_validated(app, two_tenants, sms, browser, create_patient,
-                                                               create_appointment):
+                                                               create_appointment, login_as):
     from datetime import timedelta as td
 
     from app.campaigns import services
@@ -311,6 +311,11 @@ def test_survey_answer_is_stored_once_and_scores_are_validated(app, two_tenants,
     with app.app_context(), tenant_context(a.id):
         answers = db.session.scalars(select(SurveyAnswer)).all()
     assert [(x.scale, x.score, x.comment) for x in answers] == [("csat", 4, "Kind staff")]
+    # The answer feeds the clinic's SLA dashboard (and only this clinic's).
+    dashboard = login_as(a.clinic_admin).get("/t/clinic-a/sla?period=day").get_data(as_text=True)
+    assert "CSAT: 100% of 1 survey answers" in dashboard
+    other = login_as(two_tenants.b.clinic_admin).get("/t/clinic-b/sla?period=day").get_data(as_text=True)
+    assert "CSAT: " not in other and "CSAT appears here once surveys are collected." in other
 
 
 def test_rate_limit_caps_messages_per_minute(app, two_tenants, sms, create_patient, create_appointment,
