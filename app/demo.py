@@ -104,6 +104,7 @@ def seed_demo() -> bool:
                 member_ids=[users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.CLINIC_ADMIN) in ms])
             db.session.flush()
             _seed_appointments(tenant)
+            _seed_campaigns(tenant)
     db.session.commit()
     logger.info("demo data created")
     return True
@@ -304,4 +305,71 @@ def _seed_appointments(tenant) -> None:
     if opted_out is not None:
         opted_out.opted_out_at = now - timedelta(days=5)
         opted_out.consent_email = opted_out.consent_sms = False
+    db.session.flush()
+
+
+DEMO_REMINDER_TEXT = {
+    "en": ("Your appointment at {clinic}", "Reminder: {date} at {time}, {location}, {practitioner}. "
+           "Reply 1 to confirm, 2 to cancel, 3 for a call. {link}"),
+    "de": ("Ihr Termin bei {clinic}", "Erinnerung: {date} um {time}, {location}, {practitioner}. "
+           "Antworten Sie 1 zum Bestätigen, 2 zum Absagen, 3 für einen Rückruf. {link}"),
+    "fr": ("Votre rendez-vous chez {clinic}", "Rappel : {date} à {time}, {location}, {practitioner}. "
+           "Répondez 1 pour confirmer, 2 pour annuler, 3 pour être rappelé. {link}"),
+    "es": ("Su cita en {clinic}", "Recordatorio: {date} a las {time}, {location}, {practitioner}. "
+           "Responda 1 para confirmar, 2 para cancelar, 3 para que le llamemos. {link}"),
+    "pl": ("Twoja wizyta w {clinic}", "Przypomnienie: {date} o {time}, {location}, {practitioner}. "
+           "Odpowiedz 1, aby potwierdzić, 2, aby odwołać, 3, aby poprosić o telefon. {link}"),
+}
+
+
+def _seed_campaigns(tenant) -> None:
+    """A running reminder campaign (SMS 48 h and e-mail 24 h before) whose past reminders were sent to
+    most earlier appointments, so the campaign page shows progress and the appointments page compares
+    no-show rates with and without reminders; plus a draft satisfaction survey."""
+    import secrets
+
+    from app.campaigns import services as campaigns
+    from app.campaigns.models import (
+        Appointment,
+        CampaignKind,
+        MessageChannel,
+        MessageStatus,
+        OutboundMessage,
+        Reply,
+    )
+    from app.campaigns.planning import dedupe_key
+
+    rng = random.Random(f"campaigns-{tenant.slug}")
+    campaign = campaigns.save_campaign(None, name="Appointment reminders", kind=CampaignKind.REMINDER, audience={})
+    sms_step = campaigns.add_step(campaign, offset_minutes=-48 * 60, channel=MessageChannel.SMS)
+    mail_step = campaigns.add_step(campaign, offset_minutes=-24 * 60, channel=MessageChannel.EMAIL)
+    for step in (sms_step, mail_step):
+        for language in tenant.supported_locales:
+            subject, body = DEMO_REMINDER_TEXT.get(language, DEMO_REMINDER_TEXT["en"])
+            campaigns.save_template(step, language=language, subject=subject, body=body)
+    campaigns.activate(campaign)
+    campaign.activated_at = datetime.now(UTC) - timedelta(days=30)
+    survey = campaigns.save_campaign(None, name="Satisfaction after the visit", kind=CampaignKind.SURVEY,
+                                     audience={})
+    campaigns.add_step(survey, offset_minutes=2 * 60, channel=MessageChannel.SMS)
+    now = datetime.now(UTC)
+    patients = {p.id: p for p in db.session.scalars(select(Patient))}
+    for appointment in db.session.scalars(select(Appointment).where(Appointment.starts_at < now)):
+        patient = patients[appointment.patient_id]
+        # Most past appointments got the SMS reminder; those that did were kept more often (the point).
+        reminded = rng.random() < (0.45 if appointment.status == AppointmentStatus.NO_SHOW else 0.8)
+        if not reminded or not patient.may_receive(MessageChannel.SMS):
+            continue
+        sent_at = appointment.starts_at - timedelta(hours=48)
+        delivered = rng.random() < 0.95
+        db.session.add(OutboundMessage(
+            campaign_id=campaign.id, step_id=sms_step.id, appointment_id=appointment.id, patient_id=patient.id,
+            channel=MessageChannel.SMS, language=patient.language if patient.language in tenant.supported_locales
+            else tenant.default_locale, dedupe_key=dedupe_key(tenant.id, sms_step.id, appointment.id),
+            token=secrets.token_urlsafe(32), status=MessageStatus.DELIVERED if delivered else MessageStatus.FAILED,
+            send_at=sent_at, attempts=1, sent_at=sent_at, delivered_at=sent_at if delivered else None,
+            failure_reason=None if delivered else "not delivered (30003)",
+            reply=Reply.CONFIRMED if delivered and appointment.status == AppointmentStatus.ATTENDED
+            and rng.random() < 0.5 else None,
+        ))
     db.session.flush()
