@@ -68,6 +68,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
+    import app.compliance.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
@@ -94,6 +95,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
+    from app.compliance.views import bp as compliance_bp
+    from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
@@ -123,6 +126,8 @@ def _register_blueprints(app: Flask) -> None:
         campaigns_bp,
         campaigns_public_bp,
         appointments_bp,
+        compliance_bp,
+        console_audit_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api

@@ -13,6 +13,7 @@ from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
 from app.billing.models import Invoice, InvoiceStatus
 from app.billing.pricing import line_label
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
@@ -86,6 +87,9 @@ def plans():
         try:
             plan = pricing.save_plan(effective_from=form.effective_from.data, currency=form.currency.data,
                                      base_fee=form.base_fee.data, rates=form.rates(), author_id=current_user.id)
+            db.session.flush()
+            audit.record("price_plan.saved", object_type="price_plan", object_id=plan.id,
+                         details={"version": plan.version})
             db.session.commit()
             flash(_("Price plan version %(version)s saved: it applies from %(day)s.", version=plan.version,
                     day=plan.effective_from.isoformat()), "success")

@@ -20,6 +20,7 @@ from app.campaigns.appointment_forms import (
     OutcomeForm,
 )
 from app.campaigns.models import AppointmentStatus
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import LOCALE_NAMES, _
@@ -64,6 +65,8 @@ def index():
             location=form.location.data or None, practitioner=form.practitioner.data or None,
             page=form.page.data or 1, per_page=PER_PAGE,
         )
+        audit.record("appointment.listed", object_type="appointment", details={"page": form.page.data or 1})
+        db.session.commit()
     else:
         status = 400
     rates = services.no_show_rates(6, time_zone=g.tenant.time_zone)

@@ -19,6 +19,7 @@ from app.campaigns.forms import (
     TemplateForm,
 )
 from app.campaigns.models import CampaignKind, MessageChannel, Reply
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error
@@ -212,6 +213,7 @@ def change_status(campaign_id: int, action: str):
         else:
             skipped = services.finish(campaign)
             message = _("Campaign finished; %(n)s messages not yet sent were skipped.", n=skipped)
+        audit.record("campaign.changed", object_type="campaign", object_id=campaign.id, details={"action": action})
         db.session.commit()
         flash(message, "success")
     except DomainError as error:
@@ -227,6 +229,8 @@ def messages(campaign_id: int):
     status = request.args.get("status") or None
     page = request.args.get("page", 1, type=int)
     rows, total = services.messages_page(campaign, status=status, page=page)
+    audit.record("campaign.messages_viewed", object_type="campaign", object_id=campaign.id, details={"page": page})
+    db.session.commit()
     pages = max((total + services.PAGE_SIZE - 1) // services.PAGE_SIZE, 1)
     return render_template("campaigns/messages.html", campaign=campaign, messages=rows, total=total,
                            page=page, pages=pages, status=status, **_labels())

@@ -6,6 +6,7 @@ from flask import abort, flash, g, jsonify, redirect, render_template, request, 
 from flask_login import current_user
 
 from app.auth.models import TenantRole, User
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
@@ -290,6 +291,8 @@ def new_contact():
 @require(_works_contacts)
 def contact(contact_id: int):
     item = services.get_contact(contact_id)
+    audit.record("contact.viewed", object_type="contact", object_id=item.id)
+    db.session.commit()
     return _contact_page(item)
 
 

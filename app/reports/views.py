@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.auth.models import TenantRole
 from app.auth.views import console_required
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
@@ -69,9 +70,17 @@ def _attachment_headers(report, extension: str) -> dict:
     return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
+def _record_export(report, file_format: str) -> None:
+    audit.record("report.exported", object_type="sla_report", details={
+        "format": file_format, "first_day": report.period.first_day.isoformat(),
+        "last_day": report.period.last_day.isoformat()})
+    db.session.commit()
+
+
 @bp.get("/sla.csv")
 def export_csv():
     report = _report()
+    _record_export(report, "csv")
     return Response(services.report_csv(report), mimetype="text/csv", headers=_attachment_headers(report, "csv"))
 
 
@@ -79,6 +88,7 @@ def export_csv():
 def export_pdf():
     """The same period and figures as the dashboard, as a PDF in the reader's language."""
     report = _report()
+    _record_export(report, "pdf")
     document = report_pdf(report, clinic_name=g.tenant.name, targets=policy_targets())
     return Response(document, mimetype="application/pdf", headers=_attachment_headers(report, "pdf"))
 

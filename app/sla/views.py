@@ -5,6 +5,7 @@ import json
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
@@ -45,6 +46,8 @@ def _policy_form(policy):
     if form.validate_on_submit():
         try:
             saved = services.save_policy(policy, **form.values())
+            db.session.flush()
+            audit.record("sla_policy.saved", object_type="sla_policy", object_id=saved.id)
             db.session.commit()
             flash(_("SLA policy %(name)s saved. It applies to contacts offered from now on.", name=saved.name),
                   "success")

@@ -1,0 +1,51 @@
+"""The audit trail pages: a clinic's own trail, and every clinic's for provider admins. Read-only."""
+
+from flask import Blueprint, abort, g, render_template, request
+from flask_login import current_user
+
+from app.auth.models import TenantRole
+from app.auth.views import console_required
+from app.compliance import audit
+from app.errors import DomainError
+from app.extensions import db
+from app.tenants.models import Tenant
+from app.tenants.routing import tenant_blueprint
+from app.tenants.services import can_manage
+
+bp = tenant_blueprint("compliance", __name__)
+console_bp = Blueprint("console_audit", __name__, url_prefix="/console/audit")
+
+FILTER_KEYS = ("action", "actor", "from", "to")
+
+
+def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
+    args = {key: request.args[key] for key in FILTER_KEYS if request.args.get(key)}
+    context = {"args": args, "actions": audit.ACTIONS, "endpoint": endpoint, "all_tenants": all_tenants}
+    try:
+        filters = audit.parse_filters(request.args, time_zone)
+        page = audit.parse_page(request.args.get("page"))
+    except DomainError as error:
+        return render_template("compliance/audit.html", rows=[], total=0, page=1, pages=1,
+                               error=str(error.message), **context), 400
+    rows, total = audit.events(filters, page=page, all_tenants=all_tenants)
+    tenants = {}
+    if all_tenants:
+        tenants = {t.id: t.name for t in db.session.query(Tenant).all()}
+    pages = max((total + audit.PER_PAGE - 1) // audit.PER_PAGE, 1)
+    return render_template("compliance/audit.html", rows=rows, total=total, page=page, pages=pages, error=None,
+                           tenant_names=tenants, **context)
+
+
+@bp.get("/audit")
+def trail():
+    """This clinic's audit trail: managers and clinic admins of the clinic."""
+    if not (can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)):
+        abort(403)
+    return _page(time_zone=g.tenant.time_zone, all_tenants=False, endpoint="compliance.trail")
+
+
+@console_bp.get("/")
+@console_required(admin_only=True)
+def console_trail():
+    """Every clinic's audit trail, for provider admins (days read in UTC)."""
+    return _page(time_zone="UTC", all_tenants=True, endpoint="console_audit.console_trail")
