@@ -190,3 +190,21 @@ def test_record_needs_a_tenant_and_has_no_actor_outside_a_request(app_context, t
         event = audit.record("report.exported", object_type="sla_report")
         db.session.commit()
         assert (event.actor_id, event.ip_address, event.tenant_id) == (None, None, two_tenants.a.id)
+
+
+def test_appointment_list_and_campaign_messages_are_recorded_and_refused_changes_are_not(app, login_as, two_tenants):
+    a = two_tenants.a
+    browser = login_as(a.manager)
+    assert browser.post(f"/t/{a.slug}/campaigns/", {"name": "Reminders", "kind": "reminder", "location": "",
+                                                     "practitioner": ""}).status_code == 302
+    with app.app_context(), tenant_context(a.id):
+        from app.campaigns.models import Campaign
+
+        campaign_id = db.session.scalar(select(Campaign.id))
+    assert browser.get(f"/t/{a.slug}/appointments/").status_code == 200
+    assert browser.get(f"/t/{a.slug}/campaigns/{campaign_id}/messages").status_code == 200
+    # Not startable without steps: the refused change leaves no trace.
+    assert browser.post(f"/t/{a.slug}/campaigns/{campaign_id}/activate").status_code == 400
+    events = _events(app, a.id)
+    assert [(e.action, e.object_id, e.actor_id) for e in events] == [
+        ("appointment.listed", None, a.manager), ("campaign.messages_viewed", str(campaign_id), a.manager)]
