@@ -15,6 +15,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.config import build_config
 
     app.config.update(build_config(Path(app.instance_path), config))
+    if app.config["PROXY_FIX_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from app.observability import configure_logging, init_sentry
 

