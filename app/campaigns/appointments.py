@@ -49,6 +49,7 @@ from app.extensions import db
 from app.hotline.services import PATIENT_REF_PATTERN
 from app.i18n import _l
 from app.models import utcnow
+from app.tenants.services import current_tenant
 
 # The columns of an import file and the fields of an API record, in this order.
 COLUMNS = ("external_id", "patient_reference", "email", "phone", "language", "consent_email", "consent_sms",
@@ -474,10 +475,8 @@ def no_show_rates(months: int = 6, *, time_zone: str | None = None, now: datetim
     """
     now = now or utcnow()
     if time_zone is None:
-        from app.tenancy import current_tenant_id
-        from app.tenants.models import Tenant
 
-        time_zone = db.session.get(Tenant, current_tenant_id()).time_zone
+        time_zone = current_tenant().time_zone
     zone = ZoneInfo(time_zone)
     firsts = month_starts(months, time_zone, now)
     bounds = [datetime.combine(first, time(), zone).astimezone(UTC) for first in firsts]

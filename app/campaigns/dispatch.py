@@ -49,6 +49,7 @@ from app.campaigns.templating import context_for, render
 from app.extensions import db
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
+from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +374,7 @@ def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None =
     """Send what is due for the current clinic, within its rate limit, in batches (commits)."""
     result = DispatchResult()
     deadline = clock.monotonic() + time_budget_seconds
-    clinic = _Clinic(db.session.get(Tenant, current_tenant_id()))
+    clinic = _Clinic(current_tenant())
     with SenderPool() as pool:
         while clock.monotonic() < deadline:
             now = moment or datetime.now(UTC)

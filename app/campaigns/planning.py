@@ -29,8 +29,7 @@ from app.campaigns.models import (
 )
 from app.campaigns.services import in_quiet_hours, outbound_settings, steps, templates
 from app.extensions import db
-from app.tenancy import current_tenant_id
-from app.tenants.models import Tenant
+from app.tenants.services import current_tenant
 
 HORIZON = timedelta(hours=1)
 GRACE = timedelta(hours=6)
@@ -75,7 +74,7 @@ def out_of_quiet_hours(moment: datetime, settings: OutboundSettings, zone: ZoneI
 def plan_messages(moment: datetime | None = None) -> int:
     """Create the messages due within the horizon for the current clinic; returns how many rows were new."""
     moment = moment or datetime.now(UTC)
-    tenant = db.session.get(Tenant, current_tenant_id())
+    tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
     settings = outbound_settings()
     planned = 0

@@ -20,16 +20,11 @@ from app.campaigns.templating import Rendered, check_template, context_for, rend
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
-from app.tenancy import current_tenant_id
-from app.tenants.models import Tenant
+from app.tenants.services import current_tenant
 
 MAX_OFFSET_MINUTES = 366 * 24 * 60
 # Reminders go before the appointment; the other kinds after it.
 _BEFORE_KINDS = {CampaignKind.REMINDER}
-
-
-def _tenant() -> Tenant:
-    return db.session.get(Tenant, current_tenant_id())
 
 
 # --- clinic sending rules ----------------------------------------------------------------------------
@@ -161,7 +156,7 @@ def templates(step: CampaignStep) -> dict[str, MessageTemplate]:
 
 
 def save_template(step: CampaignStep, *, language: str, subject: str | None, body: str) -> MessageTemplate:
-    tenant = _tenant()
+    tenant = current_tenant()
     if language not in tenant.supported_locales:
         raise DomainError(_l("The clinic does not serve patients in this language."), "language")
     subject = (subject or "").strip() or None
@@ -180,7 +175,7 @@ def save_template(step: CampaignStep, *, language: str, subject: str | None, bod
 
 def preview(step: CampaignStep, language: str) -> Rendered:
     """The template filled with a sample appointment, as the patient would read it."""
-    tenant = _tenant()
+    tenant = current_tenant()
     template = templates(step).get(language)
     if template is None:
         raise NotFound(_l("There is no template in this language yet."))
@@ -199,7 +194,7 @@ def activate(campaign: Campaign) -> None:
     campaign_steps = steps(campaign)
     if not campaign_steps:
         raise DomainError(_l("Add at least one step before starting the campaign."))
-    default = _tenant().default_locale
+    default = current_tenant().default_locale
     for step in campaign_steps:
         if default not in templates(step):
             raise DomainError(_l("Every step needs a template in the clinic's default language before the campaign "

@@ -36,7 +36,7 @@ from app.hotline.models import (
 from app.i18n import LOCALES, _l
 from app.sla import services as sla
 from app.tenancy import current_tenant_id
-from app.tenants.models import Tenant
+from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tenant() -> Tenant:
-    return db.session.get(Tenant, current_tenant_id())
-
-
 def _validate_language(language: str, field: str = "language") -> str:
-    tenant = _tenant()
+    tenant = current_tenant()
     if language not in tenant.supported_locales:
         raise DomainError(_l("This clinic does not serve this language."), field)
     return language
@@ -468,7 +464,7 @@ def flag_complaint(contact: Contact, user_id: int, reason: str) -> None:
 
 def schedule_callback(contact: Contact, user_id: int, *, local_time: datetime, queue_id: int) -> Contact:
     """Book a callback at a time given in the clinic's time zone: a new contact offered at that time."""
-    tenant = _tenant()
+    tenant = current_tenant()
     when = local_time.replace(tzinfo=ZoneInfo(tenant.time_zone)).astimezone(UTC)
     if when <= now():
         raise DomainError(_l("The callback time must be in the future."), "callback_at")

@@ -17,7 +17,7 @@ from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
 from app.sla import clock, erlang
 from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy
-from app.tenancy import current_tenant_id
+from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,9 @@ def delete_policy(policy_id: int) -> None:
 
 
 def calendar_for_current_tenant(years: range | None = None):
-    from app.tenants.models import Tenant
     from app.tenants.services import closures, weekly_hours
 
-    tenant = db.session.get(Tenant, current_tenant_id())
+    tenant = current_tenant()
     this_year = date.today().year  # noqa: DTZ011 - only bounds which years of holidays to load
     return clock.BusinessCalendar.for_tenant(tenant, weekly_hours(), closures(),
                                              years or range(this_year - 1, this_year + 2))

@@ -33,6 +33,11 @@ def get_tenant(tenant_id: int) -> Tenant:
     return tenant
 
 
+def current_tenant() -> Tenant:
+    """The clinic whose tenant context is entered (app.tenancy)."""
+    return db.session.get(Tenant, current_tenant_id())
+
+
 def find_tenant_by_slug(slug: str) -> Tenant | None:
     return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
 
