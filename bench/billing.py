@@ -31,9 +31,9 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, text
 
+from bench import DEFAULT_ADMIN_URL, migrated_app
 from tests.infra.postgres import test_database
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -70,18 +70,11 @@ def main() -> None:
 
     admin = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
     with test_database(admin) as (owner_url, app_url):
-        from flask_migrate import upgrade
-
-        from app import create_app
         from app.billing import pricing
         from app.extensions import db
         from app.tenancy import tenant_context
 
-        app = create_app({"SWITCHBOARD_ENV": "testing", "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": app_url,
-                          "MIGRATION_DATABASE_URL": owner_url, "REDIS_URL": "redis://127.0.0.1:6379/11",
-                          "INSTANCE_PATH": "/tmp/switchboard-bench", "LOG_LEVEL": "WARNING"})
-        with app.app_context():
-            upgrade()
+        app = migrated_app(owner_url, app_url)
         owner = create_engine(owner_url)
         started = time.perf_counter()
         with owner.begin() as conn:

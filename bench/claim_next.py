@@ -38,9 +38,9 @@ import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
+from bench import DEFAULT_ADMIN_URL
 from tests.infra.postgres import test_database
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 LANGUAGES = ("en", "de", "pl", "fr", "es")
 CHANNELS = ("phone", "email", "chat", "callback")
