@@ -1,6 +1,6 @@
-"""Request hooks shared by every page: security headers, template globals, tenant teardown."""
+"""Request hooks shared by every page: security headers, template globals, tenant teardown; public links."""
 
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
@@ -12,6 +12,11 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+
+
+def public_url(path: str) -> str:
+    """An absolute link for e-mails, SMS and webhook signatures: PUBLIC_BASE_URL + `path` ("/…")."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 class DatabaseIdConverter(IntegerConverter):

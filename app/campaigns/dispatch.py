@@ -50,6 +50,7 @@ from app.extensions import db
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 from app.tenants.services import current_tenant
+from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +146,10 @@ class _Clinic:
 
     def __init__(self, tenant: Tenant):
         self.name, self.time_zone = tenant.name, tenant.time_zone
-        base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         with current_app.test_request_context():
-            self.respond = base + url_for("campaigns_public.respond", slug=tenant.slug, token=_TOKEN)
-            self.opt_out = base + url_for("campaigns_public.opt_out", slug=tenant.slug, token=_TOKEN)
-            self.sms_status = base + url_for("campaigns_public.sms_status", slug=tenant.slug)
+            self.respond = public_url(url_for("campaigns_public.respond", slug=tenant.slug, token=_TOKEN))
+            self.opt_out = public_url(url_for("campaigns_public.opt_out", slug=tenant.slug, token=_TOKEN))
+            self.sms_status = public_url(url_for("campaigns_public.sms_status", slug=tenant.slug))
 
 
 @dataclass

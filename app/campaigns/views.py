@@ -27,6 +27,7 @@ from app.i18n import _, ngettext
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, find_tenant_by_slug
+from app.web import public_url
 
 bp = tenant_blueprint("campaigns", __name__, "/campaigns")
 
@@ -323,7 +324,7 @@ def _signed_form() -> dict[str, str]:
     from app.campaigns.channels import signature_is_valid
 
     params = request.form.to_dict()
-    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    url = public_url(request.path)
     if not signature_is_valid(url, params, request.headers.get("X-Twilio-Signature")):
         current_app.logger.warning("SMS webhook with a bad signature refused", extra={"path": request.path})
         abort(403)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import format_date
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +33,7 @@ from app.reports import services
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import Tenant, TenantStatus
+from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -304,11 +305,10 @@ def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
             return _fail(run_id, ReportFailure.NO_RECIPIENTS)
         month = format_date(run.period_start, "LLLL y")
         subject = _("%(clinic)s: SLA report for %(month)s", clinic=tenant.name, month=month)
-        base_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         body = render_template(
             "email/sla_report.txt", tenant=tenant, report=report, month=month,
-            dashboard_url=f"{base_url}/t/{tenant.slug}/sla?period=custom&start={run.period_start}"
-                          f"&end={run.period_end}",
+            dashboard_url=public_url(f"/t/{tenant.slug}/sla?period=custom&start={run.period_start}"
+                                     f"&end={run.period_end}"),
         )
         run = _lock_run(run_id)
         if run.status != ReportRunStatus.RUNNING or run.attempts != attempt:

@@ -16,6 +16,7 @@ from app.i18n import LOCALES, _l
 from app.jobs import enqueue_after_commit
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
+from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +287,8 @@ def invitation_token(invitation: Invitation) -> str:
 
 
 def invitation_url(invitation: Invitation) -> str:
-    from flask import current_app
 
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/invitations/{invitation_token(invitation)}"
+    return public_url(f"/invitations/{invitation_token(invitation)}")
 
 
 def read_invitation_token(token: str) -> tuple[int, int, str]:
