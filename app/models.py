@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, func
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 # Stable constraint names, so Alembic migrations name what they create predictably.
@@ -30,6 +30,11 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now(), nullable=False
     )
+
+
+def value_enum(cls, name: str) -> Enum:
+    """A database enum of a Python StrEnum's values (not its member names), under a fixed type name."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class TenantScoped:

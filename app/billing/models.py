@@ -13,7 +13,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -25,11 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models import TenantScoped, TimestampMixin, utcnow
-
-
-def _enum(cls, name):
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+from app.models import TenantScoped, TimestampMixin, utcnow, value_enum
 
 
 class UsageKind(enum.StrEnum):
@@ -69,7 +64,7 @@ class UsageRecord(TenantScoped, db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    kind: Mapped[UsageKind] = mapped_column(_enum(UsageKind, "usage_kind"), nullable=False)
+    kind: Mapped[UsageKind] = mapped_column(value_enum(UsageKind, "usage_kind"), nullable=False)
     channel: Mapped[str | None] = mapped_column(String(16))
     # Adjustments: an amount of money in the plan's currency (negative for a credit).
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4), nullable=False)
@@ -125,7 +120,7 @@ class PlanRate(TenantScoped, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    kind: Mapped[UsageKind] = mapped_column(_enum(UsageKind, "usage_kind"), nullable=False)
+    kind: Mapped[UsageKind] = mapped_column(value_enum(UsageKind, "usage_kind"), nullable=False)
     channel: Mapped[str | None] = mapped_column(String(16))
     unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 4), nullable=False)
     included_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -162,7 +157,7 @@ class Invoice(TenantScoped, TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
     ledger_watermark: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus, "invoice_status"), nullable=False,
+    status: Mapped[InvoiceStatus] = mapped_column(value_enum(InvoiceStatus, "invoice_status"), nullable=False,
                                                   default=InvoiceStatus.CLOSED)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64))
     stripe_total_cents: Mapped[int | None] = mapped_column(BigInteger)

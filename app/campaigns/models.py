@@ -24,8 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.hotline.models import _enum
-from app.models import TenantScoped, TimestampMixin
+from app.models import TenantScoped, TimestampMixin, value_enum
 
 
 class AppointmentStatus(enum.StrEnum):
@@ -118,7 +117,7 @@ class Appointment(TenantScoped, TimestampMixin, db.Model):
     location: Mapped[str] = mapped_column(String(120), nullable=False)
     practitioner: Mapped[str] = mapped_column(String(120), nullable=False)
     status: Mapped[AppointmentStatus] = mapped_column(
-        _enum(AppointmentStatus, "appointment_status"), nullable=False, default=AppointmentStatus.SCHEDULED
+        value_enum(AppointmentStatus, "appointment_status"), nullable=False, default=AppointmentStatus.SCHEDULED
     )
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -141,9 +140,9 @@ class Campaign(TenantScoped, TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
-    kind: Mapped[CampaignKind] = mapped_column(_enum(CampaignKind, "campaign_kind"), nullable=False)
+    kind: Mapped[CampaignKind] = mapped_column(value_enum(CampaignKind, "campaign_kind"), nullable=False)
     status: Mapped[CampaignStatus] = mapped_column(
-        _enum(CampaignStatus, "campaign_status"), nullable=False, default=CampaignStatus.DRAFT
+        value_enum(CampaignStatus, "campaign_status"), nullable=False, default=CampaignStatus.DRAFT
     )
     # Audience: appointments matching every given filter ({"location": …, "practitioner": …}).
     audience: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
@@ -165,7 +164,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
     offset_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
     # Optional local time of day: "2 days after, at 10:00" sends at 10:00 on that day.
     send_time: Mapped[time | None] = mapped_column(Time)
-    channel: Mapped[MessageChannel] = mapped_column(_enum(MessageChannel, "message_channel"), nullable=False)
+    channel: Mapped[MessageChannel] = mapped_column(value_enum(MessageChannel, "message_channel"), nullable=False)
 
 
 class MessageTemplate(TenantScoped, TimestampMixin, db.Model):
@@ -211,12 +210,12 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
     step_id: Mapped[int] = mapped_column(Integer, nullable=False)
     appointment_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
     patient_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
-    channel: Mapped[MessageChannel] = mapped_column(_enum(MessageChannel, "message_channel"), nullable=False)
+    channel: Mapped[MessageChannel] = mapped_column(value_enum(MessageChannel, "message_channel"), nullable=False)
     language: Mapped[str] = mapped_column(String(5), nullable=False)
     dedupe_key: Mapped[str] = mapped_column(String(80), nullable=False)
     token: Mapped[str] = mapped_column(String(43), nullable=False)  # for the patient's confirm/cancel link
     status: Mapped[MessageStatus] = mapped_column(
-        _enum(MessageStatus, "message_status"), nullable=False, default=MessageStatus.SCHEDULED
+        value_enum(MessageStatus, "message_status"), nullable=False, default=MessageStatus.SCHEDULED
     )
     send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -225,7 +224,7 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reply: Mapped[Reply | None] = mapped_column(_enum(Reply, "message_reply"))
+    reply: Mapped[Reply | None] = mapped_column(value_enum(Reply, "message_reply"))
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

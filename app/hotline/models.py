@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -22,11 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models import TenantScoped, TimestampMixin, utcnow
-
-
-def _enum(cls, name):
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+from app.models import TenantScoped, TimestampMixin, utcnow, value_enum
 
 
 class Channel(enum.StrEnum):
@@ -86,7 +81,7 @@ class AgentLanguage(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     language: Mapped[str] = mapped_column(String(5), nullable=False)
-    proficiency: Mapped[Proficiency] = mapped_column(_enum(Proficiency, "proficiency"), nullable=False)
+    proficiency: Mapped[Proficiency] = mapped_column(value_enum(Proficiency, "proficiency"), nullable=False)
 
 
 class Team(TenantScoped, TimestampMixin, db.Model):
@@ -131,9 +126,9 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), nullable=False)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), nullable=False)
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "channel"), nullable=False)
     language: Mapped[str] = mapped_column(String(5), nullable=False)
-    topic: Mapped[Topic] = mapped_column(_enum(Topic, "topic"), nullable=False)
+    topic: Mapped[Topic] = mapped_column(value_enum(Topic, "topic"), nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     in_house: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # Answer / first-response target until SLA policies (issue 4) take over: sets a contact's due time.
@@ -167,12 +162,12 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     queue_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), nullable=False)
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "channel"), nullable=False)
     language: Mapped[str] = mapped_column(String(5), nullable=False)
-    topic: Mapped[Topic] = mapped_column(_enum(Topic, "topic"), nullable=False)
+    topic: Mapped[Topic] = mapped_column(value_enum(Topic, "topic"), nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     status: Mapped[ContactStatus] = mapped_column(
-        _enum(ContactStatus, "contact_status"), nullable=False, default=ContactStatus.WAITING
+        value_enum(ContactStatus, "contact_status"), nullable=False, default=ContactStatus.WAITING
     )
     patient_ref: Mapped[str] = mapped_column(String(64), nullable=False)
     subject: Mapped[str | None] = mapped_column(String(200))
@@ -215,7 +210,7 @@ class ContactEvent(TenantScoped, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "contact_event_kind"), nullable=False)
+    kind: Mapped[EventKind] = mapped_column(value_enum(EventKind, "contact_event_kind"), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Non-personal facts only (queue ids, disposition codes, source): notes live in contact_notes.
