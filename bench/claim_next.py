@@ -3,7 +3,7 @@
 Run from the project folder:
 
     .venv/bin/python -m bench.claim_next [--contacts 100000] [--agents 64] [--clinics 20] [--processes N]
-                                         [--max-seconds 90] [--skip-bare] [--extra-index]
+                                         [--max-seconds 90] [--skip-bare] [--extra-index] [--no-pre-ping]
 
 It creates a throwaway database on the PostgreSQL at BENCH_DATABASE_ADMIN_URL (default
 postgresql://postgres@127.0.0.1:5432/test) with `tests.infra.postgres.test_database`, runs the
@@ -113,8 +113,8 @@ def make_app(conf: dict, pool_size: int):
             "SQLALCHEMY_DATABASE_URI": conf["app_url"],
             "MIGRATION_DATABASE_URL": conf["owner_url"],
             # Production keeps pool_pre_ping on (app/config.py); the pool must hold every worker.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True, "pool_size": pool_size,
-                                          "max_overflow": 8, "pool_timeout": 60},
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": conf.get("pre_ping", True), "hide_parameters": True,
+                                          "pool_size": pool_size, "max_overflow": 8, "pool_timeout": 60},
             "REDIS_URL": REDIS_URL,
             "LOG_LEVEL": "WARNING",
         }
@@ -497,6 +497,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
                         help=f"stop a mode after this many seconds even if the backlog is not drained; 0 = never "
                              f"(default {DEFAULT_MAX_SECONDS:.0f})")
+    parser.add_argument("--no-pre-ping", action="store_true",
+                        help="what-if, not the app's configuration: service pool without pre-ping")
     parser.add_argument("--skip-bare", action="store_true", help="measure the service only")
     parser.add_argument("--extra-index", action="store_true",
                         help="what-if, not the app's schema: also create a partial index on (tenant_id, due_at, "
@@ -516,7 +518,8 @@ def main(argv=None) -> int:
     instance_path = tempfile.mkdtemp(prefix="switchboard-bench-")
     try:
         with test_database(admin_url) as (owner_url, app_url):
-            conf = {"owner_url": owner_url, "app_url": app_url, "instance_path": instance_path}
+            conf = {"owner_url": owner_url, "app_url": app_url, "instance_path": instance_path,
+                    "pre_ping": not args.no_pre_ping}
             print(f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
                   f"{make_url(owner_url).port} (dropped at the end)", flush=True)
             app = make_app(conf, pool_size=args.agents)
@@ -570,16 +573,18 @@ def main(argv=None) -> int:
                     print("bare SQL: psycopg SKIP LOCKED loop ...", flush=True)
                     phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
                     rows.append(summarise(phase, owner, mark, backlog))
-            report(rows, statements, checkouts, begins, layout)
+            report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
     finally:
         shutil.rmtree(instance_path, ignore_errors=True)
     print(f"total run time {time.monotonic() - started:.0f} s")
     return 1 if any(row["problems"] for row in rows) else 0
 
 
-def report(rows: list[dict], statements: list[str], checkouts: int, begins: int, layout: str) -> None:
+def report(rows: list[dict], statements: list[str], checkouts: int, begins: int, layout: str, *,
+           pre_ping: bool) -> None:
     print()
-    print(f"Per service claim ({begins} transaction, {checkouts} pool checkout with pre-ping, "
+    print(f"Per service claim ({begins} transaction, {checkouts} pool checkout "
+          f"{'with' if pre_ping else 'without'} pre-ping, "
           f"{len(statements)} SQL statements before COMMIT):")
     for n, statement in enumerate(statements, 1):
         print(f"  {n}. {statement[:150]}{' ...' if len(statement) > 150 else ''}")

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 
 from app.campaigns import channels
 from app.campaigns.models import (
@@ -305,27 +305,53 @@ def _confirm(outcomes: _Outcomes) -> None:
     from app.billing.ledger import record_usage_many
 
     if outcomes.updates:
-        messages = OutboundMessage.__table__
-        now = datetime.now(UTC)
-        # Only a message still in `sending` is finished: one that another run confirmed meanwhile (after
-        # our lease ran out) keeps its record; its usage is keyed by message, so it is billed once.
-        db.session.execute(
-            update(messages)
-            .where(messages.c.tenant_id == current_tenant_id(), messages.c.id == bindparam("b_id"),
-                   messages.c.status == MessageStatus.SENDING.value)
-            .values(status=bindparam("b_status", type_=messages.c.status.type),
-                    failure_reason=bindparam("b_reason"), lease_until=None, updated_at=now,
-                    send_at=func.coalesce(bindparam("b_send_at", type_=messages.c.send_at.type), messages.c.send_at),
-                    provider_id=func.coalesce(bindparam("b_provider_id", type_=messages.c.provider_id.type),
-                                              messages.c.provider_id),
-                    sent_at=func.coalesce(bindparam("b_sent_at", type_=messages.c.sent_at.type), messages.c.sent_at)),
-            outcomes.updates,
-        )
+        _finish_messages(outcomes.updates)
     if outcomes.usage:
         record_usage_many(outcomes.usage)
     db.session.commit()
     outcomes.updates.clear()
     outcomes.usage.clear()
+
+
+# Only a message still in `sending` is finished: one that another run confirmed meanwhile (after our lease
+# ran out) keeps its record; its usage is keyed by message, so it is billed once. On PostgreSQL the chunk's
+# outcomes travel as one array per column in one UPDATE, instead of one UPDATE per message.
+_FINISH_SENDING = text("""
+UPDATE outbound_messages AS m
+SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at = :now,
+    send_at = COALESCE(u.send_at, m.send_at), provider_id = COALESCE(u.provider_id, m.provider_id),
+    sent_at = COALESCE(u.sent_at, m.sent_at)
+FROM unnest(CAST(:id AS integer[]), CAST(:status AS message_status[]), CAST(:reason AS text[]),
+            CAST(:send_at AS timestamptz[]), CAST(:provider_id AS text[]), CAST(:sent_at AS timestamptz[]))
+     AS u(id, status, reason, send_at, provider_id, sent_at)
+WHERE m.tenant_id = :tenant AND m.id = u.id AND m.status = 'sending'
+""")
+
+
+def _finish_messages(updates: list[dict]) -> None:
+    """Write the outcomes of a chunk to its messages that are still `sending`."""
+    now = datetime.now(UTC)
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_FINISH_SENDING, {
+            "now": now, "tenant": current_tenant_id(),
+            "id": [u["b_id"] for u in updates], "status": [u["b_status"].value for u in updates],
+            "reason": [u["b_reason"] for u in updates], "send_at": [u["b_send_at"] for u in updates],
+            "provider_id": [u["b_provider_id"] for u in updates], "sent_at": [u["b_sent_at"] for u in updates],
+        })
+        return
+    messages = OutboundMessage.__table__
+    db.session.execute(
+        update(messages)
+        .where(messages.c.tenant_id == current_tenant_id(), messages.c.id == bindparam("b_id"),
+               messages.c.status == MessageStatus.SENDING.value)
+        .values(status=bindparam("b_status", type_=messages.c.status.type),
+                failure_reason=bindparam("b_reason"), lease_until=None, updated_at=now,
+                send_at=func.coalesce(bindparam("b_send_at", type_=messages.c.send_at.type), messages.c.send_at),
+                provider_id=func.coalesce(bindparam("b_provider_id", type_=messages.c.provider_id.type),
+                                          messages.c.provider_id),
+                sent_at=func.coalesce(bindparam("b_sent_at", type_=messages.c.sent_at.type), messages.c.sent_at)),
+        updates,
+    )
 
 
 def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: DispatchResult) -> None:
