@@ -24,6 +24,7 @@ B_SECRETS = ["Secret closure of clinic B", "invitee-b@example.test", "Admin Of B
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("page", TENANT_PAGES)
+@pytest.mark.tenant_isolation
 def test_member_of_clinic_a_gets_404_for_every_page_of_clinic_b(login_as, two_tenants, role, page):
     browser = login_as(two_tenants.a[role])
     response = browser.get(page.format(slug=two_tenants.b.slug))
@@ -33,6 +34,7 @@ def test_member_of_clinic_a_gets_404_for_every_page_of_clinic_b(login_as, two_te
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.tenant_isolation
 def test_a_foreign_clinic_answers_exactly_like_a_missing_one(login_as, two_tenants, role):
     browser = login_as(two_tenants.a[role])
     foreign = browser.get(f"/t/{two_tenants.b.slug}/settings/closures")
@@ -45,12 +47,14 @@ def test_a_foreign_clinic_answers_exactly_like_a_missing_one(login_as, two_tenan
 
 @pytest.mark.parametrize("role", ["clinic_admin", "agent", "supervisor"])
 @pytest.mark.parametrize("page", MANAGER_ONLY_PAGES)
+@pytest.mark.tenant_isolation
 def test_settings_of_own_clinic_are_for_managers_only(login_as, two_tenants, role, page):
     browser = login_as(two_tenants.a[role])
     assert browser.get(page.format(slug=two_tenants.a.slug)).status_code == 403
 
 
 @pytest.mark.parametrize("page", TENANT_PAGES)
+@pytest.mark.tenant_isolation
 def test_clinic_a_pages_never_show_clinic_b_data(login_as, two_tenants, page):
     browser = login_as(two_tenants.a.manager)
     response = browser.get(page.format(slug=two_tenants.a.slug))
@@ -59,6 +63,7 @@ def test_clinic_a_pages_never_show_clinic_b_data(login_as, two_tenants, page):
     assert not any(secret in body for secret in B_SECRETS[:3])
 
 
+@pytest.mark.tenant_isolation
 def test_console_of_manager_a_lists_only_clinic_a(login_as, two_tenants):
     body = login_as(two_tenants.a.manager).get("/console/").get_data(as_text=True)
     assert "Clinic A" in body and "Clinic B" not in body
@@ -71,6 +76,7 @@ def test_provider_admin_sees_every_clinic(login_as, two_tenants):
     assert browser.get(f"/t/{two_tenants.b.slug}/settings/closures").status_code == 200
 
 
+@pytest.mark.tenant_isolation
 def test_guessing_a_closure_id_of_clinic_b_answers_404_and_deletes_nothing(app, login_as, two_tenants):
     browser = login_as(two_tenants.a.manager)
     response = browser.post(f"/t/{two_tenants.a.slug}/settings/closures/{two_tenants.b.closure}/delete")
@@ -79,6 +85,7 @@ def test_guessing_a_closure_id_of_clinic_b_answers_404_and_deletes_nothing(app, 
         assert db.session.scalar(select(Closure.id).where(Closure.id == two_tenants.b.closure)) is not None
 
 
+@pytest.mark.tenant_isolation
 def test_guessing_an_invitation_id_of_clinic_b_answers_404_and_revokes_nothing(app, login_as, two_tenants):
     browser = login_as(two_tenants.a.manager)
     response = browser.post(f"/t/{two_tenants.a.slug}/settings/invitations/{two_tenants.b.invitation}/revoke")
@@ -87,6 +94,7 @@ def test_guessing_an_invitation_id_of_clinic_b_answers_404_and_revokes_nothing(a
         assert db.session.scalar(select(Invitation.id).where(Invitation.id == two_tenants.b.invitation))
 
 
+@pytest.mark.tenant_isolation
 def test_manager_of_a_cannot_write_into_clinic_b_through_its_own_url(app, login_as, two_tenants):
     browser = login_as(two_tenants.a.manager)
     response = browser.post(f"/t/{two_tenants.b.slug}/settings/closures", {"day": "2031-03-03", "reason": "x"})
@@ -95,6 +103,7 @@ def test_manager_of_a_cannot_write_into_clinic_b_through_its_own_url(app, login_
         assert db.session.scalars(select(Closure.reason)).all() == ["Secret closure of clinic B"]
 
 
+@pytest.mark.tenant_isolation
 def test_tenant_picker_lists_only_own_clinics(app, login_as, create_user, two_tenants):
     from app.auth.models import TenantRole
 
@@ -113,6 +122,7 @@ def test_anonymous_visitor_is_sent_to_login_for_any_clinic(browser, two_tenants)
 
 
 @pytest.mark.parametrize("status", ["suspended", "offboarded"])
+@pytest.mark.tenant_isolation
 def test_members_cannot_work_in_a_clinic_that_is_not_served(app, login_as, two_tenants, status):
     from app.tenants.models import Tenant, TenantStatus
 

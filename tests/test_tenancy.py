@@ -17,6 +17,7 @@ def test_orm_scoping_returns_only_the_current_tenants_rows(app_context, two_tena
     assert reasons == ["Secret closure of clinic A"]
 
 
+@pytest.mark.tenant_isolation
 def test_orm_scoping_applies_to_bulk_update_and_delete(app_context, two_tenants):
     from sqlalchemy import delete, update
 
@@ -41,6 +42,7 @@ def test_new_rows_get_the_current_tenant(app_context, two_tenants):
         assert closure.tenant_id == two_tenants.b.id
 
 
+@pytest.mark.tenant_isolation
 def test_writing_another_tenants_row_is_refused(app_context, two_tenants):
     with tenant_context(two_tenants.a.id):
         db.session.add(Closure(tenant_id=two_tenants.b.id, day=date(2031, 1, 3), reason="smuggled"))
@@ -56,6 +58,7 @@ def test_creating_tenant_data_without_a_tenant_is_refused(app_context, two_tenan
     db.session.rollback()
 
 
+@pytest.mark.tenant_isolation
 def test_all_tenants_option_is_the_only_way_across(app_context, two_tenants):
     rows = db.session.scalars(select(Closure.reason).execution_options(all_tenants=True)).all()
     assert sorted(rows) == ["Secret closure of clinic A", "Secret closure of clinic B"]
@@ -67,6 +70,7 @@ def test_all_tenants_option_is_the_only_way_across(app_context, two_tenants):
 # --- the second wall alone: PostgreSQL row-level security -------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_raw_sql_in_tenant_a_context_returns_no_row_of_tenant_b(app_context, two_tenants):
     """The ORM wall is bypassed on purpose (text SQL); RLS alone must hold."""
     with tenant_context(two_tenants.a.id):
@@ -82,6 +86,7 @@ def test_raw_sql_with_no_tenant_returns_nothing(app_context, two_tenants):
     assert db.session.execute(text("SELECT count(*) FROM closures")).scalar_one() == 0
 
 
+@pytest.mark.tenant_isolation
 def test_raw_insert_into_another_tenant_is_rejected_by_the_database(app_context, two_tenants):
     with tenant_context(two_tenants.a.id), pytest.raises(ProgrammingError, match="row-level security"):
         db.session.execute(

@@ -161,6 +161,7 @@ def test_unknown_contact_is_404(app, two_tenants, api_client):
 # --- isolation -------------------------------------------------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_token_of_clinic_a_cannot_read_a_contact_of_clinic_b(app, two_tenants, api_client, create_queue,
                                                             create_contact):
     b_contact = create_contact(two_tenants.b.id, create_queue(two_tenants.b.id, "B line"), patient_ref="SECRET-B")
@@ -171,6 +172,7 @@ def test_token_of_clinic_a_cannot_read_a_contact_of_clinic_b(app, two_tenants, a
     assert api_client(two_tenants.b.id).get(f"{URL}/{b_contact}").get_json()["patient_ref"] == "SECRET-B"
 
 
+@pytest.mark.tenant_isolation
 def test_token_of_clinic_a_cannot_offer_into_a_queue_of_clinic_b(app, two_tenants, api_client, create_queue,
                                                                count_rows):
     create_queue(two_tenants.a.id, "A line")

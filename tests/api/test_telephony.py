@@ -158,12 +158,14 @@ def test_offered_into_an_unknown_queue_is_404(two_tenants, client, count_rows):
 # --- isolation -------------------------------------------------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_a_cannot_offer_a_call_into_clinic_bs_queue(two_tenants, client, create_queue, count_rows):
     b_queue = create_queue(two_tenants.b.id, "B phone")
     _refused(client.post(URL, json=_offered(b_queue)), 404)
     assert count_rows("contacts", two_tenants.b.id) == 0 and count_rows("contacts", two_tenants.a.id) == 0
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_a_cannot_touch_a_call_of_clinic_b(two_tenants, client, api_client, create_queue, count_rows):
     b_client = api_client(two_tenants.b.id)
     assert b_client.post(URL, json=_offered(create_queue(two_tenants.b.id, "B phone"), call_id="b-call")

@@ -100,6 +100,7 @@ def test_provider_admin_may_manage_tokens(app, two_tenants, login_as):
     assert ApiClient(app.test_client(), secret).get("/api/v1/queues").status_code == 200
 
 
+@pytest.mark.tenant_isolation
 def test_manager_of_clinic_b_cannot_see_or_revoke_clinic_as_tokens(app, two_tenants, login_as, owner_engine):
     a, b = two_tenants.a, two_tenants.b
     secret_a = _issue(login_as(a.manager), a.slug, "A system")

@@ -165,6 +165,7 @@ def test_usage_recorded_after_a_period_was_closed_goes_on_the_next_invoice(app, 
         assert {line.key: line.quantity for line in feb.lines}["handled_contact:email"] == Decimal(3)
 
 
+@pytest.mark.tenant_isolation
 def test_no_usage_is_ever_attributed_to_another_clinic(app, two_tenants, create_plan, record):
     a, b = two_tenants.a, two_tenants.b
     create_plan(a.id)

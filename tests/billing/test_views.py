@@ -4,6 +4,8 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
+
 from app.billing import pricing, services
 from app.billing.models import PricePlan, UsageKind, UsageRecord
 from app.extensions import db
@@ -101,6 +103,7 @@ def test_manager_records_an_adjustment_only_when_confirmed(app, login_as, two_te
     assert bad.status_code == 400 and "whole cents" in bad.get_data(as_text=True)
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_a_cannot_see_clinic_b_billing(app, login_as, two_tenants, create_plan, record):
     a, b = two_tenants.a, two_tenants.b
     create_plan(b.id, base_fee=Decimal("777.77"))

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import stripe
 from werkzeug.serving import make_server
 
@@ -91,6 +92,7 @@ def test_forged_or_missing_signatures_are_rejected_and_logged_without_payload(ap
         assert db.session.query(StripeEvent).count() == 0
 
 
+@pytest.mark.tenant_isolation
 def test_an_event_naming_another_clinic_changes_nothing(app, webhook_secret, two_tenants, billed_clinic):
     tenant = billed_clinic("named-clinic")
     invoice_id = _closed_invoice(app, tenant, "in_named")

@@ -160,6 +160,7 @@ def test_outcomes(two_tenants, api_client, app, create_patient, create_appointme
     _refused(client.post(f"{URL}/999999/outcome", json={"outcome": "cancelled"}), 404, None)
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_a_token_cannot_read_or_change_clinic_b_appointments(two_tenants, api_client, owner_engine,  # noqa: F811
                                                                      create_patient, create_appointment):
     a, b = two_tenants.a, two_tenants.b

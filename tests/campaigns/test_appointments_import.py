@@ -213,6 +213,7 @@ def test_the_same_patient_with_two_sets_of_details_in_one_file_is_refused(login_
     assert "The same patient has other contact details or consent on line 2." in preview.get_data(as_text=True)
 
 
+@pytest.mark.tenant_isolation
 def test_import_of_clinic_a_never_touches_clinic_b_patients_with_the_same_reference(
         login_as, two_tenants, owner_engine, create_patient, create_appointment):
     a, b = two_tenants.a, two_tenants.b
@@ -241,6 +242,7 @@ def test_agents_and_supervisors_may_not_import(login_as, two_tenants, owner_engi
 
 
 @pytest.mark.parametrize("role", ["manager", "clinic_admin"])
+@pytest.mark.tenant_isolation
 def test_clinic_b_people_cannot_import_into_clinic_a(login_as, two_tenants, owner_engine, role):
     a, b = two_tenants.a, two_tenants.b
     browser = login_as(b[role])

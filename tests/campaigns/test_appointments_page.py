@@ -51,6 +51,7 @@ def test_agents_do_not_see_appointments(login_as, two_tenants):
 
 
 @pytest.mark.parametrize("role", ["manager", "clinic_admin", "supervisor", "agent"])
+@pytest.mark.tenant_isolation
 def test_clinic_b_people_get_404_for_clinic_a(login_as, two_tenants, create_patient, create_appointment,
                                              owner_engine, role):
     a, b = two_tenants.a, two_tenants.b

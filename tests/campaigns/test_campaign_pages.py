@@ -139,6 +139,7 @@ def test_clinic_admin_watches_but_cannot_change_and_agents_see_nothing(app, two_
     assert agent.get(f"/t/clinic-a/campaigns/{campaign_id}").status_code == 403
 
 
+@pytest.mark.tenant_isolation
 def test_another_clinic_cannot_see_or_touch_a_campaign(app, two_tenants, login_as):
     a, b = two_tenants.a, two_tenants.b
     _create(login_as(a.manager), name="Secret campaign of A")

@@ -2,6 +2,7 @@
 
 from datetime import time, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from app.billing.models import UsageRecord
@@ -94,6 +95,7 @@ def test_patient_without_consent_is_skipped_and_never_messaged(app, two_tenants,
     assert (message.status, message.failure_reason) == (MessageStatus.SKIPPED, "no_consent")
 
 
+@pytest.mark.tenant_isolation
 def test_a_campaign_only_reaches_its_own_clinics_patients(app, two_tenants, sms, create_patient,
                                                           create_appointment, reminder_campaign):
     a, b = two_tenants.a, two_tenants.b

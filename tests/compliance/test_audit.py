@@ -59,6 +59,7 @@ def test_viewing_a_contact_records_exactly_one_event(app, login_as, contacts):
     assert _events(app, contacts.b.id) == []
 
 
+@pytest.mark.tenant_isolation
 def test_guessing_another_clinics_contact_records_nothing_there(app, login_as, contacts):
     a, b = contacts.a, contacts.b
     response = login_as(a.agent).get(f"/t/{a.slug}/contacts/{b.contact}")

@@ -67,6 +67,7 @@ def test_in_house_queues_are_never_offered(app, two_tenants, set_languages, crea
     assert _claim(app, a.id, a.agent) is None
 
 
+@pytest.mark.tenant_isolation
 def test_agent_of_clinic_a_never_gets_a_contact_of_clinic_b(app, two_tenants, set_languages, create_queue,
                                                             create_contact):
     set_languages(two_tenants.a.agent, "en")

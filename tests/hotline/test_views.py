@@ -208,11 +208,13 @@ HOTLINE_PAGES = ["/workspace", "/workspace/live.json", "/contacts/new", "/superv
 
 @pytest.mark.parametrize("page", HOTLINE_PAGES)
 @pytest.mark.parametrize("role", ["manager", "agent", "supervisor", "clinic_admin"])
+@pytest.mark.tenant_isolation
 def test_hotline_pages_of_clinic_b_answer_404_to_clinic_a(login_as, clinic, page, role):
     assert login_as(clinic.a[role]).get(f"/t/{clinic.b.slug}{page}").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["", "/note", "/resolve", "/transfer", "/respond", "/escalate"])
+@pytest.mark.tenant_isolation
 def test_agent_of_a_guessing_a_contact_id_of_b_gets_404(app, login_as, clinic, path):
     a, b = clinic.a, clinic.b
     browser = login_as(a.agent)
@@ -224,6 +226,7 @@ def test_agent_of_a_guessing_a_contact_id_of_b_gets_404(app, login_as, clinic, p
     assert _events(app, b.id, b.contact) == ["offered"]
 
 
+@pytest.mark.tenant_isolation
 def test_supervisor_of_a_cannot_reassign_a_contact_of_b(app, login_as, clinic):
     a, b = clinic.a, clinic.b
     response = login_as(a.supervisor).post(f"/t/{a.slug}/supervisor/contacts/{b.contact}/reassign",

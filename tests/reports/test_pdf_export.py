@@ -95,6 +95,7 @@ def test_dashboard_links_the_pdf_beside_the_csv(login_as, october):
 
 
 @pytest.mark.parametrize("role", ["clinic_admin", "manager", "supervisor", "agent"])
+@pytest.mark.tenant_isolation
 def test_clinic_b_people_cannot_get_clinic_a_pdf(login_as, october, role):
     response = login_as(october.b[role]).get(f"/t/{october.a.slug}/sla.pdf?{PERIOD}")
     assert response.status_code == 404

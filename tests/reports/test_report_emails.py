@@ -432,6 +432,7 @@ def test_bad_settings_answer_400_and_save_nothing(app, login_as, two_tenants, fo
 # --- isolation --------------------------------------------------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_b_people_cannot_be_recipients_of_clinic_a(app, login_as, two_tenants):
     a, b = two_tenants.a, two_tenants.b
     response = login_as(a.manager).post(f"/t/{a.slug}/settings/reports", {
@@ -442,6 +443,7 @@ def test_clinic_b_people_cannot_be_recipients_of_clinic_a(app, login_as, two_ten
 
 
 @pytest.mark.parametrize("role", ["clinic_admin", "manager", "supervisor", "agent"])
+@pytest.mark.tenant_isolation
 def test_clinic_b_people_get_404_for_clinic_a_reports(app, login_as, last_month, role, mailbox):
     a, b = last_month.a, last_month.b
     browser = login_as(b[role])
@@ -457,6 +459,7 @@ def test_clinic_b_people_get_404_for_clinic_a_reports(app, login_as, last_month,
     assert mailbox == []
 
 
+@pytest.mark.tenant_isolation
 def test_each_clinic_lists_only_its_own_runs(app, login_as, last_month):
     a, b = last_month.a, last_month.b
     assert login_as(b.manager).post(f"/t/{b.slug}/reports/send").status_code == 303

@@ -56,6 +56,7 @@ def test_csv_export_has_the_same_figures(login_as, answered_today):
 
 @pytest.mark.parametrize("path", ["/sla", "/sla.csv"])
 @pytest.mark.parametrize("role", ["clinic_admin", "manager", "supervisor", "agent"])
+@pytest.mark.tenant_isolation
 def test_clinic_b_reports_answer_404_to_clinic_a(login_as, answered_today, path, role):
     response = login_as(answered_today.b[role]).get(f"/t/{answered_today.a.slug}{path}")
     assert response.status_code == 404
@@ -66,6 +67,7 @@ def test_agents_do_not_read_reports(login_as, answered_today):
     assert login_as(answered_today.a.agent).get(f"/t/{answered_today.a.slug}/sla").status_code == 403
 
 
+@pytest.mark.tenant_isolation
 def test_clinic_b_dashboard_shows_none_of_clinic_a(login_as, answered_today):
     body = login_as(answered_today.b.clinic_admin).get(f"/t/{answered_today.b.slug}/sla?period=month").get_data(
         as_text=True)

@@ -141,6 +141,7 @@ def test_heat_map_counts_by_local_weekday_and_hour(app, month_of_contacts):
         assert metrics.offered_by_hour(PERIOD_START, PERIOD_END, "Europe/Berlin") == dict(expected)
 
 
+@pytest.mark.tenant_isolation
 def test_metrics_of_another_clinic_are_not_counted(app, month_of_contacts, create_tenant):
     _tenant_id, _rows = month_of_contacts
     other = create_tenant("empty-clinic")

@@ -154,6 +154,7 @@ def test_only_managers_edit_policies(login_as, two_tenants, role):
     assert login_as(two_tenants.a[role]).get(f"/t/{two_tenants.a.slug}/settings/sla/").status_code == 403
 
 
+@pytest.mark.tenant_isolation
 def test_policies_of_clinic_b_answer_404_to_clinic_a(app, login_as, two_tenants):
     b = two_tenants.b
     policy_id = _policy(app, b.id, name="B policy")

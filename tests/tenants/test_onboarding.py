@@ -724,6 +724,7 @@ def test_removing_a_closure_requires_a_post_with_csrf_and_removes_it(app, clinic
     assert browser.post(url).status_code == 404
 
 
+@pytest.mark.tenant_isolation
 def test_closure_of_another_clinic_cannot_be_removed(app, login_as, two_tenants):
     manager = login_as(two_tenants.a.manager)
 
