@@ -46,6 +46,7 @@ def _instance_path() -> Path:
 
 def _bind_extensions(app: Flask) -> None:
     from app.api.schemas import ErrorSchema
+    from app.compliance.audit import install_setting_audit
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
@@ -68,6 +69,7 @@ def _bind_extensions(app: Flask) -> None:
     if not getattr(session_class, "_switchboard_listeners", False):
         install_tenant_scoping(session_class)
         install_enqueue_after_commit(session_class)
+        install_setting_audit(session_class)
         session_class._switchboard_listeners = True
 
     import app.auth.models  # noqa: F401  (register models with the metadata)

@@ -11,6 +11,7 @@ from datetime import date, time
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.auth.models import Membership, PlatformRole, TenantRole, User
@@ -93,15 +94,36 @@ def _clean_state(request, app, owner_engine, smtp):
     with app.app_context():
         db.session.remove()
         redis_connection().flushdb()
-    with owner_engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-            )
-        ]
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    leaked = _truncate_all(owner_engine)
+    assert leaked == 0, f"{leaked} connection(s) were left idle in a transaction by this test"
+
+
+def _truncate_all(owner_engine) -> int:
+    """Empty every table; returns how many connections left idle in a transaction had to be ended first.
+
+    A connection a failed test leaves in a transaction would hold its locks and make TRUNCATE wait
+    forever (teardown is not covered by pytest-timeout): wait a while, then end such connections.
+    """
+    with owner_engine.connect() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        ).scalars().all()
+    if not tables:
+        return 0
+    truncate = text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    try:
+        with owner_engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            conn.execute(truncate)
+        return 0
+    except OperationalError:
+        with owner_engine.begin() as conn:
+            leaked = len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            )).all())
+            conn.execute(truncate)
+        return leaked
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import event, func, inspect, select
 
 from app.auth.models import User
 from app.compliance.models import AuditEvent
@@ -33,26 +33,97 @@ ACTIONS = (
     "sla_policy.saved",
     "price_plan.saved",
     "membership.changed",
+    "setting.changed",
 )
 
 
-def record(action: str, *, object_type: str, object_id=None, details: dict | None = None) -> AuditEvent:
+def record(action: str, *, object_type: str, object_id=None, details: dict | None = None,
+           tenant_id: int | None = None) -> AuditEvent:
     """Add one event for the current tenant, actor and client address (both None outside a request).
 
     `details` must not carry patient data: ids, counts and setting names only.
     """
-    if current_tenant_id() is None:
+    tenant_id = tenant_id or current_tenant_id()
+    if tenant_id is None:
         raise TenantNotSet("an audit event needs a tenant")
-    actor_id = ip_address = None
-    if has_request_context():
-        if current_user.is_authenticated:
-            actor_id = current_user.id
-        ip_address = request.remote_addr
-    event = AuditEvent(action=action, object_type=object_type,
+    actor_id, ip_address = _actor_and_address()
+    event = AuditEvent(tenant_id=tenant_id, action=action, object_type=object_type,
                        object_id=None if object_id is None else str(object_id), actor_id=actor_id,
                        ip_address=ip_address, occurred_at=utcnow(), details=details or {})
     db.session.add(event)
     return event
+
+
+def _actor_and_address() -> tuple[int | None, str | None]:
+    """Who acts and from where: the signed-in user and client address of the request, else nobody."""
+    if not has_request_context():
+        return None, None
+    return (current_user.id if current_user.is_authenticated else None), request.remote_addr
+
+
+# --- settings changes, recorded wherever they are made ------------------------------------------------
+
+# Columns that change as a side effect of work rather than by someone's decision.
+_NOT_A_DECISION = frozenset({"updated_at", "created_at"})
+_PENDING = "audit.pending_setting_changes"
+
+
+def install_setting_audit(session_class) -> None:
+    """Record `setting.changed` for every insert, update or delete of a clinic setting, in the same transaction.
+
+    A clinic setting is a tenant-owned model with an `__audit_name__` (queues, teams, hours, closures,
+    campaign steps and templates, sending rules, report schedules, API tokens, ...). Hooking the flush
+    rather than each view means a setting changed by a view, a CLI command or a job is never missed.
+    The event names the changed columns, never their values: a setting can hold a person's name.
+    """
+
+    @event.listens_for(session_class, "before_flush")
+    def _collect(session, flush_context, instances):
+        pending = session.info.setdefault(_PENDING, [])
+        for obj in session.new:
+            if _audit_name(obj):
+                pending.append((obj, "created", []))
+        for obj in session.dirty:
+            if _audit_name(obj) and session.is_modified(obj, include_collections=False):
+                fields = changed_fields(obj)
+                if fields:
+                    pending.append((obj, "updated", fields))
+        for obj in session.deleted:
+            if _audit_name(obj):
+                pending.append((obj, "deleted", []))
+
+    @event.listens_for(session_class, "after_flush")
+    def _record(session, flush_context):
+        # Written within the flush, on its connection and under the tenant setting it ran with (a flush
+        # inside tenant_context, as onboarding does, may be committed outside it); new rows have ids by now.
+        pending = session.info.pop(_PENDING, [])
+        if not pending:
+            return
+        actor_id, ip_address = _actor_and_address()
+        rows = []
+        for obj, change, fields in pending:
+            key = inspect(obj).mapper.primary_key_from_instance(obj)
+            rows.append({
+                "tenant_id": obj.tenant_id, "action": "setting.changed", "object_type": _audit_name(obj),
+                "object_id": None if key[0] is None else str(key[0]), "actor_id": actor_id,
+                "ip_address": ip_address, "occurred_at": utcnow(),
+                "details": {"change": change, "fields": fields} if fields else {"change": change},
+            })
+        session.connection().execute(AuditEvent.__table__.insert(), rows)
+
+    @event.listens_for(session_class, "after_rollback")
+    def _forget(session):
+        session.info.pop(_PENDING, None)
+
+
+def changed_fields(obj) -> list[str]:
+    """The names of the columns of `obj` changed and not yet flushed (side-effect timestamps left out)."""
+    return sorted(attr.key for attr in inspect(obj).attrs
+                  if attr.key not in _NOT_A_DECISION and attr.history.has_changes())
+
+
+def _audit_name(obj) -> str | None:
+    return getattr(type(obj), "__audit_name__", None)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class BusinessHours(TenantScoped, TimestampMixin, db.Model):
     """
 
     __tablename__ = "business_hours"
+    __audit_name__ = "business_hours"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "weekday", "opens_at"),
         CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
@@ -68,6 +69,7 @@ class Closure(TenantScoped, TimestampMixin, db.Model):
     """A custom closed day on top of the public holidays (staff training, inventory…)."""
 
     __tablename__ = "closures"
+    __audit_name__ = "closure"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (UniqueConstraint("tenant_id", "day"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -79,6 +81,7 @@ class Invitation(TenantScoped, TimestampMixin, db.Model):
     """An invitation to join a tenant in a role; the link carries a signed (id, nonce) pair."""
 
     __tablename__ = "invitations"
+    __audit_name__ = "invitation"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (UniqueConstraint("tenant_id", "email", "role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

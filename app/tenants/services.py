@@ -10,6 +10,7 @@ import holidays
 from sqlalchemy import delete, select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
+from app.compliance import audit
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
@@ -165,6 +166,10 @@ def update_tenant_profile(
     tenant.country_code, tenant.subdivision = validate_country(country_code, subdivision)
     tenant.supported_locales = validate_locales(default_locale, supported_locales)
     tenant.default_locale = default_locale
+    fields = audit.changed_fields(tenant)
+    if fields:
+        audit.record("setting.changed", object_type="clinic", object_id=tenant.id, tenant_id=tenant.id,
+                     details={"change": "updated", "fields": fields})
     return tenant
 
 
@@ -232,6 +237,8 @@ def change_status(tenant: Tenant, new_status: TenantStatus) -> Tenant:
         raise DomainError(_l("This status change is not possible."), "status")
     if new_status == TenantStatus.ACTIVE and not weekly_hours():
         raise DomainError(_l("Set the business hours before activating the clinic."), "status")
+    audit.record("setting.changed", object_type="clinic", object_id=tenant.id, tenant_id=tenant.id,
+                 details={"change": "status", "from": tenant.status.value, "to": new_status.value})
     tenant.status = new_status
     logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": new_status.value})
     return tenant
