@@ -39,6 +39,7 @@ NO_CONSENT = "no_consent"
 OPTED_OUT = "opted_out"
 APPOINTMENT_CANCELLED = "appointment_cancelled"
 CAMPAIGN_FINISHED = "campaign_finished"
+PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
 
 _LIVE_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 _HELD_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.ATTENDED)
@@ -115,7 +116,9 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
         if reminder and send_at >= starts_at:
             continue
         status, reason = MessageStatus.SCHEDULED, None
-        if patient.opted_out_at is not None:
+        if patient.erased_at is not None:
+            status, reason = MessageStatus.SKIPPED, PATIENT_ERASED
+        elif patient.opted_out_at is not None:
             status, reason = MessageStatus.SKIPPED, OPTED_OUT
         elif not patient.may_receive(step.channel):
             status, reason = MessageStatus.SKIPPED, NO_CONSENT

@@ -33,6 +33,10 @@ ACTIONS = (
     "sla_policy.saved",
     "price_plan.saved",
     "membership.changed",
+    "patient.viewed",
+    "gdpr.exported",
+    "gdpr.erased",
+    "gdpr.refused",
 )
 
 
