@@ -102,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
+    from app.compliance.gdpr_views import bp as privacy_bp
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
@@ -135,6 +136,7 @@ def _register_blueprints(app: Flask) -> None:
         appointments_bp,
         compliance_bp,
         console_audit_bp,
+        privacy_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api

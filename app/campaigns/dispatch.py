@@ -43,7 +43,7 @@ from app.campaigns.models import (
     Patient,
     consent_allows,
 )
-from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT
+from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, render
 from app.extensions import db
@@ -171,6 +171,7 @@ _MESSAGE_COLUMNS = (
     OutboundMessage.token, OutboundMessage.step_id, OutboundMessage.attempts, Campaign.kind,
     Appointment.starts_at, Appointment.location, Appointment.practitioner, Appointment.status.label("appointment"),
     Patient.email, Patient.phone, Patient.consent_email, Patient.consent_sms, Patient.opted_out_at,
+    Patient.erased_at,
 )
 
 
@@ -198,6 +199,8 @@ def _templates(step_ids: set[int]) -> dict[tuple[int, str], tuple[str | None, st
 
 def _skip_reason(row) -> str | None:
     """Consent and the appointment are checked again at sending time: both can change after planning."""
+    if row.erased_at is not None:
+        return PATIENT_ERASED
     if row.opted_out_at is not None:
         return OPTED_OUT
     if not consent_allows(row.channel, email=row.email, phone=row.phone, consent_email=row.consent_email,

@@ -31,6 +31,7 @@ REASON_LABELS = {
     "opted_out": _l("The patient opted out"),
     "appointment_cancelled": _l("The appointment was cancelled"),
     "campaign_finished": _l("The campaign was finished"),
+    "patient_erased": _l("The patient's data was erased"),
 }
 REPLY_LABELS = {
     "confirmed": _l("Confirmed"), "cancelled": _l("Cancelled"), "callback": _l("Callback requested"),

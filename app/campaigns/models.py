@@ -85,6 +85,8 @@ class Patient(TenantScoped, TimestampMixin, db.Model):
     consent_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     consent_sms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Erased under GDPR Art. 17 (app/compliance/gdpr.py): nothing personal is left and nothing is sent.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def may_receive(self, channel: "MessageChannel") -> bool:
         return consent_allows(channel, email=self.email, phone=self.phone, consent_email=self.consent_email,

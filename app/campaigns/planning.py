@@ -40,6 +40,7 @@ NO_CONSENT = "no_consent"
 OPTED_OUT = "opted_out"
 APPOINTMENT_CANCELLED = "appointment_cancelled"
 CAMPAIGN_FINISHED = "campaign_finished"
+PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
 
 _LIVE_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 _HELD_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.ATTENDED)
@@ -100,7 +101,8 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
     # Plain columns, not entities: planning reads thousands of rows per clinic and changes none of them.
     query = (
         select(Appointment.id, Appointment.starts_at, Patient.id.label("patient_id"), Patient.language,
-               Patient.email, Patient.phone, Patient.consent_email, Patient.consent_sms, Patient.opted_out_at)
+               Patient.email, Patient.phone, Patient.consent_email, Patient.consent_sms, Patient.opted_out_at,
+               Patient.erased_at)
         .join(Patient, and_(Patient.id == Appointment.patient_id, Patient.tenant_id == Appointment.tenant_id))
         .where(Appointment.starts_at >= earliest, Appointment.starts_at <= latest,
                Appointment.status.in_(_LIVE_APPOINTMENTS if reminder else _HELD_APPOINTMENTS), ~already)
@@ -118,7 +120,9 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
         if reminder and send_at >= starts_at:
             continue
         status, reason = MessageStatus.SCHEDULED, None
-        if row.opted_out_at is not None:
+        if row.erased_at is not None:
+            status, reason = MessageStatus.SKIPPED, PATIENT_ERASED
+        elif row.opted_out_at is not None:
             status, reason = MessageStatus.SKIPPED, OPTED_OUT
         elif not consent_allows(step.channel, email=row.email, phone=row.phone, consent_email=row.consent_email,
                                 consent_sms=row.consent_sms, opted_out_at=row.opted_out_at):

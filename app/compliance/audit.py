@@ -34,6 +34,10 @@ ACTIONS = (
     "price_plan.saved",
     "membership.changed",
     "setting.changed",
+    "patient.viewed",
+    "gdpr.exported",
+    "gdpr.erased",
+    "gdpr.refused",
 )
 
 
