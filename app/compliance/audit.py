@@ -33,6 +33,9 @@ ACTIONS = (
     "sla_policy.saved",
     "price_plan.saved",
     "membership.changed",
+    "retention.settings_saved",
+    "offboarding.archive_requested",
+    "offboarding.archive_downloaded",
 )
 
 
