@@ -199,7 +199,12 @@ def build_archive(tenant: Tenant, archive_id: int) -> OffboardingArchive:
     Idempotent: a retried job writes the same archive again under the same name and replaces the file
     atomically, so a download never sees half a zip.
     """
-    archive = get_archive(archive_id)
+    # Locked: two deliveries of the same job must not each write a file and record the other's checksum.
+    archive = db.session.scalar(
+        select(OffboardingArchive).where(OffboardingArchive.id == archive_id).with_for_update()
+    )
+    if archive is None:
+        raise NotFound(_l("This archive does not exist."))
     if archive.status == ArchiveStatus.READY.value and archive.file_name and archive_path(archive).exists():
         return archive
     names = tenant_tables()

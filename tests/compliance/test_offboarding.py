@@ -278,7 +278,7 @@ def test_a_table_added_later_is_archived_deleted_and_checked_without_code_change
         conn.execute(text("INSERT INTO later_things (tenant_id, label) VALUES (:a, 'thing of A'), (:b, 'thing of B')"),
                      {"a": a.id, "b": b.id})
     try:
-        browser = login_as(a.manager)
+        browser = login_as(clinics.provider_admin)  # a provider admin may offboard any clinic
         bundle = zipfile.ZipFile(io.BytesIO(build_and_download(app, browser, a.slug)))
         assert json.loads(bundle.read("tables/later_things.json"))[0]["label"] == "thing of A"
         assert browser.post(f"/t/{a.slug}/offboarding/delete", {"confirm_slug": a.slug}).status_code == 302
@@ -287,6 +287,25 @@ def test_a_table_added_later_is_archived_deleted_and_checked_without_code_change
         with app.app_context():
             certificate = db.session.scalar(select(DeletionCertificate))
             assert (certificate.deleted_rows["later_things"], certificate.checked_tables["later_things"]) == (1, 0)
+            assert certificate.deleted_by_email == "root@provider.test"
     finally:
         with owner_engine.begin() as conn:
             conn.execute(text("DROP TABLE later_things"))
+
+
+def test_running_the_archive_job_again_keeps_the_archive_it_built(app, login_as, clinics):
+    from app.compliance.offboarding_jobs import build_clinic_archive
+
+    a = clinics.a
+    browser = login_as(a.manager)
+    assert browser.post(f"/t/{a.slug}/offboarding/archives").status_code == 302
+    run_reports_worker(app)
+    with app.app_context(), tenant_context(a.id):
+        archive = db.session.scalar(select(OffboardingArchive))
+        first = (archive.id, archive.status, archive.sha256, archive.finished_at)
+    with app.app_context():
+        assert build_clinic_archive(a.id, first[0]) == "ready"
+    with app.app_context(), tenant_context(a.id):
+        archive = db.session.scalar(select(OffboardingArchive))
+        assert (archive.id, archive.status, archive.sha256, archive.finished_at) == first
+    assert hashlib.sha256(download_newest(browser, a.slug)).hexdigest() == first[2]
