@@ -5,7 +5,7 @@ process fall back to BLPOP (FACTS.md). Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
 work (the breach watch and outbound campaigns every minute, the billing run and the
-monthly report e-mails every hour). Run exactly one of those per deployment.
+monthly report e-mails every hour, the retention purge daily). Run exactly one of those per deployment.
 
 `--burst` stops the worker once its queues are empty (tests and benchmarks).
 """
@@ -26,6 +26,7 @@ def run_cron(app) -> None:
 
     from app.billing.jobs import schedule_billing_sync
     from app.campaigns.jobs import schedule_outbound
+    from app.compliance.retention_jobs import schedule_retention
     from app.reports.jobs import schedule_report_emails
     from app.sla.jobs import schedule_breach_watch
 
@@ -38,6 +39,8 @@ def run_cron(app) -> None:
         scheduler.register(schedule_billing_sync, queue_name="billing", interval=3600, result_ttl=0)
         # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
         scheduler.register(schedule_report_emails, queue_name="reports", interval=3600, result_ttl=0)
+        # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
+        scheduler.register(schedule_retention, queue_name="default", cron="30 2 * * *", result_ttl=0)
         scheduler.start()
 
 

@@ -76,6 +76,8 @@ def _bind_extensions(app: Flask) -> None:
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
     import app.compliance.models  # noqa: F401
+    import app.compliance.offboarding_models  # noqa: F401
+    import app.compliance.retention_models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
@@ -103,6 +105,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
     from app.compliance.gdpr_views import bp as privacy_bp
+    from app.compliance.offboarding_views import bp as offboarding_bp
+    from app.compliance.offboarding_views import console_bp as console_deletions_bp
+    from app.compliance.retention_views import bp as retention_bp
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
@@ -137,6 +142,9 @@ def _register_blueprints(app: Flask) -> None:
         compliance_bp,
         console_audit_bp,
         privacy_bp,
+        retention_bp,
+        offboarding_bp,
+        console_deletions_bp,
     ):
         app.register_blueprint(blueprint)
     from app.extensions import api

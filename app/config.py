@@ -73,6 +73,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # How long a claimed batch of outbound messages belongs to the worker that claimed it; after a crash
         # the batch is sent again (same idempotency keys) once this has passed. Longer than a batch takes.
         "OUTBOUND_LEASE_SECONDS": int(os.environ.get("OUTBOUND_LEASE_SECONDS", "300")),
+        # Where clinic archives (offboarding) are written; empty: instance/archives. With web and workers on
+        # several hosts it must be a volume they all share: a worker writes the zip, the web app serves it.
+        "ARCHIVE_DIR": os.environ.get("ARCHIVE_DIR", ""),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # JSON API: requests per API token (per address without one), and its OpenAPI document.
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),

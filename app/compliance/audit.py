@@ -38,6 +38,9 @@ ACTIONS = (
     "gdpr.exported",
     "gdpr.erased",
     "gdpr.refused",
+    "retention.settings_saved",
+    "offboarding.archive_requested",
+    "offboarding.archive_downloaded",
 )
 
 

@@ -1,0 +1,43 @@
+"""Offboarding job: build one clinic's archive."""
+
+import logging
+
+import sentry_sdk
+
+from app.compliance import offboarding
+from app.extensions import db
+from app.jobs import REPORTS
+from app.tenancy import tenant_context
+from app.tenants.services import get_tenant
+
+logger = logging.getLogger(__name__)
+
+
+def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
+    """Build the archive in one REPEATABLE READ transaction, so every table is read at the same moment and
+    the manifest's counts describe one consistent state. A failed attempt marks the archive failed (the
+    page offers a new one) and is retried by RQ; a retry that succeeds marks it ready."""
+    with tenant_context(tenant_id):
+        try:
+            if db.engine.dialect.name == "postgresql":
+                # Must be set before the transaction's first statement (the tenancy listener's set_config).
+                db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            tenant = get_tenant(tenant_id)
+            sentry_sdk.set_tag("tenant", tenant.slug)
+            archive = offboarding.build_archive(tenant, archive_id)
+            db.session.commit()
+            return archive.status
+        except Exception:
+            db.session.rollback()
+            logger.exception("clinic archive failed", extra={"tenant_id": tenant_id, "archive_id": archive_id})
+            try:
+                offboarding.mark_failed(archive_id)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+
+
+build_clinic_archive.queue_name = REPORTS

@@ -1,0 +1,22 @@
+"""Forms of the retention and offboarding pages; labels are lazy so they follow the user's language."""
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, StringField
+from wtforms.validators import InputRequired
+
+from app.compliance.retention import SETTING_LABELS
+from app.i18n import _l
+
+_DAYS_REQUIRED = _l("Enter a number of days.")
+
+
+class RetentionForm(FlaskForm):
+    # The range is the service's rule (app.compliance.retention.save_settings); the form only parses.
+    contact_text_days = IntegerField(SETTING_LABELS["contact_text_days"], validators=[InputRequired(_DAYS_REQUIRED)])
+    message_days = IntegerField(SETTING_LABELS["message_days"], validators=[InputRequired(_DAYS_REQUIRED)])
+    call_metadata_days = IntegerField(SETTING_LABELS["call_metadata_days"],
+                                      validators=[InputRequired(_DAYS_REQUIRED)])
+
+
+class DeleteClinicDataForm(FlaskForm):
+    confirm_slug = StringField(_l("Type the clinic's address to confirm"))
