@@ -77,6 +77,17 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # several hosts it must be a volume they all share: a worker writes the zip, the web app serves it.
         "ARCHIVE_DIR": os.environ.get("ARCHIVE_DIR", ""),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Lockout: this many consecutive wrong passwords lock an account for LOGIN_LOCKOUT_MINUTES,
+        # whatever address they come from (the rate limit above is per address).
+        "LOGIN_LOCKOUT_ATTEMPTS": int(os.environ.get("LOGIN_LOCKOUT_ATTEMPTS", "5")),
+        "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
+        # Password reset: requests per client address (answered 429 beyond), reset e-mails per address
+        # (beyond, the same answer and no e-mail), and submissions of the reset form per client address.
+        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per 15 minutes"),
+        "PASSWORD_RESET_EMAIL_LIMIT": os.environ.get("PASSWORD_RESET_EMAIL_LIMIT", "3 per hour"),
+        "PASSWORD_RESET_FORM_RATE_LIMIT": os.environ.get("PASSWORD_RESET_FORM_RATE_LIMIT", "10 per 15 minutes"),
+        # How long a reset link works (it also stops working once the password has changed).
+        "PASSWORD_RESET_MAX_AGE": int(os.environ.get("PASSWORD_RESET_MAX_AGE", "3600")),
         # JSON API: requests per API token (per address without one), and its OpenAPI document.
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         "API_TITLE": "Switchboard API",

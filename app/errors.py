@@ -58,16 +58,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _render(status: int, message: str | None = None):
+def _render(status: int, message: str | None = None, headers: dict | None = None):
     text = message or str(STATUS_MESSAGES.get(status, STATUS_MESSAGES[500]))
+    headers = headers or {}
     if _wants_json():
-        return jsonify(error=text, status=status), status
+        return jsonify(error=text, status=status), status, headers
     try:
-        return render_template("error.html", status=status, message=text), status
+        return render_template("error.html", status=status, message=text), status, headers
     except Exception:
         # The error page itself failed: answer plainly rather than not at all.
         logger.exception("error page failed to render")
-        return text, status, {"Content-Type": "text/plain; charset=utf-8"}
+        return text, status, {**headers, "Content-Type": "text/plain; charset=utf-8"}
 
 
 def register_error_handlers(app) -> None:
@@ -79,7 +80,9 @@ def register_error_handlers(app) -> None:
     def _http_error(error: HTTPException):
         if error.code == 400 and getattr(error, "description", "").startswith("The CSRF"):
             return _render(400, _("Your form expired. Please reload the page and try again."))
-        return _render(error.code or 500)
+        # The exception's own headers matter (RFC 9110: a 405 names the allowed methods in Allow).
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        return _render(error.code or 500, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

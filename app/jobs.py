@@ -112,3 +112,31 @@ def tenant_job(queue: str = DEFAULT):
 
     return decorate
 
+
+
+def platform_job(queue: str = DEFAULT):
+    """Make a function an RQ job about platform rows (accounts), outside any tenant.
+
+    Like `@tenant_job`, one transaction per job, rolled back on error; the job chooses its own
+    language (an account's e-mail goes out in the person's language, not a clinic's).
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            with tenant_context(None):
+                try:
+                    result = func(*args, **kwargs)
+                    db.session.commit()
+                    return result
+                except Exception:
+                    db.session.rollback()
+                    logger.exception("job failed", extra={"job": func.__name__})
+                    raise
+                finally:
+                    db.session.remove()
+
+        run.queue_name = queue
+        return run
+
+    return decorate

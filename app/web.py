@@ -1,6 +1,6 @@
 """Request hooks shared by every page: security headers, template globals, tenant teardown; public links."""
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
@@ -64,7 +64,9 @@ def register_web_hooks(app) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
-        if app.config["SESSION_COOKIE_SECURE"]:
+        # HSTS only means something over TLS: production (secure cookies) sits behind TLS, and a request
+        # that arrived over https (directly, or through a trusted proxy: PROXY_FIX_HOPS) is on TLS too.
+        if app.config["SESSION_COOKIE_SECURE"] or request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 

@@ -172,7 +172,9 @@ def _http_error(error: HTTPException):
         else:
             message = _("Invalid input: %(problem)s", problem=" ".join(messages.get("_schema", [])))
         return _error_response(status, message, field=field, errors=messages)
-    return _error_response(status, str(STATUS_MESSAGES.get(status) or error.description))
+    # Keep what the status needs (Allow on 405, Retry-After …): RFC 9110 requires Allow with a 405.
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    return _error_response(status, str(STATUS_MESSAGES.get(status) or error.description), headers=headers)
 
 
 # --- endpoints -------------------------------------------------------------------------------------

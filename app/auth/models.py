@@ -42,6 +42,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     # Bumped on password change or deactivation: invalidates every existing session.
     session_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # Consecutive wrong passwords since the last good login; reaching LOGIN_LOCKOUT_ATTEMPTS locks the
+    # account until `locked_until` (and starts the count again). A password reset or an admin unlocks it.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

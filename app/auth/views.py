@@ -1,18 +1,40 @@
 """Login, logout, the tenant picker, language choice, and the console's people pages."""
 
+import hashlib
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
+from limits import parse as parse_limit
 
 from app.auth import services
-from app.auth.forms import LocaleForm, LoginForm, ManagerForm, ManagerTenantsForm
+from app.auth.forms import (
+    ForgotPasswordForm,
+    LocaleForm,
+    LoginForm,
+    ManagerForm,
+    ManagerTenantsForm,
+    ResetPasswordForm,
+)
 from app.auth.models import PlatformRole, TenantRole
+from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.forms import attach_domain_error, choices
 from app.i18n import LOCALES, _
+from app.tenants.forms import ConfirmForm
 from app.tenants.services import tenants_visible_to
 
 bp = Blueprint("auth", __name__)
@@ -53,13 +75,63 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
+        # Keep the failure count (and a lock) as well as the reset of the count after a good login.
+        db.session.commit()
         if user is None:
+            # The same words for an unknown address, a wrong password and a locked account.
             form.password.errors.append(_("Wrong e-mail address or password."))
         else:
             login_user(user)
             session.pop("locale", None)
             return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
+
+
+def _password_reset_email_allowed(email: str) -> bool:
+    """At most PASSWORD_RESET_EMAIL_LIMIT reset e-mails per address (counted in Redis, by a digest)."""
+    digest = hashlib.sha256(f"password-reset:{(email or '').strip().lower()}".encode()).hexdigest()[:32]
+    limit = parse_limit(current_app.config["PASSWORD_RESET_EMAIL_LIMIT"])
+    return limiter.limiter.hit(limit, "password-reset-email", digest)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"], methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        # Past the per-address budget the answer stays the same; only the e-mail is not sent again.
+        if _password_reset_email_allowed(form.email.data):
+            services.request_password_reset(form.email.data)
+            db.session.commit()
+        flash(_("If an account uses this address, we have sent it a link to choose a new password. "
+                "The link works for one hour."), "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_FORM_RATE_LIMIT"], methods=["POST"])
+def reset_password(token: str):
+    user = services.user_for_reset_token(token)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(user, form.password.data)
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            if not attach_domain_error(form, error):
+                flash(str(error.message), "error")
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            flash(_("Your password has been changed. Log in with the new one."), "success")
+            return redirect(url_for("auth.login"))
+    response = make_response(render_template("auth/reset_password.html", form=form), 400 if form.errors else 200)
+    # The link is a credential until used: keep the page out of caches and its address out of referrers.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.post("/logout")
@@ -129,7 +201,21 @@ def index():
             if not attach_domain_error(form, error):
                 flash(str(error.message), "error")
     status = 400 if form.errors else 200
-    return render_template("console/managers.html", form=form, managers=services.managers()), status
+    return render_template(
+        "console/managers.html", form=form, managers=services.managers(), locked=services.locked_users(),
+        security_events=audit.security_events(limit=20),
+    ), status
+
+
+@console_bp.post("/accounts/<int:user_id>/unlock")
+@console_required(admin_only=True)
+def unlock(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    user = services.unlock_account(user_id, current_user.id)
+    db.session.commit()
+    flash(_("The account %(email)s is unlocked.", email=user.email), "success")
+    return redirect(url_for("console_people.index"))
 
 
 @console_bp.route("/<int:manager_id>", methods=["GET", "POST"])

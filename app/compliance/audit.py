@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import event, func, inspect, select
 
 from app.auth.models import User
-from app.compliance.models import AuditEvent
+from app.compliance.models import AuditEvent, SecurityEvent
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _l
@@ -41,6 +41,16 @@ ACTIONS = (
     "retention.settings_saved",
     "offboarding.archive_requested",
     "offboarding.archive_downloaded",
+    "invitation.created",
+    "invitation.revoked",
+)
+
+# The platform's account-security trail (`security_events`, not tenant-owned).
+SECURITY_ACTIONS = (
+    "account.locked",
+    "account.unlocked",
+    "password.reset_requested",
+    "password.reset",
 )
 
 
@@ -131,6 +141,39 @@ def changed_fields(obj) -> list[str]:
 
 def _audit_name(obj) -> str | None:
     return getattr(type(obj), "__audit_name__", None)
+
+
+# --- the platform's account-security trail ------------------------------------------------------------
+
+
+def record_security(action: str, *, user_id: int | None, actor_id: int | None = None,
+                    details: dict | None = None) -> SecurityEvent:
+    """Add one account-security event (platform-wide, outside any clinic); the caller's commit keeps it.
+
+    The actor defaults to the logged-in person of the request, if any; the address is the request's.
+    """
+    if action not in SECURITY_ACTIONS:
+        raise ValueError(f"unknown security action {action!r}")
+    request_actor, ip_address = _actor_and_address()
+    event = SecurityEvent(action=action, user_id=user_id, actor_id=actor_id or request_actor, ip_address=ip_address,
+                          occurred_at=utcnow(), details=details or {})
+    db.session.add(event)
+    return event
+
+
+def security_events(limit: int = 50) -> list[tuple[SecurityEvent, str | None, str | None]]:
+    """The newest account-security events as (event, account e-mail, actor e-mail), for provider admins."""
+    from sqlalchemy.orm import aliased
+
+    account, actor = aliased(User), aliased(User)
+    rows = db.session.execute(
+        select(SecurityEvent, account.email, actor.email)
+        .outerjoin(account, account.id == SecurityEvent.user_id)
+        .outerjoin(actor, actor.id == SecurityEvent.actor_id)
+        .order_by(SecurityEvent.occurred_at.desc(), SecurityEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [tuple(row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,22 @@ class GdprRequest(TenantScoped, TimestampMixin, db.Model):
     refusal_reason: Mapped[str | None] = mapped_column(String(40))
     # Rows exported or touched, by table: {"appointments": 2, "contacts": 1, …}.
     counts: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class SecurityEvent(db.Model):
+    """The platform's account-security trail: lockouts, unlocks, password resets (migration 0013).
+
+    Accounts are platform rows, not a clinic's, so this table is not tenant-owned; only provider
+    admins read it. Append-only like `audit_events`. `details` holds counts and reasons, never secrets.
+    """
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The account concerned, and who acted (None: the system, or an anonymous visitor).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(60), nullable=False)
+    ip_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)

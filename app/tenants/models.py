@@ -81,7 +81,6 @@ class Invitation(TenantScoped, TimestampMixin, db.Model):
     """An invitation to join a tenant in a role; the link carries a signed (id, nonce) pair."""
 
     __tablename__ = "invitations"
-    __audit_name__ = "invitation"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (UniqueConstraint("tenant_id", "email", "role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

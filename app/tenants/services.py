@@ -136,10 +136,12 @@ def create_tenant(
     tenant.country_code, tenant.subdivision = validate_country(country_code, subdivision)
     db.session.add(tenant)
     db.session.flush()
-    if created_by.platform_role == PlatformRole.MANAGER:
-        db.session.add(Membership(user_id=created_by.id, tenant_id=tenant.id, role=TenantRole.MANAGER))
     # The hours are tenant-owned rows: write them inside the new tenant so RLS lets them in.
     with tenant_context(tenant.id):
+        if created_by.platform_role == PlatformRole.MANAGER:
+            db.session.add(Membership(user_id=created_by.id, tenant_id=tenant.id, role=TenantRole.MANAGER))
+            audit.record("membership.changed", object_type="user", object_id=created_by.id,
+                         details={"role": TenantRole.MANAGER.value, "change": "added", "via": "onboarding"})
         for weekday, opens_at, closes_at in DEFAULT_WEEKLY_HOURS:
             db.session.add(BusinessHours(weekday=weekday, opens_at=opens_at, closes_at=closes_at))
         db.session.flush()
@@ -270,6 +272,8 @@ def invite_member(email: str, role: TenantRole, invited_by: User) -> Invitation:
     invitation.expires_at = datetime.now(UTC) + INVITATION_LIFETIME
     invitation.accepted_at = None
     db.session.flush()
+    audit.record("invitation.created", object_type="invitation", object_id=invitation.id,
+                 details={"role": role.value})
     enqueue_after_commit(send_invitation, tenant_id, invitation.id)
     return invitation
 
@@ -278,6 +282,8 @@ def revoke_invitation(invitation_id: int) -> None:
     invitation = db.session.scalar(select(Invitation).where(Invitation.id == invitation_id))
     if invitation is None or invitation.accepted_at is not None:
         raise NotFound(_l("This invitation does not exist or was already accepted."))
+    audit.record("invitation.revoked", object_type="invitation", object_id=invitation.id,
+                 details={"role": invitation.role})
     db.session.delete(invitation)
 
 
@@ -334,6 +340,10 @@ def accept_invitation(invitation: Invitation, *, name: str, password: str | None
     role = TenantRole(invitation.role)
     if role not in user.roles_in(invitation.tenant_id):
         db.session.add(Membership(user=user, tenant_id=invitation.tenant_id, role=role))
+        db.session.flush()
+        audit.record("membership.changed", object_type="user", object_id=user.id,
+                     details={"role": role.value, "change": "added", "via": "invitation",
+                              "invitation_id": invitation.id})
     invitation.accepted_at = datetime.now(UTC)
     return user
 

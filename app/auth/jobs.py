@@ -1,0 +1,29 @@
+"""Account jobs: thin, they take ids and call services."""
+
+from flask import render_template
+
+from app.auth import services
+from app.auth.models import User
+from app.extensions import db
+from app.i18n import _, force_locale
+from app.jobs import DEFAULT, platform_job
+from app.mail import send_email
+from app.web import public_url
+
+
+@platform_job(DEFAULT)
+def send_password_reset(user_id: int, requested_at: int) -> bool:
+    """E-mail a password reset link in the person's language.
+
+    The link is made here, not at request time, so no secret ever sits in Redis. A retry after a crash
+    sends the same Message-ID, so a second copy is recognised as the same message.
+    """
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        return False
+    url = public_url(f"/password/reset/{services.password_reset_token(user)}")
+    with force_locale(services.reset_locale(user)):
+        body = render_template("email/password_reset.txt", user=user, url=url)
+        subject = _("Reset your Switchboard password")
+    send_email(user.email, subject, body, message_id=f"<password-reset-{user_id}-{requested_at}@switchboard.local>")
+    return True
