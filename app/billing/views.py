@@ -2,8 +2,9 @@
 
 import secrets
 
+from babel.numbers import format_currency as babel_format_currency
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import format_currency
+from flask_babel import format_currency, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -37,10 +38,16 @@ def _money(amount, currency):
     return format_currency(amount, currency) if currency else "—"
 
 
+def _price(amount, currency):
+    """A unit price with all its decimals (€1.2345, at least the cents): rounded to the cent, the
+    price times the quantity would not give the line's amount."""
+    return babel_format_currency(amount, currency, locale=get_locale(), decimal_quantization=False) if currency else "—"
+
+
 @bp.context_processor
 @console_bp.context_processor
 def _billing_helpers():
-    return {"money": _money, "line_label": line_label, "status_labels": STATUS_LABELS}
+    return {"money": _money, "price": _price, "line_label": line_label, "status_labels": STATUS_LABELS}
 
 
 def _may_read() -> bool:

@@ -17,7 +17,7 @@
       animation: false,
       scales: {
         percent: { position: "left", min: 0, max: 100, title: { display: true, text: "%" } },
-        count: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } }
+        count: { position: "right", beginAtZero: true, ticks: { precision: 0 }, grid: { drawOnChartArea: false } }
       }
     }
   });

@@ -1,0 +1,101 @@
+"""In the browser: a clinic admin reads the SLA dashboard; its figures are right and its charts are drawn."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_babel import format_decimal
+from playwright.sync_api import expect
+
+from app.extensions import db
+from app.hotline import services as hotline
+from app.sla.models import ServiceLevelConvention, SlaPolicy
+from app.tenancy import tenant_context
+
+FLOW = "sla"
+
+# Pixels of the trend chart that are not blank: axes, labels, the bars and the line.
+_PAINTED_PIXELS = """
+(canvas) => {
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] !== 0) painted++; }
+  return painted;
+}
+"""
+
+
+def _answered_and_abandoned(app, tenant_id: int, agent_id: int, queue_id: int, prefix: str) -> None:
+    """Over the last three days: 6 answered (4 within 20 s) and 2 abandoned contacts."""
+    now = datetime.now(UTC)
+    with app.app_context(), tenant_context(tenant_id):
+        waits = [5, 10, 15, 19, 45, 90]
+        for number, wait in enumerate(waits):
+            offered = now - timedelta(days=number % 3, minutes=30 + number)
+            contact, _ = hotline.offer_contact(queue_id=queue_id, patient_ref=f"{prefix}{number}", offered_at=offered)
+            hotline.record_first_response(contact, agent_id, at=offered + timedelta(seconds=wait))
+        for number in range(2):
+            offered = now - timedelta(days=number, minutes=20)
+            abandoned, _ = hotline.offer_contact(queue_id=queue_id, patient_ref=f"{prefix}AB{number}",
+                                                 offered_at=offered)
+            abandoned.status, abandoned.wait_seconds = "abandoned", 30
+            abandoned.resolved_at = offered + timedelta(seconds=30)
+        db.session.commit()
+
+
+def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page, two_tenants, create_queue):
+    ui, page = chromium_page, chromium_page.page
+    a, b = two_tenants.a, two_tenants.b
+    queue = create_queue(a.id, "Phone EN", target_seconds=60)
+    with app.app_context(), tenant_context(a.id):
+        db.session.add(SlaPolicy(name="Contract 80/20", position=1, queue_id=queue, service_level_percent=80,
+                                 answer_within_seconds=20, convention=ServiceLevelConvention.ANSWERED_OF_OFFERED))
+        db.session.commit()
+    _answered_and_abandoned(app, a.id, a.agent, queue, "PA")
+    # Clinic B's busy line must not show up in clinic A's figures.
+    _answered_and_abandoned(app, b.id, b.agent, create_queue(b.id, "B hotline"), "PB")
+
+    ui.login("admin-a@example.test")
+    page.locator("nav.tenant-nav").get_by_role("link", name=ui.t("SLA dashboard")).click()
+    expect(ui.heading()).to_have_text(ui.t("SLA dashboard"))
+    ui.shot("today")
+
+    # The last seven days, in the clinic's time zone.
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    page.select_option("select[name=period]", "custom")
+    page.fill("input[name=start]", (today - timedelta(days=6)).isoformat())
+    page.fill("input[name=end]", today.isoformat())
+    page.get_by_role("button", name=ui.t("Show")).click()
+
+    kpis = page.locator("main .kpis article strong")
+    expect(kpis.nth(0)).to_have_text("8")  # offered
+    with app.test_request_context(), ui.force_locale():
+        service_level = format_decimal(50)  # 4 within 20 s of 6 answered + 2 abandoned
+    expect(kpis.nth(1)).to_have_text(f"{service_level} %")
+    expect(kpis.nth(2)).to_have_text("2")  # abandoned
+    queue_row = page.locator("main table tbody tr", has_text="Phone EN")
+    expect(queue_row).to_contain_text("Contract 80/20")
+    expect(page.locator("main")).not_to_contain_text("B hotline")
+
+    # The trend chart: Chart.js drew the seven days, with the offered contacts per day, on the canvas.
+    canvas = page.locator("canvas#sla-trend")
+    expect(canvas).to_be_visible()
+    chart = page.evaluate("""() => {
+      const chart = Chart.getChart("sla-trend");
+      return chart && {labels: chart.data.labels, offered: chart.data.datasets[1].data,
+                       legend: chart.data.datasets.map((d) => d.label)};
+    }""")
+    assert chart is not None, "no chart on the canvas"
+    assert len(chart["labels"]) == 7 and chart["labels"][-1] == today.isoformat()
+    assert sum(chart["offered"]) == 8
+    assert chart["legend"] == [ui.t("Service level (%)"), ui.t("Offered contacts")]
+    box = canvas.bounding_box()
+    assert box["width"] > 300 and box["height"] > 100
+    assert canvas.evaluate(_PAINTED_PIXELS) > 2000
+
+    # The heat map by weekday and hour: every offered contact in one of its cells.
+    cells = page.locator("table.heat-map td[title]")
+    counts = [int(title) for title in cells.evaluate_all("(cells) => cells.map((cell) => cell.title)")]
+    assert sum(counts) == 8
+    assert page.locator("table.heat-map td.heat-5").count() >= 1  # the busiest hour, in the darkest shade
+    canvas.scroll_into_view_if_needed()
+    ui.shot("week-with-charts")
