@@ -182,8 +182,9 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
         canvas.restoreState()
 
     buffer = io.BytesIO()
+    document_title = _("Personal data export")  # outside the f-string, where pybabel finds it
     pdf = SimpleDocTemplate(buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                            bottomMargin=14 * mm, title=f"{clinic['name']} · {_('Personal data export')}",
+                            bottomMargin=14 * mm, title=f"{clinic['name']} · {document_title}",
                             author="Switchboard", lang=str(locale))
     pdf.build(story, onFirstPage=_decorate, onLaterPages=_decorate)
     return buffer.getvalue()

@@ -172,6 +172,7 @@ def test_search_answers_clear_errors(app, login_as, clinics, query, status, mess
 # --- export ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic(app, login_as, clinics):
     a, alice = clinics.a, clinics.alice
     response = login_as(a.clinic_admin).post(_patient_url(a.slug, alice.patient, "export.json"))
@@ -376,6 +377,7 @@ def test_an_erased_patient_is_never_messaged_again(app, login_as, clinics, mailb
 # --- who may act -------------------------------------------------------------------------------------
 
 
+@pytest.mark.tenant_isolation
 def test_another_clinics_admin_can_neither_find_nor_export_nor_erase(app, login_as, clinics):
     a, b, alice = clinics.a, clinics.b, clinics.alice
     browser = login_as(b.clinic_admin)
@@ -400,6 +402,7 @@ def test_another_clinics_admin_can_neither_find_nor_export_nor_erase(app, login_
 
 
 @pytest.mark.parametrize("role", ["manager", "clinic_admin", "agent", "supervisor"])
+@pytest.mark.tenant_isolation
 def test_every_member_of_clinic_a_gets_404_from_clinic_bs_privacy_page(login_as, two_tenants, role):
     a, b = two_tenants.a, two_tenants.b
     browser = login_as(a[role])
@@ -407,6 +410,7 @@ def test_every_member_of_clinic_a_gets_404_from_clinic_bs_privacy_page(login_as,
     assert browser.post(_privacy(b.slug), {"q": "anything"}).status_code == 404
 
 
+@pytest.mark.tenant_isolation
 def test_raw_sql_in_clinic_a_sees_no_request_of_clinic_b(app, login_as, clinics):
     a, b = clinics.a, clinics.b
     assert login_as(b.clinic_admin).post(_patient_url(b.slug, clinics.carol.patient, "export.json")).status_code == 200

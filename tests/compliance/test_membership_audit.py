@@ -3,6 +3,7 @@
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
@@ -47,6 +48,7 @@ def test_saving_unchanged_assignments_records_nothing(app, login_as, two_tenants
     assert _events(app, two_tenants.a.id) == [] and _events(app, two_tenants.b.id) == []
 
 
+@pytest.mark.tenant_isolation
 def test_accepting_an_invitation_is_audited_in_the_inviting_clinic_only(app, login_as, two_tenants, mailbox):
     manager = login_as(two_tenants.a.manager)
     manager.post("/t/clinic-a/settings/people", {"email": "newcomer@clinic-a.example", "role": "agent"})
@@ -77,6 +79,7 @@ def test_revoking_an_invitation_is_audited(app, login_as, two_tenants):
                                                two_tenants.a.manager, {"role": "clinic_admin"})]
 
 
+@pytest.mark.tenant_isolation
 def test_manager_of_clinic_b_cannot_revoke_clinic_as_invitation_and_nothing_is_recorded(app, login_as, two_tenants):
     manager_b = login_as(two_tenants.b.manager)
 
@@ -104,6 +107,7 @@ def test_a_manager_onboarding_a_clinic_is_audited_as_its_first_member(app, brows
                                         {"role": "manager", "change": "added", "via": "onboarding"})]
 
 
+@pytest.mark.tenant_isolation
 def test_membership_events_show_in_the_clinics_trail_and_not_in_the_other(app, login_as, two_tenants):
     admin = login_as(two_tenants.provider_admin)
     admin.post(f"/console/managers/{two_tenants.a.manager}", {"tenants": []})

@@ -77,6 +77,7 @@ def download_newest(browser, slug: str) -> bytes:
     return payload
 
 
+@pytest.mark.tenant_isolation
 def test_archive_holds_every_table_of_the_clinic_and_nothing_of_another(app, login_as, clinics, owner_engine):
     a = clinics.a
     browser = login_as(a.manager)
@@ -114,6 +115,7 @@ def test_archive_holds_every_table_of_the_clinic_and_nothing_of_another(app, log
         assert {"offboarding.archive_requested", "offboarding.archive_downloaded"} <= set(actions)
 
 
+@pytest.mark.tenant_isolation
 def test_deletion_leaves_no_row_of_the_clinic_in_any_tenant_table_and_the_other_clinic_intact(
         app, login_as, clinics, owner_engine):
     a, b = clinics.a, clinics.b
@@ -155,6 +157,7 @@ def test_usage_ledger_stays_append_only_for_a_clinic_that_exists(app, clinics):
         db.session.rollback()
 
 
+@pytest.mark.tenant_isolation
 def test_certificate_is_listed_for_provider_admins_and_hidden_from_other_managers(app, login_as, clinics):
     a, b = clinics.a, clinics.b
     browser = login_as(a.manager)
@@ -252,6 +255,7 @@ def test_clinic_members_who_do_not_manage_it_cannot_archive_download_or_delete(a
     assert row_counts(owner_engine, a.id) == before
 
 
+@pytest.mark.tenant_isolation
 def test_manager_of_another_clinic_gets_404_on_everything_of_the_clinic(app, login_as, clinics, owner_engine):
     a, b = clinics.a, clinics.b
     build_and_download(app, login_as(a.manager), a.slug)

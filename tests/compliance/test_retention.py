@@ -56,6 +56,7 @@ def _runs(app, tenant_id: int) -> list[RetentionRun]:
         return rows
 
 
+@pytest.mark.tenant_isolation
 def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_identical(app, clinics, owner_engine):
     a, b = clinics.data_a, clinics.data_b
     moment = datetime.now(UTC)
@@ -241,6 +242,7 @@ def test_agent_gets_403_on_the_retention_page(login_as, two_tenants):
     assert login_as(a.agent).get(f"/t/{a.slug}/retention/").status_code == 403
 
 
+@pytest.mark.tenant_isolation
 def test_manager_of_b_gets_404_on_retention_of_a(app, login_as, two_tenants):
     a, b = two_tenants.a, two_tenants.b
     browser = login_as(b.manager)
@@ -253,6 +255,7 @@ def test_manager_of_b_gets_404_on_retention_of_a(app, login_as, two_tenants):
         assert get_queue("default").count == 0
 
 
+@pytest.mark.tenant_isolation
 def test_runs_page_shows_an_empty_state_then_runs_of_this_clinic_only(app, login_as, clinics):
     a, b = clinics.a, clinics.b
     browser = login_as(a.manager)
