@@ -31,6 +31,7 @@ REASON_LABELS = {
     "opted_out": _l("The patient opted out"),
     "appointment_cancelled": _l("The appointment was cancelled"),
     "campaign_finished": _l("The campaign was finished"),
+    "campaign finished": _l("The campaign was finished"),  # written before the code existed (old rows)
     "patient_erased": _l("The patient's data was erased"),
 }
 REPLY_LABELS = {

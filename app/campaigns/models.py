@@ -63,6 +63,14 @@ class MessageStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+# Why a message was skipped or not sent: stored as codes, translated where shown (app/campaigns/forms.py).
+NO_CONSENT = "no_consent"
+OPTED_OUT = "opted_out"
+APPOINTMENT_CANCELLED = "appointment_cancelled"
+CAMPAIGN_FINISHED = "campaign_finished"
+PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
+
+
 class Reply(enum.StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"

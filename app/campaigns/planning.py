@@ -15,7 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.campaigns.models import (
+from app.campaigns.models import (  # noqa: F401  (the reason codes are imported from here too)
+    APPOINTMENT_CANCELLED,
+    CAMPAIGN_FINISHED,
+    NO_CONSENT,
+    OPTED_OUT,
+    PATIENT_ERASED,
     Appointment,
     AppointmentStatus,
     Campaign,
@@ -35,12 +40,6 @@ from app.tenants.services import current_tenant
 HORIZON = timedelta(hours=1)
 GRACE = timedelta(hours=6)
 
-# Reasons are stored as codes and translated where shown (app/campaigns/views.py).
-NO_CONSENT = "no_consent"
-OPTED_OUT = "opted_out"
-APPOINTMENT_CANCELLED = "appointment_cancelled"
-CAMPAIGN_FINISHED = "campaign_finished"
-PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
 
 _LIVE_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 _HELD_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.ATTENDED)

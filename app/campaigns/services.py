@@ -5,6 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from app.campaigns.models import (
+    CAMPAIGN_FINISHED,
     Campaign,
     CampaignKind,
     CampaignStatus,
@@ -217,7 +218,7 @@ def finish(campaign: Campaign) -> int:
                                       OutboundMessage.status == MessageStatus.SCHEDULED)
     ).all()
     for message in pending:
-        message.status, message.failure_reason = MessageStatus.SKIPPED, "campaign finished"
+        message.status, message.failure_reason = MessageStatus.SKIPPED, CAMPAIGN_FINISHED
     return len(pending)
 
 

@@ -114,7 +114,7 @@ REFUSALS = {
 }
 
 # Failure texts that are our own codes (no patient values): kept by an erasure, every other text removed.
-# "campaign finished" is what campaigns.services.finish writes (sic, not CAMPAIGN_FINISHED).
+# "campaign finished" is what campaigns.services.finish wrote before it used CAMPAIGN_FINISHED (old rows).
 _REASON_CODES = (NO_CONSENT, OPTED_OUT, APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, PATIENT_ERASED,
                  "campaign finished")
 _PHONE = re.compile(r"^\+[1-9]\d{5,14}$")

@@ -174,3 +174,25 @@ def test_messages_page_shows_failure_reasons_and_paginates(app, two_tenants, log
     assert "not a valid phone number" in page
     assert browser.get(f"/t/clinic-a/campaigns/{steps['campaign']}/messages?status=bogus").status_code == 400
     assert browser.get(f"/t/clinic-a/campaigns/{steps['campaign']}/messages?page=99").status_code == 200
+
+
+def test_finishing_a_campaign_skips_its_unsent_messages_and_says_why_in_the_readers_language(
+        app, two_tenants, login_as, reminder_campaign, create_patient, create_appointment):
+    from app.campaigns import planning
+    from app.campaigns.models import CAMPAIGN_FINISHED, MessageStatus, OutboundMessage
+    from tests.campaigns.conftest import DUE_FIRST_STEP
+
+    a = two_tenants.a
+    campaign_id = reminder_campaign(a.id)["campaign"]
+    create_appointment(a.id, create_patient(a.id), starts_in=DUE_FIRST_STEP)
+    with app.app_context(), tenant_context(a.id):
+        assert planning.plan_messages() == 1
+        db.session.commit()
+    manager = login_as(a.manager)
+    assert manager.post(f"/t/{a.slug}/campaigns/{campaign_id}/finish").status_code == 302
+    with app.app_context(), tenant_context(a.id):
+        [message] = db.session.scalars(select(OutboundMessage)).all()
+        assert (message.status, message.failure_reason) == (MessageStatus.SKIPPED, CAMPAIGN_FINISHED)
+    manager.post("/locale", {"locale": "de"})
+    page = manager.get(f"/t/{a.slug}/campaigns/{campaign_id}/messages").get_data(as_text=True)
+    assert "Die Kampagne wurde beendet" in page
