@@ -148,8 +148,9 @@ class Channels:
 
     # --- SMS ------------------------------------------------------------------------------------------
 
-    def send_sms(self, to: str, body: str, *, idempotency_key: str, status_callback: str) -> str:
-        """POST one SMS; returns the provider's message id (Twilio's `sid`)."""
+    def send_sms(self, to: str, body: str, *, idempotency_key: str, status_callback: str,
+                 sender: str | None = None) -> str:
+        """POST one SMS from `sender` (the clinic's number; default SMS_FROM); returns the provider's `sid`."""
         config = current_app.config
         if not config["SMS_API_URL"]:
             return _write_to_outbox(to, body, idempotency_key)
@@ -157,7 +158,7 @@ class Channels:
         base = urllib.parse.urlsplit(config["SMS_API_URL"].rstrip("/"))
         path = f"{base.path}/Accounts/{urllib.parse.quote(account)}/Messages.json"
         data = urllib.parse.urlencode(
-            {"To": to, "From": config["SMS_FROM"], "Body": body, "StatusCallback": status_callback}
+            {"To": to, "From": sender or config["SMS_FROM"], "Body": body, "StatusCallback": status_callback}
         ).encode()
         credentials = base64.b64encode(f"{account}:{config['SMS_AUTH_TOKEN']}".encode()).decode()
         headers = {"Authorization": f"Basic {credentials}", "Idempotency-Key": idempotency_key,
@@ -208,10 +209,11 @@ def send_patient_email(to: str, subject: str, body: str, *, idempotency_key: str
         return channels.send_email(to, subject, body, idempotency_key=idempotency_key)
 
 
-def send_sms(to: str, body: str, *, idempotency_key: str, status_callback: str) -> str:
+def send_sms(to: str, body: str, *, idempotency_key: str, status_callback: str, sender: str | None = None) -> str:
     """One SMS on its own connection (`Channels` sends many over one); returns the provider's `sid`."""
     with Channels() as channels:
-        return channels.send_sms(to, body, idempotency_key=idempotency_key, status_callback=status_callback)
+        return channels.send_sms(to, body, idempotency_key=idempotency_key, status_callback=status_callback,
+                                 sender=sender)
 
 
 def _provider_reason(payload: bytes) -> str:

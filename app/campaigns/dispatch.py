@@ -150,6 +150,7 @@ class _Clinic:
             self.respond = public_url(url_for("campaigns_public.respond", slug=tenant.slug, token=_TOKEN))
             self.opt_out = public_url(url_for("campaigns_public.opt_out", slug=tenant.slug, token=_TOKEN))
             self.sms_status = public_url(url_for("campaigns_public.sms_status", slug=tenant.slug))
+        self.sms_sender = outbound_settings().sms_sender
 
 
 @dataclass
@@ -230,7 +231,7 @@ def _prepare(row, clinic: _Clinic, templates: dict, outcomes: _Outcomes, result:
     ))
 
 
-def _send(senders: channels.Channels, row, rendered, status_callback: str):
+def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
     """One provider call (on a sender thread): ("sent", provider id, when) or (error kind, error, when)."""
     moment = datetime.now(UTC)
     try:
@@ -239,7 +240,7 @@ def _send(senders: channels.Channels, row, rendered, status_callback: str):
                                              idempotency_key=row.dedupe_key)
         else:
             provider_id = senders.send_sms(row.phone, rendered.body, idempotency_key=row.dedupe_key,
-                                           status_callback=status_callback)
+                                           status_callback=clinic.sms_status, sender=clinic.sms_sender)
     except channels.PermanentSendError as error:
         return "permanent", error, moment
     except channels.TransientSendError as error:
@@ -297,9 +298,9 @@ class SenderPool:
                 self._all.append(senders)
         return senders
 
-    def submit(self, work: list[tuple], status_callback: str) -> list[Future]:
+    def submit(self, work: list[tuple], clinic: _Clinic) -> list[Future]:
         """Start sending every (row, rendered) of `work`; one future per item, its outcome."""
-        return [self._executor.submit(lambda item=item: _send(self._channels(), *item, status_callback))
+        return [self._executor.submit(lambda item=item: _send(self._channels(), *item, clinic))
                 for item in work]
 
 
@@ -375,7 +376,7 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
                 rendered = _prepare(row, clinic, templates, outcomes, result)
                 if rendered is not None:
                     work.append((row, rendered))
-            sending = list(zip((row for row, _ in work), pool.submit(work, clinic.sms_status), strict=True))
+            sending = list(zip((row for row, _ in work), pool.submit(work, clinic), strict=True))
             _finish_chunk(in_flight, outcomes, result)
             in_flight = sending
         _finish_chunk(in_flight, outcomes, result)

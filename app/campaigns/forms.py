@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.campaigns.models import CampaignKind, MessageChannel, MessageStatus
 from app.forms import choices
@@ -81,6 +81,7 @@ class OutboundSettingsForm(FlaskForm):
                                                   "minute."))])
     quiet_from = TimeField(_l("Quiet hours from"), validators=[InputRequired(_l("Give a time."))])
     quiet_until = TimeField(_l("Quiet hours until"), validators=[InputRequired(_l("Give a time."))])
+    sms_sender = StringField(_l("The clinic's SMS number (optional)"), validators=[Optional(), Length(max=32)])
 
 
 class SurveyForm(FlaskForm):

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -137,12 +138,19 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
 
     __tablename__ = "outbound_settings"
     __audit_name__ = "outbound_settings"  # changes are recorded in the audit trail (compliance.audit)
-    __table_args__ = (UniqueConstraint("tenant_id"), CheckConstraint("rate_per_minute > 0", name="rate_positive"))
+    __table_args__ = (
+        UniqueConstraint("tenant_id"),
+        CheckConstraint("rate_per_minute > 0", name="rate_positive"),
+        Index("uq_outbound_settings_sms_sender", "sms_sender", unique=True,
+              postgresql_where=text("sms_sender IS NOT NULL"), sqlite_where=text("sms_sender IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rate_per_minute: Mapped[int] = mapped_column(Integer, nullable=False, default=600)
     quiet_from: Mapped[time] = mapped_column(Time, nullable=False, default=time(20, 0))
     quiet_until: Mapped[time] = mapped_column(Time, nullable=False, default=time(8, 0))
+    # The clinic's own SMS number (E.164), unique across clinics (migration 0014); None: SMS_FROM.
+    sms_sender: Mapped[str | None] = mapped_column(String(16))
 
 
 class Campaign(TenantScoped, TimestampMixin, db.Model):

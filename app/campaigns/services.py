@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, time, timedelta
 
+import phonenumbers
 from sqlalchemy import func, select
 
 from app.campaigns.models import (
@@ -61,6 +62,35 @@ def save_outbound_settings(*, rate_per_minute: int, quiet_from: time, quiet_unti
             )
     settings = outbound_settings()
     settings.rate_per_minute, settings.quiet_from, settings.quiet_until = rate_per_minute, quiet_from, quiet_until
+    return settings
+
+
+def set_sms_sender(number: str | None) -> OutboundSettings:
+    """Set the clinic's own SMS sender number (E.164), or none: then the platform's SMS_FROM sends.
+
+    Patients' SMS answers reach the clinic whose webhook the provider calls for the number they
+    answered, so a number may send for one clinic only.
+    """
+    tenant = current_tenant()
+    settings = outbound_settings()
+    number = (number or "").strip() or None
+    if number is not None:
+        try:
+            parsed = phonenumbers.parse(number, tenant.country_code)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_valid_number(parsed):
+            raise DomainError(_l("Not a valid phone number (national numbers are read as %(country)s).",
+                                 country=tenant.country_code), "sms_sender")
+        number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        taken = db.session.scalar(
+            select(OutboundSettings.id)
+            .where(OutboundSettings.sms_sender == number, OutboundSettings.tenant_id != tenant.id)
+            .execution_options(all_tenants=True)
+        )
+        if taken is not None:
+            raise DomainError(_l("This number already sends the SMS of another clinic."), "sms_sender")
+    settings.sms_sender = number
     return settings
 
 

@@ -93,6 +93,7 @@ def settings():
         try:
             services.save_outbound_settings(rate_per_minute=form.rate_per_minute.data,
                                             quiet_from=form.quiet_from.data, quiet_until=form.quiet_until.data)
+            services.set_sms_sender(form.sms_sender.data)
             db.session.commit()
             flash(_("Sending rules saved."), "success")
             return redirect(url_for("campaigns.settings"))
@@ -101,7 +102,9 @@ def settings():
             if not attach_domain_error(form, error):
                 flash(str(error.message), "error")
     db.session.commit()  # the clinic's default rules, created on first visit
-    return render_template("campaigns/settings.html", form=form), 400 if form.errors else 200
+    sms_webhook = public_url(url_for("campaigns_public.sms_inbound", slug=g.tenant.slug))
+    return render_template("campaigns/settings.html", form=form, sms_webhook=sms_webhook), \
+        400 if form.errors else 200
 
 
 @bp.get("/<int:campaign_id>")
