@@ -8,7 +8,6 @@ from flask_babel import format_currency, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.models import TenantRole
 from app.auth.views import console_required
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
@@ -21,7 +20,7 @@ from app.forms import attach_domain_error
 from app.i18n import _, _l
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage, tenants_visible_to
+from app.tenants.services import can_administer, can_manage, tenants_visible_to
 
 bp = tenant_blueprint("billing", __name__, "/billing")
 console_bp = Blueprint("console_billing", __name__, url_prefix="/console/billing")
@@ -51,7 +50,7 @@ def _billing_helpers():
 
 
 def _may_read() -> bool:
-    return can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)
+    return can_administer(current_user, g.tenant)
 
 
 def _require_manager() -> None:

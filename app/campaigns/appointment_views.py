@@ -25,7 +25,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.i18n import LOCALE_NAMES, _
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
+from app.tenants.services import can_administer
 
 bp = tenant_blueprint("appointments", __name__, "/appointments")
 
@@ -34,7 +34,7 @@ PER_PAGE = 50
 
 def may_edit() -> bool:
     """Import and record outcomes: the clinic's managers and clinic admins."""
-    return can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)
+    return can_administer(current_user, g.tenant)
 
 
 def may_read() -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 
 from app.campaigns import channels
@@ -134,22 +134,39 @@ def sent_in_last_minute(moment: datetime) -> int:
 
 # --- one batch ---------------------------------------------------------------------------------------
 
-_TOKEN = "0switchboardtoken0"  # noqa: S105 - stands for a message's token in the links (never in a slug)
+class ClinicLinks:
+    """A clinic's public links in messages: the patient's answer and opt-out pages, built once with a stand-in
+    for the message's token (`url_for` outside a request needs a request context per call, which costs more
+    than the rest of a message), and the SMS delivery-status callback."""
+
+    _TOKEN = "0switchboardtoken0"  # noqa: S105 - stands for a message's token (never in a slug)
+
+    def __init__(self, slug: str):
+        if has_request_context():
+            self._build(slug)
+        else:
+            # Never nested inside a request: the nested context's teardown would leave the request's tenant
+            # (app.tenants.routing.leave_tenant).
+            with current_app.test_request_context():
+                self._build(slug)
+
+    def _build(self, slug: str) -> None:
+        self._respond = public_url(url_for("campaigns_public.respond", slug=slug, token=self._TOKEN))
+        self._opt_out = public_url(url_for("campaigns_public.opt_out", slug=slug, token=self._TOKEN))
+        self.sms_status = public_url(url_for("campaigns_public.sms_status", slug=slug))
+
+    def for_token(self, token: str) -> tuple[str, str]:
+        """(answer link, opt-out link) of the message with `token`."""
+        return self._respond.replace(self._TOKEN, token), self._opt_out.replace(self._TOKEN, token)
 
 
 class _Clinic:
-    """What rendering needs of the clinic, read once per run (plain values: commits expire ORM objects).
-
-    The patient links are built once too, with a stand-in for the token: `url_for` outside a request
-    needs a request context per call, which costs more than the rest of a message.
-    """
+    """What rendering and sending need of the clinic, read once per run (plain values: commits expire ORM
+    objects)."""
 
     def __init__(self, tenant: Tenant):
         self.name, self.time_zone = tenant.name, tenant.time_zone
-        with current_app.test_request_context():
-            self.respond = public_url(url_for("campaigns_public.respond", slug=tenant.slug, token=_TOKEN))
-            self.opt_out = public_url(url_for("campaigns_public.opt_out", slug=tenant.slug, token=_TOKEN))
-            self.sms_status = public_url(url_for("campaigns_public.sms_status", slug=tenant.slug))
+        self.links = ClinicLinks(tenant.slug)
         self.sms_sender = outbound_settings().sms_sender
 
 
@@ -224,10 +241,10 @@ def _prepare(row, clinic: _Clinic, templates: dict, outcomes: _Outcomes, result:
         outcomes.finish(row.id, MessageStatus.FAILED, reason=f"no template in the language {row.language!r}")
         result.failed += 1
         return None
+    link, optout_link = clinic.links.for_token(row.token)
     return render(*template, context_for(
         clinic=clinic.name, starts_at=row.starts_at, time_zone=clinic.time_zone, language=row.language,
-        location=row.location, practitioner=row.practitioner, link=clinic.respond.replace(_TOKEN, row.token),
-        optout_link=clinic.opt_out.replace(_TOKEN, row.token),
+        location=row.location, practitioner=row.practitioner, link=link, optout_link=optout_link,
     ))
 
 
@@ -240,7 +257,7 @@ def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
                                              idempotency_key=row.dedupe_key)
         else:
             provider_id = senders.send_sms(row.phone, rendered.body, idempotency_key=row.dedupe_key,
-                                           status_callback=clinic.sms_status, sender=clinic.sms_sender)
+                                           status_callback=clinic.links.sms_status, sender=clinic.sms_sender)
     except channels.PermanentSendError as error:
         return "permanent", error, moment
     except channels.TransientSendError as error:

@@ -3,7 +3,6 @@
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.models import TenantRole
 from app.campaigns import replies, services
 from app.campaigns.forms import (
     CAMPAIGN_STATUS_LABELS,
@@ -26,7 +25,7 @@ from app.forms import attach_domain_error
 from app.i18n import _, ngettext
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage, find_tenant_by_slug
+from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
 from app.web import public_url
 
 bp = tenant_blueprint("campaigns", __name__, "/campaigns")
@@ -34,7 +33,7 @@ bp = tenant_blueprint("campaigns", __name__, "/campaigns")
 
 @bp.before_request
 def _managers_and_clinic_admins():
-    if not (can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)):
+    if not can_administer(current_user, g.tenant):
         abort(403)
     if request.method == "POST" and not can_manage(current_user, g.tenant):
         abort(403)  # clinic admins watch; the provider's managers build and run campaigns

@@ -220,6 +220,11 @@ def parse_page(value) -> int:
     return page
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill, `per_page` a page; an empty list still has its one page."""
+    return max((total + per_page - 1) // per_page, 1)
+
+
 def events(filters: AuditFilters, *, page: int = 1, all_tenants: bool = False):
     """(rows of (event, actor e-mail or None), total), newest first, one page of PER_PAGE.
 

@@ -73,10 +73,10 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from flask import current_app, has_request_context, url_for
 from sqlalchemy import String, and_, bindparam, cast, delete, func, literal, or_, select, update
 
 from app.auth.models import User
+from app.campaigns.dispatch import ClinicLinks
 from app.campaigns.models import (
     Appointment,
     Campaign,
@@ -98,7 +98,6 @@ from app.i18n import _l
 from app.models import utcnow
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
-from app.web import public_url
 
 EXPORT_FORMAT = "switchboard.gdpr-export"
 EXPORT_VERSION = 1
@@ -216,28 +215,6 @@ def _value(member) -> str | None:
     return None if member is None else getattr(member, "value", member)
 
 
-class _Links:
-    """The patient's answer and opt-out links as they were put into the message, built once per export."""
-
-    _TOKEN = "0gdprtoken0"  # noqa: S105 - stands for a message's token
-
-    def __init__(self, slug: str):
-        if has_request_context():
-            self.respond, self.opt_out = self._paths(slug)
-        else:
-            # `url_for` outside a request needs a request context of its own. Never inside a request: the
-            # nested context's teardown would leave the request's tenant (app.tenants.routing.leave_tenant).
-            with current_app.test_request_context():
-                self.respond, self.opt_out = self._paths(slug)
-
-    def _paths(self, slug: str) -> tuple[str, str]:
-        return (public_url(url_for("campaigns_public.respond", slug=slug, token=self._TOKEN)),
-                public_url(url_for("campaigns_public.opt_out", slug=slug, token=self._TOKEN)))
-
-    def for_token(self, token: str) -> tuple[str, str]:
-        return self.respond.replace(self._TOKEN, token), self.opt_out.replace(self._TOKEN, token)
-
-
 def _messages(patient: Patient, clinic) -> list[dict]:
     rows = db.session.execute(
         select(OutboundMessage, Campaign.name, Campaign.kind, Appointment)
@@ -253,7 +230,7 @@ def _messages(patient: Patient, clinic) -> list[dict]:
         for t in db.session.scalars(select(MessageTemplate).where(
             MessageTemplate.step_id.in_({message.step_id for message, *_rest in rows})))
     } if rows else {}
-    links = _Links(clinic.slug) if rows else None
+    links = ClinicLinks(clinic.slug) if rows else None
     result = []
     for message, campaign_name, campaign_kind, appointment in rows:
         subject = body = None

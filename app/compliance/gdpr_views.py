@@ -8,7 +8,6 @@ tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, c
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.models import TenantRole
 from app.compliance import audit, gdpr
 from app.compliance.gdpr_pdf import export_pdf as render_export_pdf
 from app.compliance.models import GdprRequestKind
@@ -16,7 +15,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _, _l
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
+from app.tenants.services import can_administer
 
 bp = tenant_blueprint("privacy", __name__, "/privacy")
 
@@ -40,14 +39,14 @@ COUNT_LABELS = {
 
 @bp.before_request
 def _clinic_admins_and_managers():
-    if not (can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)):
+    if not can_administer(current_user, g.tenant):
         abort(403)
 
 
 def _page(*, status: int = 200, patients=(), query: str = "", error: str | None = None,
           erase_error: str | None = None, page: int = 1):
     rows, total = gdpr.requests_page(page)
-    pages = max((total + gdpr.PER_PAGE - 1) // gdpr.PER_PAGE, 1)
+    pages = audit.page_count(total, gdpr.PER_PAGE)
     return render_template(
         "compliance/privacy.html", patients=[(p, gdpr.holdings(p)) for p in patients], query=query, error=error,
         erase_error=erase_error, rows=rows, total=total, page=page, pages=pages,

@@ -3,7 +3,6 @@
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.models import TenantRole
 from app.compliance import audit, retention
 from app.compliance.retention_forms import RetentionForm
 from app.compliance.retention_jobs import run_retention
@@ -15,19 +14,19 @@ from app.i18n import _
 from app.jobs import enqueue_after_commit
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
+from app.tenants.services import can_administer, can_manage
 
 bp = tenant_blueprint("retention", __name__, url_prefix="/retention")
 
 
 def _may_read() -> bool:
-    return can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)
+    return can_administer(current_user, g.tenant)
 
 
 def _page(form: RetentionForm, *, status: int = 200):
     page = audit.parse_page(request.args.get("page"))
     runs, total = retention.runs(page)
-    pages = max((total + retention.RUNS_PER_PAGE - 1) // retention.RUNS_PER_PAGE, 1)
+    pages = audit.page_count(total, retention.RUNS_PER_PAGE)
     return render_template(
         "compliance/retention.html", form=form, may_manage=can_manage(current_user, g.tenant),
         periods=retention.periods(), saved=retention.saved_settings() is not None, runs=runs, total=total,

@@ -3,14 +3,13 @@
 from flask import Blueprint, abort, g, render_template, request
 from flask_login import current_user
 
-from app.auth.models import TenantRole
 from app.auth.views import console_required
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.tenants.models import Tenant
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
+from app.tenants.services import can_administer
 
 bp = tenant_blueprint("compliance", __name__)
 console_bp = Blueprint("console_audit", __name__, url_prefix="/console/audit")
@@ -31,7 +30,7 @@ def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
     tenants = {}
     if all_tenants:
         tenants = {t.id: t.name for t in db.session.query(Tenant).all()}
-    pages = max((total + audit.PER_PAGE - 1) // audit.PER_PAGE, 1)
+    pages = audit.page_count(total, audit.PER_PAGE)
     return render_template("compliance/audit.html", rows=rows, total=total, page=page, pages=pages, error=None,
                            tenant_names=tenants, **context)
 
@@ -39,7 +38,7 @@ def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
 @bp.get("/audit")
 def trail():
     """This clinic's audit trail: managers and clinic admins of the clinic."""
-    if not (can_manage(current_user, g.tenant) or TenantRole.CLINIC_ADMIN in current_user.roles_in(g.tenant.id)):
+    if not can_administer(current_user, g.tenant):
         abort(403)
     return _page(time_zone=g.tenant.time_zone, all_tenants=False, endpoint="compliance.trail")
 

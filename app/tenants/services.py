@@ -65,6 +65,11 @@ def can_manage(user: User, tenant: Tenant) -> bool:
     return user.is_provider_admin or TenantRole.MANAGER in user.roles_in(tenant.id)
 
 
+def can_administer(user: User, tenant: Tenant) -> bool:
+    """Who reads a clinic's records (audit trail, billing, campaigns, privacy): its managers and clinic admins."""
+    return can_manage(user, tenant) or TenantRole.CLINIC_ADMIN in user.roles_in(tenant.id)
+
+
 def validate_time_zone(name: str) -> str:
     if name not in available_timezones():
         raise DomainError(_l("Unknown time zone. Choose one from the list, e.g. Europe/Berlin."), "time_zone")
