@@ -49,12 +49,17 @@ def open_smtp() -> smtplib.SMTP:
 
 def write_to_outbox(message: EmailMessage) -> str:
     """Without MAIL_SERVER: keep the e-mail as a .eml file in the instance folder; returns its Message-ID."""
+    return write_raw_to_outbox(message["Message-ID"], bytes(message))
+
+
+def write_raw_to_outbox(message_id: str, data: bytes) -> str:
+    """Keep the e-mail `data` as `<Message-ID>.eml` in the instance folder's outbox; returns the Message-ID."""
     outbox = Path(current_app.instance_path) / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{message['Message-ID'].strip('<>')}.eml"
-    path.write_bytes(bytes(message))
+    path = outbox / f"{message_id.strip('<>')}.eml"
+    path.write_bytes(data)
     logger.info("e-mail written to outbox", extra={"file": path.name})
-    return message["Message-ID"]
+    return message_id
 
 
 def send_email(to: str | Sequence[str], subject: str, body: str, *, message_id: str | None = None,

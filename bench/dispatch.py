@@ -15,8 +15,8 @@ clinics = 100,000 messages, half e-mail, half SMS.
 
 Two real RQ worker processes (`python worker.py outbound`: forking `rq.Worker`, the scheduler on)
 run against BENCH_REDIS_URL (default redis://127.0.0.1:6379/12; the database is FLUSHED at the start
-and the end, so give it one nobody else uses), an aiosmtpd SMTP sink and the local Twilio-shaped SMS
-sink (tests/infra/sms_sink.py), each sink in its own process. Then, with the same two workers:
+and the end, so give it one nobody else uses), an aiosmtpd SMTP sink and a Twilio-shaped SMS sink
+(bench/sinks.py), each in its own process. Then, with the same two workers:
 
 1. no-op: --noop-jobs jobs that do nothing (bench/noop_job.py): RQ's own rate on this machine;
 2. dispatch: `schedule_outbound()` (what the cron runs each minute) queues one `run_outbound` per clinic;
@@ -29,18 +29,13 @@ record per message. Exits 1 on a correctness problem; never asserts timings.
 """
 
 import argparse
-import contextlib
-import multiprocessing
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -48,11 +43,12 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.claim_next import DEFAULT_ADMIN_URL, cpu_idle_percent, libpq_url, source_digest
+from bench.cpu import CpuMeter, parent_of
+from bench.sinks import SMS_SID, SMS_TOKEN, Sink, aiosmtpd_sink_process, sms_sink_process, smtp_sink_process
 from tests.infra.postgres import test_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
-SMS_SID, SMS_TOKEN = "ACbench", "bench-sms-token"
 RATE_PER_MINUTE = 10_000  # the highest rate a clinic may set (app/campaigns/services.py)
 TEMPLATES = {
     "en": ("Your visit at {clinic}", "Hello, see you {date} at {time}, {location} ({practitioner}). Reply 1 to "
@@ -60,70 +56,6 @@ TEMPLATES = {
     "de": ("Ihr Termin bei {clinic}", "Guten Tag, bis {date} um {time}, {location} ({practitioner}). Antworten Sie "
                                       "1 zum Bestätigen, 2 zum Absagen. {link} Abmelden: {optout_link}"),
 }
-
-
-# --- sinks, each in its own process ------------------------------------------------------------------
-
-
-_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
-
-
-class CountingSmtpHandler:
-    """Counts e-mails per Message-ID; parses nothing else (the sink must not be the bottleneck)."""
-
-    def __init__(self):
-        self.received: Counter = Counter()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        found = _MESSAGE_ID.search(envelope.content)
-        self.received[found.group(1).decode() if found else "<none>"] += 1
-        return "250 OK"
-
-
-def smtp_sink_process(connection) -> None:
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    handler = CountingSmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    connection.send(port)
-    while connection.recv() == "stats":
-        connection.send(dict(handler.received))
-    controller.stop()
-
-
-def sms_sink_process(connection) -> None:
-    from tests.infra.sms_sink import sms_sink
-
-    with sms_sink(SMS_SID, SMS_TOKEN) as sink:
-        connection.send(sink.url)
-        while connection.recv() == "stats":
-            with sink._lock:
-                connection.send((dict(Counter(r["key"] for r in sink.requests)), sorted(sink.delivered),
-                                 sink.connections))
-
-
-class Sink:
-    def __init__(self, target):
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=target, args=(child,), daemon=True)
-        self.process.start()
-        self.address = self.connection.recv()
-
-    def stats(self):
-        self.connection.send("stats")
-        return self.connection.recv()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.send("stop")
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
 
 
 # --- the world -------------------------------------------------------------------------------------
@@ -191,7 +123,7 @@ def load_appointments(owner: psycopg.Connection, tenant_ids: list[int], per_clin
             INSERT INTO appointments (tenant_id, external_id, patient_id, starts_at, location, practitioner, status,
                                       created_at, updated_at)
             SELECT tenant_id, 'A-' || reference, id,
-                   date_trunc('hour', now()) + interval '43 hours' + (id % 16) * interval '15 minutes',
+                   date_trunc('minute', now()) + interval '43 hours' + (id % 16) * interval '15 minutes',
                    'Main building', 'Dr. Weber', 'scheduled', now(), now()
               FROM patients
             """
@@ -278,6 +210,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
     parser.add_argument("--noop-jobs", type=int, default=2000, help="no-op jobs for the baseline (default 2000)")
     parser.add_argument("--max-seconds", type=float, default=240, help="give up waiting after this (default 240)")
+    parser.add_argument("--smtp-sink", choices=("lean", "aiosmtpd"), default="lean",
+                        help="the SMTP server messages go to: bench/sinks.py's lean one (default) or aiosmtpd")
     return parser.parse_args(argv)
 
 
@@ -287,7 +221,8 @@ def main(argv=None) -> int:
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     started = time.monotonic()
     instance = tempfile.mkdtemp(prefix="switchboard-bench-")
-    smtp_sink, sms_sink, workers, problems = Sink(smtp_sink_process), Sink(sms_sink_process), [], []
+    smtp_sink = Sink(smtp_sink_process if args.smtp_sink == "lean" else aiosmtpd_sink_process)
+    sms_sink, workers, problems = Sink(sms_sink_process), [], []
     try:
         with test_database(admin_url) as (owner_url, app_url):
             print(f"database: {make_url(owner_url).database} (dropped at the end); Redis {redis_url} (flushed)",
@@ -332,6 +267,14 @@ def main(argv=None) -> int:
                 noop_rate = noop_done / noop_seconds
                 print(f"no-op: {noop_done:,} jobs in {noop_seconds:.1f} s = {noop_rate:,.0f} jobs/s", flush=True)
 
+                meter = CpuMeter({
+                    "RQ workers": [worker.pid for worker in workers],
+                    "PostgreSQL": [parent_of(owner.execute("SELECT pg_backend_pid()").fetchone()[0])],
+                    "Redis": [int(redis.info("server")["process_id"])],
+                    f"SMTP sink ({args.smtp_sink})": [smtp_sink.process.pid],
+                    "SMS sink": [sms_sink.process.pid],
+                })
+                meter.start()
                 cpu_at_go = cpu_sample()
                 go_wall = owner.execute("SELECT clock_timestamp()").fetchone()[0]
                 go = time.monotonic()
@@ -355,8 +298,9 @@ def main(argv=None) -> int:
                         print(f"  {now_sent:>7,} / {expected:,} sent ({(now_sent - last_sent) / window:,.0f}/s over "
                               f"the last {window:.0f} s)", flush=True)
                         last_print, last_sent = time.monotonic(), now_sent
-                    time.sleep(0.25)
+                    time.sleep(1.0)
                 idle_during = cpu_idle_since(cpu_at_go)
+                cpu_seconds = meter.stop()
                 # Let the jobs finish (a job confirms its last chunk, then ends) before reading the sinks.
                 wait_until(lambda: queue.count == 0 and queue.started_job_registry.count == 0, 60, poll=0.2)
                 rows = owner.execute(
@@ -414,6 +358,10 @@ def main(argv=None) -> int:
           f"CPU idle while sending: {idle_during:.0f}% (workers, sinks, PostgreSQL and Redis share the cores)")
     print(f"target: all {expected:,} within 60 s: {'met' if sent_count == expected and seconds <= 60 else 'NOT met'}; "
           f"at least half the no-op job rate: {'met' if rate >= noop_rate / 2 else 'NOT met'}")
+    print("CPU seconds while sending, by process tree (a tree includes its children: the workers' work-horses, "
+          "the PostgreSQL backends):")
+    for name, used in cpu_seconds.items():
+        print(f"  {name:<24} {used:6.1f} s   {1000 * used / max(sent_count, 1):.3f} ms per message")
     for problem in problems:
         print(f"PROBLEM: {problem}")
     if problems and log_tail:

@@ -8,22 +8,21 @@ Message-ID.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import http.client
 import json
 import logging
+import re
 import smtplib
 import urllib.parse
-from email.charset import QP, Charset
-from email.header import Header
-from email.mime.text import MIMEText
-from email.utils import formataddr, parseaddr
 from pathlib import Path
 
 from flask import current_app
 
-from app.mail import open_smtp, write_to_outbox
+from app.campaigns import smtp_wire
+from app.mail import open_smtp, write_raw_to_outbox
 
 logger = logging.getLogger(__name__)
 
@@ -42,30 +41,6 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     pass
-
-
-# Quoted-printable body and RFC 2047 headers: 7-bit safe for any relay, readable where it is ASCII.
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
-
-
-def patient_email(sender: str, to: str, subject: str, body: str, message_id: str) -> MIMEText:
-    """A plain-text UTF-8 e-mail.
-
-    Built with the `compat32` classes rather than `EmailMessage`: the modern policy parses and refolds
-    every header and cost about 1 ms per message here, six times this, and most of a batch's time.
-    """
-    message = MIMEText(body, "plain", _UTF8_QP)
-    message["From"] = _address(sender)
-    message["To"] = _address(to)
-    message["Subject"] = subject if subject.isascii() else Header(subject, _UTF8_QP).encode()
-    message["Message-ID"] = message_id
-    return message
-
-
-def _address(value: str) -> str:
-    name, address = parseaddr(value)
-    return formataddr((name, address), charset=_UTF8_QP) if name else address
 
 
 class Channels:
@@ -102,10 +77,10 @@ class Channels:
         config = current_app.config
         message_id = f"<{idempotency_key}@switchboard.local>"
         sender = config["CAMPAIGN_MAIL_SENDER"] or config["MAIL_DEFAULT_SENDER"]
-        message = patient_email(sender, to, subject, body, message_id)
+        data = smtp_wire.patient_email(sender, to, subject, body, message_id)
         if not config["MAIL_SERVER"]:
-            return write_to_outbox(message)
-        envelope = (parseaddr(sender)[1], [parseaddr(to)[1]], message.as_bytes())
+            return write_raw_to_outbox(message_id, data)
+        envelope = (smtp_wire.envelope_address(sender), smtp_wire.envelope_address(to), data)
         try:
             try:
                 self._send_smtp(*envelope)
@@ -128,10 +103,10 @@ class Channels:
             raise TransientSendError(f"SMTP connection: {type(error).__name__}") from error
         return message_id
 
-    def _send_smtp(self, sender: str, recipients: list[str], data: bytes) -> None:
+    def _send_smtp(self, sender: str, recipient: str, data: bytes) -> None:
         if self._smtp is None:
             self._smtp, self._smtp_used = open_smtp(), False
-        self._smtp.sendmail(sender, recipients, data)
+        smtp_wire.send(self._smtp, sender, recipient, data)
         self._smtp_used = True
 
     def _drop_smtp(self, *, polite: bool = False) -> None:
@@ -154,14 +129,11 @@ class Channels:
         config = current_app.config
         if not config["SMS_API_URL"]:
             return _write_to_outbox(to, body, idempotency_key)
-        account = config["SMS_ACCOUNT_SID"]
-        base = urllib.parse.urlsplit(config["SMS_API_URL"].rstrip("/"))
-        path = f"{base.path}/Accounts/{urllib.parse.quote(account)}/Messages.json"
-        data = urllib.parse.urlencode(
-            {"To": to, "From": sender or config["SMS_FROM"], "Body": body, "StatusCallback": status_callback}
-        ).encode()
-        credentials = base64.b64encode(f"{account}:{config['SMS_AUTH_TOKEN']}".encode()).decode()
-        headers = {"Authorization": f"Basic {credentials}", "Idempotency-Key": idempotency_key,
+        base, path, authorization = _sms_endpoint(config["SMS_API_URL"], config["SMS_ACCOUNT_SID"],
+                                                  config["SMS_AUTH_TOKEN"])
+        data = b"&".join((b"To=" + form_quote(to), _form_field("From", sender or config["SMS_FROM"]),
+                          b"Body=" + form_quote(body), _form_field("StatusCallback", status_callback)))
+        headers = {"Authorization": authorization, "Idempotency-Key": idempotency_key,
                    "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         try:
             try:
@@ -214,6 +186,29 @@ def send_sms(to: str, body: str, *, idempotency_key: str, status_callback: str, 
     with Channels() as channels:
         return channels.send_sms(to, body, idempotency_key=idempotency_key, status_callback=status_callback,
                                  sender=sender)
+
+
+@functools.lru_cache(maxsize=8)
+def _sms_endpoint(api_url: str, account: str, auth_token: str) -> tuple[urllib.parse.SplitResult, str, str]:
+    """(base URL, path of the Messages resource, Authorization header) of the configured provider."""
+    base = urllib.parse.urlsplit(api_url.rstrip("/"))
+    path = f"{base.path}/Accounts/{urllib.parse.quote(account)}/Messages.json"
+    return base, path, "Basic " + base64.b64encode(f"{account}:{auth_token}".encode()).decode()
+
+
+_FORM_UNSAFE = re.compile(rb"[^A-Za-z0-9_.~ -]")
+
+
+def form_quote(value: str) -> bytes:
+    """`urllib.parse.quote_plus` for a form value, as bytes: the same result, a regular expression's
+    speed (quote_plus looks up every byte in Python and cost a fifth of an SMS send)."""
+    return _FORM_UNSAFE.sub(lambda unsafe: b"%%%02X" % unsafe[0][0], value.encode()).replace(b" ", b"+")
+
+
+@functools.lru_cache(maxsize=256)
+def _form_field(name: str, value: str) -> bytes:
+    """A form field that is the same for many messages (the clinic's sender number, its callback URL)."""
+    return name.encode() + b"=" + form_quote(value)
 
 
 def _provider_reason(payload: bytes) -> str:

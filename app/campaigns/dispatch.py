@@ -125,9 +125,11 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
 
 
 def sent_in_last_minute(moment: datetime) -> int:
+    """The clinic's messages sent in the minute before `moment` (ix_outbound_messages_sent)."""
     return db.session.scalar(
         select(func.count()).select_from(OutboundMessage).where(
-            OutboundMessage.sent_at > moment - timedelta(minutes=1)
+            OutboundMessage.tenant_id == current_tenant_id(), OutboundMessage.sent_at.is_not(None),
+            OutboundMessage.sent_at > moment - timedelta(minutes=1),
         )
     ) or 0
 
@@ -336,7 +338,8 @@ def _confirm(outcomes: _Outcomes) -> None:
 
 # Only a message still in `sending` is finished: one that another run confirmed meanwhile (after our lease
 # ran out) keeps its record; its usage is keyed by message, so it is billed once. On PostgreSQL the chunk's
-# outcomes travel as one array per column in one UPDATE, instead of one UPDATE per message.
+# outcomes travel as one array per column in one UPDATE, instead of one UPDATE per message; `id = ANY(…)`
+# lets the planner find the rows by key even before the freshly planned messages have been analysed.
 _FINISH_SENDING = text("""
 UPDATE outbound_messages AS m
 SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at = :now,
@@ -345,7 +348,7 @@ SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at
 FROM unnest(CAST(:id AS integer[]), CAST(:status AS message_status[]), CAST(:reason AS text[]),
             CAST(:send_at AS timestamptz[]), CAST(:provider_id AS text[]), CAST(:sent_at AS timestamptz[]))
      AS u(id, status, reason, send_at, provider_id, sent_at)
-WHERE m.tenant_id = :tenant AND m.id = u.id AND m.status = 'sending'
+WHERE m.tenant_id = :tenant AND m.id = ANY(CAST(:id AS integer[])) AND m.id = u.id AND m.status = 'sending'
 """)
 
 

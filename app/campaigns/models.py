@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -225,9 +226,14 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
         ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
         Index("ix_outbound_messages_due", "tenant_id", "status", "send_at"),
         Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
+        # The rate limit counts the clinic's messages sent in the last minute.
+        Index("ix_outbound_messages_sent", "tenant_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),
+              sqlite_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Not indexed alone, unlike other tenant tables: every index above starts with it (migration 0015).
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
     campaign_id: Mapped[int] = mapped_column(Integer, nullable=False)
     step_id: Mapped[int] = mapped_column(Integer, nullable=False)
     appointment_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)

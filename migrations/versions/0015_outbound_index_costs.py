@@ -1,0 +1,35 @@
+"""Outbound message indexes for what dispatch asks, and no more.
+
+Every message row is written three times (planned, claimed, confirmed), and none of these writes can
+be a HOT update (the status is indexed), so each index of `outbound_messages` costs three entries per
+message. `ix_outbound_messages_tenant_id` duplicated the leading column of four other indexes; worse,
+with freshly planned rows not yet analysed the planner read a clinic's whole message set through it
+to find the hundred being confirmed. It goes. The per-minute rate limit counts the clinic's messages
+sent in the last minute, which read every sent message of the clinic without an index on `sent_at`:
+a partial index covers the sent ones only.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-11-23 17:00:00.000000
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.drop_index("ix_outbound_messages_tenant_id", table_name="outbound_messages")
+    op.create_index("ix_outbound_messages_sent", "outbound_messages", ["tenant_id", "sent_at"],
+                    postgresql_where=sa.text("sent_at IS NOT NULL"), sqlite_where=sa.text("sent_at IS NOT NULL"))
+
+
+def downgrade():
+    op.drop_index("ix_outbound_messages_sent", table_name="outbound_messages")
+    op.create_index("ix_outbound_messages_tenant_id", "outbound_messages", ["tenant_id"], unique=False)
