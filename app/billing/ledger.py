@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.billing.models import KIND_CHANNELS, UsageKind, UsageRecord
@@ -18,6 +18,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _l
 from app.models import utcnow
+from app.pg_arrays import execute_columns
 from app.tenancy import TenantNotSet, current_tenant_id
 
 logger = logging.getLogger(__name__)
@@ -87,18 +88,19 @@ def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datet
     return db.session.scalar(select(UsageRecord).where(UsageRecord.id == new_id))
 
 
-_INSERT_MANY = text("""
+_INSERT_MANY = """
 INSERT INTO usage_records (tenant_id, kind, channel, quantity, occurred_at, source_key, reason, author_id,
                            recorded_at)
-SELECT :tenant_id, u.kind::usage_kind, u.channel, u.quantity, u.occurred_at, u.source_key, u.reason, u.author_id,
-       :recorded_at
-  FROM unnest(CAST(:kind AS text[]), CAST(:channel AS text[]), CAST(:quantity AS numeric[]),
-              CAST(:occurred_at AS timestamptz[]), CAST(:source_key AS text[]), CAST(:reason AS text[]),
-              CAST(:author_id AS integer[]))
+SELECT %(tenant_id)s, u.kind::usage_kind, u.channel, u.quantity, u.occurred_at, u.source_key, u.reason,
+       u.author_id, %(recorded_at)s
+  FROM unnest(CAST(%(kind)b AS text[]), CAST(%(channel)b AS text[]), CAST(%(quantity)b AS numeric[]),
+              CAST(%(occurred_at)b AS timestamptz[]), CAST(%(source_key)b AS text[]), CAST(%(reason)b AS text[]),
+              CAST(%(author_id)b AS integer[]))
        AS u(kind, channel, quantity, occurred_at, source_key, reason, author_id)
 ON CONFLICT (tenant_id, source_key) DO NOTHING
 RETURNING id
-""")
+"""
+
 
 
 def record_usage_many(entries: Iterable[dict]) -> int:
@@ -120,14 +122,14 @@ def record_usage_many(entries: Iterable[dict]) -> int:
         return 0
     if db.session.get_bind().dialect.name != "postgresql":
         return len(db.session.execute(_insert_ignoring_replays(rows)).all())
-    # On PostgreSQL the rows travel as one array per column: the statement's text is the same for any
-    # number of rows, so it is compiled and parsed once, where an INSERT of n VALUES was compiled and
+    # On PostgreSQL the rows travel as one array per column (app/pg_arrays.py): the statement's text is
+    # the same for any number of rows, so it is parsed once, where an INSERT of n VALUES was compiled and
     # parsed again for every call (most of what confirming a dispatch batch cost).
     columns = {name: [row[name] for row in rows] for name in
                ("kind", "channel", "quantity", "occurred_at", "source_key", "reason", "author_id")}
     columns["kind"] = [kind.value for kind in columns["kind"]]
-    inserted = db.session.execute(_INSERT_MANY, {"tenant_id": tenant_id, "recorded_at": rows[0]["recorded_at"],
-                                                 **columns})
+    inserted = execute_columns(_INSERT_MANY, {"tenant_id": tenant_id, "recorded_at": rows[0]["recorded_at"],
+                                              **columns})
     return len(inserted.all())
 
 

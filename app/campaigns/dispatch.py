@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from app.campaigns import channels
 from app.campaigns.models import (
@@ -47,6 +47,7 @@ from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT,
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, render
 from app.extensions import db
+from app.pg_arrays import execute_columns
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 from app.tenants.services import current_tenant
@@ -338,25 +339,25 @@ def _confirm(outcomes: _Outcomes) -> None:
 
 # Only a message still in `sending` is finished: one that another run confirmed meanwhile (after our lease
 # ran out) keeps its record; its usage is keyed by message, so it is billed once. On PostgreSQL the chunk's
-# outcomes travel as one array per column in one UPDATE, instead of one UPDATE per message; `id = ANY(…)`
-# lets the planner find the rows by key even before the freshly planned messages have been analysed.
-_FINISH_SENDING = text("""
+# outcomes travel as one array per column in one UPDATE (app/pg_arrays.py), instead of one UPDATE per
+# message; `id = ANY(…)` lets the planner find the rows by key even before freshly planned ones are analysed.
+_FINISH_SENDING = """
 UPDATE outbound_messages AS m
-SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at = :now,
+SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at = %(now)s,
     send_at = COALESCE(u.send_at, m.send_at), provider_id = COALESCE(u.provider_id, m.provider_id),
     sent_at = COALESCE(u.sent_at, m.sent_at)
-FROM unnest(CAST(:id AS integer[]), CAST(:status AS message_status[]), CAST(:reason AS text[]),
-            CAST(:send_at AS timestamptz[]), CAST(:provider_id AS text[]), CAST(:sent_at AS timestamptz[]))
+FROM unnest(CAST(%(id)b AS integer[]), CAST(%(status)b AS message_status[]), CAST(%(reason)b AS text[]),
+            CAST(%(send_at)b AS timestamptz[]), CAST(%(provider_id)b AS text[]), CAST(%(sent_at)b AS timestamptz[]))
      AS u(id, status, reason, send_at, provider_id, sent_at)
-WHERE m.tenant_id = :tenant AND m.id = ANY(CAST(:id AS integer[])) AND m.id = u.id AND m.status = 'sending'
-""")
+WHERE m.tenant_id = %(tenant)s AND m.id = ANY(CAST(%(id)b AS integer[])) AND m.id = u.id AND m.status = 'sending'
+"""
 
 
 def _finish_messages(updates: list[dict]) -> None:
     """Write the outcomes of a chunk to its messages that are still `sending`."""
     now = datetime.now(UTC)
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(_FINISH_SENDING, {
+        execute_columns(_FINISH_SENDING, {
             "now": now, "tenant": current_tenant_id(),
             "id": [u["b_id"] for u in updates], "status": [u["b_status"].value for u in updates],
             "reason": [u["b_reason"] for u in updates], "send_at": [u["b_send_at"] for u in updates],
