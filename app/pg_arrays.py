@@ -8,6 +8,7 @@ psycopg's C code (about 1 µs each). SQLAlchemy's `text()` has no way to ask for
 are written with psycopg's own placeholders: `%(name)b` for an array, `%(name)s` for a single value.
 """
 
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam
 from sqlalchemy.engine import CursorResult
 
 from app.extensions import db
@@ -16,3 +17,11 @@ from app.extensions import db
 def execute_columns(sql: str, params: dict) -> CursorResult:
     """Run `sql` with psycopg placeholders on the session's connection (its transaction, its clinic)."""
     return db.session.connection().exec_driver_sql(sql, params)
+
+
+def one_of(column: ColumnElement, ids: list[int]) -> ColumnElement:
+    """`column IN ids`; on PostgreSQL as `column = ANY(:ids)`, one array parameter: an IN list of 500 values is
+    500 parameters, a statement text of its own for every length, compiled and converted again each time."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("one_of_ids", ids, type_=ARRAY(Integer)))
+    return column.in_(ids)

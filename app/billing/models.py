@@ -62,6 +62,7 @@ class UsageRecord(TenantScoped, db.Model):
         CheckConstraint("kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
                         name="adjustment_has_reason_and_author"),
     )
+    __tenant_id_index__ = False
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     kind: Mapped[UsageKind] = mapped_column(value_enum(UsageKind, "usage_kind"), nullable=False)

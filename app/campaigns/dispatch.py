@@ -47,7 +47,7 @@ from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT,
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, render
 from app.extensions import db
-from app.pg_arrays import execute_columns
+from app.pg_arrays import execute_columns, one_of
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 from app.tenants.services import current_tenant
@@ -115,9 +115,11 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
         chosen = messages.c.id == func.any(func.array(due.scalar_subquery()))
     else:
         chosen = messages.c.id.in_(due.scalar_subquery())
+    # No second `tenant_id =` here: the ids come from the clinic's own rows (and RLS holds), and with it the
+    # planner, misled by freshly planned rows not yet analysed, read all the clinic's messages to find them.
     claimed = db.session.execute(
         update(messages)
-        .where(chosen, messages.c.tenant_id == current_tenant_id())
+        .where(chosen)
         .values(status=MessageStatus.SENDING.value, attempts=messages.c.attempts + 1,
                 lease_until=moment + lease(), updated_at=moment)
         .returning(messages.c.id)
@@ -205,7 +207,7 @@ def _claimed_messages(ids: list[int]) -> list:
         .join(Appointment, and_(Appointment.id == OutboundMessage.appointment_id,
                                 Appointment.tenant_id == same_tenant))
         .join(Patient, and_(Patient.id == OutboundMessage.patient_id, Patient.tenant_id == same_tenant))
-        .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.SENDING)
+        .where(one_of(OutboundMessage.id, ids), OutboundMessage.status == MessageStatus.SENDING)
         .order_by(OutboundMessage.send_at, OutboundMessage.id)
     ).all()
 

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -231,9 +230,9 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
               sqlite_where=text("sent_at IS NOT NULL")),
     )
 
+    __tenant_id_index__ = False
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Not indexed alone, unlike other tenant tables: every index above starts with it (migration 0015).
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
     campaign_id: Mapped[int] = mapped_column(Integer, nullable=False)
     step_id: Mapped[int] = mapped_column(Integer, nullable=False)
     appointment_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)

@@ -1,4 +1,4 @@
-"""Outbound message indexes for what dispatch asks, and no more.
+"""Outbound message and usage record indexes for what dispatch asks, and no more.
 
 Every message row is written three times (planned, claimed, confirmed), and none of these writes can
 be a HOT update (the status is indexed), so each index of `outbound_messages` costs three entries per
@@ -6,7 +6,8 @@ message. `ix_outbound_messages_tenant_id` duplicated the leading column of four 
 with freshly planned rows not yet analysed the planner read a clinic's whole message set through it
 to find the hundred being confirmed. It goes. The per-minute rate limit counts the clinic's messages
 sent in the last minute, which read every sent message of the clinic without an index on `sent_at`:
-a partial index covers the sent ones only.
+a partial index covers the sent ones only. Each message sent also appends a usage record, whose
+`ix_usage_records_tenant_id` duplicated the leading column of its two other indexes: it goes too.
 
 Revision ID: 0015
 Revises: 0014
@@ -26,6 +27,7 @@ depends_on = None
 
 def upgrade():
     op.drop_index("ix_outbound_messages_tenant_id", table_name="outbound_messages")
+    op.drop_index("ix_usage_records_tenant_id", table_name="usage_records")
     op.create_index("ix_outbound_messages_sent", "outbound_messages", ["tenant_id", "sent_at"],
                     postgresql_where=sa.text("sent_at IS NOT NULL"), sqlite_where=sa.text("sent_at IS NOT NULL"))
 
@@ -33,3 +35,4 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_outbound_messages_sent", table_name="outbound_messages")
     op.create_index("ix_outbound_messages_tenant_id", "outbound_messages", ["tenant_id"], unique=False)
+    op.create_index("ix_usage_records_tenant_id", "usage_records", ["tenant_id"], unique=False)
