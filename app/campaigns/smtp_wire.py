@@ -71,8 +71,11 @@ def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     """One SMTP transaction; raises smtplib's exceptions as `sendmail` does (and resets after a refusal)."""
     smtp.ehlo_or_helo_if_needed()
     if not (sender + recipient).isascii():
-        smtp.sendmail(sender, [recipient], data,
-                      mail_options=["SMTPUTF8"] if smtp.has_extn("smtputf8") else [])
+        # An internationalised address (email_validator accepts them) travels only with SMTPUTF8 (RFC 6531).
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPRecipientsRefused(
+                {recipient: (553, b"the relay does not offer SMTPUTF8 for an internationalised address")})
+        smtp.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"])
         return
     if not smtp.has_extn("pipelining"):
         smtp.sendmail(sender, [recipient], data)

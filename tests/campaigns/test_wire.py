@@ -67,6 +67,19 @@ def test_a_refused_recipient_fails_that_message_only_and_the_connection_goes_on(
     assert len(set(relay.peers)) == 1
 
 
+def test_an_internationalised_address_goes_with_smtputf8_or_fails_alone_where_the_relay_lacks_it(app):
+    with smtp_server(smtputf8=True) as (relay, port):
+        outcomes = _send(app, port, [("jörg@bücher.example", "k-1")])
+    assert outcomes == ["<k-1@switchboard.local>"]
+    assert relay.commands[-1] == ("RCPT", "jörg@bücher.example") and relay.messages[0]["To"] == "jörg@bücher.example"
+
+    with smtp_server() as (relay, port):
+        outcomes = _send(app, port, [("jörg@bücher.example", "k-2"), ("anna@example.org", "k-3")])
+    assert isinstance(outcomes[0], PermanentSendError) and outcomes[0].reason == "SMTP 553: recipient refused"
+    assert outcomes[1] == "<k-3@switchboard.local>"
+    assert [m["To"] for m in relay.messages] == ["anna@example.org"]
+
+
 class StrictPipeliningRelay:
     """A relay that answers MAIL, RCPT and DATA only once all three have arrived: a client that waits for the
     MAIL reply before sending RCPT (no pipelining) gets nothing and times out."""

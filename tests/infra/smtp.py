@@ -52,12 +52,12 @@ class RecordingHandler(AdvertisesPipelining):
 
 
 @contextmanager
-def smtp_server(*, pipelining: bool = True, refuse: dict[str, str] | None = None):
+def smtp_server(*, pipelining: bool = True, refuse: dict[str, str] | None = None, smtputf8: bool = False):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     handler = RecordingHandler(pipelining=pipelining, refuse=refuse)
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield handler, port
