@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
 
 from app.campaigns import channels
 from app.campaigns.models import (
@@ -94,13 +94,17 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
     active = select(campaigns.c.id).where(
         campaigns.c.tenant_id == current_tenant_id(), campaigns.c.status == CampaignStatus.ACTIVE.value
     )
+    # The statuses are written into the statement, not bound: only then can the planner prove that the claim
+    # stays within ix_outbound_messages_pending's predicate, also in the generic plan of a prepared statement.
+    scheduled, sending = (literal_column(f"'{status.value}'") for status in (MessageStatus.SCHEDULED,
+                                                                             MessageStatus.SENDING))
     due = (
         select(messages.c.id)
         .where(
             messages.c.tenant_id == current_tenant_id(),
             or_(
-                and_(messages.c.status == MessageStatus.SCHEDULED.value, messages.c.send_at <= moment),
-                and_(messages.c.status == MessageStatus.SENDING.value, messages.c.lease_until < moment),
+                and_(messages.c.status == scheduled, messages.c.send_at <= moment),
+                and_(messages.c.status == sending, messages.c.lease_until < moment),
             ),
             messages.c.campaign_id.in_(active),
         )
@@ -115,6 +119,7 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
         chosen = messages.c.id == func.any(func.array(due.scalar_subquery()))
     else:
         chosen = messages.c.id.in_(due.scalar_subquery())
+    # The subquery reads ix_outbound_messages_pending in send order and stops at `limit` (migration 0015).
     # No second `tenant_id =` here: the ids come from the clinic's own rows (and RLS holds), and with it the
     # planner, misled by freshly planned rows not yet analysed, read all the clinic's messages to find them.
     claimed = db.session.execute(

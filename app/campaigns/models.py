@@ -223,7 +223,10 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
         ForeignKeyConstraint(["tenant_id", "appointment_id"], ["appointments.tenant_id", "appointments.id"],
                              ondelete="CASCADE"),
         ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
-        Index("ix_outbound_messages_due", "tenant_id", "status", "send_at"),
+        # Only the messages still to send, in send order: what the claim reads (migration 0015).
+        Index("ix_outbound_messages_pending", "tenant_id", "send_at",
+              postgresql_where=text("status IN ('scheduled', 'sending')"),
+              sqlite_where=text("status IN ('scheduled', 'sending')")),
         Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
         # The rate limit counts the clinic's messages sent in the last minute.
         Index("ix_outbound_messages_sent", "tenant_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),

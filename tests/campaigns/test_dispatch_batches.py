@@ -1,6 +1,6 @@
 """Dispatch in batches: one connection per channel for a batch, the clinic's rate limit, confirmation in chunks."""
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from app.billing.models import UsageRecord
 from app.campaigns import dispatch, planning, services
@@ -88,3 +88,53 @@ def test_sent_messages_are_confirmed_in_chunks_during_a_batch(app, two_tenants, 
     # When the third is sent, the first chunk is confirmed; the second may be; the third is not.
     assert seen_by_third[0] == MessageStatus.SENT and seen_by_third[2] == MessageStatus.SENDING
     assert [m.status for m in _messages(app, a.id)] == [MessageStatus.SENT] * 3
+
+
+def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_history(
+        app, owner_engine, two_tenants, create_patient, create_appointment, reminder_campaign):
+    """Under RLS `status = 'scheduled'` cannot be an index condition (enum equality is not leakproof): through
+    an index on (tenant, status, send_at) the claim read every past message of the clinic. The partial index
+    of pending messages keeps it to what is still to send."""
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    _patients_with_due_reminders(a, create_patient, create_appointment, 3)
+    with app.app_context(), tenant_context(a.id):
+        planning.plan_messages()
+        db.session.commit()
+    with owner_engine.begin() as owner:  # a year of history: 3,000 messages sent long ago
+        owner.execute(text("""
+            INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, appointment_id, patient_id, channel,
+                                           language, dedupe_key, token, status, send_at, attempts, sent_at)
+            SELECT tenant_id, campaign_id, step_id, appointment_id, patient_id, channel, language,
+                   'old-' || id || '-' || n, 'old-token-' || id || '-' || n, 'sent', now() - n * interval '1 hour', 1,
+                   now() - n * interval '1 hour'
+              FROM outbound_messages CROSS JOIN generate_series(1, 1000) AS n
+             WHERE tenant_id = :tenant"""), {"tenant": a.id})
+        owner.execute(text("ANALYZE outbound_messages"))
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("UPDATE outbound_messages SET status"):
+            cursor.execute("SAVEPOINT explained")  # EXPLAIN ANALYZE runs the claim: undo it, then run it for real
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+            cursor.execute("ROLLBACK TO SAVEPOINT explained")
+
+    with app.app_context(), tenant_context(a.id):
+        event.listen(db.engine, "before_cursor_execute", explain)
+        try:
+            claimed = dispatch.claim_due(now(), 10)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", explain)
+        db.session.rollback()
+
+    def scans(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    message_scans = [n for n in scans(plans[0]) if n.get("Relation Name") == "outbound_messages"
+                     and n.get("Alias") != "outbound_messages"]
+    assert len(claimed) == 3
+    assert [n.get("Index Name") for n in message_scans] == ["ix_outbound_messages_pending"]
+    assert message_scans[0]["Actual Rows"] == 3  # not the 3,000 sent ones
