@@ -23,5 +23,5 @@ def one_of(column: ColumnElement, ids: list[int]) -> ColumnElement:
     """`column IN ids`; on PostgreSQL as `column = ANY(:ids)`, one array parameter: an IN list of 500 values is
     500 parameters, a statement text of its own for every length, compiled and converted again each time."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("one_of_ids", ids, type_=ARRAY(Integer)))
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
     return column.in_(ids)

@@ -77,10 +77,12 @@ class Channels:
         config = current_app.config
         message_id = f"<{idempotency_key}@switchboard.local>"
         sender = config["CAMPAIGN_MAIL_SENDER"] or config["MAIL_DEFAULT_SENDER"]
+        if not smtp_wire.is_plain_address(to):  # validated at import; a line break would inject a header
+            raise PermanentSendError("recipient address not usable")
         data = smtp_wire.patient_email(sender, to, subject, body, message_id)
         if not config["MAIL_SERVER"]:
             return write_raw_to_outbox(message_id, data)
-        envelope = (smtp_wire.envelope_address(sender), smtp_wire.envelope_address(to), data)
+        envelope = (smtp_wire.envelope_address(sender), to, data)
         try:
             try:
                 self._send_smtp(*envelope)

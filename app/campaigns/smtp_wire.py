@@ -25,6 +25,7 @@ _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
 _MAX_HEADER_LINE = 78
 _LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
 _UNSAFE_IN_COMMAND = re.compile(r"[\r\n<>]")
+_UNSAFE_IN_ADDRESS = re.compile(r"[\r\n<>,;\s]")
 
 
 @lru_cache(maxsize=64)
@@ -32,6 +33,11 @@ def sender_header(sender: str) -> str:
     """The From header of a configured sender ("Name <address>" or an address), encoded once."""
     name, address = parseaddr(sender)
     return formataddr((name, address), charset=_UTF8_QP) if name else address
+
+
+def is_plain_address(value: str) -> bool:
+    """A bare address that is safe in a header and a command line: one "@", no line break, bracket or space."""
+    return value.count("@") == 1 and not _UNSAFE_IN_ADDRESS.search(value)
 
 
 def envelope_address(value: str) -> str:
@@ -69,6 +75,9 @@ def patient_email(sender: str, to: str, subject: str, body: str, message_id: str
 
 def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     """One SMTP transaction; raises smtplib's exceptions as `sendmail` does (and resets after a refusal)."""
+    if _UNSAFE_IN_COMMAND.search(sender) or _UNSAFE_IN_COMMAND.search(recipient):
+        # Never part of a valid address; in a command line they would start another command.
+        raise smtplib.SMTPRecipientsRefused({recipient: (553, b"address not allowed")})
     smtp.ehlo_or_helo_if_needed()
     if not (sender + recipient).isascii():
         # An internationalised address (email_validator accepts them) travels only with SMTPUTF8 (RFC 6531).
@@ -80,8 +89,6 @@ def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     if not smtp.has_extn("pipelining"):
         smtp.sendmail(sender, [recipient], data)
         return
-    if _UNSAFE_IN_COMMAND.search(sender) or _UNSAFE_IN_COMMAND.search(recipient):
-        raise smtplib.SMTPRecipientsRefused({recipient: (553, b"address not allowed")})
     smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
     # Every reply of the group is read before acting on any (RFC 2920, 3.1).
     (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (

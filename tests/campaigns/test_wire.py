@@ -39,6 +39,16 @@ def _text(message) -> str:
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "no-pipelining"])
+def test_a_line_break_in_an_address_never_reaches_the_relay(app, pipelining):
+    with smtp_server(pipelining=pipelining) as (relay, port):
+        outcomes = _send(app, port, [("anna@example.org\r\nRCPT TO:<eve@example.org>", "k-1"),
+                                     ("bert@example.org", "k-2")])
+    assert isinstance(outcomes[0], PermanentSendError) and outcomes[0].reason == "recipient address not usable"
+    assert outcomes[1] == "<k-2@switchboard.local>"
+    assert relay.commands == [("MAIL", "no-reply@switchboard.local"), ("RCPT", "bert@example.org")]
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "no-pipelining"])
 def test_the_relay_receives_the_message_as_written(app, pipelining):
     with smtp_server(pipelining=pipelining) as (relay, port):
         outcomes = _send(app, port, [("anna@example.org", "k-1"), ("bert@example.org", "k-2")])
