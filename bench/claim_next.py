@@ -39,6 +39,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from bench import DEFAULT_ADMIN_URL
+from bench.cpu import cpu_idle_percent
 from tests.infra.postgres import test_database
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -70,23 +71,6 @@ BARE_EVENT = """
 INSERT INTO contact_events (tenant_id, contact_id, kind, occurred_at, actor_id, details)
 VALUES (%(tenant)s, %(contact)s, 'assigned', now(), %(agent)s, '{}')
 """
-
-
-def cpu_idle_percent(seconds: float = 1.0) -> float:
-    """How idle the machine is (all cores), from /proc/stat: other work skews every figure."""
-
-    def sample():
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-        return values[3] + values[4], sum(values)
-
-    try:
-        idle0, total0 = sample()
-        time.sleep(seconds)
-        idle1, total1 = sample()
-    except OSError:
-        return float("nan")
-    return 100.0 * (idle1 - idle0) / max(total1 - total0, 1)
 
 
 def source_digest(path: str) -> str:

@@ -7,6 +7,7 @@ a PostgreSQL server's backends — however short they lived.
 """
 
 import os
+import time
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -36,6 +37,29 @@ def tree_seconds(pid: int) -> float:
 def parent_of(pid: int) -> int:
     fields = _stat(pid)
     return int(fields[1]) if fields else 0
+
+
+def cpu_sample() -> tuple[int, int]:
+    """(idle, total) ticks of all cores so far, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
+def cpu_idle_since(start: tuple[int, int]) -> float:
+    """Percent of all cores' time idle since the `cpu_sample()` `start`."""
+    idle, total = cpu_sample()
+    return 100.0 * (idle - start[0]) / max(total - start[1], 1)
+
+
+def cpu_idle_percent(seconds: float = 1.0) -> float:
+    """How idle the machine is (all cores) over the next `seconds`: other work skews every figure."""
+    try:
+        start = cpu_sample()
+        time.sleep(seconds)
+        return cpu_idle_since(start)
+    except OSError:
+        return float("nan")
 
 
 class CpuMeter:

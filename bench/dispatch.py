@@ -42,8 +42,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.claim_next import DEFAULT_ADMIN_URL, cpu_idle_percent, libpq_url, source_digest
-from bench.cpu import CpuMeter, parent_of
+from bench.claim_next import DEFAULT_ADMIN_URL, libpq_url, source_digest
+from bench.cpu import CpuMeter, cpu_idle_percent, cpu_idle_since, cpu_sample, parent_of
 from bench.sinks import SMS_SID, SMS_TOKEN, Sink, aiosmtpd_sink_process, sms_sink_process, smtp_sink_process
 from tests.infra.postgres import test_database
 
@@ -186,17 +186,6 @@ def run_noop(queue, jobs: int, max_seconds: float) -> tuple[float, int]:
                             for _ in range(min(500, jobs - first))])
     wait_until(lambda: registry.count >= jobs, max_seconds, poll=0.02)
     return time.monotonic() - started, registry.count
-
-
-def cpu_sample() -> tuple[int, int]:
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    return values[3] + values[4], sum(values)
-
-
-def cpu_idle_since(start: tuple[int, int]) -> float:
-    idle, total = cpu_sample()
-    return 100.0 * (idle - start[0]) / max(total - start[1], 1)
 
 
 # --- main ------------------------------------------------------------------------------------------

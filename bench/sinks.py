@@ -10,11 +10,13 @@ sink (tests/infra/sms_sink.py: failures, delays, holding requests) is a thread p
 about three times as much CPU per request.
 """
 
+import asyncio
 import base64
 import contextlib
 import multiprocessing
 import re
 import socket
+import threading
 from collections import Counter
 
 from tests.infra.smtp import AdvertisesPipelining
@@ -55,7 +57,7 @@ def aiosmtpd_sink_process(connection) -> None:
     controller.stop()
 
 
-class LeanSmtpSink:
+class LeanSmtpProtocol(asyncio.Protocol):
     """An SMTP server that accepts every message and counts it per Message-ID: EHLO/HELO (advertising
     PIPELINING), MAIL, RCPT, DATA, RSET, NOOP and QUIT, each reply batch written at once. aiosmtpd reads
     and dispatches every line of a message in Python and cost 0.57 ms per e-mail here, more than the client
@@ -67,83 +69,71 @@ class LeanSmtpSink:
     def __init__(self, received: Counter):
         self.received = received
 
-    def __call__(self):
-        import asyncio
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.in_data = transport, b"", False
+        transport.write(b"220 sink ESMTP\r\n")
 
-        sink = self
-
-        class Protocol(asyncio.Protocol):
-            def connection_made(self, transport):
-                self.transport, self.buffer, self.in_data = transport, b"", False
-                transport.write(b"220 sink ESMTP\r\n")
-
-            def data_received(self, chunk):
-                self.buffer += chunk
-                replies = []
-                while True:
-                    if self.in_data:
-                        if self.buffer.startswith(b".\r\n"):
-                            end, content = 3, b""
-                        else:
-                            found = self.buffer.find(b"\r\n.\r\n")
-                            if found < 0:
-                                break
-                            end, content = found + 5, self.buffer[:found + 2]
-                        self.buffer, self.in_data = self.buffer[end:], False
-                        message_id = _MESSAGE_ID.search(content)
-                        sink.received[message_id.group(1).decode() if message_id else "<none>"] += 1
-                        replies.append(b"250 OK\r\n")
-                        continue
-                    line_end = self.buffer.find(b"\r\n")
-                    if line_end < 0:
+    def data_received(self, chunk):
+        self.buffer += chunk
+        replies = []
+        while True:
+            if self.in_data:
+                if self.buffer.startswith(b".\r\n"):
+                    end, content = 3, b""
+                else:
+                    found = self.buffer.find(b"\r\n.\r\n")
+                    if found < 0:
                         break
-                    verb = self.buffer[:4].upper()
-                    self.buffer = self.buffer[line_end + 2:]
-                    if verb == b"DATA":
-                        self.in_data = True
-                        replies.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    elif verb == b"QUIT":
-                        self.transport.write(b"".join(replies) + b"221 Bye\r\n")
-                        self.transport.close()
-                        return
-                    else:
-                        replies.append(self._reply(verb))
-                if replies:
-                    self.transport.write(b"".join(replies))
+                    end, content = found + 5, self.buffer[:found + 2]
+                self.buffer, self.in_data = self.buffer[end:], False
+                message_id = _MESSAGE_ID.search(content)
+                self.received[message_id.group(1).decode() if message_id else "<none>"] += 1
+                replies.append(b"250 OK\r\n")
+                continue
+            line_end = self.buffer.find(b"\r\n")
+            if line_end < 0:
+                break
+            verb = self.buffer[:4].upper()
+            self.buffer = self.buffer[line_end + 2:]
+            if verb == b"DATA":
+                self.in_data = True
+                replies.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"".join(replies) + b"221 Bye\r\n")
+                self.transport.close()
+                return
+            else:
+                replies.append(self._REPLIES.get(verb, b"500 Command not recognized\r\n"))
+        if replies:
+            self.transport.write(b"".join(replies))
 
-            @staticmethod
-            def _reply(verb: bytes) -> bytes:
-                return LeanSmtpSink._REPLIES.get(verb, b"500 Command not recognized\r\n")
 
-        return Protocol()
+def _serve(connection, loop, address, snapshot) -> None:
+    """Run `loop` in a thread, tell the parent `address`, then answer each "stats" with `snapshot()` taken on the
+    loop (the counters are only touched there), until the parent says anything else."""
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    connection.send(address)
+
+    async def on_loop():
+        return snapshot()
+
+    while connection.recv() == "stats":
+        connection.send(asyncio.run_coroutine_threadsafe(on_loop(), loop).result())
 
 
 def smtp_sink_process(connection) -> None:
-    import asyncio
-    import threading
-
     import uvloop
 
     received: Counter = Counter()
     loop = uvloop.new_event_loop()
     port = _free_port()
-    server = loop.run_until_complete(loop.create_server(LeanSmtpSink(received), "127.0.0.1", port))
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    connection.send(port)
-    while connection.recv() == "stats":
-        connection.send(asyncio.run_coroutine_threadsafe(_copy(received), loop).result())
+    server = loop.run_until_complete(loop.create_server(lambda: LeanSmtpProtocol(received), "127.0.0.1", port))
+    _serve(connection, loop, port, lambda: dict(received))
     loop.call_soon_threadsafe(server.close)
     loop.call_soon_threadsafe(loop.stop)
 
 
-async def _copy(counter: Counter) -> dict:
-    return dict(counter)
-
-
 def sms_sink_process(connection) -> None:
-    import asyncio
-    import threading
-
     import uvloop
     from aiohttp import web
 
@@ -170,20 +160,10 @@ def sms_sink_process(connection) -> None:
     runner = web.AppRunner(app, access_log=None)
     loop.run_until_complete(runner.setup())
     port = _free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    loop.run_until_complete(site.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    connection.send(f"http://127.0.0.1:{port}")
-    while connection.recv() == "stats":
-        snapshot = asyncio.run_coroutine_threadsafe(_snapshot(requested, delivered, peers), loop).result()
-        connection.send(snapshot)
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    _serve(connection, loop, f"http://127.0.0.1:{port}", lambda: (dict(requested), sorted(delivered), len(peers)))
     asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
     loop.call_soon_threadsafe(loop.stop)
-
-
-async def _snapshot(requested: Counter, delivered: dict, peers: set) -> tuple[dict, list, int]:
-    return dict(requested), sorted(delivered), len(peers)
 
 
 class Sink:

@@ -21,6 +21,7 @@ from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
 from tests.infra.postgres import postgres_server, test_database
 from tests.infra.redis_server import redis_server
+from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
 
 PASSWORD = "correct-horse-battery"
@@ -136,6 +137,24 @@ def app_context(app):
 @pytest.fixture
 def mailbox(smtp):
     return smtp[0].messages
+
+
+@pytest.fixture(scope="session")
+def sms_provider():
+    with sms_sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def sms(app, sms_provider):
+    """Point the app at the local SMS provider for one test."""
+    saved = {key: app.config[key] for key in ("SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN")}
+    app.config.update(SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid,
+                      SMS_AUTH_TOKEN=sms_provider.auth_token)
+    sms_provider.reset()
+    yield sms_provider
+    app.config.update(saved)
+    sms_provider.reset()
 
 
 # --- factories -----------------------------------------------------------------------------------

@@ -102,7 +102,6 @@ RETURNING id
 """
 
 
-
 def record_usage_many(entries: Iterable[dict]) -> int:
     """Append many usage records for the current tenant in one statement; returns how many were new.
 

@@ -24,7 +24,6 @@ _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
 _MAX_HEADER_LINE = 78
 _LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
-_UNSAFE_IN_COMMAND = re.compile(r"[\r\n<>]")
 _UNSAFE_IN_ADDRESS = re.compile(r"[\r\n<>,;\s]")
 
 
@@ -75,8 +74,8 @@ def patient_email(sender: str, to: str, subject: str, body: str, message_id: str
 
 def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     """One SMTP transaction; raises smtplib's exceptions as `sendmail` does (and resets after a refusal)."""
-    if _UNSAFE_IN_COMMAND.search(sender) or _UNSAFE_IN_COMMAND.search(recipient):
-        # Never part of a valid address; in a command line they would start another command.
+    if not (is_plain_address(sender) and is_plain_address(recipient)):
+        # A line break in a command line would start another command.
         raise smtplib.SMTPRecipientsRefused({recipient: (553, b"address not allowed")})
     smtp.ehlo_or_helo_if_needed()
     if not (sender + recipient).isascii():

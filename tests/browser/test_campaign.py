@@ -10,7 +10,6 @@ without a reload.
 import subprocess
 from datetime import time, timedelta
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -20,29 +19,11 @@ from app.campaigns.models import CampaignKind, CampaignStatus, MessageChannel, M
 from app.extensions import db
 from app.jobs import get_queue
 from app.tenancy import tenant_context
-from tests.infra.sms_sink import sms_sink
 from tests.infra.worker_process import kill_worker, start_worker, wait_for, worker_env
 
 FLOW = "campaign"
 # An appointment whose 48-hours-before reminder is due now (a few minutes ago).
 DUE = timedelta(hours=48) - timedelta(minutes=5)
-
-
-@pytest.fixture(scope="module")
-def sms_provider():
-    with sms_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def sms(app, sms_provider):
-    saved = {key: app.config[key] for key in ("SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN")}
-    app.config.update(SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid,
-                      SMS_AUTH_TOKEN=sms_provider.auth_token)
-    sms_provider.reset()
-    yield sms_provider
-    sms_provider.reset()
-    app.config.update(saved)
 
 
 def _reminders(app, tenant_id: int, *, active: bool) -> int:

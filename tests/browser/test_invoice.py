@@ -12,18 +12,9 @@ from app.billing.models import UsageKind
 from app.extensions import db
 from app.tenancy import tenant_context
 from app.tenants.services import get_tenant
+from tests.billing.conftest import STANDARD_RATES
 
 FLOW = "invoice"
-RATES = {
-    "handled_contact:phone": (Decimal("1.2345"), 10),
-    "handled_contact:email": (Decimal("0.8000"), 0),
-    "handled_contact:chat": (Decimal("0.5000"), 0),
-    "handled_contact:callback": (Decimal("0.9000"), 0),
-    "talk_minutes": (Decimal("0.0125"), 100),
-    "outbound_message:email": (Decimal("0.0010"), 0),
-    "outbound_message:sms": (Decimal("0.0750"), 5),
-    "outbound_message:voice": (Decimal("0.1500"), 0),
-}
 
 
 def _months_back(months: int) -> date:
@@ -37,7 +28,7 @@ def _billed_clinic(app, tenant_id: int, *, base_fee: Decimal, month: date) -> in
     """A plan from `month` on, that month's usage, the running month's usage; ended months invoiced."""
     usage_at = datetime(month.year, month.month, 15, 12, tzinfo=UTC)
     with app.app_context(), tenant_context(tenant_id):
-        pricing.save_plan(effective_from=month, currency="EUR", base_fee=base_fee, rates=RATES, author_id=None)
+        pricing.save_plan(effective_from=month, currency="EUR", base_fee=base_fee, rates=STANDARD_RATES, author_id=None)
         for number in range(12):  # 2 over the 10 included × €1.2345 = €2.469 → €2.47
             ledger.record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=usage_at,
                                 source_key=f"contact:{number}", channel="phone")

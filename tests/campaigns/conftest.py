@@ -1,4 +1,4 @@
-"""Outbound fixtures: the local SMS provider, and a clinic with a reminder campaign ready to send."""
+"""Outbound fixtures: a clinic with a reminder campaign ready to send (the SMS provider is in tests/conftest.py)."""
 
 from datetime import UTC, datetime, time, timedelta
 
@@ -10,25 +10,6 @@ from app.campaigns.models import CampaignKind, MessageChannel
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.tenancy import tenant_context
-from tests.infra.sms_sink import sms_sink
-
-
-@pytest.fixture(scope="session")
-def sms_provider():
-    with sms_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def sms(app, sms_provider):
-    """Point the app at the local SMS provider for one test."""
-    saved = {key: app.config[key] for key in ("SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN")}
-    app.config.update(SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid,
-                      SMS_AUTH_TOKEN=sms_provider.auth_token)
-    sms_provider.reset()
-    yield sms_provider
-    app.config.update(saved)
-    sms_provider.reset()
 
 
 def run_outbound_worker(app) -> None:
