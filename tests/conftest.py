@@ -19,6 +19,7 @@ from app.auth.passwords import hash_password
 from app.extensions import db, redis_connection
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
+from tests.infra import clock, summary
 from tests.infra.postgres import postgres_server, test_database
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
@@ -28,6 +29,14 @@ PASSWORD = "correct-horse-battery"
 
 # Factories of the domain packages, available to every test.
 pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_clock():
+    """The whole run happens on one date (tests/infra/clock.py), whatever today is."""
+    traveller = clock.start(clock.pinned_at())
+    yield clock.pinned_at()
+    traveller.stop()
 
 
 @pytest.fixture(scope="session")
@@ -298,3 +307,22 @@ def login_as(app, two_tenants):
         return browser
 
     return _login
+
+
+# --- the run's closing summary, also from pytest-xdist workers (tests/infra/summary.py) -----------
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # on an xdist worker: hand the lines to the controller
+        workeroutput["switchboard_summary"] = summary.export()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    summary.merge(getattr(node, "workeroutput", {}).get("switchboard_summary", {}))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for closing_line in summary.closing_lines():
+        terminalreporter.write_line(closing_line)

@@ -30,6 +30,7 @@ from app.extensions import db
 from app.hotline import telephony
 from app.hotline.telephony import CallEvent
 from app.tenancy import tenant_context
+from tests.infra import summary
 
 # Clinic B's own keys: clinic A's requests carry them too, so that "the same external id in another
 # clinic" is tried (an upsert must create A's own row, a call event must not find B's call).
@@ -135,7 +136,7 @@ def _snapshot(owner_engine, tenant_id: int) -> dict[str, list]:
 @pytest.mark.timeout(600)
 @pytest.mark.tenant_isolation
 def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic_b(
-    app, seeded, two_tenants, owner_engine, monkeypatch, capsys
+    app, seeded, two_tenants, owner_engine, monkeypatch
 ):
     token, ids_a, ids_b = seeded
     b_before = _snapshot(owner_engine, two_tenants.b.id)
@@ -177,9 +178,8 @@ def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic
                 failures.append(f"{operation.label} [{mode.value}]: {error}\n{notes}")
 
     elapsed = time.monotonic() - started
-    with capsys.disabled():
-        print(f"\nschemathesis: {len(operations)} operations, {requests} requests, {elapsed:.1f} s, "
-              f"{len(failures)} failing operation/mode pairs")
+    summary.line(f"schemathesis: {len(operations)} operations, {requests} requests, {elapsed:.1f} s, "
+                 f"{len(failures)} failing operation/mode pairs")
     assert not failures, "\n\n".join(failures)
     assert _snapshot(owner_engine, two_tenants.b.id) == b_before
     assert len(operations) >= 8 and requests >= len(operations) * MAX_EXAMPLES

@@ -23,6 +23,7 @@ from app.extensions import db, redis_connection
 from app.jobs import BILLING, get_queue
 from app.tenancy import tenant_context
 from tests.billing.conftest import last_month as _last_month
+from tests.infra import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,8 +150,9 @@ def test_a_worker_killed_halfway_through_reporting_never_reports_usage_twice(app
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_url,
            "SECRET_KEY": "test-secret-key", "SWITCHBOARD_ENV": "testing", "SWITCHBOARD_INSTANCE": str(tmp_path),
            "STRIPE_SECRET_KEY": app.config["STRIPE_SECRET_KEY"],
-           "STRIPE_API_BASE": f"http://127.0.0.1:{proxy.server_address[1]}"}
-    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "billing"], cwd=ROOT, env=env,
+           "STRIPE_API_BASE": f"http://127.0.0.1:{proxy.server_address[1]}", **clock.child_env()}
+    worker = subprocess.Popen([sys.executable, "-m", "tests.infra.pinned", str(ROOT / "worker.py"), "billing"],
+                              cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with app.app_context():

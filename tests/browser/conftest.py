@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.conftest import PASSWORD
+from tests.infra import summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
@@ -36,7 +37,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
-_written: list[Path] = []
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -163,7 +163,7 @@ class Ui:
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / f"{self.flow}-{self.language}-{self._step:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True, animations="disabled")
-        _written.append(path)
+        summary.count(f"browser screenshots written to {SCREENSHOTS.name}/")
         return path
 
     def assert_no_problems(self) -> None:
@@ -202,6 +202,3 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def pytest_terminal_summary(terminalreporter):
-    if _written:
-        terminalreporter.write_line(f"browser screenshots: {len(_written)} written to {SCREENSHOTS}/")

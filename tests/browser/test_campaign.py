@@ -8,7 +8,7 @@ without a reload.
 """
 
 import subprocess
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -78,8 +78,11 @@ def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
             ui.t("No message planned yet. Messages are planned an hour before their time, once the campaign runs."))
         ui.shot("draft")
 
-        # Fake timers from the next page on: the progress poll runs when the test says so.
-        page.clock.install()
+        # Fake timers from the next page on, paused: the progress poll runs only when the test says so
+        # (installed alone, the fake clock still flows with real time, so under load a poll could run early).
+        started = datetime.now(UTC)
+        page.clock.install(time=started)
+        page.clock.pause_at(started + timedelta(seconds=1))
         page.get_by_role("button", name=ui.t("Start campaign")).click()
         expect(ui.flash()).to_contain_text(ui.t("Campaign started: messages go out as their time comes."))
         expect(page.locator("main hgroup .badge")).to_have_text(ui.t("Running"))

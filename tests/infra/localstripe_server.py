@@ -15,8 +15,14 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.infra import clock
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
 _SCRIPT = """
 import sys
+from tests.infra.clock import start_from_env
+start_from_env()  # on the test's pinned clock: webhook signatures and invoice dates agree with the app's
 from aiohttp import web
 import localstripe.resources as resources
 
@@ -46,7 +52,8 @@ def localstripe_server():
     with tempfile.TemporaryDirectory(prefix="localstripe-") as folder:
         log = open(Path(folder) / "server.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(port), str(Path(folder) / "state.pickle")],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=folder, env={**os.environ})
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+                                   env={**os.environ, **clock.child_env(), "PYTHONPATH": str(ROOT)})
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.infra import clock
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Variables of the developer's shell that must not leak into the worker's configuration.
@@ -49,10 +51,12 @@ def worker_env(app, instance_path: Path, **extra: str) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], *queues: str, burst: bool = False, log: Path) -> subprocess.Popen:
     """`python worker.py [--burst] queues…` in a new session (its own process group), output to `log`."""
-    arguments = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *queues]
+    # On the test's pinned clock (tests/infra/clock.py): the worker plans against the test's "now".
+    arguments = [sys.executable, "-m", "tests.infra.pinned", str(ROOT / "worker.py"), *(["--burst"] if burst else []),
+                 *queues]
     with open(log, "ab") as output:
-        return subprocess.Popen(arguments, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(arguments, cwd=ROOT, env={**env, **clock.child_env()}, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -19,6 +19,7 @@ class Month:
 
 
 def previous_month_of_today(time_zone: str = "Europe/Berlin") -> Month:
+    """The month before the run's pinned date (tests/infra/clock.py), as the monthly schedule sees it."""
     today = datetime.now(ZoneInfo(time_zone)).date()
     last = today.replace(day=1) - timedelta(days=1)
     return Month(last.replace(day=1), last)
