@@ -85,6 +85,10 @@ def register_web_hooks(app) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
+        # Pages and API answers show patient data: no browser or proxy keeps a copy (a shared workstation's
+        # back button and disk cache). Static assets hold none and stay cacheable.
+        if request.endpoint != "static":
+            response.cache_control.no_store = True
         # HSTS only means something over TLS: production (secure cookies) sits behind TLS, and a request
         # that arrived over https (directly, or through a trusted proxy: PROXY_FIX_HOPS) is on TLS too.
         if app.config["SESSION_COOKIE_SECURE"] or request.is_secure:
