@@ -124,6 +124,9 @@ def reset_password(token: str):
     if form.validate_on_submit():
         try:
             services.reset_password(user, form.password.data)
+            if current_user.is_authenticated:
+                # This browser is logged out below, whoever it was logged in as: end that session too.
+                sessions.end_session(current_user.session_token)
             db.session.commit()
         except DomainError as error:
             db.session.rollback()

@@ -153,6 +153,18 @@ def test_a_reset_ends_every_session_of_the_person_and_only_theirs(app, two_tenan
     assert left == 0
 
 
+def test_a_reset_submitted_from_a_logged_in_browser_ends_that_browsers_session(app, two_tenants, mailbox, login_as):
+    shared = login_as(two_tenants.a.clinic_admin)
+    copy = shared.client.get_cookie("session").value
+
+    link = _reset_link(app, mailbox, AGENT)
+    shared.post(link, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+
+    thief = Browser(app.test_client())
+    thief.client.set_cookie("session", copy)
+    assert urlsplit(thief.get("/t/clinic-a/").location).path == "/login"
+
+
 def test_reset_form_applies_the_password_rules_and_changes_nothing_on_bad_input(app, two_tenants, mailbox):
     link = _reset_link(app, mailbox, AGENT)
     browser = Browser(app.test_client())
