@@ -1,11 +1,11 @@
 """Request hooks shared by every page: security headers, template globals, tenant teardown; public links."""
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, flash, g, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from app.i18n import LOCALE_NAMES, get_locale_code
+from app.i18n import LOCALE_NAMES, _, get_locale_code
 from app.tenants.routing import leave_tenant
 
 CONTENT_SECURITY_POLICY = (
@@ -38,6 +38,12 @@ def format_duration(seconds: int | None) -> str:
     return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
 
 
+def _is_user_activity() -> bool:
+    """Whether this request shows a person at work: anything but a live page's poll (a GET for JSON only)."""
+    accepts = request.accept_mimetypes
+    return not (request.method == "GET" and accepts.accept_json and not accepts.accept_html)
+
+
 def register_web_hooks(app) -> None:
     from app.extensions import login_manager
 
@@ -46,10 +52,25 @@ def register_web_hooks(app) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def _load_user(session_id: str):
-        from app.auth.services import load_session_user
+    def _load_user(token: str):
+        from app.auth.sessions import SessionExpired, session_user
 
-        return load_session_user(session_id)
+        try:
+            user = session_user(token, activity=_is_user_activity())
+        except SessionExpired:
+            user = None
+            flash(_("Your session has expired. Please log in again."), "info")
+        if user is None:
+            # Ended for good: later requests need not look it up again.
+            session.pop("_user_id", None)
+        return user
+
+    @app.before_request
+    def _check_login_session():
+        # Every request checks its login session before the view runs, whether or not the view asks who
+        # is logged in, so the check's own bookkeeping never waits behind the view's transaction.
+        if request.endpoint != "static":
+            current_user._get_current_object()
 
     app.teardown_request(leave_tenant)
     app.jinja_env.globals.update(
@@ -64,6 +85,10 @@ def register_web_hooks(app) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
+        # Pages and API answers show patient data: no browser or proxy keeps a copy (a shared workstation's
+        # back button and disk cache). Static assets hold none and stay cacheable.
+        if request.endpoint != "static":
+            response.cache_control.no_store = True
         # HSTS only means something over TLS: production (secure cookies) sits behind TLS, and a request
         # that arrived over https (directly, or through a trusted proxy: PROXY_FIX_HOPS) is on TLS too.
         if app.config["SESSION_COOKIE_SECURE"] or request.is_secure:

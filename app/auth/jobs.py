@@ -12,13 +12,14 @@ from app.web import public_url
 
 
 @platform_job(DEFAULT)
-def send_password_reset(user_id: int, requested_at: int) -> bool:
-    """E-mail a password reset link in the person's language.
+def send_password_reset(user_id: int | None, requested_at: int) -> bool:
+    """E-mail a password reset link in the person's language; nothing without an active account.
 
     The link is made here, not at request time, so no secret ever sits in Redis. A retry after a crash
-    sends the same Message-ID, so a second copy is recognised as the same message.
+    sends the same Message-ID, so a second copy is recognised as the same message. A request for an
+    address without an account queues this job too, with no id, so that asking costs the same.
     """
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if user_id is not None else None
     if user is None or not user.active:
         return False
     url = public_url(f"/password/reset/{services.password_reset_token(user)}")

@@ -40,7 +40,8 @@ class User(UserMixin, TimestampMixin, db.Model):
         Enum(PlatformRole, name="platform_role", values_callable=lambda e: [m.value for m in e])
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
-    # Bumped on password change or deactivation: invalidates every existing session.
+    # Bumped when every session must end (password reset): a login session started under another version
+    # is refused (app/auth/sessions.py).
     session_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     # Consecutive wrong passwords since the last good login; reaching LOGIN_LOCKOUT_ATTEMPTS locks the
     # account until `locked_until` (and starts the count again). A password reset or an admin unlocks it.
@@ -51,8 +52,13 @@ class User(UserMixin, TimestampMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+    # The secret of the login session this object was loaded through or logged in with (app/auth/sessions.py).
+    # Flask-Login keeps get_id() in the signed cookie, so the cookie names a server-side session that can be
+    # ended, never just the account. Not a column: the database keeps only its digest.
+    session_token = None
+
+    def get_id(self) -> str | None:
+        return self.session_token
 
     @property
     def is_active(self) -> bool:
@@ -89,6 +95,24 @@ class Membership(TimestampMixin, db.Model):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tenant = relationship("Tenant", lazy="joined")
+
+
+class LoginSession(db.Model):
+    """One login of one person on one browser, checked on every request (migration 0016).
+
+    A platform table like `users`. Logging out, a password reset or expiry deletes the row; the cookie
+    carries the secret whose SHA-256 is `token_digest`, so a copy of this table opens no session.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # The account's session_version at login: bumping it ends every session started before.
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class ApiToken(TenantScoped, TimestampMixin, db.Model):

@@ -9,6 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 
+from app.auth import sessions
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from app.compliance import audit
@@ -24,17 +25,6 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
 
-def load_session_user(session_id: str) -> User | None:
-    """The user of a session id `<user id>:<session version>`; stale versions log out."""
-    user_id, _, version = (session_id or "").partition(":")
-    if not user_id.isdigit() or not version.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version) or not user.active:
-        return None
-    return user
-
-
 def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -44,7 +34,7 @@ def is_locked(user: User, now: datetime | None = None) -> bool:
 
 
 def _dummy_hash() -> str:
-    """A hash to verify against when there is no account, so that answering takes as long either way."""
+    """A hash to verify against when there is no usable account, so that answering takes as long either way."""
     cached = current_app.extensions.get("switchboard_dummy_hash")
     if cached is None:
         cached = current_app.extensions["switchboard_dummy_hash"] = hash_password("no account has this password")
@@ -55,20 +45,24 @@ def authenticate(email: str, password: str, *, now: datetime | None = None) -> U
     """The active, unlocked user with this e-mail and password, else None.
 
     The caller answers every None alike (unknown e-mail, wrong password, locked or inactive account):
-    nothing tells which. LOGIN_LOCKOUT_ATTEMPTS consecutive wrong passwords lock the account for
+    nothing tells which, neither the words nor the time taken. Every attempt runs exactly one argon2
+    verification, against a dummy hash where no account could match, so refusing a locked account takes
+    as long as checking a password. LOGIN_LOCKOUT_ATTEMPTS consecutive wrong passwords lock the account for
     LOGIN_LOCKOUT_MINUTES, counted in the database (so across processes and client addresses); a good
     login resets the count. While locked, even the right password is refused. The caller commits.
     """
     now = now or datetime.now(UTC)
     user = find_user_by_email(email)
+    locked = user is not None and is_locked(user, now)
+    usable = user is not None and user.active and not locked and bool(user.password_hash)
+    matches = verify_password(user.password_hash if usable else _dummy_hash(), password) and usable
     if user is None:
-        verify_password(_dummy_hash(), password)
         logger.info("login failed")
         return None
-    if is_locked(user, now):
+    if locked:
         logger.info("login refused: account locked", extra={"user_id": user.id})
         return None
-    if not user.active or not verify_password(user.password_hash, password):
+    if not matches:
         _count_failure(user, now)
         logger.info("login failed", extra={"user_id": user.id})
         return None
@@ -146,26 +140,29 @@ def user_for_reset_token(token: str) -> User:
 
 
 def request_password_reset(email: str, *, now: datetime | None = None) -> bool:
-    """Queue a reset e-mail if an active account has this address; returns whether one was queued.
+    """Record a reset request and queue the job that e-mails the link; returns whether an account gets one.
 
-    The caller answers the same either way, so the answer does not tell whether the account exists.
+    The request does the same work whether an active account has this address or not (one look-up, one
+    security event, one job; the job sends nothing without an account), so neither the answer nor the
+    time it takes tells whether the account exists. The caller answers the same either way and commits.
     """
     from app.auth.jobs import send_password_reset
     from app.jobs import enqueue_after_commit
 
-    user = find_user_by_email(email)
-    if user is None or not user.active:
-        return False
-    audit.record_security("password.reset_requested", user_id=user.id)
+    # The id alone: loading the account would load its memberships too, one more query for accounts only.
+    user_id = db.session.scalar(
+        select(User.id).where(User.email == (email or "").strip().lower(), User.active.is_(True))
+    )
+    audit.record_security("password.reset_requested", user_id=user_id)
     requested_at = int((now or datetime.now(UTC)).timestamp())
-    enqueue_after_commit(send_password_reset, user.id, requested_at)
-    return True
+    enqueue_after_commit(send_password_reset, user_id, requested_at)
+    return user_id is not None
 
 
 def reset_password(user: User, password: str | None) -> User:
     """Set a new password from a reset link: ends every session, clears a lockout, is recorded."""
     user.password_hash = hash_password(validate_password(password))
-    user.session_version += 1
+    sessions.end_all_sessions(user)
     user.failed_logins = 0
     user.locked_until = None
     audit.record_security("password.reset", user_id=user.id)

@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from limits import parse as parse_limit
 
-from app.auth import services
+from app.auth import services, sessions
 from app.auth.forms import (
     ForgotPasswordForm,
     LocaleForm,
@@ -58,6 +58,13 @@ def console_required(*, admin_only: bool = False):
     return decorate
 
 
+def log_in(user) -> None:
+    """Open a server-side login session for `user` and put its secret into the signed cookie."""
+    sessions.start_session(user)
+    db.session.commit()
+    login_user(user)
+
+
 def _safe_next(target: str | None) -> str | None:
     if not target:
         return None
@@ -81,7 +88,7 @@ def login():
             # The same words for an unknown address, a wrong password and a locked account.
             form.password.errors.append(_("Wrong e-mail address or password."))
         else:
-            login_user(user)
+            log_in(user)
             session.pop("locale", None)
             return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
@@ -117,6 +124,9 @@ def reset_password(token: str):
     if form.validate_on_submit():
         try:
             services.reset_password(user, form.password.data)
+            if current_user.is_authenticated:
+                # This browser is logged out below, whoever it was logged in as: end that session too.
+                sessions.end_session(current_user.session_token)
             db.session.commit()
         except DomainError as error:
             db.session.rollback()
@@ -137,6 +147,9 @@ def reset_password(token: str):
 @bp.post("/logout")
 @login_required
 def logout():
+    # The session ends on the server: a copy of the cookie taken before opens nothing afterwards.
+    sessions.end_session(current_user.session_token)
+    db.session.commit()
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))

@@ -5,11 +5,11 @@ from functools import wraps
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
-from app.auth.views import console_required
+from app.auth.views import console_required, log_in
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
@@ -321,7 +321,7 @@ def accept(token: str):
                     flash(str(error.message), "error")
             else:
                 if not has_account:
-                    login_user(user)
+                    log_in(user)
                     return redirect(url_for("tenant_settings.overview", tenant_slug=tenant.slug))
                 flash(_("You have joined %(clinic)s. Log in to continue.", clinic=tenant.name), "success")
                 return redirect(url_for("auth.login"))
