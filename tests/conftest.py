@@ -27,16 +27,22 @@ from tests.infra.smtp import smtp_server
 
 PASSWORD = "correct-horse-battery"
 
+_CLOCK = pytest.StashKey()
+
 # Factories of the domain packages, available to every test.
 pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def pinned_clock():
-    """The whole run happens on one date (tests/infra/clock.py), whatever today is."""
-    traveller = clock.start(clock.pinned_at())
-    yield clock.pinned_at()
-    traveller.stop()
+def pytest_configure(config):
+    """The whole run happens on one date (tests/infra/clock.py), whatever today is: from before collection,
+    so that a module's `NOW = datetime.now(UTC)` is on the pinned clock too (each xdist worker pins its own)."""
+    config.stash[_CLOCK] = clock.start(clock.pinned_at())
+
+
+def pytest_unconfigure(config):
+    traveller = config.stash.get(_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
 
 
 @pytest.fixture(scope="session")

@@ -106,10 +106,10 @@ def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_histor
             INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, appointment_id, patient_id, channel,
                                            language, dedupe_key, token, status, send_at, attempts, sent_at)
             SELECT tenant_id, campaign_id, step_id, appointment_id, patient_id, channel, language,
-                   'old-' || id || '-' || n, 'old-token-' || id || '-' || n, 'sent', now() - n * interval '1 hour', 1,
-                   now() - n * interval '1 hour'
+                   'old-' || id || '-' || n, 'old-token-' || id || '-' || n, 'sent', :now - n * interval '1 hour', 1,
+                   :now - n * interval '1 hour'
               FROM outbound_messages CROSS JOIN generate_series(1, 1000) AS n
-             WHERE tenant_id = :tenant"""), {"tenant": a.id})
+             WHERE tenant_id = :tenant"""), {"tenant": a.id, "now": now()})
         owner.execute(text("ANALYZE outbound_messages"))
     plans = []
 
