@@ -4,6 +4,7 @@ import logging
 
 import sentry_sdk
 
+from app import outbox
 from app.compliance import offboarding
 from app.extensions import db
 from app.jobs import REPORTS
@@ -25,6 +26,7 @@ def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
             tenant = get_tenant(tenant_id)
             sentry_sdk.set_tag("tenant", tenant.slug)
             archive = offboarding.build_archive(tenant, archive_id)
+            outbox.complete_current_job()
             db.session.commit()
             return archive.status
         except Exception:
