@@ -32,6 +32,13 @@ def _lease_key(tenant_id: int) -> str:
     return f"switchboard:outbound-run:{tenant_id}"
 
 
+def _hold_lease(tenant_id: int) -> None:
+    """The run that starts holds the clinic's lease for a whole lease from now (it may have waited in the queue)."""
+    job = get_current_job()
+    if job is not None:
+        redis_connection().set(_lease_key(tenant_id), job.id, ex=current_app.config["OUTBOUND_LEASE_SECONDS"])
+
+
 def _release_lease(tenant_id: int) -> None:
     job = get_current_job()
     if job is None:
@@ -43,6 +50,7 @@ def _release_lease(tenant_id: int) -> None:
 
 
 def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
+    _hold_lease(tenant_id)
     with tenant_context(tenant_id):
         tenant = get_tenant(tenant_id)
         sentry_sdk.set_tag("tenant", tenant.slug)
@@ -68,8 +76,8 @@ run_outbound.queue_name = OUTBOUND
 def schedule_outbound() -> int:
     """Queue one outbound run per served clinic, unless the clinic's last run still holds its lease.
 
-    A run holds a lease in Redis from its queuing until it ends (and releases it) or until the lease
-    (OUTBOUND_LEASE_SECONDS) runs out: a run whose worker died holds the clinic back for one lease at most,
+    A run holds a lease in Redis from its queuing, renewed when it starts, until it ends (and releases it) or
+    the lease (OUTBOUND_LEASE_SECONDS) runs out: a run whose worker died holds the clinic back for one lease,
     never until RQ's own clean-up notices the death. Two runs of a clinic at once are safe (messages are
     claimed with SKIP LOCKED and leases, app/campaigns/dispatch.py); the lease only keeps a busy queue from
     filling up with runs of the same clinic.
