@@ -13,6 +13,8 @@ from rq.job import JobStatus
 from sqlalchemy import select
 
 from app.auth.models import TenantRole, User
+from app.compliance.offboarding_models import OffboardingArchive
+from app.compliance.retention_models import RetentionRun
 from app.extensions import db
 from app.jobs import get_queue
 from app.outbox import OutboxStatus, relay_pass
@@ -20,7 +22,7 @@ from app.reports import schedule
 from app.reports.models import ReportRun, ReportRunStatus
 from app.tenancy import tenant_context
 from app.tenants import services as tenant_services
-from app.tenants.models import Invitation
+from app.tenants.models import Invitation, Tenant, TenantStatus
 from tests.outage.conftest import outbox_rows, run_worker
 
 
@@ -189,3 +191,30 @@ def test_a_rolled_back_request_leaves_no_job_behind(app, own_redis, two_tenants)
     assert outbox_rows(app) == []
     with app.app_context():
         assert get_queue("default").count == 0
+
+
+def test_a_purge_and_an_archive_asked_for_while_redis_is_down_run_once_redis_is_back(
+    app, own_redis, login_as, two_tenants
+):
+    a = two_tenants.a
+    manager = login_as(a.manager)
+    own_redis.stop()
+    assert manager.post(f"/t/{a.slug}/retention/purge").status_code == 302
+    with app.app_context():
+        db.session.get(Tenant, a.id).status = TenantStatus.OFFBOARDED
+        db.session.commit()
+        db.session.remove()
+    assert manager.post(f"/t/{a.slug}/offboarding/archives").status_code == 302
+    assert [(e.function, e.kwargs, e.status) for e in outbox_rows(app)] == [
+        ("app.compliance.retention_jobs.run_retention", {"trigger": "manual"}, OutboxStatus.PENDING),
+        ("app.compliance.offboarding_jobs.build_clinic_archive", {}, OutboxStatus.PENDING),
+    ]
+
+    own_redis.start()
+    assert _relay(app)["sent"] == 2
+    run_worker(app)
+    with app.app_context(), tenant_context(a.id):
+        assert [run.trigger for run in db.session.scalars(select(RetentionRun))] == ["manual"]
+        assert [archive.status for archive in db.session.scalars(select(OffboardingArchive))] == ["ready"]
+        db.session.remove()
+    assert outbox_rows(app) == []
