@@ -4,8 +4,9 @@ One worker process per queue gives atomic dequeue (BLMOVE); several queues in on
 process fall back to BLPOP (FACTS.md). Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
-work (the breach watch and outbound campaigns every minute, the billing run and the
-monthly report e-mails every hour, the retention purge daily). Run exactly one of those per deployment.
+work (the breach watch, outbound campaigns and the job outbox's relay pass every minute,
+the billing run and the monthly report e-mails every hour, the retention purge daily).
+Run exactly one of those per deployment.
 
 `--burst` stops the worker once its queues are empty (tests and benchmarks).
 """
@@ -27,12 +28,15 @@ def run_cron(app) -> None:
     from app.billing.jobs import schedule_billing_sync
     from app.campaigns.jobs import schedule_outbound
     from app.compliance.retention_jobs import schedule_retention
+    from app.outbox import relay_outbox
     from app.reports.jobs import schedule_report_emails
     from app.sla.jobs import schedule_breach_watch
 
     with app.app_context():
         scheduler = CronScheduler(connection=redis_connection())
         scheduler.register(schedule_breach_watch, queue_name="default", interval=60, result_ttl=0)
+        # Every minute: jobs committed while Redis was down, or lost by it, are sent again (app/outbox.py).
+        scheduler.register(relay_outbox, queue_name="default", interval=60, result_ttl=0)
         # Every minute: plan due campaign messages and send them, per clinic.
         scheduler.register(schedule_outbound, queue_name="outbound", interval=60, result_ttl=0)
         # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.

@@ -59,6 +59,10 @@ def _bind_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage_uri(app))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Redis down: limits are counted per process in memory until it is back, so login, password reset and
+    # patients' links go on working. The API and Stripe webhooks answer 503 instead (app.web.require_redis).
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 5})
     limiter.init_app(app)
     # The OpenAPI document describes errors as the API answers them (app/api/views.py).
     api.ERROR_SCHEMA = ErrorSchema
@@ -79,6 +83,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.compliance.offboarding_models  # noqa: F401
     import app.compliance.retention_models  # noqa: F401
     import app.hotline.models  # noqa: F401
+    import app.outbox  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401

@@ -73,6 +73,10 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # How long a claimed batch of outbound messages belongs to the worker that claimed it; after a crash
         # the batch is sent again (same idempotency keys) once this has passed. Longer than a batch takes.
         "OUTBOUND_LEASE_SECONDS": int(os.environ.get("OUTBOUND_LEASE_SECONDS", "300")),
+        # How long a job handed to RQ may stay unseen before the cron's relay pass asks RQ about it, and sends it
+        # again if Redis lost it (app/outbox.py). Longer than a job waits in a busy queue is not needed: a job RQ
+        # still holds is left alone whatever its age.
+        "JOB_OUTBOX_LEASE_SECONDS": int(os.environ.get("JOB_OUTBOX_LEASE_SECONDS", "300")),
         # Where clinic archives (offboarding) are written; empty: instance/archives. With web and workers on
         # several hosts it must be a volume they all share: a worker writes the zip, the web app serves it.
         "ARCHIVE_DIR": os.environ.get("ARCHIVE_DIR", ""),

@@ -51,6 +51,7 @@ STATUS_MESSAGES = {
     413: _l("The upload is too large."),
     429: _l("Too many attempts. Please wait a minute and try again."),
     500: _l("Something went wrong on our side. The team has been notified."),
+    503: _l("The service is briefly unavailable. Please try again in a minute."),
 }
 
 

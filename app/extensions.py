@@ -23,6 +23,9 @@ limiter = Limiter(key_func=get_remote_address)
 api = Api()
 
 
+REDIS_CONNECT_TIMEOUT = 5
+
+
 def redis_connection() -> Redis:
     """The application's Redis client; the embedded server is started on first use."""
     client = current_app.extensions.get("redis")
@@ -30,6 +33,7 @@ def redis_connection() -> Redis:
         from app.embedded_redis import ensure_redis_url
 
         url = ensure_redis_url(current_app)
-        client = Redis.from_url(url)
+        # A Redis host that does not answer must not hold a request for minutes (TCP's own timeout).
+        client = Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
         current_app.extensions["redis"] = client
     return client

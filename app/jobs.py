@@ -1,22 +1,23 @@
 """RQ plumbing: queue names, the `@tenant_job` decorator, enqueue-after-commit, periodic schedule.
 
 Jobs take `tenant_id` first and then plain ids, never ORM objects; new arguments go
-last as keywords so jobs already queued survive a deploy. A job is enqueued only
-after the transaction that asked for it commits: a rolled-back request sends nothing.
+last as keywords so jobs already queued survive a deploy. A job is a row of the
+transaction that asks for it (the outbox, app/outbox.py), handed to RQ only after that
+transaction commits: a rolled-back request sends nothing, and a job Redis could not take
+or lost is sent again by the cron's relay pass.
 """
 
 import functools
 import logging
-from dataclasses import dataclass, field
 
 import sentry_sdk
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
+from app import outbox
 from app.extensions import db, redis_connection
 from app.i18n import force_locale
-from app.tenancy import tenant_context
+from app.tenancy import current_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ REPORTS = "reports"
 QUEUE_NAMES = (DEFAULT, OUTBOUND, BILLING, REPORTS)
 
 _PENDING_KEY = "switchboard_pending_jobs"
+_DEFERRED_KEY = "switchboard_jobs_deferred"
 
 
 def get_queue(name: str) -> Queue:
@@ -35,44 +37,30 @@ def get_queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection())
 
 
-@dataclass
-class PendingJob:
-    queue: str
-    func: object
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
-    job_id: str | None = None
-    description: str | None = None
+def enqueue_after_commit(func, *args, **kwargs) -> None:
+    """Run `func(*args, **kwargs)` as a job once the current transaction commits; never lost, never early.
 
-
-def enqueue_after_commit(func, *args, job_id: str | None = None, **kwargs) -> None:
-    """Queue `func(*args, **kwargs)` to be sent to RQ when the current transaction commits."""
+    The job is a row of this transaction (app/outbox.py): a rollback takes it back, a commit keeps it
+    even when Redis is down, and it is handed to RQ right after the commit (or by the cron's relay pass).
+    """
     queue = getattr(func, "queue_name", DEFAULT)
-    # The description is what RQ and Sentry show: ids only, never argument values.
-    description = f"{func.__module__}.{func.__name__}"
-    db.session.info.setdefault(_PENDING_KEY, []).append(
-        PendingJob(queue, func, args, kwargs, job_id=job_id, description=description)
-    )
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}")
+    entry = outbox.add(f"{func.__module__}.{func.__name__}", queue, args, kwargs, tenant_id=current_tenant_id())
+    db.session.info.setdefault(_PENDING_KEY, []).append((entry.id, queue, entry.function, entry.args, entry.kwargs))
 
 
-def _send_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, [])
-    for job in pending:
-        get_queue(job.queue).enqueue(
-            job.func,
-            *job.args,
-            job_id=job.job_id,
-            description=job.description,
-            retry=Retry(max=3, interval=[10, 60, 300]),
-            **job.kwargs,
-        )
+def jobs_deferred() -> bool:
+    """Whether a job of this request or job waits in the outbox because Redis could not take it."""
+    return bool(db.session.info.get(_DEFERRED_KEY))
 
 
 def install_enqueue_after_commit(session_class) -> None:
     @event.listens_for(session_class, "after_commit")
     def _after_commit(session):
-        if session.info.get(_PENDING_KEY):
-            _send_pending(session)
+        pending = session.info.pop(_PENDING_KEY, None)
+        if pending and not outbox.relay(pending):
+            session.info[_DEFERRED_KEY] = True
 
     @event.listens_for(session_class, "after_soft_rollback")
     def _after_rollback(session, previous_transaction):
@@ -98,6 +86,7 @@ def tenant_job(queue: str = DEFAULT):
                 try:
                     with force_locale(tenant.default_locale):
                         result = func(tenant_id, *args, **kwargs)
+                    outbox.complete_current_job()
                     db.session.commit()
                     return result
                 except Exception:
@@ -113,7 +102,6 @@ def tenant_job(queue: str = DEFAULT):
     return decorate
 
 
-
 def platform_job(queue: str = DEFAULT):
     """Make a function an RQ job about platform rows (accounts), outside any tenant.
 
@@ -127,6 +115,7 @@ def platform_job(queue: str = DEFAULT):
             with tenant_context(None):
                 try:
                     result = func(*args, **kwargs)
+                    outbox.complete_current_job()
                     db.session.commit()
                     return result
                 except Exception:

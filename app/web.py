@@ -1,8 +1,12 @@
 """Request hooks shared by every page: security headers, template globals, tenant teardown; public links."""
 
+from datetime import UTC, datetime
+
 from flask import current_app, flash, g, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal
+from flask_babel import format_date, format_datetime, format_decimal, format_timedelta
 from flask_login import current_user
+from redis.exceptions import RedisError
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
 from app.i18n import LOCALE_NAMES, _, get_locale_code
@@ -44,6 +48,33 @@ def _is_user_activity() -> bool:
     return not (request.method == "GET" and accepts.accept_json and not accepts.accept_html)
 
 
+# What a 503 asks a caller to wait before trying again while Redis is unreachable.
+REDIS_DOWN_RETRY_AFTER = 30
+
+
+def require_redis() -> None:
+    """Answer 503 with Retry-After while Redis is unreachable: for callers that retry (API clients, Stripe).
+
+    Their rate limit is one budget across every web process and host, which only Redis keeps; the pages
+    people use fall back to a per-process limit instead (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) and go on.
+    """
+    from app.extensions import redis_connection
+
+    try:
+        redis_connection().ping()
+    except RedisError as error:
+        raise ServiceUnavailable(retry_after=REDIS_DOWN_RETRY_AFTER) from error
+
+
+def format_age(since: datetime | None) -> str:
+    """How long ago `since` was, in words of the reader's language ("3 minutes")."""
+    if since is None:
+        return "—"
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return format_timedelta(datetime.now(UTC) - since)
+
+
 def register_web_hooks(app) -> None:
     from app.extensions import login_manager
 
@@ -75,7 +106,7 @@ def register_web_hooks(app) -> None:
     app.teardown_request(leave_tenant)
     app.jinja_env.globals.update(
         format_date=format_date, format_datetime=format_datetime, format_decimal=format_decimal,
-        format_duration=format_duration,
+        format_duration=format_duration, format_age=format_age,
     )
 
     @app.after_request

@@ -23,6 +23,7 @@ from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.hotline.services import PATIENT_REF_PATTERN
 from app.i18n import _l
+from app.web import require_redis
 
 blp = Blueprint(
     "api_appointments", __name__, url_prefix="/api/v1",
@@ -31,6 +32,7 @@ blp = Blueprint(
 csrf.exempt(blp)
 # One budget per token across the whole API: the same scope as app/api/views.py.
 limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api", key_func=_rate_limit_key)(blp)
+blp.before_request(require_redis)  # as app/api/views.py: 503 while Redis is down
 blp.before_request(_authenticate)
 # Errors answer exactly like the rest of the API: JSON, the field at fault named, the transaction rolled back.
 blp.errorhandler(DomainError)(_domain_error)

@@ -39,6 +39,7 @@ from app.hotline.models import Contact, ContactEvent
 from app.i18n import _, _l
 from app.tenancy import set_current_tenant
 from app.tenants.models import Tenant
+from app.web import require_redis
 
 # last_used_at is a hint for people, not an audit trail: write it at most this often per token.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -77,6 +78,8 @@ def _rate_limit_key() -> str:
 
 
 limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api", key_func=_rate_limit_key)(blp)
+# Without Redis the token's rate limit cannot be kept: 503 with Retry-After (clients retry), before anything else.
+blp.before_request(require_redis)
 
 
 @blp.before_request

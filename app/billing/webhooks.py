@@ -12,10 +12,13 @@ from flask import Blueprint, jsonify, request
 
 from app.billing import services, stripe_adapter
 from app.extensions import csrf, db, limiter
+from app.web import require_redis
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("stripe_webhook", __name__, url_prefix="/billing/stripe")
+# Without Redis: 503 with Retry-After, and Stripe delivers the event again later.
+bp.before_request(require_redis)
 
 
 @bp.post("/webhook")

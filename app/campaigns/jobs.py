@@ -6,13 +6,16 @@ what makes it exactly-once in effect, which one transaction around a network cal
 """
 
 import logging
+import uuid
 
 import sentry_sdk
-from rq.exceptions import DuplicateJobError
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import get_current_job
 from sqlalchemy import select
 
 from app.campaigns import dispatch, planning
-from app.extensions import db
+from app.extensions import db, redis_connection
 from app.i18n import force_locale
 from app.jobs import OUTBOUND, get_queue
 from app.tenancy import tenant_context
@@ -21,8 +24,33 @@ from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
 
+# Deletes the clinic's run lease only if it is still this run's (a run that outlived its lease leaves the next one's).
+_RELEASE_LEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _lease_key(tenant_id: int) -> str:
+    return f"switchboard:outbound-run:{tenant_id}"
+
+
+def _hold_lease(tenant_id: int) -> None:
+    """The run that starts holds the clinic's lease for a whole lease from now (it may have waited in the queue)."""
+    job = get_current_job()
+    if job is not None:
+        redis_connection().set(_lease_key(tenant_id), job.id, ex=current_app.config["OUTBOUND_LEASE_SECONDS"])
+
+
+def _release_lease(tenant_id: int) -> None:
+    job = get_current_job()
+    if job is None:
+        return
+    try:
+        redis_connection().eval(_RELEASE_LEASE, 1, _lease_key(tenant_id), job.id)
+    except RedisError:
+        logger.warning("outbound run lease not released; it expires", extra={"tenant_id": tenant_id})
+
 
 def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
+    _hold_lease(tenant_id)
     with tenant_context(tenant_id):
         tenant = get_tenant(tenant_id)
         sentry_sdk.set_tag("tenant", tenant.slug)
@@ -39,23 +67,32 @@ def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
             raise
         finally:
             db.session.remove()
+            _release_lease(tenant_id)
 
 
 run_outbound.queue_name = OUTBOUND
 
 
 def schedule_outbound() -> int:
-    """Queue one outbound run per served clinic; a clinic whose run is still queued or running is skipped."""
+    """Queue one outbound run per served clinic, unless the clinic's last run still holds its lease.
+
+    A run holds a lease in Redis from its queuing, renewed when it starts, until it ends (and releases it) or
+    the lease (OUTBOUND_LEASE_SECONDS) runs out: a run whose worker died holds the clinic back for one lease,
+    never until RQ's own clean-up notices the death. Two runs of a clinic at once are safe (messages are
+    claimed with SKIP LOCKED and leases, app/campaigns/dispatch.py); the lease only keeps a busy queue from
+    filling up with runs of the same clinic.
+    """
     queue = get_queue(OUTBOUND)
+    connection = redis_connection()
+    lease_seconds = current_app.config["OUTBOUND_LEASE_SECONDS"]
     tenant_ids = db.session.scalars(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)).all()
     db.session.remove()
     queued = 0
     for tenant_id in tenant_ids:
-        try:
-            queue.enqueue(run_outbound, tenant_id, job_id=f"outbound-{tenant_id}", unique=True,
-                          description="app.campaigns.jobs.run_outbound", result_ttl=0, failure_ttl=120,
-                          job_timeout=300)
-            queued += 1
-        except DuplicateJobError:
+        job_id = f"outbound-{tenant_id}-{uuid.uuid4().hex}"
+        if not connection.set(_lease_key(tenant_id), job_id, nx=True, ex=lease_seconds):
             continue
+        queue.enqueue(run_outbound, tenant_id, job_id=job_id, description="app.campaigns.jobs.run_outbound",
+                      result_ttl=0, failure_ttl=120, job_timeout=300)
+        queued += 1
     return queued

@@ -47,10 +47,11 @@ logger = logging.getLogger(__name__)
 
 ARCHIVE_FORMAT = "switchboard-clinic-archive/1"
 TENANT_TABLE = "tenants"
-# Tables whose row counts may grow after the archive without making it stale: the offboarding's own records
-# (requesting and downloading an archive are audited; a newer archive may be requested) and the nightly
-# retention runs. Any other table whose count changed makes the archive stale.
-GROWS_DURING_OFFBOARDING = frozenset({"audit_events", "retention_runs", "offboarding_archives"})
+# Tables whose row counts may change after the archive without making it stale: the offboarding's own records
+# (requesting and downloading an archive are audited; a newer archive may be requested), the nightly
+# retention runs, and the job outbox (a job's row goes when it is done). Any other table whose count changed
+# makes the archive stale.
+GROWS_DURING_OFFBOARDING = frozenset({"audit_events", "retention_runs", "offboarding_archives", "job_outbox"})
 
 _PG_TENANT_TABLES = text("""
     SELECT c.relname

@@ -4,6 +4,7 @@ import logging
 
 import sentry_sdk
 
+from app import outbox
 from app.compliance import offboarding
 from app.extensions import db
 from app.jobs import REPORTS
@@ -24,6 +25,8 @@ def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
                 db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             tenant = get_tenant(tenant_id)
             sentry_sdk.set_tag("tenant", tenant.slug)
+            # First, in the same transaction: the archive then holds the job outbox as it is once this commits.
+            outbox.complete_current_job()
             archive = offboarding.build_archive(tenant, archive_id)
             db.session.commit()
             return archive.status

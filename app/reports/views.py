@@ -14,6 +14,7 @@ from app.extensions import db
 from app.forms import attach_domain_error, choices
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.i18n import LOCALE_NAMES, _
+from app.jobs import jobs_deferred
 from app.reports import schedule, services
 from app.reports.forms import FAILURE_LABELS, RUN_STATUS_LABELS, ReportScheduleForm
 from app.reports.models import ReportRunStatus
@@ -22,6 +23,7 @@ from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import WEEKDAY_LABELS, ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
+from app.web import format_age
 
 bp = tenant_blueprint("reports", __name__)
 
@@ -100,6 +102,9 @@ def _run_status(run) -> dict:
     label = str(RUN_STATUS_LABELS[run.status])
     if run.status == ReportRunStatus.RUNNING:
         label = f"{label} ({run.progress} %)"
+    if run.status == ReportRunStatus.QUEUED:
+        # How long it has waited: a run the queue never took shows as waiting, with its age.
+        label = _("Queued for %(age)s", age=format_age(run.updated_at))
     if run.status == ReportRunStatus.FAILED and run.failure is not None:
         label = f"{label}: {FAILURE_LABELS[run.failure]}"
     return {
@@ -150,8 +155,11 @@ def send_last_month():
     except DomainError as error:
         db.session.rollback()
         return _runs_page(str(error.message), error.status_code)
-    flash(_("The report for %(month)s is queued; this page shows its progress.",
-            month=format_date(run.period_start, "LLLL y")), "success")
+    month = format_date(run.period_start, "LLLL y")
+    if jobs_deferred():
+        flash(_("The report for %(month)s will be sent shortly; this page shows its status.", month=month), "success")
+    else:
+        flash(_("The report for %(month)s is queued; this page shows its progress.", month=month), "success")
     return redirect(url_for("reports.report_runs")), 303
 
 

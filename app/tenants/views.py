@@ -14,6 +14,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
 from app.i18n import _, _l, get_locale_code
+from app.jobs import jobs_deferred
 from app.tenancy import tenant_context
 from app.tenants import calendar, services
 from app.tenants.forms import (
@@ -236,7 +237,10 @@ def people():
         try:
             services.invite_member(form.email.data, TenantRole(form.role.data), invited_by=current_user)
             db.session.commit()
-            flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
+            if jobs_deferred():
+                flash(_("The invitation to %(email)s will be sent shortly.", email=form.email.data), "success")
+            else:
+                flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
             return redirect(url_for("tenant_settings.people"))
         except DomainError as error:
             db.session.rollback()

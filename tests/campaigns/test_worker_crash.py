@@ -138,3 +138,62 @@ def test_a_run_queued_twice_and_redelivered_after_redis_loss_sends_once(app, two
     [sent] = _messages(app, a.id)
     assert (sent.status, sent.attempts) == (MessageStatus.SENT, 1)
     assert _usage(app, a.id) == [(f"message:{sent.id}", "sms")]
+
+
+def _outbound_runs_queued(app) -> list[int]:
+    with app.app_context():
+        return sorted(job.args[0] for job in get_queue("outbound").jobs)
+
+
+def test_the_cron_queues_one_run_per_clinic_until_that_run_ends(app, two_tenants):
+    a, b = two_tenants.a, two_tenants.b
+    with app.app_context():
+        assert schedule_outbound() == 2
+        assert schedule_outbound() == 0  # each clinic's run is still queued: not queued twice
+    assert _outbound_runs_queued(app) == [a.id, b.id]
+    run_outbound_worker(app)  # each run releases its clinic's lease as it ends
+    with app.app_context():
+        assert schedule_outbound() == 2
+
+
+def test_a_clinics_reminders_resume_after_a_worker_crash_once_the_lease_ends(
+        app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path, monkeypatch):
+    """The cron's run of clinic A dies with its worker (SIGKILL) mid-send. RQ would keep that run `started`
+    until its own clean-up (measured: 12 min 54 s with a unique job id per clinic); the clinic's lease ends
+    sooner, the next tick queues a new run, and it sends the held-back messages once."""
+    a = two_tenants.a
+    monkeypatch.setitem(app.config, "OUTBOUND_LEASE_SECONDS", LEASE_SECONDS)
+    reminder_campaign(a.id)
+    for n in range(2):
+        patient = create_patient(a.id, f"P-{n}", phone=f"+49151123456{n:02d}")
+        create_appointment(a.id, patient, starts_in=DUE_FIRST_STEP)
+    env = worker_env(app, tmp_path / "instance", OUTBOUND_LEASE_SECONDS=str(LEASE_SECONDS))
+    log = tmp_path / "worker.log"
+
+    sms.hold_from = 2  # the provider holds the second request until the gate opens
+    sms.gate.clear()
+    with app.app_context():
+        assert schedule_outbound() == 2  # the cron's tick: a run per clinic, A's first
+    worker = start_worker(env, "outbound", log=log)
+    try:
+        wait_for(lambda: sms.arrived == 2, what="the worker's second SMS request to reach the provider", log=log)
+    finally:
+        kill_worker(worker)
+    sms.gate.set()
+    messages = _messages(app, a.id)
+    assert [m.status for m in messages] == [MessageStatus.SENDING] * 2
+
+    # The dead run's lease and its messages' leases run out; the next tick queues clinic A again.
+    lease_until = max(m.lease_until for m in messages)
+    wait_for(lambda: datetime.now(UTC) > lease_until, timeout=LEASE_SECONDS + 30, what="the messages' lease")
+    with app.app_context():
+        wait_for(lambda: not redis_connection().exists(f"switchboard:outbound-run:{a.id}"),
+                 timeout=LEASE_SECONDS + 30, what="the dead run's lease")
+        assert schedule_outbound() >= 1
+    assert a.id in _outbound_runs_queued(app)
+    run_outbound_worker(app)
+
+    sent = _messages(app, a.id)
+    assert [(m.status, m.attempts) for m in sent] == [(MessageStatus.SENT, 2)] * 2
+    assert sorted(sms.delivered) == sorted(m.dedupe_key for m in sent)  # one SMS per patient
+    assert sorted(_usage(app, a.id)) == sorted((f"message:{m.id}", "sms") for m in sent)
