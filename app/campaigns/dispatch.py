@@ -16,6 +16,13 @@ itself has no idempotency, so that is as far as e-mail can be made exactly-once)
 exactly-once either way: usage is keyed by message (`message:<id>`) and recorded in the
 transaction that confirms the send. Redis losing its queue loses nothing: the rows are the truth
 and the next run picks them up.
+
+One message's fault stays its own. An error while preparing or sending it that is neither transient nor
+permanent (a bug, a value an encoder chokes on) fails that message with its reason, and the rest of the
+batch is sent and confirmed as usual: an exception escaping the batch would leave it `sending`, to be
+claimed and partly sent again after every lease. A message that still stops whole runs (a crash, a
+timeout) is claimed again after each lease, each claim an attempt, and failed after MAX_ATTEMPTS. A
+filled-in message holding a control character is failed, never sent (header injection).
 """
 
 import logging
