@@ -160,7 +160,10 @@ class Channels:
             raise TransientSendError(f"SMS provider unreachable: {type(error).__name__}") from error
         if 200 <= status < 300:
             try:
-                return json.loads(payload)["sid"]
+                sid = json.loads(payload)["sid"]
+                if not isinstance(sid, str) or not sid:
+                    raise TypeError(sid)  # recorded as the message's provider id: text, or nothing
+                return sid
             except (ValueError, KeyError, TypeError) as error:
                 raise TransientSendError(
                     f"SMS provider answered without a message id: {type(error).__name__}") from error

@@ -487,7 +487,10 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
 def _finish_chunk(in_flight: list[tuple], outcomes: _Outcomes, result: DispatchResult) -> None:
     """Wait for a chunk's sends, then confirm them with the skipped and failed ones (one transaction)."""
     for row, future in in_flight:
-        _record(row, future.result(), outcomes, result)
+        try:
+            _record(row, future.result(), outcomes, result)
+        except Exception as error:  # noqa: BLE001 - one message's fault must never stop its batch
+            _fail_unexpected(row, error, "recording", outcomes, result)
     in_flight.clear()
     if outcomes.updates:
         _confirm(outcomes)

@@ -347,3 +347,37 @@ def test_a_clinic_name_with_a_control_character_is_refused(app, two_tenants):
             )
         assert refused.value.field == "name"
         db.session.rollback()
+
+
+def test_a_provider_answer_without_a_usable_id_concerns_only_its_message(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, monkeypatch
+):
+    """The provider accepted the SMS but answered a number as its id: that message is retried (same key, so the
+    provider drops the copy), the others are sent and recorded."""
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    for n in range(3):
+        create_appointment(a.id, create_patient(a.id, f"P-{n}", phone=f"+491511234560{n}"), starts_in=DUE_FIRST_STEP)
+    accept = sms.accept
+
+    def numeric_id_for_one(headers, form):
+        status, answer = accept(headers, form)
+        return (status, {**answer, "sid": 12345}) if form.get("To") == "+4915112345601" else (status, answer)
+
+    monkeypatch.setattr(sms, "accept", numeric_id_for_one)
+    with app.app_context():
+        get_queue("outbound").enqueue(run_outbound, a.id, time_budget_seconds=5)
+    run_outbound_worker(app)
+    with app.app_context(), tenant_context(a.id):
+        rows = db.session.execute(
+            select(Patient.phone, OutboundMessage.status, OutboundMessage.failure_reason).join(
+                Patient, Patient.id == OutboundMessage.patient_id
+            )
+        )
+        outcome = {phone: (status, reason) for phone, status, reason in rows}
+    assert len(sms.delivered) == 3
+    assert outcome == {
+        "+4915112345600": (MessageStatus.SENT, None),
+        "+4915112345601": (MessageStatus.SCHEDULED, "SMS provider answered without a message id: TypeError"),
+        "+4915112345602": (MessageStatus.SENT, None),
+    }
