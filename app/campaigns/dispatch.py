@@ -36,6 +36,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy import and_, bindparam, case, cast, func, literal, literal_column, null, or_, select, update
 
 from app.campaigns import channels
@@ -76,6 +77,11 @@ CONFIRM_EVERY = 100
 # mostly waits for the provider's answer, and the waits overlap. Rendering and the database stay on the
 # job's own thread.
 SENDERS = 4
+
+
+# RQ ends a job that overruns its timeout by raising this in the job's thread, wherever it is: that ends the
+# run (what it did not confirm is sent again after the lease), it is no fault of the message at hand.
+_RUN_INTERRUPTED = (BaseTimeoutException,)
 
 
 def lease() -> timedelta:
@@ -464,6 +470,8 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
             for row in rows[first:first + CONFIRM_EVERY]:
                 try:
                     rendered = _prepare(row, clinic, templates, outcomes, result)
+                except _RUN_INTERRUPTED:
+                    raise
                 except Exception as error:  # noqa: BLE001 - one message's fault must never stop its batch
                     _fail_unexpected(row, error, "preparing", outcomes, result)
                     continue
@@ -489,6 +497,8 @@ def _finish_chunk(in_flight: list[tuple], outcomes: _Outcomes, result: DispatchR
     for row, future in in_flight:
         try:
             _record(row, future.result(), outcomes, result)
+        except _RUN_INTERRUPTED:
+            raise
         except Exception as error:  # noqa: BLE001 - one message's fault must never stop its batch
             _fail_unexpected(row, error, "recording", outcomes, result)
     in_flight.clear()

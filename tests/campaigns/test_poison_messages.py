@@ -381,3 +381,28 @@ def test_a_provider_answer_without_a_usable_id_concerns_only_its_message(
         "+4915112345601": (MessageStatus.SCHEDULED, "SMS provider answered without a message id: TypeError"),
         "+4915112345602": (MessageStatus.SENT, None),
     }
+
+
+def test_a_job_timeout_ends_the_run_and_fails_no_message(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, monkeypatch
+):
+    """RQ's job timeout is raised wherever the job is: it must end the run, not be taken for a bad message."""
+    from rq.timeouts import JobTimeoutException
+
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    create_appointment(a.id, create_patient(a.id), starts_in=DUE_FIRST_STEP)
+
+    def times_out(*args):
+        raise JobTimeoutException("Task exceeded maximum timeout value")
+
+    monkeypatch.setattr(dispatch, "render", times_out)
+    with app.app_context(), tenant_context(a.id):
+        planning.plan_messages()
+        db.session.commit()
+        with pytest.raises(JobTimeoutException):
+            dispatch.dispatch_due(moment=now())
+        db.session.rollback()
+    [message] = _messages(app, a.id)
+    assert (message.status, message.attempts, message.failure_reason) == (MessageStatus.SENDING, 1, None)
+    assert sms.requests == []
