@@ -44,6 +44,7 @@ from app.campaigns.models import (
     OutboundMessage,
     Patient,
 )
+from app.control_characters import has_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.services import PATIENT_REF_PATTERN
@@ -219,6 +220,9 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         texts[name] = " ".join(_text(raw.get(name)).split())
         if len(texts[name]) > MAX_TEXT_LENGTH:
             refuse(name, _l("At most %(n)s characters.", n=MAX_TEXT_LENGTH))
+        # Both fill placeholders of messages, e-mail subjects too: a control character (NUL …) is refused.
+        if has_control_characters(texts[name]):
+            refuse(name, _l("Control characters (such as NUL) are not allowed."))
 
     if errors:
         return None, errors

@@ -22,6 +22,7 @@ from pathlib import Path
 from flask import current_app
 
 from app.campaigns import smtp_wire
+from app.campaigns.models import CONTROL_CHARACTER
 from app.mail import open_smtp, write_raw_to_outbox
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,12 @@ class Channels:
         self._drop_smtp(polite=True)
         self._drop_http()
 
+    def reset(self) -> None:
+        """Drop both connections without a goodbye: after an unexpected error one may be mid-transaction (a QUIT
+        sent there would be read as message text), and the next send opens fresh ones."""
+        self._drop_smtp()
+        self._drop_http()
+
     # --- e-mail ---------------------------------------------------------------------------------------
 
     def send_email(self, to: str, subject: str, body: str, *, idempotency_key: str) -> str:
@@ -79,7 +86,10 @@ class Channels:
         sender = config["CAMPAIGN_MAIL_SENDER"] or config["MAIL_DEFAULT_SENDER"]
         if not smtp_wire.is_plain_address(to):  # validated at import; a line break would inject a header
             raise PermanentSendError("recipient address not usable")
-        data = smtp_wire.patient_email(sender, to, subject, body, message_id)
+        try:
+            data = smtp_wire.patient_email(sender, to, subject, body, message_id)
+        except smtp_wire.UnsafeHeader as error:
+            raise PermanentSendError(CONTROL_CHARACTER) from error
         if not config["MAIL_SERVER"]:
             return write_raw_to_outbox(message_id, data)
         envelope = (smtp_wire.envelope_address(sender), to, data)
@@ -150,7 +160,10 @@ class Channels:
             raise TransientSendError(f"SMS provider unreachable: {type(error).__name__}") from error
         if 200 <= status < 300:
             try:
-                return json.loads(payload)["sid"]
+                sid = json.loads(payload)["sid"]
+                if not isinstance(sid, str) or not sid:
+                    raise TypeError(sid)  # recorded as the message's provider id: text, or nothing
+                return sid
             except (ValueError, KeyError, TypeError) as error:
                 raise TransientSendError(
                     f"SMS provider answered without a message id: {type(error).__name__}") from error

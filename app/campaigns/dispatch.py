@@ -16,21 +16,34 @@ itself has no idempotency, so that is as far as e-mail can be made exactly-once)
 exactly-once either way: usage is keyed by message (`message:<id>`) and recorded in the
 transaction that confirms the send. Redis losing its queue loses nothing: the rows are the truth
 and the next run picks them up.
+
+One message's fault stays its own. An error while preparing or sending it that is neither transient nor
+permanent (a bug, a value an encoder chokes on) fails that message with its reason, and the rest of the
+batch is sent and confirmed as usual: an exception escaping the batch would leave it `sending`, to be
+claimed and partly sent again after every lease. A message that still stops whole runs (a crash, a
+timeout) is claimed again after each lease, each claim an attempt, and failed after MAX_ATTEMPTS. A
+filled-in message holding a control character is failed, never sent (header injection).
 """
 
 import logging
 import threading
 import time as clock
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
+from rq.timeouts import BaseTimeoutException
+from sqlalchemy import and_, bindparam, case, cast, func, literal, literal_column, null, or_, select, update
 
 from app.campaigns import channels
 from app.campaigns.models import (
+    ATTEMPTS_EXHAUSTED,
+    CONTROL_CHARACTER,
+    UNEXPECTED_ERROR,
     Appointment,
     AppointmentStatus,
     Campaign,
@@ -45,7 +58,7 @@ from app.campaigns.models import (
 )
 from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.services import outbound_settings
-from app.campaigns.templating import context_for, render
+from app.campaigns.templating import context_for, has_forbidden_characters, render
 from app.extensions import db
 from app.pg_arrays import execute_columns, one_of
 from app.tenancy import current_tenant_id
@@ -66,6 +79,11 @@ CONFIRM_EVERY = 100
 SENDERS = 4
 
 
+# RQ ends a job that overruns its timeout by raising this in the job's thread, wherever it is: that ends the
+# run (what it did not confirm is sent again after the lease), it is no fault of the message at hand.
+_RUN_INTERRUPTED = (BaseTimeoutException,)
+
+
 def lease() -> timedelta:
     """How long a claim belongs to its worker (OUTBOUND_LEASE_SECONDS); after that another run may resend it."""
     return timedelta(seconds=current_app.config["OUTBOUND_LEASE_SECONDS"])
@@ -74,6 +92,11 @@ def lease() -> timedelta:
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, 4 min … after the 1st, 2nd, 3rd, 4th failed attempt."""
     return timedelta(seconds=30 * 2 ** max(attempts - 1, 0))
+
+
+class Claim(NamedTuple):
+    ids: list[int]  # the messages claimed for sending
+    given_up: int  # how many due messages were failed instead: claimed MAX_ATTEMPTS times already
 
 
 @dataclass
@@ -85,10 +108,16 @@ class DispatchResult:
     more_due: bool = False
 
 
-def claim_due(moment: datetime, limit: int) -> list[int]:
-    """Mark up to `limit` due messages of active campaigns as sending; returns their ids. Caller commits."""
+def claim_due(moment: datetime, limit: int) -> Claim:
+    """Mark up to `limit` due messages of active campaigns as sending, each claim counted as an attempt. Caller
+    commits.
+
+    A message whose lease ran out is due again, and claiming it again is another attempt: a message that
+    stops every run that sends it (a crash, a timeout) would otherwise be claimed forever. One already
+    claimed MAX_ATTEMPTS times is failed here instead of claimed (ATTEMPTS_EXHAUSTED), in the same statement.
+    """
     if limit <= 0:
-        return []
+        return Claim([], 0)
     messages = OutboundMessage.__table__
     campaigns = Campaign.__table__
     active = select(campaigns.c.id).where(
@@ -122,14 +151,24 @@ def claim_due(moment: datetime, limit: int) -> list[int]:
     # The subquery reads ix_outbound_messages_pending in send order and stops at `limit` (migration 0015).
     # No second `tenant_id =` here: the ids come from the clinic's own rows (and RLS holds), and with it the
     # planner, misled by freshly planned rows not yet analysed, read all the clinic's messages to find them.
+    exhausted = messages.c.attempts >= MAX_ATTEMPTS
+    status = {status: cast(literal_column(f"'{status.value}'"), messages.c.status.type)
+              for status in (MessageStatus.SENDING, MessageStatus.FAILED)}
     claimed = db.session.execute(
         update(messages)
         .where(chosen)
-        .values(status=MessageStatus.SENDING.value, attempts=messages.c.attempts + 1,
-                lease_until=moment + lease(), updated_at=moment)
-        .returning(messages.c.id)
-    )
-    return [row[0] for row in claimed]
+        .values(status=case((exhausted, status[MessageStatus.FAILED]), else_=status[MessageStatus.SENDING]),
+                attempts=case((exhausted, messages.c.attempts), else_=messages.c.attempts + 1),
+                failure_reason=case((exhausted, literal(ATTEMPTS_EXHAUSTED)), else_=messages.c.failure_reason),
+                lease_until=case((exhausted, null()), else_=literal(moment + lease(), messages.c.lease_until.type)),
+                updated_at=moment)
+        .returning(messages.c.id, messages.c.status)
+    ).all()
+    given_up = [message_id for message_id, state in claimed if state == MessageStatus.FAILED]
+    if given_up:
+        logger.warning("outbound messages given up after %s attempts", MAX_ATTEMPTS,
+                       extra={"message_ids": given_up})
+    return Claim([message_id for message_id, state in claimed if state == MessageStatus.SENDING], len(given_up))
 
 
 def sent_in_last_minute(moment: datetime) -> int:
@@ -252,10 +291,32 @@ def _prepare(row, clinic: _Clinic, templates: dict, outcomes: _Outcomes, result:
         result.failed += 1
         return None
     link, optout_link = clinic.links.for_token(row.token)
-    return render(*template, context_for(
+    rendered = render(*template, context_for(
         clinic=clinic.name, starts_at=row.starts_at, time_zone=clinic.time_zone, language=row.language,
         location=row.location, practitioner=row.practitioner, link=link, optout_link=optout_link,
     ))
+    if has_forbidden_characters(rendered):
+        # A line break in the subject would inject headers: this message can never be sent as it is.
+        outcomes.finish(row.id, MessageStatus.FAILED, reason=CONTROL_CHARACTER)
+        result.failed += 1
+        logger.warning("outbound message refused: control character in its subject or text",
+                       extra={"message_id": row.id})
+        return None
+    return rendered
+
+
+def _fail_unexpected(row, error: BaseException, stage: str, outcomes: _Outcomes, result: DispatchResult) -> None:
+    """Fail one message for an error of ours while preparing or sending it; the batch goes on.
+
+    Logged with the message's id, the exception's class and where it was raised, never the exception's
+    text: it may quote the patient's data (HeaderParseError quotes the whole header).
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    logger.error("outbound message failed: unexpected error while %s", stage,
+                 extra={"message_id": row.id, "error": type(error).__name__, "raised_at": where})
+    outcomes.finish(row.id, MessageStatus.FAILED, reason=f"{UNEXPECTED_ERROR}: {type(error).__name__}")
+    result.failed += 1
 
 
 def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
@@ -272,12 +333,18 @@ def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
         return "permanent", error, moment
     except channels.TransientSendError as error:
         return "transient", error, moment
+    except Exception as error:  # noqa: BLE001 - one message's fault must never stop the others (its batch)
+        # The connections may be in the middle of a transaction: the next message starts on fresh ones.
+        senders.reset()
+        return "unexpected", error, moment
     return "sent", provider_id, moment
 
 
 def _record(row, outcome, outcomes: _Outcomes, result: DispatchResult) -> None:
     kind, value, moment = outcome
-    if kind == "permanent":
+    if kind == "unexpected":
+        _fail_unexpected(row, value, "sending", outcomes, result)
+    elif kind == "permanent":
         outcomes.finish(row.id, MessageStatus.FAILED, reason=value.reason)
         result.failed += 1
     elif kind == "transient":
@@ -401,7 +468,13 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
         for first in range(0, len(rows), CONFIRM_EVERY):
             work = []
             for row in rows[first:first + CONFIRM_EVERY]:
-                rendered = _prepare(row, clinic, templates, outcomes, result)
+                try:
+                    rendered = _prepare(row, clinic, templates, outcomes, result)
+                except _RUN_INTERRUPTED:
+                    raise
+                except Exception as error:  # noqa: BLE001 - one message's fault must never stop its batch
+                    _fail_unexpected(row, error, "preparing", outcomes, result)
+                    continue
                 if rendered is not None:
                     work.append((row, rendered))
             sending = list(zip((row for row, _ in work), pool.submit(work, clinic), strict=True))
@@ -422,7 +495,12 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
 def _finish_chunk(in_flight: list[tuple], outcomes: _Outcomes, result: DispatchResult) -> None:
     """Wait for a chunk's sends, then confirm them with the skipped and failed ones (one transaction)."""
     for row, future in in_flight:
-        _record(row, future.result(), outcomes, result)
+        try:
+            _record(row, future.result(), outcomes, result)
+        except _RUN_INTERRUPTED:
+            raise
+        except Exception as error:  # noqa: BLE001 - one message's fault must never stop its batch
+            _fail_unexpected(row, error, "recording", outcomes, result)
     in_flight.clear()
     if outcomes.updates:
         _confirm(outcomes)
@@ -437,12 +515,14 @@ def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None =
         while clock.monotonic() < deadline:
             now = moment or datetime.now(UTC)
             allowance = outbound_settings().rate_per_minute - sent_in_last_minute(now)
-            ids = claim_due(now, min(BATCH_SIZE, allowance))
+            ids, given_up = claim_due(now, min(BATCH_SIZE, allowance))
             db.session.commit()  # the claim is recorded before any provider call
-            if not ids:
+            result.failed += given_up
+            if not ids and not given_up:
                 result.more_due = allowance <= 0
                 return result
-            send_batch(ids, clinic, pool, result)
+            if ids:
+                send_batch(ids, clinic, pool, result)
             if moment is not None:
                 break
     result.more_due = True

@@ -33,7 +33,23 @@ REASON_LABELS = {
     "campaign_finished": _l("The campaign was finished"),
     "campaign finished": _l("The campaign was finished"),  # written before the code existed (old rows)
     "patient_erased": _l("The patient's data was erased"),
+    "control_character": _l("The subject or text contains a control character (such as a line break): correct "
+                            "the message or the data it is filled with"),
+    "attempts_exhausted": _l("Given up: no attempt to send it finished"),
+    "unexpected_error": _l("An error on our side while sending this message"),
 }
+
+
+def reason_text(reason: str | None) -> str:
+    """A stored failure reason as the reader should see it: a code's label (with its detail, as in
+    "unexpected_error: HeaderParseError"), else the provider's own words."""
+    if not reason:
+        return ""
+    code, _separator, detail = reason.partition(": ")
+    label = REASON_LABELS.get(reason) or REASON_LABELS.get(code)
+    if label is None:
+        return reason
+    return str(label) if reason in REASON_LABELS else f"{label} ({detail})"
 REPLY_LABELS = {
     "confirmed": _l("Confirmed"), "cancelled": _l("Cancelled"), "callback": _l("Callback requested"),
     "opted_out": _l("Opted out"), "answered": _l("Survey answered"),

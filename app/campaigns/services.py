@@ -19,6 +19,7 @@ from app.campaigns.models import (
     Reply,
 )
 from app.campaigns.templating import Rendered, check_template, context_for, render
+from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
@@ -108,9 +109,13 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
+_AUDIENCE_LABELS = {"location": _l("Location"), "practitioner": _l("Practitioner")}
+
+
 def _clean_audience(audience: dict) -> dict:
     cleaned = {}
     for key in ("location", "practitioner"):
+        refuse_control_characters(audience.get(key), key, _AUDIENCE_LABELS[key])
         value = (audience.get(key) or "").strip()
         if len(value) > 120:
             raise DomainError(_l("A filter can be at most 120 characters long."), key)
@@ -120,6 +125,11 @@ def _clean_audience(audience: dict) -> dict:
 
 
 def save_campaign(campaign: Campaign | None, *, name: str, kind: CampaignKind, audience: dict) -> Campaign:
+    """Create or change a campaign.
+
+    Its name and audience filters are single lines: a control character is refused (app/control_characters.py).
+    """
+    refuse_control_characters(name, "name", _l("Name"))
     name = (name or "").strip()
     if not name:
         raise DomainError(_l("Give the campaign a name."), "name")
@@ -187,11 +197,21 @@ def templates(step: CampaignStep) -> dict[str, MessageTemplate]:
 
 
 def save_template(step: CampaignStep, *, language: str, subject: str | None, body: str) -> MessageTemplate:
+    """Save a step's message in one language.
+
+    The subject becomes an e-mail header: it is one line, without any control character (a line break would
+    inject headers). The body may hold line breaks and tabs, no other control character. Both are checked
+    here, so every caller (pages, API, command line, demo) is held to it; dispatch checks the filled-in
+    message again before it is sent.
+    """
     tenant = current_tenant()
     if language not in tenant.supported_locales:
         raise DomainError(_l("The clinic does not serve patients in this language."), "language")
+    refuse_control_characters(subject, "subject", _l("Subject"))
+    body = (body or "").replace("\r\n", "\n")
+    refuse_control_characters(body, "body", _l("Message"), multiline=True)
     subject = (subject or "").strip() or None
-    body = (body or "").replace("\r\n", "\n").strip()
+    body = body.strip()
     check_template(body, subject, sms=step.channel == MessageChannel.SMS)
     if step.channel == MessageChannel.SMS:
         subject = None

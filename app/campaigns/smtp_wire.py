@@ -19,6 +19,8 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 
+from app.control_characters import has_control_characters
+
 # Quoted-printable body and RFC 2047 headers: 7-bit safe for any relay, readable where it is ASCII.
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
@@ -44,7 +46,15 @@ def envelope_address(value: str) -> str:
     return parseaddr(value)[1] if "<" in value else value.strip()
 
 
+class UnsafeHeader(ValueError):  # noqa: N818 - reads as what it is, like HeaderParseError
+    """A header value holds a control character: written, it would end the header and start another."""
+
+
 def _header(name: str, value: str) -> bytes:
+    # The last wall against header injection, whatever was checked before: nothing goes on the wire with a
+    # line break (or any other control character) inside a header value.
+    if has_control_characters(value):
+        raise UnsafeHeader(f"control character in the {name} header")
     if value.isascii() and len(name) + len(value) + 2 <= _MAX_HEADER_LINE:
         return f"{name}: {value}\r\n".encode("ascii")
     encoded = Header(value, _UTF8_QP if not value.isascii() else "us-ascii", header_name=name).encode(linesep="\r\n")
@@ -54,6 +64,8 @@ def _header(name: str, value: str) -> bytes:
 def patient_email(sender: str, to: str, subject: str, body: str, message_id: str) -> bytes:
     """A plain-text UTF-8 e-mail, as the bytes of an SMTP DATA section (CRLF line ends, no dot-stuffing)."""
     # A non-ASCII address can only be written as UTF-8 (RFC 6532, sent with SMTPUTF8).
+    if not to.isascii() and has_control_characters(to):
+        raise UnsafeHeader("control character in the To header")
     to_header = f"To: {to}\r\n".encode() if not to.isascii() else _header("To", to)
     text = "\n".join(body.splitlines()).encode("utf-8")
     content = binascii.b2a_qp(text, istext=True).replace(b"\n", b"\r\n")

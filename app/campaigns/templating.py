@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 
+from app.control_characters import has_control_characters
 from app.errors import DomainError
 from app.i18n import _l
 
@@ -83,3 +84,14 @@ def context_for(*, clinic: str, starts_at: datetime, time_zone: str, language: s
 
 def render(subject: str | None, body: str, context: dict[str, str]) -> Rendered:
     return Rendered(subject=subject.format_map(context) if subject else None, body=body.format_map(context))
+
+
+def has_forbidden_characters(rendered: Rendered) -> bool:
+    """Whether the filled-in message holds a control character: in the subject any, in the body any but line
+    breaks and tabs.
+
+    Checked again when the message is built, whatever was checked when the template was saved: a template saved
+    before the rule existed, or a placeholder's value (the clinic's name, an appointment's location) can bring
+    one in.
+    """
+    return has_control_characters(rendered.subject) or has_control_characters(rendered.body, multiline=True)

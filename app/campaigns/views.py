@@ -8,7 +8,6 @@ from app.campaigns.forms import (
     CAMPAIGN_STATUS_LABELS,
     CHANNEL_LABELS,
     KIND_LABELS,
-    REASON_LABELS,
     REPLY_LABELS,
     STATUS_LABELS,
     CampaignForm,
@@ -16,6 +15,7 @@ from app.campaigns.forms import (
     StepForm,
     SurveyForm,
     TemplateForm,
+    reason_text,
 )
 from app.campaigns.models import CampaignKind, MessageChannel, Reply
 from app.compliance import audit
@@ -55,7 +55,7 @@ def format_offset(minutes: int) -> str:
 
 def _labels() -> dict:
     return {"kind_labels": KIND_LABELS, "channel_labels": CHANNEL_LABELS, "status_labels": STATUS_LABELS,
-            "reason_labels": REASON_LABELS, "reply_labels": REPLY_LABELS,
+            "reason_text": reason_text, "reply_labels": REPLY_LABELS,
             "campaign_status_labels": CAMPAIGN_STATUS_LABELS,
             "format_offset": format_offset,
             "can_edit": can_manage(current_user, g.tenant)}

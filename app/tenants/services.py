@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.compliance import audit
+from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
@@ -127,6 +128,8 @@ def create_tenant(
     """Create a clinic in draft with default weekday hours; a creating manager is assigned to it."""
     if not created_by.uses_console:
         raise DomainError(_l("Only provider admins and outsourcing managers can onboard clinics."))
+    # The name fills {clinic} in patients' messages, e-mail subjects too: one line, no control character.
+    refuse_control_characters(name, "name", _l("Name"))
     name = (name or "").strip()
     if not name:
         raise DomainError(_l("Enter the clinic's name."), "name")
@@ -165,6 +168,8 @@ def update_tenant_profile(
     supported_locales: list[str],
 ) -> Tenant:
     """Change a clinic's name, time zone, country and languages (its address stays)."""
+    # The name fills {clinic} in patients' messages, e-mail subjects too: one line, no control character.
+    refuse_control_characters(name, "name", _l("Name"))
     name = (name or "").strip()
     if not name:
         raise DomainError(_l("Enter the clinic's name."), "name")

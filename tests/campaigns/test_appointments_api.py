@@ -83,6 +83,8 @@ def test_an_opted_out_patient_is_not_given_consent_again(two_tenants, api_client
     ({"location": "x" * 121}, 422, "location", None),
     ({"location": ""}, 422, "location", None),
     ({"location": "   "}, 400, "location", "Required."),
+    ({"location": "Annex\x00"}, 400, "location", "Control characters"),  # it fills e-mail subjects
+    ({"practitioner": "Dr.\x1b[2J Weber"}, 400, "practitioner", "Control characters"),
     ({"external_id": "has space"}, 422, "external_id", None),
     ({"patient_reference": "Anna Müller"}, 422, "patient_reference", None),
     ({"consent_sms": "yes"}, 422, "consent_sms", None),

@@ -67,7 +67,7 @@ def test_sent_messages_are_confirmed_in_chunks_during_a_batch(app, two_tenants, 
     with app.app_context(), tenant_context(a.id):
         planning.plan_messages()
         db.session.commit()
-        ids = dispatch.claim_due(now(), 10)
+        ids = dispatch.claim_due(now(), 10).ids
         db.session.commit()
         clinic = dispatch._Clinic(db.session.get(dispatch.Tenant, a.id))
         seen_by_third = []
@@ -123,7 +123,7 @@ def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_histor
     with app.app_context(), tenant_context(a.id):
         event.listen(db.engine, "before_cursor_execute", explain)
         try:
-            claimed = dispatch.claim_due(now(), 10)
+            claimed = dispatch.claim_due(now(), 10).ids
         finally:
             event.remove(db.engine, "before_cursor_execute", explain)
         db.session.rollback()

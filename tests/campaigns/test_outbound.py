@@ -145,7 +145,7 @@ def test_a_send_interrupted_after_the_claim_is_resent_with_the_same_key(app, two
         planning.plan_messages()
         db.session.commit()
         moment = dispatch.datetime.now(dispatch.UTC)
-        [message_id] = dispatch.claim_due(moment, 10)
+        [message_id] = dispatch.claim_due(moment, 10).ids
         db.session.commit()
         key = db.session.get(OutboundMessage, message_id).dedupe_key
         from app.campaigns.channels import send_sms
@@ -153,7 +153,7 @@ def test_a_send_interrupted_after_the_claim_is_resent_with_the_same_key(app, two
         send_sms("+4915112345678", "first try", idempotency_key=key, status_callback="http://x/")
         db.session.rollback()  # the worker died here: nothing recorded after the call
         # Nobody else may take it while the lease runs …
-        assert dispatch.claim_due(moment + timedelta(minutes=1), 10) == []
+        assert dispatch.claim_due(moment + timedelta(minutes=1), 10).ids == []
         db.session.rollback()
         # … and after it expired, the next run sends it again with the same key.
         result = dispatch.dispatch_due(moment=moment + dispatch.lease() + timedelta(seconds=1))
