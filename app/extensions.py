@@ -11,6 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
 
+from app.embedded.redis import ensure_redis_url
 from app.models import Base
 
 db = SQLAlchemy(model_class=Base)
@@ -24,12 +25,9 @@ api = Api()
 
 
 def redis_connection() -> Redis:
-    """The application's Redis client; the embedded server is started on first use."""
+    """The application's Redis client: REDIS_URL's, else the instance folder's embedded server."""
     client = current_app.extensions.get("redis")
     if client is None:
-        from app.embedded_redis import ensure_redis_url
-
-        url = ensure_redis_url(current_app)
-        client = Redis.from_url(url)
+        client = Redis.from_url(ensure_redis_url(current_app))
         current_app.extensions["redis"] = client
     return client
