@@ -25,10 +25,10 @@ _PR_SET_PDEATHSIG = 1
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
-def _tie_to(parent_pid: int):
+def _tie_to(parent_pid: int, stop_signal: signal.Signals):
     def tie() -> None:  # runs in the child, between fork and exec
         if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            _prctl(_PR_SET_PDEATHSIG, stop_signal, 0, 0, 0)
         # The parent may have died before the line above: then no signal would ever come.
         if os.getppid() != parent_pid:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -36,15 +36,25 @@ def _tie_to(parent_pid: int):
     return tie
 
 
-def spawn(argv: Sequence[str], **popen_options) -> subprocess.Popen:
-    """Start `argv` as a child that is sent SIGTERM when this process dies, in its own process group."""
-    return subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_tie_to(os.getpid()), **popen_options
+def spawn(argv: Sequence[str], *, stop_signal: signal.Signals = signal.SIGTERM, **popen_options) -> subprocess.Popen:
+    """Start `argv` as a child, in its own process group, that is sent `stop_signal` when this process dies.
+
+    `stop_signal` is the one that makes the program shut down promptly and cleanly (SIGTERM for
+    gunicorn, RQ and redis-server; PostgreSQL's prompt "fast" shutdown is SIGINT). `stop` sends it too.
+    """
+    process = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        process_group=0,
+        preexec_fn=_tie_to(os.getpid(), stop_signal),
+        **popen_options,
     )
+    process.stop_signal = stop_signal
+    return process
 
 
 def stop(processes: Iterable[subprocess.Popen], *, timeout: float = 15.0) -> None:
-    """Stop children and everything they started: SIGTERM, then SIGKILL for what is left after `timeout`.
+    """Stop children and everything they started: each child's stop signal, SIGKILL for what is left after `timeout`.
 
     Descendants are listed before the signal, while they still hang below their parent: a grandchild
     orphaned by its parent's exit would otherwise be missed.
@@ -53,7 +63,7 @@ def stop(processes: Iterable[subprocess.Popen], *, timeout: float = 15.0) -> Non
     descendants = [child for process in running for child in _descendants(process.pid)]
     deadline = time.monotonic() + timeout
     for process in running:
-        process.terminate()
+        process.send_signal(getattr(process, "stop_signal", signal.SIGTERM))
     for process in running:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
