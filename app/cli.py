@@ -88,7 +88,8 @@ def demo_command(host: str, port: int):
         while not stopping and all(process.poll() is None for process in watched):
             time.sleep(0.5)
     finally:
-        click.echo("Stopping the demo …")
+        ended = [" ".join(map(str, process.args)) for process in watched if process.poll() is not None]
+        click.echo(f"Stopping the demo ({'exited: ' + ', '.join(ended) if ended else 'asked to'}) …")
         lifeline.stop(children)
         if embedded is not None:
             embedded.stop()

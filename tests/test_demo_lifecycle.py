@@ -47,7 +47,7 @@ def demo(seeded, tmp_path):
     process = start_demo(instance, port, log)
     started = []
     try:
-        wait_until_serving(process, port, log)
+        wait_until_serving(process, instance, port, log)
         started = family(process.pid, instance)
         yield process, instance, port, log
     finally:
@@ -113,3 +113,5 @@ def test_no_process_of_the_demo_outlives_it(demo, signum, to_group):
 
     left = survivors(started, timeout=20)
     assert left == [], f"still running after {signum.name}: {left}\n{log.read_text()[-3000:]}"
+    if signum != signal.SIGKILL:  # an orderly stop also withdraws the owner's record
+        assert not (instance / "redis.owner.json").exists()

@@ -73,14 +73,14 @@ def start_demo(instance: Path, port: int, log: Path) -> subprocess.Popen:
         )  # fmt: skip
 
 
-def wait_until_serving(demo: subprocess.Popen, port: int, log: Path, *, timeout: float = 180) -> None:
+def wait_until_serving(demo: subprocess.Popen, instance: Path, port: int, log: Path, *, timeout: float = 180) -> None:
     """Wait for the login page and for every process of the demo: the web app, worker, cron and Redis."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert demo.poll() is None, f"the demo exited early:\n{log.read_text()}"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
-                if response.status == 200 and _complete(demo.pid):
+                if response.status == 200 and _complete(demo.pid, instance):
                     return
         except OSError:
             pass
@@ -88,8 +88,8 @@ def wait_until_serving(demo: subprocess.Popen, port: int, log: Path, *, timeout:
     raise AssertionError(f"the demo did not come up in {timeout} s:\n{log.read_text()}")
 
 
-def _complete(pid: int) -> bool:
-    commands = [" ".join(process.cmdline()) for process in _alive(family(pid, None))]
+def _complete(pid: int, instance: Path) -> bool:
+    commands = [" ".join(process.cmdline()) for process in _alive(family(pid, instance))]
     return (
         sum("gunicorn" in command for command in commands) >= 3  # the master and its two workers
         and any(command.endswith("worker.py") for command in commands)
