@@ -90,7 +90,7 @@ def _bind_extensions(app: Flask) -> None:
 
 
 def _limiter_storage_uri(app: Flask) -> str:
-    from app.embedded_redis import ensure_redis_url
+    from app.embedded.redis import ensure_redis_url
 
     url = ensure_redis_url(app)
     # `limits` spells a Redis unix socket as redis+unix://.

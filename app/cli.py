@@ -12,6 +12,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from app.embedded import lifeline
+from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,59 +39,60 @@ def seed_demo_command():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo_command(host: str, port: int):
-    """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted."""
+    """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted.
+
+    Everything it starts ends with it: Ctrl+C, SIGTERM and SIGHUP stop the children in order (the
+    embedded Redis last), and a crash or SIGKILL of this process makes the kernel stop them
+    (app/embedded/lifeline.py). Other commands run meanwhile share its embedded Redis.
+    """
     from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
-    from app.embedded_redis import ensure_redis_url
+
+    embedded = None if os.environ.get("REDIS_URL") else embedded_redis(Path(current_app.instance_path))
+    if embedded is not None and not embedded.owned_here():
+        record = embedded.live_record()
+        owner = f"process {record.owner_pid}" if record else "another process"
+        raise click.ClickException(
+            f"The embedded Redis of {current_app.instance_path} belongs to {owner}: another demo or command "
+            "runs on this instance folder. Stop it first, or set REDIS_URL / SWITCHBOARD_INSTANCE."
+        )
+    stopping = []
+    # Before the first child starts: a hang-up (terminal closed) must stop the demo, not kill it bare.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: stopping.append(signum))
 
     upgrade()
     seed_demo()
     db.session.remove()
     db.engine.dispose()
-    redis_url = ensure_redis_url(current_app)
     env = {
         **os.environ,
-        "REDIS_URL": redis_url,
+        "REDIS_URL": ensure_redis_url(current_app),
         "DATABASE_URL": current_app.config["SQLALCHEMY_DATABASE_URI"],
         "SWITCHBOARD_ENV": current_app.config["SWITCHBOARD_ENV"],
         "SECRET_KEY": current_app.config["SECRET_KEY"],
         "PUBLIC_BASE_URL": f"http://{host}:{port}",
     }
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
+                "--graceful-timeout", "10", "wsgi:app"]  # fmt: skip
     children = [
-        subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
-        subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
-        subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "wsgi:app"],
-            env=env,
-            cwd=ROOT,
-        ),
+        lifeline.spawn([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
+        lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
+        lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
+    watched = children + ([embedded.process()] if embedded is not None else [])
     click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
     click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
     for email, name, *_ in PEOPLE:
         click.echo(f"  {email:32} {name}")
-    stopping = False
-
-    def _stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
-        while not stopping and all(child.poll() is None for child in children):
+        while not stopping and all(process.poll() is None for process in watched):
             time.sleep(0.5)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        from app.embedded_redis import stop_all_embedded_redis
-
-        stop_all_embedded_redis()
+        ended = [" ".join(map(str, process.args)) for process in watched if process.poll() is not None]
+        click.echo(f"Stopping the demo ({'exited: ' + ', '.join(ended) if ended else 'asked to'}) …")
+        lifeline.stop(children)
+        if embedded is not None:
+            embedded.stop()
 
 
 @click.group()
@@ -104,8 +107,18 @@ def _pybabel(*args: str) -> None:
 @translate.command()
 def update():
     """Extract strings and merge them into every catalog."""
-    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-o", "translations/messages.pot", "--no-location",
-             "--sort-output", ".")
+    _pybabel(
+        "extract",
+        "-F",
+        "babel.cfg",
+        "-k",
+        "_l",
+        "-o",
+        "translations/messages.pot",
+        "--no-location",
+        "--sort-output",
+        ".",
+    )
     _pybabel("update", "-i", "translations/messages.pot", "-d", "translations", "--no-fuzzy-matching")
 
 
@@ -140,6 +153,9 @@ def billing_sync(slug: str | None):
         with tenant_context(tenant_id):
             result = sync_tenant(tenant_id)
             db.session.commit()
-        state = "skipped (another run holds the lock)" if result.skipped else (
-            f"closed {len(result.closed)} invoice(s), pushed {len(result.pushed)} to Stripe")
+        state = (
+            "skipped (another run holds the lock)"
+            if result.skipped
+            else (f"closed {len(result.closed)} invoice(s), pushed {len(result.pushed)} to Stripe")
+        )
         click.echo(f"{tenant_slug}: {state}")

