@@ -195,6 +195,7 @@ class StaffingSlot:
     forecast: float
     result: "erlang.StaffingResult"
     scheduled: int
+    open_seconds: int = 3600  # the part of the hour the forecast covers (the clinic's opening hours)
 
 
 def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: int = 4,
@@ -209,13 +210,53 @@ def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: 
     return {slot: n / weeks for slot, n in counts.items()}
 
 
-def staffing_plan(forecast: dict[tuple[int, int], float], *, handle_seconds: int, target_seconds: int,
+_WEEK = 7 * 24 * 3600
+
+
+def typed_forecast(calendar: clock.BusinessCalendar, contacts_per_hour: float) -> dict[tuple[int, int], tuple]:
+    """A typed hourly rate over the clinic's weekly opening hours: (contacts, open seconds) per (weekday, hour).
+
+    Rule: every local hour the clinic is open at all gets the rate times the share of the hour
+    it is open (08:30–17:15 gives 08:00 half an hour, 17:00 a quarter); an interval past
+    midnight fills the next day's first hours (Sunday's run into Monday's); overlapping
+    intervals count once.
+    """
+    segments = []
+    for weekday, opens, closes in calendar.intervals:
+        start = weekday * 86400 + opens.hour * 3600 + opens.minute * 60 + opens.second
+        length = (closes.hour * 3600 + closes.minute * 60 + closes.second) - (start - weekday * 86400)
+        if length <= 0:  # closes at or before it opens: runs past midnight
+            length += 86400
+        end = start + length
+        segments += [(start, min(end, _WEEK))] + ([(0, end - _WEEK)] if end > _WEEK else [])
+    open_seconds: dict[int, int] = {}
+    covered_until = 0
+    for start, end in sorted(segments):
+        start = max(start, covered_until)
+        while start < end:
+            hour_end = min(end, (start // 3600 + 1) * 3600)
+            open_seconds[start // 3600] = open_seconds.get(start // 3600, 0) + hour_end - start
+            start = hour_end
+        covered_until = max(covered_until, end)
+    return {(index // 24 + 1, index % 24): (contacts_per_hour * seconds / 3600, seconds)
+            for index, seconds in sorted(open_seconds.items())}
+
+
+def staffing_plan(forecast: dict[tuple[int, int], float | tuple], *, handle_seconds: int, target_seconds: int,
                   service_level_target: float, shrinkage: float, max_occupancy: float = 1.0,
                   interval_seconds: int = 3600) -> list[StaffingSlot]:
-    """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage."""
-    plan = []
-    for (weekday, hour), contacts in sorted(forecast.items()):
-        result = erlang.agents_required(contacts, interval_seconds, handle_seconds, target_seconds,
-                                        service_level_target, max_occupancy)
-        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage)))
+    """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage.
+
+    A forecast value is the contacts of the slot, or (contacts, seconds it covers) for a
+    partial hour: the agents are those needed while it is open. Equal slots are computed once.
+    """
+    plan, computed = [], {}
+    for (weekday, hour), value in sorted(forecast.items()):
+        contacts, seconds = value if isinstance(value, tuple) else (value, interval_seconds)
+        if (contacts, seconds) not in computed:
+            computed[(contacts, seconds)] = erlang.agents_required(
+                contacts, seconds, handle_seconds, target_seconds, service_level_target, max_occupancy)
+        result = computed[(contacts, seconds)]
+        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage),
+                                 seconds))
     return plan
