@@ -15,6 +15,7 @@ from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
 from app.reports import schedule as report_schedule
+from app.sla import services as sla_services
 from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants import services as tenants
@@ -168,6 +169,7 @@ def _seed_sla_history(tenant, queues, rng) -> None:
                             resolution_seconds=48 * 3600)
     db.session.add_all([phone_policy, mail_policy])
     db.session.flush()
+    version_of = {policy.id: sla_services.current_version(policy) for policy in (phone_policy, mail_policy)}
     now = datetime.now(UTC)
     for day in range(28, 0, -1):
         for _ in range(rng.randint(20, 45)):
@@ -185,7 +187,9 @@ def _seed_sla_history(tenant, queues, rng) -> None:
             db.session.add(Contact(
                 queue_id=queue.id, channel=queue.channel, language=queue.language, topic=queue.topic,
                 priority=queue.priority, patient_ref=f"H-{rng.randint(10000, 99999)}", offered_at=offered,
-                due_at=due, sla_policy_id=policy.id, wait_seconds=wait,
+                due_at=due, sla_policy_id=policy.id, sla_policy_version_id=version_of[policy.id].id,
+                answer_target_seconds=policy.answer_within_seconds, short_abandon_seconds=policy.short_abandon_seconds,
+                wait_seconds=wait,
                 status=ContactStatus.ABANDONED if abandoned else ContactStatus.RESOLVED,
                 first_response_at=None if abandoned else answered_at,
                 resolved_at=answered_at if abandoned else resolved_at,

@@ -22,7 +22,7 @@ from flask_babel import force_locale
 from pypdf import PdfReader
 
 from app import create_app
-from app.reports.pdf import Targets, report_pdf
+from app.reports.pdf import report_pdf
 from app.reports.services import Period, QueueRow, SlaReport, report_csv
 from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
@@ -39,7 +39,8 @@ def synthetic_report(queues: int, rng: random.Random) -> SlaReport:
             queue_name=f"Queue {number:02d} ({['DE', 'EN', 'PL', 'FR', 'ES'][number % 5]})",
             channel="phone" if number % 4 else "email", policy_name=f"Policy {number % 3}",
             convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS, service_level_target=Decimal(80),
-            answer_within_seconds=20,
+            answer_within_seconds=20, max_asa_seconds=30, max_abandon_percent=Decimal(5),
+            first_response_seconds=4 * 3600, resolution_seconds=2 * 86400,
             counts=Counts(offered=offered, answered=answered, answered_within=int(answered * rng.uniform(0.6, 0.95)),
                           abandoned=abandoned, abandoned_within=abandoned // 2, short_abandons=abandoned // 5,
                           wait_seconds_answered=answered * rng.randint(5, 40), first_response_due=offered,
@@ -76,12 +77,9 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": "redis://127.0.0.1:6379/15",
                       "SECRET_KEY": "bench", "SWITCHBOARD_ENV": "testing"})
     report = synthetic_report(args.queues, random.Random(4))
-    targets = {f"Policy {n}": Targets(max_asa_seconds=30, max_abandon_percent=Decimal(5),
-                                       first_response_seconds=4 * 3600, resolution_seconds=2 * 86400)
-               for n in range(3)}
     with app.test_request_context(), force_locale("de"):
-        document = report_pdf(report, clinic_name="Praxisklinik Nord", targets=targets)  # warm: fonts load
-        pdf = _time(lambda: report_pdf(report, clinic_name="Praxisklinik Nord", targets=targets), args.repeat)
+        document = report_pdf(report, clinic_name="Praxisklinik Nord")  # warm: fonts load
+        pdf = _time(lambda: report_pdf(report, clinic_name="Praxisklinik Nord"), args.repeat)
         csv = _time(lambda: report_csv(report), args.repeat)
     pages = len(PdfReader(io.BytesIO(document)).pages)
     print(f"{args.queues} queues, 31 days, 168 heat-map cells; {len(document) / 1024:.0f} KiB, {pages} pages")

@@ -51,15 +51,15 @@ GROUP BY queue_id
 
 LOAD = """
 INSERT INTO contacts (tenant_id, queue_id, channel, language, topic, priority, status, patient_ref, offered_at,
-                      due_at, first_response_at, resolved_at, wait_seconds, sla_policy_id, resolution_due_at,
-                      escalated, created_at, updated_at)
+                      due_at, first_response_at, resolved_at, wait_seconds, sla_policy_id, answer_target_seconds,
+                      short_abandon_seconds, resolution_due_at, escalated, created_at, updated_at)
 SELECT :tenant, q.id, q.channel, q.language, q.topic, 3,
        (CASE WHEN r < 0.08 THEN 'abandoned' WHEN r < 0.10 THEN 'waiting' ELSE 'resolved' END)::contact_status,
        'B' || g, t, t + interval '20 seconds',
        CASE WHEN r >= 0.10 THEN t + make_interval(secs => w) END,
        CASE WHEN r >= 0.10 THEN t + make_interval(secs => w + 300) WHEN r < 0.08 THEN t + make_interval(secs => w) END,
        CASE WHEN r < 0.08 OR r >= 0.10 THEN w END,
-       :policy, CASE WHEN q.channel = 'email' THEN t + interval '2 days' END, false, now(), now()
+       :policy, 20, 5, CASE WHEN q.channel = 'email' THEN t + interval '2 days' END, false, now(), now()
 FROM generate_series(1, :n) AS g
 CROSS JOIN LATERAL (SELECT random() AS r, (random() * 60)::int AS w,
                            :start + random() * (:end - :start) AS t, (g % :queues) AS slot) AS v
@@ -173,9 +173,10 @@ TRIGGERS = ("sla_rollups_on_insert", "sla_rollups_on_update", "sla_rollups_on_de
 SINGLE_WRITES = {
     "insert a contact": (
         "INSERT INTO contacts (tenant_id, queue_id, channel, language, topic, priority, status, patient_ref,"
-        " offered_at, due_at, sla_policy_id, escalated, created_at, updated_at)"
+        " offered_at, due_at, sla_policy_id, answer_target_seconds, short_abandon_seconds, escalated, created_at,"
+        " updated_at)"
         " SELECT 2, q.id, q.channel, q.language, q.topic, 3, 'waiting', 'W', %(t)s, %(t)s + interval '20 s',"
-        " p.id, false, now(), now() FROM queues q, sla_policies p"
+        " p.id, p.answer_within_seconds, p.short_abandon_seconds, false, now(), now() FROM queues q, sla_policies p"
         " WHERE q.tenant_id = 2 AND p.tenant_id = 2 ORDER BY q.id LIMIT 1 RETURNING id"),
     # Counted: the rollup moves the contact from unanswered to answered.
     "record a first response": (

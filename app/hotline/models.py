@@ -2,6 +2,7 @@
 
 import enum
 from datetime import datetime, time
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     Time,
@@ -149,6 +151,8 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
         ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
         ForeignKeyConstraint(["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
                              use_alter=True),
+        ForeignKeyConstraint(["tenant_id", "sla_policy_version_id"],
+                             ["sla_policy_versions.tenant_id", "sla_policy_versions.id"], use_alter=True),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         # The claim-next index: waiting contacts of a clinic in the order they are offered. Language is
         # a filter, not a key column: with it first, an agent speaking several languages made every
@@ -187,9 +191,16 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
     callback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # SLA facts fixed when they happen, so reports aggregate plain columns (app/sla).
     sla_policy_id: Mapped[int | None] = mapped_column(Integer)
+    # The policy's version in force at the offer, and the answer target and short-abandon threshold
+    # then (from that version, else the queue's own target): what reports judge the contact by,
+    # whatever is edited later (docs/sla-metrics.md).
+    sla_policy_version_id: Mapped[int | None] = mapped_column(Integer)
+    answer_target_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Seconds from offer to first response (answered) or to hang-up (abandoned), calendar time.
-    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Exact seconds (to the microsecond) from offer to first response (answered) or to hang-up
+    # (abandoned), calendar time: compared with targets unrounded (docs/sla-metrics.md).
+    wait_seconds: Mapped[Decimal | None] = mapped_column(Numeric(15, 6))
     waiting_on_patient_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     queue: Mapped[Queue] = relationship(

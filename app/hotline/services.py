@@ -10,6 +10,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, func, literal_column, select, text, update
@@ -374,8 +375,31 @@ def record_first_response(contact: Contact, agent_id: int, *, at: datetime | Non
     """The first patient-visible answer (a reply, or the call being answered); later ones change nothing."""
     if contact.first_response_at is None:
         contact.first_response_at = at or now()
-        contact.wait_seconds = int((contact.first_response_at - as_utc(contact.offered_at)).total_seconds())
+        contact.wait_seconds = exact_wait(contact.offered_at, contact.first_response_at)
         append_event(contact, EventKind.FIRST_RESPONSE, actor_id=agent_id, at=contact.first_response_at)
+
+
+def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None:
+    """Move a contact to another status at `at`; leaving "waiting on the patient" closes that pause.
+
+    Rule: every way out of a pause (resume, resolve, release, transfer, a telephony event) ends
+    it at the moment the status changes, and the policy's pause rule moves the due times by it;
+    otherwise a contact resolved while waiting would lose its last pause (SLA.md, Clock).
+    """
+    if status != ContactStatus.WAITING_ON_PATIENT and contact.waiting_on_patient_since is not None:
+        sla.extend_for_pause(contact, contact.waiting_on_patient_since, at)
+        contact.waiting_on_patient_since = None
+    contact.status = status
+
+
+def exact_wait(offered_at: datetime, until: datetime) -> Decimal:
+    """Seconds from offer to `until`, exact to the microsecond the timestamps carry.
+
+    Rule (docs/sla-metrics.md): waits are never rounded or truncated before they are compared
+    with a target, so "answered within T" and "answered by the due time" always agree.
+    """
+    elapsed = as_utc(until) - as_utc(offered_at)
+    return Decimal(elapsed.days * 86400 + elapsed.seconds) + Decimal(elapsed.microseconds).scaleb(-6)
 
 
 def wait_on_patient(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
@@ -392,11 +416,8 @@ def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
     _require_handler(contact, user_id, supervisor=supervisor)
     if contact.status != ContactStatus.WAITING_ON_PATIENT:
         raise Conflict(_l("This contact is not waiting on the patient."))
-    contact.status = ContactStatus.ASSIGNED
     moment = now()
-    if contact.waiting_on_patient_since is not None:
-        sla.extend_for_pause(contact, contact.waiting_on_patient_since, moment)
-        contact.waiting_on_patient_since = None
+    set_status(contact, ContactStatus.ASSIGNED, at=moment)
     append_event(contact, EventKind.RESUMED, actor_id=user_id, at=moment)
 
 
@@ -409,9 +430,9 @@ def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: 
         raise DomainError(_l("Choose a disposition from the list."), "disposition")
     if topic is not None:
         contact.topic = topic
-    contact.status = ContactStatus.RESOLVED
-    contact.disposition = disposition
     contact.resolved_at = now()
+    set_status(contact, ContactStatus.RESOLVED, at=contact.resolved_at)
+    contact.disposition = disposition
     append_event(contact, EventKind.RESOLVED, actor_id=user_id, at=contact.resolved_at, disposition=disposition,
            topic=contact.topic.value)
     # Billed once per contact (keyed by contact: resolving it again after a reopen bills nothing more).
@@ -423,8 +444,10 @@ def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False)
     """Put an assigned contact back in its queue, keeping its original offer and due time."""
     _require_open(contact)
     _require_handler(contact, user_id, supervisor=supervisor)
-    contact.status, contact.assigned_to_id, contact.assigned_at = ContactStatus.WAITING, None, None
-    append_event(contact, EventKind.RELEASED, actor_id=user_id)
+    moment = now()
+    set_status(contact, ContactStatus.WAITING, at=moment)
+    contact.assigned_to_id, contact.assigned_at = None, None
+    append_event(contact, EventKind.RELEASED, actor_id=user_id, at=moment)
 
 
 def transfer_contact(contact: Contact, user_id: int, *, queue_id: int, language: str | None = None,
@@ -438,9 +461,11 @@ def transfer_contact(contact: Contact, user_id: int, *, queue_id: int, language:
         raise DomainError(_l("Choose another queue or language."), "queue_id")
     previous = contact.queue_id
     contact.queue_id, contact.language, contact.channel = target.id, language, target.channel
-    contact.status, contact.assigned_to_id, contact.assigned_at = ContactStatus.WAITING, None, None
-    append_event(contact, EventKind.TRANSFERRED, actor_id=user_id, from_queue_id=previous, to_queue_id=target.id,
-           language=language)
+    moment = now()
+    set_status(contact, ContactStatus.WAITING, at=moment)
+    contact.assigned_to_id, contact.assigned_at = None, None
+    append_event(contact, EventKind.TRANSFERRED, actor_id=user_id, at=moment, from_queue_id=previous,
+                 to_queue_id=target.id, language=language)
 
 
 def escalate_contact(contact: Contact, user_id: int) -> None:

@@ -82,15 +82,15 @@ def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, q
 
     key = _source_key(call_id, kind)
     if kind == CallEvent.ANSWERED:
-        contact.status = ContactStatus.ASSIGNED
+        services.set_status(contact, ContactStatus.ASSIGNED, at=occurred_at)
         contact.assigned_to_id = agent_id
         contact.assigned_at = occurred_at
         services.append_event(contact, EventKind.ANSWERED, actor_id=agent_id, at=occurred_at, source_key=key)
         services.record_first_response(contact, agent_id, at=occurred_at)
     elif kind == CallEvent.ABANDONED:
-        contact.status = ContactStatus.ABANDONED
+        services.set_status(contact, ContactStatus.ABANDONED, at=occurred_at)
         contact.resolved_at = occurred_at
-        contact.wait_seconds = int((occurred_at - services.as_utc(contact.offered_at)).total_seconds())
+        contact.wait_seconds = services.exact_wait(contact.offered_at, occurred_at)
         services.append_event(contact, EventKind.ABANDONED, at=occurred_at, source_key=key,
                         waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()))
     else:

@@ -10,7 +10,6 @@ standard fonts and reportlab's bundled Vera lack Polish letters such as ą, ę, 
 
 import io
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +40,7 @@ from reportlab.platypus import (
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.i18n import LOCALE_NAMES, _
 from app.reports.services import SlaReport
-from app.sla.services import CONVENTION_FORMULAS, policies
+from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import WEEKDAY_LABELS
 
 FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
@@ -68,29 +67,6 @@ def _register_fonts() -> None:
         pdfmetrics.registerFont(TTFont(FONT, str(_FONT_FOLDER / "DejaVuSans.ttf")))
         pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_FOLDER / "DejaVuSans-Bold.ttf")))
         pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
-
-
-@dataclass(frozen=True)
-class Targets:
-    """The targets of one policy beside the service level already on the report row."""
-
-    max_asa_seconds: int | None = None
-    max_abandon_percent: Decimal | None = None
-    first_response_seconds: int | None = None
-    resolution_seconds: int | None = None
-
-
-def policy_targets() -> dict[str, Targets]:
-    """The current clinic's policy targets by policy name (names are unique per clinic)."""
-    return {
-        policy.name: Targets(
-            max_asa_seconds=policy.max_asa_seconds,
-            max_abandon_percent=Decimal(policy.max_abandon_percent) if policy.max_abandon_percent is not None else None,
-            first_response_seconds=policy.first_response_seconds,
-            resolution_seconds=policy.resolution_seconds,
-        )
-        for policy in policies()
-    }
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -137,12 +113,15 @@ def _measure(achieved: str, target: str | None, missed: bool, styles) -> Paragra
     return Paragraph(text, styles["num"])
 
 
-def report_pdf(report: SlaReport, *, clinic_name: str, targets: dict[str, Targets] | None = None,
-               generated_at: datetime | None = None) -> bytes:
-    """The report as a PDF document (bytes), worded and formatted in the current locale."""
+def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | None = None) -> bytes:
+    """The report as a PDF document (bytes), worded and formatted in the current locale.
+
+    The same report, generation moment and locale give the same bytes: reportlab's own
+    creation date and document id are pinned (invariant mode) and the footer states
+    `generated_at`, so a stored PDF can be checked against a regenerated one.
+    """
     _register_fonts()
     styles = _styles()
-    targets = targets or {}
     generated_at = generated_at or datetime.now(UTC)
     period = report.period
     period_text = _("From %(start)s to %(end)s (%(zone)s).", start=format_date(period.first_day, "medium"),
@@ -161,7 +140,7 @@ def report_pdf(report: SlaReport, *, clinic_name: str, targets: dict[str, Target
     else:
         story += [
             _p(_("Per queue"), styles["h2"]),
-            _queue_table(report, targets, styles),
+            _queue_table(report, styles),
             Spacer(1, 2 * mm),
             _p(_("Below each figure: its target. Red: target missed.") + " "
                + _("A: answered, Ab: abandoned, T: answer target, S: short-abandon threshold. "
@@ -195,6 +174,9 @@ def report_pdf(report: SlaReport, *, clinic_name: str, targets: dict[str, Target
         buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=14 * mm,
         title=f"{clinic_name} · {_('SLA report')} · {period.first_day.isoformat()} – {period.last_day.isoformat()}",
         author="Switchboard", lang=str(get_locale() or "en"),
+        # A fixed creation date and document id (the footer says when it was generated): the
+        # same figures give the same bytes.
+        invariant=1,
     )
     document.build(story, onFirstPage=_decorate, onLaterPages=_decorate)
     return buffer.getvalue()
@@ -221,7 +203,7 @@ def _kpis(report: SlaReport, styles) -> Table:
     return table
 
 
-def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Table:
+def _queue_table(report: SlaReport, styles) -> Table:
     head = [_p(_("Queue"), styles["head"])] + [
         _p(label, styles["headnum"]) for label in (
             _("Offered"), _("Answered"), _("Abandoned"), _("Service level"), _("ASA (s)"),
@@ -230,7 +212,6 @@ def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Tabl
     ]
     rows = [head]
     for row in report.rows:
-        target = targets.get(row.policy_name or "", Targets())
         policy = row.policy_name or _("Queue target")
         rule = f"{CONVENTION_FORMULAS[row.convention]}, T = {row.answer_within_seconds} s"
         name = Paragraph(
@@ -240,18 +221,18 @@ def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Tabl
         ticket = not row.is_queue_channel
         sl_target = (_("target %(value)s", value=_percent(row.service_level_target))
                      if row.service_level_target is not None and not ticket else None)
-        asa_target = (_("max. %(value)s", value=_seconds(Decimal(target.max_asa_seconds)))
-                      if target.max_asa_seconds is not None else None)
-        abandon_target = (_("max. %(value)s", value=_percent(target.max_abandon_percent))
-                          if target.max_abandon_percent is not None else None)
+        asa_target = (_("max. %(value)s", value=_seconds(Decimal(row.max_asa_seconds)))
+                      if row.max_asa_seconds is not None else None)
+        abandon_target = (_("max. %(value)s", value=_percent(row.max_abandon_percent))
+                          if row.max_abandon_percent is not None else None)
         first_target = None
-        if target.first_response_seconds:
-            first_target = _("within %(duration)s", duration=_duration(target.first_response_seconds))
+        if row.first_response_seconds:
+            first_target = _("within %(duration)s", duration=_duration(row.first_response_seconds))
             if ticket and row.service_level_target is not None:
                 first_target = _("%(share)s within %(duration)s", share=_percent(row.service_level_target),
-                                 duration=_duration(target.first_response_seconds))
-        resolution_target = (_("within %(duration)s", duration=_duration(target.resolution_seconds))
-                             if target.resolution_seconds else None)
+                                 duration=_duration(row.first_response_seconds))
+        resolution_target = (_("within %(duration)s", duration=_duration(row.resolution_seconds))
+                             if row.resolution_seconds else None)
         rows.append([
             name,
             _p(format_decimal(row.counts.offered), styles["num"]),
@@ -259,12 +240,8 @@ def _queue_table(report: SlaReport, targets: dict[str, Targets], styles) -> Tabl
             _p(format_decimal(row.counts.abandoned), styles["num"]),
             _measure(_percent(row.service_level), sl_target,
                      not ticket and row.meets_target is False, styles),
-            _measure(_seconds(row.asa), asa_target,
-                     row.asa is not None and target.max_asa_seconds is not None and row.asa > target.max_asa_seconds,
-                     styles),
-            _measure(_percent(row.abandonment), abandon_target,
-                     row.abandonment is not None and target.max_abandon_percent is not None
-                     and row.abandonment > target.max_abandon_percent, styles),
+            _measure(_seconds(row.asa), asa_target, row.asa_over_target, styles),
+            _measure(_percent(row.abandonment), abandon_target, row.abandonment_over_target, styles),
             _measure(_percent(row.first_response), first_target, ticket and row.meets_target is False, styles),
             _measure(_percent(row.resolution), resolution_target, False, styles),
             _measure(format_decimal(row.counts.breaches), None, row.counts.breaches > 0, styles),

@@ -260,14 +260,14 @@ def _fail(run_id: int, failure: ReportFailure, detail: str | None = None) -> Rep
 
 def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=None) -> list[Attachment]:
     """The report as PDF and CSV files, named like the downloads, in the current locale."""
-    from app.reports.pdf import policy_targets, report_pdf
+    from app.reports.pdf import report_pdf
 
     stem = f"sla-{tenant.slug}-{report.period.first_day}-{report.period.last_day}"
     csv_file = Attachment(f"{stem}.csv", "text/csv", services.report_csv(report).encode("utf-8"))
     if on_progress:
         on_progress(50)
     pdf_file = Attachment(f"{stem}.pdf", "application/pdf",
-                          report_pdf(report, clinic_name=tenant.name, targets=policy_targets()))
+                          report_pdf(report, clinic_name=tenant.name))
     return [pdf_file, csv_file]
 
 

@@ -5,6 +5,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from app.errors import DomainError
@@ -13,7 +14,7 @@ from app.i18n import _l
 from app.sla import metrics
 from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
-from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, policies
+from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, versions
 
 PERIODS = ("day", "week", "month", "custom")
 MAX_DAYS = 366
@@ -75,6 +76,10 @@ class QueueRow:
     service_level_target: Decimal | None
     answer_within_seconds: int
     counts: Counts
+    max_asa_seconds: int | None = None
+    max_abandon_percent: Decimal | None = None
+    first_response_seconds: int | None = None
+    resolution_seconds: int | None = None
 
     @property
     def is_queue_channel(self) -> bool:
@@ -103,11 +108,30 @@ class QueueRow:
 
     @property
     def meets_target(self) -> bool | None:
-        """Voice and chat: service level against its target; tickets: first responses on time against it."""
-        achieved = self.service_level if self.is_queue_channel else self.first_response
+        """Voice and chat: service level against its target; tickets: first responses on time against it.
+
+        Judged on the exact share, never on the rounded percentage shown (79.996 % misses 80 %).
+        """
+        if self.is_queue_channel:
+            achieved = metrics.service_level_share(self.counts, self.convention)
+        else:
+            achieved = metrics.first_response_share(self.counts)
         if achieved is None or self.service_level_target is None:
             return None
-        return achieved >= self.service_level_target
+        return achieved * 100 >= Fraction(self.service_level_target)
+
+    @property
+    def asa_over_target(self) -> bool:
+        """The exact ASA above the policy's maximum (False without either)."""
+        asa = metrics.average_speed_of_answer_exact(self.counts)
+        return asa is not None and self.max_asa_seconds is not None and asa > self.max_asa_seconds
+
+    @property
+    def abandonment_over_target(self) -> bool:
+        """The exact abandonment rate above the policy's maximum (False without either)."""
+        share = metrics.abandonment_share(self.counts)
+        return (share is not None and self.max_abandon_percent is not None
+                and share * 100 > Fraction(self.max_abandon_percent))
 
 
 @dataclass(frozen=True)
@@ -137,22 +161,31 @@ class SlaReport:
 
 
 def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport:
-    """Everything the dashboard shows for the current clinic and period, aggregated in SQL."""
+    """Everything the dashboard shows for the current clinic and period, aggregated in SQL.
+
+    Each row is judged by the policy version (name, convention, targets) or queue target in
+    force when its contacts were offered, so a later edit of either never changes a past report.
+    """
     queues = {queue.id: queue for queue in all_queues()}
-    policy_by_id = {policy.id: policy for policy in policies()}
+    counts = metrics.counts_by_queue(period.start, period.end, moment=moment)
+    version_by_id = versions(version_id for _queue, version_id, _target in counts)
     rows = []
-    for (queue_id, policy_id), counts in sorted(metrics.counts_by_queue(period.start, period.end,
-                                                                        moment=moment).items(),
-                                                key=lambda item: (queues[item[0][0]].name, item[0][1] or 0)):
-        queue, policy = queues[queue_id], policy_by_id.get(policy_id)
+    for (queue_id, version_id, target), group in sorted(
+            counts.items(), key=lambda item: (queues[item[0][0]].name, item[0][1] or 0, item[0][2])):
+        queue, version = queues[queue_id], version_by_id.get(version_id)
         rows.append(QueueRow(
             queue_name=queue.name,
             channel=queue.channel.value,
-            policy_name=policy.name if policy else None,
-            convention=policy.convention if policy else ServiceLevelConvention.ANSWERED_OF_OFFERED,
-            service_level_target=Decimal(policy.service_level_percent) if policy else None,
-            answer_within_seconds=policy.answer_within_seconds if policy else queue.target_seconds,
-            counts=counts,
+            policy_name=version.name if version else None,
+            convention=version.convention if version else ServiceLevelConvention.ANSWERED_OF_OFFERED,
+            service_level_target=Decimal(version.service_level_percent) if version else None,
+            answer_within_seconds=target,
+            counts=group,
+            max_asa_seconds=version.max_asa_seconds if version else None,
+            max_abandon_percent=Decimal(version.max_abandon_percent)
+            if version and version.max_abandon_percent is not None else None,
+            first_response_seconds=version.first_response_seconds if version else None,
+            resolution_seconds=version.resolution_seconds if version else None,
         ))
     by_day: dict[date, Counts] = {}
     for (day, _policy), counts in metrics.counts_by_day(period.start, period.end, period.time_zone,

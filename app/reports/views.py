@@ -18,7 +18,7 @@ from app.jobs import jobs_deferred
 from app.reports import schedule, services
 from app.reports.forms import FAILURE_LABELS, RUN_STATUS_LABELS, ReportScheduleForm
 from app.reports.models import ReportRunStatus
-from app.reports.pdf import policy_targets, report_pdf
+from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import WEEKDAY_LABELS, ConfirmForm
 from app.tenants.routing import tenant_blueprint
@@ -91,7 +91,7 @@ def export_pdf():
     """The same period and figures as the dashboard, as a PDF in the reader's language."""
     report = _report()
     _record_export(report, "pdf")
-    document = report_pdf(report, clinic_name=g.tenant.name, targets=policy_targets())
+    document = report_pdf(report, clinic_name=g.tenant.name)
     return Response(document, mimetype="application/pdf", headers=_attachment_headers(report, "pdf"))
 
 

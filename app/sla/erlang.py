@@ -148,7 +148,8 @@ def agents_required(
 
     Rule: the smallest N > A with SL(T) ≥ target and A / N ≤ max_occupancy. No contacts
     need no agents (service level 1.0, ASA 0). A target of exactly 1.0 is met only once
-    P_w·e^(−(N − A)·T / h) falls below double precision, a valid but costly request.
+    P_w·e^(−(N − A)·T / h) falls below double precision. The cost grows with √A, not A:
+    milliseconds for 2.4 million Erlangs (docs/benchmarks.md, bench/staffing.py).
     """
     traffic = traffic_erlangs(contacts, interval_seconds, handle_seconds)
     _check_non_negative("target_seconds", target_seconds)
@@ -158,26 +159,84 @@ def agents_required(
         return StaffingResult(
             agents=0, traffic=0.0, service_level=1.0, asa_seconds=0.0, occupancy=0.0, probability_of_waiting=0.0
         )
-    # Walk N upwards carrying B_N along, so the search costs one recursion step per agent
-    # rather than a fresh Erlang B per candidate: linear even for 5,000 Erlangs.
-    blocking = 1.0
-    agents = 0
+    # SL(N) rises with N, so the answer is the larger of two bounds: the first N > A meeting the
+    # service level, and the fewest agents the occupancy cap allows. The first is found by walking
+    # up from ⌊A⌋ + 1, carrying B_N along (one recursion step per agent); it lies within a few
+    # √A of A, where B_N is still above 1e-300. The walk never starts from N = 1 (A steps wasted)
+    # nor walks up to a high occupancy bound (10 A for a 10 % cap): see _blocking_at.
+    agents = math.floor(traffic) + 1
+    blocking = _erlang_b_just_above(traffic, agents)
     while True:
+        p_wait = _erlang_c(traffic, agents, blocking)
+        if _service_level(p_wait, traffic, agents, target_seconds, handle_seconds) >= service_level_target:
+            break
         agents += 1
         blocking = _next_erlang_b(traffic, agents, blocking)
-        if agents <= traffic or traffic / agents > max_occupancy:
-            continue
-        p_wait = _erlang_c(traffic, agents, blocking)
-        achieved = _service_level(p_wait, traffic, agents, target_seconds, handle_seconds)
-        if achieved >= service_level_target:
-            return StaffingResult(
-                agents=agents,
-                traffic=traffic,
-                service_level=achieved,
-                asa_seconds=p_wait * handle_seconds / (agents - traffic),
-                occupancy=traffic / agents,
-                probability_of_waiting=p_wait,
-            )
+    capped = _fewest_within_occupancy(traffic, max_occupancy)
+    if capped > agents:
+        blocking = _blocking_at(traffic, capped, agents, blocking)
+        agents = capped
+    p_wait = _erlang_c(traffic, agents, blocking)
+    return StaffingResult(
+        agents=agents,
+        traffic=traffic,
+        service_level=_service_level(p_wait, traffic, agents, target_seconds, handle_seconds),
+        asa_seconds=p_wait * handle_seconds / (agents - traffic),
+        occupancy=traffic / agents,
+        probability_of_waiting=p_wait,
+    )
+
+
+# Up to this many agents Erlang B comes from its recursion from B₀ (at most this many cheap steps).
+_RECURSION_LIMIT = 10_000
+# log of a value below the smallest positive double (4.9e-324): such a B_N is 0.0.
+_LOG_UNDERFLOW = -746.0
+
+
+def _erlang_b_just_above(traffic: float, agents: int) -> float:
+    """B_N for N = ⌊A⌋ + 1 without walking the recursion from B₀ (2.4 million steps at 2.4 M Erlangs).
+
+    Rule: 1/B_N = Σ_(j=0..N) Π_(i<j) (N − i)/A (the recursion unrolled). With N ≤ A + 1 every
+    term after the second is below the one before it and none exceeds 2, so the sum neither
+    overflows nor cancels; it stops once a term no longer changes it (after about 9·√A terms).
+    """
+    if agents <= _RECURSION_LIMIT:
+        blocking = 1.0
+        for k in range(1, agents + 1):
+            blocking = _next_erlang_b(traffic, k, blocking)
+        return blocking
+    total, term = 1.0, 1.0
+    for j in range(1, agents + 1):
+        term *= (agents - j + 1) / traffic
+        total += term
+        if term < total * 1e-18:
+            break
+    return 1.0 / total
+
+
+def _fewest_within_occupancy(traffic: float, max_occupancy: float) -> int:
+    """The smallest N with A / N ≤ max_occupancy, by the very comparison the result is judged with."""
+    agents = max(1, math.ceil(traffic / max_occupancy))
+    while agents > 1 and traffic / (agents - 1) <= max_occupancy:
+        agents -= 1
+    while traffic / agents > max_occupancy:
+        agents += 1
+    return agents
+
+
+def _blocking_at(traffic: float, agents: int, known_agents: int, known_blocking: float) -> float:
+    """B_N for N above an N₀ whose B is known: 0.0 when it lies below every double, else the recursion.
+
+    Rule: for N ≥ A, B_N ≤ 2·A^N·e^(−A) / N! (the Poisson(A) law puts at least half its mass at
+    or below N), so once that bound is under the smallest double, B_N is 0.0 exactly as the
+    recursion would underflow to it; otherwise N is within about 40·√A of A and the steps are few.
+    """
+    if math.log(2) + agents * math.log(traffic) - traffic - math.lgamma(agents + 1) < _LOG_UNDERFLOW:
+        return 0.0
+    blocking = known_blocking
+    for k in range(known_agents + 1, agents + 1):
+        blocking = traffic * blocking / (k + traffic * blocking)
+    return blocking
 
 
 # --- Shrinkage -------------------------------------------------------------------------------

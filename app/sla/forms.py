@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.forms import choices
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
@@ -36,9 +36,10 @@ class SlaPolicyForm(FlaskForm):
                         choices=choices([("", _l("Any")), *TOPIC_LABELS.items()]))
     min_priority = IntegerField(_l("From priority (optional)"), validators=[Optional(), NumberRange(1, 5)])
     service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=2,
-                                         validators=[DataRequired(), NumberRange(0.01, 100)])
+                                         validators=[InputRequired(), NumberRange(0.01, 100)])
+    # InputRequired, not DataRequired: 0 is an answer (refused here by the range, with its reason).
     answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
-                                         validators=[DataRequired(), NumberRange(1, 90 * 24 * 3600)])
+                                         validators=[InputRequired(), NumberRange(1, 90 * 24 * 3600)])
     max_asa_seconds = IntegerField(_l("Maximum average speed of answer (seconds, optional)"),
                                    validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
     max_abandon_percent = DecimalField(_l("Maximum abandonment rate (%, optional)"), places=2,
@@ -85,12 +86,14 @@ class StaffingForm(FlaskForm):
         ("history", _l("From the last four weeks")), ("typed", _l("Typed in: contacts per hour"))]))
     contacts_per_hour = DecimalField(_l("Contacts per hour (typed forecast)"), places=1, default=20,
                                      validators=[Optional(), NumberRange(0, 100000)])
+    # InputRequired, not DataRequired: a typed 0 is an answer, judged by the range with its reason.
     handle_seconds = IntegerField(_l("Average handle time (seconds)"), default=180,
-                                  validators=[DataRequired(), NumberRange(1, 24 * 3600)])
+                                  validators=[InputRequired(), NumberRange(1, 24 * 3600)])
     service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=1,
-                                         validators=[DataRequired(), NumberRange(1, 99.9)])
+                                         validators=[InputRequired(), NumberRange(1, 99.9)])
+    # 0 s is a valid target: the share answered at once, without waiting (SL = 1 − P_w).
     answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
-                                         validators=[DataRequired(), NumberRange(1, 3600)])
+                                         validators=[InputRequired(), NumberRange(0, 3600)])
     shrinkage_percent = DecimalField(_l("Shrinkage (%)"), default=30, places=1,
                                      validators=[Optional(), NumberRange(0, 95)])
     max_occupancy_percent = DecimalField(_l("Maximum occupancy (%)"), default=85, places=1,

@@ -1,22 +1,23 @@
 """Contact-centre metrics per SLA.md, aggregated in SQL from the SLA facts kept on each contact.
 
-Rows are grouped by (queue, applied policy): a queue whose policy changed within the period
-shows one row per policy, each judged by its own targets and convention. Tests check every
+Rows are grouped by (queue, policy version, answer target): a queue whose policy changed, or
+was edited, within the period shows one row per version, each judged by the targets and
+convention in force when its contacts were offered (kept on each contact, never re-read from
+the policy). Waits are exact (docs/sla-metrics.md). Tests check every
 figure against a plain-Python reference over the same contacts.
 """
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, literal, literal_column, or_, select
 
 from app.extensions import db
-from app.hotline.models import Contact, ContactStatus, Queue
-from app.sla.models import ServiceLevelConvention, SlaPolicy, SlaRollup
-
-DEFAULT_SHORT_ABANDON_SECONDS = 5
+from app.hotline.models import Contact, ContactStatus
+from app.sla.models import ServiceLevelConvention, SlaRollup
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Counts:
     abandoned: int = 0
     abandoned_within: int = 0
     short_abandons: int = 0
-    wait_seconds_answered: int = 0
+    wait_seconds_answered: Decimal = Decimal(0)  # exact seconds (microseconds), docs/sla-metrics.md
     first_response_due: int = 0
     first_response_met: int = 0
     resolution_due: int = 0
@@ -43,45 +44,81 @@ class Counts:
         return Counts(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
 
 
-def _ratio(numerator: int, denominator: int) -> Decimal | None:
-    """A percentage with two decimals; None when nothing was there to measure (shown as "—", never 100 %)."""
+def _share(numerator, denominator) -> Fraction | None:
+    """The exact share numerator / denominator; None when nothing was there to measure."""
     if denominator <= 0:
         return None
-    return (Decimal(100) * numerator / denominator).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return Fraction(numerator) / Fraction(denominator)
 
 
-def service_level(counts: Counts, convention: ServiceLevelConvention) -> Decimal | None:
-    """Service level in percent under the contract's convention (SLA.md table)."""
+def percent(share: Fraction | None) -> Decimal | None:
+    """A share as a percentage with two decimals, for display only: verdicts compare the exact share."""
+    if share is None:
+        return None
+    return (Decimal(share.numerator * 100) / Decimal(share.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def _ratio(numerator, denominator) -> Decimal | None:
+    """A percentage with two decimals; None when nothing was there to measure (shown as "—", never 100 %)."""
+    return percent(_share(numerator, denominator))
+
+
+def service_level_share(counts: Counts, convention: ServiceLevelConvention) -> Fraction | None:
+    """The exact service level (a share in [0, 1]) under the contract's convention (SLA.md table).
+
+    Rule: a target is met when this exact share reaches it; the two-decimal percentage shown
+    beside it is rounded for reading only (79.996 % is shown as 80.00 % and misses 80 %).
+    """
     a, a_t, ab = counts.answered, counts.answered_within, counts.abandoned
     match convention:
         case ServiceLevelConvention.ANSWERED_OF_OFFERED:
-            return _ratio(a_t, a + ab)
+            return _share(a_t, a + ab)
         case ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS:
-            return _ratio(a_t, a + ab - counts.short_abandons)
+            return _share(a_t, a + ab - counts.short_abandons)
         case ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET:
-            return _ratio(a_t, a + ab - counts.abandoned_within)
+            return _share(a_t, a + ab - counts.abandoned_within)
         case ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET:
-            return _ratio(a_t + counts.abandoned_within, a + ab)
+            return _share(a_t + counts.abandoned_within, a + ab)
         case ServiceLevelConvention.ANSWERED_ONLY:
-            return _ratio(a_t, a)
+            return _share(a_t, a)
     raise ValueError(convention)
 
 
+def service_level(counts: Counts, convention: ServiceLevelConvention) -> Decimal | None:
+    """Service level in percent under the contract's convention (SLA.md table), rounded for display."""
+    return percent(service_level_share(counts, convention))
+
+
+def average_speed_of_answer_exact(counts: Counts) -> Fraction | None:
+    """ASA in seconds, exact: waiting time of answered contacts over answered (abandoned excluded)."""
+    return _share(Fraction(counts.wait_seconds_answered), counts.answered)
+
+
 def average_speed_of_answer(counts: Counts) -> Decimal | None:
-    """ASA in seconds: waiting time of answered contacts over answered (abandoned excluded)."""
-    if counts.answered == 0:
+    """ASA in seconds with one decimal, for display."""
+    exact = average_speed_of_answer_exact(counts)
+    if exact is None:
         return None
-    return (Decimal(counts.wait_seconds_answered) / counts.answered).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def abandonment_share(counts: Counts, *, exclude_short: bool = False) -> Fraction | None:
+    """Abandoned over offered, exact; optionally without short abandons on both sides."""
+    short = counts.short_abandons if exclude_short else 0
+    return _share(counts.abandoned - short, counts.offered - short)
 
 
 def abandonment_rate(counts: Counts, *, exclude_short: bool = False) -> Decimal | None:
-    """Abandoned over offered, in percent; optionally without short abandons on both sides."""
-    short = counts.short_abandons if exclude_short else 0
-    return _ratio(counts.abandoned - short, counts.offered - short)
+    """Abandoned over offered, in percent for display; optionally without short abandons on both sides."""
+    return percent(abandonment_share(counts, exclude_short=exclude_short))
+
+
+def first_response_share(counts: Counts) -> Fraction | None:
+    return _share(counts.first_response_met, counts.first_response_due)
 
 
 def first_response_compliance(counts: Counts) -> Decimal | None:
-    return _ratio(counts.first_response_met, counts.first_response_due)
+    return percent(first_response_share(counts))
 
 
 def resolution_compliance(counts: Counts) -> Decimal | None:
@@ -96,8 +133,8 @@ _OPEN = Contact.status.not_in([literal_column("'resolved'"), literal_column("'ab
 
 def _count_columns(moment: datetime):
     """The FILTER aggregates producing `Counts`, in field order: the definition every path agrees with."""
-    target = func.coalesce(SlaPolicy.answer_within_seconds, Queue.target_seconds)
-    short = func.coalesce(SlaPolicy.short_abandon_seconds, DEFAULT_SHORT_ABANDON_SECONDS)
+    # The targets in force at the offer, kept on the contact: no edit made since can move a figure.
+    target, short = Contact.answer_target_seconds, Contact.short_abandon_seconds
     answered, abandoned = _ANSWERED, _ABANDONED
     first_response_due = or_(answered, and_(Contact.due_at < moment, ~abandoned))
     resolution_due = and_(
@@ -174,8 +211,6 @@ def _direct(start: datetime, end: datetime, moment: datetime, keys, conditions) 
     query = (
         select(*group_by, *_count_columns(moment))
         .select_from(Contact)
-        .join(Queue, and_(Queue.id == Contact.queue_id, Queue.tenant_id == Contact.tenant_id))
-        .outerjoin(SlaPolicy, and_(SlaPolicy.id == Contact.sla_policy_id, SlaPolicy.tenant_id == Contact.tenant_id))
         .where(Contact.offered_at >= start, Contact.offered_at < end, *conditions(CONTACTS))
         .group_by(*group_by)
     )
@@ -245,14 +280,23 @@ def _grouped(start: datetime, end: datetime, moment: datetime, keys, conditions=
     return _merge(*parts)
 
 
+_WAIT_SUM = [field.name for field in fields(Counts)].index("wait_seconds_answered")
+
+
 def _counts(row, offset: int) -> Counts:
-    return Counts(*(int(value or 0) for value in row[offset:]))
+    values = [value or 0 for value in row[offset:]]
+    return Counts(*(Decimal(value) if index == _WAIT_SUM else int(value) for index, value in enumerate(values)))
 
 
 def counts_by_queue(start: datetime, end: datetime, *, moment: datetime | None = None) -> dict[tuple, Counts]:
-    """Counts per (queue id, applied policy id) for contacts offered in [start, end), current tenant."""
+    """Counts per (queue id, policy version id, answer target) for contacts offered in [start, end).
+
+    A version fixes its answer target; contacts no policy judged split by the queue target
+    in force at their offer, so each report row states the one target it was judged by.
+    """
     moment = moment or datetime.now(UTC)
-    return _grouped(start, end, moment, lambda s: [s.table.queue_id, s.table.sla_policy_id])
+    return _grouped(start, end, moment,
+                    lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds])
 
 
 def _local(column, time_zone: str):
@@ -281,7 +325,7 @@ def _in_channels(channels):
 
 def counts_by_day(start: datetime, end: datetime, time_zone: str, *, moment: datetime | None = None,
                   channels=None) -> dict[tuple, Counts]:
-    """Counts per (local day in the clinic's time zone, applied policy id), optionally for some channels.
+    """Counts per (local day in the clinic's time zone, policy version id), optionally for some channels.
 
     PostgreSQL buckets in one query (from the rollup when the zone's offsets are whole half
     hours); SQLite (the embedded demo), which has no time zones, runs one range query per local day.
@@ -291,11 +335,12 @@ def counts_by_day(start: datetime, end: datetime, time_zone: str, *, moment: dat
     if not _is_postgres():
         result = {}
         for day, day_start, day_end in _local_days(start, end, time_zone):
-            for (policy_id,), counts in _direct(day_start, day_end, moment, lambda s: [s.table.sla_policy_id],
-                                                conditions).items():
-                result[(day, policy_id)] = counts
+            for (version_id,), counts in _direct(day_start, day_end, moment,
+                                                 lambda s: [s.table.sla_policy_version_id], conditions).items():
+                result[(day, version_id)] = counts
         return result
-    return _grouped(start, end, moment, lambda s: [func.date(_local(s.time, time_zone)), s.table.sla_policy_id],
+    return _grouped(start, end, moment,
+                    lambda s: [func.date(_local(s.time, time_zone)), s.table.sla_policy_version_id],
                     conditions, rollup=_zone_fits_buckets(time_zone, start, end))
 
 

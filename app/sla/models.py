@@ -2,6 +2,7 @@
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +15,9 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    event,
+    insert,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,8 +44,8 @@ class SlaClock(enum.StrEnum):
 class SlaPolicy(TenantScoped, TimestampMixin, db.Model):
     """Targets for the contacts matching its conditions; the first matching policy by position wins.
 
-    Empty conditions match everything. The applied policy is recorded on each contact when it is
-    offered, so changing a policy later never rewrites history.
+    Empty conditions match everything. The applied policy, and its version then in force, are
+    recorded on each contact when it is offered, so changing a policy later never rewrites history.
     """
 
     __tablename__ = "sla_policies"
@@ -90,6 +94,77 @@ class SlaPolicy(TenantScoped, TimestampMixin, db.Model):
     warn_at_percent: Mapped[int] = mapped_column(Integer, nullable=False, default=80)
 
 
+# The fields a contact is judged and reported by: a change to any of them starts a new version.
+VERSIONED_FIELDS = (
+    "name", "service_level_percent", "answer_within_seconds", "max_asa_seconds", "max_abandon_percent",
+    "short_abandon_seconds", "convention", "first_response_seconds", "resolution_seconds", "clock",
+    "pause_while_waiting_on_patient",
+)
+
+
+class SlaPolicyVersion(TenantScoped, db.Model):
+    """A policy's targets as they stood from `created_at` on: what the contacts offered then are judged by.
+
+    Written on every insert of a policy and every change of a judged field (`record_version`),
+    never changed afterwards. Each contact records the version in force at its offer, so
+    editing a policy later never rewrites a past report (issue 13).
+    """
+
+    __tablename__ = "sla_policy_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
+                             ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    service_level_percent: Mapped[float] = mapped_column(Numeric(5, 2), nullable=False)
+    answer_within_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_asa_seconds: Mapped[int | None] = mapped_column(Integer)
+    max_abandon_percent: Mapped[float | None] = mapped_column(Numeric(5, 2))
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    convention: Mapped[ServiceLevelConvention] = mapped_column(
+        Enum(ServiceLevelConvention, name="sl_convention", values_callable=lambda e: [m.value for m in e],
+             create_type=False),
+        nullable=False,
+    )
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    clock: Mapped[SlaClock] = mapped_column(
+        Enum(SlaClock, name="sla_clock", values_callable=lambda e: [m.value for m in e], create_type=False),
+        nullable=False,
+    )
+    pause_while_waiting_on_patient: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+@event.listens_for(SlaPolicy, "after_insert")
+def _version_new_policy(mapper, connection, policy: SlaPolicy) -> None:
+    record_version(connection, policy)
+
+
+@event.listens_for(SlaPolicy, "after_update")
+def _version_changed_policy(mapper, connection, policy: SlaPolicy) -> None:
+    state = inspect(policy)
+    if any(state.attrs[name].history.has_changes() for name in VERSIONED_FIELDS):
+        record_version(connection, policy)
+
+
+def record_version(connection, policy: SlaPolicy) -> None:
+    """Write the policy's judged fields as its newest version, in the flush that wrote the policy.
+
+    Rule: a new policy, and every change of a judged field, makes a version. Done by mapper
+    events rather than by `save_policy` alone, so that every way a policy row is written
+    through the ORM (settings page, demo, fixtures) versions it; hence the flush's own connection.
+    """
+    connection.execute(insert(SlaPolicyVersion.__table__).values(
+        tenant_id=policy.tenant_id, policy_id=policy.id, created_at=utcnow(),
+        **{name: getattr(policy, name) for name in VERSIONED_FIELDS},
+    ))
+
+
 class AlertKind(enum.StrEnum):
     WARNING = "warning"
     BREACH = "breach"
@@ -117,9 +192,10 @@ class SlaAlert(TenantScoped, db.Model):
 class SlaRollup(TenantScoped, db.Model):
     """Exact SLA counts of one clinic's contacts per UTC half hour of the offer and per group.
 
-    Written only by PostgreSQL triggers on `contacts` (and on policy and queue target changes),
-    in the same transaction as the contact write, so it never drifts (migration 0006); hence
-    no timestamps. The first-response due, resolution due and breach counts are kept as if every
+    Written only by PostgreSQL triggers on `contacts`, in the same transaction as the contact
+    write, so it never drifts (migrations 0006 and 0016); hence no timestamps. Every count
+    depends on the contact's own row only (its targets are snapshots), so no edit of a policy
+    or queue touches it. The first-response due, resolution due and breach counts are kept as if every
     due time had passed: `app.sla.metrics` subtracts the contacts still ahead of their due time.
     A group whose contacts all left it stays with zero counts; readers skip it. SQLite (the
     embedded demo) has the table but no triggers, and its metrics read `contacts` directly.
@@ -127,17 +203,19 @@ class SlaRollup(TenantScoped, db.Model):
 
     __tablename__ = "sla_rollups"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "bucket_start", "queue_id", "sla_policy_id", "channel", "topic", "language",
-                         name="uq_sla_rollups_group", postgresql_nulls_not_distinct=True),
+        UniqueConstraint("tenant_id", "bucket_start", "queue_id", "sla_policy_version_id", "answer_target_seconds",
+                         "channel", "topic", "language", name="uq_sla_rollups_group",
+                         postgresql_nulls_not_distinct=True),
         ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"], ondelete="CASCADE"),
-        ForeignKeyConstraint(["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "sla_policy_version_id"],
+                             ["sla_policy_versions.tenant_id", "sla_policy_versions.id"], ondelete="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     queue_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    sla_policy_id: Mapped[int | None] = mapped_column(Integer)
+    sla_policy_version_id: Mapped[int | None] = mapped_column(Integer)
+    answer_target_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     channel: Mapped[Channel] = mapped_column(
         Enum(Channel, name="channel", values_callable=lambda e: [m.value for m in e], create_type=False),
         nullable=False,
@@ -152,7 +230,7 @@ class SlaRollup(TenantScoped, db.Model):
     abandoned: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     abandoned_within: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     short_abandons: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    wait_seconds_answered: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    wait_seconds_answered: Mapped[Decimal] = mapped_column(Numeric(20, 6), nullable=False, default=0)
     first_response_due: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_response_met: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     resolution_due: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
 from app.sla import clock, erlang
-from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy
+from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy, SlaPolicyVersion
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # Voice and chat are judged as queues (answered within T seconds, calendar time);
 # e-mail and callbacks as tickets (first response and resolution targets).
 QUEUE_CHANNELS = frozenset({Channel.PHONE, Channel.CHAT})
+# Short-abandon threshold of contacts no policy judges (SLA.md's example, 5 s).
+DEFAULT_SHORT_ABANDON_SECONDS = 5
 
 
 def policies() -> list[SlaPolicy]:
@@ -53,7 +55,11 @@ def policy_for(queue: Queue, priority: int) -> SlaPolicy | None:
 
 
 def save_policy(policy: SlaPolicy | None, **values) -> SlaPolicy:
-    """Create or change a policy. Changes apply to contacts offered from now on only."""
+    """Create or change a policy. Changes apply to contacts offered from now on only.
+
+    Each change of a judged field makes a new version (`models.record_version`); contacts
+    offered earlier keep the version they were offered under.
+    """
     name = (values.get("name") or "").strip()
     if not name:
         raise DomainError(_l("Enter a name."), "name")
@@ -99,41 +105,69 @@ def calendar_for_current_tenant(years: range | None = None):
                                              years or range(this_year - 1, this_year + 2))
 
 
-def _calendar(policy: SlaPolicy | None):
+def _calendar(policy: SlaPolicy | SlaPolicyVersion | None):
     if policy is None or policy.clock == SlaClock.CALENDAR:
         return None
     return calendar_for_current_tenant()
 
 
+def current_version(policy: SlaPolicy) -> SlaPolicyVersion:
+    """The newest version of a policy: the one a contact offered now is judged by."""
+    return db.session.scalars(
+        select(SlaPolicyVersion).where(SlaPolicyVersion.policy_id == policy.id)
+        .order_by(SlaPolicyVersion.id.desc()).limit(1)
+    ).one()
+
+
+def versions(version_ids) -> dict[int, SlaPolicyVersion]:
+    """Policy versions by id (those the contacts of a report were judged by)."""
+    ids = [version_id for version_id in set(version_ids) if version_id is not None]
+    if not ids:
+        return {}
+    return {v.id: v for v in db.session.scalars(select(SlaPolicyVersion).where(SlaPolicyVersion.id.in_(ids)))}
+
+
 def apply_policy(contact: Contact, queue: Queue) -> None:
-    """Record the applying policy on a new contact and set its due times.
+    """Record the applying policy and its current version on a new contact, its targets, and its due times.
 
     Queue channels are due `answer_within_seconds` after the offer (callers wait in real time);
     ticket channels are due after `first_response_seconds` on the policy's clock. Without a
-    policy the queue's own target applies in calendar time.
+    policy the queue's own target applies in calendar time. The answer target and short-abandon
+    threshold are copied onto the contact: they judge it for good, whatever is edited later.
     """
     policy = policy_for(queue, contact.priority)
     offered = contact.offered_at
     contact.sla_policy_id = policy.id if policy else None
     if policy is None:
+        contact.sla_policy_version_id = None
+        contact.answer_target_seconds = queue.target_seconds
+        contact.short_abandon_seconds = DEFAULT_SHORT_ABANDON_SECONDS
         contact.due_at = offered + timedelta(seconds=queue.target_seconds)
         return
-    business = _calendar(policy)
+    version = current_version(policy)
+    contact.sla_policy_version_id = version.id
+    contact.answer_target_seconds = version.answer_within_seconds
+    contact.short_abandon_seconds = version.short_abandon_seconds
+    business = _calendar(version)
     if queue.channel in QUEUE_CHANNELS:
-        contact.due_at = offered + timedelta(seconds=policy.answer_within_seconds)
+        contact.due_at = offered + timedelta(seconds=version.answer_within_seconds)
     else:
-        target = policy.first_response_seconds or queue.target_seconds
+        target = version.first_response_seconds or queue.target_seconds
         contact.due_at = clock.due_at(business, offered, target, [])
-    if policy.resolution_seconds:
-        contact.resolution_due_at = clock.due_at(business, offered, policy.resolution_seconds, [])
+    if version.resolution_seconds:
+        contact.resolution_due_at = clock.due_at(business, offered, version.resolution_seconds, [])
 
 
 def extend_for_pause(contact: Contact, paused_from: datetime, paused_until: datetime) -> None:
-    """Move the due times by the (business) time spent waiting on the patient, if the policy pauses."""
-    policy = db.session.get(SlaPolicy, contact.sla_policy_id) if contact.sla_policy_id else None
-    if policy is None or not policy.pause_while_waiting_on_patient:
+    """Move the due times by the (business) time spent waiting on the patient, if the policy pauses.
+
+    The pause rule and clock are those of the policy version the contact was offered under.
+    """
+    version = db.session.get(SlaPolicyVersion, contact.sla_policy_version_id) if contact.sla_policy_version_id \
+        else None
+    if version is None or not version.pause_while_waiting_on_patient:
         return
-    business = _calendar(policy)
+    business = _calendar(version)
     paused = clock.business_seconds(business, _aware(paused_from), _aware(paused_until))
     if contact.first_response_at is None:
         contact.due_at = clock.add_business_seconds(business, _aware(contact.due_at), paused)
@@ -161,6 +195,7 @@ class StaffingSlot:
     forecast: float
     result: "erlang.StaffingResult"
     scheduled: int
+    open_seconds: int = 3600  # the part of the hour the forecast covers (the clinic's opening hours)
 
 
 def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: int = 4,
@@ -175,13 +210,53 @@ def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: 
     return {slot: n / weeks for slot, n in counts.items()}
 
 
-def staffing_plan(forecast: dict[tuple[int, int], float], *, handle_seconds: int, target_seconds: int,
+_WEEK = 7 * 24 * 3600
+
+
+def typed_forecast(calendar: clock.BusinessCalendar, contacts_per_hour: float) -> dict[tuple[int, int], tuple]:
+    """A typed hourly rate over the clinic's weekly opening hours: (contacts, open seconds) per (weekday, hour).
+
+    Rule: every local hour the clinic is open at all gets the rate times the share of the hour
+    it is open (08:30–17:15 gives 08:00 half an hour, 17:00 a quarter); an interval past
+    midnight fills the next day's first hours (Sunday's run into Monday's); overlapping
+    intervals count once.
+    """
+    segments = []
+    for weekday, opens, closes in calendar.intervals:
+        start = weekday * 86400 + opens.hour * 3600 + opens.minute * 60 + opens.second
+        length = (closes.hour * 3600 + closes.minute * 60 + closes.second) - (start - weekday * 86400)
+        if length <= 0:  # closes at or before it opens: runs past midnight
+            length += 86400
+        end = start + length
+        segments += [(start, min(end, _WEEK))] + ([(0, end - _WEEK)] if end > _WEEK else [])
+    open_seconds: dict[int, int] = {}
+    covered_until = 0
+    for start, end in sorted(segments):
+        start = max(start, covered_until)
+        while start < end:
+            hour_end = min(end, (start // 3600 + 1) * 3600)
+            open_seconds[start // 3600] = open_seconds.get(start // 3600, 0) + hour_end - start
+            start = hour_end
+        covered_until = max(covered_until, end)
+    return {(index // 24 + 1, index % 24): (contacts_per_hour * seconds / 3600, seconds)
+            for index, seconds in sorted(open_seconds.items())}
+
+
+def staffing_plan(forecast: dict[tuple[int, int], float | tuple], *, handle_seconds: int, target_seconds: int,
                   service_level_target: float, shrinkage: float, max_occupancy: float = 1.0,
                   interval_seconds: int = 3600) -> list[StaffingSlot]:
-    """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage."""
-    plan = []
-    for (weekday, hour), contacts in sorted(forecast.items()):
-        result = erlang.agents_required(contacts, interval_seconds, handle_seconds, target_seconds,
-                                        service_level_target, max_occupancy)
-        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage)))
+    """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage.
+
+    A forecast value is the contacts of the slot, or (contacts, seconds it covers) for a
+    partial hour: the agents are those needed while it is open. Equal slots are computed once.
+    """
+    plan, computed = [], {}
+    for (weekday, hour), value in sorted(forecast.items()):
+        contacts, seconds = value if isinstance(value, tuple) else (value, interval_seconds)
+        if (contacts, seconds) not in computed:
+            computed[(contacts, seconds)] = erlang.agents_required(
+                contacts, seconds, handle_seconds, target_seconds, service_level_target, max_occupancy)
+        result = computed[(contacts, seconds)]
+        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage),
+                                 seconds))
     return plan

@@ -113,11 +113,8 @@ def staffing():
     if request.args:
         if form.validate():
             if form.source.data == "typed":
-                # A typed rate applies to every hour the clinic is open.
-                calendar = services.calendar_for_current_tenant()
-                forecast = {(weekday + 1, hour): float(form.contacts_per_hour.data or 0)
-                            for weekday, opens, closes in calendar.intervals
-                            for hour in range(opens.hour, closes.hour if closes > opens else 24)}
+                forecast = services.typed_forecast(services.calendar_for_current_tenant(),
+                                                   float(form.contacts_per_hour.data or 0))
             else:
                 forecast = services.forecast_from_history(language=form.language.data, queue_id=None)
             plan = services.staffing_plan(

@@ -521,3 +521,59 @@ def test_erlang_a_without_traffic_or_target():
 def test_erlang_a_rejects_invalid_input(args, message):
     with pytest.raises(ValueError, match=message):
         erlang_a(*args)
+
+
+# --- Scale: the search starts from a bound, never from one agent ------------------------------
+
+
+def _linear_agents_required(contacts, interval, handle, target, goal, cap):
+    """The former search, one agent at a time from N = 1: the reference for the bounded search."""
+    traffic = traffic_erlangs(contacts, interval, handle)
+    blocking, agents = 1.0, 0
+    while True:
+        agents += 1
+        blocking = traffic * blocking / (agents + traffic * blocking)
+        if agents <= traffic or traffic / agents > cap:
+            continue
+        p_wait = agents * blocking / (agents - traffic * (1 - blocking))
+        if 1 - p_wait * math.exp(-(agents - traffic) * target / handle) >= goal:
+            return agents
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bounded_search_finds_what_the_one_by_one_search_found(seed):
+    """Random inputs up to 20,000 Erlangs (beyond the recursion limit), every cap, 0 s targets too."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(60):
+        contacts = rng.choice([rng.uniform(0.01, 40), rng.uniform(1, 3000), rng.uniform(1, 60000)])
+        handle = rng.choice([rng.uniform(1, 600), rng.uniform(60, 1200)])
+        target, goal = rng.choice([0, 1, 20, 60, 3600]), rng.choice([0.5, 0.8, 0.95, 0.999])
+        cap = rng.choice([1.0, 0.85, 0.5, 0.1])
+        expected = _linear_agents_required(contacts, 3600, handle, target, goal, cap)
+        assert agents_required(contacts, 3600, handle, target, goal, cap).agents == expected
+
+
+def test_erlang_b_just_above_the_traffic_matches_the_recursion_beyond_its_limit():
+    from app.sla.erlang import _erlang_b_just_above
+
+    for traffic in (10_000.5, 23_456.7, 80_000.0):
+        agents = math.floor(traffic) + 1
+        assert _erlang_b_just_above(traffic, agents) == pytest.approx(erlang_b(traffic, agents), rel=1e-11)
+
+
+def test_the_largest_input_the_staffing_form_accepts_is_found_and_minimal():
+    """100,000 calls an hour of 86,400 s each: 2.4 million Erlangs (took 91 s one agent at a time)."""
+    result = agents_required(100_000, 3600, 86_400, 20, 0.8)
+    assert result.traffic == 2_400_000.0 and result.service_level >= 0.8
+    assert service_level(2_400_000.0, result.agents - 1, 20, 86_400) < 0.8
+    assert result.service_level == pytest.approx(service_level(2_400_000.0, result.agents, 20, 86_400), rel=1e-9)
+
+
+def test_a_ten_percent_occupancy_cap_jumps_to_its_bound():
+    """With a 10 % cap the answer is 10·A agents, where nobody waits (took 407 s one agent at a time)."""
+    result = agents_required(100_000, 3600, 86_400, 20, 0.8, max_occupancy=0.1)
+    assert result.agents == 24_000_000 and result.occupancy == 0.1
+    assert result.service_level == 1.0 and result.probability_of_waiting == 0.0
+    assert agents_required(100, 1800, 180, 20, 0.8, max_occupancy=0.1).agents == 100

@@ -13,6 +13,7 @@ from app.hotline.models import Channel, Contact, ContactStatus, Queue, Topic
 from app.sla import metrics
 from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention, SlaPolicy
+from app.sla.services import current_version
 from app.tenancy import tenant_context
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -72,6 +73,7 @@ def month_of_contacts(app, create_tenant):
                                 first_response_seconds=4 * 3600, resolution_seconds=24 * 3600)
         db.session.add_all([strict, mail_policy])
         db.session.flush()
+        version = {policy.id: current_version(policy).id for policy in (strict, mail_policy)}
         for i in range(600):
             queue = rng.choice([phone, mail])
             # A third of the phone contacts predate the policy: no policy, the queue's 30 s target.
@@ -91,16 +93,18 @@ def month_of_contacts(app, create_tenant):
                 row.update(status="resolved", resolved_at=offered + timedelta(seconds=wait + rng.randint(0, 90000)))
             if outcome == "abandoned":
                 row.update(status="abandoned", wait=wait, resolved_at=offered + timedelta(seconds=wait))
+            target = policy.answer_within_seconds if policy else queue.target_seconds
+            short = policy.short_abandon_seconds if policy else 5
             contact = Contact(queue_id=queue.id, channel=queue.channel, language="en", topic=queue.topic, priority=3,
                               status=ContactStatus(row["status"]), patient_ref=f"P{i}", offered_at=offered,
                               due_at=due, resolution_due_at=resolution_due, first_response_at=row["first_response_at"],
                               resolved_at=row["resolved_at"], wait_seconds=row["wait"],
-                              sla_policy_id=policy.id if policy else None)
+                              sla_policy_id=policy.id if policy else None,
+                              sla_policy_version_id=version[policy.id] if policy else None,
+                              answer_target_seconds=target, short_abandon_seconds=short)
             db.session.add(contact)
-            row.update(queue_id=queue.id, policy_id=policy.id if policy else None, offered_at=offered, due_at=due,
-                       resolution_due_at=resolution_due,
-                       target=policy.answer_within_seconds if policy else queue.target_seconds,
-                       short=policy.short_abandon_seconds if policy else 5)
+            row.update(queue_id=queue.id, version_id=version[policy.id] if policy else None, offered_at=offered,
+                       due_at=due, resolution_due_at=resolution_due, target=target, short=short)
             rows.append(row)
         db.session.commit()
     return tenant_id, rows
@@ -110,7 +114,7 @@ def test_counts_by_queue_match_the_reference(app, month_of_contacts):
     tenant_id, rows = month_of_contacts
     expected = defaultdict(list)
     for row in rows:
-        expected[(row["queue_id"], row["policy_id"])].append(row)
+        expected[(row["queue_id"], row["version_id"], row["target"])].append(row)
     with app.app_context(), tenant_context(tenant_id):
         actual = metrics.counts_by_queue(PERIOD_START, PERIOD_END, moment=NOW)
     assert set(actual) == set(expected)
@@ -122,7 +126,7 @@ def test_counts_by_local_day_match_the_reference_across_daylight_saving(app, mon
     tenant_id, rows = month_of_contacts
     expected = defaultdict(list)
     for row in rows:
-        expected[(row["offered_at"].astimezone(BERLIN).date(), row["policy_id"])].append(row)
+        expected[(row["offered_at"].astimezone(BERLIN).date(), row["version_id"])].append(row)
     with app.app_context(), tenant_context(tenant_id):
         actual = metrics.counts_by_day(PERIOD_START, PERIOD_END, "Europe/Berlin", moment=NOW)
     assert set(actual) == set(expected)
@@ -177,3 +181,66 @@ def test_an_interval_without_contacts_has_no_service_level():
     assert metrics.service_level(empty, ServiceLevelConvention.ANSWERED_OF_OFFERED) is None
     assert metrics.average_speed_of_answer(empty) is None
     assert metrics.abandonment_rate(empty) is None
+
+
+# --- one rule for waits, and verdicts before rounding ------------------------------------------------
+
+
+def test_a_wait_is_compared_exactly_so_within_target_and_breach_never_disagree(app, create_tenant):
+    """20.4 s answered against 20 s: not within target and a breach; 20.0 s: within and on time.
+    Hung up after 4.5 s with a 5 s threshold: a short abandon; after 20.5 s: not within target."""
+    from app.hotline import services as hotline
+    from app.sla import services as sla
+
+    tenant_id = create_tenant("exact-waits")
+    offered = datetime(2026, 10, 14, 10, 0, tzinfo=UTC)
+    with app.app_context(), tenant_context(tenant_id):
+        phone = Queue(name="Phone", channel=Channel.PHONE, language="en", topic=Topic.APPOINTMENTS, priority=3,
+                      in_house=False, target_seconds=60)
+        db.session.add(phone)
+        db.session.flush()
+        sla.save_policy(None, name="80/20", service_level_percent=80, answer_within_seconds=20,
+                        short_abandon_seconds=5, queue_id=phone.id)
+        answered = {"late": 20.4, "on time": 20.0}
+        for ref, wait in answered.items():
+            contact, _ = hotline.offer_contact(queue_id=phone.id, patient_ref=ref.replace(" ", ""), offered_at=offered)
+            hotline.record_first_response(contact, None, at=offered + timedelta(seconds=wait))
+            assert contact.wait_seconds == Decimal(str(wait))
+        for ref, wait in (("short", Decimal("4.5")), ("long", Decimal("20.5"))):
+            contact, _ = hotline.offer_contact(queue_id=phone.id, patient_ref=ref, offered_at=offered)
+            contact.status, contact.wait_seconds = ContactStatus.ABANDONED, wait
+            contact.resolved_at = offered + timedelta(seconds=float(wait))
+        db.session.commit()
+        for start, end in ((offered, offered + timedelta(hours=1)),  # whole half hours: the rollup
+                           (offered + timedelta(seconds=-7), offered + timedelta(minutes=7))):  # contacts
+            [counts] = metrics.counts_by_queue(start, end, moment=NOW).values()
+            assert (counts.answered, counts.answered_within, counts.breaches) == (2, 1, 1)
+            assert (counts.abandoned, counts.abandoned_within, counts.short_abandons) == (2, 1, 1)
+            assert counts.wait_seconds_answered == Decimal("40.4")
+            assert metrics.average_speed_of_answer(counts) == Decimal("20.2")
+
+
+def _row(within: int, *, asa_total=0, abandoned=0, **maxima):
+    from app.reports.services import QueueRow
+
+    counts = Counts(offered=25_000 + abandoned, answered=25_000, answered_within=within, abandoned=abandoned,
+                    wait_seconds_answered=Decimal(asa_total))
+    return QueueRow(queue_name="Phone", channel="phone", policy_name="80/20",
+                    convention=ServiceLevelConvention.ANSWERED_ONLY, service_level_target=Decimal("80.00"),
+                    answer_within_seconds=20, counts=counts, **maxima)
+
+
+def test_79_996_percent_is_shown_as_80_00_and_misses_an_80_percent_target():
+    short = _row(19_999)  # 79.996 %
+    assert short.service_level == Decimal("80.00") and short.meets_target is False
+    assert _row(20_000).meets_target is True
+
+
+def test_an_asa_or_abandonment_just_over_its_maximum_is_over_however_it_is_rounded():
+    """An ASA of 30.04 s (shown 30.0) and 5.004 % abandoned (shown 5.00) exceed 30 s and 5 %."""
+    maxima = {"max_asa_seconds": 30, "max_abandon_percent": Decimal(5)}
+    slow = _row(20_000, asa_total=751_000, **maxima)
+    assert slow.asa == Decimal("30.0") and slow.asa_over_target
+    assert not _row(20_000, asa_total=750_000, **maxima).asa_over_target
+    leaving = _row(20_000, abandoned=1_317, **maxima)  # 1,317 of 26,317 offered
+    assert leaving.abandonment == Decimal("5.00") and leaving.abandonment_over_target

@@ -172,3 +172,40 @@ def test_policy_list_shows_every_condition(app, login_as, two_tenants, create_qu
     page = login_as(a.manager).get(f"/t/{a.slug}/settings/sla/", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert "Phone EN, Phone, Appointments, priority ≥ 4" in page.get_data(as_text=True)
+
+
+def test_each_change_of_a_judged_field_makes_a_version_and_versions_never_change(app, clinic):
+    from sqlalchemy import select, text
+    from sqlalchemy.exc import ProgrammingError
+
+    from app.sla.models import SlaPolicyVersion
+
+    tenant_id, phone, _mail = clinic
+    policy_id = _policy(app, tenant_id, name="Phone", channel=Channel.PHONE, answer_within_seconds=20)
+    with app.app_context(), tenant_context(tenant_id):
+        policy = db.session.get(SlaPolicy, policy_id)
+        policy.position = 7  # a condition's order, not a judged field: no new version
+        db.session.flush()
+        policy.answer_within_seconds = 10
+        db.session.commit()
+        versions = db.session.scalars(select(SlaPolicyVersion).order_by(SlaPolicyVersion.id)).all()
+        assert [v.answer_within_seconds for v in versions] == [20, 10]
+        assert sla.current_version(policy).id == versions[-1].id
+        with pytest.raises(ProgrammingError, match="append-only"):
+            db.session.execute(text("UPDATE sla_policy_versions SET answer_within_seconds = 30"))
+        db.session.rollback()
+
+
+@pytest.mark.tenant_isolation
+def test_clinic_a_reads_none_of_clinic_bs_policy_versions_even_with_raw_sql(app, two_tenants):
+    from sqlalchemy import select, text
+
+    from app.sla.models import SlaPolicyVersion
+
+    for tenant, name in ((two_tenants.a.id, "A policy"), (two_tenants.b.id, "B policy")):
+        _policy(app, tenant, name=name)
+    with app.app_context(), tenant_context(two_tenants.a.id):
+        assert {row[0] for row in db.session.execute(text("SELECT tenant_id FROM sla_policy_versions"))} == {
+            two_tenants.a.id}
+        assert [v.name for v in db.session.scalars(select(SlaPolicyVersion))] == ["A policy"]
+        db.session.rollback()

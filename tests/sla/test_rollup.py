@@ -32,20 +32,16 @@ def _aware(moment):
 
 
 def contact_rows() -> list[dict]:
-    """The current tenant's contacts as the plain facts `reference_counts` reads (targets as they are now)."""
-    queues = {queue.id: queue for queue in db.session.scalars(select(Queue))}
-    policies = {policy.id: policy for policy in db.session.scalars(select(SlaPolicy))}
+    """The current tenant's contacts as the plain facts `reference_counts` reads (targets as at their offer)."""
     rows = []
     for contact in db.session.scalars(select(Contact)):
-        policy = policies.get(contact.sla_policy_id)
         rows.append({
-            "id": contact.id, "queue_id": contact.queue_id, "policy_id": contact.sla_policy_id,
+            "id": contact.id, "queue_id": contact.queue_id, "version_id": contact.sla_policy_version_id,
             "channel": contact.channel, "topic": contact.topic, "language": contact.language,
             "status": contact.status.value, "offered_at": _aware(contact.offered_at), "due_at": _aware(contact.due_at),
             "first_response_at": _aware(contact.first_response_at), "resolved_at": _aware(contact.resolved_at),
             "resolution_due_at": _aware(contact.resolution_due_at), "wait": contact.wait_seconds,
-            "target": policy.answer_within_seconds if policy else queues[contact.queue_id].target_seconds,
-            "short": policy.short_abandon_seconds if policy else 5,
+            "target": contact.answer_target_seconds, "short": contact.short_abandon_seconds,
         })
     return rows
 
@@ -58,8 +54,8 @@ def expected_rollup() -> dict[tuple, Counts]:
     """What the rollup must hold: the reference counts per half hour and group, every due time passed."""
     groups = defaultdict(list)
     for row in contact_rows():
-        groups[(_bucket(row["offered_at"]), row["queue_id"], row["policy_id"], row["channel"], row["topic"],
-                row["language"])].append(row)
+        groups[(_bucket(row["offered_at"]), row["queue_id"], row["version_id"], row["target"], row["channel"],
+                row["topic"], row["language"])].append(row)
     return {key: reference_counts(rows, FAR_FUTURE) for key, rows in groups.items()}
 
 
@@ -70,8 +66,8 @@ def stored_rollup() -> dict[tuple, Counts]:
     for row in db.session.scalars(select(SlaRollup)):
         counts = Counts(**{name: getattr(row, name) for name in names})
         if counts != Counts():
-            result[(_aware(row.bucket_start), row.queue_id, row.sla_policy_id, row.channel, row.topic,
-                    row.language)] = counts
+            result[(_aware(row.bucket_start), row.queue_id, row.sla_policy_version_id, row.answer_target_seconds,
+                    row.channel, row.topic, row.language)] = counts
     return result
 
 
@@ -192,7 +188,8 @@ def _moments(world):
 
 
 def _direct_by_queue(start, end, moment):
-    return metrics._direct(start, end, moment, lambda s: [s.table.queue_id, s.table.sla_policy_id],
+    return metrics._direct(start, end, moment,
+                           lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds],
                            lambda s: ())
 
 
@@ -213,7 +210,7 @@ def test_counts_by_queue_from_the_rollup_equal_direct_sql_and_the_reference(app,
                 expected = defaultdict(list)
                 for row in rows:
                     if start <= row["offered_at"] < end:
-                        expected[(row["queue_id"], row["policy_id"])].append(row)
+                        expected[(row["queue_id"], row["version_id"], row["target"])].append(row)
                 reference = {key: reference_counts(group, moment) for key, group in expected.items()}
                 actual = metrics.counts_by_queue(start, end, moment=moment)
                 assert actual == reference, (start, end, moment)
@@ -234,14 +231,14 @@ def test_counts_by_local_day_equal_direct_sql_and_the_reference(app, generated_m
                 for row in rows:
                     if world.start <= row["offered_at"] < world.end and (
                             channels is None or row["channel"].value in channels):
-                        expected[(row["offered_at"].astimezone(zone).date(), row["policy_id"])].append(row)
+                        expected[(row["offered_at"].astimezone(zone).date(), row["version_id"])].append(row)
                 actual = metrics.counts_by_day(world.start, world.end, world.time_zone, moment=moment,
                                                channels=channels)
                 assert actual == {key: reference_counts(group, moment) for key, group in expected.items()}
                 direct = metrics._direct(
                     world.start, world.end, moment,
                     lambda s: [metrics.func.date(metrics._local(s.table.offered_at, world.time_zone)),
-                               s.table.sla_policy_id],
+                               s.table.sla_policy_version_id],
                     metrics._in_channels(channels))
                 assert actual == direct
 
@@ -381,31 +378,42 @@ def test_bulk_statements_keep_it_exact(app, small_clinic):
         db.session.commit()
 
 
-def test_changing_a_target_rebuilds_the_groups_it_judges(app, small_clinic):
+def test_editing_a_target_moves_no_count_of_contacts_already_offered(app, small_clinic):
+    """Targets are those in force at the offer: an edit judges only the contacts offered after it."""
     c = small_clinic
     base = datetime.now(UTC) - timedelta(days=1)
-    with app.app_context(), tenant_context(c.tenant):
+
+    def offer_batch(minute: int, tag: str) -> None:
         for i, wait in enumerate([3, 10, 19, 20, 21, 40, 59, 60, 61, 200]):
             for queue in (c.phone, c.mail):
-                contact, _ = hotline.offer_contact(queue_id=queue, patient_ref=f"T{i}",
-                                                   offered_at=base + timedelta(minutes=i))
+                contact, _ = hotline.offer_contact(queue_id=queue, patient_ref=f"{tag}{i}",
+                                                   offered_at=base + timedelta(minutes=minute + i))
                 if i % 3 == 0:
                     contact.status, contact.wait_seconds = ContactStatus.ABANDONED, wait
                 else:
                     hotline.record_first_response(contact, c.agent, at=contact.offered_at + timedelta(seconds=wait))
+
+    with app.app_context(), tenant_context(c.tenant):
+        offer_batch(0, "T")
         db.session.commit()
+        window = (base, base + timedelta(minutes=30))
+        before, rollup_before = metrics.counts_by_queue(*window), stored_rollup()
         policy = db.session.scalar(select(SlaPolicy))
-        before = metrics.counts_by_queue(base, base + timedelta(hours=1))[(c.phone, policy.id)]
         sla.save_policy(policy, **_policy_values(policy, answer_within_seconds=60, short_abandon_seconds=30))
-        assert_rollup_exact()
-        after = metrics.counts_by_queue(base, base + timedelta(hours=1))[(c.phone, policy.id)]
-        assert after.answered_within > before.answered_within and after.short_abandons > before.short_abandons
         mail = db.session.get(Queue, c.mail)
         hotline.save_queue(mail, name=mail.name, channel=mail.channel, language=mail.language, topic=mail.topic,
                            priority=mail.priority, in_house=False, target_seconds=20, team_id=None)
-        assert_rollup_exact()
+        db.session.commit()
+        assert metrics.counts_by_queue(*window) == before and stored_rollup() == rollup_before
+        # Contacts offered after the edit are judged by the new targets, in rows of their own.
+        offer_batch(40, "N")
         db.session.commit()
         assert_rollup_exact()
+        after = metrics.counts_by_queue(base, base + timedelta(hours=1))
+        new_version = sla.current_version(policy).id
+        assert set(after) == set(before) | {(c.phone, new_version, 60), (c.mail, None, 20)}
+        assert after[(c.phone, new_version, 60)].answered_within > before[
+            next(key for key in before if key[0] == c.phone)].answered_within
 
 
 def _policy_values(policy: SlaPolicy, **changes) -> dict:
@@ -427,7 +435,7 @@ def test_backfill_of_the_migration_rebuilds_the_same_rollup(app, small_clinic, o
         db.session.commit()
         kept = stored_rollup()
     spec = importlib.util.spec_from_file_location(
-        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0006_sla_rollup.py")
+        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0016_sla_snapshot.py")
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     with owner_engine.begin() as conn:
@@ -481,7 +489,8 @@ def test_clinic_a_cannot_write_into_clinic_bs_rollup(app, small_clinic, create_q
         db.session.rollback()
         with tenant_context(world.b.id):
             assert sum(row.offered for row in db.session.scalars(select(SlaRollup))) == 1
+            queue = db.session.scalar(select(Queue))
             assert metrics.counts_by_queue(datetime.now(UTC) - timedelta(days=1),
                                            datetime.now(UTC) + timedelta(days=1)).keys() == {
-                (db.session.scalar(select(Queue.id)), None)}
+                (queue.id, None, queue.target_seconds)}
         db.session.rollback()
