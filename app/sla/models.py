@@ -193,7 +193,7 @@ class SlaRollup(TenantScoped, db.Model):
     """Exact SLA counts of one clinic's contacts per UTC half hour of the offer and per group.
 
     Written only by PostgreSQL triggers on `contacts`, in the same transaction as the contact
-    write, so it never drifts (migrations 0006 and 0016); hence no timestamps. Every count
+    write, so it never drifts (migrations 0006 and 0018); hence no timestamps. Every count
     depends on the contact's own row only (its targets are snapshots), so no edit of a policy
     or queue touches it. The first-response due, resolution due and breach counts are kept as if every
     due time had passed: `app.sla.metrics` subtracts the contacts still ahead of their due time.

@@ -16,8 +16,8 @@ the metrics read the policy's CURRENT target. Now:
 Existing contacts are backfilled from their current policy (one first version per policy)
 or queue, which is what they were judged by until now.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 """
 
 import sqlalchemy as sa
@@ -26,8 +26,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.rls import enable_tenant_rls, grant_app_role
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
