@@ -435,7 +435,7 @@ def test_backfill_of_the_migration_rebuilds_the_same_rollup(app, small_clinic, o
         db.session.commit()
         kept = stored_rollup()
     spec = importlib.util.spec_from_file_location(
-        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0016_sla_snapshot.py")
+        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0018_sla_snapshot.py")
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     with owner_engine.begin() as conn:
