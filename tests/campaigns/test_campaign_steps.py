@@ -1,4 +1,4 @@
-"""Deleting a campaign step through HTTP: gone with its messages' templates, never once messages were planned."""
+"""Campaign steps and status through HTTP: deleting a step, pausing and restarting, what each leaves behind."""
 
 import pytest
 from sqlalchemy import select
@@ -75,3 +75,49 @@ def test_another_clinics_manager_cannot_delete_a_step(app, two_tenants, login_as
         == 404
     )
     assert _steps_and_templates(app, a.id)[0] == [ids["first"], ids["second"]]
+
+
+def test_a_paused_campaign_sends_nothing_until_it_is_started_again_and_each_change_is_audited(
+    app, two_tenants, login_as, sms, reminder_campaign, create_patient, create_appointment
+):
+    from app.campaigns.models import Campaign, CampaignStatus
+    from app.compliance.models import AuditEvent
+
+    a = two_tenants.a
+    ids = reminder_campaign(a.id)
+    create_appointment(a.id, create_patient(a.id), starts_in=DUE_FIRST_STEP)
+    manager = login_as(a.manager)
+    assert manager.post(f"/t/clinic-a/campaigns/{ids['campaign']}/pause").status_code == 302
+    with app.app_context(), tenant_context(a.id):
+        assert db.session.get(Campaign, ids["campaign"]).status == CampaignStatus.PAUSED
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    assert sms.delivered == {}
+    assert manager.post(f"/t/clinic-a/campaigns/{ids['campaign']}/activate").status_code == 302
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    assert len(sms.delivered) == 1
+    with app.app_context(), tenant_context(a.id):
+        events = db.session.execute(
+            select(AuditEvent.action, AuditEvent.object_id, AuditEvent.actor_id, AuditEvent.details)
+            .where(AuditEvent.action == "campaign.changed")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [tuple(e) for e in events] == [
+        ("campaign.changed", str(ids["campaign"]), a.manager, {"action": "pause"}),
+        ("campaign.changed", str(ids["campaign"]), a.manager, {"action": "activate"}),
+    ]
+
+
+def test_only_a_running_campaign_can_be_paused(app, two_tenants, login_as, reminder_campaign):
+    from app.campaigns.models import Campaign, CampaignStatus
+
+    a = two_tenants.a
+    ids = reminder_campaign(a.id)
+    manager = login_as(a.manager)
+    assert manager.post(f"/t/clinic-a/campaigns/{ids['campaign']}/finish").status_code == 302
+    refused = manager.post(f"/t/clinic-a/campaigns/{ids['campaign']}/pause")
+    assert refused.status_code == 409 and "Only a running campaign can be paused." in refused.get_data(as_text=True)
+    assert manager.post(f"/t/clinic-a/campaigns/{ids['campaign']}/activate").status_code == 409
+    with app.app_context(), tenant_context(a.id):
+        assert db.session.get(Campaign, ids["campaign"]).status == CampaignStatus.FINISHED
