@@ -130,3 +130,23 @@ def test_manager_of_a_cannot_edit_or_delete_queues_and_teams_of_b(app, login_as,
         assert manager_a.post(f"/t/{slug}/settings/teams/{team_b}/delete").status_code == 404
     assert _queue(app, b.id, b.queue).name == "B line"
     assert [name for _, name, *_ in _teams(app, b.id)] == ["Morning EN"]
+
+
+def test_settings_pages_show_the_current_values(app, login_as, clinic, create_user):
+    from app.auth.models import TenantRole
+
+    a, b = clinic.a, clinic.b
+    create_user("agent-b-only@example.test", name="Only In B", memberships=((b.id, TenantRole.AGENT),))
+    manager = login_as(a.manager)
+    manager.post(f"/t/{a.slug}/settings/teams", {**TEAM, "members": [str(a.agent)]})
+    [(team_id, *_)] = _teams(app, a.id)
+    agents = manager.get(f"/t/{a.slug}/settings/agents")
+    assert agents.status_code == 200
+    text = agents.get_data(as_text=True)
+    assert "agent-a" in text and "English (Fluent)" in text and "Only In B" not in text
+    languages = manager.get(f"/t/{a.slug}/settings/agents/{a.agent}/languages").get_data(as_text=True)
+    assert '<option value="fluent" selected>' in languages
+    queue = manager.get(f"/t/{a.slug}/settings/queues/{a.queue}").get_data(as_text=True)
+    assert 'value="Appointments EN"' in queue
+    team = manager.get(f"/t/{a.slug}/settings/teams/{team_id}").get_data(as_text=True)
+    assert 'value="Morning EN"' in team and 'value="07:00"' in team
