@@ -165,3 +165,24 @@ def test_callback_link_asks_for_a_call_and_keeps_the_appointment(
     )
     with app.app_context(), tenant_context(a.id):
         assert db.session.get(OutboundMessage, message.id).reply == Reply.CALLBACK
+
+
+def test_links_of_a_message_that_was_never_sent_answer_404_and_change_nothing(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign
+):
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    patient = create_patient(a.id, consent_sms=False)  # planned, then skipped: its token never left the clinic
+    appointment = create_appointment(a.id, patient, starts_in=DUE_FIRST_STEP)
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    with app.app_context(), tenant_context(a.id):
+        message = db.session.scalar(select(OutboundMessage))
+        assert message.status == MessageStatus.SKIPPED
+        token = message.token
+    assert browser.get(f"/m/clinic-a/{token}").status_code == 404
+    assert browser.post(f"/m/clinic-a/{token}", {"reply": "cancelled"}).status_code == 404
+    assert browser.post(f"/m/clinic-a/{token}/stop").status_code == 404
+    assert _patient(app, a.id, patient).opted_out_at is None
+    status, contacts = _appointment_and_contacts(app, a.id, appointment)
+    assert status.value == "scheduled" and contacts == []
