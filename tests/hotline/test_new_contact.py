@@ -60,3 +60,14 @@ def test_a_contact_cannot_be_put_in_another_clinics_queue(app, login_as, clinic)
     assert login_as(a.agent).post(f"/t/{a.slug}/contacts/new", data).status_code == 400
     assert login_as(a.agent).post(f"/t/{b.slug}/contacts/new", data).status_code == 404
     assert _contacts(app, a.id) == [] and _contacts(app, b.id) == []
+
+
+def test_new_contact_form_offers_only_this_clinics_queues_and_languages(login_as, clinic):
+    a = clinic.a
+    page = login_as(a.agent).get(f"/t/{a.slug}/contacts/new")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'<option value="{a.queue}">Appointments DE</option>' in text
+    assert "B line" not in text
+    languages = text.split('name="language"', 1)[1].split("</select>", 1)[0]
+    assert 'value="de"' in languages and 'value="pl"' not in languages  # the clinic serves en and de

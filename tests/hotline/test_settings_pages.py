@@ -148,5 +148,6 @@ def test_settings_pages_show_the_current_values(app, login_as, clinic, create_us
     assert '<option value="fluent" selected>' in languages
     queue = manager.get(f"/t/{a.slug}/settings/queues/{a.queue}").get_data(as_text=True)
     assert 'value="Appointments EN"' in queue
+    assert "Morning EN" in manager.get(f"/t/{a.slug}/settings/teams").get_data(as_text=True)
     team = manager.get(f"/t/{a.slug}/settings/teams/{team_id}").get_data(as_text=True)
     assert 'value="Morning EN"' in team and 'value="07:00"' in team
