@@ -12,8 +12,10 @@ from flask_wtf import CSRFProtect
 from redis import Redis
 
 from app.models import Base
+from app.tenancy import TenantSession
 
-db = SQLAlchemy(model_class=Base)
+# TenantSession marks flushes for the tenant guard (app/tenancy.py).
+db = SQLAlchemy(model_class=Base, session_options={"class_": TenantSession})
 migrate = Migrate()
 babel = Babel()
 login_manager = LoginManager()

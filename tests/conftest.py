@@ -19,7 +19,7 @@ from app.auth.passwords import hash_password
 from app.extensions import db, redis_connection
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
-from tests.infra.postgres import postgres_server, test_database
+from tests.infra.postgres import database_walls, postgres_server, test_database
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
@@ -28,6 +28,23 @@ PASSWORD = "correct-horse-battery"
 
 # Factories of the domain packages, available to every test.
 pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Behind the application's wall alone (TEST_DATABASE_WALLS=orm), run only what proves isolation.
+
+    Tests marked `database_wall` prove row-level security itself (raw SQL the application cannot scope), so
+    they are left out of that run; everything else there runs with the database wall switched off.
+    """
+    if database_walls() != "orm":
+        return
+    kept, dropped = [], []
+    for item in items:
+        wanted = item.get_closest_marker("tenant_isolation") and not item.get_closest_marker("database_wall")
+        (kept if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
