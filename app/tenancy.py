@@ -24,10 +24,11 @@ First wall (the application), in two layers that each stand without the database
 
 Second wall (PostgreSQL RLS): each transaction sets `app.tenant_id` with `set_config(..., true)`, which is
 transaction-local, so a pooled connection never carries a tenant over; the policies created by migrations
-compare against it.
+compare against it, and nothing the application role can set opens them across clinics (`app/rls.py`).
 
 The one way across tenants is `execution_options(all_tenants=True)` (provider console, cross-clinic jobs):
-it skips both layers above for that statement and is logged.
+it skips the first wall for that statement, is logged, and runs on the console role's own connection
+(`CONSOLE_DATABASE_URL`), the only role whose policy reads every clinic, and only reads.
 """
 
 import logging
@@ -44,12 +45,14 @@ from sqlalchemy.sql.elements import (
     BinaryExpression,
     BindParameter,
     BooleanClauseList,
+    ClauseList,
     ColumnClause,
     Grouping,
 )
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Alias, Join, ScalarSelect, TableClause
-from sqlalchemy.sql.visitors import iterate
 
+from app.config import CONSOLE_BIND
 from app.models import Base, TenantScoped
 
 logger = logging.getLogger(__name__)
@@ -183,17 +186,15 @@ def scope_statement(orm_execute_state):
 
 
 def _execute_across_tenants(orm_execute_state):
-    """Run one statement with the audited all-tenants flag on, then switch it off again."""
-    session = orm_execute_state.session
-    if not _is_postgres(session):
+    """Run one cross-clinic statement as the console role, the one database role whose policies cross clinics.
+
+    The statement joins the session's transaction on a connection of its own (the `console` bind); without
+    one (SQLite, where no database role stands between clinics) it runs on the session's connection.
+    """
+    console = orm_execute_state.session.console_bind()
+    if console is None:
         return orm_execute_state.invoke_statement()
-    connection = session.connection()
-    connection.execute(text("SELECT set_config('app.all_tenants', 'on', true)"))
-    try:
-        # psycopg's default cursor is client-side: every row is fetched before the flag goes off.
-        return orm_execute_state.invoke_statement().freeze()()
-    finally:
-        connection.execute(text("SELECT set_config('app.all_tenants', '', true)"))
+    return orm_execute_state.invoke_statement(bind_arguments={"bind": console})
 
 
 # --- the guard: no statement reaches the database unscoped -----------------------------------------------
@@ -203,7 +204,11 @@ _flushing: ContextVar[bool] = ContextVar("switchboard_flushing", default=False)
 
 
 class TenantSession(FlaskSession):
-    """Flask-SQLAlchemy's session, marking its flushes for the guard."""
+    """Flask-SQLAlchemy's session, marking its flushes for the guard and knowing the console role's engine."""
+
+    def console_bind(self):
+        """The engine of the cross-clinic role (`CONSOLE_DATABASE_URL`), or None where there is none."""
+        return self._db.engines.get(CONSOLE_BIND)
 
     def flush(self, objects=None) -> None:
         token = _flushing.set(True)
@@ -265,27 +270,43 @@ def _tenant_binds(occurrence, conditions) -> list[BindParameter]:
     return binds
 
 
+def _sole_subquery(expression) -> ScalarSelect | None:
+    """The one subquery `expression` wraps (`(SELECT …)`, `ANY(ARRAY(SELECT …))`), with no value beside it."""
+    found, pending = [], [expression]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ScalarSelect):
+            found.append(node)
+        elif isinstance(node, FunctionElement | Grouping | ClauseList):
+            pending.extend(node.get_children())
+        else:
+            return None  # a bound value or a column: ids that do not come from a subquery
+    return found[0] if len(found) == 1 else None
+
+
 def _same_table_key_subquery(table, conditions) -> bool:
-    """`table.id IN (SELECT table.id …)` or `= ANY(ARRAY(SELECT table.id …))`: rows picked by a subquery
-    of the same table, which the guard verifies on its own."""
+    """`table.id IN (SELECT table.id …)` or `= ANY(ARRAY(SELECT table.id …))`: the rows are picked by a
+    SELECT of the same table, which the guard checks as a statement of its own."""
     for condition in conditions:
-        if not isinstance(condition, BinaryExpression) or not isinstance(condition.left, ColumnClause):
+        if not isinstance(condition, BinaryExpression) or condition.operator not in (operators.in_op, operators.eq):
             continue
-        column = condition.left
-        if column.table is None or _identity(column.table) is not _identity(table) or not column.primary_key:
+        column, subquery = condition.left, _sole_subquery(condition.right)
+        if (
+            subquery is None
+            or not isinstance(column, ColumnClause)
+            or not column.primary_key
+            or column.table is None
+            or _identity(column.table) is not _identity(table)
+        ):
             continue
-        subqueries = [node for node in iterate(condition.right) if isinstance(node, ScalarSelect)]
-        if condition.operator in (operators.in_op, operators.eq) and len(subqueries) == 1:
-            inner = subqueries[0].element
-            selected = list(inner.selected_columns)
-            if (
-                len(selected) == 1
-                and isinstance(selected[0], ColumnClause)
-                and selected[0].table is not None
-                and getattr(selected[0].table, "name", None) == table.name
-                and selected[0].name == column.name
-            ):
-                return True
+        selected = list(subquery.element.selected_columns)
+        if (
+            len(selected) == 1
+            and isinstance(selected[0], ColumnClause)
+            and getattr(selected[0].table, "name", None) == table.name
+            and selected[0].name == column.name
+        ):
+            return True
     return False
 
 

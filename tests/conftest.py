@@ -67,7 +67,7 @@ def smtp():
 
 @pytest.fixture(scope="session")
 def app(database_urls, redis_url, smtp, tmp_path_factory):
-    owner_url, app_url = database_urls
+    owner_url, app_url, console_url = database_urls
     _handler, smtp_port = smtp
     application = create_app(
         {
@@ -77,6 +77,7 @@ def app(database_urls, redis_url, smtp, tmp_path_factory):
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
             "SQLALCHEMY_DATABASE_URI": app_url,
             "MIGRATION_DATABASE_URL": owner_url,
+            "CONSOLE_DATABASE_URL": console_url,
             "REDIS_URL": redis_url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp_port,

@@ -7,7 +7,7 @@ the application's wall is the only one; the `database_wall` ones prove row-level
 from datetime import date
 
 import pytest
-from sqlalchemy import delete, event, exists, func, literal, select, text, update
+from sqlalchemy import delete, event, exists, func, literal, literal_column, select, text, update
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import aliased
 
@@ -141,11 +141,27 @@ def test_core_statements_without_a_tenant_condition_are_refused(app_context, mor
             select(Tenant.id).outerjoin(closures, (closures.c.tenant_id == Tenant.id)
                                         & (Tenant.id == more_closures_in_b.a.id)),
             update(closures).values(reason="x"),
+            update(closures).where(closures.c.id.in_([more_closures_in_b.b.closure])).values(reason="x"),
             delete(closures).where(closures.c.day == date(2030, 5, 2)),
         ):
             with pytest.raises(TenantScopeMissing):
                 db.session.execute(statement)
             db.session.rollback()
+
+
+@pytest.mark.tenant_isolation
+def test_rows_picked_by_a_scoped_subquery_of_the_same_table_may_be_changed(app_context, more_closures_in_b):
+    """The outbound claim's form: UPDATE … WHERE id IN (SELECT id … of the clinic), the subquery checked."""
+    a = more_closures_in_b.a.id
+    with tenant_context(a):
+        picked = select(closures.c.id).where(closures.c.tenant_id == a).scalar_subquery()
+        changed = db.session.execute(update(closures).where(closures.c.id.in_(picked)).values(reason="picked"))
+        assert changed.rowcount == 1
+        db.session.rollback()
+        with pytest.raises(TenantScopeMissing):
+            db.session.execute(update(closures).where(closures.c.id.in_(select(closures.c.id).scalar_subquery()))
+                               .values(reason="picked"))
+        db.session.rollback()
 
 
 @pytest.mark.tenant_isolation
@@ -300,3 +316,66 @@ def test_every_tenant_owned_table_is_under_a_forced_policy(app_context):
         )
     }
     assert tenant_tables and tenant_tables <= forced
+
+
+# --- no switch for the application role; cross-clinic reads as the console role ----------------------------
+
+
+@pytest.fixture
+def role_engine(database_urls):
+    """Raw connections as one of the test database's roles, never returned to the app's pool."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engines = []
+
+    def _engine(index: int):
+        engines.append(create_engine(database_urls[index], poolclass=NullPool))
+        return engines[-1]
+
+    yield _engine
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.mark.tenant_isolation
+@pytest.mark.database_wall
+def test_the_app_role_cannot_read_another_clinic_whatever_it_sets(role_engine, two_tenants):
+    a = two_tenants.a.id
+    with role_engine(1).connect() as conn:
+        conn.execute(text("SELECT set_config('app.tenant_id', :a, false)"), {"a": str(a)})
+        conn.execute(text("SELECT set_config('app.all_tenants', 'on', false)"))
+        conn.execute(text("SET app.all_tenants = 'on'"))
+        assert conn.execute(text("SELECT DISTINCT tenant_id FROM closures")).scalars().all() == [a]
+        assert conn.execute(text("SELECT DISTINCT tenant_id FROM invitations")).scalars().all() == [a]
+        conn.execute(text("SELECT set_config('app.tenant_id', '', false)"))
+        assert conn.execute(text("SELECT count(*) FROM closures")).scalar_one() == 0
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text("SET ROLE switchboard_console"))
+
+
+def test_no_policy_gives_the_app_role_a_switch(app_context):
+    """Only the owner's maintenance policy reads app.all_tenants; the console's is bound to its own user."""
+    switches = db.session.execute(
+        text("SELECT DISTINCT array_to_string(roles, ',') FROM pg_policies WHERE qual LIKE '%all_tenants%'")
+    ).scalars().all()
+    owner = db.session.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'closures'")).scalar_one()
+    assert switches == [owner]
+    assert "switchboard_app" not in switches and "public" not in switches
+
+
+@pytest.mark.tenant_isolation
+@pytest.mark.database_wall
+def test_the_console_role_reads_every_clinic_and_writes_nothing(role_engine, two_tenants):
+    with role_engine(2).connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT tenant_id) FROM closures")).scalar_one() == 2
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text("UPDATE closures SET reason = 'x'"))
+
+
+@pytest.mark.tenant_isolation
+def test_cross_clinic_statements_run_as_the_console_role_and_no_other(app_context, two_tenants):
+    who = select(literal_column("current_user"))
+    with tenant_context(two_tenants.a.id):
+        assert db.session.scalar(who.execution_options(all_tenants=True)) == "switchboard_console"
+        assert db.session.scalar(who) != "switchboard_console"
