@@ -15,8 +15,10 @@ First wall (the application), in two layers that each stand without the database
    `TenantScopeMissing`, or `TenantNotSet` outside any tenant) every statement that is unscoped or whose
    condition names another tenant than the current one. So an ORM form the criteria option does not reach,
    a Core `select(table)` or a hand-written `update()` cannot read or change another clinic's rows: it is
-   scoped or it fails. The check is made once per compiled statement (SQLAlchemy caches compilations) and
-   costs a dictionary look-up per execution.
+   scoped or it fails. An UPDATE whose rows are picked by `id IN (SELECT id …)` or `id = ANY(ARRAY(SELECT
+   id …))` of the same table counts as scoped: that SELECT is checked as a statement of its own (the
+   outbound claim keeps its planner-friendly form). The check is made once per compiled statement
+   (SQLAlchemy caches compilations) and costs a dictionary look-up per execution.
 
    Not covered: `text()` and driver-level SQL, which the application cannot parse; the database wall below
    catches those. Statements of a flush are not verified: a flush writes only objects of this session,
