@@ -50,7 +50,7 @@ def _bind_extensions(app: Flask) -> None:
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
-    from app.tenancy import install_tenant_scoping
+    from app.tenancy import install_tenant_guard, install_tenant_scoping
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
@@ -75,6 +75,9 @@ def _bind_extensions(app: Flask) -> None:
         install_enqueue_after_commit(session_class)
         install_setting_audit(session_class)
         session_class._switchboard_listeners = True
+    with app.app_context():
+        for engine in db.engines.values():
+            install_tenant_guard(engine)
 
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401

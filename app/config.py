@@ -46,6 +46,10 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # Migrations run as the table owner; the app connects as a role that RLS applies to.
         "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL") or database_url,
         "DB_APP_ROLE": os.environ.get("DB_APP_ROLE", "switchboard_app"),
+        # Cross-clinic reads (provider console, cross-clinic jobs) connect as this role, never as the app role,
+        # whose policies cannot be opened across clinics. Empty: DATABASE_URL with DB_CONSOLE_ROLE as its user.
+        "CONSOLE_DATABASE_URL": os.environ.get("CONSOLE_DATABASE_URL", ""),
+        "DB_CONSOLE_ROLE": os.environ.get("DB_CONSOLE_ROLE", "switchboard_console"),
         # hide_parameters: a database error's message would otherwise carry the statement's values
         # (patient data) into logs and Sentry.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
@@ -128,4 +132,23 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
     }
     config.update(overrides)
+    console_url = console_database_url(config)
+    if console_url:
+        config.setdefault("SQLALCHEMY_BINDS", {CONSOLE_BIND: console_url})
     return config
+
+
+CONSOLE_BIND = "console"
+
+
+def console_database_url(config: dict) -> str:
+    """The cross-clinic role's URL; none on SQLite, where no database role stands between clinics."""
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("postgresql"):
+        return ""
+    if config.get("CONSOLE_DATABASE_URL"):
+        return config["CONSOLE_DATABASE_URL"]
+    from sqlalchemy.engine import make_url
+
+    # Same server and database, the console role as user (its password, if any, in ~/.pgpass or PGPASSWORD).
+    return make_url(url).set(username=config["DB_CONSOLE_ROLE"], password=None).render_as_string(hide_password=False)

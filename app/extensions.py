@@ -13,8 +13,10 @@ from redis import Redis
 
 from app.embedded.redis import ensure_redis_url
 from app.models import Base
+from app.tenancy import TenantSession
 
-db = SQLAlchemy(model_class=Base)
+# TenantSession marks flushes for the tenant guard (app/tenancy.py).
+db = SQLAlchemy(model_class=Base, session_options={"class_": TenantSession})
 migrate = Migrate()
 babel = Babel()
 login_manager = LoginManager()

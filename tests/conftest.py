@@ -20,7 +20,7 @@ from app.extensions import db, redis_connection
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
 from tests.infra import clock, summary
-from tests.infra.postgres import postgres_server, test_database
+from tests.infra.postgres import database_walls, postgres_server, test_database
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
@@ -45,6 +45,23 @@ def pytest_unconfigure(config):
         traveller.stop()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Behind the application's wall alone (TEST_DATABASE_WALLS=orm), run only what proves isolation.
+
+    Tests marked `database_wall` prove row-level security itself (raw SQL the application cannot scope), so
+    they are left out of that run; everything else there runs with the database wall switched off.
+    """
+    if database_walls() != "orm":
+        return
+    kept, dropped = [], []
+    for item in items:
+        wanted = item.get_closest_marker("tenant_isolation") and not item.get_closest_marker("database_wall")
+        (kept if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def database_urls():
     with postgres_server() as admin_url, test_database(admin_url) as urls:
@@ -65,7 +82,7 @@ def smtp():
 
 @pytest.fixture(scope="session")
 def app(database_urls, redis_url, smtp, tmp_path_factory):
-    owner_url, app_url = database_urls
+    owner_url, app_url, console_url = database_urls
     _handler, smtp_port = smtp
     application = create_app(
         {
@@ -75,6 +92,7 @@ def app(database_urls, redis_url, smtp, tmp_path_factory):
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
             "SQLALCHEMY_DATABASE_URI": app_url,
             "MIGRATION_DATABASE_URL": owner_url,
+            "CONSOLE_DATABASE_URL": console_url,
             "REDIS_URL": redis_url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp_port,

@@ -411,6 +411,7 @@ def test_every_member_of_clinic_a_gets_404_from_clinic_bs_privacy_page(login_as,
 
 
 @pytest.mark.tenant_isolation
+@pytest.mark.database_wall
 def test_raw_sql_in_clinic_a_sees_no_request_of_clinic_b(app, login_as, clinics):
     a, b = clinics.a, clinics.b
     assert login_as(b.clinic_admin).post(_patient_url(b.slug, clinics.carol.patient, "export.json")).status_code == 200

@@ -19,6 +19,19 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 APP_ROLE = "switchboard_app"
+# TEST_DATABASE_WALLS=orm: the app connects as this role, which row-level security does not apply to, so the
+# tenant-isolation tests prove the application's wall alone. It is a member of the app role (same grants).
+BYPASS_ROLE = "switchboard_app_bypassrls"
+# Cross-clinic reads (provider console, cross-clinic jobs): SELECT only, its own policy crosses clinics.
+CONSOLE_ROLE = "switchboard_console"
+
+
+def database_walls() -> str:
+    """Which walls the test session runs behind: "both" (default) or "orm" (row-level security bypassed)."""
+    walls = os.environ.get("TEST_DATABASE_WALLS", "both")
+    if walls not in {"both", "orm"}:
+        raise RuntimeError(f"TEST_DATABASE_WALLS must be 'both' or 'orm', not {walls!r}")
+    return walls
 
 
 def _answers(url: str) -> bool:
@@ -82,7 +95,7 @@ def postgres_server():
 
 @contextmanager
 def test_database(admin_url: str):
-    """A fresh database for one test session; yields (owner URL, app-role URL)."""
+    """A fresh database for one test session; yields (owner URL, URL the app connects with, console role URL)."""
     name = f"switchboard_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
@@ -95,11 +108,29 @@ def test_database(admin_url: str):
                 EXCEPTION WHEN duplicate_object THEN NULL;
                 END $$;"""
         )
+        conn.execute(
+            f"""DO $$ BEGIN
+                  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{BYPASS_ROLE}') THEN
+                    CREATE ROLE {BYPASS_ROLE} LOGIN NOSUPERUSER BYPASSRLS IN ROLE {APP_ROLE};
+                  END IF;
+                EXCEPTION WHEN duplicate_object THEN NULL;
+                END $$;"""
+        )
+        conn.execute(
+            f"""DO $$ BEGIN
+                  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CONSOLE_ROLE}') THEN
+                    CREATE ROLE {CONSOLE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+                  END IF;
+                EXCEPTION WHEN duplicate_object THEN NULL;
+                END $$;"""
+        )
+    app_role = BYPASS_ROLE if database_walls() == "orm" else APP_ROLE
     base = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
     try:
         yield (
             base.render_as_string(hide_password=False),
-            base.set(username=APP_ROLE, password=None).render_as_string(hide_password=False),
+            base.set(username=app_role, password=None).render_as_string(hide_password=False),
+            base.set(username=CONSOLE_ROLE, password=None).render_as_string(hide_password=False),
         )
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:

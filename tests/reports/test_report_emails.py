@@ -20,6 +20,7 @@ from app.reports.jobs import schedule_report_emails, send_monthly_report
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
+from tests.infra.postgres import database_walls
 from tests.reports.conftest import previous_month_of_today
 
 
@@ -472,7 +473,9 @@ def test_each_clinic_lists_only_its_own_runs(app, login_as, last_month):
     body = page.get_data(as_text=True)
     assert "No report has been e-mailed yet." in body and "admin-b@example.test" not in body
     assert login_as(a.clinic_admin).get(f"/t/{a.slug}/reports/runs.json").get_json() == {"runs": []}
-    # The second wall: a raw, unscoped query inside clinic A's context sees none of clinic B's rows.
-    with app.app_context(), tenant_context(a.id):
-        assert db.session.execute(text("SELECT count(*) FROM report_runs")).scalar() == 0
-        assert db.session.execute(text("SELECT count(*) FROM report_schedules")).scalar() == 1
+    # The second wall: a raw, unscoped query inside clinic A's context sees none of clinic B's rows (where it
+    # stands: not in the run behind the application's wall alone).
+    if database_walls() == "both":
+        with app.app_context(), tenant_context(a.id):
+            assert db.session.execute(text("SELECT count(*) FROM report_runs")).scalar() == 0
+            assert db.session.execute(text("SELECT count(*) FROM report_schedules")).scalar() == 1

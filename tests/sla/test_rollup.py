@@ -461,6 +461,7 @@ def _rollup_of_both(app, small_clinic, create_queue):
 
 
 @pytest.mark.tenant_isolation
+@pytest.mark.database_wall
 def test_clinic_a_reads_none_of_clinic_bs_rollup_even_with_raw_sql(app, small_clinic, create_queue):
     world = _rollup_of_both(app, small_clinic, create_queue)
     with app.app_context():
@@ -475,6 +476,7 @@ def test_clinic_a_reads_none_of_clinic_bs_rollup_even_with_raw_sql(app, small_cl
 
 
 @pytest.mark.tenant_isolation
+@pytest.mark.database_wall
 def test_clinic_a_cannot_write_into_clinic_bs_rollup(app, small_clinic, create_queue):
     world = _rollup_of_both(app, small_clinic, create_queue)
     with app.app_context():

@@ -1,0 +1,188 @@
+"""Every clinic route × every clinic role × clinic B's slug and object ids: 404, never data, never a 500.
+
+The routes come from the application's URL map, not from a list: a new `/t/<slug>/…` route is covered as
+soon as it exists, and fails here until `FOREIGN_IDS` says how to fill its parameters with clinic B's ids.
+"""
+
+from datetime import date, time
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from werkzeug.routing import AnyConverter
+
+from app.auth.tokens import issue_api_token
+from app.billing import pricing
+from app.billing.models import Invoice, InvoiceStatus
+from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageChannel
+from app.compliance.offboarding_models import OffboardingArchive
+from app.extensions import db
+from app.hotline.models import Team
+from app.models import TenantScoped
+from app.sla.models import SlaPolicy
+from app.tenancy import tenant_context
+
+CLINIC_PREFIX = "/t/<tenant_slug>/"
+ROLES = ["manager", "clinic_admin", "agent", "supervisor"]
+# A well-formed id that names no row: what "missing" answers, which a foreign id must answer too.
+MISSING_ID = 2**31 - 1
+
+# How to fill each URL parameter: the key of clinic B's object in the `foreign` fixture.
+FOREIGN_IDS = {
+    "appointment_id": "appointment",
+    "archive_id": "archive",
+    "campaign_id": "campaign",
+    "closure_id": "closure",
+    "contact_id": "contact",
+    "invitation_id": "invitation",
+    "invoice_id": "invoice",
+    "patient_id": "patient",
+    "plan_id": "plan",
+    "policy_id": "policy",
+    "queue_id": "queue",
+    "step_id": "step",
+    "team_id": "team",
+    "token_id": "token",
+    "user_id": "agent",
+}
+
+
+@pytest.fixture
+def foreign(app, two_tenants, create_queue, create_contact, create_patient, create_appointment):
+    """Clinic B with one object of every kind a clinic URL can name."""
+    b = two_tenants.b
+    queue = create_queue(b.id, "Desk of B")
+    patient = create_patient(b.id, "P-B")
+    ids = {
+        "agent": b.agent,
+        "closure": b.closure,
+        "invitation": b.invitation,
+        "queue": queue,
+        "contact": create_contact(b.id, queue, patient_ref="P-B"),
+        "patient": patient,
+        "appointment": create_appointment(b.id, patient),
+    }
+    with app.app_context(), tenant_context(b.id):
+        plan = pricing.save_plan(
+            effective_from=date(2026, 1, 1), currency="EUR", base_fee=Decimal("10"), rates={}, author_id=None
+        )
+        campaign = Campaign(name="Campaign of B", kind=CampaignKind.REMINDER, audience={})
+        db.session.add(campaign)
+        db.session.flush()
+        step = CampaignStep(campaign_id=campaign.id, offset_minutes=-60, channel=MessageChannel.EMAIL)
+        invoice = Invoice(
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 1, 31),
+            plan_id=plan.id,
+            currency="EUR",
+            total=Decimal("10.00"),
+            status=InvoiceStatus.CLOSED,
+        )
+        team = Team(name="Team of B", languages=["en"], covers_from=time(8), covers_until=time(17))
+        policy = SlaPolicy(name="Policy of B")
+        archive = OffboardingArchive()
+        db.session.add_all([step, invoice, team, policy, archive])
+        token, _secret = issue_api_token("Token of B", b.manager)
+        db.session.commit()
+        ids.update(
+            plan=plan.id,
+            campaign=campaign.id,
+            step=step.id,
+            invoice=invoice.id,
+            team=team.id,
+            policy=policy.id,
+            archive=archive.id,
+            token=token.id,
+        )
+    return ids
+
+
+def clinic_routes(app) -> list[tuple[str, object]]:
+    """(method, rule) of every clinic route, from the URL map."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(CLINIC_PREFIX):
+            routes.extend((method, rule) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    return sorted(routes, key=lambda route: (route[1].rule, route[0]))
+
+
+def _names_objects(rule) -> bool:
+    return any(not isinstance(rule._converters[name], AnyConverter) for name in rule.arguments - {"tenant_slug"})
+
+
+def _fill(rule, slug: str, ids: dict[str, int] | None) -> str:
+    values = {"tenant_slug": slug}
+    for name in rule.arguments - {"tenant_slug"}:
+        converter = rule._converters[name]
+        if isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]
+        elif ids is None:
+            values[name] = MISSING_ID
+        else:
+            assert name in FOREIGN_IDS, f"{rule.rule}: add how to fill <{name}> with clinic B's id to FOREIGN_IDS"
+            values[name] = ids[FOREIGN_IDS[name]]
+    return rule.build(values, append_unknown=False)[1]
+
+
+def _snapshot_of(owner_engine, tenant_id: int) -> dict[str, str]:
+    """A digest of every tenant-owned row of one clinic, read as the owner (no wall in the way)."""
+    tables = sorted(m.local_table.name for m in db.Model.registry.mappers if issubclass(m.class_, TenantScoped))
+    with owner_engine.connect() as conn:
+        return {
+            table: conn.execute(
+                text(
+                    f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') "  # noqa: S608
+                    f"FROM {table} t WHERE tenant_id = :tenant"
+                ),
+                {"tenant": tenant_id},
+            ).scalar_one()
+            for table in tables
+        }
+
+
+def _ask(browser, method: str, url: str):
+    try:
+        return browser.get(url) if method == "GET" else browser.post(url, {})
+    except Exception as error:  # noqa: BLE001 - a crash is a finding of this matrix, reported with the others
+        return error
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.tenant_isolation
+def test_no_clinic_route_answers_clinic_a_with_clinic_b(app, owner_engine, login_as, two_tenants, foreign, role):
+    routes = clinic_routes(app)
+    assert len(routes) >= 74, "the URL map lost clinic routes: is the prefix still /t/<tenant_slug>/?"
+    secrets = [
+        "Clinic B",
+        "Desk of B",
+        "Campaign of B",
+        "Team of B",
+        "Policy of B",
+        "Token of B",
+        "P-B",
+        "Secret closure of clinic B",
+        "invitee-b@example.test",
+    ]
+    before = _snapshot_of(owner_engine, two_tenants.b.id)
+    browser = login_as(two_tenants.a[role])
+    findings = []
+    for method, rule in routes:
+        # B's slug, with B's ids: no member of A may even learn that the clinic exists.
+        asked = [(_fill(rule, two_tenants.b.slug, foreign), {404})]
+        if _names_objects(rule):
+            # A's own URL with B's ids answers what a missing id answers: 404, or 403 for a role the route is
+            # not for at all (the same whichever id is asked, so it tells nothing about B's objects).
+            missing = _ask(browser, method, _fill(rule, two_tenants.a.slug, None))
+            role_refused = not isinstance(missing, Exception) and missing.status_code == 403
+            asked.append((_fill(rule, two_tenants.a.slug, foreign), {403} if role_refused else {404}))
+        for url, expected in asked:
+            response = _ask(browser, method, url)
+            if isinstance(response, Exception):
+                findings.append(f"{method} {url}: raised {type(response).__name__}: {response}")
+                continue
+            body = response.get_data().decode("utf-8", "replace")
+            leaked = [secret for secret in secrets if secret in body]
+            if response.status_code not in expected or leaked:
+                findings.append(f"{method} {url}: {response.status_code} (expected {sorted(expected)}) {leaked}")
+    assert findings == []
+    assert _snapshot_of(owner_engine, two_tenants.b.id) == before
