@@ -18,6 +18,7 @@ from app.compliance.models import AuditEvent, SecurityEvent
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _l
+from app.input_rules import check_date
 from app.models import utcnow
 from app.tenancy import TenantNotSet, current_tenant_id
 
@@ -186,9 +187,10 @@ class AuditFilters:
 
 def _parse_day(value: str, field: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as error:
         raise DomainError(_l("Enter dates as YYYY-MM-DD, e.g. 2026-11-23."), field) from error
+    return check_date(day, field)
 
 
 def parse_filters(args, time_zone: str) -> AuditFilters:
