@@ -82,6 +82,23 @@ def parse_bounded_decimal(text, minimum: Decimal, maximum: Decimal) -> Decimal:
     return value
 
 
+# --- page numbers ----------------------------------------------------------------------------------
+
+MAX_PAGE = 100_000
+
+
+def parse_page(value) -> int:
+    """A list's page number from the query string: a whole number from 1 to MAX_PAGE (a larger one would
+    overflow the database's OFFSET); missing means the first page."""
+    try:
+        page = int(value or 1)
+    except (TypeError, ValueError) as error:
+        raise BadInput(_l("The page must be a whole number."), "page") from error
+    if not 1 <= page <= MAX_PAGE:
+        raise BadInput(_l("The page must be a whole number."), "page")
+    return page
+
+
 # --- dates -----------------------------------------------------------------------------------------
 
 

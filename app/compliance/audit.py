@@ -212,16 +212,6 @@ def parse_filters(args, time_zone: str) -> AuditFilters:
     return AuditFilters(action=action, actor_email=actor, start=start, end=end)
 
 
-def parse_page(value) -> int:
-    try:
-        page = int(value or 1)
-    except (TypeError, ValueError) as error:
-        raise DomainError(_l("The page must be a whole number."), "page") from error
-    if page < 1 or page > 100_000:
-        raise DomainError(_l("The page must be a whole number."), "page")
-    return page
-
-
 def page_count(total: int, per_page: int) -> int:
     """How many pages `total` rows fill, `per_page` a page; an empty list still has its one page."""
     return max((total + per_page - 1) // per_page, 1)
