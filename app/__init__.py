@@ -30,10 +30,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.cli import register_commands
     from app.errors import register_error_handlers
+    from app.input_rules import install_input_rules
     from app.web import register_web_hooks
 
     register_error_handlers(app)
     register_web_hooks(app)
+    install_input_rules(app)
     register_commands(app)
     return app
 

@@ -6,6 +6,7 @@ import sentry_sdk
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from app.extensions import db
 from app.i18n import _, _l
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def _rollback() -> None:
+    """End the request's transaction before answering: nothing half-written is committed later, and
+    the error page (whose layout reads the user's clinics) can query again after a failed flush."""
+    try:
+        db.session.rollback()
+    except Exception:
+        logger.exception("rollback before the error page failed")
+
+
 def _render(status: int, message: str | None = None, headers: dict | None = None):
+    _rollback()
     text = message or str(STATUS_MESSAGES.get(status, STATUS_MESSAGES[500]))
     headers = headers or {}
     if _wants_json():

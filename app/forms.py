@@ -1,7 +1,78 @@
-"""Form pieces shared by several domains."""
+"""Form pieces shared by several domains, and `Form`, the base of every form.
 
-from wtforms import SelectMultipleField, widgets
+`Form` applies the input rules of app/input_rules.py to every field it binds, so no form can
+forget them: text without control characters (line breaks and tabs only in a textarea), dates
+within MIN_DATE … MAX_DATE. Amounts, prices and percentages use `BoundedDecimalField`: finite and
+within bounds the field states. A refusal is a field error: the page shows it beside the field.
+"""
+
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import DateTimeField, DecimalField, SelectMultipleField, StringField, TextAreaField, TimeField, widgets
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
+
+from app.input_rules import (
+    control_character_message,
+    date_in_range,
+    date_out_of_range_message,
+    has_control_character,
+    parse_bounded_decimal,
+)
+
+
+def _no_control_characters(form, field) -> None:
+    multiline = isinstance(field, TextAreaField)
+    if isinstance(field.data, str) and has_control_character(field.data, multiline=multiline):
+        raise ValidationError(control_character_message(multiline))
+
+
+def _date_in_range(form, field) -> None:
+    if field.data is not None and not date_in_range(field.data):
+        raise ValidationError(date_out_of_range_message())
+
+
+def _rules_for(field) -> list:
+    if isinstance(field, StringField):
+        return [_no_control_characters]
+    if isinstance(field, DateTimeField) and not isinstance(field, TimeField):
+        return [_date_in_range]  # DateField and DateTimeLocalField are DateTimeFields too
+    return []
+
+
+class Form(FlaskForm):
+    """The base of every form of the application: the shared input rules on every field."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            field = unbound_field.bind(form=form, **options)
+            rules = _rules_for(field)
+            if rules:
+                # A new list: the unbound field's list is shared by every instance of the form.
+                field.validators = [*rules, *field.validators]
+            return field
+
+
+class BoundedDecimalField(DecimalField):
+    """An amount, price or percentage: a finite decimal from `minimum` to `maximum` (both required).
+
+    NaN, Infinity and numbers out of bounds are refused while parsing, so no validator, service or
+    template ever compares or rounds them. A blank value is None (InputRequired or Optional decide).
+    """
+
+    def __init__(self, label=None, validators=None, *, minimum, maximum, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.minimum = Decimal(str(minimum))
+        self.maximum = Decimal(str(maximum))
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        if not str(valuelist[0]).strip():
+            return
+        self.data = parse_bounded_decimal(valuelist[0], self.minimum, self.maximum)
 
 
 class CheckboxListField(SelectMultipleField):

@@ -23,6 +23,7 @@ from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.hotline.services import PATIENT_REF_PATTERN
 from app.i18n import _l
+from app.input_rules import check_date
 from app.web import require_redis
 
 blp = Blueprint(
@@ -161,6 +162,7 @@ def _bound(value: str | None, name: str, *, end: bool):
     except ValueError:
         day = None
     if day is not None:
+        check_date(day, name)
         start, stop = services.local_day_bounds(day, day, g.tenant.time_zone)
         return stop if end else start
     try:

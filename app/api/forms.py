@@ -1,13 +1,13 @@
 """The form of the API token settings page."""
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from app.forms import Form
 from app.i18n import _l
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(Form):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(), Length(max=80)],

@@ -1,7 +1,9 @@
 """Marshmallow schemas of the JSON API: every input field validated, unknown fields refused.
 
 Marshmallow refuses unknown fields by default (`unknown = RAISE`); `StrictSchema` says so
-explicitly so a later change of the default cannot open the door. Business rules that
+explicitly so a later change of the default cannot open the door. Every request schema is a
+`StrictSchema`, which also applies the input rules of app/input_rules.py that need the field: no
+line break in a string field (none of the API's texts has several lines), dates within bounds. Business rules that
 need the clinic (languages it serves, its queues) stay in the services: the schemas only
 check shape, types and bounds.
 """
@@ -9,12 +11,13 @@ check shape, types and bounds.
 import re
 from datetime import UTC, datetime, timedelta
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from app.hotline.models import Channel, ContactStatus, EventKind, Topic
 from app.hotline.services import PATIENT_REF_PATTERN
 from app.hotline.telephony import CallEvent
 from app.i18n import LOCALES
+from app.input_rules import control_character_message, date_in_range, date_out_of_range_message, has_control_character
 
 # PostgreSQL `integer`: larger ids cannot exist, and would fail in the database instead of here.
 MAX_ID = 2**31 - 1
@@ -32,6 +35,31 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _single_line_strings(self, data, **kwargs):
+        """Refuse a line break or control character in any string field (the request hook has refused
+        the other control characters already; this names the field)."""
+        if not isinstance(data, dict):
+            return data
+        errors = {}
+        for name, field in self.fields.items():
+            value = data.get(field.data_key or name)
+            if isinstance(field, fields.String) and isinstance(value, str) and has_control_character(value):
+                errors[field.data_key or name] = [str(control_character_message())]
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+class BoundedAwareDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset, within the dates any clinic's data can have."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not date_in_range(moment):
+            raise ValidationError(str(date_out_of_range_message()))
+        return moment
 
 
 class UtcDateTime(fields.DateTime):
@@ -136,7 +164,7 @@ class TelephonyEventSchema(StrictSchema):
         metadata={"description": "The telephony platform's id of the call."},
     )
     kind = fields.Enum(CallEvent, by_value=True, required=True)
-    occurred_at = fields.AwareDateTime(
+    occurred_at = BoundedAwareDateTime(
         required=True, format="iso", metadata={"description": "ISO 8601 with a time zone offset."}
     )
     queue_id = fields.Integer(

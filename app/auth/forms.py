@@ -1,22 +1,21 @@
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from app.auth.passwords import MIN_PASSWORD_LENGTH
-from app.forms import CheckboxListField, choices
+from app.forms import CheckboxListField, Form, choices
 from app.i18n import LOCALE_NAMES, _l
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
-class LocaleForm(FlaskForm):
+class LocaleForm(Form):
     locale = SelectField(_l("Language"), choices=choices(LOCALE_NAMES.items()))
 
 
-class ManagerForm(FlaskForm):
+class ManagerForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(
@@ -24,11 +23,11 @@ class ManagerForm(FlaskForm):
     )
 
 
-class ManagerTenantsForm(FlaskForm):
+class ManagerTenantsForm(Form):
     tenants = CheckboxListField(_l("Clinics"), coerce=int)
 
 
-class AcceptInvitationForm(FlaskForm):
+class AcceptInvitationForm(Form):
     name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
     password = PasswordField(
         _l("Choose a password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
@@ -38,12 +37,12 @@ class AcceptInvitationForm(FlaskForm):
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     # Like the login form, no address syntax check: any account's stored address must be accepted.
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField(
         _l("New password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
     )

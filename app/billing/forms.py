@@ -1,18 +1,18 @@
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.billing.ledger import MAX_ADJUSTMENT
 from app.billing.models import CURRENCIES
-from app.billing.pricing import RATE_SLOTS, slot_key
-from app.forms import choices
+from app.billing.pricing import MAX_PRICE, RATE_SLOTS, slot_key
+from app.forms import BoundedDecimalField, Form, choices
 from app.i18n import _l
 
 
-class PricePlanForm(FlaskForm):
+class PricePlanForm(Form):
     effective_from = DateField(_l("Takes effect on (first day of a month)"), validators=[InputRequired()])
     currency = SelectField(_l("Currency"), choices=choices((c, c) for c in CURRENCIES))
-    base_fee = DecimalField(_l("Monthly base fee"), places=4, default=0,
-                            validators=[InputRequired(), NumberRange(min=0, max=100000)])
+    base_fee = BoundedDecimalField(_l("Monthly base fee"), places=4, default=0, minimum=0, maximum=MAX_PRICE,
+                                   validators=[InputRequired()])
 
     def rate_fields(self):
         """(slot key, price field, included field) for every rate, in invoice order."""
@@ -25,14 +25,15 @@ class PricePlanForm(FlaskForm):
 
 for _kind, _channel in RATE_SLOTS:
     _key = slot_key(_kind, _channel)
-    setattr(PricePlanForm, f"{_key}_price", DecimalField(
-        _l("Unit price"), places=4, default=0, validators=[InputRequired(), NumberRange(min=0, max=100000)]))
+    setattr(PricePlanForm, f"{_key}_price", BoundedDecimalField(
+        _l("Unit price"), places=4, default=0, minimum=0, maximum=MAX_PRICE, validators=[InputRequired()]))
     setattr(PricePlanForm, f"{_key}_included", IntegerField(
         _l("Included per month"), default=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)]))
 
 
-class AdjustmentForm(FlaskForm):
-    amount = DecimalField(_l("Amount (negative for a credit)"), places=2, validators=[InputRequired()])
+class AdjustmentForm(Form):
+    amount = BoundedDecimalField(_l("Amount (negative for a credit)"), places=2, minimum=-MAX_ADJUSTMENT,
+                                 maximum=MAX_ADJUSTMENT, validators=[InputRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
     confirm = BooleanField(_l("I confirm this adjustment: it cannot be edited or deleted afterwards."),
                            validators=[DataRequired()])

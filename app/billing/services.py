@@ -29,9 +29,10 @@ from app.billing.pricing import (
     period_of,
     to_cents,
 )
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
+from app.input_rules import has_control_character
 from app.models import utcnow
 from app.tenancy import tenant_context
 
@@ -209,6 +210,28 @@ def line_description(line: InvoiceLine) -> str:
 
 # --- webhooks ------------------------------------------------------------------------------------------
 
+class MalformedStripeEvent(DomainError):
+    """A signed event without the shape every Stripe event has (id, type, data.object)."""
+
+    def __init__(self):
+        super().__init__(_l("The event lacks its id, type or data object."))
+
+
+def check_stripe_event(event) -> None:
+    """Refuse (MalformedStripeEvent) what is not shaped like a Stripe event.
+
+    Every Stripe event is an object with a string id and type and a data object holding an object."""
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise MalformedStripeEvent()
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict) or not event["id"].strip():
+        raise MalformedStripeEvent()
+    # Stored as they are (the webhook accepts any other text): within the columns, no control characters.
+    for value, size in ((event["id"], 255), (event["type"], 100)):
+        if len(value) > size or has_control_character(value):
+            raise MalformedStripeEvent()
+
+
 EVENT_STATUS = {
     "invoice.finalized": InvoiceStatus.OPEN,
     "invoice.paid": InvoiceStatus.PAID,
@@ -235,8 +258,10 @@ def apply_stripe_event(event) -> bool:
     """Apply a verified Stripe event once; False when it was already applied (a replay changes nothing).
 
     The invoice is found by its Stripe id across clinics (a webhook names no clinic in its URL),
-    and must belong to the clinic its metadata names when it names one.
+    and must belong to the clinic its metadata names when it names one. An event without its id, type
+    or data object is refused (MalformedStripeEvent) before anything is written.
     """
+    check_stripe_event(event)
     obj = event["data"]["object"]
     invoice = None
     if event["type"] in EVENT_STATUS and obj.get("object") == "invoice":

@@ -1,12 +1,11 @@
 """Forms of the appointments page: filters, the CSV upload, its confirmation, an outcome."""
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.campaigns.models import AppointmentStatus
-from app.forms import choices
+from app.forms import Form, choices
 from app.i18n import _l
 
 STATUS_LABELS = {
@@ -23,7 +22,7 @@ OUTCOME_LABELS = {
 }
 
 
-class AppointmentFilterForm(FlaskForm):
+class AppointmentFilterForm(Form):
     """The list's filters, read from the query string (a GET: no CSRF token)."""
 
     class Meta:
@@ -50,14 +49,14 @@ class AppointmentFilterForm(FlaskForm):
             raise ValidationError(_l("The end lies before the start."))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
 
 
-class ConfirmImportForm(FlaskForm):
+class ConfirmImportForm(Form):
     payload = HiddenField(validators=[DataRequired()])
 
 
-class OutcomeForm(FlaskForm):
+class OutcomeForm(Form):
     outcome = SelectField(_l("Outcome"), choices=choices((s.value, label) for s, label in OUTCOME_LABELS.items()),
                           validators=[DataRequired()])

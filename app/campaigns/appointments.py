@@ -49,6 +49,12 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.services import PATIENT_REF_PATTERN
 from app.i18n import _l
+from app.input_rules import (
+    control_character_message,
+    date_in_range,
+    date_out_of_range_message,
+    has_control_character,
+)
 from app.models import utcnow
 from app.tenants.services import current_tenant
 
@@ -139,6 +145,9 @@ def parse_local_or_aware(value, time_zone: str) -> datetime:
         except ValueError:
             raise ValueError(_l("Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
                                 "2026-05-04 09:30 in the clinic's time zone.")) from None
+    # Year 1 or 9999 would overflow below, as soon as an offset is applied.
+    if not date_in_range(moment):
+        raise ValueError(date_out_of_range_message())
     if moment.tzinfo is None:
         zone = ZoneInfo(time_zone)
         local = moment.replace(tzinfo=zone, fold=0)
@@ -160,6 +169,12 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
     def refuse(name: str, message) -> None:
         errors.append(FieldError(name, message))
 
+    # An imported file reaches no form: its cells get the input rule of every single-line text here.
+    for name in COLUMNS:
+        if isinstance(raw.get(name), str) and has_control_character(raw[name]):
+            refuse(name, control_character_message())
+    if errors:
+        return None, errors
     for name in REQUIRED_COLUMNS:
         if not _text(raw.get(name)):
             refuse(name, _l("Required."))

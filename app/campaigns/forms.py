@@ -1,11 +1,10 @@
 """Campaign forms; labels are lazy so they follow the user's language."""
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.campaigns.models import CampaignKind, MessageChannel, MessageStatus
-from app.forms import choices
+from app.forms import Form, choices
 from app.i18n import LOCALE_NAMES, _l
 
 KIND_LABELS = {
@@ -57,14 +56,14 @@ REPLY_LABELS = {
 UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[InputRequired(_l("Give the campaign a name."))])
     kind = SelectField(_l("Kind"), choices=choices((k.value, label) for k, label in KIND_LABELS.items()))
     location = StringField(_l("Only appointments at this location (optional)"))
     practitioner = StringField(_l("Only appointments with this practitioner (optional)"))
 
 
-class StepForm(FlaskForm):
+class StepForm(Form):
     amount = IntegerField(_l("How long"), validators=[
         InputRequired(_l("Say how long before or after the appointment.")),
         NumberRange(min=1, max=366 * 24 * 60, message=_l("Give a number from 1 upwards."))])
@@ -80,7 +79,7 @@ class StepForm(FlaskForm):
         return -minutes if self.direction.data == "before" else minutes
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     language = SelectField(_l("Language"))
     subject = StringField(_l("Subject (e-mail only)"))
     body = TextAreaField(_l("Message"), validators=[InputRequired(_l("The message text is empty."))])
@@ -90,7 +89,7 @@ class TemplateForm(FlaskForm):
         self.language.choices = choices((code, LOCALE_NAMES[code]) for code in languages)
 
 
-class OutboundSettingsForm(FlaskForm):
+class OutboundSettingsForm(Form):
     rate_per_minute = IntegerField(_l("Messages per minute at most"), validators=[
         InputRequired(_l("Give a number.")),
         NumberRange(min=1, max=10_000, message=_l("The sending rate must be between 1 and 10,000 messages per "
@@ -100,7 +99,7 @@ class OutboundSettingsForm(FlaskForm):
     sms_sender = StringField(_l("The clinic's SMS number (optional)"), validators=[Optional(), Length(max=32)])
 
 
-class SurveyForm(FlaskForm):
+class SurveyForm(Form):
     score = SelectField(_l("How satisfied are you with your visit?"),
                         choices=choices((str(n), str(n)) for n in range(5, 0, -1)))
     comment = TextAreaField(_l("Anything you want to tell us? (optional)"))

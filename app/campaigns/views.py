@@ -23,6 +23,7 @@ from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error
 from app.i18n import _, ngettext
+from app.input_rules import parse_page
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
@@ -230,7 +231,7 @@ def change_status(campaign_id: int, action: str):
 def messages(campaign_id: int):
     campaign = services.get_campaign(campaign_id)
     status = request.args.get("status") or None
-    page = request.args.get("page", 1, type=int)
+    page = parse_page(request.args.get("page"))
     rows, total = services.messages_page(campaign, status=status, page=page)
     audit.record("campaign.messages_viewed", object_type="campaign", object_id=campaign.id, details={"page": page})
     db.session.commit()

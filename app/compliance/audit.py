@@ -18,6 +18,7 @@ from app.compliance.models import AuditEvent, SecurityEvent
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _l
+from app.input_rules import check_date
 from app.models import utcnow
 from app.tenancy import TenantNotSet, current_tenant_id
 
@@ -186,9 +187,10 @@ class AuditFilters:
 
 def _parse_day(value: str, field: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as error:
         raise DomainError(_l("Enter dates as YYYY-MM-DD, e.g. 2026-11-23."), field) from error
+    return check_date(day, field)
 
 
 def parse_filters(args, time_zone: str) -> AuditFilters:
@@ -208,16 +210,6 @@ def parse_filters(args, time_zone: str) -> AuditFilters:
     if start is not None and end is not None and end <= start:
         raise DomainError(_l("The end date must not be before the start date."), "to")
     return AuditFilters(action=action, actor_email=actor, start=start, end=end)
-
-
-def parse_page(value) -> int:
-    try:
-        page = int(value or 1)
-    except (TypeError, ValueError) as error:
-        raise DomainError(_l("The page must be a whole number."), "page") from error
-    if page < 1 or page > 100_000:
-        raise DomainError(_l("The page must be a whole number."), "page")
-    return page
 
 
 def page_count(total: int, per_page: int) -> int:

@@ -14,6 +14,7 @@ from app.compliance.models import GdprRequestKind
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _, _l
+from app.input_rules import parse_page
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer
 
@@ -58,7 +59,7 @@ def _page(*, status: int = 200, patients=(), query: str = "", error: str | None 
 def index():
     """The search form and the log of requests (paginated)."""
     try:
-        page = audit.parse_page(request.args.get("page"))
+        page = parse_page(request.args.get("page"))
     except DomainError as error:
         return _page(status=400, error=str(error.message))
     return _page(page=page)

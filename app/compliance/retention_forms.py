@@ -1,16 +1,16 @@
 """Forms of the retention and offboarding pages; labels are lazy so they follow the user's language."""
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired
 
 from app.compliance.retention import SETTING_LABELS
+from app.forms import Form
 from app.i18n import _l
 
 _DAYS_REQUIRED = _l("Enter a number of days.")
 
 
-class RetentionForm(FlaskForm):
+class RetentionForm(Form):
     # The range is the service's rule (app.compliance.retention.save_settings); the form only parses.
     contact_text_days = IntegerField(SETTING_LABELS["contact_text_days"], validators=[InputRequired(_DAYS_REQUIRED)])
     message_days = IntegerField(SETTING_LABELS["message_days"], validators=[InputRequired(_DAYS_REQUIRED)])
@@ -18,5 +18,5 @@ class RetentionForm(FlaskForm):
                                       validators=[InputRequired(_DAYS_REQUIRED)])
 
 
-class DeleteClinicDataForm(FlaskForm):
+class DeleteClinicDataForm(Form):
     confirm_slug = StringField(_l("Type the clinic's address to confirm"))

@@ -11,6 +11,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
 from app.i18n import _
+from app.input_rules import parse_page
 from app.jobs import enqueue_after_commit
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
@@ -24,7 +25,7 @@ def _may_read() -> bool:
 
 
 def _page(form: RetentionForm, *, status: int = 200):
-    page = audit.parse_page(request.args.get("page"))
+    page = parse_page(request.args.get("page"))
     runs, total = retention.runs(page)
     pages = audit.page_count(total, retention.RUNS_PER_PAGE)
     return render_template(

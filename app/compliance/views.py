@@ -7,6 +7,7 @@ from app.auth.views import console_required
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
+from app.input_rules import parse_page
 from app.tenants.models import Tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer
@@ -22,7 +23,7 @@ def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
     context = {"args": args, "actions": audit.ACTIONS, "endpoint": endpoint, "all_tenants": all_tenants}
     try:
         filters = audit.parse_filters(request.args, time_zone)
-        page = audit.parse_page(request.args.get("page"))
+        page = parse_page(request.args.get("page"))
     except DomainError as error:
         return render_template("compliance/audit.html", rows=[], total=0, page=1, pages=1,
                                error=str(error.message), **context), 400

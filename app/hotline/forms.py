@@ -1,8 +1,7 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.forms import CheckboxListField, choices
+from app.forms import CheckboxListField, Form, choices
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, _l
 
@@ -65,7 +64,7 @@ def _language_choices(languages):
     return choices((code, LOCALE_NAMES[code]) for code in languages)
 
 
-class QueueForm(FlaskForm):
+class QueueForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     channel = SelectField(_l("Channel"), choices=choices((c.value, label) for c, label in CHANNEL_LABELS.items()))
     language = SelectField(_l("Language"))
@@ -82,7 +81,7 @@ class QueueForm(FlaskForm):
         self.team_id.choices = choices([("", _l("No team")), *((t.id, t.name) for t in teams)])
 
 
-class TeamForm(FlaskForm):
+class TeamForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     languages = CheckboxListField(_l("Languages covered"))
     covers_from = TimeField(_l("Covers from"), validators=[DataRequired()])
@@ -95,7 +94,7 @@ class TeamForm(FlaskForm):
         self.members.choices = choices((a.id, a.name) for a in agents)
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     queue_id = SelectField(_l("Queue"), coerce=int)
     patient_ref = StringField(_l("Patient reference"), validators=[DataRequired(), Length(max=64)])
     subject = StringField(_l("Subject"), validators=[Optional(), Length(max=200)])
@@ -107,16 +106,16 @@ class ContactForm(FlaskForm):
         self.language.choices = _language_choices(languages)
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=5000)])
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(Form):
     disposition = SelectField(_l("Outcome"), choices=choices(DISPOSITION_LABELS.items()))
     topic = SelectField(_l("Topic"), choices=choices((t.value, label) for t, label in TOPIC_LABELS.items()))
 
 
-class TransferForm(FlaskForm):
+class TransferForm(Form):
     queue_id = SelectField(_l("To queue"), coerce=int)
     language = SelectField(_l("Language"))
 
@@ -126,7 +125,7 @@ class TransferForm(FlaskForm):
         self.language.choices = _language_choices(languages)
 
 
-class CallbackForm(FlaskForm):
+class CallbackForm(Form):
     callback_at = DateTimeLocalField(_l("Call back at (clinic time)"), validators=[DataRequired()])
     queue_id = SelectField(_l("Callback queue"), coerce=int)
 
@@ -135,11 +134,11 @@ class CallbackForm(FlaskForm):
         self.queue_id.choices = choices((q.id, q.name) for q in queues)
 
 
-class ComplaintForm(FlaskForm):
+class ComplaintForm(Form):
     reason = StringField(_l("What is the complaint about?"), validators=[DataRequired(), Length(max=500)])
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(Form):
     agent_id = SelectField(_l("Agent"), coerce=int)
 
     def __init__(self, *args, agents=(), **kwargs):

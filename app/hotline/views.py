@@ -30,6 +30,7 @@ from app.hotline.forms import (
 )
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, LOCALES, _
+from app.input_rules import parse_page
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
@@ -414,7 +415,7 @@ def _form_action(item, form, form_name: str, apply, then: str | None = None):
 @bp.get("/supervisor")
 @require(is_supervisor)
 def supervisor():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = parse_page(request.args.get("page"))
     contacts, total = services.open_contacts(page=page, per_page=50)
     agents = services.tenant_agents(g.tenant.id)
     from app.sla.alerts import recent_alerts

@@ -1,10 +1,9 @@
 """Report forms and the labels of report runs."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.forms import CheckboxListField
+from app.forms import CheckboxListField, Form
 from app.i18n import _l
 from app.reports.models import ReportFailure, ReportRunStatus
 
@@ -27,7 +26,7 @@ FAILURE_LABELS = {
 }
 
 
-class ReportScheduleForm(FlaskForm):
+class ReportScheduleForm(Form):
     enabled = BooleanField(_l("E-mail last month's SLA report every month"))
     day_of_month = IntegerField(_l("Day of the month it is sent (1–28, clinic time)"), default=1,
                                 validators=[InputRequired(DAY_MESSAGE), NumberRange(1, 28, DAY_MESSAGE)])

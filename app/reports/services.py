@@ -1,6 +1,5 @@
 """SLA reports of one clinic: the period, per-queue figures against targets, trend, heat map, CSV."""
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -8,9 +7,11 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+from app.csv_export import SafeCsvWriter
 from app.errors import DomainError
 from app.hotline.services import queues as all_queues
 from app.i18n import _l
+from app.input_rules import check_date
 from app.sla import metrics
 from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
@@ -59,6 +60,8 @@ def parse_period(kind: str | None, start: str | None, end: str | None, time_zone
             first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
         except ValueError as error:
             raise DomainError(_l("Give the period as two dates, e.g. 2026-10-01 and 2026-10-31."), "start") from error
+        check_date(first, "start")
+        check_date(last, "end")
         if last < first:
             raise DomainError(_l("The period ends before it starts."), "end")
         if (last - first).days >= MAX_DAYS:
@@ -220,7 +223,7 @@ CSV_COLUMNS = ("queue", "channel", "policy", "convention", "formula", "offered",
 def report_csv(report: SlaReport) -> str:
     """The per-queue table as CSV (machine-readable: plain numbers, ISO dates, empty when undefined)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(["period_start", report.period.first_day.isoformat(), "period_end",
                      report.period.last_day.isoformat(), "time_zone", report.period.time_zone])
     writer.writerow(CSV_COLUMNS)
@@ -235,8 +238,9 @@ def report_csv(report: SlaReport) -> str:
     return out.getvalue()
 
 
-def _plain(value) -> str:
-    return "" if value is None else str(value)
+def _plain(value):
+    """The number itself (written as str(value)), or an empty cell when it is undefined."""
+    return "" if value is None else value
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.forms import choices
+from app.forms import BoundedDecimalField, Form, choices
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.hotline.models import Channel, Topic
 from app.i18n import _l
@@ -25,7 +24,7 @@ def _optional_int(value):
     return int(value) if value not in (None, "", "None") else None
 
 
-class SlaPolicyForm(FlaskForm):
+class SlaPolicyForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     position = IntegerField(_l("Order (the first matching policy applies)"), default=100,
                             validators=[NumberRange(0, 10000)])
@@ -35,15 +34,15 @@ class SlaPolicyForm(FlaskForm):
     topic = SelectField(_l("Topic"), coerce=lambda v: Topic(v) if v else None,
                         choices=choices([("", _l("Any")), *TOPIC_LABELS.items()]))
     min_priority = IntegerField(_l("From priority (optional)"), validators=[Optional(), NumberRange(1, 5)])
-    service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=2,
-                                         validators=[InputRequired(), NumberRange(0.01, 100)])
+    service_level_percent = BoundedDecimalField(_l("Service level target (%)"), default=80, places=2,
+                                                minimum="0.01", maximum=100, validators=[InputRequired()])
     # InputRequired, not DataRequired: 0 is an answer (refused here by the range, with its reason).
     answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
                                          validators=[InputRequired(), NumberRange(1, 90 * 24 * 3600)])
     max_asa_seconds = IntegerField(_l("Maximum average speed of answer (seconds, optional)"),
                                    validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
-    max_abandon_percent = DecimalField(_l("Maximum abandonment rate (%, optional)"), places=2,
-                                       validators=[Optional(), NumberRange(0, 100)])
+    max_abandon_percent = BoundedDecimalField(_l("Maximum abandonment rate (%, optional)"), places=2,
+                                              minimum=0, maximum=100, validators=[Optional()])
     short_abandon_seconds = IntegerField(_l("Short abandon threshold (seconds)"), default=5,
                                          validators=[NumberRange(0, 3600)])
     convention = SelectField(_l("Service level convention"),
@@ -77,27 +76,27 @@ class SlaPolicyForm(FlaskForm):
         }
 
 
-class StaffingForm(FlaskForm):
+class StaffingForm(Form):
     class Meta:
         csrf = False  # a read-only calculation submitted with GET
 
     language = SelectField(_l("Language"))
     source = SelectField(_l("Forecast"), choices=choices([
         ("history", _l("From the last four weeks")), ("typed", _l("Typed in: contacts per hour"))]))
-    contacts_per_hour = DecimalField(_l("Contacts per hour (typed forecast)"), places=1, default=20,
-                                     validators=[Optional(), NumberRange(0, 100000)])
+    contacts_per_hour = BoundedDecimalField(_l("Contacts per hour (typed forecast)"), places=1, default=20,
+                                            minimum=0, maximum=100000, validators=[Optional()])
     # InputRequired, not DataRequired: a typed 0 is an answer, judged by the range with its reason.
     handle_seconds = IntegerField(_l("Average handle time (seconds)"), default=180,
                                   validators=[InputRequired(), NumberRange(1, 24 * 3600)])
-    service_level_percent = DecimalField(_l("Service level target (%)"), default=80, places=1,
-                                         validators=[InputRequired(), NumberRange(1, 99.9)])
+    service_level_percent = BoundedDecimalField(_l("Service level target (%)"), default=80, places=1,
+                                                minimum=1, maximum="99.9", validators=[InputRequired()])
     # 0 s is a valid target: the share answered at once, without waiting (SL = 1 − P_w).
     answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
                                          validators=[InputRequired(), NumberRange(0, 3600)])
-    shrinkage_percent = DecimalField(_l("Shrinkage (%)"), default=30, places=1,
-                                     validators=[Optional(), NumberRange(0, 95)])
-    max_occupancy_percent = DecimalField(_l("Maximum occupancy (%)"), default=85, places=1,
-                                         validators=[Optional(), NumberRange(10, 100)])
+    shrinkage_percent = BoundedDecimalField(_l("Shrinkage (%)"), default=30, places=1, minimum=0, maximum=95,
+                                            validators=[Optional()])
+    max_occupancy_percent = BoundedDecimalField(_l("Maximum occupancy (%)"), default=85, places=1, minimum=10,
+                                                maximum=100, validators=[Optional()])
 
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,12 +1,11 @@
 from zoneinfo import available_timezones
 
 import holidays
-from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, FieldList, FormField, SelectField, StringField, TimeField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.auth.models import TenantRole
-from app.forms import CheckboxListField, choices
+from app.forms import CheckboxListField, Form, choices
 from app.i18n import LOCALE_NAMES, _l
 from app.tenants.models import TenantStatus
 
@@ -37,7 +36,7 @@ def _country_choices():
     return choices((code, code) for code in sorted(holidays.list_supported_countries()))
 
 
-class ClinicProfileForm(FlaskForm):
+class ClinicProfileForm(Form):
     name = StringField(_l("Clinic name"), validators=[DataRequired(), Length(max=120)])
     time_zone = SelectField(_l("Time zone"), validators=[DataRequired()], validate_choice=False)
     country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()],
@@ -58,7 +57,7 @@ class NewClinicForm(ClinicProfileForm):
                        validators=[DataRequired(), Length(min=3, max=40)])
 
 
-class HoursRowForm(FlaskForm):
+class HoursRowForm(Form):
     class Meta:
         csrf = False
 
@@ -67,16 +66,16 @@ class HoursRowForm(FlaskForm):
     closes_at = TimeField(_l("Closes"), validators=[Optional()])
 
 
-class HoursForm(FlaskForm):
+class HoursForm(Form):
     rows = FieldList(FormField(HoursRowForm), min_entries=1, max_entries=28)
 
 
-class ClosureForm(FlaskForm):
+class ClosureForm(Form):
     day = DateField(_l("Day"), validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(Form):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField(
         _l("Role"),
@@ -85,10 +84,10 @@ class InvitationForm(FlaskForm):
     )
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField(_l("New status"), choices=choices((s.value, STATUS_LABELS[s]) for s in TenantStatus))
     confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """An empty form: a POST with a valid CSRF token is the confirmation."""

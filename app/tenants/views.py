@@ -14,6 +14,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
 from app.i18n import _, _l, get_locale_code
+from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
 from app.tenancy import tenant_context
 from app.tenants import calendar, services
@@ -205,8 +206,8 @@ def closures():
             if not attach_domain_error(form, error):
                 flash(str(error.message), "error")
     year = request.args.get("year", type=int) or datetime.now(ZoneInfo(g.tenant.time_zone)).year
-    if not 1900 <= year <= 2200:
-        abort(400)
+    if not MIN_DATE.year <= year <= MAX_DATE.year:
+        raise BadInput(date_out_of_range_message(), "year")
     return _render_form(
         "tenants/closures.html",
         form,
