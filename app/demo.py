@@ -27,20 +27,35 @@ DEMO_PASSWORD = "switchboard-demo"  # noqa: S105 - printed for newcomers; demo d
 
 CLINICS = [
     {
-        "name": "Praxisklinik Nord", "slug": "praxis-nord", "time_zone": "Europe/Berlin", "country_code": "DE",
-        "subdivision": "HH", "default_locale": "de", "supported_locales": ["de", "en", "pl"],
+        "name": "Praxisklinik Nord",
+        "slug": "praxis-nord",
+        "time_zone": "Europe/Berlin",
+        "country_code": "DE",
+        "subdivision": "HH",
+        "default_locale": "de",
+        "supported_locales": ["de", "en", "pl"],
         "hours": [(d, time(7, 30), time(18, 0)) for d in range(5)] + [(5, time(9, 0), time(13, 0))],
         "closure": (date(2026, 12, 31), "Inventur"),
     },
     {
-        "name": "Clínica del Sol", "slug": "clinica-sol", "time_zone": "Europe/Madrid", "country_code": "ES",
-        "subdivision": "MD", "default_locale": "es", "supported_locales": ["es", "en", "fr"],
+        "name": "Clínica del Sol",
+        "slug": "clinica-sol",
+        "time_zone": "Europe/Madrid",
+        "country_code": "ES",
+        "subdivision": "MD",
+        "default_locale": "es",
+        "supported_locales": ["es", "en", "fr"],
         "hours": [(d, time(9, 0), time(14, 0)) for d in range(5)] + [(d, time(16, 0), time(20, 0)) for d in range(5)],
         "closure": (date(2026, 12, 24), "Nochebuena"),
     },
     {
-        "name": "Centre Médical Rive Gauche", "slug": "rive-gauche", "time_zone": "America/Montreal",
-        "country_code": "CA", "subdivision": "QC", "default_locale": "fr", "supported_locales": ["fr", "en"],
+        "name": "Centre Médical Rive Gauche",
+        "slug": "rive-gauche",
+        "time_zone": "America/Montreal",
+        "country_code": "CA",
+        "subdivision": "QC",
+        "default_locale": "fr",
+        "supported_locales": ["fr", "en"],
         "hours": [(d, time(8, 0), time(16, 30)) for d in range(5)] + [(4, time(22, 0), time(2, 0))],
         "closure": (date(2027, 1, 2), "Formation du personnel"),
     },
@@ -49,16 +64,41 @@ CLINICS = [
 PEOPLE = [
     # (e-mail, name, platform role, locale, [(clinic slug, role)])
     ("admin@provider.example", "Petra Provider", PlatformRole.PROVIDER_ADMIN, "en", []),
-    ("manager.eu@provider.example", "Marek Manager", PlatformRole.MANAGER, "pl",
-     [("praxis-nord", TenantRole.MANAGER), ("clinica-sol", TenantRole.MANAGER)]),
-    ("manager.ca@provider.example", "Camille Manager", PlatformRole.MANAGER, "fr",
-     [("rive-gauche", TenantRole.MANAGER)]),
-    ("supervisor@provider.example", "Sam Supervisor", None, "en",
-     [("praxis-nord", TenantRole.SUPERVISOR), ("clinica-sol", TenantRole.SUPERVISOR)]),
-    ("agent.de@provider.example", "Anna Agent", None, "de",
-     [("praxis-nord", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)]),
-    ("agent.es@provider.example", "Alejandro Agente", None, "es",
-     [("clinica-sol", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)]),
+    (
+        "manager.eu@provider.example",
+        "Marek Manager",
+        PlatformRole.MANAGER,
+        "pl",
+        [("praxis-nord", TenantRole.MANAGER), ("clinica-sol", TenantRole.MANAGER)],
+    ),
+    (
+        "manager.ca@provider.example",
+        "Camille Manager",
+        PlatformRole.MANAGER,
+        "fr",
+        [("rive-gauche", TenantRole.MANAGER)],
+    ),
+    (
+        "supervisor@provider.example",
+        "Sam Supervisor",
+        None,
+        "en",
+        [("praxis-nord", TenantRole.SUPERVISOR), ("clinica-sol", TenantRole.SUPERVISOR)],
+    ),
+    (
+        "agent.de@provider.example",
+        "Anna Agent",
+        None,
+        "de",
+        [("praxis-nord", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)],
+    ),
+    (
+        "agent.es@provider.example",
+        "Alejandro Agente",
+        None,
+        "es",
+        [("clinica-sol", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)],
+    ),
     ("agent.pl@provider.example", "Agnieszka Agentka", None, "pl", [("praxis-nord", TenantRole.AGENT)]),
     ("admin@praxis-nord.example", "Dr. Hanna Nord", None, "de", [("praxis-nord", TenantRole.CLINIC_ADMIN)]),
     ("admin@clinica-sol.example", "Dra. Lucía Sol", None, "es", [("clinica-sol", TenantRole.CLINIC_ADMIN)]),
@@ -80,9 +120,14 @@ def seed_demo() -> bool:
     clinics = {}
     for spec in CLINICS:
         tenant = tenants.create_tenant(
-            name=spec["name"], slug=spec["slug"], time_zone=spec["time_zone"], country_code=spec["country_code"],
-            subdivision=spec["subdivision"], default_locale=spec["default_locale"],
-            supported_locales=spec["supported_locales"], created_by=admin,
+            name=spec["name"],
+            slug=spec["slug"],
+            time_zone=spec["time_zone"],
+            country_code=spec["country_code"],
+            subdivision=spec["subdivision"],
+            default_locale=spec["default_locale"],
+            supported_locales=spec["supported_locales"],
+            created_by=admin,
         )
         with tenant_context(tenant.id):
             tenants.set_weekly_hours(spec["hours"])
@@ -101,8 +146,11 @@ def seed_demo() -> bool:
             _seed_hotline(tenant, [users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.AGENT) in ms])
             # Last month's report goes to the clinic admins on the 1st (into instance/outbox/ in the demo).
             report_schedule.save_schedule(
-                enabled=True, day_of_month=1, addresses=None,
-                member_ids=[users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.CLINIC_ADMIN) in ms])
+                enabled=True,
+                day_of_month=1,
+                addresses=None,
+                member_ids=[users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.CLINIC_ADMIN) in ms],
+            )
             db.session.flush()
             _seed_appointments(tenant)
             _seed_campaigns(tenant)
@@ -122,34 +170,93 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
     """Per clinic: a phone line per language, e-mail for results, callbacks, an in-house complaints desk,
     one team, and a morning's backlog of waiting contacts."""
     rng = random.Random(tenant.slug)  # the same demo every time
-    team = hotline.save_team(None, name="Hotline", languages=tenant.supported_locales, covers_from=time(7, 0),
-                             covers_until=time(19, 0), member_ids=agent_ids)
+    team = hotline.save_team(
+        None,
+        name="Hotline",
+        languages=tenant.supported_locales,
+        covers_from=time(7, 0),
+        covers_until=time(19, 0),
+        member_ids=agent_ids,
+    )
     queues = []
     for language in tenant.supported_locales:
-        queues.append(hotline.save_queue(None, name=f"Appointments {language.upper()}", channel=Channel.PHONE,
-                                         language=language, topic=Topic.APPOINTMENTS, priority=3, in_house=False,
-                                         target_seconds=60, team_id=team.id))
+        queues.append(
+            hotline.save_queue(
+                None,
+                name=f"Appointments {language.upper()}",
+                channel=Channel.PHONE,
+                language=language,
+                topic=Topic.APPOINTMENTS,
+                priority=3,
+                in_house=False,
+                target_seconds=60,
+                team_id=team.id,
+            )
+        )
     default = tenant.default_locale
-    queues.append(hotline.save_queue(None, name="Test results (e-mail)", channel=Channel.EMAIL, language=default,
-                                     topic=Topic.TEST_RESULTS, priority=2, in_house=False, target_seconds=4 * 3600,
-                                     team_id=team.id))
-    queues.append(hotline.save_queue(None, name="Insurance authorisation", channel=Channel.EMAIL,
-                                     language=default, topic=Topic.INSURANCE_AUTHORISATION, priority=4,
-                                     in_house=False, target_seconds=8 * 3600, team_id=None))
-    hotline.save_queue(None, name="Callbacks", channel=Channel.CALLBACK, language=default, topic=Topic.APPOINTMENTS,
-                       priority=3, in_house=False, target_seconds=15 * 60, team_id=team.id)
-    queues.append(hotline.save_queue(None, name="Complaints desk (in-house)", channel=Channel.EMAIL,
-                                     language=default, topic=Topic.COMPLAINTS, priority=5, in_house=True,
-                                     target_seconds=24 * 3600, team_id=None))
+    queues.append(
+        hotline.save_queue(
+            None,
+            name="Test results (e-mail)",
+            channel=Channel.EMAIL,
+            language=default,
+            topic=Topic.TEST_RESULTS,
+            priority=2,
+            in_house=False,
+            target_seconds=4 * 3600,
+            team_id=team.id,
+        )
+    )
+    queues.append(
+        hotline.save_queue(
+            None,
+            name="Insurance authorisation",
+            channel=Channel.EMAIL,
+            language=default,
+            topic=Topic.INSURANCE_AUTHORISATION,
+            priority=4,
+            in_house=False,
+            target_seconds=8 * 3600,
+            team_id=None,
+        )
+    )
+    hotline.save_queue(
+        None,
+        name="Callbacks",
+        channel=Channel.CALLBACK,
+        language=default,
+        topic=Topic.APPOINTMENTS,
+        priority=3,
+        in_house=False,
+        target_seconds=15 * 60,
+        team_id=team.id,
+    )
+    queues.append(
+        hotline.save_queue(
+            None,
+            name="Complaints desk (in-house)",
+            channel=Channel.EMAIL,
+            language=default,
+            topic=Topic.COMPLAINTS,
+            priority=5,
+            in_house=True,
+            target_seconds=24 * 3600,
+            team_id=None,
+        )
+    )
     _seed_sla_history(tenant, queues, rng)
     db.session.flush()
     _seed_billing(tenant, rng)
     now = datetime.now(UTC)
     for number in range(40):
         queue = rng.choice(queues)
-        hotline.offer_contact(queue_id=queue.id, patient_ref=f"{tenant.slug[:3].upper()}-{10000 + number}",
-                              subject=None, offered_at=now - timedelta(seconds=rng.randint(5, 3 * 3600)),
-                              source="demo")
+        hotline.offer_contact(
+            queue_id=queue.id,
+            patient_ref=f"{tenant.slug[:3].upper()}-{10000 + number}",
+            subject=None,
+            offered_at=now - timedelta(seconds=rng.randint(5, 3 * 3600)),
+            source="demo",
+        )
     # Flush while still inside this tenant: pending rows must not reach the next tenant's flush.
     db.session.flush()
 
@@ -160,13 +267,26 @@ def _seed_sla_history(tenant, queues, rng) -> None:
     Rows are written directly with their SLA facts (waits, due times) to keep seeding fast;
     live contacts go through the services like everything else.
     """
-    phone_policy = SlaPolicy(name="Contract 80/20 (phone)", position=1, channel=Channel.PHONE,
-                             service_level_percent=80, answer_within_seconds=20, max_asa_seconds=30,
-                             max_abandon_percent=5, short_abandon_seconds=5,
-                             convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS)
-    mail_policy = SlaPolicy(name="E-mail: reply in 4 h, solve in 2 days", position=2, channel=Channel.EMAIL,
-                            service_level_percent=90, answer_within_seconds=60, first_response_seconds=4 * 3600,
-                            resolution_seconds=48 * 3600)
+    phone_policy = SlaPolicy(
+        name="Contract 80/20 (phone)",
+        position=1,
+        channel=Channel.PHONE,
+        service_level_percent=80,
+        answer_within_seconds=20,
+        max_asa_seconds=30,
+        max_abandon_percent=5,
+        short_abandon_seconds=5,
+        convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS,
+    )
+    mail_policy = SlaPolicy(
+        name="E-mail: reply in 4 h, solve in 2 days",
+        position=2,
+        channel=Channel.EMAIL,
+        service_level_percent=90,
+        answer_within_seconds=60,
+        first_response_seconds=4 * 3600,
+        resolution_seconds=48 * 3600,
+    )
     db.session.add_all([phone_policy, mail_policy])
     db.session.flush()
     version_of = {policy.id: sla_services.current_version(policy) for policy in (phone_policy, mail_policy)}
@@ -184,18 +304,28 @@ def _seed_sla_history(tenant, queues, rng) -> None:
             wait = rng.choice([2, 4, 8, 12, 15, 18, 25, 40, 75]) if phone else rng.randint(600, 6 * 3600)
             answered_at = offered + timedelta(seconds=wait)
             resolved_at = answered_at + timedelta(minutes=rng.randint(3, 60 if phone else 3000))
-            db.session.add(Contact(
-                queue_id=queue.id, channel=queue.channel, language=queue.language, topic=queue.topic,
-                priority=queue.priority, patient_ref=f"H-{rng.randint(10000, 99999)}", offered_at=offered,
-                due_at=due, sla_policy_id=policy.id, sla_policy_version_id=version_of[policy.id].id,
-                answer_target_seconds=policy.answer_within_seconds, short_abandon_seconds=policy.short_abandon_seconds,
-                wait_seconds=wait,
-                status=ContactStatus.ABANDONED if abandoned else ContactStatus.RESOLVED,
-                first_response_at=None if abandoned else answered_at,
-                resolved_at=answered_at if abandoned else resolved_at,
-                resolution_due_at=None if phone else offered + timedelta(seconds=policy.resolution_seconds),
-                disposition=None if abandoned else "answered",
-            ))
+            db.session.add(
+                Contact(
+                    queue_id=queue.id,
+                    channel=queue.channel,
+                    language=queue.language,
+                    topic=queue.topic,
+                    priority=queue.priority,
+                    patient_ref=f"H-{rng.randint(10000, 99999)}",
+                    offered_at=offered,
+                    due_at=due,
+                    sla_policy_id=policy.id,
+                    sla_policy_version_id=version_of[policy.id].id,
+                    answer_target_seconds=policy.answer_within_seconds,
+                    short_abandon_seconds=policy.short_abandon_seconds,
+                    wait_seconds=wait,
+                    status=ContactStatus.ABANDONED if abandoned else ContactStatus.RESOLVED,
+                    first_response_at=None if abandoned else answered_at,
+                    resolved_at=answered_at if abandoned else resolved_at,
+                    resolution_due_at=None if phone else offered + timedelta(seconds=policy.resolution_seconds),
+                    disposition=None if abandoned else "answered",
+                )
+            )
 
 
 DEMO_RATES = {
@@ -220,23 +350,43 @@ def _seed_billing(tenant, rng) -> None:
 
     this_month = pricing.current_period(tenant).first_day
     last_month = (this_month - timedelta(days=1)).replace(day=1)
-    pricing.save_plan(effective_from=last_month, currency="CAD" if tenant.country_code == "CA" else "EUR",
-                      base_fee=Decimal("490.00"), rates=DEMO_RATES, author_id=None)
+    pricing.save_plan(
+        effective_from=last_month,
+        currency="CAD" if tenant.country_code == "CA" else "EUR",
+        base_fee=Decimal("490.00"),
+        rates=DEMO_RATES,
+        author_id=None,
+    )
     for contact in db.session.scalars(select(Contact).where(Contact.status == ContactStatus.RESOLVED)):
         resolved = hotline.as_utc(contact.resolved_at)
-        record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=resolved,
-                     source_key=f"contact:{contact.id}:handled", channel=contact.channel.value)
+        record_usage(
+            kind=UsageKind.HANDLED_CONTACT,
+            quantity=1,
+            occurred_at=resolved,
+            source_key=f"contact:{contact.id}:handled",
+            channel=contact.channel.value,
+        )
         if contact.channel == Channel.PHONE:
-            record_usage(kind=UsageKind.TALK_MINUTES, quantity=rng.randint(2, 12), occurred_at=resolved,
-                         source_key=f"demo-call:{contact.id}:talk")
+            record_usage(
+                kind=UsageKind.TALK_MINUTES,
+                quantity=rng.randint(2, 12),
+                occurred_at=resolved,
+                source_key=f"demo-call:{contact.id}:talk",
+            )
     now = datetime.now(UTC)
     for day in range(28, 0, -1):
         for number in range(rng.randint(5, 15)):
-            record_usage(kind=UsageKind.OUTBOUND_MESSAGE, quantity=1, channel="sms",
-                         occurred_at=now - timedelta(days=day, minutes=number),
-                         source_key=f"demo-sms:{day}:{number}")
+            record_usage(
+                kind=UsageKind.OUTBOUND_MESSAGE,
+                quantity=1,
+                channel="sms",
+                occurred_at=now - timedelta(days=day, minutes=number),
+                source_key=f"demo-sms:{day}:{number}",
+            )
     db.session.flush()
     billing.close_periods(tenant)
+
+
 DEMO_LOCATIONS = ["Main building", "Day clinic", "Imaging centre"]
 DEMO_PRACTITIONERS = ["Dr. Weber", "Dr. Novak", "Dr. García", "Dr. Martin", "Dr. Okafor"]
 
@@ -270,14 +420,16 @@ def _seed_appointments(tenant) -> None:
     languages = [tenant.default_locale] * 3 + list(tenant.supported_locales)
     patients = []
     for number in range(30):
-        patients.append({
-            "patient_reference": f"{prefix}-P{1000 + number}",
-            "email": f"patient{number}@{tenant.slug}.example" if rng.random() < 0.85 else "",
-            "phone": _demo_phone(tenant.country_code, rng) or "",
-            "language": rng.choice(languages),
-            "consent_email": rng.random() < 0.8,
-            "consent_sms": rng.random() < 0.7,
-        })
+        patients.append(
+            {
+                "patient_reference": f"{prefix}-P{1000 + number}",
+                "email": f"patient{number}@{tenant.slug}.example" if rng.random() < 0.85 else "",
+                "phone": _demo_phone(tenant.country_code, rng) or "",
+                "language": rng.choice(languages),
+                "consent_email": rng.random() < 0.8,
+                "consent_sms": rng.random() < 0.7,
+            }
+        )
     count = 0
     for day in range(-21, 15):
         local_day = today + timedelta(days=day)
@@ -286,21 +438,30 @@ def _seed_appointments(tenant) -> None:
         for _slot in range(rng.randint(1, 3)):
             count += 1
             starts = datetime.combine(local_day, time(rng.randint(8, 16), rng.choice([0, 15, 30, 45])), zone)
-            record, errors = appointments.check_record(tenant, {
-                # Everyone has at least one appointment; then some patients come again.
-                **(patients[count - 1] if count <= len(patients) else rng.choice(patients)),
-                "external_id": f"{prefix}-A{count:04d}",
-                "starts_at": starts.isoformat(), "location": rng.choice(DEMO_LOCATIONS),
-                "practitioner": rng.choice(DEMO_PRACTITIONERS),
-            })
+            record, errors = appointments.check_record(
+                tenant,
+                {
+                    # Everyone has at least one appointment; then some patients come again.
+                    **(patients[count - 1] if count <= len(patients) else rng.choice(patients)),
+                    "external_id": f"{prefix}-A{count:04d}",
+                    "starts_at": starts.isoformat(),
+                    "location": rng.choice(DEMO_LOCATIONS),
+                    "practitioner": rng.choice(DEMO_PRACTITIONERS),
+                },
+            )
             if errors:  # the demo data is made valid; a rule change should not break the seed
                 logger.warning("demo appointment skipped", extra={"errors": [str(e) for e in errors]})
                 continue
             appointment, _created = appointments.save_appointment(record)
             chance = rng.random()
             if starts.astimezone(UTC) < now - timedelta(hours=1):
-                appointment.status = (AppointmentStatus.ATTENDED if chance < 0.78 else
-                                      AppointmentStatus.NO_SHOW if chance < 0.9 else AppointmentStatus.CANCELLED)
+                appointment.status = (
+                    AppointmentStatus.ATTENDED
+                    if chance < 0.78
+                    else AppointmentStatus.NO_SHOW
+                    if chance < 0.9
+                    else AppointmentStatus.CANCELLED
+                )
                 appointment.status_changed_at = starts.astimezone(UTC) + timedelta(hours=1)
             elif chance < 0.15:
                 appointment.status = AppointmentStatus.CONFIRMED if chance < 0.1 else AppointmentStatus.CANCELLED
@@ -313,16 +474,30 @@ def _seed_appointments(tenant) -> None:
 
 
 DEMO_REMINDER_TEXT = {
-    "en": ("Your appointment at {clinic}", "Reminder: {date} at {time}, {location}, {practitioner}. "
-           "Reply 1 to confirm, 2 to cancel, 3 for a call. {link}"),
-    "de": ("Ihr Termin bei {clinic}", "Erinnerung: {date} um {time}, {location}, {practitioner}. "
-           "Antworten Sie 1 zum Bestätigen, 2 zum Absagen, 3 für einen Rückruf. {link}"),
-    "fr": ("Votre rendez-vous chez {clinic}", "Rappel : {date} à {time}, {location}, {practitioner}. "
-           "Répondez 1 pour confirmer, 2 pour annuler, 3 pour être rappelé. {link}"),
-    "es": ("Su cita en {clinic}", "Recordatorio: {date} a las {time}, {location}, {practitioner}. "
-           "Responda 1 para confirmar, 2 para cancelar, 3 para que le llamemos. {link}"),
-    "pl": ("Twoja wizyta w {clinic}", "Przypomnienie: {date} o {time}, {location}, {practitioner}. "
-           "Odpowiedz 1, aby potwierdzić, 2, aby odwołać, 3, aby poprosić o telefon. {link}"),
+    "en": (
+        "Your appointment at {clinic}",
+        "Reminder: {date} at {time}, {location}, {practitioner}. Reply 1 to confirm, 2 to cancel, 3 for a call. {link}",
+    ),
+    "de": (
+        "Ihr Termin bei {clinic}",
+        "Erinnerung: {date} um {time}, {location}, {practitioner}. "
+        "Antworten Sie 1 zum Bestätigen, 2 zum Absagen, 3 für einen Rückruf. {link}",
+    ),
+    "fr": (
+        "Votre rendez-vous chez {clinic}",
+        "Rappel : {date} à {time}, {location}, {practitioner}. "
+        "Répondez 1 pour confirmer, 2 pour annuler, 3 pour être rappelé. {link}",
+    ),
+    "es": (
+        "Su cita en {clinic}",
+        "Recordatorio: {date} a las {time}, {location}, {practitioner}. "
+        "Responda 1 para confirmar, 2 para cancelar, 3 para que le llamemos. {link}",
+    ),
+    "pl": (
+        "Twoja wizyta w {clinic}",
+        "Przypomnienie: {date} o {time}, {location}, {practitioner}. "
+        "Odpowiedz 1, aby potwierdzić, 2, aby odwołać, 3, aby poprosić o telefon. {link}",
+    ),
 }
 
 
@@ -353,8 +528,7 @@ def _seed_campaigns(tenant) -> None:
             campaigns.save_template(step, language=language, subject=subject, body=body)
     campaigns.activate(campaign)
     campaign.activated_at = datetime.now(UTC) - timedelta(days=30)
-    survey = campaigns.save_campaign(None, name="Satisfaction after the visit", kind=CampaignKind.SURVEY,
-                                     audience={})
+    survey = campaigns.save_campaign(None, name="Satisfaction after the visit", kind=CampaignKind.SURVEY, audience={})
     campaigns.add_step(survey, offset_minutes=2 * 60, channel=MessageChannel.SMS)
     now = datetime.now(UTC)
     patients = {p.id: p for p in db.session.scalars(select(Patient))}
@@ -366,14 +540,25 @@ def _seed_campaigns(tenant) -> None:
             continue
         sent_at = appointment.starts_at - timedelta(hours=48)
         delivered = rng.random() < 0.95
-        db.session.add(OutboundMessage(
-            campaign_id=campaign.id, step_id=sms_step.id, appointment_id=appointment.id, patient_id=patient.id,
-            channel=MessageChannel.SMS, language=patient.language if patient.language in tenant.supported_locales
-            else tenant.default_locale, dedupe_key=dedupe_key(tenant.id, sms_step.id, appointment.id),
-            token=secrets.token_urlsafe(32), status=MessageStatus.DELIVERED if delivered else MessageStatus.FAILED,
-            send_at=sent_at, attempts=1, sent_at=sent_at, delivered_at=sent_at if delivered else None,
-            failure_reason=None if delivered else "not delivered (30003)",
-            reply=Reply.CONFIRMED if delivered and appointment.status == AppointmentStatus.ATTENDED
-            and rng.random() < 0.5 else None,
-        ))
+        db.session.add(
+            OutboundMessage(
+                campaign_id=campaign.id,
+                step_id=sms_step.id,
+                appointment_id=appointment.id,
+                patient_id=patient.id,
+                channel=MessageChannel.SMS,
+                language=patient.language if patient.language in tenant.supported_locales else tenant.default_locale,
+                dedupe_key=dedupe_key(tenant.id, sms_step.id, appointment.id),
+                token=secrets.token_urlsafe(32),
+                status=MessageStatus.DELIVERED if delivered else MessageStatus.FAILED,
+                send_at=sent_at,
+                attempts=1,
+                sent_at=sent_at,
+                delivered_at=sent_at if delivered else None,
+                failure_reason=None if delivered else "not delivered (30003)",
+                reply=Reply.CONFIRMED
+                if delivered and appointment.status == AppointmentStatus.ATTENDED and rng.random() < 0.5
+                else None,
+            )
+        )
     db.session.flush()

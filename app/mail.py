@@ -16,8 +16,15 @@ from flask import current_app
 logger = logging.getLogger(__name__)
 
 
-def build_email(to: str | Sequence[str], subject: str, body: str, *, message_id: str | None = None,
-                sender: str | None = None, attachments: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
+def build_email(
+    to: str | Sequence[str],
+    subject: str,
+    body: str,
+    *,
+    message_id: str | None = None,
+    sender: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> EmailMessage:
     """A plain-text e-mail with the configured sender and a Message-ID (the caller's, else a new one),
     with (filename, MIME type, content) attachments."""
     message = EmailMessage()
@@ -62,8 +69,15 @@ def write_raw_to_outbox(message_id: str, data: bytes) -> str:
     return message_id
 
 
-def send_email(to: str | Sequence[str], subject: str, body: str, *, message_id: str | None = None,
-               sender: str | None = None, attachments: Sequence[tuple[str, str, bytes]] = ()) -> str:
+def send_email(
+    to: str | Sequence[str],
+    subject: str,
+    body: str,
+    *,
+    message_id: str | None = None,
+    sender: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> str:
     """Send one plain-text e-mail (with attachments); returns its Message-ID.
 
     A caller that may retry passes its own stable `message_id`, so a copy sent twice after a

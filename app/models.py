@@ -51,5 +51,6 @@ class TenantScoped:
 
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
-        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False,
-                             index=cls.__tenant_id_index__)
+        return mapped_column(
+            ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=cls.__tenant_id_index__
+        )

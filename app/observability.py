@@ -19,10 +19,32 @@ SCRUBBED = "[scrubbed]"
 # Keys whose values are personal data wherever they appear in an event.
 SENSITIVE_KEYS = frozenset(
     {
-        "patient", "patient_name", "patient_ref", "patient_reference", "name", "first_name", "last_name",
-        "email", "phone", "phone_number", "address", "birth_date", "date_of_birth", "dob", "notes", "note",
-        "body", "message", "password", "token", "authorization", "cookie", "set-cookie", "csrf_token",
-        "insurance_number", "diagnosis",
+        "patient",
+        "patient_name",
+        "patient_ref",
+        "patient_reference",
+        "name",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "phone_number",
+        "address",
+        "birth_date",
+        "date_of_birth",
+        "dob",
+        "notes",
+        "note",
+        "body",
+        "message",
+        "password",
+        "token",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "csrf_token",
+        "insurance_number",
+        "diagnosis",
     }
 )
 

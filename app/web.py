@@ -105,8 +105,11 @@ def register_web_hooks(app) -> None:
 
     app.teardown_request(leave_tenant)
     app.jinja_env.globals.update(
-        format_date=format_date, format_datetime=format_datetime, format_decimal=format_decimal,
-        format_duration=format_duration, format_age=format_age,
+        format_date=format_date,
+        format_datetime=format_datetime,
+        format_decimal=format_decimal,
+        format_duration=format_duration,
+        format_age=format_age,
     )
 
     @app.after_request
@@ -135,8 +138,12 @@ def register_web_hooks(app) -> None:
         tenants = tenants_visible_to(user) if user is not None and user.is_authenticated else []
         tenant = g.get("tenant")
         roles = user.roles_in(tenant.id) if tenant is not None and user is not None and user.is_authenticated else set()
-        manages = tenant is not None and user is not None and user.is_authenticated and (
-            user.is_provider_admin or "manager" in roles)
+        manages = (
+            tenant is not None
+            and user is not None
+            and user.is_authenticated
+            and (user.is_provider_admin or "manager" in roles)
+        )
         return {
             "current_tenant": tenant,
             "tenant_roles": roles,

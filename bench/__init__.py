@@ -9,9 +9,17 @@ def migrated_app(owner_url: str, app_url: str):
 
     from app import create_app
 
-    app = create_app({"SWITCHBOARD_ENV": "testing", "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": app_url,
-                      "MIGRATION_DATABASE_URL": owner_url, "REDIS_URL": "redis://127.0.0.1:6379/11",
-                      "INSTANCE_PATH": "/tmp/switchboard-bench", "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": app_url,
+            "MIGRATION_DATABASE_URL": owner_url,
+            "REDIS_URL": "redis://127.0.0.1:6379/11",
+            "INSTANCE_PATH": "/tmp/switchboard-bench",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     with app.app_context():
         upgrade()
     return app

@@ -78,23 +78,44 @@ def main() -> None:
         owner = create_engine(owner_url)
         started = time.perf_counter()
         with owner.begin() as conn:
-            tenant_ids = [conn.execute(text(
-                "INSERT INTO tenants (slug, name, time_zone, country_code, default_locale, supported_locales,"
-                " status) VALUES (:s, :s, 'UTC', 'DE', 'en', '[\"en\"]', 'active') RETURNING id"),
-                {"s": f"clinic-{n}"}).scalar_one() for n in range(args.clinics)]
-        rates = {pricing.slot_key(kind, channel): (Decimal("0.0125") * (n + 1), 100 * n)
-                 for n, (kind, channel) in enumerate(pricing.RATE_SLOTS)}
+            tenant_ids = [
+                conn.execute(
+                    text(
+                        "INSERT INTO tenants (slug, name, time_zone, country_code, default_locale, supported_locales,"
+                        " status) VALUES (:s, :s, 'UTC', 'DE', 'en', '[\"en\"]', 'active') RETURNING id"
+                    ),
+                    {"s": f"clinic-{n}"},
+                ).scalar_one()
+                for n in range(args.clinics)
+            ]
+        rates = {
+            pricing.slot_key(kind, channel): (Decimal("0.0125") * (n + 1), 100 * n)
+            for n, (kind, channel) in enumerate(pricing.RATE_SLOTS)
+        }
         with app.app_context():
             for tenant_id in tenant_ids:
                 with tenant_context(tenant_id):
-                    pricing.save_plan(effective_from=date(2026, 10, 1), currency="EUR", base_fee=Decimal("490"),
-                                      rates=rates, author_id=None)
+                    pricing.save_plan(
+                        effective_from=date(2026, 10, 1),
+                        currency="EUR",
+                        base_fee=Decimal("490"),
+                        rates=rates,
+                        author_id=None,
+                    )
                     db.session.commit()
         batch = 500_000
         for lo in range(1, args.rows + 1, batch):
             with owner.begin() as conn:
-                conn.execute(text(LOAD), {"first_tenant": tenant_ids[0], "clinics": args.clinics, "lo": lo,
-                                          "hi": min(lo + batch - 1, args.rows), "start": MONTH_START})
+                conn.execute(
+                    text(LOAD),
+                    {
+                        "first_tenant": tenant_ids[0],
+                        "clinics": args.clinics,
+                        "lo": lo,
+                        "hi": min(lo + batch - 1, args.rows),
+                        "start": MONTH_START,
+                    },
+                )
             print(f"  loaded {min(lo + batch - 1, args.rows):,} rows", flush=True)
         with owner.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE usage_records"))
@@ -141,12 +162,17 @@ def main() -> None:
         print(f"\n{args.rows:,} ledger rows, {args.clinics} clinics, October 2026; invoices total {total:,} EUR")
         print("| path | best s | median s | ratio to bare (best) |")
         print("|---|---|---|---|")
-        print(f"| bare SQL sum (GROUP BY tenant, kind, channel) | {min(bare_times):.3f} |"
-              f" {statistics.median(bare_times):.3f} | 1.00 |")
-        for label, times in (("app: draft_invoices, all clinics at once", all_times),
-                             ("app: draft_invoice clinic by clinic", each_times)):
-            print(f"| {label} | {min(times):.3f} | {statistics.median(times):.3f} |"
-                  f" {min(times) / min(bare_times):.2f} |")
+        print(
+            f"| bare SQL sum (GROUP BY tenant, kind, channel) | {min(bare_times):.3f} |"
+            f" {statistics.median(bare_times):.3f} | 1.00 |"
+        )
+        for label, times in (
+            ("app: draft_invoices, all clinics at once", all_times),
+            ("app: draft_invoice clinic by clinic", each_times),
+        ):
+            print(
+                f"| {label} | {min(times):.3f} | {statistics.median(times):.3f} | {min(times) / min(bare_times):.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,10 @@ UPDATE contacts SET status = 'assigned', assigned_to_id = %(agent)s, assigned_at
               FOR UPDATE SKIP LOCKED LIMIT 1)
 RETURNING id
 """
-EXTRA_INDEX = ("CREATE INDEX ix_bench_claim_by_due ON contacts (tenant_id, due_at, priority DESC, offered_at)"
-               " WHERE status = 'waiting'")
+EXTRA_INDEX = (
+    "CREATE INDEX ix_bench_claim_by_due ON contacts (tenant_id, due_at, priority DESC, offered_at)"
+    " WHERE status = 'waiting'"
+)
 BARE_EVENT = """
 INSERT INTO contact_events (tenant_id, contact_id, kind, occurred_at, actor_id, details)
 VALUES (%(tenant)s, %(contact)s, 'assigned', now(), %(agent)s, '{}')
@@ -97,8 +99,13 @@ def make_app(conf: dict, pool_size: int):
             "SQLALCHEMY_DATABASE_URI": conf["app_url"],
             "MIGRATION_DATABASE_URL": conf["owner_url"],
             # Production keeps pool_pre_ping on (app/config.py); the pool must hold every worker.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": conf.get("pre_ping", True), "hide_parameters": True,
-                                          "pool_size": pool_size, "max_overflow": 8, "pool_timeout": 60},
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": conf.get("pre_ping", True),
+                "hide_parameters": True,
+                "pool_size": pool_size,
+                "max_overflow": 8,
+                "pool_timeout": 60,
+            },
             "REDIS_URL": REDIS_URL,
             "LOG_LEVEL": "WARNING",
         }
@@ -137,9 +144,15 @@ def build_world(app, args) -> list[tuple[int, int, tuple[str, ...]]]:
     with app.app_context():
         tenant_ids = []
         for c in range(args.clinics):
-            tenant = Tenant(slug=f"bench-clinic-{c:02d}", name=f"Bench Clinic {c:02d}", time_zone="Europe/Berlin",
-                            country_code="DE", default_locale="en", supported_locales=list(LANGUAGES),
-                            status=TenantStatus.ACTIVE)
+            tenant = Tenant(
+                slug=f"bench-clinic-{c:02d}",
+                name=f"Bench Clinic {c:02d}",
+                time_zone="Europe/Berlin",
+                country_code="DE",
+                default_locale="en",
+                supported_locales=list(LANGUAGES),
+                status=TenantStatus.ACTIVE,
+            )
             db.session.add(tenant)
             db.session.flush()
             tenant_ids.append(tenant.id)
@@ -149,9 +162,15 @@ def build_world(app, args) -> list[tuple[int, int, tuple[str, ...]]]:
                 for n, language in enumerate(LANGUAGES):
                     slot = c * len(LANGUAGES) + n
                     services.save_queue(
-                        None, name=f"{language} line", channel=Channel(CHANNELS[slot % len(CHANNELS)]),
-                        language=language, topic=Topic(TOPICS[slot % len(TOPICS)]), priority=1 + slot % 5,
-                        in_house=False, target_seconds=TARGET_SECONDS[slot % len(TARGET_SECONDS)], team_id=None,
+                        None,
+                        name=f"{language} line",
+                        channel=Channel(CHANNELS[slot % len(CHANNELS)]),
+                        language=language,
+                        topic=Topic(TOPICS[slot % len(TOPICS)]),
+                        priority=1 + slot % 5,
+                        in_house=False,
+                        target_seconds=TARGET_SECONDS[slot % len(TARGET_SECONDS)],
+                        team_id=None,
                     )
                 db.session.commit()
         agents = []
@@ -224,8 +243,13 @@ def last_event_id(owner: psycopg.Connection) -> int:
 
 
 def _result(latencies, ids, errors, first_error) -> dict:
-    return {"latencies": latencies, "ids": ids, "errors": errors, "first_error": first_error,
-            "finished": time.monotonic()}
+    return {
+        "latencies": latencies,
+        "ids": ids,
+        "errors": errors,
+        "first_error": first_error,
+        "finished": time.monotonic(),
+    }
 
 
 def service_worker(app, agent, barrier, stop, results: list) -> None:
@@ -331,13 +355,17 @@ class Progress:
             return
         claimed = self.backlog - waiting(self.owner)
         rate = (claimed - self.last_claimed) / max(now - self.last_time, 1e-9)
-        print(f"  {self.label}: {claimed:>9,} / {self.backlog:,} claimed  ({rate:,.0f}/s over the last "
-              f"{now - self.last_time:.0f} s)", flush=True)
+        print(
+            f"  {self.label}: {claimed:>9,} / {self.backlog:,} claimed  ({rate:,.0f}/s over the last "
+            f"{now - self.last_time:.0f} s)",
+            flush=True,
+        )
         self.last_time, self.last_claimed = now, claimed
 
 
-def run_phase(kind: str, label: str, conf: dict, agents, processes: int, owner, backlog: int,
-              max_seconds: float | None, app=None) -> dict:
+def run_phase(
+    kind: str, label: str, conf: dict, agents, processes: int, owner, backlog: int, max_seconds: float | None, app=None
+) -> dict:
     """Drain the backlog with one worker per agent (or stop them after `max_seconds`)."""
     progress = Progress(owner, label, backlog)
 
@@ -361,7 +389,8 @@ def run_phase(kind: str, label: str, conf: dict, agents, processes: int, owner, 
         groups = [agents[i::processes] for i in range(processes)]
         children = [
             context.Process(target=child_process, args=(kind, conf, group, barrier, stop, queue), daemon=True)
-            for group in groups if group
+            for group in groups
+            if group
         ]
         for child in children:
             child.start()
@@ -402,8 +431,9 @@ def summarise(phase: dict, owner: psycopg.Connection, mark: int, backlog: int) -
                                   GROUP BY contact_id HAVING count(*) > 1) AS d""",
         (mark,),
     ).fetchone()[0]
-    events = owner.execute("SELECT count(*) FROM contact_events WHERE kind = 'assigned' AND id > %s",
-                           (mark,)).fetchone()[0]
+    events = owner.execute(
+        "SELECT count(*) FROM contact_events WHERE kind = 'assigned' AND id > %s", (mark,)
+    ).fetchone()[0]
     doubles = max(db_doubles, claims - len(set(ids)))
     left = waiting(owner)
     errors = sum(r["errors"] for r in results)
@@ -413,18 +443,27 @@ def summarise(phase: dict, owner: psycopg.Connection, mark: int, backlog: int) -
         problems.append(f"{doubles} contacts claimed more than once")
     # A run stopped by --max-seconds leaves contacts waiting; every other one must be claimed once.
     if claims != events or claims + left != backlog:
-        problems.append(f"{claims:,} claims, {events:,} 'assigned' events and {left:,} still waiting "
-                        f"for a backlog of {backlog:,}")
+        problems.append(
+            f"{claims:,} claims, {events:,} 'assigned' events and {left:,} still waiting for a backlog of {backlog:,}"
+        )
     if left and not phase["stopped"]:
         problems.append(f"{left:,} contacts still waiting although every worker found nothing to claim")
     if errors:
         problems.append(f"{errors} failed claims, first: {first_error}")
     finishes = sorted(r["finished"] - phase["go"] for r in results)
     return {
-        "label": phase["label"], "claims": claims, "seconds": seconds, "rate": claims / seconds if seconds else 0.0,
-        "p50": percentile(latencies, 0.50) * 1000, "p99": percentile(latencies, 0.99) * 1000,
-        "doubles": doubles, "problems": problems, "left": left, "stopped": phase["stopped"],
-        "first_done": finishes[0], "median_done": finishes[len(finishes) // 2],
+        "label": phase["label"],
+        "claims": claims,
+        "seconds": seconds,
+        "rate": claims / seconds if seconds else 0.0,
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "doubles": doubles,
+        "problems": problems,
+        "left": left,
+        "stopped": phase["stopped"],
+        "first_done": finishes[0],
+        "median_done": finishes[len(finishes) // 2],
     }
 
 
@@ -475,18 +514,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--contacts", type=int, default=100_000, help="backlog size (default 100000)")
     parser.add_argument("--agents", type=int, default=64, help="concurrent agents/workers (default 64)")
     parser.add_argument("--clinics", type=int, default=20, help="clinics (tenants) (default 20)")
-    parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
-                        help=f"worker processes, the agents' threads spread over them; 1 = threads in this "
-                             f"process (default {DEFAULT_PROCESSES})")
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
-                        help=f"stop a mode after this many seconds even if the backlog is not drained; 0 = never "
-                             f"(default {DEFAULT_MAX_SECONDS:.0f})")
-    parser.add_argument("--no-pre-ping", action="store_true",
-                        help="what-if, not the app's configuration: service pool without pre-ping")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULT_PROCESSES,
+        help=f"worker processes, the agents' threads spread over them; 1 = threads in this "
+        f"process (default {DEFAULT_PROCESSES})",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=DEFAULT_MAX_SECONDS,
+        help=f"stop a mode after this many seconds even if the backlog is not drained; 0 = never "
+        f"(default {DEFAULT_MAX_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--no-pre-ping", action="store_true", help="what-if, not the app's configuration: service pool without pre-ping"
+    )
     parser.add_argument("--skip-bare", action="store_true", help="measure the service only")
-    parser.add_argument("--extra-index", action="store_true",
-                        help="what-if, not the app's schema: also create a partial index on (tenant_id, due_at, "
-                             "priority DESC, offered_at) for waiting contacts before measuring")
+    parser.add_argument(
+        "--extra-index",
+        action="store_true",
+        help="what-if, not the app's schema: also create a partial index on (tenant_id, due_at, "
+        "priority DESC, offered_at) for waiting contacts before measuring",
+    )
     return parser.parse_args(argv)
 
 
@@ -495,17 +546,25 @@ def main(argv=None) -> int:
     admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
     processes = max(1, min(args.processes, args.agents))
     max_seconds = args.max_seconds or None
-    layout = (f"{args.agents} threads in 1 process" if processes == 1
-              else f"{args.agents} threads over {processes} processes")
+    layout = (
+        f"{args.agents} threads in 1 process" if processes == 1 else f"{args.agents} threads over {processes} processes"
+    )
     why = "the default" if processes == DEFAULT_PROCESSES else "chosen with --processes"
     started = time.monotonic()
     instance_path = tempfile.mkdtemp(prefix="switchboard-bench-")
     try:
         with test_database(admin_url) as (owner_url, app_url):
-            conf = {"owner_url": owner_url, "app_url": app_url, "instance_path": instance_path,
-                    "pre_ping": not args.no_pre_ping}
-            print(f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
-                  f"{make_url(owner_url).port} (dropped at the end)", flush=True)
+            conf = {
+                "owner_url": owner_url,
+                "app_url": app_url,
+                "instance_path": instance_path,
+                "pre_ping": not args.no_pre_ping,
+            }
+            print(
+                f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
+                f"{make_url(owner_url).port} (dropped at the end)",
+                flush=True,
+            )
             app = make_app(conf, pool_size=args.agents)
             with app.app_context():
                 from flask_migrate import upgrade
@@ -516,12 +575,20 @@ def main(argv=None) -> int:
                 server = owner.execute("SHOW server_version").fetchone()[0]
                 sync = owner.execute("SHOW synchronous_commit").fetchone()[0]
                 fsync = owner.execute("SHOW fsync").fetchone()[0]
-                print(f"machine: {os.cpu_count()} cores, PostgreSQL {server} (fsync={fsync}, "
-                      f"synchronous_commit={sync}), Python {sys.version.split()[0]}, {date.today().isoformat()}")
-                print(f"workers: {layout} ({why}); application role for both modes; CPU idle just before: "
-                      f"{cpu_idle_percent():.0f}%", flush=True)
-                print(f"service code: app/hotline/services.py sha1 {source_digest('app/hotline/services.py')}, "
-                      f"app/hotline/models.py sha1 {source_digest('app/hotline/models.py')}", flush=True)
+                print(
+                    f"machine: {os.cpu_count()} cores, PostgreSQL {server} (fsync={fsync}, "
+                    f"synchronous_commit={sync}), Python {sys.version.split()[0]}, {date.today().isoformat()}"
+                )
+                print(
+                    f"workers: {layout} ({why}); application role for both modes; CPU idle just before: "
+                    f"{cpu_idle_percent():.0f}%",
+                    flush=True,
+                )
+                print(
+                    f"service code: app/hotline/services.py sha1 {source_digest('app/hotline/services.py')}, "
+                    f"app/hotline/models.py sha1 {source_digest('app/hotline/models.py')}",
+                    flush=True,
+                )
                 if args.extra_index:
                     owner.execute(EXTRA_INDEX)
                     print(f"what-if: {EXTRA_INDEX}", flush=True)
@@ -531,9 +598,11 @@ def main(argv=None) -> int:
                 load_backlog(owner, args.contacts)
                 backlog = waiting(owner)
                 languages = sum(len(a[2]) for a in agents) / len(agents)
-                print(f"backlog: {backlog:,} contacts over {args.clinics} clinics x {len(LANGUAGES)} languages, "
-                      f"{len(agents)} agents ({languages:.1f} languages each); loaded in {time.monotonic() - t:.1f} s",
-                      flush=True)
+                print(
+                    f"backlog: {backlog:,} contacts over {args.clinics} clinics x {len(LANGUAGES)} languages, "
+                    f"{len(agents)} agents ({languages:.1f} languages each); loaded in {time.monotonic() - t:.1f} s",
+                    flush=True,
+                )
 
                 statements, checkouts, begins = probe_statements(app, owner, agents[0])
                 with app.app_context():
@@ -544,8 +613,17 @@ def main(argv=None) -> int:
                 rows = []
                 mark = last_event_id(owner)
                 print("service: claim_next_contact + commit ...", flush=True)
-                phase = run_phase("service", "service", conf, agents, processes, owner, backlog, max_seconds,
-                                  app=app if processes == 1 else None)
+                phase = run_phase(
+                    "service",
+                    "service",
+                    conf,
+                    agents,
+                    processes,
+                    owner,
+                    backlog,
+                    max_seconds,
+                    app=app if processes == 1 else None,
+                )
                 rows.append(summarise(phase, owner, mark, backlog))
                 if processes == 1:
                     with app.app_context():
@@ -564,29 +642,38 @@ def main(argv=None) -> int:
     return 1 if any(row["problems"] for row in rows) else 0
 
 
-def report(rows: list[dict], statements: list[str], checkouts: int, begins: int, layout: str, *,
-           pre_ping: bool) -> None:
+def report(
+    rows: list[dict], statements: list[str], checkouts: int, begins: int, layout: str, *, pre_ping: bool
+) -> None:
     print()
-    print(f"Per service claim ({begins} transaction, {checkouts} pool checkout "
-          f"{'with' if pre_ping else 'without'} pre-ping, "
-          f"{len(statements)} SQL statements before COMMIT):")
+    print(
+        f"Per service claim ({begins} transaction, {checkouts} pool checkout "
+        f"{'with' if pre_ping else 'without'} pre-ping, "
+        f"{len(statements)} SQL statements before COMMIT):"
+    )
     for n, statement in enumerate(statements, 1):
         print(f"  {n}. {statement[:150]}{' ...' if len(statement) > 150 else ''}")
     print()
     print(f"workers: {layout}")
-    header = f"| {'mode':<9} | {'claims':>8} | {'seconds':>7} | {'claims/s':>8} | {'p50 ms':>6} | {'p99 ms':>6} | " \
-             f"{'double claims':>13} |"
+    header = (
+        f"| {'mode':<9} | {'claims':>8} | {'seconds':>7} | {'claims/s':>8} | {'p50 ms':>6} | {'p99 ms':>6} | "
+        f"{'double claims':>13} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
     for row in rows:
-        print(f"| {row['label']:<9} | {row['claims']:>8,} | {row['seconds']:>7.1f} | {row['rate']:>8,.0f} | "
-              f"{row['p50']:>6.1f} | {row['p99']:>6.1f} | {row['doubles']:>13} |")
+        print(
+            f"| {row['label']:<9} | {row['claims']:>8,} | {row['seconds']:>7.1f} | {row['rate']:>8,.0f} | "
+            f"{row['p50']:>6.1f} | {row['p99']:>6.1f} | {row['doubles']:>13} |"
+        )
     for row in rows:
         if row["stopped"]:
             print(f"{row['label']}: stopped by --max-seconds with {row['left']:,} contacts still waiting")
         else:
-            print(f"{row['label']}: backlog drained; first worker out of work after {row['first_done']:.1f} s, "
-                  f"half of them after {row['median_done']:.1f} s")
+            print(
+                f"{row['label']}: backlog drained; first worker out of work after {row['first_done']:.1f} s, "
+                f"half of them after {row['median_done']:.1f} s"
+            )
     if len(rows) == 2 and rows[1]["rate"]:
         print(f"ratio service/bare (claims/s): {rows[0]['rate'] / rows[1]['rate']:.2f}")
     for row in rows:

@@ -51,10 +51,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 RATE_PER_MINUTE = 10_000  # the highest rate a clinic may set (app/campaigns/services.py)
 TEMPLATES = {
-    "en": ("Your visit at {clinic}", "Hello, see you {date} at {time}, {location} ({practitioner}). Reply 1 to "
-                                     "confirm, 2 to cancel, 3 for a call. {link} Stop: {optout_link}"),
-    "de": ("Ihr Termin bei {clinic}", "Guten Tag, bis {date} um {time}, {location} ({practitioner}). Antworten Sie "
-                                      "1 zum Bestätigen, 2 zum Absagen. {link} Abmelden: {optout_link}"),
+    "en": (
+        "Your visit at {clinic}",
+        "Hello, see you {date} at {time}, {location} ({practitioner}). Reply 1 to "
+        "confirm, 2 to cancel, 3 for a call. {link} Stop: {optout_link}",
+    ),
+    "de": (
+        "Ihr Termin bei {clinic}",
+        "Guten Tag, bis {date} um {time}, {location} ({practitioner}). Antworten Sie "
+        "1 zum Bestätigen, 2 zum Absagen. {link} Abmelden: {optout_link}",
+    ),
 }
 
 
@@ -64,9 +70,17 @@ TEMPLATES = {
 def make_app(owner_url: str, app_url: str, instance_path: str, redis_url: str):
     from app import create_app
 
-    return create_app({"SWITCHBOARD_ENV": "testing", "SECRET_KEY": "bench-secret-key", "INSTANCE_PATH": instance_path,
-                       "SQLALCHEMY_DATABASE_URI": app_url, "MIGRATION_DATABASE_URL": owner_url,
-                       "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"})
+    return create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "SECRET_KEY": "bench-secret-key",
+            "INSTANCE_PATH": instance_path,
+            "SQLALCHEMY_DATABASE_URI": app_url,
+            "MIGRATION_DATABASE_URL": owner_url,
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 def build_clinics(app, clinics: int) -> list[int]:
@@ -82,9 +96,15 @@ def build_clinics(app, clinics: int) -> list[int]:
     with app.app_context():
         tenant_ids = []
         for c in range(clinics):
-            tenant = Tenant(slug=f"bench-clinic-{c:02d}", name=f"Bench Clinic {c:02d}", time_zone="Europe/Berlin",
-                            country_code="DE", default_locale="en", supported_locales=["en", "de"],
-                            status=TenantStatus.ACTIVE)
+            tenant = Tenant(
+                slug=f"bench-clinic-{c:02d}",
+                name=f"Bench Clinic {c:02d}",
+                time_zone="Europe/Berlin",
+                country_code="DE",
+                default_locale="en",
+                supported_locales=["en", "de"],
+                status=TenantStatus.ACTIVE,
+            )
             db.session.add(tenant)
             db.session.flush()
             tenant_ids.append(tenant.id)
@@ -92,8 +112,9 @@ def build_clinics(app, clinics: int) -> list[int]:
         for tenant_id in tenant_ids:
             with tenant_context(tenant_id):
                 # No quiet hours: the bench must not depend on the time of day it runs at.
-                services.save_outbound_settings(rate_per_minute=RATE_PER_MINUTE, quiet_from=day_time(0),
-                                                quiet_until=day_time(0))
+                services.save_outbound_settings(
+                    rate_per_minute=RATE_PER_MINUTE, quiet_from=day_time(0), quiet_until=day_time(0)
+                )
                 campaign = services.save_campaign(None, name="Reminders", kind=CampaignKind.REMINDER, audience={})
                 for offset, channel in ((-48 * 60, MessageChannel.SMS), (-47 * 60, MessageChannel.EMAIL)):
                     step = services.add_step(campaign, offset_minutes=offset, channel=channel)
@@ -137,18 +158,37 @@ def load_appointments(owner: psycopg.Connection, tenant_ids: list[int], per_clin
 
 def worker_env(owner_url: str, app_url: str, redis_url: str, instance: str, smtp_port: int, sms_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMS_", "MAIL_", "SENTRY_"))}
-    env.update(SWITCHBOARD_ENV="testing", SECRET_KEY="bench-secret-key", SWITCHBOARD_INSTANCE=instance,
-               DATABASE_URL=app_url, MIGRATION_DATABASE_URL=owner_url, REDIS_URL=redis_url,
-               MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp_port), SMS_API_URL=sms_url, SMS_ACCOUNT_SID=SMS_SID,
-               SMS_AUTH_TOKEN=SMS_TOKEN, PUBLIC_BASE_URL="https://switchboard.example", LOG_LEVEL="WARNING")
+    env.update(
+        SWITCHBOARD_ENV="testing",
+        SECRET_KEY="bench-secret-key",
+        SWITCHBOARD_INSTANCE=instance,
+        DATABASE_URL=app_url,
+        MIGRATION_DATABASE_URL=owner_url,
+        REDIS_URL=redis_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp_port),
+        SMS_API_URL=sms_url,
+        SMS_ACCOUNT_SID=SMS_SID,
+        SMS_AUTH_TOKEN=SMS_TOKEN,
+        PUBLIC_BASE_URL="https://switchboard.example",
+        LOG_LEVEL="WARNING",
+    )
     return env
 
 
 def start_workers(count: int, env: dict, log: Path) -> list[subprocess.Popen]:
     with open(log, "ab") as output:
-        return [subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "outbound"], cwd=ROOT, env=env,
-                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-                for _ in range(count)]
+        return [
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "worker.py"), "outbound"],
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for _ in range(count)
+        ]
 
 
 def stop_workers(workers: list[subprocess.Popen]) -> None:
@@ -182,8 +222,12 @@ def run_noop(queue, jobs: int, max_seconds: float) -> tuple[float, int]:
     registry = FinishedJobRegistry(queue=queue)
     started = time.monotonic()
     for first in range(0, jobs, 500):
-        queue.enqueue_many([Queue.prepare_data(noop, result_ttl=600, description="bench.noop_job.noop")
-                            for _ in range(min(500, jobs - first))])
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(noop, result_ttl=600, description="bench.noop_job.noop")
+                for _ in range(min(500, jobs - first))
+            ]
+        )
     wait_until(lambda: registry.count >= jobs, max_seconds, poll=0.02)
     return time.monotonic() - started, registry.count
 
@@ -193,14 +237,22 @@ def run_noop(queue, jobs: int, max_seconds: float) -> tuple[float, int]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--appointments-per-clinic", type=int, default=2500,
-                        help="appointments per clinic, two messages each (default 2500)")
+    parser.add_argument(
+        "--appointments-per-clinic",
+        type=int,
+        default=2500,
+        help="appointments per clinic, two messages each (default 2500)",
+    )
     parser.add_argument("--clinics", type=int, default=20, help="clinics (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
     parser.add_argument("--noop-jobs", type=int, default=2000, help="no-op jobs for the baseline (default 2000)")
     parser.add_argument("--max-seconds", type=float, default=240, help="give up waiting after this (default 240)")
-    parser.add_argument("--smtp-sink", choices=("lean", "aiosmtpd"), default="lean",
-                        help="the SMTP server messages go to: bench/sinks.py's lean one (default) or aiosmtpd")
+    parser.add_argument(
+        "--smtp-sink",
+        choices=("lean", "aiosmtpd"),
+        default="lean",
+        help="the SMTP server messages go to: bench/sinks.py's lean one (default) or aiosmtpd",
+    )
     return parser.parse_args(argv)
 
 
@@ -214,8 +266,10 @@ def main(argv=None) -> int:
     sms_sink, workers, problems = Sink(sms_sink_process), [], []
     try:
         with test_database(admin_url) as (owner_url, app_url):
-            print(f"database: {make_url(owner_url).database} (dropped at the end); Redis {redis_url} (flushed)",
-                  flush=True)
+            print(
+                f"database: {make_url(owner_url).database} (dropped at the end); Redis {redis_url} (flushed)",
+                flush=True,
+            )
             app = make_app(owner_url, app_url, instance, redis_url)
             with app.app_context():
                 from flask_migrate import upgrade
@@ -230,17 +284,22 @@ def main(argv=None) -> int:
             with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
                 owner.execute("SET app.all_tenants = 'on'")  # the owner is under FORCE RLS unless superuser
                 server = owner.execute("SHOW server_version").fetchone()[0]
-                print(f"machine: {os.cpu_count()} cores, PostgreSQL {server} "
-                      f"(synchronous_commit={owner.execute('SHOW synchronous_commit').fetchone()[0]}), "
-                      f"Python {sys.version.split()[0]}, {date.today().isoformat()}; dispatch code sha1 "
-                      f"{source_digest('app/campaigns/dispatch.py')}", flush=True)
+                print(
+                    f"machine: {os.cpu_count()} cores, PostgreSQL {server} "
+                    f"(synchronous_commit={owner.execute('SHOW synchronous_commit').fetchone()[0]}), "
+                    f"Python {sys.version.split()[0]}, {date.today().isoformat()}; dispatch code sha1 "
+                    f"{source_digest('app/campaigns/dispatch.py')}",
+                    flush=True,
+                )
                 t = time.monotonic()
                 tenant_ids = build_clinics(app, args.clinics)
                 load_appointments(owner, tenant_ids, args.appointments_per_clinic)
                 expected = 2 * args.clinics * args.appointments_per_clinic
-                print(f"world: {args.clinics} clinics x {args.appointments_per_clinic:,} appointments x 2 steps "
-                      f"(SMS, e-mail) = {expected:,} messages to plan and send; built in {time.monotonic() - t:.1f} s",
-                      flush=True)
+                print(
+                    f"world: {args.clinics} clinics x {args.appointments_per_clinic:,} appointments x 2 steps "
+                    f"(SMS, e-mail) = {expected:,} messages to plan and send; built in {time.monotonic() - t:.1f} s",
+                    flush=True,
+                )
 
                 env = worker_env(owner_url, app_url, redis_url, instance, smtp_sink.address, sms_sink.address)
                 log = Path(instance) / "workers.log"
@@ -249,20 +308,25 @@ def main(argv=None) -> int:
 
                 if not wait_until(lambda: Worker.count(queue=queue) >= args.workers, 120, poll=0.2):
                     raise SystemExit(f"the workers did not start:\n{log.read_text()[-3000:]}")
-                print(f"workers: {args.workers} x `python worker.py outbound` (rq.Worker, forking); CPU idle just "
-                      f"before: {cpu_idle_percent():.0f}%", flush=True)
+                print(
+                    f"workers: {args.workers} x `python worker.py outbound` (rq.Worker, forking); CPU idle just "
+                    f"before: {cpu_idle_percent():.0f}%",
+                    flush=True,
+                )
 
                 noop_seconds, noop_done = run_noop(queue, args.noop_jobs, args.max_seconds)
                 noop_rate = noop_done / noop_seconds
                 print(f"no-op: {noop_done:,} jobs in {noop_seconds:.1f} s = {noop_rate:,.0f} jobs/s", flush=True)
 
-                meter = CpuMeter({
-                    "RQ workers": [worker.pid for worker in workers],
-                    "PostgreSQL": [parent_of(owner.execute("SELECT pg_backend_pid()").fetchone()[0])],
-                    "Redis": [int(redis.info("server")["process_id"])],
-                    f"SMTP sink ({args.smtp_sink})": [smtp_sink.process.pid],
-                    "SMS sink": [sms_sink.process.pid],
-                })
+                meter = CpuMeter(
+                    {
+                        "RQ workers": [worker.pid for worker in workers],
+                        "PostgreSQL": [parent_of(owner.execute("SELECT pg_backend_pid()").fetchone()[0])],
+                        "Redis": [int(redis.info("server")["process_id"])],
+                        f"SMTP sink ({args.smtp_sink})": [smtp_sink.process.pid],
+                        "SMS sink": [sms_sink.process.pid],
+                    }
+                )
                 meter.start()
                 cpu_at_go = cpu_sample()
                 go_wall = owner.execute("SELECT clock_timestamp()").fetchone()[0]
@@ -296,8 +360,11 @@ def main(argv=None) -> int:
                         break
                     if time.monotonic() - last_print >= 5:
                         now_sent, window = sent(), time.monotonic() - last_print
-                        print(f"  {now_sent:>7,} / {expected:,} sent ({(now_sent - last_sent) / window:,.0f}/s over "
-                              f"the last {window:.0f} s)", flush=True)
+                        print(
+                            f"  {now_sent:>7,} / {expected:,} sent ({(now_sent - last_sent) / window:,.0f}/s over "
+                            f"the last {window:.0f} s)",
+                            flush=True,
+                        )
                         last_print, last_sent = time.monotonic(), now_sent
                     time.sleep(0.25)
                 idle_during = cpu_idle_since(cpu_at_go)
@@ -310,12 +377,16 @@ def main(argv=None) -> int:
                          FROM outbound_messages"""
                 ).fetchone()
                 planned, sent_count, last_sent_at, emails, attempts = rows
-                usage = owner.execute("SELECT count(*), count(DISTINCT source_key) FROM usage_records "
-                                      "WHERE kind = 'outbound_message'").fetchone()
-                message_ids = {f"<{key}@switchboard.local>" for (key,) in owner.execute(
-                    "SELECT dedupe_key FROM outbound_messages WHERE channel = 'email'")}
-                sms_keys = {key for (key,) in owner.execute(
-                    "SELECT dedupe_key FROM outbound_messages WHERE channel = 'sms'")}
+                usage = owner.execute(
+                    "SELECT count(*), count(DISTINCT source_key) FROM usage_records WHERE kind = 'outbound_message'"
+                ).fetchone()
+                message_ids = {
+                    f"<{key}@switchboard.local>"
+                    for (key,) in owner.execute("SELECT dedupe_key FROM outbound_messages WHERE channel = 'email'")
+                }
+                sms_keys = {
+                    key for (key,) in owner.execute("SELECT dedupe_key FROM outbound_messages WHERE channel = 'sms'")
+                }
     finally:
         stop_workers(workers)
         received = smtp_sink.stats() if smtp_sink.process.is_alive() else {}
@@ -328,8 +399,11 @@ def main(argv=None) -> int:
             redis_client.Redis.from_url(redis_url).flushdb()
         except Exception:  # noqa: BLE001, S110 - clean-up only
             pass
-        log_tail = (Path(instance) / "workers.log").read_text(errors="replace")[-3000:] \
-            if (Path(instance) / "workers.log").exists() else ""
+        log_tail = (
+            (Path(instance) / "workers.log").read_text(errors="replace")[-3000:]
+            if (Path(instance) / "workers.log").exists()
+            else ""
+        )
         shutil.rmtree(instance, ignore_errors=True)
 
     seconds = (last_sent_at - go_wall).total_seconds() if last_sent_at else float("nan")
@@ -353,14 +427,22 @@ def main(argv=None) -> int:
     print(f"| {'no-op jobs':<32} | {noop_done:>8,} | {noop_seconds:>7.1f} | {noop_rate:>10,.0f} |")
     print(f"| {f'messages ({queued} run_outbound jobs)':<32} | {sent_count:>8,} | {seconds:>7.1f} | {rate:>10,.0f} |")
     print()
-    print(f"messages: {emails:,} e-mail, {planned - emails:,} SMS; {attempts:,} attempts; {usage[0]:,} usage records; "
-          f"{sms_connections} HTTP connections to the SMS sink")
-    print(f"duplicates: {duplicates}; lost: {lost}; messages/s : no-op jobs/s = {rate / noop_rate:.1f}; "
-          f"CPU idle while sending: {idle_during:.0f}% (workers, sinks, PostgreSQL and Redis share the cores)")
-    print(f"target: all {expected:,} within 60 s: {'met' if sent_count == expected and seconds <= 60 else 'NOT met'}; "
-          f"at least half the no-op job rate: {'met' if rate >= noop_rate / 2 else 'NOT met'}")
-    print("CPU seconds while sending, by process tree (a tree includes its children: the workers' work-horses, "
-          "the PostgreSQL backends):")
+    print(
+        f"messages: {emails:,} e-mail, {planned - emails:,} SMS; {attempts:,} attempts; {usage[0]:,} usage records; "
+        f"{sms_connections} HTTP connections to the SMS sink"
+    )
+    print(
+        f"duplicates: {duplicates}; lost: {lost}; messages/s : no-op jobs/s = {rate / noop_rate:.1f}; "
+        f"CPU idle while sending: {idle_during:.0f}% (workers, sinks, PostgreSQL and Redis share the cores)"
+    )
+    print(
+        f"target: all {expected:,} within 60 s: {'met' if sent_count == expected and seconds <= 60 else 'NOT met'}; "
+        f"at least half the no-op job rate: {'met' if rate >= noop_rate / 2 else 'NOT met'}"
+    )
+    print(
+        "CPU seconds while sending, by process tree (a tree includes its children: the workers' work-horses, "
+        "the PostgreSQL backends):"
+    )
     for name, used in cpu_seconds.items():
         print(f"  {name:<24} {used:6.1f} s   {1000 * used / max(sent_count, 1):.3f} ms per message")
     for problem in problems:

@@ -35,23 +35,44 @@ def synthetic_report(queues: int, rng: random.Random) -> SlaReport:
         offered = rng.randint(2_000, 60_000)
         abandoned = offered // rng.randint(10, 40)
         answered = offered - abandoned
-        rows.append(QueueRow(
-            queue_name=f"Queue {number:02d} ({['DE', 'EN', 'PL', 'FR', 'ES'][number % 5]})",
-            channel="phone" if number % 4 else "email", policy_name=f"Policy {number % 3}",
-            convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS, service_level_target=Decimal(80),
-            answer_within_seconds=20, max_asa_seconds=30, max_abandon_percent=Decimal(5),
-            first_response_seconds=4 * 3600, resolution_seconds=2 * 86400,
-            counts=Counts(offered=offered, answered=answered, answered_within=int(answered * rng.uniform(0.6, 0.95)),
-                          abandoned=abandoned, abandoned_within=abandoned // 2, short_abandons=abandoned // 5,
-                          wait_seconds_answered=answered * rng.randint(5, 40), first_response_due=offered,
-                          first_response_met=int(offered * 0.8), resolution_due=offered // 2,
-                          resolution_met=int(offered * 0.45), breaches=offered // 25),
-        ))
+        rows.append(
+            QueueRow(
+                queue_name=f"Queue {number:02d} ({['DE', 'EN', 'PL', 'FR', 'ES'][number % 5]})",
+                channel="phone" if number % 4 else "email",
+                policy_name=f"Policy {number % 3}",
+                convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS,
+                service_level_target=Decimal(80),
+                answer_within_seconds=20,
+                max_asa_seconds=30,
+                max_abandon_percent=Decimal(5),
+                first_response_seconds=4 * 3600,
+                resolution_seconds=2 * 86400,
+                counts=Counts(
+                    offered=offered,
+                    answered=answered,
+                    answered_within=int(answered * rng.uniform(0.6, 0.95)),
+                    abandoned=abandoned,
+                    abandoned_within=abandoned // 2,
+                    short_abandons=abandoned // 5,
+                    wait_seconds_answered=answered * rng.randint(5, 40),
+                    first_response_due=offered,
+                    first_response_met=int(offered * 0.8),
+                    resolution_due=offered // 2,
+                    resolution_met=int(offered * 0.45),
+                    breaches=offered // 25,
+                ),
+            )
+        )
     total = sum((row.counts for row in rows), Counts())
-    trend = [(period.first_day + timedelta(days=n), Decimal(rng.randint(6000, 9500)) / 100, rng.randint(20_000, 40_000))
-             for n in range(31)]
+    trend = [
+        (period.first_day + timedelta(days=n), Decimal(rng.randint(6000, 9500)) / 100, rng.randint(20_000, 40_000))
+        for n in range(31)
+    ]
     return SlaReport(
-        period=period, rows=rows, total=total, trend=trend,
+        period=period,
+        rows=rows,
+        total=total,
+        trend=trend,
         heat_map={(weekday, hour): rng.randint(0, 9_000) for weekday in range(1, 8) for hour in range(24)},
         by_topic={"appointments": 500_000, "test_results": 300_000, "billing_questions": 80_000, "general": 1_200},
         by_language={"de": 600_000, "en": 200_000, "pl": 50_000, "fr": 20_000, "es": 10_000},
@@ -74,8 +95,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": "redis://127.0.0.1:6379/15",
-                      "SECRET_KEY": "bench", "SWITCHBOARD_ENV": "testing"})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "REDIS_URL": "redis://127.0.0.1:6379/15",
+            "SECRET_KEY": "bench",
+            "SWITCHBOARD_ENV": "testing",
+        }
+    )
     report = synthetic_report(args.queues, random.Random(4))
     with app.test_request_context(), force_locale("de"):
         document = report_pdf(report, clinic_name="Praxisklinik Nord")  # warm: fonts load

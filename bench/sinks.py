@@ -63,8 +63,14 @@ class LeanSmtpProtocol(asyncio.Protocol):
     and dispatches every line of a message in Python and cost 0.57 ms per e-mail here, more than the client
     that sends it; this costs about a fifth of that (docs/benchmarks.md)."""
 
-    _REPLIES = {b"MAIL": b"250 OK\r\n", b"RCPT": b"250 OK\r\n", b"RSET": b"250 OK\r\n", b"NOOP": b"250 OK\r\n",
-                b"HELO": b"250 sink\r\n", b"EHLO": b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n"}
+    _REPLIES = {
+        b"MAIL": b"250 OK\r\n",
+        b"RCPT": b"250 OK\r\n",
+        b"RSET": b"250 OK\r\n",
+        b"NOOP": b"250 OK\r\n",
+        b"HELO": b"250 sink\r\n",
+        b"EHLO": b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+    }
 
     def __init__(self, received: Counter):
         self.received = received
@@ -84,7 +90,7 @@ class LeanSmtpProtocol(asyncio.Protocol):
                     found = self.buffer.find(b"\r\n.\r\n")
                     if found < 0:
                         break
-                    end, content = found + 5, self.buffer[:found + 2]
+                    end, content = found + 5, self.buffer[: found + 2]
                 self.buffer, self.in_data = self.buffer[end:], False
                 message_id = _MESSAGE_ID.search(content)
                 self.received[message_id.group(1).decode() if message_id else "<none>"] += 1
@@ -94,7 +100,7 @@ class LeanSmtpProtocol(asyncio.Protocol):
             if line_end < 0:
                 break
             verb = self.buffer[:4].upper()
-            self.buffer = self.buffer[line_end + 2:]
+            self.buffer = self.buffer[line_end + 2 :]
             if verb == b"DATA":
                 self.in_data = True
                 replies.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")

@@ -89,26 +89,51 @@ def main() -> None:
         started = time.perf_counter()
         with owner.begin() as conn:
             for number in range(1, args.clinics + 1):
-                tenant = conn.execute(text(
-                    "INSERT INTO tenants (slug, name, time_zone, country_code, default_locale, supported_locales,"
-                    " status) VALUES (:s, :s, 'Europe/Berlin', 'DE', 'en', '[\"en\",\"de\"]', 'active') RETURNING id"
-                ), {"s": f"clinic-{number}"}).scalar_one()
-                for name, channel, language in (("Phone EN", "phone", "en"), ("Phone DE", "phone", "de"),
-                                                ("Mail", "email", "de"), ("Chat", "chat", "en")):
-                    conn.execute(text("INSERT INTO queues (tenant_id, name, channel, language, topic, priority,"
-                                      " in_house, target_seconds) VALUES (:t, :n, :c, :l, 'appointments', 3,"
-                                      " false, 60)"), {"t": tenant, "n": name, "c": channel, "l": language})
-                policy = conn.execute(text(
-                    "INSERT INTO sla_policies (tenant_id, name, position, service_level_percent,"
-                    " answer_within_seconds, short_abandon_seconds, convention, clock,"
-                    " pause_while_waiting_on_patient, warn_at_percent) VALUES (:t, '80/20', 1, 80, 20, 5,"
-                    " 'exclude_short_abandons', 'calendar', true, 80) RETURNING id"), {"t": tenant}).scalar_one()
+                tenant = conn.execute(
+                    text(
+                        "INSERT INTO tenants (slug, name, time_zone, country_code, default_locale, supported_locales,"
+                        " status) VALUES (:s, :s, 'Europe/Berlin', 'DE', 'en', '[\"en\",\"de\"]', 'active')"
+                        " RETURNING id"
+                    ),
+                    {"s": f"clinic-{number}"},
+                ).scalar_one()
+                for name, channel, language in (
+                    ("Phone EN", "phone", "en"),
+                    ("Phone DE", "phone", "de"),
+                    ("Mail", "email", "de"),
+                    ("Chat", "chat", "en"),
+                ):
+                    conn.execute(
+                        text(
+                            "INSERT INTO queues (tenant_id, name, channel, language, topic, priority,"
+                            " in_house, target_seconds) VALUES (:t, :n, :c, :l, 'appointments', 3,"
+                            " false, 60)"
+                        ),
+                        {"t": tenant, "n": name, "c": channel, "l": language},
+                    )
+                policy = conn.execute(
+                    text(
+                        "INSERT INTO sla_policies (tenant_id, name, position, service_level_percent,"
+                        " answer_within_seconds, short_abandon_seconds, convention, clock,"
+                        " pause_while_waiting_on_patient, warn_at_percent) VALUES (:t, '80/20', 1, 80, 20, 5,"
+                        " 'exclude_short_abandons', 'calendar', true, 80) RETURNING id"
+                    ),
+                    {"t": tenant},
+                ).scalar_one()
                 size = args.contacts if number == 1 else max(args.contacts // 20, 1)
                 begin = time.perf_counter()
-                conn.execute(text(LOAD), {"tenant": tenant, "n": size, "policy": policy, "queues": 4,
-                                          "start": MONTH_START, "end": MONTH_END})
-                print(f"  loaded clinic {number}: {size:,} contacts in {time.perf_counter() - begin:.1f} s",
-                      flush=True)
+                conn.execute(
+                    text(LOAD),
+                    {
+                        "tenant": tenant,
+                        "n": size,
+                        "policy": policy,
+                        "queues": 4,
+                        "start": MONTH_START,
+                        "end": MONTH_END,
+                    },
+                )
+                print(f"  loaded clinic {number}: {size:,} contacts in {time.perf_counter() - begin:.1f} s", flush=True)
             conn.execute(text("ANALYZE"))
         total = args.contacts + (args.clinics - 1) * max(args.contacts // 20, 1)
         print(f"loaded {total:,} contacts in {time.perf_counter() - started:.0f} s")
@@ -148,18 +173,22 @@ def main() -> None:
                 db.session.rollback()
 
             report_times, inside_times, bare_times = timed(run_report), timed(run_inside), timed(run_bare)
-        print(f"\nclinic 1: {args.contacts:,} contacts in October 2026, table of {total:,} over {args.clinics}"
-              " clinics")
+        print(f"\nclinic 1: {args.contacts:,} contacts in October 2026, table of {total:,} over {args.clinics} clinics")
         print("| query | best s | median s |")
         print("|---|---|---|")
         print(f"| full month report (build_report) | {min(report_times):.3f} | {statistics.median(report_times):.3f} |")
-        print(f"| full month report at 20 Oct 12:00 | {min(inside_times):.3f} |"
-              f" {statistics.median(inside_times):.3f} |")
+        print(
+            f"| full month report at 20 Oct 12:00 | {min(inside_times):.3f} | {statistics.median(inside_times):.3f} |"
+        )
         print(f"| bare GROUP BY queue aggregate | {min(bare_times):.3f} | {statistics.median(bare_times):.3f} |")
         print(f"ratio report / bare (best): {min(report_times) / min(bare_times):.2f}")
         with owner.connect() as conn:
-            rollup_rows = conn.execute(text("SELECT set_config('app.all_tenants', 'on', false),"
-                                            " (SELECT count(*) FROM sla_rollups WHERE tenant_id = 1)")).one()[1]
+            rollup_rows = conn.execute(
+                text(
+                    "SELECT set_config('app.all_tenants', 'on', false),"
+                    " (SELECT count(*) FROM sla_rollups WHERE tenant_id = 1)"
+                )
+            ).one()[1]
         print(f"rollup rows of clinic 1: {rollup_rows:,}")
         write_costs(owner, app_url, args.writes)
         with app.app_context():
@@ -177,14 +206,17 @@ SINGLE_WRITES = {
         " updated_at)"
         " SELECT 2, q.id, q.channel, q.language, q.topic, 3, 'waiting', 'W', %(t)s, %(t)s + interval '20 s',"
         " p.id, p.answer_within_seconds, p.short_abandon_seconds, false, now(), now() FROM queues q, sla_policies p"
-        " WHERE q.tenant_id = 2 AND p.tenant_id = 2 ORDER BY q.id LIMIT 1 RETURNING id"),
+        " WHERE q.tenant_id = 2 AND p.tenant_id = 2 ORDER BY q.id LIMIT 1 RETURNING id"
+    ),
     # Counted: the rollup moves the contact from unanswered to answered.
     "record a first response": (
         "UPDATE contacts SET first_response_at = offered_at + interval '12 s', wait_seconds = 12,"
-        " updated_at = now() WHERE id = %(id)s"),
+        " updated_at = now() WHERE id = %(id)s"
+    ),
     # Not counted (status waiting -> assigned): the WHEN clause skips the trigger.
     "claim (assign)": (
-        "UPDATE contacts SET status = 'assigned', assigned_at = now(), updated_at = now() WHERE id = %(id)s"),
+        "UPDATE contacts SET status = 'assigned', assigned_at = now(), updated_at = now() WHERE id = %(id)s"
+    ),
 }
 
 
@@ -203,11 +235,12 @@ def write_costs(owner, app_url: str, writes: int, rounds: int = 4) -> None:
     per_round = max(writes // rounds, 1)
     with psycopg.connect(url) as conn:
         for number in range(rounds):
-            for enabled in ((True, False) if number % 2 == 0 else (False, True)):
+            for enabled in (True, False) if number % 2 == 0 else (False, True):
                 with owner.begin() as owner_conn:
                     for trigger in TRIGGERS:
-                        owner_conn.execute(text(
-                            f"ALTER TABLE contacts {'ENABLE' if enabled else 'DISABLE'} TRIGGER {trigger}"))
+                        owner_conn.execute(
+                            text(f"ALTER TABLE contacts {'ENABLE' if enabled else 'DISABLE'} TRIGGER {trigger}")
+                        )
                 ids = []
                 for kind, statement in SINGLE_WRITES.items():
                     begin = time.perf_counter()
@@ -230,8 +263,10 @@ def write_costs(owner, app_url: str, writes: int, rounds: int = 4) -> None:
     with owner.begin() as conn:
         for trigger in TRIGGERS:
             conn.execute(text(f"ALTER TABLE contacts ENABLE TRIGGER {trigger}"))
-    print(f"\nwrites to contacts, {per_round * rounds:,} single-row transactions of each kind (clinic 2, app role,"
-          f" triggers on and off alternating over {rounds} rounds): mean ms per transaction")
+    print(
+        f"\nwrites to contacts, {per_round * rounds:,} single-row transactions of each kind (clinic 2, app role,"
+        f" triggers on and off alternating over {rounds} rounds): mean ms per transaction"
+    )
     print("| write | with rollup triggers | without | added |")
     print("|---|---|---|---|")
     for kind in [*SINGLE_WRITES, bulk_kind]:

@@ -139,9 +139,13 @@ def _truncate_all(owner_engine) -> int:
     forever (teardown is not covered by pytest-timeout): wait a while, then end such connections.
     """
     with owner_engine.connect() as conn:
-        tables = conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-        ).scalars().all()
+        tables = (
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+            .scalars()
+            .all()
+        )
     if not tables:
         return 0
     truncate = text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
@@ -152,10 +156,14 @@ def _truncate_all(owner_engine) -> int:
         return 0
     except OperationalError:
         with owner_engine.begin() as conn:
-            leaked = len(conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
-            )).all())
+            leaked = len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                    )
+                ).all()
+            )
             conn.execute(truncate)
         return leaked
 
@@ -182,8 +190,9 @@ def sms_provider():
 def sms(app, sms_provider):
     """Point the app at the local SMS provider for one test."""
     saved = {key: app.config[key] for key in ("SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN")}
-    app.config.update(SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid,
-                      SMS_AUTH_TOKEN=sms_provider.auth_token)
+    app.config.update(
+        SMS_API_URL=sms_provider.url, SMS_ACCOUNT_SID=sms_provider.account_sid, SMS_AUTH_TOKEN=sms_provider.auth_token
+    )
     sms_provider.reset()
     yield sms_provider
     app.config.update(saved)
@@ -195,13 +204,26 @@ def sms(app, sms_provider):
 
 @pytest.fixture
 def create_tenant(app):
-    def _create(slug: str, *, name: str | None = None, time_zone: str = "Europe/Berlin",
-                country_code: str = "DE", default_locale: str = "en",
-                supported_locales: tuple[str, ...] = ("en", "de"), status=TenantStatus.ACTIVE) -> int:
+    def _create(
+        slug: str,
+        *,
+        name: str | None = None,
+        time_zone: str = "Europe/Berlin",
+        country_code: str = "DE",
+        default_locale: str = "en",
+        supported_locales: tuple[str, ...] = ("en", "de"),
+        status=TenantStatus.ACTIVE,
+    ) -> int:
         with app.app_context():
-            tenant = Tenant(slug=slug, name=name or slug.replace("-", " ").title(), time_zone=time_zone,
-                            country_code=country_code, default_locale=default_locale,
-                            supported_locales=list(supported_locales), status=status)
+            tenant = Tenant(
+                slug=slug,
+                name=name or slug.replace("-", " ").title(),
+                time_zone=time_zone,
+                country_code=country_code,
+                default_locale=default_locale,
+                supported_locales=list(supported_locales),
+                status=status,
+            )
             db.session.add(tenant)
             db.session.flush()
             with tenant_context(tenant.id):
@@ -215,11 +237,22 @@ def create_tenant(app):
 
 @pytest.fixture
 def create_user(app):
-    def _create(email: str, *, name: str | None = None, platform_role: PlatformRole | None = None,
-                memberships: tuple[tuple[int, TenantRole], ...] = (), locale: str | None = None) -> int:
+    def _create(
+        email: str,
+        *,
+        name: str | None = None,
+        platform_role: PlatformRole | None = None,
+        memberships: tuple[tuple[int, TenantRole], ...] = (),
+        locale: str | None = None,
+    ) -> int:
         with app.app_context():
-            user = User(email=email, name=name or email.split("@")[0], password_hash=hash_password(PASSWORD),
-                        platform_role=platform_role, locale=locale)
+            user = User(
+                email=email,
+                name=name or email.split("@")[0],
+                password_hash=hash_password(PASSWORD),
+                platform_role=platform_role,
+                locale=locale,
+            )
             user.memberships = [Membership(tenant_id=t, role=r) for t, r in memberships]
             db.session.add(user)
             db.session.commit()
@@ -246,8 +279,9 @@ def create_invitation(app):
         from datetime import UTC, datetime, timedelta
 
         with app.app_context(), tenant_context(tenant_id):
-            invitation = Invitation(email=email, role=role, nonce="n" * 32,
-                                    expires_at=datetime.now(UTC) + timedelta(days=14))
+            invitation = Invitation(
+                email=email, role=role, nonce="n" * 32, expires_at=datetime.now(UTC) + timedelta(days=14)
+            )
             db.session.add(invitation)
             db.session.commit()
             return invitation.id
@@ -269,13 +303,18 @@ def two_tenants(create_tenant, create_user, create_closure, create_invitation):
         world[key] = World(
             id=tenant_id,
             slug=slug,
-            manager=create_user(f"manager-{key}@example.test", platform_role=PlatformRole.MANAGER,
-                                memberships=((tenant_id, TenantRole.MANAGER),)),
-            clinic_admin=create_user(f"admin-{key}@example.test", name=f"Admin Of {key.upper()}",
-                                     memberships=((tenant_id, TenantRole.CLINIC_ADMIN),)),
+            manager=create_user(
+                f"manager-{key}@example.test",
+                platform_role=PlatformRole.MANAGER,
+                memberships=((tenant_id, TenantRole.MANAGER),),
+            ),
+            clinic_admin=create_user(
+                f"admin-{key}@example.test",
+                name=f"Admin Of {key.upper()}",
+                memberships=((tenant_id, TenantRole.CLINIC_ADMIN),),
+            ),
             agent=create_user(f"agent-{key}@example.test", memberships=((tenant_id, TenantRole.AGENT),)),
-            supervisor=create_user(f"supervisor-{key}@example.test",
-                                   memberships=((tenant_id, TenantRole.SUPERVISOR),)),
+            supervisor=create_user(f"supervisor-{key}@example.test", memberships=((tenant_id, TenantRole.SUPERVISOR),)),
             closure=create_closure(tenant_id, date(2030, 5, 2), f"Secret closure of clinic {key.upper()}"),
             invitation=create_invitation(tenant_id, f"invitee-{key}@example.test"),
         )

@@ -27,7 +27,11 @@ def test_demo_command_serves_the_login_page_on_sqlite_and_embedded_redis(tmp_pat
     env["SWITCHBOARD_INSTANCE"] = str(tmp_path / "instance")
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "demo"), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         body, deadline = None, time.monotonic() + 120

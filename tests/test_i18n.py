@@ -97,9 +97,24 @@ def test_template_is_up_to_date_with_the_code(tmp_path):
 
     fresh = tmp_path / "fresh.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
-         "-o", str(fresh), "--no-location", "--sort-output", "."],
-        check=True, cwd=TRANSLATIONS.parent, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-o",
+            str(fresh),
+            "--no-location",
+            "--sort-output",
+            ".",
+        ],
+        check=True,
+        cwd=TRANSLATIONS.parent,
+        capture_output=True,
     )
     ids = {m.id for m in _read(fresh) if m.id}
     committed = {m.id for m in _read(TRANSLATIONS / "messages.pot") if m.id}

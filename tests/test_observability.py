@@ -13,8 +13,12 @@ from app.observability import SCRUBBED, scrub_event
 
 def test_scrubber_removes_request_bodies_user_details_and_sensitive_keys():
     event = {
-        "request": {"data": {"patient_name": "Jan Kowalski"}, "cookies": {"session": "x"},
-                    "query_string": "phone=+48123", "headers": {"Cookie": "s=1", "User-Agent": "UA"}},
+        "request": {
+            "data": {"patient_name": "Jan Kowalski"},
+            "cookies": {"session": "x"},
+            "query_string": "phone=+48123",
+            "headers": {"Cookie": "s=1", "User-Agent": "UA"},
+        },
         "user": {"id": 7, "email": "jan@example.test", "ip_address": "10.0.0.1"},
         "extra": {"patient": {"name": "Jan Kowalski", "phone": "+48123"}, "tenant": "praxis"},
         "exception": {"values": [{"stacktrace": {"frames": [{"function": "f", "vars": {"name": "Jan"}}]}}]},
@@ -59,10 +63,16 @@ def test_real_sentry_transport_carries_no_patient_data(database_urls, redis_url,
     thread.start()
     try:
         dsn = f"http://publickey@127.0.0.1:{server.server_port}/1"
-        application = create_app({
-            "SWITCHBOARD_ENV": "testing", "SECRET_KEY": "k", "SENTRY_DSN": dsn, "REDIS_URL": redis_url,
-            "SQLALCHEMY_DATABASE_URI": database_urls[1], "INSTANCE_PATH": str(tmp_path),
-        })
+        application = create_app(
+            {
+                "SWITCHBOARD_ENV": "testing",
+                "SECRET_KEY": "k",
+                "SENTRY_DSN": dsn,
+                "REDIS_URL": redis_url,
+                "SQLALCHEMY_DATABASE_URI": database_urls[1],
+                "INSTANCE_PATH": str(tmp_path),
+            }
+        )
 
         @application.get("/boom")
         def boom():
@@ -96,10 +106,15 @@ def test_healthz_reports_database_and_redis(browser):
 
 
 def test_healthz_answers_503_when_redis_is_down(database_urls, tmp_path):
-    application = create_app({
-        "SWITCHBOARD_ENV": "testing", "SECRET_KEY": "k", "REDIS_URL": "redis://127.0.0.1:1/0",
-        "SQLALCHEMY_DATABASE_URI": database_urls[1], "INSTANCE_PATH": str(tmp_path),
-    })
+    application = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "SECRET_KEY": "k",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "SQLALCHEMY_DATABASE_URI": database_urls[1],
+            "INSTANCE_PATH": str(tmp_path),
+        }
+    )
     response = application.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "ok", "redis": "error"}
@@ -132,7 +147,6 @@ def test_log_lines_are_json_with_extras_and_masked_sensitive_keys(app_context):
     assert line["phone"] == SCRUBBED
 
 
-
 def test_database_errors_do_not_carry_the_statements_values(app, two_tenants):
     """A failing statement's message (what logs and Sentry get) names the SQL but not the patient data in it."""
     import pytest
@@ -156,10 +170,16 @@ def test_database_errors_do_not_carry_the_statements_values(app, two_tenants):
 
 def test_client_address_comes_from_the_trusted_proxy_only_when_configured(database_urls, redis_url, tmp_path):
     def remote_address(hops: int) -> str:
-        application = create_app({
-            "SWITCHBOARD_ENV": "testing", "SECRET_KEY": "k", "REDIS_URL": redis_url, "PROXY_FIX_HOPS": hops,
-            "SQLALCHEMY_DATABASE_URI": database_urls[1], "INSTANCE_PATH": str(tmp_path / str(hops)),
-        })
+        application = create_app(
+            {
+                "SWITCHBOARD_ENV": "testing",
+                "SECRET_KEY": "k",
+                "REDIS_URL": redis_url,
+                "PROXY_FIX_HOPS": hops,
+                "SQLALCHEMY_DATABASE_URI": database_urls[1],
+                "INSTANCE_PATH": str(tmp_path / str(hops)),
+            }
+        )
 
         @application.get("/whoami")
         def whoami():
@@ -168,8 +188,9 @@ def test_client_address_comes_from_the_trusted_proxy_only_when_configured(databa
             return request.remote_addr or ""
 
         client = application.test_client()
-        return client.get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
-                          environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_data(as_text=True)
+        return client.get(
+            "/whoami", headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.2"}
+        ).get_data(as_text=True)
 
     assert remote_address(0) == "10.0.0.2"  # nobody trusted: a client cannot spoof its address
     assert remote_address(1) == "203.0.113.7"

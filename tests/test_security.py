@@ -81,11 +81,17 @@ def test_production_app_sets_the_session_cookie_secure_httponly_samesite_and_sen
     database_urls, redis_url, tmp_path, two_tenants, monkeypatch
 ):
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    application = create_app({
-        "SWITCHBOARD_ENV": "production", "SECRET_KEY": "a-real-secret", "REDIS_URL": redis_url,
-        "SQLALCHEMY_DATABASE_URI": database_urls[1], "INSTANCE_PATH": str(tmp_path),
-        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024,
-    })
+    application = create_app(
+        {
+            "SWITCHBOARD_ENV": "production",
+            "SECRET_KEY": "a-real-secret",
+            "REDIS_URL": redis_url,
+            "SQLALCHEMY_DATABASE_URI": database_urls[1],
+            "INSTANCE_PATH": str(tmp_path),
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+        }
+    )
     try:
         client = application.test_client()
         base = "https://switchboard.test"
@@ -93,12 +99,17 @@ def test_production_app_sets_the_session_cookie_secure_httponly_samesite_and_sen
         assert page.headers["Strict-Transport-Security"].startswith("max-age=")
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
 
-        response = client.post("/login", base_url=base, headers={"Referer": f"{base}/login"},
-                               data={"csrf_token": token, "email": "agent-a@example.test", "password": PASSWORD})
+        response = client.post(
+            "/login",
+            base_url=base,
+            headers={"Referer": f"{base}/login"},
+            data={"csrf_token": token, "email": "agent-a@example.test", "password": PASSWORD},
+        )
 
         assert response.status_code == 302
-        [cookie] = [value for name, value in response.headers.items() if name == "Set-Cookie"
-                    and value.startswith("session=")]
+        [cookie] = [
+            value for name, value in response.headers.items() if name == "Set-Cookie" and value.startswith("session=")
+        ]
         flags = {part.strip().lower() for part in cookie.split(";")}
         assert {"secure", "httponly", "samesite=lax"} <= flags
     finally:

@@ -88,19 +88,21 @@ SCOPED_FORMS = {
     "count of a column": lambda: select(func.count(Closure.id)),
     "count over a subquery": lambda: select(func.count()).select_from(select(Closure).subquery()),
     "subquery under a platform entity": lambda: select(func.count(Tenant.id)).where(
-        Tenant.id.in_(select(Closure.tenant_id))),
-    "join from a platform entity": lambda: select(func.count(Closure.id)).select_from(Tenant).join(
-        Closure, Closure.tenant_id == Tenant.id),
-    "outer join from a platform entity": lambda: select(func.count(Closure.id)).select_from(Tenant).outerjoin(
-        Closure, Closure.tenant_id == Tenant.id),
-    "correlated scalar subquery": lambda: select(func.sum(
-        select(func.count(Closure.id)).where(Closure.tenant_id == Tenant.id).scalar_subquery())),
+        Tenant.id.in_(select(Closure.tenant_id))
+    ),
+    "join from a platform entity": lambda: (
+        select(func.count(Closure.id)).select_from(Tenant).join(Closure, Closure.tenant_id == Tenant.id)
+    ),
+    "outer join from a platform entity": lambda: (
+        select(func.count(Closure.id)).select_from(Tenant).outerjoin(Closure, Closure.tenant_id == Tenant.id)
+    ),
+    "correlated scalar subquery": lambda: select(
+        func.sum(select(func.count(Closure.id)).where(Closure.tenant_id == Tenant.id).scalar_subquery())
+    ),
     "exists": lambda: select(func.count(Tenant.id)).where(exists().where(Closure.tenant_id == Tenant.id)),
-    "common table expression": lambda: (lambda cte: select(func.count()).select_from(cte))(
-        select(Closure.id).cte()),
+    "common table expression": lambda: (lambda cte: select(func.count()).select_from(cte))(select(Closure.id).cte()),
     "aliased entity": lambda: select(func.count(aliased(Closure).id)),
-    "union": lambda: select(func.count()).select_from(
-        select(Closure.id).union_all(select(Closure.id)).subquery()),
+    "union": lambda: select(func.count()).select_from(select(Closure.id).union_all(select(Closure.id)).subquery()),
 }
 
 
@@ -138,8 +140,9 @@ def test_core_statements_without_a_tenant_condition_are_refused(app_context, mor
             select(Tenant.id).join(closures, closures.c.tenant_id == Tenant.id),
             # A condition in an OR, or on the wrong side of an outer join, does not scope.
             select(closures.c.reason).where((closures.c.tenant_id == more_closures_in_b.a.id) | literal(True)),
-            select(Tenant.id).outerjoin(closures, (closures.c.tenant_id == Tenant.id)
-                                        & (Tenant.id == more_closures_in_b.a.id)),
+            select(Tenant.id).outerjoin(
+                closures, (closures.c.tenant_id == Tenant.id) & (Tenant.id == more_closures_in_b.a.id)
+            ),
             update(closures).values(reason="x"),
             update(closures).where(closures.c.id.in_([more_closures_in_b.b.closure])).values(reason="x"),
             delete(closures).where(closures.c.day == date(2030, 5, 2)),
@@ -159,8 +162,11 @@ def test_rows_picked_by_a_scoped_subquery_of_the_same_table_may_be_changed(app_c
         assert changed.rowcount == 1
         db.session.rollback()
         with pytest.raises(TenantScopeMissing):
-            db.session.execute(update(closures).where(closures.c.id.in_(select(closures.c.id).scalar_subquery()))
-                               .values(reason="picked"))
+            db.session.execute(
+                update(closures)
+                .where(closures.c.id.in_(select(closures.c.id).scalar_subquery()))
+                .values(reason="picked")
+            )
         db.session.rollback()
 
 
@@ -169,7 +175,8 @@ def test_core_statements_naming_another_tenant_are_refused_before_they_run(app, 
     a, b = more_closures_in_b.a.id, more_closures_in_b.b.id
     with app.app_context(), tenant_context(a):
         assert db.session.scalars(select(closures.c.reason).where(closures.c.tenant_id == a)).all() == [
-            "Secret closure of clinic A"]
+            "Secret closure of clinic A"
+        ]
         for statement in (
             select(closures.c.reason).where(closures.c.tenant_id == b),
             update(closures).where(closures.c.tenant_id == b).values(reason="overwritten"),
@@ -180,13 +187,18 @@ def test_core_statements_naming_another_tenant_are_refused_before_they_run(app, 
             db.session.rollback()
         db.session.commit()
     with owner_engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM closures WHERE tenant_id = :b AND reason <> 'overwritten'"),
-                            {"b": b}).scalar() == 3
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM closures WHERE tenant_id = :b AND reason <> 'overwritten'"), {"b": b}
+            ).scalar()
+            == 3
+        )
 
 
 @pytest.mark.tenant_isolation
 def test_supervisor_open_contacts_count_covers_only_the_clinics_own(
-        login_as, two_tenants, create_queue, create_contact):
+    login_as, two_tenants, create_queue, create_contact
+):
     for key, how_many in (("a", 2), ("b", 5)):
         queue = create_queue(two_tenants[key].id, f"Desk {key}")
         for number in range(how_many):
@@ -197,12 +209,15 @@ def test_supervisor_open_contacts_count_covers_only_the_clinics_own(
 
 @pytest.mark.tenant_isolation
 def test_agent_clinic_picker_counts_each_clinics_own_waiting_contacts(
-        app, login_as, create_user, two_tenants, create_queue, create_contact, set_languages):
+    app, login_as, create_user, two_tenants, create_queue, create_contact, set_languages
+):
     from app.auth.models import TenantRole
     from app.hotline.services import waiting_for_agent_by_tenant
 
-    agent = create_user("pool-agent@example.test",
-                        memberships=((two_tenants.a.id, TenantRole.AGENT), (two_tenants.b.id, TenantRole.AGENT)))
+    agent = create_user(
+        "pool-agent@example.test",
+        memberships=((two_tenants.a.id, TenantRole.AGENT), (two_tenants.b.id, TenantRole.AGENT)),
+    )
     set_languages(agent, "en")
     for key, how_many in (("a", 1), ("b", 4)):
         queue = create_queue(two_tenants[key].id, f"Desk {key}")
@@ -210,7 +225,9 @@ def test_agent_clinic_picker_counts_each_clinics_own_waiting_contacts(
             create_contact(two_tenants[key].id, queue, patient_ref=f"P-{key}-{number}", age_seconds=60)
     with app.app_context():
         assert waiting_for_agent_by_tenant(agent, [two_tenants.a.id, two_tenants.b.id]) == {
-            two_tenants.a.id: 1, two_tenants.b.id: 4}
+            two_tenants.a.id: 1,
+            two_tenants.b.id: 4,
+        }
 
 
 # --- which walls stand in this run ---------------------------------------------------------------------
@@ -219,8 +236,7 @@ def test_agent_clinic_picker_counts_each_clinics_own_waiting_contacts(
 @pytest.mark.tenant_isolation
 def test_the_walls_under_test_are_the_ones_named(app_context, two_tenants):
     """With TEST_DATABASE_WALLS=orm row-level security really is off, so the application's wall stood alone."""
-    bypasses = db.session.execute(
-        text("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")).scalar_one()
+    bypasses = db.session.execute(text("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")).scalar_one()
     with tenant_context(two_tenants.a.id):
         visible = db.session.execute(text("SELECT count(*) FROM closures")).scalar_one()
     assert (bypasses, visible) == ((True, 2) if database_walls() == "orm" else (False, 1))
@@ -302,9 +318,7 @@ def test_every_tenant_owned_table_is_under_a_forced_policy(app_context):
     from app.models import TenantScoped
 
     tenant_tables = {
-        mapper.class_.__tablename__
-        for mapper in db.Model.registry.mappers
-        if issubclass(mapper.class_, TenantScoped)
+        mapper.class_.__tablename__ for mapper in db.Model.registry.mappers if issubclass(mapper.class_, TenantScoped)
     }
     forced = {
         row[0]
@@ -356,9 +370,13 @@ def test_the_app_role_cannot_read_another_clinic_whatever_it_sets(role_engine, t
 
 def test_no_policy_gives_the_app_role_a_switch(app_context):
     """Only the owner's maintenance policy reads app.all_tenants; the console's is bound to its own user."""
-    switches = db.session.execute(
-        text("SELECT DISTINCT array_to_string(roles, ',') FROM pg_policies WHERE qual LIKE '%all_tenants%'")
-    ).scalars().all()
+    switches = (
+        db.session.execute(
+            text("SELECT DISTINCT array_to_string(roles, ',') FROM pg_policies WHERE qual LIKE '%all_tenants%'")
+        )
+        .scalars()
+        .all()
+    )
     owner = db.session.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'closures'")).scalar_one()
     assert switches == [owner]
     assert "switchboard_app" not in switches and "public" not in switches

@@ -27,7 +27,9 @@ from app.input_rules import check_date
 from app.web import require_redis
 
 blp = Blueprint(
-    "api_appointments", __name__, url_prefix="/api/v1",
+    "api_appointments",
+    __name__,
+    url_prefix="/api/v1",
     description="The clinic's appointments: create or update by your external_id, list, read, record outcomes.",
 )
 csrf.exempt(blp)
@@ -50,8 +52,10 @@ class PatientSchema(Schema):
     language = fields.String()
     consent_email = fields.Boolean()
     consent_sms = fields.Boolean(metadata={"description": "False whenever the patient opted out."})
-    opted_out_at = UtcDateTime(allow_none=True, metadata={
-        "description": "When the patient opted out of all messages of this clinic; imports never undo it."})
+    opted_out_at = UtcDateTime(
+        allow_none=True,
+        metadata={"description": "When the patient opted out of all messages of this clinic; imports never undo it."},
+    )
 
 
 class AppointmentSchema(Schema):
@@ -75,41 +79,72 @@ class AppointmentPageSchema(Schema):
 
 class AppointmentInputSchema(StrictSchema):
     external_id = fields.String(
-        required=True, validate=validate.Regexp(services.EXTERNAL_ID_PATTERN,
-                                                error="1 to 64 printable characters without spaces."),
+        required=True,
+        validate=validate.Regexp(services.EXTERNAL_ID_PATTERN, error="1 to 64 printable characters without spaces."),
         metadata={"description": "Your id of the appointment: sending it again updates the same appointment."},
     )
     patient_reference = fields.String(
-        required=True, validate=validate.Regexp(PATIENT_REF_PATTERN, error="1 to 64 letters, digits or . _ : / + -"),
+        required=True,
+        validate=validate.Regexp(PATIENT_REF_PATTERN, error="1 to 64 letters, digits or . _ : / + -"),
         metadata={"description": "The clinic's pseudonymous patient reference, never a name."},
     )
     email = fields.String(allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=32), metadata={
-        "description": "International (+49…) or national in the clinic's country; stored in E.164."})
-    language = fields.String(allow_none=True, validate=validate.Length(max=5), metadata={
-        "description": "One of the clinic's languages; defaults to the clinic's default language."})
+    phone = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "International (+49…) or national in the clinic's country; stored in E.164."},
+    )
+    language = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=5),
+        metadata={"description": "One of the clinic's languages; defaults to the clinic's default language."},
+    )
     consent_email = fields.Boolean(load_default=False, truthy={True}, falsy={False})
-    consent_sms = fields.Boolean(load_default=False, truthy={True}, falsy={False}, metadata={
-        "description": "Ignored (stays false) for a patient who opted out."})
-    starts_at = fields.String(required=True, validate=validate.Length(max=40), metadata={
-        "description": "ISO 8601 with an offset (2026-05-04T09:30:00+02:00); without one, the clinic's local time."})
+    consent_sms = fields.Boolean(
+        load_default=False,
+        truthy={True},
+        falsy={False},
+        metadata={"description": "Ignored (stays false) for a patient who opted out."},
+    )
+    starts_at = fields.String(
+        required=True,
+        validate=validate.Length(max=40),
+        metadata={
+            "description": "ISO 8601 with an offset (2026-05-04T09:30:00+02:00); without one, the clinic's local time."
+        },
+    )
     location = fields.String(required=True, validate=validate.Length(min=1, max=services.MAX_TEXT_LENGTH))
     practitioner = fields.String(required=True, validate=validate.Length(min=1, max=services.MAX_TEXT_LENGTH))
 
 
 class AppointmentQuerySchema(StrictSchema):
-    start = fields.String(data_key="from", validate=validate.Length(max=40), metadata={
-        "description": "From this time (inclusive). A date means the start of that day in the clinic's time zone."})
-    end = fields.String(data_key="to", validate=validate.Length(max=40), metadata={
-        "description": "Until this time (exclusive). A date means the end of that day in the clinic's time zone."})
+    start = fields.String(
+        data_key="from",
+        validate=validate.Length(max=40),
+        metadata={
+            "description": "From this time (inclusive). A date means the start of that day in the clinic's time zone."
+        },
+    )
+    end = fields.String(
+        data_key="to",
+        validate=validate.Length(max=40),
+        metadata={
+            "description": "Until this time (exclusive). A date means the end of that day in the clinic's time zone."
+        },
+    )
     status = fields.Enum(AppointmentStatus, by_value=True)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class OutcomeSchema(StrictSchema):
-    outcome = fields.String(required=True, validate=validate.OneOf([s.value for s in services.OUTCOMES]), metadata={
-        "description": "attended and no_show need an appointment that has begun; cancelled is possible any time."})
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in services.OUTCOMES]),
+        metadata={
+            "description": "attended and no_show need an appointment that has begun; cancelled is possible any time."
+        },
+    )
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -136,10 +171,15 @@ _ERRORS = {"schema": ErrorSchema}
 @blp.post("/appointments")
 @blp.arguments(AppointmentInputSchema)
 @blp.response(201, AppointmentSchema, description="The appointment was created.")
-@blp.alt_response(200, schema=AppointmentSchema, description="An appointment with this external_id existed: it was "
-                                                             "updated (sending the same record again is a safe retry).")
-@blp.alt_response(400, description="Invalid input: the field at fault is named (phone, language, starts_at…).",
-                  **_ERRORS)
+@blp.alt_response(
+    200,
+    schema=AppointmentSchema,
+    description="An appointment with this external_id existed: it was "
+    "updated (sending the same record again is a safe retry).",
+)
+@blp.alt_response(
+    400, description="Invalid input: the field at fault is named (phone, language, starts_at…).", **_ERRORS
+)
 @blp.alt_response(409, description="The external_id belongs to an appointment of another patient.", **_ERRORS)
 def upsert_appointment(data: dict):
     """Create or update an appointment and its patient, by your external_id."""
@@ -181,10 +221,16 @@ def list_appointments(query: dict):
     """List the clinic's appointments, filtered by time and status, one page at a time."""
     start = _bound(query.get("start"), "from", end=False)
     end = _bound(query.get("end"), "to", end=True)
-    page = services.list_appointments(start=start, end=end, status=query.get("status"), page=query["page"],
-                                      per_page=query["per_page"])
-    return {"items": [AppointmentView(a, p) for a, p in page.items], "page": page.page,
-            "per_page": page.per_page, "total": page.total, "pages": page.pages}
+    page = services.list_appointments(
+        start=start, end=end, status=query.get("status"), page=query["page"], per_page=query["per_page"]
+    )
+    return {
+        "items": [AppointmentView(a, p) for a, p in page.items],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }
 
 
 @blp.get("/appointments/<int:appointment_id>")

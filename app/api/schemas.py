@@ -83,7 +83,8 @@ class ErrorSchema(Schema):
     status = fields.Integer(metadata={"description": "The HTTP status code."})
     field = fields.String(metadata={"description": "The input field at fault, when there is one."})
     errors = fields.Dict(
-        keys=fields.String(), values=fields.List(fields.String()),
+        keys=fields.String(),
+        values=fields.List(fields.String()),
         metadata={"description": "Validation messages per input field."},
     )
 
@@ -138,11 +139,14 @@ class ContactCreateSchema(StrictSchema):
     )
     subject = fields.String(allow_none=True, validate=validate.Length(max=200))
     language = fields.String(
-        allow_none=True, validate=validate.OneOf(LOCALES),
+        allow_none=True,
+        validate=validate.OneOf(LOCALES),
         metadata={"description": "Defaults to the queue's language; the clinic must serve it."},
     )
     priority = fields.Integer(
-        allow_none=True, strict=True, validate=validate.Range(min=1, max=5),
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=5),
         metadata={"description": "1 (low) to 5 (urgent); defaults to the queue's priority."},
     )
     external_id = fields.String(
@@ -176,7 +180,9 @@ class TelephonyEventSchema(StrictSchema):
         metadata={"description": "Required for offered."},
     )
     agent_id = fields.Integer(
-        allow_none=True, strict=True, validate=ID_RANGE,
+        allow_none=True,
+        strict=True,
+        validate=ID_RANGE,
         metadata={"description": "The agent who answered or ended the call."},
     )
 

@@ -37,7 +37,11 @@ def tokens():
         else:
             form = ApiTokenForm(formdata=None)
     page = render_template(
-        "api/tokens.html", form=form, tokens=api_tokens(), issued=issued, secret=secret,
+        "api/tokens.html",
+        form=form,
+        tokens=api_tokens(),
+        issued=issued,
+        secret=secret,
     )
     response = make_response(page, 400 if form.errors else 200)
     response.headers["Cache-Control"] = "no-store"

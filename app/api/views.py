@@ -45,12 +45,13 @@ from app.web import require_redis
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 blp = Blueprint(
-    "api", __name__, url_prefix="/api/v1",
+    "api",
+    __name__,
+    url_prefix="/api/v1",
     description="One clinic's queues, contacts and telephony events. Authenticate with `Authorization: Bearer sb_…`.",
 )
 # No cookies, no forms: the bearer token is the credential, so CSRF does not apply.
 csrf.exempt(blp)
-
 
 
 class Unauthenticated(DomainError):
@@ -117,8 +118,9 @@ def _touch(token: ApiToken) -> None:
     db.session.commit()
 
 
-def _error_response(status: int, message: str, *, field: str | None = None, errors: dict | None = None,
-                    headers: dict | None = None):
+def _error_response(
+    status: int, message: str, *, field: str | None = None, errors: dict | None = None, headers: dict | None = None
+):
     body = {"error": message, "status": status}
     if field:
         body["field"] = field
@@ -135,8 +137,7 @@ def _domain_error(error: DomainError):
     db.session.rollback()
     headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if error.status_code == 401 else None
     errors = {error.field: [str(error.message)]} if error.field else None
-    return _error_response(error.status_code, str(error.message), field=error.field, errors=errors,
-                           headers=headers)
+    return _error_response(error.status_code, str(error.message), field=error.field, errors=errors, headers=headers)
 
 
 def _flatten(messages, prefix: str = "") -> dict[str, list[str]]:
@@ -211,10 +212,14 @@ def list_queues():
 @blp.post("/contacts")
 @blp.arguments(ContactCreateSchema)
 @blp.response(201, ContactSchema, description="The contact was created.")
-@blp.alt_response(200, schema=ContactSchema, description="A contact with this external_id exists already: it is "
-                                                         "returned unchanged (a safe retry).")
-@blp.alt_response(400, description="A rule of the clinic refused the input, e.g. a language it does not serve.",
-                  **_ERRORS)
+@blp.alt_response(
+    200,
+    schema=ContactSchema,
+    description="A contact with this external_id exists already: it is returned unchanged (a safe retry).",
+)
+@blp.alt_response(
+    400, description="A rule of the clinic refused the input, e.g. a language it does not serve.", **_ERRORS
+)
 @blp.alt_response(404, description="The queue does not exist in this clinic.", **_ERRORS)
 def create_contact(data: dict):
     """Offer a new contact (a call, e-mail, chat or callback) in a queue."""
@@ -242,12 +247,14 @@ def get_contact(contact_id: int):
 @blp.post("/telephony/events")
 @blp.arguments(TelephonyEventSchema)
 @blp.response(201, ContactDetailSchema, description="The event was applied; the call's contact and timeline.")
-@blp.alt_response(200, schema=ContactDetailSchema, description="The event was received before (same call_id and "
-                                                               "kind): nothing changed.")
+@blp.alt_response(
+    200,
+    schema=ContactDetailSchema,
+    description="The event was received before (same call_id and kind): nothing changed.",
+)
 @blp.alt_response(400, description="Event times out of order, or an unknown agent.", **_ERRORS)
 @blp.alt_response(404, description="The call or the queue is unknown.", **_ERRORS)
-@blp.alt_response(409, description="The event does not fit the call's state (e.g. ended before answered).",
-                  **_ERRORS)
+@blp.alt_response(409, description="The event does not fit the call's state (e.g. ended before answered).", **_ERRORS)
 def telephony_event(data: dict):
     """Record a call event: offered, answered, abandoned or ended. Replays are recognised and change nothing."""
     try:

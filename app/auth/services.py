@@ -76,8 +76,11 @@ def _count_failure(user: User, now: datetime) -> None:
     """One more consecutive failure; at the threshold, lock and record it. Atomic under concurrent attempts."""
     config = current_app.config
     failures = db.session.execute(
-        update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-        .returning(User.failed_logins).execution_options(synchronize_session=False)
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
     ).scalar_one()
     if failures < config["LOGIN_LOCKOUT_ATTEMPTS"]:
         db.session.refresh(user, ["failed_logins"])
@@ -91,9 +94,11 @@ def _count_failure(user: User, now: datetime) -> None:
 
 def locked_users(now: datetime | None = None) -> list[User]:
     """Accounts locked right now, the lock ending soonest first."""
-    return list(db.session.scalars(
-        select(User).where(User.locked_until > (now or datetime.now(UTC))).order_by(User.locked_until, User.email)
-    ))
+    return list(
+        db.session.scalars(
+            select(User).where(User.locked_until > (now or datetime.now(UTC))).order_by(User.locked_until, User.email)
+        )
+    )
 
 
 def unlock_account(user_id: int, actor_id: int) -> User:
@@ -185,9 +190,7 @@ def validate_password(password: str | None) -> str:
     return password
 
 
-def create_user(
-    *, email: str, name: str, password: str | None, platform_role: PlatformRole | None = None
-) -> User:
+def create_user(*, email: str, name: str, password: str | None, platform_role: PlatformRole | None = None) -> User:
     """Create an account; e-mail addresses are unique regardless of case."""
     email = (email or "").strip().lower()
     if find_user_by_email(email) is not None:
@@ -213,8 +216,12 @@ def managers() -> list[User]:
 def record_membership_change(tenant_id: int, user_id: int, role: TenantRole, change: str, via: str) -> None:
     """One `membership.changed` event in the clinic's own audit trail (`change`: added or removed)."""
     with tenant_context(tenant_id):
-        audit.record("membership.changed", object_type="user", object_id=user_id,
-                     details={"role": TenantRole(role).value, "change": change, "via": via})
+        audit.record(
+            "membership.changed",
+            object_type="user",
+            object_id=user_id,
+            details={"role": TenantRole(role).value, "change": change, "via": via},
+        )
         # Written while the clinic is entered: row-level security checks the event's tenant on insert.
         db.session.flush()
 

@@ -110,8 +110,13 @@ def forgot_password():
         if _password_reset_email_allowed(form.email.data):
             services.request_password_reset(form.email.data)
             db.session.commit()
-        flash(_("If an account uses this address, we have sent it a link to choose a new password. "
-                "The link works for one hour."), "info")
+        flash(
+            _(
+                "If an account uses this address, we have sent it a link to choose a new password. "
+                "The link works for one hour."
+            ),
+            "info",
+        )
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form), 400 if form.errors else 200
 
@@ -215,7 +220,10 @@ def index():
                 flash(str(error.message), "error")
     status = 400 if form.errors else 200
     return render_template(
-        "console/managers.html", form=form, managers=services.managers(), locked=services.locked_users(),
+        "console/managers.html",
+        form=form,
+        managers=services.managers(),
+        locked=services.locked_users(),
         security_events=audit.security_events(limit=20),
     ), status
 

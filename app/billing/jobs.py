@@ -32,8 +32,15 @@ def schedule_billing_sync() -> int:
     queued = 0
     for tenant_id in tenant_ids:
         try:
-            queue.enqueue(sync_billing, tenant_id, job_id=f"billing-sync-{tenant_id}", unique=True,
-                          description="app.billing.jobs.sync_billing", result_ttl=0, failure_ttl=3600)
+            queue.enqueue(
+                sync_billing,
+                tenant_id,
+                job_id=f"billing-sync-{tenant_id}",
+                unique=True,
+                description="app.billing.jobs.sync_billing",
+                result_ttl=0,
+                failure_ttl=3600,
+            )
             queued += 1
         except DuplicateJobError:
             continue

@@ -27,8 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_ADJUSTMENT = Decimal("1000000")
 
 
-def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_key: str,
-              channel: str | None) -> None:
+def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_key: str, channel: str | None) -> None:
     channels = KIND_CHANNELS[kind]
     if channels is None and channel is not None:
         raise DomainError(_l("This kind of usage has no channel."), "channel")
@@ -42,9 +41,17 @@ def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_
         raise DomainError(_l("A usage record needs a source key of at most 200 characters."), "source_key")
 
 
-def _usage_values(tenant_id: int, *, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime,
-                  source_key: str, channel: str | None = None, reason: str | None = None,
-                  author_id: int | None = None) -> dict:
+def _usage_values(
+    tenant_id: int,
+    *,
+    kind: UsageKind,
+    quantity: int | Decimal,
+    occurred_at: datetime,
+    source_key: str,
+    channel: str | None = None,
+    reason: str | None = None,
+    author_id: int | None = None,
+) -> dict:
     """The row for one usage record, validated (DomainError on bad input)."""
     kind = UsageKind(kind)
     try:
@@ -53,16 +60,24 @@ def _usage_values(tenant_id: int, *, kind: UsageKind, quantity: int | Decimal, o
         raise DomainError(_l("The quantity must be a number."), "quantity") from error
     _validate(kind, amount, occurred_at, source_key, channel)
     return {
-        "tenant_id": tenant_id, "kind": kind, "channel": channel, "quantity": amount, "occurred_at": occurred_at,
-        "source_key": source_key, "reason": reason, "author_id": author_id, "recorded_at": utcnow(),
+        "tenant_id": tenant_id,
+        "kind": kind,
+        "channel": channel,
+        "quantity": amount,
+        "occurred_at": occurred_at,
+        "source_key": source_key,
+        "reason": reason,
+        "author_id": author_id,
+        "recorded_at": utcnow(),
     }
 
 
 def _insert_ignoring_replays(rows: list[dict]):
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
-    return insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "source_key"]).returning(
-        UsageRecord.id)
+    return (
+        insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "source_key"]).returning(UsageRecord.id)
+    )
 
 
 def _tenant() -> int:
@@ -72,16 +87,31 @@ def _tenant() -> int:
     return tenant_id
 
 
-def record_usage(*, kind: UsageKind, quantity: int | Decimal, occurred_at: datetime, source_key: str,
-                 channel: str | None = None, reason: str | None = None,
-                 author_id: int | None = None) -> UsageRecord | None:
+def record_usage(
+    *,
+    kind: UsageKind,
+    quantity: int | Decimal,
+    occurred_at: datetime,
+    source_key: str,
+    channel: str | None = None,
+    reason: str | None = None,
+    author_id: int | None = None,
+) -> UsageRecord | None:
     """Append one usage record for the current tenant; None when `source_key` was already recorded.
 
     Uses INSERT … ON CONFLICT DO NOTHING on (tenant_id, source_key), so a replay neither duplicates
     the row nor aborts the caller's transaction. Never commits.
     """
-    values = _usage_values(_tenant(), kind=kind, quantity=quantity, occurred_at=occurred_at, source_key=source_key,
-                           channel=channel, reason=reason, author_id=author_id)
+    values = _usage_values(
+        _tenant(),
+        kind=kind,
+        quantity=quantity,
+        occurred_at=occurred_at,
+        source_key=source_key,
+        channel=channel,
+        reason=reason,
+        author_id=author_id,
+    )
     new_id = db.session.execute(_insert_ignoring_replays([values])).scalar()
     if new_id is None:
         return None
@@ -124,16 +154,18 @@ def record_usage_many(entries: Iterable[dict]) -> int:
     # On PostgreSQL the rows travel as one array per column (app/pg_arrays.py): the statement's text is
     # the same for any number of rows, so it is parsed once, where an INSERT of n VALUES was compiled and
     # parsed again for every call (most of what confirming a dispatch batch cost).
-    columns = {name: [row[name] for row in rows] for name in
-               ("kind", "channel", "quantity", "occurred_at", "source_key", "reason", "author_id")}
+    columns = {
+        name: [row[name] for row in rows]
+        for name in ("kind", "channel", "quantity", "occurred_at", "source_key", "reason", "author_id")
+    }
     columns["kind"] = [kind.value for kind in columns["kind"]]
-    inserted = execute_columns(_INSERT_MANY, {"tenant_id": tenant_id, "recorded_at": rows[0]["recorded_at"],
-                                              **columns})
+    inserted = execute_columns(_INSERT_MANY, {"tenant_id": tenant_id, "recorded_at": rows[0]["recorded_at"], **columns})
     return len(inserted.all())
 
 
-def record_adjustment(*, amount: Decimal, reason: str, author_id: int, occurred_at: datetime | None = None,
-                      request_key: str) -> UsageRecord | None:
+def record_adjustment(
+    *, amount: Decimal, reason: str, author_id: int, occurred_at: datetime | None = None, request_key: str
+) -> UsageRecord | None:
     """A manual correction by a manager: an amount of money (negative for a credit) with a reason.
 
     Whole cents only, non-zero, at most a million; `request_key` (one per submitted form) keeps a
@@ -148,8 +180,14 @@ def record_adjustment(*, amount: Decimal, reason: str, author_id: int, occurred_
         raise DomainError(_l("Enter a non-zero amount in whole cents."), "amount")
     if abs(amount) > MAX_ADJUSTMENT:
         raise DomainError(_l("An adjustment is limited to 1,000,000."), "amount")
-    return record_usage(kind=UsageKind.ADJUSTMENT, quantity=amount, occurred_at=occurred_at or utcnow(),
-                        source_key=f"adjustment:{request_key}", reason=reason, author_id=author_id)
+    return record_usage(
+        kind=UsageKind.ADJUSTMENT,
+        quantity=amount,
+        occurred_at=occurred_at or utcnow(),
+        source_key=f"adjustment:{request_key}",
+        reason=reason,
+        author_id=author_id,
+    )
 
 
 def adjustments(starts_at: datetime | None = None, ends_at: datetime | None = None) -> list[UsageRecord]:

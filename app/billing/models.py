@@ -59,8 +59,10 @@ class UsageRecord(TenantScoped, db.Model):
         UniqueConstraint("tenant_id", "source_key"),
         Index("ix_usage_records_tenant_id_occurred_at", "tenant_id", "occurred_at"),
         CheckConstraint("kind = 'adjustment' OR quantity >= 0", name="quantity_non_negative"),
-        CheckConstraint("kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
-                        name="adjustment_has_reason_and_author"),
+        CheckConstraint(
+            "kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
+            name="adjustment_has_reason_and_author",
+        ),
     )
     __tenant_id_index__ = False
 
@@ -101,9 +103,11 @@ class PricePlan(TenantScoped, TimestampMixin, db.Model):
 
     # Read-only: rates are added explicitly with their plan id (the composite key has tenant_id in both).
     rates: Mapped[list["PlanRate"]] = relationship(
-        lazy="selectin", order_by="PlanRate.id", viewonly=True,
+        lazy="selectin",
+        order_by="PlanRate.id",
+        viewonly=True,
         primaryjoin="and_(PricePlan.tenant_id == foreign(PlanRate.tenant_id), "
-                    "PricePlan.id == foreign(PlanRate.plan_id))",
+        "PricePlan.id == foreign(PlanRate.plan_id))",
     )
 
 
@@ -114,8 +118,7 @@ class PlanRate(TenantScoped, db.Model):
     __audit_name__ = "plan_rate"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "plan_id", "kind", "channel"),
-        ForeignKeyConstraint(["tenant_id", "plan_id"], ["price_plans.tenant_id", "price_plans.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "plan_id"], ["price_plans.tenant_id", "price_plans.id"], ondelete="CASCADE"),
         CheckConstraint("unit_price >= 0", name="unit_price_non_negative"),
         CheckConstraint("included_quantity >= 0", name="included_non_negative"),
     )
@@ -159,17 +162,20 @@ class Invoice(TenantScoped, TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
     ledger_watermark: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    status: Mapped[InvoiceStatus] = mapped_column(value_enum(InvoiceStatus, "invoice_status"), nullable=False,
-                                                  default=InvoiceStatus.CLOSED)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        value_enum(InvoiceStatus, "invoice_status"), nullable=False, default=InvoiceStatus.CLOSED
+    )
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64))
     stripe_total_cents: Mapped[int | None] = mapped_column(BigInteger)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payment_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     lines: Mapped[list["InvoiceLine"]] = relationship(
-        lazy="selectin", order_by="InvoiceLine.position", viewonly=True,
+        lazy="selectin",
+        order_by="InvoiceLine.position",
+        viewonly=True,
         primaryjoin="and_(Invoice.tenant_id == foreign(InvoiceLine.tenant_id), "
-                    "Invoice.id == foreign(InvoiceLine.invoice_id))",
+        "Invoice.id == foreign(InvoiceLine.invoice_id))",
     )
 
 

@@ -59,6 +59,7 @@ LINE_LABELS = {
     "adjustment": _l("Adjustments"),
 }
 
+
 def line_label(key: str, locale: str | None = None) -> str:
     label = LINE_LABELS.get(key, key)
     if locale is None:
@@ -136,7 +137,9 @@ def get_plan(plan_id: int) -> PricePlan:
 def plan_for(first_day: date) -> PricePlan | None:
     """The version in force for the period starting on `first_day`: the latest that took effect by then."""
     return db.session.scalar(
-        select(PricePlan).where(PricePlan.effective_from <= first_day).order_by(PricePlan.effective_from.desc())
+        select(PricePlan)
+        .where(PricePlan.effective_from <= first_day)
+        .order_by(PricePlan.effective_from.desc())
         .limit(1)
     )
 
@@ -159,8 +162,15 @@ def _money(value, field_name: str) -> Decimal:
     return amount
 
 
-def save_plan(*, effective_from: date, currency: str, base_fee, rates: dict[str, tuple], author_id: int | None,
-              today: date | None = None) -> PricePlan:
+def save_plan(
+    *,
+    effective_from: date,
+    currency: str,
+    base_fee,
+    rates: dict[str, tuple],
+    author_id: int | None,
+    today: date | None = None,
+) -> PricePlan:
     """Add a new version of the clinic's price plan; versions are never edited.
 
     Rules: the version starts on the first day of a month; it may not start in a period already
@@ -179,8 +189,9 @@ def save_plan(*, effective_from: date, currency: str, base_fee, rates: dict[str,
     base = _money(base_fee if base_fee is not None else 0, "base_fee")
     last_invoiced = last_invoiced_period()
     if last_invoiced is not None and effective_from <= last_invoiced:
-        raise DomainError(_l("This month is already invoiced: a new plan can start after the last invoice."),
-                          "effective_from")
+        raise DomainError(
+            _l("This month is already invoiced: a new plan can start after the last invoice."), "effective_from"
+        )
     existing = plans()
     if any(plan.effective_from == effective_from for plan in existing):
         raise Conflict(_l("Another version already takes effect on this date: it would overlap."), "effective_from")
@@ -196,13 +207,19 @@ def save_plan(*, effective_from: date, currency: str, base_fee, rates: dict[str,
         if not isinstance(included, int) or included < 0 or included > MAX_INCLUDED:
             raise DomainError(_l("Included volumes are whole numbers from 0 to 10,000,000."), f"{key}_included")
         checked.append((kind, channel, price, included))
-    plan = PricePlan(version=max((p.version for p in existing), default=0) + 1, effective_from=effective_from,
-                     currency=currency, base_fee=base, created_by_id=author_id)
+    plan = PricePlan(
+        version=max((p.version for p in existing), default=0) + 1,
+        effective_from=effective_from,
+        currency=currency,
+        base_fee=base,
+        created_by_id=author_id,
+    )
     db.session.add(plan)
     db.session.flush()
     for kind, channel, price, included in checked:
-        db.session.add(PlanRate(plan_id=plan.id, kind=kind, channel=channel, unit_price=price,
-                                included_quantity=included))
+        db.session.add(
+            PlanRate(plan_id=plan.id, kind=kind, channel=channel, unit_price=price, included_quantity=included)
+        )
     db.session.flush()
     db.session.expire(plan, ["rates"])
     return plan
@@ -280,22 +297,34 @@ def usage_sums(periods: list[tuple[Period, int | None]], *, across_tenants: bool
         # One row per clinic (its window and watermark) hash-joined to the ledger: cheap for 200 clinics,
         # where an OR of per-clinic conditions made PostgreSQL test every branch on every row.
         windows = values(
-            column("tenant_id", Integer), column("starts_at", DateTime(timezone=True)),
-            column("ends_at", DateTime(timezone=True)), column("watermark", BigInteger), name="windows",
+            column("tenant_id", Integer),
+            column("starts_at", DateTime(timezone=True)),
+            column("ends_at", DateTime(timezone=True)),
+            column("watermark", BigInteger),
+            name="windows",
         ).data([(p.tenant_id, p.starts_at, p.ends_at, -1 if w is None else w) for p, w in periods])
         earliest = min(p.starts_at for p, _w in periods)
         latest = max(p.ends_at for p, _w in periods)
         lowest_mark = min((w for _p, w in periods if w is not None), default=None)
         in_window = and_(UsageRecord.occurred_at >= windows.c.starts_at, UsageRecord.occurred_at < windows.c.ends_at)
-        late = and_(windows.c.watermark >= 0, UsageRecord.id > windows.c.watermark,
-                    UsageRecord.occurred_at < windows.c.starts_at)
+        late = and_(
+            windows.c.watermark >= 0,
+            UsageRecord.id > windows.c.watermark,
+            UsageRecord.occurred_at < windows.c.starts_at,
+        )
         # The same conditions without the join, so the (tenant_id, occurred_at) index can narrow the scan.
         prefilter = and_(UsageRecord.occurred_at >= earliest, UsageRecord.occurred_at < latest)
         if lowest_mark is not None:
             prefilter = or_(prefilter, and_(UsageRecord.id > lowest_mark, UsageRecord.occurred_at < latest))
         query = (
-            select(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel, func.sum(UsageRecord.quantity),
-                   func.min(UsageRecord.id), func.max(UsageRecord.id))
+            select(
+                UsageRecord.tenant_id,
+                UsageRecord.kind,
+                UsageRecord.channel,
+                func.sum(UsageRecord.quantity),
+                func.min(UsageRecord.id),
+                func.max(UsageRecord.id),
+            )
             .join(windows, windows.c.tenant_id == UsageRecord.tenant_id)
             .where(prefilter, or_(in_window, late))
             .group_by(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel)
@@ -315,8 +344,14 @@ def usage_sums(periods: list[tuple[Period, int | None]], *, across_tenants: bool
             this_period = or_(this_period, late)
         windows.append(and_(UsageRecord.tenant_id == period.tenant_id, this_period))
     query = (
-        select(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel, func.sum(UsageRecord.quantity),
-               func.min(UsageRecord.id), func.max(UsageRecord.id))
+        select(
+            UsageRecord.tenant_id,
+            UsageRecord.kind,
+            UsageRecord.channel,
+            func.sum(UsageRecord.quantity),
+            func.min(UsageRecord.id),
+            func.max(UsageRecord.id),
+        )
         .where(or_(*windows))
         .group_by(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel)
     )
@@ -329,24 +364,40 @@ def _collect(query, across_tenants: bool) -> dict[int, list["UsageSum"]]:
     result: dict[int, list[UsageSum]] = {}
     for tenant_id, kind, channel, quantity, first_id, last_id in db.session.execute(query):
         result.setdefault(tenant_id, []).append(
-            UsageSum(UsageKind(kind), channel, Decimal(quantity), first_id, last_id))
+            UsageSum(UsageKind(kind), channel, Decimal(quantity), first_id, last_id)
+        )
     return result
 
 
 def price_usage(period: Period, plan: PricePlan | None, sums: list[UsageSum], watermark: int | None) -> DraftInvoice:
     """Turn a period's usage sums into invoice lines under a plan (the rounding rule in the module doc)."""
-    draft = DraftInvoice(period=period, plan=plan, currency=plan.currency if plan else None,
-                         watermark=max([s.last_id for s in sums if s.last_id] + [watermark or 0]))
+    draft = DraftInvoice(
+        period=period,
+        plan=plan,
+        currency=plan.currency if plan else None,
+        watermark=max([s.last_id for s in sums if s.last_id] + [watermark or 0]),
+    )
     by_slot = {slot_key(s.kind, s.channel): s for s in sums}
     if plan is None:
         # Metered but not priced: show the quantities, no money.
         for item in sums:
-            draft.lines.append(DraftLine(slot_key(item.kind, item.channel), item.kind, item.channel,
-                                         item.quantity, Decimal(0), Decimal(0), Decimal("0.00"),
-                                         item.first_id, item.last_id))
+            draft.lines.append(
+                DraftLine(
+                    slot_key(item.kind, item.channel),
+                    item.kind,
+                    item.channel,
+                    item.quantity,
+                    Decimal(0),
+                    Decimal(0),
+                    Decimal("0.00"),
+                    item.first_id,
+                    item.last_id,
+                )
+            )
         return draft
-    draft.lines.append(DraftLine("base_fee", None, None, Decimal(1), Decimal(0), plan.base_fee,
-                                 round_line(plan.base_fee)))
+    draft.lines.append(
+        DraftLine("base_fee", None, None, Decimal(1), Decimal(0), plan.base_fee, round_line(plan.base_fee))
+    )
     for rate in plan.rates:
         key = slot_key(rate.kind, rate.channel)
         used = by_slot.get(key)
@@ -355,13 +406,34 @@ def price_usage(period: Period, plan: PricePlan | None, sums: list[UsageSum], wa
             continue
         included = Decimal(rate.included_quantity)
         billable = max(Decimal(0), quantity - included)
-        draft.lines.append(DraftLine(key, rate.kind, rate.channel, quantity, included, rate.unit_price,
-                                     round_line(billable * rate.unit_price), used.first_id, used.last_id))
+        draft.lines.append(
+            DraftLine(
+                key,
+                rate.kind,
+                rate.channel,
+                quantity,
+                included,
+                rate.unit_price,
+                round_line(billable * rate.unit_price),
+                used.first_id,
+                used.last_id,
+            )
+        )
     adjustment = by_slot.get(str(UsageKind.ADJUSTMENT))
     if adjustment is not None and adjustment.quantity != 0:
-        draft.lines.append(DraftLine("adjustment", UsageKind.ADJUSTMENT, None, Decimal(1), Decimal(0),
-                                     adjustment.quantity, round_line(adjustment.quantity),
-                                     adjustment.first_id, adjustment.last_id))
+        draft.lines.append(
+            DraftLine(
+                "adjustment",
+                UsageKind.ADJUSTMENT,
+                None,
+                Decimal(1),
+                Decimal(0),
+                adjustment.quantity,
+                round_line(adjustment.quantity),
+                adjustment.first_id,
+                adjustment.last_id,
+            )
+        )
     return draft
 
 
@@ -370,7 +442,8 @@ def _watermarks(tenant_ids: list[int], before: dict[int, date], *, across_tenant
     if not tenant_ids:
         return {}
     query = select(Invoice.tenant_id, Invoice.period_start, Invoice.ledger_watermark).where(
-        Invoice.tenant_id.in_(tenant_ids))
+        Invoice.tenant_id.in_(tenant_ids)
+    )
     if across_tenants:
         query = query.execution_options(all_tenants=True)
     marks: dict[int, tuple[date, int]] = {}
@@ -391,8 +464,12 @@ def _plans_for(periods: list[Period], *, across_tenants: bool) -> dict[int, Pric
         if plan.effective_from <= first_days[plan.tenant_id]:
             chosen[plan.tenant_id] = plan
     if across_tenants and chosen:
-        rates = db.session.scalars(select(PlanRate).where(PlanRate.plan_id.in_([p.id for p in chosen.values()]))
-                                   .order_by(PlanRate.id).execution_options(all_tenants=True))
+        rates = db.session.scalars(
+            select(PlanRate)
+            .where(PlanRate.plan_id.in_([p.id for p in chosen.values()]))
+            .order_by(PlanRate.id)
+            .execution_options(all_tenants=True)
+        )
         by_plan: dict[int, list[PlanRate]] = {}
         for rate in rates:
             by_plan.setdefault(rate.plan_id, []).append(rate)
@@ -405,12 +482,12 @@ def _plans_for(periods: list[Period], *, across_tenants: bool) -> dict[int, Pric
 def draft_invoices(periods: list[Period], *, across_tenants: bool = False) -> dict[int, DraftInvoice]:
     """Draft invoices of several clinics at once: plans, watermarks and usage in a constant number of queries."""
     plans_by_tenant = _plans_for(periods, across_tenants=across_tenants)
-    marks = _watermarks([p.tenant_id for p in periods], {p.tenant_id: p.first_day for p in periods},
-                        across_tenants=across_tenants)
+    marks = _watermarks(
+        [p.tenant_id for p in periods], {p.tenant_id: p.first_day for p in periods}, across_tenants=across_tenants
+    )
     sums = usage_sums([(p, marks.get(p.tenant_id)) for p in periods], across_tenants=across_tenants)
     return {
-        p.tenant_id: price_usage(p, plans_by_tenant.get(p.tenant_id), sums.get(p.tenant_id, []),
-                                 marks.get(p.tenant_id))
+        p.tenant_id: price_usage(p, plans_by_tenant.get(p.tenant_id), sums.get(p.tenant_id, []), marks.get(p.tenant_id))
         for p in periods
     }
 

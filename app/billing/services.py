@@ -89,16 +89,31 @@ def close_periods(tenant, now: datetime | None = None) -> list[Invoice]:
 def close_period(period) -> Invoice:
     """Write the invoice of one ended period from its draft; its lines never change afterwards."""
     draft = draft_invoice(period)
-    invoice = Invoice(period_start=period.first_day, period_end=period.next_first_day - timedelta(days=1),
-                      plan_id=draft.plan.id, currency=draft.currency, total=draft.total,
-                      ledger_watermark=draft.watermark, status=InvoiceStatus.CLOSED)
+    invoice = Invoice(
+        period_start=period.first_day,
+        period_end=period.next_first_day - timedelta(days=1),
+        plan_id=draft.plan.id,
+        currency=draft.currency,
+        total=draft.total,
+        ledger_watermark=draft.watermark,
+        status=InvoiceStatus.CLOSED,
+    )
     db.session.add(invoice)
     db.session.flush()
     for position, line in enumerate(draft.lines):
-        db.session.add(InvoiceLine(
-            invoice_id=invoice.id, position=position, key=line.key, quantity=line.quantity,
-            included_quantity=line.included, unit_price=line.unit_price, amount=line.amount,
-            first_ledger_id=line.first_ledger_id, last_ledger_id=line.last_ledger_id))
+        db.session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                position=position,
+                key=line.key,
+                quantity=line.quantity,
+                included_quantity=line.included,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                first_ledger_id=line.first_ledger_id,
+                last_ledger_id=line.last_ledger_id,
+            )
+        )
     db.session.flush()
     db.session.expire(invoice, ["lines"])
     logger.info("billing period closed", extra={"invoice_id": invoice.id, "period": str(period.first_day)})
@@ -112,14 +127,16 @@ def billing_lock(tenant_id: int) -> Iterator[bool]:
         yield True
         return
     with db.engine.connect() as connection:
-        acquired = connection.execute(text("SELECT pg_try_advisory_lock(:ns, :tenant)"),
-                                      {"ns": _LOCK_NAMESPACE, "tenant": tenant_id}).scalar()
+        acquired = connection.execute(
+            text("SELECT pg_try_advisory_lock(:ns, :tenant)"), {"ns": _LOCK_NAMESPACE, "tenant": tenant_id}
+        ).scalar()
         try:
             yield bool(acquired)
         finally:
             if acquired:
-                connection.execute(text("SELECT pg_advisory_unlock(:ns, :tenant)"),
-                                   {"ns": _LOCK_NAMESPACE, "tenant": tenant_id})
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :tenant)"), {"ns": _LOCK_NAMESPACE, "tenant": tenant_id}
+                )
             connection.rollback()
 
 
@@ -143,8 +160,9 @@ def sync_tenant(tenant_id: int, now: datetime | None = None) -> SyncResult:
         if not stripe_adapter.is_configured():
             return result
         customer_id = ensure_customer(tenant)
-        waiting = db.session.scalars(select(Invoice).where(Invoice.status == InvoiceStatus.CLOSED)
-                                     .order_by(Invoice.period_start)).all()
+        waiting = db.session.scalars(
+            select(Invoice).where(Invoice.status == InvoiceStatus.CLOSED).order_by(Invoice.period_start)
+        ).all()
         for invoice in waiting:
             push_invoice(tenant, invoice, customer_id)
             result.pushed.append(invoice.id)
@@ -178,24 +196,41 @@ def push_invoice(tenant, invoice: Invoice, customer_id: str) -> None:
             item_id = pending.get(str(line.id))
             if item_id is None:
                 item_id = stripe_adapter.create_item(
-                    customer_id=customer_id, tenant_id=tenant.id, invoice_id=invoice.id, line_id=line.id,
-                    amount_cents=cents, currency=invoice.currency, description=line_description(line),
-                    idempotency_key=(f"sb-item-{tenant.id}-{invoice.id}-{line.key}-"
-                                     f"{line.first_ledger_id or 0}-{line.last_ledger_id or 0}"))
+                    customer_id=customer_id,
+                    tenant_id=tenant.id,
+                    invoice_id=invoice.id,
+                    line_id=line.id,
+                    amount_cents=cents,
+                    currency=invoice.currency,
+                    description=line_description(line),
+                    idempotency_key=(
+                        f"sb-item-{tenant.id}-{invoice.id}-{line.key}-"
+                        f"{line.first_ledger_id or 0}-{line.last_ledger_id or 0}"
+                    ),
+                )
             line.stripe_invoice_item_id = item_id
             # Recorded before the next Stripe call: a crash from here on never sends this line again.
             db.session.commit()
         remote = stripe_adapter.create_invoice(
-            customer_id=customer_id, subscription_id=subscription_id, tenant_id=tenant.id, invoice_id=invoice.id,
-            description=f"{tenant.name} {invoice.period_start:%Y-%m}")
+            customer_id=customer_id,
+            subscription_id=subscription_id,
+            tenant_id=tenant.id,
+            invoice_id=invoice.id,
+            description=f"{tenant.name} {invoice.period_start:%Y-%m}",
+        )
     invoice.stripe_invoice_id = remote.id
     invoice.stripe_total_cents = remote.total_cents
     db.session.commit()
     expected = {str(line.id): to_cents(line.amount) for line in invoice.lines if to_cents(line.amount)}
     if remote.total_cents != to_cents(invoice.total) or remote.line_amounts != expected:
-        logger.error("stripe invoice differs from the local invoice",
-                     extra={"invoice_id": invoice.id, "stripe_total": remote.total_cents,
-                            "local_total": to_cents(invoice.total)})
+        logger.error(
+            "stripe invoice differs from the local invoice",
+            extra={
+                "invoice_id": invoice.id,
+                "stripe_total": remote.total_cents,
+                "local_total": to_cents(invoice.total),
+            },
+        )
         raise BillingMismatch(f"invoice {invoice.id}: Stripe {remote.total_cents} ≠ local {to_cents(invoice.total)}")
     status = stripe_adapter.issue_invoice(remote.id)
     _apply_status(invoice, {"paid": InvoiceStatus.PAID}.get(status, InvoiceStatus.OPEN))
@@ -209,6 +244,7 @@ def line_description(line: InvoiceLine) -> str:
 
 
 # --- webhooks ------------------------------------------------------------------------------------------
+
 
 class MalformedStripeEvent(DomainError):
     """A signed event without the shape every Stripe event has (id, type, data.object)."""
@@ -265,18 +301,24 @@ def apply_stripe_event(event) -> bool:
     obj = event["data"]["object"]
     invoice = None
     if event["type"] in EVENT_STATUS and obj.get("object") == "invoice":
-        invoice = db.session.scalar(select(Invoice).where(Invoice.stripe_invoice_id == obj["id"])
-                                    .execution_options(all_tenants=True))
+        invoice = db.session.scalar(
+            select(Invoice).where(Invoice.stripe_invoice_id == obj["id"]).execution_options(all_tenants=True)
+        )
         named = (obj.get("metadata") or {}).get(stripe_adapter.TENANT_KEY)
         if invoice is not None and named is not None and str(invoice.tenant_id) != str(named):
             logger.warning("stripe event names another clinic than its invoice's", extra={"event": event["id"]})
             invoice = None
-    values = {"id": event["id"], "type": event["type"], "tenant_id": invoice.tenant_id if invoice else None,
-              "received_at": utcnow()}
+    values = {
+        "id": event["id"],
+        "type": event["type"],
+        "tenant_id": invoice.tenant_id if invoice else None,
+        "received_at": utcnow(),
+    }
     dialect = db.session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(StripeEvent)
-    recorded = db.session.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["id"])
-                                  .returning(StripeEvent.id)).scalar()
+    recorded = db.session.execute(
+        insert.values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
+    ).scalar()
     if recorded is None:
         logger.info("stripe event replayed: ignored", extra={"event": event["id"]})
         return False

@@ -41,8 +41,9 @@ def client() -> stripe.StripeClient:
     if not is_configured():
         raise StripeNotConfigured()
     base = current_app.config.get("STRIPE_API_BASE") or None
-    return stripe.StripeClient(current_app.config["STRIPE_SECRET_KEY"],
-                               base_addresses={"api": base} if base else None, max_network_retries=0)
+    return stripe.StripeClient(
+        current_app.config["STRIPE_SECRET_KEY"], base_addresses={"api": base} if base else None, max_network_retries=0
+    )
 
 
 def meter_event_identifier(ledger_id: int) -> str:
@@ -97,11 +98,20 @@ def ensure_subscription(customer_id: str, tenant_id: int, currency: str) -> str:
     api = client().v1
     for subscription in api.subscriptions.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
         if _meta(subscription).get(TENANT_KEY) == str(tenant_id) and subscription.status in (
-                "active", "trialing", "past_due", "incomplete"):
+            "active",
+            "trialing",
+            "past_due",
+            "incomplete",
+        ):
             return subscription.id
     plan = api.plans.create(
-        params={"amount": 0, "currency": currency.lower(), "interval": "month",
-                "product": {"name": "Switchboard service"}, "metadata": {TENANT_KEY: str(tenant_id)}},
+        params={
+            "amount": 0,
+            "currency": currency.lower(),
+            "interval": "month",
+            "product": {"name": "Switchboard service"},
+            "metadata": {TENANT_KEY: str(tenant_id)},
+        },
         options=_options(f"sb-plan-{tenant_id}-{currency}"),
     )
     subscription = api.subscriptions.create(
@@ -124,12 +134,25 @@ def pending_items(customer_id: str) -> dict[str, str]:
     return found
 
 
-def create_item(*, customer_id: str, tenant_id: int, invoice_id: int, line_id: int, amount_cents: int,
-                currency: str, description: str, idempotency_key: str) -> str:
+def create_item(
+    *,
+    customer_id: str,
+    tenant_id: int,
+    invoice_id: int,
+    line_id: int,
+    amount_cents: int,
+    currency: str,
+    description: str,
+    idempotency_key: str,
+) -> str:
     item = client().v1.invoice_items.create(
-        params={"customer": customer_id, "amount": amount_cents, "currency": currency.lower(),
-                "description": description,
-                "metadata": {TENANT_KEY: str(tenant_id), INVOICE_KEY: str(invoice_id), LINE_KEY: str(line_id)}},
+        params={
+            "customer": customer_id,
+            "amount": amount_cents,
+            "currency": currency.lower(),
+            "description": description,
+            "metadata": {TENANT_KEY: str(tenant_id), INVOICE_KEY: str(invoice_id), LINE_KEY: str(line_id)},
+        },
         options=_options(idempotency_key),
     )
     return item.id
@@ -154,8 +177,9 @@ def find_invoice(customer_id: str, invoice_id: int) -> StripeInvoice | None:
     return None
 
 
-def create_invoice(*, customer_id: str, subscription_id: str, tenant_id: int, invoice_id: int,
-                   description: str) -> StripeInvoice:
+def create_invoice(
+    *, customer_id: str, subscription_id: str, tenant_id: int, invoice_id: int, description: str
+) -> StripeInvoice:
     """Create the invoice collecting the customer's pending items, and label it with our ids."""
     api = client().v1
     invoice = api.invoices.create(
@@ -163,8 +187,9 @@ def create_invoice(*, customer_id: str, subscription_id: str, tenant_id: int, in
         options=_options(f"sb-invoice-{tenant_id}-{invoice_id}"),
     )
     # localstripe drops metadata given at creation for subscription invoices: set it afterwards.
-    invoice = api.invoices.update(invoice.id, params={"metadata": {TENANT_KEY: str(tenant_id),
-                                                                    INVOICE_KEY: str(invoice_id)}})
+    invoice = api.invoices.update(
+        invoice.id, params={"metadata": {TENANT_KEY: str(tenant_id), INVOICE_KEY: str(invoice_id)}}
+    )
     return _read(invoice)
 
 
@@ -185,12 +210,16 @@ def issue_invoice(stripe_invoice_id: str) -> str:
         try:
             api.invoices.pay(stripe_invoice_id, options=_options(f"sb-pay-{stripe_invoice_id}"))
         except stripe.StripeError as refused:
-            logger.info("stripe payment not completed", extra={"stripe_invoice": stripe_invoice_id,
-                                                                "code": getattr(refused, "code", None)})
+            logger.info(
+                "stripe payment not completed",
+                extra={"stripe_invoice": stripe_invoice_id, "code": getattr(refused, "code", None)},
+            )
     except stripe.InvalidRequestError as error:
         # Already finalized by an earlier, interrupted run: nothing to do.
-        logger.info("stripe invoice already finalized", extra={"stripe_invoice": stripe_invoice_id,
-                                                               "code": getattr(error, "code", None)})
+        logger.info(
+            "stripe invoice already finalized",
+            extra={"stripe_invoice": stripe_invoice_id, "code": getattr(error, "code", None)},
+        )
     return api.invoices.retrieve(stripe_invoice_id).status
 
 

@@ -65,8 +65,13 @@ def overview():
         abort(403)
     period = pricing.current_period(g.tenant)
     draft = pricing.draft_invoice(period)
-    return render_template("billing/overview.html", period=period, draft=draft, invoices=services.invoices(),
-                           manages=can_manage(current_user, g.tenant))
+    return render_template(
+        "billing/overview.html",
+        period=period,
+        draft=draft,
+        invoices=services.invoices(),
+        manages=can_manage(current_user, g.tenant),
+    )
 
 
 @bp.get("/invoices/<int:invoice_id>")
@@ -91,14 +96,26 @@ def plans():
         form.effective_from.data = pricing.current_period(g.tenant).next_first_day
     if form.validate_on_submit():
         try:
-            plan = pricing.save_plan(effective_from=form.effective_from.data, currency=form.currency.data,
-                                     base_fee=form.base_fee.data, rates=form.rates(), author_id=current_user.id)
+            plan = pricing.save_plan(
+                effective_from=form.effective_from.data,
+                currency=form.currency.data,
+                base_fee=form.base_fee.data,
+                rates=form.rates(),
+                author_id=current_user.id,
+            )
             db.session.flush()
-            audit.record("price_plan.saved", object_type="price_plan", object_id=plan.id,
-                         details={"version": plan.version})
+            audit.record(
+                "price_plan.saved", object_type="price_plan", object_id=plan.id, details={"version": plan.version}
+            )
             db.session.commit()
-            flash(_("Price plan version %(version)s saved: it applies from %(day)s.", version=plan.version,
-                    day=plan.effective_from.isoformat()), "success")
+            flash(
+                _(
+                    "Price plan version %(version)s saved: it applies from %(day)s.",
+                    version=plan.version,
+                    day=plan.effective_from.isoformat(),
+                ),
+                "success",
+            )
             return redirect(url_for("billing.plans"))
         except DomainError as error:
             db.session.rollback()
@@ -109,8 +126,13 @@ def plans():
 
 
 def _render_plans(form):
-    return render_template("billing/plans.html", form=form, plans=pricing.plans(),
-                           last_invoiced=pricing.last_invoiced_period(), slots=pricing.RATE_SLOTS)
+    return render_template(
+        "billing/plans.html",
+        form=form,
+        plans=pricing.plans(),
+        last_invoiced=pricing.last_invoiced_period(),
+        slots=pricing.RATE_SLOTS,
+    )
 
 
 @bp.post("/plans/<int:plan_id>/delete")
@@ -140,8 +162,12 @@ def adjustments():
         form.request_key.data = secrets.token_hex(16)
     elif form.validate_on_submit():
         try:
-            recorded = ledger.record_adjustment(amount=form.amount.data, reason=form.reason.data,
-                                                author_id=current_user.id, request_key=form.request_key.data)
+            recorded = ledger.record_adjustment(
+                amount=form.amount.data,
+                reason=form.reason.data,
+                author_id=current_user.id,
+                request_key=form.request_key.data,
+            )
             db.session.commit()
             if recorded is not None:
                 flash(_("Adjustment recorded."), "success")
@@ -157,10 +183,18 @@ def adjustments():
     from app.auth.models import User
 
     entries = ledger.adjustments()
-    authors = {u.id: u.name for u in db.session.scalars(
-        select(User).where(User.id.in_({e.author_id for e in entries})))} if entries else {}
-    return render_template("billing/adjustments.html", form=form, entries=entries, authors=authors,
-                           currency=plan.currency if plan else None), status
+    authors = (
+        {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_({e.author_id for e in entries})))}
+        if entries
+        else {}
+    )
+    return render_template(
+        "billing/adjustments.html",
+        form=form,
+        entries=entries,
+        authors=authors,
+        currency=plan.currency if plan else None,
+    ), status
 
 
 @console_bp.get("/")
@@ -174,11 +208,16 @@ def console():
     latest: dict[int, Invoice] = {}
     failed: list[Invoice] = []
     if ids:
-        for item in db.session.scalars(select(Invoice).where(Invoice.tenant_id.in_(ids))
-                                       .order_by(Invoice.period_start).execution_options(all_tenants=True)):
+        for item in db.session.scalars(
+            select(Invoice)
+            .where(Invoice.tenant_id.in_(ids))
+            .order_by(Invoice.period_start)
+            .execution_options(all_tenants=True)
+        ):
             latest[item.tenant_id] = item
             if item.status == InvoiceStatus.PAYMENT_FAILED:
                 failed.append(item)
     names = {t.id: t for t in tenants}
-    return render_template("billing/console.html", tenants=tenants, drafts=drafts, latest=latest, failed=failed,
-                           names=names)
+    return render_template(
+        "billing/console.html", tenants=tenants, drafts=drafts, latest=latest, failed=failed, names=names
+    )

@@ -37,8 +37,11 @@ def webhook():
         logger.warning("stripe webhook refused: %s", type(error).__name__)
         return jsonify(error=str(error.message)), 400
     except (BadInput, ValueError, stripe.SignatureVerificationError) as error:
-        logger.warning("stripe webhook rejected: %s", type(error).__name__,
-                       extra={"remote_addr": request.remote_addr, "signed": "Stripe-Signature" in request.headers})
+        logger.warning(
+            "stripe webhook rejected: %s",
+            type(error).__name__,
+            extra={"remote_addr": request.remote_addr, "signed": "Stripe-Signature" in request.headers},
+        )
         return jsonify(error="invalid signature"), 400
     applied = services.apply_stripe_event(event)
     db.session.commit()

@@ -58,5 +58,8 @@ class ConfirmImportForm(Form):
 
 
 class OutcomeForm(Form):
-    outcome = SelectField(_l("Outcome"), choices=choices((s.value, label) for s, label in OUTCOME_LABELS.items()),
-                          validators=[DataRequired()])
+    outcome = SelectField(
+        _l("Outcome"),
+        choices=choices((s.value, label) for s, label in OUTCOME_LABELS.items()),
+        validators=[DataRequired()],
+    )

@@ -61,9 +61,13 @@ def index():
     if form.validate():
         start, end = services.local_day_bounds(form.start.data, form.end.data, g.tenant.time_zone)
         page = services.list_appointments(
-            start=start, end=end, status=AppointmentStatus(form.status.data) if form.status.data else None,
-            location=form.location.data or None, practitioner=form.practitioner.data or None,
-            page=form.page.data or 1, per_page=PER_PAGE,
+            start=start,
+            end=end,
+            status=AppointmentStatus(form.status.data) if form.status.data else None,
+            location=form.location.data or None,
+            practitioner=form.practitioner.data or None,
+            page=form.page.data or 1,
+            per_page=PER_PAGE,
         )
         audit.record("appointment.listed", object_type="appointment", details={"page": form.page.data or 1})
         db.session.commit()
@@ -79,9 +83,17 @@ def index():
     }
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
-        "campaigns/appointments.html", form=form, page=page, rates=rates, chart_json=json.dumps(chart),
-        status_labels=STATUS_LABELS, outcome_labels=OUTCOME_LABELS, outcome_form=OutcomeForm(),
-        may_edit=may_edit(), args=args, locale_names=LOCALE_NAMES,
+        "campaigns/appointments.html",
+        form=form,
+        page=page,
+        rates=rates,
+        chart_json=json.dumps(chart),
+        status_labels=STATUS_LABELS,
+        outcome_labels=OUTCOME_LABELS,
+        outcome_form=OutcomeForm(),
+        may_edit=may_edit(),
+        args=args,
+        locale_names=LOCALE_NAMES,
     ), status
 
 
@@ -99,8 +111,10 @@ def outcome(appointment_id: int):
         # The error page names the rule (e.g. a no-show before the appointment began).
         db.session.rollback()
         raise
-    flash(_("Appointment %(id)s: %(outcome)s.", id=appointment.external_id,
-            outcome=OUTCOME_LABELS[appointment.status]), "success")
+    flash(
+        _("Appointment %(id)s: %(outcome)s.", id=appointment.external_id, outcome=OUTCOME_LABELS[appointment.status]),
+        "success",
+    )
     return redirect(url_for("appointments.index"))
 
 
@@ -124,8 +138,9 @@ def import_file():
             else:
                 preview = services.preview_import(g.tenant, text)
                 if preview.valid:
-                    payload = services.sign_import(current_app.config["SECRET_KEY"], g.tenant.id, current_user.id,
-                                                   text, preview.digest())
+                    payload = services.sign_import(
+                        current_app.config["SECRET_KEY"], g.tenant.id, current_user.id, text, preview.digest()
+                    )
                 else:
                     status = 400
             finally:
@@ -136,8 +151,13 @@ def import_file():
 def _import_page(form, preview, payload, status):
     confirm_form = ConfirmImportForm(formdata=None, payload=payload) if payload else None
     return render_template(
-        "campaigns/appointments_import.html", form=form, preview=preview, confirm_form=confirm_form,
-        columns=services.COLUMNS, required=services.REQUIRED_COLUMNS, max_rows=services.MAX_IMPORT_ROWS,
+        "campaigns/appointments_import.html",
+        form=form,
+        preview=preview,
+        confirm_form=confirm_form,
+        columns=services.COLUMNS,
+        required=services.REQUIRED_COLUMNS,
+        max_rows=services.MAX_IMPORT_ROWS,
         max_kb=services.MAX_IMPORT_BYTES // 1024,
     ), status
 
@@ -171,6 +191,13 @@ def confirm_import():
         db.session.rollback()
         flash(str(error.message), "error")
         return _import_page(ImportForm(formdata=None), preview, None, 400)
-    flash(_("Imported %(total)s appointments: %(created)s new, %(updated)s updated.",
-            total=result.created + result.updated, created=result.created, updated=result.updated), "success")
+    flash(
+        _(
+            "Imported %(total)s appointments: %(created)s new, %(updated)s updated.",
+            total=result.created + result.updated,
+            created=result.created,
+            updated=result.updated,
+        ),
+        "success",
+    )
     return redirect(url_for("appointments.index"))

@@ -59,8 +59,18 @@ from app.models import utcnow
 from app.tenants.services import current_tenant
 
 # The columns of an import file and the fields of an API record, in this order.
-COLUMNS = ("external_id", "patient_reference", "email", "phone", "language", "consent_email", "consent_sms",
-           "starts_at", "location", "practitioner")
+COLUMNS = (
+    "external_id",
+    "patient_reference",
+    "email",
+    "phone",
+    "language",
+    "consent_email",
+    "consent_sms",
+    "starts_at",
+    "location",
+    "practitioner",
+)
 REQUIRED_COLUMNS = ("external_id", "patient_reference", "starts_at", "location", "practitioner")
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,64}$")
@@ -138,13 +148,21 @@ def parse_local_or_aware(value, time_zone: str) -> datetime:
         text = _text(value)
         # A bare date would silently mean midnight: a time of day is required.
         if len(text) < 16:
-            raise ValueError(_l("Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
-                                "2026-05-04 09:30 in the clinic's time zone."))
+            raise ValueError(
+                _l(
+                    "Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
+                    "2026-05-04 09:30 in the clinic's time zone."
+                )
+            )
         try:
             moment = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
-            raise ValueError(_l("Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
-                                "2026-05-04 09:30 in the clinic's time zone.")) from None
+            raise ValueError(
+                _l(
+                    "Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
+                    "2026-05-04 09:30 in the clinic's time zone."
+                )
+            ) from None
     # Year 1 or 9999 would overflow below, as soon as an offset is applied.
     if not date_in_range(moment):
         raise ValueError(date_out_of_range_message())
@@ -153,8 +171,12 @@ def parse_local_or_aware(value, time_zone: str) -> datetime:
         local = moment.replace(tzinfo=zone, fold=0)
         # A wall time skipped by a clock change does not survive the round trip through UTC.
         if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
-            raise ValueError(_l("This local time does not exist in %(zone)s (the clocks changed); "
-                                "give the time with its offset.", zone=time_zone))
+            raise ValueError(
+                _l(
+                    "This local time does not exist in %(zone)s (the clocks changed); give the time with its offset.",
+                    zone=time_zone,
+                )
+            )
         moment = local
     return moment.astimezone(UTC)
 
@@ -204,15 +226,22 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            refuse("phone", _l("Not a valid phone number (national numbers are read as %(country)s).",
-                               country=tenant.country_code))
+            refuse(
+                "phone",
+                _l("Not a valid phone number (national numbers are read as %(country)s).", country=tenant.country_code),
+            )
         else:
             phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     language = _text(raw.get("language")).lower() or tenant.default_locale
     if language not in tenant.supported_locales:
-        refuse("language", _l("The clinic does not serve this language; it serves %(languages)s.",
-                              languages=", ".join(tenant.supported_locales)))
+        refuse(
+            "language",
+            _l(
+                "The clinic does not serve this language; it serves %(languages)s.",
+                languages=", ".join(tenant.supported_locales),
+            ),
+        )
 
     consents = {}
     for name in ("consent_email", "consent_sms"):
@@ -227,8 +256,13 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         except ValueError as error:
             refuse("starts_at", error.args[0])
         except OverflowError:
-            refuse("starts_at", _l("Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
-                                   "2026-05-04 09:30 in the clinic's time zone."))
+            refuse(
+                "starts_at",
+                _l(
+                    "Not a date and time: use ISO 8601 (2026-05-04T09:30+02:00) or "
+                    "2026-05-04 09:30 in the clinic's time zone."
+                ),
+            )
 
     texts = {}
     for name in ("location", "practitioner"):
@@ -242,9 +276,16 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
     if errors:
         return None, errors
     return AppointmentRecord(
-        external_id=external_id, patient_reference=reference, email=email, phone=phone, language=language,
-        consent_email=consents["consent_email"], consent_sms=consents["consent_sms"], starts_at=starts_at,
-        location=texts["location"], practitioner=texts["practitioner"],
+        external_id=external_id,
+        patient_reference=reference,
+        email=email,
+        phone=phone,
+        language=language,
+        consent_email=consents["consent_email"],
+        consent_sms=consents["consent_sms"],
+        starts_at=starts_at,
+        location=texts["location"],
+        practitioner=texts["practitioner"],
     ), []
 
 
@@ -266,10 +307,12 @@ def check_against_clinic(records: Iterable[AppointmentRecord]) -> dict[str, list
     for record in records:
         owner = owners.get(record.external_id)
         if owner is not None and owner != record.patient_reference:
-            problems.setdefault(record.external_id, []).append(FieldError(
-                "patient_reference",
-                _l("This appointment belongs to another patient; an appointment cannot change its patient."),
-            ))
+            problems.setdefault(record.external_id, []).append(
+                FieldError(
+                    "patient_reference",
+                    _l("This appointment belongs to another patient; an appointment cannot change its patient."),
+                )
+            )
     return problems
 
 
@@ -318,12 +361,12 @@ def save_appointment(record: AppointmentRecord) -> tuple[Appointment, bool]:
     return appointment, created
 
 
-def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment | None
-           ) -> tuple[Appointment, bool]:
+def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment | None) -> tuple[Appointment, bool]:
     created = appointment is None
     if created:
-        appointment = Appointment(external_id=record.external_id, patient_id=patient.id,
-                                  status=AppointmentStatus.SCHEDULED)
+        appointment = Appointment(
+            external_id=record.external_id, patient_id=patient.id, status=AppointmentStatus.SCHEDULED
+        )
         db.session.add(appointment)
     elif appointment.status == AppointmentStatus.CONFIRMED and as_utc(appointment.starts_at) != record.starts_at:
         appointment.status = AppointmentStatus.SCHEDULED
@@ -365,8 +408,9 @@ def patient_of(appointment: Appointment) -> Patient:
     return db.session.scalar(select(Patient).where(Patient.id == appointment.patient_id))
 
 
-def record_outcome(appointment_id: int, outcome: AppointmentStatus | str, *, now: datetime | None = None
-                   ) -> Appointment:
+def record_outcome(
+    appointment_id: int, outcome: AppointmentStatus | str, *, now: datetime | None = None
+) -> Appointment:
     """Mark an appointment attended, no-show or cancelled; the same outcome again changes nothing.
 
     Attended and no-show need an appointment that has begun; a wrong outcome may be corrected.
@@ -380,8 +424,7 @@ def record_outcome(appointment_id: int, outcome: AppointmentStatus | str, *, now
     appointment = get_appointment(appointment_id)
     now = now or utcnow()
     if outcome != AppointmentStatus.CANCELLED and as_utc(appointment.starts_at) > now + OUTCOME_CLOCK_SKEW:
-        raise Conflict(_l("The appointment has not begun yet: only cancelled can be recorded before it."),
-                       "outcome")
+        raise Conflict(_l("The appointment has not begun yet: only cancelled can be recorded before it."), "outcome")
     if appointment.status != outcome:
         appointment.status = outcome
         appointment.status_changed_at = now
@@ -401,9 +444,16 @@ class AppointmentPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def list_appointments(*, start: datetime | None = None, end: datetime | None = None,
-                      status: AppointmentStatus | None = None, location: str | None = None,
-                      practitioner: str | None = None, page: int = 1, per_page: int = 50) -> AppointmentPage:
+def list_appointments(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    status: AppointmentStatus | None = None,
+    location: str | None = None,
+    practitioner: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> AppointmentPage:
     """The clinic's appointments in [start, end), soonest first, with their patients, one page at a time."""
     conditions = []
     if start is not None:
@@ -423,7 +473,8 @@ def list_appointments(*, start: datetime | None = None, end: datetime | None = N
         .join(Patient, and_(Patient.id == Appointment.patient_id, Patient.tenant_id == Appointment.tenant_id))
         .where(*conditions)
         .order_by(Appointment.starts_at, Appointment.id)
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return AppointmentPage(items=[(a, p) for a, p in rows], total=total, page=page, per_page=per_page)
 
@@ -432,7 +483,8 @@ def locations_and_practitioners() -> tuple[list[str], list[str]]:
     """The distinct locations and practitioners of the clinic's appointments, for filter choices."""
     locations = db.session.scalars(select(Appointment.location).distinct().order_by(Appointment.location)).all()
     practitioners = db.session.scalars(
-        select(Appointment.practitioner).distinct().order_by(Appointment.practitioner)).all()
+        select(Appointment.practitioner).distinct().order_by(Appointment.practitioner)
+    ).all()
     return list(locations), list(practitioners)
 
 
@@ -494,25 +546,29 @@ def no_show_rates(months: int = 6, *, time_zone: str | None = None, now: datetim
     """
     now = now or utcnow()
     if time_zone is None:
-
         time_zone = current_tenant().time_zone
     zone = ZoneInfo(time_zone)
     firsts = month_starts(months, time_zone, now)
     bounds = [datetime.combine(first, time(), zone).astimezone(UTC) for first in firsts]
     last = firsts[-1]
-    bounds.append(datetime.combine(date(last.year + last.month // 12, last.month % 12 + 1, 1), time(),
-                                   zone).astimezone(UTC))
+    bounds.append(
+        datetime.combine(date(last.year + last.month // 12, last.month % 12 + 1, 1), time(), zone).astimezone(UTC)
+    )
     month_index = case(
-        *[(Appointment.starts_at < bounds[i + 1], i) for i in range(len(firsts))], else_=None,
+        *[(Appointment.starts_at < bounds[i + 1], i) for i in range(len(firsts))],
+        else_=None,
     ).label("month_index")
     reminded = exists(
         select(OutboundMessage.id)
-        .join(Campaign, and_(Campaign.id == OutboundMessage.campaign_id,
-                             Campaign.tenant_id == OutboundMessage.tenant_id))
-        .where(OutboundMessage.appointment_id == Appointment.id,
-               OutboundMessage.tenant_id == Appointment.tenant_id,
-               OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
-               Campaign.kind == CampaignKind.REMINDER)
+        .join(
+            Campaign, and_(Campaign.id == OutboundMessage.campaign_id, Campaign.tenant_id == OutboundMessage.tenant_id)
+        )
+        .where(
+            OutboundMessage.appointment_id == Appointment.id,
+            OutboundMessage.tenant_id == Appointment.tenant_id,
+            OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
+            Campaign.kind == CampaignKind.REMINDER,
+        )
     )
     reminded_flag = case((reminded, 1), else_=0).label("reminded")
     no_show = func.sum(case((Appointment.status == AppointmentStatus.NO_SHOW, 1), else_=0))
@@ -520,16 +576,21 @@ def no_show_rates(months: int = 6, *, time_zone: str | None = None, now: datetim
     # entity and scopes it, the first wall; a select from a bare subquery would only have RLS behind it.
     rows = db.session.execute(
         select(month_index, reminded_flag, func.count(Appointment.id), no_show)
-        .where(Appointment.starts_at >= bounds[0], Appointment.starts_at < min(bounds[-1], now),
-               Appointment.status.in_((AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)))
+        .where(
+            Appointment.starts_at >= bounds[0],
+            Appointment.starts_at < min(bounds[-1], now),
+            Appointment.status.in_((AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)),
+        )
         .group_by(month_index, reminded_flag)
     ).all()
     counts = {(index, flag): (total, int(no_shows or 0)) for index, flag, total, no_shows in rows}
     return [
         NoShowMonth(
             month=first,
-            reminded=counts.get((i, 1), (0, 0))[0], reminded_no_show=counts.get((i, 1), (0, 0))[1],
-            not_reminded=counts.get((i, 0), (0, 0))[0], not_reminded_no_show=counts.get((i, 0), (0, 0))[1],
+            reminded=counts.get((i, 1), (0, 0))[0],
+            reminded_no_show=counts.get((i, 1), (0, 0))[1],
+            not_reminded=counts.get((i, 0), (0, 0))[0],
+            not_reminded_no_show=counts.get((i, 0), (0, 0))[1],
         )
         for i, first in enumerate(firsts)
     ]
@@ -615,8 +676,13 @@ def preview_import(tenant, text: str) -> ImportPreview:
         if missing:
             preview.file_errors.append(_l("Missing columns: %(columns)s.", columns=", ".join(missing)))
         if unknown:
-            preview.file_errors.append(_l("Unknown columns: %(columns)s. The columns are: %(known)s.",
-                                          columns=", ".join(unknown), known=", ".join(COLUMNS)))
+            preview.file_errors.append(
+                _l(
+                    "Unknown columns: %(columns)s. The columns are: %(known)s.",
+                    columns=", ".join(unknown),
+                    known=", ".join(COLUMNS),
+                )
+            )
         if repeated:
             preview.file_errors.append(_l("Columns named twice: %(columns)s.", columns=", ".join(repeated)))
         if preview.file_errors:
@@ -629,12 +695,21 @@ def preview_import(tenant, text: str) -> ImportPreview:
                 return preview
             row = ImportRow(line=reader.line_num, values=dict(zip(header, fields, strict=False)))
             if len(fields) != len(header):
-                row.errors.append(FieldError("—", _l("%(found)s fields where the header has %(expected)s.",
-                                                     found=len(fields), expected=len(header))))
+                row.errors.append(
+                    FieldError(
+                        "—",
+                        _l(
+                            "%(found)s fields where the header has %(expected)s.",
+                            found=len(fields),
+                            expected=len(header),
+                        ),
+                    )
+                )
             preview.rows.append(row)
     except csv.Error as error:
-        preview.file_errors.append(_l("The file is not valid CSV near line %(line)s: %(problem)s.",
-                                      line=reader.line_num, problem=str(error)))
+        preview.file_errors.append(
+            _l("The file is not valid CSV near line %(line)s: %(problem)s.", line=reader.line_num, problem=str(error))
+        )
         return preview
     if not preview.rows:
         preview.file_errors.append(_l("The file has no rows below its header."))
@@ -652,26 +727,44 @@ def _check_rows(tenant, rows: list[ImportRow]) -> None:
         external_id = _text(row.values.get("external_id"))
         if external_id:
             if external_id in first_line_of:
-                row.errors.append(FieldError("external_id", _l("Appears already on line %(line)s.",
-                                                                line=first_line_of[external_id])))
+                row.errors.append(
+                    FieldError("external_id", _l("Appears already on line %(line)s.", line=first_line_of[external_id]))
+                )
             else:
                 first_line_of[external_id] = row.line
         if record is not None:
             details = (record.email, record.phone, record.language, record.consent_email, record.consent_sms)
             seen = patient_details.setdefault(record.patient_reference, (row.line, details))
             if seen[1] != details:
-                row.errors.append(FieldError("patient_reference", _l(
-                    "The same patient has other contact details or consent on line %(line)s.", line=seen[0])))
+                row.errors.append(
+                    FieldError(
+                        "patient_reference",
+                        _l("The same patient has other contact details or consent on line %(line)s.", line=seen[0]),
+                    )
+                )
         row.record = record if not row.errors else None
     valid = [row.record for row in rows if row.record is not None]
     clinic_problems = check_against_clinic(valid)
-    existing = set(db.session.scalars(
-        select(Appointment.external_id).where(Appointment.external_id.in_({r.external_id for r in valid}))
-    )) if valid else set()
-    opted_out = dict(db.session.execute(
-        select(Patient.reference, Patient.opted_out_at)
-        .where(Patient.reference.in_({r.patient_reference for r in valid}), Patient.opted_out_at.is_not(None))
-    ).all()) if valid else {}
+    existing = (
+        set(
+            db.session.scalars(
+                select(Appointment.external_id).where(Appointment.external_id.in_({r.external_id for r in valid}))
+            )
+        )
+        if valid
+        else set()
+    )
+    opted_out = (
+        dict(
+            db.session.execute(
+                select(Patient.reference, Patient.opted_out_at).where(
+                    Patient.reference.in_({r.patient_reference for r in valid}), Patient.opted_out_at.is_not(None)
+                )
+            ).all()
+        )
+        if valid
+        else {}
+    )
     for row in rows:
         if row.record is None:
             continue
@@ -703,17 +796,24 @@ def run_import(preview: ImportPreview) -> ImportResult:
     problems = check_against_clinic(records)
     if problems:
         _raise_first(next(iter(problems.values())), Conflict)
-    patients = {p.reference: p for p in db.session.scalars(
-        select(Patient).where(Patient.reference.in_({r.patient_reference for r in records})))}
+    patients = {
+        p.reference: p
+        for p in db.session.scalars(
+            select(Patient).where(Patient.reference.in_({r.patient_reference for r in records}))
+        )
+    }
     for record in records:
         patients[record.patient_reference], _new = upsert_patient(record, patients.get(record.patient_reference))
     db.session.flush()
-    appointments = {a.external_id: a for a in db.session.scalars(
-        select(Appointment).where(Appointment.external_id.in_({r.external_id for r in records})))}
+    appointments = {
+        a.external_id: a
+        for a in db.session.scalars(
+            select(Appointment).where(Appointment.external_id.in_({r.external_id for r in records}))
+        )
+    }
     created = updated = 0
     for record in records:
-        _appointment, is_new = _apply(record, patients[record.patient_reference],
-                                      appointments.get(record.external_id))
+        _appointment, is_new = _apply(record, patients[record.patient_reference], appointments.get(record.external_id))
         created += is_new
         updated += not is_new
     db.session.flush()
@@ -734,8 +834,7 @@ IMPORT_MAX_AGE = 3600  # seconds a preview may be confirmed
 
 class ImportExpired(DomainError):
     def __init__(self):
-        super().__init__(_l("This preview is no longer valid (too old or altered). Upload the file again."),
-                         "payload")
+        super().__init__(_l("This preview is no longer valid (too old or altered). Upload the file again."), "payload")
 
 
 def sign_import(secret_key: str, tenant_id: int, user_id: int, text: str, digest: str) -> str:

@@ -105,7 +105,8 @@ class Channels:
             # smtplib has reset the transaction (RSET): the connection stays usable.
             code = min(code for code, _ in error.recipients.values())
             raise (TransientSendError if code < 500 else PermanentSendError)(
-                f"SMTP {code}: recipient refused") from error
+                f"SMTP {code}: recipient refused"
+            ) from error
         except smtplib.SMTPResponseException as error:
             self._drop_smtp()
             kind = TransientSendError if error.smtp_code < 500 else PermanentSendError
@@ -135,18 +136,30 @@ class Channels:
 
     # --- SMS ------------------------------------------------------------------------------------------
 
-    def send_sms(self, to: str, body: str, *, idempotency_key: str, status_callback: str,
-                 sender: str | None = None) -> str:
+    def send_sms(
+        self, to: str, body: str, *, idempotency_key: str, status_callback: str, sender: str | None = None
+    ) -> str:
         """POST one SMS from `sender` (the clinic's number; default SMS_FROM); returns the provider's `sid`."""
         config = current_app.config
         if not config["SMS_API_URL"]:
             return _write_to_outbox(to, body, idempotency_key)
-        base, path, authorization = _sms_endpoint(config["SMS_API_URL"], config["SMS_ACCOUNT_SID"],
-                                                  config["SMS_AUTH_TOKEN"])
-        data = b"&".join((b"To=" + form_quote(to), _form_field("From", sender or config["SMS_FROM"]),
-                          b"Body=" + form_quote(body), _form_field("StatusCallback", status_callback)))
-        headers = {"Authorization": authorization, "Idempotency-Key": idempotency_key,
-                   "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        base, path, authorization = _sms_endpoint(
+            config["SMS_API_URL"], config["SMS_ACCOUNT_SID"], config["SMS_AUTH_TOKEN"]
+        )
+        data = b"&".join(
+            (
+                b"To=" + form_quote(to),
+                _form_field("From", sender or config["SMS_FROM"]),
+                b"Body=" + form_quote(body),
+                _form_field("StatusCallback", status_callback),
+            )
+        )
+        headers = {
+            "Authorization": authorization,
+            "Idempotency-Key": idempotency_key,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
         try:
             try:
                 status, payload = self._post(base, path, data, headers)
@@ -166,7 +179,8 @@ class Channels:
                 return sid
             except (ValueError, KeyError, TypeError) as error:
                 raise TransientSendError(
-                    f"SMS provider answered without a message id: {type(error).__name__}") from error
+                    f"SMS provider answered without a message id: {type(error).__name__}"
+                ) from error
         reason = _provider_reason(payload)
         if status == 429 or status >= 500:
             raise TransientSendError(f"SMS provider {status}: {reason}")
@@ -199,8 +213,9 @@ def send_patient_email(to: str, subject: str, body: str, *, idempotency_key: str
 def send_sms(to: str, body: str, *, idempotency_key: str, status_callback: str, sender: str | None = None) -> str:
     """One SMS on its own connection (`Channels` sends many over one); returns the provider's `sid`."""
     with Channels() as channels:
-        return channels.send_sms(to, body, idempotency_key=idempotency_key, status_callback=status_callback,
-                                 sender=sender)
+        return channels.send_sms(
+            to, body, idempotency_key=idempotency_key, status_callback=status_callback, sender=sender
+        )
 
 
 @functools.lru_cache(maxsize=8)

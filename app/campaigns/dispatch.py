@@ -125,8 +125,9 @@ def claim_due(moment: datetime, limit: int) -> Claim:
     )
     # The statuses are written into the statement, not bound: only then can the planner prove that the claim
     # stays within ix_outbound_messages_pending's predicate, also in the generic plan of a prepared statement.
-    scheduled, sending = (literal_column(f"'{status.value}'") for status in (MessageStatus.SCHEDULED,
-                                                                             MessageStatus.SENDING))
+    scheduled, sending = (
+        literal_column(f"'{status.value}'") for status in (MessageStatus.SCHEDULED, MessageStatus.SENDING)
+    )
     due = (
         select(messages.c.id)
         .where(
@@ -152,36 +153,46 @@ def claim_due(moment: datetime, limit: int) -> Claim:
     # No second `tenant_id =` here: the ids come from the clinic's own rows (and RLS holds), and with it the
     # planner, misled by freshly planned rows not yet analysed, read all the clinic's messages to find them.
     exhausted = messages.c.attempts >= MAX_ATTEMPTS
-    status = {status: cast(literal_column(f"'{status.value}'"), messages.c.status.type)
-              for status in (MessageStatus.SENDING, MessageStatus.FAILED)}
+    status = {
+        status: cast(literal_column(f"'{status.value}'"), messages.c.status.type)
+        for status in (MessageStatus.SENDING, MessageStatus.FAILED)
+    }
     claimed = db.session.execute(
         update(messages)
         .where(chosen)
-        .values(status=case((exhausted, status[MessageStatus.FAILED]), else_=status[MessageStatus.SENDING]),
-                attempts=case((exhausted, messages.c.attempts), else_=messages.c.attempts + 1),
-                failure_reason=case((exhausted, literal(ATTEMPTS_EXHAUSTED)), else_=messages.c.failure_reason),
-                lease_until=case((exhausted, null()), else_=literal(moment + lease(), messages.c.lease_until.type)),
-                updated_at=moment)
+        .values(
+            status=case((exhausted, status[MessageStatus.FAILED]), else_=status[MessageStatus.SENDING]),
+            attempts=case((exhausted, messages.c.attempts), else_=messages.c.attempts + 1),
+            failure_reason=case((exhausted, literal(ATTEMPTS_EXHAUSTED)), else_=messages.c.failure_reason),
+            lease_until=case((exhausted, null()), else_=literal(moment + lease(), messages.c.lease_until.type)),
+            updated_at=moment,
+        )
         .returning(messages.c.id, messages.c.status)
     ).all()
     given_up = [message_id for message_id, state in claimed if state == MessageStatus.FAILED]
     if given_up:
-        logger.warning("outbound messages given up after %s attempts", MAX_ATTEMPTS,
-                       extra={"message_ids": given_up})
+        logger.warning("outbound messages given up after %s attempts", MAX_ATTEMPTS, extra={"message_ids": given_up})
     return Claim([message_id for message_id, state in claimed if state == MessageStatus.SENDING], len(given_up))
 
 
 def sent_in_last_minute(moment: datetime) -> int:
     """The clinic's messages sent in the minute before `moment` (ix_outbound_messages_sent)."""
-    return db.session.scalar(
-        select(func.count()).select_from(OutboundMessage).where(
-            OutboundMessage.tenant_id == current_tenant_id(), OutboundMessage.sent_at.is_not(None),
-            OutboundMessage.sent_at > moment - timedelta(minutes=1),
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.tenant_id == current_tenant_id(),
+                OutboundMessage.sent_at.is_not(None),
+                OutboundMessage.sent_at > moment - timedelta(minutes=1),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 # --- one batch ---------------------------------------------------------------------------------------
+
 
 class ClinicLinks:
     """A clinic's public links in messages: the patient's answer and opt-out pages, built once with a stand-in
@@ -226,18 +237,46 @@ class _Outcomes:
     updates: list[dict] = field(default_factory=list)
     usage: list[dict] = field(default_factory=list)
 
-    def finish(self, message_id: int, status: MessageStatus, *, reason: str | None = None,
-               send_at: datetime | None = None, provider_id: str | None = None,
-               sent_at: datetime | None = None) -> None:
-        self.updates.append({"b_id": message_id, "b_status": status, "b_reason": reason, "b_send_at": send_at,
-                             "b_provider_id": provider_id, "b_sent_at": sent_at})
+    def finish(
+        self,
+        message_id: int,
+        status: MessageStatus,
+        *,
+        reason: str | None = None,
+        send_at: datetime | None = None,
+        provider_id: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
+        self.updates.append(
+            {
+                "b_id": message_id,
+                "b_status": status,
+                "b_reason": reason,
+                "b_send_at": send_at,
+                "b_provider_id": provider_id,
+                "b_sent_at": sent_at,
+            }
+        )
 
 
 _MESSAGE_COLUMNS = (
-    OutboundMessage.id, OutboundMessage.channel, OutboundMessage.language, OutboundMessage.dedupe_key,
-    OutboundMessage.token, OutboundMessage.step_id, OutboundMessage.attempts, Campaign.kind,
-    Appointment.starts_at, Appointment.location, Appointment.practitioner, Appointment.status.label("appointment"),
-    Patient.email, Patient.phone, Patient.consent_email, Patient.consent_sms, Patient.opted_out_at,
+    OutboundMessage.id,
+    OutboundMessage.channel,
+    OutboundMessage.language,
+    OutboundMessage.dedupe_key,
+    OutboundMessage.token,
+    OutboundMessage.step_id,
+    OutboundMessage.attempts,
+    Campaign.kind,
+    Appointment.starts_at,
+    Appointment.location,
+    Appointment.practitioner,
+    Appointment.status.label("appointment"),
+    Patient.email,
+    Patient.phone,
+    Patient.consent_email,
+    Patient.consent_sms,
+    Patient.opted_out_at,
     Patient.erased_at,
 )
 
@@ -248,8 +287,7 @@ def _claimed_messages(ids: list[int]) -> list:
     return db.session.execute(
         select(*_MESSAGE_COLUMNS)
         .join(Campaign, and_(Campaign.id == OutboundMessage.campaign_id, Campaign.tenant_id == same_tenant))
-        .join(Appointment, and_(Appointment.id == OutboundMessage.appointment_id,
-                                Appointment.tenant_id == same_tenant))
+        .join(Appointment, and_(Appointment.id == OutboundMessage.appointment_id, Appointment.tenant_id == same_tenant))
         .join(Patient, and_(Patient.id == OutboundMessage.patient_id, Patient.tenant_id == same_tenant))
         .where(one_of(OutboundMessage.id, ids), OutboundMessage.status == MessageStatus.SENDING)
         .order_by(OutboundMessage.send_at, OutboundMessage.id)
@@ -258,8 +296,9 @@ def _claimed_messages(ids: list[int]) -> list:
 
 def _templates(step_ids: set[int]) -> dict[tuple[int, str], tuple[str | None, str]]:
     rows = db.session.execute(
-        select(MessageTemplate.step_id, MessageTemplate.language, MessageTemplate.subject, MessageTemplate.body)
-        .where(MessageTemplate.step_id.in_(step_ids))
+        select(MessageTemplate.step_id, MessageTemplate.language, MessageTemplate.subject, MessageTemplate.body).where(
+            MessageTemplate.step_id.in_(step_ids)
+        )
     )
     return {(step_id, language): (subject, body) for step_id, language, subject, body in rows}
 
@@ -270,8 +309,14 @@ def _skip_reason(row) -> str | None:
         return PATIENT_ERASED
     if row.opted_out_at is not None:
         return OPTED_OUT
-    if not consent_allows(row.channel, email=row.email, phone=row.phone, consent_email=row.consent_email,
-                          consent_sms=row.consent_sms, opted_out_at=row.opted_out_at):
+    if not consent_allows(
+        row.channel,
+        email=row.email,
+        phone=row.phone,
+        consent_email=row.consent_email,
+        consent_sms=row.consent_sms,
+        opted_out_at=row.opted_out_at,
+    ):
         return NO_CONSENT
     if row.kind == CampaignKind.REMINDER and row.appointment == AppointmentStatus.CANCELLED:
         return APPOINTMENT_CANCELLED
@@ -291,16 +336,26 @@ def _prepare(row, clinic: _Clinic, templates: dict, outcomes: _Outcomes, result:
         result.failed += 1
         return None
     link, optout_link = clinic.links.for_token(row.token)
-    rendered = render(*template, context_for(
-        clinic=clinic.name, starts_at=row.starts_at, time_zone=clinic.time_zone, language=row.language,
-        location=row.location, practitioner=row.practitioner, link=link, optout_link=optout_link,
-    ))
+    rendered = render(
+        *template,
+        context_for(
+            clinic=clinic.name,
+            starts_at=row.starts_at,
+            time_zone=clinic.time_zone,
+            language=row.language,
+            location=row.location,
+            practitioner=row.practitioner,
+            link=link,
+            optout_link=optout_link,
+        ),
+    )
     if has_forbidden_characters(rendered):
         # A line break in the subject would inject headers: this message can never be sent as it is.
         outcomes.finish(row.id, MessageStatus.FAILED, reason=CONTROL_CHARACTER)
         result.failed += 1
-        logger.warning("outbound message refused: control character in its subject or text",
-                       extra={"message_id": row.id})
+        logger.warning(
+            "outbound message refused: control character in its subject or text", extra={"message_id": row.id}
+        )
         return None
     return rendered
 
@@ -313,8 +368,11 @@ def _fail_unexpected(row, error: BaseException, stage: str, outcomes: _Outcomes,
     """
     frames = traceback.extract_tb(error.__traceback__)
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-    logger.error("outbound message failed: unexpected error while %s", stage,
-                 extra={"message_id": row.id, "error": type(error).__name__, "raised_at": where})
+    logger.error(
+        "outbound message failed: unexpected error while %s",
+        stage,
+        extra={"message_id": row.id, "error": type(error).__name__, "raised_at": where},
+    )
     outcomes.finish(row.id, MessageStatus.FAILED, reason=f"{UNEXPECTED_ERROR}: {type(error).__name__}")
     result.failed += 1
 
@@ -324,11 +382,15 @@ def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
     moment = datetime.now(UTC)
     try:
         if row.channel == MessageChannel.EMAIL:
-            provider_id = senders.send_email(row.email, rendered.subject, rendered.body,
-                                             idempotency_key=row.dedupe_key)
+            provider_id = senders.send_email(row.email, rendered.subject, rendered.body, idempotency_key=row.dedupe_key)
         else:
-            provider_id = senders.send_sms(row.phone, rendered.body, idempotency_key=row.dedupe_key,
-                                           status_callback=clinic.links.sms_status, sender=clinic.sms_sender)
+            provider_id = senders.send_sms(
+                row.phone,
+                rendered.body,
+                idempotency_key=row.dedupe_key,
+                status_callback=clinic.links.sms_status,
+                sender=clinic.sms_sender,
+            )
     except channels.PermanentSendError as error:
         return "permanent", error, moment
     except channels.TransientSendError as error:
@@ -349,18 +411,27 @@ def _record(row, outcome, outcomes: _Outcomes, result: DispatchResult) -> None:
         result.failed += 1
     elif kind == "transient":
         if row.attempts >= MAX_ATTEMPTS:
-            outcomes.finish(row.id, MessageStatus.FAILED,
-                            reason=f"gave up after {row.attempts} attempts: {value.reason}")
+            outcomes.finish(
+                row.id, MessageStatus.FAILED, reason=f"gave up after {row.attempts} attempts: {value.reason}"
+            )
             result.failed += 1
         else:
-            outcomes.finish(row.id, MessageStatus.SCHEDULED, reason=value.reason,
-                            send_at=moment + backoff(row.attempts))
+            outcomes.finish(
+                row.id, MessageStatus.SCHEDULED, reason=value.reason, send_at=moment + backoff(row.attempts)
+            )
             result.retrying += 1
     else:
         outcomes.finish(row.id, MessageStatus.SENT, provider_id=value[:100], sent_at=moment)
         # Metered for billing in the transaction that confirms the send (record_usage_many).
-        outcomes.usage.append({"kind": "outbound_message", "quantity": 1, "occurred_at": moment,
-                               "source_key": f"message:{row.id}", "channel": row.channel.value})
+        outcomes.usage.append(
+            {
+                "kind": "outbound_message",
+                "quantity": 1,
+                "occurred_at": moment,
+                "source_key": f"message:{row.id}",
+                "channel": row.channel.value,
+            }
+        )
         result.sent += 1
 
 
@@ -373,8 +444,11 @@ class SenderPool:
         self._all: list[channels.Channels] = []
         self._lock = threading.Lock()
         # Each thread works in the application's context (configuration, instance folder), never a tenant's.
-        self._executor = ThreadPoolExecutor(max_workers=size or SENDERS, thread_name_prefix="outbound-sender",
-                                            initializer=lambda: app.app_context().push())
+        self._executor = ThreadPoolExecutor(
+            max_workers=size or SENDERS,
+            thread_name_prefix="outbound-sender",
+            initializer=lambda: app.app_context().push(),
+        )
 
     def __enter__(self) -> "SenderPool":
         return self
@@ -394,8 +468,7 @@ class SenderPool:
 
     def submit(self, work: list[tuple], clinic: _Clinic) -> list[Future]:
         """Start sending every (row, rendered) of `work`; one future per item, its outcome."""
-        return [self._executor.submit(lambda item=item: _send(self._channels(), *item, clinic))
-                for item in work]
+        return [self._executor.submit(lambda item=item: _send(self._channels(), *item, clinic)) for item in work]
 
 
 def _confirm(outcomes: _Outcomes) -> None:
@@ -431,24 +504,39 @@ def _finish_messages(updates: list[dict]) -> None:
     """Write the outcomes of a chunk to its messages that are still `sending`."""
     now = datetime.now(UTC)
     if db.session.get_bind().dialect.name == "postgresql":
-        execute_columns(_FINISH_SENDING, {
-            "now": now, "tenant": current_tenant_id(),
-            "id": [u["b_id"] for u in updates], "status": [u["b_status"].value for u in updates],
-            "reason": [u["b_reason"] for u in updates], "send_at": [u["b_send_at"] for u in updates],
-            "provider_id": [u["b_provider_id"] for u in updates], "sent_at": [u["b_sent_at"] for u in updates],
-        })
+        execute_columns(
+            _FINISH_SENDING,
+            {
+                "now": now,
+                "tenant": current_tenant_id(),
+                "id": [u["b_id"] for u in updates],
+                "status": [u["b_status"].value for u in updates],
+                "reason": [u["b_reason"] for u in updates],
+                "send_at": [u["b_send_at"] for u in updates],
+                "provider_id": [u["b_provider_id"] for u in updates],
+                "sent_at": [u["b_sent_at"] for u in updates],
+            },
+        )
         return
     messages = OutboundMessage.__table__
     db.session.execute(
         update(messages)
-        .where(messages.c.tenant_id == current_tenant_id(), messages.c.id == bindparam("b_id"),
-               messages.c.status == MessageStatus.SENDING.value)
-        .values(status=bindparam("b_status", type_=messages.c.status.type),
-                failure_reason=bindparam("b_reason"), lease_until=None, updated_at=now,
-                send_at=func.coalesce(bindparam("b_send_at", type_=messages.c.send_at.type), messages.c.send_at),
-                provider_id=func.coalesce(bindparam("b_provider_id", type_=messages.c.provider_id.type),
-                                          messages.c.provider_id),
-                sent_at=func.coalesce(bindparam("b_sent_at", type_=messages.c.sent_at.type), messages.c.sent_at)),
+        .where(
+            messages.c.tenant_id == current_tenant_id(),
+            messages.c.id == bindparam("b_id"),
+            messages.c.status == MessageStatus.SENDING.value,
+        )
+        .values(
+            status=bindparam("b_status", type_=messages.c.status.type),
+            failure_reason=bindparam("b_reason"),
+            lease_until=None,
+            updated_at=now,
+            send_at=func.coalesce(bindparam("b_send_at", type_=messages.c.send_at.type), messages.c.send_at),
+            provider_id=func.coalesce(
+                bindparam("b_provider_id", type_=messages.c.provider_id.type), messages.c.provider_id
+            ),
+            sent_at=func.coalesce(bindparam("b_sent_at", type_=messages.c.sent_at.type), messages.c.sent_at),
+        ),
         updates,
     )
 
@@ -467,7 +555,7 @@ def send_batch(ids: list[int], clinic: _Clinic, pool: SenderPool, result: Dispat
     try:
         for first in range(0, len(rows), CONFIRM_EVERY):
             work = []
-            for row in rows[first:first + CONFIRM_EVERY]:
+            for row in rows[first : first + CONFIRM_EVERY]:
                 try:
                     rendered = _prepare(row, clinic, templates, outcomes, result)
                 except _RUN_INTERRUPTED:

@@ -14,7 +14,10 @@ KIND_LABELS = {
     CampaignKind.RECALL: _l("Recall"),
 }
 CAMPAIGN_STATUS_LABELS = {
-    "draft": _l("Draft"), "active": _l("Running"), "paused": _l("Paused"), "finished": _l("Finished"),
+    "draft": _l("Draft"),
+    "active": _l("Running"),
+    "paused": _l("Paused"),
+    "finished": _l("Finished"),
 }
 CHANNEL_LABELS = {MessageChannel.EMAIL: _l("E-mail"), MessageChannel.SMS: _l("SMS")}
 STATUS_LABELS = {
@@ -32,8 +35,10 @@ REASON_LABELS = {
     "campaign_finished": _l("The campaign was finished"),
     "campaign finished": _l("The campaign was finished"),  # written before the code existed (old rows)
     "patient_erased": _l("The patient's data was erased"),
-    "control_character": _l("The subject or text contains a control character (such as a line break): correct "
-                            "the message or the data it is filled with"),
+    "control_character": _l(
+        "The subject or text contains a control character (such as a line break): correct "
+        "the message or the data it is filled with"
+    ),
     "attempts_exhausted": _l("Given up: no attempt to send it finished"),
     "unexpected_error": _l("An error on our side while sending this message"),
 }
@@ -49,9 +54,14 @@ def reason_text(reason: str | None) -> str:
     if label is None:
         return reason
     return str(label) if reason in REASON_LABELS else f"{label} ({detail})"
+
+
 REPLY_LABELS = {
-    "confirmed": _l("Confirmed"), "cancelled": _l("Cancelled"), "callback": _l("Callback requested"),
-    "opted_out": _l("Opted out"), "answered": _l("Survey answered"),
+    "confirmed": _l("Confirmed"),
+    "cancelled": _l("Cancelled"),
+    "callback": _l("Callback requested"),
+    "opted_out": _l("Opted out"),
+    "answered": _l("Survey answered"),
 }
 UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
 
@@ -64,13 +74,19 @@ class CampaignForm(Form):
 
 
 class StepForm(Form):
-    amount = IntegerField(_l("How long"), validators=[
-        InputRequired(_l("Say how long before or after the appointment.")),
-        NumberRange(min=1, max=366 * 24 * 60, message=_l("Give a number from 1 upwards."))])
-    unit = SelectField(_l("Unit"), choices=choices([("hours", _l("hours")), ("days", _l("days")),
-                                                    ("minutes", _l("minutes"))]))
-    direction = SelectField(_l("When"), choices=choices([("before", _l("before the appointment")),
-                                                         ("after", _l("after the appointment"))]))
+    amount = IntegerField(
+        _l("How long"),
+        validators=[
+            InputRequired(_l("Say how long before or after the appointment.")),
+            NumberRange(min=1, max=366 * 24 * 60, message=_l("Give a number from 1 upwards.")),
+        ],
+    )
+    unit = SelectField(
+        _l("Unit"), choices=choices([("hours", _l("hours")), ("days", _l("days")), ("minutes", _l("minutes"))])
+    )
+    direction = SelectField(
+        _l("When"), choices=choices([("before", _l("before the appointment")), ("after", _l("after the appointment"))])
+    )
     send_time = TimeField(_l("At a fixed time of day (optional)"), validators=[Optional()])
     channel = SelectField(_l("Channel"), choices=choices((c.value, label) for c, label in CHANNEL_LABELS.items()))
 
@@ -90,16 +106,22 @@ class TemplateForm(Form):
 
 
 class OutboundSettingsForm(Form):
-    rate_per_minute = IntegerField(_l("Messages per minute at most"), validators=[
-        InputRequired(_l("Give a number.")),
-        NumberRange(min=1, max=10_000, message=_l("The sending rate must be between 1 and 10,000 messages per "
-                                                  "minute."))])
+    rate_per_minute = IntegerField(
+        _l("Messages per minute at most"),
+        validators=[
+            InputRequired(_l("Give a number.")),
+            NumberRange(
+                min=1, max=10_000, message=_l("The sending rate must be between 1 and 10,000 messages per minute.")
+            ),
+        ],
+    )
     quiet_from = TimeField(_l("Quiet hours from"), validators=[InputRequired(_l("Give a time."))])
     quiet_until = TimeField(_l("Quiet hours until"), validators=[InputRequired(_l("Give a time."))])
     sms_sender = StringField(_l("The clinic's SMS number (optional)"), validators=[Optional(), Length(max=32)])
 
 
 class SurveyForm(Form):
-    score = SelectField(_l("How satisfied are you with your visit?"),
-                        choices=choices((str(n), str(n)) for n in range(5, 0, -1)))
+    score = SelectField(
+        _l("How satisfied are you with your visit?"), choices=choices((str(n), str(n)) for n in range(5, 0, -1))
+    )
     comment = TextAreaField(_l("Anything you want to tell us? (optional)"))

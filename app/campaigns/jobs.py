@@ -59,8 +59,13 @@ def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
                 planned = planning.plan_messages()
                 db.session.commit()
                 result = dispatch.dispatch_due(time_budget_seconds=time_budget_seconds)
-            return {"planned": planned, "sent": result.sent, "failed": result.failed,
-                    "retrying": result.retrying, "skipped": result.skipped}
+            return {
+                "planned": planned,
+                "sent": result.sent,
+                "failed": result.failed,
+                "retrying": result.retrying,
+                "skipped": result.skipped,
+            }
         except Exception:
             db.session.rollback()
             logger.exception("outbound run failed", extra={"tenant_id": tenant_id})
@@ -92,7 +97,14 @@ def schedule_outbound() -> int:
         job_id = f"outbound-{tenant_id}-{uuid.uuid4().hex}"
         if not connection.set(_lease_key(tenant_id), job_id, nx=True, ex=lease_seconds):
             continue
-        queue.enqueue(run_outbound, tenant_id, job_id=job_id, description="app.campaigns.jobs.run_outbound",
-                      result_ttl=0, failure_ttl=120, job_timeout=300)
+        queue.enqueue(
+            run_outbound,
+            tenant_id,
+            job_id=job_id,
+            description="app.campaigns.jobs.run_outbound",
+            result_ttl=0,
+            failure_ttl=120,
+            job_timeout=300,
+        )
         queued += 1
     return queued

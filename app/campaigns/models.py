@@ -102,12 +102,25 @@ class Patient(TenantScoped, TimestampMixin, db.Model):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def may_receive(self, channel: "MessageChannel") -> bool:
-        return consent_allows(channel, email=self.email, phone=self.phone, consent_email=self.consent_email,
-                              consent_sms=self.consent_sms, opted_out_at=self.opted_out_at)
+        return consent_allows(
+            channel,
+            email=self.email,
+            phone=self.phone,
+            consent_email=self.consent_email,
+            consent_sms=self.consent_sms,
+            opted_out_at=self.opted_out_at,
+        )
 
 
-def consent_allows(channel: MessageChannel, *, email: str | None, phone: str | None, consent_email: bool,
-                   consent_sms: bool, opted_out_at: datetime | None) -> bool:
+def consent_allows(
+    channel: MessageChannel,
+    *,
+    email: str | None,
+    phone: str | None,
+    consent_email: bool,
+    consent_sms: bool,
+    opted_out_at: datetime | None,
+) -> bool:
     """The consent rule: not opted out, consent for the channel, and an address on it."""
     if opted_out_at is not None:
         return False
@@ -145,8 +158,13 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id"),
         CheckConstraint("rate_per_minute > 0", name="rate_positive"),
-        Index("uq_outbound_settings_sms_sender", "sms_sender", unique=True,
-              postgresql_where=text("sms_sender IS NOT NULL"), sqlite_where=text("sms_sender IS NOT NULL")),
+        Index(
+            "uq_outbound_settings_sms_sender",
+            "sms_sender",
+            unique=True,
+            postgresql_where=text("sms_sender IS NOT NULL"),
+            sqlite_where=text("sms_sender IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -180,8 +198,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
     __audit_name__ = "campaign_step"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
-        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"], ondelete="CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -197,8 +214,9 @@ class MessageTemplate(TenantScoped, TimestampMixin, db.Model):
     __audit_name__ = "message_template"  # changes are recorded in the audit trail (compliance.audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "step_id", "language"),
-        ForeignKeyConstraint(["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"], ondelete="CASCADE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -220,21 +238,31 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
         UniqueConstraint("tenant_id", "dedupe_key"),
         UniqueConstraint("token"),
         UniqueConstraint("tenant_id", "id"),
-        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"],
-                             ondelete="CASCADE"),
-        ForeignKeyConstraint(["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"],
-                             ondelete="CASCADE"),
-        ForeignKeyConstraint(["tenant_id", "appointment_id"], ["appointments.tenant_id", "appointments.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "step_id"], ["campaign_steps.tenant_id", "campaign_steps.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "appointment_id"], ["appointments.tenant_id", "appointments.id"], ondelete="CASCADE"
+        ),
         ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
         # Only the messages still to send, in send order: what the claim reads (migration 0015).
-        Index("ix_outbound_messages_pending", "tenant_id", "send_at",
-              postgresql_where=text("status IN ('scheduled', 'sending')"),
-              sqlite_where=text("status IN ('scheduled', 'sending')")),
+        Index(
+            "ix_outbound_messages_pending",
+            "tenant_id",
+            "send_at",
+            postgresql_where=text("status IN ('scheduled', 'sending')"),
+            sqlite_where=text("status IN ('scheduled', 'sending')"),
+        ),
         Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
         # The rate limit counts the clinic's messages sent in the last minute.
-        Index("ix_outbound_messages_sent", "tenant_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),
-              sqlite_where=text("sent_at IS NOT NULL")),
+        Index(
+            "ix_outbound_messages_sent",
+            "tenant_id",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
     )
 
     __tenant_id_index__ = False
@@ -266,8 +294,9 @@ class SurveyAnswer(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "survey_answers"
     __table_args__ = (
         UniqueConstraint("tenant_id", "message_id"),
-        ForeignKeyConstraint(["tenant_id", "message_id"], ["outbound_messages.tenant_id", "outbound_messages.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "message_id"], ["outbound_messages.tenant_id", "outbound_messages.id"], ondelete="CASCADE"
+        ),
         CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
     )
 

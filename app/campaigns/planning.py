@@ -58,8 +58,9 @@ def step_time(starts_at: datetime, step: CampaignStep, zone: ZoneInfo) -> dateti
     return moment
 
 
-def out_of_quiet_hours(moment: datetime, settings: OutboundSettings, zone: ZoneInfo, *,
-                       latest: datetime | None = None) -> datetime:
+def out_of_quiet_hours(
+    moment: datetime, settings: OutboundSettings, zone: ZoneInfo, *, latest: datetime | None = None
+) -> datetime:
     """The first moment at or after `moment` outside quiet hours; for reminders (`latest` = the
     appointment), the last moment before the quiet hours began if waiting would be too late."""
     local = moment.astimezone(zone)
@@ -95,24 +96,44 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
     # A fixed time of day can move the send up to a day from the plain offset.
     earliest, latest = moment - GRACE - offset - timedelta(days=1), moment + HORIZON - offset + timedelta(days=1)
     reminder = campaign.kind == CampaignKind.REMINDER
-    already = select(OutboundMessage.id).where(
-        OutboundMessage.step_id == step.id, OutboundMessage.appointment_id == Appointment.id
-    ).exists()
+    already = (
+        select(OutboundMessage.id)
+        .where(OutboundMessage.step_id == step.id, OutboundMessage.appointment_id == Appointment.id)
+        .exists()
+    )
     # Plain columns, not entities: planning reads thousands of rows per clinic and changes none of them.
     query = (
-        select(Appointment.id, Appointment.starts_at, Patient.id.label("patient_id"), Patient.language,
-               Patient.email, Patient.phone, Patient.consent_email, Patient.consent_sms, Patient.opted_out_at,
-               Patient.erased_at)
+        select(
+            Appointment.id,
+            Appointment.starts_at,
+            Patient.id.label("patient_id"),
+            Patient.language,
+            Patient.email,
+            Patient.phone,
+            Patient.consent_email,
+            Patient.consent_sms,
+            Patient.opted_out_at,
+            Patient.erased_at,
+        )
         .join(Patient, and_(Patient.id == Appointment.patient_id, Patient.tenant_id == Appointment.tenant_id))
-        .where(Appointment.starts_at >= earliest, Appointment.starts_at <= latest,
-               Appointment.status.in_(_LIVE_APPOINTMENTS if reminder else _HELD_APPOINTMENTS), ~already)
+        .where(
+            Appointment.starts_at >= earliest,
+            Appointment.starts_at <= latest,
+            Appointment.status.in_(_LIVE_APPOINTMENTS if reminder else _HELD_APPOINTMENTS),
+            ~already,
+        )
     )
     for key in ("location", "practitioner"):
         if campaign.audience.get(key):
             query = query.where(getattr(Appointment, key) == campaign.audience[key])
     # The same for every row: read once, not per row (ORM attribute access costs as much as the rest).
-    per_step = {"tenant_id": tenant.id, "campaign_id": campaign.id, "step_id": step.id,
-                "channel": step.channel.value, "attempts": 0}
+    per_step = {
+        "tenant_id": tenant.id,
+        "campaign_id": campaign.id,
+        "step_id": step.id,
+        "channel": step.channel.value,
+        "attempts": 0,
+    }
     channel, tenant_id, step_id, default_language = step.channel, tenant.id, step.id, tenant.default_locale
     rows = []
     for row in db.session.execute(query):
@@ -128,15 +149,28 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
             status, reason = MessageStatus.SKIPPED, PATIENT_ERASED
         elif row.opted_out_at is not None:
             status, reason = MessageStatus.SKIPPED, OPTED_OUT
-        elif not consent_allows(channel, email=row.email, phone=row.phone, consent_email=row.consent_email,
-                                consent_sms=row.consent_sms, opted_out_at=row.opted_out_at):
+        elif not consent_allows(
+            channel,
+            email=row.email,
+            phone=row.phone,
+            consent_email=row.consent_email,
+            consent_sms=row.consent_sms,
+            opted_out_at=row.opted_out_at,
+        ):
             status, reason = MessageStatus.SKIPPED, NO_CONSENT
-        rows.append({
-            **per_step, "appointment_id": row.id, "patient_id": row.patient_id,
-            "language": row.language if row.language in languages else default_language,
-            "dedupe_key": dedupe_key(tenant_id, step_id, row.id), "token": secrets.token_urlsafe(32),
-            "status": status.value, "send_at": send_at, "failure_reason": reason,
-        })
+        rows.append(
+            {
+                **per_step,
+                "appointment_id": row.id,
+                "patient_id": row.patient_id,
+                "language": row.language if row.language in languages else default_language,
+                "dedupe_key": dedupe_key(tenant_id, step_id, row.id),
+                "token": secrets.token_urlsafe(32),
+                "status": status.value,
+                "send_at": send_at,
+                "failure_reason": reason,
+            }
+        )
     return rows
 
 

@@ -68,8 +68,10 @@ def opt_out(patient: Patient, *, moment: datetime | None = None) -> int:
         patient.opted_out_at = moment
     skipped = db.session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.patient_id == patient.id,
-               OutboundMessage.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)))
+        .where(
+            OutboundMessage.patient_id == patient.id,
+            OutboundMessage.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)),
+        )
         .values(status=MessageStatus.SKIPPED, failure_reason=OPTED_OUT, lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -116,9 +118,14 @@ def _offer_callback(message: OutboundMessage, patient: Patient, subject: str) ->
         logger.warning("no callback queue for a patient reply", extra={"message_id": message.id})
         return
     queue = next((q for q in queues if q.language == patient.language), queues[0])
-    hotline.offer_contact(queue_id=queue.id, patient_ref=patient.reference, subject=subject,
-                          language=patient.language if patient.language == queue.language else None,
-                          external_id=f"campaign-message-{message.id}", source="campaign")
+    hotline.offer_contact(
+        queue_id=queue.id,
+        patient_ref=patient.reference,
+        subject=subject,
+        language=patient.language if patient.language == queue.language else None,
+        external_id=f"campaign-message-{message.id}",
+        source="campaign",
+    )
 
 
 def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = None) -> str:
@@ -135,8 +142,11 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
         message = db.session.scalar(
             select(OutboundMessage)
             .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
-            .where(OutboundMessage.patient_id == patient.id, Campaign.kind == CampaignKind.REMINDER,
-                   OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)))
+            .where(
+                OutboundMessage.patient_id == patient.id,
+                Campaign.kind == CampaignKind.REMINDER,
+                OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
+            )
             .order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc())
             .limit(1)
         )
@@ -162,8 +172,9 @@ def answer_text(reply: Reply) -> str:
     }.get(reply, "")
 
 
-def record_survey_answer(message: OutboundMessage, *, scale: str, score: int, comment: str | None,
-                         moment: datetime | None = None) -> SurveyAnswer:
+def record_survey_answer(
+    message: OutboundMessage, *, scale: str, score: int, comment: str | None, moment: datetime | None = None
+) -> SurveyAnswer:
     campaign = db.session.get(Campaign, message.campaign_id)
     if campaign.kind != CampaignKind.SURVEY:
         raise Conflict(_l("This message is not a survey."))
@@ -178,8 +189,14 @@ def record_survey_answer(message: OutboundMessage, *, scale: str, score: int, co
     if db.session.scalar(select(SurveyAnswer.id).where(SurveyAnswer.message_id == message.id)):
         raise Conflict(_l("Thank you, your answer was already recorded."))
     moment = moment or datetime.now(UTC)
-    answer = SurveyAnswer(message_id=message.id, appointment_id=message.appointment_id, scale=scale, score=score,
-                          comment=comment, answered_at=moment)
+    answer = SurveyAnswer(
+        message_id=message.id,
+        appointment_id=message.appointment_id,
+        scale=scale,
+        score=score,
+        comment=comment,
+        answered_at=moment,
+    )
     db.session.add(answer)
     remember_reply(message, Reply.ANSWERED, moment)
     return answer

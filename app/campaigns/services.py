@@ -57,8 +57,10 @@ def save_outbound_settings(*, rate_per_minute: int, quiet_from: time, quiet_unti
     for step in db.session.scalars(select(CampaignStep).where(CampaignStep.send_time.is_not(None))):
         if in_quiet_hours(step.send_time, quiet_from, quiet_until):
             raise DomainError(
-                _l("A campaign step sends at %(time)s, which these quiet hours would forbid. Change the step first.",
-                   time=step.send_time.strftime("%H:%M")),
+                _l(
+                    "A campaign step sends at %(time)s, which these quiet hours would forbid. Change the step first.",
+                    time=step.send_time.strftime("%H:%M"),
+                ),
                 "quiet_from",
             )
     settings = outbound_settings()
@@ -81,8 +83,10 @@ def set_sms_sender(number: str | None) -> OutboundSettings:
         except phonenumbers.NumberParseException:
             parsed = None
         if parsed is None or not phonenumbers.is_valid_number(parsed):
-            raise DomainError(_l("Not a valid phone number (national numbers are read as %(country)s).",
-                                 country=tenant.country_code), "sms_sender")
+            raise DomainError(
+                _l("Not a valid phone number (national numbers are read as %(country)s).", country=tenant.country_code),
+                "sms_sender",
+            )
         number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         taken = db.session.scalar(
             select(OutboundSettings.id)
@@ -147,9 +151,11 @@ def save_campaign(campaign: Campaign | None, *, name: str, kind: CampaignKind, a
 
 
 def steps(campaign: Campaign) -> list[CampaignStep]:
-    return list(db.session.scalars(
-        select(CampaignStep).where(CampaignStep.campaign_id == campaign.id).order_by(CampaignStep.offset_minutes)
-    ))
+    return list(
+        db.session.scalars(
+            select(CampaignStep).where(CampaignStep.campaign_id == campaign.id).order_by(CampaignStep.offset_minutes)
+        )
+    )
 
 
 def get_step(campaign: Campaign, step_id: int) -> CampaignStep:
@@ -161,8 +167,9 @@ def get_step(campaign: Campaign, step_id: int) -> CampaignStep:
     return step
 
 
-def add_step(campaign: Campaign, *, offset_minutes: int, channel: MessageChannel,
-             send_time: time | None = None) -> CampaignStep:
+def add_step(
+    campaign: Campaign, *, offset_minutes: int, channel: MessageChannel, send_time: time | None = None
+) -> CampaignStep:
     if campaign.status == CampaignStatus.FINISHED:
         raise Conflict(_l("This campaign is finished."))
     if not -MAX_OFFSET_MINUTES <= offset_minutes <= MAX_OFFSET_MINUTES:
@@ -174,9 +181,12 @@ def add_step(campaign: Campaign, *, offset_minutes: int, channel: MessageChannel
     settings = outbound_settings()
     if send_time is not None and in_quiet_hours(send_time, settings.quiet_from, settings.quiet_until):
         raise DomainError(
-            _l("This step would send at %(time)s, inside the clinic's quiet hours (%(start)s–%(end)s).",
-               time=send_time.strftime("%H:%M"), start=settings.quiet_from.strftime("%H:%M"),
-               end=settings.quiet_until.strftime("%H:%M")),
+            _l(
+                "This step would send at %(time)s, inside the clinic's quiet hours (%(start)s–%(end)s).",
+                time=send_time.strftime("%H:%M"),
+                start=settings.quiet_from.strftime("%H:%M"),
+                end=settings.quiet_until.strftime("%H:%M"),
+            ),
             "send_time",
         )
     step = CampaignStep(campaign_id=campaign.id, offset_minutes=offset_minutes, channel=channel, send_time=send_time)
@@ -232,9 +242,14 @@ def preview(step: CampaignStep, language: str) -> Rendered:
         raise NotFound(_l("There is no template in this language yet."))
     sample_start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=30, second=0, microsecond=0)
     context = context_for(
-        clinic=tenant.name, starts_at=sample_start, time_zone=tenant.time_zone, language=language,
-        location=_l("Main building, room 2").__str__(), practitioner="Dr. Sample",
-        link="https://…/m/…", optout_link="https://…/m/…/stop",
+        clinic=tenant.name,
+        starts_at=sample_start,
+        time_zone=tenant.time_zone,
+        language=language,
+        location=_l("Main building, room 2").__str__(),
+        practitioner="Dr. Sample",
+        link="https://…/m/…",
+        optout_link="https://…/m/…/stop",
     )
     return render(template.subject, template.body, context)
 
@@ -248,8 +263,9 @@ def activate(campaign: Campaign) -> None:
     default = current_tenant().default_locale
     for step in campaign_steps:
         if default not in templates(step):
-            raise DomainError(_l("Every step needs a template in the clinic's default language before the campaign "
-                                 "starts."))
+            raise DomainError(
+                _l("Every step needs a template in the clinic's default language before the campaign starts.")
+            )
     campaign.status = CampaignStatus.ACTIVE
     campaign.activated_at = campaign.activated_at or datetime.now(UTC)
 
@@ -264,8 +280,9 @@ def finish(campaign: Campaign) -> int:
     """End the campaign for good; messages not sent yet are skipped. Returns how many."""
     campaign.status = CampaignStatus.FINISHED
     pending = db.session.scalars(
-        select(OutboundMessage).where(OutboundMessage.campaign_id == campaign.id,
-                                      OutboundMessage.status == MessageStatus.SCHEDULED)
+        select(OutboundMessage).where(
+            OutboundMessage.campaign_id == campaign.id, OutboundMessage.status == MessageStatus.SCHEDULED
+        )
     ).all()
     for message in pending:
         message.status, message.failure_reason = MessageStatus.SKIPPED, CAMPAIGN_FINISHED
@@ -279,7 +296,8 @@ def progress(campaign: Campaign) -> dict[str, int]:
     """Counts for the progress bar: by status, replies, and the total planned."""
     counts = {status.value: 0 for status in MessageStatus} | {reply.value: 0 for reply in Reply}
     for status, count in db.session.execute(
-        select(OutboundMessage.status, func.count()).where(OutboundMessage.campaign_id == campaign.id)
+        select(OutboundMessage.status, func.count())
+        .where(OutboundMessage.campaign_id == campaign.id)
         .group_by(OutboundMessage.status)
     ):
         counts[MessageStatus(status).value] = count
@@ -307,6 +325,7 @@ def messages_page(campaign: Campaign, *, status: str | None, page: int) -> tuple
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.order_by(OutboundMessage.send_at.desc(), OutboundMessage.id.desc())
-        .limit(PAGE_SIZE).offset(max(page - 1, 0) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+        .offset(max(page - 1, 0) * PAGE_SIZE)
     ).all()
     return list(rows), total

@@ -69,19 +69,21 @@ def patient_email(sender: str, to: str, subject: str, body: str, message_id: str
     to_header = f"To: {to}\r\n".encode() if not to.isascii() else _header("To", to)
     text = "\n".join(body.splitlines()).encode("utf-8")
     content = binascii.b2a_qp(text, istext=True).replace(b"\n", b"\r\n")
-    return b"".join((
-        _header("From", sender_header(sender)),
-        to_header,
-        _header("Subject", subject),
-        _header("Date", formatdate(usegmt=True)),
-        _header("Message-ID", message_id),
-        b"MIME-Version: 1.0\r\n",
-        b'Content-Type: text/plain; charset="utf-8"\r\n',
-        b"Content-Transfer-Encoding: quoted-printable\r\n",
-        b"\r\n",
-        content,
-        b"" if content.endswith(b"\r\n") else b"\r\n",
-    ))
+    return b"".join(
+        (
+            _header("From", sender_header(sender)),
+            to_header,
+            _header("Subject", subject),
+            _header("Date", formatdate(usegmt=True)),
+            _header("Message-ID", message_id),
+            b"MIME-Version: 1.0\r\n",
+            b'Content-Type: text/plain; charset="utf-8"\r\n',
+            b"Content-Transfer-Encoding: quoted-printable\r\n",
+            b"\r\n",
+            content,
+            b"" if content.endswith(b"\r\n") else b"\r\n",
+        )
+    )
 
 
 def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
@@ -94,7 +96,8 @@ def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
         # An internationalised address (email_validator accepts them) travels only with SMTPUTF8 (RFC 6531).
         if not smtp.has_extn("smtputf8"):
             raise smtplib.SMTPRecipientsRefused(
-                {recipient: (553, b"the relay does not offer SMTPUTF8 for an internationalised address")})
+                {recipient: (553, b"the relay does not offer SMTPUTF8 for an internationalised address")}
+            )
         smtp.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"])
         return
     if not smtp.has_extn("pipelining"):
@@ -103,7 +106,10 @@ def send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
     # Every reply of the group is read before acting on any (RFC 2920, 3.1).
     (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
-        smtp.getreply(), smtp.getreply(), smtp.getreply())
+        smtp.getreply(),
+        smtp.getreply(),
+        smtp.getreply(),
+    )
     refused = mail_code != 250 or rcpt_code not in (250, 251)
     if data_code == 354 and refused:
         # A server that started the data although MAIL or RCPT failed gets an empty message, which it

@@ -32,15 +32,19 @@ def placeholders_in(text: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as error:
-        raise DomainError(_l("A brace is not closed: write {placeholder}, or {{ and }} for a literal brace."),
-                          "body") from error
+        raise DomainError(
+            _l("A brace is not closed: write {placeholder}, or {{ and }} for a literal brace."), "body"
+        ) from error
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if name not in PLACEHOLDERS or spec or conversion:
             raise DomainError(
-                _l("Unknown placeholder {%(name)s}. Available: %(available)s.", name=name or "",
-                   available=", ".join("{" + p + "}" for p in PLACEHOLDERS)),
+                _l(
+                    "Unknown placeholder {%(name)s}. Available: %(available)s.",
+                    name=name or "",
+                    available=", ".join("{" + p + "}" for p in PLACEHOLDERS),
+                ),
                 "body",
             )
         names.append(name)
@@ -64,12 +68,23 @@ def _date_and_time(starts_at: datetime, time_zone: str, language: str) -> tuple[
     # Appointments share slots: formatting each (slot, zone, language) once saves most of Babel's work
     # when a batch of reminders is rendered.
     local = starts_at.astimezone(ZoneInfo(time_zone))
-    return (format_date(local.date(), format="full", locale=language),
-            format_time(local.time(), format="short", locale=language))
+    return (
+        format_date(local.date(), format="full", locale=language),
+        format_time(local.time(), format="short", locale=language),
+    )
 
 
-def context_for(*, clinic: str, starts_at: datetime, time_zone: str, language: str, location: str,
-                practitioner: str, link: str, optout_link: str) -> dict[str, str]:
+def context_for(
+    *,
+    clinic: str,
+    starts_at: datetime,
+    time_zone: str,
+    language: str,
+    location: str,
+    practitioner: str,
+    link: str,
+    optout_link: str,
+) -> dict[str, str]:
     date, time = _date_and_time(starts_at, time_zone, language)
     return {
         "clinic": clinic,

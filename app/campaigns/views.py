@@ -55,11 +55,16 @@ def format_offset(minutes: int) -> str:
 
 
 def _labels() -> dict:
-    return {"kind_labels": KIND_LABELS, "channel_labels": CHANNEL_LABELS, "status_labels": STATUS_LABELS,
-            "reason_text": reason_text, "reply_labels": REPLY_LABELS,
-            "campaign_status_labels": CAMPAIGN_STATUS_LABELS,
-            "format_offset": format_offset,
-            "can_edit": can_manage(current_user, g.tenant)}
+    return {
+        "kind_labels": KIND_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "status_labels": STATUS_LABELS,
+        "reason_text": reason_text,
+        "reply_labels": REPLY_LABELS,
+        "campaign_status_labels": CAMPAIGN_STATUS_LABELS,
+        "format_offset": format_offset,
+        "can_edit": can_manage(current_user, g.tenant),
+    }
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -68,21 +73,29 @@ def index():
     if form.validate_on_submit():
         try:
             campaign = services.save_campaign(
-                None, name=form.name.data, kind=CampaignKind(form.kind.data),
+                None,
+                name=form.name.data,
+                kind=CampaignKind(form.kind.data),
                 audience={"location": form.location.data, "practitioner": form.practitioner.data},
             )
             db.session.commit()
-            flash(_("Campaign %(name)s created. Add its steps and messages, then start it.", name=campaign.name),
-                  "success")
+            flash(
+                _("Campaign %(name)s created. Add its steps and messages, then start it.", name=campaign.name),
+                "success",
+            )
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
         except DomainError as error:
             db.session.rollback()
             if not attach_domain_error(form, error):
                 flash(str(error.message), "error")
     rows = services.campaigns()
-    return render_template("campaigns/index.html", form=form, campaigns=rows,
-                           progress={c.id: services.progress(c) for c in rows}, **_labels()), \
-        400 if form.errors else 200
+    return render_template(
+        "campaigns/index.html",
+        form=form,
+        campaigns=rows,
+        progress={c.id: services.progress(c) for c in rows},
+        **_labels(),
+    ), 400 if form.errors else 200
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -91,8 +104,11 @@ def settings():
     form = OutboundSettingsForm(obj=current)
     if form.validate_on_submit():
         try:
-            services.save_outbound_settings(rate_per_minute=form.rate_per_minute.data,
-                                            quiet_from=form.quiet_from.data, quiet_until=form.quiet_until.data)
+            services.save_outbound_settings(
+                rate_per_minute=form.rate_per_minute.data,
+                quiet_from=form.quiet_from.data,
+                quiet_until=form.quiet_until.data,
+            )
             services.set_sms_sender(form.sms_sender.data)
             db.session.commit()
             flash(_("Sending rules saved."), "success")
@@ -103,8 +119,7 @@ def settings():
                 flash(str(error.message), "error")
     db.session.commit()  # the clinic's default rules, created on first visit
     sms_webhook = public_url(url_for("campaigns_public.sms_inbound", slug=g.tenant.slug))
-    return render_template("campaigns/settings.html", form=form, sms_webhook=sms_webhook), \
-        400 if form.errors else 200
+    return render_template("campaigns/settings.html", form=form, sms_webhook=sms_webhook), 400 if form.errors else 200
 
 
 @bp.get("/<int:campaign_id>")
@@ -119,9 +134,15 @@ def _detail(campaign, *, step_form, status: int = 200):
     edit_form.location.data = campaign.audience.get("location", "")
     edit_form.practitioner.data = campaign.audience.get("practitioner", "")
     return render_template(
-        "campaigns/detail.html", campaign=campaign, steps=campaign_steps, step_form=step_form, edit_form=edit_form,
+        "campaigns/detail.html",
+        campaign=campaign,
+        steps=campaign_steps,
+        step_form=step_form,
+        edit_form=edit_form,
         templates={step.id: services.templates(step) for step in campaign_steps},
-        progress=services.progress(campaign), settings=services.outbound_settings(), **_labels(),
+        progress=services.progress(campaign),
+        settings=services.outbound_settings(),
+        **_labels(),
     ), status
 
 
@@ -131,8 +152,12 @@ def edit(campaign_id: int):
     form = CampaignForm()
     if form.validate_on_submit():
         try:
-            services.save_campaign(campaign, name=form.name.data, kind=CampaignKind(form.kind.data),
-                                   audience={"location": form.location.data, "practitioner": form.practitioner.data})
+            services.save_campaign(
+                campaign,
+                name=form.name.data,
+                kind=CampaignKind(form.kind.data),
+                audience={"location": form.location.data, "practitioner": form.practitioner.data},
+            )
             db.session.commit()
             flash(_("Campaign saved."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
@@ -150,8 +175,12 @@ def add_step(campaign_id: int):
     form = StepForm()
     if form.validate_on_submit():
         try:
-            services.add_step(campaign, offset_minutes=form.offset_minutes(),
-                              channel=MessageChannel(form.channel.data), send_time=form.send_time.data)
+            services.add_step(
+                campaign,
+                offset_minutes=form.offset_minutes(),
+                channel=MessageChannel(form.channel.data),
+                send_time=form.send_time.data,
+            )
             db.session.commit()
             flash(_("Step added. Now write its message."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
@@ -186,12 +215,12 @@ def template(campaign_id: int, step_id: int):
         form.language.data = language
     if form.validate_on_submit():
         try:
-            services.save_template(step, language=form.language.data, subject=form.subject.data,
-                                   body=form.body.data)
+            services.save_template(step, language=form.language.data, subject=form.subject.data, body=form.body.data)
             db.session.commit()
             flash(_("Message saved."), "success")
-            return redirect(url_for("campaigns.template", campaign_id=campaign.id, step_id=step.id,
-                                    language=form.language.data))
+            return redirect(
+                url_for("campaigns.template", campaign_id=campaign.id, step_id=step.id, language=form.language.data)
+            )
         except DomainError as error:
             db.session.rollback()
             if not attach_domain_error(form, error):
@@ -199,9 +228,17 @@ def template(campaign_id: int, step_id: int):
     preview = services.preview(step, language) if language in existing else None
     from app.campaigns.templating import PLACEHOLDERS
 
-    return render_template("campaigns/template.html", campaign=campaign, step=step, form=form, preview=preview,
-                           existing=existing, language=language, placeholders=PLACEHOLDERS, **_labels()), \
-        400 if form.errors else 200
+    return render_template(
+        "campaigns/template.html",
+        campaign=campaign,
+        step=step,
+        form=form,
+        preview=preview,
+        existing=existing,
+        language=language,
+        placeholders=PLACEHOLDERS,
+        **_labels(),
+    ), 400 if form.errors else 200
 
 
 @bp.post("/<int:campaign_id>/<any(activate, pause, finish):action>")
@@ -236,8 +273,16 @@ def messages(campaign_id: int):
     audit.record("campaign.messages_viewed", object_type="campaign", object_id=campaign.id, details={"page": page})
     db.session.commit()
     pages = max((total + services.PAGE_SIZE - 1) // services.PAGE_SIZE, 1)
-    return render_template("campaigns/messages.html", campaign=campaign, messages=rows, total=total,
-                           page=page, pages=pages, status=status, **_labels())
+    return render_template(
+        "campaigns/messages.html",
+        campaign=campaign,
+        messages=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        status=status,
+        **_labels(),
+    )
 
 
 @bp.get("/<int:campaign_id>/progress.json")
@@ -287,8 +332,9 @@ def respond(token: str):
             if survey_form is not None:
                 if not survey_form.validate_on_submit():
                     raise DomainError(_("Choose a score."), "score")
-                replies.record_survey_answer(message, scale="csat", score=int(survey_form.score.data),
-                                             comment=survey_form.comment.data)
+                replies.record_survey_answer(
+                    message, scale="csat", score=int(survey_form.score.data), comment=survey_form.comment.data
+                )
                 answer = _("Thank you for your answer.")
             else:
                 reply = Reply(request.form.get("reply", ""))
@@ -304,8 +350,15 @@ def respond(token: str):
         except DomainError as failure:
             db.session.rollback()
             error, status = str(failure.message), failure.status_code
-    return render_template("campaigns/public_respond.html", tenant=g.public_tenant, message=message,
-                           campaign=campaign, appointment=appointment, survey_form=survey_form, error=error), status
+    return render_template(
+        "campaigns/public_respond.html",
+        tenant=g.public_tenant,
+        message=message,
+        campaign=campaign,
+        appointment=appointment,
+        survey_form=survey_form,
+        error=error,
+    ), status
 
 
 @public_bp.route("/<token>/stop", methods=["GET", "POST"])
@@ -315,8 +368,11 @@ def opt_out(token: str):
     if request.method == "POST":
         replies.opt_out_by_link(message)
         db.session.commit()
-        return render_template("campaigns/public_done.html", tenant=g.public_tenant,
-                               answer=_("You will receive no more messages from this clinic."))
+        return render_template(
+            "campaigns/public_done.html",
+            tenant=g.public_tenant,
+            answer=_("You will receive no more messages from this clinic."),
+        )
     return render_template("campaigns/public_stop.html", tenant=g.public_tenant, message=message)
 
 
@@ -340,7 +396,7 @@ def sms_inbound():
     params = _signed_form()
     answer = replies.handle_sms_reply(params.get("From", ""), params.get("Body", ""))
     db.session.commit()
-    body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+    body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     if answer:
         from markupsafe import escape
 
@@ -352,8 +408,8 @@ def sms_inbound():
 @csrf.exempt
 def sms_status():
     params = _signed_form()
-    matched = replies.record_delivery(params.get("MessageSid", ""), params.get("MessageStatus", ""),
-                                      params.get("ErrorCode"))
+    matched = replies.record_delivery(
+        params.get("MessageSid", ""), params.get("MessageStatus", ""), params.get("ErrorCode")
+    )
     db.session.commit()
     return ("", 204) if matched else ("", 404)
-

@@ -55,8 +55,9 @@ SECURITY_ACTIONS = (
 )
 
 
-def record(action: str, *, object_type: str, object_id=None, details: dict | None = None,
-           tenant_id: int | None = None) -> AuditEvent:
+def record(
+    action: str, *, object_type: str, object_id=None, details: dict | None = None, tenant_id: int | None = None
+) -> AuditEvent:
     """Add one event for the current tenant, actor and client address (both None outside a request).
 
     `details` must not carry patient data: ids, counts and setting names only.
@@ -65,9 +66,16 @@ def record(action: str, *, object_type: str, object_id=None, details: dict | Non
     if tenant_id is None:
         raise TenantNotSet("an audit event needs a tenant")
     actor_id, ip_address = _actor_and_address()
-    event = AuditEvent(tenant_id=tenant_id, action=action, object_type=object_type,
-                       object_id=None if object_id is None else str(object_id), actor_id=actor_id,
-                       ip_address=ip_address, occurred_at=utcnow(), details=details or {})
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        actor_id=actor_id,
+        ip_address=ip_address,
+        occurred_at=utcnow(),
+        details=details or {},
+    )
     db.session.add(event)
     return event
 
@@ -121,12 +129,18 @@ def install_setting_audit(session_class) -> None:
         rows = []
         for obj, change, fields in pending:
             key = inspect(obj).mapper.primary_key_from_instance(obj)
-            rows.append({
-                "tenant_id": obj.tenant_id, "action": "setting.changed", "object_type": _audit_name(obj),
-                "object_id": None if key[0] is None else str(key[0]), "actor_id": actor_id,
-                "ip_address": ip_address, "occurred_at": utcnow(),
-                "details": {"change": change, "fields": fields} if fields else {"change": change},
-            })
+            rows.append(
+                {
+                    "tenant_id": obj.tenant_id,
+                    "action": "setting.changed",
+                    "object_type": _audit_name(obj),
+                    "object_id": None if key[0] is None else str(key[0]),
+                    "actor_id": actor_id,
+                    "ip_address": ip_address,
+                    "occurred_at": utcnow(),
+                    "details": {"change": change, "fields": fields} if fields else {"change": change},
+                }
+            )
         session.connection().execute(AuditEvent.__table__.insert(), rows)
 
     @event.listens_for(session_class, "after_rollback")
@@ -136,8 +150,9 @@ def install_setting_audit(session_class) -> None:
 
 def changed_fields(obj) -> list[str]:
     """The names of the columns of `obj` changed and not yet flushed (side-effect timestamps left out)."""
-    return sorted(attr.key for attr in inspect(obj).attrs
-                  if attr.key not in _NOT_A_DECISION and attr.history.has_changes())
+    return sorted(
+        attr.key for attr in inspect(obj).attrs if attr.key not in _NOT_A_DECISION and attr.history.has_changes()
+    )
 
 
 def _audit_name(obj) -> str | None:
@@ -147,8 +162,9 @@ def _audit_name(obj) -> str | None:
 # --- the platform's account-security trail ------------------------------------------------------------
 
 
-def record_security(action: str, *, user_id: int | None, actor_id: int | None = None,
-                    details: dict | None = None) -> SecurityEvent:
+def record_security(
+    action: str, *, user_id: int | None, actor_id: int | None = None, details: dict | None = None
+) -> SecurityEvent:
     """Add one account-security event (platform-wide, outside any clinic); the caller's commit keeps it.
 
     The actor defaults to the logged-in person of the request, if any; the address is the request's.
@@ -156,8 +172,14 @@ def record_security(action: str, *, user_id: int | None, actor_id: int | None = 
     if action not in SECURITY_ACTIONS:
         raise ValueError(f"unknown security action {action!r}")
     request_actor, ip_address = _actor_and_address()
-    event = SecurityEvent(action=action, user_id=user_id, actor_id=actor_id or request_actor, ip_address=ip_address,
-                          occurred_at=utcnow(), details=details or {})
+    event = SecurityEvent(
+        action=action,
+        user_id=user_id,
+        actor_id=actor_id or request_actor,
+        ip_address=ip_address,
+        occurred_at=utcnow(),
+        details=details or {},
+    )
     db.session.add(event)
     return event
 
@@ -233,11 +255,17 @@ def events(filters: AuditFilters, *, page: int = 1, all_tenants: bool = False):
         conditions.append(AuditEvent.occurred_at < filters.end)
     options = {"all_tenants": True} if all_tenants else {}
     joined = select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id).where(*conditions)
-    counted = (select(func.count(AuditEvent.id)).select_from(AuditEvent)
-               .outerjoin(User, User.id == AuditEvent.actor_id).where(*conditions))
+    counted = (
+        select(func.count(AuditEvent.id))
+        .select_from(AuditEvent)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(*conditions)
+    )
     total = db.session.scalar(counted.execution_options(**options))
     rows = db.session.execute(
         joined.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-        .limit(PER_PAGE).offset((page - 1) * PER_PAGE).execution_options(**options)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+        .execution_options(**options)
     ).all()
     return rows, total

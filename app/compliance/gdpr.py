@@ -114,8 +114,7 @@ REFUSALS = {
 
 # Failure texts that are our own codes (no patient values): kept by an erasure, every other text removed.
 # "campaign finished" is what campaigns.services.finish wrote before it used CAMPAIGN_FINISHED (old rows).
-_REASON_CODES = (NO_CONSENT, OPTED_OUT, APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, PATIENT_ERASED,
-                 "campaign finished")
+_REASON_CODES = (NO_CONSENT, OPTED_OUT, APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, PATIENT_ERASED, "campaign finished")
 _PHONE = re.compile(r"^\+[1-9]\d{5,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s()./-]")
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)
@@ -156,10 +155,14 @@ def find_patients(query: str) -> list[Patient]:
     phone = _PHONE_SEPARATORS.sub("", text)
     if _PHONE.match(phone):
         conditions.append(Patient.phone == phone)
-    return list(db.session.scalars(
-        select(Patient).where(or_(*conditions), Patient.erased_at.is_(None)).order_by(Patient.reference)
-        .limit(MAX_MATCHES)
-    ))
+    return list(
+        db.session.scalars(
+            select(Patient)
+            .where(or_(*conditions), Patient.erased_at.is_(None))
+            .order_by(Patient.reference)
+            .limit(MAX_MATCHES)
+        )
+    )
 
 
 def get_patient(patient_id: int) -> Patient:
@@ -175,9 +178,11 @@ def _contact_refs(patient: Patient) -> list[str]:
 
 
 def _contact_ids(patient: Patient) -> list[int]:
-    return list(db.session.scalars(
-        select(Contact.id).where(Contact.patient_ref.in_(_contact_refs(patient))).order_by(Contact.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Contact.id).where(Contact.patient_ref.in_(_contact_refs(patient))).order_by(Contact.id)
+        )
+    )
 
 
 def _message_ids(patient: Patient):
@@ -218,18 +223,28 @@ def _value(member) -> str | None:
 def _messages(patient: Patient, clinic) -> list[dict]:
     rows = db.session.execute(
         select(OutboundMessage, Campaign.name, Campaign.kind, Appointment)
-        .join(Campaign, and_(Campaign.id == OutboundMessage.campaign_id,
-                             Campaign.tenant_id == OutboundMessage.tenant_id))
-        .join(Appointment, and_(Appointment.id == OutboundMessage.appointment_id,
-                                Appointment.tenant_id == OutboundMessage.tenant_id))
+        .join(
+            Campaign, and_(Campaign.id == OutboundMessage.campaign_id, Campaign.tenant_id == OutboundMessage.tenant_id)
+        )
+        .join(
+            Appointment,
+            and_(Appointment.id == OutboundMessage.appointment_id, Appointment.tenant_id == OutboundMessage.tenant_id),
+        )
         .where(OutboundMessage.patient_id == patient.id)
         .order_by(OutboundMessage.send_at, OutboundMessage.id)
     ).all()
-    templates = {
-        (t.step_id, t.language): (t.subject, t.body)
-        for t in db.session.scalars(select(MessageTemplate).where(
-            MessageTemplate.step_id.in_({message.step_id for message, *_rest in rows})))
-    } if rows else {}
+    templates = (
+        {
+            (t.step_id, t.language): (t.subject, t.body)
+            for t in db.session.scalars(
+                select(MessageTemplate).where(
+                    MessageTemplate.step_id.in_({message.step_id for message, *_rest in rows})
+                )
+            )
+        }
+        if rows
+        else {}
+    )
     links = ClinicLinks(clinic.slug) if rows else None
     result = []
     for message, campaign_name, campaign_kind, appointment in rows:
@@ -237,22 +252,44 @@ def _messages(patient: Patient, clinic) -> list[dict]:
         template = templates.get((message.step_id, message.language))
         if message.sent_at is not None and template is not None:
             respond, opt_out = links.for_token(message.token)
-            starts_at = appointment.starts_at if appointment.starts_at.tzinfo else appointment.starts_at.replace(
-                tzinfo=UTC)
-            rendered = render(*template, context_for(
-                clinic=clinic.name, starts_at=starts_at, time_zone=clinic.time_zone, language=message.language,
-                location=appointment.location, practitioner=appointment.practitioner, link=respond,
-                optout_link=opt_out))
+            starts_at = (
+                appointment.starts_at if appointment.starts_at.tzinfo else appointment.starts_at.replace(tzinfo=UTC)
+            )
+            rendered = render(
+                *template,
+                context_for(
+                    clinic=clinic.name,
+                    starts_at=starts_at,
+                    time_zone=clinic.time_zone,
+                    language=message.language,
+                    location=appointment.location,
+                    practitioner=appointment.practitioner,
+                    link=respond,
+                    optout_link=opt_out,
+                ),
+            )
             subject, body = rendered.subject, rendered.body
         recipient = patient.email if message.channel == MessageChannel.EMAIL else patient.phone
-        result.append({
-            "id": message.id, "campaign": campaign_name, "campaign_kind": _value(campaign_kind),
-            "appointment_id": message.appointment_id, "channel": _value(message.channel),
-            "language": message.language, "recipient": recipient, "status": _value(message.status),
-            "send_at": _iso(message.send_at), "sent_at": _iso(message.sent_at),
-            "delivered_at": _iso(message.delivered_at), "failure_reason": message.failure_reason,
-            "reply": _value(message.reply), "replied_at": _iso(message.replied_at), "subject": subject, "body": body,
-        })
+        result.append(
+            {
+                "id": message.id,
+                "campaign": campaign_name,
+                "campaign_kind": _value(campaign_kind),
+                "appointment_id": message.appointment_id,
+                "channel": _value(message.channel),
+                "language": message.language,
+                "recipient": recipient,
+                "status": _value(message.status),
+                "send_at": _iso(message.send_at),
+                "sent_at": _iso(message.sent_at),
+                "delivered_at": _iso(message.delivered_at),
+                "failure_reason": message.failure_reason,
+                "reply": _value(message.reply),
+                "replied_at": _iso(message.replied_at),
+                "subject": subject,
+                "body": body,
+            }
+        )
     return result
 
 
@@ -260,66 +297,115 @@ def _contacts(contact_ids: list[int]) -> list[dict]:
     if not contact_ids:
         return []
     contacts = db.session.scalars(
-        select(Contact).where(Contact.id.in_(contact_ids)).order_by(Contact.offered_at, Contact.id)).all()
+        select(Contact).where(Contact.id.in_(contact_ids)).order_by(Contact.offered_at, Contact.id)
+    ).all()
     events: dict[int, list[dict]] = {}
-    for event in db.session.scalars(select(ContactEvent).where(ContactEvent.contact_id.in_(contact_ids))
-                                    .order_by(ContactEvent.occurred_at, ContactEvent.id)):
-        events.setdefault(event.contact_id, []).append({"kind": _value(event.kind),
-                                                        "occurred_at": _iso(event.occurred_at)})
+    for event in db.session.scalars(
+        select(ContactEvent)
+        .where(ContactEvent.contact_id.in_(contact_ids))
+        .order_by(ContactEvent.occurred_at, ContactEvent.id)
+    ):
+        events.setdefault(event.contact_id, []).append(
+            {"kind": _value(event.kind), "occurred_at": _iso(event.occurred_at)}
+        )
     notes: dict[int, list[dict]] = {}
-    for note in db.session.scalars(select(ContactNote).where(ContactNote.contact_id.in_(contact_ids))
-                                   .order_by(ContactNote.created_at, ContactNote.id)):
+    for note in db.session.scalars(
+        select(ContactNote)
+        .where(ContactNote.contact_id.in_(contact_ids))
+        .order_by(ContactNote.created_at, ContactNote.id)
+    ):
         notes.setdefault(note.contact_id, []).append({"body": note.body, "created_at": _iso(note.created_at)})
-    return [{
-        "id": c.id, "channel": _value(c.channel), "language": c.language, "topic": _value(c.topic),
-        "status": _value(c.status), "patient_ref": c.patient_ref, "subject": c.subject, "external_id": c.external_id,
-        "offered_at": _iso(c.offered_at), "first_response_at": _iso(c.first_response_at),
-        "resolved_at": _iso(c.resolved_at), "disposition": c.disposition, "escalated": c.escalated,
-        "complaint_reason": c.complaint_reason, "callback_at": _iso(c.callback_at),
-        "events": events.get(c.id, []), "notes": notes.get(c.id, []),
-    } for c in contacts]
+    return [
+        {
+            "id": c.id,
+            "channel": _value(c.channel),
+            "language": c.language,
+            "topic": _value(c.topic),
+            "status": _value(c.status),
+            "patient_ref": c.patient_ref,
+            "subject": c.subject,
+            "external_id": c.external_id,
+            "offered_at": _iso(c.offered_at),
+            "first_response_at": _iso(c.first_response_at),
+            "resolved_at": _iso(c.resolved_at),
+            "disposition": c.disposition,
+            "escalated": c.escalated,
+            "complaint_reason": c.complaint_reason,
+            "callback_at": _iso(c.callback_at),
+            "events": events.get(c.id, []),
+            "notes": notes.get(c.id, []),
+        }
+        for c in contacts
+    ]
 
 
 def _audit_events(patient: Patient, contact_ids: list[int]) -> list[dict]:
     about = [and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id))]
     if contact_ids:
-        about.append(and_(AuditEvent.object_type == "contact",
-                          AuditEvent.object_id.in_([str(i) for i in contact_ids])))
-    return [{"action": e.action, "object_type": e.object_type, "object_id": e.object_id,
-             "occurred_at": _iso(e.occurred_at)}
-            for e in db.session.scalars(select(AuditEvent).where(or_(*about))
-                                        .order_by(AuditEvent.occurred_at, AuditEvent.id))]
+        about.append(and_(AuditEvent.object_type == "contact", AuditEvent.object_id.in_([str(i) for i in contact_ids])))
+    return [
+        {"action": e.action, "object_type": e.object_type, "object_id": e.object_id, "occurred_at": _iso(e.occurred_at)}
+        for e in db.session.scalars(
+            select(AuditEvent).where(or_(*about)).order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
+    ]
 
 
 def export_document(patient: Patient, *, moment: datetime | None = None) -> dict:
     """Everything the current clinic holds about `patient`, as the documented export (format version 1)."""
     clinic = current_tenant()
     contact_ids = _contact_ids(patient)
-    appointments = db.session.scalars(select(Appointment).where(Appointment.patient_id == patient.id)
-                                      .order_by(Appointment.starts_at, Appointment.id)).all()
-    answers = db.session.scalars(select(SurveyAnswer).where(SurveyAnswer.message_id.in_(_message_ids(patient)))
-                                 .order_by(SurveyAnswer.answered_at, SurveyAnswer.id)).all()
+    appointments = db.session.scalars(
+        select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    answers = db.session.scalars(
+        select(SurveyAnswer)
+        .where(SurveyAnswer.message_id.in_(_message_ids(patient)))
+        .order_by(SurveyAnswer.answered_at, SurveyAnswer.id)
+    ).all()
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "generated_at": _iso(moment or utcnow()),
         "clinic": {"slug": clinic.slug, "name": clinic.name},
         "patient": {
-            "key": patient_key(patient.id), "reference": patient.reference, "email": patient.email,
-            "phone": patient.phone, "language": patient.language, "consent_email": patient.consent_email,
-            "consent_sms": patient.consent_sms, "opted_out_at": _iso(patient.opted_out_at),
-            "created_at": _iso(patient.created_at), "updated_at": _iso(patient.updated_at),
+            "key": patient_key(patient.id),
+            "reference": patient.reference,
+            "email": patient.email,
+            "phone": patient.phone,
+            "language": patient.language,
+            "consent_email": patient.consent_email,
+            "consent_sms": patient.consent_sms,
+            "opted_out_at": _iso(patient.opted_out_at),
+            "created_at": _iso(patient.created_at),
+            "updated_at": _iso(patient.updated_at),
         },
-        "appointments": [{
-            "id": a.id, "external_id": a.external_id, "starts_at": _iso(a.starts_at), "location": a.location,
-            "practitioner": a.practitioner, "status": _value(a.status),
-            "status_changed_at": _iso(a.status_changed_at), "created_at": _iso(a.created_at),
-        } for a in appointments],
+        "appointments": [
+            {
+                "id": a.id,
+                "external_id": a.external_id,
+                "starts_at": _iso(a.starts_at),
+                "location": a.location,
+                "practitioner": a.practitioner,
+                "status": _value(a.status),
+                "status_changed_at": _iso(a.status_changed_at),
+                "created_at": _iso(a.created_at),
+            }
+            for a in appointments
+        ],
         "messages": _messages(patient, clinic),
-        "survey_answers": [{
-            "id": s.id, "message_id": s.message_id, "appointment_id": s.appointment_id, "scale": s.scale,
-            "score": s.score, "comment": s.comment, "answered_at": _iso(s.answered_at),
-        } for s in answers],
+        "survey_answers": [
+            {
+                "id": s.id,
+                "message_id": s.message_id,
+                "appointment_id": s.appointment_id,
+                "scale": s.scale,
+                "score": s.score,
+                "comment": s.comment,
+                "answered_at": _iso(s.answered_at),
+            }
+            for s in answers
+        ],
         "contacts": _contacts(contact_ids),
         "audit_events": _audit_events(patient, contact_ids),
     }
@@ -341,12 +427,26 @@ def export_json(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def _log(kind: GdprRequestKind, key: str, actor_id: int | None, *, patient_id: int,
-         outcome: GdprOutcome = GdprOutcome.COMPLETED, reason: str | None = None,
-         counts: dict | None = None) -> GdprRequest:
+def _log(
+    kind: GdprRequestKind,
+    key: str,
+    actor_id: int | None,
+    *,
+    patient_id: int,
+    outcome: GdprOutcome = GdprOutcome.COMPLETED,
+    reason: str | None = None,
+    counts: dict | None = None,
+) -> GdprRequest:
     """The request log entry and its audit event (both added to the session, committed by the caller)."""
-    request = GdprRequest(kind=kind, patient_key=key, requested_by_id=actor_id, requested_at=utcnow(),
-                          outcome=outcome, refusal_reason=reason, counts=counts or {})
+    request = GdprRequest(
+        kind=kind,
+        patient_key=key,
+        requested_by_id=actor_id,
+        requested_at=utcnow(),
+        outcome=outcome,
+        refusal_reason=reason,
+        counts=counts or {},
+    )
     db.session.add(request)
     db.session.flush()
     if outcome == GdprOutcome.REFUSED:
@@ -360,8 +460,9 @@ def _log(kind: GdprRequestKind, key: str, actor_id: int | None, *, patient_id: i
     return request
 
 
-def export_patient(patient_id: int, kind: GdprRequestKind, *, actor_id: int | None,
-                   moment: datetime | None = None) -> tuple[dict, GdprRequest]:
+def export_patient(
+    patient_id: int, kind: GdprRequestKind, *, actor_id: int | None, moment: datetime | None = None
+) -> tuple[dict, GdprRequest]:
     """Build the export of one patient and log the request (JSON or PDF is the caller's rendering).
 
     An erased patient has nothing left to export: the request is refused (and logged).
@@ -372,8 +473,12 @@ def export_patient(patient_id: int, kind: GdprRequestKind, *, actor_id: int | No
     key = patient_key(patient.id)
     if patient.erased_at is not None:
         logged = _log(kind, key, actor_id, patient_id=patient.id, outcome=GdprOutcome.REFUSED, reason=ALREADY_ERASED)
-        raise RequestRefused(_l("This patient's data has been erased: there is nothing left to export."),
-                             ALREADY_ERASED, logged, status_code=409)
+        raise RequestRefused(
+            _l("This patient's data has been erased: there is nothing left to export."),
+            ALREADY_ERASED,
+            logged,
+            status_code=409,
+        )
     document = export_document(patient, moment=moment)
     return document, _log(kind, key, actor_id, patient_id=patient.id, counts=export_counts(document))
 
@@ -381,8 +486,9 @@ def export_patient(patient_id: int, kind: GdprRequestKind, *, actor_id: int | No
 # --- erasure -----------------------------------------------------------------------------------------
 
 
-def erase_patient(patient_id: int, *, confirmation: str, actor_id: int | None,
-                  moment: datetime | None = None) -> GdprRequest:
+def erase_patient(
+    patient_id: int, *, confirmation: str, actor_id: int | None, moment: datetime | None = None
+) -> GdprRequest:
     """Erase a patient's personal data from every table (see the module docstring) and log it; never commits.
 
     Refused (and logged, nothing else changed) unless `confirmation` is the patient's reference, or if the
@@ -394,15 +500,31 @@ def erase_patient(patient_id: int, *, confirmation: str, actor_id: int | None,
         raise NotFound(_l("This patient does not exist in this clinic."))
     key = patient_key(patient.id)
     if patient.erased_at is not None:
-        logged = _log(GdprRequestKind.ERASURE, key, actor_id, patient_id=patient.id, outcome=GdprOutcome.REFUSED,
-                      reason=ALREADY_ERASED)
-        raise RequestRefused(_l("This patient's data has already been erased."), ALREADY_ERASED, logged,
-                             status_code=409)
+        logged = _log(
+            GdprRequestKind.ERASURE,
+            key,
+            actor_id,
+            patient_id=patient.id,
+            outcome=GdprOutcome.REFUSED,
+            reason=ALREADY_ERASED,
+        )
+        raise RequestRefused(
+            _l("This patient's data has already been erased."), ALREADY_ERASED, logged, status_code=409
+        )
     if (confirmation or "").strip() != patient.reference:
-        logged = _log(GdprRequestKind.ERASURE, key, actor_id, patient_id=patient.id, outcome=GdprOutcome.REFUSED,
-                      reason=CONFIRMATION_MISMATCH)
-        raise RequestRefused(_l("Type the patient's reference exactly to confirm the erasure. Nothing was erased."),
-                             CONFIRMATION_MISMATCH, logged)
+        logged = _log(
+            GdprRequestKind.ERASURE,
+            key,
+            actor_id,
+            patient_id=patient.id,
+            outcome=GdprOutcome.REFUSED,
+            reason=CONFIRMATION_MISMATCH,
+        )
+        raise RequestRefused(
+            _l("Type the patient's reference exactly to confirm the erasure. Nothing was erased."),
+            CONFIRMATION_MISMATCH,
+            logged,
+        )
 
     moment = moment or utcnow()
     pseudonym = f"erased-{secrets.token_hex(8)}"
@@ -411,47 +533,70 @@ def erase_patient(patient_id: int, *, confirmation: str, actor_id: int | None,
     counts = {"patients": 1}
 
     # Contacts first: they are found by the reference and phone that the patient row is about to lose.
-    counts["contact_notes"] = db.session.execute(
-        delete(ContactNote).where(ContactNote.contact_id.in_(contact_ids))
-        .execution_options(synchronize_session=False)).rowcount if contact_ids else 0
+    counts["contact_notes"] = (
+        db.session.execute(
+            delete(ContactNote)
+            .where(ContactNote.contact_id.in_(contact_ids))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if contact_ids
+        else 0
+    )
     if contact_ids:
         quoting = or_(*[Contact.external_id.contains(value, autoescape=True) for value in refs])
-        db.session.execute(update(Contact).where(Contact.id.in_(contact_ids), quoting)
-                           .values(external_id=None).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(Contact)
+            .where(Contact.id.in_(contact_ids), quoting)
+            .values(external_id=None)
+            .execution_options(synchronize_session=False)
+        )
         # Only columns the SLA figures never read: the sla_rollups trigger does not fire (migration 0006).
         counts["contacts"] = db.session.execute(
-            update(Contact).where(Contact.id.in_(contact_ids))
+            update(Contact)
+            .where(Contact.id.in_(contact_ids))
             .values(patient_ref=pseudonym, subject=None, complaint_reason=None, updated_at=moment)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)
+        ).rowcount
     else:
         counts["contacts"] = 0
 
     counts["survey_answers"] = db.session.execute(
-        update(SurveyAnswer).where(SurveyAnswer.message_id.in_(_message_ids(patient)))
-        .values(comment=None, updated_at=moment).execution_options(synchronize_session=False)).rowcount
+        update(SurveyAnswer)
+        .where(SurveyAnswer.message_id.in_(_message_ids(patient)))
+        .values(comment=None, updated_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     counts["messages_skipped"] = db.session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.patient_id == patient.id,
-               OutboundMessage.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)))
+        .where(
+            OutboundMessage.patient_id == patient.id,
+            OutboundMessage.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)),
+        )
         .values(status=MessageStatus.SKIPPED, failure_reason=PATIENT_ERASED, lease_until=None, updated_at=moment)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.patient_id == patient.id, OutboundMessage.failure_reason.not_in(_REASON_CODES))
-        .values(failure_reason=None).execution_options(synchronize_session=False))
+        .values(failure_reason=None)
+        .execution_options(synchronize_session=False)
+    )
     message_ids = list(db.session.scalars(_message_ids(patient)))
     if message_ids:
         table = OutboundMessage.__table__
         db.session.execute(
-            update(table).where(table.c.tenant_id == current_tenant_id(), table.c.id == bindparam("b_id"))
+            update(table)
+            .where(table.c.tenant_id == current_tenant_id(), table.c.id == bindparam("b_id"))
             .values(token=bindparam("b_token"), updated_at=moment),
             [{"b_id": message_id, "b_token": secrets.token_urlsafe(32)} for message_id in message_ids],
         )
     counts["messages"] = len(message_ids)
     counts["appointments"] = db.session.execute(
-        update(Appointment).where(Appointment.patient_id == patient.id)
+        update(Appointment)
+        .where(Appointment.patient_id == patient.id)
         .values(external_id=literal(f"{pseudonym}/") + cast(Appointment.id, String), updated_at=moment)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
     patient.reference = pseudonym
     patient.email = patient.phone = None
@@ -468,8 +613,10 @@ def requests_page(page: int = 1) -> tuple[list[tuple[GdprRequest, str | None]], 
     """(rows of (request, requester's e-mail or None), total), newest first, PER_PAGE per page."""
     total = db.session.scalar(select(func.count(GdprRequest.id))) or 0
     rows = db.session.execute(
-        select(GdprRequest, User.email).outerjoin(User, User.id == GdprRequest.requested_by_id)
+        select(GdprRequest, User.email)
+        .outerjoin(User, User.id == GdprRequest.requested_by_id)
         .order_by(GdprRequest.requested_at.desc(), GdprRequest.id.desc())
-        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
     ).all()
     return [(request, email) for request, email in rows], total

@@ -62,14 +62,18 @@ def _table(head: list[str], rows: list[list], widths: list[float], styles) -> Ta
     data = [[_p(text, styles["head"]) for text in head]]
     data += [[cell if isinstance(cell, Paragraph) else _p(cell, styles["cell"]) for cell in row] for row in rows]
     table = Table(data, colWidths=[WIDTH * share for share in widths], repeatRows=1)
-    table.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
     return table
 
 
@@ -89,30 +93,53 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
     story = [
         _p(clinic["name"], styles["title"]),
         _p(_("Personal data held about patient %(reference)s", reference=patient["reference"]), styles["subtitle"]),
-        _p(_("Export under Art. 15 and 20 GDPR, generated %(moment)s. Times in %(zone)s.",
-             moment=when(document["generated_at"]), zone=time_zone), styles["subtitle"]),
+        _p(
+            _(
+                "Export under Art. 15 and 20 GDPR, generated %(moment)s. Times in %(zone)s.",
+                moment=when(document["generated_at"]),
+                zone=time_zone,
+            ),
+            styles["subtitle"],
+        ),
         Spacer(1, 4 * mm),
         _p(_("Patient record"), styles["h2"]),
-        _table([_("Field"), _("Value")], [
-            [_("Reference"), patient["reference"]],
-            [_("E-mail"), patient["email"]],
-            [_("Phone"), patient["phone"]],
-            [_("Language"), LOCALE_NAMES.get(patient["language"], patient["language"])],
-            [_("Consent to e-mails"), _yes_no(patient["consent_email"])],
-            [_("Consent to SMS"), _yes_no(patient["consent_sms"])],
-            [_("Opted out"), when(patient["opted_out_at"])],
-            [_("Recorded"), when(patient["created_at"])],
-            [_("Last changed"), when(patient["updated_at"])],
-        ], [0.3, 0.7], styles),
+        _table(
+            [_("Field"), _("Value")],
+            [
+                [_("Reference"), patient["reference"]],
+                [_("E-mail"), patient["email"]],
+                [_("Phone"), patient["phone"]],
+                [_("Language"), LOCALE_NAMES.get(patient["language"], patient["language"])],
+                [_("Consent to e-mails"), _yes_no(patient["consent_email"])],
+                [_("Consent to SMS"), _yes_no(patient["consent_sms"])],
+                [_("Opted out"), when(patient["opted_out_at"])],
+                [_("Recorded"), when(patient["created_at"])],
+                [_("Last changed"), when(patient["updated_at"])],
+            ],
+            [0.3, 0.7],
+            styles,
+        ),
     ]
 
     story.append(_p(_("Appointments"), styles["h2"]))
     if document["appointments"]:
-        story.append(_table(
-            [_("Time"), _("Clinic's reference"), _("Location"), _("Practitioner"), _("Status")],
-            [[when(a["starts_at"]), a["external_id"], a["location"], a["practitioner"],
-              _label(APPOINTMENT_STATUS_LABELS, a["status"])] for a in document["appointments"]],
-            [0.18, 0.18, 0.24, 0.24, 0.16], styles))
+        story.append(
+            _table(
+                [_("Time"), _("Clinic's reference"), _("Location"), _("Practitioner"), _("Status")],
+                [
+                    [
+                        when(a["starts_at"]),
+                        a["external_id"],
+                        a["location"],
+                        a["practitioner"],
+                        _label(APPOINTMENT_STATUS_LABELS, a["status"]),
+                    ]
+                    for a in document["appointments"]
+                ],
+                [0.18, 0.18, 0.24, 0.24, 0.16],
+                styles,
+            )
+        )
     else:
         story.append(_p(_("None."), styles["base"]))
 
@@ -126,21 +153,39 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
             if m["reply"]:
                 status = f"{status} · {_label(REPLY_LABELS, m['reply'])}"
             text = "\n".join(part for part in (m["subject"], m["body"]) if part) or _("Not sent.")
-            rows.append([when(m["sent_at"] or m["send_at"]),
-                         f"{m['campaign']} ({_label(KIND_LABELS, m['campaign_kind'])})",
-                         f"{_label(MESSAGE_CHANNEL_LABELS, m['channel'])}\n{m['recipient'] or '—'}", status, text])
-        story.append(_table([_("Time"), _("Campaign"), _("Channel and recipient"), _("Status"), _("Text")],
-                            rows, [0.14, 0.16, 0.18, 0.14, 0.38], styles))
+            rows.append(
+                [
+                    when(m["sent_at"] or m["send_at"]),
+                    f"{m['campaign']} ({_label(KIND_LABELS, m['campaign_kind'])})",
+                    f"{_label(MESSAGE_CHANNEL_LABELS, m['channel'])}\n{m['recipient'] or '—'}",
+                    status,
+                    text,
+                ]
+            )
+        story.append(
+            _table(
+                [_("Time"), _("Campaign"), _("Channel and recipient"), _("Status"), _("Text")],
+                rows,
+                [0.14, 0.16, 0.18, 0.14, 0.38],
+                styles,
+            )
+        )
     else:
         story.append(_p(_("None."), styles["base"]))
 
     story.append(_p(_("Survey answers"), styles["h2"]))
     if document["survey_answers"]:
-        story.append(_table(
-            [_("Time"), _("Scale"), _("Score"), _("Comment")],
-            [[when(s["answered_at"]), s["scale"].upper(), s["score"], s["comment"]]
-             for s in document["survey_answers"]],
-            [0.18, 0.1, 0.1, 0.62], styles))
+        story.append(
+            _table(
+                [_("Time"), _("Scale"), _("Score"), _("Comment")],
+                [
+                    [when(s["answered_at"]), s["scale"].upper(), s["score"], s["comment"]]
+                    for s in document["survey_answers"]
+                ],
+                [0.18, 0.1, 0.1, 0.62],
+                styles,
+            )
+        )
     else:
         story.append(_p(_("None."), styles["base"]))
 
@@ -154,22 +199,36 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
             kind = f"{_label(CONTACT_CHANNEL_LABELS, c['channel'])} · {_label(TOPIC_LABELS, c['topic'])}"
             outcome = f"{_label(CONTACT_STATUS_LABELS, c['status'])}\n{_label(DISPOSITION_LABELS, c['disposition'])}"
             rows.append([when(c["offered_at"]), kind, outcome, "\n".join(part for part in details if part), timeline])
-        story.append(_table([_("Time"), _("Channel and topic"), _("Status"), _("Subject and notes"), _("Timeline")],
-                            rows, [0.14, 0.17, 0.15, 0.30, 0.24], styles))
+        story.append(
+            _table(
+                [_("Time"), _("Channel and topic"), _("Status"), _("Subject and notes"), _("Timeline")],
+                rows,
+                [0.14, 0.17, 0.15, 0.30, 0.24],
+                styles,
+            )
+        )
     else:
         story.append(_p(_("None."), styles["base"]))
 
     story.append(_p(_("Audit trail entries about this patient"), styles["h2"]))
     if document["audit_events"]:
-        story.append(_table(
-            [_("Time"), _("Action"), _("Object")],
-            [[when(e["occurred_at"]), e["action"], f"{e['object_type']} #{e['object_id']}"]
-             for e in document["audit_events"]],
-            [0.25, 0.4, 0.35], styles))
+        story.append(
+            _table(
+                [_("Time"), _("Action"), _("Object")],
+                [
+                    [when(e["occurred_at"]), e["action"], f"{e['object_type']} #{e['object_id']}"]
+                    for e in document["audit_events"]
+                ],
+                [0.25, 0.4, 0.35],
+                styles,
+            )
+        )
     else:
         story.append(_p(_("None."), styles["base"]))
-    story += [Spacer(1, 4 * mm),
-              _p(_("The same data, machine-readable, is available as a JSON export."), styles["small"])]
+    story += [
+        Spacer(1, 4 * mm),
+        _p(_("The same data, machine-readable, is available as a JSON export."), styles["small"]),
+    ]
 
     footer = _("%(clinic)s · personal data export · key %(key)s", clinic=clinic["name"], key=patient["key"])
 
@@ -183,8 +242,16 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
 
     buffer = io.BytesIO()
     document_title = _("Personal data export")  # outside the f-string, where pybabel finds it
-    pdf = SimpleDocTemplate(buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                            bottomMargin=14 * mm, title=f"{clinic['name']} · {document_title}",
-                            author="Switchboard", lang=str(locale))
+    pdf = SimpleDocTemplate(
+        buffer,
+        pagesize=PAGE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=14 * mm,
+        title=f"{clinic['name']} · {document_title}",
+        author="Switchboard",
+        lang=str(locale),
+    )
     pdf.build(story, onFirstPage=_decorate, onLaterPages=_decorate)
     return buffer.getvalue()

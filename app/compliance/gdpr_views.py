@@ -44,14 +44,30 @@ def _clinic_admins_and_managers():
         abort(403)
 
 
-def _page(*, status: int = 200, patients=(), query: str = "", error: str | None = None,
-          erase_error: str | None = None, page: int = 1):
+def _page(
+    *,
+    status: int = 200,
+    patients=(),
+    query: str = "",
+    error: str | None = None,
+    erase_error: str | None = None,
+    page: int = 1,
+):
     rows, total = gdpr.requests_page(page)
     pages = audit.page_count(total, gdpr.PER_PAGE)
     return render_template(
-        "compliance/privacy.html", patients=[(p, gdpr.holdings(p)) for p in patients], query=query, error=error,
-        erase_error=erase_error, rows=rows, total=total, page=page, pages=pages,
-        kind_labels=KIND_LABELS, refusal_labels=gdpr.REFUSALS, count_labels=COUNT_LABELS,
+        "compliance/privacy.html",
+        patients=[(p, gdpr.holdings(p)) for p in patients],
+        query=query,
+        error=error,
+        erase_error=erase_error,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        kind_labels=KIND_LABELS,
+        refusal_labels=gdpr.REFUSALS,
+        count_labels=COUNT_LABELS,
     ), status
 
 
@@ -75,8 +91,11 @@ def search():
     except DomainError as error:
         return _page(status=400, query=query, error=str(error.message))
     if not patients:
-        return _page(status=404, query=query,
-                     error=_("No patient of this clinic has this reference, e-mail address or phone number."))
+        return _page(
+            status=404,
+            query=query,
+            error=_("No patient of this clinic has this reference, e-mail address or phone number."),
+        )
     for patient in patients:
         audit.record("patient.viewed", object_type="patient", object_id=patient.id)
     db.session.commit()
@@ -94,8 +113,10 @@ def _refused(error: gdpr.RequestRefused, patient_id: int):
 
 def _attachment(key: str, extension: str) -> dict:
     # Named by the pseudonymous key: file names travel (download folders, mail), references should not.
-    return {"Content-Disposition": f'attachment; filename="patient-data-{g.tenant.slug}-{key}.{extension}"',
-            "Cache-Control": "no-store"}
+    return {
+        "Content-Disposition": f'attachment; filename="patient-data-{g.tenant.slug}-{key}.{extension}"',
+        "Cache-Control": "no-store",
+    }
 
 
 @bp.post("/patients/<int:patient_id>/export.json")
@@ -106,8 +127,9 @@ def export_json(patient_id: int):
     except gdpr.RequestRefused as error:
         return _refused(error, patient_id)
     db.session.commit()
-    return Response(gdpr.export_json(document), mimetype="application/json",
-                    headers=_attachment(logged.patient_key, "json"))
+    return Response(
+        gdpr.export_json(document), mimetype="application/json", headers=_attachment(logged.patient_key, "json")
+    )
 
 
 @bp.post("/patients/<int:patient_id>/export.pdf")
@@ -126,12 +148,17 @@ def export_pdf(patient_id: int):
 def erase(patient_id: int):
     """Art. 17: erase after the patient's reference has been typed again."""
     try:
-        logged = gdpr.erase_patient(patient_id, confirmation=request.form.get("confirmation", ""),
-                                    actor_id=current_user.id)
+        logged = gdpr.erase_patient(
+            patient_id, confirmation=request.form.get("confirmation", ""), actor_id=current_user.id
+        )
     except gdpr.RequestRefused as error:
         return _refused(error, patient_id)
     db.session.commit()
-    flash(_("The patient's personal data was erased (request #%(number)s). SLA figures and billing are unchanged.",
-            number=logged.id), "success")
+    flash(
+        _(
+            "The patient's personal data was erased (request #%(number)s). SLA figures and billing are unchanged.",
+            number=logged.id,
+        ),
+        "success",
+    )
     return redirect(url_for("privacy.index"))
-

@@ -77,8 +77,11 @@ def tenant_tables() -> list[str]:
     if db.session.get_bind().dialect.name == "postgresql":
         return list(db.session.scalars(_PG_TENANT_TABLES))
     inspector = inspect(db.session.connection())
-    return sorted(name for name in inspector.get_table_names()
-                  if any(column["name"] == "tenant_id" for column in inspector.get_columns(name)))
+    return sorted(
+        name
+        for name in inspector.get_table_names()
+        if any(column["name"] == "tenant_id" for column in inspector.get_columns(name))
+    )
 
 
 def _quoted(table: str) -> str:
@@ -95,7 +98,8 @@ def count_rows(tenant_id: int) -> dict[str, int]:
     for table in tenant_tables():
         # The table name comes from the catalog and is quoted; the tenant id is a bound parameter.
         counts[table] = db.session.scalar(
-            text(f"SELECT count(*) FROM {_quoted(table)} WHERE tenant_id = :tenant"), {"tenant": tenant_id}  # noqa: S608
+            text(f"SELECT count(*) FROM {_quoted(table)} WHERE tenant_id = :tenant"),  # noqa: S608
+            {"tenant": tenant_id},
         )
     counts[TENANT_TABLE] = db.session.scalar(select(func.count(Tenant.id)).where(Tenant.id == tenant_id))
     return counts
@@ -115,8 +119,9 @@ def archive_path(archive: OffboardingArchive) -> Path:
 
 def _require_offboarded(tenant: Tenant) -> None:
     if tenant.status != TenantStatus.OFFBOARDED:
-        raise Conflict(_l("Only an offboarded clinic can be archived or deleted. Set its status to offboarded "
-                          "first."), "status")
+        raise Conflict(
+            _l("Only an offboarded clinic can be archived or deleted. Set its status to offboarded first."), "status"
+        )
 
 
 def archives() -> list[OffboardingArchive]:
@@ -178,8 +183,9 @@ def _write_table(bundle: zipfile.ZipFile, name: str, table, condition) -> tuple[
         writer = _HashingWriter(stream)
         writer.write("[")
         for row in db.session.execute(statement, execution_options={"yield_per": 1000}):
-            writer.write(("\n" if rows == 0 else ",\n")
-                         + json.dumps(dict(row._mapping), default=_json_value, ensure_ascii=False))
+            writer.write(
+                ("\n" if rows == 0 else ",\n") + json.dumps(dict(row._mapping), default=_json_value, ensure_ascii=False)
+            )
             rows += 1
         writer.write("\n]\n" if rows else "]\n")
     return rows, writer.digest.hexdigest()
@@ -201,9 +207,7 @@ def build_archive(tenant: Tenant, archive_id: int) -> OffboardingArchive:
     atomically, so a download never sees half a zip.
     """
     # Locked: two deliveries of the same job must not each write a file and record the other's checksum.
-    archive = db.session.scalar(
-        select(OffboardingArchive).where(OffboardingArchive.id == archive_id).with_for_update()
-    )
+    archive = db.session.scalar(select(OffboardingArchive).where(OffboardingArchive.id == archive_id).with_for_update())
     if archive is None:
         raise NotFound(_l("This archive does not exist."))
     if archive.status == ArchiveStatus.READY.value and archive.file_name and archive_path(archive).exists():
@@ -243,8 +247,9 @@ def build_archive(tenant: Tenant, archive_id: int) -> OffboardingArchive:
     archive.row_counts = {name: entry["rows"] for name, entry in manifest_tables.items()}
     archive.status = ArchiveStatus.READY.value
     archive.finished_at = utcnow()
-    logger.info("clinic archive built", extra={"tenant_id": tenant.id, "archive_id": archive.id,
-                                               "tables": len(manifest_tables)})
+    logger.info(
+        "clinic archive built", extra={"tenant_id": tenant.id, "archive_id": archive.id, "tables": len(manifest_tables)}
+    )
     return archive
 
 
@@ -261,8 +266,12 @@ def open_for_download(tenant: Tenant, archive_id: int) -> tuple[OffboardingArchi
     if archive.status != ArchiveStatus.READY.value or path is None or not path.exists():
         raise NotFound(_l("This archive is not ready or its file is missing. Build a new one."))
     archive.downloaded_at = utcnow()
-    audit.record("offboarding.archive_downloaded", object_type="offboarding_archive", object_id=archive.id,
-                 details={"sha256": archive.sha256})
+    audit.record(
+        "offboarding.archive_downloaded",
+        object_type="offboarding_archive",
+        object_id=archive.id,
+        details={"sha256": archive.sha256},
+    )
     return archive, path
 
 
@@ -279,20 +288,31 @@ class Deletion:
 def _usable_archive(tenant_id: int) -> OffboardingArchive:
     """The newest ready archive; it must have been downloaded and still match the clinic's data."""
     archive = db.session.scalar(
-        select(OffboardingArchive).where(OffboardingArchive.status == ArchiveStatus.READY.value)
-        .order_by(OffboardingArchive.id.desc()).limit(1)
+        select(OffboardingArchive)
+        .where(OffboardingArchive.status == ArchiveStatus.READY.value)
+        .order_by(OffboardingArchive.id.desc())
+        .limit(1)
     )
     if archive is None:
         raise Conflict(_l("Build the clinic's archive before deleting its data."), "archive")
     if archive.downloaded_at is None:
-        raise Conflict(_l("Download the clinic's archive before deleting its data: the archive is deleted with "
-                          "it."), "archive")
+        raise Conflict(
+            _l("Download the clinic's archive before deleting its data: the archive is deleted with it."), "archive"
+        )
     current = count_rows(tenant_id)
-    changed = sorted(name for name, rows in current.items()
-                     if name not in GROWS_DURING_OFFBOARDING and rows != archive.row_counts.get(name, 0))
+    changed = sorted(
+        name
+        for name, rows in current.items()
+        if name not in GROWS_DURING_OFFBOARDING and rows != archive.row_counts.get(name, 0)
+    )
     if changed:
-        raise Conflict(_l("The clinic's data changed since the archive was built (%(tables)s). Build and download "
-                          "a new archive.", tables=", ".join(changed)), "archive")
+        raise Conflict(
+            _l(
+                "The clinic's data changed since the archive was built (%(tables)s). Build and download a new archive.",
+                tables=", ".join(changed),
+            ),
+            "archive",
+        )
     return archive
 
 
@@ -327,8 +347,10 @@ def delete_clinic_data(tenant_id: int, *, confirmation: str, actor: User) -> Del
     # which enforces none.
     for table, rows in count_rows(tenant_id).items():
         if rows and table != TENANT_TABLE:
-            db.session.execute(text(f"DELETE FROM {_quoted(table)} WHERE tenant_id = :tenant"),  # noqa: S608
-                               {"tenant": tenant_id})
+            db.session.execute(
+                text(f"DELETE FROM {_quoted(table)} WHERE tenant_id = :tenant"),  # noqa: S608
+                {"tenant": tenant_id},
+            )
 
     after = count_rows(tenant_id)
     left = {table: rows for table, rows in after.items() if rows}
@@ -336,14 +358,21 @@ def delete_clinic_data(tenant_id: int, *, confirmation: str, actor: User) -> Del
         logger.error("clinic deletion incomplete", extra={"tenant_id": tenant_id, "tables": sorted(left)})
         raise DeletionIncomplete(f"rows of tenant {tenant_id} left in {sorted(left)}")
     certificate = DeletionCertificate(
-        former_tenant_id=tenant_id, clinic_slug=slug, clinic_name=name, deleted_at=utcnow(),
-        deleted_by_id=actor_id, deleted_by_email=actor_email, archive_sha256=archive_sha256,
-        checked_tables=after, deleted_rows=before,
+        former_tenant_id=tenant_id,
+        clinic_slug=slug,
+        clinic_name=name,
+        deleted_at=utcnow(),
+        deleted_by_id=actor_id,
+        deleted_by_email=actor_email,
+        archive_sha256=archive_sha256,
+        checked_tables=after,
+        deleted_rows=before,
     )
     db.session.add(certificate)
     db.session.flush()
-    logger.info("clinic data deleted", extra={"tenant_id": tenant_id, "certificate_id": certificate.id,
-                                              "tables": len(after)})
+    logger.info(
+        "clinic data deleted", extra={"tenant_id": tenant_id, "certificate_id": certificate.id, "tables": len(after)}
+    )
     return Deletion(certificate=certificate, archive_files=files)
 
 

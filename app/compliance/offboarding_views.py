@@ -27,9 +27,13 @@ def _managers_only():
 
 def _page(delete_form: DeleteClinicDataForm | None = None, *, error: str | None = None, status: int = 200):
     return render_template(
-        "compliance/offboarding.html", tenant=g.tenant, archives=offboarding.archives(),
-        offboarded=g.tenant.status == TenantStatus.OFFBOARDED, status_labels=STATUS_LABELS,
-        delete_form=delete_form or DeleteClinicDataForm(), error=error,
+        "compliance/offboarding.html",
+        tenant=g.tenant,
+        archives=offboarding.archives(),
+        offboarded=g.tenant.status == TenantStatus.OFFBOARDED,
+        status_labels=STATUS_LABELS,
+        delete_form=delete_form or DeleteClinicDataForm(),
+        error=error,
     ), status
 
 
@@ -56,8 +60,13 @@ def request_archive():
 def download(archive_id: int):
     archive, path = offboarding.open_for_download(g.tenant, archive_id)
     db.session.commit()
-    return send_file(path, mimetype="application/zip", as_attachment=True,
-                     download_name=f"{g.tenant.slug}-archive-{archive.id}.zip", max_age=0)
+    return send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"{g.tenant.slug}-archive-{archive.id}.zip",
+        max_age=0,
+    )
 
 
 @bp.post("/delete")
@@ -66,8 +75,9 @@ def delete():
     if not form.validate_on_submit():
         abort(400)
     try:
-        deletion = offboarding.delete_clinic_data(g.tenant.id, confirmation=form.confirm_slug.data or "",
-                                                  actor=current_user)
+        deletion = offboarding.delete_clinic_data(
+            g.tenant.id, confirmation=form.confirm_slug.data or "", actor=current_user
+        )
     except DomainError as error:
         db.session.rollback()
         if error.field == "confirm_slug":

@@ -54,12 +54,18 @@ SETTING_LABELS = {
 }
 
 SETTING_HELP = {
-    "contact_text_days": _l("Agents' notes are deleted; a contact's subject, complaint reason and patient "
-                            "reference are emptied. Counted from when the contact was resolved or abandoned."),
-    "message_days": _l("A sent message's provider reference is removed and its reply link stops working; "
-                       "survey comments are emptied (the score stays). Counted from when it was sent."),
-    "call_metadata_days": _l("A call's telephony call id and caller reference are removed from its contact. "
-                             "Counted from when the call ended."),
+    "contact_text_days": _l(
+        "Agents' notes are deleted; a contact's subject, complaint reason and patient "
+        "reference are emptied. Counted from when the contact was resolved or abandoned."
+    ),
+    "message_days": _l(
+        "A sent message's provider reference is removed and its reply link stops working; "
+        "survey comments are emptied (the score stays). Counted from when it was sent."
+    ),
+    "call_metadata_days": _l(
+        "A call's telephony call id and caller reference are removed from its contact. "
+        "Counted from when the call ended."
+    ),
 }
 
 KIND_LABELS = {
@@ -103,8 +109,7 @@ def periods() -> Periods:
 
 def _validated_days(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_DAYS <= value <= MAX_DAYS:
-        raise DomainError(_l("Enter a whole number of days from %(min)d to %(max)d.", min=MIN_DAYS, max=MAX_DAYS),
-                          name)
+        raise DomainError(_l("Enter a whole number of days from %(min)d to %(max)d.", min=MIN_DAYS, max=MAX_DAYS), name)
     return value
 
 
@@ -127,8 +132,12 @@ def save_settings(*, contact_text_days, message_days, call_metadata_days, actor_
         setattr(settings, name, value)
     settings.updated_by_id = actor_id
     db.session.flush()
-    audit.record("retention.settings_saved", object_type="retention_settings", object_id=settings.id,
-                 details={"before": before, "after": new.as_dict()})
+    audit.record(
+        "retention.settings_saved",
+        object_type="retention_settings",
+        object_id=settings.id,
+        details={"before": before, "after": new.as_dict()},
+    )
     return settings
 
 
@@ -141,8 +150,10 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
     ).rowcount
     contacts = db.session.execute(
         update(Contact)
-        .where(*closed_before,
-               or_(Contact.subject.is_not(None), Contact.complaint_reason.is_not(None), Contact.patient_ref != ""))
+        .where(
+            *closed_before,
+            or_(Contact.subject.is_not(None), Contact.complaint_reason.is_not(None), Contact.patient_ref != ""),
+        )
         .values(subject=None, complaint_reason=None, patient_ref="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -153,8 +164,11 @@ def _purge_call_metadata(cutoff: datetime) -> dict[str, int]:
     # Telephony contacts carry the platform's call id as `call:<id>` (app/hotline/telephony.py).
     calls = db.session.execute(
         update(Contact)
-        .where(Contact.status.in_(_CLOSED), func.coalesce(Contact.resolved_at, Contact.offered_at) < cutoff,
-               Contact.external_id.like("call:%"))
+        .where(
+            Contact.status.in_(_CLOSED),
+            func.coalesce(Contact.resolved_at, Contact.offered_at) < cutoff,
+            Contact.external_id.like("call:%"),
+        )
         .values(external_id=None, patient_ref="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -171,10 +185,14 @@ def _random_token():
 def _purge_messages(cutoff: datetime) -> dict[str, int]:
     messages = db.session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.status.in_(_FINISHED_MESSAGES),
-               func.coalesce(OutboundMessage.sent_at, OutboundMessage.send_at) < cutoff,
-               or_(OutboundMessage.provider_id.is_not(None),
-                   ~OutboundMessage.token.startswith(PURGED_TOKEN_PREFIX, autoescape=True)))
+        .where(
+            OutboundMessage.status.in_(_FINISHED_MESSAGES),
+            func.coalesce(OutboundMessage.sent_at, OutboundMessage.send_at) < cutoff,
+            or_(
+                OutboundMessage.provider_id.is_not(None),
+                ~OutboundMessage.token.startswith(PURGED_TOKEN_PREFIX, autoescape=True),
+            ),
+        )
         .values(provider_id=None, token=_random_token(), updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -203,9 +221,12 @@ def purge_expired(*, trigger: str = "scheduled", now: datetime | None = None) ->
     purged.update(_purge_call_metadata(cutoffs["call_metadata_days"]))
     purged.update(_purge_messages(cutoffs["message_days"]))
     run = RetentionRun(
-        started_at=now, finished_at=utcnow(), trigger=trigger,
+        started_at=now,
+        finished_at=utcnow(),
+        trigger=trigger,
         settings={**days.as_dict(), "cutoffs": {name: moment.isoformat() for name, moment in cutoffs.items()}},
-        purged=purged, total=sum(purged.values()),
+        purged=purged,
+        total=sum(purged.values()),
     )
     db.session.add(run)
     db.session.flush()
@@ -217,7 +238,9 @@ def runs(page: int = 1) -> tuple[list[RetentionRun], int]:
     """(one page of the current clinic's runs, newest first; total number of runs)."""
     total = db.session.scalar(select(func.count(RetentionRun.id)))
     rows = db.session.scalars(
-        select(RetentionRun).order_by(RetentionRun.started_at.desc(), RetentionRun.id.desc())
-        .limit(RUNS_PER_PAGE).offset((page - 1) * RUNS_PER_PAGE)
+        select(RetentionRun)
+        .order_by(RetentionRun.started_at.desc(), RetentionRun.id.desc())
+        .limit(RUNS_PER_PAGE)
+        .offset((page - 1) * RUNS_PER_PAGE)
     ).all()
     return list(rows), total

@@ -14,8 +14,7 @@ class RetentionForm(Form):
     # The range is the service's rule (app.compliance.retention.save_settings); the form only parses.
     contact_text_days = IntegerField(SETTING_LABELS["contact_text_days"], validators=[InputRequired(_DAYS_REQUIRED)])
     message_days = IntegerField(SETTING_LABELS["message_days"], validators=[InputRequired(_DAYS_REQUIRED)])
-    call_metadata_days = IntegerField(SETTING_LABELS["call_metadata_days"],
-                                      validators=[InputRequired(_DAYS_REQUIRED)])
+    call_metadata_days = IntegerField(SETTING_LABELS["call_metadata_days"], validators=[InputRequired(_DAYS_REQUIRED)])
 
 
 class DeleteClinicDataForm(Form):

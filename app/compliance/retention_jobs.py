@@ -32,9 +32,16 @@ def schedule_retention() -> int:
     queued = 0
     for tenant_id in tenant_ids:
         try:
-            queue.enqueue(run_retention, tenant_id, job_id=f"retention-{tenant_id}", unique=True,
-                          description="app.compliance.retention_jobs.run_retention", result_ttl=0,
-                          failure_ttl=3600, job_timeout=1800)
+            queue.enqueue(
+                run_retention,
+                tenant_id,
+                job_id=f"retention-{tenant_id}",
+                unique=True,
+                description="app.compliance.retention_jobs.run_retention",
+                result_ttl=0,
+                failure_ttl=3600,
+                job_timeout=1800,
+            )
             queued += 1
         except DuplicateJobError:
             continue

@@ -29,15 +29,16 @@ class RetentionSettings(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "retention_settings"
     __table_args__ = (
         UniqueConstraint("tenant_id"),
-        *(CheckConstraint(f"{column} BETWEEN {MIN_DAYS} AND {MAX_DAYS}", name=f"{column}_range")
-          for column in DEFAULT_DAYS),
+        *(
+            CheckConstraint(f"{column} BETWEEN {MIN_DAYS} AND {MAX_DAYS}", name=f"{column}_range")
+            for column in DEFAULT_DAYS
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_text_days: Mapped[int] = mapped_column(Integer, nullable=False, default=DEFAULT_DAYS["contact_text_days"])
     message_days: Mapped[int] = mapped_column(Integer, nullable=False, default=DEFAULT_DAYS["message_days"])
-    call_metadata_days: Mapped[int] = mapped_column(Integer, nullable=False,
-                                                    default=DEFAULT_DAYS["call_metadata_days"])
+    call_metadata_days: Mapped[int] = mapped_column(Integer, nullable=False, default=DEFAULT_DAYS["call_metadata_days"])
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 

@@ -29,10 +29,20 @@ def _page(form: RetentionForm, *, status: int = 200):
     runs, total = retention.runs(page)
     pages = audit.page_count(total, retention.RUNS_PER_PAGE)
     return render_template(
-        "compliance/retention.html", form=form, may_manage=can_manage(current_user, g.tenant),
-        periods=retention.periods(), saved=retention.saved_settings() is not None, runs=runs, total=total,
-        page=page, pages=pages, labels=retention.SETTING_LABELS, help=retention.SETTING_HELP,
-        kind_labels=retention.KIND_LABELS, min_days=MIN_DAYS, max_days=MAX_DAYS,
+        "compliance/retention.html",
+        form=form,
+        may_manage=can_manage(current_user, g.tenant),
+        periods=retention.periods(),
+        saved=retention.saved_settings() is not None,
+        runs=runs,
+        total=total,
+        page=page,
+        pages=pages,
+        labels=retention.SETTING_LABELS,
+        help=retention.SETTING_HELP,
+        kind_labels=retention.KIND_LABELS,
+        min_days=MIN_DAYS,
+        max_days=MAX_DAYS,
     ), status
 
 
@@ -51,8 +61,12 @@ def save():
     form = RetentionForm()
     if form.validate_on_submit():
         try:
-            retention.save_settings(contact_text_days=form.contact_text_days.data, message_days=form.message_days.data,
-                                    call_metadata_days=form.call_metadata_days.data, actor_id=current_user.id)
+            retention.save_settings(
+                contact_text_days=form.contact_text_days.data,
+                message_days=form.message_days.data,
+                call_metadata_days=form.call_metadata_days.data,
+                actor_id=current_user.id,
+            )
             db.session.commit()
             flash(_("Retention periods saved."), "success")
             return redirect(url_for("retention.settings"))

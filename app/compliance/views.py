@@ -25,15 +25,24 @@ def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
         filters = audit.parse_filters(request.args, time_zone)
         page = parse_page(request.args.get("page"))
     except DomainError as error:
-        return render_template("compliance/audit.html", rows=[], total=0, page=1, pages=1,
-                               error=str(error.message), **context), 400
+        return render_template(
+            "compliance/audit.html", rows=[], total=0, page=1, pages=1, error=str(error.message), **context
+        ), 400
     rows, total = audit.events(filters, page=page, all_tenants=all_tenants)
     tenants = {}
     if all_tenants:
         tenants = {t.id: t.name for t in db.session.query(Tenant).all()}
     pages = audit.page_count(total, audit.PER_PAGE)
-    return render_template("compliance/audit.html", rows=rows, total=total, page=page, pages=pages, error=None,
-                           tenant_names=tenants, **context)
+    return render_template(
+        "compliance/audit.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        error=None,
+        tenant_names=tenants,
+        **context,
+    )
 
 
 @bp.get("/audit")

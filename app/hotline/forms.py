@@ -70,8 +70,9 @@ class QueueForm(Form):
     language = SelectField(_l("Language"))
     topic = SelectField(_l("Topic"), choices=choices((t.value, label) for t, label in TOPIC_LABELS.items()))
     priority = IntegerField(_l("Priority (1 low – 5 urgent)"), default=3, validators=[NumberRange(1, 5)])
-    target_seconds = IntegerField(_l("Answer / first response target (seconds)"), default=60,
-                                  validators=[NumberRange(1, 30 * 24 * 3600)])
+    target_seconds = IntegerField(
+        _l("Answer / first response target (seconds)"), default=60, validators=[NumberRange(1, 30 * 24 * 3600)]
+    )
     team_id = SelectField(_l("Team"), coerce=lambda v: int(v) if v not in (None, "", "None") else None)
     in_house = BooleanField(_l("Kept in-house by the clinic (visible in reports, never offered to agents)"))
 

@@ -149,17 +149,24 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "external_id"),
         ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
-        ForeignKeyConstraint(["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
-                             use_alter=True),
-        ForeignKeyConstraint(["tenant_id", "sla_policy_version_id"],
-                             ["sla_policy_versions.tenant_id", "sla_policy_versions.id"], use_alter=True),
+        ForeignKeyConstraint(
+            ["tenant_id", "sla_policy_id"], ["sla_policies.tenant_id", "sla_policies.id"], use_alter=True
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "sla_policy_version_id"],
+            ["sla_policy_versions.tenant_id", "sla_policy_versions.id"],
+            use_alter=True,
+        ),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         # The claim-next index: waiting contacts of a clinic in the order they are offered. Language is
         # a filter, not a key column: with it first, an agent speaking several languages made every
         # claim read and sort all of them (docs/benchmarks.md).
         Index(
             "ix_contacts_claim_order",
-            "tenant_id", "due_at", text("priority DESC"), "offered_at",
+            "tenant_id",
+            "due_at",
+            text("priority DESC"),
+            "offered_at",
             postgresql_where=text("status = 'waiting'"),
             sqlite_where=text("status = 'waiting'"),
         ),
@@ -245,4 +252,3 @@ class ContactNote(TenantScoped, TimestampMixin, db.Model):
     contact_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text, nullable=False)
-

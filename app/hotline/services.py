@@ -42,8 +42,16 @@ from app.tenants.services import current_tenant
 logger = logging.getLogger(__name__)
 
 PATIENT_REF_PATTERN = re.compile(r"^[A-Za-z0-9._:/+-]{1,64}$")
-DISPOSITIONS = ("answered", "appointment_booked", "appointment_changed", "information_given",
-                "forwarded_to_clinic", "no_answer", "wrong_number", "other")
+DISPOSITIONS = (
+    "answered",
+    "appointment_booked",
+    "appointment_changed",
+    "information_given",
+    "forwarded_to_clinic",
+    "no_answer",
+    "wrong_number",
+    "other",
+)
 OPEN_STATUSES = (ContactStatus.WAITING, ContactStatus.ASSIGNED, ContactStatus.WAITING_ON_PATIENT)
 
 
@@ -100,8 +108,9 @@ def tenant_agents(tenant_id: int) -> list[User]:
     )
 
 
-def save_team(team: Team | None, *, name: str, languages: list[str], covers_from: time, covers_until: time,
-              member_ids: list[int]) -> Team:
+def save_team(
+    team: Team | None, *, name: str, languages: list[str], covers_from: time, covers_until: time, member_ids: list[int]
+) -> Team:
     """Create or change a team; members must be agents of this clinic, languages ones it serves."""
     name = (name or "").strip()
     if not name:
@@ -131,8 +140,18 @@ def save_team(team: Team | None, *, name: str, languages: list[str], covers_from
     return team
 
 
-def save_queue(queue: Queue | None, *, name: str, channel: Channel, language: str, topic: Topic, priority: int,
-               in_house: bool, target_seconds: int, team_id: int | None) -> Queue:
+def save_queue(
+    queue: Queue | None,
+    *,
+    name: str,
+    channel: Channel,
+    language: str,
+    topic: Topic,
+    priority: int,
+    in_house: bool,
+    target_seconds: int,
+    team_id: int | None,
+) -> Queue:
     """Create or change a queue; in-house queues stay visible for reporting but are never offered."""
     name = (name or "").strip()
     if not name:
@@ -191,10 +210,23 @@ def set_agent_languages(user_id: int, skills: dict[str, Proficiency]) -> None:
 # --- contacts ----------------------------------------------------------------------------------------
 
 
-def append_event(contact: Contact, kind: EventKind, *, actor_id: int | None = None, at: datetime | None = None,
-           source_key: str | None = None, **details) -> ContactEvent:
-    event = ContactEvent(contact_id=contact.id, kind=kind, actor_id=actor_id, occurred_at=at or now(),
-                         details=details, source_key=source_key)
+def append_event(
+    contact: Contact,
+    kind: EventKind,
+    *,
+    actor_id: int | None = None,
+    at: datetime | None = None,
+    source_key: str | None = None,
+    **details,
+) -> ContactEvent:
+    event = ContactEvent(
+        contact_id=contact.id,
+        kind=kind,
+        actor_id=actor_id,
+        occurred_at=at or now(),
+        details=details,
+        source_key=source_key,
+    )
     db.session.add(event)
     return event
 
@@ -202,9 +234,7 @@ def append_event(contact: Contact, kind: EventKind, *, actor_id: int | None = No
 def validate_patient_ref(patient_ref: str) -> str:
     patient_ref = (patient_ref or "").strip()
     if not PATIENT_REF_PATTERN.match(patient_ref):
-        raise DomainError(
-            _l("The patient reference must be 1 to 64 letters, digits or . _ : / + -"), "patient_ref"
-        )
+        raise DomainError(_l("The patient reference must be 1 to 64 letters, digits or . _ : / + -"), "patient_ref")
     return patient_ref
 
 
@@ -212,10 +242,19 @@ def find_contact_by_external_id(external_id: str) -> Contact | None:
     return db.session.scalar(select(Contact).where(Contact.external_id == external_id))
 
 
-def offer_contact(*, queue_id: int, patient_ref: str, subject: str | None = None, language: str | None = None,
-                  priority: int | None = None, external_id: str | None = None,
-                  offered_at: datetime | None = None, actor_id: int | None = None,
-                  source: str = "ui", source_key: str | None = None) -> tuple[Contact, bool]:
+def offer_contact(
+    *,
+    queue_id: int,
+    patient_ref: str,
+    subject: str | None = None,
+    language: str | None = None,
+    priority: int | None = None,
+    external_id: str | None = None,
+    offered_at: datetime | None = None,
+    actor_id: int | None = None,
+    source: str = "ui",
+    source_key: str | None = None,
+) -> tuple[Contact, bool]:
     """Put a new contact in a queue; returns (contact, created).
 
     A repeated `external_id` returns the contact made the first time: clients may retry.
@@ -235,16 +274,29 @@ def offer_contact(*, queue_id: int, patient_ref: str, subject: str | None = None
     if offered_at.tzinfo is None:
         raise DomainError(_l("Times must carry a time zone offset."), "offered_at")
     contact = Contact(
-        queue_id=queue.id, channel=queue.channel, language=language, topic=queue.topic,
-        priority=priority or queue.priority, status=ContactStatus.WAITING,
-        patient_ref=validate_patient_ref(patient_ref), subject=(subject or "").strip() or None,
-        external_id=external_id, offered_at=offered_at,
+        queue_id=queue.id,
+        channel=queue.channel,
+        language=language,
+        topic=queue.topic,
+        priority=priority or queue.priority,
+        status=ContactStatus.WAITING,
+        patient_ref=validate_patient_ref(patient_ref),
+        subject=(subject or "").strip() or None,
+        external_id=external_id,
+        offered_at=offered_at,
     )
     sla.apply_policy(contact, queue)
     db.session.add(contact)
     db.session.flush()
-    append_event(contact, EventKind.OFFERED, actor_id=actor_id, at=offered_at, queue_id=queue.id, source=source,
-                 source_key=source_key)
+    append_event(
+        contact,
+        EventKind.OFFERED,
+        actor_id=actor_id,
+        at=offered_at,
+        queue_id=queue.id,
+        source=source,
+        source_key=source_key,
+    )
     return contact, True
 
 
@@ -279,8 +331,12 @@ def _claim_statement():
     return (
         update(contacts)
         .where(contacts.c.id == candidate, contacts.c.status == waiting, contacts.c.tenant_id == bindparam("tenant"))
-        .values(status=ContactStatus.ASSIGNED.value, assigned_to_id=bindparam("agent"),
-                assigned_at=bindparam("moment"), updated_at=bindparam("moment"))
+        .values(
+            status=ContactStatus.ASSIGNED.value,
+            assigned_to_id=bindparam("agent"),
+            assigned_at=bindparam("moment"),
+            updated_at=bindparam("moment"),
+        )
         .returning(contacts.c.id)
     )
 
@@ -341,12 +397,20 @@ def _claim_portably(agent_id: int, moment: datetime) -> int | None:
         return None
     contact_id = db.session.execute(
         _claim_statement(),
-        {"tenant": current_tenant_id(), "languages": languages, "queues": offered_queues, "moment": moment,
-         "agent": agent_id},
+        {
+            "tenant": current_tenant_id(),
+            "languages": languages,
+            "queues": offered_queues,
+            "moment": moment,
+            "agent": agent_id,
+        },
     ).scalar_one_or_none()
     if contact_id is not None:
-        db.session.add(ContactEvent(contact_id=contact_id, kind=EventKind.ASSIGNED, actor_id=agent_id,
-                                    occurred_at=moment, details={}))
+        db.session.add(
+            ContactEvent(
+                contact_id=contact_id, kind=EventKind.ASSIGNED, actor_id=agent_id, occurred_at=moment, details={}
+            )
+        )
     return contact_id
 
 
@@ -421,8 +485,9 @@ def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
     append_event(contact, EventKind.RESUMED, actor_id=user_id, at=moment)
 
 
-def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: Topic | None = None,
-                    supervisor: bool = False) -> None:
+def resolve_contact(
+    contact: Contact, user_id: int, *, disposition: str, topic: Topic | None = None, supervisor: bool = False
+) -> None:
     """Close a contact with a disposition; the topic may be corrected on the way."""
     _require_open(contact)
     _require_handler(contact, user_id, supervisor=supervisor)
@@ -433,11 +498,22 @@ def resolve_contact(contact: Contact, user_id: int, *, disposition: str, topic: 
     contact.resolved_at = now()
     set_status(contact, ContactStatus.RESOLVED, at=contact.resolved_at)
     contact.disposition = disposition
-    append_event(contact, EventKind.RESOLVED, actor_id=user_id, at=contact.resolved_at, disposition=disposition,
-           topic=contact.topic.value)
+    append_event(
+        contact,
+        EventKind.RESOLVED,
+        actor_id=user_id,
+        at=contact.resolved_at,
+        disposition=disposition,
+        topic=contact.topic.value,
+    )
     # Billed once per contact (keyed by contact: resolving it again after a reopen bills nothing more).
-    record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=contact.resolved_at,
-                 source_key=f"contact:{contact.id}:handled", channel=contact.channel.value)
+    record_usage(
+        kind=UsageKind.HANDLED_CONTACT,
+        quantity=1,
+        occurred_at=contact.resolved_at,
+        source_key=f"contact:{contact.id}:handled",
+        channel=contact.channel.value,
+    )
 
 
 def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
@@ -450,8 +526,9 @@ def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False)
     append_event(contact, EventKind.RELEASED, actor_id=user_id, at=moment)
 
 
-def transfer_contact(contact: Contact, user_id: int, *, queue_id: int, language: str | None = None,
-                     supervisor: bool = False) -> None:
+def transfer_contact(
+    contact: Contact, user_id: int, *, queue_id: int, language: str | None = None, supervisor: bool = False
+) -> None:
     """Move a contact to another queue (or language); it waits there, its SLA clock keeps running."""
     _require_open(contact)
     _require_handler(contact, user_id, supervisor=supervisor)
@@ -464,8 +541,15 @@ def transfer_contact(contact: Contact, user_id: int, *, queue_id: int, language:
     moment = now()
     set_status(contact, ContactStatus.WAITING, at=moment)
     contact.assigned_to_id, contact.assigned_at = None, None
-    append_event(contact, EventKind.TRANSFERRED, actor_id=user_id, at=moment, from_queue_id=previous,
-                 to_queue_id=target.id, language=language)
+    append_event(
+        contact,
+        EventKind.TRANSFERRED,
+        actor_id=user_id,
+        at=moment,
+        from_queue_id=previous,
+        to_queue_id=target.id,
+        language=language,
+    )
 
 
 def escalate_contact(contact: Contact, user_id: int) -> None:
@@ -496,9 +580,15 @@ def schedule_callback(contact: Contact, user_id: int, *, local_time: datetime, q
     queue = get_queue(queue_id)
     if queue.channel != Channel.CALLBACK:
         raise DomainError(_l("Choose a callback queue."), "queue_id")
-    callback, _created = offer_contact(queue_id=queue.id, patient_ref=contact.patient_ref, subject=contact.subject,
-                                       language=contact.language, offered_at=when, actor_id=user_id,
-                                       source="callback")
+    callback, _created = offer_contact(
+        queue_id=queue.id,
+        patient_ref=contact.patient_ref,
+        subject=contact.subject,
+        language=contact.language,
+        offered_at=when,
+        actor_id=user_id,
+        source="callback",
+    )
     contact.callback_at = when
     append_event(contact, EventKind.CALLBACK_SCHEDULED, actor_id=user_id, callback_contact_id=callback.id)
     return callback
@@ -516,31 +606,37 @@ def reassign_contact(contact: Contact, supervisor_id: int, agent_id: int) -> Non
 
 
 def timeline(contact: Contact) -> list[ContactEvent]:
-    return list(db.session.scalars(
-        select(ContactEvent).where(ContactEvent.contact_id == contact.id).order_by(ContactEvent.occurred_at,
-                                                                                  ContactEvent.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(ContactEvent)
+            .where(ContactEvent.contact_id == contact.id)
+            .order_by(ContactEvent.occurred_at, ContactEvent.id)
+        )
+    )
 
 
 def notes(contact: Contact) -> list[ContactNote]:
-    return list(db.session.scalars(
-        select(ContactNote).where(ContactNote.contact_id == contact.id).order_by(ContactNote.created_at)
-    ))
+    return list(
+        db.session.scalars(
+            select(ContactNote).where(ContactNote.contact_id == contact.id).order_by(ContactNote.created_at)
+        )
+    )
 
 
 def contacts_of_agent(agent_id: int) -> list[Contact]:
-    return list(db.session.scalars(
-        select(Contact).where(Contact.assigned_to_id == agent_id, Contact.status.in_(OPEN_STATUSES))
-        .order_by(Contact.due_at)
-    ))
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.assigned_to_id == agent_id, Contact.status.in_(OPEN_STATUSES))
+            .order_by(Contact.due_at)
+        )
+    )
 
 
 def open_contacts(*, page: int = 1, per_page: int = 50) -> tuple[list[Contact], int]:
     query = select(Contact).where(Contact.status.in_(OPEN_STATUSES))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(
-        query.order_by(Contact.due_at).limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    rows = db.session.scalars(query.order_by(Contact.due_at).limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
 
 
@@ -587,12 +683,16 @@ def queue_loads(languages: set[str] | None = None, *, include_in_house: bool = T
         if queue.in_house and not include_in_house:
             continue
         counted_waiting, assigned, oldest, first_due, breached = by_queue.get(queue.id, (0, 0, None, None, 0))
-        loads.append(QueueLoad(
-            queue=queue, waiting=counted_waiting, assigned=assigned,
-            oldest_wait_seconds=int((moment - as_utc(oldest)).total_seconds()) if oldest else None,
-            seconds_to_first_breach=int((as_utc(first_due) - moment).total_seconds()) if first_due else None,
-            breached=breached,
-        ))
+        loads.append(
+            QueueLoad(
+                queue=queue,
+                waiting=counted_waiting,
+                assigned=assigned,
+                oldest_wait_seconds=int((moment - as_utc(oldest)).total_seconds()) if oldest else None,
+                seconds_to_first_breach=int((as_utc(first_due) - moment).total_seconds()) if first_due else None,
+                breached=breached,
+            )
+        )
     return loads
 
 

@@ -43,8 +43,15 @@ def _source_key(call_id: str, kind: CallEvent) -> str:
     return f"call:{call_id}:{kind.value}"
 
 
-def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, queue_id: int | None = None,
-                      patient_ref: str | None = None, agent_id: int | None = None) -> tuple[Contact, bool]:
+def record_call_event(
+    *,
+    call_id: str,
+    kind: CallEvent,
+    occurred_at: datetime,
+    queue_id: int | None = None,
+    patient_ref: str | None = None,
+    agent_id: int | None = None,
+) -> tuple[Contact, bool]:
     """Apply one telephony event; returns (contact, applied) where applied is False for a replay."""
     if occurred_at.tzinfo is None:
         raise DomainError(_l("Times must carry a time zone offset."), "occurred_at")
@@ -58,8 +65,12 @@ def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, q
         if queue_id is None:
             raise DomainError(_l("An offered call needs its queue."), "queue_id")
         contact, created = services.offer_contact(
-            queue_id=queue_id, patient_ref=patient_ref or "", external_id=external_id, offered_at=occurred_at,
-            source="telephony", source_key=_source_key(call_id, kind),
+            queue_id=queue_id,
+            patient_ref=patient_ref or "",
+            external_id=external_id,
+            offered_at=occurred_at,
+            source="telephony",
+            source_key=_source_key(call_id, kind),
         )
         if not created:
             # A concurrent delivery of this same event committed between our look-up and the offer.
@@ -91,17 +102,26 @@ def record_call_event(*, call_id: str, kind: CallEvent, occurred_at: datetime, q
         services.set_status(contact, ContactStatus.ABANDONED, at=occurred_at)
         contact.resolved_at = occurred_at
         contact.wait_seconds = services.exact_wait(contact.offered_at, occurred_at)
-        services.append_event(contact, EventKind.ABANDONED, at=occurred_at, source_key=key,
-                        waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()))
+        services.append_event(
+            contact,
+            EventKind.ABANDONED,
+            at=occurred_at,
+            source_key=key,
+            waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()),
+        )
     else:
         talk_seconds = int((occurred_at - services.as_utc(required.occurred_at)).total_seconds())
-        services.append_event(contact, EventKind.ENDED, actor_id=agent_id, at=occurred_at, source_key=key,
-                              talk_seconds=talk_seconds)
+        services.append_event(
+            contact, EventKind.ENDED, actor_id=agent_id, at=occurred_at, source_key=key, talk_seconds=talk_seconds
+        )
         # Talk time is billed per started minute, answered → ended; keyed by call, so a replay bills nothing.
-        record_usage(kind=UsageKind.TALK_MINUTES, quantity=-(-talk_seconds // 60), occurred_at=occurred_at,
-                     source_key=f"{key}:talk")
+        record_usage(
+            kind=UsageKind.TALK_MINUTES,
+            quantity=-(-talk_seconds // 60),
+            occurred_at=occurred_at,
+            source_key=f"{key}:talk",
+        )
     return contact, True
-
 
 
 def check_call_agent(agent_id: int | None) -> None:
@@ -110,4 +130,3 @@ def check_call_agent(agent_id: int | None) -> None:
         return
     if agent_id not in {agent.id for agent in services.tenant_agents(current_tenant_id())}:
         raise DomainError(_l("Unknown agent: choose an agent of this clinic."), "agent_id")
-

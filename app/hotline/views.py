@@ -102,15 +102,25 @@ def queues():
             return redirect(url_for("hotline.queues"))
         except DomainError as error:
             _fail(form, error)
-    return _render("hotline/queues.html", 400 if form.errors else 200, form=form, queues=services.queues(),
-                   teams={t.id: t for t in services.teams()})
+    return _render(
+        "hotline/queues.html",
+        400 if form.errors else 200,
+        form=form,
+        queues=services.queues(),
+        teams={t.id: t for t in services.teams()},
+    )
 
 
 def _queue_values(form: QueueForm) -> dict:
     return {
-        "name": form.name.data, "channel": Channel(form.channel.data), "language": form.language.data,
-        "topic": Topic(form.topic.data), "priority": form.priority.data, "in_house": form.in_house.data,
-        "target_seconds": form.target_seconds.data, "team_id": form.team_id.data,
+        "name": form.name.data,
+        "channel": Channel(form.channel.data),
+        "language": form.language.data,
+        "topic": Topic(form.topic.data),
+        "priority": form.priority.data,
+        "in_house": form.in_house.data,
+        "target_seconds": form.target_seconds.data,
+        "team_id": form.team_id.data,
     }
 
 
@@ -167,17 +177,28 @@ def _team_form(team):
         form.members.data = [m.user_id for m in team.members]
     if form.validate_on_submit():
         try:
-            saved = services.save_team(team, name=form.name.data, languages=form.languages.data or [],
-                                       covers_from=form.covers_from.data, covers_until=form.covers_until.data,
-                                       member_ids=form.members.data or [])
+            saved = services.save_team(
+                team,
+                name=form.name.data,
+                languages=form.languages.data or [],
+                covers_from=form.covers_from.data,
+                covers_until=form.covers_until.data,
+                member_ids=form.members.data or [],
+            )
             db.session.commit()
             flash(_("Team %(name)s saved.", name=saved.name), "success")
             return redirect(url_for("hotline.teams"))
         except DomainError as error:
             _fail(form, error)
     names = {agent.id: agent.name for agent in agents}
-    return _render("hotline/teams.html", 400 if form.errors else 200, form=form, team=team,
-                   teams=services.teams(), agent_names=names)
+    return _render(
+        "hotline/teams.html",
+        400 if form.errors else 200,
+        form=form,
+        team=team,
+        teams=services.teams(),
+        agent_names=names,
+    )
 
 
 @bp.post("/settings/teams/<int:team_id>/delete")
@@ -210,8 +231,14 @@ def agent_languages(user_id: int):
         db.session.commit()
         flash(_("Languages of %(name)s saved.", name=agent.name), "success")
         return redirect(url_for("hotline.agents"))
-    return _render("hotline/agent_languages.html", form=form, agent=agent,
-                   current=services.agent_languages(agent.id), locales=LOCALES, proficiencies=list(Proficiency))
+    return _render(
+        "hotline/agent_languages.html",
+        form=form,
+        agent=agent,
+        current=services.agent_languages(agent.id),
+        locales=LOCALES,
+        proficiencies=list(Proficiency),
+    )
 
 
 @bp.get("/settings/agents")
@@ -245,14 +272,24 @@ def workspace():
 @require(_works_contacts)
 def workspace_live():
     """Queue counts for the workspace's polling script."""
-    loads = services.queue_loads(None if is_supervisor() and request.args.get("all") else _my_languages(),
-                                 include_in_house=bool(request.args.get("all")))
-    return jsonify(queues=[
-        {"id": load.queue.id, "waiting": load.waiting, "assigned": load.assigned,
-         "oldest_wait_seconds": load.oldest_wait_seconds, "seconds_to_first_breach": load.seconds_to_first_breach,
-         "breached": load.breached, "urgency": load.urgency}
-        for load in loads
-    ])
+    loads = services.queue_loads(
+        None if is_supervisor() and request.args.get("all") else _my_languages(),
+        include_in_house=bool(request.args.get("all")),
+    )
+    return jsonify(
+        queues=[
+            {
+                "id": load.queue.id,
+                "waiting": load.waiting,
+                "assigned": load.assigned,
+                "oldest_wait_seconds": load.oldest_wait_seconds,
+                "seconds_to_first_breach": load.seconds_to_first_breach,
+                "breached": load.breached,
+                "urgency": load.urgency,
+            }
+            for load in loads
+        ]
+    )
 
 
 @bp.post("/workspace/next")
@@ -277,8 +314,11 @@ def new_contact():
     if form.validate_on_submit():
         try:
             contact, _created = services.offer_contact(
-                queue_id=form.queue_id.data, patient_ref=form.patient_ref.data, subject=form.subject.data,
-                language=form.language.data, actor_id=current_user.id,
+                queue_id=form.queue_id.data,
+                patient_ref=form.patient_ref.data,
+                subject=form.subject.data,
+                language=form.language.data,
+                actor_id=current_user.id,
             )
             db.session.commit()
             flash(_("Contact added to the queue."), "success")
@@ -303,17 +343,27 @@ def _contact_page(item, status: int = 200, **forms):
     context = {
         "note_form": NoteForm(),
         "resolve_form": ResolveForm(topic=item.topic.value),
-        "transfer_form": TransferForm(queues=[q for q in queues if q.id != item.queue_id] or queues,
-                                      languages=supported),
+        "transfer_form": TransferForm(
+            queues=[q for q in queues if q.id != item.queue_id] or queues, languages=supported
+        ),
         "callback_form": CallbackForm(queues=[q for q in queues if q.channel == Channel.CALLBACK]),
         "complaint_form": ComplaintForm(),
         "action_form": ConfirmForm(),
     }
     context.update(forms)
     assignee = db.session.get(User, item.assigned_to_id) if item.assigned_to_id else None
-    return _render("hotline/contact.html", status, contact=item, events=services.timeline(item),
-                   notes=services.notes(item), assignee=assignee, is_handler=item.assigned_to_id == current_user.id,
-                   supervisor=is_supervisor(), authors={u.id: u.name for u in _authors(item)}, **context)
+    return _render(
+        "hotline/contact.html",
+        status,
+        contact=item,
+        events=services.timeline(item),
+        notes=services.notes(item),
+        assignee=assignee,
+        is_handler=item.assigned_to_id == current_user.id,
+        supervisor=is_supervisor(),
+        authors={u.id: u.name for u in _authors(item)},
+        **context,
+    )
 
 
 def _authors(item) -> list[User]:
@@ -362,9 +412,19 @@ def add_note(contact_id: int):
 def resolve(contact_id: int):
     item = services.get_contact(contact_id)
     form = ResolveForm()
-    return _form_action(item, form, "resolve_form", lambda: services.resolve_contact(
-        item, current_user.id, disposition=form.disposition.data, topic=Topic(form.topic.data),
-        supervisor=is_supervisor()), then=url_for("hotline.workspace"))
+    return _form_action(
+        item,
+        form,
+        "resolve_form",
+        lambda: services.resolve_contact(
+            item,
+            current_user.id,
+            disposition=form.disposition.data,
+            topic=Topic(form.topic.data),
+            supervisor=is_supervisor(),
+        ),
+        then=url_for("hotline.workspace"),
+    )
 
 
 @bp.post("/contacts/<int:contact_id>/transfer")
@@ -372,9 +432,15 @@ def resolve(contact_id: int):
 def transfer(contact_id: int):
     item = services.get_contact(contact_id)
     form = TransferForm(queues=services.queues(), languages=g.tenant.supported_locales)
-    return _form_action(item, form, "transfer_form", lambda: services.transfer_contact(
-        item, current_user.id, queue_id=form.queue_id.data, language=form.language.data,
-        supervisor=is_supervisor()), then=url_for("hotline.workspace"))
+    return _form_action(
+        item,
+        form,
+        "transfer_form",
+        lambda: services.transfer_contact(
+            item, current_user.id, queue_id=form.queue_id.data, language=form.language.data, supervisor=is_supervisor()
+        ),
+        then=url_for("hotline.workspace"),
+    )
 
 
 @bp.post("/contacts/<int:contact_id>/callback")
@@ -382,8 +448,14 @@ def transfer(contact_id: int):
 def callback(contact_id: int):
     item = services.get_contact(contact_id)
     form = CallbackForm(queues=[q for q in services.queues() if q.channel == Channel.CALLBACK])
-    return _form_action(item, form, "callback_form", lambda: services.schedule_callback(
-        item, current_user.id, local_time=form.callback_at.data, queue_id=form.queue_id.data))
+    return _form_action(
+        item,
+        form,
+        "callback_form",
+        lambda: services.schedule_callback(
+            item, current_user.id, local_time=form.callback_at.data, queue_id=form.queue_id.data
+        ),
+    )
 
 
 @bp.post("/contacts/<int:contact_id>/complaint")
@@ -391,8 +463,9 @@ def callback(contact_id: int):
 def complaint(contact_id: int):
     item = services.get_contact(contact_id)
     form = ComplaintForm()
-    return _form_action(item, form, "complaint_form",
-                        lambda: services.flag_complaint(item, current_user.id, form.reason.data))
+    return _form_action(
+        item, form, "complaint_form", lambda: services.flag_complaint(item, current_user.id, form.reason.data)
+    )
 
 
 def _form_action(item, form, form_name: str, apply, then: str | None = None):
@@ -420,10 +493,17 @@ def supervisor():
     agents = services.tenant_agents(g.tenant.id)
     from app.sla.alerts import recent_alerts
 
-    return _render("hotline/supervisor.html", loads=services.queue_loads(), contacts=contacts, total=total,
-                   alerts=recent_alerts(),
-                   page=page, pages=max((total + 49) // 50, 1), agents={a.id: a.name for a in agents},
-                   reassign_form=ReassignForm(agents=agents))
+    return _render(
+        "hotline/supervisor.html",
+        loads=services.queue_loads(),
+        contacts=contacts,
+        total=total,
+        alerts=recent_alerts(),
+        page=page,
+        pages=max((total + 49) // 50, 1),
+        agents={a.id: a.name for a in agents},
+        reassign_form=ReassignForm(agents=agents),
+    )
 
 
 @bp.post("/supervisor/contacts/<int:contact_id>/reassign")

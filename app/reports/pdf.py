@@ -80,10 +80,19 @@ def _styles() -> dict[str, ParagraphStyle]:
         "cell": ParagraphStyle("cell", base, fontSize=8, leading=10),
         "num": ParagraphStyle("num", base, fontSize=8, leading=10, alignment=TA_RIGHT),
         # Long German headers ("SLA-Verletzungen") break at their hyphen, never inside a word.
-        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, fontSize=7, leading=9, splitLongWords=0,
-                               embeddedHyphenation=1),
-        "headnum": ParagraphStyle("headnum", base, fontName=FONT_BOLD, fontSize=7, leading=9, alignment=TA_RIGHT,
-                                  splitLongWords=0, embeddedHyphenation=1),
+        "head": ParagraphStyle(
+            "head", base, fontName=FONT_BOLD, fontSize=7, leading=9, splitLongWords=0, embeddedHyphenation=1
+        ),
+        "headnum": ParagraphStyle(
+            "headnum",
+            base,
+            fontName=FONT_BOLD,
+            fontSize=7,
+            leading=9,
+            alignment=TA_RIGHT,
+            splitLongWords=0,
+            embeddedHyphenation=1,
+        ),
         "kpi": ParagraphStyle("kpi", base, fontName=FONT_BOLD, fontSize=16, leading=19),
     }
 
@@ -124,8 +133,12 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
     styles = _styles()
     generated_at = generated_at or datetime.now(UTC)
     period = report.period
-    period_text = _("From %(start)s to %(end)s (%(zone)s).", start=format_date(period.first_day, "medium"),
-                    end=format_date(period.last_day, "medium"), zone=period.time_zone)
+    period_text = _(
+        "From %(start)s to %(end)s (%(zone)s).",
+        start=format_date(period.first_day, "medium"),
+        end=format_date(period.last_day, "medium"),
+        zone=period.time_zone,
+    )
 
     story = [
         _p(clinic_name, styles["title"]),
@@ -142,24 +155,45 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
             _p(_("Per queue"), styles["h2"]),
             _queue_table(report, styles),
             Spacer(1, 2 * mm),
-            _p(_("Below each figure: its target. Red: target missed.") + " "
-               + _("A: answered, Ab: abandoned, T: answer target, S: short-abandon threshold. "
-                   "An interval without contacts has no service level (—)."), styles["small"]),
+            _p(
+                _("Below each figure: its target. Red: target missed.")
+                + " "
+                + _(
+                    "A: answered, Ab: abandoned, T: answer target, S: short-abandon threshold. "
+                    "An interval without contacts has no service level (—)."
+                ),
+                styles["small"],
+            ),
             CondPageBreak(40 * mm),
-            KeepTogether([_p(_("Offered contacts by topic, language and channel"), styles["h2"]),
-                          _breakdowns(report, styles)]),
+            KeepTogether(
+                [_p(_("Offered contacts by topic, language and channel"), styles["h2"]), _breakdowns(report, styles)]
+            ),
             CondPageBreak(80 * mm),
-            KeepTogether([_p(_("Service level per day"), styles["h2"]), _trend_chart(report, styles),
-                          _p(_("Line: service level of calls and chats, answered of offered (left axis). "
-                               "Bars: offered contacts (right axis)."), styles["small"])]),
+            KeepTogether(
+                [
+                    _p(_("Service level per day"), styles["h2"]),
+                    _trend_chart(report, styles),
+                    _p(
+                        _(
+                            "Line: service level of calls and chats, answered of offered (left axis). "
+                            "Bars: offered contacts (right axis)."
+                        ),
+                        styles["small"],
+                    ),
+                ]
+            ),
             CondPageBreak(75 * mm),
             KeepTogether([_p(_("Offered contacts by weekday and hour"), styles["h2"]), _heat_map(report)]),
         ]
 
     # In the clinic's time zone whoever renders it (a job has no request, hence no user time zone).
-    footer = _("%(clinic)s · SLA report · generated %(moment)s", clinic=clinic_name,
-               moment=babel_format_datetime(generated_at, "short", tzinfo=ZoneInfo(period.time_zone),
-                                            locale=get_locale() or "en"))
+    footer = _(
+        "%(clinic)s · SLA report · generated %(moment)s",
+        clinic=clinic_name,
+        moment=babel_format_datetime(
+            generated_at, "short", tzinfo=ZoneInfo(period.time_zone), locale=get_locale() or "en"
+        ),
+    )
 
     def _decorate(canvas, doc):
         canvas.saveState()
@@ -171,9 +205,15 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
 
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
-        buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=14 * mm,
+        buffer,
+        pagesize=PAGE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=14 * mm,
         title=f"{clinic_name} · {_('SLA report')} · {period.first_day.isoformat()} – {period.last_day.isoformat()}",
-        author="Switchboard", lang=str(get_locale() or "en"),
+        author="Switchboard",
+        lang=str(get_locale() or "en"),
         # A fixed creation date and document id (the footer says when it was generated): the
         # same figures give the same bytes.
         invariant=1,
@@ -189,26 +229,40 @@ def _kpis(report: SlaReport, styles) -> Table:
         (_("Abandoned"), format_decimal(report.total.abandoned)),
         (_("Breaches"), format_decimal(report.total.breaches)),
     ]
-    cells = [[_p(label, styles["small"]) for label, _value in figures],
-             [_p(value, styles["kpi"]) for _label, value in figures]]
+    cells = [
+        [_p(label, styles["small"]) for label, _value in figures],
+        [_p(value, styles["kpi"]) for _label, value in figures],
+    ]
     table = Table(cells, colWidths=[WIDTH / 4] * 4)
-    table.setStyle(TableStyle([
-        ("BOX", (0, 0), (-1, -1), 0.5, RULE),
-        ("LINEAFTER", (0, 0), (-2, -1), 0.5, RULE),
-        ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f9fafb")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 4),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, RULE),
+                ("LINEAFTER", (0, 0), (-2, -1), 0.5, RULE),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f9fafb")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+            ]
+        )
+    )
     return table
 
 
 def _queue_table(report: SlaReport, styles) -> Table:
     head = [_p(_("Queue"), styles["head"])] + [
-        _p(label, styles["headnum"]) for label in (
-            _("Offered"), _("Answered"), _("Abandoned"), _("Service level"), _("ASA (s)"),
-            _("Abandoned (%%)").replace("%%", "%"), _("First response on time (%%)").replace("%%", "%"),
-            _("Resolved on time (%%)").replace("%%", "%"), _("Breaches"))
+        _p(label, styles["headnum"])
+        for label in (
+            _("Offered"),
+            _("Answered"),
+            _("Abandoned"),
+            _("Service level"),
+            _("ASA (s)"),
+            _("Abandoned (%%)").replace("%%", "%"),
+            _("First response on time (%%)").replace("%%", "%"),
+            _("Resolved on time (%%)").replace("%%", "%"),
+            _("Breaches"),
+        )
     ]
     rows = [head]
     for row in report.rows:
@@ -217,47 +271,66 @@ def _queue_table(report: SlaReport, styles) -> Table:
         name = Paragraph(
             f"<b>{escape(row.queue_name)}</b> ({escape(str(CHANNEL_LABELS.get(row.channel, row.channel)))})<br/>"
             f'<font size="6.5" color="#{MUTED.hexval()[2:]}">{escape(policy)} · {escape(rule)}</font>',
-            styles["cell"])
+            styles["cell"],
+        )
         ticket = not row.is_queue_channel
-        sl_target = (_("target %(value)s", value=_percent(row.service_level_target))
-                     if row.service_level_target is not None and not ticket else None)
-        asa_target = (_("max. %(value)s", value=_seconds(Decimal(row.max_asa_seconds)))
-                      if row.max_asa_seconds is not None else None)
-        abandon_target = (_("max. %(value)s", value=_percent(row.max_abandon_percent))
-                          if row.max_abandon_percent is not None else None)
+        sl_target = (
+            _("target %(value)s", value=_percent(row.service_level_target))
+            if row.service_level_target is not None and not ticket
+            else None
+        )
+        asa_target = (
+            _("max. %(value)s", value=_seconds(Decimal(row.max_asa_seconds)))
+            if row.max_asa_seconds is not None
+            else None
+        )
+        abandon_target = (
+            _("max. %(value)s", value=_percent(row.max_abandon_percent))
+            if row.max_abandon_percent is not None
+            else None
+        )
         first_target = None
         if row.first_response_seconds:
             first_target = _("within %(duration)s", duration=_duration(row.first_response_seconds))
             if ticket and row.service_level_target is not None:
-                first_target = _("%(share)s within %(duration)s", share=_percent(row.service_level_target),
-                                 duration=_duration(row.first_response_seconds))
-        resolution_target = (_("within %(duration)s", duration=_duration(row.resolution_seconds))
-                             if row.resolution_seconds else None)
-        rows.append([
-            name,
-            _p(format_decimal(row.counts.offered), styles["num"]),
-            _p(format_decimal(row.counts.answered), styles["num"]),
-            _p(format_decimal(row.counts.abandoned), styles["num"]),
-            _measure(_percent(row.service_level), sl_target,
-                     not ticket and row.meets_target is False, styles),
-            _measure(_seconds(row.asa), asa_target, row.asa_over_target, styles),
-            _measure(_percent(row.abandonment), abandon_target, row.abandonment_over_target, styles),
-            _measure(_percent(row.first_response), first_target, ticket and row.meets_target is False, styles),
-            _measure(_percent(row.resolution), resolution_target, False, styles),
-            _measure(format_decimal(row.counts.breaches), None, row.counts.breaches > 0, styles),
-        ])
+                first_target = _(
+                    "%(share)s within %(duration)s",
+                    share=_percent(row.service_level_target),
+                    duration=_duration(row.first_response_seconds),
+                )
+        resolution_target = (
+            _("within %(duration)s", duration=_duration(row.resolution_seconds)) if row.resolution_seconds else None
+        )
+        rows.append(
+            [
+                name,
+                _p(format_decimal(row.counts.offered), styles["num"]),
+                _p(format_decimal(row.counts.answered), styles["num"]),
+                _p(format_decimal(row.counts.abandoned), styles["num"]),
+                _measure(_percent(row.service_level), sl_target, not ticket and row.meets_target is False, styles),
+                _measure(_seconds(row.asa), asa_target, row.asa_over_target, styles),
+                _measure(_percent(row.abandonment), abandon_target, row.abandonment_over_target, styles),
+                _measure(_percent(row.first_response), first_target, ticket and row.meets_target is False, styles),
+                _measure(_percent(row.resolution), resolution_target, False, styles),
+                _measure(format_decimal(row.counts.breaches), None, row.counts.breaches > 0, styles),
+            ]
+        )
     first = 56 * mm
     table = Table(rows, colWidths=[first] + [(WIDTH - first) / 9] * 9, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f9fafb")]),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f9fafb")]),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
     return table
 
 
@@ -278,8 +351,9 @@ def _trend_chart(report: SlaReport, styles) -> Drawing:
     for percent in range(0, 101, 20):
         y = bottom + plot_h * percent / 100
         drawing.add(Line(left, y, right, y, strokeColor=RULE, strokeWidth=0.3))
-        drawing.add(String(left - 2, y - 2.5, f"{percent} %", fontName=FONT, fontSize=6.5, fillColor=MUTED,
-                           textAnchor="end"))
+        drawing.add(
+            String(left - 2, y - 2.5, f"{percent} %", fontName=FONT, fontSize=6.5, fillColor=MUTED, textAnchor="end")
+        )
     drawing.add(String(right + 2, top - 2.5, format_decimal(peak), fontName=FONT, fontSize=6.5, fillColor=MUTED))
     drawing.add(String(right + 2, bottom - 2.5, "0", fontName=FONT, fontSize=6.5, fillColor=MUTED))
 
@@ -298,8 +372,17 @@ def _trend_chart(report: SlaReport, styles) -> Drawing:
         else:
             segment += [x + step / 2, bottom + plot_h * float(level) / 100]
         if index % label_every == 0:
-            drawing.add(String(x + step / 2, bottom - 9, _short_day(day), fontName=FONT, fontSize=6.5,
-                               fillColor=MUTED, textAnchor="middle"))
+            drawing.add(
+                String(
+                    x + step / 2,
+                    bottom - 9,
+                    _short_day(day),
+                    fontName=FONT,
+                    fontSize=6.5,
+                    fillColor=MUTED,
+                    textAnchor="middle",
+                )
+            )
     if segment:
         segments.append(segment)
     for points in segments:
@@ -324,22 +407,49 @@ def _heat_map(report: SlaReport) -> Drawing:
     peak = max(report.heat_map.values(), default=0)
     top = head_h + 7 * cell_h
     for hour in range(24):
-        drawing.add(String(label_w + cell_w * (hour + 0.5), top - head_h + 1.5, str(hour), fontName=FONT,
-                           fontSize=6.5, fillColor=MUTED, textAnchor="middle"))
+        drawing.add(
+            String(
+                label_w + cell_w * (hour + 0.5),
+                top - head_h + 1.5,
+                str(hour),
+                fontName=FONT,
+                fontSize=6.5,
+                fillColor=MUTED,
+                textAnchor="middle",
+            )
+        )
     for weekday in range(1, 8):
         y = top - head_h - weekday * cell_h
-        drawing.add(String(0, y + cell_h / 2 - 2.5, str(WEEKDAY_LABELS[weekday - 1]), fontName=FONT, fontSize=7,
-                           fillColor=INK))
+        drawing.add(
+            String(0, y + cell_h / 2 - 2.5, str(WEEKDAY_LABELS[weekday - 1]), fontName=FONT, fontSize=7, fillColor=INK)
+        )
         for hour in range(24):
             count = report.heat_map.get((weekday, hour), 0)
             share = count / peak if peak else 0
             x = label_w + cell_w * hour
-            drawing.add(Rect(x, y, cell_w, cell_h, fillColor=_heat_colour(share) if count else colors.white,
-                             strokeColor=RULE, strokeWidth=0.25))
+            drawing.add(
+                Rect(
+                    x,
+                    y,
+                    cell_w,
+                    cell_h,
+                    fillColor=_heat_colour(share) if count else colors.white,
+                    strokeColor=RULE,
+                    strokeWidth=0.25,
+                )
+            )
             if count:
-                drawing.add(String(x + cell_w / 2, y + cell_h / 2 - 2.2, format_decimal(count), fontName=FONT,
-                                   fontSize=5.5, fillColor=colors.white if share > 0.55 else INK,
-                                   textAnchor="middle"))
+                drawing.add(
+                    String(
+                        x + cell_w / 2,
+                        y + cell_h / 2 - 2.2,
+                        format_decimal(count),
+                        fontName=FONT,
+                        fontSize=5.5,
+                        fillColor=colors.white if share > 0.55 else INK,
+                        textAnchor="middle",
+                    )
+                )
     return drawing
 
 
@@ -354,16 +464,26 @@ def _breakdowns(report: SlaReport, styles) -> Table:
         rows = [[_p(title, styles["head"]), _p(_("Offered"), styles["headnum"]), _p("%", styles["headnum"])]]
         for key, count in sorted(data.items(), key=lambda item: (-item[1], str(item[0]))):
             share = (Decimal(100) * count / total).quantize(Decimal("0.1")) if total else None
-            rows.append([_p(str(labels.get(key, key) if key is not None else "—"), styles["cell"]),
-                         _p(format_decimal(count), styles["num"]), _p(_percent(share), styles["num"])])
-        inner = Table(rows, colWidths=[(WIDTH / 3 - 8 * mm) * 0.5, (WIDTH / 3 - 8 * mm) * 0.3,
-                                       (WIDTH / 3 - 8 * mm) * 0.2])
-        inner.setStyle(TableStyle([
-            ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
-            ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
-            ("TOPPADDING", (0, 0), (-1, -1), 2),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ]))
+            rows.append(
+                [
+                    _p(str(labels.get(key, key) if key is not None else "—"), styles["cell"]),
+                    _p(format_decimal(count), styles["num"]),
+                    _p(_percent(share), styles["num"]),
+                ]
+            )
+        inner = Table(
+            rows, colWidths=[(WIDTH / 3 - 8 * mm) * 0.5, (WIDTH / 3 - 8 * mm) * 0.3, (WIDTH / 3 - 8 * mm) * 0.2]
+        )
+        inner.setStyle(
+            TableStyle(
+                [
+                    ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+                    ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+                    ("TOPPADDING", (0, 0), (-1, -1), 2),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ]
+            )
+        )
         columns.append(inner)
     outer = Table([columns], colWidths=[WIDTH / 3] * 3)
     outer.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))

@@ -52,10 +52,15 @@ def get_schedule() -> ReportSchedule | None:
 
 def recipient_members(tenant_id: int) -> list[User]:
     """The people of the clinic a report may go to (each once, whatever their roles)."""
-    return list(db.session.scalars(
-        select(User).where(User.id.in_(select(Membership.user_id).where(Membership.tenant_id == tenant_id)),
-                           User.active.is_(True)).order_by(User.name, User.email)
-    ))
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.id.in_(select(Membership.user_id).where(Membership.tenant_id == tenant_id)), User.active.is_(True)
+            )
+            .order_by(User.name, User.email)
+        )
+    )
 
 
 def parse_addresses(text: str | None) -> list[str]:
@@ -76,8 +81,9 @@ def parse_addresses(text: str | None) -> list[str]:
     return addresses
 
 
-def save_schedule(*, enabled: bool, day_of_month: int | None, member_ids: list[int],
-                  addresses: str | None) -> ReportSchedule:
+def save_schedule(
+    *, enabled: bool, day_of_month: int | None, member_ids: list[int], addresses: str | None
+) -> ReportSchedule:
     """Set the current clinic's report schedule.
 
     The day is 1–28 so every month has it; recipients must be people of this clinic (a forged id
@@ -143,9 +149,8 @@ def _enqueue(tenant_id: int, run: ReportRun) -> None:
     enqueue_after_commit(send_monthly_report, tenant_id, run.id)
 
 
-def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
-                       now: datetime | None = None) -> ReportRun:
-    """"Send last month's report now": queue the same job the schedule does, still once per month.
+def request_last_month(tenant: Tenant, *, requested_by: User | None = None, now: datetime | None = None) -> ReportRun:
+    """ "Send last month's report now": queue the same job the schedule does, still once per month.
 
     A failed run is queued again; a queued, running or sent one is refused (409), so pressing the
     button twice, or after the schedule sent it, never sends the month twice.
@@ -154,8 +159,11 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
         raise DomainError(_l("Choose the report's recipients in the report settings first."))
     first, last = previous_month(local_today(tenant, now))
     new_id = _insert_run(tenant.id, first, last)
-    run = _lock_run(new_id) if new_id is not None else db.session.scalar(
-        select(ReportRun).where(ReportRun.period_start == first).with_for_update())
+    run = (
+        _lock_run(new_id)
+        if new_id is not None
+        else db.session.scalar(select(ReportRun).where(ReportRun.period_start == first).with_for_update())
+    )
     if new_id is None and run.status == ReportRunStatus.SENT:
         raise Conflict(_l("The report for %(month)s was already sent.", month=format_date(first, "LLLL y")))
     if new_id is None and run.status in ACTIVE_STATUSES and not _abandoned(run, now):
@@ -170,8 +178,9 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None,
 def _abandoned(run: ReportRun, now: datetime | None = None) -> bool:
     """Running past its lease: the worker died and no retry is coming; it may be queued again."""
     now = now or datetime.now(UTC)
-    return (run.status == ReportRunStatus.RUNNING and run.started_at is not None
-            and run.started_at <= now - RUNNING_LEASE)
+    return (
+        run.status == ReportRunStatus.RUNNING and run.started_at is not None and run.started_at <= now - RUNNING_LEASE
+    )
 
 
 def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
@@ -180,8 +189,15 @@ def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return db.session.scalar(
         insert(ReportRun)
-        .values(tenant_id=tenant_id, period_start=first, period_end=last, status=ReportRunStatus.QUEUED,
-                progress=0, attempts=0, recipients=[])
+        .values(
+            tenant_id=tenant_id,
+            period_start=first,
+            period_end=last,
+            status=ReportRunStatus.QUEUED,
+            progress=0,
+            attempts=0,
+            recipients=[],
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "period_start"])
         .returning(ReportRun.id)
     )
@@ -236,8 +252,9 @@ class Attachment:
 
 
 def _lock_run(run_id: int) -> ReportRun:
-    run = db.session.scalar(select(ReportRun).where(ReportRun.id == run_id).with_for_update()
-                            .execution_options(populate_existing=True))
+    run = db.session.scalar(
+        select(ReportRun).where(ReportRun.id == run_id).with_for_update().execution_options(populate_existing=True)
+    )
     if run is None:
         raise NotFound(_l("This report run does not exist."))
     return run
@@ -266,13 +283,11 @@ def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=N
     csv_file = Attachment(f"{stem}.csv", "text/csv", services.report_csv(report).encode("utf-8"))
     if on_progress:
         on_progress(50)
-    pdf_file = Attachment(f"{stem}.pdf", "application/pdf",
-                          report_pdf(report, clinic_name=tenant.name))
+    pdf_file = Attachment(f"{stem}.pdf", "application/pdf", report_pdf(report, clinic_name=tenant.name))
     return [pdf_file, csv_file]
 
 
-def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
-                   now: datetime | None = None) -> ReportRun:
+def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None, now: datetime | None = None) -> ReportRun:
     """Build the run's month report and e-mail it with PDF and CSV attached; never twice.
 
     Runs inside the clinic's tenant and language (the job's context). Commits its own steps:
@@ -285,8 +300,7 @@ def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
     if run.status == ReportRunStatus.SENDING:
         logger.warning("report run found interrupted while sending", extra={"run_id": run_id})
         return _fail(run_id, ReportFailure.INTERRUPTED)
-    if (run.status == ReportRunStatus.RUNNING and not _abandoned(run, now)
-            and (job_id is None or run.job_id != job_id)):
+    if run.status == ReportRunStatus.RUNNING and not _abandoned(run, now) and (job_id is None or run.job_id != job_id):
         return run  # a duplicate of a job that is running it right now
     run.status, run.progress, run.failure, run.failure_detail = ReportRunStatus.RUNNING, 5, None, None
     run.attempts += 1
@@ -306,9 +320,13 @@ def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
         month = format_date(run.period_start, "LLLL y")
         subject = _("%(clinic)s: SLA report for %(month)s", clinic=tenant.name, month=month)
         body = render_template(
-            "email/sla_report.txt", tenant=tenant, report=report, month=month,
-            dashboard_url=public_url(f"/t/{tenant.slug}/sla?period=custom&start={run.period_start}"
-                                     f"&end={run.period_end}"),
+            "email/sla_report.txt",
+            tenant=tenant,
+            report=report,
+            month=month,
+            dashboard_url=public_url(
+                f"/t/{tenant.slug}/sla?period=custom&start={run.period_start}&end={run.period_end}"
+            ),
         )
         run = _lock_run(run_id)
         if run.status != ReportRunStatus.RUNNING or run.attempts != attempt:
@@ -321,8 +339,9 @@ def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None,
         raise
 
     try:
-        message_id = send_email(to, subject, body,
-                                attachments=[(a.filename, a.mime_type, a.content) for a in attachments])
+        message_id = send_email(
+            to, subject, body, attachments=[(a.filename, a.mime_type, a.content) for a in attachments]
+        )
     except (smtplib.SMTPException, OSError) as error:
         # The server refused or could not be reached: nothing was delivered, a retry may send.
         _fail(run_id, ReportFailure.MAIL_REFUSED, str(error))

@@ -41,8 +41,9 @@ class Period:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
 
 
-def parse_period(kind: str | None, start: str | None, end: str | None, time_zone: str,
-                 today: date | None = None) -> Period:
+def parse_period(
+    kind: str | None, start: str | None, end: str | None, time_zone: str, today: date | None = None
+) -> Period:
     """Today, this week (Monday first), this month, or custom dates; all in the clinic's time zone."""
     today = today or datetime.now(ZoneInfo(time_zone)).date()
     kind = kind or "day"
@@ -133,8 +134,11 @@ class QueueRow:
     def abandonment_over_target(self) -> bool:
         """The exact abandonment rate above the policy's maximum (False without either)."""
         share = metrics.abandonment_share(self.counts)
-        return (share is not None and self.max_abandon_percent is not None
-                and share * 100 > Fraction(self.max_abandon_percent))
+        return (
+            share is not None
+            and self.max_abandon_percent is not None
+            and share * 100 > Fraction(self.max_abandon_percent)
+        )
 
 
 @dataclass(frozen=True)
@@ -174,29 +178,37 @@ def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport
     version_by_id = versions(version_id for _queue, version_id, _target in counts)
     rows = []
     for (queue_id, version_id, target), group in sorted(
-            counts.items(), key=lambda item: (queues[item[0][0]].name, item[0][1] or 0, item[0][2])):
+        counts.items(), key=lambda item: (queues[item[0][0]].name, item[0][1] or 0, item[0][2])
+    ):
         queue, version = queues[queue_id], version_by_id.get(version_id)
-        rows.append(QueueRow(
-            queue_name=queue.name,
-            channel=queue.channel.value,
-            policy_name=version.name if version else None,
-            convention=version.convention if version else ServiceLevelConvention.ANSWERED_OF_OFFERED,
-            service_level_target=Decimal(version.service_level_percent) if version else None,
-            answer_within_seconds=target,
-            counts=group,
-            max_asa_seconds=version.max_asa_seconds if version else None,
-            max_abandon_percent=Decimal(version.max_abandon_percent)
-            if version and version.max_abandon_percent is not None else None,
-            first_response_seconds=version.first_response_seconds if version else None,
-            resolution_seconds=version.resolution_seconds if version else None,
-        ))
+        rows.append(
+            QueueRow(
+                queue_name=queue.name,
+                channel=queue.channel.value,
+                policy_name=version.name if version else None,
+                convention=version.convention if version else ServiceLevelConvention.ANSWERED_OF_OFFERED,
+                service_level_target=Decimal(version.service_level_percent) if version else None,
+                answer_within_seconds=target,
+                counts=group,
+                max_asa_seconds=version.max_asa_seconds if version else None,
+                max_abandon_percent=Decimal(version.max_abandon_percent)
+                if version and version.max_abandon_percent is not None
+                else None,
+                first_response_seconds=version.first_response_seconds if version else None,
+                resolution_seconds=version.resolution_seconds if version else None,
+            )
+        )
     by_day: dict[date, Counts] = {}
-    for (day, _policy), counts in metrics.counts_by_day(period.start, period.end, period.time_zone,
-                                                        moment=moment, channels=QUEUE_CHANNELS).items():
+    for (day, _policy), counts in metrics.counts_by_day(
+        period.start, period.end, period.time_zone, moment=moment, channels=QUEUE_CHANNELS
+    ).items():
         by_day[day] = by_day.get(day, Counts()) + counts
     trend = [
-        (day, metrics.service_level(by_day[day], ServiceLevelConvention.ANSWERED_OF_OFFERED)
-         if day in by_day else None, by_day[day].offered if day in by_day else 0)
+        (
+            day,
+            metrics.service_level(by_day[day], ServiceLevelConvention.ANSWERED_OF_OFFERED) if day in by_day else None,
+            by_day[day].offered if day in by_day else 0,
+        )
         for day in period.days
     ]
     csat = metrics.survey_counts(period.start, period.end)
@@ -214,27 +226,64 @@ def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport
     )
 
 
-CSV_COLUMNS = ("queue", "channel", "policy", "convention", "formula", "offered", "answered", "answered_within_target",
-               "abandoned", "short_abandons", "service_level_percent", "service_level_target_percent",
-               "asa_seconds", "abandonment_percent", "first_response_compliance_percent",
-               "resolution_compliance_percent", "breaches")
+CSV_COLUMNS = (
+    "queue",
+    "channel",
+    "policy",
+    "convention",
+    "formula",
+    "offered",
+    "answered",
+    "answered_within_target",
+    "abandoned",
+    "short_abandons",
+    "service_level_percent",
+    "service_level_target_percent",
+    "asa_seconds",
+    "abandonment_percent",
+    "first_response_compliance_percent",
+    "resolution_compliance_percent",
+    "breaches",
+)
 
 
 def report_csv(report: SlaReport) -> str:
     """The per-queue table as CSV (machine-readable: plain numbers, ISO dates, empty when undefined)."""
     out = io.StringIO()
     writer = SafeCsvWriter(out)
-    writer.writerow(["period_start", report.period.first_day.isoformat(), "period_end",
-                     report.period.last_day.isoformat(), "time_zone", report.period.time_zone])
+    writer.writerow(
+        [
+            "period_start",
+            report.period.first_day.isoformat(),
+            "period_end",
+            report.period.last_day.isoformat(),
+            "time_zone",
+            report.period.time_zone,
+        ]
+    )
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
-        writer.writerow([
-            row.queue_name, row.channel, row.policy_name or "", row.convention.value,
-            CONVENTION_FORMULAS[row.convention], row.counts.offered, row.counts.answered,
-            row.counts.answered_within, row.counts.abandoned, row.counts.short_abandons,
-            _plain(row.service_level), _plain(row.service_level_target), _plain(row.asa), _plain(row.abandonment),
-            _plain(row.first_response), _plain(row.resolution), row.counts.breaches,
-        ])
+        writer.writerow(
+            [
+                row.queue_name,
+                row.channel,
+                row.policy_name or "",
+                row.convention.value,
+                CONVENTION_FORMULAS[row.convention],
+                row.counts.offered,
+                row.counts.answered,
+                row.counts.answered_within,
+                row.counts.abandoned,
+                row.counts.short_abandons,
+                _plain(row.service_level),
+                _plain(row.service_level_target),
+                _plain(row.asa),
+                _plain(row.abandonment),
+                _plain(row.first_response),
+                _plain(row.resolution),
+                row.counts.breaches,
+            ]
+        )
     return out.getvalue()
 
 

@@ -40,8 +40,9 @@ def _may_read_reports() -> bool:
 def _report():
     if not _may_read_reports():
         abort(403)
-    period = services.parse_period(request.args.get("period"), request.args.get("start"),
-                                   request.args.get("end"), g.tenant.time_zone)
+    period = services.parse_period(
+        request.args.get("period"), request.args.get("start"), request.args.get("end"), g.tenant.time_zone
+    )
     return services.build_report(period)
 
 
@@ -50,8 +51,7 @@ def dashboard():
     try:
         report = _report()
     except DomainError as error:
-        return render_template("reports/dashboard.html", report=None, error=str(error.message),
-                               args=request.args), 400
+        return render_template("reports/dashboard.html", report=None, error=str(error.message), args=request.args), 400
     peak = max(report.heat_map.values(), default=0)
     trend = {
         "labels": [day.isoformat() for day, _sl, _n in report.trend],
@@ -61,9 +61,19 @@ def dashboard():
         "labelOffered": _("Offered contacts"),
     }
     return render_template(
-        "reports/dashboard.html", report=report, error=None, args=request.args, trend_json=json.dumps(trend),
-        peak=peak, weekdays=WEEKDAYS, hours=HOURS, formulas=CONVENTION_FORMULAS, channel_labels=CHANNEL_LABELS,
-        topic_labels=TOPIC_LABELS, locale_names=LOCALE_NAMES, weekday_labels=WEEKDAY_LABELS,
+        "reports/dashboard.html",
+        report=report,
+        error=None,
+        args=request.args,
+        trend_json=json.dumps(trend),
+        peak=peak,
+        weekdays=WEEKDAYS,
+        hours=HOURS,
+        formulas=CONVENTION_FORMULAS,
+        channel_labels=CHANNEL_LABELS,
+        topic_labels=TOPIC_LABELS,
+        locale_names=LOCALE_NAMES,
+        weekday_labels=WEEKDAY_LABELS,
     )
 
 
@@ -73,9 +83,15 @@ def _attachment_headers(report, extension: str) -> dict:
 
 
 def _record_export(report, file_format: str) -> None:
-    audit.record("report.exported", object_type="sla_report", details={
-        "format": file_format, "first_day": report.period.first_day.isoformat(),
-        "last_day": report.period.last_day.isoformat()})
+    audit.record(
+        "report.exported",
+        object_type="sla_report",
+        details={
+            "format": file_format,
+            "first_day": report.period.first_day.isoformat(),
+            "last_day": report.period.last_day.isoformat(),
+        },
+    )
     db.session.commit()
 
 
@@ -120,9 +136,13 @@ def _runs_page(error: str | None = None, status: int = 200):
     current = schedule.get_schedule()
     runs = schedule.report_runs()
     page = render_template(
-        "reports/runs.html", schedule=current, recipients=schedule.recipients(current, g.tenant.id),
-        runs=runs, statuses={run.id: _run_status(run) for run in runs},
-        may_manage=can_manage(current_user, g.tenant), error=error,
+        "reports/runs.html",
+        schedule=current,
+        recipients=schedule.recipients(current, g.tenant.id),
+        runs=runs,
+        statuses={run.id: _run_status(run) for run in runs},
+        may_manage=can_manage(current_user, g.tenant),
+        error=error,
     )
     return page, status
 
@@ -172,14 +192,19 @@ def schedule_settings():
         abort(403)
     current = schedule.get_schedule()
     form = ReportScheduleForm(obj=current)
-    form.member_ids.choices = choices((user.id, f"{user.name} <{user.email}>")
-                                     for user in schedule.recipient_members(g.tenant.id))
+    form.member_ids.choices = choices(
+        (user.id, f"{user.name} <{user.email}>") for user in schedule.recipient_members(g.tenant.id)
+    )
     if request.method == "GET" and current is not None:
         form.addresses.data = "\n".join(current.addresses)
     if form.validate_on_submit():
         try:
-            schedule.save_schedule(enabled=form.enabled.data, day_of_month=form.day_of_month.data,
-                                   member_ids=form.member_ids.data or [], addresses=form.addresses.data)
+            schedule.save_schedule(
+                enabled=form.enabled.data,
+                day_of_month=form.day_of_month.data,
+                member_ids=form.member_ids.data or [],
+                addresses=form.addresses.data,
+            )
             db.session.commit()
             flash(_("Report e-mail settings saved."), "success")
             return redirect(_next_step("reports.schedule_settings"))

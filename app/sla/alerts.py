@@ -70,18 +70,26 @@ def notify_supervisors(tenant) -> int:
     pending = list(db.session.scalars(select(SlaAlert).where(SlaAlert.notified_at.is_(None)).order_by(SlaAlert.id)))
     if not pending:
         return 0
-    recipients = sorted(set(db.session.scalars(
-        select(User.email).join(Membership).where(
-            Membership.tenant_id == current_tenant_id(),
-            Membership.role.in_((TenantRole.SUPERVISOR, TenantRole.MANAGER)),
-            User.active.is_(True),
+    recipients = sorted(
+        set(
+            db.session.scalars(
+                select(User.email)
+                .join(Membership)
+                .where(
+                    Membership.tenant_id == current_tenant_id(),
+                    Membership.role.in_((TenantRole.SUPERVISOR, TenantRole.MANAGER)),
+                    User.active.is_(True),
+                )
+            )
         )
-    )))
-    queue_names = dict(db.session.execute(
-        select(Contact.id, Queue.name)
-        .join(Queue, (Queue.id == Contact.queue_id) & (Queue.tenant_id == Contact.tenant_id))
-        .where(Contact.id.in_([a.contact_id for a in pending]))
-    ).all())
+    )
+    queue_names = dict(
+        db.session.execute(
+            select(Contact.id, Queue.name)
+            .join(Queue, (Queue.id == Contact.queue_id) & (Queue.tenant_id == Contact.tenant_id))
+            .where(Contact.id.in_([a.contact_id for a in pending]))
+        ).all()
+    )
     # Contact ids and queue names only: no patient data leaves in an e-mail.
     body = render_template("email/sla_alerts.txt", tenant=tenant, alerts=pending, queue_names=queue_names)
     subject = _("%(clinic)s: %(count)d SLA alerts", clinic=tenant.name, count=len(pending))

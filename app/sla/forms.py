@@ -26,35 +26,53 @@ def _optional_int(value):
 
 class SlaPolicyForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
-    position = IntegerField(_l("Order (the first matching policy applies)"), default=100,
-                            validators=[NumberRange(0, 10000)])
+    position = IntegerField(
+        _l("Order (the first matching policy applies)"), default=100, validators=[NumberRange(0, 10000)]
+    )
     queue_id = SelectField(_l("Queue"), coerce=_optional_int)
-    channel = SelectField(_l("Channel"), coerce=lambda v: Channel(v) if v else None,
-                          choices=choices([("", _l("Any")), *CHANNEL_LABELS.items()]))
-    topic = SelectField(_l("Topic"), coerce=lambda v: Topic(v) if v else None,
-                        choices=choices([("", _l("Any")), *TOPIC_LABELS.items()]))
+    channel = SelectField(
+        _l("Channel"),
+        coerce=lambda v: Channel(v) if v else None,
+        choices=choices([("", _l("Any")), *CHANNEL_LABELS.items()]),
+    )
+    topic = SelectField(
+        _l("Topic"), coerce=lambda v: Topic(v) if v else None, choices=choices([("", _l("Any")), *TOPIC_LABELS.items()])
+    )
     min_priority = IntegerField(_l("From priority (optional)"), validators=[Optional(), NumberRange(1, 5)])
-    service_level_percent = BoundedDecimalField(_l("Service level target (%)"), default=80, places=2,
-                                                minimum="0.01", maximum=100, validators=[InputRequired()])
+    service_level_percent = BoundedDecimalField(
+        _l("Service level target (%)"), default=80, places=2, minimum="0.01", maximum=100, validators=[InputRequired()]
+    )
     # InputRequired, not DataRequired: 0 is an answer (refused here by the range, with its reason).
-    answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
-                                         validators=[InputRequired(), NumberRange(1, 90 * 24 * 3600)])
-    max_asa_seconds = IntegerField(_l("Maximum average speed of answer (seconds, optional)"),
-                                   validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
-    max_abandon_percent = BoundedDecimalField(_l("Maximum abandonment rate (%, optional)"), places=2,
-                                              minimum=0, maximum=100, validators=[Optional()])
-    short_abandon_seconds = IntegerField(_l("Short abandon threshold (seconds)"), default=5,
-                                         validators=[NumberRange(0, 3600)])
-    convention = SelectField(_l("Service level convention"),
-                             choices=choices((c.value, label) for c, label in CONVENTION_LABELS.items()))
-    first_response_seconds = IntegerField(_l("First response target (seconds, e-mail and callbacks)"),
-                                          validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
-    resolution_seconds = IntegerField(_l("Resolution target (seconds, optional)"),
-                                      validators=[Optional(), NumberRange(1, 90 * 24 * 3600)])
+    answer_within_seconds = IntegerField(
+        _l("… answered within (seconds)"), default=20, validators=[InputRequired(), NumberRange(1, 90 * 24 * 3600)]
+    )
+    max_asa_seconds = IntegerField(
+        _l("Maximum average speed of answer (seconds, optional)"),
+        validators=[Optional(), NumberRange(1, 90 * 24 * 3600)],
+    )
+    max_abandon_percent = BoundedDecimalField(
+        _l("Maximum abandonment rate (%, optional)"), places=2, minimum=0, maximum=100, validators=[Optional()]
+    )
+    short_abandon_seconds = IntegerField(
+        _l("Short abandon threshold (seconds)"), default=5, validators=[NumberRange(0, 3600)]
+    )
+    convention = SelectField(
+        _l("Service level convention"), choices=choices((c.value, label) for c, label in CONVENTION_LABELS.items())
+    )
+    first_response_seconds = IntegerField(
+        _l("First response target (seconds, e-mail and callbacks)"),
+        validators=[Optional(), NumberRange(1, 90 * 24 * 3600)],
+    )
+    resolution_seconds = IntegerField(
+        _l("Resolution target (seconds, optional)"), validators=[Optional(), NumberRange(1, 90 * 24 * 3600)]
+    )
     clock = SelectField(_l("Timers count"), choices=choices((c.value, label) for c, label in CLOCK_LABELS.items()))
     pause_while_waiting_on_patient = BooleanField(_l("Pause the timers while waiting on the patient"), default=True)
-    warn_at_percent = IntegerField(_l("Warn supervisors when this share of the target has passed (percent)"),
-                                   default=80, validators=[NumberRange(1, 99)])
+    warn_at_percent = IntegerField(
+        _l("Warn supervisors when this share of the target has passed (percent)"),
+        default=80,
+        validators=[NumberRange(1, 99)],
+    )
 
     def __init__(self, *args, queues=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,15 +80,21 @@ class SlaPolicyForm(Form):
 
     def values(self) -> dict:
         return {
-            "name": self.name.data, "position": self.position.data, "queue_id": self.queue_id.data,
-            "channel": self.channel.data, "topic": self.topic.data, "min_priority": self.min_priority.data,
+            "name": self.name.data,
+            "position": self.position.data,
+            "queue_id": self.queue_id.data,
+            "channel": self.channel.data,
+            "topic": self.topic.data,
+            "min_priority": self.min_priority.data,
             "service_level_percent": self.service_level_percent.data,
-            "answer_within_seconds": self.answer_within_seconds.data, "max_asa_seconds": self.max_asa_seconds.data,
+            "answer_within_seconds": self.answer_within_seconds.data,
+            "max_asa_seconds": self.max_asa_seconds.data,
             "max_abandon_percent": self.max_abandon_percent.data,
             "short_abandon_seconds": self.short_abandon_seconds.data,
             "convention": ServiceLevelConvention(self.convention.data),
             "first_response_seconds": self.first_response_seconds.data,
-            "resolution_seconds": self.resolution_seconds.data, "clock": SlaClock(self.clock.data),
+            "resolution_seconds": self.resolution_seconds.data,
+            "clock": SlaClock(self.clock.data),
             "pause_while_waiting_on_patient": self.pause_while_waiting_on_patient.data,
             "warn_at_percent": self.warn_at_percent.data,
         }
@@ -81,22 +105,35 @@ class StaffingForm(Form):
         csrf = False  # a read-only calculation submitted with GET
 
     language = SelectField(_l("Language"))
-    source = SelectField(_l("Forecast"), choices=choices([
-        ("history", _l("From the last four weeks")), ("typed", _l("Typed in: contacts per hour"))]))
-    contacts_per_hour = BoundedDecimalField(_l("Contacts per hour (typed forecast)"), places=1, default=20,
-                                            minimum=0, maximum=100000, validators=[Optional()])
+    source = SelectField(
+        _l("Forecast"),
+        choices=choices([("history", _l("From the last four weeks")), ("typed", _l("Typed in: contacts per hour"))]),
+    )
+    contacts_per_hour = BoundedDecimalField(
+        _l("Contacts per hour (typed forecast)"),
+        places=1,
+        default=20,
+        minimum=0,
+        maximum=100000,
+        validators=[Optional()],
+    )
     # InputRequired, not DataRequired: a typed 0 is an answer, judged by the range with its reason.
-    handle_seconds = IntegerField(_l("Average handle time (seconds)"), default=180,
-                                  validators=[InputRequired(), NumberRange(1, 24 * 3600)])
-    service_level_percent = BoundedDecimalField(_l("Service level target (%)"), default=80, places=1,
-                                                minimum=1, maximum="99.9", validators=[InputRequired()])
+    handle_seconds = IntegerField(
+        _l("Average handle time (seconds)"), default=180, validators=[InputRequired(), NumberRange(1, 24 * 3600)]
+    )
+    service_level_percent = BoundedDecimalField(
+        _l("Service level target (%)"), default=80, places=1, minimum=1, maximum="99.9", validators=[InputRequired()]
+    )
     # 0 s is a valid target: the share answered at once, without waiting (SL = 1 − P_w).
-    answer_within_seconds = IntegerField(_l("… answered within (seconds)"), default=20,
-                                         validators=[InputRequired(), NumberRange(0, 3600)])
-    shrinkage_percent = BoundedDecimalField(_l("Shrinkage (%)"), default=30, places=1, minimum=0, maximum=95,
-                                            validators=[Optional()])
-    max_occupancy_percent = BoundedDecimalField(_l("Maximum occupancy (%)"), default=85, places=1, minimum=10,
-                                                maximum=100, validators=[Optional()])
+    answer_within_seconds = IntegerField(
+        _l("… answered within (seconds)"), default=20, validators=[InputRequired(), NumberRange(0, 3600)]
+    )
+    shrinkage_percent = BoundedDecimalField(
+        _l("Shrinkage (%)"), default=30, places=1, minimum=0, maximum=95, validators=[Optional()]
+    )
+    max_occupancy_percent = BoundedDecimalField(
+        _l("Maximum occupancy (%)"), default=85, places=1, minimum=10, maximum=100, validators=[Optional()]
+    )
 
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)

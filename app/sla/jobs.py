@@ -36,8 +36,15 @@ def schedule_breach_watch() -> int:
     queued = 0
     for tenant_id in tenant_ids:
         try:
-            queue.enqueue(watch_breaches, tenant_id, job_id=f"sla-breach-watch-{tenant_id}", unique=True,
-                          description="app.sla.jobs.watch_breaches", result_ttl=0, failure_ttl=120)
+            queue.enqueue(
+                watch_breaches,
+                tenant_id,
+                job_id=f"sla-breach-watch-{tenant_id}",
+                unique=True,
+                description="app.sla.jobs.watch_breaches",
+                result_ttl=0,
+                failure_ttl=120,
+            )
             queued += 1
         except DuplicateJobError:
             continue

@@ -157,8 +157,9 @@ def _count_columns(moment: datetime):
         func.count().filter(first_response_due),
         func.count().filter(answered, Contact.first_response_at <= Contact.due_at),
         func.count().filter(resolution_due),
-        func.count().filter(resolution_due, Contact.status == ContactStatus.RESOLVED,
-                            Contact.resolved_at <= Contact.resolution_due_at),
+        func.count().filter(
+            resolution_due, Contact.status == ContactStatus.RESOLVED, Contact.resolved_at <= Contact.resolution_due_at
+        ),
         func.count().filter(late_first_response),
     ]
 
@@ -240,14 +241,19 @@ def _from_rollup(start: datetime, end: datetime, moment: datetime, keys, conditi
     group_by = keys(CONTACTS)
     pending = db.session.execute(
         select(*group_by, func.count().filter(first_response_ahead), func.count().filter(resolution_ahead))
-        .where(Contact.offered_at >= start, Contact.offered_at < end, or_(first_response_ahead, resolution_ahead),
-               *conditions(CONTACTS))
+        .where(
+            Contact.offered_at >= start,
+            Contact.offered_at < end,
+            or_(first_response_ahead, resolution_ahead),
+            *conditions(CONTACTS),
+        )
         .group_by(*group_by)
     )
     for row in pending:
         key, first_response, resolution = tuple(row[:size]), int(row[size]), int(row[size + 1])
-        result[key] = result[key] - Counts(first_response_due=first_response, breaches=first_response,
-                                           resolution_due=resolution)
+        result[key] = result[key] - Counts(
+            first_response_due=first_response, breaches=first_response, resolution_due=resolution
+        )
     return result
 
 
@@ -259,8 +265,9 @@ def _merge(*parts: dict[tuple, Counts]) -> dict[tuple, Counts]:
     return result
 
 
-def _grouped(start: datetime, end: datetime, moment: datetime, keys, conditions=lambda source: (),
-             *, rollup: bool = True) -> dict[tuple, Counts]:
+def _grouped(
+    start: datetime, end: datetime, moment: datetime, keys, conditions=lambda source: (), *, rollup: bool = True
+) -> dict[tuple, Counts]:
     """Counts per group of the contacts offered in [start, end), exactly as `_direct` computes them.
 
     On PostgreSQL the whole half hours inside the range come from the rollup and the partial
@@ -295,8 +302,9 @@ def counts_by_queue(start: datetime, end: datetime, *, moment: datetime | None =
     in force at their offer, so each report row states the one target it was judged by.
     """
     moment = moment or datetime.now(UTC)
-    return _grouped(start, end, moment,
-                    lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds])
+    return _grouped(
+        start, end, moment, lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds]
+    )
 
 
 def _local(column, time_zone: str):
@@ -323,8 +331,9 @@ def _in_channels(channels):
     return lambda source: (source.table.channel.in_(list(channels)),)
 
 
-def counts_by_day(start: datetime, end: datetime, time_zone: str, *, moment: datetime | None = None,
-                  channels=None) -> dict[tuple, Counts]:
+def counts_by_day(
+    start: datetime, end: datetime, time_zone: str, *, moment: datetime | None = None, channels=None
+) -> dict[tuple, Counts]:
     """Counts per (local day in the clinic's time zone, policy version id), optionally for some channels.
 
     PostgreSQL buckets in one query (from the rollup when the zone's offsets are whole half
@@ -335,29 +344,39 @@ def counts_by_day(start: datetime, end: datetime, time_zone: str, *, moment: dat
     if not _is_postgres():
         result = {}
         for day, day_start, day_end in _local_days(start, end, time_zone):
-            for (version_id,), counts in _direct(day_start, day_end, moment,
-                                                 lambda s: [s.table.sla_policy_version_id], conditions).items():
+            for (version_id,), counts in _direct(
+                day_start, day_end, moment, lambda s: [s.table.sla_policy_version_id], conditions
+            ).items():
                 result[(day, version_id)] = counts
         return result
-    return _grouped(start, end, moment,
-                    lambda s: [func.date(_local(s.time, time_zone)), s.table.sla_policy_version_id],
-                    conditions, rollup=_zone_fits_buckets(time_zone, start, end))
+    return _grouped(
+        start,
+        end,
+        moment,
+        lambda s: [func.date(_local(s.time, time_zone)), s.table.sla_policy_version_id],
+        conditions,
+        rollup=_zone_fits_buckets(time_zone, start, end),
+    )
 
 
-def offered_by_hour(start: datetime, end: datetime, time_zone: str, *, language: str | None = None,
-                    queue_id: int | None = None) -> dict[tuple[int, int], int]:
+def offered_by_hour(
+    start: datetime, end: datetime, time_zone: str, *, language: str | None = None, queue_id: int | None = None
+) -> dict[tuple[int, int], int]:
     """Offered contacts per (ISO weekday 1–7, local hour 0–23): the heat map.
 
     SQLite (the embedded demo) buckets the offer times in Python.
     """
+
     def conditions(source):
         return ((source.table.language == language,) if language is not None else ()) + (
-            (source.table.queue_id == queue_id,) if queue_id is not None else ())
+            (source.table.queue_id == queue_id,) if queue_id is not None else ()
+        )
 
     if not _is_postgres():
         zone, buckets = ZoneInfo(time_zone), {}
-        query = select(Contact.offered_at).where(Contact.offered_at >= start, Contact.offered_at < end,
-                                                 *conditions(CONTACTS))
+        query = select(Contact.offered_at).where(
+            Contact.offered_at >= start, Contact.offered_at < end, *conditions(CONTACTS)
+        )
         for (offered,) in db.session.execute(query):
             local = (offered if offered.tzinfo else offered.replace(tzinfo=UTC)).astimezone(zone)
             buckets[(local.isoweekday(), local.hour)] = buckets.get((local.isoweekday(), local.hour), 0) + 1
@@ -371,27 +390,38 @@ def offered_by_hour(start: datetime, end: datetime, time_zone: str, *, language:
     return {(int(w), int(h)): n for (w, h), n in counts.items()}
 
 
-def _offered(start: datetime, end: datetime, keys, conditions=lambda source: (), *,
-             rollup: bool = True) -> dict[tuple, int]:
+def _offered(
+    start: datetime, end: datetime, keys, conditions=lambda source: (), *, rollup: bool = True
+) -> dict[tuple, int]:
     """Offered contacts per group: `_grouped` for the one count that never depends on the moment."""
     start, end = _aware(start), _aware(end)
     first, last = _bucket_ceil(start), _bucket_floor(end)
 
     def direct(range_start, range_end):
         group_by = keys(CONTACTS)
-        return {tuple(row[:-1]): row[-1] for row in db.session.execute(
-            select(*group_by, func.count())
-            .where(Contact.offered_at >= range_start, Contact.offered_at < range_end, *conditions(CONTACTS))
-            .group_by(*group_by))}
+        return {
+            tuple(row[:-1]): row[-1]
+            for row in db.session.execute(
+                select(*group_by, func.count())
+                .where(Contact.offered_at >= range_start, Contact.offered_at < range_end, *conditions(CONTACTS))
+                .group_by(*group_by)
+            )
+        }
 
     if not (rollup and _is_postgres()) or first >= last:
         return direct(start, end)
     group_by = keys(ROLLUP)
-    parts = [{tuple(row[:-1]): int(row[-1]) for row in db.session.execute(
-        select(*group_by, func.sum(SlaRollup.offered))
-        .where(SlaRollup.bucket_start >= first, SlaRollup.bucket_start < last, *conditions(ROLLUP))
-        .group_by(*group_by)
-        .having(func.sum(SlaRollup.offered) > 0))}]
+    parts = [
+        {
+            tuple(row[:-1]): int(row[-1])
+            for row in db.session.execute(
+                select(*group_by, func.sum(SlaRollup.offered))
+                .where(SlaRollup.bucket_start >= first, SlaRollup.bucket_start < last, *conditions(ROLLUP))
+                .group_by(*group_by)
+                .having(func.sum(SlaRollup.offered) > 0)
+            )
+        }
+    ]
     if start < first:
         parts.append(direct(start, first))
     if last < end:
@@ -410,8 +440,16 @@ def offered_by(dimension: str, start: datetime, end: datetime) -> dict[str, int]
 
 
 __all__ = [
-    "Counts", "service_level", "average_speed_of_answer", "abandonment_rate", "first_response_compliance",
-    "resolution_compliance", "counts_by_queue", "counts_by_day", "offered_by_hour", "offered_by",
+    "Counts",
+    "service_level",
+    "average_speed_of_answer",
+    "abandonment_rate",
+    "first_response_compliance",
+    "resolution_compliance",
+    "counts_by_queue",
+    "counts_by_day",
+    "offered_by_hour",
+    "offered_by",
 ]
 
 
@@ -422,6 +460,7 @@ def survey_counts(start: datetime, end: datetime) -> tuple[int, int]:
 
     answers, satisfied = db.session.execute(
         select(func.count(), func.count().filter(SurveyAnswer.score >= 4)).where(
-            SurveyAnswer.scale == "csat", SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end)
+            SurveyAnswer.scale == "csat", SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end
+        )
     ).one()
     return answers, satisfied

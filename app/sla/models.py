@@ -96,8 +96,16 @@ class SlaPolicy(TenantScoped, TimestampMixin, db.Model):
 
 # The fields a contact is judged and reported by: a change to any of them starts a new version.
 VERSIONED_FIELDS = (
-    "name", "service_level_percent", "answer_within_seconds", "max_asa_seconds", "max_abandon_percent",
-    "short_abandon_seconds", "convention", "first_response_seconds", "resolution_seconds", "clock",
+    "name",
+    "service_level_percent",
+    "answer_within_seconds",
+    "max_asa_seconds",
+    "max_abandon_percent",
+    "short_abandon_seconds",
+    "convention",
+    "first_response_seconds",
+    "resolution_seconds",
+    "clock",
     "pause_while_waiting_on_patient",
 )
 
@@ -113,8 +121,9 @@ class SlaPolicyVersion(TenantScoped, db.Model):
     __tablename__ = "sla_policy_versions"
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
-        ForeignKeyConstraint(["tenant_id", "policy_id"], ["sla_policies.tenant_id", "sla_policies.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "policy_id"], ["sla_policies.tenant_id", "sla_policies.id"], ondelete="CASCADE"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -127,8 +136,12 @@ class SlaPolicyVersion(TenantScoped, db.Model):
     max_abandon_percent: Mapped[float | None] = mapped_column(Numeric(5, 2))
     short_abandon_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     convention: Mapped[ServiceLevelConvention] = mapped_column(
-        Enum(ServiceLevelConvention, name="sl_convention", values_callable=lambda e: [m.value for m in e],
-             create_type=False),
+        Enum(
+            ServiceLevelConvention,
+            name="sl_convention",
+            values_callable=lambda e: [m.value for m in e],
+            create_type=False,
+        ),
         nullable=False,
     )
     first_response_seconds: Mapped[int | None] = mapped_column(Integer)
@@ -159,10 +172,14 @@ def record_version(connection, policy: SlaPolicy) -> None:
     events rather than by `save_policy` alone, so that every way a policy row is written
     through the ORM (settings page, demo, fixtures) versions it; hence the flush's own connection.
     """
-    connection.execute(insert(SlaPolicyVersion.__table__).values(
-        tenant_id=policy.tenant_id, policy_id=policy.id, created_at=utcnow(),
-        **{name: getattr(policy, name) for name in VERSIONED_FIELDS},
-    ))
+    connection.execute(
+        insert(SlaPolicyVersion.__table__).values(
+            tenant_id=policy.tenant_id,
+            policy_id=policy.id,
+            created_at=utcnow(),
+            **{name: getattr(policy, name) for name in VERSIONED_FIELDS},
+        )
+    )
 
 
 class AlertKind(enum.StrEnum):
@@ -203,12 +220,24 @@ class SlaRollup(TenantScoped, db.Model):
 
     __tablename__ = "sla_rollups"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "bucket_start", "queue_id", "sla_policy_version_id", "answer_target_seconds",
-                         "channel", "topic", "language", name="uq_sla_rollups_group",
-                         postgresql_nulls_not_distinct=True),
+        UniqueConstraint(
+            "tenant_id",
+            "bucket_start",
+            "queue_id",
+            "sla_policy_version_id",
+            "answer_target_seconds",
+            "channel",
+            "topic",
+            "language",
+            name="uq_sla_rollups_group",
+            postgresql_nulls_not_distinct=True,
+        ),
         ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"], ondelete="CASCADE"),
-        ForeignKeyConstraint(["tenant_id", "sla_policy_version_id"],
-                             ["sla_policy_versions.tenant_id", "sla_policy_versions.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "sla_policy_version_id"],
+            ["sla_policy_versions.tenant_id", "sla_policy_versions.id"],
+            ondelete="CASCADE",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)

@@ -64,17 +64,19 @@ def save_policy(policy: SlaPolicy | None, **values) -> SlaPolicy:
     if not name:
         raise DomainError(_l("Enter a name."), "name")
     if not 0 < float(values["service_level_percent"]) <= 100:
-        raise DomainError(_l("The service level target is a percentage above 0 and at most 100."),
-                          "service_level_percent")
+        raise DomainError(
+            _l("The service level target is a percentage above 0 and at most 100."), "service_level_percent"
+        )
     for field in ("answer_within_seconds", "first_response_seconds", "resolution_seconds", "max_asa_seconds"):
         value = values.get(field)
         if value is not None and not 0 < value <= 90 * 24 * 3600:
             raise DomainError(_l("Targets must be between 1 second and 90 days."), field)
     if values.get("max_abandon_percent") is not None and not 0 <= float(values["max_abandon_percent"]) <= 100:
         raise DomainError(_l("The abandonment limit is a percentage from 0 to 100."), "max_abandon_percent")
-    if values.get("queue_id") is not None and db.session.scalar(
-        select(Queue.id).where(Queue.id == values["queue_id"])
-    ) is None:
+    if (
+        values.get("queue_id") is not None
+        and db.session.scalar(select(Queue.id).where(Queue.id == values["queue_id"])) is None
+    ):
         raise DomainError(_l("This queue does not exist."), "queue_id")
     duplicate = db.session.scalar(select(SlaPolicy).where(SlaPolicy.name == name))
     if duplicate is not None and duplicate is not policy:
@@ -101,8 +103,9 @@ def calendar_for_current_tenant(years: range | None = None):
 
     tenant = current_tenant()
     this_year = date.today().year  # noqa: DTZ011 - only bounds which years of holidays to load
-    return clock.BusinessCalendar.for_tenant(tenant, weekly_hours(), closures(),
-                                             years or range(this_year - 1, this_year + 2))
+    return clock.BusinessCalendar.for_tenant(
+        tenant, weekly_hours(), closures(), years or range(this_year - 1, this_year + 2)
+    )
 
 
 def _calendar(policy: SlaPolicy | SlaPolicyVersion | None):
@@ -114,8 +117,10 @@ def _calendar(policy: SlaPolicy | SlaPolicyVersion | None):
 def current_version(policy: SlaPolicy) -> SlaPolicyVersion:
     """The newest version of a policy: the one a contact offered now is judged by."""
     return db.session.scalars(
-        select(SlaPolicyVersion).where(SlaPolicyVersion.policy_id == policy.id)
-        .order_by(SlaPolicyVersion.id.desc()).limit(1)
+        select(SlaPolicyVersion)
+        .where(SlaPolicyVersion.policy_id == policy.id)
+        .order_by(SlaPolicyVersion.id.desc())
+        .limit(1)
     ).one()
 
 
@@ -163,8 +168,7 @@ def extend_for_pause(contact: Contact, paused_from: datetime, paused_until: date
 
     The pause rule and clock are those of the policy version the contact was offered under.
     """
-    version = db.session.get(SlaPolicyVersion, contact.sla_policy_version_id) if contact.sla_policy_version_id \
-        else None
+    version = db.session.get(SlaPolicyVersion, contact.sla_policy_version_id) if contact.sla_policy_version_id else None
     if version is None or not version.pause_while_waiting_on_patient:
         return
     business = _calendar(version)
@@ -198,15 +202,17 @@ class StaffingSlot:
     open_seconds: int = 3600  # the part of the hour the forecast covers (the clinic's opening hours)
 
 
-def forecast_from_history(*, language: str | None, queue_id: int | None, weeks: int = 4,
-                          now: datetime | None = None) -> dict[tuple[int, int], float]:
+def forecast_from_history(
+    *, language: str | None, queue_id: int | None, weeks: int = 4, now: datetime | None = None
+) -> dict[tuple[int, int], float]:
     """Average offered contacts per (ISO weekday, local hour) over the last `weeks` weeks."""
     from app.sla import metrics
 
     now = now or datetime.now(UTC)
     tenant_zone = calendar_for_current_tenant().time_zone
-    counts = metrics.offered_by_hour(now - timedelta(weeks=weeks), now, tenant_zone, language=language,
-                                     queue_id=queue_id)
+    counts = metrics.offered_by_hour(
+        now - timedelta(weeks=weeks), now, tenant_zone, language=language, queue_id=queue_id
+    )
     return {slot: n / weeks for slot, n in counts.items()}
 
 
@@ -238,13 +244,22 @@ def typed_forecast(calendar: clock.BusinessCalendar, contacts_per_hour: float) -
             open_seconds[start // 3600] = open_seconds.get(start // 3600, 0) + hour_end - start
             start = hour_end
         covered_until = max(covered_until, end)
-    return {(index // 24 + 1, index % 24): (contacts_per_hour * seconds / 3600, seconds)
-            for index, seconds in sorted(open_seconds.items())}
+    return {
+        (index // 24 + 1, index % 24): (contacts_per_hour * seconds / 3600, seconds)
+        for index, seconds in sorted(open_seconds.items())
+    }
 
 
-def staffing_plan(forecast: dict[tuple[int, int], float | tuple], *, handle_seconds: int, target_seconds: int,
-                  service_level_target: float, shrinkage: float, max_occupancy: float = 1.0,
-                  interval_seconds: int = 3600) -> list[StaffingSlot]:
+def staffing_plan(
+    forecast: dict[tuple[int, int], float | tuple],
+    *,
+    handle_seconds: int,
+    target_seconds: int,
+    service_level_target: float,
+    shrinkage: float,
+    max_occupancy: float = 1.0,
+    interval_seconds: int = 3600,
+) -> list[StaffingSlot]:
     """Agents needed per weekday and hour for a forecast, by Erlang C, and scheduled with shrinkage.
 
     A forecast value is the contacts of the slot, or (contacts, seconds it covers) for a
@@ -255,8 +270,10 @@ def staffing_plan(forecast: dict[tuple[int, int], float | tuple], *, handle_seco
         contacts, seconds = value if isinstance(value, tuple) else (value, interval_seconds)
         if (contacts, seconds) not in computed:
             computed[(contacts, seconds)] = erlang.agents_required(
-                contacts, seconds, handle_seconds, target_seconds, service_level_target, max_occupancy)
+                contacts, seconds, handle_seconds, target_seconds, service_level_target, max_occupancy
+            )
         result = computed[(contacts, seconds)]
-        plan.append(StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage),
-                                 seconds))
+        plan.append(
+            StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage), seconds)
+        )
     return plan

@@ -49,8 +49,9 @@ def _policy_form(policy):
             db.session.flush()
             audit.record("sla_policy.saved", object_type="sla_policy", object_id=saved.id)
             db.session.commit()
-            flash(_("SLA policy %(name)s saved. It applies to contacts offered from now on.", name=saved.name),
-                  "success")
+            flash(
+                _("SLA policy %(name)s saved. It applies to contacts offered from now on.", name=saved.name), "success"
+            )
             return redirect(url_for("sla.policies"))
         except DomainError as error:
             db.session.rollback()
@@ -58,10 +59,16 @@ def _policy_form(policy):
                 flash(str(error.message), "error")
     queue_names = {q.id: q.name for q in queues()}
     return render_template(
-        "sla/policies.html", form=form, policy=policy, policies=services.policies(),
+        "sla/policies.html",
+        form=form,
+        policy=policy,
+        policies=services.policies(),
         conditions={p.id: _conditions(p, queue_names) for p in services.policies()},
-        queue_names={q.id: q.name for q in queues()}, formulas=services.CONVENTION_FORMULAS,
-        convention_labels=CONVENTION_LABELS, clock_labels=CLOCK_LABELS, channel_labels=CHANNEL_LABELS,
+        queue_names={q.id: q.name for q in queues()},
+        formulas=services.CONVENTION_FORMULAS,
+        convention_labels=CONVENTION_LABELS,
+        clock_labels=CLOCK_LABELS,
+        channel_labels=CHANNEL_LABELS,
         topic_labels=TOPIC_LABELS,
     ), 400 if form.errors else 200
 
@@ -113,12 +120,15 @@ def staffing():
     if request.args:
         if form.validate():
             if form.source.data == "typed":
-                forecast = services.typed_forecast(services.calendar_for_current_tenant(),
-                                                   float(form.contacts_per_hour.data or 0))
+                forecast = services.typed_forecast(
+                    services.calendar_for_current_tenant(), float(form.contacts_per_hour.data or 0)
+                )
             else:
                 forecast = services.forecast_from_history(language=form.language.data, queue_id=None)
             plan = services.staffing_plan(
-                forecast, handle_seconds=form.handle_seconds.data, target_seconds=form.answer_within_seconds.data,
+                forecast,
+                handle_seconds=form.handle_seconds.data,
+                target_seconds=form.answer_within_seconds.data,
                 service_level_target=float(form.service_level_percent.data) / 100,
                 shrinkage=float(form.shrinkage_percent.data or 0) / 100,
                 max_occupancy=float(form.max_occupancy_percent.data or 100) / 100,
@@ -128,10 +138,22 @@ def staffing():
     chart = None
     if plan:
         hours = sorted({slot.hour for slot in plan})
-        chart = {"labels": [f"{h:02d}:00" for h in hours], "datasets": [
-            {"label": str(WEEKDAY_LABELS[weekday - 1]),
-             "data": [next((s.scheduled for s in plan if s.weekday == weekday and s.hour == h), 0) for h in hours]}
-            for weekday in sorted({slot.weekday for slot in plan})
-        ]}
-    return render_template("sla/staffing.html", form=form, plan=plan, weekday_labels=WEEKDAY_LABELS,
-                           chart_json=json.dumps(chart) if chart else None), status
+        chart = {
+            "labels": [f"{h:02d}:00" for h in hours],
+            "datasets": [
+                {
+                    "label": str(WEEKDAY_LABELS[weekday - 1]),
+                    "data": [
+                        next((s.scheduled for s in plan if s.weekday == weekday and s.hour == h), 0) for h in hours
+                    ],
+                }
+                for weekday in sorted({slot.weekday for slot in plan})
+            ],
+        }
+    return render_template(
+        "sla/staffing.html",
+        form=form,
+        plan=plan,
+        weekday_labels=WEEKDAY_LABELS,
+        chart_json=json.dumps(chart) if chart else None,
+    ), status

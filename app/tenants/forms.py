@@ -23,8 +23,15 @@ STATUS_LABELS = {
     TenantStatus.OFFBOARDED: _l("Offboarded"),
 }
 
-WEEKDAY_LABELS = [_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
-                  _l("Saturday"), _l("Sunday")]
+WEEKDAY_LABELS = [
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+]
 
 
 def _time_zone_choices():
@@ -39,10 +46,10 @@ def _country_choices():
 class ClinicProfileForm(Form):
     name = StringField(_l("Clinic name"), validators=[DataRequired(), Length(max=120)])
     time_zone = SelectField(_l("Time zone"), validators=[DataRequired()], validate_choice=False)
-    country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()],
-                               validate_choice=False)
-    subdivision = StringField(_l("Region code (optional, e.g. BY for Bavaria)"),
-                              validators=[Optional(), Length(max=10)])
+    country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()], validate_choice=False)
+    subdivision = StringField(
+        _l("Region code (optional, e.g. BY for Bavaria)"), validators=[Optional(), Length(max=10)]
+    )
     default_locale = SelectField(_l("Default language"), choices=choices(LOCALE_NAMES.items()))
     supported_locales = CheckboxListField(_l("Languages served"), choices=choices(LOCALE_NAMES.items()))
 
@@ -53,8 +60,9 @@ class ClinicProfileForm(Form):
 
 
 class NewClinicForm(ClinicProfileForm):
-    slug = StringField(_l("Address (used in links, e.g. north-clinic)"),
-                       validators=[DataRequired(), Length(min=3, max=40)])
+    slug = StringField(
+        _l("Address (used in links, e.g. north-clinic)"), validators=[DataRequired(), Length(min=3, max=40)]
+    )
 
 
 class HoursRowForm(Form):
@@ -79,8 +87,10 @@ class InvitationForm(Form):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField(
         _l("Role"),
-        choices=choices((role.value, ROLE_LABELS[role]) for role in
-                        (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)),
+        choices=choices(
+            (role.value, ROLE_LABELS[role])
+            for role in (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)
+        ),
     )
 
 

@@ -20,9 +20,7 @@ def send_invitation(tenant_id: int, invitation_id: int) -> bool:
     if invitation is None or invitation.accepted_at is not None or invitation.sent_at is not None:
         return False
     tenant = get_tenant(tenant_id)
-    body = render_template(
-        "email/invitation.txt", tenant=tenant, url=invitation_url(invitation), role=invitation.role
-    )
+    body = render_template("email/invitation.txt", tenant=tenant, url=invitation_url(invitation), role=invitation.role)
     # Mark first and commit only after SMTP accepted: a crash before that leaves it unsent,
     # and a retry sends it; a crash after the send but before commit can resend once.
     invitation.sent_at = datetime.now(UTC)

@@ -148,8 +148,12 @@ def create_tenant(
     with tenant_context(tenant.id):
         if created_by.platform_role == PlatformRole.MANAGER:
             db.session.add(Membership(user_id=created_by.id, tenant_id=tenant.id, role=TenantRole.MANAGER))
-            audit.record("membership.changed", object_type="user", object_id=created_by.id,
-                         details={"role": TenantRole.MANAGER.value, "change": "added", "via": "onboarding"})
+            audit.record(
+                "membership.changed",
+                object_type="user",
+                object_id=created_by.id,
+                details={"role": TenantRole.MANAGER.value, "change": "added", "via": "onboarding"},
+            )
         for weekday, opens_at, closes_at in DEFAULT_WEEKLY_HOURS:
             db.session.add(BusinessHours(weekday=weekday, opens_at=opens_at, closes_at=closes_at))
         db.session.flush()
@@ -180,8 +184,13 @@ def update_tenant_profile(
     tenant.default_locale = default_locale
     fields = audit.changed_fields(tenant)
     if fields:
-        audit.record("setting.changed", object_type="clinic", object_id=tenant.id, tenant_id=tenant.id,
-                     details={"change": "updated", "fields": fields})
+        audit.record(
+            "setting.changed",
+            object_type="clinic",
+            object_id=tenant.id,
+            tenant_id=tenant.id,
+            details={"change": "updated", "fields": fields},
+        )
     return tenant
 
 
@@ -249,8 +258,13 @@ def change_status(tenant: Tenant, new_status: TenantStatus) -> Tenant:
         raise DomainError(_l("This status change is not possible."), "status")
     if new_status == TenantStatus.ACTIVE and not weekly_hours():
         raise DomainError(_l("Set the business hours before activating the clinic."), "status")
-    audit.record("setting.changed", object_type="clinic", object_id=tenant.id, tenant_id=tenant.id,
-                 details={"change": "status", "from": tenant.status.value, "to": new_status.value})
+    audit.record(
+        "setting.changed",
+        object_type="clinic",
+        object_id=tenant.id,
+        tenant_id=tenant.id,
+        details={"change": "status", "from": tenant.status.value, "to": new_status.value},
+    )
     tenant.status = new_status
     logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": new_status.value})
     return tenant
@@ -282,8 +296,7 @@ def invite_member(email: str, role: TenantRole, invited_by: User) -> Invitation:
     invitation.expires_at = datetime.now(UTC) + INVITATION_LIFETIME
     invitation.accepted_at = None
     db.session.flush()
-    audit.record("invitation.created", object_type="invitation", object_id=invitation.id,
-                 details={"role": role.value})
+    audit.record("invitation.created", object_type="invitation", object_id=invitation.id, details={"role": role.value})
     enqueue_after_commit(send_invitation, tenant_id, invitation.id)
     return invitation
 
@@ -292,8 +305,9 @@ def revoke_invitation(invitation_id: int) -> None:
     invitation = db.session.scalar(select(Invitation).where(Invitation.id == invitation_id))
     if invitation is None or invitation.accepted_at is not None:
         raise NotFound(_l("This invitation does not exist or was already accepted."))
-    audit.record("invitation.revoked", object_type="invitation", object_id=invitation.id,
-                 details={"role": invitation.role})
+    audit.record(
+        "invitation.revoked", object_type="invitation", object_id=invitation.id, details={"role": invitation.role}
+    )
     db.session.delete(invitation)
 
 
@@ -351,9 +365,12 @@ def accept_invitation(invitation: Invitation, *, name: str, password: str | None
     if role not in user.roles_in(invitation.tenant_id):
         db.session.add(Membership(user=user, tenant_id=invitation.tenant_id, role=role))
         db.session.flush()
-        audit.record("membership.changed", object_type="user", object_id=user.id,
-                     details={"role": role.value, "change": "added", "via": "invitation",
-                              "invitation_id": invitation.id})
+        audit.record(
+            "membership.changed",
+            object_type="user",
+            object_id=user.id,
+            details={"role": role.value, "change": "added", "via": "invitation", "invitation_id": invitation.id},
+        )
     invitation.accepted_at = datetime.now(UTC)
     return user
 
@@ -372,8 +389,10 @@ def onboarding_checklist(tenant: Tenant) -> list[tuple[str, bool]]:
     pending = {i.role for i in invitations() if i.accepted_at is None}
     return [
         (str(_l("Business hours set")), bool(weekly_hours())),
-        (str(_l("At least one clinic admin invited or joined")),
-         TenantRole.CLINIC_ADMIN in roles or TenantRole.CLINIC_ADMIN.value in pending),
+        (
+            str(_l("At least one clinic admin invited or joined")),
+            TenantRole.CLINIC_ADMIN in roles or TenantRole.CLINIC_ADMIN.value in pending,
+        ),
     ]
 
 

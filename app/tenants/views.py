@@ -160,8 +160,9 @@ def profile():
 @managers_only
 def hours():
     if request.method == "GET":
-        rows = [{"weekday": h.weekday, "opens_at": h.opens_at, "closes_at": h.closes_at}
-                for h in services.weekly_hours()]
+        rows = [
+            {"weekday": h.weekday, "opens_at": h.opens_at, "closes_at": h.closes_at} for h in services.weekly_hours()
+        ]
         # Spare rows let a day get a second interval (a lunch break) without JavaScript.
         rows += [{"weekday": day} for day in range(7)]
         form = HoursForm(data={"rows": rows})
@@ -176,8 +177,7 @@ def hours():
             if opens_at is None or closes_at is None:
                 row.form.closes_at.errors = [_("Give both an opening and a closing time, or neither.")]
                 # FieldList keeps the errors collected during validation, so `form.errors` misses this one.
-                page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS,
-                                       labels=WEEKDAY_LABELS)
+                page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS, labels=WEEKDAY_LABELS)
                 return page, 400
             intervals.append((row.form.weekday.data, opens_at, closes_at))
         try:
@@ -331,6 +331,10 @@ def accept(token: str):
                 flash(_("You have joined %(clinic)s. Log in to continue.", clinic=tenant.name), "success")
                 return redirect(url_for("auth.login"))
         return _render_form(
-            "auth/accept_invitation.html", form, tenant=tenant, invitation=invitation,
-            has_account=has_account, role_label=ROLE_LABELS[TenantRole(invitation.role)],
+            "auth/accept_invitation.html",
+            form,
+            tenant=tenant,
+            invitation=invitation,
+            has_account=has_account,
+            role_label=ROLE_LABELS[TenantRole(invitation.role)],
         )

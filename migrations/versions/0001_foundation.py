@@ -141,9 +141,7 @@ def upgrade():
             ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint(
-            "user_id", "tenant_id", "role", name=op.f("uq_memberships_user_id_tenant_id_role")
-        ),
+        sa.UniqueConstraint("user_id", "tenant_id", "role", name=op.f("uq_memberships_user_id_tenant_id_role")),
     )
     op.create_index(op.f("ix_memberships_tenant_id"), "memberships", ["tenant_id"], unique=False)
     op.create_index(op.f("ix_memberships_user_id"), "memberships", ["user_id"], unique=False)

@@ -51,8 +51,11 @@ FLAGS = (
     ("first_response_due", f"{_ANSWERED} OR NOT {_ABANDONED}"),
     ("first_response_met", f"{_ANSWERED} AND c.first_response_at <= c.due_at"),
     ("resolution_due", f"c.resolution_due_at IS NOT NULL AND NOT {_ABANDONED}"),
-    ("resolution_met", f"c.resolution_due_at IS NOT NULL AND NOT {_ABANDONED} AND c.status = 'resolved'"
-                       " AND c.resolved_at <= c.resolution_due_at"),
+    (
+        "resolution_met",
+        f"c.resolution_due_at IS NOT NULL AND NOT {_ABANDONED} AND c.status = 'resolved'"
+        " AND c.resolved_at <= c.resolution_due_at",
+    ),
     ("breaches", f"({_ANSWERED} AND c.first_response_at > c.due_at) OR (NOT {_ANSWERED} AND NOT {_ABANDONED})"),
 )
 SUMS = (("wait_seconds_answered", f"CASE WHEN {_ANSWERED} THEN coalesce(c.wait_seconds, 0) ELSE 0 END"),)
@@ -60,11 +63,27 @@ MEASURES = tuple(name for name, _ in FLAGS) + tuple(name for name, _ in SUMS)
 
 # A column that changes none of these leaves the rollup as it is (claims, assignments, notes...).
 COUNTED_CHANGE = " OR ".join(
-    [f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in (
-        "tenant_id", "offered_at", "queue_id", "sla_policy_id", "channel", "topic", "language",
-        "first_response_at", "wait_seconds", "due_at", "resolution_due_at", "resolved_at")]
-    + ["(OLD.status = 'abandoned') IS DISTINCT FROM (NEW.status = 'abandoned')",
-       "(OLD.status = 'resolved') IS DISTINCT FROM (NEW.status = 'resolved')"]
+    [
+        f"OLD.{column} IS DISTINCT FROM NEW.{column}"
+        for column in (
+            "tenant_id",
+            "offered_at",
+            "queue_id",
+            "sla_policy_id",
+            "channel",
+            "topic",
+            "language",
+            "first_response_at",
+            "wait_seconds",
+            "due_at",
+            "resolution_due_at",
+            "resolved_at",
+        )
+    ]
+    + [
+        "(OLD.status = 'abandoned') IS DISTINCT FROM (NEW.status = 'abandoned')",
+        "(OLD.status = 'resolved') IS DISTINCT FROM (NEW.status = 'resolved')",
+    ]
 )
 
 
@@ -119,8 +138,12 @@ BEGIN
     {apply_sql("(SELECT 1 AS sign, x.* FROM contacts x WHERE x.tenant_id = p_tenant AND x.sla_policy_id = p_policy)")};
   ELSE
     DELETE FROM sla_rollups WHERE tenant_id = p_tenant AND queue_id = p_queue AND sla_policy_id IS NULL;
-    {apply_sql("(SELECT 1 AS sign, x.* FROM contacts x WHERE x.tenant_id = p_tenant AND x.queue_id = p_queue"
-               " AND x.sla_policy_id IS NULL)")};
+    {
+    apply_sql(
+        "(SELECT 1 AS sign, x.* FROM contacts x WHERE x.tenant_id = p_tenant AND x.queue_id = p_queue"
+        " AND x.sla_policy_id IS NULL)"
+    )
+};
   END IF;
 END $$;
 
@@ -207,10 +230,20 @@ def upgrade():
         sa.UniqueConstraint(*GROUP, name="uq_sla_rollups_group", postgresql_nulls_not_distinct=True),
     )
     op.create_index(op.f("ix_sla_rollups_tenant_id"), "sla_rollups", ["tenant_id"], unique=False)
-    op.create_index("ix_contacts_first_response_pending", "contacts", ["tenant_id", "due_at"],
-                    postgresql_where=FIRST_RESPONSE_PENDING, sqlite_where=FIRST_RESPONSE_PENDING)
-    op.create_index("ix_contacts_resolution_pending", "contacts", ["tenant_id", "resolution_due_at"],
-                    postgresql_where=RESOLUTION_PENDING, sqlite_where=RESOLUTION_PENDING)
+    op.create_index(
+        "ix_contacts_first_response_pending",
+        "contacts",
+        ["tenant_id", "due_at"],
+        postgresql_where=FIRST_RESPONSE_PENDING,
+        sqlite_where=FIRST_RESPONSE_PENDING,
+    )
+    op.create_index(
+        "ix_contacts_resolution_pending",
+        "contacts",
+        ["tenant_id", "resolution_due_at"],
+        postgresql_where=RESOLUTION_PENDING,
+        sqlite_where=RESOLUTION_PENDING,
+    )
     enable_tenant_rls("sla_rollups")
     grant_app_role()
     if op.get_bind().dialect.name != "postgresql":
@@ -230,13 +263,26 @@ def downgrade():
         op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_update ON contacts")
         op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_policy_target ON sla_policies")
         op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_queue_target ON queues")
-        for function in ("sla_rollups_contacts_inserted()", "sla_rollups_contacts_deleted()",
-                         "sla_rollups_contact_updated()", "sla_rollups_policy_target_changed()",
-                         "sla_rollups_queue_target_changed()", "sla_rollups_rebuild(integer, integer, integer)"):
+        for function in (
+            "sla_rollups_contacts_inserted()",
+            "sla_rollups_contacts_deleted()",
+            "sla_rollups_contact_updated()",
+            "sla_rollups_policy_target_changed()",
+            "sla_rollups_queue_target_changed()",
+            "sla_rollups_rebuild(integer, integer, integer)",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS {function}")
-    op.drop_index("ix_contacts_resolution_pending", table_name="contacts", postgresql_where=RESOLUTION_PENDING,
-                  sqlite_where=RESOLUTION_PENDING)
-    op.drop_index("ix_contacts_first_response_pending", table_name="contacts",
-                  postgresql_where=FIRST_RESPONSE_PENDING, sqlite_where=FIRST_RESPONSE_PENDING)
+    op.drop_index(
+        "ix_contacts_resolution_pending",
+        table_name="contacts",
+        postgresql_where=RESOLUTION_PENDING,
+        sqlite_where=RESOLUTION_PENDING,
+    )
+    op.drop_index(
+        "ix_contacts_first_response_pending",
+        table_name="contacts",
+        postgresql_where=FIRST_RESPONSE_PENDING,
+        sqlite_where=FIRST_RESPONSE_PENDING,
+    )
     op.drop_index(op.f("ix_sla_rollups_tenant_id"), table_name="sla_rollups")
     op.drop_table("sla_rollups")

@@ -45,8 +45,9 @@ def _timestamps():
 
 
 def _tenant_fk(table):
-    return sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"),
-                                   ondelete="CASCADE")
+    return sa.ForeignKeyConstraint(
+        ["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"), ondelete="CASCADE"
+    )
 
 
 def upgrade():
@@ -64,16 +65,19 @@ def upgrade():
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("kind = 'adjustment' OR quantity >= 0", name=op.f("ck_usage_records_quantity_non_negative")),
-        sa.CheckConstraint("kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
-                           name=op.f("ck_usage_records_adjustment_has_reason_and_author")),
+        sa.CheckConstraint(
+            "kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
+            name=op.f("ck_usage_records_adjustment_has_reason_and_author"),
+        ),
         sa.ForeignKeyConstraint(["author_id"], ["users.id"], name=op.f("fk_usage_records_author_id_users")),
         _tenant_fk("usage_records"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_records")),
         sa.UniqueConstraint("tenant_id", "source_key", name=op.f("uq_usage_records_tenant_id_source_key")),
     )
     op.create_index(op.f("ix_usage_records_tenant_id"), "usage_records", ["tenant_id"], unique=False)
-    op.create_index("ix_usage_records_tenant_id_occurred_at", "usage_records", ["tenant_id", "occurred_at"],
-                    unique=False)
+    op.create_index(
+        "ix_usage_records_tenant_id_occurred_at", "usage_records", ["tenant_id", "occurred_at"], unique=False
+    )
 
     op.create_table(
         "price_plans",
@@ -86,8 +90,9 @@ def upgrade():
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         *_timestamps(),
         sa.CheckConstraint("base_fee >= 0", name=op.f("ck_price_plans_base_fee_non_negative")),
-        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_price_plans_created_by_id_users"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_price_plans_created_by_id_users"), ondelete="SET NULL"
+        ),
         _tenant_fk("price_plans"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_price_plans")),
         sa.UniqueConstraint("tenant_id", "id", name=op.f("uq_price_plans_tenant_id_id")),
@@ -96,8 +101,11 @@ def upgrade():
     )
     op.create_index(op.f("ix_price_plans_tenant_id"), "price_plans", ["tenant_id"], unique=False)
 
-    kind_type = postgresql.ENUM(*USAGE_KINDS, name="usage_kind", create_type=False) if postgres else sa.Enum(
-        *USAGE_KINDS, name="usage_kind")
+    kind_type = (
+        postgresql.ENUM(*USAGE_KINDS, name="usage_kind", create_type=False)
+        if postgres
+        else sa.Enum(*USAGE_KINDS, name="usage_kind")
+    )
     op.create_table(
         "plan_rates",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -109,12 +117,17 @@ def upgrade():
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("unit_price >= 0", name=op.f("ck_plan_rates_unit_price_non_negative")),
         sa.CheckConstraint("included_quantity >= 0", name=op.f("ck_plan_rates_included_non_negative")),
-        sa.ForeignKeyConstraint(["tenant_id", "plan_id"], ["price_plans.tenant_id", "price_plans.id"],
-                                name=op.f("fk_plan_rates_tenant_id_plan_id_price_plans"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "plan_id"],
+            ["price_plans.tenant_id", "price_plans.id"],
+            name=op.f("fk_plan_rates_tenant_id_plan_id_price_plans"),
+            ondelete="CASCADE",
+        ),
         _tenant_fk("plan_rates"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_plan_rates")),
-        sa.UniqueConstraint("tenant_id", "plan_id", "kind", "channel",
-                            name=op.f("uq_plan_rates_tenant_id_plan_id_kind_channel")),
+        sa.UniqueConstraint(
+            "tenant_id", "plan_id", "kind", "channel", name=op.f("uq_plan_rates_tenant_id_plan_id_kind_channel")
+        ),
     )
     op.create_index(op.f("ix_plan_rates_tenant_id"), "plan_rates", ["tenant_id"], unique=False)
 
@@ -127,16 +140,18 @@ def upgrade():
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("total", sa.Numeric(precision=12, scale=2), nullable=False),
         sa.Column("ledger_watermark", sa.BigInteger(), nullable=False),
-        sa.Column("status", sa.Enum("closed", "open", "paid", "payment_failed", name="invoice_status"),
-                  nullable=False),
+        sa.Column("status", sa.Enum("closed", "open", "paid", "payment_failed", name="invoice_status"), nullable=False),
         sa.Column("stripe_invoice_id", sa.String(length=64), nullable=True),
         sa.Column("stripe_total_cents", sa.BigInteger(), nullable=True),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("payment_failed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["tenant_id", "plan_id"], ["price_plans.tenant_id", "price_plans.id"],
-                                name=op.f("fk_invoices_tenant_id_plan_id_price_plans")),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "plan_id"],
+            ["price_plans.tenant_id", "price_plans.id"],
+            name=op.f("fk_invoices_tenant_id_plan_id_price_plans"),
+        ),
         _tenant_fk("invoices"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("tenant_id", "id", name=op.f("uq_invoices_tenant_id_id")),
@@ -159,8 +174,12 @@ def upgrade():
         sa.Column("last_ledger_id", sa.BigInteger(), nullable=True),
         sa.Column("stripe_invoice_item_id", sa.String(length=64), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"],
-                                name=op.f("fk_invoice_lines_tenant_id_invoice_id_invoices"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "invoice_id"],
+            ["invoices.tenant_id", "invoices.id"],
+            name=op.f("fk_invoice_lines_tenant_id_invoice_id_invoices"),
+            ondelete="CASCADE",
+        ),
         _tenant_fk("invoice_lines"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoice_lines")),
         sa.UniqueConstraint("tenant_id", "invoice_id", "key", name=op.f("uq_invoice_lines_tenant_id_invoice_id_key")),
@@ -185,8 +204,9 @@ def upgrade():
         sa.Column("type", sa.String(length=100), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=True),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_stripe_events_tenant_id_tenants"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_stripe_events_tenant_id_tenants"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stripe_events")),
     )
 

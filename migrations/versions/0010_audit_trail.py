@@ -63,9 +63,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     op.create_index(op.f("ix_audit_events_tenant_id"), "audit_events", ["tenant_id"], unique=False)
-    op.create_index(
-        "ix_audit_events_tenant_id_occurred_at", "audit_events", ["tenant_id", "occurred_at"], unique=False
-    )
+    op.create_index("ix_audit_events_tenant_id_occurred_at", "audit_events", ["tenant_id", "occurred_at"], unique=False)
     enable_tenant_rls("audit_events")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY)

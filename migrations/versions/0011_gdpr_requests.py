@@ -38,10 +38,13 @@ def upgrade():
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.CheckConstraint("(outcome = 'refused') = (refusal_reason IS NOT NULL)",
-                           name=op.f("ck_gdpr_requests_reason_when_refused")),
+        sa.CheckConstraint(
+            "(outcome = 'refused') = (refusal_reason IS NOT NULL)", name=op.f("ck_gdpr_requests_reason_when_refused")
+        ),
         sa.ForeignKeyConstraint(
-            ["requested_by_id"], ["users.id"], name=op.f("fk_gdpr_requests_requested_by_id_users"),
+            ["requested_by_id"],
+            ["users.id"],
+            name=op.f("fk_gdpr_requests_requested_by_id_users"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
@@ -50,10 +53,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gdpr_requests")),
     )
     op.create_index(op.f("ix_gdpr_requests_tenant_id"), "gdpr_requests", ["tenant_id"], unique=False)
-    op.create_index("ix_gdpr_requests_tenant_id_requested_at", "gdpr_requests", ["tenant_id", "requested_at"],
-                    unique=False)
-    op.create_index("ix_gdpr_requests_tenant_id_patient_key", "gdpr_requests", ["tenant_id", "patient_key"],
-                    unique=False)
+    op.create_index(
+        "ix_gdpr_requests_tenant_id_requested_at", "gdpr_requests", ["tenant_id", "requested_at"], unique=False
+    )
+    op.create_index(
+        "ix_gdpr_requests_tenant_id_patient_key", "gdpr_requests", ["tenant_id", "patient_key"], unique=False
+    )
     enable_tenant_rls("gdpr_requests")
     grant_app_role()
 

@@ -44,13 +44,13 @@ DAY_COLUMNS = ("contact_text_days", "message_days", "call_metadata_days")
 
 
 def _tenant_fk(table):
-    return sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"),
-                                   ondelete="CASCADE")
+    return sa.ForeignKeyConstraint(
+        ["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"), ondelete="CASCADE"
+    )
 
 
 def _user_fk(table, column):
-    return sa.ForeignKeyConstraint([column], ["users.id"], name=op.f(f"fk_{table}_{column}_users"),
-                                   ondelete="SET NULL")
+    return sa.ForeignKeyConstraint([column], ["users.id"], name=op.f(f"fk_{table}_{column}_users"), ondelete="SET NULL")
 
 
 def _timestamps():
@@ -70,8 +70,10 @@ def upgrade():
         sa.Column("updated_by_id", sa.Integer(), nullable=True),
         *_timestamps(),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        *(sa.CheckConstraint(f"{column} BETWEEN 30 AND 3650", name=op.f(f"ck_retention_settings_{column}_range"))
-          for column in DAY_COLUMNS),
+        *(
+            sa.CheckConstraint(f"{column} BETWEEN 30 AND 3650", name=op.f(f"ck_retention_settings_{column}_range"))
+            for column in DAY_COLUMNS
+        ),
         _user_fk("retention_settings", "updated_by_id"),
         _tenant_fk("retention_settings"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_settings")),
@@ -94,8 +96,9 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_runs")),
     )
     op.create_index(op.f("ix_retention_runs_tenant_id"), "retention_runs", ["tenant_id"], unique=False)
-    op.create_index("ix_retention_runs_tenant_id_started_at", "retention_runs", ["tenant_id", "started_at"],
-                    unique=False)
+    op.create_index(
+        "ix_retention_runs_tenant_id_started_at", "retention_runs", ["tenant_id", "started_at"], unique=False
+    )
     enable_tenant_rls("retention_runs")
 
     op.create_table(
@@ -111,8 +114,9 @@ def upgrade():
         sa.Column("downloaded_at", sa.DateTime(timezone=True), nullable=True),
         *_timestamps(),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.CheckConstraint("status IN ('queued', 'ready', 'failed')",
-                           name=op.f("ck_offboarding_archives_status_known")),
+        sa.CheckConstraint(
+            "status IN ('queued', 'ready', 'failed')", name=op.f("ck_offboarding_archives_status_known")
+        ),
         _user_fk("offboarding_archives", "requested_by_id"),
         _tenant_fk("offboarding_archives"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offboarding_archives")),

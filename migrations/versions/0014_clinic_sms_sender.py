@@ -24,9 +24,14 @@ depends_on = None
 
 def upgrade():
     op.add_column("outbound_settings", sa.Column("sms_sender", sa.String(length=16), nullable=True))
-    op.create_index("uq_outbound_settings_sms_sender", "outbound_settings", ["sms_sender"], unique=True,
-                    postgresql_where=sa.text("sms_sender IS NOT NULL"),
-                    sqlite_where=sa.text("sms_sender IS NOT NULL"))
+    op.create_index(
+        "uq_outbound_settings_sms_sender",
+        "outbound_settings",
+        ["sms_sender"],
+        unique=True,
+        postgresql_where=sa.text("sms_sender IS NOT NULL"),
+        sqlite_where=sa.text("sms_sender IS NOT NULL"),
+    )
 
 
 def downgrade():

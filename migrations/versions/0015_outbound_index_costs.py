@@ -37,11 +37,20 @@ def upgrade():
     op.drop_index("ix_outbound_messages_tenant_id", table_name="outbound_messages")
     op.drop_index("ix_usage_records_tenant_id", table_name="usage_records")
     op.drop_index("ix_outbound_messages_due", table_name="outbound_messages")
-    op.create_index("ix_outbound_messages_pending", "outbound_messages", ["tenant_id", "send_at"],
-                    postgresql_where=sa.text("status IN ('scheduled', 'sending')"),
-                    sqlite_where=sa.text("status IN ('scheduled', 'sending')"))
-    op.create_index("ix_outbound_messages_sent", "outbound_messages", ["tenant_id", "sent_at"],
-                    postgresql_where=sa.text("sent_at IS NOT NULL"), sqlite_where=sa.text("sent_at IS NOT NULL"))
+    op.create_index(
+        "ix_outbound_messages_pending",
+        "outbound_messages",
+        ["tenant_id", "send_at"],
+        postgresql_where=sa.text("status IN ('scheduled', 'sending')"),
+        sqlite_where=sa.text("status IN ('scheduled', 'sending')"),
+    )
+    op.create_index(
+        "ix_outbound_messages_sent",
+        "outbound_messages",
+        ["tenant_id", "sent_at"],
+        postgresql_where=sa.text("sent_at IS NOT NULL"),
+        sqlite_where=sa.text("sent_at IS NOT NULL"),
+    )
 
 
 def downgrade():

@@ -58,7 +58,8 @@ def count_rows(owner_engine):
         assert table.isidentifier()
         with owner_engine.connect() as conn:
             return conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant"), {"tenant": tenant_id}  # noqa: S608
+                text(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant"),  # noqa: S608
+                {"tenant": tenant_id},
             ).scalar_one()
 
     return _count

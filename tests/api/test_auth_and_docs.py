@@ -31,15 +31,20 @@ def test_openapi_document_is_served_and_lists_the_paths(app):
     document = response.get_json()
     assert document["openapi"] == "3.0.3"
     assert document["info"]["title"] == "Switchboard API" and document["info"]["version"] == "v1"
-    assert {"/api/v1/queues", "/api/v1/contacts", "/api/v1/contacts/{contact_id}",
-            "/api/v1/telephony/events"} <= set(document["paths"])
+    assert {"/api/v1/queues", "/api/v1/contacts", "/api/v1/contacts/{contact_id}", "/api/v1/telephony/events"} <= set(
+        document["paths"]
+    )
     assert document["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
     assert document["security"] == [{"bearerAuth": []}]
     create = document["components"]["schemas"]["ContactCreate"]
     assert set(create["required"]) == {"queue_id", "patient_ref"}
     assert create["properties"]["priority"]["minimum"] == 1 and create["properties"]["priority"]["maximum"] == 5
     assert set(document["components"]["schemas"]["TelephonyEvent"]["properties"]["kind"]["enum"]) == {
-        "offered", "answered", "abandoned", "ended"}
+        "offered",
+        "answered",
+        "abandoned",
+        "ended",
+    }
 
 
 def test_no_swagger_ui_is_served(app):
@@ -59,14 +64,17 @@ def test_requests_without_a_token_get_401(app, two_tenants, api_client, count_ro
     assert count_rows("contacts", two_tenants.a.id) == 0
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer sb_not-a-real-token",
-    "Bearer not-even-the-prefix",
-    "Bearer ",
-    "Basic dXNlcjpwYXNz",
-    "sb_raw-token-without-scheme",
-    "Bearer " + "sb_" + "x" * 300,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer sb_not-a-real-token",
+        "Bearer not-even-the-prefix",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "sb_raw-token-without-scheme",
+        "Bearer " + "sb_" + "x" * 300,
+    ],
+)
 def test_wrong_tokens_get_401(app, two_tenants, header):
     response = app.test_client().get("/api/v1/queues", headers={"Authorization": header})
     _assert_json_error(response, 401)

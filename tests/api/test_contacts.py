@@ -23,8 +23,17 @@ def test_create_contact(app, two_tenants, api_client, create_queue, count_rows):
     a = two_tenants.a
     queue = create_queue(a.id, "Appointments", language="en", priority=2, target_seconds=120)
     client = api_client(a.id)
-    response = client.post(URL, json={"queue_id": queue, "patient_ref": "PAT-123", "subject": "Move my appointment",
-                                      "language": "de", "priority": 4, "external_id": "pms-42"})
+    response = client.post(
+        URL,
+        json={
+            "queue_id": queue,
+            "patient_ref": "PAT-123",
+            "subject": "Move my appointment",
+            "language": "de",
+            "priority": 4,
+            "external_id": "pms-42",
+        },
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     contact = response.get_json()
     assert contact["queue_id"] == queue and contact["patient_ref"] == "PAT-123"
@@ -47,8 +56,12 @@ def test_defaults_come_from_the_queue(app, two_tenants, api_client, create_queue
     response = api_client(two_tenants.a.id).post(URL, json={"queue_id": queue, "patient_ref": "P-1"})
     assert response.status_code == 201
     contact = response.get_json()
-    assert (contact["language"], contact["priority"], contact["subject"], contact["external_id"]) == ("de", 5, None,
-                                                                                                      None)
+    assert (contact["language"], contact["priority"], contact["subject"], contact["external_id"]) == (
+        "de",
+        5,
+        None,
+        None,
+    )
 
 
 def test_repeated_external_id_returns_the_same_contact(app, two_tenants, api_client, create_queue, count_rows):
@@ -87,10 +100,12 @@ def test_concurrent_retries_create_one_contact(app, two_tenants, api_client, cre
 def test_the_same_external_id_in_two_clinics_is_two_contacts(app, two_tenants, api_client, create_queue):
     """Idempotency keys are per clinic: clinic B's id never finds clinic A's contact."""
     a, b = two_tenants.a, two_tenants.b
-    first = api_client(a.id).post(URL, json={"queue_id": create_queue(a.id, "A line"), "patient_ref": "PA",
-                                             "external_id": "shared-1"})
-    second = api_client(b.id).post(URL, json={"queue_id": create_queue(b.id, "B line"), "patient_ref": "PB",
-                                              "external_id": "shared-1"})
+    first = api_client(a.id).post(
+        URL, json={"queue_id": create_queue(a.id, "A line"), "patient_ref": "PA", "external_id": "shared-1"}
+    )
+    second = api_client(b.id).post(
+        URL, json={"queue_id": create_queue(b.id, "B line"), "patient_ref": "PB", "external_id": "shared-1"}
+    )
     assert first.status_code == 201 and second.status_code == 201
     assert second.get_json()["patient_ref"] == "PB"
 
@@ -98,27 +113,31 @@ def test_the_same_external_id_in_two_clinics_is_two_contacts(app, two_tenants, a
 GOOD = {"patient_ref": "P-1"}
 
 
-@pytest.mark.parametrize(("change", "status", "field"), [
-    ({"colour": "red"}, 422, "colour"),                       # unknown field
-    ({"patient_ref": None}, 422, "patient_ref"),
-    ({"patient_ref": "Jane Doe"}, 422, "patient_ref"),        # names are not references
-    ({"patient_ref": "x" * 65}, 422, "patient_ref"),
-    ({"subject": "s" * 201}, 422, "subject"),
-    ({"subject": 42}, 422, "subject"),
-    ({"language": "xx"}, 422, "language"),
-    ({"language": "fr"}, 400, "language"),                    # a real language the clinic does not serve
-    ({"priority": 9}, 422, "priority"),
-    ({"priority": 0}, 422, "priority"),
-    ({"priority": "3"}, 422, "priority"),
-    ({"priority": True}, 422, "priority"),
-    ({"queue_id": "1"}, 422, "queue_id"),
-    ({"queue_id": 2**31}, 422, "queue_id"),
-    ({"external_id": "with space"}, 422, "external_id"),
-    ({"external_id": "e" * 101}, 422, "external_id"),
-    ({"external_id": "call:123"}, 422, "external_id"),        # reserved for telephony events
-])
-def test_bad_input_is_refused_and_nothing_is_written(app, two_tenants, api_client, create_queue, count_rows, change,
-                                                     status, field):
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"colour": "red"}, 422, "colour"),  # unknown field
+        ({"patient_ref": None}, 422, "patient_ref"),
+        ({"patient_ref": "Jane Doe"}, 422, "patient_ref"),  # names are not references
+        ({"patient_ref": "x" * 65}, 422, "patient_ref"),
+        ({"subject": "s" * 201}, 422, "subject"),
+        ({"subject": 42}, 422, "subject"),
+        ({"language": "xx"}, 422, "language"),
+        ({"language": "fr"}, 400, "language"),  # a real language the clinic does not serve
+        ({"priority": 9}, 422, "priority"),
+        ({"priority": 0}, 422, "priority"),
+        ({"priority": "3"}, 422, "priority"),
+        ({"priority": True}, 422, "priority"),
+        ({"queue_id": "1"}, 422, "queue_id"),
+        ({"queue_id": 2**31}, 422, "queue_id"),
+        ({"external_id": "with space"}, 422, "external_id"),
+        ({"external_id": "e" * 101}, 422, "external_id"),
+        ({"external_id": "call:123"}, 422, "external_id"),  # reserved for telephony events
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(
+    app, two_tenants, api_client, create_queue, count_rows, change, status, field
+):
     queue = create_queue(two_tenants.a.id, "Line")
     payload = {"queue_id": queue, **GOOD, **change}
     if change.get("patient_ref", "") is None:
@@ -128,18 +147,23 @@ def test_bad_input_is_refused_and_nothing_is_written(app, two_tenants, api_clien
     assert count_rows("contact_events", two_tenants.a.id) == 0
 
 
-@pytest.mark.parametrize(("body", "content_type"), [
-    ("{not json", "application/json"),
-    ("[1, 2]", "application/json"),
-    ("queue_id=1&patient_ref=P-1", "application/x-www-form-urlencoded"),
-    ("", "application/json"),
-])
-def test_malformed_bodies_are_refused_as_json(app, two_tenants, api_client, create_queue, count_rows, body,
-                                              content_type):
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ("[1, 2]", "application/json"),
+        ("queue_id=1&patient_ref=P-1", "application/x-www-form-urlencoded"),
+        ("", "application/json"),
+    ],
+)
+def test_malformed_bodies_are_refused_as_json(
+    app, two_tenants, api_client, create_queue, count_rows, body, content_type
+):
     create_queue(two_tenants.a.id, "Line")
     client = api_client(two_tenants.a.id)
-    response = client.client.post(URL, data=body, headers={"Authorization": f"Bearer {client.secret}",
-                                                           "Content-Type": content_type})
+    response = client.client.post(
+        URL, data=body, headers={"Authorization": f"Bearer {client.secret}", "Content-Type": content_type}
+    )
     assert response.status_code in (400, 415, 422), response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     assert response.get_json()["error"]
@@ -162,8 +186,9 @@ def test_unknown_contact_is_404(app, two_tenants, api_client):
 
 
 @pytest.mark.tenant_isolation
-def test_token_of_clinic_a_cannot_read_a_contact_of_clinic_b(app, two_tenants, api_client, create_queue,
-                                                            create_contact):
+def test_token_of_clinic_a_cannot_read_a_contact_of_clinic_b(
+    app, two_tenants, api_client, create_queue, create_contact
+):
     b_contact = create_contact(two_tenants.b.id, create_queue(two_tenants.b.id, "B line"), patient_ref="SECRET-B")
     response = api_client(two_tenants.a.id).get(f"{URL}/{b_contact}")
     _assert_refused(response, 404, None)
@@ -173,8 +198,9 @@ def test_token_of_clinic_a_cannot_read_a_contact_of_clinic_b(app, two_tenants, a
 
 
 @pytest.mark.tenant_isolation
-def test_token_of_clinic_a_cannot_offer_into_a_queue_of_clinic_b(app, two_tenants, api_client, create_queue,
-                                                               count_rows):
+def test_token_of_clinic_a_cannot_offer_into_a_queue_of_clinic_b(
+    app, two_tenants, api_client, create_queue, count_rows
+):
     create_queue(two_tenants.a.id, "A line")
     b_queue = create_queue(two_tenants.b.id, "B line")
     response = api_client(two_tenants.a.id).post(URL, json={"queue_id": b_queue, **GOOD})
@@ -191,7 +217,14 @@ def test_queues_lists_only_the_clinics_own_queues(app, two_tenants, api_client, 
     assert response.status_code == 200
     queues = response.get_json()
     assert [q["id"] for q in queues] == [a_urgent, a_desk]
-    assert queues[0] == {"id": a_urgent, "name": "Urgent", "channel": "phone", "language": "de",
-                         "topic": "appointments", "priority": 5, "in_house": False}
+    assert queues[0] == {
+        "id": a_urgent,
+        "name": "Urgent",
+        "channel": "phone",
+        "language": "de",
+        "topic": "appointments",
+        "priority": 5,
+        "in_house": False,
+    }
     assert queues[1]["in_house"] is True
     assert "B secret line" not in response.get_data(as_text=True)

@@ -58,17 +58,30 @@ def _seed(app, tenant_id: int, marker: str, create_queue, create_contact, create
     queue = create_queue(tenant_id, f"{marker} line")
     ids = {"queue": [queue], "contact": [], "appointment": []}
     for number in range(2):
-        ids["contact"].append(create_contact(tenant_id, queue, patient_ref=f"{marker}-P{number}",
-                                             external_id=f"{marker}-ext-{number}"))
+        ids["contact"].append(
+            create_contact(tenant_id, queue, patient_ref=f"{marker}-P{number}", external_id=f"{marker}-ext-{number}")
+        )
         patient = create_patient(tenant_id, f"{marker}-PAT{number}", email=f"{marker.lower()}{number}@example.org")
         for status, offset in ((AppointmentStatus.SCHEDULED, 3), (AppointmentStatus.ATTENDED, -2)):
-            ids["appointment"].append(create_appointment(
-                tenant_id, patient, starts_in=timedelta(days=offset), external_id=f"{marker}-APT{number}{offset}",
-                location=f"{marker} building", practitioner=f"Dr. {marker}", status=status))
+            ids["appointment"].append(
+                create_appointment(
+                    tenant_id,
+                    patient,
+                    starts_in=timedelta(days=offset),
+                    external_id=f"{marker}-APT{number}{offset}",
+                    location=f"{marker} building",
+                    practitioner=f"Dr. {marker}",
+                    status=status,
+                )
+            )
     with app.app_context(), tenant_context(tenant_id):
         contact, _applied = telephony.record_call_event(
-            call_id=f"{marker}-call", kind=CallEvent.OFFERED, occurred_at=datetime.now(UTC) - timedelta(minutes=5),
-            queue_id=queue, patient_ref=f"{marker}-CALLER")
+            call_id=f"{marker}-call",
+            kind=CallEvent.OFFERED,
+            occurred_at=datetime.now(UTC) - timedelta(minutes=5),
+            queue_id=queue,
+            patient_ref=f"{marker}-CALLER",
+        )
         db.session.commit()
         ids["contact"].append(contact.id)
     return ids
@@ -108,9 +121,13 @@ def _strategy(operation, mode, known_ids):
     strategies = [generated]
     names = [parameter.name for parameter in operation.path_parameters]
     if names:
-        strategies.append(st.sampled_from(known_ids).flatmap(
-            lambda value: operation.as_strategy(generation_mode=mode, path_parameters=dict.fromkeys(names, value))
-        ).filter(_sendable))
+        strategies.append(
+            st.sampled_from(known_ids)
+            .flatmap(
+                lambda value: operation.as_strategy(generation_mode=mode, path_parameters=dict.fromkeys(names, value))
+            )
+            .filter(_sendable)
+        )
     if operation.method.upper() == "POST":
         b_keys = st.fixed_dictionaries({name: st.sampled_from(values) for name, values in B_KEYS.items()})
         strategies.append(st.tuples(generated, b_keys).map(lambda pair: _with_b_keys(*pair)))
@@ -119,17 +136,25 @@ def _strategy(operation, mode, known_ids):
 
 def _leaked(response_text: str, case, b_strings: set[str]) -> list[str]:
     """B's strings in an answer that the request did not itself send (an echo of A's own input is fine)."""
-    sent = json.dumps([case.body if isinstance(case.body, dict | list | str) else None, case.query,
-                       case.path_parameters], default=str)
+    sent = json.dumps(
+        [case.body if isinstance(case.body, dict | list | str) else None, case.query, case.path_parameters], default=str
+    )
     return sorted(text for text in b_strings if text in response_text and text not in sent)
 
 
 def _snapshot(owner_engine, tenant_id: int) -> dict[str, list]:
     """Every row of clinic B in the seeded tables, read as the table owner (no scoping, no RLS)."""
     with owner_engine.connect() as conn:
-        return {table: [tuple(row) for row in conn.execute(
-            text(f"SELECT * FROM {table} WHERE tenant_id = :tenant ORDER BY id"), {"tenant": tenant_id})]  # noqa: S608
-            for table in B_TABLES}
+        return {
+            table: [
+                tuple(row)
+                for row in conn.execute(
+                    text(f"SELECT * FROM {table} WHERE tenant_id = :tenant ORDER BY id"),  # noqa: S608
+                    {"tenant": tenant_id},
+                )
+            ]
+            for table in B_TABLES
+        }
 
 
 # The run is bounded by examples, not time; the margin is for a machine busy with other suites.
@@ -140,8 +165,13 @@ def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic
 ):
     token, ids_a, ids_b = seeded
     b_before = _snapshot(owner_engine, two_tenants.b.id)
-    b_strings = {text for row_list in b_before.values() for row in row_list for text in map(str, row)
-                 if B_MARKER.lower() in text.lower()} | {B_MARKER}
+    b_strings = {
+        text
+        for row_list in b_before.values()
+        for row in row_list
+        for text in map(str, row)
+        if B_MARKER.lower() in text.lower()
+    } | {B_MARKER}
     assert len(b_strings) > 15
     # The per-token rate limit is tested elsewhere; here it would only turn answers into 429.
     monkeypatch.setitem(app.config, "API_RATE_LIMIT", "1000000 per minute")
@@ -156,8 +186,14 @@ def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=_strategy(operation, mode, known_ids))
             def exercise(case):
                 nonlocal requests
@@ -178,8 +214,10 @@ def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic
                 failures.append(f"{operation.label} [{mode.value}]: {error}\n{notes}")
 
     elapsed = time.monotonic() - started
-    summary.line(f"schemathesis: {len(operations)} operations, {requests} requests, {elapsed:.1f} s, "
-                 f"{len(failures)} failing operation/mode pairs")
+    summary.line(
+        f"schemathesis: {len(operations)} operations, {requests} requests, {elapsed:.1f} s, "
+        f"{len(failures)} failing operation/mode pairs"
+    )
     assert not failures, "\n\n".join(failures)
     assert _snapshot(owner_engine, two_tenants.b.id) == b_before
     assert len(operations) >= 8 and requests >= len(operations) * MAX_EXAMPLES

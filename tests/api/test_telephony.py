@@ -129,22 +129,43 @@ def test_abandoned_after_answered_is_409(two_tenants, client, line, count_rows):
     assert count_rows("contact_events", two_tenants.a.id) == before
 
 
-@pytest.mark.parametrize(("event", "field"), [
-    ({"call_id": "c", "kind": "offered", "occurred_at": "2030-01-01T10:00:00", "queue_id": 1, "patient_ref": "P"},
-     "occurred_at"),                                              # no offset
-    ({"call_id": "c", "kind": "offered", "occurred_at": "yesterday", "queue_id": 1, "patient_ref": "P"},
-     "occurred_at"),
-    ({"call_id": "c", "kind": "offered", "occurred_at": "2999-01-01T10:00:00+00:00", "queue_id": 1,
-      "patient_ref": "P"}, "occurred_at"),                        # in the future
-    ({"call_id": "c", "kind": "ringing", "occurred_at": "2020-01-01T10:00:00Z"}, "kind"),
-    ({"call_id": "c", "kind": "offered", "occurred_at": "2020-01-01T10:00:00Z", "patient_ref": "P"}, "queue_id"),
-    ({"call_id": "c", "kind": "offered", "occurred_at": "2020-01-01T10:00:00Z", "queue_id": 1}, "patient_ref"),
-    ({"call_id": "has space", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
-    ({"call_id": "c" * 96, "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
-    ({"kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
-    ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "agent_id": "7"}, "agent_id"),
-    ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "caller": "+4930123"}, "caller"),
-])
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (
+            {
+                "call_id": "c",
+                "kind": "offered",
+                "occurred_at": "2030-01-01T10:00:00",
+                "queue_id": 1,
+                "patient_ref": "P",
+            },
+            "occurred_at",
+        ),  # no offset
+        (
+            {"call_id": "c", "kind": "offered", "occurred_at": "yesterday", "queue_id": 1, "patient_ref": "P"},
+            "occurred_at",
+        ),
+        (
+            {
+                "call_id": "c",
+                "kind": "offered",
+                "occurred_at": "2999-01-01T10:00:00+00:00",
+                "queue_id": 1,
+                "patient_ref": "P",
+            },
+            "occurred_at",
+        ),  # in the future
+        ({"call_id": "c", "kind": "ringing", "occurred_at": "2020-01-01T10:00:00Z"}, "kind"),
+        ({"call_id": "c", "kind": "offered", "occurred_at": "2020-01-01T10:00:00Z", "patient_ref": "P"}, "queue_id"),
+        ({"call_id": "c", "kind": "offered", "occurred_at": "2020-01-01T10:00:00Z", "queue_id": 1}, "patient_ref"),
+        ({"call_id": "has space", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
+        ({"call_id": "c" * 96, "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
+        ({"kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
+        ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "agent_id": "7"}, "agent_id"),
+        ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "caller": "+4930123"}, "caller"),
+    ],
+)
 def test_malformed_events_are_422_naming_the_field(two_tenants, client, count_rows, event, field):
     _refused(client.post(URL, json=event), 422, field)
     assert count_rows("contacts", two_tenants.a.id) == 0
@@ -168,8 +189,10 @@ def test_clinic_a_cannot_offer_a_call_into_clinic_bs_queue(two_tenants, client, 
 @pytest.mark.tenant_isolation
 def test_clinic_a_cannot_touch_a_call_of_clinic_b(two_tenants, client, api_client, create_queue, count_rows):
     b_client = api_client(two_tenants.b.id)
-    assert b_client.post(URL, json=_offered(create_queue(two_tenants.b.id, "B phone"), call_id="b-call")
-                         ).status_code == 201
+    assert (
+        b_client.post(URL, json=_offered(create_queue(two_tenants.b.id, "B phone"), call_id="b-call")).status_code
+        == 201
+    )
     # The same call id through clinic A's token is an unknown call there.
     _refused(client.post(URL, json=_event("answered", 10, call_id="b-call")), 404)
     assert count_rows("contact_events", two_tenants.b.id) == 1

@@ -23,8 +23,9 @@ def _issue(browser, slug: str, name: str = "Practice system") -> str:
 
 def _token_id(owner_engine, tenant_id: int, name: str) -> int:
     with owner_engine.connect() as conn:
-        return conn.execute(text("SELECT id FROM api_tokens WHERE tenant_id = :t AND name = :n"),
-                            {"t": tenant_id, "n": name}).scalar_one()
+        return conn.execute(
+            text("SELECT id FROM api_tokens WHERE tenant_id = :t AND name = :n"), {"t": tenant_id, "n": name}
+        ).scalar_one()
 
 
 def test_manager_issues_a_token_that_works_and_revokes_it(app, two_tenants, login_as, create_queue, owner_engine):

@@ -152,7 +152,10 @@ def test_provider_admin_sees_a_locked_account_and_unlocks_it_after_confirming(ap
     assert _attempt(app, AGENT, PASSWORD).status_code == 302
     unlocked = _security_events(app)[-1]
     assert (unlocked.action, unlocked.user_id, unlocked.actor_id) == (
-        "account.unlocked", two_tenants.a.agent, two_tenants.provider_admin)
+        "account.unlocked",
+        two_tenants.a.agent,
+        two_tenants.provider_admin,
+    )
     page = html.unescape(admin.get("/console/managers/").get_data(as_text=True))
     assert "No account is locked." in page
 

@@ -49,8 +49,7 @@ def test_login_of_a_member_of_several_clinics_shows_a_picker_with_only_their_cli
     north = create_tenant("north-clinic", name="North Clinic")
     south = create_tenant("south-clinic", name="South Clinic")
     create_tenant("west-clinic", name="West Clinic")
-    create_user("floater@example.test",
-                memberships=((north, TenantRole.AGENT), (south, TenantRole.SUPERVISOR)))
+    create_user("floater@example.test", memberships=((north, TenantRole.AGENT), (south, TenantRole.SUPERVISOR)))
 
     browser.login("floater@example.test")
     picker = browser.get("/")
@@ -146,8 +145,9 @@ def test_eleventh_login_attempt_within_a_minute_is_rate_limited(app, browser, tw
     assert "Too many attempts. Please wait a minute and try again." in _page(response)
     assert not _is_logged_in(browser)
     # The refusal speaks the visitor's language.
-    response = browser.post("/login", {"email": "agent-a@example.test", "password": PASSWORD},
-                            headers={"Accept-Language": "fr"})
+    response = browser.post(
+        "/login", {"email": "agent-a@example.test", "password": PASSWORD}, headers={"Accept-Language": "fr"}
+    )
     assert response.status_code == 429
     assert "Trop de tentatives." in _page(response)
     # Only POSTs count: the login page itself still opens.
@@ -161,8 +161,9 @@ def test_eleventh_login_attempt_within_a_minute_is_rate_limited(app, browser, tw
 
 
 def test_relative_next_parameter_is_followed_after_login(browser, two_tenants):
-    response = browser.post("/login?next=/t/clinic-a/settings/hours",
-                            {"email": "manager-a@example.test", "password": PASSWORD})
+    response = browser.post(
+        "/login?next=/t/clinic-a/settings/hours", {"email": "manager-a@example.test", "password": PASSWORD}
+    )
 
     assert response.status_code == 302
     assert response.location == "/t/clinic-a/settings/hours"
@@ -172,8 +173,7 @@ def test_next_parameter_pointing_to_another_host_is_ignored(app, two_tenants):
     targets = ("https://evil.example/", "//evil.example/steal", "http:/evil.example", "javascript:alert(1)")
     for target in targets:
         anonymous = Browser(app.test_client())
-        response = anonymous.post(f"/login?next={target}",
-                                  {"email": "agent-a@example.test", "password": PASSWORD})
+        response = anonymous.post(f"/login?next={target}", {"email": "agent-a@example.test", "password": PASSWORD})
 
         assert response.status_code == 302, target
         assert response.location == "/", target
@@ -247,9 +247,7 @@ def test_password_is_stored_as_an_argon2id_hash_never_in_plain_text(app, login_a
 
     assert response.status_code == 302
     with app.app_context():
-        stored = db.session.scalar(
-            text("SELECT password_hash FROM users WHERE email = 'new.manager@provider.example'")
-        )
+        stored = db.session.scalar(text("SELECT password_hash FROM users WHERE email = 'new.manager@provider.example'"))
         whole_row = db.session.scalar(
             text("SELECT users::text FROM users WHERE email = 'new.manager@provider.example'")
         )
@@ -289,8 +287,9 @@ def test_session_of_one_user_is_not_ended_by_another_users_version_bump(app, log
 
 def test_manager_with_a_clinic_membership_still_lands_on_the_console(browser, create_user, two_tenants):
     """A manager with memberships still starts in the console, not in a clinic."""
-    create_user("multi@provider.test", platform_role=PlatformRole.MANAGER,
-                memberships=((two_tenants.a.id, TenantRole.MANAGER),))
+    create_user(
+        "multi@provider.test", platform_role=PlatformRole.MANAGER, memberships=((two_tenants.a.id, TenantRole.MANAGER),)
+    )
 
     browser.login("multi@provider.test")
 

@@ -148,8 +148,10 @@ def test_a_reset_ends_every_session_of_the_person_and_only_theirs(app, two_tenan
     assert urlsplit(thief.get("/t/clinic-a/").location).path == "/login"
     assert colleague.get("/t/clinic-a/").status_code == 200
     with owner_engine.connect() as conn:
-        left = conn.execute(select(func.count()).select_from(text("login_sessions"))
-                            .where(text("user_id = :u")), {"u": two_tenants.a.agent}).scalar_one()
+        left = conn.execute(
+            select(func.count()).select_from(text("login_sessions")).where(text("user_id = :u")),
+            {"u": two_tenants.a.agent},
+        ).scalar_one()
     assert left == 0
 
 
@@ -194,8 +196,12 @@ def test_tampered_foreign_and_expired_links_answer_404(app, two_tenants, mailbox
         expired = services.password_reset_token(db.session.get(User, two_tenants.a.agent))
         monkeypatch.undo()
 
-    for path in (link[:-3] + "abc", f"/password/reset/{forged}", f"/password/reset/{expired}",
-                 "/password/reset/not-a-token"):
+    for path in (
+        link[:-3] + "abc",
+        f"/password/reset/{forged}",
+        f"/password/reset/{expired}",
+        "/password/reset/not-a-token",
+    ):
         response = browser.get(path)
         assert response.status_code == 404, path
         assert "invalid or has expired" in _page(response)

@@ -25,8 +25,9 @@ def stripe_on(app, localstripe_url):
     """Stripe configured against an empty localstripe for this test (tenant ids restart at 1 each test)."""
     flush(localstripe_url)
     saved = {key: app.config.get(key) for key in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")}
-    app.config.update(STRIPE_SECRET_KEY="sk_test_switchboard", STRIPE_API_BASE=localstripe_url,
-                      STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    app.config.update(
+        STRIPE_SECRET_KEY="sk_test_switchboard", STRIPE_API_BASE=localstripe_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET
+    )
     yield localstripe_url
     app.config.update(saved)
 
@@ -53,11 +54,22 @@ STANDARD_RATES = {
 
 @pytest.fixture
 def create_plan(app):
-    def _create(tenant_id: int, *, effective_from: date = date(2026, 1, 1), currency: str = "EUR",
-                base_fee: Decimal = Decimal("99.99"), rates: dict | None = None) -> int:
+    def _create(
+        tenant_id: int,
+        *,
+        effective_from: date = date(2026, 1, 1),
+        currency: str = "EUR",
+        base_fee: Decimal = Decimal("99.99"),
+        rates: dict | None = None,
+    ) -> int:
         with app.app_context(), tenant_context(tenant_id):
-            plan = pricing.save_plan(effective_from=effective_from, currency=currency, base_fee=base_fee,
-                                     rates=rates or STANDARD_RATES, author_id=None)
+            plan = pricing.save_plan(
+                effective_from=effective_from,
+                currency=currency,
+                base_fee=base_fee,
+                rates=rates or STANDARD_RATES,
+                author_id=None,
+            )
             db.session.commit()
             return plan.id
 
@@ -68,11 +80,13 @@ def create_plan(app):
 def record(app):
     """Record usage rows in a clinic: record(tenant, kind, quantity, at, key, channel=None)."""
 
-    def _record(tenant_id: int, kind: UsageKind, quantity, occurred_at: datetime, source_key: str,
-                channel: str | None = None):
+    def _record(
+        tenant_id: int, kind: UsageKind, quantity, occurred_at: datetime, source_key: str, channel: str | None = None
+    ):
         with app.app_context(), tenant_context(tenant_id):
-            row = ledger.record_usage(kind=kind, quantity=quantity, occurred_at=occurred_at, source_key=source_key,
-                                      channel=channel)
+            row = ledger.record_usage(
+                kind=kind, quantity=quantity, occurred_at=occurred_at, source_key=source_key, channel=channel
+            )
             db.session.commit()
             return row.id if row else None
 

@@ -49,14 +49,17 @@ def test_the_ledger_refuses_update_and_delete(app, create_tenant, record):
         assert db.session.get(UsageRecord, row_id).quantity == Decimal(5)
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"kind": UsageKind.HANDLED_CONTACT, "quantity": 1, "channel": "fax"}, "channel"),
-    ({"kind": UsageKind.HANDLED_CONTACT, "quantity": 1, "channel": None}, "channel"),
-    ({"kind": UsageKind.TALK_MINUTES, "quantity": 3, "channel": "phone"}, "channel"),
-    ({"kind": UsageKind.OUTBOUND_MESSAGE, "quantity": 1, "channel": "pigeon"}, "channel"),
-    ({"kind": UsageKind.TALK_MINUTES, "quantity": -3}, "quantity"),
-    ({"kind": UsageKind.TALK_MINUTES, "quantity": "lots"}, "quantity"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": UsageKind.HANDLED_CONTACT, "quantity": 1, "channel": "fax"}, "channel"),
+        ({"kind": UsageKind.HANDLED_CONTACT, "quantity": 1, "channel": None}, "channel"),
+        ({"kind": UsageKind.TALK_MINUTES, "quantity": 3, "channel": "phone"}, "channel"),
+        ({"kind": UsageKind.OUTBOUND_MESSAGE, "quantity": 1, "channel": "pigeon"}, "channel"),
+        ({"kind": UsageKind.TALK_MINUTES, "quantity": -3}, "quantity"),
+        ({"kind": UsageKind.TALK_MINUTES, "quantity": "lots"}, "quantity"),
+    ],
+)
 def test_bad_usage_is_refused_and_nothing_is_written(app, create_tenant, kwargs, field):
     tenant = create_tenant("bad-usage")
     with app.app_context(), tenant_context(tenant):
@@ -69,12 +72,17 @@ def test_bad_usage_is_refused_and_nothing_is_written(app, create_tenant, kwargs,
 def test_naive_times_are_refused(app, create_tenant):
     tenant = create_tenant("naive")
     with app.app_context(), tenant_context(tenant), pytest.raises(DomainError):
-        ledger.record_usage(kind=UsageKind.TALK_MINUTES, quantity=1, occurred_at=datetime(2026, 3, 1),  # noqa: DTZ001
-                            source_key="k")
+        ledger.record_usage(
+            kind=UsageKind.TALK_MINUTES,
+            quantity=1,
+            occurred_at=datetime(2026, 3, 1),  # noqa: DTZ001
+            source_key="k",
+        )
 
 
-def test_resolving_a_contact_meters_one_handled_contact_of_its_channel(app, two_tenants, create_queue,
-                                                                        create_contact, set_languages):
+def test_resolving_a_contact_meters_one_handled_contact_of_its_channel(
+    app, two_tenants, create_queue, create_contact, set_languages
+):
     from app.hotline import services as hotline
     from app.hotline.models import Channel
 
@@ -89,7 +97,8 @@ def test_resolving_a_contact_meters_one_handled_contact_of_its_channel(app, two_
         db.session.commit()
         rows = db.session.query(UsageRecord).all()
         assert [(r.kind, r.channel, r.quantity, r.source_key) for r in rows] == [
-            (UsageKind.HANDLED_CONTACT, "email", Decimal(1), f"contact:{contact_id}:handled")]
+            (UsageKind.HANDLED_CONTACT, "email", Decimal(1), f"contact:{contact_id}:handled")
+        ]
     with app.app_context(), tenant_context(two_tenants.b.id):
         assert db.session.query(UsageRecord).count() == 0
 
@@ -102,8 +111,7 @@ def test_a_call_meters_talk_minutes_per_started_minute_once(app, two_tenants, cr
     start = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
     with app.app_context(), tenant_context(a.id):
         record_call_event(call_id="c1", kind=CallEvent.OFFERED, occurred_at=start, queue_id=queue, patient_ref="P")
-        record_call_event(call_id="c1", kind=CallEvent.ANSWERED, occurred_at=start.replace(second=30),
-                          agent_id=a.agent)
+        record_call_event(call_id="c1", kind=CallEvent.ANSWERED, occurred_at=start.replace(second=30), agent_id=a.agent)
         ended = start.replace(minute=3, second=31)  # 3 min 1 s of talk: four started minutes
         record_call_event(call_id="c1", kind=CallEvent.ENDED, occurred_at=ended, agent_id=a.agent)
         record_call_event(call_id="c1", kind=CallEvent.ENDED, occurred_at=ended, agent_id=a.agent)  # a replay
@@ -112,8 +120,7 @@ def test_a_call_meters_talk_minutes_per_started_minute_once(app, two_tenants, cr
         assert [(r.kind, r.quantity) for r in rows] == [(UsageKind.TALK_MINUTES, Decimal(4))]
 
 
-def test_draft_invoice_applies_included_volumes_and_rounds_each_line_half_up(app, create_tenant, create_plan,
-                                                                             record):
+def test_draft_invoice_applies_included_volumes_and_rounds_each_line_half_up(app, create_tenant, create_plan, record):
     tenant = create_tenant("draft-clinic")
     create_plan(tenant)
     month_usage(record, tenant)
@@ -147,8 +154,7 @@ def test_usage_is_counted_in_the_clinics_own_month(app, create_tenant, create_pl
     assert {line.key for line in _draft(app, tenant, date(2026, 2, 1)).lines} == {"base_fee"}
 
 
-def test_usage_recorded_after_a_period_was_closed_goes_on_the_next_invoice(app, create_tenant, create_plan,
-                                                                           record):
+def test_usage_recorded_after_a_period_was_closed_goes_on_the_next_invoice(app, create_tenant, create_plan, record):
     tenant = create_tenant("late-usage")
     create_plan(tenant)
     month_usage(record, tenant, month=2)
@@ -174,8 +180,7 @@ def test_no_usage_is_ever_attributed_to_another_clinic(app, two_tenants, create_
     month_usage(record, a.id, prefix="same-key")
     # The same source keys in B are B's own facts, not A's.
     record(b.id, UsageKind.HANDLED_CONTACT, 1, datetime(2026, 3, 3, tzinfo=UTC), "same-key-phone-0", "phone")
-    assert {line.key: line.quantity for line in _draft(app, b.id).lines} == {
-        "base_fee": 1, "handled_contact:phone": 1}
+    assert {line.key: line.quantity for line in _draft(app, b.id).lines} == {"base_fee": 1, "handled_contact:phone": 1}
     assert _draft(app, a.id).total == Decimal("106.78")
     drafts = None
     with app.app_context():
@@ -190,21 +195,29 @@ def test_no_usage_is_ever_attributed_to_another_clinic(app, two_tenants, create_
             assert tenants == [a.id]
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"base_fee": Decimal("-1")}, "base_fee"),
-    ({"rates": {**STANDARD_RATES, "talk_minutes": (Decimal("-0.01"), 0)}}, "talk_minutes_price"),
-    ({"rates": {**STANDARD_RATES, "talk_minutes": (Decimal("0.00001"), 0)}}, "talk_minutes_price"),
-    ({"rates": {**STANDARD_RATES, "outbound_message:sms": (Decimal(1), -5)}}, "outbound_message:sms_included"),
-    ({"currency": "XYZ"}, "currency"),
-    ({"currency": "JPY"}, "currency"),
-    ({"effective_from": date(2026, 4, 15)}, "effective_from"),
-    ({"effective_from": date(2026, 1, 1)}, "effective_from"),  # overlaps the existing version
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"base_fee": Decimal("-1")}, "base_fee"),
+        ({"rates": {**STANDARD_RATES, "talk_minutes": (Decimal("-0.01"), 0)}}, "talk_minutes_price"),
+        ({"rates": {**STANDARD_RATES, "talk_minutes": (Decimal("0.00001"), 0)}}, "talk_minutes_price"),
+        ({"rates": {**STANDARD_RATES, "outbound_message:sms": (Decimal(1), -5)}}, "outbound_message:sms_included"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"currency": "JPY"}, "currency"),
+        ({"effective_from": date(2026, 4, 15)}, "effective_from"),
+        ({"effective_from": date(2026, 1, 1)}, "effective_from"),  # overlaps the existing version
+    ],
+)
 def test_bad_plans_are_refused_and_nothing_is_written(app, create_tenant, create_plan, overrides, field):
     tenant = create_tenant("bad-plans")
     create_plan(tenant)
-    values = {"effective_from": date(2026, 5, 1), "currency": "EUR", "base_fee": Decimal(1),
-              "rates": STANDARD_RATES, **overrides}
+    values = {
+        "effective_from": date(2026, 5, 1),
+        "currency": "EUR",
+        "base_fee": Decimal(1),
+        "rates": STANDARD_RATES,
+        **overrides,
+    }
     with app.app_context(), tenant_context(tenant):
         with pytest.raises(DomainError) as refused:
             pricing.save_plan(author_id=None, **values)
@@ -231,14 +244,20 @@ def test_invoiced_months_cannot_get_a_new_plan(app, create_tenant, create_plan, 
 def test_adjustments_need_a_reason_and_whole_cents(app, two_tenants):
     a = two_tenants.a
     with app.app_context(), tenant_context(a.id):
-        for amount, reason, field in ((Decimal("5.001"), "x", "amount"), (Decimal(0), "x", "amount"),
-                                      (Decimal(5), " ", "reason"), (Decimal("2000000"), "x", "amount")):
+        for amount, reason, field in (
+            (Decimal("5.001"), "x", "amount"),
+            (Decimal(0), "x", "amount"),
+            (Decimal(5), " ", "reason"),
+            (Decimal("2000000"), "x", "amount"),
+        ):
             with pytest.raises(DomainError) as refused:
                 ledger.record_adjustment(amount=amount, reason=reason, author_id=a.manager, request_key="r" * 16)
             assert refused.value.field == field
-        credit = ledger.record_adjustment(amount=Decimal("-12.50"), reason="Outage credit", author_id=a.manager,
-                                          request_key="k" * 16)
-        twice = ledger.record_adjustment(amount=Decimal("-12.50"), reason="Outage credit", author_id=a.manager,
-                                         request_key="k" * 16)
+        credit = ledger.record_adjustment(
+            amount=Decimal("-12.50"), reason="Outage credit", author_id=a.manager, request_key="k" * 16
+        )
+        twice = ledger.record_adjustment(
+            amount=Decimal("-12.50"), reason="Outage credit", author_id=a.manager, request_key="k" * 16
+        )
         db.session.commit()
         assert credit.quantity == Decimal("-12.50") and credit.author_id == a.manager and twice is None

@@ -45,8 +45,11 @@ def _stripe_state(app, tenant_id):
     customer = client.v1.customers.retrieve(customer_id)
     invoices = []
     for invoice in client.v1.invoices.list(params={"customer": customer_id}).auto_paging_iter():
-        lines = [line for line in client.v1.invoices.line_items.list(invoice.id).auto_paging_iter()
-                 if line.metadata and line.metadata.to_dict().get("switchboard_line_id")]
+        lines = [
+            line
+            for line in client.v1.invoices.line_items.list(invoice.id).auto_paging_iter()
+            if line.metadata and line.metadata.to_dict().get("switchboard_line_id")
+        ]
         if lines:
             invoices.append((invoice, lines))
     pending = list(client.v1.invoice_items.list(params={"customer": customer_id}).auto_paging_iter())
@@ -139,21 +142,37 @@ class _HaltingProxy(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_worker_killed_halfway_through_reporting_never_reports_usage_twice(app, stripe_on, billed_clinic,
-                                                                              database_urls, redis_url, tmp_path):
+def test_a_worker_killed_halfway_through_reporting_never_reports_usage_twice(
+    app, stripe_on, billed_clinic, database_urls, redis_url, tmp_path
+):
     tenant = billed_clinic("killed-clinic")
-    handler = type("Proxy", (_HaltingProxy,), {"target": stripe_on, "halt_after": 3, "seen": 0,
-                                              "halted": threading.Event(), "release": threading.Event()})
+    handler = type(
+        "Proxy",
+        (_HaltingProxy,),
+        {"target": stripe_on, "halt_after": 3, "seen": 0, "halted": threading.Event(), "release": threading.Event()},
+    )
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_url,
-           "SECRET_KEY": "test-secret-key", "SWITCHBOARD_ENV": "testing", "SWITCHBOARD_INSTANCE": str(tmp_path),
-           "STRIPE_SECRET_KEY": app.config["STRIPE_SECRET_KEY"],
-           "STRIPE_API_BASE": f"http://127.0.0.1:{proxy.server_address[1]}", **clock.child_env()}
-    worker = subprocess.Popen([sys.executable, "-m", "tests.infra.pinned", str(ROOT / "worker.py"), "billing"],
-                              cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "test-secret-key",
+        "SWITCHBOARD_ENV": "testing",
+        "SWITCHBOARD_INSTANCE": str(tmp_path),
+        "STRIPE_SECRET_KEY": app.config["STRIPE_SECRET_KEY"],
+        "STRIPE_API_BASE": f"http://127.0.0.1:{proxy.server_address[1]}",
+        **clock.child_env(),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.infra.pinned", str(ROOT / "worker.py"), "billing"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         with app.app_context():
             get_queue(BILLING).enqueue(sync_billing, tenant, job_id="doomed-run")
@@ -202,7 +221,9 @@ def test_each_clinic_gets_its_own_customer_and_only_its_usage(app, stripe_on, bi
     customer_b, invoices_b, _ = _stripe_state(app, b)
     assert customer_a.id != customer_b.id
     assert (customer_a.metadata["switchboard_tenant_id"], customer_b.metadata["switchboard_tenant_id"]) == (
-        str(a), str(b))
+        str(a),
+        str(b),
+    )
     assert invoices_a[0][0].total == 10678 and invoices_b[0][0].total == 10678 + 50  # B's extra chat: 0.50
     assert all(line.metadata["switchboard_tenant_id"] == str(a) for line in invoices_a[0][1])
 

@@ -15,8 +15,13 @@ AT = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def _message(n: int, channel: str = "sms") -> dict:
-    return {"kind": UsageKind.OUTBOUND_MESSAGE, "quantity": 1, "occurred_at": AT, "source_key": f"message:{n}",
-            "channel": channel}
+    return {
+        "kind": UsageKind.OUTBOUND_MESSAGE,
+        "quantity": 1,
+        "occurred_at": AT,
+        "source_key": f"message:{n}",
+        "channel": channel,
+    }
 
 
 def _keys(app, tenant_id) -> list[str]:

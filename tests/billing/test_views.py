@@ -51,8 +51,10 @@ def test_manager_saves_a_plan_version_and_sees_the_history(app, login_as, two_te
     browser = login_as(a.manager)
     assert browser.get(f"/t/{a.slug}/billing/plans").status_code == 200
     assert browser.post(f"/t/{a.slug}/billing/plans", _plan_form()).status_code == 302
-    assert browser.post(f"/t/{a.slug}/billing/plans", _plan_form(effective_from="2030-02-01",
-                                                                  base_fee="59")).status_code == 302
+    assert (
+        browser.post(f"/t/{a.slug}/billing/plans", _plan_form(effective_from="2030-02-01", base_fee="59")).status_code
+        == 302
+    )
     page = browser.get(f"/t/{a.slug}/billing/plans").get_data(as_text=True)
     assert "€49.50" in page and "€59.00" in page
     with app.app_context(), tenant_context(a.id):
@@ -85,8 +87,9 @@ def test_manager_records_an_adjustment_only_when_confirmed(app, login_as, two_te
     browser = login_as(a.manager)
     page = browser.get(f"/t/{a.slug}/billing/adjustments").get_data(as_text=True)
     key = re.search(r'name="request_key"[^>]*value="([^"]+)"', page).group(1)
-    unconfirmed = browser.post(f"/t/{a.slug}/billing/adjustments",
-                               {"amount": "-10.00", "reason": "Outage", "request_key": key})
+    unconfirmed = browser.post(
+        f"/t/{a.slug}/billing/adjustments", {"amount": "-10.00", "reason": "Outage", "request_key": key}
+    )
     assert unconfirmed.status_code == 400
     with app.app_context(), tenant_context(a.id):
         assert db.session.query(UsageRecord).count() == 0
@@ -98,7 +101,8 @@ def test_manager_records_an_adjustment_only_when_confirmed(app, login_as, two_te
     with app.app_context(), tenant_context(a.id):
         rows = db.session.query(UsageRecord).all()
         assert [(r.kind, r.quantity, r.author_id) for r in rows] == [
-            (UsageKind.ADJUSTMENT, Decimal("-10.00"), a.manager)]
+            (UsageKind.ADJUSTMENT, Decimal("-10.00"), a.manager)
+        ]
     bad = browser.post(f"/t/{a.slug}/billing/adjustments", {**form, "amount": "1.001", "request_key": "x" * 32})
     assert bad.status_code == 400 and "whole cents" in bad.get_data(as_text=True)
 
@@ -125,8 +129,7 @@ def test_clinic_a_cannot_see_clinic_b_billing(app, login_as, two_tenants, create
     with app.app_context(), tenant_context(b.id):
         assert len(pricing.plans()) == 1
     # B's own admin sees B's invoice.
-    assert "777.77" in login_as(b.clinic_admin).get(f"/t/{b.slug}/billing/invoices/{b_invoice}").get_data(
-        as_text=True)
+    assert "777.77" in login_as(b.clinic_admin).get(f"/t/{b.slug}/billing/invoices/{b_invoice}").get_data(as_text=True)
 
 
 def test_console_shows_each_managed_clinic_draft(login_as, two_tenants, create_plan, record):

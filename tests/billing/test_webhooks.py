@@ -29,9 +29,21 @@ def _signed(payload: bytes, secret: str) -> str:
 
 
 def _event(event_id: str, kind: str, stripe_invoice_id: str, tenant_id: int) -> bytes:
-    return json.dumps({"id": event_id, "object": "event", "type": kind, "created": int(time.time()),
-                       "data": {"object": {"id": stripe_invoice_id, "object": "invoice",
-                                           "metadata": {"switchboard_tenant_id": str(tenant_id)}}}}).encode()
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": kind,
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": stripe_invoice_id,
+                    "object": "invoice",
+                    "metadata": {"switchboard_tenant_id": str(tenant_id)},
+                }
+            },
+        }
+    ).encode()
 
 
 def _closed_invoice(app, tenant_id: int, stripe_id: str) -> int:
@@ -73,8 +85,9 @@ def test_a_signed_event_updates_the_invoice_and_a_replay_changes_nothing(app, we
         assert db.session.query(StripeEvent).count() == 2
 
 
-def test_forged_or_missing_signatures_are_rejected_and_logged_without_payload(app, webhook_secret, billed_clinic,
-                                                                              caplog):
+def test_forged_or_missing_signatures_are_rejected_and_logged_without_payload(
+    app, webhook_secret, billed_clinic, caplog
+):
     tenant = billed_clinic("forged-clinic")
     invoice_id = _closed_invoice(app, tenant, "in_forged")
     client = app.test_client()
@@ -123,16 +136,21 @@ def test_localstripe_webhooks_reach_the_endpoint_and_verify(app, stripe_on, bill
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        register_webhook(stripe_on, "switchboard", f"http://127.0.0.1:{server.server_port}{URL}",
-                         app.config["STRIPE_WEBHOOK_SECRET"])
+        register_webhook(
+            stripe_on, "switchboard", f"http://127.0.0.1:{server.server_port}{URL}", app.config["STRIPE_WEBHOOK_SECRET"]
+        )
         with app.app_context(), tenant_context(tenant):
             from app.billing.services import ensure_customer
             from app.tenants.services import get_tenant
 
             customer_id = ensure_customer(get_tenant(tenant))
             client = stripe.StripeClient(app.config["STRIPE_SECRET_KEY"], base_addresses={"api": stripe_on})
-            card = client.v1.payment_methods.create(params={"type": "card", "card": {
-                "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+            card = client.v1.payment_methods.create(
+                params={
+                    "type": "card",
+                    "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+                }
+            )
             client.v1.payment_methods.attach(card.id, params={"customer": customer_id})
             client.v1.customers.update(customer_id, params={"invoice_settings": {"default_payment_method": card.id}})
             services.sync_tenant(tenant)

@@ -25,8 +25,13 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this closed
 # network refuses. Playwright's launch() gives the browser a fresh, empty user-data directory.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 LANGUAGES = ("en", "de")
 BROWSER_LOCALES = {"en": "en-GB", "de": "de-DE"}
@@ -36,7 +41,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   console.error("CSP violation: " + event.violatedDirective + " blocked " + (event.blockedURI || "inline"));
 });
 """
-
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -108,8 +112,11 @@ class Ui:
         """Open a page that must answer `status` (a 4xx): the browser's report of that one answer is expected."""
         response = self.page.goto(self.url(path))
         assert response is not None and response.status == status, f"{path}: {response and response.status}"
-        self.problems = [p for p in self.problems if not (p.startswith("console error: Failed to load resource")
-                                                          and p.endswith(f"({response.url})"))]
+        self.problems = [
+            p
+            for p in self.problems
+            if not (p.startswith("console error: Failed to load resource") and p.endswith(f"({response.url})"))
+        ]
 
     def login(self, email: str) -> None:
         """Log in on the login page, then pick the test's language with the switcher in the header."""
@@ -179,8 +186,9 @@ def language(request) -> str:
 def chromium_page(request, app, live_server, chromium_browser, language):
     """A `Ui` on a fresh browser context; the test module names its flow in `FLOW`."""
     # The browser speaks the person's language too (Accept-Language, date and time inputs).
-    context = chromium_browser.new_context(locale=BROWSER_LOCALES[language], timezone_id="Europe/Berlin",
-                                           viewport={"width": 1280, "height": 900})
+    context = chromium_browser.new_context(
+        locale=BROWSER_LOCALES[language], timezone_id="Europe/Berlin", viewport={"width": 1280, "height": 900}
+    )
     context.add_init_script(_CSP_LISTENER)
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -200,5 +208,3 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call = report
     return report
-
-

@@ -18,7 +18,8 @@ def _contact(app, tenant_id: int, contact_id: int) -> Contact:
 
 
 def test_agent_claims_the_most_urgent_contact_of_their_clinic_and_resolves_it(
-        app, chromium_page, two_tenants, set_languages, create_queue, create_contact):
+    app, chromium_page, two_tenants, set_languages, create_queue, create_contact
+):
     ui, page = chromium_page, chromium_page.page
     a, b = two_tenants.a, two_tenants.b
     set_languages(a.agent, "en", "de")
@@ -33,7 +34,8 @@ def test_agent_claims_the_most_urgent_contact_of_their_clinic_and_resolves_it(
     page.locator("nav.tenant-nav").get_by_role("link", name=ui.t("Workspace")).click()
     expect(ui.heading()).to_have_text(ui.t("Workspace"))
     expect(page.locator("main")).to_contain_text(
-        ui.t("You have no open contacts. Press “Next contact” to take the most urgent one."))
+        ui.t("You have no open contacts. Press “Next contact” to take the most urgent one.")
+    )
     queue_row = page.locator("main tr", has_text="Phone EN")
     expect(queue_row).to_contain_text("2")  # waiting
     expect(page.locator("main")).not_to_contain_text("PAT-B-1")
@@ -62,12 +64,16 @@ def test_agent_claims_the_most_urgent_contact_of_their_clinic_and_resolves_it(
     expect(ui.heading()).to_have_text(ui.t("Workspace"))
     expect(ui.flash()).to_contain_text(ui.t("Saved."))
     expect(page.locator("main")).to_contain_text(
-        ui.t("You have no open contacts. Press “Next contact” to take the most urgent one."))
+        ui.t("You have no open contacts. Press “Next contact” to take the most urgent one.")
+    )
     ui.shot("resolved")
 
     resolved = _contact(app, a.id, older)
     assert (resolved.status, resolved.disposition, resolved.assigned_to_id) == (
-        "resolved", "appointment_booked", a.agent)
+        "resolved",
+        "appointment_booked",
+        a.agent,
+    )
     assert resolved.first_response_at is not None and resolved.resolved_at is not None
     assert _contact(app, a.id, newer).status == "waiting"
     assert _contact(app, b.id, foreign).status == "waiting"

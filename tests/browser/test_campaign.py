@@ -32,10 +32,15 @@ def _reminders(app, tenant_id: int, *, active: bool) -> int:
         services.save_outbound_settings(rate_per_minute=600, quiet_from=time(0, 0), quiet_until=time(0, 0))
         campaign = services.save_campaign(None, name="Reminders", kind=CampaignKind.REMINDER, audience={})
         step = services.add_step(campaign, offset_minutes=-48 * 60, channel=MessageChannel.SMS)
-        services.save_template(step, language="en", subject=None,
-                               body="See you {date} at {time}, {location}. Reply 1 to confirm, 2 to cancel.")
-        services.save_template(step, language="de", subject=None,
-                               body="Bis {date} um {time}, {location}. Antworten Sie 1 zum Bestätigen.")
+        services.save_template(
+            step,
+            language="en",
+            subject=None,
+            body="See you {date} at {time}, {location}. Reply 1 to confirm, 2 to cancel.",
+        )
+        services.save_template(
+            step, language="de", subject=None, body="Bis {date} um {time}, {location}. Antworten Sie 1 zum Bestätigen."
+        )
         if active:
             services.activate(campaign)
         db.session.commit()
@@ -49,12 +54,14 @@ def _messages(app, tenant_id: int) -> list[tuple[str, str]]:
 
 
 def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
-        app, chromium_page, two_tenants, sms, create_patient, create_appointment, tmp_path):
+    app, chromium_page, two_tenants, sms, create_patient, create_appointment, tmp_path
+):
     ui, page = chromium_page, chromium_page.page
     a, b = two_tenants.a, two_tenants.b
     campaign = _reminders(app, a.id, active=False)
-    for number, (phone, language) in enumerate([("+4915100000001", "en"), ("+4915100000002", "de"),
-                                                ("+4915100000003", "en")]):
+    for number, (phone, language) in enumerate(
+        [("+4915100000001", "en"), ("+4915100000002", "de"), ("+4915100000003", "en")]
+    ):
         patient = create_patient(a.id, f"P-{number}", phone=phone, language=language)
         create_appointment(a.id, patient, starts_in=DUE)
     no_consent = create_patient(a.id, "P-9", phone="+4915100000009", consent_sms=False)
@@ -75,7 +82,8 @@ def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
         row.get_by_role("link", name="Reminders").click()
         expect(ui.heading()).to_have_text("Reminders")
         expect(page.locator("#progress")).to_contain_text(
-            ui.t("No message planned yet. Messages are planned an hour before their time, once the campaign runs."))
+            ui.t("No message planned yet. Messages are planned an hour before their time, once the campaign runs.")
+        )
         ui.shot("draft")
 
         # Fake timers from the next page on, paused: the progress poll runs only when the test says so
@@ -93,8 +101,9 @@ def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
         # The minute's outbound run for clinic A, in the worker; the provider holds the SMS requests.
         sms.gate.clear()
         with app.app_context():
-            get_queue("outbound").enqueue(run_outbound, a.id, time_budget_seconds=20,
-                                          description="app.campaigns.jobs.run_outbound")
+            get_queue("outbound").enqueue(
+                run_outbound, a.id, time_budget_seconds=20, description="app.campaigns.jobs.run_outbound"
+            )
         wait_for(lambda: sms.arrived >= 1, what="the worker's first SMS to reach the provider", log=log)
 
         # Mid-send, without a reload: the poll replaces "nothing planned yet" with the counters of the
@@ -111,9 +120,21 @@ def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
         expect(progress.locator("progress")).to_have_js_property("value", 1)
         ui.shot("sending")
         sms.gate.set()
-        wait_for(lambda: sorted(_messages(app, a.id)) == sorted([
-            (MessageStatus.SENT, "en"), (MessageStatus.SENT, "de"), (MessageStatus.SENT, "en"),
-            (MessageStatus.SKIPPED, "en")]), what="the three SMS recorded as sent", log=log)
+        wait_for(
+            lambda: (
+                sorted(_messages(app, a.id))
+                == sorted(
+                    [
+                        (MessageStatus.SENT, "en"),
+                        (MessageStatus.SENT, "de"),
+                        (MessageStatus.SENT, "en"),
+                        (MessageStatus.SKIPPED, "en"),
+                    ]
+                )
+            ),
+            what="the three SMS recorded as sent",
+            log=log,
+        )
         # The page polls the progress every 5 seconds: it shows the three sent, without a reload.
         page.clock.run_for(5_000)
         expect(progress.locator("[data-field=sent]")).to_have_text("3")
@@ -122,7 +143,10 @@ def test_manager_starts_a_campaign_and_sees_its_messages_go_out(
         ui.shot("sent")
 
         assert sorted(message["to"] for message in sms.delivered.values()) == [
-            "+4915100000001", "+4915100000002", "+4915100000003"]
+            "+4915100000001",
+            "+4915100000002",
+            "+4915100000003",
+        ]
         german = next(m for m in sms.delivered.values() if m["to"] == "+4915100000002")
         assert german["body"].startswith("Bis ")
         assert _messages(app, b.id) == []  # clinic B's run was not asked for: nothing planned, nothing sent

@@ -30,16 +30,32 @@ def _billed_clinic(app, tenant_id: int, *, base_fee: Decimal, month: date) -> in
     with app.app_context(), tenant_context(tenant_id):
         pricing.save_plan(effective_from=month, currency="EUR", base_fee=base_fee, rates=STANDARD_RATES, author_id=None)
         for number in range(12):  # 2 over the 10 included × €1.2345 = €2.469 → €2.47
-            ledger.record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=usage_at,
-                                source_key=f"contact:{number}", channel="phone")
-        ledger.record_usage(kind=UsageKind.TALK_MINUTES, quantity=Decimal(120), occurred_at=usage_at,
-                            source_key="talk:1")  # 20 over 100 × €0.0125 = €0.25
+            ledger.record_usage(
+                kind=UsageKind.HANDLED_CONTACT,
+                quantity=1,
+                occurred_at=usage_at,
+                source_key=f"contact:{number}",
+                channel="phone",
+            )
+        ledger.record_usage(
+            kind=UsageKind.TALK_MINUTES, quantity=Decimal(120), occurred_at=usage_at, source_key="talk:1"
+        )  # 20 over 100 × €0.0125 = €0.25
         for number in range(10):  # 5 over 5 × €0.075 = €0.375 → €0.38
-            ledger.record_usage(kind=UsageKind.OUTBOUND_MESSAGE, quantity=1, occurred_at=usage_at,
-                                source_key=f"message:{number}", channel="sms")
+            ledger.record_usage(
+                kind=UsageKind.OUTBOUND_MESSAGE,
+                quantity=1,
+                occurred_at=usage_at,
+                source_key=f"message:{number}",
+                channel="sms",
+            )
         for number in range(3):  # the running month
-            ledger.record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=datetime.now(UTC),
-                                source_key=f"contact:now-{number}", channel="phone")
+            ledger.record_usage(
+                kind=UsageKind.HANDLED_CONTACT,
+                quantity=1,
+                occurred_at=datetime.now(UTC),
+                source_key=f"contact:now-{number}",
+                channel="phone",
+            )
         db.session.commit()
         closed = services.close_periods(get_tenant(tenant_id))
         db.session.commit()

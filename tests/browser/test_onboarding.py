@@ -50,8 +50,9 @@ def test_manager_onboards_a_clinic_from_basics_to_active(app, chromium_page, cre
 
     # Step 2: business hours, prefilled with weekdays 8–17; Friday closes early.
     expect(ui.heading()).to_have_text(ui.t("Business hours"))
-    expect(ui.flash()).to_contain_text(ui.t("Clinic %(name)s created as a draft. Next: its business hours.",
-                                            name="North Clinic"))
+    expect(ui.flash()).to_contain_text(
+        ui.t("Clinic %(name)s created as a draft. Next: its business hours.", name="North Clinic")
+    )
     expect(page.locator("nav.steps [aria-current=step]")).to_have_text(ui.t("Business hours"))
     page.fill("input[name=rows-4-closes_at]", "14:00")
     ui.shot("hours")
@@ -103,15 +104,23 @@ def test_manager_onboards_a_clinic_from_basics_to_active(app, chromium_page, cre
     tenant = _tenant(app, "north-clinic")
     assert tenant.status == TenantStatus.ACTIVE
     assert (tenant.name, tenant.time_zone, tenant.country_code, tenant.subdivision, tenant.default_locale) == (
-        "North Clinic", "Europe/Berlin", "DE", "BY", "de")
+        "North Clinic",
+        "Europe/Berlin",
+        "DE",
+        "BY",
+        "de",
+    )
     assert sorted(tenant.supported_locales) == ["de", "en"]
     with app.app_context(), tenant_context(tenant.id):
-        hours = [(h.weekday, h.opens_at, h.closes_at) for h in db.session.scalars(
-            select(BusinessHours).order_by(BusinessHours.weekday))]
+        hours = [
+            (h.weekday, h.opens_at, h.closes_at)
+            for h in db.session.scalars(select(BusinessHours).order_by(BusinessHours.weekday))
+        ]
         assert hours == [(day, time(8), time(14) if day == 4 else time(17)) for day in range(5)]
         assert [(c.day, c.reason) for c in db.session.scalars(select(Closure))] == [(date(2030, 12, 27), "Inventory")]
         assert [(i.email, i.role) for i in db.session.scalars(select(Invitation))] == [
-            ("admin@north-clinic.example", "clinic_admin")]
+            ("admin@north-clinic.example", "clinic_admin")
+        ]
         assert schedule.get_schedule().addresses == ["quality@north-clinic.example"]
     with app.app_context():
         olivia = db.session.scalar(select(User).where(User.email == MANAGER))

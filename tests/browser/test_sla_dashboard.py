@@ -35,8 +35,9 @@ def _answered_and_abandoned(app, tenant_id: int, agent_id: int, queue_id: int, p
             hotline.record_first_response(contact, agent_id, at=offered + timedelta(seconds=wait))
         for number in range(2):
             offered = now - timedelta(days=number, minutes=20)
-            abandoned, _ = hotline.offer_contact(queue_id=queue_id, patient_ref=f"{prefix}AB{number}",
-                                                 offered_at=offered)
+            abandoned, _ = hotline.offer_contact(
+                queue_id=queue_id, patient_ref=f"{prefix}AB{number}", offered_at=offered
+            )
             abandoned.status, abandoned.wait_seconds = "abandoned", 30
             abandoned.resolved_at = offered + timedelta(seconds=30)
         db.session.commit()
@@ -47,8 +48,16 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     a, b = two_tenants.a, two_tenants.b
     queue = create_queue(a.id, "Phone EN", target_seconds=60)
     with app.app_context(), tenant_context(a.id):
-        db.session.add(SlaPolicy(name="Contract 80/20", position=1, queue_id=queue, service_level_percent=80,
-                                 answer_within_seconds=20, convention=ServiceLevelConvention.ANSWERED_OF_OFFERED))
+        db.session.add(
+            SlaPolicy(
+                name="Contract 80/20",
+                position=1,
+                queue_id=queue,
+                service_level_percent=80,
+                answer_within_seconds=20,
+                convention=ServiceLevelConvention.ANSWERED_OF_OFFERED,
+            )
+        )
         db.session.commit()
     _answered_and_abandoned(app, a.id, a.agent, queue, "PA")
     # Clinic B's busy line must not show up in clinic A's figures.

@@ -21,19 +21,31 @@ def run_outbound_worker(app) -> None:
 def reminder_campaign(app):
     """A running reminder campaign: SMS 48 h before, e-mail 24 h before; no quiet hours to keep times simple."""
 
-    def _create(tenant_id: int, *, channel_first: MessageChannel = MessageChannel.SMS,
-                quiet: tuple[time, time] = (time(0, 0), time(0, 0))) -> dict:
+    def _create(
+        tenant_id: int,
+        *,
+        channel_first: MessageChannel = MessageChannel.SMS,
+        quiet: tuple[time, time] = (time(0, 0), time(0, 0)),
+    ) -> dict:
         with app.app_context(), tenant_context(tenant_id):
             services.save_outbound_settings(rate_per_minute=600, quiet_from=quiet[0], quiet_until=quiet[1])
             campaign = services.save_campaign(None, name="Reminders", kind=CampaignKind.REMINDER, audience={})
             first = services.add_step(campaign, offset_minutes=-48 * 60, channel=channel_first)
             second = services.add_step(campaign, offset_minutes=-24 * 60, channel=MessageChannel.EMAIL)
             for step in (first, second):
-                services.save_template(step, language="en", subject="Your visit at {clinic}",
-                                       body="Hello, see you {date} at {time}, {location}. Reply 1 to confirm, "
-                                            "2 to cancel, 3 for a call. {link}")
-                services.save_template(step, language="de", subject="Ihr Termin bei {clinic}",
-                                       body="Guten Tag, bis {date} um {time}, {location}. {link}")
+                services.save_template(
+                    step,
+                    language="en",
+                    subject="Your visit at {clinic}",
+                    body="Hello, see you {date} at {time}, {location}. Reply 1 to confirm, "
+                    "2 to cancel, 3 for a call. {link}",
+                )
+                services.save_template(
+                    step,
+                    language="de",
+                    subject="Ihr Termin bei {clinic}",
+                    body="Guten Tag, bis {date} um {time}, {location}. {link}",
+                )
             services.activate(campaign)
             db.session.commit()
             return {"campaign": campaign.id, "first": first.id, "second": second.id}

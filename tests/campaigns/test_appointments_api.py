@@ -11,9 +11,18 @@ URL = "/api/v1/appointments"
 
 
 def _record(**overrides) -> dict:
-    record = {"external_id": "pms-1", "patient_reference": "P-1", "email": "Anna@Example.org",
-              "phone": "0151 12345678", "language": "de", "consent_email": True, "consent_sms": False,
-              "starts_at": "2030-05-06T09:30:00+02:00", "location": "Main building", "practitioner": "Dr. Weber"}
+    record = {
+        "external_id": "pms-1",
+        "patient_reference": "P-1",
+        "email": "Anna@Example.org",
+        "phone": "0151 12345678",
+        "language": "de",
+        "consent_email": True,
+        "consent_sms": False,
+        "starts_at": "2030-05-06T09:30:00+02:00",
+        "location": "Main building",
+        "practitioner": "Dr. Weber",
+    }
     record.update(overrides)
     return record
 
@@ -35,8 +44,15 @@ def test_create_then_update_by_external_id(two_tenants, api_client, count_rows):
     body = created.get_json()
     assert body["external_id"] == "pms-1" and body["status"] == "scheduled"
     assert body["starts_at"] == "2030-05-06T07:30:00+00:00"
-    assert body["patient"] == {"reference": "P-1", "email": "Anna@example.org", "phone": "+4915112345678",
-                               "language": "de", "consent_email": True, "consent_sms": False, "opted_out_at": None}
+    assert body["patient"] == {
+        "reference": "P-1",
+        "email": "Anna@example.org",
+        "phone": "+4915112345678",
+        "language": "de",
+        "consent_email": True,
+        "consent_sms": False,
+        "opted_out_at": None,
+    }
 
     retry = client.post(URL, json=_record())
     assert retry.status_code == 200 and retry.get_json() == body
@@ -72,25 +88,35 @@ def test_an_opted_out_patient_is_not_given_consent_again(two_tenants, api_client
 
 
 # 422: the shape is wrong (the schema, like the rest of the API); 400: a rule of the clinic refused it.
-@pytest.mark.parametrize(("overrides", "status", "field", "message"), [
-    ({"phone": "12345"}, 400, "phone", "Not a valid phone number"),
-    ({"language": "it"}, 400, "language", "does not serve this language"),
-    ({"email": "nope"}, 400, "email", "Not a valid e-mail address"),
-    ({"starts_at": "tomorrow at ten"}, 400, "starts_at", "Not a date and time"),
-    ({"starts_at": "2030-05-06"}, 400, "starts_at", "Not a date and time"),
-    ({"starts_at": "2030-03-31T02:30"}, 400, "starts_at", "does not exist in Europe/Berlin"),
-    ({"location": "x" * 121}, 422, "location", None),
-    ({"location": ""}, 422, "location", None),
-    ({"location": "   "}, 400, "location", "Required."),
-    ({"location": "Annex\x00"}, 400, "location", "control characters"),  # it fills e-mail subjects
-    ({"practitioner": "Dr.\x1b[2J Weber"}, 400, "practitioner", "control characters"),
-    ({"external_id": "has space"}, 422, "external_id", None),
-    ({"patient_reference": "Anna Müller"}, 422, "patient_reference", None),
-    ({"consent_sms": "yes"}, 422, "consent_sms", None),
-    ({"unknown": 1}, 422, "unknown", None),
-])
-def test_invalid_input_is_refused_with_the_field_named(two_tenants, api_client, count_rows, overrides, status,  # noqa: F811
-                                                       field, message):
+@pytest.mark.parametrize(
+    ("overrides", "status", "field", "message"),
+    [
+        ({"phone": "12345"}, 400, "phone", "Not a valid phone number"),
+        ({"language": "it"}, 400, "language", "does not serve this language"),
+        ({"email": "nope"}, 400, "email", "Not a valid e-mail address"),
+        ({"starts_at": "tomorrow at ten"}, 400, "starts_at", "Not a date and time"),
+        ({"starts_at": "2030-05-06"}, 400, "starts_at", "Not a date and time"),
+        ({"starts_at": "2030-03-31T02:30"}, 400, "starts_at", "does not exist in Europe/Berlin"),
+        ({"location": "x" * 121}, 422, "location", None),
+        ({"location": ""}, 422, "location", None),
+        ({"location": "   "}, 400, "location", "Required."),
+        ({"location": "Annex\x00"}, 400, "location", "control characters"),  # it fills e-mail subjects
+        ({"practitioner": "Dr.\x1b[2J Weber"}, 400, "practitioner", "control characters"),
+        ({"external_id": "has space"}, 422, "external_id", None),
+        ({"patient_reference": "Anna Müller"}, 422, "patient_reference", None),
+        ({"consent_sms": "yes"}, 422, "consent_sms", None),
+        ({"unknown": 1}, 422, "unknown", None),
+    ],
+)
+def test_invalid_input_is_refused_with_the_field_named(
+    two_tenants,
+    api_client,  # noqa: F811
+    count_rows,  # noqa: F811
+    overrides,
+    status,
+    field,
+    message,
+):
     response = api_client(two_tenants.a.id).post(URL, json=_record(**overrides))
     body = _refused(response, status, field)
     if message:
@@ -123,17 +149,28 @@ def test_list_filters_and_pages(two_tenants, api_client):  # noqa: F811
     assert [a["external_id"] for a in exact.get_json()["items"]] == ["pms-2"]
     paged = client.get(URL, query_string={"per_page": 2, "page": 3}).get_json()
     assert (paged["total"], paged["pages"], paged["page"], [a["external_id"] for a in paged["items"]]) == (
-        5, 3, 3, ["pms-5"])
+        5,
+        3,
+        3,
+        ["pms-5"],
+    )
     cancelled = client.post(f"{URL}/{window['items'][0]['id']}/outcome", json={"outcome": "cancelled"})
     assert cancelled.status_code == 200
     only = client.get(URL, query_string={"status": "cancelled"}).get_json()
     assert [a["external_id"] for a in only["items"]] == ["pms-2"]
 
 
-@pytest.mark.parametrize(("query", "status", "field"), [
-    ({"status": "lost"}, 422, "status"), ({"from": "soon"}, 400, "from"), ({"to": "2030-02-30"}, 400, "to"),
-    ({"per_page": 500}, 422, "per_page"), ({"page": 0}, 422, "page"), ({"colour": "red"}, 422, "colour"),
-])
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ({"status": "lost"}, 422, "status"),
+        ({"from": "soon"}, 400, "from"),
+        ({"to": "2030-02-30"}, 400, "to"),
+        ({"per_page": 500}, 422, "per_page"),
+        ({"page": 0}, 422, "page"),
+        ({"colour": "red"}, 422, "colour"),
+    ],
+)
 def test_invalid_filters_are_refused(two_tenants, api_client, query, status, field):  # noqa: F811
     _refused(api_client(two_tenants.a.id).get(URL, query_string=query), status, field)
 
@@ -162,16 +199,26 @@ def test_outcomes(two_tenants, api_client, app, create_patient, create_appointme
 
 
 @pytest.mark.tenant_isolation
-def test_clinic_a_token_cannot_read_or_change_clinic_b_appointments(two_tenants, api_client, owner_engine,  # noqa: F811
-                                                                     create_patient, create_appointment):
+def test_clinic_a_token_cannot_read_or_change_clinic_b_appointments(
+    two_tenants,
+    api_client,  # noqa: F811
+    owner_engine,
+    create_patient,
+    create_appointment,
+):
     a, b = two_tenants.a, two_tenants.b
     patient_b = create_patient(b.id, "P-1", email="b@example.org")
     appointment_b = create_appointment(b.id, patient_b, external_id="pms-1", starts_in=-timedelta(hours=1))
 
     def snapshot():
         with owner_engine.connect() as conn:
-            return conn.execute(text("SELECT a.*, p.email, p.consent_sms FROM appointments a JOIN patients p "
-                                     "ON p.id = a.patient_id WHERE a.tenant_id = :t"), {"t": b.id}).all()
+            return conn.execute(
+                text(
+                    "SELECT a.*, p.email, p.consent_sms FROM appointments a JOIN patients p "
+                    "ON p.id = a.patient_id WHERE a.tenant_id = :t"
+                ),
+                {"t": b.id},
+            ).all()
 
     before = snapshot()
     client = api_client(a.id)

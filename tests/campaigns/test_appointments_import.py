@@ -15,10 +15,13 @@ from tests.campaigns.appointment_helpers import HEADER, confirm, csv_file, paylo
 
 def _appointments(owner_engine, tenant_id):
     with owner_engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT a.external_id, p.reference, p.email, p.phone, p.language, p.consent_email, p.consent_sms, "
-            "a.starts_at, a.location, a.practitioner, a.status FROM appointments a "
-            "JOIN patients p ON p.id = a.patient_id WHERE a.tenant_id = :t ORDER BY a.external_id"), {"t": tenant_id}
+        return conn.execute(
+            text(
+                "SELECT a.external_id, p.reference, p.email, p.phone, p.language, p.consent_email, p.consent_sms, "
+                "a.starts_at, a.location, a.practitioner, a.status FROM appointments a "
+                "JOIN patients p ON p.id = a.patient_id WHERE a.tenant_id = :t ORDER BY a.external_id"
+            ),
+            {"t": tenant_id},
         ).all()
 
 
@@ -27,8 +30,18 @@ def test_manager_previews_then_confirms_and_gets_exactly_the_previewed_rows(logi
     browser = login_as(a.manager)
     data = csv_file(
         row("A-1", "P-1", starts_at="2030-05-06 09:30"),
-        row("A-2", "P-2", email="", phone="0151 2345 6789", language="en", consent_email="no", consent_sms="yes",
-            starts_at="2030-05-06T10:00:00+00:00", location="Annex", practitioner="Dr. Roth"),
+        row(
+            "A-2",
+            "P-2",
+            email="",
+            phone="0151 2345 6789",
+            language="en",
+            consent_email="no",
+            consent_sms="yes",
+            starts_at="2030-05-06T10:00:00+00:00",
+            location="Annex",
+            practitioner="Dr. Roth",
+        ),
         row("A-3", "P-1", starts_at="2030-01-07 08:00"),
     )
     preview = upload(browser, a.slug, data)
@@ -50,9 +63,19 @@ def test_manager_previews_then_confirms_and_gets_exactly_the_previewed_rows(logi
     assert third.starts_at == datetime(2030, 1, 7, 7, 0, tzinfo=UTC)
     assert second.starts_at == datetime(2030, 5, 6, 10, 0, tzinfo=UTC)
     assert (first.phone, first.email, first.language, first.consent_email, first.consent_sms) == (
-        "+4915112345678", "anna@example.org", "de", True, True)
+        "+4915112345678",
+        "anna@example.org",
+        "de",
+        True,
+        True,
+    )
     assert (second.phone, second.email, second.language, second.consent_email, second.consent_sms) == (
-        "+4915123456789", None, "en", False, True)
+        "+4915123456789",
+        None,
+        "en",
+        False,
+        True,
+    )
     assert (second.location, second.practitioner, second.status) == ("Annex", "Dr. Roth", "scheduled")
 
 
@@ -102,14 +125,17 @@ def test_bad_rows_are_each_shown_with_their_column_and_nothing_can_be_confirmed(
     assert _appointments(owner_engine, a.id) == []
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "The file is empty"),
-    (HEADER.encode() + b"\n", "The file has no rows below its header."),
-    (csv_file(row(), header=HEADER.replace(",location", "")), "Missing columns: location."),
-    (csv_file(row() + ",x", header=HEADER + ",name"), "Unknown columns: name."),
-    (HEADER.encode() + b'\n"A-1,P-1,"x\n', "The file is not valid CSV near line"),
-    ("external_id,patient_reference\n\xe9".encode("latin-1"), "The file is not UTF-8 text."),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty"),
+        (HEADER.encode() + b"\n", "The file has no rows below its header."),
+        (csv_file(row(), header=HEADER.replace(",location", "")), "Missing columns: location."),
+        (csv_file(row() + ",x", header=HEADER + ",name"), "Unknown columns: name."),
+        (HEADER.encode() + b'\n"A-1,P-1,"x\n', "The file is not valid CSV near line"),
+        ("external_id,patient_reference\n\xe9".encode("latin-1"), "The file is not UTF-8 text."),
+    ],
+)
 def test_a_malformed_file_is_refused_as_a_whole(login_as, two_tenants, owner_engine, data, message):
     a = two_tenants.a
     preview = upload(login_as(a.manager), a.slug, data)
@@ -153,8 +179,9 @@ def test_a_tampered_payload_is_refused_and_nothing_is_imported(login_as, two_ten
     assert confirm(browser, a.slug, "").status_code == 400
 
 
-def test_a_conflict_found_at_confirmation_imports_nothing(app, login_as, two_tenants, owner_engine,
-                                                          create_patient, create_appointment):
+def test_a_conflict_found_at_confirmation_imports_nothing(
+    app, login_as, two_tenants, owner_engine, create_patient, create_appointment
+):
     """Between preview and confirm, A-2 was created for another patient: the whole import stops."""
     a = two_tenants.a
     browser = login_as(a.manager)
@@ -191,8 +218,13 @@ def test_reimport_updates_and_never_undoes_an_opt_out(app, login_as, two_tenants
     assert confirm(browser, a.slug, payload_of(upload(browser, a.slug, csv_file(row("A-1", "P-1"))))).status_code == 302
     opted_out = datetime(2030, 1, 1, tzinfo=UTC)
     with owner_engine.begin() as conn:
-        conn.execute(text("UPDATE patients SET opted_out_at = :at, consent_email = false, consent_sms = false "
-                          "WHERE tenant_id = :t"), {"at": opted_out, "t": a.id})
+        conn.execute(
+            text(
+                "UPDATE patients SET opted_out_at = :at, consent_email = false, consent_sms = false "
+                "WHERE tenant_id = :t"
+            ),
+            {"at": opted_out, "t": a.id},
+        )
     preview = upload(browser, a.slug, csv_file(row("A-1", "P-1", starts_at="2030-05-07 11:00", location="Annex")))
     body = preview.get_data(as_text=True)
     assert preview.status_code == 200
@@ -202,8 +234,10 @@ def test_reimport_updates_and_never_undoes_an_opt_out(app, login_as, two_tenants
     assert (only.starts_at, only.location) == (datetime(2030, 5, 7, 9, 0, tzinfo=UTC), "Annex")
     assert (only.consent_email, only.consent_sms) == (False, False)
     with owner_engine.connect() as conn:
-        assert conn.execute(text("SELECT opted_out_at FROM patients WHERE tenant_id = :t"), {"t": a.id}).scalar_one() \
+        assert (
+            conn.execute(text("SELECT opted_out_at FROM patients WHERE tenant_id = :t"), {"t": a.id}).scalar_one()
             == opted_out
+        )
 
 
 def test_the_same_patient_with_two_sets_of_details_in_one_file_is_refused(login_as, two_tenants):
@@ -215,7 +249,8 @@ def test_the_same_patient_with_two_sets_of_details_in_one_file_is_refused(login_
 
 @pytest.mark.tenant_isolation
 def test_import_of_clinic_a_never_touches_clinic_b_patients_with_the_same_reference(
-        login_as, two_tenants, owner_engine, create_patient, create_appointment):
+    login_as, two_tenants, owner_engine, create_patient, create_appointment
+):
     a, b = two_tenants.a, two_tenants.b
     patient_b = create_patient(b.id, "P-1", email="b-only@example.org", phone="+4915199999999", consent_sms=False)
     create_appointment(b.id, patient_b, external_id="A-1")
@@ -226,7 +261,8 @@ def test_import_of_clinic_a_never_touches_clinic_b_patients_with_the_same_refere
     assert confirm(browser, a.slug, payload_of(preview)).status_code == 302
     assert _appointments(owner_engine, b.id) == before_b
     assert [(r.external_id, r.reference, r.email) for r in _appointments(owner_engine, a.id)] == [
-        ("A-1", "P-1", "anna@example.org")]
+        ("A-1", "P-1", "anna@example.org")
+    ]
 
 
 @pytest.mark.parametrize("role", ["agent", "supervisor"])

@@ -52,8 +52,9 @@ def test_agents_do_not_see_appointments(login_as, two_tenants):
 
 @pytest.mark.parametrize("role", ["manager", "clinic_admin", "supervisor", "agent"])
 @pytest.mark.tenant_isolation
-def test_clinic_b_people_get_404_for_clinic_a(login_as, two_tenants, create_patient, create_appointment,
-                                             owner_engine, role):
+def test_clinic_b_people_get_404_for_clinic_a(
+    login_as, two_tenants, create_patient, create_appointment, owner_engine, role
+):
     a, b = two_tenants.a, two_tenants.b
     appointment = create_appointment(a.id, create_patient(a.id), starts_in=-timedelta(hours=1))
     browser = login_as(b[role])
@@ -61,19 +62,27 @@ def test_clinic_b_people_get_404_for_clinic_a(login_as, two_tenants, create_pati
     assert browser.post(f"/t/{a.slug}/appointments/{appointment}/outcome", {"outcome": "no_show"}).status_code == 404
     # Through their own clinic's address, A's appointment id does not exist either.
     if role in ("manager", "clinic_admin"):
-        assert browser.post(f"/t/{b.slug}/appointments/{appointment}/outcome",
-                            {"outcome": "no_show"}).status_code == 404
+        assert (
+            browser.post(f"/t/{b.slug}/appointments/{appointment}/outcome", {"outcome": "no_show"}).status_code == 404
+        )
     with owner_engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM appointments WHERE id = :id"),
-                            {"id": appointment}).scalar_one() == "scheduled"
+        assert (
+            conn.execute(text("SELECT status FROM appointments WHERE id = :id"), {"id": appointment}).scalar_one()
+            == "scheduled"
+        )
 
 
 def test_filters_and_pages(login_as, two_tenants, create_patient, create_appointment):
     a = two_tenants.a
     patient = create_patient(a.id)
     for n in range(55):
-        create_appointment(a.id, patient, external_id=f"X-{n:02d}", starts_in=timedelta(days=1, minutes=n),
-                           location="Annex" if n % 5 == 0 else "Main building")
+        create_appointment(
+            a.id,
+            patient,
+            external_id=f"X-{n:02d}",
+            starts_in=timedelta(days=1, minutes=n),
+            location="Annex" if n % 5 == 0 else "Main building",
+        )
     create_appointment(a.id, patient, external_id="LATER", starts_in=timedelta(days=20), practitioner="Dr. Roth")
     browser = login_as(a.manager)
     first = _page(browser, a.slug).get_data(as_text=True)
@@ -85,8 +94,12 @@ def test_filters_and_pages(login_as, two_tenants, create_patient, create_appoint
     roth = _page(browser, a.slug, practitioner="Dr. Roth").get_data(as_text=True)
     assert "1 appointment" in roth and "LATER" in roth
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).astimezone(BERLIN).date()
-    window = _page(browser, a.slug, start=(tomorrow + timedelta(days=10)).isoformat(),
-                   end=(tomorrow + timedelta(days=30)).isoformat()).get_data(as_text=True)
+    window = _page(
+        browser,
+        a.slug,
+        start=(tomorrow + timedelta(days=10)).isoformat(),
+        end=(tomorrow + timedelta(days=30)).isoformat(),
+    ).get_data(as_text=True)
     assert "1 appointment" in window and "LATER" in window
     assert "0 appointments" in _page(browser, a.slug, status="no_show").get_data(as_text=True)
     bad = _page(browser, a.slug, start="2030-05-02", end="2030-05-01")
@@ -103,14 +116,16 @@ def test_recording_an_outcome(login_as, two_tenants, create_patient, create_appo
     done = browser.post(f"/t/{a.slug}/appointments/{past}/outcome", {"outcome": "no_show"})
     assert done.status_code == 302
     assert "Appointment PAST: No-show." in _page(browser, a.slug).get_data(as_text=True)
-    early = browser.post(f"/t/{a.slug}/appointments/{future}/outcome", {"outcome": "attended"},
-                         headers={"Accept-Language": "en"})
+    early = browser.post(
+        f"/t/{a.slug}/appointments/{future}/outcome", {"outcome": "attended"}, headers={"Accept-Language": "en"}
+    )
     assert early.status_code == 409 and "has not begun yet" in early.get_data(as_text=True)
     assert browser.post(f"/t/{a.slug}/appointments/{future}/outcome", {"outcome": "lost"}).status_code == 400
     with owner_engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT external_id, status FROM appointments")).all())
-        changed = conn.execute(text("SELECT status_changed_at FROM appointments WHERE id = :id"),
-                               {"id": past}).scalar_one()
+        changed = conn.execute(
+            text("SELECT status_changed_at FROM appointments WHERE id = :id"), {"id": past}
+        ).scalar_one()
     assert rows == {"PAST": "no_show", "FUTURE": "scheduled"}
     assert changed > datetime.now(UTC) - timedelta(minutes=1)
 
@@ -144,22 +159,32 @@ def outbound(app):
             campaign_id, step_id = campaigns[(tenant_id, kind)]
             appointment = db.session.get(Appointment, appointment_id)
             key = f"{step_id}:{appointment_id}:{status}"
-            db.session.add(OutboundMessage(
-                campaign_id=campaign_id, step_id=step_id, appointment_id=appointment_id,
-                patient_id=appointment.patient_id, channel=MessageChannel.SMS, language="en", dedupe_key=key,
-                token=key.ljust(43, "x")[:43], status=status, send_at=appointment.starts_at - timedelta(days=1)))
+            db.session.add(
+                OutboundMessage(
+                    campaign_id=campaign_id,
+                    step_id=step_id,
+                    appointment_id=appointment_id,
+                    patient_id=appointment.patient_id,
+                    channel=MessageChannel.SMS,
+                    language="en",
+                    dedupe_key=key,
+                    token=key.ljust(43, "x")[:43],
+                    status=status,
+                    send_at=appointment.starts_at - timedelta(days=1),
+                )
+            )
             db.session.commit()
 
     return _send
 
 
 def _at(tenant_id, patient, create_appointment, moment: datetime, status: AppointmentStatus, name: str) -> int:
-    return create_appointment(tenant_id, patient, starts_in=moment - datetime.now(UTC), external_id=name,
-                              status=status)
+    return create_appointment(tenant_id, patient, starts_in=moment - datetime.now(UTC), external_id=name, status=status)
 
 
-def test_no_show_rates_per_month_with_and_without_reminders(app, login_as, two_tenants, create_patient,
-                                                            create_appointment, outbound):
+def test_no_show_rates_per_month_with_and_without_reminders(
+    app, login_as, two_tenants, create_patient, create_appointment, outbound
+):
     a, b = two_tenants.a, two_tenants.b
     now = datetime.now(UTC)
     months = month_starts(6, "Europe/Berlin", now)
@@ -177,14 +202,14 @@ def test_no_show_rates_per_month_with_and_without_reminders(app, login_as, two_t
         ("L2", local(last_month, 10), S.ATTENDED, [(R, MessageStatus.DELIVERED)]),
         ("L3", local(last_month, 11), S.ATTENDED, [(R, MessageStatus.DELIVERED), (R, MessageStatus.FAILED)]),
         ("L4", local(last_month, 12), S.ATTENDED, [(R, MessageStatus.SENT)]),
-        ("L5", local(last_month, 13), S.NO_SHOW, [(R, MessageStatus.FAILED)]),   # failed: not reminded
-        ("L6", local(last_month, 14), S.NO_SHOW, [(F, MessageStatus.SENT)]),     # a follow-up is no reminder
+        ("L5", local(last_month, 13), S.NO_SHOW, [(R, MessageStatus.FAILED)]),  # failed: not reminded
+        ("L6", local(last_month, 14), S.NO_SHOW, [(F, MessageStatus.SENT)]),  # a follow-up is no reminder
         ("L7", local(last_month, 0, 30), S.ATTENDED, []),  # 00:30 local on the 1st is still the previous day in UTC
-        ("L8", local(last_month, 15), S.CANCELLED, [(R, MessageStatus.SENT)]),   # cancelled: not counted
-        ("L9", local(last_month, 16), S.SCHEDULED, []),                          # no outcome: not counted
+        ("L8", local(last_month, 15), S.CANCELLED, [(R, MessageStatus.SENT)]),  # cancelled: not counted
+        ("L9", local(last_month, 16), S.SCHEDULED, []),  # no outcome: not counted
         ("T1", local(two_ago + timedelta(days=3), 9), S.NO_SHOW, []),
         ("T2", local(two_ago + timedelta(days=4), 9), S.NO_SHOW, [(R, MessageStatus.SENT)]),
-        ("OLD", local(oldest, 0) - timedelta(hours=1), S.NO_SHOW, []),           # before the six months
+        ("OLD", local(oldest, 0) - timedelta(hours=1), S.NO_SHOW, []),  # before the six months
     ]
     for name, when, outcome, messages in plan:
         appointment = _at(a.id, patient, create_appointment, when, outcome, name)
@@ -193,8 +218,12 @@ def test_no_show_rates_per_month_with_and_without_reminders(app, login_as, two_t
     # Clinic B's no-shows never count for A.
     patient_b = create_patient(b.id)
     for n in range(3):
-        outbound(b.id, _at(b.id, patient_b, create_appointment, local(last_month, 9 + n), S.NO_SHOW, f"B{n}"),
-                 R, MessageStatus.SENT)
+        outbound(
+            b.id,
+            _at(b.id, patient_b, create_appointment, local(last_month, 9 + n), S.NO_SHOW, f"B{n}"),
+            R,
+            MessageStatus.SENT,
+        )
 
     with app.app_context(), tenant_context(a.id):
         rates = {m.month: m for m in no_show_rates(6, time_zone="Europe/Berlin")}
@@ -224,11 +253,19 @@ def test_demo_appointments_and_no_show_rates_on_sqlite_stay_per_clinic(tmp_path,
     from app.tenants.models import Tenant
 
     database = f"sqlite:///{tmp_path / 'embedded.db'}"
-    app = create_app({
-        "SWITCHBOARD_ENV": "testing", "TESTING": True, "SECRET_KEY": "test-secret-key",
-        "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": database, "MIGRATION_DATABASE_URL": database,
-        "REDIS_URL": redis_url, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024,
-    })
+    app = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database,
+            "MIGRATION_DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+        }
+    )
     with app.app_context():
         upgrade()
         seed_demo()
@@ -240,14 +277,20 @@ def test_demo_appointments_and_no_show_rates_on_sqlite_stay_per_clinic(tmp_path,
                 patients = db.session.scalar(select(func.count(Patient.id)))
                 appointments = db.session.scalars(select(Appointment)).all()
             now = datetime.now(UTC)
-            expected = sum(1 for a in appointments if a.status in (AppointmentStatus.ATTENDED,
-                                                                   AppointmentStatus.NO_SHOW)
-                           and a.starts_at.replace(tzinfo=UTC) < now)
+            expected = sum(
+                1
+                for a in appointments
+                if a.status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)
+                and a.starts_at.replace(tzinfo=UTC) < now
+            )
             assert sum(m.reminded + m.not_reminded for m in rates) == expected > 0
             assert patients == 30
             starts = [a.starts_at.replace(tzinfo=UTC) for a in appointments]
             assert min(starts) > now - timedelta(days=22) and max(starts) < now + timedelta(days=15)
-            assert {a.status for a in appointments} >= {AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW,
-                                                         AppointmentStatus.SCHEDULED}
+            assert {a.status for a in appointments} >= {
+                AppointmentStatus.ATTENDED,
+                AppointmentStatus.NO_SHOW,
+                AppointmentStatus.SCHEDULED,
+            }
             per_clinic[tenant.id] = expected
         assert len(per_clinic) == 3

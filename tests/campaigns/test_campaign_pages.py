@@ -33,16 +33,22 @@ def test_manager_builds_previews_and_starts_a_reminder_campaign(app, two_tenants
     assert response.status_code == 302
     campaign_id = _campaign_id(app, a.id)
     base = f"/t/clinic-a/campaigns/{campaign_id}"
-    assert browser.post(f"{base}/steps", {"amount": "2", "unit": "days", "direction": "before", "send_time": "",
-                                          "channel": "sms"}).status_code == 302
+    assert (
+        browser.post(
+            f"{base}/steps", {"amount": "2", "unit": "days", "direction": "before", "send_time": "", "channel": "sms"}
+        ).status_code
+        == 302
+    )
     with app.app_context(), tenant_context(a.id):
         step = db.session.scalar(select(CampaignStep))
         assert step.offset_minutes == -2 * 24 * 60
     # Not startable before the step has a message in the clinic's language.
     refused = browser.post(f"{base}/activate")
     assert refused.status_code == 400 and "template" in refused.get_data(as_text=True)
-    saved = browser.post(f"{base}/steps/{step.id}/template", {
-        "language": "en", "subject": "", "body": "See you {date} at {time} in {location}. {link}"})
+    saved = browser.post(
+        f"{base}/steps/{step.id}/template",
+        {"language": "en", "subject": "", "body": "See you {date} at {time} in {location}. {link}"},
+    )
     assert saved.status_code == 302
     page = browser.get(f"{base}/steps/{step.id}/template?language=en").get_data(as_text=True)
     assert "Main building, room 2" in page and "{date}" not in page.split("Preview")[-1]
@@ -53,13 +59,16 @@ def test_manager_builds_previews_and_starts_a_reminder_campaign(app, two_tenants
     assert progress["status"] == "active" and progress["counts"]["total"] == 0
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("Hello {patient_name}", "Unknown placeholder {patient_name}"),
-    ("Hello {date.__class__}", "Unknown placeholder"),
-    ("Hello {date", "brace is not closed"),
-    ("", "empty"),
-    ("x" * 700, "at most 640"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("Hello {patient_name}", "Unknown placeholder {patient_name}"),
+        ("Hello {date.__class__}", "Unknown placeholder"),
+        ("Hello {date", "brace is not closed"),
+        ("", "empty"),
+        ("x" * 700, "at most 640"),
+    ],
+)
 def test_bad_templates_are_refused_and_nothing_is_saved(app, two_tenants, login_as, body, message):
     a = two_tenants.a
     browser = login_as(a.manager)
@@ -87,14 +96,19 @@ def test_language_the_clinic_does_not_serve_is_refused(app, two_tenants, login_a
     assert _count(app, a.id, MessageTemplate) == 0
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"amount": "2", "unit": "days", "direction": "after", "channel": "sms"}, "before the appointment"),
-    ({"amount": "0", "unit": "days", "direction": "before", "channel": "sms"}, "from 1 upwards"),
-    ({"amount": "x", "unit": "days", "direction": "before", "channel": "sms"}, ""),
-    ({"amount": "1", "unit": "days", "direction": "before", "channel": "fax"}, ""),
-    ({"amount": "1", "unit": "days", "direction": "before", "channel": "sms", "send_time": "22:30"},
-     "quiet hours (20:00–08:00)"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"amount": "2", "unit": "days", "direction": "after", "channel": "sms"}, "before the appointment"),
+        ({"amount": "0", "unit": "days", "direction": "before", "channel": "sms"}, "from 1 upwards"),
+        ({"amount": "x", "unit": "days", "direction": "before", "channel": "sms"}, ""),
+        ({"amount": "1", "unit": "days", "direction": "before", "channel": "fax"}, ""),
+        (
+            {"amount": "1", "unit": "days", "direction": "before", "channel": "sms", "send_time": "22:30"},
+            "quiet hours (20:00–08:00)",
+        ),
+    ],
+)
 def test_bad_steps_are_refused_with_a_clear_message(app, two_tenants, login_as, data, message):
     a = two_tenants.a
     browser = login_as(a.manager)
@@ -108,16 +122,27 @@ def test_bad_steps_are_refused_with_a_clear_message(app, two_tenants, login_as, 
 def test_sending_rules_validate_and_protect_existing_steps(app, two_tenants, login_as):
     a = two_tenants.a
     browser = login_as(a.manager)
-    assert browser.post("/t/clinic-a/campaigns/settings", {"rate_per_minute": "0", "quiet_from": "20:00",
-                                                          "quiet_until": "08:00"}).status_code == 400
+    assert (
+        browser.post(
+            "/t/clinic-a/campaigns/settings", {"rate_per_minute": "0", "quiet_from": "20:00", "quiet_until": "08:00"}
+        ).status_code
+        == 400
+    )
     _create(browser)
-    browser.post(f"/t/clinic-a/campaigns/{_campaign_id(app, a.id)}/steps",
-                 {"amount": "1", "unit": "days", "direction": "before", "channel": "sms", "send_time": "18:00"})
-    refused = browser.post("/t/clinic-a/campaigns/settings", {"rate_per_minute": "100", "quiet_from": "17:00",
-                                                             "quiet_until": "08:00"})
+    browser.post(
+        f"/t/clinic-a/campaigns/{_campaign_id(app, a.id)}/steps",
+        {"amount": "1", "unit": "days", "direction": "before", "channel": "sms", "send_time": "18:00"},
+    )
+    refused = browser.post(
+        "/t/clinic-a/campaigns/settings", {"rate_per_minute": "100", "quiet_from": "17:00", "quiet_until": "08:00"}
+    )
     assert refused.status_code == 400 and "18:00" in refused.get_data(as_text=True)
-    assert browser.post("/t/clinic-a/campaigns/settings", {"rate_per_minute": "100", "quiet_from": "21:00",
-                                                          "quiet_until": "07:30"}).status_code == 302
+    assert (
+        browser.post(
+            "/t/clinic-a/campaigns/settings", {"rate_per_minute": "100", "quiet_from": "21:00", "quiet_until": "07:30"}
+        ).status_code
+        == 302
+    )
     from app.campaigns.models import OutboundSettings
 
     with app.app_context(), tenant_context(a.id):
@@ -145,21 +170,30 @@ def test_another_clinic_cannot_see_or_touch_a_campaign(app, two_tenants, login_a
     _create(login_as(a.manager), name="Secret campaign of A")
     campaign_id = _campaign_id(app, a.id)
     manager_b = login_as(b.manager)
-    for url in (f"/t/clinic-b/campaigns/{campaign_id}", f"/t/clinic-b/campaigns/{campaign_id}/messages",
-                f"/t/clinic-b/campaigns/{campaign_id}/progress.json"):
+    for url in (
+        f"/t/clinic-b/campaigns/{campaign_id}",
+        f"/t/clinic-b/campaigns/{campaign_id}/messages",
+        f"/t/clinic-b/campaigns/{campaign_id}/progress.json",
+    ):
         assert manager_b.get(url).status_code == 404
     assert manager_b.get(f"/t/clinic-a/campaigns/{campaign_id}").status_code == 404  # not B's clinic at all
     assert manager_b.post(f"/t/clinic-b/campaigns/{campaign_id}/finish").status_code == 404
-    assert manager_b.post(f"/t/clinic-b/campaigns/{campaign_id}/steps",
-                          {"amount": "1", "unit": "days", "direction": "before", "channel": "sms"}).status_code == 404
+    assert (
+        manager_b.post(
+            f"/t/clinic-b/campaigns/{campaign_id}/steps",
+            {"amount": "1", "unit": "days", "direction": "before", "channel": "sms"},
+        ).status_code
+        == 404
+    )
     with app.app_context(), tenant_context(a.id):
         assert db.session.get(Campaign, campaign_id).status == CampaignStatus.DRAFT
     assert _count(app, a.id, CampaignStep) == 0
     assert "Secret campaign of A" not in manager_b.get("/t/clinic-b/campaigns/").get_data(as_text=True)
 
 
-def test_messages_page_shows_failure_reasons_and_paginates(app, two_tenants, login_as, sms, create_patient,
-                                                           create_appointment, reminder_campaign):
+def test_messages_page_shows_failure_reasons_and_paginates(
+    app, two_tenants, login_as, sms, create_patient, create_appointment, reminder_campaign
+):
     from tests.campaigns.conftest import DUE_FIRST_STEP, run_outbound_worker
     from tests.campaigns.test_outbound import _enqueue_run
 
@@ -177,7 +211,8 @@ def test_messages_page_shows_failure_reasons_and_paginates(app, two_tenants, log
 
 
 def test_finishing_a_campaign_skips_its_unsent_messages_and_says_why_in_the_readers_language(
-        app, two_tenants, login_as, reminder_campaign, create_patient, create_appointment):
+    app, two_tenants, login_as, reminder_campaign, create_patient, create_appointment
+):
     from app.campaigns import planning
     from app.campaigns.models import CAMPAIGN_FINISHED, MessageStatus, OutboundMessage
     from tests.campaigns.conftest import DUE_FIRST_STEP

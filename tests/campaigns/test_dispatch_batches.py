@@ -18,7 +18,8 @@ def _patients_with_due_reminders(a, create_patient, create_appointment, count: i
 
 
 def test_a_run_reuses_one_smtp_and_one_http_connection_per_sender_thread(
-        app, two_tenants, sms, mailbox, smtp, create_patient, create_appointment, reminder_campaign, monkeypatch):
+    app, two_tenants, sms, mailbox, smtp, create_patient, create_appointment, reminder_campaign, monkeypatch
+):
     a = two_tenants.a
     reminder_campaign(a.id)  # SMS first
     reminder_campaign(a.id, channel_first=MessageChannel.EMAIL)
@@ -37,15 +38,17 @@ def test_a_run_reuses_one_smtp_and_one_http_connection_per_sender_thread(
     assert usage == sorted((f"message:{m.id}", m.channel.value) for m in messages)
 
 
-def test_the_clinics_rate_limit_holds_back_what_exceeds_it(app, two_tenants, sms, create_patient,
-                                                          create_appointment, reminder_campaign):
+def test_the_clinics_rate_limit_holds_back_what_exceeds_it(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     reminder_campaign(a.id)
     _patients_with_due_reminders(a, create_patient, create_appointment, 3)
     with app.app_context(), tenant_context(a.id):
         settings = services.outbound_settings()
-        services.save_outbound_settings(rate_per_minute=2, quiet_from=settings.quiet_from,
-                                        quiet_until=settings.quiet_until)
+        services.save_outbound_settings(
+            rate_per_minute=2, quiet_from=settings.quiet_from, quiet_until=settings.quiet_until
+        )
         planning.plan_messages()
         db.session.commit()
         first = dispatch.dispatch_due(time_budget_seconds=5)
@@ -57,8 +60,9 @@ def test_the_clinics_rate_limit_holds_back_what_exceeds_it(app, two_tenants, sms
     assert statuses == sorted([MessageStatus.SENT, MessageStatus.SENT, MessageStatus.SCHEDULED])
 
 
-def test_sent_messages_are_confirmed_in_chunks_during_a_batch(app, two_tenants, sms, create_patient,
-                                                              create_appointment, reminder_campaign, monkeypatch):
+def test_sent_messages_are_confirmed_in_chunks_during_a_batch(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, monkeypatch
+):
     """A chunk is committed as sent (with its usage) while the batch goes on: at most two chunks are open."""
     a = two_tenants.a
     reminder_campaign(a.id)
@@ -77,7 +81,8 @@ def test_sent_messages_are_confirmed_in_chunks_during_a_batch(app, two_tenants, 
             if len(sms.requests) == 2:  # about to send the third: read what another session sees
                 with app.app_context(), tenant_context(a.id):
                     seen_by_third.extend(
-                        db.session.scalars(select(OutboundMessage.status).order_by(OutboundMessage.id)))
+                        db.session.scalars(select(OutboundMessage.status).order_by(OutboundMessage.id))
+                    )
             return original(self, *args, **kwargs)
 
         monkeypatch.setattr(dispatch.channels.Channels, "send_sms", observe)
@@ -91,7 +96,8 @@ def test_sent_messages_are_confirmed_in_chunks_during_a_batch(app, two_tenants, 
 
 
 def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_history(
-        app, owner_engine, two_tenants, create_patient, create_appointment, reminder_campaign):
+    app, owner_engine, two_tenants, create_patient, create_appointment, reminder_campaign
+):
     """Under RLS `status = 'scheduled'` cannot be an index condition (enum equality is not leakproof): through
     an index on (tenant, status, send_at) the claim read every past message of the clinic. The partial index
     of pending messages keeps it to what is still to send."""
@@ -102,14 +108,17 @@ def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_histor
         planning.plan_messages()
         db.session.commit()
     with owner_engine.begin() as owner:  # a year of history: 3,000 messages sent long ago
-        owner.execute(text("""
+        owner.execute(
+            text("""
             INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, appointment_id, patient_id, channel,
                                            language, dedupe_key, token, status, send_at, attempts, sent_at)
             SELECT tenant_id, campaign_id, step_id, appointment_id, patient_id, channel, language,
                    'old-' || id || '-' || n, 'old-token-' || id || '-' || n, 'sent', :now - n * interval '1 hour', 1,
                    :now - n * interval '1 hour'
               FROM outbound_messages CROSS JOIN generate_series(1, 1000) AS n
-             WHERE tenant_id = :tenant"""), {"tenant": a.id, "now": now()})
+             WHERE tenant_id = :tenant"""),
+            {"tenant": a.id, "now": now()},
+        )
         owner.execute(text("ANALYZE outbound_messages"))
     plans = []
 
@@ -133,8 +142,11 @@ def test_the_claim_reads_only_the_messages_still_to_send_however_long_the_histor
         for child in node.get("Plans", []):
             yield from scans(child)
 
-    message_scans = [n for n in scans(plans[0]) if n.get("Relation Name") == "outbound_messages"
-                     and n.get("Alias") != "outbound_messages"]
+    message_scans = [
+        n
+        for n in scans(plans[0])
+        if n.get("Relation Name") == "outbound_messages" and n.get("Alias") != "outbound_messages"
+    ]
     assert len(claimed) == 3
     assert [n.get("Index Name") for n in message_scans] == ["ix_outbound_messages_pending"]
     assert message_scans[0]["Actual Rows"] == 3  # not the 3,000 sent ones

@@ -38,8 +38,9 @@ def _enqueue_run(app, tenant_id, times: int = 1):
             get_queue("outbound").enqueue(run_outbound, tenant_id, time_budget_seconds=5)
 
 
-def test_due_reminder_is_sent_once_by_sms_with_usage_recorded(app, two_tenants, sms, create_patient,
-                                                               create_appointment, reminder_campaign):
+def test_due_reminder_is_sent_once_by_sms_with_usage_recorded(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     steps = reminder_campaign(a.id)
     patient = create_patient(a.id, phone="+4915112345678")
@@ -57,15 +58,17 @@ def test_due_reminder_is_sent_once_by_sms_with_usage_recorded(app, two_tenants, 
     assert "Main building" in sent["body"] and "/m/clinic-a/" in sent["body"]
     messages = _messages(app, a.id)
     assert [(m.step_id, m.appointment_id, m.status) for m in messages] == [
-        (steps["first"], appointment, MessageStatus.SENT)]
+        (steps["first"], appointment, MessageStatus.SENT)
+    ]
     assert messages[0].provider_id == sent["sid"]
     with app.app_context(), tenant_context(a.id):
         usage = db.session.scalars(select(UsageRecord)).all()
     assert [(u.source_key, u.channel, u.quantity) for u in usage] == [(f"message:{messages[0].id}", "sms", 1)]
 
 
-def test_email_step_goes_over_smtp_with_a_stable_message_id(app, two_tenants, mailbox, create_patient,
-                                                            create_appointment, reminder_campaign):
+def test_email_step_goes_over_smtp_with_a_stable_message_id(
+    app, two_tenants, mailbox, create_patient, create_appointment, reminder_campaign
+):
     from app.campaigns.models import MessageChannel
 
     a = two_tenants.a
@@ -82,8 +85,9 @@ def test_email_step_goes_over_smtp_with_a_stable_message_id(app, two_tenants, ma
     assert mail["Message-ID"] == f"<{message.dedupe_key}@switchboard.local>"
 
 
-def test_patient_without_consent_is_skipped_and_never_messaged(app, two_tenants, sms, create_patient,
-                                                               create_appointment, reminder_campaign):
+def test_patient_without_consent_is_skipped_and_never_messaged(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     reminder_campaign(a.id)
     patient = create_patient(a.id, consent_sms=False)
@@ -96,8 +100,9 @@ def test_patient_without_consent_is_skipped_and_never_messaged(app, two_tenants,
 
 
 @pytest.mark.tenant_isolation
-def test_a_campaign_only_reaches_its_own_clinics_patients(app, two_tenants, sms, create_patient,
-                                                          create_appointment, reminder_campaign):
+def test_a_campaign_only_reaches_its_own_clinics_patients(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a, b = two_tenants.a, two_tenants.b
     reminder_campaign(a.id)
     create_appointment(a.id, create_patient(a.id, phone="+4915100000001"), starts_in=DUE_FIRST_STEP)
@@ -110,7 +115,8 @@ def test_a_campaign_only_reaches_its_own_clinics_patients(app, two_tenants, sms,
 
 
 def test_transient_failure_retries_with_backoff_and_permanent_failure_is_recorded(
-        app, two_tenants, sms, create_patient, create_appointment, reminder_campaign):
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     reminder_campaign(a.id)
     create_appointment(a.id, create_patient(a.id), starts_in=DUE_FIRST_STEP)
@@ -135,8 +141,9 @@ def test_transient_failure_retries_with_backoff_and_permanent_failure_is_recorde
         assert db.session.scalar(select(func.count()).select_from(UsageRecord)) == 0
 
 
-def test_a_send_interrupted_after_the_claim_is_resent_with_the_same_key(app, two_tenants, sms, create_patient,
-                                                                         create_appointment, reminder_campaign):
+def test_a_send_interrupted_after_the_claim_is_resent_with_the_same_key(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     """The claim committed, the provider got the request, the confirmation never happened (a crash)."""
     a = two_tenants.a
     reminder_campaign(a.id)
@@ -179,12 +186,14 @@ def _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_cam
     return patient_id, appointment
 
 
-def test_sms_reply_cancel_frees_the_slot_and_offers_a_callback(app, two_tenants, sms, browser, create_patient,
-                                                               create_appointment, reminder_campaign, create_queue):
+def test_sms_reply_cancel_frees_the_slot_and_offers_a_callback(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign, create_queue
+):
     a = two_tenants.a
     callback_queue = create_queue(a.id, "Callbacks", channel=Channel.CALLBACK, language="en")
-    _, appointment = _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign,
-                                    phone="+4915112345678")
+    _, appointment = _sent_reminder(
+        app, a, sms, create_patient, create_appointment, reminder_campaign, phone="+4915112345678"
+    )
     response = _signed_post(app, browser, "/m/clinic-a/sms", {"From": "+4915112345678", "Body": "2"})
     assert response.status_code == 200
     assert "cancelled" in response.get_data(as_text=True)
@@ -197,12 +206,14 @@ def test_sms_reply_cancel_frees_the_slot_and_offers_a_callback(app, two_tenants,
         assert db.session.scalar(select(OutboundMessage.reply)) == Reply.CANCELLED
 
 
-def test_sms_webhook_with_a_bad_signature_is_refused(app, two_tenants, sms, browser, create_patient,
-                                                     create_appointment, reminder_campaign):
+def test_sms_webhook_with_a_bad_signature_is_refused(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     _, appointment = _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign)
-    response = browser.client.post("/m/clinic-a/sms", data={"From": "+4915112345678", "Body": "2"},
-                                   headers={"X-Twilio-Signature": "forged"})
+    response = browser.client.post(
+        "/m/clinic-a/sms", data={"From": "+4915112345678", "Body": "2"}, headers={"X-Twilio-Signature": "forged"}
+    )
     assert response.status_code == 403
     response = browser.client.post("/m/clinic-a/sms", data={"From": "+4915112345678", "Body": "2"})
     assert response.status_code == 403
@@ -210,8 +221,9 @@ def test_sms_webhook_with_a_bad_signature_is_refused(app, two_tenants, sms, brow
         assert db.session.get(Appointment, appointment).status == AppointmentStatus.SCHEDULED
 
 
-def test_stop_by_sms_skips_every_future_message_of_the_clinic(app, two_tenants, sms, browser, create_patient,
-                                                               create_appointment, reminder_campaign):
+def test_stop_by_sms_skips_every_future_message_of_the_clinic(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     patient, _ = _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign)
     later = create_appointment(a.id, patient, starts_in=DUE_FIRST_STEP + timedelta(minutes=30), external_id="A-2")
@@ -229,27 +241,32 @@ def test_stop_by_sms_skips_every_future_message_of_the_clinic(app, two_tenants, 
         assert (pending.status, pending.failure_reason) == (MessageStatus.SKIPPED, "opted_out")
 
 
-def test_delivery_callback_from_the_provider_marks_the_message_delivered(app, two_tenants, sms, browser,
-                                                                         create_patient, create_appointment,
-                                                                         reminder_campaign):
+def test_delivery_callback_from_the_provider_marks_the_message_delivered(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign)
     sent = next(iter(sms.delivered.values()))
     assert sent["status_callback"].endswith("/m/clinic-a/sms/status")
     path = "/m/clinic-a/sms/status"
-    assert _signed_post(app, browser, path, {"MessageSid": sent["sid"], "MessageStatus": "delivered"}
-                        ).status_code == 204
-    assert _signed_post(app, browser, "/m/clinic-b/sms/status",
-                        {"MessageSid": sent["sid"], "MessageStatus": "failed"}).status_code == 404  # not B's
+    assert (
+        _signed_post(app, browser, path, {"MessageSid": sent["sid"], "MessageStatus": "delivered"}).status_code == 204
+    )
+    assert (
+        _signed_post(
+            app, browser, "/m/clinic-b/sms/status", {"MessageSid": sent["sid"], "MessageStatus": "failed"}
+        ).status_code
+        == 404
+    )  # not B's
     [message] = _messages(app, a.id)
     assert message.status == MessageStatus.DELIVERED
 
 
 def test_patient_link_confirms_in_the_patients_language_and_is_bound_to_its_clinic(
-        app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign):
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
-    _, appointment = _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign,
-                                    language="de")
+    _, appointment = _sent_reminder(app, a, sms, create_patient, create_appointment, reminder_campaign, language="de")
     [message] = _messages(app, a.id)
     page = browser.get(f"/m/clinic-a/{message.token}")
     assert page.status_code == 200 and "Ich komme" in page.get_data(as_text=True)
@@ -262,8 +279,9 @@ def test_patient_link_confirms_in_the_patients_language_and_is_bound_to_its_clin
         assert db.session.get(Appointment, appointment).status == AppointmentStatus.CONFIRMED
 
 
-def test_quiet_hours_move_a_message_out_of_the_night(app, two_tenants, create_patient, create_appointment,
-                                                     reminder_campaign):
+def test_quiet_hours_move_a_message_out_of_the_night(
+    app, two_tenants, create_patient, create_appointment, reminder_campaign
+):
     from zoneinfo import ZoneInfo
 
     a = two_tenants.a
@@ -280,8 +298,9 @@ def test_quiet_hours_move_a_message_out_of_the_night(app, two_tenants, create_pa
     assert (local.hour, local.minute) == (12, 0)
 
 
-def test_survey_answer_is_stored_once_and_scores_are_validated(app, two_tenants, sms, browser, create_patient,
-                                                               create_appointment, login_as):
+def test_survey_answer_is_stored_once_and_scores_are_validated(
+    app, two_tenants, sms, browser, create_patient, create_appointment, login_as
+):
     from datetime import timedelta as td
 
     from app.campaigns import services
@@ -320,8 +339,9 @@ def test_survey_answer_is_stored_once_and_scores_are_validated(app, two_tenants,
     assert "CSAT: " not in other and "CSAT appears here once surveys are collected." in other
 
 
-def test_rate_limit_caps_messages_per_minute(app, two_tenants, sms, create_patient, create_appointment,
-                                             reminder_campaign):
+def test_rate_limit_caps_messages_per_minute(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     reminder_campaign(a.id)
     with app.app_context(), tenant_context(a.id):
@@ -330,8 +350,12 @@ def test_rate_limit_caps_messages_per_minute(app, two_tenants, sms, create_patie
         outbound_settings().rate_per_minute = 3
         db.session.commit()
     for n in range(5):
-        create_appointment(a.id, create_patient(a.id, f"P-{n}", phone=f"+491510000000{n}"),
-                           starts_in=DUE_FIRST_STEP, external_id=f"A-{n}")
+        create_appointment(
+            a.id,
+            create_patient(a.id, f"P-{n}", phone=f"+491510000000{n}"),
+            starts_in=DUE_FIRST_STEP,
+            external_id=f"A-{n}",
+        )
     _enqueue_run(app, a.id)
     run_outbound_worker(app)
     statuses = sorted(m.status.value for m in _messages(app, a.id))

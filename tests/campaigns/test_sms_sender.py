@@ -41,18 +41,23 @@ def test_an_invalid_number_is_refused_and_nothing_is_saved(app, two_tenants, log
 
 @pytest.mark.tenant_isolation
 def test_a_number_of_clinic_a_cannot_be_taken_by_clinic_b(app, two_tenants, login_as):
-    assert login_as(two_tenants.a.manager).post(
-        "/t/clinic-a/campaigns/settings", {**RULES, "sms_sender": "+4915112345670"}).status_code == 302
+    assert (
+        login_as(two_tenants.a.manager)
+        .post("/t/clinic-a/campaigns/settings", {**RULES, "sms_sender": "+4915112345670"})
+        .status_code
+        == 302
+    )
     refused = login_as(two_tenants.b.manager).post(
-        "/t/clinic-b/campaigns/settings", {**RULES, "sms_sender": "+49 151 12345670"})
+        "/t/clinic-b/campaigns/settings", {**RULES, "sms_sender": "+49 151 12345670"}
+    )
     assert refused.status_code == 400
     assert "already sends the SMS of another clinic" in refused.get_data(as_text=True)
     assert (_sender(app, two_tenants.a.id), _sender(app, two_tenants.b.id)) == ("+4915112345670", None)
 
 
-def test_reminders_go_out_from_the_clinics_number_or_else_the_platforms(app, two_tenants, sms, login_as,
-                                                                        create_patient, create_appointment,
-                                                                        reminder_campaign):
+def test_reminders_go_out_from_the_clinics_number_or_else_the_platforms(
+    app, two_tenants, sms, login_as, create_patient, create_appointment, reminder_campaign
+):
     a, b = two_tenants.a, two_tenants.b
     for tenant in (a, b):
         reminder_campaign(tenant.id)

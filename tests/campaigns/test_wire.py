@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from app.campaigns.channels import Channels, PermanentSendError, TransientSendError, form_quote
 from tests.infra.smtp import smtp_server
 
-BODY = ("Guten Tag,\nbis Dienstag um 10:15 = pünktlich.\n.a line that starts with a dot\n"
-        "trailing space \n" + "x" * 150)
+BODY = "Guten Tag,\nbis Dienstag um 10:15 = pünktlich.\n.a line that starts with a dot\ntrailing space \n" + "x" * 150
 SUBJECT = "Ihr Termin bei der Praxis Müller"
 
 
@@ -41,8 +40,9 @@ def _text(message) -> str:
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "no-pipelining"])
 def test_a_line_break_in_an_address_never_reaches_the_relay(app, pipelining):
     with smtp_server(pipelining=pipelining) as (relay, port):
-        outcomes = _send(app, port, [("anna@example.org\r\nRCPT TO:<eve@example.org>", "k-1"),
-                                     ("bert@example.org", "k-2")])
+        outcomes = _send(
+            app, port, [("anna@example.org\r\nRCPT TO:<eve@example.org>", "k-1"), ("bert@example.org", "k-2")]
+        )
     assert isinstance(outcomes[0], PermanentSendError) and outcomes[0].reason == "recipient address not usable"
     assert outcomes[1] == "<k-2@switchboard.local>"
     assert relay.commands == [("MAIL", "no-reply@switchboard.local"), ("RCPT", "bert@example.org")]
@@ -54,8 +54,12 @@ def test_the_relay_receives_the_message_as_written(app, pipelining):
         outcomes = _send(app, port, [("anna@example.org", "k-1"), ("bert@example.org", "k-2")])
 
     assert outcomes == ["<k-1@switchboard.local>", "<k-2@switchboard.local>"]
-    assert relay.commands == [("MAIL", "no-reply@switchboard.local"), ("RCPT", "anna@example.org"),
-                                           ("MAIL", "no-reply@switchboard.local"), ("RCPT", "bert@example.org")]
+    assert relay.commands == [
+        ("MAIL", "no-reply@switchboard.local"),
+        ("RCPT", "anna@example.org"),
+        ("MAIL", "no-reply@switchboard.local"),
+        ("RCPT", "bert@example.org"),
+    ]
     assert len(set(relay.peers)) == 1  # one connection for both
     first = relay.messages[0]
     assert first["Subject"] == SUBJECT and first["To"] == "anna@example.org"
@@ -67,8 +71,9 @@ def test_the_relay_receives_the_message_as_written(app, pipelining):
 def test_a_refused_recipient_fails_that_message_only_and_the_connection_goes_on(app):
     refuse = {"gone@example.org": "550 5.1.1 No such user", "full@example.org": "452 4.2.2 Mailbox full"}
     with smtp_server(refuse=refuse) as (relay, port):
-        outcomes = _send(app, port, [("gone@example.org", "k-1"), ("full@example.org", "k-2"),
-                                     ("anna@example.org", "k-3")])
+        outcomes = _send(
+            app, port, [("gone@example.org", "k-1"), ("full@example.org", "k-2"), ("anna@example.org", "k-3")]
+        )
 
     assert isinstance(outcomes[0], PermanentSendError) and outcomes[0].reason == "SMTP 550: recipient refused"
     assert isinstance(outcomes[1], TransientSendError) and outcomes[1].reason == "SMTP 452: recipient refused"

@@ -40,12 +40,14 @@ def _usage(app, tenant_id) -> list[tuple[str, str]]:
 
 def _enqueue_run(app, tenant_id) -> None:
     with app.app_context():
-        get_queue("outbound").enqueue(run_outbound, tenant_id, time_budget_seconds=5,
-                                      description="app.campaigns.jobs.run_outbound")
+        get_queue("outbound").enqueue(
+            run_outbound, tenant_id, time_budget_seconds=5, description="app.campaigns.jobs.run_outbound"
+        )
 
 
 def test_worker_killed_mid_batch_resends_unconfirmed_messages_once_with_the_same_keys_after_the_lease(
-        app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path):
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path
+):
     """Three SMS in one batch: two accepted by the provider, the third held there when the worker dies.
 
     None was confirmed yet (a batch is confirmed every CONFIRM_EVERY messages), so after the lease all
@@ -96,8 +98,9 @@ def test_worker_killed_mid_batch_resends_unconfirmed_messages_once_with_the_same
     assert sorted(_usage(app, a.id)) == sorted((f"message:{m.id}", "sms") for m in sent)  # billed once each
 
 
-def test_redis_losing_the_queued_run_loses_no_message(app, two_tenants, sms, create_patient, create_appointment,
-                                                      reminder_campaign):
+def test_redis_losing_the_queued_run_loses_no_message(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     a = two_tenants.a
     reminder_campaign(a.id)
     create_appointment(a.id, create_patient(a.id, phone="+4915112345678"), starts_in=DUE_FIRST_STEP)
@@ -121,8 +124,9 @@ def test_redis_losing_the_queued_run_loses_no_message(app, two_tenants, sms, cre
     assert _usage(app, a.id) == [(f"message:{sent.id}", "sms")]
 
 
-def test_a_run_queued_twice_and_redelivered_after_redis_loss_sends_once(app, two_tenants, sms, create_patient,
-                                                                          create_appointment, reminder_campaign):
+def test_a_run_queued_twice_and_redelivered_after_redis_loss_sends_once(
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
+):
     """Redis loses what it had acknowledged, the cron queues again, a duplicated job arrives too: one SMS."""
     a = two_tenants.a
     reminder_campaign(a.id)
@@ -157,7 +161,8 @@ def test_the_cron_queues_one_run_per_clinic_until_that_run_ends(app, two_tenants
 
 
 def test_a_clinics_reminders_resume_after_a_worker_crash_once_the_lease_ends(
-        app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path, monkeypatch):
+    app, two_tenants, sms, create_patient, create_appointment, reminder_campaign, tmp_path, monkeypatch
+):
     """The cron's run of clinic A dies with its worker (SIGKILL) mid-send. RQ would keep that run `started`
     until its own clean-up (measured: 12 min 54 s with a unique job id per clinic); the clinic's lease ends
     sooner, the next tick queues a new run, and it sends the held-back messages once."""
@@ -187,8 +192,11 @@ def test_a_clinics_reminders_resume_after_a_worker_crash_once_the_lease_ends(
     lease_until = max(m.lease_until for m in messages)
     wait_for(lambda: datetime.now(UTC) > lease_until, timeout=LEASE_SECONDS + 30, what="the messages' lease")
     with app.app_context():
-        wait_for(lambda: not redis_connection().exists(f"switchboard:outbound-run:{a.id}"),
-                 timeout=LEASE_SECONDS + 30, what="the dead run's lease")
+        wait_for(
+            lambda: not redis_connection().exists(f"switchboard:outbound-run:{a.id}"),
+            timeout=LEASE_SECONDS + 30,
+            what="the dead run's lease",
+        )
         assert schedule_outbound() >= 1
     assert a.id in _outbound_runs_queued(app)
     run_outbound_worker(app)

@@ -47,11 +47,21 @@ class ClinicData:
     young_answer: int
 
 
-def _contact(tag: str, queue: int, agent: int, *, days_ago: float, ref: str, external_id: str | None = None,
-             abandoned: bool = False, finished: bool = True) -> Contact:
+def _contact(
+    tag: str,
+    queue: int,
+    agent: int,
+    *,
+    days_ago: float,
+    ref: str,
+    external_id: str | None = None,
+    abandoned: bool = False,
+    finished: bool = True,
+) -> Contact:
     offered = NOW - timedelta(days=days_ago)
-    contact, _ = hotline.offer_contact(queue_id=queue, patient_ref=ref, subject=f"Subject {ref}",
-                                       external_id=external_id, offered_at=offered)
+    contact, _ = hotline.offer_contact(
+        queue_id=queue, patient_ref=ref, subject=f"Subject {ref}", external_id=external_id, offered_at=offered
+    )
     if not finished:
         return contact
     if abandoned:
@@ -63,38 +73,81 @@ def _contact(tag: str, queue: int, agent: int, *, days_ago: float, ref: str, ext
     contact.resolved_at, contact.disposition = offered + timedelta(minutes=4), "resolved"
     contact.complaint_reason = f"Complaint of {ref}"
     hotline.add_note(contact, agent, f"Note about {ref} in clinic {tag}")
-    record_usage(kind=UsageKind.HANDLED_CONTACT, quantity=1, occurred_at=contact.resolved_at,
-                 source_key=f"contact:{contact.id}:handled", channel=contact.channel.value)
+    record_usage(
+        kind=UsageKind.HANDLED_CONTACT,
+        quantity=1,
+        occurred_at=contact.resolved_at,
+        source_key=f"contact:{contact.id}:handled",
+        channel=contact.channel.value,
+    )
     if external_id:
-        record_usage(kind=UsageKind.TALK_MINUTES, quantity=4, occurred_at=contact.resolved_at,
-                     source_key=f"{external_id}:ended:talk")
+        record_usage(
+            kind=UsageKind.TALK_MINUTES,
+            quantity=4,
+            occurred_at=contact.resolved_at,
+            source_key=f"{external_id}:ended:talk",
+        )
     return contact
 
 
 def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
     """Write one clinic's data; `tag` (A, B) is part of every personal value, to find leaks by text."""
     with app.app_context(), tenant_context(tenant_id):
-        queue = hotline.save_queue(None, name=f"Phone {tag}", channel=Channel.PHONE, language="en",
-                                   topic=hotline.Topic.APPOINTMENTS, priority=3, in_house=False,
-                                   target_seconds=60, team_id=None)
+        queue = hotline.save_queue(
+            None,
+            name=f"Phone {tag}",
+            channel=Channel.PHONE,
+            language="en",
+            topic=hotline.Topic.APPOINTMENTS,
+            priority=3,
+            in_house=False,
+            target_seconds=60,
+            team_id=None,
+        )
         db.session.flush()
-        db.session.add(SlaPolicy(name=f"Contract {tag}", position=1, queue_id=queue.id, service_level_percent=80,
-                                 answer_within_seconds=20))
+        db.session.add(
+            SlaPolicy(
+                name=f"Contract {tag}",
+                position=1,
+                queue_id=queue.id,
+                service_level_percent=80,
+                answer_within_seconds=20,
+            )
+        )
         db.session.flush()
         old = _contact(tag, queue.id, agent_id, days_ago=366.01, ref=f"PAT-OLD-{tag}")
         young = _contact(tag, queue.id, agent_id, days_ago=363.99, ref=f"PAT-YOUNG-{tag}")
         still_open = _contact(tag, queue.id, agent_id, days_ago=400, ref=f"PAT-OPEN-{tag}", finished=False)
-        old_call = _contact(tag, queue.id, agent_id, days_ago=366.01, ref=f"CALLER-OLD-{tag}",
-                            external_id=f"call:OLD-{tag}", abandoned=True)
-        young_call = _contact(tag, queue.id, agent_id, days_ago=363.99, ref=f"CALLER-YOUNG-{tag}",
-                              external_id=f"call:YOUNG-{tag}")
+        old_call = _contact(
+            tag,
+            queue.id,
+            agent_id,
+            days_ago=366.01,
+            ref=f"CALLER-OLD-{tag}",
+            external_id=f"call:OLD-{tag}",
+            abandoned=True,
+        )
+        young_call = _contact(
+            tag, queue.id, agent_id, days_ago=363.99, ref=f"CALLER-YOUNG-{tag}", external_id=f"call:YOUNG-{tag}"
+        )
 
-        patient = Patient(reference=f"PAT-OLD-{tag}", email=f"patient-{tag.lower()}@example.org",
-                          phone="+4915112345678", language="en", consent_email=True, consent_sms=True)
+        patient = Patient(
+            reference=f"PAT-OLD-{tag}",
+            email=f"patient-{tag.lower()}@example.org",
+            phone="+4915112345678",
+            language="en",
+            consent_email=True,
+            consent_sms=True,
+        )
         db.session.add(patient)
         db.session.flush()
-        appointment = Appointment(external_id=f"APPT-{tag}", patient_id=patient.id, starts_at=NOW - timedelta(days=200),
-                                  location=f"Building {tag}", practitioner=f"Dr. {tag}")
+        appointment = Appointment(
+            external_id=f"APPT-{tag}",
+            patient_id=patient.id,
+            starts_at=NOW - timedelta(days=200),
+            location=f"Building {tag}",
+            practitioner=f"Dr. {tag}",
+        )
         campaign = Campaign(name=f"Survey {tag}", kind=CampaignKind.SURVEY, audience={})
         db.session.add_all([appointment, campaign])
         db.session.flush()
@@ -105,25 +158,53 @@ def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
         for days_ago, name in ((181.01, "old"), (178.99, "young")):
             sent = NOW - timedelta(days=days_ago)
             message = OutboundMessage(
-                campaign_id=campaign.id, step_id=step.id, appointment_id=appointment.id, patient_id=patient.id,
-                channel=MessageChannel.SMS, language="en", dedupe_key=f"{name}-{tag}", token=f"token-{name}-{tag}",
-                status=MessageStatus.DELIVERED, send_at=sent, sent_at=sent, delivered_at=sent,
+                campaign_id=campaign.id,
+                step_id=step.id,
+                appointment_id=appointment.id,
+                patient_id=patient.id,
+                channel=MessageChannel.SMS,
+                language="en",
+                dedupe_key=f"{name}-{tag}",
+                token=f"token-{name}-{tag}",
+                status=MessageStatus.DELIVERED,
+                send_at=sent,
+                sent_at=sent,
+                delivered_at=sent,
                 provider_id=f"SM-{name}-{tag}",
             )
             db.session.add(message)
             db.session.flush()
-            record_usage(kind=UsageKind.OUTBOUND_MESSAGE, quantity=1, occurred_at=sent,
-                         source_key=f"message:{message.id}", channel="sms")
-            answer = SurveyAnswer(message_id=message.id, appointment_id=appointment.id, scale="csat", score=4,
-                                  comment=f"Comment {name} {tag}", answered_at=sent + timedelta(minutes=5))
+            record_usage(
+                kind=UsageKind.OUTBOUND_MESSAGE,
+                quantity=1,
+                occurred_at=sent,
+                source_key=f"message:{message.id}",
+                channel="sms",
+            )
+            answer = SurveyAnswer(
+                message_id=message.id,
+                appointment_id=appointment.id,
+                scale="csat",
+                score=4,
+                comment=f"Comment {name} {tag}",
+                answered_at=sent + timedelta(minutes=5),
+            )
             db.session.add(answer)
             db.session.flush()
             messages.append((message.id, answer.id))
         db.session.commit()
         return ClinicData(
-            tenant_id=tenant_id, tag=tag, queue=queue.id, old_contact=old.id, young_contact=young.id,
-            open_contact=still_open.id, old_call=old_call.id, young_call=young_call.id,
-            old_message=messages[0][0], young_message=messages[1][0], old_answer=messages[0][1],
+            tenant_id=tenant_id,
+            tag=tag,
+            queue=queue.id,
+            old_contact=old.id,
+            young_contact=young.id,
+            open_contact=still_open.id,
+            old_call=old_call.id,
+            young_call=young_call.id,
+            old_message=messages[0][0],
+            young_message=messages[1][0],
+            old_answer=messages[0][1],
             young_answer=messages[1][1],
         )
 
@@ -131,8 +212,9 @@ def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
 def usage_totals(app, tenant_id: int) -> dict:
     with app.app_context(), tenant_context(tenant_id):
         rows = db.session.execute(
-            select(UsageRecord.kind, func.count(UsageRecord.id), func.sum(UsageRecord.quantity))
-            .group_by(UsageRecord.kind)
+            select(UsageRecord.kind, func.count(UsageRecord.id), func.sum(UsageRecord.quantity)).group_by(
+                UsageRecord.kind
+            )
         ).all()
         return {kind.value: (count, total) for kind, count, total in rows}
 
@@ -141,8 +223,13 @@ def snapshot(owner_engine, tenant_id: int, tables: tuple[str, ...]) -> dict[str,
     """Every row of the tenant in `tables`, read as the owner (past row-level security), ordered by id."""
     with owner_engine.connect() as conn:
         return {
-            table: [dict(row._mapping) for row in conn.execute(
-                text(f"SELECT * FROM {table} WHERE tenant_id = :t ORDER BY id"), {"t": tenant_id})]  # noqa: S608
+            table: [
+                dict(row._mapping)
+                for row in conn.execute(
+                    text(f"SELECT * FROM {table} WHERE tenant_id = :t ORDER BY id"),  # noqa: S608
+                    {"t": tenant_id},
+                )
+            ]
             for table in tables
         }
 

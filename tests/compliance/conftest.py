@@ -33,21 +33,33 @@ from app.hotline.models import Channel, ContactStatus
 from app.tenancy import tenant_context
 
 ALICE = {
-    "reference": "PAT-ALICE-7731", "email": "alice.kowalska@example.org", "phone": "+48601234567",
-    "note": "Alice mentioned her insulin dose", "subject": "Question about the blood test of Alice",
-    "complaint": "Alice waited too long on hold", "comment": "Alice thought the nurse was kind",
+    "reference": "PAT-ALICE-7731",
+    "email": "alice.kowalska@example.org",
+    "phone": "+48601234567",
+    "note": "Alice mentioned her insulin dose",
+    "subject": "Question about the blood test of Alice",
+    "complaint": "Alice waited too long on hold",
+    "comment": "Alice thought the nurse was kind",
     "appointment": "APT-ALICE-0001",
 }
 BOB = {
-    "reference": "PAT-BOB-4410", "email": "bob.nowak@example.org", "phone": "+48601999888",
-    "note": "Bob needs a wheelchair ramp", "subject": "Bob asks about parking",
-    "complaint": "Bob was cut off twice", "comment": "Bob liked the new waiting room",
+    "reference": "PAT-BOB-4410",
+    "email": "bob.nowak@example.org",
+    "phone": "+48601999888",
+    "note": "Bob needs a wheelchair ramp",
+    "subject": "Bob asks about parking",
+    "complaint": "Bob was cut off twice",
+    "comment": "Bob liked the new waiting room",
     "appointment": "APT-BOB-0001",
 }
 CAROL = {
-    "reference": "PAT-CAROL-5520", "email": "carol.meier@example.org", "phone": "+4915100000003",
-    "note": "Carol is allergic to latex", "subject": "Carol wants her X-ray images",
-    "complaint": "Carol got the wrong invoice", "comment": "Carol found the doctor rushed",
+    "reference": "PAT-CAROL-5520",
+    "email": "carol.meier@example.org",
+    "phone": "+4915100000003",
+    "note": "Carol is allergic to latex",
+    "subject": "Carol wants her X-ray images",
+    "complaint": "Carol got the wrong invoice",
+    "comment": "Carol found the doctor rushed",
     "appointment": "APT-CAROL-0001",
 }
 
@@ -71,78 +83,176 @@ def _campaigns() -> dict:
     by_sms = campaigns.add_step(reminder, offset_minutes=-48 * 60, channel=MessageChannel.SMS)
     by_mail = campaigns.add_step(reminder, offset_minutes=-24 * 60, channel=MessageChannel.EMAIL)
     for step in (by_sms, by_mail):
-        campaigns.save_template(step, language="en", subject="Your visit at {clinic}",
-                                body="Hello, see you {date} at {time}, {location}. Reply 1 to confirm. {link}")
+        campaigns.save_template(
+            step,
+            language="en",
+            subject="Your visit at {clinic}",
+            body="Hello, see you {date} at {time}, {location}. Reply 1 to confirm. {link}",
+        )
     campaigns.activate(reminder)
     survey = campaigns.save_campaign(None, name="After your visit", kind=CampaignKind.SURVEY, audience={})
     asking = campaigns.add_step(survey, offset_minutes=60, channel=MessageChannel.EMAIL)
-    campaigns.save_template(asking, language="en", subject="How was {clinic}?",
-                            body="Please rate your visit with {practitioner}: {link}")
+    campaigns.save_template(
+        asking, language="en", subject="How was {clinic}?", body="Please rate your visit with {practitioner}: {link}"
+    )
     campaigns.activate(survey)
     db.session.flush()
     return {"reminder": reminder.id, "sms": by_sms.id, "mail": by_mail.id, "survey": survey.id, "asking": asking.id}
 
 
-def _message(tenant_id, steps, step: str, campaign: str, appointment: Appointment, patient: Patient,
-             channel: MessageChannel, status: MessageStatus, send_at: datetime, **values) -> OutboundMessage:
+def _message(
+    tenant_id,
+    steps,
+    step: str,
+    campaign: str,
+    appointment: Appointment,
+    patient: Patient,
+    channel: MessageChannel,
+    status: MessageStatus,
+    send_at: datetime,
+    **values,
+) -> OutboundMessage:
     message = OutboundMessage(
-        campaign_id=steps[campaign], step_id=steps[step], appointment_id=appointment.id, patient_id=patient.id,
-        channel=channel, language="en", dedupe_key=f"t{tenant_id}-s{steps[step]}-a{appointment.id}",
-        token=secrets.token_urlsafe(32), status=status, send_at=send_at, **values)
+        campaign_id=steps[campaign],
+        step_id=steps[step],
+        appointment_id=appointment.id,
+        patient_id=patient.id,
+        channel=channel,
+        language="en",
+        dedupe_key=f"t{tenant_id}-s{steps[step]}-a{appointment.id}",
+        token=secrets.token_urlsafe(32),
+        status=status,
+        send_at=send_at,
+        **values,
+    )
     db.session.add(message)
     db.session.flush()
     return message
 
 
 def _fill_patient(tenant_id: int, agent_id: int, queues: dict, steps: dict, person: dict, now: datetime) -> Held:
-    patient = Patient(reference=person["reference"], email=person["email"], phone=person["phone"], language="en",
-                      consent_email=True, consent_sms=True)
+    patient = Patient(
+        reference=person["reference"],
+        email=person["email"],
+        phone=person["phone"],
+        language="en",
+        consent_email=True,
+        consent_sms=True,
+    )
     db.session.add(patient)
     db.session.flush()
     held = Held(patient=patient.id)
-    past = Appointment(external_id=person["appointment"], patient_id=patient.id, starts_at=now - timedelta(days=3),
-                       location="Main building", practitioner="Dr. Weber", status=AppointmentStatus.ATTENDED)
-    future = Appointment(external_id=f"{person['appointment']}-F", patient_id=patient.id,
-                         starts_at=now + timedelta(days=10), location="Annex", practitioner="Dr. Lange")
+    past = Appointment(
+        external_id=person["appointment"],
+        patient_id=patient.id,
+        starts_at=now - timedelta(days=3),
+        location="Main building",
+        practitioner="Dr. Weber",
+        status=AppointmentStatus.ATTENDED,
+    )
+    future = Appointment(
+        external_id=f"{person['appointment']}-F",
+        patient_id=patient.id,
+        starts_at=now + timedelta(days=10),
+        location="Annex",
+        practitioner="Dr. Lange",
+    )
     db.session.add_all([past, future])
     db.session.flush()
     held.appointments += [past.id, future.id]
 
-    sent = _message(tenant_id, steps, "sms", "reminder", past, patient, MessageChannel.SMS, MessageStatus.SENT,
-                    past.starts_at - timedelta(hours=48), sent_at=past.starts_at - timedelta(hours=48),
-                    provider_id=f"SM{secrets.token_hex(8)}")
-    failed = _message(tenant_id, steps, "mail", "reminder", past, patient, MessageChannel.EMAIL, MessageStatus.FAILED,
-                      past.starts_at - timedelta(hours=24), attempts=1,
-                      failure_reason=f"SMTP 550: <{person['email']}> mailbox unavailable")
-    scheduled = _message(tenant_id, steps, "sms", "reminder", future, patient, MessageChannel.SMS,
-                         MessageStatus.SCHEDULED, future.starts_at - timedelta(hours=48))
-    asked = _message(tenant_id, steps, "asking", "survey", past, patient, MessageChannel.EMAIL, MessageStatus.SENT,
-                     past.starts_at + timedelta(hours=1), sent_at=past.starts_at + timedelta(hours=1))
+    sent = _message(
+        tenant_id,
+        steps,
+        "sms",
+        "reminder",
+        past,
+        patient,
+        MessageChannel.SMS,
+        MessageStatus.SENT,
+        past.starts_at - timedelta(hours=48),
+        sent_at=past.starts_at - timedelta(hours=48),
+        provider_id=f"SM{secrets.token_hex(8)}",
+    )
+    failed = _message(
+        tenant_id,
+        steps,
+        "mail",
+        "reminder",
+        past,
+        patient,
+        MessageChannel.EMAIL,
+        MessageStatus.FAILED,
+        past.starts_at - timedelta(hours=24),
+        attempts=1,
+        failure_reason=f"SMTP 550: <{person['email']}> mailbox unavailable",
+    )
+    scheduled = _message(
+        tenant_id,
+        steps,
+        "sms",
+        "reminder",
+        future,
+        patient,
+        MessageChannel.SMS,
+        MessageStatus.SCHEDULED,
+        future.starts_at - timedelta(hours=48),
+    )
+    asked = _message(
+        tenant_id,
+        steps,
+        "asking",
+        "survey",
+        past,
+        patient,
+        MessageChannel.EMAIL,
+        MessageStatus.SENT,
+        past.starts_at + timedelta(hours=1),
+        sent_at=past.starts_at + timedelta(hours=1),
+    )
     held.messages += [sent.id, failed.id, scheduled.id, asked.id]
     held.tokens += [sent.token, asked.token]
     for message in (sent, asked):
-        record_usage(kind=UsageKind.OUTBOUND_MESSAGE, quantity=1, occurred_at=message.sent_at,
-                     source_key=f"message:{message.id}", channel=message.channel.value)
-    answer = SurveyAnswer(message_id=asked.id, appointment_id=past.id, scale="csat", score=5,
-                          comment=person["comment"], answered_at=past.starts_at + timedelta(hours=2))
+        record_usage(
+            kind=UsageKind.OUTBOUND_MESSAGE,
+            quantity=1,
+            occurred_at=message.sent_at,
+            source_key=f"message:{message.id}",
+            channel=message.channel.value,
+        )
+    answer = SurveyAnswer(
+        message_id=asked.id,
+        appointment_id=past.id,
+        scale="csat",
+        score=5,
+        comment=person["comment"],
+        answered_at=past.starts_at + timedelta(hours=2),
+    )
     db.session.add(answer)
     db.session.flush()
     held.survey_answers.append(answer.id)
 
     # A phone contact about them, answered after 15 s, with a note and a complaint, then resolved.
     offered = now - timedelta(days=2)
-    contact, _created = hotline.offer_contact(queue_id=queues["phone"], patient_ref=person["reference"],
-                                              subject=person["subject"], offered_at=offered,
-                                              external_id=f"ticket-{secrets.token_hex(4)}")
+    contact, _created = hotline.offer_contact(
+        queue_id=queues["phone"],
+        patient_ref=person["reference"],
+        subject=person["subject"],
+        offered_at=offered,
+        external_id=f"ticket-{secrets.token_hex(4)}",
+    )
     contact.status, contact.assigned_to_id, contact.assigned_at = ContactStatus.ASSIGNED, agent_id, offered
     hotline.record_first_response(contact, agent_id, at=offered + timedelta(seconds=15))
     note = hotline.add_note(contact, agent_id, person["note"])
     hotline.flag_complaint(contact, agent_id, person["complaint"])
     hotline.resolve_contact(contact, agent_id, disposition="answered")
     # A call the telephony platform filed under the caller's number, abandoned after 40 s.
-    call, _created = hotline.offer_contact(queue_id=queues["phone"], patient_ref=person["phone"],
-                                           offered_at=offered + timedelta(hours=1),
-                                           external_id=f"call:{person['phone']}:1")
+    call, _created = hotline.offer_contact(
+        queue_id=queues["phone"],
+        patient_ref=person["phone"],
+        offered_at=offered + timedelta(hours=1),
+        external_id=f"call:{person['phone']}:1",
+    )
     call.status, call.wait_seconds = ContactStatus.ABANDONED, 40
     call.resolved_at = call.offered_at + timedelta(seconds=40)
     db.session.flush()

@@ -105,9 +105,16 @@ def test_managers_see_the_trail_and_agents_and_supervisors_do_not(app, login_as,
 def test_filters_and_newest_first(app, login_as, two_tenants):
     a = two_tenants.a
     with app.app_context(), tenant_context(a.id):
-        db.session.add(AuditEvent(action="contact.viewed", object_type="contact", object_id="old-one",
-                                  actor_id=a.agent, details={},
-                                  occurred_at=datetime(2026, 1, 5, 12, tzinfo=UTC)))
+        db.session.add(
+            AuditEvent(
+                action="contact.viewed",
+                object_type="contact",
+                object_id="old-one",
+                actor_id=a.agent,
+                details={},
+                occurred_at=datetime(2026, 1, 5, 12, tzinfo=UTC),
+            )
+        )
         db.session.commit()
     _record(app, a.id, "contact.viewed", "new-one")
     _record(app, a.id, "price_plan.saved", "plan-9")
@@ -135,14 +142,17 @@ def test_pages_of_fifty(app, login_as, two_tenants):
     assert "#c-000" in second and "page 2 of 2" in second
 
 
-@pytest.mark.parametrize("query, message", [
-    ("from=2026-13-45", "Enter dates as YYYY-MM-DD"),
-    ("to=yesterday", "Enter dates as YYYY-MM-DD"),
-    ("from=2026-02-01&to=2026-01-01", "The end date must not be before the start date"),
-    ("action=contact.deleted", "Unknown action"),
-    ("page=abc", "The page must be a whole number"),
-    ("page=-3", "The page must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("from=2026-13-45", "Enter dates as YYYY-MM-DD"),
+        ("to=yesterday", "Enter dates as YYYY-MM-DD"),
+        ("from=2026-02-01&to=2026-01-01", "The end date must not be before the start date"),
+        ("action=contact.deleted", "Unknown action"),
+        ("page=abc", "The page must be a whole number"),
+        ("page=-3", "The page must be a whole number"),
+    ],
+)
 def test_bad_filter_input_answers_400_with_a_message(app, login_as, two_tenants, query, message):
     a = two_tenants.a
     response = login_as(a.clinic_admin).get(f"/t/{a.slug}/audit?{query}")
@@ -201,8 +211,12 @@ def test_record_needs_a_tenant_and_has_no_actor_outside_a_request(app_context, t
 def test_appointment_list_and_campaign_messages_are_recorded_and_refused_changes_are_not(app, login_as, two_tenants):
     a = two_tenants.a
     browser = login_as(a.manager)
-    assert browser.post(f"/t/{a.slug}/campaigns/", {"name": "Reminders", "kind": "reminder", "location": "",
-                                                     "practitioner": ""}).status_code == 302
+    assert (
+        browser.post(
+            f"/t/{a.slug}/campaigns/", {"name": "Reminders", "kind": "reminder", "location": "", "practitioner": ""}
+        ).status_code
+        == 302
+    )
     with app.app_context(), tenant_context(a.id):
         from app.campaigns.models import Campaign
 
@@ -213,4 +227,6 @@ def test_appointment_list_and_campaign_messages_are_recorded_and_refused_changes
     assert browser.post(f"/t/{a.slug}/campaigns/{campaign_id}/activate").status_code == 400
     events = _events(app, a.id)
     assert [(e.action, e.object_id, e.actor_id) for e in events] == [
-        ("appointment.listed", None, a.manager), ("campaign.messages_viewed", str(campaign_id), a.manager)]
+        ("appointment.listed", None, a.manager),
+        ("campaign.messages_viewed", str(campaign_id), a.manager),
+    ]

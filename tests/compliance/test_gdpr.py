@@ -42,13 +42,23 @@ def _dump(owner_engine) -> dict[str, dict]:
     """Every row of every table (as the owner: no row-level security), keyed by id where there is one."""
     dump = {}
     with owner_engine.connect() as conn:
-        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                   "AND tablename <> 'alembic_version' ORDER BY 1")).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version' ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
         for table in tables:
             # Table and column names come from the catalogue, not from input.
             rows = conn.execute(text(f'SELECT * FROM "{table}"')).mappings().all()  # noqa: S608
-            dump[table] = {row["id"] if "id" in row else json.dumps(dict(row), default=str, sort_keys=True): dict(row)
-                           for row in rows}
+            dump[table] = {
+                row["id"] if "id" in row else json.dumps(dict(row), default=str, sort_keys=True): dict(row)
+                for row in rows
+            }
     return dump
 
 
@@ -75,17 +85,27 @@ def _scan(owner_engine, needles: list[str]) -> set[tuple[str, str, str]]:
     """(table, column, needle) for every text or JSON column of every table holding one of `needles`."""
     found = set()
     with owner_engine.connect() as conn:
-        columns = conn.execute(text(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
-            "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-            "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.data_type = ANY(:types)"
-        ), {"types": TEXT_TYPES}).all()
+        columns = conn.execute(
+            text(
+                "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+                "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+                "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.data_type = ANY(:types)"
+            ),
+            {"types": TEXT_TYPES},
+        ).all()
         assert len(columns) > 50  # every table's columns, not a few
         for table, column in columns:
-            hits = conn.execute(text(
-                f'SELECT n FROM unnest(CAST(:needles AS text[])) AS n WHERE EXISTS ('  # noqa: S608
-                f'SELECT 1 FROM "{table}" WHERE strpos(lower("{column}"::text), lower(n)) > 0)'
-            ), {"needles": needles}).scalars().all()
+            hits = (
+                conn.execute(
+                    text(
+                        f"SELECT n FROM unnest(CAST(:needles AS text[])) AS n WHERE EXISTS ("  # noqa: S608
+                        f'SELECT 1 FROM "{table}" WHERE strpos(lower("{column}"::text), lower(n)) > 0)'
+                    ),
+                    {"needles": needles},
+                )
+                .scalars()
+                .all()
+            )
             found |= {(table, column, needle) for needle in hits}
     return found
 
@@ -99,8 +119,9 @@ def _requests(app, tenant_id: int) -> list[GdprRequest]:
 
 def _gdpr_events(app, tenant_id: int) -> list[AuditEvent]:
     with app.app_context(), tenant_context(tenant_id):
-        rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("gdpr.%"))
-                                  .order_by(AuditEvent.id)).all()
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("gdpr.%")).order_by(AuditEvent.id)
+        ).all()
         db.session.expunge_all()
         return rows
 
@@ -115,8 +136,12 @@ def _sla_csv(browser, slug: str) -> str:
 
 def _usage_totals(owner_engine) -> list[tuple]:
     with owner_engine.connect() as conn:
-        return conn.execute(text("SELECT tenant_id, kind::text, channel, sum(quantity), count(*) FROM usage_records "
-                                 "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")).all()
+        return conn.execute(
+            text(
+                "SELECT tenant_id, kind::text, channel, sum(quantity), count(*) FROM usage_records "
+                "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            )
+        ).all()
 
 
 def _pdf_text(response) -> str:
@@ -144,20 +169,23 @@ def test_a_patient_is_found_by_reference_email_or_phone_and_the_look_up_is_audit
         body = browser.post(_privacy(a.slug), {"q": query}).get_data(as_text=True)
         assert ALICE["email"] in body and ALICE["phone"] in body, query
         assert BOB["email"] not in body
-        assert ("Appointments: 2 · Messages: 4 · Survey answers: 1 · Hotline contacts: 2 · Contact notes: 1"
-                in body)
+        assert "Appointments: 2 · Messages: 4 · Survey answers: 1 · Hotline contacts: 2 · Contact notes: 1" in body
     with app.app_context(), tenant_context(a.id):
         viewed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.viewed")).all()
         assert [(e.object_type, e.object_id, e.actor_id) for e in viewed] == [
-            ("patient", str(clinics.alice.patient), a.clinic_admin)] * 3
+            ("patient", str(clinics.alice.patient), a.clinic_admin)
+        ] * 3
 
 
-@pytest.mark.parametrize("query, status, message", [
-    ("", 400, "Enter the patient&#39;s reference, e-mail address or phone number."),
-    ("x" * 255, 400, "That is too long"),
-    ("PAT-NOBODY-1", 404, "No patient of this clinic has this reference"),
-    (CAROL["reference"], 404, "No patient of this clinic has this reference"),
-])
+@pytest.mark.parametrize(
+    "query, status, message",
+    [
+        ("", 400, "Enter the patient&#39;s reference, e-mail address or phone number."),
+        ("x" * 255, 400, "That is too long"),
+        ("PAT-NOBODY-1", 404, "No patient of this clinic has this reference"),
+        (CAROL["reference"], 404, "No patient of this clinic has this reference"),
+    ],
+)
 def test_search_answers_clear_errors(app, login_as, clinics, query, status, message):
     a = clinics.a
     response = login_as(a.clinic_admin).post(_privacy(a.slug), {"q": query})
@@ -181,11 +209,24 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
     raw = response.get_data(as_text=True)
     document = json.loads(raw)
     assert (document["format"], document["version"]) == ("switchboard.gdpr-export", 1)
-    assert list(document) == ["format", "version", "generated_at", "clinic", "patient", "appointments", "messages",
-                              "survey_answers", "contacts", "audit_events"]
+    assert list(document) == [
+        "format",
+        "version",
+        "generated_at",
+        "clinic",
+        "patient",
+        "appointments",
+        "messages",
+        "survey_answers",
+        "contacts",
+        "audit_events",
+    ]
     patient = document["patient"]
-    assert (patient["reference"], patient["email"], patient["phone"]) == (ALICE["reference"], ALICE["email"],
-                                                                         ALICE["phone"])
+    assert (patient["reference"], patient["email"], patient["phone"]) == (
+        ALICE["reference"],
+        ALICE["email"],
+        ALICE["phone"],
+    )
     assert patient["consent_sms"] is True and patient["opted_out_at"] is None
     assert {x["external_id"] for x in document["appointments"]} == {ALICE["appointment"], f"{ALICE['appointment']}-F"}
     messages = {m["id"]: m for m in document["messages"]}
@@ -204,27 +245,38 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
     assert [n["body"] for n in by_reference["notes"]] == [ALICE["note"]]
     assert {e["kind"] for e in by_reference["events"]} >= {"offered", "first_response", "resolved"}
     assert by_phone["patient_ref"] == ALICE["phone"] and by_phone["status"] == "abandoned"
-    assert ("contact.viewed", str(alice.contacts[0])) in {(e["action"], e["object_id"])
-                                                          for e in document["audit_events"]}
+    assert ("contact.viewed", str(alice.contacts[0])) in {
+        (e["action"], e["object_id"]) for e in document["audit_events"]
+    }
     for other in (*BOB.values(), *CAROL.values(), "Clinic B"):
         assert other not in raw, other
 
     [logged] = _requests(app, a.id)
     assert (logged.kind, logged.outcome, logged.requested_by_id) == ("export_json", "completed", a.clinic_admin)
-    assert logged.counts == {"appointments": 2, "messages": 4, "survey_answers": 1, "contacts": 2,
-                             "contact_notes": 1, "audit_events": 1}
+    assert logged.counts == {
+        "appointments": 2,
+        "messages": 4,
+        "survey_answers": 1,
+        "contacts": 2,
+        "contact_notes": 1,
+        "audit_events": 1,
+    }
     assert logged.patient_key == patient["key"] and ALICE["reference"] not in logged.patient_key
     [event] = _gdpr_events(app, a.id)
     assert (event.action, event.object_id, event.details) == (
-        "gdpr.exported", str(alice.patient), {"request_id": logged.id, "kind": "export_json", "outcome": "completed"})
+        "gdpr.exported",
+        str(alice.patient),
+        {"request_id": logged.id, "kind": "export_json", "outcome": "completed"},
+    )
     assert logged.patient_key in response.headers["Content-Disposition"]
     assert ALICE["reference"] not in response.headers["Content-Disposition"]
 
 
 def test_pdf_export_parses_and_holds_the_patients_data(app, login_as, clinics):
     a, alice = clinics.a, clinics.alice
-    response = login_as(a.clinic_admin).post(_patient_url(a.slug, alice.patient, "export.pdf"),
-                                             headers={"Accept-Language": "en"})
+    response = login_as(a.clinic_admin).post(
+        _patient_url(a.slug, alice.patient, "export.pdf"), headers={"Accept-Language": "en"}
+    )
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     content = _pdf_text(response)
     flat = " ".join(content.split())
@@ -250,8 +302,7 @@ def test_pdf_export_is_in_the_readers_language(app, login_as, clinics, create_us
 # --- erasure -----------------------------------------------------------------------------------------
 
 
-def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billing(app, login_as, clinics,
-                                                                                  owner_engine):
+def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billing(app, login_as, clinics, owner_engine):
     a, alice, bob = clinics.a, clinics.alice, clinics.bob
     browser = login_as(a.clinic_admin)
     needles = list(ALICE.values())
@@ -282,10 +333,20 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
     assert not changes.pop("audit_events") & before["audit_events"].keys()
     assert changes == {}
     assert after["contact_notes"].keys() == {n for n in before["contact_notes"] if n not in alice.contact_notes}
-    assert _changed_columns(before, after, "contacts") == {"patient_ref", "subject", "complaint_reason",
-                                                           "external_id", "updated_at"}
-    assert _changed_columns(before, after, "outbound_messages") <= {"status", "failure_reason", "lease_until",
-                                                                    "token", "updated_at"}
+    assert _changed_columns(before, after, "contacts") == {
+        "patient_ref",
+        "subject",
+        "complaint_reason",
+        "external_id",
+        "updated_at",
+    }
+    assert _changed_columns(before, after, "outbound_messages") <= {
+        "status",
+        "failure_reason",
+        "lease_until",
+        "token",
+        "updated_at",
+    }
     assert _changed_columns(before, after, "appointments") == {"external_id", "updated_at"}
     assert _changed_columns(before, after, "survey_answers") == {"comment", "updated_at"}
     assert after["survey_answers"][alice.survey_answers[0]]["score"] == 5
@@ -301,15 +362,21 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
         assert browser.get(f"/m/{a.slug}/{token}").status_code == 404
     [logged] = _requests(app, a.id)
     assert (logged.kind, logged.outcome, logged.refusal_reason) == ("erasure", "completed", None)
-    assert logged.counts == {"patients": 1, "contact_notes": 1, "contacts": 2, "survey_answers": 1,
-                             "messages_skipped": 1, "messages": 4, "appointments": 2}
+    assert logged.counts == {
+        "patients": 1,
+        "contact_notes": 1,
+        "contacts": 2,
+        "survey_answers": 1,
+        "messages_skipped": 1,
+        "messages": 4,
+        "appointments": 2,
+    }
     trail = browser.get(f"/t/{a.slug}/audit?action=gdpr.erased").get_data(as_text=True)
     assert f"patient #{alice.patient}" in trail and "outcome=completed" in trail
 
 
 @pytest.mark.parametrize("typed", ["", "pat-alice-7731", "PAT-ALICE-7732", BOB["reference"]])
-def test_a_wrong_confirmation_answers_400_and_changes_nothing_but_the_log(app, login_as, clinics, owner_engine,
-                                                                          typed):
+def test_a_wrong_confirmation_answers_400_and_changes_nothing_but_the_log(app, login_as, clinics, owner_engine, typed):
     a, alice = clinics.a, clinics.alice
     admin = login_as(a.clinic_admin)  # before the snapshot: a login writes its own session row
     before = _dump(owner_engine)
@@ -325,11 +392,14 @@ def test_a_wrong_confirmation_answers_400_and_changes_nothing_but_the_log(app, l
 
 
 def test_an_erased_patient_is_not_found_again_and_a_second_erasure_or_export_is_refused_under_one_key(
-        app, login_as, clinics):
+    app, login_as, clinics
+):
     a, alice = clinics.a, clinics.alice
     browser = login_as(a.clinic_admin)
-    assert browser.post(_patient_url(a.slug, alice.patient, "erase"),
-                        {"confirmation": ALICE["reference"]}).status_code == 302
+    assert (
+        browser.post(_patient_url(a.slug, alice.patient, "erase"), {"confirmation": ALICE["reference"]}).status_code
+        == 302
+    )
     for query in (ALICE["reference"], ALICE["email"], ALICE["phone"]):
         assert browser.post(_privacy(a.slug), {"q": query}).status_code == 404
     again = browser.post(_patient_url(a.slug, alice.patient, "erase"), {"confirmation": ALICE["reference"]})
@@ -337,21 +407,33 @@ def test_an_erased_patient_is_not_found_again_and_a_second_erasure_or_export_is_
     export = browser.post(_patient_url(a.slug, alice.patient, "export.json"))
     assert export.status_code == 409 and "nothing left to export" in export.get_data(as_text=True)
     outcomes = [(r.kind, r.outcome, r.refusal_reason) for r in _requests(app, a.id)]
-    assert outcomes == [("erasure", "completed", None), ("erasure", "refused", "already_erased"),
-                        ("export_json", "refused", "already_erased")]
+    assert outcomes == [
+        ("erasure", "completed", None),
+        ("erasure", "refused", "already_erased"),
+        ("export_json", "refused", "already_erased"),
+    ]
     assert {r.patient_key for r in _requests(app, a.id)} == {f"patient-{alice.patient}"}
 
 
 def test_an_erased_patient_is_never_messaged_again(app, login_as, clinics, mailbox):
     a, alice = clinics.a, clinics.alice
     with app.app_context(), tenant_context(a.id):
-        due = Appointment(external_id="APT-ALICE-DUE", patient_id=alice.patient, location="Annex",
-                          practitioner="Dr. Lange", starts_at=datetime.now(UTC) + timedelta(hours=48, minutes=-5))
+        due = Appointment(
+            external_id="APT-ALICE-DUE",
+            patient_id=alice.patient,
+            location="Annex",
+            practitioner="Dr. Lange",
+            starts_at=datetime.now(UTC) + timedelta(hours=48, minutes=-5),
+        )
         db.session.add(due)
         db.session.commit()
         due_id = due.id
-    assert login_as(a.clinic_admin).post(_patient_url(a.slug, alice.patient, "erase"),
-                                         {"confirmation": ALICE["reference"]}).status_code == 302
+    assert (
+        login_as(a.clinic_admin)
+        .post(_patient_url(a.slug, alice.patient, "erase"), {"confirmation": ALICE["reference"]})
+        .status_code
+        == 302
+    )
     # Defence in depth: a message of the erased patient that is due again anyway (as after a race).
     with app.app_context(), tenant_context(a.id):
         forced = db.session.get(OutboundMessage, alice.messages[2])
@@ -366,8 +448,9 @@ def test_an_erased_patient_is_never_messaged_again(app, login_as, clinics, mailb
         job.refresh()
         assert job.return_value() == {"planned": 1, "sent": 0, "failed": 0, "retrying": 0, "skipped": 1}
     with app.app_context(), tenant_context(a.id):
-        rows = db.session.scalars(select(OutboundMessage).where(
-            OutboundMessage.appointment_id.in_([due_id, clinics.alice.appointments[1]]))).all()
+        rows = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.appointment_id.in_([due_id, clinics.alice.appointments[1]]))
+        ).all()
         assert {(m.status, m.failure_reason) for m in rows} == {("skipped", "patient_erased")}
         dedupe_keys = {m.dedupe_key for m in rows}
     outbox = Path(app.instance_path) / "outbox"
@@ -394,8 +477,10 @@ def test_another_clinics_admin_can_neither_find_nor_export_nor_erase(app, login_
         assert browser.post(_patient_url(b.slug, alice.patient, action)).status_code == 404
         assert browser.post(_patient_url(a.slug, alice.patient, action)).status_code == 404
     for slug in (a.slug, b.slug):
-        assert browser.post(_patient_url(slug, alice.patient, "erase"),
-                            {"confirmation": ALICE["reference"]}).status_code == 404
+        assert (
+            browser.post(_patient_url(slug, alice.patient, "erase"), {"confirmation": ALICE["reference"]}).status_code
+            == 404
+        )
     assert _requests(app, a.id) == [] and _requests(app, b.id) == []
     assert _gdpr_events(app, a.id) == [] and _gdpr_events(app, b.id) == []
     with app.app_context(), tenant_context(a.id):
@@ -429,8 +514,10 @@ def test_agents_and_supervisors_are_refused(app, login_as, clinics, role):
     assert browser.get(_privacy(a.slug)).status_code == 403
     assert browser.post(_privacy(a.slug), {"q": ALICE["reference"]}).status_code == 403
     assert browser.post(_patient_url(a.slug, alice.patient, "export.json")).status_code == 403
-    assert browser.post(_patient_url(a.slug, alice.patient, "erase"),
-                        {"confirmation": ALICE["reference"]}).status_code == 403
+    assert (
+        browser.post(_patient_url(a.slug, alice.patient, "erase"), {"confirmation": ALICE["reference"]}).status_code
+        == 403
+    )
     assert 'href="/t/clinic-a/privacy"' not in browser.get(f"/t/{a.slug}/").get_data(as_text=True)
     assert _requests(app, a.id) == []
     with app.app_context(), tenant_context(a.id):

@@ -25,8 +25,11 @@ def _events(app, tenant_id: int, action: str | None = None) -> list[tuple]:
 
 
 def test_assigning_and_unassigning_a_manager_is_audited_in_each_clinic(app, login_as, two_tenants, create_user):
-    manager = create_user("new-manager@provider.test", platform_role=PlatformRole.MANAGER,
-                          memberships=((two_tenants.a.id, TenantRole.MANAGER),))
+    manager = create_user(
+        "new-manager@provider.test",
+        platform_role=PlatformRole.MANAGER,
+        memberships=((two_tenants.a.id, TenantRole.MANAGER),),
+    )
     admin = login_as(two_tenants.provider_admin)
 
     # Clinic A off, clinic B on.
@@ -35,9 +38,11 @@ def test_assigning_and_unassigning_a_manager_is_audited_in_each_clinic(app, logi
     assert response.status_code == 302
     actor = two_tenants.provider_admin
     assert _events(app, two_tenants.a.id) == [
-        ("membership.changed", "user", str(manager), actor, {"role": "manager", "change": "removed", "via": "console"})]
+        ("membership.changed", "user", str(manager), actor, {"role": "manager", "change": "removed", "via": "console"})
+    ]
     assert _events(app, two_tenants.b.id) == [
-        ("membership.changed", "user", str(manager), actor, {"role": "manager", "change": "added", "via": "console"})]
+        ("membership.changed", "user", str(manager), actor, {"role": "manager", "change": "added", "via": "console"})
+    ]
 
 
 def test_saving_unchanged_assignments_records_nothing(app, login_as, two_tenants):
@@ -54,7 +59,11 @@ def test_accepting_an_invitation_is_audited_in_the_inviting_clinic_only(app, log
     manager.post("/t/clinic-a/settings/people", {"email": "newcomer@clinic-a.example", "role": "agent"})
     [(action, object_type, invitation_id, actor, details)] = _events(app, two_tenants.a.id)
     assert (action, object_type, actor, details) == (
-        "invitation.created", "invitation", two_tenants.a.manager, {"role": "agent"})
+        "invitation.created",
+        "invitation",
+        two_tenants.a.manager,
+        {"role": "agent"},
+    )
     with app.app_context():
         SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
     link = urlsplit(re.search(r"http://switchboard\.test/invitations/\S+", mailbox[0].get_content()).group(0)).path
@@ -75,8 +84,15 @@ def test_revoking_an_invitation_is_audited(app, login_as, two_tenants):
     response = manager.post(f"/t/clinic-a/settings/invitations/{two_tenants.a.invitation}/revoke")
 
     assert response.status_code == 302
-    assert _events(app, two_tenants.a.id) == [("invitation.revoked", "invitation", str(two_tenants.a.invitation),
-                                               two_tenants.a.manager, {"role": "clinic_admin"})]
+    assert _events(app, two_tenants.a.id) == [
+        (
+            "invitation.revoked",
+            "invitation",
+            str(two_tenants.a.invitation),
+            two_tenants.a.manager,
+            {"role": "clinic_admin"},
+        )
+    ]
 
 
 @pytest.mark.tenant_isolation
@@ -93,18 +109,33 @@ def test_a_manager_onboarding_a_clinic_is_audited_as_its_first_member(app, brows
     manager = create_user("onboarder@provider.test", platform_role=PlatformRole.MANAGER)
     browser.login("onboarder@provider.test")
 
-    response = browser.post("/console/clinics/new", {
-        "name": "East Clinic", "slug": "east-clinic", "time_zone": "Europe/Berlin", "country_code": "DE",
-        "subdivision": "", "default_locale": "en", "supported_locales": ["en"],
-    })
+    response = browser.post(
+        "/console/clinics/new",
+        {
+            "name": "East Clinic",
+            "slug": "east-clinic",
+            "time_zone": "Europe/Berlin",
+            "country_code": "DE",
+            "subdivision": "",
+            "default_locale": "en",
+            "supported_locales": ["en"],
+        },
+    )
 
     assert response.status_code == 302
     with app.app_context():
         from app.tenants.services import find_tenant_by_slug
 
         tenant_id = find_tenant_by_slug("east-clinic").id
-    assert _events(app, tenant_id) == [("membership.changed", "user", str(manager), manager,
-                                        {"role": "manager", "change": "added", "via": "onboarding"})]
+    assert _events(app, tenant_id) == [
+        (
+            "membership.changed",
+            "user",
+            str(manager),
+            manager,
+            {"role": "manager", "change": "added", "via": "onboarding"},
+        )
+    ]
 
 
 @pytest.mark.tenant_isolation

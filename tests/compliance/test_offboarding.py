@@ -31,8 +31,10 @@ def row_counts(owner_engine, tenant_id: int) -> dict[str, int]:
     """Rows of the clinic in every table with a tenant_id column, and its tenants row, read as the owner."""
     with owner_engine.connect() as conn:
         tables = list(conn.scalars(TENANT_TABLES))
-        counts = {table: conn.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"), {"t": tenant_id})  # noqa: S608
-                  for table in tables}
+        counts = {
+            table: conn.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"), {"t": tenant_id})  # noqa: S608
+            for table in tables
+        }
         counts["tenants"] = conn.scalar(text("SELECT count(*) FROM tenants WHERE id = :t"), {"t": tenant_id})
         return counts
 
@@ -117,7 +119,8 @@ def test_archive_holds_every_table_of_the_clinic_and_nothing_of_another(app, log
 
 @pytest.mark.tenant_isolation
 def test_deletion_leaves_no_row_of_the_clinic_in_any_tenant_table_and_the_other_clinic_intact(
-        app, login_as, clinics, owner_engine):
+    app, login_as, clinics, owner_engine
+):
     a, b = clinics.a, clinics.b
     browser = login_as(a.manager)
     payload = build_and_download(app, browser, a.slug)
@@ -213,8 +216,9 @@ def test_deletion_is_refused_when_the_data_changed_after_the_archive(app, login_
     browser = login_as(a.manager)
     build_and_download(app, browser, a.slug)
     with app.app_context(), tenant_context(a.id):
-        db.session.execute(text("INSERT INTO closures (tenant_id, day, reason) VALUES (:t, '2031-01-02', 'late')"),
-                           {"t": a.id})
+        db.session.execute(
+            text("INSERT INTO closures (tenant_id, day, reason) VALUES (:t, '2031-01-02', 'late')"), {"t": a.id}
+        )
         db.session.commit()
     before = row_counts(owner_engine, a.id)
     response = browser.post(f"/t/{a.slug}/offboarding/delete", {"confirm_slug": a.slug})
@@ -235,8 +239,9 @@ def test_deletion_is_refused_with_a_wrong_confirmation(app, login_as, clinics, o
 
 
 @pytest.mark.parametrize("role", ["clinic_admin", "agent"])
-def test_clinic_members_who_do_not_manage_it_cannot_archive_download_or_delete(app, login_as, clinics,
-                                                                               owner_engine, role):
+def test_clinic_members_who_do_not_manage_it_cannot_archive_download_or_delete(
+    app, login_as, clinics, owner_engine, role
+):
     a = clinics.a
     manager = login_as(a.manager)
     build_and_download(app, manager, a.slug)
@@ -270,17 +275,19 @@ def test_manager_of_another_clinic_gets_404_on_everything_of_the_clinic(app, log
     assert row_counts(owner_engine, a.id) == before
 
 
-def test_a_table_added_later_is_archived_deleted_and_checked_without_code_changes(app, login_as, clinics,
-                                                                                 owner_engine):
+def test_a_table_added_later_is_archived_deleted_and_checked_without_code_changes(app, login_as, clinics, owner_engine):
     """A new tenant table (here without a foreign key to tenants, so no cascade reaches it) is found in the
     catalog: it is in the archive, its rows are deleted, and the certificate lists it."""
     a, b = clinics.a, clinics.b
     with owner_engine.begin() as conn:
-        conn.execute(text("CREATE TABLE later_things (id serial PRIMARY KEY, tenant_id integer NOT NULL, "
-                          "label text NOT NULL)"))
+        conn.execute(
+            text("CREATE TABLE later_things (id serial PRIMARY KEY, tenant_id integer NOT NULL, label text NOT NULL)")
+        )
         conn.execute(text("GRANT SELECT, INSERT, UPDATE, DELETE ON later_things TO switchboard_app"))
-        conn.execute(text("INSERT INTO later_things (tenant_id, label) VALUES (:a, 'thing of A'), (:b, 'thing of B')"),
-                     {"a": a.id, "b": b.id})
+        conn.execute(
+            text("INSERT INTO later_things (tenant_id, label) VALUES (:a, 'thing of A'), (:b, 'thing of B')"),
+            {"a": a.id, "b": b.id},
+        )
     try:
         browser = login_as(clinics.provider_admin)  # a provider admin may offboard any clinic
         bundle = zipfile.ZipFile(io.BytesIO(build_and_download(app, browser, a.slug)))

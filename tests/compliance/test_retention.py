@@ -18,8 +18,15 @@ from app.sla import metrics
 from app.tenancy import tenant_context
 from tests.compliance.clinic_data import fill_clinic, get, notes_of, snapshot, usage_totals
 
-PERSONAL_TABLES = ("contacts", "contact_notes", "contact_events", "outbound_messages", "survey_answers",
-                   "usage_records", "sla_rollups")
+PERSONAL_TABLES = (
+    "contacts",
+    "contact_notes",
+    "contact_events",
+    "outbound_messages",
+    "survey_answers",
+    "usage_records",
+    "sla_rollups",
+)
 
 
 def run_default_worker(app) -> None:
@@ -29,8 +36,9 @@ def run_default_worker(app) -> None:
 
 def queue_retention(app, tenant_id: int) -> None:
     with app.app_context():
-        get_queue("default").enqueue(run_retention, tenant_id,
-                                     description="app.compliance.retention_jobs.run_retention")
+        get_queue("default").enqueue(
+            run_retention, tenant_id, description="app.compliance.retention_jobs.run_retention"
+        )
 
 
 @pytest.fixture
@@ -68,8 +76,13 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
     run_default_worker(app)
 
     [run] = _runs(app, a.tenant_id)
-    assert run.purged == {"contact_notes": 1, "contact_details": 2, "call_metadata": 1, "message_details": 1,
-                          "survey_comments": 1}
+    assert run.purged == {
+        "contact_notes": 1,
+        "contact_details": 2,
+        "call_metadata": 1,
+        "message_details": 1,
+        "survey_comments": 1,
+    }
     assert run.total == 6 and run.trigger == "scheduled"
     assert run.settings["contact_text_days"] == 365 and run.settings["message_days"] == 180
 
@@ -80,7 +93,10 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
     assert (old.status.value, old.wait_seconds, old.first_response_at is not None) == ("resolved", 12, True)
     young = get(app, a.tenant_id, Contact, a.young_contact)
     assert (young.subject, young.complaint_reason, young.patient_ref) == (
-        "Subject PAT-YOUNG-A", "Complaint of PAT-YOUNG-A", "PAT-YOUNG-A")
+        "Subject PAT-YOUNG-A",
+        "Complaint of PAT-YOUNG-A",
+        "PAT-YOUNG-A",
+    )
     assert notes_of(app, a.tenant_id, a.young_contact) == ["Note about PAT-YOUNG-A in clinic A"]
     still_open = get(app, a.tenant_id, Contact, a.open_contact)
     assert (still_open.subject, still_open.patient_ref) == ("Subject PAT-OPEN-A", "PAT-OPEN-A")
@@ -137,8 +153,13 @@ def test_clinic_periods_decide_what_is_purged(app, clinics):
     run_default_worker(app)
     [run] = _runs(app, a.tenant_id)
     # Only messages (both are older than 30 days) and survey comments go; contacts keep their text.
-    assert run.purged == {"contact_notes": 0, "contact_details": 0, "call_metadata": 0, "message_details": 2,
-                          "survey_comments": 2}
+    assert run.purged == {
+        "contact_notes": 0,
+        "contact_details": 0,
+        "call_metadata": 0,
+        "message_details": 2,
+        "survey_comments": 2,
+    }
     assert get(app, a.tenant_id, Contact, a.old_contact).subject == "Subject PAT-OLD-A"
 
 
@@ -199,11 +220,16 @@ def test_manager_saves_periods_and_the_change_is_audited(app, login_as, two_tena
 RANGE_ERROR = "Enter a whole number of days from 30 to 3650."
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("contact_text_days", "29", RANGE_ERROR), ("message_days", "3651", RANGE_ERROR),
-    ("call_metadata_days", "-5", RANGE_ERROR), ("message_days", "abc", "Not a valid integer value"),
-    ("contact_text_days", "", "Enter a number of days."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("contact_text_days", "29", RANGE_ERROR),
+        ("message_days", "3651", RANGE_ERROR),
+        ("call_metadata_days", "-5", RANGE_ERROR),
+        ("message_days", "abc", "Not a valid integer value"),
+        ("contact_text_days", "", "Enter a number of days."),
+    ],
+)
 def test_bad_periods_answer_400_and_save_nothing(app, login_as, two_tenants, field, value, message):
     a = two_tenants.a
     response = login_as(a.manager).post(f"/t/{a.slug}/retention/", {**GOOD, field: value})
@@ -276,8 +302,16 @@ def test_runs_page_is_paginated(app, login_as, two_tenants):
     with app.app_context(), tenant_context(a.id):
         for day in range(25):
             started = datetime.combine(date(2026, 1, 1) + timedelta(days=day), datetime.min.time(), UTC)
-            db.session.add(RetentionRun(started_at=started, finished_at=started, trigger="scheduled", settings={},
-                                        purged={"contact_notes": day}, total=day))
+            db.session.add(
+                RetentionRun(
+                    started_at=started,
+                    finished_at=started,
+                    trigger="scheduled",
+                    settings={},
+                    purged={"contact_notes": day},
+                    total=day,
+                )
+            )
         db.session.commit()
     browser = login_as(a.clinic_admin)
     first = browser.get(f"/t/{a.slug}/retention/").get_data(as_text=True)

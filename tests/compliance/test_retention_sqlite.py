@@ -19,18 +19,35 @@ from app.tenants.models import BusinessHours, Tenant, TenantStatus
 
 
 def _clinic(slug: str) -> int:
-    tenant = Tenant(slug=slug, name=slug.title(), time_zone="Europe/Berlin", country_code="DE", default_locale="en",
-                    supported_locales=["en"], status=TenantStatus.ACTIVE)
+    tenant = Tenant(
+        slug=slug,
+        name=slug.title(),
+        time_zone="Europe/Berlin",
+        country_code="DE",
+        default_locale="en",
+        supported_locales=["en"],
+        status=TenantStatus.ACTIVE,
+    )
     db.session.add(tenant)
     db.session.flush()
     with tenant_context(tenant.id):
         db.session.add(BusinessHours(weekday=0, opens_at=time(8), closes_at=time(17)))
-        queue = hotline.save_queue(None, name="Phone", channel=Channel.PHONE, language="en", topic=Topic.GENERAL,
-                                   priority=3, in_house=False, target_seconds=60, team_id=None)
+        queue = hotline.save_queue(
+            None,
+            name="Phone",
+            channel=Channel.PHONE,
+            language="en",
+            topic=Topic.GENERAL,
+            priority=3,
+            in_house=False,
+            target_seconds=60,
+            team_id=None,
+        )
         db.session.flush()
         offered = datetime.now(UTC) - timedelta(days=400)
-        contact, _ = hotline.offer_contact(queue_id=queue.id, patient_ref=f"PAT-{slug}", subject="Old subject",
-                                           offered_at=offered)
+        contact, _ = hotline.offer_contact(
+            queue_id=queue.id, patient_ref=f"PAT-{slug}", subject="Old subject", offered_at=offered
+        )
         contact.status, contact.resolved_at = ContactStatus.RESOLVED, offered + timedelta(minutes=3)
         hotline.add_note(contact, None, f"Note of {slug}")
         db.session.commit()
@@ -39,11 +56,19 @@ def _clinic(slug: str) -> int:
 
 def test_purge_archive_and_deletion_work_on_sqlite(tmp_path, redis_url):
     database = f"sqlite:///{tmp_path / 'embedded.db'}"
-    app = create_app({
-        "SWITCHBOARD_ENV": "testing", "TESTING": True, "SECRET_KEY": "test-secret-key",
-        "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": database, "MIGRATION_DATABASE_URL": database,
-        "REDIS_URL": redis_url, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024,
-    })
+    app = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database,
+            "MIGRATION_DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+        }
+    )
     with app.app_context():
         upgrade()
         assert db.engine.dialect.name == "sqlite"

@@ -10,14 +10,22 @@ from app.hotline.models import Queue
 from app.tenancy import tenant_context
 from tests.compliance.test_audit import CLIENT_IP, _login_from_ip
 
-QUEUE = {"name": "Insurance DE", "channel": "email", "language": "de", "topic": "insurance_authorisation",
-         "priority": "4", "target_seconds": "14400", "team_id": ""}
+QUEUE = {
+    "name": "Insurance DE",
+    "channel": "email",
+    "language": "de",
+    "topic": "insurance_authorisation",
+    "priority": "4",
+    "target_seconds": "14400",
+    "team_id": "",
+}
 
 
 def _setting_events(app, tenant_id: int, after: int = 0) -> list[AuditEvent]:
     with app.app_context(), tenant_context(tenant_id):
         rows = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "setting.changed", AuditEvent.id > after)
+            select(AuditEvent)
+            .where(AuditEvent.action == "setting.changed", AuditEvent.id > after)
             .order_by(AuditEvent.id)
         ).all()
         db.session.expunge_all()

@@ -15,11 +15,19 @@ from app.tenants.models import Tenant
 
 def test_agent_claims_distinct_contacts_on_sqlite(tmp_path, redis_url):
     database = f"sqlite:///{tmp_path / 'embedded.db'}"
-    app = create_app({
-        "SWITCHBOARD_ENV": "testing", "TESTING": True, "SECRET_KEY": "test-secret-key",
-        "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": database, "MIGRATION_DATABASE_URL": database,
-        "REDIS_URL": redis_url, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024,
-    })
+    app = create_app(
+        {
+            "SWITCHBOARD_ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database,
+            "MIGRATION_DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+        }
+    )
     with app.app_context():
         upgrade()
         seed_demo()
@@ -33,8 +41,9 @@ def test_agent_claims_distinct_contacts_on_sqlite(tmp_path, redis_url):
                 db.session.commit()
             contacts = db.session.scalars(select(Contact).where(Contact.id.in_(claimed))).all()
             events = db.session.scalars(
-                select(ContactEvent).where(ContactEvent.contact_id.in_(claimed),
-                                           ContactEvent.kind == EventKind.ASSIGNED)
+                select(ContactEvent).where(
+                    ContactEvent.contact_id.in_(claimed), ContactEvent.kind == EventKind.ASSIGNED
+                )
             ).all()
     assert len(set(claimed)) == 3
     assert {contact.status for contact in contacts} == {ContactStatus.ASSIGNED}

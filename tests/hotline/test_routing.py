@@ -68,24 +68,28 @@ def test_in_house_queues_are_never_offered(app, two_tenants, set_languages, crea
 
 
 @pytest.mark.tenant_isolation
-def test_agent_of_clinic_a_never_gets_a_contact_of_clinic_b(app, two_tenants, set_languages, create_queue,
-                                                            create_contact):
+def test_agent_of_clinic_a_never_gets_a_contact_of_clinic_b(
+    app, two_tenants, set_languages, create_queue, create_contact
+):
     set_languages(two_tenants.a.agent, "en")
     queue_b = create_queue(two_tenants.b.id, "B line")
     create_contact(two_tenants.b.id, queue_b, age_seconds=900)
     assert _claim(app, two_tenants.a.id, two_tenants.a.agent) is None
 
 
-def test_claim_records_the_assignment_on_the_timeline(app, two_tenants, set_languages, create_queue,
-                                                     create_contact):
+def test_claim_records_the_assignment_on_the_timeline(app, two_tenants, set_languages, create_queue, create_contact):
     a = two_tenants.a
     set_languages(a.agent, "en")
     contact_id = create_contact(a.id, create_queue(a.id, "Line"))
     assert _claim(app, a.id, a.agent) == contact_id
     with app.app_context(), tenant_context(a.id):
         contact = db.session.get(Contact, contact_id)
-        kinds = [e.kind for e in db.session.scalars(select(ContactEvent).where(ContactEvent.contact_id == contact_id)
-                                                    .order_by(ContactEvent.id))]
+        kinds = [
+            e.kind
+            for e in db.session.scalars(
+                select(ContactEvent).where(ContactEvent.contact_id == contact_id).order_by(ContactEvent.id)
+            )
+        ]
     assert contact.status == ContactStatus.ASSIGNED and contact.assigned_to_id == a.agent
     assert kinds == [EventKind.OFFERED, EventKind.ASSIGNED]
 
@@ -95,8 +99,9 @@ def test_agent_without_languages_is_told_so(app, two_tenants, create_queue, crea
         services.claim_next_contact(two_tenants.a.agent)
 
 
-def test_concurrent_agents_never_claim_the_same_contact(app, create_tenant, create_user, set_languages,
-                                                         create_queue, create_contact):
+def test_concurrent_agents_never_claim_the_same_contact(
+    app, create_tenant, create_user, set_languages, create_queue, create_contact
+):
     """16 agents race for 300 contacts on real PostgreSQL: each is claimed exactly once."""
     from app.auth.models import TenantRole
 

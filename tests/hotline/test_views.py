@@ -33,8 +33,12 @@ def _contact(app, tenant_id, contact_id) -> Contact:
 
 def _events(app, tenant_id, contact_id) -> list[str]:
     with app.app_context(), tenant_context(tenant_id):
-        return [e.kind.value for e in db.session.scalars(
-            select(ContactEvent).where(ContactEvent.contact_id == contact_id).order_by(ContactEvent.id))]
+        return [
+            e.kind.value
+            for e in db.session.scalars(
+                select(ContactEvent).where(ContactEvent.contact_id == contact_id).order_by(ContactEvent.id)
+            )
+        ]
 
 
 def test_agent_claims_next_contact_from_the_workspace(app, login_as, clinic):
@@ -67,12 +71,21 @@ def test_handling_a_contact_writes_the_timeline(app, login_as, clinic):
     assert browser.post(f"{base}/wait").status_code == 302
     assert browser.post(f"{base}/resume").status_code == 302
     assert browser.post(f"{base}/complaint", {"reason": "Waited too long last week"}).status_code == 302
-    assert browser.post(f"{base}/resolve", {"disposition": "appointment_changed", "topic": "appointments"}
-                        ).status_code == 302
+    assert (
+        browser.post(f"{base}/resolve", {"disposition": "appointment_changed", "topic": "appointments"}).status_code
+        == 302
+    )
     item = _contact(app, a.id, a.contact)
     assert item.status == ContactStatus.RESOLVED and item.disposition == "appointment_changed"
     assert _events(app, a.id, a.contact) == [
-        "offered", "assigned", "first_response", "waiting_on_patient", "resumed", "complaint_flagged", "resolved"]
+        "offered",
+        "assigned",
+        "first_response",
+        "waiting_on_patient",
+        "resumed",
+        "complaint_flagged",
+        "resolved",
+    ]
     page = browser.get(base).get_data(as_text=True)
     assert "Patient asked to move the appointment." in page
 
@@ -93,24 +106,30 @@ def test_callback_is_offered_at_its_time_in_the_clinic_time_zone(app, login_as, 
     browser = login_as(a.agent)
     browser.post(f"/t/{a.slug}/workspace/next")
     local = datetime.now(UTC).astimezone().replace(tzinfo=None) + timedelta(days=2)
-    response = browser.post(f"/t/{a.slug}/contacts/{a.contact}/callback",
-                            {"callback_at": local.strftime("%Y-%m-%dT%H:%M"), "queue_id": a.callbacks})
+    response = browser.post(
+        f"/t/{a.slug}/contacts/{a.contact}/callback",
+        {"callback_at": local.strftime("%Y-%m-%dT%H:%M"), "queue_id": a.callbacks},
+    )
     assert response.status_code == 302
     with app.app_context(), tenant_context(a.id):
         callback = db.session.scalar(select(Contact).where(Contact.queue_id == a.callbacks))
     assert callback.patient_ref == "PAT-A-1" and callback.offered_at > datetime.now(UTC) + timedelta(days=1)
     # Not claimable before its time.
-    assert "No contact is waiting" in browser.post(f"/t/{a.slug}/workspace/next", follow_redirects=True
-                                                   ).get_data(as_text=True)
+    assert "No contact is waiting" in browser.post(f"/t/{a.slug}/workspace/next", follow_redirects=True).get_data(
+        as_text=True
+    )
 
 
-@pytest.mark.parametrize(("action", "data", "message"), [
-    ("note", {"body": ""}, "This field is required."),
-    ("transfer", {"queue_id": "999999", "language": "en"}, "Not a valid choice"),
-    ("resolve", {"disposition": "made-up", "topic": "appointments"}, "Not a valid choice"),
-    ("callback", {"callback_at": "2001-01-01T10:00", "queue_id": "CALLBACKS"}, "must be in the future"),
-    ("complaint", {"reason": "x" * 501}, "500"),
-])
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("note", {"body": ""}, "This field is required."),
+        ("transfer", {"queue_id": "999999", "language": "en"}, "Not a valid choice"),
+        ("resolve", {"disposition": "made-up", "topic": "appointments"}, "Not a valid choice"),
+        ("callback", {"callback_at": "2001-01-01T10:00", "queue_id": "CALLBACKS"}, "must be in the future"),
+        ("complaint", {"reason": "x" * 501}, "500"),
+    ],
+)
 def test_bad_input_on_a_contact_is_refused_and_writes_nothing(app, login_as, clinic, action, data, message):
     a = clinic.a
     browser = login_as(a.agent)
@@ -125,15 +144,15 @@ def test_bad_input_on_a_contact_is_refused_and_writes_nothing(app, login_as, cli
         assert db.session.scalar(select(func.count()).select_from(ContactNote)) == 0
 
 
-def test_another_agent_cannot_resolve_a_contact_they_do_not_handle(app, login_as, create_user, clinic,
-                                                                    set_languages):
+def test_another_agent_cannot_resolve_a_contact_they_do_not_handle(app, login_as, create_user, clinic, set_languages):
     from app.auth.models import TenantRole
 
     a = clinic.a
     colleague = create_user("colleague@example.test", memberships=((a.id, TenantRole.AGENT),))
     login_as(a.agent).post(f"/t/{a.slug}/workspace/next")
-    response = login_as(colleague).post(f"/t/{a.slug}/contacts/{a.contact}/resolve",
-                                        {"disposition": "answered", "topic": "appointments"})
+    response = login_as(colleague).post(
+        f"/t/{a.slug}/contacts/{a.contact}/resolve", {"disposition": "answered", "topic": "appointments"}
+    )
     assert response.status_code == 400
     assert _contact(app, a.id, a.contact).status == ContactStatus.ASSIGNED
 
@@ -156,8 +175,15 @@ def test_supervisor_sees_open_contacts_and_reassigns(app, login_as, create_user,
 def test_manager_creates_a_queue_and_bad_input_is_refused(app, login_as, clinic):
     a = clinic.a
     browser = login_as(a.manager)
-    good = {"name": "Insurance DE", "channel": "email", "language": "de", "topic": "insurance_authorisation",
-            "priority": "4", "target_seconds": "14400", "team_id": ""}
+    good = {
+        "name": "Insurance DE",
+        "channel": "email",
+        "language": "de",
+        "topic": "insurance_authorisation",
+        "priority": "4",
+        "target_seconds": "14400",
+        "team_id": "",
+    }
     assert browser.post(f"/t/{a.slug}/settings/queues", good).status_code == 302
     for bad, message in [
         ({**good, "name": "Insurance DE"}, "already exists"),
@@ -183,8 +209,9 @@ def test_manager_sets_agent_languages(app, login_as, clinic):
     from app.hotline import services
 
     a = clinic.a
-    response = login_as(a.manager).post(f"/t/{a.slug}/settings/agents/{a.agent}/languages",
-                                        {"lang_en": "native", "lang_de": "working"})
+    response = login_as(a.manager).post(
+        f"/t/{a.slug}/settings/agents/{a.agent}/languages", {"lang_en": "native", "lang_de": "working"}
+    )
     assert response.status_code == 302
     with app.app_context():
         assert {k: v.value for k, v in services.agent_languages(a.agent).items()} == {"en": "native", "de": "working"}
@@ -193,8 +220,13 @@ def test_manager_sets_agent_languages(app, login_as, clinic):
 def test_manager_builds_a_team_of_clinic_agents_only(app, login_as, clinic):
     a, b = clinic.a, clinic.b
     browser = login_as(a.manager)
-    team = {"name": "Morning EN", "languages": ["en"], "covers_from": "07:00", "covers_until": "15:00",
-            "members": [str(a.agent)]}
+    team = {
+        "name": "Morning EN",
+        "languages": ["en"],
+        "covers_from": "07:00",
+        "covers_until": "15:00",
+        "members": [str(a.agent)],
+    }
     assert browser.post(f"/t/{a.slug}/settings/teams", team).status_code == 302
     foreign = browser.post(f"/t/{a.slug}/settings/teams", {**team, "name": "Sneaky", "members": [str(b.agent)]})
     assert foreign.status_code == 400
@@ -202,8 +234,15 @@ def test_manager_builds_a_team_of_clinic_agents_only(app, login_as, clinic):
 
 # --- isolation and roles ---------------------------------------------------------------------------
 
-HOTLINE_PAGES = ["/workspace", "/workspace/live.json", "/contacts/new", "/supervisor", "/settings/queues",
-                 "/settings/teams", "/settings/agents"]
+HOTLINE_PAGES = [
+    "/workspace",
+    "/workspace/live.json",
+    "/contacts/new",
+    "/supervisor",
+    "/settings/queues",
+    "/settings/teams",
+    "/settings/agents",
+]
 
 
 @pytest.mark.parametrize("page", HOTLINE_PAGES)
@@ -218,9 +257,14 @@ def test_hotline_pages_of_clinic_b_answer_404_to_clinic_a(login_as, clinic, page
 def test_agent_of_a_guessing_a_contact_id_of_b_gets_404(app, login_as, clinic, path):
     a, b = clinic.a, clinic.b
     browser = login_as(a.agent)
-    response = browser.get(f"/t/{a.slug}/contacts/{b.contact}") if not path else browser.post(
-        f"/t/{a.slug}/contacts/{b.contact}{path}", {"body": "x", "disposition": "answered", "topic": "general",
-                                                     "queue_id": a.queue, "language": "en"})
+    response = (
+        browser.get(f"/t/{a.slug}/contacts/{b.contact}")
+        if not path
+        else browser.post(
+            f"/t/{a.slug}/contacts/{b.contact}{path}",
+            {"body": "x", "disposition": "answered", "topic": "general", "queue_id": a.queue, "language": "en"},
+        )
+    )
     assert response.status_code == 404
     assert "PAT-B-SECRET" not in response.get_data(as_text=True)
     assert _events(app, b.id, b.contact) == ["offered"]
@@ -229,21 +273,25 @@ def test_agent_of_a_guessing_a_contact_id_of_b_gets_404(app, login_as, clinic, p
 @pytest.mark.tenant_isolation
 def test_supervisor_of_a_cannot_reassign_a_contact_of_b(app, login_as, clinic):
     a, b = clinic.a, clinic.b
-    response = login_as(a.supervisor).post(f"/t/{a.slug}/supervisor/contacts/{b.contact}/reassign",
-                                           {"agent_id": a.agent})
+    response = login_as(a.supervisor).post(
+        f"/t/{a.slug}/supervisor/contacts/{b.contact}/reassign", {"agent_id": a.agent}
+    )
     assert response.status_code == 404
     assert _contact(app, b.id, b.contact).assigned_to_id is None
 
 
-@pytest.mark.parametrize(("role", "page", "status"), [
-    ("clinic_admin", "/workspace", 403),
-    ("clinic_admin", "/supervisor", 403),
-    ("agent", "/supervisor", 403),
-    ("agent", "/settings/queues", 403),
-    ("supervisor", "/settings/queues", 403),
-    ("supervisor", "/supervisor", 200),
-    ("manager", "/supervisor", 200),
-])
+@pytest.mark.parametrize(
+    ("role", "page", "status"),
+    [
+        ("clinic_admin", "/workspace", 403),
+        ("clinic_admin", "/supervisor", 403),
+        ("agent", "/supervisor", 403),
+        ("agent", "/settings/queues", 403),
+        ("supervisor", "/settings/queues", 403),
+        ("supervisor", "/supervisor", 200),
+        ("manager", "/supervisor", 200),
+    ],
+)
 def test_hotline_roles(login_as, clinic, role, page, status):
     assert login_as(clinic.a[role]).get(f"/t/{clinic.a.slug}{page}").status_code == status
 
@@ -258,13 +306,13 @@ def test_contact_timeline_cannot_be_rewritten(app, clinic):
         db.session.rollback()
 
 
-def test_tenant_picker_shows_what_waits_for_a_pool_agent_in_each_clinic(app, login_as, create_user, clinic,
-                                                                        set_languages, create_contact):
+def test_tenant_picker_shows_what_waits_for_a_pool_agent_in_each_clinic(
+    app, login_as, create_user, clinic, set_languages, create_contact
+):
     from app.auth.models import TenantRole
 
     a, b = clinic.a, clinic.b
-    pool_agent = create_user("pool@example.test",
-                             memberships=((a.id, TenantRole.AGENT), (b.id, TenantRole.AGENT)))
+    pool_agent = create_user("pool@example.test", memberships=((a.id, TenantRole.AGENT), (b.id, TenantRole.AGENT)))
     set_languages(pool_agent, "en")
     create_contact(b.id, b.queue, patient_ref="PAT-B-2")
     page = login_as(pool_agent).get("/tenants").get_data(as_text=True)

@@ -51,9 +51,13 @@ def localstripe_server():
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="localstripe-") as folder:
         log = open(Path(folder) / "server.log", "wb")  # noqa: SIM115 - closed below
-        process = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(port), str(Path(folder) / "state.pickle")],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-                                   env={**os.environ, **clock.child_env(), "PYTHONPATH": str(ROOT)})
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SCRIPT, str(port), str(Path(folder) / "state.pickle")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            env={**os.environ, **clock.child_env(), "PYTHONPATH": str(ROOT)},
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30

@@ -55,8 +55,13 @@ class SmsSink:
                 return self.fail_with, {"code": 21211, "message": "The 'To' number is not a valid phone number."}
             if key in self.delivered:
                 return 201, self.delivered[key]
-            message = {"sid": f"SM{len(self.delivered) + 1:032d}", "status": "queued", "to": form.get("To"),
-                       "body": form.get("Body"), "status_callback": form.get("StatusCallback")}
+            message = {
+                "sid": f"SM{len(self.delivered) + 1:032d}",
+                "status": "queued",
+                "to": form.get("To"),
+                "body": form.get("Body"),
+                "status_callback": form.get("StatusCallback"),
+            }
             self.delivered[key] = message
             return 201, message
 
@@ -116,8 +121,12 @@ def sms_sink(account_sid: str = "ACtest", auth_token: str = "sms-test-token"):
 
 def post_status_callback(url: str, params: dict[str, str], signature: str) -> int:
     """Deliver a status callback to `url` as the provider would (form POST with X-Twilio-Signature)."""
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), method="POST",  # noqa: S310
-                                     headers={"X-Twilio-Signature": signature})
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(params).encode(),
+        method="POST",  # noqa: S310
+        headers={"X-Twilio-Signature": signature},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status

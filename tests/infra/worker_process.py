@@ -20,9 +20,22 @@ from tests.infra import clock
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Variables of the developer's shell that must not leak into the worker's configuration.
-_DROPPED = {"DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SWITCHBOARD_ENV", "SENTRY_DSN",
-            "MAIL_SERVER", "MAIL_PORT", "SMS_API_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "PUBLIC_BASE_URL",
-            "OUTBOUND_LEASE_SECONDS", "SWITCHBOARD_INSTANCE"}
+_DROPPED = {
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "SWITCHBOARD_ENV",
+    "SENTRY_DSN",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "SMS_API_URL",
+    "SMS_ACCOUNT_SID",
+    "SMS_AUTH_TOKEN",
+    "PUBLIC_BASE_URL",
+    "OUTBOUND_LEASE_SECONDS",
+    "SWITCHBOARD_INSTANCE",
+}
 
 
 def worker_env(app, instance_path: Path, **extra: str) -> dict[str, str]:
@@ -52,11 +65,23 @@ def worker_env(app, instance_path: Path, **extra: str) -> dict[str, str]:
 def start_worker(env: dict[str, str], *queues: str, burst: bool = False, log: Path) -> subprocess.Popen:
     """`python worker.py [--burst] queues…` in a new session (its own process group), output to `log`."""
     # On the test's pinned clock (tests/infra/clock.py): the worker plans against the test's "now".
-    arguments = [sys.executable, "-m", "tests.infra.pinned", str(ROOT / "worker.py"), *(["--burst"] if burst else []),
-                 *queues]
+    arguments = [
+        sys.executable,
+        "-m",
+        "tests.infra.pinned",
+        str(ROOT / "worker.py"),
+        *(["--burst"] if burst else []),
+        *queues,
+    ]
     with open(log, "ab") as output:
-        return subprocess.Popen(arguments, cwd=ROOT, env={**env, **clock.child_env()}, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            arguments,
+            cwd=ROOT,
+            env={**env, **clock.child_env()},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _descendants(pid: int) -> list[int]:

@@ -35,14 +35,24 @@ def fill_month(app, create_queue):
     def _fill(tenant_id: int, agent_id: int, queue_name: str, day: date, *, policy_name: str = "Contract 80/20"):
         queue = create_queue(tenant_id, queue_name, target_seconds=60)
         with app.app_context(), tenant_context(tenant_id):
-            db.session.add(SlaPolicy(name=policy_name, position=1, queue_id=queue, service_level_percent=80,
-                                     answer_within_seconds=20, max_asa_seconds=30, max_abandon_percent=5,
-                                     convention=ServiceLevelConvention.ANSWERED_OF_OFFERED))
+            db.session.add(
+                SlaPolicy(
+                    name=policy_name,
+                    position=1,
+                    queue_id=queue,
+                    service_level_percent=80,
+                    answer_within_seconds=20,
+                    max_asa_seconds=30,
+                    max_abandon_percent=5,
+                    convention=ServiceLevelConvention.ANSWERED_OF_OFFERED,
+                )
+            )
             db.session.flush()
             start = datetime.combine(day, time(10), ZoneInfo("Europe/Berlin")).astimezone(UTC)
             for minute, wait in enumerate([5, 15, 45]):
-                contact, _ = hotline.offer_contact(queue_id=queue, patient_ref=f"PA{minute}",
-                                                   offered_at=start + timedelta(minutes=minute))
+                contact, _ = hotline.offer_contact(
+                    queue_id=queue, patient_ref=f"PA{minute}", offered_at=start + timedelta(minutes=minute)
+                )
                 hotline.record_first_response(contact, agent_id, at=contact.offered_at + timedelta(seconds=wait))
             abandoned, _ = hotline.offer_contact(queue_id=queue, patient_ref="PA-AB", offered_at=start)
             abandoned.status, abandoned.wait_seconds = "abandoned", 30

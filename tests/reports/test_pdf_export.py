@@ -112,12 +112,18 @@ def test_agents_do_not_get_the_pdf(login_as, october):
     assert login_as(october.a.agent).get(f"/t/{october.a.slug}/sla.pdf").status_code == 403
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("period=custom&start=2026-10-31&end=2026-10-01", "The period ends before it starts."),
-    ("period=custom&start=yesterday&end=2026-10-01", "Give the period as two dates, e.g. 2026-10-01 and 2026-10-31."),
-    ("period=custom&start=2020-01-01&end=2026-01-01", "A report covers at most 366 days."),
-    ("period=fortnight", "Unknown period."),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("period=custom&start=2026-10-31&end=2026-10-01", "The period ends before it starts."),
+        (
+            "period=custom&start=yesterday&end=2026-10-01",
+            "Give the period as two dates, e.g. 2026-10-01 and 2026-10-31.",
+        ),
+        ("period=custom&start=2020-01-01&end=2026-01-01", "A report covers at most 366 days."),
+        ("period=fortnight", "Unknown period."),
+    ],
+)
 def test_bad_periods_answer_400_with_a_translated_message(app, login_as, october, create_user, query, message):
     a = october.a
     german = create_user("leiter@example.test", locale="de", memberships=((a.id, TenantRole.CLINIC_ADMIN),))
@@ -132,8 +138,7 @@ def test_bad_periods_answer_400_with_a_translated_message(app, login_as, october
 @pytest.mark.parametrize("locale", ["en", "de", "pl", "fr", "es"])
 def test_pdf_renders_in_every_ui_language(app, login_as, october, create_user, locale):
     a = october.a
-    reader = create_user(f"reader-{locale}@example.test", locale=locale,
-                         memberships=((a.id, TenantRole.CLINIC_ADMIN),))
+    reader = create_user(f"reader-{locale}@example.test", locale=locale, memberships=((a.id, TenantRole.CLINIC_ADMIN),))
     text = _pdf_text(login_as(reader).get(f"/t/{a.slug}/sla.pdf?{PERIOD}"))
     with app.test_request_context(), force_locale(locale):
         per_queue = gettext("Per queue")

@@ -49,8 +49,9 @@ def _attachments(message) -> dict:
 def _german_subject(app, clinic: str, first: date) -> str:
     """The subject as the clinic's German catalog words it, with the month named by babel."""
     with app.test_request_context(), force_locale("de"):
-        return gettext("%(clinic)s: SLA report for %(month)s", clinic=clinic,
-                       month=format_date(first, "LLLL y", locale="de"))
+        return gettext(
+            "%(clinic)s: SLA report for %(month)s", clinic=clinic, month=format_date(first, "LLLL y", locale="de")
+        )
 
 
 def _pdf_text(content: bytes) -> str:
@@ -93,11 +94,16 @@ def test_schedule_mails_last_months_report_once_in_the_clinic_language(app, last
     assert german_month in message["Subject"]
     # The German wording, not only a German month name (some months read the same in both languages).
     with app.test_request_context(), force_locale("en"):
-        english = gettext("%(clinic)s: SLA report for %(month)s", clinic="Clinic A",
-                          month=format_date(month.first, "LLLL y", locale="en"))
+        english = gettext(
+            "%(clinic)s: SLA report for %(month)s",
+            clinic="Clinic A",
+            month=format_date(month.first, "LLLL y", locale="en"),
+        )
     assert message["Subject"] != english
     assert set(message["To"].addresses[i].addr_spec for i in range(2)) == {
-        "admin-a@example.test", "quality@clinic-a.example"}
+        "admin-a@example.test",
+        "quality@clinic-a.example",
+    }
 
     stem = f"sla-clinic-a-{month.first}-{month.last}"
     files = _attachments(message)
@@ -183,8 +189,7 @@ def test_a_duplicate_of_a_running_job_leaves_it_to_the_running_one(app, last_mon
     with app.app_context():
         schedule_report_emails()
     [run] = _runs(app, a.id)
-    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, progress=30,
-                  started_at=datetime.now(UTC))
+    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, progress=30, started_at=datetime.now(UTC))
     _work(app)
 
     assert [m for m in mailbox if "Clinic A" in m["Subject"]] == []
@@ -198,8 +203,16 @@ def test_rqs_rerun_of_a_crashed_job_takes_its_run_over_and_sends_once(app, last_
     with app.app_context():
         schedule_report_emails()
     [run] = _runs(app, a.id)
-    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, progress=30,
-                  started_at=datetime.now(UTC), job_id="report-crashed")
+    _force_status(
+        app,
+        a.id,
+        run.id,
+        ReportRunStatus.RUNNING,
+        attempts=1,
+        progress=30,
+        started_at=datetime.now(UTC),
+        job_id="report-crashed",
+    )
     with app.app_context():
         get_queue(REPORTS).enqueue(send_monthly_report, a.id, run.id, job_id="report-crashed")
     _work(app)
@@ -217,8 +230,13 @@ def test_a_run_abandoned_past_its_lease_can_be_sent_again(app, login_as, last_mo
     manager = login_as(a.manager)
     _force_status(app, a.id, run.id, ReportRunStatus.RUNNING, attempts=1, started_at=datetime.now(UTC))
     assert manager.post(f"/t/{a.slug}/reports/send").status_code == 409  # still within its lease
-    _force_status(app, a.id, run.id, ReportRunStatus.RUNNING,
-                  started_at=datetime.now(UTC) - schedule.RUNNING_LEASE - timedelta(minutes=1))
+    _force_status(
+        app,
+        a.id,
+        run.id,
+        ReportRunStatus.RUNNING,
+        started_at=datetime.now(UTC) - schedule.RUNNING_LEASE - timedelta(minutes=1),
+    )
     assert manager.post(f"/t/{a.slug}/reports/send").status_code == 303
     _work(app)
     assert len([m for m in mailbox if "Clinic A" in m["Subject"]]) == 1
@@ -349,7 +367,9 @@ def test_the_schedule_is_due_from_its_day_in_the_clinic_time_zone(app, two_tenan
         assert schedule.queue_due_runs(now=datetime(2026, 11, 20, 9, tzinfo=UTC)) == 0
         assert schedule.queue_due_runs(now=datetime(2026, 12, 7, 9, tzinfo=UTC)) == 1
     assert [(r.period_start, r.period_end) for r in _runs(app, a.id)] == [
-        (date(2026, 10, 1), date(2026, 10, 31)), (date(2026, 11, 1), date(2026, 11, 30))]
+        (date(2026, 10, 1), date(2026, 10, 31)),
+        (date(2026, 11, 1), date(2026, 11, 30)),
+    ]
     with app.app_context():
         assert len(get_queue(REPORTS)) == 2
 
@@ -375,10 +395,15 @@ def test_manager_sets_the_report_schedule(app, login_as, two_tenants):
     manager = login_as(a.manager)
     page = manager.get(f"/t/{a.slug}/settings/reports").get_data(as_text=True)
     assert "Admin Of A" in page and "Admin Of B" not in page
-    response = manager.post(f"/t/{a.slug}/settings/reports", {
-        "enabled": "y", "day_of_month": "3", "member_ids": [str(a.clinic_admin), str(a.supervisor)],
-        "addresses": "Quality@Clinic-A.example, board@clinic-a.example\nquality@clinic-a.example",
-    })
+    response = manager.post(
+        f"/t/{a.slug}/settings/reports",
+        {
+            "enabled": "y",
+            "day_of_month": "3",
+            "member_ids": [str(a.clinic_admin), str(a.supervisor)],
+            "addresses": "Quality@Clinic-A.example, board@clinic-a.example\nquality@clinic-a.example",
+        },
+    )
     assert response.status_code == 302
     with app.app_context(), tenant_context(a.id):
         saved = schedule.get_schedule()
@@ -386,8 +411,11 @@ def test_manager_sets_the_report_schedule(app, login_as, two_tenants):
         assert saved.member_ids == sorted([a.clinic_admin, a.supervisor])
         assert saved.addresses == ["quality@clinic-a.example", "board@clinic-a.example"]
         assert schedule.recipients(saved, a.id) == [
-            "admin-a@example.test", "supervisor-a@example.test", "quality@clinic-a.example",
-            "board@clinic-a.example"]
+            "admin-a@example.test",
+            "supervisor-a@example.test",
+            "quality@clinic-a.example",
+            "board@clinic-a.example",
+        ]
     page = manager.get(f"/t/{a.slug}/settings/reports").get_data(as_text=True)
     assert "board@clinic-a.example" in page and 'value="3"' in page
 
@@ -409,23 +437,35 @@ def test_the_report_schedule_is_a_step_of_onboarding(app, login_as, two_tenants)
 
 def _schedule_count(app) -> int:
     with app.app_context():
-        return db.session.scalar(
-            select(func.count()).select_from(ReportSchedule).execution_options(all_tenants=True))
+        return db.session.scalar(select(func.count()).select_from(ReportSchedule).execution_options(all_tenants=True))
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    ({"enabled": "y", "day_of_month": "31", "addresses": "q@clinic-a.example"},
-     "Choose a day between 1 and 28, so that every month has it."),
-    ({"enabled": "y", "day_of_month": "0", "addresses": "q@clinic-a.example"},
-     "Choose a day between 1 and 28, so that every month has it."),
-    ({"enabled": "y", "day_of_month": "", "addresses": "q@clinic-a.example"},
-     "Choose a day between 1 and 28, so that every month has it."),
-    ({"enabled": "y", "day_of_month": "5", "addresses": "q@clinic-a.example, not-an-address"},
-     "not-an-address is not a valid e-mail address."),
-    ({"enabled": "y", "day_of_month": "5"}, "Choose at least one recipient for the monthly report."),
-    ({"enabled": "y", "day_of_month": "5", "addresses": "\n".join(f"p{n}@clinic-a.example" for n in range(21))},
-     "At most 20 further addresses."),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (
+            {"enabled": "y", "day_of_month": "31", "addresses": "q@clinic-a.example"},
+            "Choose a day between 1 and 28, so that every month has it.",
+        ),
+        (
+            {"enabled": "y", "day_of_month": "0", "addresses": "q@clinic-a.example"},
+            "Choose a day between 1 and 28, so that every month has it.",
+        ),
+        (
+            {"enabled": "y", "day_of_month": "", "addresses": "q@clinic-a.example"},
+            "Choose a day between 1 and 28, so that every month has it.",
+        ),
+        (
+            {"enabled": "y", "day_of_month": "5", "addresses": "q@clinic-a.example, not-an-address"},
+            "not-an-address is not a valid e-mail address.",
+        ),
+        ({"enabled": "y", "day_of_month": "5"}, "Choose at least one recipient for the monthly report."),
+        (
+            {"enabled": "y", "day_of_month": "5", "addresses": "\n".join(f"p{n}@clinic-a.example" for n in range(21))},
+            "At most 20 further addresses.",
+        ),
+    ],
+)
 def test_bad_settings_answer_400_and_save_nothing(app, login_as, two_tenants, form, message):
     a = two_tenants.a
     response = login_as(a.manager).post(f"/t/{a.slug}/settings/reports", form)
@@ -440,8 +480,10 @@ def test_bad_settings_answer_400_and_save_nothing(app, login_as, two_tenants, fo
 @pytest.mark.tenant_isolation
 def test_clinic_b_people_cannot_be_recipients_of_clinic_a(app, login_as, two_tenants):
     a, b = two_tenants.a, two_tenants.b
-    response = login_as(a.manager).post(f"/t/{a.slug}/settings/reports", {
-        "enabled": "y", "day_of_month": "1", "member_ids": [str(a.clinic_admin), str(b.clinic_admin)]})
+    response = login_as(a.manager).post(
+        f"/t/{a.slug}/settings/reports",
+        {"enabled": "y", "day_of_month": "1", "member_ids": [str(a.clinic_admin), str(b.clinic_admin)]},
+    )
     assert response.status_code == 400
     assert "Choose recipients among the clinic&#39;s people." in response.get_data(as_text=True)
     assert _schedule_count(app) == 0
@@ -452,8 +494,13 @@ def test_clinic_b_people_cannot_be_recipients_of_clinic_a(app, login_as, two_ten
 def test_clinic_b_people_get_404_for_clinic_a_reports(app, login_as, last_month, role, mailbox):
     a, b = last_month.a, last_month.b
     browser = login_as(b[role])
-    for method, path in (("get", "/reports"), ("get", "/reports/runs.json"), ("post", "/reports/send"),
-                         ("get", "/settings/reports"), ("post", "/settings/reports")):
+    for method, path in (
+        ("get", "/reports"),
+        ("get", "/reports/runs.json"),
+        ("post", "/reports/send"),
+        ("get", "/settings/reports"),
+        ("post", "/settings/reports"),
+    ):
         response = getattr(browser, method)(f"/t/{a.slug}{path}")
         assert response.status_code == 404, (method, path)
         assert "admin-a@example.test" not in response.get_data(as_text=True)

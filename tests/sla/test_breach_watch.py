@@ -26,9 +26,9 @@ def _alerts(app, tenant_id):
 def test_watch_warns_then_breaches_and_mails_each_once(app, two_tenants, create_queue, create_contact, mailbox):
     a, b = two_tenants.a, two_tenants.b
     queue = create_queue(a.id, "Phone EN", target_seconds=100)
-    warned = create_contact(a.id, queue, age_seconds=85)      # 85 % of 100 s: warning only
-    breached = create_contact(a.id, queue, age_seconds=150)   # past due: warning and breach
-    fresh = create_contact(a.id, queue, age_seconds=10)       # nothing yet
+    warned = create_contact(a.id, queue, age_seconds=85)  # 85 % of 100 s: warning only
+    breached = create_contact(a.id, queue, age_seconds=150)  # past due: warning and breach
+    fresh = create_contact(a.id, queue, age_seconds=10)  # nothing yet
     create_contact(b.id, create_queue(b.id, "B line", target_seconds=100), age_seconds=500)
 
     with app.app_context():
@@ -73,8 +73,9 @@ def test_alerts_are_raised_at_the_policy_warning_share(app, two_tenants, create_
     a = two_tenants.a
     queue = create_queue(a.id, "Phone EN")
     with app.app_context(), tenant_context(a.id):
-        sla.save_policy(None, name="Warn at half", service_level_percent=80, answer_within_seconds=100,
-                        warn_at_percent=50)
+        sla.save_policy(
+            None, name="Warn at half", service_level_percent=80, answer_within_seconds=100, warn_at_percent=50
+        )
         db.session.commit()
     contact = create_contact(a.id, queue, age_seconds=55)
     with app.app_context(), tenant_context(a.id):

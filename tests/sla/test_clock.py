@@ -144,9 +144,10 @@ def test_split_days():
     # The earliest moment: 13:00 + 1 h is 14:00 (the closing), not 16:00 (the next opening).
     assert add_business_seconds(SPLIT, at(BERLIN, *monday, 13), HOUR) == at(BERLIN, *monday, 14)
     assert add_business_seconds(SPLIT, at(BERLIN, *monday, 14), 1) == at(BERLIN, *monday, 16, 0, 1)
-    assert [(b.astimezone(BERLIN).hour, e.astimezone(BERLIN).hour) for b, e in open_intervals(
-        SPLIT, at(BERLIN, *monday, 10), at(BERLIN, *monday, 18)
-    )] == [(10, 14), (16, 18)]
+    assert [
+        (b.astimezone(BERLIN).hour, e.astimezone(BERLIN).hour)
+        for b, e in open_intervals(SPLIT, at(BERLIN, *monday, 10), at(BERLIN, *monday, 18))
+    ] == [(10, 14), (16, 18)]
 
 
 def test_touching_intervals_are_merged_and_clipped():

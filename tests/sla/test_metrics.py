@@ -43,13 +43,17 @@ def reference_counts(rows: list[dict], moment: datetime) -> Counts:
             c["first_response_due"] += 1
         if answered and r["first_response_at"] <= r["due_at"]:
             c["first_response_met"] += 1
-        resolution_due = r["resolution_due_at"] is not None and not abandoned and (
-            r["status"] == "resolved" or r["resolution_due_at"] < moment)
+        resolution_due = (
+            r["resolution_due_at"] is not None
+            and not abandoned
+            and (r["status"] == "resolved" or r["resolution_due_at"] < moment)
+        )
         if resolution_due:
             c["resolution_due"] += 1
             c["resolution_met"] += r["status"] == "resolved" and r["resolved_at"] <= r["resolution_due_at"]
         late = (answered and r["first_response_at"] > r["due_at"]) or (
-            not answered and not abandoned and r["due_at"] < moment)
+            not answered and not abandoned and r["due_at"] < moment
+        )
         c["breaches"] += late
     return Counts(**c)
 
@@ -61,16 +65,42 @@ def month_of_contacts(app, create_tenant):
     tenant_id = create_tenant("metrics-clinic")
     rows = []
     with app.app_context(), tenant_context(tenant_id):
-        phone = Queue(name="Phone", channel=Channel.PHONE, language="en", topic=Topic.APPOINTMENTS, priority=3,
-                      in_house=False, target_seconds=30)
-        mail = Queue(name="Mail", channel=Channel.EMAIL, language="en", topic=Topic.TEST_RESULTS, priority=2,
-                     in_house=False, target_seconds=3600)
+        phone = Queue(
+            name="Phone",
+            channel=Channel.PHONE,
+            language="en",
+            topic=Topic.APPOINTMENTS,
+            priority=3,
+            in_house=False,
+            target_seconds=30,
+        )
+        mail = Queue(
+            name="Mail",
+            channel=Channel.EMAIL,
+            language="en",
+            topic=Topic.TEST_RESULTS,
+            priority=2,
+            in_house=False,
+            target_seconds=3600,
+        )
         db.session.add_all([phone, mail])
         db.session.flush()
-        strict = SlaPolicy(name="80/20", position=1, queue_id=phone.id, answer_within_seconds=20,
-                           short_abandon_seconds=5, convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS)
-        mail_policy = SlaPolicy(name="Mail 4h", position=2, channel=Channel.EMAIL, answer_within_seconds=60,
-                                first_response_seconds=4 * 3600, resolution_seconds=24 * 3600)
+        strict = SlaPolicy(
+            name="80/20",
+            position=1,
+            queue_id=phone.id,
+            answer_within_seconds=20,
+            short_abandon_seconds=5,
+            convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS,
+        )
+        mail_policy = SlaPolicy(
+            name="Mail 4h",
+            position=2,
+            channel=Channel.EMAIL,
+            answer_within_seconds=60,
+            first_response_seconds=4 * 3600,
+            resolution_seconds=24 * 3600,
+        )
         db.session.add_all([strict, mail_policy])
         db.session.flush()
         version = {policy.id: current_version(policy).id for policy in (strict, mail_policy)}
@@ -81,8 +111,11 @@ def month_of_contacts(app, create_tenant):
             offered = PERIOD_START + timedelta(seconds=rng.randint(0, int((PERIOD_END - PERIOD_START).total_seconds())))
             if i % 50 == 0:
                 offered = PERIOD_END - timedelta(seconds=rng.randint(1, 3600))
-            due = offered + timedelta(seconds=policy.first_response_seconds if policy is mail_policy else (
-                policy.answer_within_seconds if policy else queue.target_seconds))
+            due = offered + timedelta(
+                seconds=policy.first_response_seconds
+                if policy is mail_policy
+                else (policy.answer_within_seconds if policy else queue.target_seconds)
+            )
             resolution_due = offered + timedelta(hours=24) if policy is mail_policy else None
             outcome = rng.choice(["answered", "answered", "answered", "abandoned", "waiting", "resolved"])
             wait = rng.choice([0, 3, 4, 5, 6, 19, 20, 21, 29, 30, 31, 90, 5000, 20000])
@@ -95,16 +128,35 @@ def month_of_contacts(app, create_tenant):
                 row.update(status="abandoned", wait=wait, resolved_at=offered + timedelta(seconds=wait))
             target = policy.answer_within_seconds if policy else queue.target_seconds
             short = policy.short_abandon_seconds if policy else 5
-            contact = Contact(queue_id=queue.id, channel=queue.channel, language="en", topic=queue.topic, priority=3,
-                              status=ContactStatus(row["status"]), patient_ref=f"P{i}", offered_at=offered,
-                              due_at=due, resolution_due_at=resolution_due, first_response_at=row["first_response_at"],
-                              resolved_at=row["resolved_at"], wait_seconds=row["wait"],
-                              sla_policy_id=policy.id if policy else None,
-                              sla_policy_version_id=version[policy.id] if policy else None,
-                              answer_target_seconds=target, short_abandon_seconds=short)
+            contact = Contact(
+                queue_id=queue.id,
+                channel=queue.channel,
+                language="en",
+                topic=queue.topic,
+                priority=3,
+                status=ContactStatus(row["status"]),
+                patient_ref=f"P{i}",
+                offered_at=offered,
+                due_at=due,
+                resolution_due_at=resolution_due,
+                first_response_at=row["first_response_at"],
+                resolved_at=row["resolved_at"],
+                wait_seconds=row["wait"],
+                sla_policy_id=policy.id if policy else None,
+                sla_policy_version_id=version[policy.id] if policy else None,
+                answer_target_seconds=target,
+                short_abandon_seconds=short,
+            )
             db.session.add(contact)
-            row.update(queue_id=queue.id, version_id=version[policy.id] if policy else None, offered_at=offered,
-                       due_at=due, resolution_due_at=resolution_due, target=target, short=short)
+            row.update(
+                queue_id=queue.id,
+                version_id=version[policy.id] if policy else None,
+                offered_at=offered,
+                due_at=due,
+                resolution_due_at=resolution_due,
+                target=target,
+                short=short,
+            )
             rows.append(row)
         db.session.commit()
     return tenant_id, rows
@@ -155,17 +207,27 @@ def test_metrics_of_another_clinic_are_not_counted(app, month_of_contacts, creat
 
 # --- the formulas, on hand-made counts ---------------------------------------------------------------
 
-COUNTS = Counts(offered=100, answered=80, answered_within=60, abandoned=20, abandoned_within=12, short_abandons=8,
-                wait_seconds_answered=1600)
+COUNTS = Counts(
+    offered=100,
+    answered=80,
+    answered_within=60,
+    abandoned=20,
+    abandoned_within=12,
+    short_abandons=8,
+    wait_seconds_answered=1600,
+)
 
 
-@pytest.mark.parametrize(("convention", "expected"), [
-    (ServiceLevelConvention.ANSWERED_OF_OFFERED, Decimal("60.00")),                # 60 / 100
-    (ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS, Decimal("65.22")),             # 60 / 92
-    (ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET, Decimal("68.18")),     # 60 / 88
-    (ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET, Decimal("72.00")),  # 72 / 100
-    (ServiceLevelConvention.ANSWERED_ONLY, Decimal("75.00")),                      # 60 / 80
-])
+@pytest.mark.parametrize(
+    ("convention", "expected"),
+    [
+        (ServiceLevelConvention.ANSWERED_OF_OFFERED, Decimal("60.00")),  # 60 / 100
+        (ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS, Decimal("65.22")),  # 60 / 92
+        (ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET, Decimal("68.18")),  # 60 / 88
+        (ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET, Decimal("72.00")),  # 72 / 100
+        (ServiceLevelConvention.ANSWERED_ONLY, Decimal("75.00")),  # 60 / 80
+    ],
+)
 def test_service_level_conventions(convention, expected):
     assert metrics.service_level(COUNTS, convention) == expected
 
@@ -195,12 +257,25 @@ def test_a_wait_is_compared_exactly_so_within_target_and_breach_never_disagree(a
     tenant_id = create_tenant("exact-waits")
     offered = datetime(2026, 10, 14, 10, 0, tzinfo=UTC)
     with app.app_context(), tenant_context(tenant_id):
-        phone = Queue(name="Phone", channel=Channel.PHONE, language="en", topic=Topic.APPOINTMENTS, priority=3,
-                      in_house=False, target_seconds=60)
+        phone = Queue(
+            name="Phone",
+            channel=Channel.PHONE,
+            language="en",
+            topic=Topic.APPOINTMENTS,
+            priority=3,
+            in_house=False,
+            target_seconds=60,
+        )
         db.session.add(phone)
         db.session.flush()
-        sla.save_policy(None, name="80/20", service_level_percent=80, answer_within_seconds=20,
-                        short_abandon_seconds=5, queue_id=phone.id)
+        sla.save_policy(
+            None,
+            name="80/20",
+            service_level_percent=80,
+            answer_within_seconds=20,
+            short_abandon_seconds=5,
+            queue_id=phone.id,
+        )
         answered = {"late": 20.4, "on time": 20.0}
         for ref, wait in answered.items():
             contact, _ = hotline.offer_contact(queue_id=phone.id, patient_ref=ref.replace(" ", ""), offered_at=offered)
@@ -211,8 +286,10 @@ def test_a_wait_is_compared_exactly_so_within_target_and_breach_never_disagree(a
             contact.status, contact.wait_seconds = ContactStatus.ABANDONED, wait
             contact.resolved_at = offered + timedelta(seconds=float(wait))
         db.session.commit()
-        for start, end in ((offered, offered + timedelta(hours=1)),  # whole half hours: the rollup
-                           (offered + timedelta(seconds=-7), offered + timedelta(minutes=7))):  # contacts
+        for start, end in (
+            (offered, offered + timedelta(hours=1)),  # whole half hours: the rollup
+            (offered + timedelta(seconds=-7), offered + timedelta(minutes=7)),
+        ):  # contacts
             [counts] = metrics.counts_by_queue(start, end, moment=NOW).values()
             assert (counts.answered, counts.answered_within, counts.breaches) == (2, 1, 1)
             assert (counts.abandoned, counts.abandoned_within, counts.short_abandons) == (2, 1, 1)
@@ -223,11 +300,23 @@ def test_a_wait_is_compared_exactly_so_within_target_and_breach_never_disagree(a
 def _row(within: int, *, asa_total=0, abandoned=0, **maxima):
     from app.reports.services import QueueRow
 
-    counts = Counts(offered=25_000 + abandoned, answered=25_000, answered_within=within, abandoned=abandoned,
-                    wait_seconds_answered=Decimal(asa_total))
-    return QueueRow(queue_name="Phone", channel="phone", policy_name="80/20",
-                    convention=ServiceLevelConvention.ANSWERED_ONLY, service_level_target=Decimal("80.00"),
-                    answer_within_seconds=20, counts=counts, **maxima)
+    counts = Counts(
+        offered=25_000 + abandoned,
+        answered=25_000,
+        answered_within=within,
+        abandoned=abandoned,
+        wait_seconds_answered=Decimal(asa_total),
+    )
+    return QueueRow(
+        queue_name="Phone",
+        channel="phone",
+        policy_name="80/20",
+        convention=ServiceLevelConvention.ANSWERED_ONLY,
+        service_level_target=Decimal("80.00"),
+        answer_within_seconds=20,
+        counts=counts,
+        **maxima,
+    )
 
 
 def test_79_996_percent_is_shown_as_80_00_and_misses_an_80_percent_target():

@@ -26,8 +26,9 @@ def clinic(app, create_tenant, create_queue):
 
 def _offer(app, tenant_id, queue_id, offered_at, priority=None) -> Contact:
     with app.app_context(), tenant_context(tenant_id):
-        contact, _ = hotline.offer_contact(queue_id=queue_id, patient_ref="P1", offered_at=offered_at,
-                                           priority=priority)
+        contact, _ = hotline.offer_contact(
+            queue_id=queue_id, patient_ref="P1", offered_at=offered_at, priority=priority
+        )
         db.session.commit()
         db.session.refresh(contact)
         db.session.expunge(contact)
@@ -61,8 +62,14 @@ def test_first_matching_policy_by_position_wins_and_is_recorded(app, clinic):
 
 def test_sla_md_example_two_hours_at_16_00_is_due_an_hour_after_next_opening(app, clinic):
     tenant_id, _phone, mail = clinic
-    _policy(app, tenant_id, name="Mail 2h", channel=Channel.EMAIL, first_response_seconds=2 * 3600,
-            clock=SlaClock.BUSINESS_HOURS)
+    _policy(
+        app,
+        tenant_id,
+        name="Mail 2h",
+        channel=Channel.EMAIL,
+        first_response_seconds=2 * 3600,
+        clock=SlaClock.BUSINESS_HOURS,
+    )
     offered = datetime(2026, 11, 23, 16, 0, tzinfo=BERLIN)  # Monday, hours end 17:00
     contact = _offer(app, tenant_id, mail, offered)
     assert contact.due_at.astimezone(BERLIN) == datetime(2026, 11, 24, 9, 0, tzinfo=BERLIN)
@@ -73,8 +80,15 @@ def test_waiting_on_the_patient_pauses_the_business_clock(app, clinic, create_us
 
     tenant_id, _phone, mail = clinic
     agent = create_user("pause-agent@example.test", memberships=((tenant_id, TenantRole.AGENT),))
-    _policy(app, tenant_id, name="Mail 2h", channel=Channel.EMAIL, first_response_seconds=2 * 3600,
-            resolution_seconds=4 * 3600, clock=SlaClock.BUSINESS_HOURS)
+    _policy(
+        app,
+        tenant_id,
+        name="Mail 2h",
+        channel=Channel.EMAIL,
+        first_response_seconds=2 * 3600,
+        resolution_seconds=4 * 3600,
+        clock=SlaClock.BUSINESS_HOURS,
+    )
     contact = _offer(app, tenant_id, mail, datetime.now(UTC) - timedelta(minutes=1))
     with app.app_context(), tenant_context(tenant_id):
         item = db.session.get(Contact, contact.id)
@@ -107,14 +121,17 @@ def test_policy_changes_never_rewrite_history(app, clinic):
             sla.delete_policy(policy_id)
 
 
-@pytest.mark.parametrize(("values", "field"), [
-    ({"name": ""}, "name"),
-    ({"service_level_percent": 0}, "service_level_percent"),
-    ({"service_level_percent": 101}, "service_level_percent"),
-    ({"first_response_seconds": 0}, "first_response_seconds"),
-    ({"max_abandon_percent": 120}, "max_abandon_percent"),
-    ({"queue_id": 999999}, "queue_id"),
-])
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"service_level_percent": 0}, "service_level_percent"),
+        ({"service_level_percent": 101}, "service_level_percent"),
+        ({"first_response_seconds": 0}, "first_response_seconds"),
+        ({"max_abandon_percent": 120}, "max_abandon_percent"),
+        ({"queue_id": 999999}, "queue_id"),
+    ],
+)
 def test_invalid_policies_are_refused(app, clinic, values, field):
     from app.errors import DomainError
 
@@ -135,10 +152,20 @@ def test_manager_creates_a_policy_through_the_settings_page(app, login_as, two_t
     a = two_tenants.a
     queue = create_queue(a.id, "Phone EN")
     browser = login_as(a.manager)
-    form = {"name": "Contract 80/20", "position": "1", "queue_id": str(queue), "channel": "phone", "topic": "",
-            "service_level_percent": "80", "answer_within_seconds": "20", "short_abandon_seconds": "5",
-            "convention": "exclude_short_abandons", "clock": "business_hours", "warn_at_percent": "80",
-            "pause_while_waiting_on_patient": "y"}
+    form = {
+        "name": "Contract 80/20",
+        "position": "1",
+        "queue_id": str(queue),
+        "channel": "phone",
+        "topic": "",
+        "service_level_percent": "80",
+        "answer_within_seconds": "20",
+        "short_abandon_seconds": "5",
+        "convention": "exclude_short_abandons",
+        "clock": "business_hours",
+        "warn_at_percent": "80",
+        "pause_while_waiting_on_patient": "y",
+    }
     assert browser.post(f"/t/{a.slug}/settings/sla/", form).status_code == 302
     page = browser.get(f"/t/{a.slug}/settings/sla/").get_data(as_text=True)
     assert "Contract 80/20" in page and "A≤T / (A + Ab − Ab&lt;S)" in page
@@ -167,8 +194,7 @@ def test_policies_of_clinic_b_answer_404_to_clinic_a(app, login_as, two_tenants)
 def test_policy_list_shows_every_condition(app, login_as, two_tenants, create_queue):
     a = two_tenants.a
     queue = create_queue(a.id, "Phone EN")
-    _policy(app, a.id, name="All four", queue_id=queue, channel=Channel.PHONE, topic=Topic.APPOINTMENTS,
-            min_priority=4)
+    _policy(app, a.id, name="All four", queue_id=queue, channel=Channel.PHONE, topic=Topic.APPOINTMENTS, min_priority=4)
     page = login_as(a.manager).get(f"/t/{a.slug}/settings/sla/", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert "Phone EN, Phone, Appointments, priority ≥ 4" in page.get_data(as_text=True)
@@ -206,6 +232,7 @@ def test_clinic_a_reads_none_of_clinic_bs_policy_versions_even_with_raw_sql(app,
         _policy(app, tenant, name=name)
     with app.app_context(), tenant_context(two_tenants.a.id):
         assert {row[0] for row in db.session.execute(text("SELECT tenant_id FROM sla_policy_versions"))} == {
-            two_tenants.a.id}
+            two_tenants.a.id
+        }
         assert [v.name for v in db.session.scalars(select(SlaPolicyVersion))] == ["A policy"]
         db.session.rollback()

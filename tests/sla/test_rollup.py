@@ -35,14 +35,25 @@ def contact_rows() -> list[dict]:
     """The current tenant's contacts as the plain facts `reference_counts` reads (targets as at their offer)."""
     rows = []
     for contact in db.session.scalars(select(Contact)):
-        rows.append({
-            "id": contact.id, "queue_id": contact.queue_id, "version_id": contact.sla_policy_version_id,
-            "channel": contact.channel, "topic": contact.topic, "language": contact.language,
-            "status": contact.status.value, "offered_at": _aware(contact.offered_at), "due_at": _aware(contact.due_at),
-            "first_response_at": _aware(contact.first_response_at), "resolved_at": _aware(contact.resolved_at),
-            "resolution_due_at": _aware(contact.resolution_due_at), "wait": contact.wait_seconds,
-            "target": contact.answer_target_seconds, "short": contact.short_abandon_seconds,
-        })
+        rows.append(
+            {
+                "id": contact.id,
+                "queue_id": contact.queue_id,
+                "version_id": contact.sla_policy_version_id,
+                "channel": contact.channel,
+                "topic": contact.topic,
+                "language": contact.language,
+                "status": contact.status.value,
+                "offered_at": _aware(contact.offered_at),
+                "due_at": _aware(contact.due_at),
+                "first_response_at": _aware(contact.first_response_at),
+                "resolved_at": _aware(contact.resolved_at),
+                "resolution_due_at": _aware(contact.resolution_due_at),
+                "wait": contact.wait_seconds,
+                "target": contact.answer_target_seconds,
+                "short": contact.short_abandon_seconds,
+            }
+        )
     return rows
 
 
@@ -54,8 +65,17 @@ def expected_rollup() -> dict[tuple, Counts]:
     """What the rollup must hold: the reference counts per half hour and group, every due time passed."""
     groups = defaultdict(list)
     for row in contact_rows():
-        groups[(_bucket(row["offered_at"]), row["queue_id"], row["version_id"], row["target"], row["channel"],
-                row["topic"], row["language"])].append(row)
+        groups[
+            (
+                _bucket(row["offered_at"]),
+                row["queue_id"],
+                row["version_id"],
+                row["target"],
+                row["channel"],
+                row["topic"],
+                row["language"],
+            )
+        ].append(row)
     return {key: reference_counts(rows, FAR_FUTURE) for key, rows in groups.items()}
 
 
@@ -66,8 +86,17 @@ def stored_rollup() -> dict[tuple, Counts]:
     for row in db.session.scalars(select(SlaRollup)):
         counts = Counts(**{name: getattr(row, name) for name in names})
         if counts != Counts():
-            result[(_aware(row.bucket_start), row.queue_id, row.sla_policy_version_id, row.answer_target_seconds,
-                    row.channel, row.topic, row.language)] = counts
+            result[
+                (
+                    _aware(row.bucket_start),
+                    row.queue_id,
+                    row.sla_policy_version_id,
+                    row.answer_target_seconds,
+                    row.channel,
+                    row.topic,
+                    row.language,
+                )
+            ] = counts
     return result
 
 
@@ -102,22 +131,51 @@ def _generate(tenant_id: int, time_zone: str, first_day: date, rng: random.Rando
     db.session.add(Closure(day=first_day + timedelta(days=9), reason="Inventory"))
     queues = {}
     for name, channel, language, topic, target in (
-            ("Phone EN", Channel.PHONE, "en", Topic.APPOINTMENTS, 30),
-            ("Phone DE", Channel.PHONE, "de", Topic.TEST_RESULTS, 45),
-            ("Chat", Channel.CHAT, "en", Topic.GENERAL, 60),
-            ("Mail", Channel.EMAIL, "en", Topic.BILLING_QUESTIONS, 7200),
-            ("Callbacks", Channel.CALLBACK, "en", Topic.APPOINTMENTS, 900)):
-        queues[name] = hotline.save_queue(None, name=name, channel=channel, language=language, topic=topic,
-                                          priority=3, in_house=False, target_seconds=target, team_id=None)
+        ("Phone EN", Channel.PHONE, "en", Topic.APPOINTMENTS, 30),
+        ("Phone DE", Channel.PHONE, "de", Topic.TEST_RESULTS, 45),
+        ("Chat", Channel.CHAT, "en", Topic.GENERAL, 60),
+        ("Mail", Channel.EMAIL, "en", Topic.BILLING_QUESTIONS, 7200),
+        ("Callbacks", Channel.CALLBACK, "en", Topic.APPOINTMENTS, 900),
+    ):
+        queues[name] = hotline.save_queue(
+            None,
+            name=name,
+            channel=channel,
+            language=language,
+            topic=topic,
+            priority=3,
+            in_house=False,
+            target_seconds=target,
+            team_id=None,
+        )
     db.session.flush()
     policies = [
-        SlaPolicy(name="Phone 80/20", position=1, channel=Channel.PHONE, answer_within_seconds=20,
-                  short_abandon_seconds=5, convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS),
-        SlaPolicy(name="Chat 90/40", position=2, queue_id=queues["Chat"].id, service_level_percent=90,
-                  answer_within_seconds=40, short_abandon_seconds=3),
-        SlaPolicy(name="Mail office hours", position=3, channel=Channel.EMAIL, answer_within_seconds=60,
-                  first_response_seconds=4 * 3600, resolution_seconds=16 * 3600, clock=SlaClock.BUSINESS_HOURS,
-                  pause_while_waiting_on_patient=True),
+        SlaPolicy(
+            name="Phone 80/20",
+            position=1,
+            channel=Channel.PHONE,
+            answer_within_seconds=20,
+            short_abandon_seconds=5,
+            convention=ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS,
+        ),
+        SlaPolicy(
+            name="Chat 90/40",
+            position=2,
+            queue_id=queues["Chat"].id,
+            service_level_percent=90,
+            answer_within_seconds=40,
+            short_abandon_seconds=3,
+        ),
+        SlaPolicy(
+            name="Mail office hours",
+            position=3,
+            channel=Channel.EMAIL,
+            answer_within_seconds=60,
+            first_response_seconds=4 * 3600,
+            resolution_seconds=16 * 3600,
+            clock=SlaClock.BUSINESS_HOURS,
+            pause_while_waiting_on_patient=True,
+        ),
         # Callbacks match no policy: the queue's own target applies.
     ]
     db.session.add_all(policies)
@@ -129,14 +187,21 @@ def _generate(tenant_id: int, time_zone: str, first_day: date, rng: random.Rando
     for i in range(300):
         queue = queues[rng.choice(names)]
         if i % 40 == 0:  # crowd the edges of the period and of the DST change
-            offered = rng.choice([start, end - timedelta(seconds=1), start + timedelta(seconds=rng.randint(0, 7200)),
-                                  end - timedelta(seconds=rng.randint(1, 7200))])
+            offered = rng.choice(
+                [
+                    start,
+                    end - timedelta(seconds=1),
+                    start + timedelta(seconds=rng.randint(0, 7200)),
+                    end - timedelta(seconds=rng.randint(1, 7200)),
+                ]
+            )
         elif i % 40 == 1:
             offered = moment - timedelta(seconds=rng.randint(0, 6 * 3600))  # still pending at the moment
         else:
             offered = start + timedelta(seconds=rng.randint(0, span - 1))
-        contact, _ = hotline.offer_contact(queue_id=queue.id, patient_ref=f"G{i}", offered_at=offered,
-                                           language=rng.choice([queue.language, "de"]))
+        contact, _ = hotline.offer_contact(
+            queue_id=queue.id, patient_ref=f"G{i}", offered_at=offered, language=rng.choice([queue.language, "de"])
+        )
         contact.assigned_to_id = agent_id
         contacts.append(contact)
         if rng.random() < 0.15:  # transferred before anything else happens
@@ -146,14 +211,25 @@ def _generate(tenant_id: int, time_zone: str, first_day: date, rng: random.Rando
         if rng.random() < 0.2 and contact.resolution_due_at is not None:  # waited on the patient a while
             paused_from = contact.offered_at + timedelta(minutes=rng.randint(1, 600))
             sla.extend_for_pause(contact, paused_from, paused_from + timedelta(minutes=rng.randint(1, 3000)))
-        outcome = rng.choice(["answered", "answered", "resolved", "resolved", "abandoned", "waiting",
-                              "resolved_unanswered", "paused_open"])
+        outcome = rng.choice(
+            [
+                "answered",
+                "answered",
+                "resolved",
+                "resolved",
+                "abandoned",
+                "waiting",
+                "resolved_unanswered",
+                "paused_open",
+            ]
+        )
         wait = rng.choice([0, 2, 3, 5, 6, 19, 20, 21, 29, 30, 31, 40, 41, 59, 60, 61, 900, 7200, 20000, 90000])
         if outcome in ("answered", "resolved", "paused_open"):
             hotline.record_first_response(contact, agent_id, at=contact.offered_at + timedelta(seconds=wait))
         if outcome in ("resolved", "resolved_unanswered"):
-            hotline.resolve_contact(contact, agent_id, disposition=hotline.DISPOSITIONS[0], supervisor=True,
-                                    topic=rng.choice(list(Topic)))
+            hotline.resolve_contact(
+                contact, agent_id, disposition=hotline.DISPOSITIONS[0], supervisor=True, topic=rng.choice(list(Topic))
+            )
             contact.resolved_at = contact.offered_at + timedelta(seconds=wait + rng.randint(0, 100000))
         if outcome == "abandoned":
             contact.status, contact.wait_seconds = ContactStatus.ABANDONED, wait
@@ -188,9 +264,13 @@ def _moments(world):
 
 
 def _direct_by_queue(start, end, moment):
-    return metrics._direct(start, end, moment,
-                           lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds],
-                           lambda s: ())
+    return metrics._direct(
+        start,
+        end,
+        moment,
+        lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds],
+        lambda s: (),
+    )
 
 
 def test_rollup_holds_exactly_the_reference_counts_of_every_half_hour(app, generated_month):
@@ -201,8 +281,10 @@ def test_rollup_holds_exactly_the_reference_counts_of_every_half_hour(app, gener
 def test_counts_by_queue_from_the_rollup_equal_direct_sql_and_the_reference(app, generated_month):
     world = generated_month
     # The local month, and a range whose ends fall inside half hours (read from contacts there).
-    ranges = [(world.start, world.end),
-              (world.start + timedelta(minutes=17, seconds=3), world.moment + timedelta(minutes=44))]
+    ranges = [
+        (world.start, world.end),
+        (world.start + timedelta(minutes=17, seconds=3), world.moment + timedelta(minutes=44)),
+    ]
     with app.app_context(), tenant_context(world.tenant_id):
         rows = contact_rows()
         for start, end in ranges:
@@ -217,7 +299,8 @@ def test_counts_by_queue_from_the_rollup_equal_direct_sql_and_the_reference(app,
                 assert actual == _direct_by_queue(start, end, moment)
         # Some contacts are still ahead of their due times at the moment: the subtraction is exercised.
         assert metrics.counts_by_queue(world.start, world.end, moment=world.moment) != metrics.counts_by_queue(
-            world.start, world.end, moment=FAR_FUTURE)
+            world.start, world.end, moment=FAR_FUTURE
+        )
 
 
 def test_counts_by_local_day_equal_direct_sql_and_the_reference(app, generated_month):
@@ -230,16 +313,23 @@ def test_counts_by_local_day_equal_direct_sql_and_the_reference(app, generated_m
                 expected = defaultdict(list)
                 for row in rows:
                     if world.start <= row["offered_at"] < world.end and (
-                            channels is None or row["channel"].value in channels):
+                        channels is None or row["channel"].value in channels
+                    ):
                         expected[(row["offered_at"].astimezone(zone).date(), row["version_id"])].append(row)
-                actual = metrics.counts_by_day(world.start, world.end, world.time_zone, moment=moment,
-                                               channels=channels)
+                actual = metrics.counts_by_day(
+                    world.start, world.end, world.time_zone, moment=moment, channels=channels
+                )
                 assert actual == {key: reference_counts(group, moment) for key, group in expected.items()}
                 direct = metrics._direct(
-                    world.start, world.end, moment,
-                    lambda s: [metrics.func.date(metrics._local(s.table.offered_at, world.time_zone)),
-                               s.table.sla_policy_version_id],
-                    metrics._in_channels(channels))
+                    world.start,
+                    world.end,
+                    moment,
+                    lambda s: [
+                        metrics.func.date(metrics._local(s.table.offered_at, world.time_zone)),
+                        s.table.sla_policy_version_id,
+                    ],
+                    metrics._in_channels(channels),
+                )
                 assert actual == direct
 
 
@@ -256,8 +346,9 @@ def test_heat_map_and_breakdowns_equal_the_reference(app, generated_month):
             if row["language"] == "de" and row["queue_id"] == queue_id:
                 by_language_queue[(local.isoweekday(), local.hour)] += 1
         assert metrics.offered_by_hour(world.start, world.end, world.time_zone) == dict(heat)
-        assert metrics.offered_by_hour(world.start, world.end, world.time_zone, language="de",
-                                       queue_id=queue_id) == dict(by_language_queue)
+        assert metrics.offered_by_hour(
+            world.start, world.end, world.time_zone, language="de", queue_id=queue_id
+        ) == dict(by_language_queue)
         for dimension in ("topic", "language", "channel"):
             expected = defaultdict(int)
             for row in rows:
@@ -316,12 +407,14 @@ def test_monthly_csv_over_http_matches_the_reference(app, generated_month, login
 def small_clinic(app, two_tenants, create_queue, set_languages):
     a = two_tenants.a
     phone = create_queue(a.id, "Phone EN", target_seconds=60)
-    mail = create_queue(a.id, "Mail", channel=Channel.EMAIL, language="de", topic=Topic.TEST_RESULTS,
-                        target_seconds=3600)
+    mail = create_queue(
+        a.id, "Mail", channel=Channel.EMAIL, language="de", topic=Topic.TEST_RESULTS, target_seconds=3600
+    )
     set_languages(a.agent, "en", "de")
     with app.app_context(), tenant_context(a.id):
-        db.session.add(SlaPolicy(name="Phone 80/20", position=1, queue_id=phone, answer_within_seconds=20,
-                                 short_abandon_seconds=5))
+        db.session.add(
+            SlaPolicy(name="Phone 80/20", position=1, queue_id=phone, answer_within_seconds=20, short_abandon_seconds=5)
+        )
         db.session.commit()
     return SimpleNamespace(world=two_tenants, tenant=a.id, agent=a.agent, phone=phone, mail=mail)
 
@@ -330,8 +423,12 @@ def test_offers_claims_answers_transfers_pauses_resolves_abandons_and_deletes_ke
     c = small_clinic
     base = datetime.now(UTC) - timedelta(hours=3)
     with app.app_context(), tenant_context(c.tenant):
-        contacts = [hotline.offer_contact(queue_id=c.phone if i % 2 else c.mail, patient_ref=f"S{i}",
-                                          offered_at=base + timedelta(minutes=13 * i))[0] for i in range(8)]
+        contacts = [
+            hotline.offer_contact(
+                queue_id=c.phone if i % 2 else c.mail, patient_ref=f"S{i}", offered_at=base + timedelta(minutes=13 * i)
+            )[0]
+            for i in range(8)
+        ]
         assert_rollup_exact()
         db.session.commit()
         claimed = db.session.get(Contact, hotline.claim_next_contact(c.agent))
@@ -346,8 +443,9 @@ def test_offers_claims_answers_transfers_pauses_resolves_abandons_and_deletes_ke
         hotline.wait_on_patient(contacts[3], c.agent)
         hotline.resume(contacts[3], c.agent)
         assert_rollup_exact()
-        hotline.resolve_contact(contacts[4], c.agent, disposition=hotline.DISPOSITIONS[0], topic=Topic.COMPLAINTS,
-                                supervisor=True)
+        hotline.resolve_contact(
+            contacts[4], c.agent, disposition=hotline.DISPOSITIONS[0], topic=Topic.COMPLAINTS, supervisor=True
+        )
         assert_rollup_exact()
         contacts[5].status, contacts[5].wait_seconds = ContactStatus.ABANDONED, 4
         assert_rollup_exact()
@@ -364,14 +462,21 @@ def test_bulk_statements_keep_it_exact(app, small_clinic):
     base = datetime(2026, 10, 25, 0, 40, tzinfo=UTC)
     with app.app_context(), tenant_context(c.tenant):
         for i in range(30):
-            hotline.offer_contact(queue_id=(c.phone, c.mail)[i % 2], patient_ref=f"B{i}",
-                                  offered_at=base + timedelta(minutes=7 * i))
+            hotline.offer_contact(
+                queue_id=(c.phone, c.mail)[i % 2], patient_ref=f"B{i}", offered_at=base + timedelta(minutes=7 * i)
+            )
         db.session.commit()
-        db.session.execute(update(Contact).where(Contact.id % 3 == 0).values(
-            status=ContactStatus.ABANDONED, wait_seconds=Contact.id % 11))
+        db.session.execute(
+            update(Contact)
+            .where(Contact.id % 3 == 0)
+            .values(status=ContactStatus.ABANDONED, wait_seconds=Contact.id % 11)
+        )
         assert_rollup_exact()
-        db.session.execute(update(Contact).where(Contact.id % 3 == 1).values(
-            first_response_at=Contact.offered_at + timedelta(seconds=18), wait_seconds=18))
+        db.session.execute(
+            update(Contact)
+            .where(Contact.id % 3 == 1)
+            .values(first_response_at=Contact.offered_at + timedelta(seconds=18), wait_seconds=18)
+        )
         assert_rollup_exact()
         db.session.execute(delete(Contact).where(Contact.id % 5 == 0))
         assert_rollup_exact()
@@ -386,8 +491,9 @@ def test_editing_a_target_moves_no_count_of_contacts_already_offered(app, small_
     def offer_batch(minute: int, tag: str) -> None:
         for i, wait in enumerate([3, 10, 19, 20, 21, 40, 59, 60, 61, 200]):
             for queue in (c.phone, c.mail):
-                contact, _ = hotline.offer_contact(queue_id=queue, patient_ref=f"{tag}{i}",
-                                                   offered_at=base + timedelta(minutes=minute + i))
+                contact, _ = hotline.offer_contact(
+                    queue_id=queue, patient_ref=f"{tag}{i}", offered_at=base + timedelta(minutes=minute + i)
+                )
                 if i % 3 == 0:
                     contact.status, contact.wait_seconds = ContactStatus.ABANDONED, wait
                 else:
@@ -401,8 +507,17 @@ def test_editing_a_target_moves_no_count_of_contacts_already_offered(app, small_
         policy = db.session.scalar(select(SlaPolicy))
         sla.save_policy(policy, **_policy_values(policy, answer_within_seconds=60, short_abandon_seconds=30))
         mail = db.session.get(Queue, c.mail)
-        hotline.save_queue(mail, name=mail.name, channel=mail.channel, language=mail.language, topic=mail.topic,
-                           priority=mail.priority, in_house=False, target_seconds=20, team_id=None)
+        hotline.save_queue(
+            mail,
+            name=mail.name,
+            channel=mail.channel,
+            language=mail.language,
+            topic=mail.topic,
+            priority=mail.priority,
+            in_house=False,
+            target_seconds=20,
+            team_id=None,
+        )
         db.session.commit()
         assert metrics.counts_by_queue(*window) == before and stored_rollup() == rollup_before
         # Contacts offered after the edit are judged by the new targets, in rows of their own.
@@ -412,15 +527,32 @@ def test_editing_a_target_moves_no_count_of_contacts_already_offered(app, small_
         after = metrics.counts_by_queue(base, base + timedelta(hours=1))
         new_version = sla.current_version(policy).id
         assert set(after) == set(before) | {(c.phone, new_version, 60), (c.mail, None, 20)}
-        assert after[(c.phone, new_version, 60)].answered_within > before[
-            next(key for key in before if key[0] == c.phone)].answered_within
+        assert (
+            after[(c.phone, new_version, 60)].answered_within
+            > before[next(key for key in before if key[0] == c.phone)].answered_within
+        )
 
 
 def _policy_values(policy: SlaPolicy, **changes) -> dict:
-    names = ("name", "position", "queue_id", "channel", "topic", "min_priority", "service_level_percent",
-             "answer_within_seconds", "max_asa_seconds", "max_abandon_percent", "short_abandon_seconds",
-             "convention", "first_response_seconds", "resolution_seconds", "clock",
-             "pause_while_waiting_on_patient", "warn_at_percent")
+    names = (
+        "name",
+        "position",
+        "queue_id",
+        "channel",
+        "topic",
+        "min_priority",
+        "service_level_percent",
+        "answer_within_seconds",
+        "max_asa_seconds",
+        "max_abandon_percent",
+        "short_abandon_seconds",
+        "convention",
+        "first_response_seconds",
+        "resolution_seconds",
+        "clock",
+        "pause_while_waiting_on_patient",
+        "warn_at_percent",
+    )
     return {name: changes.get(name, getattr(policy, name)) for name in names}
 
 
@@ -428,14 +560,18 @@ def test_backfill_of_the_migration_rebuilds_the_same_rollup(app, small_clinic, o
     c = small_clinic
     with app.app_context(), tenant_context(c.tenant):
         for i in range(12):
-            contact, _ = hotline.offer_contact(queue_id=(c.phone, c.mail)[i % 2], patient_ref=f"F{i}",
-                                               offered_at=datetime.now(UTC) - timedelta(hours=i))
+            contact, _ = hotline.offer_contact(
+                queue_id=(c.phone, c.mail)[i % 2],
+                patient_ref=f"F{i}",
+                offered_at=datetime.now(UTC) - timedelta(hours=i),
+            )
             if i % 4 == 0:
                 hotline.record_first_response(contact, c.agent, at=contact.offered_at + timedelta(seconds=i))
         db.session.commit()
         kept = stored_rollup()
     spec = importlib.util.spec_from_file_location(
-        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0018_sla_snapshot.py")
+        "rollup_migration", Path(__file__).parents[2] / "migrations" / "versions" / "0018_sla_snapshot.py"
+    )
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     with owner_engine.begin() as conn:
@@ -467,8 +603,12 @@ def test_clinic_a_reads_none_of_clinic_bs_rollup_even_with_raw_sql(app, small_cl
     with app.app_context():
         with tenant_context(world.a.id):
             assert {row[0] for row in db.session.execute(text("SELECT tenant_id FROM sla_rollups"))} == {world.a.id}
-            assert db.session.execute(
-                text("SELECT count(*) FROM sla_rollups WHERE tenant_id = :b"), {"b": world.b.id}).scalar_one() == 0
+            assert (
+                db.session.execute(
+                    text("SELECT count(*) FROM sla_rollups WHERE tenant_id = :b"), {"b": world.b.id}
+                ).scalar_one()
+                == 0
+            )
             assert {row.tenant_id for row in db.session.scalars(select(SlaRollup))} == {world.a.id}
         db.session.rollback()
         assert db.session.execute(text("SELECT count(*) FROM sla_rollups")).scalar_one() == 0
@@ -481,18 +621,23 @@ def test_clinic_a_cannot_write_into_clinic_bs_rollup(app, small_clinic, create_q
     world = _rollup_of_both(app, small_clinic, create_queue)
     with app.app_context():
         with tenant_context(world.a.id):
-            changed = db.session.execute(text("UPDATE sla_rollups SET offered = offered + 100 WHERE tenant_id = :b"),
-                                         {"b": world.b.id}).rowcount
+            changed = db.session.execute(
+                text("UPDATE sla_rollups SET offered = offered + 100 WHERE tenant_id = :b"), {"b": world.b.id}
+            ).rowcount
             assert changed == 0
             with pytest.raises(ProgrammingError, match="row-level security"):
-                db.session.execute(text(
-                    "INSERT INTO sla_rollups (tenant_id, bucket_start, queue_id, channel, topic, language, offered)"
-                    " SELECT :b, now(), 1, 'phone', 'general', 'en', 1"), {"b": world.b.id})
+                db.session.execute(
+                    text(
+                        "INSERT INTO sla_rollups (tenant_id, bucket_start, queue_id, channel, topic, language, offered)"
+                        " SELECT :b, now(), 1, 'phone', 'general', 'en', 1"
+                    ),
+                    {"b": world.b.id},
+                )
         db.session.rollback()
         with tenant_context(world.b.id):
             assert sum(row.offered for row in db.session.scalars(select(SlaRollup))) == 1
             queue = db.session.scalar(select(Queue))
-            assert metrics.counts_by_queue(datetime.now(UTC) - timedelta(days=1),
-                                           datetime.now(UTC) + timedelta(days=1)).keys() == {
-                (queue.id, None, queue.target_seconds)}
+            assert metrics.counts_by_queue(
+                datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
+            ).keys() == {(queue.id, None, queue.target_seconds)}
         db.session.rollback()

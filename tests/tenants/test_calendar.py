@@ -9,7 +9,8 @@ from app.tenants.calendar import is_open_at
 BERLIN = ZoneInfo("Europe/Berlin")
 CLINIC = SimpleNamespace(time_zone="Europe/Berlin", country_code="DE", subdivision="BY")
 HOURS = [SimpleNamespace(weekday=d, opens_at=time(8), closes_at=time(17)) for d in range(5)] + [
-    SimpleNamespace(weekday=4, opens_at=time(22), closes_at=time(2))]
+    SimpleNamespace(weekday=4, opens_at=time(22), closes_at=time(2))
+]
 CLOSURES = [SimpleNamespace(day=date(2026, 11, 26))]
 
 

@@ -115,8 +115,9 @@ def manager(browser, create_user):
 def clinic(app, create_tenant, create_user, browser):
     """An active clinic and a logged-in outsourcing manager assigned to it."""
     tenant_id = create_tenant("north-clinic", name="North Clinic")
-    create_user(MANAGER_EMAIL, platform_role=PlatformRole.MANAGER, locale="en",
-                memberships=((tenant_id, TenantRole.MANAGER),))
+    create_user(
+        MANAGER_EMAIL, platform_role=PlatformRole.MANAGER, locale="en", memberships=((tenant_id, TenantRole.MANAGER),)
+    )
     browser.login(MANAGER_EMAIL)
     return {"id": tenant_id, "slug": "north-clinic", "browser": browser}
 
@@ -133,7 +134,11 @@ def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailb
     tenant = _tenant(app, "north-clinic")
     assert tenant.status == TenantStatus.DRAFT
     assert (tenant.name, tenant.time_zone, tenant.country_code, tenant.subdivision) == (
-        "North Clinic", "Europe/Berlin", "DE", "BY")
+        "North Clinic",
+        "Europe/Berlin",
+        "DE",
+        "BY",
+    )
     assert (tenant.default_locale, tenant.supported_locales) == ("de", ["en", "de"])
     with app.app_context():
         olivia = db.session.scalar(select(User).where(User.email == MANAGER_EMAIL))
@@ -148,26 +153,27 @@ def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailb
 
     # Step 2: business hours, with a lunch break on Monday; the empty Saturday row is dropped.
     assert manager.get("/t/north-clinic/settings/hours").status_code == 200
-    response = manager.post("/t/north-clinic/settings/hours", _hours_form(
-        (0, "08:00", "12:00"), (0, "13:00", "17:00"), (2, "08:00", "16:00"), (5, "", "")))
+    response = manager.post(
+        "/t/north-clinic/settings/hours",
+        _hours_form((0, "08:00", "12:00"), (0, "13:00", "17:00"), (2, "08:00", "16:00"), (5, "", "")),
+    )
 
     assert response.status_code == 302
     assert response.location == "/t/north-clinic/settings/closures"
-    assert _hours_of(app, tenant.id) == [
-        (0, time(8), time(12)), (0, time(13), time(17)), (2, time(8), time(16))]
+    assert _hours_of(app, tenant.id) == [(0, time(8), time(12)), (0, time(13), time(17)), (2, time(8), time(16))]
 
     # Step 3: a custom closure.
     response = manager.post("/t/north-clinic/settings/closures", {"day": "2030-12-27", "reason": "Inventory"})
 
     assert response.status_code == 302
     with app.app_context(), tenant_context(tenant.id):
-        assert [(c.day, c.reason) for c in db.session.scalars(select(Closure))] == [
-            (date(2030, 12, 27), "Inventory")]
+        assert [(c.day, c.reason) for c in db.session.scalars(select(Closure))] == [(date(2030, 12, 27), "Inventory")]
     assert "Inventory" in _page(manager.get("/t/north-clinic/settings/closures"))
 
     # Step 4: invite the clinic admin; the e-mail goes out from a job, not from the request.
-    response = manager.post("/t/north-clinic/settings/people",
-                            {"email": "admin@north-clinic.example", "role": "clinic_admin"})
+    response = manager.post(
+        "/t/north-clinic/settings/people", {"email": "admin@north-clinic.example", "role": "clinic_admin"}
+    )
 
     assert response.status_code == 302
     assert response.location == "/t/north-clinic/settings/people"
@@ -201,12 +207,10 @@ def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailb
 
 
 def test_invitation_job_sends_only_once_even_when_run_again(app, clinic, mailbox):
-    clinic["browser"].post("/t/north-clinic/settings/people",
-                           {"email": "sam@north-clinic.example", "role": "agent"})
+    clinic["browser"].post("/t/north-clinic/settings/people", {"email": "sam@north-clinic.example", "role": "agent"})
     _run_jobs(app)
     with app.app_context():
-        invitation_id = db.session.scalar(
-            select(Invitation.id).execution_options(all_tenants=True))
+        invitation_id = db.session.scalar(select(Invitation.id).execution_options(all_tenants=True))
         get_queue("default").enqueue("app.tenants.jobs.send_invitation", clinic["id"], invitation_id)
     _run_jobs(app)
 
@@ -232,8 +236,7 @@ def test_invited_person_sets_a_password_joins_the_clinic_and_is_logged_in(app, c
     assert "Join North Clinic" in _page(page)
     assert "carla@north-clinic.example" in _page(page)
 
-    response = newcomer.post(link, {"name": "Carla Admin", "password": "a-long-password",
-                                    "confirm": "a-long-password"})
+    response = newcomer.post(link, {"name": "Carla Admin", "password": "a-long-password", "confirm": "a-long-password"})
 
     assert response.status_code == 302
     assert response.location == "/t/north-clinic/"
@@ -262,8 +265,9 @@ def test_invitation_link_works_only_once(app, clinic, mailbox):
     assert newcomer.get(link).status_code == 404
     someone_else = Browser(app.test_client())
     assert someone_else.get(link).status_code == 404
-    response = someone_else.post(link, {"name": "Mallory", "password": "another-password",
-                                        "confirm": "another-password"})
+    response = someone_else.post(
+        link, {"name": "Mallory", "password": "another-password", "confirm": "another-password"}
+    )
     assert response.status_code == 404
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User).where(User.name == "Mallory")) == 0
@@ -277,13 +281,18 @@ def test_tampered_invitation_link_answers_404(app, clinic, mailbox):
     with app.app_context(), tenant_context(clinic["id"]):
         invitation = db.session.scalar(select(Invitation))
         forged = URLSafeTimedSerializer("not-the-secret-key", salt="tenant-invitation").dumps(
-            [invitation.tenant_id, invitation.id, invitation.nonce])
+            [invitation.tenant_id, invitation.id, invitation.nonce]
+        )
     newcomer = Browser(app.test_client())
 
     for bad in (f"{payload}.{timestamp}.{flipped}", forged, "garbage", token[:-10]):
         assert newcomer.get(f"/invitations/{bad}").status_code == 404, bad
-        assert newcomer.post(f"/invitations/{bad}", {"name": "X", "password": "a-long-password",
-                                                     "confirm": "a-long-password"}).status_code == 404
+        assert (
+            newcomer.post(
+                f"/invitations/{bad}", {"name": "X", "password": "a-long-password", "confirm": "a-long-password"}
+            ).status_code
+            == 404
+        )
     # The real link still works after all those attempts.
     assert newcomer.get(link).status_code == 200
 
@@ -292,8 +301,7 @@ def test_accepting_with_differing_passwords_is_refused_and_creates_no_account(ap
     link = _invite(app, clinic, mailbox, "carla@north-clinic.example")
     newcomer = Browser(app.test_client())
 
-    response = newcomer.post(link, {"name": "Carla", "password": "a-long-password",
-                                    "confirm": "another-one!"})
+    response = newcomer.post(link, {"name": "Carla", "password": "a-long-password", "confirm": "another-one!"})
 
     assert response.status_code == 400
     assert _field_error("confirm", "Passwords differ.") in _page(response)
@@ -333,33 +341,58 @@ def test_person_with_an_account_joins_by_confirming_and_keeps_their_password(
         ({"name": ""}, "name", "This field is required."),
         ({"name": "   "}, "name", "This field is required."),
         ({"name": "N" * 121}, "name", "Field cannot be longer than 120 characters."),
-        ({"time_zone": "Mars/Olympus"}, "time_zone",
-         "Unknown time zone. Choose one from the list, e.g. Europe/Berlin."),
-        ({"slug": "North Clinic"}, "slug",
-         "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
-        ({"slug": "console"}, "slug",
-         "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
-        ({"slug": "-north"}, "slug",
-         "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
-        ({"slug": "north_clinic"}, "slug",
-         "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
+        (
+            {"time_zone": "Mars/Olympus"},
+            "time_zone",
+            "Unknown time zone. Choose one from the list, e.g. Europe/Berlin.",
+        ),
+        (
+            {"slug": "North Clinic"},
+            "slug",
+            "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+        ),
+        (
+            {"slug": "console"},
+            "slug",
+            "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+        ),
+        (
+            {"slug": "-north"},
+            "slug",
+            "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+        ),
+        (
+            {"slug": "north_clinic"},
+            "slug",
+            "Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+        ),
         ({"slug": "ab"}, "slug", "Field must be between 3 and 40 characters long."),
         ({"slug": "n" * 41}, "slug", "Field must be between 3 and 40 characters long."),
         ({"country_code": "XX"}, "country_code", "Public holidays are not known for this country code."),
         ({"subdivision": "ZZ"}, "subdivision", "Unknown region for this country."),
-        ({"default_locale": "fr"}, "default_locale",
-         "The default language must be one of the supported languages."),
+        ({"default_locale": "fr"}, "default_locale", "The default language must be one of the supported languages."),
         ({"supported_locales": []}, "supported_locales", "Choose at least one of the offered languages."),
-        ({"supported_locales": ["de", "xx"]}, "supported_locales",
-         "'xx' is not a valid choice for this field."),
+        ({"supported_locales": ["de", "xx"]}, "supported_locales", "'xx' is not a valid choice for this field."),
     ],
-    ids=["missing-name", "blank-name", "oversized-name", "unknown-time-zone", "slug-with-capitals-and-space",
-         "reserved-slug", "slug-starting-with-hyphen", "slug-with-underscore", "short-slug", "long-slug",
-         "unknown-country", "unknown-region", "default-language-not-supported", "no-language",
-         "unknown-language"],
+    ids=[
+        "missing-name",
+        "blank-name",
+        "oversized-name",
+        "unknown-time-zone",
+        "slug-with-capitals-and-space",
+        "reserved-slug",
+        "slug-starting-with-hyphen",
+        "slug-with-underscore",
+        "short-slug",
+        "long-slug",
+        "unknown-country",
+        "unknown-region",
+        "default-language-not-supported",
+        "no-language",
+        "unknown-language",
+    ],
 )
-def test_bad_clinic_basics_are_refused_with_the_reason_and_nothing_is_written(app, manager, overrides, field,
-                                                                               message):
+def test_bad_clinic_basics_are_refused_with_the_reason_and_nothing_is_written(app, manager, overrides, field, message):
     before = _counts(app)
 
     response = manager.post("/console/clinics/new", _clinic_form(**overrides))
@@ -417,13 +450,15 @@ def test_invalid_invitation_email_is_refused_and_nothing_is_queued(app, clinic, 
 
 def test_inviting_the_same_email_in_the_same_role_twice_is_refused(app, clinic, mailbox):
     browser = clinic["browser"]
-    first = browser.post("/t/north-clinic/settings/people",
-                         {"email": "carla@north-clinic.example", "role": "clinic_admin"})
+    first = browser.post(
+        "/t/north-clinic/settings/people", {"email": "carla@north-clinic.example", "role": "clinic_admin"}
+    )
     assert first.status_code == 302
     before = _counts(app)
 
-    again = browser.post("/t/north-clinic/settings/people",
-                         {"email": "Carla@North-Clinic.example", "role": "clinic_admin"})
+    again = browser.post(
+        "/t/north-clinic/settings/people", {"email": "Carla@North-Clinic.example", "role": "clinic_admin"}
+    )
 
     assert again.status_code == 400
     assert _field_error("email", "This person has already been invited in this role.") in _page(again)
@@ -437,8 +472,9 @@ def test_same_email_may_be_invited_in_another_role(app, clinic):
     browser = clinic["browser"]
     browser.post("/t/north-clinic/settings/people", {"email": "carla@north-clinic.example", "role": "agent"})
 
-    response = browser.post("/t/north-clinic/settings/people",
-                            {"email": "carla@north-clinic.example", "role": "supervisor"})
+    response = browser.post(
+        "/t/north-clinic/settings/people", {"email": "carla@north-clinic.example", "role": "supervisor"}
+    )
 
     assert response.status_code == 302
     assert _counts(app)["invitations"] == 2
@@ -448,8 +484,9 @@ def test_inviting_someone_who_already_has_the_role_is_refused(app, clinic, creat
     create_user("sam@north-clinic.example", memberships=((clinic["id"], TenantRole.AGENT),))
     before = _counts(app)
 
-    response = clinic["browser"].post("/t/north-clinic/settings/people",
-                                      {"email": "sam@north-clinic.example", "role": "agent"})
+    response = clinic["browser"].post(
+        "/t/north-clinic/settings/people", {"email": "sam@north-clinic.example", "role": "agent"}
+    )
 
     assert response.status_code == 400
     assert _field_error("email", "This person already has this role in the clinic.") in _page(response)
@@ -459,8 +496,9 @@ def test_inviting_someone_who_already_has_the_role_is_refused(app, clinic, creat
 def test_manager_role_cannot_be_given_by_invitation(app, clinic):
     before = _counts(app)
 
-    response = clinic["browser"].post("/t/north-clinic/settings/people",
-                                      {"email": "boss@north-clinic.example", "role": "manager"})
+    response = clinic["browser"].post(
+        "/t/north-clinic/settings/people", {"email": "boss@north-clinic.example", "role": "manager"}
+    )
 
     assert response.status_code == 400
     assert _field_error("role", "Not a valid choice.") in _page(response)
@@ -471,8 +509,9 @@ def test_manager_role_cannot_be_given_by_invitation(app, clinic):
 
 
 def test_hours_row_with_only_an_opening_time_is_refused_and_hours_are_kept(app, clinic):
-    response = clinic["browser"].post("/t/north-clinic/settings/hours",
-                                      _hours_form((0, "08:00", "16:00"), (1, "08:00", "")))
+    response = clinic["browser"].post(
+        "/t/north-clinic/settings/hours", _hours_form((0, "08:00", "16:00"), (1, "08:00", ""))
+    )
 
     assert response.status_code == 400
     assert "Give both an opening and a closing time, or neither." in _page(response)
@@ -480,8 +519,10 @@ def test_hours_row_with_only_an_opening_time_is_refused_and_hours_are_kept(app, 
 
 
 def test_overlapping_intervals_on_one_day_refuse_the_whole_form_and_keep_the_hours(app, clinic):
-    response = clinic["browser"].post("/t/north-clinic/settings/hours", _hours_form(
-        (2, "09:00", "17:00"), (0, "08:00", "12:00"), (0, "11:30", "16:00")))
+    response = clinic["browser"].post(
+        "/t/north-clinic/settings/hours",
+        _hours_form((2, "09:00", "17:00"), (0, "08:00", "12:00"), (0, "11:30", "16:00")),
+    )
 
     assert response.status_code == 400
     assert "Opening intervals on the same day overlap." in _page(response)
@@ -496,8 +537,9 @@ def test_interval_past_midnight_is_accepted(app, clinic):
 
 
 def test_interval_past_midnight_overlapping_a_later_one_is_refused(app, clinic):
-    response = clinic["browser"].post("/t/north-clinic/settings/hours",
-                                      _hours_form((4, "20:00", "02:00"), (4, "23:00", "23:30")))
+    response = clinic["browser"].post(
+        "/t/north-clinic/settings/hours", _hours_form((4, "20:00", "02:00"), (4, "23:00", "23:30"))
+    )
 
     assert response.status_code == 400
     assert "Opening intervals on the same day overlap." in _page(response)
@@ -515,8 +557,7 @@ def test_invalid_time_is_refused_and_hours_are_kept(app, clinic):
 def test_duplicate_closure_day_is_refused(app, clinic, create_closure):
     create_closure(clinic["id"], date(2030, 12, 27), "Inventory")
 
-    response = clinic["browser"].post("/t/north-clinic/settings/closures",
-                                      {"day": "2030-12-27", "reason": "Training"})
+    response = clinic["browser"].post("/t/north-clinic/settings/closures", {"day": "2030-12-27", "reason": "Training"})
 
     assert response.status_code == 400
     assert _field_error("day", "There is already a closure on this day.") in _page(response)
@@ -528,8 +569,9 @@ def test_duplicate_closure_day_is_refused(app, clinic, create_closure):
 
 def test_suspending_without_typing_the_slug_is_refused_and_status_is_unchanged(app, clinic):
     for typed in ("", "north", "North-Clinic"):
-        response = clinic["browser"].post("/t/north-clinic/settings/status",
-                                          {"status": "suspended", "confirm_slug": typed})
+        response = clinic["browser"].post(
+            "/t/north-clinic/settings/status", {"status": "suspended", "confirm_slug": typed}
+        )
 
         assert response.status_code == 400, typed
         assert _field_error("confirm_slug", "Type north-clinic to confirm this change.") in _page(response)
@@ -539,8 +581,7 @@ def test_suspending_without_typing_the_slug_is_refused_and_status_is_unchanged(a
 def test_suspending_with_the_slug_typed_suspends_and_can_be_undone(app, clinic):
     browser = clinic["browser"]
 
-    response = browser.post("/t/north-clinic/settings/status",
-                            {"status": "suspended", "confirm_slug": "north-clinic"})
+    response = browser.post("/t/north-clinic/settings/status", {"status": "suspended", "confirm_slug": "north-clinic"})
 
     assert response.status_code == 302
     assert _tenant(app, "north-clinic").status == TenantStatus.SUSPENDED
@@ -550,8 +591,7 @@ def test_suspending_with_the_slug_typed_suspends_and_can_be_undone(app, clinic):
 
 def test_offboarding_is_final(app, clinic):
     browser = clinic["browser"]
-    response = browser.post("/t/north-clinic/settings/status",
-                            {"status": "offboarded", "confirm_slug": "north-clinic"})
+    response = browser.post("/t/north-clinic/settings/status", {"status": "offboarded", "confirm_slug": "north-clinic"})
     assert response.status_code == 302
     assert _tenant(app, "north-clinic").status == TenantStatus.OFFBOARDED
 
@@ -561,8 +601,9 @@ def test_offboarding_is_final(app, clinic):
     assert 'name="status"' not in _page(page)
 
     for new_status in ("active", "suspended", "draft"):
-        response = browser.post("/t/north-clinic/settings/status",
-                                {"status": new_status, "confirm_slug": "north-clinic"})
+        response = browser.post(
+            "/t/north-clinic/settings/status", {"status": new_status, "confirm_slug": "north-clinic"}
+        )
         assert response.status_code == 400, new_status
         assert _tenant(app, "north-clinic").status == TenantStatus.OFFBOARDED
 
@@ -591,9 +632,7 @@ def test_draft_clinic_without_hours_cannot_be_activated(app, manager):
 # --- managers and who sees the console ------------------------------------------------------------
 
 
-def test_provider_admin_creates_a_manager_and_assigns_exactly_the_chosen_clinics(
-    app, create_tenant, create_user
-):
+def test_provider_admin_creates_a_manager_and_assigns_exactly_the_chosen_clinics(app, create_tenant, create_user):
     north = create_tenant("north-clinic", name="North Clinic")
     south = create_tenant("south-clinic", name="South Clinic")
     create_tenant("west-clinic", name="West Clinic")
@@ -601,8 +640,9 @@ def test_provider_admin_creates_a_manager_and_assigns_exactly_the_chosen_clinics
     admin = Browser(app.test_client())
     admin.login("root@provider.test")
 
-    response = admin.post("/console/managers/", {"name": "Mia Manager", "email": "mia@provider.example",
-                                                 "password": "mias-password"})
+    response = admin.post(
+        "/console/managers/", {"name": "Mia Manager", "email": "mia@provider.example", "password": "mias-password"}
+    )
     assert response.status_code == 302
     with app.app_context():
         mia = db.session.scalar(select(User).where(User.email == "mia@provider.example"))
@@ -648,11 +688,11 @@ def test_assigning_a_clinic_id_that_does_not_exist_is_refused(app, create_tenant
 
 def test_duplicate_manager_email_is_refused(app, two_tenants, login_as):
     admin = login_as(two_tenants.provider_admin)
-    admin.post("/console/managers/",
-               {"name": "Mia", "email": "mia@provider.example", "password": "mias-password"})
+    admin.post("/console/managers/", {"name": "Mia", "email": "mia@provider.example", "password": "mias-password"})
 
-    response = admin.post("/console/managers/", {"name": "Mia Again", "email": "MIA@provider.example",
-                                                 "password": "mias-password"})
+    response = admin.post(
+        "/console/managers/", {"name": "Mia Again", "email": "MIA@provider.example", "password": "mias-password"}
+    )
 
     assert response.status_code == 400
     assert _field_error("email", "An account with this e-mail address already exists.") in _page(response)
@@ -665,8 +705,7 @@ def test_manager_cannot_open_the_managers_pages(login_as, two_tenants):
 
     assert manager.get("/console/managers/").status_code == 404
     assert manager.get(f"/console/managers/{two_tenants.a.manager}").status_code == 404
-    response = manager.post(f"/console/managers/{two_tenants.a.manager}",
-                            {"tenants": [str(two_tenants.b.id)]})
+    response = manager.post(f"/console/managers/{two_tenants.a.manager}", {"tenants": [str(two_tenants.b.id)]})
     assert response.status_code == 404
     assert manager.get("/t/clinic-b/").status_code == 404
 
@@ -698,8 +737,10 @@ def test_clinic_staff_cannot_open_the_settings_pages(login_as, two_tenants):
 
     for page in ("profile", "hours", "closures", "people", "status"):
         assert agent.get(f"/t/clinic-a/settings/{page}").status_code == 403, page
-    assert agent.post("/t/clinic-a/settings/status", {"status": "offboarded",
-                                                      "confirm_slug": "clinic-a"}).status_code == 403
+    assert (
+        agent.post("/t/clinic-a/settings/status", {"status": "offboarded", "confirm_slug": "clinic-a"}).status_code
+        == 403
+    )
 
 
 # --- closures -------------------------------------------------------------------------------------
