@@ -12,6 +12,7 @@ import pytest
 
 from app.demo import DEMO_PASSWORD
 from tests.infra.demo_process import (
+    command_line,
     copy_instance,
     demo_env,
     family,
@@ -102,7 +103,7 @@ def test_a_second_demo_on_the_same_instance_folder_refuses_and_stops_nothing(dem
 def test_no_process_of_the_demo_outlives_it(demo, signum, to_group):
     process, instance, _port, log = demo
     started = family(process.pid, instance)
-    commands = " ".join(" ".join(member.cmdline()) for member in started)
+    commands = " ".join(command_line(member) for member in started)
     assert "redis-server" in commands and "gunicorn" in commands and "worker.py cron" in commands
 
     if to_group:

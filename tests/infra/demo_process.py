@@ -89,13 +89,21 @@ def wait_until_serving(demo: subprocess.Popen, instance: Path, port: int, log: P
 
 
 def _complete(pid: int, instance: Path) -> bool:
-    commands = [" ".join(process.cmdline()) for process in _alive(family(pid, instance))]
+    commands = [command_line(process) for process in _alive(family(pid, instance))]
     return (
         sum("gunicorn" in command for command in commands) >= 3  # the master and its two workers
         and any(command.endswith("worker.py") for command in commands)
         and any(command.endswith("worker.py cron") for command in commands)
         and any("redis-server" in command for command in commands)
     )
+
+
+def command_line(process: psutil.Process) -> str:
+    """A process's command line; empty if it ended since it was listed (an RQ work-horse may finish any time)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return ""
 
 
 def family(pid: int, instance: Path | None) -> list[psutil.Process]:
