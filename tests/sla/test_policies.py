@@ -223,6 +223,7 @@ def test_each_change_of_a_judged_field_makes_a_version_and_versions_never_change
 
 
 @pytest.mark.tenant_isolation
+@pytest.mark.database_wall  # raw SQL: only row-level security can scope it
 def test_clinic_a_reads_none_of_clinic_bs_policy_versions_even_with_raw_sql(app, two_tenants):
     from sqlalchemy import select, text
 
