@@ -69,8 +69,9 @@ def main() -> None:
     args = parser.parse_args()
 
     admin = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
-    with test_database(admin) as (owner_url, app_url):
+    with test_database(admin) as (owner_url, app_url, _console_url):
         from app.billing import pricing
+        from app.config import CONSOLE_BIND
         from app.extensions import db
         from app.tenancy import tenant_context
 
@@ -145,10 +146,9 @@ def main() -> None:
                         db.session.rollback()
 
             def bare():
-                db.session.execute(text("SELECT set_config('app.all_tenants', 'on', true)"))
-                rows = db.session.execute(text(BARE), {"start": MONTH_START, "end": MONTH_END}).all()
-                db.session.rollback()
-                return rows
+                # As the cross-clinic role, whose policy reads every clinic (the app role has no switch for it).
+                with db.engines[CONSOLE_BIND].connect() as console:
+                    return console.execute(text(BARE), {"start": MONTH_START, "end": MONTH_END}).all()
 
             rows = bare()
             counted = sum(q for *_k, q in rows)

@@ -200,10 +200,11 @@ def load_backlog(owner: psycopg.Connection, contacts: int) -> None:
                 FROM generate_series(0, %(contacts)s - 1) AS i
             )
             INSERT INTO contacts (tenant_id, queue_id, channel, language, topic, priority, status, patient_ref,
-                                  offered_at, due_at, escalated, created_at, updated_at)
+                                  offered_at, due_at, escalated, created_at, updated_at,
+                                  answer_target_seconds, short_abandon_seconds)
             SELECT s.tenant_id, s.id, s.channel, s.language, s.topic, g.priority, 'waiting', 'P-' || g.i,
                    g.offered_at, g.offered_at + make_interval(secs => s.target_seconds), false, g.offered_at,
-                   g.offered_at
+                   g.offered_at, s.target_seconds, 5
               FROM g CROSS JOIN n JOIN slots s ON s.slot = g.i %% n.slots
             """,
             {"contacts": contacts},
@@ -553,7 +554,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     instance_path = tempfile.mkdtemp(prefix="switchboard-bench-")
     try:
-        with test_database(admin_url) as (owner_url, app_url):
+        with test_database(admin_url) as (owner_url, app_url, _console_url):
             conf = {
                 "owner_url": owner_url,
                 "app_url": app_url,

@@ -265,7 +265,7 @@ def main(argv=None) -> int:
     smtp_sink = Sink(smtp_sink_process if args.smtp_sink == "lean" else aiosmtpd_sink_process)
     sms_sink, workers, problems = Sink(sms_sink_process), [], []
     try:
-        with test_database(admin_url) as (owner_url, app_url):
+        with test_database(admin_url) as (owner_url, app_url, _console_url):
             print(
                 f"database: {make_url(owner_url).database} (dropped at the end); Redis {redis_url} (flushed)",
                 flush=True,

@@ -80,7 +80,7 @@ def main() -> None:
     from sqlalchemy import create_engine
 
     admin = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
-    with test_database(admin) as (owner_url, app_url):
+    with test_database(admin) as (owner_url, app_url, _console_url):
         from app.extensions import db
         from app.tenancy import tenant_context
 
