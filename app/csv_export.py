@@ -26,7 +26,3 @@ class SafeCsvWriter:
 
     def writerow(self, row) -> None:
         self._writer.writerow([neutralise(value) for value in row])
-
-    def writerows(self, rows) -> None:
-        for row in rows:
-            self.writerow(row)

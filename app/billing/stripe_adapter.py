@@ -8,8 +8,8 @@ zero-amount monthly plan, then creates the invoice from them. Why this path:
   items, and refuses `POST /v1/invoices` for a customer without a subscription. Its closest
   supported API is: plans, a one-item subscription, invoice items, invoice create (collects the
   pending items) and pay. Current Stripe supports the same calls, so this path runs on both.
-- On current Stripe, usage could instead go to Billing Meters (`/v1/billing/meter_events` with
-  `identifier = f"sb-usage-{ledger id}"`); `meter_event_identifier` is the key to use then.
+- On current Stripe, usage could instead go to Billing Meters (`/v1/billing/meter_events`), each
+  ledger row with the identifier `sb-usage-<ledger id>`.
 
 Idempotency: every write carries an `Idempotency-Key` derived from ledger ids and local invoice
 ids (real Stripe honours it for 24 h). localstripe IGNORES the header, so the caller also checks
@@ -44,11 +44,6 @@ def client() -> stripe.StripeClient:
     return stripe.StripeClient(
         current_app.config["STRIPE_SECRET_KEY"], base_addresses={"api": base} if base else None, max_network_retries=0
     )
-
-
-def meter_event_identifier(ledger_id: int) -> str:
-    """The meter-event identifier of one ledger row, for the Billing Meters path of current Stripe."""
-    return f"sb-usage-{ledger_id}"
 
 
 @dataclass(frozen=True)

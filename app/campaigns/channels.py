@@ -204,12 +204,6 @@ class Channels:
             connection.close()
 
 
-def send_patient_email(to: str, subject: str, body: str, *, idempotency_key: str) -> str:
-    """One e-mail on its own connection (`Channels` sends many over one)."""
-    with Channels() as channels:
-        return channels.send_email(to, subject, body, idempotency_key=idempotency_key)
-
-
 def send_sms(to: str, body: str, *, idempotency_key: str, status_callback: str, sender: str | None = None) -> str:
     """One SMS on its own connection (`Channels` sends many over one); returns the provider's `sid`."""
     with Channels() as channels:

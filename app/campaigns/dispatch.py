@@ -33,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
 from rq.timeouts import BaseTimeoutException
@@ -615,7 +614,3 @@ def dispatch_due(*, time_budget_seconds: float = 50.0, moment: datetime | None =
                 break
     result.more_due = True
     return result
-
-
-def local_time(moment: datetime, time_zone: str) -> datetime:
-    return moment.astimezone(ZoneInfo(time_zone))

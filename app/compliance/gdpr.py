@@ -117,7 +117,6 @@ REFUSALS = {
 _REASON_CODES = (NO_CONSENT, OPTED_OUT, APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, PATIENT_ERASED, "campaign finished")
 _PHONE = re.compile(r"^\+[1-9]\d{5,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s()./-]")
-_SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)
 
 
 class RequestRefused(DomainError):

@@ -17,7 +17,6 @@ from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
 from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, versions
 
-PERIODS = ("day", "week", "month", "custom")
 MAX_DAYS = 366
 
 
