@@ -2,10 +2,10 @@
 
 Dispatch plans, confirms and meters thousands of rows as one statement each, with one array per column
 (`unnest`), so that the statement's text stays the same whatever the number of rows. In the text format
-psycopg writes every element of such an array in Python: 2 µs per integer, 5 per string, 10 per
-timestamp, a tenth of what a message cost the worker. In the binary format the elements are written by
-psycopg's C code (about 1 µs each). SQLAlchemy's `text()` has no way to ask for it, so these statements
-are written with psycopg's own placeholders: `%(name)b` for an array, `%(name)s` for a single value.
+psycopg writes every element of such an array in Python; in the binary format its C code does, several
+times faster (figures: docs/benchmarks.md, Outbound dispatch). SQLAlchemy's `text()` has no way to ask
+for it, so these statements are written with psycopg's own placeholders: `%(name)b` for an array,
+`%(name)s` for a single value.
 """
 
 from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam

@@ -176,8 +176,8 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
 
 # On PostgreSQL the planned rows travel as one array per column (app/pg_arrays.py): the statement's text
 # is the same for any number of rows, where an INSERT of n VALUES had to be rendered and parsed again for
-# each batch (a fifth of what a dispatch run cost, measured with bench/dispatch.py). What is the same for
-# every row of a step travels once.
+# each batch (its cost: docs/benchmarks.md, Outbound dispatch). What is the same for every row of a step
+# travels once.
 _PER_STEP = ("tenant_id", "campaign_id", "step_id", "channel", "attempts")
 _INSERT_PLANNED = """
 INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, channel, attempts, appointment_id, patient_id,

@@ -2,8 +2,8 @@
 
 A reminder is a plain-text UTF-8 e-mail, so its bytes are written directly (CRLF line ends,
 quoted-printable body, RFC 2047 subject where it is not ASCII) instead of through `email.message`:
-the generator parses every address and refolds every header, and cost more than everything else
-a batch does per message (0.45 ms of 0.9 ms measured, docs/benchmarks.md).
+the generator parses every address and refolds every header per message, the largest cost of a
+batch (figures: docs/benchmarks.md, Outbound dispatch).
 
 Where the server advertises PIPELINING (RFC 2920; Postfix, Exim and the large relays do), MAIL,
 RCPT and DATA travel in one write and their three replies are read together, then the content:

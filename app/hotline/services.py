@@ -343,8 +343,8 @@ def _claim_statement():
 
 # On PostgreSQL the whole claim is one statement: the agent's languages and the clinic's offered
 # queues are folded in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn
-# them into a misjudged join; docs/benchmarks.md) and the `assigned` event is written by the same
-# statement. One round trip instead of four cut the Python cost per claim by about two thirds.
+# them into a misjudged join) and the `assigned` event is written by the same statement: one round trip
+# instead of four (figures: docs/benchmarks.md, Claim next).
 _POSTGRES_CLAIM = text("""
 WITH claimed AS (
     UPDATE contacts

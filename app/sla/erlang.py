@@ -148,8 +148,8 @@ def agents_required(
 
     Rule: the smallest N > A with SL(T) ≥ target and A / N ≤ max_occupancy. No contacts
     need no agents (service level 1.0, ASA 0). A target of exactly 1.0 is met only once
-    P_w·e^(−(N − A)·T / h) falls below double precision. The cost grows with √A, not A:
-    milliseconds for 2.4 million Erlangs (docs/benchmarks.md, bench/staffing.py).
+    P_w·e^(−(N − A)·T / h) falls below double precision. The cost grows with √A, not A
+    (figures: docs/benchmarks.md, Staffing).
     """
     traffic = traffic_erlangs(contacts, interval_seconds, handle_seconds)
     _check_non_negative("target_seconds", target_seconds)
