@@ -200,13 +200,13 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
     sla_policy_id: Mapped[int | None] = mapped_column(Integer)
     # The policy's version in force at the offer, and the answer target and short-abandon threshold
     # then (from that version, else the queue's own target): what reports judge the contact by,
-    # whatever is edited later (docs/sla-metrics.md).
+    # whatever is edited later (docs/sla.md).
     sla_policy_version_id: Mapped[int | None] = mapped_column(Integer)
     answer_target_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     short_abandon_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
     resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Exact seconds (to the microsecond) from offer to first response (answered) or to hang-up
-    # (abandoned), calendar time: compared with targets unrounded (docs/sla-metrics.md).
+    # (abandoned), calendar time: compared with targets unrounded (docs/sla.md).
     wait_seconds: Mapped[Decimal | None] = mapped_column(Numeric(15, 6))
     waiting_on_patient_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

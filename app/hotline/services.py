@@ -459,7 +459,7 @@ def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None
 def exact_wait(offered_at: datetime, until: datetime) -> Decimal:
     """Seconds from offer to `until`, exact to the microsecond the timestamps carry.
 
-    Rule (docs/sla-metrics.md): waits are never rounded or truncated before they are compared
+    Rule (docs/sla.md): waits are never rounded or truncated before they are compared
     with a target, so "answered within T" and "answered by the due time" always agree.
     """
     elapsed = as_utc(until) - as_utc(offered_at)

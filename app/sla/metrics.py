@@ -3,7 +3,7 @@
 Rows are grouped by (queue, policy version, answer target): a queue whose policy changed, or
 was edited, within the period shows one row per version, each judged by the targets and
 convention in force when its contacts were offered (kept on each contact, never re-read from
-the policy). Waits are exact (docs/sla-metrics.md). Tests check every
+the policy). Waits are exact (docs/sla.md). Tests check every
 figure against a plain-Python reference over the same contacts.
 """
 
@@ -30,7 +30,7 @@ class Counts:
     abandoned: int = 0
     abandoned_within: int = 0
     short_abandons: int = 0
-    wait_seconds_answered: Decimal = Decimal(0)  # exact seconds (microseconds), docs/sla-metrics.md
+    wait_seconds_answered: Decimal = Decimal(0)  # exact seconds (microseconds), docs/sla.md
     first_response_due: int = 0
     first_response_met: int = 0
     resolution_due: int = 0

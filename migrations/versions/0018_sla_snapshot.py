@@ -9,7 +9,7 @@ the metrics read the policy's CURRENT target. Now:
   the answer target and short-abandon threshold it is judged by (`answer_target_seconds`,
   `short_abandon_seconds`: the version's, else the queue's own target and 5 s).
 - `contacts.wait_seconds` becomes exact (numeric, microseconds) instead of truncated seconds,
-  so "answered within T" agrees with "answered by the due time" (docs/sla-metrics.md).
+  so "answered within T" agrees with "answered by the due time" (docs/sla.md).
 - The rollup groups by (version, answer target) instead of policy, reads only the contact's
   own row, and so needs no rebuild when a policy or a queue changes: those triggers go.
 
