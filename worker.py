@@ -1,7 +1,8 @@
 """RQ worker with the scheduler: `python worker.py [--burst] [queue …]` (default: every queue).
 
-One worker process per queue gives atomic dequeue (BLMOVE); several queues in one
-process fall back to BLPOP (FACTS.md). Production runs one process per queue.
+One worker process per queue gives atomic dequeue (RQ uses BLMOVE for one queue on Redis ≥ 6.2); several
+queues in one process fall back to BLPOP, where a crash between dequeue and start can lose a job.
+Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
 work (the breach watch, outbound campaigns and the job outbox's relay pass every minute,

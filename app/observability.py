@@ -2,7 +2,7 @@
 
 sentry-sdk 2.75 replaced `send_default_pii` with `data_collection` (passing the old
 option now warns). Its safe default alone is not enough: stack-frame local variables
-would still be shipped (FACTS.md), so every category is switched off explicitly, and
+would still be shipped (`include_local_variables` defaults to True), so every category is switched off explicitly, and
 `before_send` strips request bodies, cookies, query strings and user details again in
 case an integration adds them.
 """

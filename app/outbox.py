@@ -6,7 +6,7 @@ does; after commit it is handed to RQ under the job id `outbox-<row id>` and mar
 transaction deletes the row when the job succeeds (`complete_current_job`), so a row still present is a
 job not yet done. When Redis was down at commit, or lost the job (a restart without persistence, a
 FLUSHDB), the relay pass of the cron sends it again: a pending row at once, a sent one once its lease
-has passed and RQ no longer knows its job id. Jobs are idempotent (DESIGN.md), so a job sent twice in a
+has passed and RQ no longer knows its job id. Jobs are idempotent (docs/architecture.md), so a job sent twice in a
 race has the effect of one. A job RQ gave up on (retries spent) is marked failed and not sent again:
 its own row (a failed report run, an invitation never sent) shows it to the people concerned.
 

@@ -1,7 +1,7 @@
 """Row-level-security DDL used by migrations: the second wall of tenant isolation.
 
 The policy fails closed both on a fresh connection (setting NULL) and after an
-earlier transaction-local set (setting ''), as checked in FACTS.md. FORCE makes it
+earlier transaction-local set (setting ''): hence the NULLIF in TENANT_MATCH. FORCE makes it
 apply to the table owner too; superusers and BYPASSRLS roles still skip it, which is
 why the app connects as `DB_APP_ROLE`.
 

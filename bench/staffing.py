@@ -31,7 +31,7 @@ TARGET_SECONDS, GOAL = 20, 0.8
 
 
 def linear_agents_required(contacts, interval, handle, target, goal, cap) -> int:
-    """The search as it was: one Erlang B recursion step per agent from N = 1 (SLA.md's rule as is)."""
+    """The search as it was: one Erlang B recursion step per agent from N = 1 (docs/sla.md's rule as is)."""
     traffic = traffic_erlangs(contacts, interval, handle)
     blocking, agents = 1.0, 0
     while True:

@@ -1,6 +1,6 @@
 """Billing runs: closing ended periods into invoices, pushing them to Stripe, applying Stripe's webhooks.
 
-A run is safe to repeat, to retry, and to kill at any point (FACTS.md: RQ delivers at least once):
+A run is safe to repeat, to retry, and to kill at any point (RQ delivers a job at least once):
 - closing a period writes the invoice and its frozen lines in one transaction, at most once per
   period (unique (tenant, period_start));
 - each Stripe write is recorded in our database right after it succeeds (one commit per write),

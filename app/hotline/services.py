@@ -448,7 +448,7 @@ def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None
 
     Rule: every way out of a pause (resume, resolve, release, transfer, a telephony event) ends
     it at the moment the status changes, and the policy's pause rule moves the due times by it;
-    otherwise a contact resolved while waiting would lose its last pause (SLA.md, Clock).
+    otherwise a contact resolved while waiting would lose its last pause (docs/sla.md, section 9).
     """
     if status != ContactStatus.WAITING_ON_PATIENT and contact.waiting_on_patient_since is not None:
         sla.extend_for_pause(contact, contact.waiting_on_patient_since, at)

@@ -3,7 +3,7 @@
 One `ReportRun` row per clinic and month, unique on (tenant, first day), is the idempotency key:
 the cron and the "send now" button both create or re-queue that row, and the job that delivers
 it moves it queued → running (with progress) → sending → sent. `sending` is committed before the
-SMTP call and `sent` after it, in the row's own transactions (FACTS.md: RQ delivers at least once):
+SMTP call and `sent` after it, in the row's own transactions (RQ delivers a job at least once):
 - a duplicate or retried job that finds the run `sent` sends nothing;
 - one that finds it `sending` (an attempt died between the two commits, the mail may have left)
   does not guess: it marks the run failed as interrupted, and a manager decides to send again;

@@ -1,7 +1,7 @@
 """Erlang B, C and A: what a forecast of contacts means for the number of agents on the phones.
 
-Pure functions of plain numbers, no I/O. The formulas are those of ../shared/SLA.md,
-section "Erlang C (staffing)": traffic A = λ·h / L Erlangs offered to N agents.
+Pure functions of plain numbers, no I/O. The formulas are those of docs/sla.md,
+section 11 (staffing): traffic A = λ·h / L Erlangs offered to N agents.
 Times are in seconds throughout.
 
 Erlang C and A work from Erlang B's recursion, never from powers and factorials, so

@@ -1,4 +1,4 @@
-"""Contact-centre metrics per SLA.md, aggregated in SQL from the SLA facts kept on each contact.
+"""Contact-centre metrics per docs/sla.md, aggregated in SQL from the SLA facts kept on each contact.
 
 Rows are grouped by (queue, policy version, answer target): a queue whose policy changed, or
 was edited, within the period shows one row per version, each judged by the targets and
@@ -64,7 +64,7 @@ def _ratio(numerator, denominator) -> Decimal | None:
 
 
 def service_level_share(counts: Counts, convention: ServiceLevelConvention) -> Fraction | None:
-    """The exact service level (a share in [0, 1]) under the contract's convention (SLA.md table).
+    """The exact service level (a share in [0, 1]) under the contract's convention (docs/sla.md, section 3).
 
     Rule: a target is met when this exact share reaches it; the two-decimal percentage shown
     beside it is rounded for reading only (79.996 % is shown as 80.00 % and misses 80 %).
@@ -85,7 +85,7 @@ def service_level_share(counts: Counts, convention: ServiceLevelConvention) -> F
 
 
 def service_level(counts: Counts, convention: ServiceLevelConvention) -> Decimal | None:
-    """Service level in percent under the contract's convention (SLA.md table), rounded for display."""
+    """Service level in percent under the contract's convention (docs/sla.md), rounded for display."""
     return percent(service_level_share(counts, convention))
 
 

@@ -27,7 +27,7 @@ from app.models import TenantScoped, TimestampMixin, utcnow
 
 
 class ServiceLevelConvention(enum.StrEnum):
-    """How abandoned contacts count in the service level (SLA.md); the contract names one."""
+    """How abandoned contacts count in the service level (docs/sla.md); the contract names one."""
 
     ANSWERED_OF_OFFERED = "answered_of_offered"
     EXCLUDE_SHORT_ABANDONS = "exclude_short_abandons"

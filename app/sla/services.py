@@ -1,7 +1,7 @@
 """SLA rules: which policy applies to a contact, when it is due, and how pauses move that.
 
 A policy is chosen when the contact is offered and recorded on it; its due times are
-computed then with the clinic's clock (calendar time or business hours, SLA.md) and
+computed then with the clinic's clock (calendar time or business hours, docs/sla.md) and
 moved later only by time spent waiting on the patient, when the policy pauses for it.
 """
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # Voice and chat are judged as queues (answered within T seconds, calendar time);
 # e-mail and callbacks as tickets (first response and resolution targets).
 QUEUE_CHANNELS = frozenset({Channel.PHONE, Channel.CHAT})
-# Short-abandon threshold of contacts no policy judges (SLA.md's example, 5 s).
+# Short-abandon threshold of contacts no policy judges (the policies' default too).
 DEFAULT_SHORT_ABANDON_SECONDS = 5
 
 

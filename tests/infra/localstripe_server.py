@@ -1,6 +1,6 @@
 """A localstripe server on loopback for the billing tests, stopped afterwards.
 
-localstripe's CLI binds every interface and pickles its state to a fixed /tmp path (FACTS.md):
+localstripe's CLI binds every interface and pickles its state to a fixed path (/tmp/localstripe.pickle):
 this starts its aiohttp app on 127.0.0.1 only, with the pickle moved into a private folder, so
 two test runs on one machine never share Stripe state.
 """

