@@ -7,7 +7,7 @@ from flask_login import current_user
 _ = gettext
 _l = lazy_gettext
 
-__all__ = ["_", "_l", "ngettext", "force_locale", "select_locale", "LOCALES", "LOCALE_NAMES"]
+__all__ = ["_", "_l", "ngettext", "force_locale", "select_locale", "LOCALES", "LOCALE_NAMES", "WEEKDAY_NAMES"]
 
 LOCALES = ("en", "de", "pl", "fr", "es")
 
@@ -19,6 +19,17 @@ LOCALE_NAMES = {
     "fr": "Français",
     "es": "Español",
 }
+
+# Monday first, as `date.weekday()` counts (ISO weekday - 1): business hours, the heat map, staffing.
+WEEKDAY_NAMES = (
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+)
 
 
 def select_locale() -> str:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
 from app.i18n import LOCALE_NAMES, _, get_locale_code
+from app.labels import labelled_enums
 from app.tenants.routing import leave_tenant
 
 CONTENT_SECURITY_POLICY = (
@@ -111,6 +112,10 @@ def register_web_hooks(app) -> None:
         format_duration=format_duration,
         format_age=format_age,
     )
+    # Every labelled enum under its class name, for the label of a raw stored value in a template
+    # (`Disposition.label_of(contact.disposition)`, app/labels.py). create_app has imported every domain's
+    # models before this runs, so every labelled enum exists by now (tests/test_labels.py checks it).
+    app.jinja_env.globals.update(labelled_enums())
 
     @app.after_request
     def _security_headers(response):

@@ -13,6 +13,8 @@ from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin
 
 
@@ -21,11 +23,18 @@ class PlatformRole(enum.StrEnum):
     MANAGER = "manager"
 
 
-class TenantRole(enum.StrEnum):
+class TenantRole(LabelledEnum):
     MANAGER = "manager"
     SUPERVISOR = "supervisor"
     AGENT = "agent"
     CLINIC_ADMIN = "clinic_admin"
+
+    __labels__ = {
+        MANAGER: _l("Outsourcing manager"),
+        SUPERVISOR: _l("Supervisor"),
+        AGENT: _l("Agent"),
+        CLINIC_ADMIN: _l("Clinic admin"),
+    }
 
 
 class User(UserMixin, TimestampMixin, db.Model):

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, utcnow, value_enum
 
 
@@ -41,6 +43,36 @@ KIND_CHANNELS: dict[UsageKind, tuple[str, ...] | None] = {
     UsageKind.OUTBOUND_MESSAGE: ("email", "sms", "voice"),
     UsageKind.ADJUSTMENT: None,
 }
+
+
+class InvoiceLineKey(LabelledEnum):
+    """What an invoice line bills (`InvoiceLine.key`): the base fee, a usage kind on a channel
+    (`app.billing.pricing.slot_key`: one per rate a plan has), or the adjustments."""
+
+    BASE_FEE = "base_fee"
+    HANDLED_CONTACT_PHONE = "handled_contact:phone"
+    HANDLED_CONTACT_EMAIL = "handled_contact:email"
+    HANDLED_CONTACT_CHAT = "handled_contact:chat"
+    HANDLED_CONTACT_CALLBACK = "handled_contact:callback"
+    TALK_MINUTES = "talk_minutes"
+    OUTBOUND_MESSAGE_EMAIL = "outbound_message:email"
+    OUTBOUND_MESSAGE_SMS = "outbound_message:sms"
+    OUTBOUND_MESSAGE_VOICE = "outbound_message:voice"
+    ADJUSTMENT = "adjustment"
+
+    __labels__ = {
+        BASE_FEE: _l("Monthly base fee"),
+        HANDLED_CONTACT_PHONE: _l("Handled contacts: phone"),
+        HANDLED_CONTACT_EMAIL: _l("Handled contacts: e-mail"),
+        HANDLED_CONTACT_CHAT: _l("Handled contacts: chat"),
+        HANDLED_CONTACT_CALLBACK: _l("Handled contacts: callback"),
+        TALK_MINUTES: _l("Talk minutes"),
+        OUTBOUND_MESSAGE_EMAIL: _l("Messages sent: e-mail"),
+        OUTBOUND_MESSAGE_SMS: _l("Messages sent: SMS"),
+        OUTBOUND_MESSAGE_VOICE: _l("Messages sent: voice"),
+        ADJUSTMENT: _l("Adjustments"),
+    }
+
 
 # The invoice's currencies: all with two decimals, so "rounded to the cent" means the same for each.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "CAD", "PLN", "SEK", "DKK", "NOK", "CZK")
@@ -131,13 +163,20 @@ class PlanRate(TenantScoped, db.Model):
     included_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class InvoiceStatus(enum.StrEnum):
+class InvoiceStatus(LabelledEnum):
     # The period is closed and its lines frozen; not (yet) issued through Stripe.
     CLOSED = "closed"
     # Finalized in Stripe: awaiting payment.
     OPEN = "open"
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
+
+    __labels__ = {
+        CLOSED: _l("Closed, not yet issued"),
+        OPEN: _l("Issued, awaiting payment"),
+        PAID: _l("Paid"),
+        PAYMENT_FAILED: _l("Payment failed"),
+    }
 
 
 class Invoice(TenantScoped, TimestampMixin, db.Model):

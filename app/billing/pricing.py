@@ -22,6 +22,7 @@ from app.billing.models import (
     CURRENCIES,
     KIND_CHANNELS,
     Invoice,
+    InvoiceLineKey,
     PlanRate,
     PricePlan,
     UsageKind,
@@ -46,22 +47,8 @@ RATE_SLOTS: tuple[tuple[UsageKind, str | None], ...] = (
 )
 
 
-LINE_LABELS = {
-    "base_fee": _l("Monthly base fee"),
-    "handled_contact:phone": _l("Handled contacts: phone"),
-    "handled_contact:email": _l("Handled contacts: e-mail"),
-    "handled_contact:chat": _l("Handled contacts: chat"),
-    "handled_contact:callback": _l("Handled contacts: callback"),
-    "talk_minutes": _l("Talk minutes"),
-    "outbound_message:email": _l("Messages sent: e-mail"),
-    "outbound_message:sms": _l("Messages sent: SMS"),
-    "outbound_message:voice": _l("Messages sent: voice"),
-    "adjustment": _l("Adjustments"),
-}
-
-
 def line_label(key: str, locale: str | None = None) -> str:
-    label = LINE_LABELS.get(key, key)
+    label = InvoiceLineKey.label_of(key)
     if locale is None:
         return str(label)
     from app.i18n import force_locale

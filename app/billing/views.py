@@ -17,20 +17,13 @@ from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
-from app.i18n import _, _l
+from app.i18n import _
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, tenants_visible_to
 
 bp = tenant_blueprint("billing", __name__, "/billing")
 console_bp = Blueprint("console_billing", __name__, url_prefix="/console/billing")
-
-STATUS_LABELS = {
-    InvoiceStatus.CLOSED: _l("Closed, not yet issued"),
-    InvoiceStatus.OPEN: _l("Issued, awaiting payment"),
-    InvoiceStatus.PAID: _l("Paid"),
-    InvoiceStatus.PAYMENT_FAILED: _l("Payment failed"),
-}
 
 
 def _money(amount, currency):
@@ -46,7 +39,7 @@ def _price(amount, currency):
 @bp.context_processor
 @console_bp.context_processor
 def _billing_helpers():
-    return {"money": _money, "price": _price, "line_label": line_label, "status_labels": STATUS_LABELS}
+    return {"money": _money, "price": _price, "line_label": line_label}
 
 
 def _may_read() -> bool:

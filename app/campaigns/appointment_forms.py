@@ -4,22 +4,10 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
+from app.campaigns.appointments import OUTCOMES
 from app.campaigns.models import AppointmentStatus
 from app.forms import Form, choices
 from app.i18n import _l
-
-STATUS_LABELS = {
-    AppointmentStatus.SCHEDULED: _l("Scheduled"),
-    AppointmentStatus.CONFIRMED: _l("Confirmed"),
-    AppointmentStatus.CANCELLED: _l("Cancelled"),
-    AppointmentStatus.ATTENDED: _l("Attended"),
-    AppointmentStatus.NO_SHOW: _l("No-show"),
-}
-OUTCOME_LABELS = {
-    AppointmentStatus.ATTENDED: _l("Attended"),
-    AppointmentStatus.NO_SHOW: _l("No-show"),
-    AppointmentStatus.CANCELLED: _l("Cancelled"),
-}
 
 
 class AppointmentFilterForm(Form):
@@ -38,7 +26,7 @@ class AppointmentFilterForm(Form):
     def __init__(self, *args, locations=(), practitioners=(), **kwargs):
         super().__init__(*args, **kwargs)
         everything = [("", _l("All"))]
-        self.status.choices = choices(everything + [(s.value, label) for s, label in STATUS_LABELS.items()])
+        self.status.choices = choices(everything + [(s.value, s.label) for s in AppointmentStatus])
         self.location.choices = choices(everything + [(name, name) for name in locations])
         self.practitioner.choices = choices(everything + [(name, name) for name in practitioners])
 
@@ -60,6 +48,6 @@ class ConfirmImportForm(Form):
 class OutcomeForm(Form):
     outcome = SelectField(
         _l("Outcome"),
-        choices=choices((s.value, label) for s, label in OUTCOME_LABELS.items()),
+        choices=choices((s.value, s.label) for s in OUTCOMES),
         validators=[DataRequired()],
     )

@@ -12,8 +12,6 @@ from flask_login import current_user
 from app.auth.models import TenantRole
 from app.campaigns import appointments as services
 from app.campaigns.appointment_forms import (
-    OUTCOME_LABELS,
-    STATUS_LABELS,
     AppointmentFilterForm,
     ConfirmImportForm,
     ImportForm,
@@ -88,8 +86,7 @@ def index():
         page=page,
         rates=rates,
         chart_json=json.dumps(chart),
-        status_labels=STATUS_LABELS,
-        outcome_labels=OUTCOME_LABELS,
+        outcomes=services.OUTCOMES,
         outcome_form=OutcomeForm(),
         may_edit=may_edit(),
         args=args,
@@ -112,7 +109,7 @@ def outcome(appointment_id: int):
         db.session.rollback()
         raise
     flash(
-        _("Appointment %(id)s: %(outcome)s.", id=appointment.external_id, outcome=OUTCOME_LABELS[appointment.status]),
+        _("Appointment %(id)s: %(outcome)s.", id=appointment.external_id, outcome=appointment.status.label),
         "success",
     )
     return redirect(url_for("appointments.index"))

@@ -3,45 +3,9 @@
 from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.campaigns.models import CampaignKind, MessageChannel, MessageStatus
+from app.campaigns.models import CampaignKind, FailureReason, MessageChannel
 from app.forms import Form, choices
 from app.i18n import LOCALE_NAMES, _l
-
-KIND_LABELS = {
-    CampaignKind.REMINDER: _l("Appointment reminder"),
-    CampaignKind.FOLLOW_UP: _l("Follow-up after a procedure"),
-    CampaignKind.SURVEY: _l("Satisfaction survey"),
-    CampaignKind.RECALL: _l("Recall"),
-}
-CAMPAIGN_STATUS_LABELS = {
-    "draft": _l("Draft"),
-    "active": _l("Running"),
-    "paused": _l("Paused"),
-    "finished": _l("Finished"),
-}
-CHANNEL_LABELS = {MessageChannel.EMAIL: _l("E-mail"), MessageChannel.SMS: _l("SMS")}
-STATUS_LABELS = {
-    MessageStatus.SCHEDULED: _l("Scheduled"),
-    MessageStatus.SENDING: _l("Sending"),
-    MessageStatus.SENT: _l("Sent"),
-    MessageStatus.DELIVERED: _l("Delivered"),
-    MessageStatus.FAILED: _l("Failed"),
-    MessageStatus.SKIPPED: _l("Skipped"),
-}
-REASON_LABELS = {
-    "no_consent": _l("No consent for this channel"),
-    "opted_out": _l("The patient opted out"),
-    "appointment_cancelled": _l("The appointment was cancelled"),
-    "campaign_finished": _l("The campaign was finished"),
-    "campaign finished": _l("The campaign was finished"),  # written before the code existed (old rows)
-    "patient_erased": _l("The patient's data was erased"),
-    "control_character": _l(
-        "The subject or text contains a control character (such as a line break): correct "
-        "the message or the data it is filled with"
-    ),
-    "attempts_exhausted": _l("Given up: no attempt to send it finished"),
-    "unexpected_error": _l("An error on our side while sending this message"),
-}
 
 
 def reason_text(reason: str | None) -> str:
@@ -49,26 +13,20 @@ def reason_text(reason: str | None) -> str:
     "unexpected_error: HeaderParseError"), else the provider's own words."""
     if not reason:
         return ""
+    whole = FailureReason.member_of(reason)
+    if whole is not None:
+        return str(whole.label)
     code, _separator, detail = reason.partition(": ")
-    label = REASON_LABELS.get(reason) or REASON_LABELS.get(code)
-    if label is None:
-        return reason
-    return str(label) if reason in REASON_LABELS else f"{label} ({detail})"
+    known = FailureReason.member_of(code)
+    return reason if known is None else f"{known.label} ({detail})"
 
 
-REPLY_LABELS = {
-    "confirmed": _l("Confirmed"),
-    "cancelled": _l("Cancelled"),
-    "callback": _l("Callback requested"),
-    "opted_out": _l("Opted out"),
-    "answered": _l("Survey answered"),
-}
 UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
 
 
 class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[InputRequired(_l("Give the campaign a name."))])
-    kind = SelectField(_l("Kind"), choices=choices((k.value, label) for k, label in KIND_LABELS.items()))
+    kind = SelectField(_l("Kind"), choices=choices((k.value, k.label) for k in CampaignKind))
     location = StringField(_l("Only appointments at this location (optional)"))
     practitioner = StringField(_l("Only appointments with this practitioner (optional)"))
 
@@ -88,7 +46,7 @@ class StepForm(Form):
         _l("When"), choices=choices([("before", _l("before the appointment")), ("after", _l("after the appointment"))])
     )
     send_time = TimeField(_l("At a fixed time of day (optional)"), validators=[Optional()])
-    channel = SelectField(_l("Channel"), choices=choices((c.value, label) for c, label in CHANNEL_LABELS.items()))
+    channel = SelectField(_l("Channel"), choices=choices((c.value, c.label) for c in MessageChannel))
 
     def offset_minutes(self) -> int:
         minutes = self.amount.data * UNITS[self.unit.data]

@@ -5,7 +5,6 @@ appointments and patients of that clinic (composite `(tenant_id, id)` foreign ke
 and row-level security applies to every table (migration 0009).
 """
 
-import enum
 from datetime import datetime, time
 
 from sqlalchemy import (
@@ -25,37 +24,58 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, value_enum
 
 
-class AppointmentStatus(enum.StrEnum):
+class AppointmentStatus(LabelledEnum):
     SCHEDULED = "scheduled"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
     ATTENDED = "attended"
     NO_SHOW = "no_show"
 
+    __labels__ = {
+        SCHEDULED: _l("Scheduled"),
+        CONFIRMED: _l("Confirmed"),
+        CANCELLED: _l("Cancelled"),
+        ATTENDED: _l("Attended"),
+        NO_SHOW: _l("No-show"),
+    }
 
-class CampaignKind(enum.StrEnum):
+
+class CampaignKind(LabelledEnum):
     REMINDER = "reminder"
     FOLLOW_UP = "follow_up"
     SURVEY = "survey"
     RECALL = "recall"
 
+    __labels__ = {
+        REMINDER: _l("Appointment reminder"),
+        FOLLOW_UP: _l("Follow-up after a procedure"),
+        SURVEY: _l("Satisfaction survey"),
+        RECALL: _l("Recall"),
+    }
 
-class CampaignStatus(enum.StrEnum):
+
+class CampaignStatus(LabelledEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     PAUSED = "paused"
     FINISHED = "finished"
 
+    __labels__ = {DRAFT: _l("Draft"), ACTIVE: _l("Running"), PAUSED: _l("Paused"), FINISHED: _l("Finished")}
 
-class MessageChannel(enum.StrEnum):
+
+class MessageChannel(LabelledEnum):
     EMAIL = "email"
     SMS = "sms"
 
+    __labels__ = {EMAIL: _l("E-mail"), SMS: _l("SMS")}
 
-class MessageStatus(enum.StrEnum):
+
+class MessageStatus(LabelledEnum):
     SCHEDULED = "scheduled"
     SENDING = "sending"
     SENT = "sent"
@@ -63,25 +83,74 @@ class MessageStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
 
-
-# Why a message was skipped or not sent: stored as codes, translated where shown (app/campaigns/forms.py).
-NO_CONSENT = "no_consent"
-OPTED_OUT = "opted_out"
-APPOINTMENT_CANCELLED = "appointment_cancelled"
-CAMPAIGN_FINISHED = "campaign_finished"
-PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
-CONTROL_CHARACTER = "control_character"  # the filled-in subject or text holds one: never sent (header injection)
-ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # claimed MAX_ATTEMPTS times and no run ever finished it
-# Stored as "unexpected_error: <exception class>": a fault of ours while sending this one message.
-UNEXPECTED_ERROR = "unexpected_error"
+    __labels__ = {
+        SCHEDULED: _l("Scheduled"),
+        SENDING: _l("Sending"),
+        SENT: _l("Sent"),
+        DELIVERED: _l("Delivered"),
+        FAILED: _l("Failed"),
+        SKIPPED: _l("Skipped"),
+    }
 
 
-class Reply(enum.StrEnum):
+class FailureReason(LabelledEnum):
+    """Why a message was skipped or not sent: a code in `failure_reason`, shown by its label.
+
+    The column is a plain string: it also holds "unexpected_error: <exception class>" (a fault of ours
+    while sending this one message) and a provider's own words (app/campaigns/forms.py::reason_text).
+    """
+
+    NO_CONSENT = "no_consent"
+    OPTED_OUT = "opted_out"
+    APPOINTMENT_CANCELLED = "appointment_cancelled"
+    CAMPAIGN_FINISHED = "campaign_finished"
+    CAMPAIGN_FINISHED_BEFORE_CODES = "campaign finished"  # written before the code existed (old rows)
+    PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
+    CONTROL_CHARACTER = "control_character"  # the filled-in subject or text holds one: never sent (header injection)
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # claimed MAX_ATTEMPTS times and no run ever finished it
+    UNEXPECTED_ERROR = "unexpected_error"
+
+    __labels__ = {
+        NO_CONSENT: _l("No consent for this channel"),
+        OPTED_OUT: _l("The patient opted out"),
+        APPOINTMENT_CANCELLED: _l("The appointment was cancelled"),
+        CAMPAIGN_FINISHED: _l("The campaign was finished"),
+        CAMPAIGN_FINISHED_BEFORE_CODES: _l("The campaign was finished"),
+        PATIENT_ERASED: _l("The patient's data was erased"),
+        CONTROL_CHARACTER: _l(
+            "The subject or text contains a control character (such as a line break): correct "
+            "the message or the data it is filled with"
+        ),
+        ATTEMPTS_EXHAUSTED: _l("Given up: no attempt to send it finished"),
+        UNEXPECTED_ERROR: _l("An error on our side while sending this message"),
+    }
+
+
+# The codes as planning and dispatch write them: plain strings, like the column.
+NO_CONSENT = FailureReason.NO_CONSENT.value
+OPTED_OUT = FailureReason.OPTED_OUT.value
+APPOINTMENT_CANCELLED = FailureReason.APPOINTMENT_CANCELLED.value
+CAMPAIGN_FINISHED = FailureReason.CAMPAIGN_FINISHED.value
+PATIENT_ERASED = FailureReason.PATIENT_ERASED.value
+CONTROL_CHARACTER = FailureReason.CONTROL_CHARACTER.value
+ATTEMPTS_EXHAUSTED = FailureReason.ATTEMPTS_EXHAUSTED.value
+UNEXPECTED_ERROR = FailureReason.UNEXPECTED_ERROR.value
+
+
+class Reply(LabelledEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
     CALLBACK = "callback"
     OPTED_OUT = "opted_out"
     ANSWERED = "answered"
+
+    __labels__ = {
+        CONFIRMED: _l("Confirmed"),
+        CANCELLED: _l("Cancelled"),
+        CALLBACK: _l("Callback requested"),
+        OPTED_OUT: _l("Opted out"),
+        ANSWERED: _l("Survey answered"),
+    }
 
 
 class Patient(TenantScoped, TimestampMixin, db.Model):

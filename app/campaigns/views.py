@@ -5,11 +5,6 @@ from flask_login import current_user
 
 from app.campaigns import replies, services
 from app.campaigns.forms import (
-    CAMPAIGN_STATUS_LABELS,
-    CHANNEL_LABELS,
-    KIND_LABELS,
-    REPLY_LABELS,
-    STATUS_LABELS,
     CampaignForm,
     OutboundSettingsForm,
     StepForm,
@@ -56,12 +51,7 @@ def format_offset(minutes: int) -> str:
 
 def _labels() -> dict:
     return {
-        "kind_labels": KIND_LABELS,
-        "channel_labels": CHANNEL_LABELS,
-        "status_labels": STATUS_LABELS,
         "reason_text": reason_text,
-        "reply_labels": REPLY_LABELS,
-        "campaign_status_labels": CAMPAIGN_STATUS_LABELS,
         "format_offset": format_offset,
         "can_edit": can_manage(current_user, g.tenant),
     }

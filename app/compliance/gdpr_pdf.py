@@ -17,14 +17,10 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from app.campaigns.appointment_forms import STATUS_LABELS as APPOINTMENT_STATUS_LABELS
-from app.campaigns.forms import CHANNEL_LABELS as MESSAGE_CHANNEL_LABELS
-from app.campaigns.forms import KIND_LABELS, REASON_LABELS, REPLY_LABELS
-from app.campaigns.forms import STATUS_LABELS as MESSAGE_STATUS_LABELS
-from app.hotline.forms import CHANNEL_LABELS as CONTACT_CHANNEL_LABELS
-from app.hotline.forms import DISPOSITION_LABELS, EVENT_LABELS, TOPIC_LABELS
-from app.hotline.forms import STATUS_LABELS as CONTACT_STATUS_LABELS
+from app.campaigns.models import AppointmentStatus, CampaignKind, FailureReason, MessageChannel, MessageStatus, Reply
+from app.hotline.models import Channel, ContactStatus, Disposition, EventKind, Topic
 from app.i18n import LOCALE_NAMES, _
+from app.labels import LabelledEnum
 from app.reports.pdf import FONT, FONT_BOLD, INK, MUTED, RULE, _register_fonts
 
 PAGE = A4
@@ -50,8 +46,8 @@ def _p(text, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape("—" if text is None or text == "" else str(text)).replace("\n", "<br/>"), style)
 
 
-def _label(labels: dict, value) -> str:
-    return "—" if value is None else str(labels.get(value, value))
+def _label(kind: type[LabelledEnum], value) -> str:
+    return "—" if value is None else str(kind.label_of(value))
 
 
 def _yes_no(value: bool) -> str:
@@ -132,7 +128,7 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
                         a["external_id"],
                         a["location"],
                         a["practitioner"],
-                        _label(APPOINTMENT_STATUS_LABELS, a["status"]),
+                        _label(AppointmentStatus, a["status"]),
                     ]
                     for a in document["appointments"]
                 ],
@@ -147,17 +143,17 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
     if document["messages"]:
         rows = []
         for m in document["messages"]:
-            status = _label(MESSAGE_STATUS_LABELS, m["status"])
+            status = _label(MessageStatus, m["status"])
             if m["failure_reason"]:
-                status = f"{status}: {_label(REASON_LABELS, m['failure_reason'])}"
+                status = f"{status}: {_label(FailureReason, m['failure_reason'])}"
             if m["reply"]:
-                status = f"{status} · {_label(REPLY_LABELS, m['reply'])}"
+                status = f"{status} · {_label(Reply, m['reply'])}"
             text = "\n".join(part for part in (m["subject"], m["body"]) if part) or _("Not sent.")
             rows.append(
                 [
                     when(m["sent_at"] or m["send_at"]),
-                    f"{m['campaign']} ({_label(KIND_LABELS, m['campaign_kind'])})",
-                    f"{_label(MESSAGE_CHANNEL_LABELS, m['channel'])}\n{m['recipient'] or '—'}",
+                    f"{m['campaign']} ({_label(CampaignKind, m['campaign_kind'])})",
+                    f"{_label(MessageChannel, m['channel'])}\n{m['recipient'] or '—'}",
                     status,
                     text,
                 ]
@@ -195,9 +191,9 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
         for c in document["contacts"]:
             details = [c["subject"] or "", c["complaint_reason"] or ""]
             details += [f"{when(n['created_at'])}: {n['body']}" for n in c["notes"]]
-            timeline = ", ".join(f"{_label(EVENT_LABELS, e['kind'])} {when(e['occurred_at'])}" for e in c["events"])
-            kind = f"{_label(CONTACT_CHANNEL_LABELS, c['channel'])} · {_label(TOPIC_LABELS, c['topic'])}"
-            outcome = f"{_label(CONTACT_STATUS_LABELS, c['status'])}\n{_label(DISPOSITION_LABELS, c['disposition'])}"
+            timeline = ", ".join(f"{_label(EventKind, e['kind'])} {when(e['occurred_at'])}" for e in c["events"])
+            kind = f"{_label(Channel, c['channel'])} · {_label(Topic, c['topic'])}"
+            outcome = f"{_label(ContactStatus, c['status'])}\n{_label(Disposition, c['disposition'])}"
             rows.append([when(c["offered_at"]), kind, outcome, "\n".join(part for part in details if part), timeline])
         story.append(
             _table(

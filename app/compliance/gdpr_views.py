@@ -20,12 +20,7 @@ from app.tenants.services import can_administer
 
 bp = tenant_blueprint("privacy", __name__, "/privacy")
 
-# Labels for the log; lazy so they follow the reader's language.
-KIND_LABELS = {
-    GdprRequestKind.EXPORT_JSON: _l("Export (JSON)"),
-    GdprRequestKind.EXPORT_PDF: _l("Export (PDF)"),
-    GdprRequestKind.ERASURE: _l("Erasure"),
-}
+# Captions of the counts in the log; lazy so they follow the reader's language.
 COUNT_LABELS = {
     "patients": _l("Patient records"),
     "appointments": _l("Appointments"),
@@ -65,7 +60,6 @@ def _page(
         total=total,
         page=page,
         pages=pages,
-        kind_labels=KIND_LABELS,
         refusal_labels=gdpr.REFUSALS,
         count_labels=COUNT_LABELS,
     ), status

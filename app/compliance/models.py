@@ -12,6 +12,8 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, utcnow, value_enum
 
 
@@ -29,10 +31,12 @@ class AuditEvent(TenantScoped, db.Model):
     details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
 
 
-class GdprRequestKind(enum.StrEnum):
+class GdprRequestKind(LabelledEnum):
     EXPORT_JSON = "export_json"
     EXPORT_PDF = "export_pdf"
     ERASURE = "erasure"
+
+    __labels__ = {EXPORT_JSON: _l("Export (JSON)"), EXPORT_PDF: _l("Export (PDF)"), ERASURE: _l("Erasure")}
 
 
 class GdprOutcome(enum.StrEnum):

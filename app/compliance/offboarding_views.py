@@ -9,7 +9,7 @@ from app.compliance.retention_forms import DeleteClinicDataForm
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _
-from app.tenants.forms import STATUS_LABELS, ConfirmForm
+from app.tenants.forms import ConfirmForm
 from app.tenants.models import TenantStatus
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
@@ -31,7 +31,6 @@ def _page(delete_form: DeleteClinicDataForm | None = None, *, error: str | None 
         tenant=g.tenant,
         archives=offboarding.archives(),
         offboarded=g.tenant.status == TenantStatus.OFFBOARDED,
-        status_labels=STATUS_LABELS,
         delete_form=delete_form or DeleteClinicDataForm(),
         error=error,
     ), status

@@ -47,12 +47,6 @@ KINDS = {
     "survey_comments": "message_days",
 }
 
-SETTING_LABELS = {
-    "contact_text_days": _l("Contact notes and free text"),
-    "message_days": _l("Outbound message details"),
-    "call_metadata_days": _l("Call metadata"),
-}
-
 SETTING_HELP = {
     "contact_text_days": _l(
         "Agents' notes are deleted; a contact's subject, complaint reason and patient "
@@ -66,14 +60,6 @@ SETTING_HELP = {
         "A call's telephony call id and caller reference are removed from its contact. "
         "Counted from when the call ended."
     ),
-}
-
-KIND_LABELS = {
-    "contact_notes": _l("Notes deleted"),
-    "contact_details": _l("Contacts emptied"),
-    "call_metadata": _l("Calls anonymised"),
-    "message_details": _l("Messages emptied"),
-    "survey_comments": _l("Survey comments emptied"),
 }
 
 TRIGGERS = ("scheduled", "manual")

@@ -3,7 +3,7 @@
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired
 
-from app.compliance.retention import SETTING_LABELS
+from app.compliance.retention_models import RetentionSetting
 from app.forms import Form
 from app.i18n import _l
 
@@ -12,9 +12,13 @@ _DAYS_REQUIRED = _l("Enter a number of days.")
 
 class RetentionForm(Form):
     # The range is the service's rule (app.compliance.retention.save_settings); the form only parses.
-    contact_text_days = IntegerField(SETTING_LABELS["contact_text_days"], validators=[InputRequired(_DAYS_REQUIRED)])
-    message_days = IntegerField(SETTING_LABELS["message_days"], validators=[InputRequired(_DAYS_REQUIRED)])
-    call_metadata_days = IntegerField(SETTING_LABELS["call_metadata_days"], validators=[InputRequired(_DAYS_REQUIRED)])
+    contact_text_days = IntegerField(
+        RetentionSetting.CONTACT_TEXT_DAYS.label, validators=[InputRequired(_DAYS_REQUIRED)]
+    )
+    message_days = IntegerField(RetentionSetting.MESSAGE_DAYS.label, validators=[InputRequired(_DAYS_REQUIRED)])
+    call_metadata_days = IntegerField(
+        RetentionSetting.CALL_METADATA_DAYS.label, validators=[InputRequired(_DAYS_REQUIRED)]
+    )
 
 
 class DeleteClinicDataForm(Form):

@@ -9,11 +9,46 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, utcnow
 
 # Limits in days, checked by the service (translated errors) and again by the database.
 MIN_DAYS = 30
 MAX_DAYS = 3650
+
+
+class RetentionSetting(LabelledEnum):
+    """A retention period a clinic sets: a column of `retention_settings`, in days."""
+
+    CONTACT_TEXT_DAYS = "contact_text_days"
+    MESSAGE_DAYS = "message_days"
+    CALL_METADATA_DAYS = "call_metadata_days"
+
+    __labels__ = {
+        CONTACT_TEXT_DAYS: _l("Contact notes and free text"),
+        MESSAGE_DAYS: _l("Outbound message details"),
+        CALL_METADATA_DAYS: _l("Call metadata"),
+    }
+
+
+class PurgeKind(LabelledEnum):
+    """What a purge run counts (the keys of `RetentionRun.purged`; `app.compliance.retention.KINDS`)."""
+
+    CONTACT_NOTES = "contact_notes"
+    CONTACT_DETAILS = "contact_details"
+    CALL_METADATA = "call_metadata"
+    MESSAGE_DETAILS = "message_details"
+    SURVEY_COMMENTS = "survey_comments"
+
+    __labels__ = {
+        CONTACT_NOTES: _l("Notes deleted"),
+        CONTACT_DETAILS: _l("Contacts emptied"),
+        CALL_METADATA: _l("Calls anonymised"),
+        MESSAGE_DETAILS: _l("Messages emptied"),
+        SURVEY_COMMENTS: _l("Survey comments emptied"),
+    }
+
 
 # What each setting covers, its default in days. The defaults apply to a clinic that never saved its own.
 DEFAULT_DAYS = {

@@ -38,9 +38,7 @@ def _page(form: RetentionForm, *, status: int = 200):
         total=total,
         page=page,
         pages=pages,
-        labels=retention.SETTING_LABELS,
         help=retention.SETTING_HELP,
-        kind_labels=retention.KIND_LABELS,
         min_days=MIN_DAYS,
         max_days=MAX_DAYS,
     ), status

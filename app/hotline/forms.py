@@ -2,62 +2,8 @@ from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField,
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.forms import CheckboxListField, Form, choices
-from app.hotline.models import Channel, Proficiency, Topic
+from app.hotline.models import Channel, Disposition, Topic
 from app.i18n import LOCALE_NAMES, _l
-
-CHANNEL_LABELS = {
-    Channel.PHONE: _l("Phone"),
-    Channel.EMAIL: _l("E-mail"),
-    Channel.CHAT: _l("Chat"),
-    Channel.CALLBACK: _l("Callback"),
-}
-TOPIC_LABELS = {
-    Topic.APPOINTMENTS: _l("Appointments"),
-    Topic.TEST_RESULTS: _l("Test results"),
-    Topic.INSURANCE_AUTHORISATION: _l("Insurance authorisation"),
-    Topic.BILLING_QUESTIONS: _l("Billing questions"),
-    Topic.COMPLAINTS: _l("Complaints"),
-    Topic.GENERAL: _l("General"),
-}
-PROFICIENCY_LABELS = {
-    Proficiency.NATIVE: _l("Native"),
-    Proficiency.FLUENT: _l("Fluent"),
-    Proficiency.WORKING: _l("Working knowledge"),
-}
-DISPOSITION_LABELS = {
-    "answered": _l("Question answered"),
-    "appointment_booked": _l("Appointment booked"),
-    "appointment_changed": _l("Appointment changed or cancelled"),
-    "information_given": _l("Information given"),
-    "forwarded_to_clinic": _l("Forwarded to the clinic"),
-    "no_answer": _l("No answer from the patient"),
-    "wrong_number": _l("Wrong number"),
-    "other": _l("Other"),
-}
-STATUS_LABELS = {
-    "waiting": _l("Waiting"),
-    "assigned": _l("In progress"),
-    "waiting_on_patient": _l("Waiting on the patient"),
-    "resolved": _l("Resolved"),
-    "abandoned": _l("Abandoned"),
-}
-EVENT_LABELS = {
-    "offered": _l("Offered"),
-    "assigned": _l("Assigned"),
-    "answered": _l("Answered"),
-    "first_response": _l("First response"),
-    "waiting_on_patient": _l("Waiting on the patient"),
-    "resumed": _l("Resumed"),
-    "transferred": _l("Transferred"),
-    "escalated": _l("Escalated to a supervisor"),
-    "callback_scheduled": _l("Callback scheduled"),
-    "complaint_flagged": _l("Flagged as complaint"),
-    "resolved": _l("Resolved"),
-    "reopened": _l("Reopened"),
-    "abandoned": _l("Abandoned"),
-    "ended": _l("Call ended"),
-    "released": _l("Put back in the queue"),
-}
 
 
 def _language_choices(languages):
@@ -66,9 +12,9 @@ def _language_choices(languages):
 
 class QueueForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
-    channel = SelectField(_l("Channel"), choices=choices((c.value, label) for c, label in CHANNEL_LABELS.items()))
+    channel = SelectField(_l("Channel"), choices=choices((c.value, c.label) for c in Channel))
     language = SelectField(_l("Language"))
-    topic = SelectField(_l("Topic"), choices=choices((t.value, label) for t, label in TOPIC_LABELS.items()))
+    topic = SelectField(_l("Topic"), choices=choices((t.value, t.label) for t in Topic))
     priority = IntegerField(_l("Priority (1 low – 5 urgent)"), default=3, validators=[NumberRange(1, 5)])
     target_seconds = IntegerField(
         _l("Answer / first response target (seconds)"), default=60, validators=[NumberRange(1, 30 * 24 * 3600)]
@@ -112,8 +58,8 @@ class NoteForm(Form):
 
 
 class ResolveForm(Form):
-    disposition = SelectField(_l("Outcome"), choices=choices(DISPOSITION_LABELS.items()))
-    topic = SelectField(_l("Topic"), choices=choices((t.value, label) for t, label in TOPIC_LABELS.items()))
+    disposition = SelectField(_l("Outcome"), choices=choices((d.value, d.label) for d in Disposition))
+    topic = SelectField(_l("Topic"), choices=choices((t.value, t.label) for t in Topic))
 
 
 class TransferForm(Form):

@@ -1,6 +1,5 @@
 """Teams, queues, contacts and their append-only timeline."""
 
-import enum
 from datetime import datetime, time
 from decimal import Decimal
 
@@ -23,17 +22,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, utcnow, value_enum
 
 
-class Channel(enum.StrEnum):
+class Channel(LabelledEnum):
     PHONE = "phone"
     EMAIL = "email"
     CHAT = "chat"
     CALLBACK = "callback"
 
+    __labels__ = {PHONE: _l("Phone"), EMAIL: _l("E-mail"), CHAT: _l("Chat"), CALLBACK: _l("Callback")}
 
-class Topic(enum.StrEnum):
+
+class Topic(LabelledEnum):
     APPOINTMENTS = "appointments"
     TEST_RESULTS = "test_results"
     INSURANCE_AUTHORISATION = "insurance_authorisation"
@@ -41,22 +44,65 @@ class Topic(enum.StrEnum):
     COMPLAINTS = "complaints"
     GENERAL = "general"
 
+    __labels__ = {
+        APPOINTMENTS: _l("Appointments"),
+        TEST_RESULTS: _l("Test results"),
+        INSURANCE_AUTHORISATION: _l("Insurance authorisation"),
+        BILLING_QUESTIONS: _l("Billing questions"),
+        COMPLAINTS: _l("Complaints"),
+        GENERAL: _l("General"),
+    }
 
-class Proficiency(enum.StrEnum):
+
+class Proficiency(LabelledEnum):
     NATIVE = "native"
     FLUENT = "fluent"
     WORKING = "working"
 
+    __labels__ = {NATIVE: _l("Native"), FLUENT: _l("Fluent"), WORKING: _l("Working knowledge")}
 
-class ContactStatus(enum.StrEnum):
+
+class ContactStatus(LabelledEnum):
     WAITING = "waiting"
     ASSIGNED = "assigned"
     WAITING_ON_PATIENT = "waiting_on_patient"
     RESOLVED = "resolved"
     ABANDONED = "abandoned"
 
+    __labels__ = {
+        WAITING: _l("Waiting"),
+        ASSIGNED: _l("In progress"),
+        WAITING_ON_PATIENT: _l("Waiting on the patient"),
+        RESOLVED: _l("Resolved"),
+        ABANDONED: _l("Abandoned"),
+    }
 
-class EventKind(enum.StrEnum):
+
+class Disposition(LabelledEnum):
+    """How a contact ended, as the agent closing it says (stored as a plain string in `contacts.disposition`)."""
+
+    ANSWERED = "answered"
+    APPOINTMENT_BOOKED = "appointment_booked"
+    APPOINTMENT_CHANGED = "appointment_changed"
+    INFORMATION_GIVEN = "information_given"
+    FORWARDED_TO_CLINIC = "forwarded_to_clinic"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    OTHER = "other"
+
+    __labels__ = {
+        ANSWERED: _l("Question answered"),
+        APPOINTMENT_BOOKED: _l("Appointment booked"),
+        APPOINTMENT_CHANGED: _l("Appointment changed or cancelled"),
+        INFORMATION_GIVEN: _l("Information given"),
+        FORWARDED_TO_CLINIC: _l("Forwarded to the clinic"),
+        NO_ANSWER: _l("No answer from the patient"),
+        WRONG_NUMBER: _l("Wrong number"),
+        OTHER: _l("Other"),
+    }
+
+
+class EventKind(LabelledEnum):
     OFFERED = "offered"
     ASSIGNED = "assigned"
     ANSWERED = "answered"
@@ -72,6 +118,24 @@ class EventKind(enum.StrEnum):
     ABANDONED = "abandoned"
     ENDED = "ended"
     RELEASED = "released"
+
+    __labels__ = {
+        OFFERED: _l("Offered"),
+        ASSIGNED: _l("Assigned"),
+        ANSWERED: _l("Answered"),
+        FIRST_RESPONSE: _l("First response"),
+        WAITING_ON_PATIENT: _l("Waiting on the patient"),
+        RESUMED: _l("Resumed"),
+        TRANSFERRED: _l("Transferred"),
+        ESCALATED: _l("Escalated to a supervisor"),
+        CALLBACK_SCHEDULED: _l("Callback scheduled"),
+        COMPLAINT_FLAGGED: _l("Flagged as complaint"),
+        RESOLVED: _l("Resolved"),
+        REOPENED: _l("Reopened"),
+        ABANDONED: _l("Abandoned"),
+        ENDED: _l("Call ended"),
+        RELEASED: _l("Put back in the queue"),
+    }
 
 
 class AgentLanguage(TimestampMixin, db.Model):

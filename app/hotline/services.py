@@ -27,6 +27,7 @@ from app.hotline.models import (
     ContactEvent,
     ContactNote,
     ContactStatus,
+    Disposition,
     EventKind,
     Proficiency,
     Queue,
@@ -42,16 +43,7 @@ from app.tenants.services import current_tenant
 logger = logging.getLogger(__name__)
 
 PATIENT_REF_PATTERN = re.compile(r"^[A-Za-z0-9._:/+-]{1,64}$")
-DISPOSITIONS = (
-    "answered",
-    "appointment_booked",
-    "appointment_changed",
-    "information_given",
-    "forwarded_to_clinic",
-    "no_answer",
-    "wrong_number",
-    "other",
-)
+DISPOSITIONS = tuple(d.value for d in Disposition)
 OPEN_STATUSES = (ContactStatus.WAITING, ContactStatus.ASSIGNED, ContactStatus.WAITING_ON_PATIENT)
 
 

@@ -12,12 +12,6 @@ from app.extensions import db
 from app.forms import attach_domain_error
 from app.hotline import services
 from app.hotline.forms import (
-    CHANNEL_LABELS,
-    DISPOSITION_LABELS,
-    EVENT_LABELS,
-    PROFICIENCY_LABELS,
-    STATUS_LABELS,
-    TOPIC_LABELS,
     CallbackForm,
     ComplaintForm,
     ContactForm,
@@ -37,15 +31,7 @@ from app.tenants.services import can_manage
 
 bp = tenant_blueprint("hotline", __name__)
 
-LABELS = {
-    "channel_labels": CHANNEL_LABELS,
-    "topic_labels": TOPIC_LABELS,
-    "status_labels": STATUS_LABELS,
-    "event_labels": EVENT_LABELS,
-    "disposition_labels": DISPOSITION_LABELS,
-    "proficiency_labels": PROFICIENCY_LABELS,
-    "locale_names": LOCALE_NAMES,
-}
+LABELS = {"locale_names": LOCALE_NAMES}
 
 
 def _roles() -> set[TenantRole]:

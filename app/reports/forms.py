@@ -1,31 +1,12 @@
-"""Report forms and the labels of report runs."""
+"""Report forms."""
 
 from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.forms import CheckboxListField, Form
 from app.i18n import _l
-from app.reports.models import ReportFailure, ReportRunStatus
 
 DAY_MESSAGE = _l("Choose a day between 1 and 28, so that every month has it.")
-
-RUN_STATUS_LABELS = {
-    ReportRunStatus.QUEUED: _l("Queued"),
-    ReportRunStatus.RUNNING: _l("Building the report"),
-    ReportRunStatus.SENDING: _l("Sending"),
-    ReportRunStatus.SENT: _l("Sent"),
-    ReportRunStatus.FAILED: _l("Failed"),
-}
-
-FAILURE_LABELS = {
-    ReportFailure.NO_RECIPIENTS: _l("No recipients are set."),
-    ReportFailure.MAIL_REFUSED: _l("The mail server did not accept the message."),
-    ReportFailure.INTERRUPTED: _l(
-        "The worker stopped while sending: the e-mail may have arrived. "
-        "Check with the recipients before sending it again."
-    ),
-    ReportFailure.ERROR: _l("The report could not be built. The team has been notified."),
-}
 
 
 class ReportScheduleForm(Form):

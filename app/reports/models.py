@@ -1,6 +1,5 @@
 """Report e-mails: each clinic's monthly schedule, and one run per clinic and reported month."""
 
-import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -18,6 +17,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin
 
 
@@ -42,21 +43,39 @@ class ReportSchedule(TenantScoped, TimestampMixin, db.Model):
     addresses: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
 
 
-class ReportRunStatus(enum.StrEnum):
+class ReportRunStatus(LabelledEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SENDING = "sending"  # recorded before the SMTP call; `sent` confirms it
     SENT = "sent"
     FAILED = "failed"
 
+    __labels__ = {
+        QUEUED: _l("Queued"),
+        RUNNING: _l("Building the report"),
+        SENDING: _l("Sending"),
+        SENT: _l("Sent"),
+        FAILED: _l("Failed"),
+    }
 
-class ReportFailure(enum.StrEnum):
+
+class ReportFailure(LabelledEnum):
     """Why a run failed, as a code: the page words it in the reader's language."""
 
     NO_RECIPIENTS = "no_recipients"
     MAIL_REFUSED = "mail_refused"
     INTERRUPTED = "interrupted"
     ERROR = "error"
+
+    __labels__ = {
+        NO_RECIPIENTS: _l("No recipients are set."),
+        MAIL_REFUSED: _l("The mail server did not accept the message."),
+        INTERRUPTED: _l(
+            "The worker stopped while sending: the e-mail may have arrived. "
+            "Check with the recipients before sending it again."
+        ),
+        ERROR: _l("The report could not be built. The team has been notified."),
+    }
 
 
 class ReportRun(TenantScoped, TimestampMixin, db.Model):

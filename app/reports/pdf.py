@@ -37,11 +37,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
-from app.i18n import LOCALE_NAMES, _
+from app.hotline.models import Channel, Topic
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _
 from app.reports.services import SlaReport
 from app.sla.services import CONVENTION_FORMULAS
-from app.tenants.forms import WEEKDAY_LABELS
 
 FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
 _FONT_FOLDER = Path(__file__).resolve().parent.parent / "static" / "vendor" / "dejavu"
@@ -269,7 +268,7 @@ def _queue_table(report: SlaReport, styles) -> Table:
         policy = row.policy_name or _("Queue target")
         rule = f"{CONVENTION_FORMULAS[row.convention]}, T = {row.answer_within_seconds} s"
         name = Paragraph(
-            f"<b>{escape(row.queue_name)}</b> ({escape(str(CHANNEL_LABELS.get(row.channel, row.channel)))})<br/>"
+            f"<b>{escape(row.queue_name)}</b> ({escape(str(Channel.label_of(row.channel)))})<br/>"
             f'<font size="6.5" color="#{MUTED.hexval()[2:]}">{escape(policy)} · {escape(rule)}</font>',
             styles["cell"],
         )
@@ -421,7 +420,7 @@ def _heat_map(report: SlaReport) -> Drawing:
     for weekday in range(1, 8):
         y = top - head_h - weekday * cell_h
         drawing.add(
-            String(0, y + cell_h / 2 - 2.5, str(WEEKDAY_LABELS[weekday - 1]), fontName=FONT, fontSize=7, fillColor=INK)
+            String(0, y + cell_h / 2 - 2.5, str(WEEKDAY_NAMES[weekday - 1]), fontName=FONT, fontSize=7, fillColor=INK)
         )
         for hour in range(24):
             count = report.heat_map.get((weekday, hour), 0)
@@ -455,10 +454,10 @@ def _heat_map(report: SlaReport) -> Drawing:
 
 def _breakdowns(report: SlaReport, styles) -> Table:
     columns = []
-    for title, data, labels in (
-        (_("By topic"), report.by_topic, TOPIC_LABELS),
-        (_("By language"), report.by_language, LOCALE_NAMES),
-        (_("By channel"), report.by_channel, CHANNEL_LABELS),
+    for title, data, label_of in (
+        (_("By topic"), report.by_topic, Topic.label_of),
+        (_("By language"), report.by_language, lambda code: LOCALE_NAMES.get(code, code)),
+        (_("By channel"), report.by_channel, Channel.label_of),
     ):
         total = sum(data.values())
         rows = [[_p(title, styles["head"]), _p(_("Offered"), styles["headnum"]), _p("%", styles["headnum"])]]
@@ -466,7 +465,7 @@ def _breakdowns(report: SlaReport, styles) -> Table:
             share = (Decimal(100) * count / total).quantize(Decimal("0.1")) if total else None
             rows.append(
                 [
-                    _p(str(labels.get(key, key) if key is not None else "—"), styles["cell"]),
+                    _p(str(label_of(key) if key is not None else "—"), styles["cell"]),
                     _p(format_decimal(count), styles["num"]),
                     _p(_percent(share), styles["num"]),
                 ]

@@ -12,15 +12,14 @@ from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
-from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
-from app.i18n import LOCALE_NAMES, _
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _
 from app.jobs import jobs_deferred
 from app.reports import schedule, services
-from app.reports.forms import FAILURE_LABELS, RUN_STATUS_LABELS, ReportScheduleForm
+from app.reports.forms import ReportScheduleForm
 from app.reports.models import ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
-from app.tenants.forms import WEEKDAY_LABELS, ConfirmForm
+from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
 from app.web import format_age
@@ -70,10 +69,8 @@ def dashboard():
         weekdays=WEEKDAYS,
         hours=HOURS,
         formulas=CONVENTION_FORMULAS,
-        channel_labels=CHANNEL_LABELS,
-        topic_labels=TOPIC_LABELS,
         locale_names=LOCALE_NAMES,
-        weekday_labels=WEEKDAY_LABELS,
+        weekday_names=WEEKDAY_NAMES,
     )
 
 
@@ -115,14 +112,14 @@ def export_pdf():
 
 
 def _run_status(run) -> dict:
-    label = str(RUN_STATUS_LABELS[run.status])
+    label = str(run.status.label)
     if run.status == ReportRunStatus.RUNNING:
         label = f"{label} ({run.progress} %)"
     if run.status == ReportRunStatus.QUEUED:
         # How long it has waited: a run the queue never took shows as waiting, with its age.
         label = _("Queued for %(age)s", age=format_age(run.updated_at))
     if run.status == ReportRunStatus.FAILED and run.failure is not None:
-        label = f"{label}: {FAILURE_LABELS[run.failure]}"
+        label = f"{label}: {run.failure.label}"
     return {
         "id": run.id,
         "status": run.status.value,

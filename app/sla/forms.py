@@ -2,22 +2,9 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.forms import BoundedDecimalField, Form, choices
-from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.hotline.models import Channel, Topic
 from app.i18n import _l
 from app.sla.models import ServiceLevelConvention, SlaClock
-
-CONVENTION_LABELS = {
-    ServiceLevelConvention.ANSWERED_OF_OFFERED: _l("Strict: answered within target of all answered and abandoned"),
-    ServiceLevelConvention.EXCLUDE_SHORT_ABANDONS: _l("Short abandons (under the threshold) do not count"),
-    ServiceLevelConvention.EXCLUDE_ABANDONS_WITHIN_TARGET: _l("Abandons within the target do not count"),
-    ServiceLevelConvention.ABANDONS_WITHIN_TARGET_COUNT_AS_MET: _l("Abandons within the target count as met"),
-    ServiceLevelConvention.ANSWERED_ONLY: _l("Answered contacts only (discouraged: hides abandons)"),
-}
-CLOCK_LABELS = {
-    SlaClock.CALENDAR: _l("Calendar time (around the clock)"),
-    SlaClock.BUSINESS_HOURS: _l("The clinic's business hours (holidays and closures excluded)"),
-}
 
 
 def _optional_int(value):
@@ -33,10 +20,12 @@ class SlaPolicyForm(Form):
     channel = SelectField(
         _l("Channel"),
         coerce=lambda v: Channel(v) if v else None,
-        choices=choices([("", _l("Any")), *CHANNEL_LABELS.items()]),
+        choices=choices([("", _l("Any")), *((c.value, c.label) for c in Channel)]),
     )
     topic = SelectField(
-        _l("Topic"), coerce=lambda v: Topic(v) if v else None, choices=choices([("", _l("Any")), *TOPIC_LABELS.items()])
+        _l("Topic"),
+        coerce=lambda v: Topic(v) if v else None,
+        choices=choices([("", _l("Any")), *((t.value, t.label) for t in Topic)]),
     )
     min_priority = IntegerField(_l("From priority (optional)"), validators=[Optional(), NumberRange(1, 5)])
     service_level_percent = BoundedDecimalField(
@@ -57,7 +46,7 @@ class SlaPolicyForm(Form):
         _l("Short abandon threshold (seconds)"), default=5, validators=[NumberRange(0, 3600)]
     )
     convention = SelectField(
-        _l("Service level convention"), choices=choices((c.value, label) for c, label in CONVENTION_LABELS.items())
+        _l("Service level convention"), choices=choices((c.value, c.label) for c in ServiceLevelConvention)
     )
     first_response_seconds = IntegerField(
         _l("First response target (seconds, e-mail and callbacks)"),
@@ -66,7 +55,7 @@ class SlaPolicyForm(Form):
     resolution_seconds = IntegerField(
         _l("Resolution target (seconds, optional)"), validators=[Optional(), NumberRange(1, 90 * 24 * 3600)]
     )
-    clock = SelectField(_l("Timers count"), choices=choices((c.value, label) for c, label in CLOCK_LABELS.items()))
+    clock = SelectField(_l("Timers count"), choices=choices((c.value, c.label) for c in SlaClock))
     pause_while_waiting_on_patient = BooleanField(_l("Pause the timers while waiting on the patient"), default=True)
     warn_at_percent = IntegerField(
         _l("Warn supervisors when this share of the target has passed (percent)"),

@@ -23,10 +23,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.hotline.models import Channel, Topic
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, utcnow
 
 
-class ServiceLevelConvention(enum.StrEnum):
+class ServiceLevelConvention(LabelledEnum):
     """How abandoned contacts count in the service level (docs/sla.md); the contract names one."""
 
     ANSWERED_OF_OFFERED = "answered_of_offered"
@@ -35,10 +37,23 @@ class ServiceLevelConvention(enum.StrEnum):
     ABANDONS_WITHIN_TARGET_COUNT_AS_MET = "abandons_within_target_count_as_met"
     ANSWERED_ONLY = "answered_only"
 
+    __labels__ = {
+        ANSWERED_OF_OFFERED: _l("Strict: answered within target of all answered and abandoned"),
+        EXCLUDE_SHORT_ABANDONS: _l("Short abandons (under the threshold) do not count"),
+        EXCLUDE_ABANDONS_WITHIN_TARGET: _l("Abandons within the target do not count"),
+        ABANDONS_WITHIN_TARGET_COUNT_AS_MET: _l("Abandons within the target count as met"),
+        ANSWERED_ONLY: _l("Answered contacts only (discouraged: hides abandons)"),
+    }
 
-class SlaClock(enum.StrEnum):
+
+class SlaClock(LabelledEnum):
     CALENDAR = "calendar"
     BUSINESS_HOURS = "business_hours"
+
+    __labels__ = {
+        CALENDAR: _l("Calendar time (around the clock)"),
+        BUSINESS_HOURS: _l("The clinic's business hours (holidays and closures excluded)"),
+    }
 
 
 class SlaPolicy(TenantScoped, TimestampMixin, db.Model):

@@ -9,11 +9,10 @@ from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
-from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.hotline.services import queues
-from app.i18n import _
+from app.i18n import WEEKDAY_NAMES, _
 from app.sla import services
-from app.sla.forms import CLOCK_LABELS, CONVENTION_LABELS, SlaPolicyForm
+from app.sla.forms import SlaPolicyForm
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
@@ -66,10 +65,6 @@ def _policy_form(policy):
         conditions={p.id: _conditions(p, queue_names) for p in services.policies()},
         queue_names={q.id: q.name for q in queues()},
         formulas=services.CONVENTION_FORMULAS,
-        convention_labels=CONVENTION_LABELS,
-        clock_labels=CLOCK_LABELS,
-        channel_labels=CHANNEL_LABELS,
-        topic_labels=TOPIC_LABELS,
     ), 400 if form.errors else 200
 
 
@@ -79,9 +74,9 @@ def _conditions(policy, queue_names: dict[int, str]) -> list[str]:
     if policy.queue_id:
         words.append(queue_names.get(policy.queue_id, "?"))
     if policy.channel:
-        words.append(str(CHANNEL_LABELS[policy.channel]))
+        words.append(str(policy.channel.label))
     if policy.topic:
-        words.append(str(TOPIC_LABELS[policy.topic]))
+        words.append(str(policy.topic.label))
     if policy.min_priority:
         words.append(_("priority ≥ %(p)s", p=policy.min_priority))
     return words
@@ -111,7 +106,6 @@ def staffing():
     """Agents needed per weekday and hour (Erlang C) for a language, from history or a typed forecast."""
     from app.auth.models import TenantRole
     from app.sla.forms import StaffingForm
-    from app.tenants.forms import WEEKDAY_LABELS
 
     if not (can_manage(current_user, g.tenant) or TenantRole.SUPERVISOR in current_user.roles_in(g.tenant.id)):
         abort(403)
@@ -142,7 +136,7 @@ def staffing():
             "labels": [f"{h:02d}:00" for h in hours],
             "datasets": [
                 {
-                    "label": str(WEEKDAY_LABELS[weekday - 1]),
+                    "label": str(WEEKDAY_NAMES[weekday - 1]),
                     "data": [
                         next((s.scheduled for s in plan if s.weekday == weekday and s.hour == h), 0) for h in hours
                     ],
@@ -154,6 +148,6 @@ def staffing():
         "sla/staffing.html",
         form=form,
         plan=plan,
-        weekday_labels=WEEKDAY_LABELS,
+        weekday_names=WEEKDAY_NAMES,
         chart_json=json.dumps(chart) if chart else None,
     ), status

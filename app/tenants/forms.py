@@ -6,32 +6,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.auth.models import TenantRole
 from app.forms import CheckboxListField, Form, choices
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _l
 from app.tenants.models import TenantStatus
-
-ROLE_LABELS = {
-    TenantRole.CLINIC_ADMIN: _l("Clinic admin"),
-    TenantRole.SUPERVISOR: _l("Supervisor"),
-    TenantRole.AGENT: _l("Agent"),
-    TenantRole.MANAGER: _l("Outsourcing manager"),
-}
-
-STATUS_LABELS = {
-    TenantStatus.DRAFT: _l("Draft"),
-    TenantStatus.ACTIVE: _l("Active"),
-    TenantStatus.SUSPENDED: _l("Suspended"),
-    TenantStatus.OFFBOARDED: _l("Offboarded"),
-}
-
-WEEKDAY_LABELS = [
-    _l("Monday"),
-    _l("Tuesday"),
-    _l("Wednesday"),
-    _l("Thursday"),
-    _l("Friday"),
-    _l("Saturday"),
-    _l("Sunday"),
-]
 
 
 def _time_zone_choices():
@@ -69,7 +45,7 @@ class HoursRowForm(Form):
     class Meta:
         csrf = False
 
-    weekday = SelectField(_l("Day"), coerce=int, choices=choices(enumerate(WEEKDAY_LABELS)))
+    weekday = SelectField(_l("Day"), coerce=int, choices=choices(enumerate(WEEKDAY_NAMES)))
     opens_at = TimeField(_l("Opens"), validators=[Optional()])
     closes_at = TimeField(_l("Closes"), validators=[Optional()])
 
@@ -88,14 +64,13 @@ class InvitationForm(Form):
     role = SelectField(
         _l("Role"),
         choices=choices(
-            (role.value, ROLE_LABELS[role])
-            for role in (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)
+            (role.value, role.label) for role in (TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR, TenantRole.AGENT)
         ),
     )
 
 
 class StatusForm(Form):
-    status = SelectField(_l("New status"), choices=choices((s.value, STATUS_LABELS[s]) for s in TenantStatus))
+    status = SelectField(_l("New status"), choices=choices((s.value, s.label) for s in TenantStatus))
     confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])
 
 

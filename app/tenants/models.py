@@ -1,20 +1,23 @@
 """The tenant registry and each tenant's calendar and invitations."""
 
-import enum
 from datetime import date, datetime, time
 
 from sqlalchemy import JSON, CheckConstraint, Date, DateTime, Enum, ForeignKey, Integer, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.i18n import _l
+from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin
 
 
-class TenantStatus(enum.StrEnum):
+class TenantStatus(LabelledEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     SUSPENDED = "suspended"
     OFFBOARDED = "offboarded"
+
+    __labels__ = {DRAFT: _l("Draft"), ACTIVE: _l("Active"), SUSPENDED: _l("Suspended"), OFFBOARDED: _l("Offboarded")}
 
 
 # Which status may follow which: offboarding is final.

@@ -13,15 +13,12 @@ from app.auth.views import console_required, log_in
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
-from app.i18n import _, _l, get_locale_code
+from app.i18n import WEEKDAY_NAMES, _, _l, get_locale_code
 from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
 from app.tenancy import tenant_context
 from app.tenants import calendar, services
 from app.tenants.forms import (
-    ROLE_LABELS,
-    STATUS_LABELS,
-    WEEKDAY_LABELS,
     ClinicProfileForm,
     ClosureForm,
     ConfirmForm,
@@ -76,7 +73,7 @@ def managers_only(view):
 @console_required()
 def index():
     tenants = services.tenants_visible_to(current_user)
-    return render_template("console/clinics.html", tenants=tenants, status_labels=STATUS_LABELS)
+    return render_template("console/clinics.html", tenants=tenants)
 
 
 @console_bp.route("/clinics/new", methods=["GET", "POST"])
@@ -122,11 +119,9 @@ def overview():
         local_now=now,
         open_now=calendar.is_open_at(tenant, hours, closures, now),
         hours=hours,
-        weekday_labels=WEEKDAY_LABELS,
+        weekday_names=WEEKDAY_NAMES,
         closed_days=calendar.upcoming_closed_days(tenant, closures, now.date(), language=get_locale_code()),
-        status_labels=STATUS_LABELS,
         roles=sorted(current_user.roles_in(tenant.id)),
-        role_labels=ROLE_LABELS,
         can_manage=services.can_manage(current_user, tenant),
     )
 
@@ -177,7 +172,7 @@ def hours():
             if opens_at is None or closes_at is None:
                 row.form.closes_at.errors = [_("Give both an opening and a closing time, or neither.")]
                 # FieldList keeps the errors collected during validation, so `form.errors` misses this one.
-                page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS, labels=WEEKDAY_LABELS)
+                page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS)
                 return page, 400
             intervals.append((row.form.weekday.data, opens_at, closes_at))
         try:
@@ -188,7 +183,7 @@ def hours():
         except DomainError as error:
             db.session.rollback()
             form.form_errors.append(str(error.message))
-    return _render_form("tenants/hours.html", form, steps=ONBOARDING_STEPS, labels=WEEKDAY_LABELS)
+    return _render_form("tenants/hours.html", form, steps=ONBOARDING_STEPS)
 
 
 @tenant_bp.route("/settings/closures", methods=["GET", "POST"])
@@ -253,7 +248,6 @@ def people():
         steps=ONBOARDING_STEPS,
         members=services.members(g.tenant.id),
         invitations=services.invitations(),
-        role_labels=ROLE_LABELS,
         next_url=_next_step("tenant_settings.people"),
     )
 
@@ -275,7 +269,7 @@ def status():
     tenant = g.tenant
     form = StatusForm()
     allowed = services.allowed_transitions(tenant)
-    form.status.choices = choices((s.value, STATUS_LABELS[s]) for s in allowed)
+    form.status.choices = choices((s.value, s.label) for s in allowed)
     if form.validate_on_submit():
         new_status = TenantStatus(form.status.data)
         if new_status in services.CONFIRMED_TRANSITIONS and form.confirm_slug.data != tenant.slug:
@@ -284,7 +278,7 @@ def status():
             try:
                 services.change_status(tenant, new_status)
                 db.session.commit()
-                flash(_("The clinic is now %(status)s.", status=STATUS_LABELS[new_status]), "success")
+                flash(_("The clinic is now %(status)s.", status=new_status.label), "success")
                 return redirect(url_for("tenant_settings.overview"))
             except DomainError as error:
                 db.session.rollback()
@@ -295,7 +289,6 @@ def status():
         form,
         steps=ONBOARDING_STEPS,
         tenant=tenant,
-        status_labels=STATUS_LABELS,
         checklist=services.onboarding_checklist(tenant),
         needs_confirmation=[s.value for s in services.CONFIRMED_TRANSITIONS],
     )
@@ -336,5 +329,5 @@ def accept(token: str):
             tenant=tenant,
             invitation=invitation,
             has_account=has_account,
-            role_label=ROLE_LABELS[TenantRole(invitation.role)],
+            role_label=TenantRole(invitation.role).label,
         )
