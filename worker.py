@@ -5,9 +5,9 @@ queues in one process fall back to BLPOP, where a crash between dequeue and star
 Production runs one process per queue.
 
 `python worker.py cron` runs RQ's cron scheduler instead: it enqueues the periodic
-work (the breach watch, outbound campaigns and the job outbox's relay pass every minute,
-the billing run and the monthly report e-mails every hour, the retention purge daily).
-Run exactly one of those per deployment.
+work listed in app/jobs.py (`PERIODIC_JOBS`: the breach watch, outbound campaigns and the
+job outbox's relay pass every minute, the billing run and the monthly report e-mails every
+hour, the retention purge daily). Run exactly one of those per deployment.
 
 `--burst` stops the worker once its queues are empty (tests and benchmarks).
 """
@@ -15,37 +15,19 @@ Run exactly one of those per deployment.
 import sys
 
 from rq import Worker
+from rq.cron import CronScheduler
 from sqlalchemy.orm import configure_mappers
 
 from app import create_app
 from app.extensions import redis_connection
-from app.jobs import QUEUE_NAMES, get_queue
+from app.jobs import QUEUE_NAMES, RegistryJob, get_queue, schedule_periodic_jobs
 
 
 def run_cron(app) -> None:
     """Enqueue the periodic work on schedule (RQ's cron scheduler); the workers run it."""
-    from rq.cron import CronScheduler
-
-    from app.billing.jobs import schedule_billing_sync
-    from app.campaigns.jobs import schedule_outbound
-    from app.compliance.retention_jobs import schedule_retention
-    from app.outbox import relay_outbox
-    from app.reports.jobs import schedule_report_emails
-    from app.sla.jobs import schedule_breach_watch
-
     with app.app_context():
         scheduler = CronScheduler(connection=redis_connection())
-        scheduler.register(schedule_breach_watch, queue_name="default", interval=60, result_ttl=0)
-        # Every minute: jobs committed while Redis was down, or lost by it, are sent again (app/outbox.py).
-        scheduler.register(relay_outbox, queue_name="default", interval=60, result_ttl=0)
-        # Every minute: plan due campaign messages and send them, per clinic.
-        scheduler.register(schedule_outbound, queue_name="outbound", interval=60, result_ttl=0)
-        # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.
-        scheduler.register(schedule_billing_sync, queue_name="billing", interval=3600, result_ttl=0)
-        # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
-        scheduler.register(schedule_report_emails, queue_name="reports", interval=3600, result_ttl=0)
-        # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
-        scheduler.register(schedule_retention, queue_name="default", cron="30 2 * * *", result_ttl=0)
+        schedule_periodic_jobs(scheduler)
         scheduler.start()
 
 
@@ -58,7 +40,8 @@ def main(queue_names: list[str], *, burst: bool = False) -> None:
         configure_mappers()
         connection = redis_connection()
         queues = [get_queue(name) for name in (queue_names or QUEUE_NAMES)]
-        worker = Worker(queues, connection=connection)
+        # Functions are found through the job registry: a job queued before its module moved still runs.
+        worker = Worker(queues, connection=connection, job_class=RegistryJob)
         worker.work(with_scheduler=True, burst=burst)
 
 

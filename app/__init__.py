@@ -26,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     configure_logging(app)
     init_sentry(app)
     _bind_extensions(app)
+    _register_jobs()
     _register_blueprints(app)
 
     from app.cli import register_commands
@@ -92,6 +93,23 @@ def _bind_extensions(app: Flask) -> None:
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
+
+
+def _register_jobs() -> None:
+    """Import every job module once, so each job is registered under its name before anything asks for it
+    (services enqueue by name, app/jobs.py), and tell tenant jobs how to find their clinic."""
+    import app.auth.jobs  # noqa: F401
+    import app.billing.jobs  # noqa: F401
+    import app.campaigns.jobs  # noqa: F401
+    import app.compliance.offboarding_jobs  # noqa: F401
+    import app.compliance.retention_jobs  # noqa: F401
+    import app.reports.jobs  # noqa: F401
+    import app.sla.jobs  # noqa: F401
+    import app.tenants.jobs  # noqa: F401
+    from app.jobs import find_clinics_with
+    from app.tenants.services import get_tenant
+
+    find_clinics_with(get_tenant)
 
 
 def _limiter_storage_uri(app: Flask) -> str:

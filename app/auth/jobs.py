@@ -11,7 +11,7 @@ from app.mail import send_email
 from app.web import public_url
 
 
-@platform_job(DEFAULT)
+@platform_job(DEFAULT, name="auth.send_password_reset")
 def send_password_reset(user_id: int | None, requested_at: int) -> bool:
     """E-mail a password reset link in the person's language; nothing without an active account.
 

@@ -16,6 +16,7 @@ from app.compliance import audit
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
+from app.jobs import enqueue_after_commit
 from app.tenancy import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -151,16 +152,13 @@ def request_password_reset(email: str, *, now: datetime | None = None) -> bool:
     security event, one job; the job sends nothing without an account), so neither the answer nor the
     time it takes tells whether the account exists. The caller answers the same either way and commits.
     """
-    from app.auth.jobs import send_password_reset
-    from app.jobs import enqueue_after_commit
-
     # The id alone: loading the account would load its memberships too, one more query for accounts only.
     user_id = db.session.scalar(
         select(User.id).where(User.email == (email or "").strip().lower(), User.active.is_(True))
     )
     audit.record_security("password.reset_requested", user_id=user_id)
     requested_at = int((now or datetime.now(UTC)).timestamp())
-    enqueue_after_commit(send_password_reset, user_id, requested_at)
+    enqueue_after_commit("auth.send_password_reset", user_id, requested_at)
     return user_id is not None
 
 

@@ -2,46 +2,34 @@
 
 import logging
 
-from rq.exceptions import DuplicateJobError
-from sqlalchemy import select
-
 from app.billing import services
-from app.extensions import db
-from app.jobs import BILLING, get_queue, tenant_job
-from app.tenants.models import Tenant, TenantStatus
+from app.jobs import BILLING, queue_per_clinic, register_job, tenant_job
+from app.tenants.models import TenantStatus
+from app.tenants.services import clinic_ids
 
 logger = logging.getLogger(__name__)
 
+# Suspended and offboarded clinics are billed too: their last month still has to be invoiced.
+BILLED = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.OFFBOARDED)
 
-@tenant_job(BILLING)
+
+@tenant_job(BILLING, name="billing.sync_billing")
 def sync_billing(tenant_id: int) -> dict:
     """Close ended periods and push them to Stripe for one clinic; safe to run any number of times."""
     result = services.sync_tenant(tenant_id)
     return {"closed": result.closed, "pushed": result.pushed, "skipped": result.skipped}
 
 
+@register_job("billing.schedule_billing_sync", BILLING)
 def schedule_billing_sync() -> int:
-    """Queue one billing run per clinic that is or was served; a run still queued is not queued again.
+    """Queue one billing run per clinic that is or was served (every clinic but drafts); a run still queued is
+    not queued again.
 
-    Deterministic job id per clinic with `unique=True`: scheduling twice schedules once. Suspended
-    and offboarded clinics are billed too (their last month still has to be invoiced).
+    Deterministic job id per clinic with `unique=True`: scheduling twice schedules once.
     """
-    queue = get_queue(BILLING)
-    tenant_ids = db.session.scalars(select(Tenant.id).where(Tenant.status != TenantStatus.DRAFT)).all()
-    db.session.remove()
-    queued = 0
-    for tenant_id in tenant_ids:
-        try:
-            queue.enqueue(
-                sync_billing,
-                tenant_id,
-                job_id=f"billing-sync-{tenant_id}",
-                unique=True,
-                description="app.billing.jobs.sync_billing",
-                result_ttl=0,
-                failure_ttl=3600,
-            )
-            queued += 1
-        except DuplicateJobError:
-            continue
-    return queued
+    return queue_per_clinic(
+        "billing.sync_billing",
+        clinic_ids(BILLED),
+        job_id=lambda tenant_id: f"billing-sync-{tenant_id}",
+        failure_ttl=3600,
+    )

@@ -12,15 +12,14 @@ import sentry_sdk
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import get_current_job
-from sqlalchemy import select
 
 from app.campaigns import dispatch, planning
 from app.extensions import db, redis_connection
 from app.i18n import force_locale
-from app.jobs import OUTBOUND, get_queue
+from app.jobs import OUTBOUND, queue_per_clinic, register_job
 from app.tenancy import tenant_context
-from app.tenants.models import Tenant, TenantStatus
-from app.tenants.services import get_tenant
+from app.tenants.models import TenantStatus
+from app.tenants.services import clinic_ids, get_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ def _release_lease(tenant_id: int) -> None:
         logger.warning("outbound run lease not released; it expires", extra={"tenant_id": tenant_id})
 
 
+@register_job("campaigns.run_outbound", OUTBOUND)
 def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
     _hold_lease(tenant_id)
     with tenant_context(tenant_id):
@@ -75,11 +75,9 @@ def run_outbound(tenant_id: int, *, time_budget_seconds: float = 50.0) -> dict:
             _release_lease(tenant_id)
 
 
-run_outbound.queue_name = OUTBOUND
-
-
+@register_job("campaigns.schedule_outbound", OUTBOUND)
 def schedule_outbound() -> int:
-    """Queue one outbound run per served clinic, unless the clinic's last run still holds its lease.
+    """Queue one outbound run per active clinic, unless the clinic's last run still holds its lease.
 
     A run holds a lease in Redis from its queuing, renewed when it starts, until it ends (and releases it) or
     the lease (OUTBOUND_LEASE_SECONDS) runs out: a run whose worker died holds the clinic back for one lease,
@@ -87,24 +85,14 @@ def schedule_outbound() -> int:
     claimed with SKIP LOCKED and leases, app/campaigns/dispatch.py); the lease only keeps a busy queue from
     filling up with runs of the same clinic.
     """
-    queue = get_queue(OUTBOUND)
     connection = redis_connection()
     lease_seconds = current_app.config["OUTBOUND_LEASE_SECONDS"]
-    tenant_ids = db.session.scalars(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)).all()
-    db.session.remove()
-    queued = 0
-    for tenant_id in tenant_ids:
-        job_id = f"outbound-{tenant_id}-{uuid.uuid4().hex}"
-        if not connection.set(_lease_key(tenant_id), job_id, nx=True, ex=lease_seconds):
-            continue
-        queue.enqueue(
-            run_outbound,
-            tenant_id,
-            job_id=job_id,
-            description="app.campaigns.jobs.run_outbound",
-            result_ttl=0,
-            failure_ttl=120,
-            job_timeout=300,
-        )
-        queued += 1
-    return queued
+    return queue_per_clinic(
+        "campaigns.run_outbound",
+        clinic_ids((TenantStatus.ACTIVE,)),
+        job_id=lambda tenant_id: f"outbound-{tenant_id}-{uuid.uuid4().hex}",
+        unique=False,  # the lease, not the job id, keeps a clinic's runs apart
+        admit=lambda tenant_id, job_id: connection.set(_lease_key(tenant_id), job_id, nx=True, ex=lease_seconds),
+        failure_ttl=120,
+        job_timeout=300,
+    )

@@ -137,14 +137,12 @@ def get_archive(archive_id: int) -> OffboardingArchive:
 
 def request_archive(tenant: Tenant, *, actor_id: int | None) -> OffboardingArchive:
     """Queue the building of an archive of all the clinic's data (offboarded clinics only)."""
-    from app.compliance.offboarding_jobs import build_clinic_archive
-
     _require_offboarded(tenant)
     archive = OffboardingArchive(status=ArchiveStatus.QUEUED.value, requested_by_id=actor_id, row_counts={})
     db.session.add(archive)
     db.session.flush()
     audit.record("offboarding.archive_requested", object_type="offboarding_archive", object_id=archive.id)
-    enqueue_after_commit(build_clinic_archive, tenant.id, archive.id)
+    enqueue_after_commit("compliance.build_clinic_archive", tenant.id, archive.id)
     return archive
 
 

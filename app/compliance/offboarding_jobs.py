@@ -7,13 +7,20 @@ import sentry_sdk
 from app import outbox
 from app.compliance import offboarding
 from app.extensions import db
-from app.jobs import REPORTS
+from app.jobs import REPORTS, register_job
 from app.tenancy import tenant_context
 from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
 
 
+# The former path: this module's place before app/compliance/offboarding/ became a package. Jobs RQ holds under it
+# run after that deploy too; drop it a release later.
+@register_job(
+    "compliance.build_clinic_archive",
+    REPORTS,
+    former_paths=("app.compliance.offboarding_jobs.build_clinic_archive",),
+)
 def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
     """Build the archive in one REPEATABLE READ transaction, so every table is read at the same moment and
     the manifest's counts describe one consistent state. A failed attempt marks the archive failed (the
@@ -41,6 +48,3 @@ def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
             raise
         finally:
             db.session.remove()
-
-
-build_clinic_archive.queue_name = REPORTS

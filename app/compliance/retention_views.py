@@ -5,7 +5,6 @@ from flask_login import current_user
 
 from app.compliance import audit, retention
 from app.compliance.retention_forms import RetentionForm
-from app.compliance.retention_jobs import run_retention
 from app.compliance.retention_models import MAX_DAYS, MIN_DAYS
 from app.errors import DomainError
 from app.extensions import db
@@ -82,7 +81,7 @@ def purge_now():
         abort(403)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    enqueue_after_commit(run_retention, g.tenant.id, trigger="manual")
+    enqueue_after_commit("compliance.run_retention", g.tenant.id, trigger="manual")
     db.session.commit()
     flash(_("A purge has been queued. Its result appears below in a moment."), "success")
     return redirect(url_for("retention.settings"))

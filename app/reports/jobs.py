@@ -5,24 +5,26 @@ import logging
 from rq import get_current_job
 
 from app.extensions import db
-from app.jobs import REPORTS, tenant_job
+from app.jobs import REPORTS, register_job, tenant_job
 from app.reports import schedule
 from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
 
 
-@tenant_job(REPORTS)
+@tenant_job(REPORTS, name="reports.send_monthly_report")
 def send_monthly_report(tenant_id: int, run_id: int) -> str:
     """Build and e-mail one clinic's month report, in the clinic's language; safe to run twice."""
     job = get_current_job()
     return schedule.deliver_report(get_tenant(tenant_id), run_id, job_id=job.id if job else None).status.value
 
 
+@register_job("reports.schedule_report_emails", REPORTS)
 def schedule_report_emails() -> int:
     """Queue, per active clinic whose schedule is due, last month's report job on the reports queue.
 
-    Registered in `worker.py cron`. Running it twice queues once: the (clinic, month) run row is unique.
+    Registered hourly (app/jobs.py `PERIODIC_JOBS`). Running it twice queues once: the (clinic, month) run row
+    is unique.
     """
     try:
         queued = schedule.queue_due_runs()

@@ -144,9 +144,7 @@ def get_run(run_id: int) -> ReportRun:
 
 
 def _enqueue(tenant_id: int, run: ReportRun) -> None:
-    from app.reports.jobs import send_monthly_report
-
-    enqueue_after_commit(send_monthly_report, tenant_id, run.id)
+    enqueue_after_commit("reports.send_monthly_report", tenant_id, run.id)
 
 
 def request_last_month(tenant: Tenant, *, requested_by: User | None = None, now: datetime | None = None) -> ReportRun:

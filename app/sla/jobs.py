@@ -2,25 +2,25 @@
 
 import logging
 
-from rq.exceptions import DuplicateJobError
-from sqlalchemy import select
-
-from app.extensions import db
-from app.jobs import DEFAULT, get_queue, tenant_job
+from app.jobs import DEFAULT, queue_per_clinic, register_job, tenant_job
 from app.sla import alerts
-from app.tenants.models import Tenant, TenantStatus
-from app.tenants.services import get_tenant
+from app.tenants.models import TenantStatus
+from app.tenants.services import clinic_ids, get_tenant
 
 logger = logging.getLogger(__name__)
 
+# Draft and active clinics are worked in (tenants.services.is_served); suspended and offboarded ones are not.
+WATCHED = (TenantStatus.ACTIVE, TenantStatus.DRAFT)
 
-@tenant_job(DEFAULT)
+
+@tenant_job(DEFAULT, name="sla.watch_breaches")
 def watch_breaches(tenant_id: int) -> int:
     """Raise due warnings and breaches for one clinic and e-mail them; safe to run any number of times."""
     alerts.raise_alerts()
     return alerts.notify_supervisors(get_tenant(tenant_id))
 
 
+@register_job("sla.schedule_breach_watch", DEFAULT)
 def schedule_breach_watch() -> int:
     """Queue one breach watch per served clinic; a clinic whose watch is still queued is skipped.
 
@@ -28,24 +28,9 @@ def schedule_breach_watch() -> int:
     A failed watch is kept only two minutes (RQ keeps failures a year by default), so it cannot
     block the next ones for long.
     """
-    queue = get_queue(DEFAULT)
-    tenant_ids = db.session.scalars(
-        select(Tenant.id).where(Tenant.status.in_((TenantStatus.ACTIVE, TenantStatus.DRAFT)))
-    ).all()
-    db.session.remove()
-    queued = 0
-    for tenant_id in tenant_ids:
-        try:
-            queue.enqueue(
-                watch_breaches,
-                tenant_id,
-                job_id=f"sla-breach-watch-{tenant_id}",
-                unique=True,
-                description="app.sla.jobs.watch_breaches",
-                result_ttl=0,
-                failure_ttl=120,
-            )
-            queued += 1
-        except DuplicateJobError:
-            continue
-    return queued
+    return queue_per_clinic(
+        "sla.watch_breaches",
+        clinic_ids(WATCHED),
+        job_id=lambda tenant_id: f"sla-breach-watch-{tenant_id}",
+        failure_ttl=120,
+    )

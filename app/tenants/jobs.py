@@ -13,7 +13,7 @@ from app.tenants.models import Invitation
 from app.tenants.services import get_tenant, invitation_url
 
 
-@tenant_job(DEFAULT)
+@tenant_job(DEFAULT, name="tenants.send_invitation")
 def send_invitation(tenant_id: int, invitation_id: int) -> bool:
     """E-mail an invitation link in the clinic's language. Idempotent: a sent one is not resent."""
     invitation = db.session.scalar(select(Invitation).where(Invitation.id == invitation_id))

@@ -3,6 +3,7 @@
 import logging
 import re
 import secrets
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -55,6 +56,18 @@ def tenants_visible_to(user: User) -> list[Tenant]:
 
 def can_enter(user: User, tenant: Tenant) -> bool:
     return user.is_provider_admin or bool(user.roles_in(tenant.id))
+
+
+def clinic_ids(statuses: Collection[TenantStatus] | None = None) -> list[int]:
+    """The ids of the clinics in one of `statuses` (every clinic when None), in id order.
+
+    Whom a periodic job serves (app/jobs.py `queue_per_clinic`): each job says which statuses its work
+    applies to. The clinics' registry is not tenant-scoped, so this reads across clinics by design.
+    """
+    query = select(Tenant.id).order_by(Tenant.id)
+    if statuses is not None:
+        query = query.where(Tenant.status.in_(tuple(statuses)))
+    return list(db.session.scalars(query))
 
 
 def is_served(tenant: Tenant) -> bool:
@@ -276,8 +289,6 @@ def invitations() -> list[Invitation]:
 
 def invite_member(email: str, role: TenantRole, invited_by: User) -> Invitation:
     """Invite a person into the current tenant; the e-mail is sent by a job after commit."""
-    from app.tenants.jobs import send_invitation
-
     email = email.strip().lower()
     if role not in INVITABLE_ROLES:
         raise DomainError(_l("This role cannot be given by invitation."), "role")
@@ -297,7 +308,7 @@ def invite_member(email: str, role: TenantRole, invited_by: User) -> Invitation:
     invitation.accepted_at = None
     db.session.flush()
     audit.record("invitation.created", object_type="invitation", object_id=invitation.id, details={"role": role.value})
-    enqueue_after_commit(send_invitation, tenant_id, invitation.id)
+    enqueue_after_commit("tenants.send_invitation", tenant_id, invitation.id)
     return invitation
 
 
