@@ -4,10 +4,12 @@ from pathlib import Path
 
 from flask import Flask
 
+from app.application import Switchboard
+
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: bind extensions, install tenancy listeners, register blueprints and commands."""
-    app = Flask(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
+    app = Switchboard(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
     from app.web import DatabaseIdConverter
 
     # Before any blueprint is registered: every `<int:…>` rule is built with this converter.
@@ -29,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_jobs()
     _register_blueprints(app)
 
+    from app.auth.access import install_access_guard
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.input_rules import install_input_rules
@@ -36,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_web_hooks(app)
+    install_access_guard(app)
     install_input_rules(app)
     register_commands(app)
     return app

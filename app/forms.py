@@ -6,13 +6,18 @@ within MIN_DATE … MAX_DATE. Amounts, prices and percentages use `BoundedDecima
 within bounds the field states. A refusal is a field error: the page shows it beside the field.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import DateTimeField, DecimalField, SelectMultipleField, StringField, TextAreaField, TimeField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
+from app.errors import DomainError
+from app.extensions import db
 from app.input_rules import (
     control_character_message,
     date_in_range,
@@ -89,6 +94,35 @@ def attach_domain_error(form, error) -> bool:
         return False
     field.errors = [*field.errors, str(error.message)]
     return True
+
+
+@contextmanager
+def domain_errors(form: FlaskForm | None = None) -> Iterator[None]:
+    """Show a service's refusal on the page: `with domain_errors(form): …call services…`.
+
+    A DomainError raised inside rolls the transaction back at once (the request commits after the view:
+    nothing half-written may be left for it), then shows its message beside the field it names, else as
+    a flashed message, and the view goes on after the block to render its page with `page_status(form)`.
+    A not-found error is not a form's business: it propagates and answers 404 like anywhere else.
+    """
+    try:
+        yield
+    except DomainError as error:
+        if error.status_code == 404:
+            raise
+        db.session.rollback()
+        if form is None or not attach_domain_error(form, error):
+            flash(str(error.message), "error")
+        if form is not None:
+            form.error_status = error.status_code
+
+
+def page_status(form: FlaskForm) -> int:
+    """A form page's status: the refusal's (domain_errors), else 400 with field errors, else 200."""
+    status = getattr(form, "error_status", None)
+    if status is not None:
+        return status
+    return 400 if form.errors else 200
 
 
 def choices(pairs) -> list[SelectChoice]:

@@ -5,11 +5,12 @@ import logging
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from app.auth.access import PUBLIC, default_rule
 from app.extensions import db, redis_connection
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("health", __name__)
+bp = default_rule(Blueprint("health", __name__), PUBLIC)
 
 
 @bp.get("/healthz")

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.api.schemas import ErrorSchema, StrictSchema, UtcDateTime
 from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key
+from app.auth.access import API_CLIENTS, default_rule
 from app.campaigns import appointments as services
 from app.campaigns.models import Appointment, AppointmentStatus, Patient
 from app.errors import DomainError
@@ -33,6 +34,7 @@ blp = Blueprint(
     description="The clinic's appointments: create or update by your external_id, list, read, record outcomes.",
 )
 csrf.exempt(blp)
+default_rule(blp, API_CLIENTS)
 # One budget per token across the whole API: the same scope as app/api/views.py.
 limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api", key_func=_rate_limit_key)(blp)
 blp.before_request(require_redis)  # as app/api/views.py: 503 while Redis is down

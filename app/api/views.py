@@ -30,6 +30,7 @@ from app.api.schemas import (
     QueueSchema,
     TelephonyEventSchema,
 )
+from app.auth.access import API_CLIENTS, default_rule
 from app.auth.models import ApiToken
 from app.auth.tokens import tenant_of_token
 from app.errors import STATUS_MESSAGES, ClinicNotServed, DomainError
@@ -52,6 +53,7 @@ blp = Blueprint(
 )
 # No cookies, no forms: the bearer token is the credential, so CSRF does not apply.
 csrf.exempt(blp)
+default_rule(blp, API_CLIENTS)
 
 
 class Unauthenticated(DomainError):

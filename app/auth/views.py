@@ -1,7 +1,6 @@
 """Login, logout, the tenant picker, language choice, and the console's people pages."""
 
 import hashlib
-from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (
@@ -16,10 +15,11 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from limits import parse as parse_limit
 
 from app.auth import services, sessions
+from app.auth.access import PROVIDER_ADMINS, PUBLIC, SIGNED_IN, default_rule
 from app.auth.forms import (
     ForgotPasswordForm,
     LocaleForm,
@@ -30,38 +30,19 @@ from app.auth.forms import (
 )
 from app.auth.models import PlatformRole, TenantRole
 from app.compliance import audit
-from app.errors import DomainError
-from app.extensions import db, limiter
-from app.forms import attach_domain_error, choices
+from app.extensions import limiter
+from app.forms import choices, domain_errors, page_status
 from app.i18n import LOCALES, _
 from app.tenants.forms import ConfirmForm
 from app.tenants.services import tenants_visible_to
 
-bp = Blueprint("auth", __name__)
-console_bp = Blueprint("console_people", __name__, url_prefix="/console/managers")
-
-
-def console_required(*, admin_only: bool = False):
-    """Console pages: provider admins (and, unless admin_only, outsourcing managers)."""
-
-    def decorate(view):
-        @wraps(view)
-        @login_required
-        def guarded(*args, **kwargs):
-            allowed = current_user.is_provider_admin or (not admin_only and current_user.is_manager)
-            if not allowed:
-                abort(404)
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorate
+bp = default_rule(Blueprint("auth", __name__), PUBLIC)
+console_bp = default_rule(Blueprint("console_people", __name__, url_prefix="/console/managers"), PROVIDER_ADMINS)
 
 
 def log_in(user) -> None:
     """Open a server-side login session for `user` and put its secret into the signed cookie."""
     sessions.start_session(user)
-    db.session.commit()
     login_user(user)
 
 
@@ -81,9 +62,8 @@ def login():
         return redirect(url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        # The failure count (and a lock) is kept by the request's commit, also when the page answers 400.
         user = services.authenticate(form.email.data, form.password.data)
-        # Keep the failure count (and a lock) as well as the reset of the count after a good login.
-        db.session.commit()
         if user is None:
             # The same words for an unknown address, a wrong password and a locked account.
             form.password.errors.append(_("Wrong e-mail address or password."))
@@ -109,7 +89,6 @@ def forgot_password():
         # Past the per-address budget the answer stays the same; only the e-mail is not sent again.
         if _password_reset_email_allowed(form.email.data):
             services.request_password_reset(form.email.data)
-            db.session.commit()
         flash(
             _(
                 "If an account uses this address, we have sent it a link to choose a new password. "
@@ -127,22 +106,15 @@ def reset_password(token: str):
     user = services.user_for_reset_token(token)
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.reset_password(user, form.password.data)
             if current_user.is_authenticated:
-                # This browser is logged out below, whoever it was logged in as: end that session too.
+                # This browser is logged out too, whoever it was logged in as: end that session on the server.
                 sessions.end_session(current_user.session_token)
-            db.session.commit()
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-        else:
-            if current_user.is_authenticated:
                 logout_user()
             flash(_("Your password has been changed. Log in with the new one."), "success")
             return redirect(url_for("auth.login"))
-    response = make_response(render_template("auth/reset_password.html", form=form), 400 if form.errors else 200)
+    response = make_response(render_template("auth/reset_password.html", form=form), page_status(form))
     # The link is a credential until used: keep the page out of caches and its address out of referrers.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -150,18 +122,17 @@ def reset_password(token: str):
 
 
 @bp.post("/logout")
-@login_required
+@SIGNED_IN
 def logout():
     # The session ends on the server: a copy of the cookie taken before opens nothing afterwards.
     sessions.end_session(current_user.session_token)
-    db.session.commit()
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
 @bp.get("/")
-@login_required
+@SIGNED_IN
 def home():
     """Send people where they work: the console, their only tenant, or the tenant picker."""
     if current_user.uses_console:
@@ -173,7 +144,7 @@ def home():
 
 
 @bp.get("/tenants")
-@login_required
+@SIGNED_IN
 def pick_tenant():
     return _tenant_picker(tenants_visible_to(current_user))
 
@@ -193,54 +164,43 @@ def choose_locale():
         abort(400)
     if current_user.is_authenticated:
         services.set_locale(current_user, form.locale.data)
-        db.session.commit()
     else:
         session["locale"] = form.locale.data
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.home"))
 
 
 @console_bp.route("/", methods=["GET", "POST"])
-@console_required(admin_only=True)
 def index():
     form = ManagerForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.create_user(
                 email=form.email.data,
                 name=form.name.data,
                 password=form.password.data,
                 platform_role=PlatformRole.MANAGER,
             )
-            db.session.commit()
             flash(_("Outsourcing manager %(name)s created.", name=form.name.data), "success")
             return redirect(url_for("console_people.index"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-    status = 400 if form.errors else 200
     return render_template(
         "console/managers.html",
         form=form,
         managers=services.managers(),
         locked=services.locked_users(),
         security_events=audit.security_events(limit=20),
-    ), status
+    ), page_status(form)
 
 
 @console_bp.post("/accounts/<int:user_id>/unlock")
-@console_required(admin_only=True)
 def unlock(user_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user = services.unlock_account(user_id, current_user.id)
-    db.session.commit()
     flash(_("The account %(email)s is unlocked.", email=user.email), "success")
     return redirect(url_for("console_people.index"))
 
 
 @console_bp.route("/<int:manager_id>", methods=["GET", "POST"])
-@console_required(admin_only=True)
 def assign(manager_id: int):
     manager = next((m for m in services.managers() if m.id == manager_id), None)
     if manager is None:
@@ -251,7 +211,6 @@ def assign(manager_id: int):
         form.tenants.data = [m.tenant_id for m in manager.memberships if m.role == "manager"]
     if form.validate_on_submit():
         services.set_manager_tenants(manager.id, set(form.tenants.data or []))
-        db.session.commit()
         flash(_("Clinics assigned to %(name)s saved.", name=manager.name), "success")
         return redirect(url_for("console_people.index"))
     return render_template("console/assign.html", form=form, manager=manager), 400 if form.errors else 200

@@ -8,22 +8,22 @@ from flask_babel import format_currency, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.views import console_required
+from app.auth.access import CONSOLE, default_rule, permits
+from app.auth.models import TenantRole
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
 from app.billing.models import Invoice, InvoiceStatus
 from app.billing.pricing import line_label
 from app.compliance import audit
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import domain_errors, page_status
 from app.i18n import _
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_administer, can_manage, tenants_visible_to
+from app.tenants.services import can_manage, tenants_visible_to
 
-bp = tenant_blueprint("billing", __name__, "/billing")
-console_bp = Blueprint("console_billing", __name__, url_prefix="/console/billing")
+bp = tenant_blueprint("billing", __name__, "/billing", rule=permits(TenantRole.MANAGER))
+console_bp = default_rule(Blueprint("console_billing", __name__, url_prefix="/console/billing"), CONSOLE)
 
 
 def _money(amount, currency):
@@ -42,20 +42,13 @@ def _billing_helpers():
     return {"money": _money, "price": _price, "line_label": line_label}
 
 
-def _may_read() -> bool:
-    return can_administer(current_user, g.tenant)
-
-
-def _require_manager() -> None:
-    if not can_manage(current_user, g.tenant):
-        abort(403)
+READERS = permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN)
 
 
 @bp.get("/")
+@READERS
 def overview():
     """Usage of the running month as a draft invoice, and the past invoices."""
-    if not _may_read():
-        abort(403)
     period = pricing.current_period(g.tenant)
     draft = pricing.draft_invoice(period)
     return render_template(
@@ -68,16 +61,14 @@ def overview():
 
 
 @bp.get("/invoices/<int:invoice_id>")
+@READERS
 def invoice(invoice_id: int):
-    if not _may_read():
-        abort(403)
     return render_template("billing/invoice.html", invoice=services.get_invoice(invoice_id))
 
 
 @bp.route("/plans", methods=["GET", "POST"])
 def plans():
     """The plan's version history, and a form for a new version (managers)."""
-    _require_manager()
     form = PricePlanForm()
     if request.method == "GET":
         current = pricing.plan_for(pricing.current_period(g.tenant).first_day)
@@ -88,7 +79,7 @@ def plans():
                 form[f"{key}_price"].data, form[f"{key}_included"].data = rate.unit_price, rate.included_quantity
         form.effective_from.data = pricing.current_period(g.tenant).next_first_day
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             plan = pricing.save_plan(
                 effective_from=form.effective_from.data,
                 currency=form.currency.data,
@@ -100,7 +91,6 @@ def plans():
             audit.record(
                 "price_plan.saved", object_type="price_plan", object_id=plan.id, details={"version": plan.version}
             )
-            db.session.commit()
             flash(
                 _(
                     "Price plan version %(version)s saved: it applies from %(day)s.",
@@ -110,12 +100,7 @@ def plans():
                 "success",
             )
             return redirect(url_for("billing.plans"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-            return _render_plans(form), error.status_code
-    return _render_plans(form), 400 if form.errors else 200
+    return _render_plans(form), page_status(form)
 
 
 def _render_plans(form):
@@ -130,48 +115,31 @@ def _render_plans(form):
 
 @bp.post("/plans/<int:plan_id>/delete")
 def delete_plan(plan_id: int):
-    _require_manager()
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with domain_errors():
         pricing.delete_plan(plan_id)
-        db.session.commit()
         flash(_("Price plan version deleted."), "success")
-    except DomainError as error:
-        db.session.rollback()
-        if error.status_code == 404:
-            raise
-        flash(str(error.message), "error")
     return redirect(url_for("billing.plans"))
 
 
 @bp.route("/adjustments", methods=["GET", "POST"])
 def adjustments():
     """Manual corrections: separate ledger entries with a reason and their author (managers)."""
-    _require_manager()
     form = AdjustmentForm()
-    status = 200
     if request.method == "GET":
         form.request_key.data = secrets.token_hex(16)
     elif form.validate_on_submit():
-        try:
+        with domain_errors(form):
             recorded = ledger.record_adjustment(
                 amount=form.amount.data,
                 reason=form.reason.data,
                 author_id=current_user.id,
                 request_key=form.request_key.data,
             )
-            db.session.commit()
             if recorded is not None:
                 flash(_("Adjustment recorded."), "success")
             return redirect(url_for("billing.adjustments"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-            status = error.status_code
-    else:
-        status = 400
     plan = pricing.plan_for(pricing.current_period(g.tenant).first_day)
     from app.auth.models import User
 
@@ -187,11 +155,10 @@ def adjustments():
         entries=entries,
         authors=authors,
         currency=plan.currency if plan else None,
-    ), status
+    ), page_status(form)
 
 
 @console_bp.get("/")
-@console_required()
 def console():
     """Every clinic of the manager: the running month's draft total, the last invoice, failed payments first."""
     tenants = tenants_visible_to(current_user)

@@ -10,6 +10,7 @@ import logging
 import stripe
 from flask import Blueprint, jsonify, request
 
+from app.auth.access import PUBLIC, default_rule
 from app.billing import services, stripe_adapter
 from app.extensions import csrf, db, limiter
 from app.input_rules import BadInput, accepts_any_text, load_json
@@ -17,7 +18,8 @@ from app.web import require_redis
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("stripe_webhook", __name__, url_prefix="/billing/stripe")
+# Stripe signs every event: the view checks the signature, so the route itself is open.
+bp = default_rule(Blueprint("stripe_webhook", __name__, url_prefix="/billing/stripe"), PUBLIC)
 # Without Redis: 503 with Retry-After, and Stripe delivers the event again later.
 bp.before_request(require_redis)
 

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.access import PUBLIC, default_rule
 from app.campaigns import replies, services
 from app.campaigns.forms import (
     CampaignForm,
@@ -283,7 +284,8 @@ def progress(campaign_id: int):
 
 # --- the patients' side: no login, the message's token is the key -----------------------------------
 
-public_bp = Blueprint("campaigns_public", __name__, url_prefix="/m/<slug>")
+# Patients follow signed links and the SMS gateway signs its calls: each view checks its token or signature.
+public_bp = default_rule(Blueprint("campaigns_public", __name__, url_prefix="/m/<slug>"), PUBLIC)
 
 
 @public_bp.url_value_preprocessor

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, flash, g, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
-from app.auth.views import console_required
+from app.auth.access import CONSOLE, default_rule
 from app.compliance import offboarding
 from app.compliance.retention_forms import DeleteClinicDataForm
 from app.errors import DomainError
@@ -15,7 +15,7 @@ from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
 
 bp = tenant_blueprint("offboarding", __name__, url_prefix="/offboarding")
-console_bp = Blueprint("console_deletions", __name__, url_prefix="/console/deletions")
+console_bp = default_rule(Blueprint("console_deletions", __name__, url_prefix="/console/deletions"), CONSOLE)
 
 
 @bp.before_request
@@ -94,7 +94,6 @@ def delete():
 
 
 @console_bp.get("/")
-@console_required()
 def index():
     return render_template("console/deletions.html", certificates=offboarding.certificates_visible_to(current_user))
 

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, g, render_template, request
 from flask_login import current_user
 
-from app.auth.views import console_required
+from app.auth.access import PROVIDER_ADMINS, default_rule
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
@@ -13,7 +13,7 @@ from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer
 
 bp = tenant_blueprint("compliance", __name__)
-console_bp = Blueprint("console_audit", __name__, url_prefix="/console/audit")
+console_bp = default_rule(Blueprint("console_audit", __name__, url_prefix="/console/audit"), PROVIDER_ADMINS)
 
 FILTER_KEYS = ("action", "actor", "from", "to")
 
@@ -54,7 +54,6 @@ def trail():
 
 
 @console_bp.get("/")
-@console_required(admin_only=True)
 def console_trail():
     """Every clinic's audit trail, for provider admins (days read in UTC)."""
     return _page(time_zone="UTC", all_tenants=True, endpoint="console_audit.console_trail")

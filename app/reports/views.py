@@ -6,8 +6,8 @@ from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, rende
 from flask_babel import format_date
 from flask_login import current_user
 
+from app.auth.access import CONSOLE, default_rule
 from app.auth.models import TenantRole
-from app.auth.views import console_required
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
@@ -213,11 +213,10 @@ def schedule_settings():
     return page, 400 if form.errors else 200
 
 
-portfolio_bp = Blueprint("portfolio", __name__, url_prefix="/console/portfolio")
+portfolio_bp = default_rule(Blueprint("portfolio", __name__, url_prefix="/console/portfolio"), CONSOLE)
 
 
 @portfolio_bp.get("/")
-@console_required()
 def overview():
     """Every clinic of the manager (all of them for a provider admin), side by side, for a period."""
     kind = request.args.get("period", "month")

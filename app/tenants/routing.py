@@ -1,4 +1,5 @@
-"""Blueprints for `/t/<tenant_slug>/…`: resolve the tenant once, check membership, enter it.
+"""Blueprints for `/t/<tenant_slug>/…`: resolve the tenant once, check membership, enter it, then
+check the view's declared rule (app/auth/access.py).
 
 Every tenant blueprint is made by `tenant_blueprint`, so no view can forget the check.
 A tenant the user holds no membership in answers 404, exactly like one that does not
@@ -9,11 +10,17 @@ import sentry_sdk
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 
+from app.auth.access import Rule, check_tenant_access, default_rule
 from app.tenancy import reset_current_tenant, set_current_tenant
 
 
-def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
+def tenant_blueprint(name: str, import_name: str, url_prefix: str = "", *, rule: Rule | None = None) -> Blueprint:
+    """A clinic's blueprint; `rule` is the audience of every view that declares none of its own."""
     bp = Blueprint(name, import_name, url_prefix=f"/t/<tenant_slug>{url_prefix}")
+    if rule is not None:
+        default_rule(bp, rule)
+    # The access guard leaves clinic rules to this blueprint: it needs to know which blueprints these are.
+    bp.record_once(lambda state: state.app.extensions.setdefault("tenant_blueprints", set()).add(bp.name))
 
     @bp.url_value_preprocessor
     def _pull_slug(endpoint, values):
@@ -40,6 +47,7 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
         # A suspended or offboarded clinic is closed to its members; its managers still administer it.
         if not is_served(tenant) and not can_manage(current_user, tenant):
             raise ClinicNotServed()
+        check_tenant_access()
         return None
 
     return bp

@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.access import CONSOLE, PUBLIC, default_rule
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
-from app.auth.views import console_required, log_in
+from app.auth.views import log_in
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices
@@ -30,9 +31,10 @@ from app.tenants.forms import (
 from app.tenants.models import TenantStatus
 from app.tenants.routing import tenant_blueprint
 
-console_bp = Blueprint("console_clinics", __name__, url_prefix="/console")
+console_bp = default_rule(Blueprint("console_clinics", __name__, url_prefix="/console"), CONSOLE)
 tenant_bp = tenant_blueprint("tenant_settings", __name__)
-invitations_bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+# The invitation's signed token is the credential: whoever holds the link may accept it.
+invitations_bp = default_rule(Blueprint("invitations", __name__, url_prefix="/invitations"), PUBLIC)
 
 # The guided onboarding: each step's endpoint, in order; the console's form is step one.
 ONBOARDING_STEPS = [
@@ -70,14 +72,12 @@ def managers_only(view):
 
 
 @console_bp.get("/")
-@console_required()
 def index():
     tenants = services.tenants_visible_to(current_user)
     return render_template("console/clinics.html", tenants=tenants)
 
 
 @console_bp.route("/clinics/new", methods=["GET", "POST"])
-@console_required()
 def new_clinic():
     form = NewClinicForm()
     if request.method == "GET":
