@@ -9,32 +9,24 @@ from flask import abort, flash, make_response, redirect, render_template, url_fo
 from flask_login import current_user
 
 from app.api.forms import ApiTokenForm
+from app.auth.access import permits
+from app.auth.models import TenantRole
 from app.auth.tokens import api_tokens, issue_api_token, revoke_api_token
-from app.errors import DomainError
-from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import domain_errors
 from app.i18n import _
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.views import managers_only
 
-bp = tenant_blueprint("api_settings", __name__)
+bp = tenant_blueprint("api_settings", __name__, rule=permits(TenantRole.MANAGER))
 
 
 @bp.route("/settings/api-tokens", methods=["GET", "POST"])
-@managers_only
 def tokens():
     form = ApiTokenForm()
     issued = secret = None
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             issued, secret = issue_api_token(form.name.data, current_user.id)
-            db.session.commit()
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-        else:
             form = ApiTokenForm(formdata=None)
     page = render_template(
         "api/tokens.html",
@@ -49,11 +41,9 @@ def tokens():
 
 
 @bp.post("/settings/api-tokens/<int:token_id>/revoke")
-@managers_only
 def revoke(token_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     revoke_api_token(token_id)
-    db.session.commit()
     flash(_("API token revoked. Systems using it can no longer reach the API."), "success")
     return redirect(url_for("api_settings.tokens"))

@@ -1,15 +1,13 @@
 """Hotline pages: queue and team set-up, the agent workspace, contacts, and the supervisor's view."""
 
-from functools import wraps
-
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
 from app.compliance import audit
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import domain_errors, page_status
 from app.hotline import services
 from app.hotline.forms import (
     CallbackForm,
@@ -27,67 +25,39 @@ from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.input_rules import parse_page
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
 
-bp = tenant_blueprint("hotline", __name__)
+# Who works where: managers set the hotline up, supervisors watch and reassign, agents (and the two
+# above) handle contacts. Which contact an agent may open or change is the services' rule.
+MANAGERS = permits(TenantRole.MANAGER)
+SUPERVISORS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+CONTACT_HANDLERS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR, TenantRole.AGENT)
+
+bp = tenant_blueprint("hotline", __name__, rule=MANAGERS)
 
 LABELS = {"locale_names": LOCALE_NAMES}
 
 
-def _roles() -> set[TenantRole]:
-    return current_user.roles_in(g.tenant.id)
-
-
-def is_supervisor() -> bool:
-    return can_manage(current_user, g.tenant) or TenantRole.SUPERVISOR in _roles()
-
-
-def require(check):
-    def decorate(view):
-        @wraps(view)
-        def guarded(*args, **kwargs):
-            if not check():
-                abort(403)
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorate
-
-
-def _is_manager() -> bool:
-    return can_manage(current_user, g.tenant)
-
-
-def _works_contacts() -> bool:
-    return is_supervisor() or TenantRole.AGENT in _roles()
+def _supervises() -> bool:
+    """Whether the caller acts as a supervisor: the services let supervisors act on others' contacts."""
+    return has_role(TenantRole.MANAGER, TenantRole.SUPERVISOR)
 
 
 def _render(template: str, status: int = 200, **context):
     return render_template(template, **LABELS, **context), status
 
 
-def _fail(form, error: DomainError) -> None:
-    db.session.rollback()
-    if form is None or not attach_domain_error(form, error):
-        flash(str(error.message), "error")
-
-
 # --- set-up (managers) ------------------------------------------------------------------------------
 
 
 @bp.route("/settings/queues", methods=["GET", "POST"])
-@require(_is_manager)
+@MANAGERS
 def queues():
     form = QueueForm(languages=g.tenant.supported_locales, teams=services.teams())
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.save_queue(None, **_queue_values(form))
-            db.session.commit()
             flash(_("Queue %(name)s created.", name=form.name.data), "success")
             return redirect(url_for("hotline.queues"))
-        except DomainError as error:
-            _fail(form, error)
     return _render(
         "hotline/queues.html",
         400 if form.errors else 200,
@@ -111,47 +81,39 @@ def _queue_values(form: QueueForm) -> dict:
 
 
 @bp.route("/settings/queues/<int:queue_id>", methods=["GET", "POST"])
-@require(_is_manager)
+@MANAGERS
 def edit_queue(queue_id: int):
     queue = services.get_queue(queue_id)
     form = QueueForm(obj=queue, languages=g.tenant.supported_locales, teams=services.teams())
     if request.method == "GET":
         form.channel.data, form.topic.data = queue.channel.value, queue.topic.value
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.save_queue(queue, **_queue_values(form))
-            db.session.commit()
             flash(_("Queue %(name)s saved.", name=queue.name), "success")
             return redirect(url_for("hotline.queues"))
-        except DomainError as error:
-            _fail(form, error)
     return _render("hotline/queue_edit.html", 400 if form.errors else 200, form=form, queue=queue)
 
 
 @bp.post("/settings/queues/<int:queue_id>/delete")
-@require(_is_manager)
+@MANAGERS
 def delete_queue(queue_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with domain_errors():
         services.delete_queue(queue_id)
-        db.session.commit()
         flash(_("Queue deleted."), "success")
-    except DomainError as error:
-        _fail(None, error)
-        if error.status_code == 404:
-            raise
     return redirect(url_for("hotline.queues"))
 
 
 @bp.route("/settings/teams", methods=["GET", "POST"])
-@require(_is_manager)
+@MANAGERS
 def teams():
     return _team_form(None)
 
 
 @bp.route("/settings/teams/<int:team_id>", methods=["GET", "POST"])
-@require(_is_manager)
+@MANAGERS
 def edit_team(team_id: int):
     return _team_form(services.get_team(team_id))
 
@@ -162,7 +124,7 @@ def _team_form(team):
     if request.method == "GET" and team is not None:
         form.members.data = [m.user_id for m in team.members]
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             saved = services.save_team(
                 team,
                 name=form.name.data,
@@ -171,11 +133,8 @@ def _team_form(team):
                 covers_until=form.covers_until.data,
                 member_ids=form.members.data or [],
             )
-            db.session.commit()
             flash(_("Team %(name)s saved.", name=saved.name), "success")
             return redirect(url_for("hotline.teams"))
-        except DomainError as error:
-            _fail(form, error)
     names = {agent.id: agent.name for agent in agents}
     return _render(
         "hotline/teams.html",
@@ -188,18 +147,17 @@ def _team_form(team):
 
 
 @bp.post("/settings/teams/<int:team_id>/delete")
-@require(_is_manager)
+@MANAGERS
 def delete_team(team_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     services.delete_team(team_id)
-    db.session.commit()
     flash(_("Team deleted."), "success")
     return redirect(url_for("hotline.teams"))
 
 
 @bp.route("/settings/agents/<int:user_id>/languages", methods=["GET", "POST"])
-@require(_is_manager)
+@MANAGERS
 def agent_languages(user_id: int):
     agent = next((a for a in services.tenant_agents(g.tenant.id) if a.id == user_id), None)
     if agent is None:
@@ -214,7 +172,6 @@ def agent_languages(user_id: int):
             if level:
                 skills[code] = Proficiency(level)
         services.set_agent_languages(agent.id, skills)
-        db.session.commit()
         flash(_("Languages of %(name)s saved.", name=agent.name), "success")
         return redirect(url_for("hotline.agents"))
     return _render(
@@ -228,7 +185,7 @@ def agent_languages(user_id: int):
 
 
 @bp.get("/settings/agents")
-@require(_is_manager)
+@MANAGERS
 def agents():
     rows = [(agent, services.agent_languages(agent.id)) for agent in services.tenant_agents(g.tenant.id)]
     return _render("hotline/agents.html", agents=rows)
@@ -242,7 +199,7 @@ def _my_languages() -> set[str]:
 
 
 @bp.get("/workspace")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def workspace():
     languages = _my_languages()
     return _render(
@@ -255,11 +212,11 @@ def workspace():
 
 
 @bp.get("/workspace/live.json")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def workspace_live():
     """Queue counts for the workspace's polling script."""
     loads = services.queue_loads(
-        None if is_supervisor() and request.args.get("all") else _my_languages(),
+        None if _supervises() and request.args.get("all") else _my_languages(),
         include_in_house=bool(request.args.get("all")),
     )
     return jsonify(
@@ -279,26 +236,25 @@ def workspace_live():
 
 
 @bp.post("/workspace/next")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def claim_next():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         contact_id = services.claim_next_contact(current_user.id)
-        db.session.commit()
     except services.QueueEmpty as error:
-        db.session.rollback()
+        # An empty queue is news, not a refusal: nothing was claimed, so nothing is rolled back.
         flash(str(error.message), "info")
         return redirect(url_for("hotline.workspace"))
     return redirect(url_for("hotline.contact", contact_id=contact_id))
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def new_contact():
     form = ContactForm(queues=services.queues(), languages=g.tenant.supported_locales)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             contact, _created = services.offer_contact(
                 queue_id=form.queue_id.data,
                 patient_ref=form.patient_ref.data,
@@ -306,20 +262,16 @@ def new_contact():
                 language=form.language.data,
                 actor_id=current_user.id,
             )
-            db.session.commit()
             flash(_("Contact added to the queue."), "success")
             return redirect(url_for("hotline.contact", contact_id=contact.id))
-        except DomainError as error:
-            _fail(form, error)
     return _render("hotline/contact_new.html", 400 if form.errors else 200, form=form)
 
 
 @bp.get("/contacts/<int:contact_id>")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def contact(contact_id: int):
     item = services.get_contact(contact_id)
     audit.record("contact.viewed", object_type="contact", object_id=item.id)
-    db.session.commit()
     return _contact_page(item)
 
 
@@ -346,7 +298,7 @@ def _contact_page(item, status: int = 200, **forms):
         notes=services.notes(item),
         assignee=assignee,
         is_handler=item.assigned_to_id == current_user.id,
-        supervisor=is_supervisor(),
+        supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
         **context,
     )
@@ -369,24 +321,22 @@ _SIMPLE_ACTIONS = {
 
 
 @bp.post("/contacts/<int:contact_id>/<any(respond, wait, resume, release, escalate):action>")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def contact_action(contact_id: int, action: str):
     item = services.get_contact(contact_id)
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
-    try:
-        _SIMPLE_ACTIONS[action](item, current_user.id, is_supervisor())
-        db.session.commit()
-    except DomainError as error:
-        _fail(None, error)
-        return _contact_page(services.get_contact(contact_id), error.status_code)
-    if action == "release":
-        return redirect(url_for("hotline.workspace"))
-    return redirect(url_for("hotline.contact", contact_id=contact_id))
+    with domain_errors(form):
+        _SIMPLE_ACTIONS[action](item, current_user.id, _supervises())
+        if action == "release":
+            return redirect(url_for("hotline.workspace"))
+        return redirect(url_for("hotline.contact", contact_id=contact_id))
+    return _contact_page(services.get_contact(contact_id), page_status(form))
 
 
 @bp.post("/contacts/<int:contact_id>/note")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def add_note(contact_id: int):
     item = services.get_contact(contact_id)
     form = NoteForm()
@@ -394,7 +344,7 @@ def add_note(contact_id: int):
 
 
 @bp.post("/contacts/<int:contact_id>/resolve")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def resolve(contact_id: int):
     item = services.get_contact(contact_id)
     form = ResolveForm()
@@ -407,14 +357,14 @@ def resolve(contact_id: int):
             current_user.id,
             disposition=form.disposition.data,
             topic=Topic(form.topic.data),
-            supervisor=is_supervisor(),
+            supervisor=_supervises(),
         ),
         then=url_for("hotline.workspace"),
     )
 
 
 @bp.post("/contacts/<int:contact_id>/transfer")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def transfer(contact_id: int):
     item = services.get_contact(contact_id)
     form = TransferForm(queues=services.queues(), languages=g.tenant.supported_locales)
@@ -423,14 +373,14 @@ def transfer(contact_id: int):
         form,
         "transfer_form",
         lambda: services.transfer_contact(
-            item, current_user.id, queue_id=form.queue_id.data, language=form.language.data, supervisor=is_supervisor()
+            item, current_user.id, queue_id=form.queue_id.data, language=form.language.data, supervisor=_supervises()
         ),
         then=url_for("hotline.workspace"),
     )
 
 
 @bp.post("/contacts/<int:contact_id>/callback")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def callback(contact_id: int):
     item = services.get_contact(contact_id)
     form = CallbackForm(queues=[q for q in services.queues() if q.channel == Channel.CALLBACK])
@@ -445,7 +395,7 @@ def callback(contact_id: int):
 
 
 @bp.post("/contacts/<int:contact_id>/complaint")
-@require(_works_contacts)
+@CONTACT_HANDLERS
 def complaint(contact_id: int):
     item = services.get_contact(contact_id)
     form = ComplaintForm()
@@ -455,16 +405,13 @@ def complaint(contact_id: int):
 
 
 def _form_action(item, form, form_name: str, apply, then: str | None = None):
-    """Validate, call one service, commit once; on any error show the contact page with the form's errors."""
+    """Validate and call one service; on any error show the contact page with the form's errors (400)."""
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             apply()
-            db.session.commit()
             flash(_("Saved."), "success")
             return redirect(then or url_for("hotline.contact", contact_id=item.id))
-        except DomainError as error:
-            _fail(form, error)
-            item = services.get_contact(item.id)
+        item = services.get_contact(item.id)  # as it stands after the rollback
     return _contact_page(item, 400, **{form_name: form})
 
 
@@ -472,7 +419,7 @@ def _form_action(item, form, form_name: str, apply, then: str | None = None):
 
 
 @bp.get("/supervisor")
-@require(is_supervisor)
+@SUPERVISORS
 def supervisor():
     page = parse_page(request.args.get("page"))
     contacts, total = services.open_contacts(page=page, per_page=50)
@@ -493,17 +440,14 @@ def supervisor():
 
 
 @bp.post("/supervisor/contacts/<int:contact_id>/reassign")
-@require(is_supervisor)
+@SUPERVISORS
 def reassign(contact_id: int):
     item = services.get_contact(contact_id)
     form = ReassignForm(agents=services.tenant_agents(g.tenant.id))
     if not form.validate_on_submit():
         flash(_("Choose an agent of this clinic."), "error")
         return redirect(url_for("hotline.supervisor")), 303
-    try:
+    with domain_errors():
         services.reassign_contact(item, current_user.id, form.agent_id.data)
-        db.session.commit()
         flash(_("Contact reassigned."), "success")
-    except DomainError as error:
-        _fail(None, error)
     return redirect(url_for("hotline.supervisor"))

@@ -6,12 +6,12 @@ from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, rende
 from flask_babel import format_date
 from flask_login import current_user
 
-from app.auth.access import CONSOLE, default_rule
+from app.auth.access import CONSOLE, default_rule, has_role, permits
 from app.auth.models import TenantRole
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error, choices
+from app.forms import choices, domain_errors, page_status
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _
 from app.jobs import jobs_deferred
 from app.reports import schedule, services
@@ -21,24 +21,18 @@ from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage, tenants_visible_to
+from app.tenants.services import tenants_visible_to
 from app.web import format_age
 
-bp = tenant_blueprint("reports", __name__)
+# Reports are read by a clinic's managers, clinic admins and supervisors; managers send and schedule them.
+READERS = permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR)
+bp = tenant_blueprint("reports", __name__, rule=permits(TenantRole.MANAGER))
 
 WEEKDAYS = range(1, 8)
 HOURS = range(24)
 
 
-def _may_read_reports() -> bool:
-    """Clinic admins, supervisors and managers of this clinic (and provider admins)."""
-    roles = current_user.roles_in(g.tenant.id)
-    return can_manage(current_user, g.tenant) or bool(roles & {TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR})
-
-
 def _report():
-    if not _may_read_reports():
-        abort(403)
     period = services.parse_period(
         request.args.get("period"), request.args.get("start"), request.args.get("end"), g.tenant.time_zone
     )
@@ -46,10 +40,12 @@ def _report():
 
 
 @bp.get("/sla")
+@READERS
 def dashboard():
     try:
         report = _report()
     except DomainError as error:
+        # A period the reader typed wrong: the dashboard says so in place of the figures (nothing is written).
         return render_template("reports/dashboard.html", report=None, error=str(error.message), args=request.args), 400
     peak = max(report.heat_map.values(), default=0)
     trend = {
@@ -89,10 +85,10 @@ def _record_export(report, file_format: str) -> None:
             "last_day": report.period.last_day.isoformat(),
         },
     )
-    db.session.commit()
 
 
 @bp.get("/sla.csv")
+@READERS
 def export_csv():
     report = _report()
     _record_export(report, "csv")
@@ -100,6 +96,7 @@ def export_csv():
 
 
 @bp.get("/sla.pdf")
+@READERS
 def export_pdf():
     """The same period and figures as the dashboard, as a PDF in the reader's language."""
     report = _report()
@@ -129,7 +126,7 @@ def _run_status(run) -> dict:
     }
 
 
-def _runs_page(error: str | None = None, status: int = 200):
+def _runs_page(status: int = 200):
     current = schedule.get_schedule()
     runs = schedule.report_runs()
     page = render_template(
@@ -138,46 +135,44 @@ def _runs_page(error: str | None = None, status: int = 200):
         recipients=schedule.recipients(current, g.tenant.id),
         runs=runs,
         statuses={run.id: _run_status(run) for run in runs},
-        may_manage=can_manage(current_user, g.tenant),
-        error=error,
+        may_manage=has_role(TenantRole.MANAGER),
     )
     return page, status
 
 
 @bp.get("/reports")
+@READERS
 def report_runs():
     """Recent monthly report e-mails with their status; managers can send last month's now."""
-    if not _may_read_reports():
-        abort(403)
     return _runs_page()
 
 
 @bp.get("/reports/runs.json")
+@READERS
 def report_runs_json():
     """What the reports page polls while a run is under way."""
-    if not _may_read_reports():
-        abort(403)
     return jsonify(runs=[_run_status(run) for run in schedule.report_runs()])
 
 
 @bp.post("/reports/send")
 def send_last_month():
-    if not can_manage(current_user, g.tenant):
-        abort(403)
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
-    try:
+    with domain_errors(form):
         run = schedule.request_last_month(g.tenant, requested_by=current_user)
+        # Committed here, not after the view: only the commit hands the run's job to Redis, and the
+        # message says whether Redis took it or the job waits in the outbox.
         db.session.commit()
-    except DomainError as error:
-        db.session.rollback()
-        return _runs_page(str(error.message), error.status_code)
-    month = format_date(run.period_start, "LLLL y")
-    if jobs_deferred():
-        flash(_("The report for %(month)s will be sent shortly; this page shows its status.", month=month), "success")
-    else:
-        flash(_("The report for %(month)s is queued; this page shows its progress.", month=month), "success")
-    return redirect(url_for("reports.report_runs")), 303
+        month = format_date(run.period_start, "LLLL y")
+        if jobs_deferred():
+            flash(
+                _("The report for %(month)s will be sent shortly; this page shows its status.", month=month), "success"
+            )
+        else:
+            flash(_("The report for %(month)s is queued; this page shows its progress.", month=month), "success")
+        return redirect(url_for("reports.report_runs")), 303
+    return _runs_page(status=page_status(form))
 
 
 @bp.route("/settings/reports", methods=["GET", "POST"])
@@ -185,8 +180,6 @@ def schedule_settings():
     """The clinic's report schedule (a step of onboarding): managers only."""
     from app.tenants.views import ONBOARDING_STEPS, _next_step
 
-    if not can_manage(current_user, g.tenant):
-        abort(403)
     current = schedule.get_schedule()
     form = ReportScheduleForm(obj=current)
     form.member_ids.choices = choices(
@@ -195,20 +188,15 @@ def schedule_settings():
     if request.method == "GET" and current is not None:
         form.addresses.data = "\n".join(current.addresses)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             schedule.save_schedule(
                 enabled=form.enabled.data,
                 day_of_month=form.day_of_month.data,
                 member_ids=form.member_ids.data or [],
                 addresses=form.addresses.data,
             )
-            db.session.commit()
             flash(_("Report e-mail settings saved."), "success")
             return redirect(_next_step("reports.schedule_settings"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     page = render_template("reports/schedule.html", form=form, steps=ONBOARDING_STEPS)
     return page, 400 if form.errors else 200
 

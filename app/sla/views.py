@@ -3,27 +3,20 @@
 import json
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user
 
+from app.auth.access import permits
+from app.auth.models import TenantRole
 from app.compliance import audit
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import domain_errors
 from app.hotline.services import queues
 from app.i18n import WEEKDAY_NAMES, _
 from app.sla import services
 from app.sla.forms import SlaPolicyForm
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_manage
 
-bp = tenant_blueprint("sla", __name__, "/settings/sla")
-
-
-@bp.before_request
-def _managers_only():
-    if not can_manage(current_user, g.tenant):
-        abort(403)
+bp = tenant_blueprint("sla", __name__, "/settings/sla", rule=permits(TenantRole.MANAGER))
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -43,19 +36,14 @@ def _policy_form(policy):
         form.channel.data = policy.channel.value if policy.channel else ""
         form.topic.data = policy.topic.value if policy.topic else ""
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             saved = services.save_policy(policy, **form.values())
             db.session.flush()
             audit.record("sla_policy.saved", object_type="sla_policy", object_id=saved.id)
-            db.session.commit()
             flash(
                 _("SLA policy %(name)s saved. It applies to contacts offered from now on.", name=saved.name), "success"
             )
             return redirect(url_for("sla.policies"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     queue_names = {q.id: q.name for q in queues()}
     return render_template(
         "sla/policies.html",
@@ -86,29 +74,21 @@ def _conditions(policy, queue_names: dict[int, str]) -> list[str]:
 def delete_policy(policy_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with domain_errors():
         services.delete_policy(policy_id)
-        db.session.commit()
         flash(_("SLA policy deleted."), "success")
-    except DomainError as error:
-        db.session.rollback()
-        if error.status_code == 404:
-            raise
-        flash(str(error.message), "error")
     return redirect(url_for("sla.policies"))
 
 
-staffing_bp = tenant_blueprint("staffing", __name__, "/staffing")
+STAFFING_PLANNERS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+staffing_bp = tenant_blueprint("staffing", __name__, "/staffing", rule=STAFFING_PLANNERS)
 
 
 @staffing_bp.get("/")
 def staffing():
     """Agents needed per weekday and hour (Erlang C) for a language, from history or a typed forecast."""
-    from app.auth.models import TenantRole
     from app.sla.forms import StaffingForm
 
-    if not (can_manage(current_user, g.tenant) or TenantRole.SUPERVISOR in current_user.roles_in(g.tenant.id)):
-        abort(403)
     form = StaffingForm(request.args, languages=g.tenant.supported_locales)
     plan, status = None, 200
     if request.args:

@@ -1,19 +1,17 @@
 """Clinic pages: the console's clinic list and onboarding, and each clinic's settings."""
 
 from datetime import datetime
-from functools import wraps
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.access import CONSOLE, PUBLIC, default_rule
+from app.auth.access import CONSOLE, MEMBERS, PUBLIC, default_rule, has_role, permits
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
 from app.auth.views import log_in
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error, choices
+from app.forms import choices, domain_errors, page_status
 from app.i18n import WEEKDAY_NAMES, _, _l, get_locale_code
 from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
@@ -32,7 +30,8 @@ from app.tenants.models import TenantStatus
 from app.tenants.routing import tenant_blueprint
 
 console_bp = default_rule(Blueprint("console_clinics", __name__, url_prefix="/console"), CONSOLE)
-tenant_bp = tenant_blueprint("tenant_settings", __name__)
+# A clinic's settings are its outsourcing managers' (and provider admins'); its overview is every member's.
+tenant_bp = tenant_blueprint("tenant_settings", __name__, rule=permits(TenantRole.MANAGER))
 # The invitation's signed token is the credential: whoever holds the link may accept it.
 invitations_bp = default_rule(Blueprint("invitations", __name__, url_prefix="/invitations"), PUBLIC)
 
@@ -59,18 +58,6 @@ def _render_form(template: str, form, **context):
     return render_template(template, form=form, **context), 400 if form.errors else 200
 
 
-def managers_only(view):
-    """Settings pages: the clinic's outsourcing managers and provider admins."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        if not services.can_manage(current_user, g.tenant):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return guarded
-
-
 @console_bp.get("/")
 def index():
     tenants = services.tenants_visible_to(current_user)
@@ -86,7 +73,7 @@ def new_clinic():
         form.supported_locales.data = [get_locale_code()]
         form.default_locale.data = get_locale_code()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             tenant = services.create_tenant(
                 name=form.name.data,
                 slug=form.slug.data,
@@ -97,17 +84,13 @@ def new_clinic():
                 supported_locales=form.supported_locales.data or [],
                 created_by=current_user,
             )
-            db.session.commit()
             flash(_("Clinic %(name)s created as a draft. Next: its business hours.", name=tenant.name), "success")
             return redirect(url_for("tenant_settings.hours", tenant_slug=tenant.slug))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     return _render_form("console/new_clinic.html", form)
 
 
 @tenant_bp.get("/")
+@MEMBERS
 def overview():
     tenant = g.tenant
     now = datetime.now(ZoneInfo(tenant.time_zone))
@@ -122,16 +105,15 @@ def overview():
         weekday_names=WEEKDAY_NAMES,
         closed_days=calendar.upcoming_closed_days(tenant, closures, now.date(), language=get_locale_code()),
         roles=sorted(current_user.roles_in(tenant.id)),
-        can_manage=services.can_manage(current_user, tenant),
+        can_manage=has_role(TenantRole.MANAGER),
     )
 
 
 @tenant_bp.route("/settings/profile", methods=["GET", "POST"])
-@managers_only
 def profile():
     form = ClinicProfileForm(obj=g.tenant)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.update_tenant_profile(
                 g.tenant,
                 name=form.name.data,
@@ -141,18 +123,12 @@ def profile():
                 default_locale=form.default_locale.data,
                 supported_locales=form.supported_locales.data or [],
             )
-            db.session.commit()
             flash(_("Clinic details saved."), "success")
             return redirect(_next_step("tenant_settings.profile"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     return _render_form("tenants/profile.html", form, steps=ONBOARDING_STEPS)
 
 
 @tenant_bp.route("/settings/hours", methods=["GET", "POST"])
-@managers_only
 def hours():
     if request.method == "GET":
         rows = [
@@ -175,31 +151,23 @@ def hours():
                 page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS)
                 return page, 400
             intervals.append((row.form.weekday.data, opens_at, closes_at))
-        try:
+        with domain_errors(form):
             services.set_weekly_hours(intervals)
-            db.session.commit()
             flash(_("Business hours saved."), "success")
             return redirect(_next_step("tenant_settings.hours"))
-        except DomainError as error:
-            db.session.rollback()
-            form.form_errors.append(str(error.message))
-    return _render_form("tenants/hours.html", form, steps=ONBOARDING_STEPS)
+    # The week's refusals (overlapping intervals) name no single field: shown as a message, answered 400.
+    page = render_template("tenants/hours.html", form=form, steps=ONBOARDING_STEPS)
+    return page, page_status(form)
 
 
 @tenant_bp.route("/settings/closures", methods=["GET", "POST"])
-@managers_only
 def closures():
     form = ClosureForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.add_closure(form.day.data, form.reason.data)
-            db.session.commit()
             flash(_("Closure added."), "success")
             return redirect(url_for("tenant_settings.closures"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     year = request.args.get("year", type=int) or datetime.now(ZoneInfo(g.tenant.time_zone)).year
     if not MIN_DATE.year <= year <= MAX_DATE.year:
         raise BadInput(date_out_of_range_message(), "year")
@@ -215,33 +183,28 @@ def closures():
 
 
 @tenant_bp.post("/settings/closures/<int:closure_id>/delete")
-@managers_only
 def delete_closure(closure_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     services.remove_closure(closure_id)
-    db.session.commit()
     flash(_("Closure removed."), "success")
     return redirect(url_for("tenant_settings.closures"))
 
 
 @tenant_bp.route("/settings/people", methods=["GET", "POST"])
-@managers_only
 def people():
     form = InvitationForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.invite_member(form.email.data, TenantRole(form.role.data), invited_by=current_user)
+            # Committed here, not after the view: only the commit hands the e-mail's job to Redis, and the
+            # message says whether Redis took it or the job waits in the outbox.
             db.session.commit()
             if jobs_deferred():
                 flash(_("The invitation to %(email)s will be sent shortly.", email=form.email.data), "success")
             else:
                 flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
             return redirect(url_for("tenant_settings.people"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     return _render_form(
         "tenants/people.html",
         form,
@@ -253,18 +216,15 @@ def people():
 
 
 @tenant_bp.post("/settings/invitations/<int:invitation_id>/revoke")
-@managers_only
 def revoke_invitation(invitation_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     services.revoke_invitation(invitation_id)
-    db.session.commit()
     flash(_("Invitation revoked."), "success")
     return redirect(url_for("tenant_settings.people"))
 
 
 @tenant_bp.route("/settings/status", methods=["GET", "POST"])
-@managers_only
 def status():
     tenant = g.tenant
     form = StatusForm()
@@ -275,15 +235,10 @@ def status():
         if new_status in services.CONFIRMED_TRANSITIONS and form.confirm_slug.data != tenant.slug:
             form.confirm_slug.errors = [_("Type %(slug)s to confirm this change.", slug=tenant.slug)]
         else:
-            try:
+            with domain_errors(form):
                 services.change_status(tenant, new_status)
-                db.session.commit()
                 flash(_("The clinic is now %(status)s.", status=new_status.label), "success")
                 return redirect(url_for("tenant_settings.overview"))
-            except DomainError as error:
-                db.session.rollback()
-                if not attach_domain_error(form, error):
-                    flash(str(error.message), "error")
     return _render_form(
         "tenants/status.html",
         form,
@@ -306,18 +261,15 @@ def accept(token: str):
             # An existing account only needs to confirm; its password is not changed here.
             del form.name, form.password, form.confirm
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 user = services.accept_invitation(
                     invitation,
                     name=None if has_account else form.name.data,
                     password=None if has_account else form.password.data,
                 )
-                db.session.commit()
-            except DomainError as error:
-                db.session.rollback()
-                if not attach_domain_error(form, error):
-                    flash(str(error.message), "error")
-            else:
+                # Written inside the clinic's context (its wall admits only its own rows); the request's
+                # commit, outside it, then has nothing left to flush.
+                db.session.flush()
                 if not has_account:
                     log_in(user)
                     return redirect(url_for("tenant_settings.overview", tenant_slug=tenant.slug))

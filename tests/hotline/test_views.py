@@ -290,6 +290,9 @@ def test_supervisor_of_a_cannot_reassign_a_contact_of_b(app, login_as, clinic):
         ("supervisor", "/settings/queues", 403),
         ("supervisor", "/supervisor", 200),
         ("manager", "/supervisor", 200),
+        ("agent", "/workspace", 200),
+        ("supervisor", "/workspace", 200),
+        ("supervisor", "/settings/agents", 403),
     ],
 )
 def test_hotline_roles(login_as, clinic, role, page, status):

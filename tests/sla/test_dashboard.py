@@ -80,6 +80,14 @@ def test_agents_do_not_read_reports(login_as, answered_today):
     assert login_as(answered_today.a.agent).get(f"/t/{answered_today.a.slug}/sla").status_code == 403
 
 
+@pytest.mark.parametrize("role", ["supervisor", "manager"])
+def test_supervisors_and_managers_read_reports_as_clinic_admins_do(login_as, answered_today, role):
+    a = answered_today.a
+    browser = login_as(a[role])
+    for path in ("/sla", "/sla.csv", "/reports", "/reports/runs.json"):
+        assert browser.get(f"/t/{a.slug}{path}").status_code == 200, path
+
+
 @pytest.mark.tenant_isolation
 def test_clinic_b_dashboard_shows_none_of_clinic_a(login_as, answered_today):
     body = (

@@ -53,6 +53,12 @@ def test_staffing_is_for_managers_and_supervisors(login_as, two_tenants):
     assert login_as(b.manager).get(f"/t/{a.slug}/staffing/").status_code == 404
 
 
+def test_supervisors_plan_staffing_as_managers_do(login_as, two_tenants):
+    a = two_tenants.a
+    assert login_as(a.supervisor).get(f"/t/{a.slug}/staffing/").status_code == 200
+    assert login_as(a.manager).get(f"/t/{a.slug}/staffing/").status_code == 200
+
+
 def _get(browser, slug, **changes):
     query = {
         "language": "en",
