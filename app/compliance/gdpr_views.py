@@ -69,7 +69,7 @@ def _page(
 @bp.get("")
 def index():
     """The search form and the log of requests (paginated)."""
-    # Errors of the query are shown beside the search field; nothing was written, nothing to roll back.
+    # A page number that does not parse is shown in the page's error slot; nothing was written, nothing to undo.
     try:
         page = parse_page(request.args.get("page"))
     except DomainError as error:
@@ -82,6 +82,7 @@ def search():
     """Find a patient. A POST, so that a reference, address or phone number never lands in a URL (access
     logs, browser history, Referer headers)."""
     query = (request.form.get("q") or "").strip()
+    # A query the service refuses is shown beside the search field; nothing was written, nothing to undo.
     try:
         patients = gdpr.find_patients(query)
     except DomainError as error:
