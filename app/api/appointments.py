@@ -187,12 +187,12 @@ def upsert_appointment(data: dict):
     """Create or update an appointment and its patient, by your external_id."""
     try:
         appointment, created = services.save_appointment_from(g.tenant, data)
-        db.session.commit()
+        db.session.flush()  # a unique key's conflict shows here; the request commits
     except IntegrityError:
         # A concurrent request with the same external_id or patient won the race: apply this one as an update.
         db.session.rollback()
         appointment, created = services.save_appointment_from(g.tenant, data)
-        db.session.commit()
+        db.session.flush()
     return _view(appointment), 201 if created else 200
 
 
@@ -252,5 +252,4 @@ def get_appointment(appointment_id: int):
 def record_outcome(data: dict, appointment_id: int):
     """Record whether the patient attended, did not show up, or the appointment was cancelled."""
     appointment = services.record_outcome(appointment_id, data["outcome"])
-    db.session.commit()
     return _view(appointment)

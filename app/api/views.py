@@ -6,8 +6,9 @@ which is entered for the rest of the request exactly like a `/t/<slug>/…` page
 chooses its tenant from the URL or the body, so another clinic's ids simply do not exist
 here: they answer 404.
 
-Every answer, errors included, is JSON. A mutating request is one transaction: it commits
-once at the end, and rolls back on any error.
+Every answer, errors included, is JSON. A mutating request is one transaction: the request
+commits it once the view returned (app/application.py, flask-smorest's views included), and
+an error rolls it back.
 """
 
 import hashlib
@@ -104,7 +105,11 @@ def _authenticate():
 
 
 def _touch(token: ApiToken) -> None:
-    """Record the use in its own short transaction, so a busy token's row is never held by a request."""
+    """Record the use in its own short transaction, so a busy token's row is never held by a request.
+
+    Committed here, before the view runs: left to the request's commit, the row lock of the UPDATE
+    would make the token's concurrent requests wait for each other.
+    """
     moment = datetime.now(UTC)
     if token.last_used_at is not None and moment - services.as_utc(token.last_used_at) < LAST_USED_GRANULARITY:
         return
@@ -227,7 +232,7 @@ def create_contact(data: dict):
     """Offer a new contact (a call, e-mail, chat or callback) in a queue."""
     try:
         contact, created = services.offer_contact(**data, source="api")
-        db.session.commit()
+        db.session.flush()  # a unique key's conflict shows here; the request commits
     except IntegrityError:
         # A concurrent request with the same external_id won the race: answer like a retry.
         db.session.rollback()
@@ -261,7 +266,7 @@ def telephony_event(data: dict):
     """Record a call event: offered, answered, abandoned or ended. Replays are recognised and change nothing."""
     try:
         contact, applied = telephony.record_call_event(**data)
-        db.session.commit()
+        db.session.flush()  # a unique key's conflict shows here; the request commits
     except IntegrityError:
         # The same event arrived twice at once and the other request recorded it: this one is a replay.
         db.session.rollback()

@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify, request
 
 from app.auth.access import PUBLIC, default_rule
 from app.billing import services, stripe_adapter
-from app.extensions import csrf, db, limiter
+from app.extensions import csrf, limiter
 from app.input_rules import BadInput, accepts_any_text, load_json
 from app.web import require_redis
 
@@ -46,5 +46,4 @@ def webhook():
         )
         return jsonify(error="invalid signature"), 400
     applied = services.apply_stripe_event(event)
-    db.session.commit()
     return jsonify(received=True, applied=applied), 200

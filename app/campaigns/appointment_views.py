@@ -1,14 +1,16 @@
 """The clinic's appointments: list with filters, outcomes, CSV import with preview, no-show rates.
 
-Managers (and provider admins), clinic admins and supervisors see the page; managers and clinic
+Managers (and provider admins), clinic admins and supervisors see the list; managers and clinic
 admins import and record outcomes. Agents have no business here.
 """
 
 import json
+from contextlib import closing
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.access import has_role, permits
 from app.auth.models import TenantRole
 from app.campaigns import appointments as services
 from app.campaigns.appointment_forms import (
@@ -19,38 +21,20 @@ from app.campaigns.appointment_forms import (
 )
 from app.campaigns.models import AppointmentStatus
 from app.compliance import audit
-from app.errors import DomainError
-from app.extensions import db
+from app.forms import domain_errors
 from app.i18n import LOCALE_NAMES, _
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_administer
 
-bp = tenant_blueprint("appointments", __name__, "/appointments")
+# Import and record outcomes: the clinic's managers and clinic admins (every view but the list).
+EDITORS = (TenantRole.MANAGER, TenantRole.CLINIC_ADMIN)
+
+bp = tenant_blueprint("appointments", __name__, "/appointments", rule=permits(*EDITORS))
 
 PER_PAGE = 50
 
 
-def may_edit() -> bool:
-    """Import and record outcomes: the clinic's managers and clinic admins."""
-    return can_administer(current_user, g.tenant)
-
-
-def may_read() -> bool:
-    return may_edit() or TenantRole.SUPERVISOR in current_user.roles_in(g.tenant.id)
-
-
-@bp.before_request
-def _readers_only():
-    if not may_read():
-        abort(403)
-
-
-def _editors_only():
-    if not may_edit():
-        abort(403)
-
-
 @bp.get("/")
+@permits(*EDITORS, TenantRole.SUPERVISOR)
 def index():
     locations, practitioners = services.locations_and_practitioners()
     form = AppointmentFilterForm(request.args, locations=locations, practitioners=practitioners)
@@ -68,7 +52,6 @@ def index():
             per_page=PER_PAGE,
         )
         audit.record("appointment.listed", object_type="appointment", details={"page": form.page.data or 1})
-        db.session.commit()
     else:
         status = 400
     rates = services.no_show_rates(6, time_zone=g.tenant.time_zone)
@@ -88,7 +71,7 @@ def index():
         chart_json=json.dumps(chart),
         outcomes=services.OUTCOMES,
         outcome_form=OutcomeForm(),
-        may_edit=may_edit(),
+        may_edit=has_role(*EDITORS),
         args=args,
         locale_names=LOCALE_NAMES,
     ), status
@@ -96,18 +79,12 @@ def index():
 
 @bp.post("/<int:appointment_id>/outcome")
 def outcome(appointment_id: int):
-    _editors_only()
     form = OutcomeForm()
     services.get_appointment(appointment_id)  # 404 before anything else for another clinic's id
     if not form.validate_on_submit():
         abort(400)
-    try:
-        appointment = services.record_outcome(appointment_id, form.outcome.data)
-        db.session.commit()
-    except DomainError:
-        # The error page names the rule (e.g. a no-show before the appointment began).
-        db.session.rollback()
-        raise
+    # A refusal answers with the error page, which names the rule (e.g. a no-show before the appointment began).
+    appointment = services.record_outcome(appointment_id, form.outcome.data)
     flash(
         _("Appointment %(id)s: %(outcome)s.", id=appointment.external_id, outcome=appointment.status.label),
         "success",
@@ -118,31 +95,19 @@ def outcome(appointment_id: int):
 @bp.route("/import", methods=["GET", "POST"])
 def import_file():
     """Upload a CSV: every row is checked and shown; nothing is saved until the person confirms."""
-    _editors_only()
     form = ImportForm()
-    preview = payload = None
-    status = 200
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            status = 400
-        else:
-            upload = form.file.data
-            try:
-                text = services.decode_import(upload.read(services.MAX_IMPORT_BYTES + 1))
-            except DomainError as error:
-                form.file.errors = [str(error.message)]
-                status = 400
-            else:
-                preview = services.preview_import(g.tenant, text)
-                if preview.valid:
-                    payload = services.sign_import(
-                        current_app.config["SECRET_KEY"], g.tenant.id, current_user.id, text, preview.digest()
-                    )
-                else:
-                    status = 400
-            finally:
-                upload.close()
-    return _import_page(form, preview, payload, status)
+    preview = payload = text = None
+    if form.validate_on_submit():
+        with closing(form.file.data) as upload, domain_errors(form):
+            text = services.decode_import(upload.read(services.MAX_IMPORT_BYTES + 1))
+    if text is not None:
+        preview = services.preview_import(g.tenant, text)
+        if preview.valid:
+            payload = services.sign_import(
+                current_app.config["SECRET_KEY"], g.tenant.id, current_user.id, text, preview.digest()
+            )
+    # An upload answers 200 only when it can be confirmed: refused, unreadable or with errors, 400.
+    return _import_page(form, preview, payload, 400 if request.method == "POST" and payload is None else 200)
 
 
 def _import_page(form, preview, payload, status):
@@ -162,16 +127,16 @@ def _import_page(form, preview, payload, status):
 @bp.post("/import/confirm")
 def confirm_import():
     """Import exactly the previewed file, all or nothing."""
-    _editors_only()
     form = ConfirmImportForm()
     if not form.validate_on_submit():
         abort(400)
     secret = current_app.config["SECRET_KEY"]
-    try:
-        text, digest = services.open_import(secret, form.payload.data, g.tenant.id, current_user.id)
-    except DomainError as error:
-        flash(str(error.message), "error")
+    opened = None
+    with domain_errors():
+        opened = services.open_import(secret, form.payload.data, g.tenant.id, current_user.id)
+    if opened is None:
         return _import_page(ImportForm(formdata=None), None, None, 400)
+    text, digest = opened
     preview = services.preview_import(g.tenant, text)
     if not preview.valid or preview.digest() != digest:
         if preview.valid:
@@ -181,20 +146,16 @@ def confirm_import():
             flash(_("The file has errors now: nothing was imported."), "error")
             payload = None
         return _import_page(ImportForm(formdata=None), preview, payload, 400)
-    try:
+    with domain_errors():
         result = services.run_import(preview)
-        db.session.commit()
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-        return _import_page(ImportForm(formdata=None), preview, None, 400)
-    flash(
-        _(
-            "Imported %(total)s appointments: %(created)s new, %(updated)s updated.",
-            total=result.created + result.updated,
-            created=result.created,
-            updated=result.updated,
-        ),
-        "success",
-    )
-    return redirect(url_for("appointments.index"))
+        flash(
+            _(
+                "Imported %(total)s appointments: %(created)s new, %(updated)s updated.",
+                total=result.created + result.updated,
+                created=result.created,
+                updated=result.updated,
+            ),
+            "success",
+        )
+        return redirect(url_for("appointments.index"))
+    return _import_page(ImportForm(formdata=None), preview, None, 400)

@@ -1,9 +1,9 @@
 """Campaign pages of a clinic (managers build, clinic admins watch) and the patients' public answer pages."""
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from app.auth.access import PUBLIC, default_rule
+from app.auth.access import PUBLIC, default_rule, has_role, permits
+from app.auth.models import TenantRole
 from app.campaigns import replies, services
 from app.campaigns.forms import (
     CampaignForm,
@@ -17,23 +17,21 @@ from app.campaigns.models import CampaignKind, MessageChannel, Reply
 from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
-from app.forms import attach_domain_error
+from app.forms import domain_errors, page_status
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
+from app.tenants.services import find_tenant_by_slug
 from app.web import public_url
 
-bp = tenant_blueprint("campaigns", __name__, "/campaigns")
-
-
-@bp.before_request
-def _managers_and_clinic_admins():
-    if not can_administer(current_user, g.tenant):
-        abort(403)
-    if request.method == "POST" and not can_manage(current_user, g.tenant):
-        abort(403)  # clinic admins watch; the provider's managers build and run campaigns
+# Clinic admins watch; the provider's managers build and run campaigns.
+bp = tenant_blueprint(
+    "campaigns",
+    __name__,
+    "/campaigns",
+    rule=permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN, writes=[TenantRole.MANAGER]),
+)
 
 
 def format_offset(minutes: int) -> str:
@@ -54,7 +52,7 @@ def _labels() -> dict:
     return {
         "reason_text": reason_text,
         "format_offset": format_offset,
-        "can_edit": can_manage(current_user, g.tenant),
+        "can_edit": has_role(TenantRole.MANAGER),
     }
 
 
@@ -62,23 +60,18 @@ def _labels() -> dict:
 def index():
     form = CampaignForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             campaign = services.save_campaign(
                 None,
                 name=form.name.data,
                 kind=CampaignKind(form.kind.data),
                 audience={"location": form.location.data, "practitioner": form.practitioner.data},
             )
-            db.session.commit()
             flash(
                 _("Campaign %(name)s created. Add its steps and messages, then start it.", name=campaign.name),
                 "success",
             )
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     rows = services.campaigns()
     return render_template(
         "campaigns/index.html",
@@ -86,31 +79,26 @@ def index():
         campaigns=rows,
         progress={c.id: services.progress(c) for c in rows},
         **_labels(),
-    ), 400 if form.errors else 200
+    ), page_status(form)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
+    # The clinic's default rules are created on the first visit; the request's commit keeps them.
     current = services.outbound_settings()
     form = OutboundSettingsForm(obj=current)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.save_outbound_settings(
                 rate_per_minute=form.rate_per_minute.data,
                 quiet_from=form.quiet_from.data,
                 quiet_until=form.quiet_until.data,
             )
             services.set_sms_sender(form.sms_sender.data)
-            db.session.commit()
             flash(_("Sending rules saved."), "success")
             return redirect(url_for("campaigns.settings"))
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
-    db.session.commit()  # the clinic's default rules, created on first visit
     sms_webhook = public_url(url_for("campaigns_public.sms_inbound", slug=g.tenant.slug))
-    return render_template("campaigns/settings.html", form=form, sms_webhook=sms_webhook), 400 if form.errors else 200
+    return render_template("campaigns/settings.html", form=form, sms_webhook=sms_webhook), page_status(form)
 
 
 @bp.get("/<int:campaign_id>")
@@ -142,19 +130,16 @@ def edit(campaign_id: int):
     campaign = services.get_campaign(campaign_id)
     form = CampaignForm()
     if form.validate_on_submit():
-        try:
+        # The detail page shows the edit form closed: every refusal is flashed, and answers 400.
+        with domain_errors():
             services.save_campaign(
                 campaign,
                 name=form.name.data,
                 kind=CampaignKind(form.kind.data),
                 audience={"location": form.location.data, "practitioner": form.practitioner.data},
             )
-            db.session.commit()
             flash(_("Campaign saved."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error.message), "error")
     else:
         flash(_("Check the campaign's name and kind."), "error")
     return _detail(services.get_campaign(campaign_id), step_form=StepForm(formdata=None), status=400)
@@ -164,30 +149,25 @@ def edit(campaign_id: int):
 def add_step(campaign_id: int):
     campaign = services.get_campaign(campaign_id)
     form = StepForm()
+    # The service speaks of the step's offset; this form asks for it as an amount (with unit and direction).
+    form.offset = form.amount
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.add_step(
                 campaign,
                 offset_minutes=form.offset_minutes(),
                 channel=MessageChannel(form.channel.data),
                 send_time=form.send_time.data,
             )
-            db.session.commit()
             flash(_("Step added. Now write its message."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except DomainError as error:
-            db.session.rollback()
-            campaign = services.get_campaign(campaign_id)
-            if not attach_domain_error(form, error):
-                form.amount.errors = [*form.amount.errors, str(error.message)]
-    return _detail(campaign, step_form=form, status=400)
+    return _detail(services.get_campaign(campaign_id), step_form=form, status=400)
 
 
 @bp.post("/<int:campaign_id>/steps/<int:step_id>/delete")
 def delete_step(campaign_id: int, step_id: int):
     campaign = services.get_campaign(campaign_id)
     services.delete_step(campaign, services.get_step(campaign, step_id))
-    db.session.commit()
     flash(_("Step deleted."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
 
@@ -205,17 +185,12 @@ def template(campaign_id: int, step_id: int):
     if request.method == "GET":
         form.language.data = language
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             services.save_template(step, language=form.language.data, subject=form.subject.data, body=form.body.data)
-            db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(
                 url_for("campaigns.template", campaign_id=campaign.id, step_id=step.id, language=form.language.data)
             )
-        except DomainError as error:
-            db.session.rollback()
-            if not attach_domain_error(form, error):
-                flash(str(error.message), "error")
     preview = services.preview(step, language) if language in existing else None
     from app.campaigns.templating import PLACEHOLDERS
 
@@ -229,13 +204,16 @@ def template(campaign_id: int, step_id: int):
         language=language,
         placeholders=PLACEHOLDERS,
         **_labels(),
-    ), 400 if form.errors else 200
+    ), page_status(form)
 
 
 @bp.post("/<int:campaign_id>/<any(activate, pause, finish):action>")
 def change_status(campaign_id: int, action: str):
     campaign = services.get_campaign(campaign_id)
-    try:
+    # No field of the detail page's (empty) step form is named by these refusals: they are flashed, and
+    # the form carries the refusal's status to the page.
+    step_form = StepForm(formdata=None)
+    with domain_errors(step_form):
         if action == "activate":
             services.activate(campaign)
             message = _("Campaign started: messages go out as their time comes.")
@@ -246,13 +224,9 @@ def change_status(campaign_id: int, action: str):
             skipped = services.finish(campaign)
             message = _("Campaign finished; %(n)s messages not yet sent were skipped.", n=skipped)
         audit.record("campaign.changed", object_type="campaign", object_id=campaign.id, details={"action": action})
-        db.session.commit()
         flash(message, "success")
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-        return _detail(services.get_campaign(campaign_id), step_form=StepForm(formdata=None), status=error.status_code)
-    return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+        return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+    return _detail(services.get_campaign(campaign_id), step_form=step_form, status=page_status(step_form))
 
 
 @bp.get("/<int:campaign_id>/messages")
@@ -262,7 +236,6 @@ def messages(campaign_id: int):
     page = parse_page(request.args.get("page"))
     rows, total = services.messages_page(campaign, status=status, page=page)
     audit.record("campaign.messages_viewed", object_type="campaign", object_id=campaign.id, details={"page": page})
-    db.session.commit()
     pages = max((total + services.PAGE_SIZE - 1) // services.PAGE_SIZE, 1)
     return render_template(
         "campaigns/messages.html",
@@ -321,27 +294,13 @@ def respond(token: str):
     error, status = None, 200
     if request.method == "POST":
         try:
-            if survey_form is not None:
-                if not survey_form.validate_on_submit():
-                    raise DomainError(_("Choose a score."), "score")
-                replies.record_survey_answer(
-                    message, scale="csat", score=int(survey_form.score.data), comment=survey_form.comment.data
-                )
-                answer = _("Thank you for your answer.")
-            else:
-                reply = Reply(request.form.get("reply", ""))
-                if reply not in (Reply.CONFIRMED, Reply.CANCELLED, Reply.CALLBACK):
-                    raise ValueError(reply)
-                replies.apply_reply(message, reply)
-                answer = replies.answer_text(reply)
-            db.session.commit()
+            answer = _answer(message, survey_form)
             return render_template("campaigns/public_done.html", tenant=g.public_tenant, answer=answer)
-        except ValueError:
+        except DomainError as refusal:
+            # A patient's page words the refusal inside the page, beside the question, instead of flashing
+            # it as the clinic's pages do (domain_errors): so it rolls back here what domain_errors would.
             db.session.rollback()
-            error, status = _("Choose one of the answers."), 400
-        except DomainError as failure:
-            db.session.rollback()
-            error, status = str(failure.message), failure.status_code
+            error, status = str(refusal.message), refusal.status_code
     return render_template(
         "campaigns/public_respond.html",
         tenant=g.public_tenant,
@@ -353,13 +312,31 @@ def respond(token: str):
     ), status
 
 
+def _answer(message, survey_form: SurveyForm | None) -> str:
+    """Record the patient's answer to `message` (a survey score, else one of the replies); the thanks."""
+    if survey_form is not None:
+        if not survey_form.validate_on_submit():
+            raise DomainError(_("Choose a score."), "score")
+        replies.record_survey_answer(
+            message, scale="csat", score=int(survey_form.score.data), comment=survey_form.comment.data
+        )
+        return _("Thank you for your answer.")
+    try:
+        reply = Reply(request.form.get("reply", ""))
+    except ValueError:
+        reply = None
+    if reply not in (Reply.CONFIRMED, Reply.CANCELLED, Reply.CALLBACK):
+        raise DomainError(_("Choose one of the answers."), "reply")
+    replies.apply_reply(message, reply)
+    return replies.answer_text(reply)
+
+
 @public_bp.route("/<token>/stop", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
 def opt_out(token: str):
     message = _message(token)
     if request.method == "POST":
         replies.opt_out_by_link(message)
-        db.session.commit()
         return render_template(
             "campaigns/public_done.html",
             tenant=g.public_tenant,
@@ -387,7 +364,6 @@ def _signed_form() -> dict[str, str]:
 def sms_inbound():
     params = _signed_form()
     answer = replies.handle_sms_reply(params.get("From", ""), params.get("Body", ""))
-    db.session.commit()
     body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     if answer:
         from markupsafe import escape
@@ -403,5 +379,4 @@ def sms_status():
     matched = replies.record_delivery(
         params.get("MessageSid", ""), params.get("MessageStatus", ""), params.get("ErrorCode")
     )
-    db.session.commit()
     return ("", 204) if matched else ("", 404)

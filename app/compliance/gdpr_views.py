@@ -2,23 +2,24 @@
 
 Clinic admins of the clinic act on it, and so may its outsourcing managers and provider admins; every
 other member (agents, supervisors) is refused with 403, and anyone from another clinic gets 404 from the
-tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, call, commit once, answer.
+tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, call and answer, and the
+request commits once (a refused request too: its entry in the log is kept, app/application.py).
 """
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Response, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.access import permits
+from app.auth.models import TenantRole
 from app.compliance import audit, gdpr
 from app.compliance.gdpr_pdf import export_pdf as render_export_pdf
 from app.compliance.models import GdprRequestKind
 from app.errors import DomainError
-from app.extensions import db
 from app.i18n import _, _l
 from app.input_rules import parse_page
 from app.tenants.routing import tenant_blueprint
-from app.tenants.services import can_administer
 
-bp = tenant_blueprint("privacy", __name__, "/privacy")
+bp = tenant_blueprint("privacy", __name__, "/privacy", rule=permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN))
 
 # Captions of the counts in the log; lazy so they follow the reader's language.
 COUNT_LABELS = {
@@ -31,12 +32,6 @@ COUNT_LABELS = {
     "contact_notes": _l("Contact notes"),
     "audit_events": _l("Audit entries"),
 }
-
-
-@bp.before_request
-def _clinic_admins_and_managers():
-    if not can_administer(current_user, g.tenant):
-        abort(403)
 
 
 def _page(
@@ -68,6 +63,7 @@ def _page(
 @bp.get("")
 def index():
     """The search form and the log of requests (paginated)."""
+    # A page number that does not parse is shown in the page's error slot; nothing was written, nothing to undo.
     try:
         page = parse_page(request.args.get("page"))
     except DomainError as error:
@@ -80,6 +76,7 @@ def search():
     """Find a patient. A POST, so that a reference, address or phone number never lands in a URL (access
     logs, browser history, Referer headers)."""
     query = (request.form.get("q") or "").strip()
+    # A query the service refuses is shown beside the search field; nothing was written, nothing to undo.
     try:
         patients = gdpr.find_patients(query)
     except DomainError as error:
@@ -92,13 +89,12 @@ def search():
         )
     for patient in patients:
         audit.record("patient.viewed", object_type="patient", object_id=patient.id)
-    db.session.commit()
     return _page(patients=patients, query=query)
 
 
 def _refused(error: gdpr.RequestRefused, patient_id: int):
-    """Keep the refusal in the log (nothing else was changed), then answer with its reason."""
-    db.session.commit()
+    """Answer with the refusal's reason. Not rolled back: the request's commit keeps the refusal in the log
+    (nothing else was changed)."""
     patient = gdpr.get_patient(patient_id)
     if error.reason == gdpr.CONFIRMATION_MISMATCH:
         return _page(status=error.status_code, patients=[patient], erase_error=str(error.message))
@@ -120,7 +116,6 @@ def export_json(patient_id: int):
         document, logged = gdpr.export_patient(patient_id, GdprRequestKind.EXPORT_JSON, actor_id=current_user.id)
     except gdpr.RequestRefused as error:
         return _refused(error, patient_id)
-    db.session.commit()
     return Response(
         gdpr.export_json(document), mimetype="application/json", headers=_attachment(logged.patient_key, "json")
     )
@@ -134,7 +129,6 @@ def export_pdf(patient_id: int):
     except gdpr.RequestRefused as error:
         return _refused(error, patient_id)
     pdf = render_export_pdf(document, time_zone=g.tenant.time_zone)
-    db.session.commit()
     return Response(pdf, mimetype="application/pdf", headers=_attachment(logged.patient_key, "pdf"))
 
 
@@ -147,7 +141,6 @@ def erase(patient_id: int):
         )
     except gdpr.RequestRefused as error:
         return _refused(error, patient_id)
-    db.session.commit()
     flash(
         _(
             "The patient's personal data was erased (request #%(number)s). SLA figures and billing are unchanged.",

@@ -186,3 +186,27 @@ def test_links_of_a_message_that_was_never_sent_answer_404_and_change_nothing(
     assert _patient(app, a.id, patient).opted_out_at is None
     status, contacts = _appointment_and_contacts(app, a.id, appointment)
     assert status.value == "scheduled" and contacts == []
+
+
+def test_an_answer_refused_after_it_began_to_be_written_leaves_nothing_behind(
+    app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign, create_queue
+):
+    """The patient's page shows the refusal itself, so it rolls back itself: the request's commit that follows
+    the page must find nothing of the half-applied answer."""
+    from app.campaigns.models import AppointmentStatus
+    from app.hotline.models import Channel
+    from app.tenants.models import Tenant
+
+    a = two_tenants.a
+    create_queue(a.id, "Rückrufe", channel=Channel.CALLBACK, language="de")
+    appointment, message = _reminded(app, a, sms, create_patient, create_appointment, reminder_campaign)
+    with app.app_context(), tenant_context(a.id):
+        db.session.get(Tenant, a.id).supported_locales = ["en"]
+        db.session.commit()
+    # The appointment is cancelled first; the callback in the German queue is then refused.
+    refused = browser.post(f"/m/clinic-a/{message.token}", {"reply": "cancelled"})
+    assert refused.status_code == 400
+    assert "This clinic does not serve this language." in refused.get_data(as_text=True)
+    assert _appointment_and_contacts(app, a.id, appointment) == (AppointmentStatus.SCHEDULED, [])
+    with app.app_context(), tenant_context(a.id):
+        assert db.session.get(OutboundMessage, message.id).reply is None
