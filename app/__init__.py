@@ -39,8 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_web_hooks(app)
-    install_access_guard(app)
+    # Bad input is refused (400) before anything else looks at the request, the access guard included.
     install_input_rules(app)
+    install_access_guard(app)
     register_commands(app)
     return app
 

@@ -31,7 +31,7 @@ from app.auth.forms import (
 from app.auth.models import PlatformRole, TenantRole
 from app.compliance import audit
 from app.extensions import limiter
-from app.forms import choices, domain_errors, page_status
+from app.forms import choices, domain_errors
 from app.i18n import LOCALES, _
 from app.tenants.forms import ConfirmForm
 from app.tenants.services import tenants_visible_to
@@ -114,7 +114,7 @@ def reset_password(token: str):
                 logout_user()
             flash(_("Your password has been changed. Log in with the new one."), "success")
             return redirect(url_for("auth.login"))
-    response = make_response(render_template("auth/reset_password.html", form=form), page_status(form))
+    response = make_response(render_template("auth/reset_password.html", form=form), 400 if form.errors else 200)
     # The link is a credential until used: keep the page out of caches and its address out of referrers.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -188,7 +188,7 @@ def index():
         managers=services.managers(),
         locked=services.locked_users(),
         security_events=audit.security_events(limit=20),
-    ), page_status(form)
+    ), 400 if form.errors else 200
 
 
 @console_bp.post("/accounts/<int:user_id>/unlock")
