@@ -3,6 +3,7 @@
 from flask import Blueprint
 
 from app import create_app
+from app.auth.access import SIGNED_IN
 from app.auth.models import User
 from app.extensions import db
 from tests.conftest import Browser
@@ -31,6 +32,7 @@ def _app_with_a_broken_route(app):
     broken = Blueprint("broken", __name__)
 
     @broken.get("/broken")
+    @SIGNED_IN
     def duplicate_user():
         db.session.add(User(email="admin-a@example.test", name="Twin", password_hash="x"))
         db.session.flush()

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import sentry_sdk
 
 from app import create_app
+from app.auth.access import PUBLIC
 from app.observability import SCRUBBED, scrub_event
 
 
@@ -75,6 +76,7 @@ def test_real_sentry_transport_carries_no_patient_data(database_urls, redis_url,
         )
 
         @application.get("/boom")
+        @PUBLIC
         def boom():
             from flask import request
 
@@ -182,6 +184,7 @@ def test_client_address_comes_from_the_trusted_proxy_only_when_configured(databa
         )
 
         @application.get("/whoami")
+        @PUBLIC
         def whoami():
             from flask import request
 
