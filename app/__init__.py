@@ -48,7 +48,7 @@ def _instance_path() -> Path:
 
 def _bind_extensions(app: Flask) -> None:
     from app.api.schemas import ErrorSchema
-    from app.compliance.audit import install_setting_audit
+    from app.audit import install_setting_audit
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
@@ -81,6 +81,7 @@ def _bind_extensions(app: Flask) -> None:
         for engine in db.engines.values():
             install_tenant_guard(engine)
 
+    import app.audit.models  # noqa: F401
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401

@@ -99,6 +99,11 @@ def parse_page(value) -> int:
     return page
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill, `per_page` a page; an empty list still has its one page."""
+    return max((total + per_page - 1) // per_page, 1)
+
+
 # --- dates -----------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,6 @@ from app.auth.forms import (
     ResetPasswordForm,
 )
 from app.auth.models import PlatformRole, TenantRole
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.forms import attach_domain_error, choices
@@ -224,7 +223,7 @@ def index():
         form=form,
         managers=services.managers(),
         locked=services.locked_users(),
-        security_events=audit.security_events(limit=20),
+        security_events=services.security_events(limit=20),
     ), status
 
 

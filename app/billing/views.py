@@ -8,12 +8,12 @@ from flask_babel import format_currency, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
+from app import audit
 from app.auth.views import console_required
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
 from app.billing.models import Invoice, InvoiceStatus
 from app.billing.pricing import line_label
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error

@@ -9,6 +9,7 @@ import json
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.auth.models import TenantRole
 from app.campaigns import appointments as services
 from app.campaigns.appointment_forms import (
@@ -20,7 +21,6 @@ from app.campaigns.appointment_forms import (
     OutcomeForm,
 )
 from app.campaigns.models import AppointmentStatus
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import LOCALE_NAMES, _

@@ -154,7 +154,7 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
     """The clinic's sending rules that every campaign shares."""
 
     __tablename__ = "outbound_settings"
-    __audit_name__ = "outbound_settings"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "outbound_settings"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id"),
         CheckConstraint("rate_per_minute > 0", name="rate_positive"),
@@ -177,7 +177,7 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
 
 class Campaign(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "campaigns"
-    __audit_name__ = "campaign"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "campaign"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (UniqueConstraint("tenant_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,7 +195,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
     """One message per appointment: `offset_minutes` from its start (negative = before)."""
 
     __tablename__ = "campaign_steps"
-    __audit_name__ = "campaign_step"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "campaign_step"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"], ondelete="CASCADE"),
@@ -211,7 +211,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
 
 class MessageTemplate(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "message_templates"
-    __audit_name__ = "message_template"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "message_template"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "step_id", "language"),
         ForeignKeyConstraint(

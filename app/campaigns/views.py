@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.campaigns import replies, services
 from app.campaigns.forms import (
     CAMPAIGN_STATUS_LABELS,
@@ -18,7 +19,6 @@ from app.campaigns.forms import (
     reason_text,
 )
 from app.campaigns.models import CampaignKind, MessageChannel, Reply
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error

@@ -8,13 +8,14 @@ tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, c
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.compliance import audit, gdpr
+from app import audit
+from app.compliance import gdpr
 from app.compliance.gdpr_pdf import export_pdf as render_export_pdf
 from app.compliance.models import GdprRequestKind
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _, _l
-from app.input_rules import parse_page
+from app.input_rules import page_count, parse_page
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer
 
@@ -54,7 +55,7 @@ def _page(
     page: int = 1,
 ):
     rows, total = gdpr.requests_page(page)
-    pages = audit.page_count(total, gdpr.PER_PAGE)
+    pages = page_count(total, gdpr.PER_PAGE)
     return render_template(
         "compliance/privacy.html",
         patients=[(p, gdpr.holdings(p)) for p in patients],

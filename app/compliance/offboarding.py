@@ -30,8 +30,8 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import MetaData, delete, func, inspect, select, text
 
+from app import audit
 from app.auth.models import User
-from app.compliance import audit
 from app.compliance.offboarding_models import ArchiveStatus, DeletionCertificate, OffboardingArchive
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db

@@ -3,7 +3,7 @@
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.compliance import audit, retention
+from app.compliance import retention
 from app.compliance.retention_forms import RetentionForm
 from app.compliance.retention_jobs import run_retention
 from app.compliance.retention_models import MAX_DAYS, MIN_DAYS
@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error
 from app.i18n import _
-from app.input_rules import parse_page
+from app.input_rules import page_count, parse_page
 from app.jobs import enqueue_after_commit
 from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
@@ -27,7 +27,7 @@ def _may_read() -> bool:
 def _page(form: RetentionForm, *, status: int = 200):
     page = parse_page(request.args.get("page"))
     runs, total = retention.runs(page)
-    pages = audit.page_count(total, retention.RUNS_PER_PAGE)
+    pages = page_count(total, retention.RUNS_PER_PAGE)
     return render_template(
         "compliance/retention.html",
         form=form,

@@ -5,8 +5,8 @@ from functools import wraps
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.auth.models import TenantRole, User
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error

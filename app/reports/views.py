@@ -6,9 +6,9 @@ from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, rende
 from flask_babel import format_date
 from flask_login import current_user
 
+from app import audit
 from app.auth.models import TenantRole
 from app.auth.views import console_required
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error, choices

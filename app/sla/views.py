@@ -5,7 +5,7 @@ import json
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.compliance import audit
+from app import audit
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error

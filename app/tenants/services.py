@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import holidays
 from sqlalchemy import delete, select
 
+from app import audit
 from app.auth.models import Membership, PlatformRole, TenantRole, User
-from app.compliance import audit
 from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from app import audit
 from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.campaigns import services as campaigns
@@ -26,7 +27,6 @@ from app.campaigns.models import (
     Patient,
     SurveyAnswer,
 )
-from app.compliance import audit
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, ContactStatus

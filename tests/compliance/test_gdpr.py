@@ -15,10 +15,11 @@ from pypdf import PdfReader
 from rq import SimpleWorker
 from sqlalchemy import select, text
 
+from app.audit.models import AuditEvent
 from app.auth.models import TenantRole
 from app.campaigns.models import Appointment, OutboundMessage, Patient
 from app.compliance import gdpr
-from app.compliance.models import AuditEvent, GdprRequest
+from app.compliance.models import GdprRequest
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.tenancy import tenant_context

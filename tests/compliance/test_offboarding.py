@@ -10,8 +10,8 @@ from rq import SimpleWorker
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.compliance import audit
-from app.compliance.models import AuditEvent
+from app import audit
+from app.audit.models import AuditEvent
 from app.compliance.offboarding_models import DeletionCertificate, OffboardingArchive
 from app.extensions import db, redis_connection
 from app.jobs import get_queue

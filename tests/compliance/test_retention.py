@@ -6,8 +6,8 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEvent
 from app.campaigns.models import OutboundMessage, SurveyAnswer
-from app.compliance.models import AuditEvent
 from app.compliance.retention_jobs import run_retention, schedule_retention
 from app.compliance.retention_models import RetentionRun, RetentionSettings
 from app.extensions import db, redis_connection
