@@ -90,6 +90,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.compliance.retention_models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.outbox  # noqa: F401
+    import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401

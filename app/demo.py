@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.services import create_user
-from app.campaigns.models import AppointmentStatus, Patient
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.patients.models import AppointmentStatus, Patient
 from app.reports import schedule as report_schedule
 from app.sla import services as sla_services
 from app.sla.models import ServiceLevelConvention, SlaPolicy
@@ -410,7 +410,7 @@ def _seed_appointments(tenant) -> None:
     """About 30 patients and their appointments over the past 3 and the next 2 weeks, through the same
     validation and upsert as an import; past ones carry outcomes (mostly attended, some no-shows and
     cancellations), future ones are scheduled or confirmed. One patient has opted out."""
-    from app.campaigns import appointments
+    from app.patients import appointments
 
     rng = random.Random(f"appointments-{tenant.slug}")
     zone = ZoneInfo(tenant.time_zone)
@@ -508,15 +508,9 @@ def _seed_campaigns(tenant) -> None:
     import secrets
 
     from app.campaigns import services as campaigns
-    from app.campaigns.models import (
-        Appointment,
-        CampaignKind,
-        MessageChannel,
-        MessageStatus,
-        OutboundMessage,
-        Reply,
-    )
+    from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage, Reply
     from app.campaigns.planning import dedupe_key
+    from app.patients.models import Appointment, MessageChannel
 
     rng = random.Random(f"campaigns-{tenant.slug}")
     campaign = campaigns.save_campaign(None, name="Appointment reminders", kind=CampaignKind.REMINDER, audience={})

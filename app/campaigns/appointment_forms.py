@@ -4,9 +4,9 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from app.campaigns.models import AppointmentStatus
 from app.forms import Form, choices
 from app.i18n import _l
+from app.patients.models import AppointmentStatus
 
 STATUS_LABELS = {
     AppointmentStatus.SCHEDULED: _l("Scheduled"),

@@ -2,6 +2,8 @@
 
 Managers (and provider admins), clinic admins and supervisors see the page; managers and clinic
 admins import and record outcomes. Agents have no business here.
+The page lives with the campaigns, above app/patients whose appointments it lists: its no-show rates
+with and without a reminder read the campaigns' messages.
 """
 
 import json
@@ -11,7 +13,7 @@ from flask_login import current_user
 
 from app import audit
 from app.auth.models import TenantRole
-from app.campaigns import appointments as services
+from app.campaigns import no_shows
 from app.campaigns.appointment_forms import (
     OUTCOME_LABELS,
     STATUS_LABELS,
@@ -20,10 +22,11 @@ from app.campaigns.appointment_forms import (
     ImportForm,
     OutcomeForm,
 )
-from app.campaigns.models import AppointmentStatus
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import LOCALE_NAMES, _
+from app.patients import appointments as services
+from app.patients.models import AppointmentStatus
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer
 
@@ -73,7 +76,7 @@ def index():
         db.session.commit()
     else:
         status = 400
-    rates = services.no_show_rates(6, time_zone=g.tenant.time_zone)
+    rates = no_shows.no_show_rates(6, time_zone=g.tenant.time_zone)
     chart = {
         "labels": [month.month.isoformat()[:7] for month in rates],
         "reminded": [float(m.reminded_rate) if m.reminded_rate is not None else None for m in rates],

@@ -44,22 +44,18 @@ from app.campaigns.models import (
     ATTEMPTS_EXHAUSTED,
     CONTROL_CHARACTER,
     UNEXPECTED_ERROR,
-    Appointment,
-    AppointmentStatus,
     Campaign,
     CampaignKind,
     CampaignStatus,
-    MessageChannel,
     MessageStatus,
     MessageTemplate,
     OutboundMessage,
-    Patient,
-    consent_allows,
 )
 from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, has_forbidden_characters, render
 from app.extensions import db
+from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient, consent_allows
 from app.pg_arrays import execute_columns, one_of
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant

@@ -12,22 +12,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from app.campaigns.models import (
-    Appointment,
-    AppointmentStatus,
-    Campaign,
-    CampaignKind,
-    MessageStatus,
-    OutboundMessage,
-    Patient,
-    Reply,
-    SurveyAnswer,
-)
+from app.campaigns.models import Campaign, CampaignKind, MessageStatus, OutboundMessage, Reply, SurveyAnswer
 from app.campaigns.planning import OPTED_OUT
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Channel, Queue
 from app.i18n import _, _l, force_locale
+from app.patients.models import Appointment, AppointmentStatus, Patient
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,13 @@ from app.campaigns.forms import (
     TemplateForm,
     reason_text,
 )
-from app.campaigns.models import CampaignKind, MessageChannel, Reply
+from app.campaigns.models import CampaignKind, Reply
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
+from app.patients.models import MessageChannel
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
@@ -320,7 +321,8 @@ def _message(token: str):
 @public_bp.route("/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
 def respond(token: str):
-    from app.campaigns.models import Appointment, Campaign
+    from app.campaigns.models import Campaign
+    from app.patients.models import Appointment
 
     message = _message(token)
     campaign = db.session.get(Campaign, message.campaign_id)

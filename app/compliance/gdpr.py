@@ -79,16 +79,7 @@ from app import audit
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.campaigns.dispatch import ClinicLinks
-from app.campaigns.models import (
-    Appointment,
-    Campaign,
-    MessageChannel,
-    MessageStatus,
-    MessageTemplate,
-    OutboundMessage,
-    Patient,
-    SurveyAnswer,
-)
+from app.campaigns.models import Campaign, MessageStatus, MessageTemplate, OutboundMessage, SurveyAnswer
 from app.campaigns.planning import APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.templating import context_for, render
 from app.compliance.models import GdprOutcome, GdprRequest, GdprRequestKind
@@ -97,6 +88,7 @@ from app.extensions import db
 from app.hotline.models import Contact, ContactEvent, ContactNote
 from app.i18n import _l
 from app.models import utcnow
+from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
 

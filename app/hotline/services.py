@@ -7,7 +7,6 @@ are computed from.
 
 import functools
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -35,13 +34,13 @@ from app.hotline.models import (
     Topic,
 )
 from app.i18n import LOCALES, _l
+from app.patients.models import PATIENT_REF_PATTERN
 from app.sla import services as sla
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
 
-PATIENT_REF_PATTERN = re.compile(r"^[A-Za-z0-9._:/+-]{1,64}$")
 DISPOSITIONS = (
     "answered",
     "appointment_booked",

@@ -17,11 +17,12 @@ from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent
 from app.auth.models import TenantRole
-from app.campaigns.models import Appointment, OutboundMessage, Patient
+from app.campaigns.models import OutboundMessage
 from app.compliance import gdpr
 from app.compliance.models import GdprRequest
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
+from app.patients.models import Appointment, Patient
 from app.tenancy import tenant_context
 from tests.compliance.conftest import ALICE, BOB, CAROL
 
