@@ -27,7 +27,7 @@ def run_cron(app) -> None:
 
     from app.billing.jobs import schedule_billing_sync
     from app.campaigns.jobs import schedule_outbound
-    from app.compliance.retention_jobs import schedule_retention
+    from app.compliance.retention.jobs import schedule_retention
     from app.outbox import relay_outbox
     from app.reports.jobs import schedule_report_emails
     from app.sla.jobs import schedule_breach_watch
@@ -43,7 +43,7 @@ def run_cron(app) -> None:
         scheduler.register(schedule_billing_sync, queue_name="billing", interval=3600, result_ttl=0)
         # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
         scheduler.register(schedule_report_emails, queue_name="reports", interval=3600, result_ttl=0)
-        # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
+        # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention/services.py).
         scheduler.register(schedule_retention, queue_name="default", cron="30 2 * * *", result_ttl=0)
         scheduler.start()
 

@@ -85,9 +85,9 @@ def _bind_extensions(app: Flask) -> None:
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
-    import app.compliance.models  # noqa: F401
-    import app.compliance.offboarding_models  # noqa: F401
-    import app.compliance.retention_models  # noqa: F401
+    import app.compliance.gdpr.models  # noqa: F401
+    import app.compliance.offboarding.models  # noqa: F401
+    import app.compliance.retention.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.outbox  # noqa: F401
     import app.patients.models  # noqa: F401
@@ -116,10 +116,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
-    from app.compliance.gdpr_views import bp as privacy_bp
-    from app.compliance.offboarding_views import bp as offboarding_bp
-    from app.compliance.offboarding_views import console_bp as console_deletions_bp
-    from app.compliance.retention_views import bp as retention_bp
+    from app.compliance.gdpr.views import bp as privacy_bp
+    from app.compliance.offboarding.views import bp as offboarding_bp
+    from app.compliance.offboarding.views import console_bp as console_deletions_bp
+    from app.compliance.retention.views import bp as retention_bp
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp

@@ -15,7 +15,7 @@ from app.auth.tokens import issue_api_token
 from app.billing import pricing
 from app.billing.models import Invoice, InvoiceStatus
 from app.campaigns.models import Campaign, CampaignKind, CampaignStep
-from app.compliance.offboarding_models import OffboardingArchive
+from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import Team
 from app.models import TenantScoped

@@ -56,7 +56,7 @@ NO_CONSENT = "no_consent"
 OPTED_OUT = "opted_out"
 APPOINTMENT_CANCELLED = "appointment_cancelled"
 CAMPAIGN_FINISHED = "campaign_finished"
-PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
+PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr/services.py): never send again
 CONTROL_CHARACTER = "control_character"  # the filled-in subject or text holds one: never sent (header injection)
 ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # claimed MAX_ATTEMPTS times and no run ever finished it
 # Stored as "unexpected_error: <exception class>": a fault of ours while sending this one message.

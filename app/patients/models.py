@@ -48,7 +48,7 @@ class Patient(TenantScoped, TimestampMixin, db.Model):
     consent_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     consent_sms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Erased under GDPR Art. 17 (app/compliance/gdpr.py): nothing personal is left and nothing is sent.
+    # Erased under GDPR Art. 17 (app/compliance/gdpr/services.py): nothing personal is left and nothing is sent.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def may_receive(self, channel: "MessageChannel") -> bool:

@@ -3,7 +3,7 @@
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired
 
-from app.compliance.retention import SETTING_LABELS
+from app.compliance.retention.services import SETTING_LABELS
 from app.forms import Form
 from app.i18n import _l
 

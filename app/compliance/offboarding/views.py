@@ -4,8 +4,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, send_fi
 from flask_login import current_user, login_required
 
 from app.auth.views import console_required
-from app.compliance import offboarding
-from app.compliance.retention_forms import DeleteClinicDataForm
+from app.compliance.offboarding import services as offboarding
+from app.compliance.retention.forms import DeleteClinicDataForm
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _

@@ -5,7 +5,7 @@ import logging
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import select
 
-from app.compliance import retention
+from app.compliance.retention import services as retention
 from app.extensions import db
 from app.jobs import DEFAULT, get_queue, tenant_job
 from app.tenants.models import Tenant
@@ -37,7 +37,7 @@ def schedule_retention() -> int:
                 tenant_id,
                 job_id=f"retention-{tenant_id}",
                 unique=True,
-                description="app.compliance.retention_jobs.run_retention",
+                description="app.compliance.retention.jobs.run_retention",
                 result_ttl=0,
                 failure_ttl=3600,
                 job_timeout=1800,

@@ -22,7 +22,7 @@ class GdprOutcome(enum.StrEnum):
 
 
 class GdprRequest(TenantScoped, TimestampMixin, db.Model):
-    """One data-subject request handled for a patient of the clinic (app/compliance/gdpr.py), with its outcome.
+    """One data-subject request handled for a patient of the clinic (app/compliance/gdpr/services.py), with its outcome.
 
     `patient_key` is "patient-<row id>" (gdpr.patient_key), never a reference, name or address: the log
     survives the erasure it records and must not undo it.

@@ -82,7 +82,7 @@ from app.campaigns.dispatch import ClinicLinks
 from app.campaigns.models import Campaign, MessageStatus, MessageTemplate, OutboundMessage, SurveyAnswer
 from app.campaigns.planning import APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.templating import context_for, render
-from app.compliance.models import GdprOutcome, GdprRequest, GdprRequestKind
+from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact, ContactEvent, ContactNote

@@ -32,7 +32,7 @@ from sqlalchemy import MetaData, delete, func, inspect, select, text
 
 from app import audit
 from app.auth.models import User
-from app.compliance.offboarding_models import ArchiveStatus, DeletionCertificate, OffboardingArchive
+from app.compliance.offboarding.models import ArchiveStatus, DeletionCertificate, OffboardingArchive
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact
@@ -137,7 +137,7 @@ def get_archive(archive_id: int) -> OffboardingArchive:
 
 def request_archive(tenant: Tenant, *, actor_id: int | None) -> OffboardingArchive:
     """Queue the building of an archive of all the clinic's data (offboarded clinics only)."""
-    from app.compliance.offboarding_jobs import build_clinic_archive
+    from app.compliance.offboarding.jobs import build_clinic_archive
 
     _require_offboarded(tenant)
     archive = OffboardingArchive(status=ArchiveStatus.QUEUED.value, requested_by_id=actor_id, row_counts={})

@@ -3,10 +3,10 @@
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.compliance import retention
-from app.compliance.retention_forms import RetentionForm
-from app.compliance.retention_jobs import run_retention
-from app.compliance.retention_models import MAX_DAYS, MIN_DAYS
+from app.compliance.retention import services as retention
+from app.compliance.retention.forms import RetentionForm
+from app.compliance.retention.jobs import run_retention
+from app.compliance.retention.models import MAX_DAYS, MIN_DAYS
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import attach_domain_error

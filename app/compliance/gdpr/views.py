@@ -2,16 +2,16 @@
 
 Clinic admins of the clinic act on it, and so may its outsourcing managers and provider admins; every
 other member (agents, supervisors) is refused with 403, and anyone from another clinic gets 404 from the
-tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, call, commit once, answer.
+tenant blueprint. The rules live in app/compliance/gdpr/services.py; these views parse, call, commit once, answer.
 """
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import audit
-from app.compliance import gdpr
-from app.compliance.gdpr_pdf import export_pdf as render_export_pdf
-from app.compliance.models import GdprRequestKind
+from app.compliance.gdpr import services as gdpr
+from app.compliance.gdpr.models import GdprRequestKind
+from app.compliance.gdpr.pdf import export_pdf as render_export_pdf
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _, _l
