@@ -62,7 +62,7 @@ def _bind_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage_uri(app))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Redis down: limits are counted per process in memory until it is back, so login, password reset and
-    # patients' links go on working. The API and Stripe webhooks answer 503 instead (app.web.require_redis).
+    # patients' links go on working. The API and Stripe webhooks answer 503 instead (app.health.require_redis).
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 5})
     limiter.init_app(app)

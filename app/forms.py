@@ -94,3 +94,7 @@ def attach_domain_error(form, error) -> bool:
 def choices(pairs) -> list[SelectChoice]:
     """Select options from (value, label) pairs, in the SelectChoice form WTForms 3.3+ expects."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class ConfirmForm(Form):
+    """An empty form: a POST with a valid CSRF token is the confirmation."""

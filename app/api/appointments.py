@@ -19,11 +19,11 @@ from app.api.schemas import ErrorSchema, StrictSchema, UtcDateTime
 from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
+from app.health import require_redis
 from app.i18n import _l
 from app.input_rules import check_date
 from app.patients import appointments as services
 from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, Patient
-from app.web import require_redis
 
 blp = Blueprint(
     "api_appointments",

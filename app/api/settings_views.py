@@ -12,9 +12,8 @@ from app.api.forms import ApiTokenForm
 from app.auth.tokens import api_tokens, issue_api_token, revoke_api_token
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import ConfirmForm, attach_domain_error
 from app.i18n import _
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.views import managers_only
 

@@ -34,12 +34,12 @@ from app.auth.models import ApiToken
 from app.auth.tokens import tenant_of_token
 from app.errors import STATUS_MESSAGES, ClinicNotServed, DomainError
 from app.extensions import csrf, db, limiter
+from app.health import require_redis
 from app.hotline import services, telephony
 from app.hotline.models import Contact, ContactEvent
 from app.i18n import _, _l
 from app.tenancy import set_current_tenant
 from app.tenants.models import Tenant
-from app.web import require_redis
 
 # last_used_at is a hint for people, not an audit trail: write it at most this often per token.
 LAST_USED_GRANULARITY = timedelta(minutes=1)

@@ -31,9 +31,8 @@ from app.auth.forms import (
 from app.auth.models import PlatformRole, TenantRole
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.forms import attach_domain_error, choices
+from app.forms import ConfirmForm, attach_domain_error, choices
 from app.i18n import LOCALES, _
-from app.tenants.forms import ConfirmForm
 from app.tenants.services import tenants_visible_to
 
 bp = Blueprint("auth", __name__)

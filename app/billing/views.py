@@ -16,9 +16,8 @@ from app.billing.models import Invoice, InvoiceStatus
 from app.billing.pricing import line_label
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import ConfirmForm, attach_domain_error
 from app.i18n import _, _l
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, tenants_visible_to
 

@@ -55,12 +55,12 @@ from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT,
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, has_forbidden_characters, render
 from app.extensions import db
+from app.links import public_url
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient, consent_allows
 from app.pg_arrays import execute_columns, one_of
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 from app.tenants.services import current_tenant
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 

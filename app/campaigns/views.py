@@ -24,11 +24,11 @@ from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
+from app.links import public_url
 from app.patients.models import MessageChannel
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
-from app.web import public_url
 
 bp = tenant_blueprint("campaigns", __name__, "/campaigns")
 

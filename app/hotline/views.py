@@ -9,7 +9,7 @@ from app import audit
 from app.auth.models import TenantRole, User
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import ConfirmForm, attach_domain_error
 from app.hotline import services
 from app.hotline.forms import (
     CHANNEL_LABELS,
@@ -31,7 +31,6 @@ from app.hotline.forms import (
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.input_rules import parse_page
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
 

@@ -28,12 +28,12 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _, _l
 from app.jobs import enqueue_after_commit
+from app.links import public_url
 from app.mail import send_email
 from app.reports import services
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import Tenant, TenantStatus
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 

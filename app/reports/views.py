@@ -11,19 +11,18 @@ from app.auth.models import TenantRole
 from app.auth.views import console_required
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error, choices
+from app.forms import ConfirmForm, attach_domain_error, choices
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
-from app.i18n import LOCALE_NAMES, _
+from app.i18n import LOCALE_NAMES, _, format_age
 from app.jobs import jobs_deferred
 from app.reports import schedule, services
 from app.reports.forms import FAILURE_LABELS, RUN_STATUS_LABELS, ReportScheduleForm
 from app.reports.models import ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
-from app.tenants.forms import WEEKDAY_LABELS, ConfirmForm
+from app.tenants.forms import WEEKDAY_LABELS
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
-from app.web import format_age
 
 bp = tenant_blueprint("reports", __name__)
 

@@ -8,13 +8,12 @@ from flask_login import current_user
 from app import audit
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import ConfirmForm, attach_domain_error
 from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.hotline.services import queues
 from app.i18n import _
 from app.sla import services
 from app.sla.forms import CLOCK_LABELS, CONVENTION_LABELS, SlaPolicyForm
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
 

@@ -99,5 +99,4 @@ class StatusForm(Form):
     confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])
 
 
-class ConfirmForm(Form):
-    """An empty form: a POST with a valid CSRF token is the confirmation."""
+# END

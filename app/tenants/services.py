@@ -16,9 +16,9 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
 from app.jobs import enqueue_after_commit
+from app.links import public_url
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 

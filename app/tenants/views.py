@@ -12,7 +12,7 @@ from app.auth.models import TenantRole
 from app.auth.views import console_required, log_in
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error, choices
+from app.forms import ConfirmForm, attach_domain_error, choices
 from app.i18n import _, _l, get_locale_code
 from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
@@ -24,7 +24,6 @@ from app.tenants.forms import (
     WEEKDAY_LABELS,
     ClinicProfileForm,
     ClosureForm,
-    ConfirmForm,
     HoursForm,
     InvitationForm,
     NewClinicForm,

@@ -8,8 +8,9 @@ from app.compliance.offboarding import services as offboarding
 from app.compliance.retention.forms import DeleteClinicDataForm
 from app.errors import DomainError
 from app.extensions import db
+from app.forms import ConfirmForm
 from app.i18n import _
-from app.tenants.forms import STATUS_LABELS, ConfirmForm
+from app.tenants.forms import STATUS_LABELS
 from app.tenants.models import TenantStatus
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage

@@ -9,11 +9,10 @@ from app.compliance.retention.jobs import run_retention
 from app.compliance.retention.models import MAX_DAYS, MIN_DAYS
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import attach_domain_error
+from app.forms import ConfirmForm, attach_domain_error
 from app.i18n import _
 from app.input_rules import page_count, parse_page
 from app.jobs import enqueue_after_commit
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage
 
