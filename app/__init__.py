@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: bind extensions, install tenancy listeners, register blueprints and commands."""
+    """Build the app: bind extensions, install tenancy listeners, register blueprints, signals and commands."""
     app = Flask(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
     from app.web import DatabaseIdConverter
 
@@ -31,8 +31,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.input_rules import install_input_rules
+    from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
 
+    # A lower floor announces, a higher one listens (app/hotline/signals.py).
+    listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     install_input_rules(app)

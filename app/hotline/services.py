@@ -19,6 +19,7 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.hotline import signals
 from app.hotline.models import (
     AgentLanguage,
     Channel,
@@ -35,7 +36,6 @@ from app.hotline.models import (
 )
 from app.i18n import LOCALES, _l
 from app.patients.models import PATIENT_REF_PATTERN
-from app.sla import services as sla
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
 
@@ -284,7 +284,7 @@ def offer_contact(
         external_id=external_id,
         offered_at=offered_at,
     )
-    sla.apply_policy(contact, queue)
+    signals.contact_offered.send(contact, queue=queue)
     db.session.add(contact)
     db.session.flush()
     append_event(
@@ -450,7 +450,7 @@ def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None
     otherwise a contact resolved while waiting would lose its last pause (SLA.md, Clock).
     """
     if status != ContactStatus.WAITING_ON_PATIENT and contact.waiting_on_patient_since is not None:
-        sla.extend_for_pause(contact, contact.waiting_on_patient_since, at)
+        signals.pause_ended.send(contact, paused_from=contact.waiting_on_patient_since, paused_until=at)
         contact.waiting_on_patient_since = None
     contact.status = status
 

@@ -10,7 +10,7 @@ from app.auth.models import TenantRole, User
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, attach_domain_error
-from app.hotline import services
+from app.hotline import services, signals
 from app.hotline.forms import (
     CHANNEL_LABELS,
     DISPOSITION_LABELS,
@@ -490,18 +490,16 @@ def supervisor():
     page = parse_page(request.args.get("page"))
     contacts, total = services.open_contacts(page=page, per_page=50)
     agents = services.tenant_agents(g.tenant.id)
-    from app.sla.alerts import recent_alerts
-
     return _render(
         "hotline/supervisor.html",
         loads=services.queue_loads(),
         contacts=contacts,
         total=total,
-        alerts=recent_alerts(),
         page=page,
         pages=max((total + 49) // 50, 1),
         agents={a.id: a.name for a in agents},
         reassign_form=ReassignForm(agents=agents),
+        **signals.contributions(signals.supervisor_page_shown),
     )
 
 

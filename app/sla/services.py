@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.hotline import signals
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
-from app.sla import clock, erlang
+from app.sla import alerts, clock, erlang
 from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy, SlaPolicyVersion
 from app.tenants.services import current_tenant
 
@@ -277,3 +278,18 @@ def staffing_plan(
             StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage), seconds)
         )
     return plan
+
+
+def listen_to_hotline() -> None:
+    """Connect the SLA rules to the hotline's signals (app/hotline/signals.py); connecting again changes nothing.
+
+    The hotline stands below this domain and cannot call it: it announces a new contact, the end of a
+    pause and its supervisor page, and these receivers answer.
+    """
+    signals.contact_offered.connect(apply_policy)
+    signals.pause_ended.connect(extend_for_pause)
+    signals.supervisor_page_shown.connect(_supervisor_alerts)
+
+
+def _supervisor_alerts(_sender) -> dict:
+    return {"alerts": alerts.recent_alerts()}
