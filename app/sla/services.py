@@ -16,8 +16,9 @@ from app.extensions import db
 from app.hotline import signals
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
-from app.sla import alerts, clock, erlang
+from app.sla import alerts, erlang
 from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy, SlaPolicyVersion
+from app.tenants import clock
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
