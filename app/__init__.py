@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
+    from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
@@ -138,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (
         health_bp,
         auth_bp,
+        home_bp,
         console_people_bp,
         console_clinics_bp,
         invitations_bp,

@@ -94,6 +94,12 @@ class InvitationForm(Form):
     )
 
 
+class ManagerTenantsForm(Form):
+    """The clinics an outsourcing manager is assigned to (provider console)."""
+
+    tenants = CheckboxListField(_l("Clinics"), coerce=int)
+
+
 class StatusForm(Form):
     status = SelectField(_l("New status"), choices=choices((s.value, STATUS_LABELS[s]) for s in TenantStatus))
     confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])

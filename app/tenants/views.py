@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth import services as accounts
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
 from app.auth.views import console_required, log_in
@@ -26,6 +27,7 @@ from app.tenants.forms import (
     ClosureForm,
     HoursForm,
     InvitationForm,
+    ManagerTenantsForm,
     NewClinicForm,
     StatusForm,
 )
@@ -76,6 +78,25 @@ def managers_only(view):
 def index():
     tenants = services.tenants_visible_to(current_user)
     return render_template("console/clinics.html", tenants=tenants, status_labels=STATUS_LABELS)
+
+
+@console_bp.route("/managers/<int:manager_id>", methods=["GET", "POST"])
+@console_required(admin_only=True)
+def manager_clinics(manager_id: int):
+    """The clinics an outsourcing manager is assigned to (the console's people pages link here)."""
+    manager = next((m for m in accounts.managers() if m.id == manager_id), None)
+    if manager is None:
+        abort(404)
+    form = ManagerTenantsForm()
+    form.tenants.choices = choices((t.id, t.name) for t in services.tenants_visible_to(current_user))
+    if request.method == "GET":
+        form.tenants.data = [m.tenant_id for m in manager.memberships if m.role == "manager"]
+    if form.validate_on_submit():
+        accounts.set_manager_tenants(manager.id, set(form.tenants.data or []))
+        db.session.commit()
+        flash(_("Clinics assigned to %(name)s saved.", name=manager.name), "success")
+        return redirect(url_for("console_people.index"))
+    return render_template("console/assign.html", form=form, manager=manager), 400 if form.errors else 200
 
 
 @console_bp.route("/clinics/new", methods=["GET", "POST"])
