@@ -1,8 +1,10 @@
 """Switchboard: the application factory."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -16,8 +18,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.config.update(build_config(Path(app.instance_path), config))
     if app.config["PROXY_FIX_HOPS"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
@@ -44,8 +44,6 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _instance_path() -> Path:
-    import os
-
     return Path(os.environ.get("SWITCHBOARD_INSTANCE", Path(__file__).resolve().parent.parent / "instance"))
 
 

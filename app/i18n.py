@@ -6,7 +6,7 @@ Also what reads in words of the reader's language wherever it is shown: `format_
 from datetime import UTC, datetime
 
 from flask import g, has_request_context, request, session
-from flask_babel import force_locale, format_timedelta, gettext, lazy_gettext, ngettext
+from flask_babel import force_locale, format_timedelta, get_locale, gettext, lazy_gettext, ngettext
 from flask_login import current_user
 
 _ = gettext
@@ -48,8 +48,6 @@ def select_timezone() -> str:
 
 
 def get_locale_code() -> str:
-    from flask_babel import get_locale
-
     locale = get_locale()
     return locale.language if locale is not None else "en"
 

@@ -22,7 +22,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask import request
+from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import DomainError
@@ -186,8 +186,6 @@ def accepts_any_text(view):
 
 def check_request() -> None:
     """The text and JSON rules over the whole request: query string, form body, JSON body."""
-    from flask import current_app
-
     view = current_app.view_functions.get(request.endpoint)
     check_controls = not getattr(view, "accepts_any_text", False)
     if check_controls:

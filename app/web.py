@@ -8,8 +8,11 @@ from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
+from app.auth.sessions import SessionExpired, session_user
+from app.extensions import login_manager
 from app.i18n import LOCALE_NAMES, _, format_age, get_locale_code
 from app.tenants.routing import leave_tenant
+from app.tenants.services import tenants_visible_to
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,16 +46,12 @@ def _is_user_activity() -> bool:
 
 
 def register_web_hooks(app) -> None:
-    from app.extensions import login_manager
-
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
     def _load_user(token: str):
-        from app.auth.sessions import SessionExpired, session_user
-
         try:
             user = session_user(token, activity=_is_user_activity())
         except SessionExpired:
@@ -98,8 +97,6 @@ def register_web_hooks(app) -> None:
 
     @app.context_processor
     def _template_globals():
-        from app.tenants.services import tenants_visible_to
-
         # Jobs render templates (e-mails) outside any request, where there is no user.
         user = current_user if has_request_context() else None
         tenants = tenants_visible_to(user) if user is not None and user.is_authenticated else []

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app import audit
+from app.auth.models import User
 from app.auth.views import console_required
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
@@ -179,7 +180,6 @@ def adjustments():
     else:
         status = 400
     plan = pricing.plan_for(pricing.current_period(g.tenant).first_day)
-    from app.auth.models import User
 
     entries = ledger.adjustments()
     authors = (

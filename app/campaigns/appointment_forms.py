@@ -2,7 +2,7 @@
 
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField
-from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from app.forms import Form, choices
 from app.i18n import _l
@@ -44,8 +44,6 @@ class AppointmentFilterForm(Form):
 
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:
-            from wtforms.validators import ValidationError
-
             raise ValidationError(_l("The end lies before the start."))
 
 

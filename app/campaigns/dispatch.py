@@ -39,6 +39,7 @@ from flask import current_app, has_request_context, url_for
 from rq.timeouts import BaseTimeoutException
 from sqlalchemy import and_, bindparam, case, cast, func, literal, literal_column, null, or_, select, update
 
+from app.billing.ledger import record_usage_many
 from app.campaigns import channels
 from app.campaigns.models import (
     ATTEMPTS_EXHAUSTED,
@@ -469,8 +470,6 @@ class SenderPool:
 
 def _confirm(outcomes: _Outcomes) -> None:
     """Record the outcomes and the usage of the sent messages in one transaction, and commit it."""
-    from app.billing.ledger import record_usage_many
-
     if outcomes.updates:
         _finish_messages(outcomes.updates)
     if outcomes.usage:

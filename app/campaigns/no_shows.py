@@ -6,6 +6,7 @@ live with the campaigns, above app/patients.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, select
@@ -29,8 +30,6 @@ class NoShowMonth:
 
     @staticmethod
     def _rate(no_show: int, total: int):
-        from decimal import Decimal
-
         return None if total == 0 else (Decimal(100) * no_show / total).quantize(Decimal("0.1"))
 
     @property

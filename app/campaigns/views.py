@@ -1,10 +1,12 @@
 """Campaign pages of a clinic (managers build, clinic admins watch) and the patients' public answer pages."""
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import escape
 
 from app import audit
 from app.campaigns import replies, services
+from app.campaigns.channels import signature_is_valid
 from app.campaigns.forms import (
     CAMPAIGN_STATUS_LABELS,
     CHANNEL_LABELS,
@@ -18,14 +20,15 @@ from app.campaigns.forms import (
     TemplateForm,
     reason_text,
 )
-from app.campaigns.models import CampaignKind, Reply
+from app.campaigns.models import Campaign, CampaignKind, Reply
+from app.campaigns.templating import PLACEHOLDERS
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import attach_domain_error
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
 from app.links import public_url
-from app.patients.models import MessageChannel
+from app.patients.models import Appointment, MessageChannel
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_administer, can_manage, find_tenant_by_slug
@@ -227,7 +230,6 @@ def template(campaign_id: int, step_id: int):
             if not attach_domain_error(form, error):
                 flash(str(error.message), "error")
     preview = services.preview(step, language) if language in existing else None
-    from app.campaigns.templating import PLACEHOLDERS
 
     return render_template(
         "campaigns/template.html",
@@ -321,9 +323,6 @@ def _message(token: str):
 @public_bp.route("/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
 def respond(token: str):
-    from app.campaigns.models import Campaign
-    from app.patients.models import Appointment
-
     message = _message(token)
     campaign = db.session.get(Campaign, message.campaign_id)
     appointment = db.session.get(Appointment, message.appointment_id)
@@ -380,10 +379,6 @@ def opt_out(token: str):
 
 def _signed_form() -> dict[str, str]:
     """The provider's POST parameters, if its signature over our public URL is right; else 403."""
-    from flask import current_app
-
-    from app.campaigns.channels import signature_is_valid
-
     params = request.form.to_dict()
     url = public_url(request.path)
     if not signature_is_valid(url, params, request.headers.get("X-Twilio-Signature")):
@@ -400,8 +395,6 @@ def sms_inbound():
     db.session.commit()
     body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     if answer:
-        from markupsafe import escape
-
         body += f"<Message>{escape(answer)}</Message>"
     return body + "</Response>", 200, {"Content-Type": "text/xml; charset=utf-8"}
 

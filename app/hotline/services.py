@@ -36,7 +36,7 @@ from app.hotline.models import (
 )
 from app.i18n import LOCALES, _l
 from app.patients.models import PATIENT_REF_PATTERN
-from app.tenancy import current_tenant_id
+from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -706,8 +706,6 @@ def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[in
     Counted clinic by clinic inside each clinic's own tenant context, so both walls
     apply and no all-tenants read is needed.
     """
-    from app.tenancy import tenant_context
-
     languages = list(agent_languages(agent_id))
     counts = {}
     for tenant_id in tenant_ids:

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import and_, func, select
 
 from app.control_characters import has_control_characters
@@ -729,16 +730,12 @@ class ImportExpired(DomainError):
 
 def sign_import(secret_key: str, tenant_id: int, user_id: int, text: str, digest: str) -> str:
     """The signed, compressed confirm payload for a valid preview."""
-    from itsdangerous import URLSafeTimedSerializer
-
     serializer = URLSafeTimedSerializer(secret_key, salt=IMPORT_SIGNING_SALT)
     return serializer.dumps({"tenant": tenant_id, "user": user_id, "csv": text, "digest": digest})
 
 
 def open_import(secret_key: str, payload: str, tenant_id: int, user_id: int) -> tuple[str, str]:
     """(file text, digest) of a signed payload made for this clinic and person; ImportExpired otherwise."""
-    from itsdangerous import BadData, URLSafeTimedSerializer
-
     serializer = URLSafeTimedSerializer(secret_key, salt=IMPORT_SIGNING_SALT)
     try:
         data = serializer.loads(payload or "", max_age=IMPORT_MAX_AGE)

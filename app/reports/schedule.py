@@ -32,6 +32,7 @@ from app.links import public_url
 from app.mail import send_email
 from app.reports import services
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
+from app.reports.pdf import report_pdf
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import Tenant, TenantStatus
 
@@ -277,8 +278,6 @@ def _fail(run_id: int, failure: ReportFailure, detail: str | None = None) -> Rep
 
 def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=None) -> list[Attachment]:
     """The report as PDF and CSV files, named like the downloads, in the current locale."""
-    from app.reports.pdf import report_pdf
-
     stem = f"sla-{tenant.slug}-{report.period.first_day}-{report.period.last_day}"
     csv_file = Attachment(f"{stem}.csv", "text/csv", services.report_csv(report).encode("utf-8"))
     if on_progress:

@@ -23,6 +23,7 @@ from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.forms import WEEKDAY_LABELS
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
+from app.tenants.views import ONBOARDING_STEPS, _next_step
 
 bp = tenant_blueprint("reports", __name__)
 
@@ -185,8 +186,6 @@ def send_last_month():
 @bp.route("/settings/reports", methods=["GET", "POST"])
 def schedule_settings():
     """The clinic's report schedule (a step of onboarding): managers only."""
-    from app.tenants.views import ONBOARDING_STEPS, _next_step
-
     if not can_manage(current_user, g.tenant):
         abort(403)
     current = schedule.get_schedule()

@@ -16,10 +16,10 @@ from app.extensions import db
 from app.hotline import signals
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
-from app.sla import alerts, erlang
+from app.sla import alerts, erlang, metrics
 from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy, SlaPolicyVersion
 from app.tenants import clock
-from app.tenants.services import current_tenant
+from app.tenants.services import closures, current_tenant, weekly_hours
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,6 @@ def delete_policy(policy_id: int) -> None:
 
 
 def calendar_for_current_tenant(years: range | None = None):
-    from app.tenants.services import closures, weekly_hours
-
     tenant = current_tenant()
     this_year = date.today().year  # noqa: DTZ011 - only bounds which years of holidays to load
     return clock.BusinessCalendar.for_tenant(
@@ -208,8 +206,6 @@ def forecast_from_history(
     *, language: str | None, queue_id: int | None, weeks: int = 4, now: datetime | None = None
 ) -> dict[tuple[int, int], float]:
     """Average offered contacts per (ISO weekday, local hour) over the last `weeks` weeks."""
-    from app.sla import metrics
-
     now = now or datetime.now(UTC)
     tenant_zone = calendar_for_current_tenant().time_zone
     counts = metrics.offered_by_hour(

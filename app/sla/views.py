@@ -6,6 +6,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import audit
+from app.auth.models import TenantRole
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, attach_domain_error
@@ -13,7 +14,8 @@ from app.hotline.forms import CHANNEL_LABELS, TOPIC_LABELS
 from app.hotline.services import queues
 from app.i18n import _
 from app.sla import services
-from app.sla.forms import CLOCK_LABELS, CONVENTION_LABELS, SlaPolicyForm
+from app.sla.forms import CLOCK_LABELS, CONVENTION_LABELS, SlaPolicyForm, StaffingForm
+from app.tenants.forms import WEEKDAY_LABELS
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage
 
@@ -108,10 +110,6 @@ staffing_bp = tenant_blueprint("staffing", __name__, "/staffing")
 @staffing_bp.get("/")
 def staffing():
     """Agents needed per weekday and hour (Erlang C) for a language, from history or a typed forecast."""
-    from app.auth.models import TenantRole
-    from app.sla.forms import StaffingForm
-    from app.tenants.forms import WEEKDAY_LABELS
-
     if not (can_manage(current_user, g.tenant) or TenantRole.SUPERVISOR in current_user.roles_in(g.tenant.id)):
         abort(403)
     form = StaffingForm(request.args, languages=g.tenant.supported_locales)
