@@ -1,14 +1,16 @@
 """Switchboard: the application factory."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.application import Switchboard
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: bind extensions, install tenancy listeners, register blueprints and commands."""
+    """Build the app: bind extensions, install tenancy listeners, register blueprints, signals and commands."""
     app = Switchboard(__name__, instance_path=str(Path((config or {}).get("INSTANCE_PATH") or _instance_path())))
     from app.web import DatabaseIdConverter
 
@@ -18,8 +20,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.config.update(build_config(Path(app.instance_path), config))
     if app.config["PROXY_FIX_HOPS"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
@@ -35,8 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.input_rules import install_input_rules
+    from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
 
+    # A lower floor announces, a higher one listens (app/hotline/signals.py).
+    listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -47,14 +50,12 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _instance_path() -> Path:
-    import os
-
     return Path(os.environ.get("SWITCHBOARD_INSTANCE", Path(__file__).resolve().parent.parent / "instance"))
 
 
 def _bind_extensions(app: Flask) -> None:
     from app.api.schemas import ErrorSchema
-    from app.compliance.audit import install_setting_audit
+    from app.audit import install_setting_audit
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
@@ -68,7 +69,7 @@ def _bind_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage_uri(app))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Redis down: limits are counted per process in memory until it is back, so login, password reset and
-    # patients' links go on working. The API and Stripe webhooks answer 503 instead (app.web.require_redis).
+    # patients' links go on working. The API and Stripe webhooks answer 503 instead (app.health.require_redis).
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 5})
     limiter.init_app(app)
@@ -87,14 +88,16 @@ def _bind_extensions(app: Flask) -> None:
         for engine in db.engines.values():
             install_tenant_guard(engine)
 
+    import app.audit.models  # noqa: F401
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
-    import app.compliance.models  # noqa: F401
-    import app.compliance.offboarding_models  # noqa: F401
-    import app.compliance.retention_models  # noqa: F401
+    import app.compliance.gdpr.models  # noqa: F401
+    import app.compliance.offboarding.models  # noqa: F401
+    import app.compliance.retention.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.outbox  # noqa: F401
+    import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
@@ -129,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.appointments import blp as api_appointments_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
+    from app.auth.access import PUBLIC, default_rule
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
     from app.billing.views import bp as billing_bp
@@ -137,13 +141,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
-    from app.compliance.gdpr_views import bp as privacy_bp
-    from app.compliance.offboarding_views import bp as offboarding_bp
-    from app.compliance.offboarding_views import console_bp as console_deletions_bp
-    from app.compliance.retention_views import bp as retention_bp
+    from app.compliance.gdpr.views import bp as privacy_bp
+    from app.compliance.offboarding.views import bp as offboarding_bp
+    from app.compliance.offboarding.views import console_bp as console_deletions_bp
+    from app.compliance.retention.views import bp as retention_bp
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
+    from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
@@ -153,9 +158,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.tenants.views import invitations_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
 
+    default_rule(health_bp, PUBLIC)  # load balancers' probe; the ground floor cannot declare it itself
     for blueprint in (
         health_bp,
         auth_bp,
+        home_bp,
         console_people_bp,
         console_clinics_bp,
         invitations_bp,

@@ -11,10 +11,15 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
+from sqlalchemy import select
 
+from app.billing.services import sync_tenant
+from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
 from app.embedded import lifeline
 from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
+from app.tenancy import tenant_context
+from app.tenants.models import Tenant, TenantStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +34,6 @@ def register_commands(app) -> None:
 @click.command("seed-demo")
 def seed_demo_command():
     """Create the demo provider, managers, clinics and people (once)."""
-    from app.demo import seed_demo
-
     created = seed_demo()
     click.echo("Demo data created." if created else "Demo data already present.")
 
@@ -45,8 +48,6 @@ def demo_command(host: str, port: int):
     embedded Redis last), and a crash or SIGKILL of this process makes the kernel stop them
     (app/embedded/lifeline.py). Other commands run meanwhile share its embedded Redis.
     """
-    from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
-
     embedded = None if os.environ.get("REDIS_URL") else embedded_redis(Path(current_app.instance_path))
     if embedded is not None and not embedded.owned_here():
         record = embedded.live_record()
@@ -137,12 +138,6 @@ def billing():
 @click.option("--tenant", "slug", default=None, help="Only this clinic (its slug); default every billed clinic.")
 def billing_sync(slug: str | None):
     """Run the billing run now, in this process (the same service the hourly job calls)."""
-    from sqlalchemy import select
-
-    from app.billing.services import sync_tenant
-    from app.tenancy import tenant_context
-    from app.tenants.models import Tenant, TenantStatus
-
     query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
     if slug:
         query = select(Tenant).where(Tenant.slug == slug)

@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 
 def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -148,7 +150,6 @@ def console_database_url(config: dict) -> str:
         return ""
     if config.get("CONSOLE_DATABASE_URL"):
         return config["CONSOLE_DATABASE_URL"]
-    from sqlalchemy.engine import make_url
 
     # Same server and database, the console role as user (its password, if any, in ~/.pgpass or PGPASSWORD).
     return make_url(url).set(username=config["DB_CONSOLE_ROLE"], password=None).render_as_string(hide_password=False)

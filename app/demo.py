@@ -2,18 +2,28 @@
 
 import logging
 import random
+import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from sqlalchemy import select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.services import create_user
-from app.campaigns.models import AppointmentStatus, Patient
+from app.billing import pricing
+from app.billing import services as billing
+from app.billing.ledger import record_usage
+from app.billing.models import UsageKind
+from app.campaigns import services as campaigns
+from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage, Reply
+from app.campaigns.planning import dedupe_key
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.patients import appointments
+from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.reports import schedule as report_schedule
 from app.sla import services as sla_services
 from app.sla.models import ServiceLevelConvention, SlaPolicy
@@ -343,11 +353,6 @@ DEMO_RATES = {
 def _seed_billing(tenant, rng) -> None:
     """A price plan from last month, the history's handled contacts and talk minutes in the ledger, some
     reminder SMS, and last month closed into an invoice: the billing page shows a draft and a past invoice."""
-    from app.billing import pricing
-    from app.billing import services as billing
-    from app.billing.ledger import record_usage
-    from app.billing.models import UsageKind
-
     this_month = pricing.current_period(tenant).first_day
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     pricing.save_plan(
@@ -393,8 +398,6 @@ DEMO_PRACTITIONERS = ["Dr. Weber", "Dr. Novak", "Dr. García", "Dr. Martin", "Dr
 
 def _demo_phone(country_code: str, rng: random.Random) -> str | None:
     """A mobile number valid for the clinic's country: the library's example with other last digits."""
-    import phonenumbers
-
     example = phonenumbers.example_number_for_type(country_code, phonenumbers.PhoneNumberType.MOBILE)
     if example is None:
         return None
@@ -410,8 +413,6 @@ def _seed_appointments(tenant) -> None:
     """About 30 patients and their appointments over the past 3 and the next 2 weeks, through the same
     validation and upsert as an import; past ones carry outcomes (mostly attended, some no-shows and
     cancellations), future ones are scheduled or confirmed. One patient has opted out."""
-    from app.campaigns import appointments
-
     rng = random.Random(f"appointments-{tenant.slug}")
     zone = ZoneInfo(tenant.time_zone)
     now = datetime.now(UTC)
@@ -505,19 +506,6 @@ def _seed_campaigns(tenant) -> None:
     """A running reminder campaign (SMS 48 h and e-mail 24 h before) whose past reminders were sent to
     most earlier appointments, so the campaign page shows progress and the appointments page compares
     no-show rates with and without reminders; plus a draft satisfaction survey."""
-    import secrets
-
-    from app.campaigns import services as campaigns
-    from app.campaigns.models import (
-        Appointment,
-        CampaignKind,
-        MessageChannel,
-        MessageStatus,
-        OutboundMessage,
-        Reply,
-    )
-    from app.campaigns.planning import dedupe_key
-
     rng = random.Random(f"campaigns-{tenant.slug}")
     campaign = campaigns.save_campaign(None, name="Appointment reminders", kind=CampaignKind.REMINDER, audience={})
     sms_step = campaigns.add_step(campaign, offset_minutes=-48 * 60, channel=MessageChannel.SMS)

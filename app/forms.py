@@ -128,3 +128,7 @@ def page_status(form: FlaskForm) -> int:
 def choices(pairs) -> list[SelectChoice]:
     """Select options from (value, label) pairs, in the SelectChoice form WTForms 3.3+ expects."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class ConfirmForm(Form):
+    """An empty form: a POST with a valid CSRF token is the confirmation."""

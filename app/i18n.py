@@ -1,13 +1,28 @@
-"""Translation helpers and the locale rule: user choice, else tenant default, else Accept-Language."""
+"""Translation helpers and the locale rule: user choice, else tenant default, else Accept-Language.
+
+Also what reads in words of the reader's language wherever it is shown: `format_age`.
+"""
+
+from datetime import UTC, datetime
 
 from flask import g, has_request_context, request, session
-from flask_babel import force_locale, gettext, lazy_gettext, ngettext
+from flask_babel import force_locale, format_timedelta, get_locale, gettext, lazy_gettext, ngettext
 from flask_login import current_user
 
 _ = gettext
 _l = lazy_gettext
 
-__all__ = ["_", "_l", "ngettext", "force_locale", "select_locale", "LOCALES", "LOCALE_NAMES", "WEEKDAY_NAMES"]
+__all__ = [
+    "_",
+    "_l",
+    "ngettext",
+    "force_locale",
+    "select_locale",
+    "format_age",
+    "LOCALES",
+    "LOCALE_NAMES",
+    "WEEKDAY_NAMES",
+]
 
 LOCALES = ("en", "de", "pl", "fr", "es")
 
@@ -54,7 +69,14 @@ def select_timezone() -> str:
 
 
 def get_locale_code() -> str:
-    from flask_babel import get_locale
-
     locale = get_locale()
     return locale.language if locale is not None else "en"
+
+
+def format_age(since: datetime | None) -> str:
+    """How long ago `since` was, in words of the reader's language ("3 minutes")."""
+    if since is None:
+        return "—"
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return format_timedelta(datetime.now(UTC) - since)

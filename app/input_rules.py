@@ -22,7 +22,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask import request
+from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import DomainError
@@ -97,6 +97,11 @@ def parse_page(value) -> int:
     if not 1 <= page <= MAX_PAGE:
         raise BadInput(_l("The page must be a whole number."), "page")
     return page
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill, `per_page` a page; an empty list still has its one page."""
+    return max((total + per_page - 1) // per_page, 1)
 
 
 # --- dates -----------------------------------------------------------------------------------------
@@ -181,8 +186,6 @@ def accepts_any_text(view):
 
 def check_request() -> None:
     """The text and JSON rules over the whole request: query string, form body, JSON body."""
-    from flask import current_app
-
     view = current_app.view_functions.get(request.endpoint)
     check_controls = not getattr(view, "accepts_any_text", False)
     if check_controls:

@@ -14,6 +14,8 @@ import sentry_sdk
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.rq import RqIntegration
 
+from app.tenancy import current_tenant_id
+
 SCRUBBED = "[scrubbed]"
 
 # Keys whose values are personal data wherever they appear in an event.
@@ -127,8 +129,6 @@ class JsonLogFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        from app.tenancy import current_tenant_id
-
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,

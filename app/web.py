@@ -1,27 +1,24 @@
-"""Request hooks shared by every page: security headers, template globals, tenant teardown; public links."""
+"""Request hooks shared by every page: security headers, template globals, tenant teardown.
 
-from datetime import UTC, datetime
+Wiring, used by the application factory alone: it may import the domains; no domain imports it.
+"""
 
-from flask import current_app, flash, g, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_timedelta
+from flask import flash, g, has_request_context, request, session
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_login import current_user
-from redis.exceptions import RedisError
-from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
-from app.i18n import LOCALE_NAMES, _, get_locale_code
+from app.auth.sessions import SessionExpired, session_user
+from app.extensions import login_manager
+from app.i18n import LOCALE_NAMES, _, format_age, get_locale_code
 from app.labels import labelled_enums
 from app.tenants.routing import leave_tenant
+from app.tenants.services import tenants_visible_to
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-
-
-def public_url(path: str) -> str:
-    """An absolute link for e-mails, SMS and webhook signatures: PUBLIC_BASE_URL + `path` ("/…")."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -49,44 +46,13 @@ def _is_user_activity() -> bool:
     return not (request.method == "GET" and accepts.accept_json and not accepts.accept_html)
 
 
-# What a 503 asks a caller to wait before trying again while Redis is unreachable.
-REDIS_DOWN_RETRY_AFTER = 30
-
-
-def require_redis() -> None:
-    """Answer 503 with Retry-After while Redis is unreachable: for callers that retry (API clients, Stripe).
-
-    Their rate limit is one budget across every web process and host, which only Redis keeps; the pages
-    people use fall back to a per-process limit instead (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) and go on.
-    """
-    from app.extensions import redis_connection
-
-    try:
-        redis_connection().ping()
-    except RedisError as error:
-        raise ServiceUnavailable(retry_after=REDIS_DOWN_RETRY_AFTER) from error
-
-
-def format_age(since: datetime | None) -> str:
-    """How long ago `since` was, in words of the reader's language ("3 minutes")."""
-    if since is None:
-        return "—"
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return format_timedelta(datetime.now(UTC) - since)
-
-
 def register_web_hooks(app) -> None:
-    from app.extensions import login_manager
-
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
     def _load_user(token: str):
-        from app.auth.sessions import SessionExpired, session_user
-
         try:
             user = session_user(token, activity=_is_user_activity())
         except SessionExpired:
@@ -136,8 +102,6 @@ def register_web_hooks(app) -> None:
 
     @app.context_processor
     def _template_globals():
-        from app.tenants.services import tenants_visible_to
-
         # Jobs render templates (e-mails) outside any request, where there is no user.
         user = current_user if has_request_context() else None
         tenants = tenants_visible_to(user) if user is not None and user.is_authenticated else []

@@ -88,8 +88,9 @@ def build_clinics(app, clinics: int) -> list[int]:
     from datetime import time as day_time
 
     from app.campaigns import services
-    from app.campaigns.models import CampaignKind, MessageChannel
+    from app.campaigns.models import CampaignKind
     from app.extensions import db
+    from app.patients.models import MessageChannel
     from app.tenancy import tenant_context
     from app.tenants.models import Tenant, TenantStatus
 

@@ -22,10 +22,11 @@ from werkzeug.routing import AnyConverter
 
 from app.auth.models import PlatformRole, TenantRole
 from app.campaigns import services as campaigns
-from app.campaigns.models import CampaignKind, MessageChannel
+from app.campaigns.models import CampaignKind
 from app.extensions import db, limiter
 from app.forms import BoundedDecimalField, Form
 from app.hotline import services as hotline
+from app.patients.models import MessageChannel
 from app.tenancy import tenant_context
 from tests.conftest import Browser
 

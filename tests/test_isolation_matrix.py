@@ -14,11 +14,12 @@ from werkzeug.routing import AnyConverter
 from app.auth.tokens import issue_api_token
 from app.billing import pricing
 from app.billing.models import Invoice, InvoiceStatus
-from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageChannel
-from app.compliance.offboarding_models import OffboardingArchive
+from app.campaigns.models import Campaign, CampaignKind, CampaignStep
+from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import Team
 from app.models import TenantScoped
+from app.patients.models import MessageChannel
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
 

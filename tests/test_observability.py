@@ -154,8 +154,8 @@ def test_database_errors_do_not_carry_the_statements_values(app, two_tenants):
     import pytest
     from sqlalchemy.exc import IntegrityError
 
-    from app.campaigns.models import Patient
     from app.extensions import db
+    from app.patients.models import Patient
     from app.tenancy import tenant_context
 
     with app.app_context(), tenant_context(two_tenants.a.id):

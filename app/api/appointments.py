@@ -3,7 +3,7 @@
 Same token authentication, rate limit and JSON error answers as the rest of API v1
 (app/api/views.py): the token decides the clinic, so another clinic's appointment ids and
 external ids simply do not exist here. The record shape is the CSV import's
-(app/campaigns/appointments.py), and so are the rules and their messages.
+(app/patients/appointments.py), and so are the rules and their messages.
 """
 
 from dataclasses import dataclass
@@ -18,14 +18,13 @@ from werkzeug.exceptions import HTTPException
 from app.api.schemas import ErrorSchema, StrictSchema, UtcDateTime
 from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key
 from app.auth.access import API_CLIENTS, default_rule
-from app.campaigns import appointments as services
-from app.campaigns.models import Appointment, AppointmentStatus, Patient
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
-from app.hotline.services import PATIENT_REF_PATTERN
+from app.health import require_redis
 from app.i18n import _l
 from app.input_rules import check_date
-from app.web import require_redis
+from app.patients import appointments as services
+from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, Patient
 
 blp = Blueprint(
     "api_appointments",

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from app.hotline.models import Channel, ContactStatus, EventKind, Topic
-from app.hotline.services import PATIENT_REF_PATTERN
 from app.hotline.telephony import CallEvent
 from app.i18n import LOCALES
 from app.input_rules import control_character_message, date_in_range, date_out_of_range_message, has_control_character
+from app.patients.models import PATIENT_REF_PATTERN
 
 # PostgreSQL `integer`: larger ids cannot exist, and would fail in the database instead of here.
 MAX_ID = 2**31 - 1

@@ -12,9 +12,8 @@ from app.api.forms import ApiTokenForm
 from app.auth.access import permits
 from app.auth.models import TenantRole
 from app.auth.tokens import api_tokens, issue_api_token, revoke_api_token
-from app.forms import domain_errors
+from app.forms import ConfirmForm, domain_errors
 from app.i18n import _
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 
 bp = tenant_blueprint("api_settings", __name__, rule=permits(TenantRole.MANAGER))

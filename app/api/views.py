@@ -36,12 +36,13 @@ from app.auth.models import ApiToken
 from app.auth.tokens import tenant_of_token
 from app.errors import STATUS_MESSAGES, ClinicNotServed, DomainError
 from app.extensions import csrf, db, limiter
+from app.health import require_redis
 from app.hotline import services, telephony
 from app.hotline.models import Contact, ContactEvent
 from app.i18n import _, _l
 from app.tenancy import set_current_tenant
 from app.tenants.models import Tenant
-from app.web import require_redis
+from app.tenants.services import is_served
 
 # last_used_at is a hint for people, not an audit trail: write it at most this often per token.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -96,8 +97,6 @@ def _authenticate():
     g.tenant = tenant
     g.tenant_token = set_current_tenant(tenant.id)
     sentry_sdk.set_tag("tenant", tenant.slug)
-
-    from app.tenants.services import is_served
 
     if not is_served(tenant):
         raise ClinicNotServed()

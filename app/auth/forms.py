@@ -2,7 +2,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from app.auth.passwords import MIN_PASSWORD_LENGTH
-from app.forms import CheckboxListField, Form, choices
+from app.forms import Form, choices
 from app.i18n import LOCALE_NAMES, _l
 
 
@@ -21,10 +21,6 @@ class ManagerForm(Form):
     password = PasswordField(
         _l("Initial password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
     )
-
-
-class ManagerTenantsForm(Form):
-    tenants = CheckboxListField(_l("Clinics"), coerce=int)
 
 
 class AcceptInvitationForm(Form):

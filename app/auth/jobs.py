@@ -7,8 +7,8 @@ from app.auth.models import User
 from app.extensions import db
 from app.i18n import _, force_locale
 from app.jobs import DEFAULT, platform_job
+from app.links import public_url
 from app.mail import send_email
-from app.web import public_url
 
 
 @platform_job(DEFAULT, name="auth.send_password_reset")

@@ -126,7 +126,7 @@ class ApiToken(TenantScoped, TimestampMixin, db.Model):
     """A clinic system's credential for the JSON API; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
-    __audit_name__ = "api_token"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "api_token"  # changes are recorded in the audit trail (app/audit)
     # Looked up by hash before the tenant is known; unique per tenant like every tenant-owned key.
     __table_args__ = (UniqueConstraint("tenant_id", "token_hash"), Index("ix_api_tokens_token_hash", "token_hash"))
 

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
+from sqlalchemy.orm import aliased
 
+from app import audit
+from app.audit.models import SecurityEvent
 from app.auth import sessions
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
-from app.compliance import audit
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
@@ -245,3 +247,16 @@ def set_locale(user: User, locale: str) -> None:
     if locale not in LOCALES:
         raise DomainError(_l("This language is not available."), "locale")
     user.locale = locale
+
+
+def security_events(limit: int = 50) -> list[tuple[SecurityEvent, str | None, str | None]]:
+    """The newest account-security events as (event, account e-mail, actor e-mail), for provider admins."""
+    account, actor = aliased(User), aliased(User)
+    rows = db.session.execute(
+        select(SecurityEvent, account.email, actor.email)
+        .outerjoin(account, account.id == SecurityEvent.user_id)
+        .outerjoin(actor, actor.id == SecurityEvent.actor_id)
+        .order_by(SecurityEvent.occurred_at.desc(), SecurityEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [tuple(row) for row in rows]

@@ -1,4 +1,4 @@
-"""Login, logout, the tenant picker, language choice, and the console's people pages."""
+"""Login, logout, password resets, language choice, and the console's people pages."""
 
 import hashlib
 from urllib.parse import urlsplit
@@ -25,16 +25,12 @@ from app.auth.forms import (
     LocaleForm,
     LoginForm,
     ManagerForm,
-    ManagerTenantsForm,
     ResetPasswordForm,
 )
-from app.auth.models import PlatformRole, TenantRole
-from app.compliance import audit
+from app.auth.models import PlatformRole
 from app.extensions import limiter
-from app.forms import choices, domain_errors
+from app.forms import ConfirmForm, domain_errors
 from app.i18n import LOCALES, _
-from app.tenants.forms import ConfirmForm
-from app.tenants.services import tenants_visible_to
 
 bp = default_rule(Blueprint("auth", __name__), PUBLIC)
 console_bp = default_rule(Blueprint("console_people", __name__, url_prefix="/console/managers"), PROVIDER_ADMINS)
@@ -59,7 +55,7 @@ def _safe_next(target: str | None) -> str | None:
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("auth.home"))
+        return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
         # The failure count (and a lock) is kept by the request's commit, also when the page answers 400.
@@ -70,7 +66,7 @@ def login():
         else:
             log_in(user)
             session.pop("locale", None)
-            return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+            return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
 
 
@@ -131,32 +127,6 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@bp.get("/")
-@SIGNED_IN
-def home():
-    """Send people where they work: the console, their only tenant, or the tenant picker."""
-    if current_user.uses_console:
-        return redirect(url_for("console_clinics.index"))
-    tenants = tenants_visible_to(current_user)
-    if len(tenants) == 1:
-        return redirect(url_for("tenant_settings.overview", tenant_slug=tenants[0].slug))
-    return _tenant_picker(tenants)
-
-
-@bp.get("/tenants")
-@SIGNED_IN
-def pick_tenant():
-    return _tenant_picker(tenants_visible_to(current_user))
-
-
-def _tenant_picker(tenants):
-    from app.hotline.services import waiting_for_agent_by_tenant
-
-    agent_tenants = [t.id for t in tenants if TenantRole.AGENT in current_user.roles_in(t.id)]
-    waiting = waiting_for_agent_by_tenant(current_user.id, agent_tenants) if agent_tenants else {}
-    return render_template("auth/pick_tenant.html", tenants=tenants, waiting=waiting)
-
-
 @bp.post("/locale")
 def choose_locale():
     form = LocaleForm()
@@ -166,7 +136,7 @@ def choose_locale():
         services.set_locale(current_user, form.locale.data)
     else:
         session["locale"] = form.locale.data
-    return redirect(_safe_next(request.form.get("next")) or url_for("auth.home"))
+    return redirect(_safe_next(request.form.get("next")) or url_for("home.index"))
 
 
 @console_bp.route("/", methods=["GET", "POST"])
@@ -187,7 +157,7 @@ def index():
         form=form,
         managers=services.managers(),
         locked=services.locked_users(),
-        security_events=audit.security_events(limit=20),
+        security_events=services.security_events(limit=20),
     ), 400 if form.errors else 200
 
 
@@ -198,19 +168,3 @@ def unlock(user_id: int):
     user = services.unlock_account(user_id, current_user.id)
     flash(_("The account %(email)s is unlocked.", email=user.email), "success")
     return redirect(url_for("console_people.index"))
-
-
-@console_bp.route("/<int:manager_id>", methods=["GET", "POST"])
-def assign(manager_id: int):
-    manager = next((m for m in services.managers() if m.id == manager_id), None)
-    if manager is None:
-        abort(404)
-    form = ManagerTenantsForm()
-    form.tenants.choices = choices((t.id, t.name) for t in tenants_visible_to(current_user))
-    if request.method == "GET":
-        form.tenants.data = [m.tenant_id for m in manager.memberships if m.role == "manager"]
-    if form.validate_on_submit():
-        services.set_manager_tenants(manager.id, set(form.tenants.data or []))
-        flash(_("Clinics assigned to %(name)s saved.", name=manager.name), "success")
-        return redirect(url_for("console_people.index"))
-    return render_template("console/assign.html", form=form, manager=manager), 400 if form.errors else 200

@@ -147,7 +147,7 @@ class PlanRate(TenantScoped, db.Model):
     """The unit price of one usage kind (and channel) in a plan, after an included volume per period."""
 
     __tablename__ = "plan_rates"
-    __audit_name__ = "plan_rate"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "plan_rate"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "plan_id", "kind", "channel"),
         ForeignKeyConstraint(["tenant_id", "plan_id"], ["price_plans.tenant_id", "price_plans.id"], ondelete="CASCADE"),

@@ -30,7 +30,7 @@ from app.billing.models import (
 )
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.i18n import _l
+from app.i18n import _l, force_locale
 from app.tenancy import current_tenant_id
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ def line_label(key: str, locale: str | None = None) -> str:
     label = InvoiceLineKey.label_of(key)
     if locale is None:
         return str(label)
-    from app.i18n import force_locale
 
     with force_locale(locale):
         return str(label)

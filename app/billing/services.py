@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.billing import stripe_adapter
-from app.billing.models import Invoice, InvoiceLine, InvoiceStatus, PricePlan, StripeEvent
+from app.billing.models import BillingAccount, Invoice, InvoiceLine, InvoiceStatus, PricePlan, StripeEvent
 from app.billing.pricing import (
     _add_months,
     draft_invoice,
@@ -35,6 +35,7 @@ from app.i18n import _l
 from app.input_rules import has_control_character
 from app.models import utcnow
 from app.tenancy import tenant_context
+from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ def sync_tenant(tenant_id: int, now: datetime | None = None) -> SyncResult:
     Without Stripe keys the run stops after closing: invoices exist locally and show as closed.
     Commits as it goes (the Stripe writes are recorded one by one); the caller is in the tenant.
     """
-    from app.tenants.services import get_tenant
-
     result = SyncResult()
     with billing_lock(tenant_id) as acquired:
         if not acquired:
@@ -171,8 +170,6 @@ def sync_tenant(tenant_id: int, now: datetime | None = None) -> SyncResult:
 
 def ensure_customer(tenant) -> str:
     """Create the clinic's Stripe customer once (metadata: tenant id), or refresh its name."""
-    from app.billing.models import BillingAccount
-
     account = db.session.scalar(select(BillingAccount))
     if account is not None:
         stripe_adapter.update_customer(account.stripe_customer_id, tenant.id, tenant.name)

@@ -8,17 +8,16 @@ from flask_babel import format_currency, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 
+from app import audit
 from app.auth.access import CONSOLE, default_rule, permits
-from app.auth.models import TenantRole
+from app.auth.models import TenantRole, User
 from app.billing import ledger, pricing, services
 from app.billing.forms import AdjustmentForm, PricePlanForm
 from app.billing.models import Invoice, InvoiceStatus
 from app.billing.pricing import line_label
-from app.compliance import audit
 from app.extensions import db
-from app.forms import domain_errors, page_status
+from app.forms import ConfirmForm, domain_errors, page_status
 from app.i18n import _
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_manage, tenants_visible_to
 
@@ -141,7 +140,6 @@ def adjustments():
                 flash(_("Adjustment recorded."), "success")
             return redirect(url_for("billing.adjustments"))
     plan = pricing.plan_for(pricing.current_period(g.tenant).first_day)
-    from app.auth.models import User
 
     entries = ledger.adjustments()
     authors = (

@@ -13,8 +13,8 @@ from flask import Blueprint, jsonify, request
 from app.auth.access import PUBLIC, default_rule
 from app.billing import services, stripe_adapter
 from app.extensions import csrf, limiter
+from app.health import require_redis
 from app.input_rules import BadInput, accepts_any_text, load_json
-from app.web import require_redis
 
 logger = logging.getLogger(__name__)
 

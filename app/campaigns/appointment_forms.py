@@ -2,12 +2,12 @@
 
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField
-from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
-from app.campaigns.appointments import OUTCOMES
-from app.campaigns.models import AppointmentStatus
 from app.forms import Form, choices
 from app.i18n import _l
+from app.patients.appointments import OUTCOMES
+from app.patients.models import AppointmentStatus
 
 
 class AppointmentFilterForm(Form):
@@ -32,8 +32,6 @@ class AppointmentFilterForm(Form):
 
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:
-            from wtforms.validators import ValidationError
-
             raise ValidationError(_l("The end lies before the start."))
 
 

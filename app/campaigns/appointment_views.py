@@ -2,6 +2,8 @@
 
 Managers (and provider admins), clinic admins and supervisors see the list; managers and clinic
 admins import and record outcomes. Agents have no business here.
+The page lives with the campaigns, above app/patients whose appointments it lists: its no-show rates
+with and without a reminder read the campaigns' messages.
 """
 
 import json
@@ -10,19 +12,20 @@ from contextlib import closing
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole
-from app.campaigns import appointments as services
+from app.campaigns import no_shows
 from app.campaigns.appointment_forms import (
     AppointmentFilterForm,
     ConfirmImportForm,
     ImportForm,
     OutcomeForm,
 )
-from app.campaigns.models import AppointmentStatus
-from app.compliance import audit
 from app.forms import domain_errors
 from app.i18n import LOCALE_NAMES, _
+from app.patients import appointments as services
+from app.patients.models import AppointmentStatus
 from app.tenants.routing import tenant_blueprint
 
 # Import and record outcomes: the clinic's managers and clinic admins (every view but the list).
@@ -54,7 +57,7 @@ def index():
         audit.record("appointment.listed", object_type="appointment", details={"page": form.page.data or 1})
     else:
         status = 400
-    rates = services.no_show_rates(6, time_zone=g.tenant.time_zone)
+    rates = no_shows.no_show_rates(6, time_zone=g.tenant.time_zone)
     chart = {
         "labels": [month.month.isoformat()[:7] for month in rates],
         "reminded": [float(m.reminded_rate) if m.reminded_rate is not None else None for m in rates],

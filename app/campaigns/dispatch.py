@@ -38,32 +38,29 @@ from flask import current_app, has_request_context, url_for
 from rq.timeouts import BaseTimeoutException
 from sqlalchemy import and_, bindparam, case, cast, func, literal, literal_column, null, or_, select, update
 
+from app.billing.ledger import record_usage_many
 from app.campaigns import channels
 from app.campaigns.models import (
     ATTEMPTS_EXHAUSTED,
     CONTROL_CHARACTER,
     UNEXPECTED_ERROR,
-    Appointment,
-    AppointmentStatus,
     Campaign,
     CampaignKind,
     CampaignStatus,
-    MessageChannel,
     MessageStatus,
     MessageTemplate,
     OutboundMessage,
-    Patient,
-    consent_allows,
 )
 from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.services import outbound_settings
 from app.campaigns.templating import context_for, has_forbidden_characters, render
 from app.extensions import db
+from app.links import public_url
+from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient, consent_allows
 from app.pg_arrays import execute_columns, one_of
 from app.tenancy import current_tenant_id
 from app.tenants.models import Tenant
 from app.tenants.services import current_tenant
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -472,8 +469,6 @@ class SenderPool:
 
 def _confirm(outcomes: _Outcomes) -> None:
     """Record the outcomes and the usage of the sent messages in one transaction, and commit it."""
-    from app.billing.ledger import record_usage_many
-
     if outcomes.updates:
         _finish_messages(outcomes.updates)
     if outcomes.usage:

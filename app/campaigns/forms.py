@@ -3,9 +3,10 @@
 from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.campaigns.models import CampaignKind, FailureReason, MessageChannel
+from app.campaigns.models import CampaignKind, FailureReason
 from app.forms import Form, choices
 from app.i18n import LOCALE_NAMES, _l
+from app.patients.models import MessageChannel
 
 
 def reason_text(reason: str | None) -> str:

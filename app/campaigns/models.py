@@ -1,4 +1,4 @@
-"""Patients, appointments, campaigns and their outbound messages.
+"""Campaigns and their outbound messages, to the patients of app/patients about their appointments.
 
 Everything here is tenant-owned: a campaign of one clinic can only ever join the
 appointments and patients of that clinic (composite `(tenant_id, id)` foreign keys),
@@ -9,7 +9,6 @@ from datetime import datetime, time
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
@@ -27,22 +26,7 @@ from app.extensions import db
 from app.i18n import _l
 from app.labels import LabelledEnum
 from app.models import TenantScoped, TimestampMixin, value_enum
-
-
-class AppointmentStatus(LabelledEnum):
-    SCHEDULED = "scheduled"
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-    ATTENDED = "attended"
-    NO_SHOW = "no_show"
-
-    __labels__ = {
-        SCHEDULED: _l("Scheduled"),
-        CONFIRMED: _l("Confirmed"),
-        CANCELLED: _l("Cancelled"),
-        ATTENDED: _l("Attended"),
-        NO_SHOW: _l("No-show"),
-    }
+from app.patients.models import MessageChannel
 
 
 class CampaignKind(LabelledEnum):
@@ -66,13 +50,6 @@ class CampaignStatus(LabelledEnum):
     FINISHED = "finished"
 
     __labels__ = {DRAFT: _l("Draft"), ACTIVE: _l("Running"), PAUSED: _l("Paused"), FINISHED: _l("Finished")}
-
-
-class MessageChannel(LabelledEnum):
-    EMAIL = "email"
-    SMS = "sms"
-
-    __labels__ = {EMAIL: _l("E-mail"), SMS: _l("SMS")}
 
 
 class MessageStatus(LabelledEnum):
@@ -105,7 +82,7 @@ class FailureReason(LabelledEnum):
     APPOINTMENT_CANCELLED = "appointment_cancelled"
     CAMPAIGN_FINISHED = "campaign_finished"
     CAMPAIGN_FINISHED_BEFORE_CODES = "campaign finished"  # written before the code existed (old rows)
-    PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr.py): never send again
+    PATIENT_ERASED = "patient_erased"  # GDPR erasure (app/compliance/gdpr/services.py): never send again
     CONTROL_CHARACTER = "control_character"  # the filled-in subject or text holds one: never sent (header injection)
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # claimed MAX_ATTEMPTS times and no run ever finished it
     UNEXPECTED_ERROR = "unexpected_error"
@@ -153,77 +130,11 @@ class Reply(LabelledEnum):
     }
 
 
-class Patient(TenantScoped, TimestampMixin, db.Model):
-    """Who may be messaged, on which channel, in which language: consent lives here."""
-
-    __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("tenant_id", "reference"), UniqueConstraint("tenant_id", "id"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reference: Mapped[str] = mapped_column(String(64), nullable=False)
-    email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
-    language: Mapped[str] = mapped_column(String(5), nullable=False)
-    consent_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    consent_sms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Erased under GDPR Art. 17 (app/compliance/gdpr.py): nothing personal is left and nothing is sent.
-    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    def may_receive(self, channel: "MessageChannel") -> bool:
-        return consent_allows(
-            channel,
-            email=self.email,
-            phone=self.phone,
-            consent_email=self.consent_email,
-            consent_sms=self.consent_sms,
-            opted_out_at=self.opted_out_at,
-        )
-
-
-def consent_allows(
-    channel: MessageChannel,
-    *,
-    email: str | None,
-    phone: str | None,
-    consent_email: bool,
-    consent_sms: bool,
-    opted_out_at: datetime | None,
-) -> bool:
-    """The consent rule: not opted out, consent for the channel, and an address on it."""
-    if opted_out_at is not None:
-        return False
-    if channel == MessageChannel.EMAIL:
-        return bool(consent_email and email)
-    return bool(consent_sms and phone)
-
-
-class Appointment(TenantScoped, TimestampMixin, db.Model):
-    __tablename__ = "appointments"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "external_id"),
-        UniqueConstraint("tenant_id", "id"),
-        ForeignKeyConstraint(["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"),
-        Index("ix_appointments_tenant_starts_at", "tenant_id", "starts_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    patient_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    location: Mapped[str] = mapped_column(String(120), nullable=False)
-    practitioner: Mapped[str] = mapped_column(String(120), nullable=False)
-    status: Mapped[AppointmentStatus] = mapped_column(
-        value_enum(AppointmentStatus, "appointment_status"), nullable=False, default=AppointmentStatus.SCHEDULED
-    )
-    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
 class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
     """The clinic's sending rules that every campaign shares."""
 
     __tablename__ = "outbound_settings"
-    __audit_name__ = "outbound_settings"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "outbound_settings"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id"),
         CheckConstraint("rate_per_minute > 0", name="rate_positive"),
@@ -246,7 +157,7 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
 
 class Campaign(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "campaigns"
-    __audit_name__ = "campaign"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "campaign"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (UniqueConstraint("tenant_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -264,7 +175,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
     """One message per appointment: `offset_minutes` from its start (negative = before)."""
 
     __tablename__ = "campaign_steps"
-    __audit_name__ = "campaign_step"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "campaign_step"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         ForeignKeyConstraint(["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.id"], ondelete="CASCADE"),
@@ -280,7 +191,7 @@ class CampaignStep(TenantScoped, TimestampMixin, db.Model):
 
 class MessageTemplate(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "message_templates"
-    __audit_name__ = "message_template"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "message_template"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "step_id", "language"),
         ForeignKeyConstraint(

@@ -21,8 +21,6 @@ from app.campaigns.models import (  # noqa: F401  (the reason codes are imported
     NO_CONSENT,
     OPTED_OUT,
     PATIENT_ERASED,
-    Appointment,
-    AppointmentStatus,
     Campaign,
     CampaignKind,
     CampaignStatus,
@@ -30,11 +28,10 @@ from app.campaigns.models import (  # noqa: F401  (the reason codes are imported
     MessageStatus,
     OutboundMessage,
     OutboundSettings,
-    Patient,
-    consent_allows,
 )
 from app.campaigns.services import in_quiet_hours, outbound_settings, steps, templates
 from app.extensions import db
+from app.patients.models import Appointment, AppointmentStatus, Patient, consent_allows
 from app.pg_arrays import execute_columns
 from app.tenants.services import current_tenant
 

@@ -12,22 +12,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from app.campaigns.models import (
-    Appointment,
-    AppointmentStatus,
-    Campaign,
-    CampaignKind,
-    MessageStatus,
-    OutboundMessage,
-    Patient,
-    Reply,
-    SurveyAnswer,
-)
+from app.campaigns.models import Campaign, CampaignKind, MessageStatus, OutboundMessage, Reply, SurveyAnswer
 from app.campaigns.planning import OPTED_OUT
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.hotline import services as hotline
 from app.hotline.models import Channel, Queue
 from app.i18n import _, _l, force_locale
+from app.patients.models import Appointment, AppointmentStatus, Patient
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +101,6 @@ def remember_reply(message: OutboundMessage, reply: Reply, moment: datetime) -> 
 
 def _offer_callback(message: OutboundMessage, patient: Patient, subject: str) -> None:
     """A callback contact in the clinic's queue; the message id makes a repeated reply harmless."""
-    from app.hotline import services as hotline
-
     queues = db.session.scalars(
         select(Queue).where(Queue.channel == Channel.CALLBACK, Queue.in_house.is_(False)).order_by(Queue.id)
     ).all()

@@ -11,7 +11,6 @@ from app.campaigns.models import (
     CampaignKind,
     CampaignStatus,
     CampaignStep,
-    MessageChannel,
     MessageStatus,
     MessageTemplate,
     OutboundMessage,
@@ -23,6 +22,7 @@ from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
+from app.patients.models import MessageChannel
 from app.tenants.services import current_tenant
 
 MAX_OFFSET_MINUTES = 366 * 24 * 60

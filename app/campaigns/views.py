@@ -1,10 +1,13 @@
 """Campaign pages of a clinic (managers build, clinic admins watch) and the patients' public answer pages."""
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from markupsafe import escape
 
+from app import audit
 from app.auth.access import PUBLIC, default_rule, has_role, permits
 from app.auth.models import TenantRole
 from app.campaigns import replies, services
+from app.campaigns.channels import signature_is_valid
 from app.campaigns.forms import (
     CampaignForm,
     OutboundSettingsForm,
@@ -13,17 +16,18 @@ from app.campaigns.forms import (
     TemplateForm,
     reason_text,
 )
-from app.campaigns.models import CampaignKind, MessageChannel, Reply
-from app.compliance import audit
+from app.campaigns.models import Campaign, CampaignKind, Reply
+from app.campaigns.templating import PLACEHOLDERS
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.forms import domain_errors, page_status
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
+from app.links import public_url
+from app.patients.models import Appointment, MessageChannel
 from app.tenancy import set_current_tenant
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import find_tenant_by_slug
-from app.web import public_url
 
 # Clinic admins watch; the provider's managers build and run campaigns.
 bp = tenant_blueprint(
@@ -192,7 +196,6 @@ def template(campaign_id: int, step_id: int):
                 url_for("campaigns.template", campaign_id=campaign.id, step_id=step.id, language=form.language.data)
             )
     preview = services.preview(step, language) if language in existing else None
-    from app.campaigns.templating import PLACEHOLDERS
 
     return render_template(
         "campaigns/template.html",
@@ -285,8 +288,6 @@ def _message(token: str):
 @public_bp.route("/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
 def respond(token: str):
-    from app.campaigns.models import Appointment, Campaign
-
     message = _message(token)
     campaign = db.session.get(Campaign, message.campaign_id)
     appointment = db.session.get(Appointment, message.appointment_id)
@@ -347,10 +348,6 @@ def opt_out(token: str):
 
 def _signed_form() -> dict[str, str]:
     """The provider's POST parameters, if its signature over our public URL is right; else 403."""
-    from flask import current_app
-
-    from app.campaigns.channels import signature_is_valid
-
     params = request.form.to_dict()
     url = public_url(request.path)
     if not signature_is_valid(url, params, request.headers.get("X-Twilio-Signature")):
@@ -366,8 +363,6 @@ def sms_inbound():
     answer = replies.handle_sms_reply(params.get("From", ""), params.get("Body", ""))
     body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     if answer:
-        from markupsafe import escape
-
         body += f"<Message>{escape(answer)}</Message>"
     return body + "</Response>", 200, {"Content-Type": "text/xml; charset=utf-8"}
 

@@ -1,1 +1,1 @@
-"""Audit log, GDPR export and erasure, retention (issue 7)."""
+"""Compliance: the audit trail pages, GDPR requests, retention, offboarding (issue 7)."""

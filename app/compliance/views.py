@@ -2,12 +2,13 @@
 
 from flask import Blueprint, g, render_template, request
 
+from app import audit
 from app.auth.access import PROVIDER_ADMINS, default_rule, permits
 from app.auth.models import TenantRole
-from app.compliance import audit
+from app.compliance import audit_search
 from app.errors import DomainError
 from app.extensions import db
-from app.input_rules import parse_page
+from app.input_rules import page_count, parse_page
 from app.tenants.models import Tenant
 from app.tenants.routing import tenant_blueprint
 
@@ -22,17 +23,17 @@ def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
     context = {"args": args, "actions": audit.ACTIONS, "endpoint": endpoint, "all_tenants": all_tenants}
     # A filter that does not parse is shown beside the filters; nothing was written, nothing to roll back.
     try:
-        filters = audit.parse_filters(request.args, time_zone)
+        filters = audit_search.parse_filters(request.args, time_zone)
         page = parse_page(request.args.get("page"))
     except DomainError as error:
         return render_template(
             "compliance/audit.html", rows=[], total=0, page=1, pages=1, error=str(error.message), **context
         ), 400
-    rows, total = audit.events(filters, page=page, all_tenants=all_tenants)
+    rows, total = audit_search.events(filters, page=page, all_tenants=all_tenants)
     tenants = {}
     if all_tenants:
         tenants = {t.id: t.name for t in db.session.query(Tenant).all()}
-    pages = audit.page_count(total, audit.PER_PAGE)
+    pages = page_count(total, audit_search.PER_PAGE)
     return render_template(
         "compliance/audit.html",
         rows=rows,

@@ -154,7 +154,7 @@ class Team(TenantScoped, TimestampMixin, db.Model):
     """A multilingual hotline team of one clinic, covering some languages during some hours."""
 
     __tablename__ = "teams"
-    __audit_name__ = "team"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "team"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (UniqueConstraint("tenant_id", "name"), UniqueConstraint("tenant_id", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -168,7 +168,7 @@ class Team(TenantScoped, TimestampMixin, db.Model):
 
 class TeamMember(TenantScoped, db.Model):
     __tablename__ = "team_members"
-    __audit_name__ = "team_member"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "team_member"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "team_id", "user_id"),
         # The team must belong to the same tenant as the membership row.
@@ -184,7 +184,7 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
     """Where contacts of one channel, language and topic wait. In-house queues are never offered to agents."""
 
     __tablename__ = "queues"
-    __audit_name__ = "queue"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "queue"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "name"),
         UniqueConstraint("tenant_id", "id"),

@@ -7,7 +7,6 @@ are computed from.
 
 import functools
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -20,6 +19,7 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.hotline import signals
 from app.hotline.models import (
     AgentLanguage,
     Channel,
@@ -36,13 +36,12 @@ from app.hotline.models import (
     Topic,
 )
 from app.i18n import LOCALES, _l
-from app.sla import services as sla
-from app.tenancy import current_tenant_id
+from app.patients.models import PATIENT_REF_PATTERN
+from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
 
-PATIENT_REF_PATTERN = re.compile(r"^[A-Za-z0-9._:/+-]{1,64}$")
 DISPOSITIONS = tuple(d.value for d in Disposition)
 OPEN_STATUSES = (ContactStatus.WAITING, ContactStatus.ASSIGNED, ContactStatus.WAITING_ON_PATIENT)
 
@@ -277,7 +276,7 @@ def offer_contact(
         external_id=external_id,
         offered_at=offered_at,
     )
-    sla.apply_policy(contact, queue)
+    signals.contact_offered.send(contact, queue=queue)
     db.session.add(contact)
     db.session.flush()
     append_event(
@@ -443,7 +442,7 @@ def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None
     otherwise a contact resolved while waiting would lose its last pause (docs/sla.md, section 9).
     """
     if status != ContactStatus.WAITING_ON_PATIENT and contact.waiting_on_patient_since is not None:
-        sla.extend_for_pause(contact, contact.waiting_on_patient_since, at)
+        signals.pause_ended.send(contact, paused_from=contact.waiting_on_patient_since, paused_until=at)
         contact.waiting_on_patient_since = None
     contact.status = status
 
@@ -699,8 +698,6 @@ def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[in
     Counted clinic by clinic inside each clinic's own tenant context, so both walls
     apply and no all-tenants read is needed.
     """
-    from app.tenancy import tenant_context
-
     languages = list(agent_languages(agent_id))
     counts = {}
     for tenant_id in tenant_ids:

@@ -3,12 +3,12 @@
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
-from app.compliance import audit
 from app.extensions import db
-from app.forms import domain_errors, page_status
-from app.hotline import services
+from app.forms import ConfirmForm, domain_errors, page_status
+from app.hotline import services, signals
 from app.hotline.forms import (
     CallbackForm,
     ComplaintForm,
@@ -23,7 +23,6 @@ from app.hotline.forms import (
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.input_rules import parse_page
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 
 # Who works where: managers set the hotline up, supervisors watch and reassign, agents (and the two
@@ -424,18 +423,16 @@ def supervisor():
     page = parse_page(request.args.get("page"))
     contacts, total = services.open_contacts(page=page, per_page=50)
     agents = services.tenant_agents(g.tenant.id)
-    from app.sla.alerts import recent_alerts
-
     return _render(
         "hotline/supervisor.html",
         loads=services.queue_loads(),
         contacts=contacts,
         total=total,
-        alerts=recent_alerts(),
         page=page,
         pages=max((total + 49) // 50, 1),
         agents={a.id: a.name for a in agents},
         reassign_form=ReassignForm(agents=agents),
+        **signals.contributions(signals.supervisor_page_shown),
     )
 
 

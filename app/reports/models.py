@@ -30,7 +30,7 @@ class ReportSchedule(TenantScoped, TimestampMixin, db.Model):
     """
 
     __tablename__ = "report_schedules"
-    __audit_name__ = "report_schedule"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "report_schedule"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id"),
         CheckConstraint("day_of_month BETWEEN 1 AND 28", name="day_of_month_range"),

@@ -28,12 +28,13 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _, _l
 from app.jobs import enqueue_after_commit
+from app.links import public_url
 from app.mail import send_email
 from app.reports import services
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
+from app.reports.pdf import report_pdf
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import Tenant, TenantStatus
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +276,6 @@ def _fail(run_id: int, failure: ReportFailure, detail: str | None = None) -> Rep
 
 def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=None) -> list[Attachment]:
     """The report as PDF and CSV files, named like the downloads, in the current locale."""
-    from app.reports.pdf import report_pdf
-
     stem = f"sla-{tenant.slug}-{report.period.first_day}-{report.period.last_day}"
     csv_file = Attachment(f"{stem}.csv", "text/csv", services.report_csv(report).encode("utf-8"))
     if on_progress:

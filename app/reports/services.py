@@ -16,6 +16,7 @@ from app.sla import metrics
 from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
 from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, versions
+from app.tenancy import tenant_context
 
 MAX_DAYS = 366
 
@@ -302,8 +303,6 @@ def portfolio(tenants, kind: str = "month") -> list[PortfolioRow]:
 
     No all-tenants read: every figure passes both walls of its own clinic.
     """
-    from app.tenancy import tenant_context
-
     rows = []
     for tenant in tenants:
         with tenant_context(tenant.id):

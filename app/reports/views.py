@@ -6,23 +6,22 @@ from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, rende
 from flask_babel import format_date
 from flask_login import current_user
 
+from app import audit
 from app.auth.access import CONSOLE, default_rule, has_role, permits
 from app.auth.models import TenantRole
-from app.compliance import audit
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import choices, domain_errors, page_status
-from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _
+from app.forms import ConfirmForm, choices, domain_errors, page_status
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_age
 from app.jobs import jobs_deferred
 from app.reports import schedule, services
 from app.reports.forms import ReportScheduleForm
 from app.reports.models import ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import tenants_visible_to
-from app.web import format_age
+from app.tenants.views import ONBOARDING_STEPS, _next_step
 
 # Reports are read by a clinic's managers, clinic admins and supervisors; managers send and schedule them.
 READERS = permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR)
@@ -178,8 +177,6 @@ def send_last_month():
 @bp.route("/settings/reports", methods=["GET", "POST"])
 def schedule_settings():
     """The clinic's report schedule (a step of onboarding): managers only."""
-    from app.tenants.views import ONBOARDING_STEPS, _next_step
-
     current = schedule.get_schedule()
     form = ReportScheduleForm(obj=current)
     form.member_ids.choices = choices(

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, literal, literal_column, or_, select
 
+from app.campaigns.models import SurveyAnswer
 from app.extensions import db
 from app.hotline.models import Contact, ContactStatus
 from app.sla.models import ServiceLevelConvention, SlaRollup
@@ -456,8 +457,6 @@ __all__ = [
 def survey_counts(start: datetime, end: datetime) -> tuple[int, int]:
     """CSAT answers given in [start, end): (answers, satisfied). Satisfied means 4 or 5 on the 1–5 scale,
     the usual top-two-box convention; CSAT % = satisfied / answers."""
-    from app.campaigns.models import SurveyAnswer
-
     answers, satisfied = db.session.execute(
         select(func.count(), func.count().filter(SurveyAnswer.score >= 4)).where(
             SurveyAnswer.scale == "csat", SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end

@@ -13,11 +13,13 @@ from sqlalchemy import select
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.hotline import signals
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _l
-from app.sla import clock, erlang
+from app.sla import alerts, erlang, metrics
 from app.sla.models import ServiceLevelConvention, SlaClock, SlaPolicy, SlaPolicyVersion
-from app.tenants.services import current_tenant
+from app.tenants import clock
+from app.tenants.services import closures, current_tenant, weekly_hours
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,6 @@ def delete_policy(policy_id: int) -> None:
 
 
 def calendar_for_current_tenant(years: range | None = None):
-    from app.tenants.services import closures, weekly_hours
-
     tenant = current_tenant()
     this_year = date.today().year  # noqa: DTZ011 - only bounds which years of holidays to load
     return clock.BusinessCalendar.for_tenant(
@@ -206,8 +206,6 @@ def forecast_from_history(
     *, language: str | None, queue_id: int | None, weeks: int = 4, now: datetime | None = None
 ) -> dict[tuple[int, int], float]:
     """Average offered contacts per (ISO weekday, local hour) over the last `weeks` weeks."""
-    from app.sla import metrics
-
     now = now or datetime.now(UTC)
     tenant_zone = calendar_for_current_tenant().time_zone
     counts = metrics.offered_by_hour(
@@ -277,3 +275,18 @@ def staffing_plan(
             StaffingSlot(weekday, hour, contacts, result, erlang.scheduled_agents(result.agents, shrinkage), seconds)
         )
     return plan
+
+
+def listen_to_hotline() -> None:
+    """Connect the SLA rules to the hotline's signals (app/hotline/signals.py); connecting again changes nothing.
+
+    The hotline stands below this domain and cannot call it: it announces a new contact, the end of a
+    pause and its supervisor page, and these receivers answer.
+    """
+    signals.contact_offered.connect(apply_policy)
+    signals.pause_ended.connect(extend_for_pause)
+    signals.supervisor_page_shown.connect(_supervisor_alerts)
+
+
+def _supervisor_alerts(_sender) -> dict:
+    return {"alerts": alerts.recent_alerts()}

@@ -4,16 +4,15 @@ import json
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from app import audit
 from app.auth.access import permits
 from app.auth.models import TenantRole
-from app.compliance import audit
 from app.extensions import db
-from app.forms import domain_errors
+from app.forms import ConfirmForm, domain_errors
 from app.hotline.services import queues
 from app.i18n import WEEKDAY_NAMES, _
 from app.sla import services
-from app.sla.forms import SlaPolicyForm
-from app.tenants.forms import ConfirmForm
+from app.sla.forms import SlaPolicyForm, StaffingForm
 from app.tenants.routing import tenant_blueprint
 
 bp = tenant_blueprint("sla", __name__, "/settings/sla", rule=permits(TenantRole.MANAGER))
@@ -87,8 +86,6 @@ staffing_bp = tenant_blueprint("staffing", __name__, "/staffing", rule=STAFFING_
 @staffing_bp.get("/")
 def staffing():
     """Agents needed per weekday and hour (Erlang C) for a language, from history or a typed forecast."""
-    from app.sla.forms import StaffingForm
-
     form = StaffingForm(request.args, languages=g.tenant.supported_locales)
     plan, status = None, 200
     if request.args:

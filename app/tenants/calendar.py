@@ -4,6 +4,8 @@ from datetime import date, datetime, timedelta
 
 import holidays
 
+from app.tenants.clock import BusinessCalendar, business_seconds
+
 
 def public_holidays(country_code: str, subdivision: str | None, year: int, language: str = "en") -> dict:
     """Public holidays of a country (and subdivision) for one year, named in `language` where known."""
@@ -27,7 +29,6 @@ def upcoming_closed_days(tenant, closures, today: date, days: int = 90, language
 
 def is_open_at(tenant, hours, closures, moment: datetime) -> bool:
     """Whether the clinic is open at an aware `moment`: the SLA clock's calendar, asked for one second."""
-    from app.sla.clock import BusinessCalendar, business_seconds
 
     calendar = BusinessCalendar.for_tenant(tenant, hours, closures, range(moment.year - 1, moment.year + 2))
     return business_seconds(calendar, moment, moment + timedelta(seconds=1)) == 1

@@ -69,10 +69,15 @@ class InvitationForm(Form):
     )
 
 
+class ManagerTenantsForm(Form):
+    """The clinics an outsourcing manager is assigned to (provider console)."""
+
+    tenants = CheckboxListField(_l("Clinics"), coerce=int)
+
+
 class StatusForm(Form):
     status = SelectField(_l("New status"), choices=choices((s.value, s.label) for s in TenantStatus))
     confirm_slug = StringField(_l("Type the clinic's address to confirm"), validators=[Optional(), Length(max=40)])
 
 
-class ConfirmForm(Form):
-    """An empty form: a POST with a valid CSRF token is the confirmation."""
+# END

@@ -56,7 +56,7 @@ class BusinessHours(TenantScoped, TimestampMixin, db.Model):
     """
 
     __tablename__ = "business_hours"
-    __audit_name__ = "business_hours"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "business_hours"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (
         UniqueConstraint("tenant_id", "weekday", "opens_at"),
         CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
@@ -72,7 +72,7 @@ class Closure(TenantScoped, TimestampMixin, db.Model):
     """A custom closed day on top of the public holidays (staff training, inventory…)."""
 
     __tablename__ = "closures"
-    __audit_name__ = "closure"  # changes are recorded in the audit trail (compliance.audit)
+    __audit_name__ = "closure"  # changes are recorded in the audit trail (app/audit)
     __table_args__ = (UniqueConstraint("tenant_id", "day"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

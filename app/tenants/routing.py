@@ -11,7 +11,9 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.access import Rule, check_tenant_access, default_rule
+from app.errors import ClinicNotServed
 from app.tenancy import reset_current_tenant, set_current_tenant
+from app.tenants.services import can_enter, can_manage, find_tenant_by_slug, is_served
 
 
 def tenant_blueprint(name: str, import_name: str, url_prefix: str = "", *, rule: Rule | None = None) -> Blueprint:
@@ -33,9 +35,6 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "", *, rule:
 
     @bp.before_request
     def _enter_tenant():
-        from app.errors import ClinicNotServed
-        from app.tenants.services import can_enter, can_manage, find_tenant_by_slug, is_served
-
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
         tenant = find_tenant_by_slug(g.tenant_slug or "")

@@ -8,18 +8,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
+from app import audit
 from app.auth.models import Membership, PlatformRole, TenantRole, User
-from app.compliance import audit
+from app.auth.services import create_user
 from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
 from app.jobs import enqueue_after_commit
+from app.links import public_url
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
-from app.web import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -323,9 +326,6 @@ def revoke_invitation(invitation_id: int) -> None:
 
 
 def _invitation_serializer():
-    from flask import current_app
-    from itsdangerous import URLSafeTimedSerializer
-
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tenant-invitation")
 
 
@@ -341,8 +341,6 @@ def invitation_url(invitation: Invitation) -> str:
 
 def read_invitation_token(token: str) -> tuple[int, int, str]:
     """The (tenant id, invitation id, nonce) a token carries; NotFound for any bad token."""
-    from itsdangerous import BadSignature
-
     try:
         tenant_id, invitation_id, nonce = _invitation_serializer().loads(
             token, max_age=int(INVITATION_LIFETIME.total_seconds())
@@ -367,8 +365,6 @@ def open_invitation(invitation_id: int, nonce: str) -> Invitation:
 
 def accept_invitation(invitation: Invitation, *, name: str, password: str | None) -> User:
     """Join the tenant: create the account if needed (with a password), add the membership."""
-    from app.auth.services import create_user
-
     user = db.session.scalar(select(User).where(User.email == invitation.email))
     if user is None:
         user = create_user(email=invitation.email, name=name, password=password)

@@ -6,12 +6,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.access import CONSOLE, MEMBERS, PUBLIC, default_rule, has_role, permits
+from app.auth import services as accounts
+from app.auth.access import CONSOLE, MEMBERS, PROVIDER_ADMINS, PUBLIC, default_rule, has_role, permits
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
 from app.auth.views import log_in
 from app.extensions import db
-from app.forms import choices, domain_errors, page_status
+from app.forms import ConfirmForm, choices, domain_errors, page_status
 from app.i18n import WEEKDAY_NAMES, _, _l, get_locale_code
 from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
@@ -20,9 +21,9 @@ from app.tenants import calendar, services
 from app.tenants.forms import (
     ClinicProfileForm,
     ClosureForm,
-    ConfirmForm,
     HoursForm,
     InvitationForm,
+    ManagerTenantsForm,
     NewClinicForm,
     StatusForm,
 )
@@ -62,6 +63,24 @@ def _render_form(template: str, form, **context):
 def index():
     tenants = services.tenants_visible_to(current_user)
     return render_template("console/clinics.html", tenants=tenants)
+
+
+@console_bp.route("/managers/<int:manager_id>", methods=["GET", "POST"])
+@PROVIDER_ADMINS
+def manager_clinics(manager_id: int):
+    """The clinics an outsourcing manager is assigned to (the console's people pages link here)."""
+    manager = next((m for m in accounts.managers() if m.id == manager_id), None)
+    if manager is None:
+        abort(404)
+    form = ManagerTenantsForm()
+    form.tenants.choices = choices((t.id, t.name) for t in services.tenants_visible_to(current_user))
+    if request.method == "GET":
+        form.tenants.data = [m.tenant_id for m in manager.memberships if m.role == "manager"]
+    if form.validate_on_submit():
+        accounts.set_manager_tenants(manager.id, set(form.tenants.data or []))
+        flash(_("Clinics assigned to %(name)s saved.", name=manager.name), "success")
+        return redirect(url_for("console_people.index"))
+    return render_template("console/assign.html", form=form, manager=manager), 400 if form.errors else 200
 
 
 @console_bp.route("/clinics/new", methods=["GET", "POST"])

@@ -25,10 +25,10 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import text
 
-from app.campaigns.models import AppointmentStatus
 from app.extensions import db
 from app.hotline import telephony
 from app.hotline.telephony import CallEvent
+from app.patients.models import AppointmentStatus
 from app.tenancy import tenant_context
 from tests.infra import summary
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from app.audit.models import SecurityEvent
 from app.auth.models import User
-from app.compliance.models import SecurityEvent
 from app.extensions import db
 from tests.conftest import PASSWORD, Browser
 

@@ -10,9 +10,9 @@ from itsdangerous import TimestampSigner
 from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
+from app.audit.models import SecurityEvent
 from app.auth import services
 from app.auth.models import User
-from app.compliance.models import SecurityEvent
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from tests.conftest import PASSWORD, Browser

@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from app.campaigns import services
 from app.campaigns.jobs import run_outbound
-from app.campaigns.models import CampaignKind, CampaignStatus, MessageChannel, MessageStatus, OutboundMessage
+from app.campaigns.models import CampaignKind, CampaignStatus, MessageStatus, OutboundMessage
 from app.extensions import db
 from app.jobs import get_queue
+from app.patients.models import MessageChannel
 from app.tenancy import tenant_context
 from tests.infra.worker_process import kill_worker, start_worker, wait_for, worker_env
 

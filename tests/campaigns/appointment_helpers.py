@@ -2,7 +2,7 @@
 
 import re
 
-from app.campaigns.appointments import COLUMNS
+from app.patients.appointments import COLUMNS
 
 HEADER = ",".join(COLUMNS)
 _PAYLOAD = re.compile(r'name="payload"[^>]*value="([^"]+)"')

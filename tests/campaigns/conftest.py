@@ -6,9 +6,10 @@ import pytest
 from rq import SimpleWorker
 
 from app.campaigns import services
-from app.campaigns.models import CampaignKind, MessageChannel
+from app.campaigns.models import CampaignKind
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
+from app.patients.models import MessageChannel
 from app.tenancy import tenant_context
 
 

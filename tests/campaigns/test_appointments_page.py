@@ -7,18 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from app.campaigns.appointments import month_starts, no_show_rates
-from app.campaigns.models import (
-    Appointment,
-    AppointmentStatus,
-    Campaign,
-    CampaignKind,
-    CampaignStep,
-    MessageChannel,
-    MessageStatus,
-    OutboundMessage,
-)
+from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage
+from app.campaigns.no_shows import month_starts, no_show_rates
 from app.extensions import db
+from app.patients.models import Appointment, AppointmentStatus, MessageChannel
 from app.tenancy import tenant_context
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -248,8 +240,8 @@ def test_demo_appointments_and_no_show_rates_on_sqlite_stay_per_clinic(tmp_path,
     from sqlalchemy import func, select
 
     from app import create_app
-    from app.campaigns.models import Patient
     from app.demo import seed_demo
+    from app.patients.models import Patient
     from app.tenants.models import Tenant
 
     database = f"sqlite:///{tmp_path / 'embedded.db'}"

@@ -80,8 +80,8 @@ def test_another_clinics_manager_cannot_delete_a_step(app, two_tenants, login_as
 def test_a_paused_campaign_sends_nothing_until_it_is_started_again_and_each_change_is_audited(
     app, two_tenants, login_as, sms, reminder_campaign, create_patient, create_appointment
 ):
+    from app.audit.models import AuditEvent
     from app.campaigns.models import Campaign, CampaignStatus
-    from app.compliance.models import AuditEvent
 
     a = two_tenants.a
     ids = reminder_campaign(a.id)

@@ -4,8 +4,9 @@ from sqlalchemy import event, select, text
 
 from app.billing.models import UsageRecord
 from app.campaigns import dispatch, planning, services
-from app.campaigns.models import MessageChannel, MessageStatus, OutboundMessage
+from app.campaigns.models import MessageStatus, OutboundMessage
 from app.extensions import db
+from app.patients.models import MessageChannel
 from app.tenancy import tenant_context
 from tests.campaigns.conftest import DUE_FIRST_STEP, now, run_outbound_worker
 from tests.campaigns.test_outbound import _enqueue_run, _messages

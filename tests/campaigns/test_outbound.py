@@ -8,16 +8,10 @@ from sqlalchemy import func, select
 from app.billing.models import UsageRecord
 from app.campaigns import dispatch, planning
 from app.campaigns.channels import twilio_signature
-from app.campaigns.models import (
-    Appointment,
-    AppointmentStatus,
-    MessageStatus,
-    OutboundMessage,
-    Patient,
-    Reply,
-)
+from app.campaigns.models import MessageStatus, OutboundMessage, Reply
 from app.extensions import db
 from app.hotline.models import Channel, Contact
+from app.patients.models import Appointment, AppointmentStatus, Patient
 from app.tenancy import tenant_context
 from tests.campaigns.conftest import DUE_FIRST_STEP, run_outbound_worker
 
@@ -69,7 +63,7 @@ def test_due_reminder_is_sent_once_by_sms_with_usage_recorded(
 def test_email_step_goes_over_smtp_with_a_stable_message_id(
     app, two_tenants, mailbox, create_patient, create_appointment, reminder_campaign
 ):
-    from app.campaigns.models import MessageChannel
+    from app.patients.models import MessageChannel
 
     a = two_tenants.a
     reminder_campaign(a.id, channel_first=MessageChannel.EMAIL)
@@ -304,8 +298,9 @@ def test_survey_answer_is_stored_once_and_scores_are_validated(
     from datetime import timedelta as td
 
     from app.campaigns import services
-    from app.campaigns.models import AppointmentStatus as Status
-    from app.campaigns.models import CampaignKind, MessageChannel, SurveyAnswer
+    from app.campaigns.models import CampaignKind, SurveyAnswer
+    from app.patients.models import AppointmentStatus as Status
+    from app.patients.models import MessageChannel
 
     a = two_tenants.a
     with app.app_context(), tenant_context(a.id):

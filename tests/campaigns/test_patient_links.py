@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from app.campaigns import planning
-from app.campaigns.models import MessageStatus, OutboundMessage, Patient, Reply
+from app.campaigns.models import MessageStatus, OutboundMessage, Reply
 from app.extensions import db
+from app.patients.models import Patient
 from app.tenancy import tenant_context
 from tests.campaigns.conftest import DUE_FIRST_STEP, run_outbound_worker
 from tests.campaigns.test_outbound import _enqueue_run
@@ -114,8 +115,8 @@ def _reminded(app, a, sms, create_patient, create_appointment, reminder_campaign
 
 
 def _appointment_and_contacts(app, tenant_id, appointment_id):
-    from app.campaigns.models import Appointment
     from app.hotline.models import Contact
+    from app.patients.models import Appointment
 
     with app.app_context(), tenant_context(tenant_id):
         status = db.session.get(Appointment, appointment_id).status
@@ -126,8 +127,8 @@ def _appointment_and_contacts(app, tenant_id, appointment_id):
 def test_cancel_link_frees_the_slot_and_asks_an_agent_to_rebook(
     app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign, create_queue
 ):
-    from app.campaigns.models import AppointmentStatus
     from app.hotline.models import Channel
+    from app.patients.models import AppointmentStatus
 
     a = two_tenants.a
     callbacks = create_queue(a.id, "Callbacks", channel=Channel.CALLBACK, language="en")
@@ -151,8 +152,8 @@ def test_cancel_link_frees_the_slot_and_asks_an_agent_to_rebook(
 def test_callback_link_asks_for_a_call_and_keeps_the_appointment(
     app, two_tenants, sms, browser, create_patient, create_appointment, reminder_campaign, create_queue
 ):
-    from app.campaigns.models import AppointmentStatus
     from app.hotline.models import Channel
+    from app.patients.models import AppointmentStatus
 
     a = two_tenants.a
     callbacks = create_queue(a.id, "Callbacks", channel=Channel.CALLBACK, language="en")

@@ -16,19 +16,17 @@ from app.campaigns.jobs import run_outbound
 from app.campaigns.models import (
     ATTEMPTS_EXHAUSTED,
     CONTROL_CHARACTER,
-    Appointment,
     Campaign,
     CampaignKind,
     CampaignStep,
-    MessageChannel,
     MessageStatus,
     MessageTemplate,
     OutboundMessage,
-    Patient,
 )
 from app.errors import DomainError
 from app.extensions import db
 from app.jobs import get_queue
+from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenancy import tenant_context
 from tests.campaigns.conftest import DUE_FIRST_STEP, now, run_outbound_worker
 from tests.infra.smtp import smtp_server

@@ -11,20 +11,11 @@ from sqlalchemy import func, select, text
 
 from app.billing.ledger import record_usage
 from app.billing.models import UsageKind, UsageRecord
-from app.campaigns.models import (
-    Appointment,
-    Campaign,
-    CampaignKind,
-    CampaignStep,
-    MessageChannel,
-    MessageStatus,
-    OutboundMessage,
-    Patient,
-    SurveyAnswer,
-)
+from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage, SurveyAnswer
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactNote, ContactStatus
+from app.patients.models import Appointment, MessageChannel, Patient
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
 

@@ -13,23 +13,15 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from app import audit
 from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.campaigns import services as campaigns
-from app.campaigns.models import (
-    Appointment,
-    AppointmentStatus,
-    CampaignKind,
-    MessageChannel,
-    MessageStatus,
-    OutboundMessage,
-    Patient,
-    SurveyAnswer,
-)
-from app.compliance import audit
+from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage, SurveyAnswer
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, ContactStatus
+from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.tenancy import tenant_context
 
 ALICE = {

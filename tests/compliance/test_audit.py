@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from app import audit
+from app.audit.models import AuditEvent
 from app.auth.models import User
-from app.compliance import audit
-from app.compliance.models import AuditEvent
 from app.extensions import db
 from app.tenancy import tenant_context
 from tests.conftest import Browser

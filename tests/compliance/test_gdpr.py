@@ -15,12 +15,14 @@ from pypdf import PdfReader
 from rq import SimpleWorker
 from sqlalchemy import select, text
 
+from app.audit.models import AuditEvent
 from app.auth.models import TenantRole
-from app.campaigns.models import Appointment, OutboundMessage, Patient
-from app.compliance import gdpr
-from app.compliance.models import AuditEvent, GdprRequest
+from app.campaigns.models import OutboundMessage
+from app.compliance.gdpr import services as gdpr
+from app.compliance.gdpr.models import GdprRequest
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
+from app.patients.models import Appointment, Patient
 from app.tenancy import tenant_context
 from tests.compliance.conftest import ALICE, BOB, CAROL
 

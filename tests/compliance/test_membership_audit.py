@@ -7,8 +7,8 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from app.audit.models import AuditEvent
 from app.auth.models import PlatformRole, TenantRole
-from app.compliance.models import AuditEvent
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.tenancy import tenant_context

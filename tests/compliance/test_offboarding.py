@@ -10,9 +10,9 @@ from rq import SimpleWorker
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.compliance import audit
-from app.compliance.models import AuditEvent
-from app.compliance.offboarding_models import DeletionCertificate, OffboardingArchive
+from app import audit
+from app.audit.models import AuditEvent
+from app.compliance.offboarding.models import DeletionCertificate, OffboardingArchive
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.tenancy import tenant_context
@@ -305,7 +305,7 @@ def test_a_table_added_later_is_archived_deleted_and_checked_without_code_change
 
 
 def test_running_the_archive_job_again_keeps_the_archive_it_built(app, login_as, clinics):
-    from app.compliance.offboarding_jobs import build_clinic_archive
+    from app.compliance.offboarding.jobs import build_clinic_archive
 
     a = clinics.a
     browser = login_as(a.manager)

@@ -6,10 +6,10 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEvent
 from app.campaigns.models import OutboundMessage, SurveyAnswer
-from app.compliance.models import AuditEvent
-from app.compliance.retention_jobs import run_retention, schedule_retention
-from app.compliance.retention_models import RetentionRun, RetentionSettings
+from app.compliance.retention.jobs import run_retention, schedule_retention
+from app.compliance.retention.models import RetentionRun, RetentionSettings
 from app.extensions import db, redis_connection
 from app.hotline.models import Contact
 from app.jobs import get_queue
@@ -37,7 +37,7 @@ def run_default_worker(app) -> None:
 def queue_retention(app, tenant_id: int) -> None:
     with app.app_context():
         get_queue("default").enqueue(
-            run_retention, tenant_id, description="app.compliance.retention_jobs.run_retention"
+            run_retention, tenant_id, description="app.compliance.retention.jobs.run_retention"
         )
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from app import create_app
 from app.auth.models import PlatformRole, User
-from app.compliance import offboarding, retention
-from app.compliance.offboarding_models import OffboardingArchive
+from app.compliance.offboarding import services as offboarding
+from app.compliance.offboarding.models import OffboardingArchive
+from app.compliance.retention import services as retention
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactNote, ContactStatus, Topic

@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEvent
 from app.campaigns.services import outbound_settings
-from app.compliance.models import AuditEvent
 from app.extensions import db
 from app.hotline.models import Queue
 from app.tenancy import tenant_context

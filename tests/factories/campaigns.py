@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.campaigns.models import Appointment, AppointmentStatus, Patient
 from app.extensions import db
+from app.patients.models import Appointment, AppointmentStatus, Patient
 from app.tenancy import tenant_context
 
 

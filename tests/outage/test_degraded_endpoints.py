@@ -12,8 +12,9 @@ from sqlalchemy import select
 from app.auth.tokens import issue_api_token
 from app.campaigns import planning
 from app.campaigns import services as campaigns
-from app.campaigns.models import CampaignKind, MessageChannel, MessageStatus, OutboundMessage, Patient
+from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage
 from app.extensions import db
+from app.patients.models import MessageChannel, Patient
 from app.tenancy import tenant_context
 from tests.conftest import PASSWORD, Browser
 

@@ -13,8 +13,8 @@ from rq.job import JobStatus
 from sqlalchemy import select
 
 from app.auth.models import TenantRole, User
-from app.compliance.offboarding_models import OffboardingArchive
-from app.compliance.retention_models import RetentionRun
+from app.compliance.offboarding.models import OffboardingArchive
+from app.compliance.retention.models import RetentionRun
 from app.extensions import db
 from app.jobs import get_queue
 from app.outbox import OutboxStatus, relay_outbox, relay_pass
@@ -207,8 +207,8 @@ def test_a_purge_and_an_archive_asked_for_while_redis_is_down_run_once_redis_is_
         db.session.remove()
     assert manager.post(f"/t/{a.slug}/offboarding/archives").status_code == 302
     assert [(e.function, e.kwargs, e.status) for e in outbox_rows(app)] == [
-        ("app.compliance.retention_jobs.run_retention", {"trigger": "manual"}, OutboxStatus.PENDING),
-        ("app.compliance.offboarding_jobs.build_clinic_archive", {}, OutboxStatus.PENDING),
+        ("app.compliance.retention.jobs.run_retention", {"trigger": "manual"}, OutboxStatus.PENDING),
+        ("app.compliance.offboarding.jobs.build_clinic_archive", {}, OutboxStatus.PENDING),
     ]
 
     own_redis.start()

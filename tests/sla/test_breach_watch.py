@@ -81,3 +81,20 @@ def test_alerts_are_raised_at_the_policy_warning_share(app, two_tenants, create_
     with app.app_context(), tenant_context(a.id):
         raised = alerts.raise_alerts(datetime.now(UTC) + timedelta(seconds=1))
         assert [(r.contact_id, r.kind) for r in raised] == [(contact, AlertKind.WARNING)]
+
+
+def test_supervisor_page_lists_the_clinics_sla_alerts_and_none_of_another(
+    app, two_tenants, create_queue, create_contact, login_as
+):
+    # The hotline's page shows what the SLA domain above it contributes (app/hotline/signals.py).
+    a, b = two_tenants.a, two_tenants.b
+    breached = create_contact(a.id, create_queue(a.id, "Phone EN", target_seconds=100), age_seconds=150)
+    foreign = create_contact(b.id, create_queue(b.id, "B line", target_seconds=100), age_seconds=150)
+    for tenant_id in (a.id, b.id):
+        with app.app_context(), tenant_context(tenant_id):
+            alerts.raise_alerts()
+            db.session.commit()
+
+    page = login_as(a.supervisor).get(f"/t/{a.slug}/supervisor").get_data(as_text=True)
+    assert f"Contact {breached}" in page and "Breach" in page
+    assert f"Contact {foreign}<" not in page and "No SLA warnings or breaches recorded." not in page

@@ -101,7 +101,7 @@ def test_waiting_on_the_patient_pauses_the_business_clock(app, clinic, create_us
         db.session.commit()
         assert item.due_at > before[0] and item.resolution_due_at > before[1]
         # A week of pause is a week of business hours: 5 days x 9 h.
-        from app.sla import clock
+        from app.tenants import clock
 
         calendar = sla.calendar_for_current_tenant()
         assert clock.business_seconds(calendar, before[1], item.resolution_due_at) == 5 * 9 * 3600

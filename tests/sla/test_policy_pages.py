@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from app.compliance.models import AuditEvent
+from app.audit.models import AuditEvent
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel

@@ -75,27 +75,20 @@ from datetime import UTC, datetime
 
 from sqlalchemy import String, and_, bindparam, cast, delete, func, literal, or_, select, update
 
+from app import audit
+from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.campaigns.dispatch import ClinicLinks
-from app.campaigns.models import (
-    Appointment,
-    Campaign,
-    MessageChannel,
-    MessageStatus,
-    MessageTemplate,
-    OutboundMessage,
-    Patient,
-    SurveyAnswer,
-)
+from app.campaigns.models import Campaign, MessageStatus, MessageTemplate, OutboundMessage, SurveyAnswer
 from app.campaigns.planning import APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.templating import context_for, render
-from app.compliance import audit
-from app.compliance.models import AuditEvent, GdprOutcome, GdprRequest, GdprRequestKind
+from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact, ContactEvent, ContactNote
 from app.i18n import _l
 from app.models import utcnow
+from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
 

@@ -5,14 +5,13 @@ from flask_login import current_user
 
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole
-from app.compliance import audit, retention
-from app.compliance.retention_forms import RetentionForm
-from app.compliance.retention_models import MAX_DAYS, MIN_DAYS
-from app.forms import domain_errors
+from app.compliance.retention import services as retention
+from app.compliance.retention.forms import RetentionForm
+from app.compliance.retention.models import MAX_DAYS, MIN_DAYS
+from app.forms import ConfirmForm, domain_errors
 from app.i18n import _
-from app.input_rules import parse_page
+from app.input_rules import page_count, parse_page
 from app.jobs import enqueue_after_commit
-from app.tenants.forms import ConfirmForm
 from app.tenants.routing import tenant_blueprint
 
 # Managers and clinic admins of the clinic read; managers change the periods and start a purge.
@@ -27,7 +26,7 @@ bp = tenant_blueprint(
 def _page(form: RetentionForm, *, status: int = 200):
     page = parse_page(request.args.get("page"))
     runs, total = retention.runs(page)
-    pages = audit.page_count(total, retention.RUNS_PER_PAGE)
+    pages = page_count(total, retention.RUNS_PER_PAGE)
     return render_template(
         "compliance/retention.html",
         form=form,

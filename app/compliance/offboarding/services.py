@@ -30,9 +30,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import MetaData, delete, func, inspect, select, text
 
+from app import audit
 from app.auth.models import User
-from app.compliance import audit
-from app.compliance.offboarding_models import ArchiveStatus, DeletionCertificate, OffboardingArchive
+from app.compliance.offboarding.models import ArchiveStatus, DeletionCertificate, OffboardingArchive
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact

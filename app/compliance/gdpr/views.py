@@ -2,21 +2,22 @@
 
 Clinic admins of the clinic act on it, and so may its outsourcing managers and provider admins; every
 other member (agents, supervisors) is refused with 403, and anyone from another clinic gets 404 from the
-tenant blueprint. The rules live in app/compliance/gdpr.py; these views parse, call and answer, and the
-request commits once (a refused request too: its entry in the log is kept, app/application.py).
+tenant blueprint. The rules live in app/compliance/gdpr/services.py; these views parse, call and answer, and
+the request commits once (a refused request too: its entry in the log is kept, app/application.py).
 """
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import audit
 from app.auth.access import permits
 from app.auth.models import TenantRole
-from app.compliance import audit, gdpr
-from app.compliance.gdpr_pdf import export_pdf as render_export_pdf
-from app.compliance.models import GdprRequestKind
+from app.compliance.gdpr import services as gdpr
+from app.compliance.gdpr.models import GdprRequestKind
+from app.compliance.gdpr.pdf import export_pdf as render_export_pdf
 from app.errors import DomainError
 from app.i18n import _, _l
-from app.input_rules import parse_page
+from app.input_rules import page_count, parse_page
 from app.tenants.routing import tenant_blueprint
 
 bp = tenant_blueprint("privacy", __name__, "/privacy", rule=permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN))
@@ -44,7 +45,7 @@ def _page(
     page: int = 1,
 ):
     rows, total = gdpr.requests_page(page)
-    pages = audit.page_count(total, gdpr.PER_PAGE)
+    pages = page_count(total, gdpr.PER_PAGE)
     return render_template(
         "compliance/privacy.html",
         patients=[(p, gdpr.holdings(p)) for p in patients],

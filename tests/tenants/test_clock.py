@@ -1,4 +1,4 @@
-"""The business-hours clock (app/sla/clock.py): hand-computed cases and property tests.
+"""The business-hours clock (app/tenants/clock.py): hand-computed cases and property tests.
 
 Expected second counts are worked out in the comments. DST dates used:
 - Europe/Berlin 2024: spring forward Sun 31 Mar 02:00 CET (+1) -> 03:00 CEST (+2), at 01:00 UTC;
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.sla.clock import (
+from app.tenants.clock import (
     BusinessCalendar,
     add_business_seconds,
     business_seconds,

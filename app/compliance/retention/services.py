@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, cast, delete, func, literal, or_, select, update
 
+from app import audit
 from app.campaigns.models import MessageStatus, OutboundMessage, SurveyAnswer
-from app.compliance import audit
-from app.compliance.retention_models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
+from app.compliance.retention.models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
 from app.errors import DomainError
 from app.extensions import db
 from app.hotline.models import Contact, ContactNote, ContactStatus

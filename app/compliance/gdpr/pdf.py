@@ -1,4 +1,4 @@
-"""The GDPR export (app/compliance/gdpr.py) as a PDF, in the reader's language and the clinic's time zone.
+"""The GDPR export (app/compliance/gdpr/services.py) as a PDF, in the reader's language and the clinic's time zone.
 
 It shows the very document the JSON export holds, section by section, so the two never disagree. The
 font set-up (DejaVu Sans, for letters such as ą, ę, ś) and the colours are the SLA report's

@@ -2,7 +2,7 @@
 
 import logging
 
-from app.compliance import retention
+from app.compliance.retention import services as retention
 from app.jobs import DEFAULT, queue_per_clinic, register_job, tenant_job
 from app.tenants.services import clinic_ids
 

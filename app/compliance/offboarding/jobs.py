@@ -5,7 +5,7 @@ import logging
 import sentry_sdk
 
 from app import outbox
-from app.compliance import offboarding
+from app.compliance.offboarding import services as offboarding
 from app.extensions import db
 from app.jobs import REPORTS, register_job
 from app.tenancy import tenant_context

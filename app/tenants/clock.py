@@ -1,5 +1,7 @@
 """The business-hours clock: how much open time lies between two moments in a clinic's calendar.
 
+It counts in the clinic's own calendar (hours, holidays, closures: tenants' data), so it lives here,
+below the SLA rules that take their due times from it (app/sla/services.py).
 Pure Python (no Flask, no database). Inputs are aware datetimes in any time zone;
 instants returned are UTC-aware and second counts are whole seconds (rounded down).
 Every function takes `calendar=None` to mean a 24/7 clock, i.e. plain elapsed time.

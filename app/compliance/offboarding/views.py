@@ -5,12 +5,11 @@ from flask_login import current_user
 
 from app.auth.access import CONSOLE, default_rule, permits
 from app.auth.models import TenantRole
-from app.compliance import offboarding
-from app.compliance.retention_forms import DeleteClinicDataForm
+from app.compliance.offboarding import services as offboarding
+from app.compliance.retention.forms import DeleteClinicDataForm
 from app.extensions import db
-from app.forms import domain_errors, page_status
+from app.forms import ConfirmForm, domain_errors, page_status
 from app.i18n import _
-from app.tenants.forms import ConfirmForm
 from app.tenants.models import TenantStatus
 from app.tenants.routing import tenant_blueprint
 

@@ -3,7 +3,7 @@
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired
 
-from app.compliance.retention_models import RetentionSetting
+from app.compliance.retention.models import RetentionSetting
 from app.forms import Form
 from app.i18n import _l
 

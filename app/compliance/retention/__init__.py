@@ -1,0 +1,1 @@
+"""Retention periods per clinic and the nightly purge of what outlived them (`/t/<slug>/retention/`)."""

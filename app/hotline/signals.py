@@ -1,0 +1,29 @@
+"""What the hotline announces to the floors above it, which connect to it (as Indico's modules do with signals).
+
+The SLA domain stands above the hotline: it reads contacts and queues. The hotline must not import it
+back, so it sends these signals; `app/sla/services.py::listen_to_hotline` connects the SLA rules, and
+the application factory calls it once per application.
+
+- `contact_offered`, sent with the new contact (not yet flushed) and `queue=`: the SLA rules record the
+  policy that applies, the targets and the due times on the contact.
+- `pause_ended`, sent with the contact, `paused_from=` and `paused_until=`: the contact stopped waiting
+  on the patient; the SLA rules move its due times by the pause where its policy says so.
+- `supervisor_page_shown`, sent with no sender while the supervisor page is rendered: each receiver
+  returns a dict of template variables to add (the SLA rules: `alerts`, the recent SLA alerts).
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+contact_offered = _signals.signal("contact-offered")
+pause_ended = _signals.signal("contact-pause-ended")
+supervisor_page_shown = _signals.signal("supervisor-page-shown")
+
+
+def contributions(signal, sender=None) -> dict:
+    """The template variables the receivers of `signal` return, merged (a later receiver wins a clash)."""
+    merged = {}
+    for _receiver, variables in signal.send(sender):
+        merged.update(variables or {})
+    return merged
