@@ -12,9 +12,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Before any blueprint is registered: every `<int:…>` rule is built with this converter.
     app.url_map.converters["int"] = DatabaseIdConverter
-    from app.config import build_config
+    from app.config import build_config, complete_database_config
+    from app.embedded.postgres import ensure_database_urls
 
     app.config.update(build_config(Path(app.instance_path), config))
+    ensure_database_urls(app)
+    complete_database_config(app.config)
     if app.config["PROXY_FIX_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
