@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from app.embedded.postgres import binary, embedded_postgres, start_cluster
 from tests.infra.demo_process import gone, kill_all, postgres_processes_in, shared_temporary_folder
+from tests.infra.postgres import postgres_server
 from tests.infra.worker_process import ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -244,6 +245,11 @@ def test_the_embedded_cluster_has_the_roles_of_production_and_row_level_security
         assert conn.execute("SELECT count(*) FROM closures").fetchone() == (2,)
 
 
-def test_the_wheel_ships_postgresql_18():
-    version = subprocess.run([binary("postgres"), "--version"], capture_output=True, text=True, check=True).stdout
-    assert " 18." in version
+def test_the_suites_throwaway_cluster_is_the_wheels_postgresql_18_and_ends_with_its_block(monkeypatch):
+    monkeypatch.setenv("TEST_DATABASE_ADMIN_URL", "embedded")  # taken even though the machine's may answer
+    with postgres_server() as url, psycopg.connect(url) as conn:
+        version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+        server = psutil.Process(conn.info.backend_pid).parent()
+        assert server.exe() == binary("postgres")
+    assert version // 10000 == 18
+    assert _ends([server])
