@@ -147,15 +147,11 @@ def complete_database_config(config: dict) -> None:
     """
     if not config["MIGRATION_DATABASE_URL"]:
         config["MIGRATION_DATABASE_URL"] = config["SQLALCHEMY_DATABASE_URI"]
-    console_url = console_database_url(config)
-    if console_url:
-        config.setdefault("SQLALCHEMY_BINDS", {CONSOLE_BIND: console_url})
+    config.setdefault("SQLALCHEMY_BINDS", {CONSOLE_BIND: console_database_url(config)})
 
 
 def console_database_url(config: dict) -> str:
-    """The cross-clinic role's URL; none on SQLite, where no database role stands between clinics."""
-    if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        return ""
+    """The cross-clinic role's URL: CONSOLE_DATABASE_URL, else the app's server and database as DB_CONSOLE_ROLE."""
     if config.get("CONSOLE_DATABASE_URL"):
         return config["CONSOLE_DATABASE_URL"]
     from sqlalchemy.engine import make_url

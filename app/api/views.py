@@ -104,7 +104,7 @@ def _authenticate():
 def _touch(token: ApiToken) -> None:
     """Record the use in its own short transaction, so a busy token's row is never held by a request."""
     moment = datetime.now(UTC)
-    if token.last_used_at is not None and moment - services.as_utc(token.last_used_at) < LAST_USED_GRANULARITY:
+    if token.last_used_at is not None and moment - token.last_used_at < LAST_USED_GRANULARITY:
         return
     db.session.execute(
         update(ApiToken)

@@ -368,7 +368,7 @@ def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment
             external_id=record.external_id, patient_id=patient.id, status=AppointmentStatus.SCHEDULED
         )
         db.session.add(appointment)
-    elif appointment.status == AppointmentStatus.CONFIRMED and as_utc(appointment.starts_at) != record.starts_at:
+    elif appointment.status == AppointmentStatus.CONFIRMED and appointment.starts_at != record.starts_at:
         appointment.status = AppointmentStatus.SCHEDULED
         appointment.status_changed_at = utcnow()
     appointment.starts_at = record.starts_at
@@ -383,11 +383,6 @@ def save_appointment_from(tenant, raw: Mapping[str, object]) -> tuple[Appointmen
     if errors:
         _raise_first(errors)
     return save_appointment(record)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timestamptz columns; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- reading and outcomes --------------------------------------------------------------------------
@@ -423,7 +418,7 @@ def record_outcome(
         raise DomainError(_l("The outcome must be attended, no-show or cancelled."), "outcome")
     appointment = get_appointment(appointment_id)
     now = now or utcnow()
-    if outcome != AppointmentStatus.CANCELLED and as_utc(appointment.starts_at) > now + OUTCOME_CLOCK_SKEW:
+    if outcome != AppointmentStatus.CANCELLED and appointment.starts_at > now + OUTCOME_CLOCK_SKEW:
         raise Conflict(_l("The appointment has not begun yet: only cancelled can be recorded before it."), "outcome")
     if appointment.status != outcome:
         appointment.status = outcome
@@ -541,8 +536,8 @@ def no_show_rates(months: int = 6, *, time_zone: str | None = None, now: datetim
     The rate is no-shows / (attended + no-shows): an appointment counts once its outcome is
     recorded, cancelled ones and those still without an outcome do not. An appointment was
     reminded when at least one message of a reminder campaign was sent or delivered for it.
-    Months are calendar months in the clinic's time zone; the bounds are computed here and
-    compared in SQL, so the same query runs on PostgreSQL and on SQLite (the demo).
+    Months are calendar months in the clinic's time zone; their bounds are computed here and
+    compared in SQL.
     """
     now = now or utcnow()
     if time_zone is None:

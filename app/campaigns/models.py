@@ -163,7 +163,6 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
             "sms_sender",
             unique=True,
             postgresql_where=text("sms_sender IS NOT NULL"),
-            sqlite_where=text("sms_sender IS NOT NULL"),
         ),
     )
 
@@ -252,7 +251,6 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
             "tenant_id",
             "send_at",
             postgresql_where=text("status IN ('scheduled', 'sending')"),
-            sqlite_where=text("status IN ('scheduled', 'sending')"),
         ),
         Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
         # The rate limit counts the clinic's messages sent in the last minute.
@@ -261,7 +259,6 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
             "tenant_id",
             "sent_at",
             postgresql_where=text("sent_at IS NOT NULL"),
-            sqlite_where=text("sent_at IS NOT NULL"),
         ),
     )
 
