@@ -235,8 +235,9 @@ def _socket_dir(data: Path, account: pwd.struct_passwd | None) -> Path:
 def _remove_stale_locks(data: Path, socket_dir: Path) -> None:
     """Remove lock files a killed server left behind, so a new process that took its pid is not mistaken for it.
 
-    PostgreSQL refuses to start while the pid in `postmaster.pid` (or the socket's lock file) runs, whatever
-    that process is now. A lock stays only while a server of this data folder runs under that pid.
+    PostgreSQL refuses to start while the pid in `postmaster.pid` (or the socket's lock file) is a live process
+    of its account, whatever that process is now. A lock stays only while a server of this data folder runs
+    under that pid.
     """
     for lock in (data / "postmaster.pid", socket_dir / f".s.PGSQL.{PORT}.lock"):
         try:
