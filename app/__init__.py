@@ -13,11 +13,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Before any blueprint is registered: every `<int:…>` rule is built with this converter.
     app.url_map.converters["int"] = DatabaseIdConverter
     from app.config import build_config, complete_database_config
-    from app.embedded.postgres import ensure_database_urls
 
     app.config.update(build_config(Path(app.instance_path), config))
-    ensure_database_urls(app)
-    complete_database_config(app.config)
     if app.config["PROXY_FIX_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -28,6 +25,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     configure_logging(app)
     init_sentry(app)
+    from app.embedded.postgres import ensure_database_urls
+
+    ensure_database_urls(app)  # without DATABASE_URL: the instance folder's embedded PostgreSQL
+    complete_database_config(app.config)
     _bind_extensions(app)
     _register_blueprints(app)
 
