@@ -207,6 +207,7 @@ def test_a_data_folder_too_deep_for_a_unix_socket_gets_a_short_socket_folder(ins
     finally:
         server.stop()
     assert not os.path.exists(os.path.join(socket_dir, ".s.PGSQL.5432"))
+    os.rmdir(socket_dir)  # empty: the server removed its socket and lock (this test's folder is a new one each run)
 
 
 @pytest.mark.tenant_isolation
