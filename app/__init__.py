@@ -16,7 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Before any blueprint is registered: every `<int:…>` rule is built with this converter.
     app.url_map.converters["int"] = DatabaseIdConverter
-    from app.config import build_config
+    from app.config import build_config, complete_database_config
 
     app.config.update(build_config(Path(app.instance_path), config))
     if app.config["PROXY_FIX_HOPS"]:
@@ -27,6 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     configure_logging(app)
     init_sentry(app)
+    from app.embedded.postgres import ensure_database_urls
+
+    ensure_database_urls(app)  # without DATABASE_URL: the instance folder's embedded PostgreSQL
+    complete_database_config(app.config)
     _bind_extensions(app)
     _register_jobs()
     _register_blueprints(app)
@@ -109,8 +113,8 @@ def _register_jobs() -> None:
     import app.auth.jobs  # noqa: F401
     import app.billing.jobs  # noqa: F401
     import app.campaigns.jobs  # noqa: F401
-    import app.compliance.offboarding_jobs  # noqa: F401
-    import app.compliance.retention_jobs  # noqa: F401
+    import app.compliance.offboarding.jobs  # noqa: F401
+    import app.compliance.retention.jobs  # noqa: F401
     import app.reports.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401

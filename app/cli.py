@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.billing.services import sync_tenant
 from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
 from app.embedded import lifeline
+from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
 from app.tenancy import tenant_context
@@ -45,17 +46,22 @@ def demo_command(host: str, port: int):
     """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted.
 
     Everything it starts ends with it: Ctrl+C, SIGTERM and SIGHUP stop the children in order (the
-    embedded Redis last), and a crash or SIGKILL of this process makes the kernel stop them
-    (app/embedded/lifeline.py). Other commands run meanwhile share its embedded Redis.
+    embedded PostgreSQL and Redis last), and a crash or SIGKILL of this process makes the kernel stop them
+    (app/embedded/lifeline.py). Other commands run meanwhile share its embedded servers.
     """
-    embedded = None if os.environ.get("REDIS_URL") else embedded_redis(Path(current_app.instance_path))
-    if embedded is not None and not embedded.owned_here():
-        record = embedded.live_record()
-        owner = f"process {record.owner_pid}" if record else "another process"
-        raise click.ClickException(
-            f"The embedded Redis of {current_app.instance_path} belongs to {owner}: another demo or command "
-            "runs on this instance folder. Stop it first, or set REDIS_URL / SWITCHBOARD_INSTANCE."
-        )
+    instance = Path(current_app.instance_path)
+    embedded = [
+        *([] if os.environ.get("DATABASE_URL") else [embedded_postgres(instance)]),
+        *([] if os.environ.get("REDIS_URL") else [embedded_redis(instance)]),
+    ]
+    for server in embedded:
+        if not server.owned_here():
+            record = server.live_record()
+            owner = f"process {record.owner_pid}" if record else "another process"
+            raise click.ClickException(
+                f"The embedded {server.name} of {instance} belongs to {owner}: another demo or command runs on "
+                "this instance folder. Stop it first, or set DATABASE_URL and REDIS_URL, or SWITCHBOARD_INSTANCE."
+            )
     stopping = []
     # Before the first child starts: a hang-up (terminal closed) must stop the demo, not kill it bare.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -80,7 +86,7 @@ def demo_command(host: str, port: int):
         lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
-    watched = children + ([embedded.process()] if embedded is not None else [])
+    watched = children + [server.process() for server in embedded]
     click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
     click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
     for email, name, *_ in PEOPLE:
@@ -92,8 +98,8 @@ def demo_command(host: str, port: int):
         ended = [" ".join(map(str, process.args)) for process in watched if process.poll() is not None]
         click.echo(f"Stopping the demo ({'exited: ' + ', '.join(ended) if ended else 'asked to'}) …")
         lifeline.stop(children)
-        if embedded is not None:
-            embedded.stop()
+        for server in reversed(embedded):
+            server.stop()
 
 
 @click.group()

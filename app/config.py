@@ -34,7 +34,6 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
     env = overrides.get("SWITCHBOARD_ENV") or os.environ.get("SWITCHBOARD_ENV", "production")
     development = env in {"development", "testing"}
 
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'switchboard.db'}"
     secret_key = os.environ.get("SECRET_KEY")
     if not secret_key and "SECRET_KEY" not in overrides:
         if not development:
@@ -44,9 +43,12 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
     config = {
         "SWITCHBOARD_ENV": env,
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        # Migrations run as the table owner; the app connects as a role that RLS applies to.
-        "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL") or database_url,
+        # Empty: the instance folder's embedded PostgreSQL (app/embedded/postgres.py): the running owner's (the
+        # demo's), else one started for this process's lifetime; with the roles production has.
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", ""),
+        # Migrations run as the table owner; the app connects as a role that RLS applies to. Empty: the embedded
+        # cluster's owner, else DATABASE_URL.
+        "MIGRATION_DATABASE_URL": os.environ.get("MIGRATION_DATABASE_URL", ""),
         "DB_APP_ROLE": os.environ.get("DB_APP_ROLE", "switchboard_app"),
         # Cross-clinic reads (provider console, cross-clinic jobs) connect as this role, never as the app role,
         # whose policies cannot be opened across clinics. Empty: DATABASE_URL with DB_CONSOLE_ROLE as its user.
@@ -134,22 +136,27 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
     }
     config.update(overrides)
-    console_url = console_database_url(config)
-    if console_url:
-        config.setdefault("SQLALCHEMY_BINDS", {CONSOLE_BIND: console_url})
     return config
 
 
 CONSOLE_BIND = "console"
 
 
+def complete_database_config(config: dict) -> None:
+    """Fill what follows from the database URL once it is known (given, or the embedded cluster's).
+
+    Migrations default to the app's URL; the console role gets its own bind (`console_database_url`).
+    """
+    if not config["MIGRATION_DATABASE_URL"]:
+        config["MIGRATION_DATABASE_URL"] = config["SQLALCHEMY_DATABASE_URI"]
+    config.setdefault("SQLALCHEMY_BINDS", {CONSOLE_BIND: console_database_url(config)})
+
+
 def console_database_url(config: dict) -> str:
-    """The cross-clinic role's URL; none on SQLite, where no database role stands between clinics."""
-    url = config["SQLALCHEMY_DATABASE_URI"]
-    if not url.startswith("postgresql"):
-        return ""
+    """The cross-clinic role's URL: CONSOLE_DATABASE_URL, else the app's server and database as DB_CONSOLE_ROLE."""
     if config.get("CONSOLE_DATABASE_URL"):
         return config["CONSOLE_DATABASE_URL"]
 
     # Same server and database, the console role as user (its password, if any, in ~/.pgpass or PGPASSWORD).
-    return make_url(url).set(username=config["DB_CONSOLE_ROLE"], password=None).render_as_string(hide_password=False)
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    return url.set(username=config["DB_CONSOLE_ROLE"], password=None).render_as_string(hide_password=False)

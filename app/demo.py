@@ -363,7 +363,7 @@ def _seed_billing(tenant, rng) -> None:
         author_id=None,
     )
     for contact in db.session.scalars(select(Contact).where(Contact.status == ContactStatus.RESOLVED)):
-        resolved = hotline.as_utc(contact.resolved_at)
+        resolved = contact.resolved_at
         record_usage(
             kind=UsageKind.HANDLED_CONTACT,
             quantity=1,

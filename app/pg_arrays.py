@@ -20,8 +20,6 @@ def execute_columns(sql: str, params: dict) -> CursorResult:
 
 
 def one_of(column: ColumnElement, ids: list[int]) -> ColumnElement:
-    """`column IN ids`; on PostgreSQL as `column = ANY(:ids)`, one array parameter: an IN list of 500 values is
-    500 parameters, a statement text of its own for every length, compiled and converted again each time."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
-    return column.in_(ids)
+    """`column IN ids` as `column = ANY(:ids)`, one array parameter: an IN list of 500 values is 500
+    parameters, a statement text of its own for every length, compiled and converted again each time."""
+    return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))

@@ -32,10 +32,6 @@ def console_role() -> str:
     return os.environ.get("DB_CONSOLE_ROLE", "switchboard_console")
 
 
-def _is_postgres() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
-
-
 def create_tenant_policies(table: str) -> None:
     """The policies of one tenant-owned table (role names come from our configuration, never a request)."""
     op.execute(f"CREATE POLICY {POLICY_NAME} ON {table} USING ({TENANT_MATCH}) WITH CHECK ({TENANT_MATCH})")
@@ -55,9 +51,7 @@ def create_tenant_policies(table: str) -> None:
 
 
 def enable_tenant_rls(table: str) -> None:
-    """Put `table` under the tenant policy (no-op on SQLite, where only the ORM wall exists)."""
-    if not _is_postgres():
-        return
+    """Put `table` under the tenant policy: row-level security enabled and forced, and its policies."""
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     create_tenant_policies(table)
@@ -65,8 +59,6 @@ def enable_tenant_rls(table: str) -> None:
 
 def grant_app_role() -> None:
     """Give the application role data access, and the console role read access (never ownership), if they exist."""
-    if not _is_postgres():
-        return
     role = app_role()
     console = console_role()
     op.execute(

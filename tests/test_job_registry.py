@@ -5,7 +5,6 @@ import ast
 from pathlib import Path
 
 import pytest
-from app.compliance.retention_jobs import schedule_retention
 from flask_babel import get_locale
 from rq import SimpleWorker
 from rq.cron import CronScheduler
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from app.auth.models import TenantRole, User
 from app.billing.jobs import schedule_billing_sync
 from app.campaigns.jobs import schedule_outbound
+from app.compliance.retention.jobs import schedule_retention
 from app.extensions import db, redis_connection
 from app.jobs import (
     DEFAULT,

@@ -68,9 +68,7 @@ class UtcDateTime(fields.DateTime):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        # SQLite gives naive datetimes for timestamptz columns; they were stored as UTC.
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
+        return super()._serialize(value.astimezone(UTC), attr, obj, **kwargs)
 
 
 # --- answers ---------------------------------------------------------------------------------------

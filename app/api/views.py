@@ -110,7 +110,7 @@ def _touch(token: ApiToken) -> None:
     would make the token's concurrent requests wait for each other.
     """
     moment = datetime.now(UTC)
-    if token.last_used_at is not None and moment - services.as_utc(token.last_used_at) < LAST_USED_GRANULARITY:
+    if token.last_used_at is not None and moment - token.last_used_at < LAST_USED_GRANULARITY:
         return
     db.session.execute(
         update(ApiToken)

@@ -28,12 +28,8 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def is_locked(user: User, now: datetime | None = None) -> bool:
-    return user.locked_until is not None and _as_utc(user.locked_until) > (now or datetime.now(UTC))
+    return user.locked_until is not None and user.locked_until > (now or datetime.now(UTC))
 
 
 def _dummy_hash() -> str:

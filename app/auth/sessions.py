@@ -35,10 +35,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _limits() -> tuple[timedelta, timedelta]:
     config = current_app.config
     return timedelta(minutes=config["SESSION_IDLE_MINUTES"]), timedelta(hours=config["SESSION_LIFETIME_HOURS"])
@@ -99,14 +95,14 @@ def session_user(token: str | None, *, activity: bool = True, now: datetime | No
     record, user = found
     idle, lifetime = _limits()
     refused = not user.active or record.session_version != user.session_version
-    expired = _as_utc(record.last_seen_at) + idle < now or _as_utc(record.started_at) + lifetime < now
+    expired = record.last_seen_at + idle < now or record.started_at + lifetime < now
     if refused or expired:
         _write_apart(delete(LoginSession).where(LoginSession.id == record.id))
         if refused:
             return None
         logger.info("session expired", extra={"user_id": user.id})
         raise SessionExpired
-    if activity and now - _as_utc(record.last_seen_at) >= TOUCH_INTERVAL:
+    if activity and now - record.last_seen_at >= TOUCH_INTERVAL:
         _write_apart(update(LoginSession).where(LoginSession.id == record.id).values(last_seen_at=now))
     user.session_token = token
     return user

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import insert
 
 from app.billing.models import KIND_CHANNELS, UsageKind, UsageRecord
 from app.errors import DomainError
@@ -73,10 +73,11 @@ def _usage_values(
 
 
 def _insert_ignoring_replays(rows: list[dict]):
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UsageRecord)
     return (
-        insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "source_key"]).returning(UsageRecord.id)
+        insert(UsageRecord)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "source_key"])
+        .returning(UsageRecord.id)
     )
 
 
@@ -149,10 +150,8 @@ def record_usage_many(entries: Iterable[dict]) -> int:
             rows.append(values)
     if not rows:
         return 0
-    if db.session.get_bind().dialect.name != "postgresql":
-        return len(db.session.execute(_insert_ignoring_replays(rows)).all())
-    # On PostgreSQL the rows travel as one array per column (app/pg_arrays.py): the statement's text is
-    # the same for any number of rows, so it is parsed once, where an INSERT of n VALUES was compiled and
+    # The rows travel as one array per column (app/pg_arrays.py): the statement's text is the same for any
+    # number of rows, so it is parsed once, where an INSERT of n VALUES was compiled and
     # parsed again for every call (most of what confirming a dispatch batch cost).
     columns = {
         name: [row[name] for row in rows]

@@ -98,7 +98,7 @@ class UsageRecord(TenantScoped, db.Model):
     )
     __tenant_id_index__ = False
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[UsageKind] = mapped_column(value_enum(UsageKind, "usage_kind"), nullable=False)
     channel: Mapped[str | None] = mapped_column(String(16))
     # Adjustments: an amount of money in the plan's currency (negative for a credit).

@@ -278,57 +278,28 @@ def usage_sums(periods: list[tuple[Period, int | None]], *, across_tenants: bool
     """
     if not periods:
         return {}
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        # One row per clinic (its window and watermark) hash-joined to the ledger: cheap for 200 clinics,
-        # where an OR of per-clinic conditions made PostgreSQL test every branch on every row.
-        windows = values(
-            column("tenant_id", Integer),
-            column("starts_at", DateTime(timezone=True)),
-            column("ends_at", DateTime(timezone=True)),
-            column("watermark", BigInteger),
-            name="windows",
-        ).data([(p.tenant_id, p.starts_at, p.ends_at, -1 if w is None else w) for p, w in periods])
-        earliest = min(p.starts_at for p, _w in periods)
-        latest = max(p.ends_at for p, _w in periods)
-        lowest_mark = min((w for _p, w in periods if w is not None), default=None)
-        in_window = and_(UsageRecord.occurred_at >= windows.c.starts_at, UsageRecord.occurred_at < windows.c.ends_at)
-        late = and_(
-            windows.c.watermark >= 0,
-            UsageRecord.id > windows.c.watermark,
-            UsageRecord.occurred_at < windows.c.starts_at,
-        )
-        # The same conditions without the join, so the (tenant_id, occurred_at) index can narrow the scan.
-        prefilter = and_(UsageRecord.occurred_at >= earliest, UsageRecord.occurred_at < latest)
-        if lowest_mark is not None:
-            prefilter = or_(prefilter, and_(UsageRecord.id > lowest_mark, UsageRecord.occurred_at < latest))
-        query = (
-            select(
-                UsageRecord.tenant_id,
-                UsageRecord.kind,
-                UsageRecord.channel,
-                func.sum(UsageRecord.quantity),
-                func.min(UsageRecord.id),
-                func.max(UsageRecord.id),
-            )
-            .join(windows, windows.c.tenant_id == UsageRecord.tenant_id)
-            .where(prefilter, or_(in_window, late))
-            .group_by(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel)
-        )
-        return _collect(query, across_tenants)
-
-    # SQLite (the demo's default) stores naive UTC text: compare it with naive UTC bounds.
-    def bound(moment: datetime) -> datetime:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-
-    windows = []
-    for period, watermark in periods:
-        starts_at, ends_at = bound(period.starts_at), bound(period.ends_at)
-        this_period = and_(UsageRecord.occurred_at >= starts_at, UsageRecord.occurred_at < ends_at)
-        if watermark is not None:
-            late = and_(UsageRecord.id > watermark, UsageRecord.occurred_at < starts_at)
-            this_period = or_(this_period, late)
-        windows.append(and_(UsageRecord.tenant_id == period.tenant_id, this_period))
+    # One row per clinic (its window and watermark) hash-joined to the ledger: cheap for 200 clinics,
+    # where an OR of per-clinic conditions made PostgreSQL test every branch on every row.
+    windows = values(
+        column("tenant_id", Integer),
+        column("starts_at", DateTime(timezone=True)),
+        column("ends_at", DateTime(timezone=True)),
+        column("watermark", BigInteger),
+        name="windows",
+    ).data([(p.tenant_id, p.starts_at, p.ends_at, -1 if w is None else w) for p, w in periods])
+    earliest = min(p.starts_at for p, _w in periods)
+    latest = max(p.ends_at for p, _w in periods)
+    lowest_mark = min((w for _p, w in periods if w is not None), default=None)
+    in_window = and_(UsageRecord.occurred_at >= windows.c.starts_at, UsageRecord.occurred_at < windows.c.ends_at)
+    late = and_(
+        windows.c.watermark >= 0,
+        UsageRecord.id > windows.c.watermark,
+        UsageRecord.occurred_at < windows.c.starts_at,
+    )
+    # The same conditions without the join, so the (tenant_id, occurred_at) index can narrow the scan.
+    prefilter = and_(UsageRecord.occurred_at >= earliest, UsageRecord.occurred_at < latest)
+    if lowest_mark is not None:
+        prefilter = or_(prefilter, and_(UsageRecord.id > lowest_mark, UsageRecord.occurred_at < latest))
     query = (
         select(
             UsageRecord.tenant_id,
@@ -338,7 +309,8 @@ def usage_sums(periods: list[tuple[Period, int | None]], *, across_tenants: bool
             func.min(UsageRecord.id),
             func.max(UsageRecord.id),
         )
-        .where(or_(*windows))
+        .join(windows, windows.c.tenant_id == UsageRecord.tenant_id)
+        .where(prefilter, or_(in_window, late))
         .group_by(UsageRecord.tenant_id, UsageRecord.kind, UsageRecord.channel)
     )
     return _collect(query, across_tenants)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import insert
 
 from app.billing import stripe_adapter
 from app.billing.models import BillingAccount, Invoice, InvoiceLine, InvoiceStatus, PricePlan, StripeEvent
@@ -124,9 +124,6 @@ def close_period(period) -> Invoice:
 @contextmanager
 def billing_lock(tenant_id: int) -> Iterator[bool]:
     """Hold the clinic's billing lock for a run (True), or report that another run holds it (False)."""
-    if db.engine.dialect.name != "postgresql":
-        yield True
-        return
     with db.engine.connect() as connection:
         acquired = connection.execute(
             text("SELECT pg_try_advisory_lock(:ns, :tenant)"), {"ns": _LOCK_NAMESPACE, "tenant": tenant_id}
@@ -311,10 +308,8 @@ def apply_stripe_event(event) -> bool:
         "tenant_id": invoice.tenant_id if invoice else None,
         "received_at": utcnow(),
     }
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(StripeEvent)
     recorded = db.session.execute(
-        insert.values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
+        insert(StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
     ).scalar()
     if recorded is None:
         logger.info("stripe event replayed: ignored", extra={"event": event["id"]})

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from flask import current_app, has_request_context, url_for
 from rq.timeouts import BaseTimeoutException
-from sqlalchemy import and_, bindparam, case, cast, func, literal, literal_column, null, or_, select, update
+from sqlalchemy import and_, case, cast, func, literal, literal_column, null, or_, select, update
 
 from app.billing.ledger import record_usage_many
 from app.campaigns import channels
@@ -138,13 +138,10 @@ def claim_due(moment: datetime, limit: int) -> Claim:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        # `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-scanned by the planner and claim
-        # more than n rows (seen: 3 claimed for a limit of 2, which broke the rate limit); as
-        # `= ANY(ARRAY(…))` the subquery is an init-plan, evaluated exactly once.
-        chosen = messages.c.id == func.any(func.array(due.scalar_subquery()))
-    else:
-        chosen = messages.c.id.in_(due.scalar_subquery())
+    # `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-scanned by the planner and claim more than
+    # n rows (seen: 3 claimed for a limit of 2, which broke the rate limit); as `= ANY(ARRAY(…))` the
+    # subquery is an init-plan, evaluated exactly once.
+    chosen = messages.c.id == func.any(func.array(due.scalar_subquery()))
     # The subquery reads ix_outbound_messages_pending in send order and stops at `limit` (migration 0015).
     # No second `tenant_id =` here: the ids come from the clinic's own rows (and RLS holds), and with it the
     # planner, misled by freshly planned rows not yet analysed, read all the clinic's messages to find them.
@@ -226,11 +223,22 @@ class _Clinic:
         self.sms_sender = outbound_settings().sms_sender
 
 
+class _Finished(NamedTuple):
+    """What happened to one message: written to its row when its chunk is confirmed (`_finish_messages`)."""
+
+    message_id: int
+    status: MessageStatus
+    reason: str | None
+    send_at: datetime | None
+    provider_id: str | None
+    sent_at: datetime | None
+
+
 @dataclass
 class _Outcomes:
     """What happened to the messages sent since the last confirmation."""
 
-    updates: list[dict] = field(default_factory=list)
+    updates: list[_Finished] = field(default_factory=list)
     usage: list[dict] = field(default_factory=list)
 
     def finish(
@@ -243,16 +251,7 @@ class _Outcomes:
         provider_id: str | None = None,
         sent_at: datetime | None = None,
     ) -> None:
-        self.updates.append(
-            {
-                "b_id": message_id,
-                "b_status": status,
-                "b_reason": reason,
-                "b_send_at": send_at,
-                "b_provider_id": provider_id,
-                "b_sent_at": sent_at,
-            }
-        )
+        self.updates.append(_Finished(message_id, status, reason, send_at, provider_id, sent_at))
 
 
 _MESSAGE_COLUMNS = (
@@ -479,9 +478,9 @@ def _confirm(outcomes: _Outcomes) -> None:
 
 
 # Only a message still in `sending` is finished: one that another run confirmed meanwhile (after our lease
-# ran out) keeps its record; its usage is keyed by message, so it is billed once. On PostgreSQL the chunk's
-# outcomes travel as one array per column in one UPDATE (app/pg_arrays.py), instead of one UPDATE per
-# message; `id = ANY(…)` lets the planner find the rows by key even before freshly planned ones are analysed.
+# ran out) keeps its record; its usage is keyed by message, so it is billed once. The chunk's outcomes
+# travel as one array per column in one UPDATE (app/pg_arrays.py), instead of one UPDATE per message;
+# `id = ANY(…)` lets the planner find the rows by key even before freshly planned ones are analysed.
 _FINISH_SENDING = """
 UPDATE outbound_messages AS m
 SET status = u.status, failure_reason = u.reason, lease_until = NULL, updated_at = %(now)s,
@@ -494,44 +493,20 @@ WHERE m.tenant_id = %(tenant)s AND m.id = ANY(CAST(%(id)b AS integer[])) AND m.i
 """
 
 
-def _finish_messages(updates: list[dict]) -> None:
+def _finish_messages(updates: list[_Finished]) -> None:
     """Write the outcomes of a chunk to its messages that are still `sending`."""
-    now = datetime.now(UTC)
-    if db.session.get_bind().dialect.name == "postgresql":
-        execute_columns(
-            _FINISH_SENDING,
-            {
-                "now": now,
-                "tenant": current_tenant_id(),
-                "id": [u["b_id"] for u in updates],
-                "status": [u["b_status"].value for u in updates],
-                "reason": [u["b_reason"] for u in updates],
-                "send_at": [u["b_send_at"] for u in updates],
-                "provider_id": [u["b_provider_id"] for u in updates],
-                "sent_at": [u["b_sent_at"] for u in updates],
-            },
-        )
-        return
-    messages = OutboundMessage.__table__
-    db.session.execute(
-        update(messages)
-        .where(
-            messages.c.tenant_id == current_tenant_id(),
-            messages.c.id == bindparam("b_id"),
-            messages.c.status == MessageStatus.SENDING.value,
-        )
-        .values(
-            status=bindparam("b_status", type_=messages.c.status.type),
-            failure_reason=bindparam("b_reason"),
-            lease_until=None,
-            updated_at=now,
-            send_at=func.coalesce(bindparam("b_send_at", type_=messages.c.send_at.type), messages.c.send_at),
-            provider_id=func.coalesce(
-                bindparam("b_provider_id", type_=messages.c.provider_id.type), messages.c.provider_id
-            ),
-            sent_at=func.coalesce(bindparam("b_sent_at", type_=messages.c.sent_at.type), messages.c.sent_at),
-        ),
-        updates,
+    execute_columns(
+        _FINISH_SENDING,
+        {
+            "now": datetime.now(UTC),
+            "tenant": current_tenant_id(),
+            "id": [u.message_id for u in updates],
+            "status": [u.status.value for u in updates],
+            "reason": [u.reason for u in updates],
+            "send_at": [u.send_at for u in updates],
+            "provider_id": [u.provider_id for u in updates],
+            "sent_at": [u.sent_at for u in updates],
+        },
     )
 
 

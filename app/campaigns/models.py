@@ -143,7 +143,6 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
             "sms_sender",
             unique=True,
             postgresql_where=text("sms_sender IS NOT NULL"),
-            sqlite_where=text("sms_sender IS NOT NULL"),
         ),
     )
 
@@ -232,7 +231,6 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
             "tenant_id",
             "send_at",
             postgresql_where=text("status IN ('scheduled', 'sending')"),
-            sqlite_where=text("status IN ('scheduled', 'sending')"),
         ),
         Index("ix_outbound_messages_campaign", "tenant_id", "campaign_id", "status"),
         # The rate limit counts the clinic's messages sent in the last minute.
@@ -241,7 +239,6 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
             "tenant_id",
             "sent_at",
             postgresql_where=text("sent_at IS NOT NULL"),
-            sqlite_where=text("sent_at IS NOT NULL"),
         ),
     )
 

@@ -58,8 +58,8 @@ def no_show_rates(months: int = 6, *, time_zone: str | None = None, now: datetim
     The rate is no-shows / (attended + no-shows): an appointment counts once its outcome is
     recorded, cancelled ones and those still without an outcome do not. An appointment was
     reminded when at least one message of a reminder campaign was sent or delivered for it.
-    Months are calendar months in the clinic's time zone; the bounds are computed here and
-    compared in SQL, so the same query runs on PostgreSQL and on SQLite (the demo).
+    Months are calendar months in the clinic's time zone; their bounds are computed here and
+    compared in SQL.
     """
     now = now or utcnow()
     if time_zone is None:

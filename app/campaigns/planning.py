@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.campaigns.models import (  # noqa: F401  (the reason codes are imported from here too)
     APPOINTMENT_CANCELLED,
@@ -134,7 +133,7 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
     channel, tenant_id, step_id, default_language = step.channel, tenant.id, step.id, tenant.default_locale
     rows = []
     for row in db.session.execute(query):
-        starts_at = row.starts_at if row.starts_at.tzinfo else row.starts_at.replace(tzinfo=UTC)
+        starts_at = row.starts_at
         send_at = step_time(starts_at, step, zone)
         if not moment - GRACE <= send_at <= moment + HORIZON:
             continue
@@ -171,10 +170,9 @@ def _rows_for_step(tenant, zone, settings, campaign: Campaign, step: CampaignSte
     return rows
 
 
-# On PostgreSQL the planned rows travel as one array per column (app/pg_arrays.py): the statement's text
-# is the same for any number of rows, where an INSERT of n VALUES had to be rendered and parsed again for
-# each batch (its cost: docs/benchmarks.md, Outbound dispatch). What is the same for every row of a step
-# travels once.
+# The planned rows travel as one array per column (app/pg_arrays.py): the statement's text is the same
+# for any number of rows, where an INSERT of n VALUES had to be rendered and parsed again for each batch
+# (its cost: docs/benchmarks.md, Outbound dispatch). What is the same for every row of a step travels once.
 _PER_STEP = ("tenant_id", "campaign_id", "step_id", "channel", "attempts")
 _INSERT_PLANNED = """
 INSERT INTO outbound_messages (tenant_id, campaign_id, step_id, channel, attempts, appointment_id, patient_id,
@@ -192,11 +190,5 @@ RETURNING id
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
     if not rows:
         return 0
-    if db.session.get_bind().dialect.name == "postgresql":
-        columns = {name: rows[0][name] if name in _PER_STEP else [row[name] for row in rows] for name in rows[0]}
-        return len(execute_columns(_INSERT_PLANNED, columns).all())
-    table = OutboundMessage.__table__
-    insert = sqlite_insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
-    result = db.session.execute(statement.returning(table.c.id), rows)
-    return len(result.all())
+    columns = {name: rows[0][name] if name in _PER_STEP else [row[name] for row in rows] for name in rows[0]}
+    return len(execute_columns(_INSERT_PLANNED, columns).all())

@@ -16,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -50,10 +51,11 @@ class OwnerRecord:
 class EmbeddedServer:
     """One embedded server of one instance folder: started by one owner process, shared by the rest."""
 
-    def __init__(self, folder: Path, name: str, start: Starter):
+    def __init__(self, folder: Path, name: str, start: Starter, *, stop_signal: signal.Signals = signal.SIGTERM):
         self.folder = folder
         self.name = name
         self._start = start
+        self._stop_signal = stop_signal  # the server's prompt, clean shutdown (`lifeline.spawn`)
         self._process: subprocess.Popen | None = None
         self._owner_pid: int | None = None
         self._url = ""
@@ -107,7 +109,7 @@ class EmbeddedServer:
         if record is not None and record.server_alive():
             logger.warning("stopping an embedded server whose owner is gone", extra={"pid": record.server_pid})
             server = psutil.Process(record.server_pid)
-            server.terminate()
+            server.send_signal(self._stop_signal)
             with contextlib.suppress(psutil.TimeoutExpired):
                 server.wait(timeout=10)
             if not lifeline.gone(server):

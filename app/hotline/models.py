@@ -232,7 +232,6 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
             text("priority DESC"),
             "offered_at",
             postgresql_where=text("status = 'waiting'"),
-            sqlite_where=text("status = 'waiting'"),
         ),
         Index("ix_contacts_tenant_id_offered_at", "tenant_id", "offered_at"),
         Index("ix_contacts_tenant_id_assigned_to_id", "tenant_id", "assigned_to_id"),

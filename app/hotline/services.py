@@ -5,14 +5,13 @@ transaction: the timeline, not the contact's current columns, is what SLA figure
 are computed from.
 """
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from app.auth.models import Membership, TenantRole, User
 from app.billing.ledger import record_usage
@@ -298,45 +297,11 @@ def get_contact(contact_id: int) -> Contact:
     return contact
 
 
-@functools.cache
-def _claim_statement():
-    """The claim as one Core statement, built once: rebuilding and ORM-compiling it per call cost
-    several milliseconds of CPU per claim (docs/benchmarks.md). Being Core, it names the tenant
-    itself (the ORM criteria do not apply); row-level security still does."""
-    contacts = Contact.__table__
-    waiting = literal_column("'waiting'")  # inline: a generic plan with `status = $1` skips the partial index
-    candidate = (
-        select(contacts.c.id)
-        .where(
-            contacts.c.tenant_id == bindparam("tenant"),
-            contacts.c.status == waiting,
-            contacts.c.language.in_(bindparam("languages", expanding=True)),
-            contacts.c.offered_at <= bindparam("moment"),
-            contacts.c.queue_id.in_(bindparam("queues", expanding=True)),
-        )
-        .order_by(contacts.c.due_at, contacts.c.priority.desc(), contacts.c.offered_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        update(contacts)
-        .where(contacts.c.id == candidate, contacts.c.status == waiting, contacts.c.tenant_id == bindparam("tenant"))
-        .values(
-            status=ContactStatus.ASSIGNED.value,
-            assigned_to_id=bindparam("agent"),
-            assigned_at=bindparam("moment"),
-            updated_at=bindparam("moment"),
-        )
-        .returning(contacts.c.id)
-    )
-
-
-# On PostgreSQL the whole claim is one statement: the agent's languages and the clinic's offered
-# queues are folded in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn
-# them into a misjudged join) and the `assigned` event is written by the same statement: one round trip
-# instead of four (figures: docs/benchmarks.md, Claim next).
-_POSTGRES_CLAIM = text("""
+# The whole claim is one statement: the agent's languages and the clinic's offered queues are folded
+# in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn them into a misjudged
+# join) and the `assigned` event is written by the same statement: one round trip instead of four
+# (figures: docs/benchmarks.md, Claim next).
+_CLAIM = text("""
 WITH claimed AS (
     UPDATE contacts
        SET status = 'assigned', assigned_to_id = :agent, assigned_at = :moment, updated_at = :moment
@@ -362,46 +327,15 @@ def claim_next_contact(agent_id: int) -> int:
     Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
     (scheduled callbacks wait for their time). Order: due time (time left to breach),
     then priority, then age. `FOR UPDATE SKIP LOCKED` lets concurrent agents pass over a
-    row another transaction is claiming instead of waiting for it or taking it twice; on
-    SQLite, which has no row locks, the database serialises writers instead.
+    row another transaction is claiming instead of waiting for it or taking it twice.
     """
-    moment = now()
-    if db.session.get_bind().dialect.name == "postgresql":
-        contact_id = db.session.execute(
-            _POSTGRES_CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment}
-        ).scalar_one_or_none()
-    else:
-        contact_id = _claim_portably(agent_id, moment)
+    contact_id = db.session.execute(
+        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": now()}
+    ).scalar_one_or_none()
     if contact_id is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
-    return contact_id
-
-
-def _claim_portably(agent_id: int, moment: datetime) -> int | None:
-    languages = list(agent_languages(agent_id))
-    # A short list of ids, not a subquery: PostgreSQL misjudged the subquery's size and chose a
-    # nested loop over the clinic's contacts (docs/benchmarks.md).
-    offered_queues = list(db.session.scalars(select(Queue.id).where(Queue.in_house.is_(False))))
-    if not languages or not offered_queues:
-        return None
-    contact_id = db.session.execute(
-        _claim_statement(),
-        {
-            "tenant": current_tenant_id(),
-            "languages": languages,
-            "queues": offered_queues,
-            "moment": moment,
-            "agent": agent_id,
-        },
-    ).scalar_one_or_none()
-    if contact_id is not None:
-        db.session.add(
-            ContactEvent(
-                contact_id=contact_id, kind=EventKind.ASSIGNED, actor_id=agent_id, occurred_at=moment, details={}
-            )
-        )
     return contact_id
 
 
@@ -453,7 +387,7 @@ def exact_wait(offered_at: datetime, until: datetime) -> Decimal:
     Rule (docs/sla.md): waits are never rounded or truncated before they are compared
     with a target, so "answered within T" and "answered by the due time" always agree.
     """
-    elapsed = as_utc(until) - as_utc(offered_at)
+    elapsed = until - offered_at
     return Decimal(elapsed.days * 86400 + elapsed.seconds) + Decimal(elapsed.microseconds).scaleb(-6)
 
 
@@ -679,17 +613,12 @@ def queue_loads(languages: set[str] | None = None, *, include_in_house: bool = T
                 queue=queue,
                 waiting=counted_waiting,
                 assigned=assigned,
-                oldest_wait_seconds=int((moment - as_utc(oldest)).total_seconds()) if oldest else None,
-                seconds_to_first_breach=int((as_utc(first_due) - moment).total_seconds()) if first_due else None,
+                oldest_wait_seconds=int((moment - oldest).total_seconds()) if oldest else None,
+                seconds_to_first_breach=int((first_due - moment).total_seconds()) if first_due else None,
                 breached=breached,
             )
         )
     return loads
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timestamptz columns; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[int, int]:

@@ -88,7 +88,7 @@ def record_call_event(
         raise Conflict(_l("This event cannot happen before the call was answered."), "kind")
     if kind in _EXCLUDED_BY and _EXCLUDED_BY[kind] in history:
         raise Conflict(_l("This call was already answered or abandoned."), "kind")
-    if occurred_at < services.as_utc(required.occurred_at):
+    if occurred_at < required.occurred_at:
         raise DomainError(_l("Event times are out of order for this call."), "occurred_at")
 
     key = _source_key(call_id, kind)
@@ -107,10 +107,10 @@ def record_call_event(
             EventKind.ABANDONED,
             at=occurred_at,
             source_key=key,
-            waited_seconds=int((occurred_at - services.as_utc(contact.offered_at)).total_seconds()),
+            waited_seconds=int((occurred_at - contact.offered_at).total_seconds()),
         )
     else:
-        talk_seconds = int((occurred_at - services.as_utc(required.occurred_at)).total_seconds())
+        talk_seconds = int((occurred_at - required.occurred_at).total_seconds())
         services.append_event(
             contact, EventKind.ENDED, actor_id=agent_id, at=occurred_at, source_key=key, talk_seconds=talk_seconds
         )

@@ -359,7 +359,7 @@ def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment
             external_id=record.external_id, patient_id=patient.id, status=AppointmentStatus.SCHEDULED
         )
         db.session.add(appointment)
-    elif appointment.status == AppointmentStatus.CONFIRMED and as_utc(appointment.starts_at) != record.starts_at:
+    elif appointment.status == AppointmentStatus.CONFIRMED and appointment.starts_at != record.starts_at:
         appointment.status = AppointmentStatus.SCHEDULED
         appointment.status_changed_at = utcnow()
     appointment.starts_at = record.starts_at
@@ -374,11 +374,6 @@ def save_appointment_from(tenant, raw: Mapping[str, object]) -> tuple[Appointmen
     if errors:
         _raise_first(errors)
     return save_appointment(record)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timestamptz columns; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- reading and outcomes --------------------------------------------------------------------------
@@ -414,7 +409,7 @@ def record_outcome(
         raise DomainError(_l("The outcome must be attended, no-show or cancelled."), "outcome")
     appointment = get_appointment(appointment_id)
     now = now or utcnow()
-    if outcome != AppointmentStatus.CANCELLED and as_utc(appointment.starts_at) > now + OUTCOME_CLOCK_SKEW:
+    if outcome != AppointmentStatus.CANCELLED and appointment.starts_at > now + OUTCOME_CLOCK_SKEW:
         raise Conflict(_l("The appointment has not begun yet: only cancelled can be recorded before it."), "outcome")
     if appointment.status != outcome:
         appointment.status = outcome

@@ -21,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import render_template
 from flask_babel import format_date
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import insert
 
 from app.auth.models import Membership, User
 from app.errors import Conflict, DomainError, NotFound
@@ -184,8 +184,6 @@ def _abandoned(run: ReportRun, now: datetime | None = None) -> bool:
 
 def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
     """Insert the (clinic, month) run as queued; None when that month already has one (the unique key)."""
-    # PostgreSQL in production; SQLite for the demo (both spell ON CONFLICT DO NOTHING).
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return db.session.scalar(
         insert(ReportRun)
         .values(

@@ -25,10 +25,6 @@ DEFAULT_WARN_AT_PERCENT = 80
 WATCHED = (ContactStatus.WAITING, ContactStatus.ASSIGNED)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def raise_alerts(moment: datetime | None = None) -> list[SlaAlert]:
     """Create the warnings and breaches due by `moment` for the current clinic; returns the new ones.
 
@@ -50,7 +46,6 @@ def raise_alerts(moment: datetime | None = None) -> list[SlaAlert]:
     }
     created = []
     for contact_id, offered_at, due_at, warn_at_percent in rows:
-        offered_at, due_at = _utc(offered_at), _utc(due_at)
         warn_at = offered_at + (due_at - offered_at) * (warn_at_percent or DEFAULT_WARN_AT_PERCENT) / 100
         for kind, threshold in ((AlertKind.WARNING, warn_at), (AlertKind.BREACH, due_at)):
             if moment >= threshold and (contact_id, kind) not in existing:

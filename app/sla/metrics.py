@@ -8,7 +8,7 @@ figure against a plain-Python reference over the same contacts.
 """
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -179,18 +179,13 @@ ROLLUP_BUCKET = timedelta(minutes=30)
 _BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the origin of `date_bin` in migration 0006
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _bucket_floor(moment: datetime) -> datetime:
-    moment = _aware(moment)
     return moment - (moment - _BUCKET_ORIGIN) % ROLLUP_BUCKET
 
 
 def _bucket_ceil(moment: datetime) -> datetime:
     floor = _bucket_floor(moment)
-    return floor if floor == _aware(moment) else floor + ROLLUP_BUCKET
+    return floor if floor == moment else floor + ROLLUP_BUCKET
 
 
 def _zone_fits_buckets(time_zone: str, start: datetime, end: datetime) -> bool:
@@ -271,11 +266,10 @@ def _grouped(
 ) -> dict[tuple, Counts]:
     """Counts per group of the contacts offered in [start, end), exactly as `_direct` computes them.
 
-    On PostgreSQL the whole half hours inside the range come from the rollup and the partial
-    half hours at its edges (if any) from the contacts; SQLite, or `rollup=False`, reads contacts.
+    The whole half hours inside the range come from the rollup and the partial half hours at its
+    edges (if any) from the contacts; `rollup=False` reads contacts only.
     """
-    start, end = _aware(start), _aware(end)
-    if not (rollup and _is_postgres()):
+    if not rollup:
         return _direct(start, end, moment, keys, conditions)
     first, last = _bucket_ceil(start), _bucket_floor(end)
     if first >= last:
@@ -312,20 +306,6 @@ def _local(column, time_zone: str):
     return func.timezone(time_zone, column)
 
 
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _local_days(start: datetime, end: datetime, time_zone: str):
-    """(local date, UTC start, UTC end) for each local day overlapping [start, end), DST-exact."""
-    zone = ZoneInfo(time_zone)
-    day = start.astimezone(zone).date()
-    while (day_start := datetime.combine(day, time(), zone).astimezone(UTC)) < end:
-        day_end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
-        yield day, max(day_start, start), min(day_end, end)
-        day += timedelta(days=1)
-
-
 def _in_channels(channels):
     if channels is None:
         return lambda source: ()
@@ -337,19 +317,10 @@ def counts_by_day(
 ) -> dict[tuple, Counts]:
     """Counts per (local day in the clinic's time zone, policy version id), optionally for some channels.
 
-    PostgreSQL buckets in one query (from the rollup when the zone's offsets are whole half
-    hours); SQLite (the embedded demo), which has no time zones, runs one range query per local day.
+    One query, from the rollup when the zone's offsets are whole half hours.
     """
     moment = moment or datetime.now(UTC)
     conditions = _in_channels(channels)
-    if not _is_postgres():
-        result = {}
-        for day, day_start, day_end in _local_days(start, end, time_zone):
-            for (version_id,), counts in _direct(
-                day_start, day_end, moment, lambda s: [s.table.sla_policy_version_id], conditions
-            ).items():
-                result[(day, version_id)] = counts
-        return result
     return _grouped(
         start,
         end,
@@ -363,25 +334,12 @@ def counts_by_day(
 def offered_by_hour(
     start: datetime, end: datetime, time_zone: str, *, language: str | None = None, queue_id: int | None = None
 ) -> dict[tuple[int, int], int]:
-    """Offered contacts per (ISO weekday 1–7, local hour 0–23): the heat map.
-
-    SQLite (the embedded demo) buckets the offer times in Python.
-    """
+    """Offered contacts per (ISO weekday 1–7, local hour 0–23): the heat map."""
 
     def conditions(source):
         return ((source.table.language == language,) if language is not None else ()) + (
             (source.table.queue_id == queue_id,) if queue_id is not None else ()
         )
-
-    if not _is_postgres():
-        zone, buckets = ZoneInfo(time_zone), {}
-        query = select(Contact.offered_at).where(
-            Contact.offered_at >= start, Contact.offered_at < end, *conditions(CONTACTS)
-        )
-        for (offered,) in db.session.execute(query):
-            local = (offered if offered.tzinfo else offered.replace(tzinfo=UTC)).astimezone(zone)
-            buckets[(local.isoweekday(), local.hour)] = buckets.get((local.isoweekday(), local.hour), 0) + 1
-        return buckets
 
     def keys(source):
         local = _local(source.time, time_zone)
@@ -395,7 +353,6 @@ def _offered(
     start: datetime, end: datetime, keys, conditions=lambda source: (), *, rollup: bool = True
 ) -> dict[tuple, int]:
     """Offered contacts per group: `_grouped` for the one count that never depends on the moment."""
-    start, end = _aware(start), _aware(end)
     first, last = _bucket_ceil(start), _bucket_floor(end)
 
     def direct(range_start, range_end):
@@ -409,7 +366,7 @@ def _offered(
             )
         }
 
-    if not (rollup and _is_postgres()) or first >= last:
+    if not rollup or first >= last:
         return direct(start, end)
     group_by = keys(ROLLUP)
     parts = [

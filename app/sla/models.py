@@ -229,8 +229,7 @@ class SlaRollup(TenantScoped, db.Model):
     depends on the contact's own row only (its targets are snapshots), so no edit of a policy
     or queue touches it. The first-response due, resolution due and breach counts are kept as if every
     due time had passed: `app.sla.metrics` subtracts the contacts still ahead of their due time.
-    A group whose contacts all left it stays with zero counts; readers skip it. SQLite (the
-    embedded demo) has the table but no triggers, and its metrics read `contacts` directly.
+    A group whose contacts all left it stays with zero counts; readers skip it.
     """
 
     __tablename__ = "sla_rollups"
@@ -255,7 +254,7 @@ class SlaRollup(TenantScoped, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     queue_id: Mapped[int] = mapped_column(Integer, nullable=False)
     sla_policy_version_id: Mapped[int | None] = mapped_column(Integer)

@@ -172,15 +172,11 @@ def extend_for_pause(contact: Contact, paused_from: datetime, paused_until: date
     if version is None or not version.pause_while_waiting_on_patient:
         return
     business = _calendar(version)
-    paused = clock.business_seconds(business, _aware(paused_from), _aware(paused_until))
+    paused = clock.business_seconds(business, paused_from, paused_until)
     if contact.first_response_at is None:
-        contact.due_at = clock.add_business_seconds(business, _aware(contact.due_at), paused)
+        contact.due_at = clock.add_business_seconds(business, contact.due_at, paused)
     if contact.resolution_due_at is not None:
-        contact.resolution_due_at = clock.add_business_seconds(business, _aware(contact.resolution_due_at), paused)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        contact.resolution_due_at = clock.add_business_seconds(business, contact.resolution_due_at, paused)
 
 
 CONVENTION_FORMULAS = {

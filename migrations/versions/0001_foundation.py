@@ -162,6 +162,5 @@ def downgrade():
     op.drop_table("business_hours")
     op.drop_table("users")
     op.drop_table("tenants")
-    if op.get_bind().dialect.name == "postgresql":
-        for enum_name in ("tenant_role", "platform_role", "tenant_status"):
-            op.execute(f"DROP TYPE IF EXISTS {enum_name}")
+    for enum_name in ("tenant_role", "platform_role", "tenant_status"):
+        op.execute(f"DROP TYPE IF EXISTS {enum_name}")

@@ -220,7 +220,6 @@ def upgrade():
         ["tenant_id", "language", "due_at", sa.literal_column("priority DESC"), "offered_at"],
         unique=False,
         postgresql_where=sa.text("status = 'waiting'"),
-        sqlite_where=sa.text("status = 'waiting'"),
     )
     op.create_index(op.f("ix_contacts_tenant_id"), "contacts", ["tenant_id"], unique=False)
     op.create_index("ix_contacts_tenant_id_assigned_to_id", "contacts", ["tenant_id", "assigned_to_id"], unique=False)
@@ -303,8 +302,7 @@ def upgrade():
     op.create_index(op.f("ix_contact_notes_tenant_id"), "contact_notes", ["tenant_id"], unique=False)
     for table in TENANT_TABLES:
         enable_tenant_rls(table)
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(APPEND_ONLY)
+    op.execute(APPEND_ONLY)
     grant_app_role()
 
 
@@ -323,7 +321,6 @@ def downgrade():
         "ix_contacts_claim_order",
         table_name="contacts",
         postgresql_where=sa.text("status = 'waiting'"),
-        sqlite_where=sa.text("status = 'waiting'"),
     )
     op.drop_table("contacts")
     op.drop_index(op.f("ix_team_members_tenant_id"), table_name="team_members")
@@ -337,7 +334,6 @@ def downgrade():
     op.drop_table("api_tokens")
     op.drop_index(op.f("ix_agent_languages_user_id"), table_name="agent_languages")
     op.drop_table("agent_languages")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS contact_events_append_only() CASCADE")
-        for enum_name in ENUM_TYPES:
-            op.execute(f"DROP TYPE IF EXISTS {enum_name}")
+    op.execute("DROP FUNCTION IF EXISTS contact_events_append_only() CASCADE")
+    for enum_name in ENUM_TYPES:
+        op.execute(f"DROP TYPE IF EXISTS {enum_name}")

@@ -100,26 +100,24 @@ def upgrade():
     op.add_column("contacts", sa.Column("resolution_due_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("contacts", sa.Column("wait_seconds", sa.Integer(), nullable=True))
     op.add_column("contacts", sa.Column("waiting_on_patient_since", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("contacts") as batch:
-        batch.create_foreign_key(
-            op.f("fk_contacts_tenant_id_sla_policies"),
-            "sla_policies",
-            ["tenant_id", "sla_policy_id"],
-            ["tenant_id", "id"],
-        )
+    op.create_foreign_key(
+        op.f("fk_contacts_tenant_id_sla_policies"),
+        "contacts",
+        "sla_policies",
+        ["tenant_id", "sla_policy_id"],
+        ["tenant_id", "id"],
+    )
     enable_tenant_rls("sla_policies")
     grant_app_role()
 
 
 def downgrade():
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_constraint(op.f("fk_contacts_tenant_id_sla_policies"), type_="foreignkey")
+    op.drop_constraint(op.f("fk_contacts_tenant_id_sla_policies"), "contacts", type_="foreignkey")
     op.drop_column("contacts", "waiting_on_patient_since")
     op.drop_column("contacts", "wait_seconds")
     op.drop_column("contacts", "resolution_due_at")
     op.drop_column("contacts", "sla_policy_id")
     op.drop_index(op.f("ix_sla_policies_tenant_id"), table_name="sla_policies")
     op.drop_table("sla_policies")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TYPE IF EXISTS sl_convention")
-        op.execute("DROP TYPE IF EXISTS sla_clock")
+    op.execute("DROP TYPE IF EXISTS sl_convention")
+    op.execute("DROP TYPE IF EXISTS sla_clock")

@@ -48,5 +48,4 @@ def upgrade():
 def downgrade():
     op.drop_index(op.f("ix_sla_alerts_tenant_id"), table_name="sla_alerts")
     op.drop_table("sla_alerts")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TYPE IF EXISTS sla_alert_kind")
+    op.execute("DROP TYPE IF EXISTS sla_alert_kind")

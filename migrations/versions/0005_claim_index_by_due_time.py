@@ -16,24 +16,22 @@ WAITING = sa.text("status = 'waiting'")
 
 
 def upgrade():
-    op.drop_index("ix_contacts_claim_order", table_name="contacts", postgresql_where=WAITING, sqlite_where=WAITING)
+    op.drop_index("ix_contacts_claim_order", table_name="contacts", postgresql_where=WAITING)
     op.create_index(
         "ix_contacts_claim_order",
         "contacts",
         ["tenant_id", "due_at", sa.literal_column("priority DESC"), "offered_at"],
         unique=False,
         postgresql_where=WAITING,
-        sqlite_where=WAITING,
     )
 
 
 def downgrade():
-    op.drop_index("ix_contacts_claim_order", table_name="contacts", postgresql_where=WAITING, sqlite_where=WAITING)
+    op.drop_index("ix_contacts_claim_order", table_name="contacts", postgresql_where=WAITING)
     op.create_index(
         "ix_contacts_claim_order",
         "contacts",
         ["tenant_id", "language", "due_at", sa.literal_column("priority DESC"), "offered_at"],
         unique=False,
         postgresql_where=WAITING,
-        sqlite_where=WAITING,
     )

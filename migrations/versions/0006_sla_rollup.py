@@ -14,9 +14,6 @@ Counts that depend on the report's moment (first response and resolution due, br
 are stored as if every due time had passed; reports subtract the few contacts whose due
 time is still ahead, found through two small partial indexes created here.
 
-SQLite (the embedded demo) gets the table but no triggers: the metrics there read
-`contacts` directly and never this table.
-
 Revision ID: 0006
 Revises: 0009
 """
@@ -183,7 +180,7 @@ RESOLUTION_PENDING = sa.text("resolution_due_at IS NOT NULL AND status NOT IN ('
 def upgrade():
     op.create_table(
         "sla_rollups",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("queue_id", sa.Integer(), nullable=False),
@@ -235,19 +232,15 @@ def upgrade():
         "contacts",
         ["tenant_id", "due_at"],
         postgresql_where=FIRST_RESPONSE_PENDING,
-        sqlite_where=FIRST_RESPONSE_PENDING,
     )
     op.create_index(
         "ix_contacts_resolution_pending",
         "contacts",
         ["tenant_id", "resolution_due_at"],
         postgresql_where=RESOLUTION_PENDING,
-        sqlite_where=RESOLUTION_PENDING,
     )
     enable_tenant_rls("sla_rollups")
     grant_app_role()
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute(TRIGGERS)
     # Backfill every clinic's existing contacts; the tables are under FORCEd row-level
     # security, so the migration crosses tenants with the policies' audited flag.
@@ -257,32 +250,29 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_insert ON contacts")
-        op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_delete ON contacts")
-        op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_update ON contacts")
-        op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_policy_target ON sla_policies")
-        op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_queue_target ON queues")
-        for function in (
-            "sla_rollups_contacts_inserted()",
-            "sla_rollups_contacts_deleted()",
-            "sla_rollups_contact_updated()",
-            "sla_rollups_policy_target_changed()",
-            "sla_rollups_queue_target_changed()",
-            "sla_rollups_rebuild(integer, integer, integer)",
-        ):
-            op.execute(f"DROP FUNCTION IF EXISTS {function}")
+    op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_insert ON contacts")
+    op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_delete ON contacts")
+    op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_update ON contacts")
+    op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_policy_target ON sla_policies")
+    op.execute("DROP TRIGGER IF EXISTS sla_rollups_on_queue_target ON queues")
+    for function in (
+        "sla_rollups_contacts_inserted()",
+        "sla_rollups_contacts_deleted()",
+        "sla_rollups_contact_updated()",
+        "sla_rollups_policy_target_changed()",
+        "sla_rollups_queue_target_changed()",
+        "sla_rollups_rebuild(integer, integer, integer)",
+    ):
+        op.execute(f"DROP FUNCTION IF EXISTS {function}")
     op.drop_index(
         "ix_contacts_resolution_pending",
         table_name="contacts",
         postgresql_where=RESOLUTION_PENDING,
-        sqlite_where=RESOLUTION_PENDING,
     )
     op.drop_index(
         "ix_contacts_first_response_pending",
         table_name="contacts",
         postgresql_where=FIRST_RESPONSE_PENDING,
-        sqlite_where=FIRST_RESPONSE_PENDING,
     )
     op.drop_index(op.f("ix_sla_rollups_tenant_id"), table_name="sla_rollups")
     op.drop_table("sla_rollups")

@@ -51,10 +51,9 @@ def _tenant_fk(table):
 
 
 def upgrade():
-    postgres = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "usage_records",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.Enum(*USAGE_KINDS, name="usage_kind"), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=True),
         sa.Column("quantity", sa.Numeric(precision=14, scale=4), nullable=False),
@@ -101,11 +100,7 @@ def upgrade():
     )
     op.create_index(op.f("ix_price_plans_tenant_id"), "price_plans", ["tenant_id"], unique=False)
 
-    kind_type = (
-        postgresql.ENUM(*USAGE_KINDS, name="usage_kind", create_type=False)
-        if postgres
-        else sa.Enum(*USAGE_KINDS, name="usage_kind")
-    )
+    kind_type = postgresql.ENUM(*USAGE_KINDS, name="usage_kind", create_type=False)
     op.create_table(
         "plan_rates",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -212,14 +207,12 @@ def upgrade():
 
     for table in TENANT_TABLES:
         enable_tenant_rls(table)
-    if postgres:
-        op.execute(APPEND_ONLY)
+    op.execute(APPEND_ONLY)
     grant_app_role()
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS usage_records_append_only() CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS usage_records_append_only() CASCADE")
     op.drop_table("stripe_events")
     op.drop_index(op.f("ix_billing_accounts_tenant_id"), table_name="billing_accounts")
     op.drop_table("billing_accounts")
@@ -234,6 +227,5 @@ def downgrade():
     op.drop_index("ix_usage_records_tenant_id_occurred_at", table_name="usage_records")
     op.drop_index(op.f("ix_usage_records_tenant_id"), table_name="usage_records")
     op.drop_table("usage_records")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TYPE IF EXISTS invoice_status")
-        op.execute("DROP TYPE IF EXISTS usage_kind")
+    op.execute("DROP TYPE IF EXISTS invoice_status")
+    op.execute("DROP TYPE IF EXISTS usage_kind")

@@ -89,6 +89,5 @@ def downgrade():
     op.drop_table("report_runs")
     op.drop_index(op.f("ix_report_schedules_tenant_id"), table_name="report_schedules")
     op.drop_table("report_schedules")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TYPE IF EXISTS report_failure")
-        op.execute("DROP TYPE IF EXISTS report_run_status")
+    op.execute("DROP TYPE IF EXISTS report_failure")
+    op.execute("DROP TYPE IF EXISTS report_run_status")

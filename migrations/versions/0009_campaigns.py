@@ -301,13 +301,12 @@ def downgrade():
     op.drop_table("outbound_settings")
     op.drop_index(op.f("ix_campaigns_tenant_id"), table_name="campaigns")
     op.drop_table("campaigns")
-    if op.get_bind().dialect.name == "postgresql":
-        for enum in (
-            "message_reply",
-            "message_status",
-            "message_channel",
-            "appointment_status",
-            "campaign_status",
-            "campaign_kind",
-        ):
-            op.execute(f"DROP TYPE IF EXISTS {enum}")
+    for enum in (
+        "message_reply",
+        "message_status",
+        "message_channel",
+        "appointment_status",
+        "campaign_status",
+        "campaign_kind",
+    ):
+        op.execute(f"DROP TYPE IF EXISTS {enum}")

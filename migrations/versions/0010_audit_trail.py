@@ -65,8 +65,7 @@ def upgrade():
     op.create_index(op.f("ix_audit_events_tenant_id"), "audit_events", ["tenant_id"], unique=False)
     op.create_index("ix_audit_events_tenant_id_occurred_at", "audit_events", ["tenant_id", "occurred_at"], unique=False)
     enable_tenant_rls("audit_events")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(APPEND_ONLY)
+    op.execute(APPEND_ONLY)
     grant_app_role()
 
 
@@ -74,5 +73,4 @@ def downgrade():
     op.drop_index("ix_audit_events_tenant_id_occurred_at", table_name="audit_events")
     op.drop_index(op.f("ix_audit_events_tenant_id"), table_name="audit_events")
     op.drop_table("audit_events")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS audit_events_append_only() CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS audit_events_append_only() CASCADE")

@@ -69,6 +69,5 @@ def downgrade():
     op.drop_index(op.f("ix_gdpr_requests_tenant_id"), table_name="gdpr_requests")
     op.drop_table("gdpr_requests")
     op.drop_column("patients", "erased_at")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TYPE IF EXISTS gdpr_request_kind")
-        op.execute("DROP TYPE IF EXISTS gdpr_request_outcome")
+    op.execute("DROP TYPE IF EXISTS gdpr_request_kind")
+    op.execute("DROP TYPE IF EXISTS gdpr_request_outcome")

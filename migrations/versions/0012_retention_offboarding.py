@@ -141,14 +141,12 @@ def upgrade():
         sa.UniqueConstraint("former_tenant_id", name=op.f("uq_deletion_certificates_former_tenant_id")),
     )
 
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(USAGE_APPEND_ONLY_WITH_CLINIC_DELETION)
+    op.execute(USAGE_APPEND_ONLY_WITH_CLINIC_DELETION)
     grant_app_role()
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(USAGE_APPEND_ONLY_STRICT)
+    op.execute(USAGE_APPEND_ONLY_STRICT)
     op.drop_table("deletion_certificates")
     op.drop_index(op.f("ix_offboarding_archives_tenant_id"), table_name="offboarding_archives")
     op.drop_table("offboarding_archives")

@@ -62,8 +62,7 @@ def upgrade():
     )
     op.create_index(op.f("ix_security_events_occurred_at"), "security_events", ["occurred_at"], unique=False)
     op.create_index(op.f("ix_security_events_user_id"), "security_events", ["user_id"], unique=False)
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(APPEND_ONLY)
+    op.execute(APPEND_ONLY)
     grant_app_role()
 
 
@@ -71,7 +70,6 @@ def downgrade():
     op.drop_index(op.f("ix_security_events_user_id"), table_name="security_events")
     op.drop_index(op.f("ix_security_events_occurred_at"), table_name="security_events")
     op.drop_table("security_events")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS security_events_append_only() CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS security_events_append_only() CASCADE")
     op.drop_column("users", "locked_until")
     op.drop_column("users", "failed_logins")

@@ -30,7 +30,6 @@ def upgrade():
         ["sms_sender"],
         unique=True,
         postgresql_where=sa.text("sms_sender IS NOT NULL"),
-        sqlite_where=sa.text("sms_sender IS NOT NULL"),
     )
 
 

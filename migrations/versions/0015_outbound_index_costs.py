@@ -42,14 +42,12 @@ def upgrade():
         "outbound_messages",
         ["tenant_id", "send_at"],
         postgresql_where=sa.text("status IN ('scheduled', 'sending')"),
-        sqlite_where=sa.text("status IN ('scheduled', 'sending')"),
     )
     op.create_index(
         "ix_outbound_messages_sent",
         "outbound_messages",
         ["tenant_id", "sent_at"],
         postgresql_where=sa.text("sent_at IS NOT NULL"),
-        sqlite_where=sa.text("sent_at IS NOT NULL"),
     )
 
 

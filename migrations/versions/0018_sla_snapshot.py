@@ -181,7 +181,6 @@ def _drop_rollup_triggers() -> None:
 
 
 def upgrade():
-    postgres = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "sla_policy_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -230,10 +229,9 @@ def upgrade():
     enable_tenant_rls("sla_policy_versions")
     grant_app_role()
 
-    if postgres:
-        # Column types used in a trigger's WHEN clause cannot change under it; recreated below.
-        _drop_rollup_triggers()
-        op.execute("SELECT set_config('app.all_tenants', 'on', true)")
+    # Column types used in a trigger's WHEN clause cannot change under it; recreated below.
+    _drop_rollup_triggers()
+    op.execute("SELECT set_config('app.all_tenants', 'on', true)")
 
     op.add_column("contacts", sa.Column("sla_policy_version_id", sa.Integer(), nullable=True))
     op.add_column("contacts", sa.Column("answer_target_seconds", sa.Integer(), nullable=True))
@@ -258,49 +256,48 @@ def upgrade():
             (SELECT p.short_abandon_seconds FROM sla_policies p
               WHERE p.tenant_id = contacts.tenant_id AND p.id = contacts.sla_policy_id), 5)
     """)
-    with op.batch_alter_table("contacts") as batch:
-        batch.alter_column("answer_target_seconds", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column("short_abandon_seconds", existing_type=sa.Integer(), nullable=False)
-        if postgres:  # SQLite keeps any number in any column; only PostgreSQL needs the new type
-            batch.alter_column(
-                "wait_seconds",
-                existing_type=sa.Integer(),
-                type_=sa.Numeric(15, 6),
-                postgresql_using="wait_seconds::numeric(15, 6)",
-            )
-        batch.create_foreign_key(
-            op.f("fk_contacts_tenant_id_sla_policy_versions"),
-            "sla_policy_versions",
-            ["tenant_id", "sla_policy_version_id"],
-            ["tenant_id", "id"],
-        )
+    op.alter_column("contacts", "answer_target_seconds", existing_type=sa.Integer(), nullable=False)
+    op.alter_column("contacts", "short_abandon_seconds", existing_type=sa.Integer(), nullable=False)
+    op.alter_column(
+        "contacts",
+        "wait_seconds",
+        existing_type=sa.Integer(),
+        type_=sa.Numeric(15, 6),
+        postgresql_using="wait_seconds::numeric(15, 6)",
+    )
+    op.create_foreign_key(
+        op.f("fk_contacts_tenant_id_sla_policy_versions"),
+        "contacts",
+        "sla_policy_versions",
+        ["tenant_id", "sla_policy_version_id"],
+        ["tenant_id", "id"],
+    )
 
     # The rollup: grouped by version and answer target, exact wait sums; rebuilt from the contacts.
     op.execute("DELETE FROM sla_rollups")
-    with op.batch_alter_table("sla_rollups") as batch:
-        batch.drop_constraint("uq_sla_rollups_group", type_="unique")
-        batch.drop_constraint(op.f("fk_sla_rollups_tenant_id_sla_policies"), type_="foreignkey")
-        batch.drop_column("sla_policy_id")
-        batch.add_column(sa.Column("sla_policy_version_id", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("answer_target_seconds", sa.Integer(), nullable=False))
-        batch.alter_column(
-            "wait_seconds_answered",
-            existing_type=sa.BigInteger(),
-            type_=sa.Numeric(20, 6),
-            existing_nullable=False,
-            existing_server_default="0",
-        )
-        batch.create_foreign_key(
-            op.f("fk_sla_rollups_tenant_id_sla_policy_versions"),
-            "sla_policy_versions",
-            ["tenant_id", "sla_policy_version_id"],
-            ["tenant_id", "id"],
-            ondelete="CASCADE",
-        )
-        batch.create_unique_constraint("uq_sla_rollups_group", list(GROUP), postgresql_nulls_not_distinct=True)
+    op.drop_constraint("uq_sla_rollups_group", "sla_rollups", type_="unique")
+    op.drop_constraint(op.f("fk_sla_rollups_tenant_id_sla_policies"), "sla_rollups", type_="foreignkey")
+    op.drop_column("sla_rollups", "sla_policy_id")
+    op.add_column("sla_rollups", sa.Column("sla_policy_version_id", sa.Integer(), nullable=True))
+    op.add_column("sla_rollups", sa.Column("answer_target_seconds", sa.Integer(), nullable=False))
+    op.alter_column(
+        "sla_rollups",
+        "wait_seconds_answered",
+        existing_type=sa.BigInteger(),
+        type_=sa.Numeric(20, 6),
+        existing_nullable=False,
+        existing_server_default="0",
+    )
+    op.create_foreign_key(
+        op.f("fk_sla_rollups_tenant_id_sla_policy_versions"),
+        "sla_rollups",
+        "sla_policy_versions",
+        ["tenant_id", "sla_policy_version_id"],
+        ["tenant_id", "id"],
+        ondelete="CASCADE",
+    )
+    op.create_unique_constraint("uq_sla_rollups_group", "sla_rollups", list(GROUP), postgresql_nulls_not_distinct=True)
 
-    if not postgres:
-        return
     op.execute("DROP FUNCTION IF EXISTS sla_rollups_policy_target_changed()")
     op.execute("DROP FUNCTION IF EXISTS sla_rollups_queue_target_changed()")
     op.execute("DROP FUNCTION IF EXISTS sla_rollups_rebuild(integer, integer, integer)")
@@ -318,56 +315,55 @@ def downgrade():
     spec = importlib.util.spec_from_file_location("sla_rollup_0006", Path(__file__).with_name("0006_sla_rollup.py"))
     previous = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(previous)
-    postgres = op.get_bind().dialect.name == "postgresql"
-    if postgres:
-        _drop_rollup_triggers()
-        op.execute("DROP TRIGGER IF EXISTS sla_policy_versions_no_update ON sla_policy_versions")
-        op.execute("DROP FUNCTION IF EXISTS sla_policy_versions_append_only()")
-        for function in (
-            "sla_rollups_contacts_inserted()",
-            "sla_rollups_contacts_deleted()",
-            "sla_rollups_contact_updated()",
-        ):
-            op.execute(f"DROP FUNCTION IF EXISTS {function}")
-        op.execute("SELECT set_config('app.all_tenants', 'on', true)")
+    _drop_rollup_triggers()
+    op.execute("DROP TRIGGER IF EXISTS sla_policy_versions_no_update ON sla_policy_versions")
+    op.execute("DROP FUNCTION IF EXISTS sla_policy_versions_append_only()")
+    for function in (
+        "sla_rollups_contacts_inserted()",
+        "sla_rollups_contacts_deleted()",
+        "sla_rollups_contact_updated()",
+    ):
+        op.execute(f"DROP FUNCTION IF EXISTS {function}")
+    op.execute("SELECT set_config('app.all_tenants', 'on', true)")
     op.execute("DELETE FROM sla_rollups")
-    with op.batch_alter_table("sla_rollups") as batch:
-        batch.drop_constraint("uq_sla_rollups_group", type_="unique")
-        batch.drop_constraint(op.f("fk_sla_rollups_tenant_id_sla_policy_versions"), type_="foreignkey")
-        batch.drop_column("sla_policy_version_id")
-        batch.drop_column("answer_target_seconds")
-        batch.add_column(sa.Column("sla_policy_id", sa.Integer(), nullable=True))
-        batch.alter_column(
-            "wait_seconds_answered",
-            existing_type=sa.Numeric(20, 6),
-            type_=sa.BigInteger(),
-            existing_nullable=False,
-            existing_server_default="0",
-        )
-        batch.create_foreign_key(
-            op.f("fk_sla_rollups_tenant_id_sla_policies"),
-            "sla_policies",
-            ["tenant_id", "sla_policy_id"],
-            ["tenant_id", "id"],
-            ondelete="CASCADE",
-        )
-        batch.create_unique_constraint("uq_sla_rollups_group", list(previous.GROUP), postgresql_nulls_not_distinct=True)
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_constraint(op.f("fk_contacts_tenant_id_sla_policy_versions"), type_="foreignkey")
-        if postgres:
-            batch.alter_column(
-                "wait_seconds",
-                existing_type=sa.Numeric(15, 6),
-                type_=sa.Integer(),
-                postgresql_using="floor(wait_seconds)::integer",
-            )
-        batch.drop_column("short_abandon_seconds")
-        batch.drop_column("answer_target_seconds")
-        batch.drop_column("sla_policy_version_id")
+    op.drop_constraint("uq_sla_rollups_group", "sla_rollups", type_="unique")
+    op.drop_constraint(op.f("fk_sla_rollups_tenant_id_sla_policy_versions"), "sla_rollups", type_="foreignkey")
+    op.drop_column("sla_rollups", "sla_policy_version_id")
+    op.drop_column("sla_rollups", "answer_target_seconds")
+    op.add_column("sla_rollups", sa.Column("sla_policy_id", sa.Integer(), nullable=True))
+    op.alter_column(
+        "sla_rollups",
+        "wait_seconds_answered",
+        existing_type=sa.Numeric(20, 6),
+        type_=sa.BigInteger(),
+        existing_nullable=False,
+        existing_server_default="0",
+    )
+    op.create_foreign_key(
+        op.f("fk_sla_rollups_tenant_id_sla_policies"),
+        "sla_rollups",
+        "sla_policies",
+        ["tenant_id", "sla_policy_id"],
+        ["tenant_id", "id"],
+        ondelete="CASCADE",
+    )
+    op.create_unique_constraint(
+        "uq_sla_rollups_group", "sla_rollups", list(previous.GROUP), postgresql_nulls_not_distinct=True
+    )
+    op.drop_constraint(op.f("fk_contacts_tenant_id_sla_policy_versions"), "contacts", type_="foreignkey")
+    op.alter_column(
+        "contacts",
+        "wait_seconds",
+        existing_type=sa.Numeric(15, 6),
+        type_=sa.Integer(),
+        postgresql_using="floor(wait_seconds)::integer",
+    )
+    op.drop_column("contacts", "short_abandon_seconds")
+    op.drop_column("contacts", "answer_target_seconds")
+    op.drop_column("contacts", "sla_policy_version_id")
     op.drop_index("ix_sla_policy_versions_policy_id", table_name="sla_policy_versions")
     op.drop_index(op.f("ix_sla_policy_versions_tenant_id"), table_name="sla_policy_versions")
     op.drop_table("sla_policy_versions")
-    if postgres:
-        op.execute(previous.TRIGGERS)
-        op.execute(previous.apply_sql("(SELECT 1 AS sign, x.* FROM contacts x)"))
-        op.execute("SELECT set_config('app.all_tenants', 'off', true)")
+    op.execute(previous.TRIGGERS)
+    op.execute(previous.apply_sql("(SELECT 1 AS sign, x.* FROM contacts x)"))
+    op.execute("SELECT set_config('app.all_tenants', 'off', true)")

@@ -43,8 +43,6 @@ def _tenant_tables() -> list[str]:
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     for table in _tenant_tables():
         for policy in (POLICY_NAME, CONSOLE_POLICY_NAME, OWNER_POLICY_NAME):
             op.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")
@@ -53,8 +51,6 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
     for table in _tenant_tables():
         for policy in (POLICY_NAME, CONSOLE_POLICY_NAME, OWNER_POLICY_NAME):
             op.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")

@@ -234,55 +234,37 @@ def test_no_show_rates_per_month_with_and_without_reminders(
     assert '"reminded": [' in body.replace("&#34;", '"') and "66.7" in body
 
 
-def test_demo_appointments_and_no_show_rates_on_sqlite_stay_per_clinic(tmp_path, redis_url):
-    """The embedded demo (SQLite: no row-level security) relies on the ORM wall alone."""
-    from flask_migrate import upgrade
+def test_demo_appointments_and_no_show_rates_stay_per_clinic(app_context):
+    """The demo's seed, as the embedded PostgreSQL runs it: behind both walls, one clinic at a time."""
     from sqlalchemy import func, select
 
-    from app import create_app
     from app.demo import seed_demo
     from app.patients.models import Patient
     from app.tenants.models import Tenant
 
-    database = f"sqlite:///{tmp_path / 'embedded.db'}"
-    app = create_app(
-        {
-            "SWITCHBOARD_ENV": "testing",
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key",
-            "INSTANCE_PATH": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": database,
-            "MIGRATION_DATABASE_URL": database,
-            "REDIS_URL": redis_url,
-            "ARGON2_TIME_COST": 1,
-            "ARGON2_MEMORY_COST": 1024,
+    seed_demo()
+    db.session.commit()
+    tenants = db.session.scalars(select(Tenant).order_by(Tenant.id)).all()
+    per_clinic = {}
+    for tenant in tenants:
+        with tenant_context(tenant.id):
+            rates = no_show_rates(6, time_zone=tenant.time_zone)
+            patients = db.session.scalar(select(func.count(Patient.id)))
+            appointments = db.session.scalars(select(Appointment)).all()
+        now = datetime.now(UTC)
+        expected = sum(
+            1
+            for a in appointments
+            if a.status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW) and a.starts_at < now
+        )
+        assert sum(m.reminded + m.not_reminded for m in rates) == expected > 0
+        assert patients == 30
+        starts = [a.starts_at for a in appointments]
+        assert min(starts) > now - timedelta(days=22) and max(starts) < now + timedelta(days=15)
+        assert {a.status for a in appointments} >= {
+            AppointmentStatus.ATTENDED,
+            AppointmentStatus.NO_SHOW,
+            AppointmentStatus.SCHEDULED,
         }
-    )
-    with app.app_context():
-        upgrade()
-        seed_demo()
-        tenants = db.session.scalars(select(Tenant).order_by(Tenant.id)).all()
-        per_clinic = {}
-        for tenant in tenants:
-            with tenant_context(tenant.id):
-                rates = no_show_rates(6, time_zone=tenant.time_zone)
-                patients = db.session.scalar(select(func.count(Patient.id)))
-                appointments = db.session.scalars(select(Appointment)).all()
-            now = datetime.now(UTC)
-            expected = sum(
-                1
-                for a in appointments
-                if a.status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)
-                and a.starts_at.replace(tzinfo=UTC) < now
-            )
-            assert sum(m.reminded + m.not_reminded for m in rates) == expected > 0
-            assert patients == 30
-            starts = [a.starts_at.replace(tzinfo=UTC) for a in appointments]
-            assert min(starts) > now - timedelta(days=22) and max(starts) < now + timedelta(days=15)
-            assert {a.status for a in appointments} >= {
-                AppointmentStatus.ATTENDED,
-                AppointmentStatus.NO_SHOW,
-                AppointmentStatus.SCHEDULED,
-            }
-            per_clinic[tenant.id] = expected
-        assert len(per_clinic) == 3
+        per_clinic[tenant.id] = expected
+    assert len(per_clinic) == 3

@@ -1,7 +1,7 @@
 """The one-command demo as a real process tree: started, looked at and cleaned up by pid.
 
-The demo runs on SQLite and its embedded Redis in a temporary instance folder, never the machine's
-Redis. A pre-seeded instance folder is copied for each run, so a test waits for the web app and the
+The demo runs on its embedded PostgreSQL and Redis in a temporary instance folder, never the machine's
+servers. A pre-seeded instance folder is copied for each run, so a test waits for the web app and the
 workers, not for migrations and seeding.
 """
 
@@ -14,10 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -25,8 +27,23 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Variables of the developer's shell that would point the demo at real services.
-_DROPPED = {"DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL", "SECRET_KEY", "SWITCHBOARD_ENV", "SENTRY_DSN",
-            "PUBLIC_BASE_URL"}  # fmt: skip
+_DROPPED = {"DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL", "CONSOLE_DATABASE_URL", "SECRET_KEY",
+            "SWITCHBOARD_ENV", "SENTRY_DSN", "PUBLIC_BASE_URL"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def shared_temporary_folder() -> Iterator[Path]:
+    """A temporary folder for instance folders, removed afterwards, that any account may enter.
+
+    As root the embedded PostgreSQL runs as an unprivileged account (app/embedded/postgres.py), which may not
+    enter pytest's temporary folders (private to root).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="sb-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -51,7 +68,7 @@ def flask(env: dict[str, str], *arguments: str, timeout: float = 120) -> subproc
 
 
 def seed_instance(instance: Path) -> None:
-    """Migrate and seed a SQLite demo database in `instance` (copied by `copy_instance` for each run)."""
+    """Migrate and seed the demo database in `instance`'s embedded PostgreSQL (copied by `copy_instance`)."""
     env = demo_env(instance)
     for arguments in (("db", "upgrade"), ("seed-demo",)):
         result = flask(env, *arguments, timeout=300)
@@ -59,9 +76,10 @@ def seed_instance(instance: Path) -> None:
 
 
 def copy_instance(seeded: Path, instance: Path) -> None:
+    """Copy the seeded cluster (stopped) and secret key; `cp -a` keeps the data's owner, the server's account."""
     instance.mkdir(parents=True)
-    for name in ("switchboard.db", "secret_key"):
-        shutil.copy2(seeded / name, instance / name)
+    shutil.copy2(seeded / "secret_key", instance / "secret_key")
+    subprocess.run(["cp", "-a", str(seeded / "pg"), str(instance / "pg")], check=True)
 
 
 def start_demo(instance: Path, port: int, log: Path) -> subprocess.Popen:
@@ -74,7 +92,7 @@ def start_demo(instance: Path, port: int, log: Path) -> subprocess.Popen:
 
 
 def wait_until_serving(demo: subprocess.Popen, instance: Path, port: int, log: Path, *, timeout: float = 180) -> None:
-    """Wait for the login page and for every process of the demo: the web app, worker, cron and Redis."""
+    """Wait for the login page and for every process of the demo: the web app, worker, cron and the servers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert demo.poll() is None, f"the demo exited early:\n{log.read_text()}"
@@ -95,6 +113,7 @@ def _complete(pid: int, instance: Path) -> bool:
         and any(command.endswith("worker.py") for command in commands)
         and any(command.endswith("worker.py cron") for command in commands)
         and any("redis-server" in command for command in commands)
+        and bool(postgres_servers_in(instance))
     )
 
 
@@ -107,12 +126,12 @@ def command_line(process: psutil.Process) -> str:
 
 
 def family(pid: int, instance: Path | None) -> list[psutil.Process]:
-    """Every process below `pid`, and every redis-server running in `instance` (a daemonised one is not below)."""
+    """Every process below `pid`, and every server process of `instance` (a daemonised one is not below)."""
     found = {}
     with contextlib.suppress(psutil.NoSuchProcess):
         found = {child.pid: child for child in psutil.Process(pid).children(recursive=True)}
     if instance is not None:
-        found.update({server.pid: server for server in redis_servers_in(instance)})
+        found.update({server.pid: server for server in [*redis_servers_in(instance), *postgres_processes_in(instance)]})
     return list(found.values())
 
 
@@ -123,6 +142,23 @@ def redis_servers_in(instance: Path) -> list[psutil.Process]:
         if process.info["name"] == "redis-server" and process.info["cwd"] == str(instance):
             servers.append(process)
     return [server for server in servers if not gone(server)]
+
+
+def postgres_processes_in(instance: Path) -> list[psutil.Process]:
+    """The embedded PostgreSQL's processes (the server and its backends), which run in `instance`/pg."""
+    data = str(instance / "pg")
+    found = []
+    for process in psutil.process_iter(["name", "cwd"]):
+        if process.info["name"] == "postgres" and process.info["cwd"] == data:
+            found.append(process)
+    return [process for process in found if not gone(process)]
+
+
+def postgres_servers_in(instance: Path) -> list[psutil.Process]:
+    """The embedded PostgreSQL's server processes of `instance` (not their backends)."""
+    processes = postgres_processes_in(instance)
+    pids = {process.pid for process in processes}
+    return [process for process in processes if process.ppid() not in pids]
 
 
 def gone(process: psutil.Process) -> bool:

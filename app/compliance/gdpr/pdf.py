@@ -17,10 +17,11 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from app.campaigns.models import AppointmentStatus, CampaignKind, FailureReason, MessageChannel, MessageStatus, Reply
+from app.campaigns.models import CampaignKind, FailureReason, MessageStatus, Reply
 from app.hotline.models import Channel, ContactStatus, Disposition, EventKind, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.labels import LabelledEnum
+from app.patients.models import AppointmentStatus, MessageChannel
 from app.reports.pdf import FONT, FONT_BOLD, INK, MUTED, RULE, _register_fonts
 
 PAGE = A4

@@ -244,14 +244,11 @@ def _messages(patient: Patient, clinic) -> list[dict]:
         template = templates.get((message.step_id, message.language))
         if message.sent_at is not None and template is not None:
             respond, opt_out = links.for_token(message.token)
-            starts_at = (
-                appointment.starts_at if appointment.starts_at.tzinfo else appointment.starts_at.replace(tzinfo=UTC)
-            )
             rendered = render(
                 *template,
                 context_for(
                     clinic=clinic.name,
-                    starts_at=starts_at,
+                    starts_at=appointment.starts_at,
                     time_zone=clinic.time_zone,
                     language=message.language,
                     location=appointment.location,

@@ -27,9 +27,8 @@ def build_clinic_archive(tenant_id: int, archive_id: int) -> str:
     page offers a new one) and is retried by RQ; a retry that succeeds marks it ready."""
     with tenant_context(tenant_id):
         try:
-            if db.engine.dialect.name == "postgresql":
-                # Must be set before the transaction's first statement (the tenancy listener's set_config).
-                db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            # Must be set before the transaction's first statement (the tenancy listener's set_config).
+            db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             tenant = get_tenant(tenant_id)
             sentry_sdk.set_tag("tenant", tenant.slug)
             # First, in the same transaction: the archive then holds the job outbox as it is once this commits.

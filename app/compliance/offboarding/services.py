@@ -28,7 +28,7 @@ from enum import Enum
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import MetaData, delete, func, inspect, select, text
+from sqlalchemy import MetaData, delete, func, select, text
 
 from app import audit
 from app.auth.models import User
@@ -53,7 +53,7 @@ TENANT_TABLE = "tenants"
 # makes the archive stale.
 GROWS_DURING_OFFBOARDING = frozenset({"audit_events", "retention_runs", "offboarding_archives", "job_outbox"})
 
-_PG_TENANT_TABLES = text("""
+_TENANT_TABLES = text("""
     SELECT c.relname
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -74,14 +74,7 @@ class DeletionIncomplete(RuntimeError):
 def tenant_tables() -> list[str]:
     """Every base table of the public schema with a `tenant_id` column, from the catalog (pg_catalog shows
     tables whatever the current role's privileges, unlike information_schema, so none can hide)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return list(db.session.scalars(_PG_TENANT_TABLES))
-    inspector = inspect(db.session.connection())
-    return sorted(
-        name
-        for name in inspector.get_table_names()
-        if any(column["name"] == "tenant_id" for column in inspector.get_columns(name))
-    )
+    return list(db.session.scalars(_TENANT_TABLES))
 
 
 def _quoted(table: str) -> str:
@@ -341,8 +334,7 @@ def delete_clinic_data(tenant_id: int, *, confirmation: str, actor: User) -> Del
     # key to it along, and the append-only triggers let audit_events and usage_records go once it is gone.
     db.session.execute(delete(Contact).execution_options(synchronize_session=False))
     db.session.execute(text("DELETE FROM tenants WHERE id = :tenant"), {"tenant": tenant_id})
-    # Then whatever the cascade did not reach: a table without that foreign key, or SQLite (the embedded demo),
-    # which enforces none.
+    # Then whatever the cascade did not reach: a table without that foreign key.
     for table, rows in count_rows(tenant_id).items():
         if rows and table != TENANT_TABLE:
             db.session.execute(

@@ -163,9 +163,7 @@ def _purge_call_metadata(cutoff: datetime) -> dict[str, int]:
 
 def _random_token():
     """A fresh unguessable token in SQL, marked as purged, so the old reply link opens nothing."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return literal(PURGED_TOKEN_PREFIX) + func.replace(cast(func.gen_random_uuid(), String), "-", "")
-    return literal(PURGED_TOKEN_PREFIX) + func.lower(func.hex(func.randomblob(16)))
+    return literal(PURGED_TOKEN_PREFIX) + func.replace(cast(func.gen_random_uuid(), String), "-", "")
 
 
 def _purge_messages(cutoff: datetime) -> dict[str, int]:
