@@ -194,8 +194,8 @@ def test_an_answer_refused_after_it_began_to_be_written_leaves_nothing_behind(
 ):
     """The patient's page shows the refusal itself, so it rolls back itself: the request's commit that follows
     the page must find nothing of the half-applied answer."""
-    from app.patients.models import AppointmentStatus
     from app.hotline.models import Channel
+    from app.patients.models import AppointmentStatus
     from app.tenants.models import Tenant
 
     a = two_tenants.a
