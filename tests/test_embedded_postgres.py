@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import psutil
@@ -19,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from app.embedded.postgres import binary, embedded_postgres, start_cluster
 from tests.infra.demo_process import gone, kill_all, postgres_processes_in, shared_temporary_folder
+from tests.infra.owner_processes import OwnerProcesses, read_answer
 from tests.infra.postgres import postgres_server
-from tests.infra.worker_process import ROOT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -62,29 +61,10 @@ def instance():
 @pytest.fixture
 def start():
     """Start a Python process with the test's environment minus any database URL; killed and reaped after."""
-    started: list[subprocess.Popen] = []
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "MIGRATION_DATABASE_URL"}}
-
-    def run(code: str, *arguments: str, **extra_env: str) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code, *arguments],
-            cwd=ROOT, env={**env, **extra_env}, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield run
-    for process in started:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-
-
-def _answer(process: subprocess.Popen) -> tuple[str, psutil.Process, int]:
-    line = process.stdout.readline()
-    assert line, "the process printed nothing (see its stderr above)"
-    url, server_pid, owner_pid = line.split()
-    return url, psutil.Process(int(server_pid)), int(owner_pid)
+    processes = OwnerProcesses(env)
+    yield processes.start
+    processes.close()
 
 
 def _ends(processes: list[psutil.Process], timeout: float = 20) -> bool:
@@ -100,7 +80,7 @@ def _libpq(url: str) -> str:
 
 def test_a_command_with_no_owner_running_starts_its_own_postgres_and_stops_it_at_exit(instance, start):
     command = start(_USE_POSTGRES, str(instance))
-    url, server, owner_pid = _answer(command)
+    url, server, owner_pid = read_answer(command)
     assert server.name() == "postgres" and server.cwd() == str(instance / "pg")
     everything = postgres_processes_in(instance)
     command.wait(timeout=60)
@@ -114,7 +94,7 @@ def test_a_command_with_no_owner_running_starts_its_own_postgres_and_stops_it_at
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_the_postgres_ends_with_its_owner_however_the_owner_dies(instance, start, signum):
     owner = start(_USE_POSTGRES, str(instance), "linger")
-    _url, server, _ = _answer(owner)
+    _url, server, _ = read_answer(owner)
     everything = postgres_processes_in(instance)
     try:
         owner.send_signal(signum)  # no handler, no atexit: only the kernel can tell the server
@@ -126,10 +106,10 @@ def test_the_postgres_ends_with_its_owner_however_the_owner_dies(instance, start
 
 def test_a_second_process_connects_to_the_owners_postgres_and_stops_nothing(instance, start):
     owner = start(_USE_POSTGRES, str(instance), "linger")
-    url, server, _ = _answer(owner)
+    url, server, _ = read_answer(owner)
     try:
         second = start(_USE_POSTGRES, str(instance))
-        second_url, second_server, second_owner = _answer(second)
+        second_url, second_server, second_owner = read_answer(second)
         second.wait(timeout=60)
 
         assert (second_url, second_server.pid, second_owner) == (url, server.pid, owner.pid)

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import psutil
@@ -17,7 +16,7 @@ import redis
 
 from app.embedded.redis import embedded_redis, redis_server_binary
 from tests.infra.demo_process import gone, kill_all
-from tests.infra.worker_process import ROOT
+from tests.infra.owner_processes import OwnerProcesses, read_answer
 
 # Takes the embedded Redis of the folder in argv[1], prints its URL and pid, then lingers if asked to.
 _USE_REDIS = """
@@ -36,26 +35,13 @@ if sys.argv[2:] == ["linger"]:
 @pytest.fixture
 def use_redis():
     """Start a process that takes a folder's embedded Redis; every one is killed and reaped after the test."""
-    started: list[subprocess.Popen] = []
+    processes = OwnerProcesses()
 
     def start(folder, *, linger: bool) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _USE_REDIS, str(folder), *(["linger"] if linger else [])],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
+        return processes.start(_USE_REDIS, str(folder), *(["linger"] if linger else []))
 
     yield start
-    for process in started:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-
-
-def _answer(process: subprocess.Popen) -> tuple[str, psutil.Process, int]:
-    url, server_pid, owner_pid = process.stdout.readline().split()
-    return url, psutil.Process(int(server_pid)), int(owner_pid)
+    processes.close()
 
 
 def _ends(process: psutil.Process, timeout: float = 10) -> bool:
@@ -67,7 +53,7 @@ def _ends(process: psutil.Process, timeout: float = 10) -> bool:
 
 def test_a_command_with_no_owner_running_starts_its_own_redis_and_stops_it_at_exit(tmp_path, use_redis):
     command = use_redis(tmp_path, linger=False)
-    url, server, owner_pid = _answer(command)
+    url, server, owner_pid = read_answer(command)
     command.wait(timeout=30)
 
     assert owner_pid == command.pid
@@ -78,7 +64,7 @@ def test_a_command_with_no_owner_running_starts_its_own_redis_and_stops_it_at_ex
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_the_redis_ends_with_its_owner_however_the_owner_dies(tmp_path, use_redis, signum):
     owner = use_redis(tmp_path, linger=True)
-    _url, server, _ = _answer(owner)
+    _url, server, _ = read_answer(owner)
     try:
         owner.send_signal(signum)  # no handler, no atexit: only the kernel can tell the server
         owner.wait(timeout=30)
@@ -89,10 +75,10 @@ def test_the_redis_ends_with_its_owner_however_the_owner_dies(tmp_path, use_redi
 
 def test_a_second_process_connects_to_the_owners_redis_and_stops_nothing(tmp_path, use_redis):
     owner = use_redis(tmp_path, linger=True)
-    url, server, _ = _answer(owner)
+    url, server, _ = read_answer(owner)
     try:
         second = use_redis(tmp_path, linger=False)
-        second_url, second_server, second_owner = _answer(second)
+        second_url, second_server, second_owner = read_answer(second)
         second.wait(timeout=30)
 
         assert (second_url, second_server.pid, second_owner) == (url, server.pid, owner.pid)
