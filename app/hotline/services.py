@@ -548,6 +548,26 @@ def notes(contact: Contact) -> list[ContactNote]:
     )
 
 
+# How many earlier contacts the patient panel lists beside a conversation.
+EARLIER_CONTACTS = 5
+
+
+def earlier_contacts(contact: Contact, *, limit: int = EARLIER_CONTACTS) -> list[Contact]:
+    """The clinic's other contacts from the same patient reference, newest first.
+
+    The same patient is the same `patient_ref` (the reference the clinic knows them by); the contact
+    itself is left out. Only the current clinic's contacts are read (the tenant walls scope the query).
+    """
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.patient_ref == contact.patient_ref, Contact.id != contact.id)
+            .order_by(Contact.offered_at.desc(), Contact.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def contacts_of_agent(agent_id: int) -> list[Contact]:
     return list(
         db.session.scalars(

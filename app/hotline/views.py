@@ -23,6 +23,7 @@ from app.hotline.forms import (
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.input_rules import parse_page
+from app.patients.services import patient_overview
 from app.tenants.routing import tenant_blueprint
 
 # Who works where: managers set the hotline up, supervisors watch and reassign, agents (and the two
@@ -274,6 +275,14 @@ def contact(contact_id: int):
     return _contact_page(item)
 
 
+def _patient_panel(item) -> dict:
+    """The patient beside the conversation; showing one leaves `patient.viewed` (by id, never a name)."""
+    patient = patient_overview(item.patient_ref)
+    if patient is not None:
+        audit.record("patient.viewed", object_type="patient", object_id=patient.patient_id)
+    return {"patient": patient, "earlier_contacts": services.earlier_contacts(item)}
+
+
 def _contact_page(item, status: int = 200, **forms):
     queues = services.queues()
     supported = g.tenant.supported_locales
@@ -299,6 +308,7 @@ def _contact_page(item, status: int = 200, **forms):
         is_handler=item.assigned_to_id == current_user.id,
         supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
+        **_patient_panel(item),
         **context,
     )
 

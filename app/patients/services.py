@@ -1,0 +1,87 @@
+"""Reading a patient for the people who talk to them: the overview beside a hotline conversation."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import utcnow
+from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, MessageChannel, Patient
+
+# How many appointments each side of now the overview shows: the panel is a glance, not a list.
+OVERVIEW_APPOINTMENTS = 5
+
+
+@dataclass(frozen=True)
+class AppointmentLine:
+    starts_at: datetime
+    location: str
+    practitioner: str
+    status: AppointmentStatus
+
+
+@dataclass(frozen=True)
+class ChannelConsent:
+    channel: MessageChannel
+    consented: bool
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    """What an agent sees of a patient: no name, no address (the audit trail names the patient by `patient_id`)."""
+
+    patient_id: int
+    language: str
+    consent: tuple[ChannelConsent, ...]
+    opted_out_at: datetime | None
+    erased: bool
+    upcoming: tuple[AppointmentLine, ...]
+    past: tuple[AppointmentLine, ...]
+
+
+def patient_overview(patient_ref: str, *, limit: int = OVERVIEW_APPOINTMENTS) -> PatientOverview | None:
+    """The current clinic's patient with this reference, with their nearest appointments; None if there is none.
+
+    Only the current clinic's patients are found (the tenant walls scope the query); a reference that
+    is not a valid one finds nobody. Consent per channel is the patient's own flag, withdrawn by an
+    opt-out. Upcoming appointments are the next `limit` from now, soonest first; past ones the last
+    `limit`, newest first.
+    """
+    if not PATIENT_REF_PATTERN.match(patient_ref or ""):
+        return None
+    patient = db.session.scalar(select(Patient).where(Patient.reference == patient_ref))
+    if patient is None:
+        return None
+    moment = utcnow()
+    mine = select(Appointment).where(Appointment.patient_id == patient.id)
+    upcoming = db.session.scalars(
+        mine.where(Appointment.starts_at >= moment).order_by(Appointment.starts_at, Appointment.id).limit(limit)
+    )
+    past = db.session.scalars(
+        mine.where(Appointment.starts_at < moment)
+        .order_by(Appointment.starts_at.desc(), Appointment.id.desc())
+        .limit(limit)
+    )
+    opted_out = patient.opted_out_at is not None
+    return PatientOverview(
+        patient_id=patient.id,
+        language=patient.language,
+        consent=(
+            ChannelConsent(MessageChannel.EMAIL, patient.consent_email and not opted_out),
+            ChannelConsent(MessageChannel.SMS, patient.consent_sms and not opted_out),
+        ),
+        opted_out_at=patient.opted_out_at,
+        erased=patient.erased_at is not None,
+        upcoming=tuple(_line(a) for a in upcoming),
+        past=tuple(_line(a) for a in past),
+    )
+
+
+def _line(appointment: Appointment) -> AppointmentLine:
+    return AppointmentLine(
+        starts_at=appointment.starts_at,
+        location=appointment.location,
+        practitioner=appointment.practitioner,
+        status=appointment.status,
+    )
