@@ -8,7 +8,7 @@ from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
-from app.hotline import services, signals
+from app.hotline import contact_search, services, signals
 from app.hotline.forms import (
     CallbackForm,
     ComplaintForm,
@@ -22,7 +22,7 @@ from app.hotline.forms import (
 )
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, LOCALES, _
-from app.input_rules import parse_page
+from app.input_rules import BadInput, parse_page
 from app.patients.services import patient_overview
 from app.tenants.routing import tenant_blueprint
 
@@ -265,6 +265,31 @@ def new_contact():
             flash(_("Contact added to the queue."), "success")
             return redirect(url_for("hotline.contact", contact_id=contact.id))
     return _render("hotline/contact_new.html", 400 if form.errors else 200, form=form)
+
+
+@bp.get("/contacts/search")
+@CONTACT_HANDLERS
+def search_contacts():
+    """The clinic's contacts by patient reference or subject; the first visit (no `q`) shows the form only."""
+    query = request.args.get("q")
+    if query is None:
+        return _search_page(query="", results=None, message=None)
+    try:
+        results = contact_search.search_contacts(query, parse_page(request.args.get("page")))
+    except BadInput as error:
+        # A too-short query is a hint, not a refusal; a too-long one or a bad page number is bad input.
+        too_short = error.field == "q" and len(query.strip()) < contact_search.MIN_QUERY_LENGTH
+        return _search_page(
+            200 if too_short else 400,
+            query=query[: contact_search.MAX_QUERY_LENGTH],
+            results=None,
+            message=error.message,
+        )
+    return _search_page(query=query.strip(), results=results, message=None)
+
+
+def _search_page(status: int = 200, **context):
+    return _render("hotline/contact_search.html", status, max_query_length=contact_search.MAX_QUERY_LENGTH, **context)
 
 
 @bp.get("/contacts/<int:contact_id>")
