@@ -10,6 +10,9 @@ the application factory calls it once per application.
   on the patient; the SLA rules move its due times by the pause where its policy says so.
 - `supervisor_page_shown`, sent with no sender while the supervisor page is rendered: each receiver
   returns a dict of template variables to add (the SLA rules: `alerts`, the recent SLA alerts).
+- `contacts_shown`, sent with the list of contacts a page shows (one for a contact's page): each
+  receiver returns a dict of template variables to add (the SLA rules: `sla_states`, each contact's
+  SLA badge state by id).
 """
 
 from blinker import Namespace
@@ -19,6 +22,7 @@ _signals = Namespace()
 contact_offered = _signals.signal("contact-offered")
 pause_ended = _signals.signal("contact-pause-ended")
 supervisor_page_shown = _signals.signal("supervisor-page-shown")
+contacts_shown = _signals.signal("contacts-shown")
 
 
 def contributions(signal, sender=None) -> dict:

@@ -202,12 +202,14 @@ def _my_languages() -> set[str]:
 @CONTACT_HANDLERS
 def workspace():
     languages = _my_languages()
+    my_contacts = services.contacts_of_agent(current_user.id)
     return _render(
         "hotline/workspace.html",
         loads=services.queue_loads(languages, include_in_house=False),
-        my_contacts=services.contacts_of_agent(current_user.id),
+        my_contacts=my_contacts,
         languages=sorted(languages),
         claim_form=ConfirmForm(),
+        **signals.contributions(signals.contacts_shown, my_contacts),
     )
 
 
@@ -334,6 +336,7 @@ def _contact_page(item, status: int = 200, **forms):
         supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
         **_patient_panel(item),
+        **signals.contributions(signals.contacts_shown, [item]),
         **context,
     )
 
@@ -468,6 +471,7 @@ def supervisor():
         agents={a.id: a.name for a in agents},
         reassign_form=ReassignForm(agents=agents),
         **signals.contributions(signals.supervisor_page_shown),
+        **signals.contributions(signals.contacts_shown, contacts),
     )
 
 

@@ -25,6 +25,16 @@ DEFAULT_WARN_AT_PERCENT = 80
 WATCHED = (ContactStatus.WAITING, ContactStatus.ASSIGNED)
 
 
+def is_watched(contact: Contact, moment: datetime) -> bool:
+    """Whether the breach watch judges this contact at `moment`: offered, open, not yet answered."""
+    return contact.status in WATCHED and contact.first_response_at is None and contact.offered_at <= moment
+
+
+def warning_from(offered_at: datetime, due_at: datetime, warn_at_percent: int | None) -> datetime:
+    """The moment a contact is warned about: `warn_at_percent` of the way from offer to due (80 % by default)."""
+    return offered_at + (due_at - offered_at) * (warn_at_percent or DEFAULT_WARN_AT_PERCENT) / 100
+
+
 def raise_alerts(moment: datetime | None = None) -> list[SlaAlert]:
     """Create the warnings and breaches due by `moment` for the current clinic; returns the new ones.
 
@@ -46,8 +56,10 @@ def raise_alerts(moment: datetime | None = None) -> list[SlaAlert]:
     }
     created = []
     for contact_id, offered_at, due_at, warn_at_percent in rows:
-        warn_at = offered_at + (due_at - offered_at) * (warn_at_percent or DEFAULT_WARN_AT_PERCENT) / 100
-        for kind, threshold in ((AlertKind.WARNING, warn_at), (AlertKind.BREACH, due_at)):
+        for kind, threshold in (
+            (AlertKind.WARNING, warning_from(offered_at, due_at, warn_at_percent)),
+            (AlertKind.BREACH, due_at),
+        ):
             if moment >= threshold and (contact_id, kind) not in existing:
                 alert = SlaAlert(contact_id=contact_id, kind=kind, due_at=due_at, raised_at=moment)
                 db.session.add(alert)

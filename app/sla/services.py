@@ -282,7 +282,73 @@ def listen_to_hotline() -> None:
     signals.contact_offered.connect(apply_policy)
     signals.pause_ended.connect(extend_for_pause)
     signals.supervisor_page_shown.connect(_supervisor_alerts)
+    signals.contacts_shown.connect(_badges)
 
 
 def _supervisor_alerts(_sender) -> dict:
     return {"alerts": alerts.recent_alerts()}
+
+
+def _badges(contacts) -> dict:
+    return {"sla_states": sla_states(contacts)}
+
+
+@dataclass(frozen=True)
+class SlaState:
+    """Where a contact stands against its first-response target now, for its badge.
+
+    `state` is `ok`, `warning` (past the policy's warning threshold), `breached` (past due) or
+    `none` (no running target: answered, closed, waiting on the patient or not yet offered).
+    `remaining_seconds` is the time left to the due time on the contact's SLA clock (business time
+    under a business-hours policy), negative when breached, None for `none`.
+    """
+
+    state: str
+    remaining_seconds: int | None = None
+
+
+NO_TARGET = SlaState("none")
+
+
+def sla_states(contacts, moment: datetime | None = None) -> dict[int, SlaState]:
+    """The SLA state of each contact by id, judged by the breach watch's own rule (app/sla/alerts.py).
+
+    The warning threshold and the due time are the watch's; only the remaining time is counted here,
+    on the clock the due time was set on (apply_policy): business hours for ticket channels under a
+    business-hours policy, elapsed time otherwise.
+    """
+    moment = moment or datetime.now(UTC)
+    contacts = list(contacts)
+    version_ids = {c.sla_policy_version_id for c in contacts if alerts.is_watched(c, moment)}
+    by_version = versions(version_ids)
+    policy_ids = [c.sla_policy_id for c in contacts if c.sla_policy_id is not None]
+    warn_percents = (
+        dict(
+            db.session.execute(
+                select(SlaPolicy.id, SlaPolicy.warn_at_percent).where(SlaPolicy.id.in_(policy_ids))
+            ).all()
+        )
+        if policy_ids
+        else {}
+    )
+    business_calendar = None
+    states = {}
+    for contact in contacts:
+        if not alerts.is_watched(contact, moment):
+            states[contact.id] = NO_TARGET
+            continue
+        version = by_version.get(contact.sla_policy_version_id)
+        calendar = None
+        if version is not None and version.clock != SlaClock.CALENDAR and contact.channel not in QUEUE_CHANNELS:
+            business_calendar = business_calendar or calendar_for_current_tenant()
+            calendar = business_calendar
+        if moment >= contact.due_at:
+            state, remaining = "breached", -clock.business_seconds(calendar, contact.due_at, moment)
+        else:
+            warned = moment >= alerts.warning_from(
+                contact.offered_at, contact.due_at, warn_percents.get(contact.sla_policy_id)
+            )
+            state = "warning" if warned else "ok"
+            remaining = clock.business_seconds(calendar, moment, contact.due_at)
+        states[contact.id] = SlaState(state, remaining)
+    return states
