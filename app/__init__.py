@@ -100,6 +100,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.compliance.offboarding.models  # noqa: F401
     import app.compliance.retention.models  # noqa: F401
     import app.hotline.models  # noqa: F401
+    import app.knowledge.models  # noqa: F401
     import app.outbox  # noqa: F401
     import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
@@ -154,6 +155,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
+    from app.knowledge.views import bp as knowledge_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
     from app.sla.views import bp as sla_bp
@@ -172,6 +174,7 @@ def _register_blueprints(app: Flask) -> None:
         invitations_bp,
         tenant_settings_bp,
         hotline_bp,
+        knowledge_bp,
         reports_bp,
         portfolio_bp,
         sla_bp,

@@ -18,6 +18,7 @@ from app.campaigns.models import Campaign, CampaignKind, CampaignStep
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import Team
+from app.knowledge.models import KnowledgeArticle
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
 from app.sla.models import SlaPolicy
@@ -32,6 +33,7 @@ MISSING_ID = 2**31 - 1
 FOREIGN_IDS = {
     "appointment_id": "appointment",
     "archive_id": "archive",
+    "article_id": "article",
     "campaign_id": "campaign",
     "closure_id": "closure",
     "contact_id": "contact",
@@ -82,7 +84,8 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         team = Team(name="Team of B", languages=["en"], covers_from=time(8), covers_until=time(17))
         policy = SlaPolicy(name="Policy of B")
         archive = OffboardingArchive()
-        db.session.add_all([step, invoice, team, policy, archive])
+        article = KnowledgeArticle(language="en", title="Article of B", body="Directions of B")
+        db.session.add_all([step, invoice, team, policy, archive, article])
         token, _secret = issue_api_token("Token of B", b.manager)
         db.session.commit()
         ids.update(
@@ -93,6 +96,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             team=team.id,
             policy=policy.id,
             archive=archive.id,
+            article=article.id,
             token=token.id,
         )
     return ids
