@@ -54,3 +54,12 @@ class TenantScoped:
         return mapped_column(
             ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=cls.__tenant_id_index__
         )
+
+
+# The escape character of LIKE patterns built from what people typed (`like_literal`).
+LIKE_ESCAPE = "\\"
+
+
+def like_literal(text: str) -> str:
+    """`text` inside a LIKE pattern, its `%` and `_` matching only themselves (pass `escape=LIKE_ESCAPE`)."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")

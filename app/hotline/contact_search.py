@@ -15,13 +15,12 @@ from app.extensions import db
 from app.hotline.models import Contact
 from app.i18n import _l
 from app.input_rules import BadInput, page_count
+from app.models import LIKE_ESCAPE, like_literal
 from app.tenancy import current_tenant_id
 
 MIN_QUERY_LENGTH = 2  # one character would list nearly every contact of the clinic
 MAX_QUERY_LENGTH = 200  # the subject column's length: no longer text can match
 PER_PAGE = 25
-
-_LIKE_ESCAPE = "\\"
 
 
 @dataclass(frozen=True)
@@ -46,21 +45,14 @@ def check_query(text: str) -> str:
     return query
 
 
-def _literal(text: str) -> str:
-    """`text` with LIKE's wildcards escaped: a `%` or `_` the user typed matches only itself."""
-    return (
-        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
-    )
-
-
 def search_contacts(query: str, page: int = 1, *, per_page: int = PER_PAGE) -> ContactSearchPage:
     """The current clinic's contacts whose patient reference starts with `query` or whose subject contains
     it, ignoring case, newest offer first, one page of them. The query is checked with `check_query`;
     it reaches the database only as a bound parameter."""
-    literal = _literal(check_query(query))
+    literal = like_literal(check_query(query))
     matches = or_(
-        Contact.patient_ref.ilike(literal + "%", escape=_LIKE_ESCAPE),
-        Contact.subject.ilike("%" + literal + "%", escape=_LIKE_ESCAPE),
+        Contact.patient_ref.ilike(literal + "%", escape=LIKE_ESCAPE),
+        Contact.subject.ilike("%" + literal + "%", escape=LIKE_ESCAPE),
     )
     found = select(Contact).where(Contact.tenant_id == current_tenant_id(), matches)
     total = db.session.scalar(select(func.count()).select_from(found.subquery()))

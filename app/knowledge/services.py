@@ -7,6 +7,7 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
 from app.knowledge.models import KnowledgeArticle, search_config
+from app.models import LIKE_ESCAPE, like_literal
 from app.tenants.services import current_tenant
 
 TITLE_MAX = 200
@@ -71,10 +72,6 @@ def delete_article(article_id: int) -> None:
     db.session.delete(get_article(article_id))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_articles(query: str, language: str | None = None, limit: int = 10) -> list[KnowledgeArticle]:
     """The clinic's articles matching `query`, best first.
 
@@ -107,13 +104,13 @@ def search_articles(query: str, language: str | None = None, limit: int = 10) ->
     if found:
         return found
     # Matches the trigram index of migration 0020 where pg_trgm exists.
-    pattern = f"%{_escape_like(query)}%"
+    pattern = f"%{like_literal(query)}%"
     return list(
         db.session.scalars(
             select(KnowledgeArticle)
             .where(
                 KnowledgeArticle.language.in_(languages),
-                SEARCHED_TEXT.ilike(pattern, escape="\\"),
+                SEARCHED_TEXT.ilike(pattern, escape=LIKE_ESCAPE),
             )
             .order_by(KnowledgeArticle.updated_at.desc(), KnowledgeArticle.id.desc())
             .limit(limit)
