@@ -101,6 +101,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.compliance.retention.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.knowledge.models  # noqa: F401
+    import app.mailroom.models  # noqa: F401
     import app.outbox  # noqa: F401
     import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401

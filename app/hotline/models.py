@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -315,3 +316,90 @@ class ContactNote(TenantScoped, TimestampMixin, db.Model):
     contact_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class MessageDirection(LabelledEnum):
+    INBOUND = "inbound"  # from the patient
+    OUTBOUND = "outbound"  # a public reply by an agent
+
+    __labels__ = {INBOUND: _l("From the patient"), OUTBOUND: _l("Reply")}
+
+
+class DeliveryStatus(LabelledEnum):
+    """Where an agent's reply stands; inbound messages have none."""
+
+    QUEUED = "queued"  # written with the reply; the send job is in the outbox
+    SENDING = "sending"  # the send job claimed it (a retry after a crash sends again, same Message-ID)
+    SENT = "sent"
+    FAILED = "failed"
+
+    __labels__ = {QUEUED: _l("Queued"), SENDING: _l("Sending"), SENT: _l("Sent"), FAILED: _l("Not delivered")}
+
+
+class ContactMessage(TenantScoped, TimestampMixin, db.Model):
+    """One e-mail of a conversation: received from the patient or replied by an agent. Patient data.
+
+    `message_id` is the RFC 5322 Message-ID, unique per clinic: a message received twice (a sender's
+    retry, the gateway restarting mid-delivery) is stored once, and replies thread by it.
+    """
+
+    __tablename__ = "contact_messages"
+    __tenant_id_index__ = False  # every index below starts with tenant_id
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "message_id"),
+        ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"),
+        Index("ix_contact_messages_tenant_id_contact_id", "tenant_id", "contact_id", "id"),
+        # Contact search by e-mail address (lower-cased when stored).
+        Index("ix_contact_messages_tenant_id_from_address", "tenant_id", "from_address"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "channel"), nullable=False, default=Channel.EMAIL)
+    direction: Mapped[MessageDirection] = mapped_column(
+        value_enum(MessageDirection, "message_direction"), nullable=False
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    from_address: Mapped[str] = mapped_column(String(254), nullable=False)
+    to_address: Mapped[str] = mapped_column(String(254), nullable=False)
+    subject: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    body_text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Sanitised HTML (app/mailroom), kept only when the mail had no plain-text part.
+    body_html: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    in_reply_to: Mapped[str | None] = mapped_column(String(255))
+    thread_references: Mapped[str | None] = mapped_column(Text)
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(value_enum(DeliveryStatus, "delivery_status"))
+    # Why a reply was not delivered (an SMTP status line or a bounce's status), never the message itself.
+    delivery_error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    attachments: Mapped[list["MessageAttachment"]] = relationship(
+        primaryjoin="and_(MessageAttachment.message_id == ContactMessage.id, "
+        "MessageAttachment.tenant_id == ContactMessage.tenant_id)",
+        foreign_keys="[MessageAttachment.message_id, MessageAttachment.tenant_id]",
+        viewonly=True,
+        lazy="selectin",
+        order_by="MessageAttachment.id",
+    )
+
+
+class MessageAttachment(TenantScoped, db.Model):
+    """A file that came with (or went with) a message; stored in the clinic's rows, served only to its users."""
+
+    __tablename__ = "message_attachments"
+    __tenant_id_index__ = False
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "message_id"], ["contact_messages.tenant_id", "contact_messages.id"], ondelete="CASCADE"
+        ),
+        Index("ix_message_attachments_tenant_id_message_id", "tenant_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)

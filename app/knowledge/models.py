@@ -44,3 +44,31 @@ class KnowledgeArticle(TenantScoped, TimestampMixin, db.Model):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Written by PostgreSQL from the title and body, in the article's language's dictionary.
     search_vector = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True), nullable=False)
+
+
+class SharedAnswer(TimestampMixin, db.Model):
+    """A canned answer the provider offers every clinic, one row per language. A platform table: written on
+    the provider console; a clinic's own answer of the same name and language replaces it for that clinic."""
+
+    __tablename__ = "shared_answers"
+    __table_args__ = (UniqueConstraint("name", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class CannedResponse(TenantScoped, TimestampMixin, db.Model):
+    """A clinic's canned answer in one language; the versions of one answer share its name."""
+
+    __tablename__ = "canned_responses"
+    __audit_name__ = "canned_response"  # changes are recorded in the audit trail (app/audit)
+    __tenant_id_index__ = False  # the unique constraint's index starts with tenant_id
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "language"), UniqueConstraint("tenant_id", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
