@@ -19,6 +19,7 @@ from app.embedded import lifeline
 from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
+from app.mailroom.gateway import GatewaySettings, serve
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 
@@ -30,6 +31,7 @@ def register_commands(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(translate)
     app.cli.add_command(billing)
+    app.cli.add_command(mail_gateway_command)
 
 
 @click.command("seed-demo")
@@ -100,6 +102,27 @@ def demo_command(host: str, port: int):
         lifeline.stop(children)
         for server in reversed(embedded):
             server.stop()
+
+
+@click.command("mail-gateway")
+@click.option("--host", default=None, help="Address to listen on (MAIL_GATEWAY_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (MAIL_GATEWAY_PORT).")
+@click.option("--tls-cert", default=None, help="Certificate (PEM) for STARTTLS (MAIL_GATEWAY_TLS_CERT).")
+@click.option("--tls-key", default=None, help="Its private key (PEM) (MAIL_GATEWAY_TLS_KEY).")
+@click.option("--require-tls/--no-require-tls", default=None, help="Refuse mail before STARTTLS.")
+@click.option("--max-bytes", default=None, type=int, help="Largest message accepted (MAIL_GATEWAY_MAX_BYTES).")
+def mail_gateway_command(host, port, tls_cert, tls_key, require_tls, max_bytes):
+    """Run the inbound SMTP gateway until SIGTERM or Ctrl+C: mail to the clinics' addresses becomes contacts."""
+    settings = GatewaySettings.from_config(
+        current_app.config,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        require_tls=require_tls,
+        max_bytes=max_bytes,
+    )
+    serve(current_app._get_current_object(), settings, announce=click.echo)
 
 
 @click.group()
