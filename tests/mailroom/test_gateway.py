@@ -18,6 +18,7 @@ from app.hotline.models import (
     DeliveryStatus,
     EventKind,
     MessageDirection,
+    Queue,
 )
 from app.mailroom import parsing
 from app.mailroom.models import InboundAddress, RejectionReason
@@ -412,3 +413,18 @@ def test_a_removed_address_is_refused(app, mail_world, gateway):
 
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(gateway, make_mail())
+
+
+def test_a_failure_while_storing_answers_451_and_the_gateway_serves_the_next_mail(app, mail_world, gateway):
+    # A queue in a language the clinic does not offer makes offering the contact fail: a real failure.
+    with app.app_context(), tenant_context(mail_world.a.id):
+        db.session.execute(update(Queue).where(Queue.id == mail_world.a.queue).values(language="fr"))
+        db.session.commit()
+
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        send(gateway, make_mail(message_id="<fails@example.org>"))
+
+    assert refused.value.smtp_code == 451
+    assert contacts_of(app, mail_world.a.id) == [] and messages_of(app, mail_world.a.id) == []
+    send(gateway, make_mail(message_id="<works@example.org>", to=mail_world.b.address), to=mail_world.b.address)
+    assert len(contacts_of(app, mail_world.b.id)) == 1
