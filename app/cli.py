@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app.billing.services import sync_tenant
-from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
+from app.demo import DEMO_INBOUND_ADDRESSES, DEMO_PASSWORD, PEOPLE, seed_demo
 from app.embedded import lifeline
 from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
@@ -44,8 +45,10 @@ def seed_demo_command():
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo_command(host: str, port: int):
-    """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted.
+@click.option("--mail-port", default=2525, show_default=True, type=int, help="The inbound mail gateway's port.")
+def demo_command(host: str, port: int, mail_port: int):
+    """Migrate, seed, and run the web app, an RQ worker, the cron scheduler and the inbound mail gateway
+    until interrupted.
 
     Everything it starts ends with it: Ctrl+C, SIGTERM and SIGHUP stop the children in order (the
     embedded PostgreSQL and Redis last), and a crash or SIGKILL of this process makes the kernel stop them
@@ -83,13 +86,18 @@ def demo_command(host: str, port: int):
     }
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
                 "--graceful-timeout", "10", "wsgi:app"]  # fmt: skip
+    mail_port = _port_or_any_free(host, mail_port)
+    mail_gateway = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-gateway", "--host", host,
+                    "--port", str(mail_port)]  # fmt: skip
     children = [
         lifeline.spawn([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
+        lifeline.spawn(mail_gateway, env=env, cwd=ROOT),
         lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
     watched = children + [server.process() for server in embedded]
     click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    click.echo(f"Inbound e-mail: SMTP on {host}:{mail_port}, to e.g. {DEMO_INBOUND_ADDRESSES[0][1]}")
     click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
     for email, name, *_ in PEOPLE:
         click.echo(f"  {email:32} {name}")
@@ -123,6 +131,17 @@ def mail_gateway_command(host, port, tls_cert, tls_key, require_tls, max_bytes):
         max_bytes=max_bytes,
     )
     serve(current_app._get_current_object(), settings, announce=click.echo)
+
+
+def _port_or_any_free(host: str, preferred: int) -> int:
+    """`preferred` if nothing listens there, else a free port: a second demo or a test run beside this one."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, preferred))
+            return preferred
+        except OSError:
+            probe.bind((host, 0))
+            return probe.getsockname()[1]
 
 
 @click.group()

@@ -5,6 +5,13 @@ import socket
 import subprocess
 import sys
 
+from sqlalchemy import select
+
+from app.demo import DEMO_INBOUND_ADDRESSES, seed_demo
+from app.extensions import db
+from app.hotline.models import Contact, ContactMessage
+from app.tenancy import tenant_context
+from app.tenants.models import Tenant
 from tests.infra.worker_process import ROOT, worker_env
 from tests.mailroom.world import contacts_of, make_mail, send
 
@@ -44,3 +51,17 @@ def test_the_mail_gateway_command_serves_a_mail_and_stops_on_sigterm(app, mail_w
         rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert "Mail gateway stopped." in rest.decode()
+
+
+def test_mail_to_a_demo_clinics_address_lands_in_its_e_mail_queue(app, app_context, gateway):
+    seed_demo()
+    db.session.commit()
+    slug, address, queue_name = DEMO_INBOUND_ADDRESSES[0]
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+    send(gateway, make_mail(message_id="<demo@example.org>", to=address), to=address)
+
+    with tenant_context(tenant.id):
+        message = db.session.scalar(select(ContactMessage).where(ContactMessage.message_id == "<demo@example.org>"))
+        contact = db.session.scalar(select(Contact).where(Contact.id == message.contact_id))
+        assert contact.queue.name == queue_name
