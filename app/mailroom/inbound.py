@@ -39,7 +39,7 @@ from app.hotline.models import (
 )
 from app.i18n import _, force_locale
 from app.mailroom.models import InboundAddress, RejectedMail, RejectionReason
-from app.mailroom.parsing import ParsedMail, RefusedAttachment, parse_mail
+from app.mailroom.parsing import ADDR_SPEC, ParsedMail, RefusedAttachment, parse_mail
 from app.mailroom.routing import find_address
 from app.mailroom.tokens import contact_of_token, split_address
 from app.patients.services import patient_ref_by_email
@@ -176,7 +176,8 @@ def _refusal(mail: _Mail) -> tuple[RejectionReason, str] | None:
 
 def _reject(mail: _Mail, recipient: str, tenant_id: int, reason: RejectionReason, detail: str) -> Outcome:
     parsed = mail.parsed
-    sender = (parsed.from_address if parsed else None) or (mail.envelope_sender or "").strip().lower() or None
+    sender = (parsed.from_address if parsed else None) or (mail.envelope_sender or "").strip().lower()
+    sender = sender if ADDR_SPEC.match(sender) else None  # an envelope sender is anything a client typed
     db.session.add(
         RejectedMail(
             reason=reason,

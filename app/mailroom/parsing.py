@@ -65,7 +65,8 @@ _HTML_BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"
 _SINGLE_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MULTI_LINE_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,250}@[!-;=?-~]{1,250})>")
-_ADDR_SPEC = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]{1,190}$")
+# An address as it may be stored and looked up: no controls, spaces or brackets, within 254 characters.
+ADDR_SPEC = re.compile(r"^[^\x00-\x20\x7f-\x9f@<>]{1,64}@[^\x00-\x20\x7f-\x9f@<>]{1,189}$")
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029/\\:*?"<>|]+')
 _BOUNCE_SENDERS = {"mailer-daemon", "postmaster"}
 _AUTO_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
@@ -165,7 +166,7 @@ def _message_ids(value: str | None) -> list[str]:
 
 def _first_message_id(value: str | None) -> str | None:
     ids = _message_ids(value)
-    if not ids and value and _ADDR_SPEC.match(value.strip()):
+    if not ids and value and ADDR_SPEC.match(value.strip()):
         ids = _message_ids(f"<{value.strip()}>")  # some senders leave the angle brackets out
     return ids[0] if ids and len(ids[0]) <= MAX_MESSAGE_ID else None
 
@@ -183,7 +184,7 @@ def _address(message: EmailMessage, name: str) -> str | None:
     except Exception:  # noqa: BLE001 - an unparseable address is no address
         return None
     spec = spec.strip().lower()
-    return spec if _ADDR_SPEC.match(spec) else None
+    return spec if ADDR_SPEC.match(spec) else None
 
 
 def _single_line(text: str) -> str:
@@ -268,7 +269,7 @@ def _read_body(message: EmailMessage, parsed: ParsedMail) -> None:
         return
     html = message.get_body(preferencelist=("html",))
     if html is not None:
-        parsed.body_html = sanitise_html(_part_text(html)[: 2 * MAX_BODY_CHARS])
+        parsed.body_html = _MULTI_LINE_CONTROLS.sub("", sanitise_html(_part_text(html)[: 2 * MAX_BODY_CHARS]))
         parsed.body_text = _multi_line(html_to_text(parsed.body_html))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.mailroom.models import InboundAddress
+from app.mailroom.parsing import ADDR_SPEC
 from app.mailroom.tokens import split_address
 
 DEFAULT_CACHE_SECONDS = 5.0
@@ -51,9 +52,9 @@ def forget_addresses() -> None:
 
 def find_address(recipient: str) -> tuple[int, int] | None:
     """(tenant id, inbound address id) of the clinic address `recipient` is, plus part aside; else None."""
-    if not recipient or "@" not in recipient or len(recipient) > 254:
-        return None
-    address, _token = split_address(recipient)
+    address, _token = split_address(recipient or "")
+    if not ADDR_SPEC.match(address):
+        return None  # nothing a clinic's address could be (a NUL would not even reach the database)
     ttl = current_app.config.get("MAIL_ADDRESS_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
     cached = _cache().get(address, ttl)
     if cached is not None:

@@ -92,3 +92,10 @@ def test_an_unknown_recipient_is_acknowledged_and_stores_nothing(app, mail_world
     assert response.status_code == 200
     assert response.get_json() == {"outcomes": ["unknown_recipient"]}
     assert contacts_of(app, mail_world.a.id) == []
+
+
+def test_control_characters_in_the_envelope_are_not_an_error(app, mail_world, signing_key):
+    response = app.test_client().post(URL, data=_fields(recipient="hello@clinic-a.test\x00", sender="x\x00y"))
+
+    assert response.status_code == 200
+    assert response.get_json() == {"outcomes": ["unknown_recipient"]}
