@@ -33,8 +33,9 @@ def _fields(*, token: str = "a" * 50, timestamp: int | None = None, key: str = S
     return fields
 
 
-def test_a_signed_mail_opens_a_contact(app, mail_world, signing_key):
-    response = app.test_client().post(URL, data=_fields())
+@pytest.mark.parametrize("url", [URL, URL + "/mime"])
+def test_a_signed_mail_opens_a_contact(app, mail_world, signing_key, url):
+    response = app.test_client().post(url, data=_fields())
 
     assert response.status_code == 200
     assert response.get_json() == {"outcomes": ["new_contact"]}
@@ -99,3 +100,13 @@ def test_control_characters_in_the_envelope_are_not_an_error(app, mail_world, si
 
     assert response.status_code == 200
     assert response.get_json() == {"outcomes": ["unknown_recipient"]}
+
+
+def test_a_mail_larger_than_other_requests_may_be_is_taken(app, mail_world, signing_key):
+    big = make_mail(message_id="<big@example.org>", text="x" * 70 + "\n" + ("y" * 76 + "\n") * 40_000)
+    assert len(big.as_string()) > app.config["MAX_CONTENT_LENGTH"]
+
+    response = app.test_client().post(URL, data=_fields(**{"body-mime": big.as_string()}))
+
+    assert response.status_code == 200
+    assert response.get_json() == {"outcomes": ["new_contact"]}
