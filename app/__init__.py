@@ -157,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.views import bp as knowledge_bp
+    from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
     from app.sla.views import bp as sla_bp
@@ -184,6 +185,7 @@ def _register_blueprints(app: Flask) -> None:
         billing_bp,
         console_billing_bp,
         stripe_webhook_bp,
+        mail_webhook_bp,
         campaigns_bp,
         campaigns_public_bp,
         appointments_bp,

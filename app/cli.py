@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,11 +15,12 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app.billing.services import sync_tenant
-from app.demo import DEMO_PASSWORD, PEOPLE, seed_demo
+from app.demo import DEMO_INBOUND_ADDRESSES, DEMO_PASSWORD, PEOPLE, seed_demo
 from app.embedded import lifeline
 from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
+from app.mailroom.gateway import GatewaySettings, serve
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 
@@ -30,6 +32,7 @@ def register_commands(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(translate)
     app.cli.add_command(billing)
+    app.cli.add_command(mail_gateway_command)
 
 
 @click.command("seed-demo")
@@ -42,8 +45,10 @@ def seed_demo_command():
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo_command(host: str, port: int):
-    """Migrate, seed, and run the web app, an RQ worker and the cron scheduler until interrupted.
+@click.option("--mail-port", default=2525, show_default=True, type=int, help="The inbound mail gateway's port.")
+def demo_command(host: str, port: int, mail_port: int):
+    """Migrate, seed, and run the web app, an RQ worker, the cron scheduler and the inbound mail gateway
+    until interrupted.
 
     Everything it starts ends with it: Ctrl+C, SIGTERM and SIGHUP stop the children in order (the
     embedded PostgreSQL and Redis last), and a crash or SIGKILL of this process makes the kernel stop them
@@ -81,13 +86,18 @@ def demo_command(host: str, port: int):
     }
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
                 "--graceful-timeout", "10", "wsgi:app"]  # fmt: skip
+    mail_port = _port_or_any_free(host, mail_port)
+    mail_gateway = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-gateway", "--host", host,
+                    "--port", str(mail_port)]  # fmt: skip
     children = [
         lifeline.spawn([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
+        lifeline.spawn(mail_gateway, env=env, cwd=ROOT),
         lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
     watched = children + [server.process() for server in embedded]
     click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    click.echo(f"Inbound e-mail: SMTP on {host}:{mail_port}, to e.g. {DEMO_INBOUND_ADDRESSES[0][1]}")
     click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
     for email, name, *_ in PEOPLE:
         click.echo(f"  {email:32} {name}")
@@ -100,6 +110,38 @@ def demo_command(host: str, port: int):
         lifeline.stop(children)
         for server in reversed(embedded):
             server.stop()
+
+
+@click.command("mail-gateway")
+@click.option("--host", default=None, help="Address to listen on (MAIL_GATEWAY_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (MAIL_GATEWAY_PORT).")
+@click.option("--tls-cert", default=None, help="Certificate (PEM) for STARTTLS (MAIL_GATEWAY_TLS_CERT).")
+@click.option("--tls-key", default=None, help="Its private key (PEM) (MAIL_GATEWAY_TLS_KEY).")
+@click.option("--require-tls/--no-require-tls", default=None, help="Refuse mail before STARTTLS.")
+@click.option("--max-bytes", default=None, type=int, help="Largest message accepted (MAIL_GATEWAY_MAX_BYTES).")
+def mail_gateway_command(host, port, tls_cert, tls_key, require_tls, max_bytes):
+    """Run the inbound SMTP gateway until SIGTERM or Ctrl+C: mail to the clinics' addresses becomes contacts."""
+    settings = GatewaySettings.from_config(
+        current_app.config,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        require_tls=require_tls,
+        max_bytes=max_bytes,
+    )
+    serve(current_app._get_current_object(), settings, announce=click.echo)
+
+
+def _port_or_any_free(host: str, preferred: int) -> int:
+    """`preferred` if nothing listens there, else a free port: a second demo or a test run beside this one."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, preferred))
+            return preferred
+        except OSError:
+            probe.bind((host, 0))
+            return probe.getsockname()[1]
 
 
 @click.group()

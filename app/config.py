@@ -79,6 +79,18 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SMS_ACCOUNT_SID": os.environ.get("SMS_ACCOUNT_SID", ""),
         "SMS_AUTH_TOKEN": os.environ.get("SMS_AUTH_TOKEN", ""),
         "SMS_FROM": os.environ.get("SMS_FROM", "+10000000000"),
+        # Inbound e-mail gateway (`flask mail-gateway`, app/mailroom/gateway.py): where it listens, the largest
+        # message it takes (larger ones are refused with 552 while still in SMTP), and STARTTLS when a
+        # certificate and key are given (MAIL_GATEWAY_REQUIRE_TLS: refuse mail before STARTTLS).
+        "MAIL_GATEWAY_HOST": os.environ.get("MAIL_GATEWAY_HOST", "127.0.0.1"),
+        "MAIL_GATEWAY_PORT": int(os.environ.get("MAIL_GATEWAY_PORT", "2525")),
+        "MAIL_GATEWAY_MAX_BYTES": int(os.environ.get("MAIL_GATEWAY_MAX_BYTES", str(25 * 1024 * 1024))),
+        "MAIL_GATEWAY_TLS_CERT": os.environ.get("MAIL_GATEWAY_TLS_CERT", ""),
+        "MAIL_GATEWAY_TLS_KEY": os.environ.get("MAIL_GATEWAY_TLS_KEY", ""),
+        "MAIL_GATEWAY_REQUIRE_TLS": _bool("MAIL_GATEWAY_REQUIRE_TLS", False),
+        # Inbound mail by a provider's webhook (Mailgun's "forward with MIME"): its signing key. Empty: the
+        # webhook answers 503.
+        "MAILGUN_WEBHOOK_SIGNING_KEY": os.environ.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
         # How long a claimed batch of outbound messages belongs to the worker that claimed it; after a crash
         # the batch is sent again (same idempotency keys) once this has passed. Longer than a batch takes.
         "OUTBOUND_LEASE_SECONDS": int(os.environ.get("OUTBOUND_LEASE_SECONDS", "300")),

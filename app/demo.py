@@ -22,6 +22,7 @@ from app.campaigns.planning import dedupe_key
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.mailroom.models import InboundAddress
 from app.patients import appointments
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.reports import schedule as report_schedule
@@ -164,10 +165,19 @@ def seed_demo() -> bool:
             db.session.flush()
             _seed_appointments(tenant)
             _seed_campaigns(tenant)
+            _seed_inbound_addresses(tenant)
     db.session.commit()
     logger.info("demo data created")
     return True
 
+
+# Where the demo clinics' patients write to: (clinic slug, address, the name of the e-mail queue it feeds).
+DEMO_INBOUND_ADDRESSES = [
+    ("praxis-nord", "befunde@praxis-nord.example", "Test results (e-mail)"),
+    ("praxis-nord", "versicherung@praxis-nord.example", "Insurance authorisation"),
+    ("clinica-sol", "resultados@clinica-sol.example", "Test results (e-mail)"),
+    ("rive-gauche", "resultats@rive-gauche.example", "Test results (e-mail)"),
+]
 
 AGENT_LANGUAGES = {
     "agent.de@provider.example": {"de": Proficiency.NATIVE, "en": Proficiency.FLUENT, "fr": Proficiency.WORKING},
@@ -268,6 +278,15 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
             source="demo",
         )
     # Flush while still inside this tenant: pending rows must not reach the next tenant's flush.
+    db.session.flush()
+
+
+def _seed_inbound_addresses(tenant) -> None:
+    """The clinic's inbound addresses (DEMO_INBOUND_ADDRESSES): mail sent to the demo's gateway lands there."""
+    queue_ids = {queue.name: queue.id for queue in hotline.queues()}
+    for slug, address, queue_name in DEMO_INBOUND_ADDRESSES:
+        if slug == tenant.slug:
+            db.session.add(InboundAddress(address=address, queue_id=queue_ids[queue_name]))
     db.session.flush()
 
 

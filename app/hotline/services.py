@@ -244,11 +244,13 @@ def offer_contact(
     actor_id: int | None = None,
     source: str = "ui",
     source_key: str | None = None,
+    follows_contact_id: int | None = None,
 ) -> tuple[Contact, bool]:
     """Put a new contact in a queue; returns (contact, created).
 
     A repeated `external_id` returns the contact made the first time: clients may retry.
     The first matching SLA policy is recorded on it and sets its due times (app/sla).
+    `follows_contact_id` links it to an earlier, closed contact it continues (a late e-mail reply).
     """
     if external_id is not None:
         existing = find_contact_by_external_id(external_id)
@@ -286,6 +288,7 @@ def offer_contact(
         queue_id=queue.id,
         source=source,
         source_key=source_key,
+        **({"follows_contact_id": follows_contact_id} if follows_contact_id is not None else {}),
     )
     return contact, True
 
@@ -408,6 +411,34 @@ def resume(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
     moment = now()
     set_status(contact, ContactStatus.ASSIGNED, at=moment)
     append_event(contact, EventKind.RESUMED, actor_id=user_id, at=moment)
+
+
+def patient_wrote(contact: Contact, *, at: datetime) -> None:
+    """The patient answered (an e-mail arrived on the contact): a pause waiting on them ends now.
+
+    Rule: like every way out of a pause, through `set_status`, so the SLA due times move by it; the
+    contact goes back to its agent (or to the queue if it has none). Other statuses are left as they are.
+    """
+    if contact.status != ContactStatus.WAITING_ON_PATIENT:
+        return
+    set_status(contact, ContactStatus.ASSIGNED if contact.assigned_to_id else ContactStatus.WAITING, at=at)
+    append_event(contact, EventKind.RESUMED, at=at, source="patient")
+
+
+def reopen_contact(contact: Contact, *, at: datetime, source: str = "email") -> None:
+    """Open a resolved contact again (the patient wrote back soon after it was resolved).
+
+    Rule: it goes back to the agent who resolved it, else waits in its queue; `resolved_at` and the
+    disposition are cleared, so SLA figures (read from the contact's columns, and the rollup kept by
+    triggers on them) count it as open again until it is resolved once more. Its offer, due times and
+    first response stay: the patient's first wait was answered. Billing counts it once (keyed by contact).
+    """
+    if contact.status != ContactStatus.RESOLVED:
+        raise Conflict(_l("Only a resolved contact can be reopened."))
+    set_status(contact, ContactStatus.ASSIGNED if contact.assigned_to_id else ContactStatus.WAITING, at=at)
+    contact.resolved_at = None
+    contact.disposition = None
+    append_event(contact, EventKind.REOPENED, at=at, source=source)
 
 
 def resolve_contact(

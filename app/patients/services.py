@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import utcnow
@@ -85,3 +85,17 @@ def _line(appointment: Appointment) -> AppointmentLine:
         practitioner=appointment.practitioner,
         status=appointment.status,
     )
+
+
+def patient_ref_by_email(email: str) -> str | None:
+    """The reference of the current clinic's one patient with this e-mail address (any case); else None.
+
+    Rule: this clinic's patients only (the tenant scope), and only an unambiguous match: when several
+    patients share an address (a family's), the mail is matched to none of them rather than to a guess.
+    """
+    if not email:
+        return None
+    refs = db.session.scalars(
+        select(Patient.reference).where(func.lower(Patient.email) == email.strip().lower()).limit(2)
+    ).all()
+    return refs[0] if len(refs) == 1 else None
