@@ -22,6 +22,7 @@ from app.campaigns.planning import dedupe_key
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.mailroom import addresses as mail_addresses
 from app.patients import appointments
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.reports import schedule as report_schedule
@@ -154,6 +155,7 @@ def seed_demo() -> bool:
     for slug, tenant in clinics.items():
         with tenant_context(tenant.id):
             _seed_hotline(tenant, [users[e].id for e, *_rest, ms in PEOPLE if (slug, TenantRole.AGENT) in ms])
+            _seed_inbound_address(tenant)
             # Last month's report goes to the clinic admins on the 1st (into instance/outbox/ in the demo).
             report_schedule.save_schedule(
                 enabled=True,
@@ -269,6 +271,14 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
         )
     # Flush while still inside this tenant: pending rows must not reach the next tenant's flush.
     db.session.flush()
+
+
+def _seed_inbound_address(tenant) -> None:
+    """One inbound address per clinic, into its e-mail queue for test results: `<slug>@mail.example`."""
+    queue = next(q for q in hotline.queues() if q.channel == Channel.EMAIL and q.topic == Topic.TEST_RESULTS)
+    mail_addresses.save_address(
+        None, address=f"{tenant.slug}@mail.example", queue_id=queue.id, display_name=tenant.name
+    )
 
 
 def _seed_sla_history(tenant, queues, rng) -> None:
