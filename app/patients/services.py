@@ -85,3 +85,10 @@ def _line(appointment: Appointment) -> AppointmentLine:
         practitioner=appointment.practitioner,
         status=appointment.status,
     )
+
+
+def reference_for_phone(number: str) -> str | None:
+    """The reference of the current clinic's one patient with this E.164 number; None when no patient or
+    several have it (a shared family line names nobody: guessing would show one patient another's data)."""
+    references = db.session.scalars(select(Patient.reference).where(Patient.phone == number).limit(2)).all()
+    return references[0] if len(references) == 1 else None
