@@ -157,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.views import bp as knowledge_bp
+    from app.mailroom.views import bp as mail_settings_bp
     from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
@@ -177,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
         tenant_settings_bp,
         hotline_bp,
         knowledge_bp,
+        mail_settings_bp,
         reports_bp,
         portfolio_bp,
         sla_bp,

@@ -22,7 +22,7 @@ from app.campaigns.planning import dedupe_key
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
-from app.mailroom.models import InboundAddress
+from app.mailroom import addresses as mail_addresses
 from app.patients import appointments
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.reports import schedule as report_schedule
@@ -286,8 +286,7 @@ def _seed_inbound_addresses(tenant) -> None:
     queue_ids = {queue.name: queue.id for queue in hotline.queues()}
     for slug, address, queue_name in DEMO_INBOUND_ADDRESSES:
         if slug == tenant.slug:
-            db.session.add(InboundAddress(address=address, queue_id=queue_ids[queue_name]))
-    db.session.flush()
+            mail_addresses.save_address(None, address=address, queue_id=queue_ids[queue_name], display_name=tenant.name)
 
 
 def _seed_sla_history(tenant, queues, rng) -> None:

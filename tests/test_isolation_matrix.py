@@ -19,6 +19,7 @@ from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import Team
 from app.knowledge.models import KnowledgeArticle
+from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
 from app.sla.models import SlaPolicy
@@ -31,6 +32,7 @@ MISSING_ID = 2**31 - 1
 
 # How to fill each URL parameter: the key of clinic B's object in the `foreign` fixture.
 FOREIGN_IDS = {
+    "address_id": "inbound_address",
     "appointment_id": "appointment",
     "archive_id": "archive",
     "article_id": "article",
@@ -85,7 +87,8 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         policy = SlaPolicy(name="Policy of B")
         archive = OffboardingArchive()
         article = KnowledgeArticle(language="en", title="Article of B", body="Directions of B")
-        db.session.add_all([step, invoice, team, policy, archive, article])
+        inbound_address = InboundAddress(address="desk@clinic-b.example", queue_id=queue)
+        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address])
         token, _secret = issue_api_token("Token of B", b.manager)
         db.session.commit()
         ids.update(
@@ -97,6 +100,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             policy=policy.id,
             archive=archive.id,
             article=article.id,
+            inbound_address=inbound_address.id,
             token=token.id,
         )
     return ids

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from app.hotline.models import Channel, ContactStatus, EventKind, Topic
-from app.hotline.telephony import CallEvent
+from app.hotline.telephony import E164_PATTERN, CallEvent
 from app.i18n import LOCALES
 from app.input_rules import control_character_message, date_in_range, date_out_of_range_message, has_control_character
 from app.patients.models import PATIENT_REF_PATTERN
@@ -175,7 +175,16 @@ class TelephonyEventSchema(StrictSchema):
     patient_ref = fields.String(
         allow_none=True,
         validate=validate.Regexp(PATIENT_REF_PATTERN, error="1 to 64 letters, digits or . _ : / + -"),
-        metadata={"description": "Required for offered."},
+        metadata={"description": "For offered: the patient's reference, or leave it out and send caller_number."},
+    )
+    caller_number = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(E164_PATTERN, error="A phone number in E.164 form, e.g. +4930123456."),
+        metadata={
+            "description": "For offered without patient_ref: the caller's number (E.164). It names the clinic's "
+            "one patient with this number; otherwise the caller gets a pseudonymous reference (tel-…). "
+            "The number itself is not stored."
+        },
     )
     agent_id = fields.Integer(
         allow_none=True,
@@ -194,8 +203,9 @@ class TelephonyEventSchema(StrictSchema):
         if data.get("kind") != CallEvent.OFFERED:
             return
         errors = {}
-        for name in ("queue_id", "patient_ref"):
-            if data.get(name) is None:
-                errors[name] = ["Required when kind is offered."]
+        if data.get("queue_id") is None:
+            errors["queue_id"] = ["Required when kind is offered."]
+        if data.get("patient_ref") is None and data.get("caller_number") is None:
+            errors["patient_ref"] = ["Required when kind is offered, unless caller_number is given."]
         if errors:
             raise ValidationError(errors)

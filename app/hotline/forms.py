@@ -10,6 +10,10 @@ def _language_choices(languages):
     return choices((code, LOCALE_NAMES[code]) for code in languages)
 
 
+def _optional_id(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
 class QueueForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     channel = SelectField(_l("Channel"), choices=choices((c.value, c.label) for c in Channel))
@@ -19,7 +23,7 @@ class QueueForm(Form):
     target_seconds = IntegerField(
         _l("Answer / first response target (seconds)"), default=60, validators=[NumberRange(1, 30 * 24 * 3600)]
     )
-    team_id = SelectField(_l("Team"), coerce=lambda v: int(v) if v not in (None, "", "None") else None)
+    team_id = SelectField(_l("Team"), coerce=_optional_id)
     in_house = BooleanField(_l("Kept in-house by the clinic (visible in reports, never offered to agents)"))
 
     def __init__(self, *args, languages=(), teams=(), **kwargs):
@@ -63,12 +67,15 @@ class ResolveForm(Form):
 
 
 class TransferForm(Form):
-    queue_id = SelectField(_l("To queue"), coerce=int)
+    # No queue is preselected: a transfer lands where the agent chose, never in whichever queue sorts first.
+    queue_id = SelectField(
+        _l("To queue"), coerce=_optional_id, validators=[DataRequired(_l("Choose the queue to transfer to."))]
+    )
     language = SelectField(_l("Language"))
 
     def __init__(self, *args, queues=(), languages=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.queue_id.choices = choices((q.id, q.name) for q in queues)
+        self.queue_id.choices = choices([("", _l("Choose a queue")), *((q.id, q.name) for q in queues)])
         self.language.choices = _language_choices(languages)
 
 

@@ -3,11 +3,20 @@
 The telephony platform may resend an event (at-least-once webhooks): each event has a
 key `call id + kind`, so a replay finds the event already recorded and changes nothing.
 Events must follow the call's life in time: answered or abandoned after offered, ended after answered.
+
+An offered call names its patient by reference, or by the caller's number (E.164): the number names the
+clinic's one patient with it, else the caller stays a pseudonym `tel-<16 hex>`, a keyed hash of clinic and
+number, so that the same caller's calls are one patient's history without the number itself being kept in
+`patient_ref`, in the timeline or in a log line.
 """
 
 import enum
+import hashlib
+import hmac
+import re
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.billing.ledger import record_usage
@@ -17,7 +26,10 @@ from app.extensions import db
 from app.hotline import services
 from app.hotline.models import Contact, ContactEvent, ContactStatus, EventKind
 from app.i18n import _l
+from app.patients.services import reference_for_phone
 from app.tenancy import current_tenant_id
+
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class CallEvent(enum.StrEnum):
@@ -51,8 +63,11 @@ def record_call_event(
     queue_id: int | None = None,
     patient_ref: str | None = None,
     agent_id: int | None = None,
+    caller_number: str | None = None,
 ) -> tuple[Contact, bool]:
-    """Apply one telephony event; returns (contact, applied) where applied is False for a replay."""
+    """Apply one telephony event; returns (contact, applied) where applied is False for a replay.
+
+    An offered call without `patient_ref` is the patient `caller_patient_ref(caller_number)` names."""
     if occurred_at.tzinfo is None:
         raise DomainError(_l("Times must carry a time zone offset."), "occurred_at")
     check_call_agent(agent_id)
@@ -64,6 +79,8 @@ def record_call_event(
     if kind == CallEvent.OFFERED:
         if queue_id is None:
             raise DomainError(_l("An offered call needs its queue."), "queue_id")
+        if not patient_ref and caller_number:
+            patient_ref = caller_patient_ref(caller_number)
         contact, created = services.offer_contact(
             queue_id=queue_id,
             patient_ref=patient_ref or "",
@@ -122,6 +139,19 @@ def record_call_event(
             source_key=f"{key}:talk",
         )
     return contact, True
+
+
+def caller_patient_ref(number: str) -> str:
+    """The patient reference of a caller: the current clinic's one patient with this E.164 number, else a
+    pseudonym (HMAC of clinic and number under SECRET_KEY) that is the same for every call from it."""
+    if not E164_PATTERN.match(number or ""):
+        raise DomainError(_l("The caller's number must be in E.164 form, e.g. +4930123456."), "caller_number")
+    reference = reference_for_phone(number)
+    if reference is not None:
+        return reference
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"{current_tenant_id()}:{number}".encode(), hashlib.sha256).hexdigest()
+    return f"tel-{digest[:16]}"
 
 
 def check_call_agent(agent_id: int | None) -> None:

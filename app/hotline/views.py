@@ -316,8 +316,11 @@ def _contact_page(item, status: int = 200, **forms):
     context = {
         "note_form": NoteForm(),
         "resolve_form": ResolveForm(topic=item.topic.value),
+        # The contact's language stays unless the agent changes it; the queue is always the agent's choice.
         "transfer_form": TransferForm(
-            queues=[q for q in queues if q.id != item.queue_id] or queues, languages=supported
+            queues=[q for q in queues if q.id != item.queue_id] or queues,
+            languages=supported,
+            language=item.language if item.language in supported else None,
         ),
         "callback_form": CallbackForm(queues=[q for q in queues if q.channel == Channel.CALLBACK]),
         "complaint_form": ComplaintForm(),

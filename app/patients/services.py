@@ -99,3 +99,10 @@ def patient_ref_by_email(email: str) -> str | None:
         select(Patient.reference).where(func.lower(Patient.email) == email.strip().lower()).limit(2)
     ).all()
     return refs[0] if len(refs) == 1 else None
+
+
+def reference_for_phone(number: str) -> str | None:
+    """The reference of the current clinic's one patient with this E.164 number; None when no patient or
+    several have it (a shared family line names nobody: guessing would show one patient another's data)."""
+    references = db.session.scalars(select(Patient.reference).where(Patient.phone == number).limit(2)).all()
+    return references[0] if len(references) == 1 else None

@@ -1,9 +1,15 @@
 """POST /api/v1/telephony/events: a call's life on the timeline, replays, and events out of order."""
 
+import re
 import threading
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
+from app.errors import DomainError
+from app.hotline import telephony
+from app.tenancy import tenant_context
 from tests.api.conftest import iso
 
 URL = "/api/v1/telephony/events"
@@ -164,6 +170,19 @@ def test_abandoned_after_answered_is_409(two_tenants, client, line, count_rows):
         ({"kind": "ended", "occurred_at": "2020-01-01T10:00:00Z"}, "call_id"),
         ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "agent_id": "7"}, "agent_id"),
         ({"call_id": "c", "kind": "ended", "occurred_at": "2020-01-01T10:00:00Z", "caller": "+4930123"}, "caller"),
+        *(
+            (
+                {
+                    "call_id": "c",
+                    "kind": "offered",
+                    "occurred_at": "2020-01-01T10:00:00Z",
+                    "queue_id": 1,
+                    "caller_number": number,
+                },
+                "caller_number",
+            )  # fmt: skip
+            for number in ("030 1234567", "+0301234567", "+49 30 1234567", "4930123456", "+49301234567890123", "")
+        ),
     ],
 )
 def test_malformed_events_are_422_naming_the_field(two_tenants, client, count_rows, event, field):
@@ -203,3 +222,89 @@ def test_the_agent_must_be_an_agent_of_the_clinic(two_tenants, client, line, cou
     for stranger in (two_tenants.b.agent, 999_999):
         _refused(client.post(URL, json=_event("answered", 50, agent_id=stranger)), 400, "agent_id")
     assert count_rows("contact_events", two_tenants.a.id) == 1
+
+
+# --- the caller's number ---------------------------------------------------------------------------
+
+CALLER = "+4930123456"
+
+
+def _called(line: int, call_id: str, **extra) -> dict:
+    return _event("offered", 60, call_id, queue_id=line, **extra)
+
+
+def test_a_callers_number_names_the_clinics_one_patient_with_it(two_tenants, client, line, create_patient):
+    a = two_tenants.a
+    create_patient(a.id, "PAT-CALLER", phone=CALLER)
+    create_patient(a.id, "PAT-OTHER", phone="+4930999999")
+    offered = client.post(URL, json=_called(line, "c-1", caller_number=CALLER))
+    assert offered.status_code == 201, offered.get_data(as_text=True)
+    assert offered.get_json()["patient_ref"] == "PAT-CALLER"
+
+
+def test_a_given_patient_ref_wins_over_the_callers_number(two_tenants, client, line, create_patient):
+    create_patient(two_tenants.a.id, "PAT-CALLER", phone=CALLER)
+    offered = client.post(URL, json=_called(line, "c-1", caller_number=CALLER, patient_ref="PAT-7"))
+    assert offered.status_code == 201 and offered.get_json()["patient_ref"] == "PAT-7"
+
+
+def test_an_unknown_number_gets_the_same_pseudonym_on_every_call_and_is_kept_nowhere(
+    two_tenants, client, line, count_rows, owner_engine, caplog
+):
+    first = client.post(URL, json=_called(line, "c-1", caller_number=CALLER))
+    second = client.post(URL, json=_called(line, "c-2", caller_number=CALLER))
+    other = client.post(URL, json=_called(line, "c-3", caller_number="+4930654321"))
+    assert first.status_code == second.status_code == other.status_code == 201
+    reference = first.get_json()["patient_ref"]
+    assert re.fullmatch(r"tel-[0-9a-f]{16}", reference)
+    assert second.get_json()["patient_ref"] == reference != other.get_json()["patient_ref"]
+    for response in (first, second, other):
+        assert CALLER not in response.get_data(as_text=True) and "30123456" not in response.get_data(as_text=True)
+    with owner_engine.connect() as conn:
+        for table in ("contacts", "contact_events", "audit_events"):
+            dump = conn.execute(text(f"SELECT t::text FROM {table} t")).scalars().all()  # noqa: S608
+            assert not [row for row in dump if "30123456" in row], table
+    assert "30123456" not in caplog.text
+    assert count_rows("contacts", two_tenants.a.id) == 3
+
+
+def test_a_number_shared_by_two_patients_names_neither(two_tenants, client, line, create_patient):
+    a = two_tenants.a
+    create_patient(a.id, "MOTHER", phone=CALLER)
+    create_patient(a.id, "CHILD", phone=CALLER)
+    reference = client.post(URL, json=_called(line, "c-1", caller_number=CALLER)).get_json()["patient_ref"]
+    assert reference.startswith("tel-")
+
+
+@pytest.mark.tenant_isolation
+def test_another_clinics_patient_is_never_named_by_a_callers_number(
+    two_tenants, client, api_client, line, create_queue, create_patient
+):
+    a, b = two_tenants.a, two_tenants.b
+    create_patient(b.id, "B-SECRET-PATIENT", phone=CALLER)
+    in_a = client.post(URL, json=_called(line, "c-1", caller_number=CALLER))
+    assert in_a.status_code == 201 and in_a.get_json()["patient_ref"].startswith("tel-")
+    assert "B-SECRET-PATIENT" not in in_a.get_data(as_text=True)
+    # The same unknown caller is another pseudonym in another clinic: no link across clinics.
+    b_line = create_queue(b.id, "B line")
+    create_patient(a.id, "A-PATIENT", phone="+4930777777")
+    in_b = api_client(b.id).post(URL, json=_called(b_line, "c-2", caller_number="+4930654321"))
+    in_a_again = client.post(URL, json=_called(line, "c-3", caller_number="+4930654321"))
+    assert in_b.get_json()["patient_ref"].startswith("tel-")
+    assert in_b.get_json()["patient_ref"] != in_a_again.get_json()["patient_ref"]
+    assert (
+        api_client(b.id)
+        .post(URL, json=_called(b_line, "c-4", caller_number="+4930777777"))
+        .get_json()["patient_ref"]
+        .startswith("tel-")
+    )
+
+
+def test_the_service_refuses_a_number_not_in_e164_form(app_context, two_tenants, create_queue):
+    line = create_queue(two_tenants.a.id, "Line")
+    with tenant_context(two_tenants.a.id), pytest.raises(DomainError) as refused:
+        telephony.record_call_event(
+            call_id="c", kind=telephony.CallEvent.OFFERED, occurred_at=datetime.now(UTC), queue_id=line,
+            caller_number="030 123456",
+        )  # fmt: skip
+    assert refused.value.field == "caller_number"

@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_datetime
 
+from app.auth.models import TenantRole
 from app.extensions import db
 from app.hotline import contact_search, services
+from app.hotline.models import ContactMessage, MessageDirection
+from app.patients.models import Patient
 from app.tenancy import tenant_context
 
 
@@ -156,3 +159,118 @@ def test_results_are_paginated(login_as, clinics, offer):
     second = _search(browser, a.slug, "page-", page=2)
     assert _found_ids(second) == newest_first[per_page:]
     assert _search(browser, a.slug, "page-", page="0").status_code == 400
+
+
+# --- by e-mail address and phone number --------------------------------------------------------------
+
+
+@pytest.fixture
+def receive(app):
+    """A message on a contact, as the mail gateway stores it (sender lower-case)."""
+
+    def _receive(tenant_id, contact_id, from_address, *, direction=MessageDirection.INBOUND):
+        with app.app_context(), tenant_context(tenant_id):
+            db.session.add(
+                ContactMessage(
+                    contact_id=contact_id,
+                    direction=direction,
+                    from_address=from_address,
+                    to_address="termine@praxis.example",
+                    message_id=f"<{contact_id}.{from_address}@example.org>",
+                )
+            )
+            db.session.commit()
+
+    return _receive
+
+
+@pytest.mark.parametrize(
+    "query", ["Anna.Schmidt@Example.org", "anna.schmidt@example.org", " ANNA.schmidt@example.ORG "]
+)
+def test_an_email_address_finds_the_contacts_with_mail_from_it_ignoring_case(login_as, clinics, offer, receive, query):
+    a = clinics.a
+    written = offer(a.id, a.queue, "MAIL-1", "Question", age_minutes=10)
+    receive(a.id, written, "anna.schmidt@example.org")
+    replied_to = offer(a.id, a.queue, "MAIL-2", "Other", age_minutes=5)
+    receive(a.id, replied_to, "anna.schmidt@example.org", direction=MessageDirection.OUTBOUND)  # our reply
+    offer(a.id, a.queue, "MAIL-3", "Nothing to do with Anna")
+    assert _found_ids(_search(login_as(a.agent), a.slug, query)) == [written]
+
+
+def test_an_email_address_finds_the_contacts_of_the_patient_with_it(login_as, clinics, offer, create_patient):
+    a = clinics.a
+    create_patient(a.id, "PAT-77", email="Jan.Kowalski@example.org")
+    called = offer(a.id, a.queue, "PAT-77", "Appointment", age_minutes=5)
+    older = offer(a.id, a.queue, "PAT-77", age_minutes=50)
+    offer(a.id, a.queue, "PAT-78")
+    response = _search(login_as(a.supervisor), a.slug, "jan.kowalski@example.org")
+    assert response.status_code == 200 and _found_ids(response) == [called, older]
+
+
+@pytest.mark.parametrize("query", ["+49 151 99887766", "0151 99887766", "+4915199887766", "(0151) 998-877-66"])
+def test_a_phone_number_finds_the_contacts_of_the_patient_with_it(login_as, clinics, offer, create_patient, query):
+    a = clinics.a  # in Germany: a national number is read as German
+    create_patient(a.id, "PAT-5", phone="+4915199887766")
+    create_patient(a.id, "PAT-6", phone="+4915199887700")
+    wanted = offer(a.id, a.queue, "PAT-5")
+    offer(a.id, a.queue, "PAT-6")
+    assert _found_ids(_search(login_as(a.agent), a.slug, query)) == [wanted]
+
+
+def test_a_national_number_is_read_in_the_clinics_country(
+    login_as, clinics, offer, create_patient, create_tenant, create_user, create_queue
+):
+    madrid = create_tenant("clinica-es", time_zone="Europe/Madrid", country_code="ES")
+    agent = create_user("agent-es@example.test", memberships=((madrid, TenantRole.AGENT),))
+    queue = create_queue(madrid, "Citas")
+    create_patient(madrid, "ES-1", phone="+34612345678")
+    wanted = offer(madrid, queue, "ES-1")
+    assert _found_ids(_search(login_as(agent), "clinica-es", "612 345 678")) == [wanted]
+    # The same digits in the German clinic are a German number: no patient there has it.
+    create_patient(clinics.a.id, "DE-1", phone="+34612345678")
+    offer(clinics.a.id, clinics.a.queue, "DE-1")
+    assert _found_ids(_search(login_as(clinics.a.agent), clinics.a.slug, "612 345 678")) == []
+
+
+@pytest.mark.tenant_isolation
+def test_another_clinics_patient_or_mail_is_never_found_by_email_or_phone(
+    login_as, clinics, offer, receive, create_patient
+):
+    a, b = clinics.a, clinics.b
+    create_patient(b.id, "SHARED-REF", email="secret@example.org", phone="+4915111122233")
+    foreign = offer(b.id, b.queue, "SHARED-REF", "B's secret")
+    receive(b.id, foreign, "sender-b@example.org")
+    # Clinic A has a contact with the same reference, but no patient with that address or number.
+    own = offer(a.id, a.queue, "SHARED-REF", "A's own")
+    agent_a = login_as(a.agent)
+    for query in ("secret@example.org", "+4915111122233", "015111122233", "sender-b@example.org"):
+        response = _search(agent_a, a.slug, query)
+        assert response.status_code == 200 and _found_ids(response) == [], query
+        assert "B&#39;s secret" not in response.get_data(as_text=True)
+    assert _found_ids(_search(agent_a, a.slug, "shared-ref")) == [own]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["not-an-address@", "@example.org", "anna@@example.org", "+49 12", "123456", "+999 1234567", "0151-x-99887766"],
+)
+def test_what_is_neither_a_valid_address_nor_a_number_only_searches_references_and_subjects(
+    login_as, clinics, offer, create_patient, query
+):
+    a = clinics.a
+    create_patient(a.id, "PAT-9", email="anna@example.org", phone="+4915199887766")
+    offer(a.id, a.queue, "PAT-9")
+    response = _search(login_as(a.agent), a.slug, query)
+    assert response.status_code == 200 and _found_ids(response) == []
+
+
+def test_an_erased_patients_address_finds_nothing(app, login_as, clinics, offer, create_patient):
+    a = clinics.a
+    patient_id = create_patient(a.id, "PAT-ERASED", email="gone@example.org", phone="+4915199887766")
+    with app.app_context(), tenant_context(a.id):
+        patient = db.session.get(Patient, patient_id)
+        patient.email, patient.phone, patient.erased_at = None, None, datetime.now(UTC)
+        db.session.commit()
+    offer(a.id, a.queue, "PAT-ERASED")
+    for query in ("gone@example.org", "+4915199887766"):
+        assert _found_ids(_search(login_as(a.agent), a.slug, query)) == []

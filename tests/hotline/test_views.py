@@ -1,5 +1,6 @@
 """The hotline through the HTTP layer: set-up, workspace, handling a contact, supervising."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,6 +102,39 @@ def test_transfer_puts_the_contact_back_in_another_queue(app, login_as, clinic, 
     assert (item.queue_id, item.language, item.status, item.assigned_to_id) == (other, "de", "waiting", None)
 
 
+def _transfer_form(page: str, contact_id: int) -> str:
+    start = page.index(f'action="/t/clinic-a/contacts/{contact_id}/transfer"')
+    return page[start : page.index("</form>", start)]
+
+
+def test_the_transfer_form_preselects_no_queue_and_keeps_the_contacts_language(login_as, clinic, create_queue):
+    """The queue sorting first (an in-house complaints desk, priority 5) must not be where a hasty click sends it."""
+    a = clinic.a
+    create_queue(a.id, "Complaints desk", priority=5, in_house=True)
+    create_queue(a.id, "Results DE", language="de")
+    browser = login_as(a.agent)
+    browser.post(f"/t/{a.slug}/workspace/next")
+    form = _transfer_form(browser.get(f"/t/{a.slug}/contacts/{a.contact}").get_data(as_text=True), a.contact)
+    queue_select = form[form.index('name="queue_id"') : form.index("</select>", form.index('name="queue_id"'))]
+    options = re.findall(r"<option([^>]*)>([^<]*)</option>", queue_select)
+    assert options[0] == (' selected value=""', "Choose a queue")
+    assert {label for _attrs, label in options[1:]} == {"Complaints desk", "Results DE", "Callbacks EN"}
+    assert not [label for attrs, label in options[1:] if "selected" in attrs]
+    assert re.search(r'<option selected value="en">', form)
+
+
+def test_a_transfer_without_a_queue_is_refused_and_the_contact_stays(app, login_as, clinic):
+    a = clinic.a
+    browser = login_as(a.agent)
+    browser.post(f"/t/{a.slug}/workspace/next")
+    response = browser.post(f"/t/{a.slug}/contacts/{a.contact}/transfer", {"queue_id": "", "language": "en"})
+    assert response.status_code == 400
+    form = _transfer_form(response.get_data(as_text=True), a.contact)
+    assert "Choose the queue to transfer to." in form and 'aria-invalid="true"' in form
+    item = _contact(app, a.id, a.contact)
+    assert (item.queue_id, item.status, item.assigned_to_id) == (a.queue, "assigned", a.agent)
+
+
 def test_callback_is_offered_at_its_time_in_the_clinic_time_zone(app, login_as, clinic):
     a = clinic.a
     browser = login_as(a.agent)
@@ -125,6 +159,8 @@ def test_callback_is_offered_at_its_time_in_the_clinic_time_zone(app, login_as, 
     [
         ("note", {"body": ""}, "This field is required."),
         ("transfer", {"queue_id": "999999", "language": "en"}, "Not a valid choice"),
+        ("transfer", {"queue_id": "", "language": "en"}, "Choose the queue to transfer to."),
+        ("transfer", {"language": "en"}, "Choose the queue to transfer to."),
         ("resolve", {"disposition": "made-up", "topic": "appointments"}, "Not a valid choice"),
         ("callback", {"callback_at": "2001-01-01T10:00", "queue_id": "CALLBACKS"}, "must be in the future"),
         ("complaint", {"reason": "x" * 501}, "500"),
