@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_datetime
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.mailroom import addresses
@@ -296,3 +296,19 @@ def test_a_clinics_log_never_shows_another_clinics_rejections(login_as, clinic, 
 def test_agents_and_supervisors_may_not_read_the_log(login_as, clinic, role):
     a = clinic.a
     assert login_as(a[role]).get(_url(a.slug, "rejected")).status_code == 403
+
+
+def test_changes_to_addresses_are_in_the_audit_trail_without_the_address(login_as, clinic, owner_engine):
+    a = clinic.a
+    manager = login_as(a.manager)
+    manager.post(_url(a.slug), _form(a.queue))
+    manager.post(_url(a.slug), _form(a.queue, address="x+y@praxis.example"))  # refused: nothing recorded
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT details::text, actor_id FROM audit_events "
+                "WHERE tenant_id = :tenant AND object_type = 'inbound_address'"
+            ),
+            {"tenant": a.id},
+        ).all()
+    assert rows == [('{"change": "created"}', a.manager)]
