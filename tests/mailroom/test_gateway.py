@@ -2,11 +2,12 @@
 
 import smtplib
 import threading
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.hotline import services as hotline
@@ -428,3 +429,42 @@ def test_a_failure_while_storing_answers_451_and_the_gateway_serves_the_next_mai
     assert contacts_of(app, mail_world.a.id) == [] and messages_of(app, mail_world.a.id) == []
     send(gateway, make_mail(message_id="<works@example.org>", to=mail_world.b.address), to=mail_world.b.address)
     assert len(contacts_of(app, mail_world.b.id)) == 1
+
+
+def test_a_delivery_racing_a_committing_copy_of_the_same_message_rolls_back_whole(
+    app, mail_world, gateway, owner_engine, create_contact
+):
+    contact_id = create_contact(mail_world.a.id, mail_world.a.queue)
+    raw = make_mail(message_id="<racing@example.org>").as_bytes()
+    delivery = threading.Thread(target=send, args=(gateway, raw))
+    with app.app_context(), tenant_context(mail_world.a.id):
+        # The other delivery: its message row written, not yet committed, so the gateway's check cannot see it.
+        db.session.add(
+            ContactMessage(
+                contact_id=contact_id,
+                direction=MessageDirection.INBOUND,
+                from_address="pat@example.org",
+                to_address="hello@clinic-a.test",
+                message_id="<racing@example.org>",
+            )
+        )
+        db.session.flush()
+        delivery.start()
+        _wait_for_a_lock_wait(owner_engine)  # the gateway's insert now waits on the unique index
+        db.session.commit()
+    delivery.join()
+
+    assert [m.contact_id for m in messages_of(app, mail_world.a.id)] == [contact_id]
+    assert [c.id for c in contacts_of(app, mail_world.a.id)] == [contact_id]  # its new contact rolled back
+
+
+def _wait_for_a_lock_wait(owner_engine) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _attempt in range(1200):
+        with owner_engine.connect() as connection:
+            if connection.execute(query).scalar():
+                return
+        time.sleep(0.05)
+    raise AssertionError("the gateway's delivery never waited for the other one")

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.mailroom.world import contacts_of, make_mail, messages_of
+from app.mailroom.models import RejectionReason
+from tests.mailroom.world import contacts_of, make_mail, messages_of, rejections_of
 
 SIGNING_KEY = "key-test-signing"
 URL = "/webhooks/mail/mailgun"
@@ -110,3 +111,19 @@ def test_a_mail_larger_than_other_requests_may_be_is_taken(app, mail_world, sign
 
     assert response.status_code == 200
     assert response.get_json() == {"outcomes": ["new_contact"]}
+
+
+def test_a_mail_over_the_limit_is_logged_as_too_large_without_its_content(app, mail_world, signing_key):
+    saved, app.config["MAIL_GATEWAY_MAX_BYTES"] = app.config["MAIL_GATEWAY_MAX_BYTES"], 2000
+    try:
+        body = make_mail(message_id="<huge@example.org>", text="z" * 3000).as_string()
+        response = app.test_client().post(URL, data=_fields(**{"body-mime": body}))
+    finally:
+        app.config["MAIL_GATEWAY_MAX_BYTES"] = saved
+
+    assert response.get_json() == {"outcomes": ["rejected"]}
+    assert contacts_of(app, mail_world.a.id) == []
+    [rejected] = rejections_of(app, mail_world.a.id)
+    assert rejected.reason == RejectionReason.TOO_LARGE
+    assert (rejected.sender, rejected.message_id) == ("pat@example.org", None)
+    assert "limit 2000" in rejected.detail
