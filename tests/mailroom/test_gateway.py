@@ -9,6 +9,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select, text, update
 
+from app.billing.models import UsageRecord
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import (
@@ -468,3 +469,24 @@ def _wait_for_a_lock_wait(owner_engine) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError("the gateway's delivery never waited for the other one")
+
+
+def test_a_reopened_contact_goes_back_to_its_agent_and_is_billed_once(app, mail_world, gateway):
+    send(gateway, make_mail(message_id="<first@example.org>"))
+    [contact] = contacts_of(app, mail_world.a.id)
+    with app.app_context(), tenant_context(mail_world.a.id):
+        row = hotline.get_contact(contact.id)
+        row.status, row.assigned_to_id = ContactStatus.ASSIGNED, mail_world.a.agent
+        hotline.resolve_contact(row, mail_world.a.agent, disposition="answered")
+        db.session.commit()
+
+    send(gateway, make_mail(message_id="<second@example.org>", in_reply_to="<first@example.org>"))
+
+    [reopened] = contacts_of(app, mail_world.a.id)
+    assert (reopened.status, reopened.assigned_to_id) == (ContactStatus.ASSIGNED, mail_world.a.agent)
+    with app.app_context(), tenant_context(mail_world.a.id):
+        row = hotline.get_contact(contact.id)
+        hotline.resolve_contact(row, mail_world.a.agent, disposition="information_given")
+        db.session.commit()
+        usage = db.session.scalars(select(UsageRecord).where(UsageRecord.source_key == f"contact:{contact.id}:handled"))
+        assert len(usage.all()) == 1
