@@ -4,18 +4,20 @@ provider's shared answers on the console (the console reads, provider admins wri
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.access import CONSOLE, MEMBERS, PROVIDER_ADMINS, default_rule
+from app.auth.access import CONSOLE, MEMBERS, PROVIDER_ADMINS, default_rule, permits
 from app.errors import NotFound
 from app.forms import ConfirmForm, domain_errors, page_status
 from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.knowledge import answers
 from app.knowledge.forms import AnswerForm
-from app.knowledge.views import EDIT_RULE, can_write
+from app.knowledge.views import WRITERS, can_write
 from app.tenants.routing import tenant_blueprint
 
 bp = tenant_blueprint("answers", __name__, "/answers", rule=MEMBERS)
 console_bp = default_rule(Blueprint("console_answers", __name__, url_prefix="/console/answers"), CONSOLE)
 
+# The writers' forms are theirs alone: a reader would only meet a form whose saving is refused.
+WRITE_RULE = permits(*WRITERS)
 LABELS = {"locale_names": LOCALE_NAMES, "placeholders": answers.PLACEHOLDERS}
 
 
@@ -31,7 +33,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@EDIT_RULE
+@WRITE_RULE
 def new():
     """A new answer; `?shared=<id>` starts from a shared answer's text to override it for this clinic, `?name=`
     and `?language=` from another language version of an answer."""
@@ -54,7 +56,7 @@ def new():
 
 
 @bp.route("/<int:answer_id>/edit", methods=["GET", "POST"])
-@EDIT_RULE
+@WRITE_RULE
 def edit(answer_id: int):
     answer = answers.get_clinic_answer(answer_id)
     return _answer_form(AnswerForm(obj=answer, languages=g.tenant.supported_locales), answer, None)
@@ -88,7 +90,7 @@ def _answer_form(form: AnswerForm, answer, overriding):
 
 
 @bp.post("/<int:answer_id>/delete")
-@EDIT_RULE
+@WRITE_RULE
 def delete(answer_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)

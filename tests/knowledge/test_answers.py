@@ -115,6 +115,8 @@ def test_agents_and_supervisors_read_but_only_managers_and_clinic_admins_write(a
     for reader in (two_tenants.a.agent, two_tenants.a.supervisor):
         browser = login_as(reader)
         assert browser.get("/t/clinic-a/answers/").status_code == 200
+        assert browser.get("/t/clinic-a/answers/new").status_code == 403
+        assert browser.get(f"/t/clinic-a/answers/{answer_id}/edit").status_code == 403
         assert browser.post("/t/clinic-a/answers/new", {**fields, "name": "Neu"}).status_code == 403
         assert browser.post(f"/t/clinic-a/answers/{answer_id}/edit", fields).status_code == 403
         assert browser.post(f"/t/clinic-a/answers/{answer_id}/delete").status_code == 403
