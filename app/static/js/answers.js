@@ -7,9 +7,13 @@
   var buttons = document.querySelectorAll(".insert-answer[data-answer-for]");
   if (!reply || !buttons.length) { return; }
 
+  // Until the agent has placed the cursor in the reply box, an answer goes after what is written there.
+  var placed = false;
+  reply.addEventListener("focus", function () { placed = true; });
+
   function insert(text) {
     var start = reply.selectionStart, end = reply.selectionEnd;
-    if (typeof start !== "number") { start = end = reply.value.length; }
+    if (!placed || typeof start !== "number") { start = end = reply.value.length; }
     reply.focus();
     reply.setRangeText(text, start, end, "end");
     // Listeners of the reply box (drafts, counters) learn of the change as if typed.
