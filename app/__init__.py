@@ -156,6 +156,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.home import bp as home_bp
     from app.hotline.views import bp as hotline_bp
+    from app.knowledge.answer_views import bp as answers_bp
+    from app.knowledge.answer_views import console_bp as console_answers_bp
     from app.knowledge.views import bp as knowledge_bp
     from app.mailroom.views import bp as mail_settings_bp
     from app.mailroom.webhook import bp as mail_webhook_bp
@@ -179,6 +181,8 @@ def _register_blueprints(app: Flask) -> None:
         hotline_bp,
         knowledge_bp,
         mail_settings_bp,
+        answers_bp,
+        console_answers_bp,
         reports_bp,
         portfolio_bp,
         sla_bp,

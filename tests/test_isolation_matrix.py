@@ -18,7 +18,7 @@ from app.campaigns.models import Campaign, CampaignKind, CampaignStep
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import Team
-from app.knowledge.models import KnowledgeArticle
+from app.knowledge.models import CannedResponse, KnowledgeArticle
 from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
@@ -33,6 +33,7 @@ MISSING_ID = 2**31 - 1
 # How to fill each URL parameter: the key of clinic B's object in the `foreign` fixture.
 FOREIGN_IDS = {
     "address_id": "inbound_address",
+    "answer_id": "answer",
     "appointment_id": "appointment",
     "archive_id": "archive",
     "article_id": "article",
@@ -88,7 +89,8 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         archive = OffboardingArchive()
         article = KnowledgeArticle(language="en", title="Article of B", body="Directions of B")
         inbound_address = InboundAddress(address="desk@clinic-b.example", queue_id=queue)
-        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address])
+        answer = CannedResponse(name="Answer of B", language="en", body="Secret answer of B")
+        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address, answer])
         token, _secret = issue_api_token("Token of B", b.manager)
         db.session.commit()
         ids.update(
@@ -101,6 +103,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             archive=archive.id,
             article=article.id,
             inbound_address=inbound_address.id,
+            answer=answer.id,
             token=token.id,
         )
     return ids
@@ -168,6 +171,7 @@ def test_no_clinic_route_answers_clinic_a_with_clinic_b(app, owner_engine, login
         "Team of B",
         "Policy of B",
         "Token of B",
+        "Answer of B",
         "P-B",
         "Secret closure of clinic B",
         "invitee-b@example.test",

@@ -1,17 +1,17 @@
-"""Message templates: placeholders checked when saved, filled when sent.
+"""Message templates: placeholders checked when saved (the rule is app/placeholders.py), filled when sent.
 
 Only plain `{name}` placeholders from a fixed list are allowed: no attribute access,
 indexing or format specs, so a template can never reach into Python objects.
 """
 
 import functools
-import string
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 
+from app import placeholders
 from app.control_characters import has_control_characters
 from app.errors import DomainError
 from app.i18n import _l
@@ -28,27 +28,7 @@ class Rendered:
 
 def placeholders_in(text: str) -> list[str]:
     """The placeholder names used in `text`; raises DomainError for anything but plain known names."""
-    names = []
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as error:
-        raise DomainError(
-            _l("A brace is not closed: write {placeholder}, or {{ and }} for a literal brace."), "body"
-        ) from error
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            raise DomainError(
-                _l(
-                    "Unknown placeholder {%(name)s}. Available: %(available)s.",
-                    name=name or "",
-                    available=", ".join("{" + p + "}" for p in PLACEHOLDERS),
-                ),
-                "body",
-            )
-        names.append(name)
-    return names
+    return placeholders.placeholders_in(text, PLACEHOLDERS, "body")
 
 
 def check_template(body: str, subject: str | None, *, sms: bool) -> None:

@@ -9,6 +9,7 @@ from app.auth.models import TenantRole, User
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
 from app.hotline import contact_search, services, signals
+from app.hotline.answer_values import answers_panel
 from app.hotline.forms import (
     CallbackForm,
     ComplaintForm,
@@ -339,6 +340,7 @@ def _contact_page(item, status: int = 200, **forms):
         supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
         **_patient_panel(item),
+        **answers_panel(item, current_user),
         **signals.contributions(signals.contacts_shown, [item]),
         **context,
     )

@@ -1,4 +1,4 @@
-"""The knowledge base's forms: an article, and the search above the list."""
+"""The knowledge base's forms: an article, the search above the list, and a canned answer."""
 
 from wtforms import SelectField, StringField, TextAreaField
 
@@ -32,3 +32,15 @@ class ArticleSearchForm(Form):
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = [("", _l("All languages")), *language_choices(languages)]
+
+
+class AnswerForm(Form):
+    """A canned answer's fields (a clinic's or a shared one); their rules are the service's (knowledge/answers.py)."""
+
+    language = SelectField(_l("Language"), validate_choice=False)
+    name = StringField(_l("Name"))
+    body = TextAreaField(_l("Text"), render_kw={"rows": 10})
+
+    def __init__(self, *args, languages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = language_choices(languages)

@@ -1,11 +1,14 @@
 """Writing and searching a clinic's knowledge articles (inside the clinic's tenant context)."""
 
+import re
+
 from sqlalchemy import and_, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import REGCONFIG
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
+from app.input_rules import BadInput
 from app.knowledge.models import KnowledgeArticle, search_config
 from app.models import LIKE_ESCAPE, like_literal
 from app.tenants.services import current_tenant
@@ -13,6 +16,7 @@ from app.tenants.services import current_tenant
 TITLE_MAX = 200
 BODY_MAX = 20000
 LIST_LIMIT = 100
+MAX_QUERY_LENGTH = 200  # a title's length: what people type to find an article, not an article's text
 # Spelled exactly as the trigram index of migration 0020 (a bound ' ' would not match its expression).
 SEARCHED_TEXT = KnowledgeArticle.title.concat(literal_column("' '")).concat(KnowledgeArticle.body)
 
@@ -72,15 +76,24 @@ def delete_article(article_id: int) -> None:
     db.session.delete(get_article(article_id))
 
 
+def check_query(text: str | None) -> str:
+    """The search text without surrounding spaces; BadInput naming `q` when it is longer than anyone types."""
+    query = (text or "").strip()
+    if len(query) > MAX_QUERY_LENGTH:
+        raise BadInput(_l("Search with at most %(n)s characters.", n=MAX_QUERY_LENGTH), "q")
+    return query
+
+
 def search_articles(query: str, language: str | None = None, limit: int = 10) -> list[KnowledgeArticle]:
     """The clinic's articles matching `query`, best first.
 
     Full-text search in each article's own language's dictionary (so "Kliniken" finds "Klinik");
     one query per configuration, each against its languages only, so the GIN index serves every branch.
     When that finds nothing (a fragment, a word the dictionary does not know), articles containing the
-    text are returned instead, most recently changed first.
+    text are returned instead, most recently changed first. A query longer than `MAX_QUERY_LENGTH` is refused
+    (BadInput): it never reaches the database.
     """
-    query = (query or "").strip()
+    query = check_query(query)
     if not query:
         return []
     languages = [language] if language else list(current_tenant().supported_locales)
@@ -113,6 +126,52 @@ def search_articles(query: str, language: str | None = None, limit: int = 10) ->
                 SEARCHED_TEXT.ilike(pattern, escape=LIKE_ESCAPE),
             )
             .order_by(KnowledgeArticle.updated_at.desc(), KnowledgeArticle.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# Suggestions: the words of a conversation, not a query someone typed.
+_WORD = re.compile(r"\w{3,}")  # two letters are hardly ever what a text is about, and "or" is an operator
+SUGGESTION_WORDS = 32  # the first words of the subject and message say what it is about
+FALLBACK_WORDS = 6  # the longest words, searched as fragments when the dictionary matches none
+
+
+def suggest_articles(text: str, language: str, limit: int = 3) -> list[KnowledgeArticle]:
+    """The current clinic's articles in `language` that a conversation's `text` (subject and latest message)
+    is most likely about, best first, at most `limit`.
+
+    Any of the text's words matches, in `language`'s dictionary (stemmed, stop words left out), ranked by
+    `ts_rank`, so the article sharing most and rarest words comes first. When no word matches, articles
+    containing the longest words as fragments are suggested, those containing most of them first (the
+    trigram index of migration 0020 serves it). Only the first words of a long text are used.
+    """
+    words = list(dict.fromkeys(word.casefold() for word in _WORD.findall(text or "")))[:SUGGESTION_WORDS]
+    if not words:
+        return []
+    config = cast(literal(search_config(language)), REGCONFIG)
+    tsquery = func.websearch_to_tsquery(config, " or ".join(words))
+    rank = func.ts_rank(KnowledgeArticle.search_vector, tsquery)
+    found = list(
+        db.session.scalars(
+            select(KnowledgeArticle)
+            .where(KnowledgeArticle.language == language, KnowledgeArticle.search_vector.op("@@")(tsquery))
+            .order_by(rank.desc(), KnowledgeArticle.id)
+            .limit(limit)
+        )
+    )
+    if found:
+        return found
+    longest = sorted((w for w in words if len(w) >= 4), key=len, reverse=True)[:FALLBACK_WORDS]
+    if not longest:
+        return []
+    contains = [SEARCHED_TEXT.ilike(f"%{like_literal(word)}%", escape=LIKE_ESCAPE) for word in longest]
+    matched = sum((case((condition, 1), else_=0) for condition in contains), literal(0))
+    return list(
+        db.session.scalars(
+            select(KnowledgeArticle)
+            .where(KnowledgeArticle.language == language, or_(*contains))
+            .order_by(matched.desc(), KnowledgeArticle.updated_at.desc(), KnowledgeArticle.id.desc())
             .limit(limit)
         )
     )

@@ -7,6 +7,7 @@ from app.auth.access import MEMBERS, has_role, permits
 from app.auth.models import TenantRole
 from app.forms import ConfirmForm, domain_errors, page_status
 from app.i18n import _
+from app.input_rules import BadInput
 from app.knowledge import services
 from app.knowledge.forms import ArticleForm, ArticleSearchForm
 from app.tenants.routing import tenant_blueprint
@@ -28,7 +29,19 @@ def index():
     query, language = (form.q.data or "").strip(), form.language.data or None
     if language not in (None, *g.tenant.supported_locales):
         language = None
-    found = services.search_articles(query, language=language, limit=50) if query else None
+    try:
+        found = services.search_articles(query, language=language, limit=50) if query else None
+    except BadInput as error:
+        # Too long to be a search: said above the list, which shows the latest articles instead.
+        return render_template(
+            "knowledge/index.html",
+            form=form,
+            query=query[: services.MAX_QUERY_LENGTH],
+            message=error.message,
+            articles=services.articles(language=language),
+            searched=False,
+            can_write=can_write(),
+        ), 400
     listed = found if found is not None else services.articles(language=language)
     return render_template(
         "knowledge/index.html",

@@ -106,3 +106,32 @@ def reference_for_phone(number: str) -> str | None:
     several have it (a shared family line names nobody: guessing would show one patient another's data)."""
     references = db.session.scalars(select(Patient.reference).where(Patient.phone == number).limit(2)).all()
     return references[0] if len(references) == 1 else None
+
+
+# Appointments that still take place: a cancelled one is no appointment to talk about.
+_STILL_ON = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
+
+
+def next_appointment(patient_ref: str) -> AppointmentLine | None:
+    """The current clinic's patient's next appointment still on (scheduled or confirmed); None when there is none.
+
+    Only the current clinic's patient with this reference is looked at (the tenant walls scope both queries);
+    an appointment starting now or later counts, soonest first. Canned answers fill their appointment
+    placeholders from it.
+    """
+    if not PATIENT_REF_PATTERN.match(patient_ref or ""):
+        return None
+    patient_id = db.session.scalar(select(Patient.id).where(Patient.reference == patient_ref))
+    if patient_id is None:
+        return None
+    appointment = db.session.scalar(
+        select(Appointment)
+        .where(
+            Appointment.patient_id == patient_id,
+            Appointment.starts_at >= utcnow(),
+            Appointment.status.in_(_STILL_ON),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+        .limit(1)
+    )
+    return _line(appointment) if appointment is not None else None
