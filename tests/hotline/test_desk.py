@@ -199,7 +199,7 @@ def test_pages_render_the_banner_hidden_with_its_words_and_reload_link(login_as,
         html = supervisor.get(page, headers=EN).get_data(as_text=True)
         watch = re.search(r'<div class="activity-watch"[^>]*data-activity-url="([^"]+)"', html)
         assert watch and watch.group(1) == url, page
-        banner = re.search(r'<p class="([^"]*activity-banner[^"]*)"[^>]*>(.*?)</p>', html, re.S)
+        banner = re.search(r'<div class="([^"]*activity-banner[^"]*)"[^>]*>(.*?)</div>', html, re.S)
         assert "is-hidden" in banner.group(1).split()
         assert "New activity" in banner.group(2) and f'href="{page}' in banner.group(2)
         assert html.count("js/live.js") == 1, page
@@ -304,10 +304,10 @@ def test_contact_search_results_show_the_sla_badge(login_as, desk):
 
 def _help_entries(html: str) -> dict[str, tuple[str, str]]:
     """key → (target selector, label) of the page's shortcut list."""
-    panel = re.search(r'<aside id="shortcut-help" class="([^"]*)"[^>]*>(.*?)</aside>', html, re.S)
+    panel = re.search(r'<div id="shortcut-help" class="([^"]*)"[^>]*>(.*?)</div>', html, re.S)
     assert panel and "is-hidden" in panel.group(1).split()  # hidden until "?" asks for it
     entries = re.findall(
-        r'<kbd data-shortcut="(\w)" data-shortcut-target="([^"]+)">\1</kbd></dt>\s*<dd>([^<]+)</dd>', panel.group(2)
+        r'<kbd data-shortcut="(\w)" data-shortcut-target="([^"]+)">\1</kbd> <span>([^<]+)</span>', panel.group(2)
     )
     return {key: (target, label) for key, target, label in entries}
 
@@ -320,7 +320,7 @@ def test_workspace_shows_the_next_contact_shortcut_and_its_help(login_as, desk):
     a = desk.a
     html = login_as(a.agent).get(f"/t/{a.slug}/workspace", headers=EN).get_data(as_text=True)
     assert _help_entries(html) == {"n": ("#claim-next", "Next contact")}
-    assert 'id="claim-next" aria-keyshortcuts="n">Next contact</button> <kbd class="shortcut-hint"' in html
+    assert 'id="claim-next" aria-keyshortcuts="n">Next contact <kbd class="shortcut-hint"' in html
     assert "claim-next" in _ids(html)
     assert '<script src="/static/js/shortcuts.js" defer></script>' in html
 
@@ -337,8 +337,8 @@ def test_contact_page_shows_reply_note_and_resolve_shortcuts_whose_targets_exist
         "e": ("#resolve-form", "Resolve"),
     }
     assert {"note-form", "resolve-form"} <= _ids(html)  # the reply box comes with the conversation
-    assert 'aria-keyshortcuts="i">Add note</button> <kbd class="shortcut-hint"' in html
-    assert 'aria-keyshortcuts="e">Resolve</button> <kbd class="shortcut-hint"' in html
+    assert 'aria-keyshortcuts="i">Add note <kbd class="shortcut-hint"' in html
+    assert 'aria-keyshortcuts="e">Resolve <kbd class="shortcut-hint"' in html
     assert '<script src="/static/js/shortcuts.js" defer></script>' in html
 
 
