@@ -375,6 +375,7 @@ def _contact_page(item, status: int = 200, **forms):
     }
     context.update(forms)
     assignee = db.session.get(User, item.assigned_to_id) if item.assigned_to_id else None
+    panel = _patient_panel(item)
     return _render(
         "hotline/contact.html",
         status,
@@ -386,8 +387,9 @@ def _contact_page(item, status: int = 200, **forms):
         supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
         activity_cursor=activity.contact_cursor(item),
-        **_patient_panel(item),
-        **signals.contributions(signals.contacts_shown, [item]),
+        **panel,
+        # The earlier contacts beside it get their SLA badges too (an open one may be about to breach).
+        **signals.contributions(signals.contacts_shown, [item, *panel["earlier_contacts"]]),
         **context,
     )
 

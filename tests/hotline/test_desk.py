@@ -366,3 +366,12 @@ def test_desk_scripts_are_served_and_hold_no_words(login_as, two_tenants, script
     # The words a person reads come from the page (translated); the scripts hold only keys and selectors.
     for words in ("New activity", "Show", "Keyboard", "shortcut list", "Next contact", "Reply"):
         assert f'"{words}' not in source and f"'{words}" not in source
+
+
+def test_earlier_open_contacts_beside_a_conversation_show_their_badge(login_as, desk, create_contact):
+    a = desk.a
+    later = create_contact(a.id, a.queue, patient_ref="PAT-A-1", age_seconds=5)
+    html = login_as(a.agent).get(f"/t/{a.slug}/contacts/{later}", headers=EN).get_data(as_text=True)
+    earlier = html.split('<ul class="earlier-contacts">')[1].split("</ul>")[0]
+    assert f"/contacts/{a.contact}" in earlier
+    assert 'class="sla-badge sla-ok"' in earlier and "Due in 0:09:" in earlier
