@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import Membership, TenantRole, User
@@ -36,6 +36,8 @@ from app.hotline.models import (
     Topic,
 )
 from app.i18n import LOCALES, _l
+from app.input_rules import BadInput
+from app.labels import LabelledEnum
 from app.patients.models import PATIENT_REF_PATTERN
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.services import current_tenant
@@ -610,20 +612,61 @@ def earlier_contacts(contact: Contact, *, limit: int = EARLIER_CONTACTS) -> list
     )
 
 
-def contacts_of_agent(agent_id: int) -> list[Contact]:
+class ContactOrder(LabelledEnum):
+    """How a list of open contacts is ordered (`?sort=` of the workspace and supervisor pages)."""
+
+    NEXT_BREACH = "due"
+    OLDEST = "offered"
+
+    __labels__ = {NEXT_BREACH: _l("Next breach first"), OLDEST: _l("Oldest first")}
+
+
+def parse_contact_order(value: str | None) -> ContactOrder:
+    """The order a list was asked for; none means next breach first, an unknown one is bad input."""
+    if value is None or value == "":
+        return ContactOrder.NEXT_BREACH
+    order = ContactOrder.member_of(value)
+    if order is None:
+        raise BadInput(_l("Choose an order from the list."), "sort")
+    return order
+
+
+def _ordering(order: ContactOrder) -> tuple:
+    """ORDER BY of a list of contacts; ties always end on the id, so pages never overlap.
+
+    Next breach: contacts whose first-response target is running (open, not waiting on the patient,
+    not yet answered, already offered: the breach watch's rule, app/sla/alerts.py) come first, the
+    one due soonest on top, as their SLA badges count down; the others (no running target, no badge)
+    follow by due time. Oldest: by the moment the contact was offered.
+    """
+    if order == ContactOrder.OLDEST:
+        return (Contact.offered_at, Contact.id)
+    running = and_(
+        Contact.status.in_((ContactStatus.WAITING, ContactStatus.ASSIGNED)),
+        Contact.first_response_at.is_(None),
+        Contact.offered_at <= now(),
+    )
+    return (case((running, 0), else_=1), Contact.due_at, Contact.id)
+
+
+def contacts_of_agent(agent_id: int, *, order: ContactOrder = ContactOrder.NEXT_BREACH) -> list[Contact]:
+    """The open contacts assigned to an agent, in the order asked for (next breach first by default)."""
     return list(
         db.session.scalars(
             select(Contact)
             .where(Contact.assigned_to_id == agent_id, Contact.status.in_(OPEN_STATUSES))
-            .order_by(Contact.due_at)
+            .order_by(*_ordering(order))
         )
     )
 
 
-def open_contacts(*, page: int = 1, per_page: int = 50) -> tuple[list[Contact], int]:
+def open_contacts(
+    *, page: int = 1, per_page: int = 50, order: ContactOrder = ContactOrder.NEXT_BREACH
+) -> tuple[list[Contact], int]:
+    """One page of the clinic's open contacts in the order asked for, and how many there are in all."""
     query = select(Contact).where(Contact.status.in_(OPEN_STATUSES))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Contact.due_at).limit(per_page).offset((page - 1) * per_page)).all()
+    rows = db.session.scalars(query.order_by(*_ordering(order)).limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
 
 

@@ -8,7 +8,7 @@ from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
-from app.hotline import contact_search, services, signals
+from app.hotline import activity, contact_search, services, signals
 from app.hotline.answer_values import answers_panel
 from app.hotline.forms import (
     CallbackForm,
@@ -203,26 +203,47 @@ def _my_languages() -> set[str]:
 @CONTACT_HANDLERS
 def workspace():
     languages = _my_languages()
-    my_contacts = services.contacts_of_agent(current_user.id)
+    order = services.parse_contact_order(request.args.get("sort"))
+    my_contacts = services.contacts_of_agent(current_user.id, order=order)
     return _render(
         "hotline/workspace.html",
         loads=services.queue_loads(languages, include_in_house=False),
         my_contacts=my_contacts,
         languages=sorted(languages),
         claim_form=ConfirmForm(),
+        order=order,
+        orders=list(services.ContactOrder),
+        activity_cursor=activity.list_cursor(current_user.id),
         **signals.contributions(signals.contacts_shown, my_contacts),
     )
+
+
+def _bad_cursor(error: BadInput):
+    """A cursor no page was drawn with: a clear JSON 400, whatever the client said it accepts."""
+    return jsonify(error=str(error.message), field=error.field, status=400), 400
 
 
 @bp.get("/workspace/live.json")
 @CONTACT_HANDLERS
 def workspace_live():
-    """Queue counts for the workspace's polling script."""
+    """Queue counts for the polling script of the workspace and supervisor pages, and whether their list changed.
+
+    `after` is the cursor the page was drawn with (app/hotline/activity.py): the supervisor's page
+    (`all`) watches the clinic's open contacts, the workspace the caller's own.
+    """
+    everything = _supervises() and bool(request.args.get("all"))
+    try:
+        after = activity.parse_cursor(request.args.get("after"))
+    except BadInput as error:
+        return _bad_cursor(error)
+    cursor = activity.list_cursor(None if everything else current_user.id)
     loads = services.queue_loads(
-        None if _supervises() and request.args.get("all") else _my_languages(),
+        None if everything else _my_languages(),
         include_in_house=bool(request.args.get("all")),
     )
     return jsonify(
+        cursor=cursor,
+        changed=after is not None and after != cursor,
         queues=[
             {
                 "id": load.queue.id,
@@ -234,7 +255,7 @@ def workspace_live():
                 "urgency": load.urgency,
             }
             for load in loads
-        ]
+        ],
     )
 
 
@@ -288,7 +309,12 @@ def search_contacts():
             results=None,
             message=error.message,
         )
-    return _search_page(query=query.strip(), results=results, message=None)
+    return _search_page(
+        query=query.strip(),
+        results=results,
+        message=None,
+        **signals.contributions(signals.contacts_shown, results.contacts),
+    )
 
 
 def _search_page(status: int = 200, **context):
@@ -301,6 +327,30 @@ def contact(contact_id: int):
     item = services.get_contact(contact_id)
     audit.record("contact.viewed", object_type="contact", object_id=item.id)
     return _contact_page(item)
+
+
+@bp.get("/contacts/<int:contact_id>/activity")
+@CONTACT_HANDLERS
+def contact_activity(contact_id: int):
+    """Whether a contact changed since its page was drawn (`after`), with its status and handler, for js/live.js.
+
+    Who may see the contact's page may ask; nothing about the patient is answered, so nothing is audited
+    (a page polls every few seconds).
+    """
+    item = services.get_contact(contact_id)
+    try:
+        after = activity.parse_cursor(request.args.get("after"))
+    except BadInput as error:
+        return _bad_cursor(error)
+    cursor = activity.contact_cursor(item)
+    assignee = db.session.get(User, item.assigned_to_id) if item.assigned_to_id else None
+    return jsonify(
+        cursor=cursor,
+        changed=after is not None and after != cursor,
+        status=item.status.value,
+        status_label=str(item.status.label),
+        assignee=assignee.name if assignee else None,
+    )
 
 
 def _patient_panel(item) -> dict:
@@ -329,6 +379,7 @@ def _contact_page(item, status: int = 200, **forms):
     }
     context.update(forms)
     assignee = db.session.get(User, item.assigned_to_id) if item.assigned_to_id else None
+    panel = _patient_panel(item)
     return _render(
         "hotline/contact.html",
         status,
@@ -339,9 +390,11 @@ def _contact_page(item, status: int = 200, **forms):
         is_handler=item.assigned_to_id == current_user.id,
         supervisor=_supervises(),
         authors={u.id: u.name for u in _authors(item)},
-        **_patient_panel(item),
+        activity_cursor=activity.contact_cursor(item),
+        **panel,
         **answers_panel(item, current_user),
-        **signals.contributions(signals.contacts_shown, [item]),
+        # The earlier contacts beside it get their SLA badges too (an open one may be about to breach).
+        **signals.contributions(signals.contacts_shown, [item, *panel["earlier_contacts"]]),
         **context,
     )
 
@@ -464,7 +517,8 @@ def _form_action(item, form, form_name: str, apply, then: str | None = None):
 @SUPERVISORS
 def supervisor():
     page = parse_page(request.args.get("page"))
-    contacts, total = services.open_contacts(page=page, per_page=50)
+    order = services.parse_contact_order(request.args.get("sort"))
+    contacts, total = services.open_contacts(page=page, per_page=50, order=order)
     agents = services.tenant_agents(g.tenant.id)
     return _render(
         "hotline/supervisor.html",
@@ -475,6 +529,9 @@ def supervisor():
         pages=max((total + 49) // 50, 1),
         agents={a.id: a.name for a in agents},
         reassign_form=ReassignForm(agents=agents),
+        order=order,
+        orders=list(services.ContactOrder),
+        activity_cursor=activity.list_cursor(),
         **signals.contributions(signals.supervisor_page_shown),
         **signals.contributions(signals.contacts_shown, contacts),
     )

@@ -1,0 +1,71 @@
+"""In the browser: the agent's desk by keyboard, and news of a contact without reloading its page.
+
+js/shortcuts.js and js/live.js run under the real CSP; every word they show comes from the page.
+"""
+
+from playwright.sync_api import expect
+
+from app.extensions import db
+from app.hotline import services
+from app.hotline.models import Contact
+from app.tenancy import tenant_context
+
+FLOW = "desk"
+
+
+def test_agent_works_by_keyboard_and_sees_a_colleagues_note_arrive(
+    app, chromium_page, two_tenants, set_languages, create_queue, create_contact
+):
+    ui, page = chromium_page, chromium_page.page
+    a = two_tenants.a
+    set_languages(a.agent, "en", "de")
+    contact = create_contact(
+        a.id, create_queue(a.id, "Phone EN", target_seconds=600), patient_ref="PAT-7", age_seconds=60
+    )
+
+    ui.login("agent-a@example.test")
+    ui.goto(f"/t/{a.slug}/workspace")
+    help_list = page.locator("#shortcut-help")
+    expect(help_list).to_be_hidden()
+    page.keyboard.press("?")
+    expect(help_list).to_be_visible()
+    expect(help_list).to_contain_text(ui.t("Next contact"))
+    expect(page.locator("[data-shortcut-help-toggle]")).to_have_attribute("aria-expanded", "true")
+    ui.shot("shortcuts")
+    page.keyboard.press("Escape")
+    expect(help_list).to_be_hidden()
+
+    page.keyboard.press("Control+n")  # a modifier: not the shortcut (and headless opens no window)
+    expect(ui.heading()).to_have_text(ui.t("Workspace"))
+    page.keyboard.press("n")
+    expect(ui.heading()).to_have_text(ui.t("Contact %(id)s", id=contact))
+    page.wait_for_load_state("load")  # the deferred scripts have run: the keys are bound
+
+    # "i" goes to the note; what is typed there stays text, even the shortcut letters.
+    note = page.locator("#note-form textarea")
+    page.keyboard.press("i")
+    expect(note).to_be_focused()
+    page.keyboard.type("ring back, then resolve")
+    expect(note).to_have_value("ring back, then resolve")
+    expect(ui.heading()).to_have_text(ui.t("Contact %(id)s", id=contact))
+    note.evaluate("element => element.blur()")
+    page.keyboard.press("e")
+    expect(page.locator("#resolve-form select").first).to_be_focused()
+    # No reply box yet on this page (the conversation brings it): "r" does nothing and is not listed.
+    page.keyboard.press("r")
+    expect(page.locator("#shortcut-help [data-shortcut=r]")).to_have_count(1)
+    expect(page.locator("#shortcut-help li", has=page.locator("[data-shortcut=r]"))).to_be_hidden()
+
+    # A colleague adds a note; the page's next poll (forced here instead of waiting 10 s) offers it.
+    with app.app_context(), tenant_context(a.id):
+        services.add_note(db.session.get(Contact, contact), a.supervisor, "Patient called again.")
+        db.session.commit()
+    banner = page.locator("[data-activity-banner]")
+    expect(banner).to_be_hidden()
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text(ui.t("New activity"))
+    ui.shot("new-activity")
+    banner.get_by_role("link", name=ui.t("Show")).click()
+    expect(page.locator("main")).to_contain_text("Patient called again.")
+    expect(page.locator("[data-activity-banner]")).to_be_hidden()
