@@ -8,7 +8,8 @@ The rules an address must satisfy, whichever form, command or import saves it:
 - unique across clinics: the gateway finds the clinic by the recipient alone. Another clinic's rows are
   invisible here (tenant scoping and row-level security), so the database's unique constraint decides,
   inside a savepoint; the refusal never says which clinic holds the address;
-- the queue is one of this clinic's; the reopen window lies within 0 … 8760 hours (a year); the display
+- the queue is one of this clinic's e-mail queues (a contact takes its channel from its queue, and an agent
+  answers an e-mail by e-mail); the reopen window lies within 0 … 8760 hours (a year); the display
   name (a header value on replies) has at most 120 characters and no control character.
 """
 
@@ -20,6 +21,7 @@ from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline import services as hotline
+from app.hotline.models import Channel, Queue
 from app.i18n import _l
 from app.mailroom.models import DEFAULT_REOPEN_HOURS, InboundAddress, RejectedMail
 
@@ -32,6 +34,11 @@ _ADDRESS_UNIQUE = "uq_inbound_addresses_address"
 def addresses() -> list[InboundAddress]:
     """The current clinic's inbound addresses, alphabetically."""
     return list(db.session.scalars(select(InboundAddress).order_by(InboundAddress.address)))
+
+
+def email_queues() -> list[Queue]:
+    """The current clinic's queues an address may deliver into: e-mail ones."""
+    return [queue for queue in hotline.queues() if queue.channel == Channel.EMAIL]
 
 
 def get_address(address_id: int) -> InboundAddress:
@@ -76,8 +83,8 @@ def save_address(
     The rules are the module's; a refusal raises DomainError naming the field and writes nothing.
     """
     address = normalise_address(address)
-    if queue_id is None or queue_id not in {queue.id for queue in hotline.queues()}:
-        raise DomainError(_l("Choose a queue of this clinic."), "queue_id")
+    if queue_id is None or queue_id not in {queue.id for queue in email_queues()}:
+        raise DomainError(_l("Choose an e-mail queue of this clinic."), "queue_id")
     if reopen_hours is None or not 0 <= reopen_hours <= MAX_REOPEN_HOURS:
         raise DomainError(
             _l("Enter a number of hours from 0 to %(max)s (a year).", max=MAX_REOPEN_HOURS), "reopen_hours"

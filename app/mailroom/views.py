@@ -6,9 +6,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from app.auth.access import permits
 from app.auth.models import TenantRole
 from app.forms import ConfirmForm, domain_errors, page_status
-from app.hotline import services as hotline
 from app.i18n import _
 from app.input_rules import page_count, parse_page
+from app.links import public_url
 from app.mailroom import addresses
 from app.mailroom.forms import InboundAddressForm
 from app.tenants.routing import tenant_blueprint
@@ -17,9 +17,6 @@ MANAGERS = permits(TenantRole.MANAGER)
 LOG_READERS = permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN, writes=[TenantRole.MANAGER])
 
 bp = tenant_blueprint("mail_settings", __name__, url_prefix="/settings/mail", rule=MANAGERS)
-
-# Where a provider posts inbound mail (app/mailroom/webhook.py), shown to managers setting up their domain.
-WEBHOOK_PATH = "webhooks/mail/mailgun"
 
 
 def _values(form: InboundAddressForm) -> dict:
@@ -35,7 +32,7 @@ def _values(form: InboundAddressForm) -> dict:
 @MANAGERS
 def index():
     """The clinic's inbound addresses, how mail reaches them, and the form for a new one."""
-    form = InboundAddressForm(queues=hotline.queues())
+    form = InboundAddressForm(queues=addresses.email_queues())
     if form.validate_on_submit():
         with domain_errors(form):
             saved = addresses.save_address(None, **_values(form))
@@ -45,7 +42,9 @@ def index():
         "mailroom/addresses.html",
         form=form,
         addresses=addresses.addresses(),
-        webhook_url=request.url_root + WEBHOOK_PATH,
+        # Where a provider posts inbound mail (app/mailroom/webhook.py): Mailgun posts whole messages only to
+        # a URL ending in "mime".
+        webhook_url=public_url(url_for("mail_webhook.mailgun_mime")),
     ), page_status(form)
 
 
@@ -53,7 +52,7 @@ def index():
 @MANAGERS
 def edit(address_id: int):
     inbound = addresses.get_address(address_id)
-    form = InboundAddressForm(obj=inbound, queues=hotline.queues())
+    form = InboundAddressForm(obj=inbound, queues=addresses.email_queues())
     if form.validate_on_submit():
         with domain_errors(form):
             addresses.save_address(inbound, **_values(form))

@@ -58,7 +58,7 @@ def _fresh(timestamp: str) -> bool:
 
 @bp.post("/mailgun")
 # Mailgun posts the raw message (`body-mime`) only to a forward() URL that ends in "mime".
-@bp.post("/mailgun/mime")
+@bp.post("/mailgun/mime", endpoint="mailgun_mime")
 @csrf.exempt
 @accepts_any_text  # a raw message may hold any byte; it is parsed, never stored as it came
 @limiter.limit("600 per minute")

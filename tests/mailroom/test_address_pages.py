@@ -9,6 +9,7 @@ from babel.dates import format_datetime
 from sqlalchemy import select, text
 
 from app.extensions import db
+from app.hotline.models import Channel
 from app.mailroom import addresses
 from app.mailroom.models import InboundAddress, RejectedMail, RejectionReason
 from app.tenancy import tenant_context
@@ -17,9 +18,10 @@ from app.tenancy import tenant_context
 @pytest.fixture
 def clinic(two_tenants, create_queue):
     a, b = two_tenants.a, two_tenants.b
-    a["queue"] = create_queue(a.id, "Appointments EN")
-    a["other_queue"] = create_queue(a.id, "Results DE", language="de")
-    b["queue"] = create_queue(b.id, "B line")
+    a["queue"] = create_queue(a.id, "Appointments EN", channel=Channel.EMAIL)
+    a["other_queue"] = create_queue(a.id, "Results DE", language="de", channel=Channel.EMAIL)
+    a["phone_queue"] = create_queue(a.id, "Phone EN")
+    b["queue"] = create_queue(b.id, "B line", channel=Channel.EMAIL)
     return two_tenants
 
 
@@ -68,7 +70,7 @@ def test_the_first_visit_shows_the_empty_state_and_how_mail_arrives(login_as, cl
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "No inbound addresses yet" in text
-    assert "MX record" in text and "http://localhost/webhooks/mail/mailgun" in text
+    assert "MX record" in text and "http://switchboard.test/webhooks/mail/mailgun/mime" in text
     assert 'name="address"' in text and "Choose a queue" in text
 
 
@@ -114,6 +116,16 @@ def test_bad_input_is_refused_with_its_message_and_nothing_is_written(app, login
     assert _addresses(app, a.id) == []
 
 
+def test_only_e_mail_queues_are_offered_and_accepted(app, login_as, clinic):
+    a = clinic.a
+    manager = login_as(a.manager)
+    page = manager.get(_url(a.slug)).get_data(as_text=True)
+    assert "Appointments EN" in page and "Phone EN" not in page
+    response = manager.post(_url(a.slug), _form(a.phone_queue))
+    assert response.status_code == 400
+    assert _addresses(app, a.id) == []
+
+
 def test_the_service_refuses_what_the_form_would_not_see(app, clinic):
     """A command line or an import calls the service directly: the same rules hold there."""
     a, b = clinic.a, clinic.b
@@ -121,6 +133,7 @@ def test_the_service_refuses_what_the_form_would_not_see(app, clinic):
         ({"address": "a+b@praxis.example"}, "address"),
         ({"address": "nul\x00@praxis.example"}, "address"),
         ({"queue_id": b.queue}, "queue_id"),
+        ({"queue_id": a.phone_queue}, "queue_id"),  # a phone queue: mail must land where e-mail is answered
         ({"queue_id": None}, "queue_id"),
         ({"reopen_hours": 9000}, "reopen_hours"),
         ({"reopen_hours": None}, "reopen_hours"),
