@@ -120,8 +120,12 @@ def latest_inbound(contact: Contact) -> ContactMessage | None:
 
 
 def answered_by_email(contact: Contact) -> bool:
-    """Whether the contact is an e-mail conversation, where the first reply is the first response."""
-    return contact.channel == Channel.EMAIL or latest_inbound(contact) is not None
+    """Whether the contact is an e-mail conversation (the patient wrote): its first reply is its first response.
+
+    An e-mail contact logged by hand, without the patient's e-mail, has nothing to reply to: like a call, a
+    chat or a callback it keeps the "Record first response" button.
+    """
+    return latest_inbound(contact) is not None
 
 
 def patient_history(contact: Contact) -> list[HistoryEntry]:

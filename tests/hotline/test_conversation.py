@@ -173,11 +173,27 @@ def test_a_phone_contact_offers_notes_only_and_keeps_the_first_response_button(
     assert _replies(app, a.id) == [] and _outbox(app) == []
 
 
-def test_the_first_response_button_is_refused_for_an_e_mail_contact(app, login_as, email_desk):
+def test_the_first_response_button_is_refused_for_an_e_mail_conversation(app, login_as, email_desk):
     a = email_desk.a
     response = login_as(a.agent).post(f"/t/{a.slug}/contacts/{a.contact}/respond")
     assert response.status_code == 400
+    assert "In an e-mail conversation the first reply is the first response." in html.unescape(
+        response.get_data(as_text=True)
+    )
     assert _contact(app, a.id, a.contact).first_response_at is None
+
+
+def test_an_e_mail_contact_logged_by_hand_keeps_the_first_response_button(app, login_as, email_desk, create_contact):
+    a = email_desk.a
+    logged = create_contact(a.id, a.queue, patient_ref="PAT-A-9")
+    with app.app_context(), tenant_context(a.id):
+        services.reassign_contact(db.session.get(Contact, logged), a.supervisor, a.agent)
+        db.session.commit()
+    browser = login_as(a.agent)
+    page = _page(browser, a.slug, logged)
+    assert "Record first response" in page and 'id="send-reply"' not in page
+    assert browser.post(f"/t/{a.slug}/contacts/{logged}/respond").status_code == 302
+    assert _contact(app, a.id, logged).first_response_at is not None
 
 
 # --- the reply ---------------------------------------------------------------------------------------
