@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
@@ -270,3 +271,13 @@ def download_name(filename: str | None) -> str:
     name = name.replace("\\", "/").rpartition("/")[2].strip().strip(".")
     name = name.replace('"', "'")
     return name[:150] or "attachment"
+
+
+def content_disposition(filename: str | None) -> str:
+    """`attachment` with the safe name: plain when it is ASCII, else an ASCII fallback and the UTF-8 name
+    (RFC 6266 / RFC 5987), so the browser always saves the file and never shows it."""
+    name = download_name(filename)
+    ascii_name = name.encode("ascii", "ignore").decode().strip() or "attachment"
+    if ascii_name == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

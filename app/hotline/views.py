@@ -1,7 +1,5 @@
 """Hotline pages: queue and team set-up, the agent workspace, contacts, and the supervisor's view."""
 
-from urllib.parse import quote
-
 from flask import Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -422,14 +420,7 @@ def attachment(contact_id: int, attachment_id: int):
     if patient is not None:
         audit.record("patient.viewed", object_type="patient", object_id=patient.patient_id)
     response = Response(found.content, mimetype=conversation.served_content_type(found.content_type))
-    name = conversation.download_name(found.filename)
-    ascii_name = name.encode("ascii", "ignore").decode() or "attachment"
-    if ascii_name == name:
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    else:
-        response.headers["Content-Disposition"] = (
-            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-        )
+    response.headers["Content-Disposition"] = conversation.content_disposition(found.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
