@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from app.auth.access import install_access_guard
+    from app.campaigns.history import listen_to_hotline as campaigns_listen_to_hotline
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.input_rules import install_input_rules
@@ -44,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     # A lower floor announces, a higher one listens (app/hotline/signals.py).
     listen_to_hotline()
+    campaigns_listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -117,6 +119,7 @@ def _register_jobs() -> None:
     import app.campaigns.jobs  # noqa: F401
     import app.compliance.offboarding.jobs  # noqa: F401
     import app.compliance.retention.jobs  # noqa: F401
+    import app.mailroom.outbound  # noqa: F401
     import app.reports.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401

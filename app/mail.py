@@ -6,7 +6,7 @@ the instance folder's `outbox/`, so a newcomer can read what would have been sen
 
 import logging
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -24,14 +24,19 @@ def build_email(
     message_id: str | None = None,
     sender: str | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A plain-text e-mail with the configured sender and a Message-ID (the caller's, else a new one),
-    with (filename, MIME type, content) attachments."""
+    with (filename, MIME type, content) attachments and further `headers` (Reply-To, In-Reply-To,
+    References: a reply's threading)."""
     message = EmailMessage()
     message["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
     message["To"] = to if isinstance(to, str) else ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = message_id or make_msgid(domain="switchboard.local")
+    for name, value in (headers or {}).items():
+        if value:
+            message[name] = value
     message.set_content(body)
     for filename, mime_type, content in attachments:
         maintype, subtype = mime_type.split("/", 1)
@@ -77,13 +82,16 @@ def send_email(
     message_id: str | None = None,
     sender: str | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> str:
     """Send one plain-text e-mail (with attachments); returns its Message-ID.
 
     A caller that may retry passes its own stable `message_id`, so a copy sent twice after a
     crash carries the same Message-ID and is recognised as one message downstream.
     """
-    message = build_email(to, subject, body, message_id=message_id, sender=sender, attachments=attachments)
+    message = build_email(
+        to, subject, body, message_id=message_id, sender=sender, attachments=attachments, headers=headers
+    )
     if not current_app.config["MAIL_SERVER"]:
         return write_to_outbox(message)
     with open_smtp() as smtp:

@@ -30,7 +30,7 @@ PASSWORD = "correct-horse-battery"
 _CLOCK = pytest.StashKey()
 
 # Factories of the domain packages, available to every test.
-pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns"]
+pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns", "tests.factories.conversations"]
 
 
 def pytest_configure(config):

@@ -58,7 +58,14 @@ class ContactForm(Form):
 
 
 class NoteForm(Form):
-    body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=5000)])
+    # Sent from the contact page's reply box (ReplyForm's textarea), so it shares its id.
+    body = TextAreaField(_l("Your answer"), id="reply-body", validators=[DataRequired(), Length(max=5000)])
+
+
+class ReplyForm(Form):
+    """The reply box: one text, sent as a public reply or added as an internal note (checked by the services)."""
+
+    body = TextAreaField(_l("Your answer"), id="reply-body")
 
 
 class ResolveForm(Form):

@@ -13,6 +13,10 @@ the application factory calls it once per application.
 - `contacts_shown`, sent with the list of contacts a page shows (one for a contact's page): each
   receiver returns a dict of template variables to add (the SLA rules: `sla_states`, each contact's
   SLA badge state by id).
+- `patient_history_shown`, sent with the contact whose conversation is shown: each receiver returns a
+  dict of lists of `app.hotline.conversation.HistoryEntry` (the campaigns: `campaign_messages`, the
+  messages sent to this patient and their SMS replies), which the conversation merges by time. Only the
+  current clinic's rows, and only the contact's own patient (by reference).
 """
 
 from blinker import Namespace
@@ -23,6 +27,7 @@ contact_offered = _signals.signal("contact-offered")
 pause_ended = _signals.signal("contact-pause-ended")
 supervisor_page_shown = _signals.signal("supervisor-page-shown")
 contacts_shown = _signals.signal("contacts-shown")
+patient_history_shown = _signals.signal("patient-history-shown")
 
 
 def contributions(signal, sender=None) -> dict:

@@ -1,6 +1,6 @@
 """Hotline pages: queue and team set-up, the agent workspace, contacts, and the supervisor's view."""
 
-from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import audit
@@ -8,7 +8,7 @@ from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
-from app.hotline import activity, contact_search, services, signals
+from app.hotline import activity, contact_search, conversation, services, signals
 from app.hotline.answer_values import answers_panel
 from app.hotline.forms import (
     CallbackForm,
@@ -17,6 +17,7 @@ from app.hotline.forms import (
     NoteForm,
     QueueForm,
     ReassignForm,
+    ReplyForm,
     ResolveForm,
     TeamForm,
     TransferForm,
@@ -362,6 +363,7 @@ def _patient_panel(item) -> dict:
 
 
 def _contact_page(item, status: int = 200, **forms):
+    """The contact page; a form that failed is passed back by name (its text kept, its errors shown)."""
     queues = services.queues()
     supported = g.tenant.supported_locales
     context = {
@@ -377,19 +379,30 @@ def _contact_page(item, status: int = 200, **forms):
         "complaint_form": ComplaintForm(),
         "action_form": ConfirmForm(),
     }
+    # The reply box is one form for a reply and a note: it shows whichever of them came back with errors.
+    context["box_form"] = forms.pop("reply_form", None) or forms.pop("note_form", None) or ReplyForm()
     context.update(forms)
     assignee = db.session.get(User, item.assigned_to_id) if item.assigned_to_id else None
     panel = _patient_panel(item)
+    items = conversation.conversation(item)
+    is_handler = item.assigned_to_id == current_user.id
+    by_email = conversation.answered_by_email(item)
     return _render(
         "hotline/contact.html",
         status,
         contact=item,
-        events=services.timeline(item),
-        notes=services.notes(item),
+        conversation=items,
         assignee=assignee,
-        is_handler=item.assigned_to_id == current_user.id,
+        is_handler=is_handler,
         supervisor=_supervises(),
-        authors={u.id: u.name for u in _authors(item)},
+        by_email=by_email,
+        can_reply=(
+            item.status in services.OPEN_STATUSES
+            and (is_handler or _supervises())
+            and conversation.latest_inbound(item) is not None
+        ),
+        delivery_errors=conversation.DELIVERY_ERRORS,
+        authors={u.id: u.name for u in _authors(items)},
         activity_cursor=activity.contact_cursor(item),
         **panel,
         **answers_panel(item, current_user),
@@ -399,15 +412,16 @@ def _contact_page(item, status: int = 200, **forms):
     )
 
 
-def _authors(item) -> list[User]:
-    ids = {n.author_id for n in services.notes(item)} | {e.actor_id for e in services.timeline(item)}
+def _authors(items) -> list[User]:
+    ids = {(i.note or i.message).author_id for i in items if i.kind in ("note", "message")}
+    ids |= {i.event.actor_id for i in items if i.kind == "event"}
     ids.discard(None)
     return [db.session.get(User, user_id) for user_id in ids]
 
 
 # Simple actions: one service call each, no input beyond the CSRF token.
 _SIMPLE_ACTIONS = {
-    "respond": lambda c, user, sup: services.record_first_response(c, user),
+    "respond": lambda c, user, sup: conversation.record_first_response_by_hand(c, user),
     "wait": lambda c, user, sup: services.wait_on_patient(c, user, supervisor=sup),
     "resume": lambda c, user, sup: services.resume(c, user, supervisor=sup),
     "release": lambda c, user, sup: services.release_contact(c, user, supervisor=sup),
@@ -436,6 +450,37 @@ def add_note(contact_id: int):
     item = services.get_contact(contact_id)
     form = NoteForm()
     return _form_action(item, form, "note_form", lambda: services.add_note(item, current_user.id, form.body.data))
+
+
+@bp.post("/contacts/<int:contact_id>/reply")
+@CONTACT_HANDLERS
+def reply(contact_id: int):
+    """The agent's public reply by e-mail: written now, sent by a job after the commit."""
+    item = services.get_contact(contact_id)
+    form = ReplyForm()
+    return _form_action(
+        item,
+        form,
+        "reply_form",
+        lambda: conversation.reply(item, current_user.id, form.body.data, supervisor=_supervises()),
+        done=_("Reply queued for sending."),
+    )
+
+
+@bp.get("/contacts/<int:contact_id>/attachments/<int:attachment_id>")
+@CONTACT_HANDLERS
+def attachment(contact_id: int, attachment_id: int):
+    """A file that came with a message of this contact: always a download, never shown in the page."""
+    item = services.get_contact(contact_id)
+    found = conversation.attachment(item, attachment_id)
+    audit.record("attachment.downloaded", object_type="attachment", object_id=found.id)
+    patient = patient_overview(item.patient_ref)
+    if patient is not None:
+        audit.record("patient.viewed", object_type="patient", object_id=patient.patient_id)
+    response = Response(found.content, mimetype=conversation.served_content_type(found.content_type))
+    response.headers["Content-Disposition"] = conversation.content_disposition(found.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.post("/contacts/<int:contact_id>/resolve")
@@ -499,12 +544,12 @@ def complaint(contact_id: int):
     )
 
 
-def _form_action(item, form, form_name: str, apply, then: str | None = None):
+def _form_action(item, form, form_name: str, apply, then: str | None = None, done: str | None = None):
     """Validate and call one service; on any error show the contact page with the form's errors (400)."""
     if form.validate_on_submit():
         with domain_errors(form):
             apply()
-            flash(_("Saved."), "success")
+            flash(done or _("Saved."), "success")
             return redirect(then or url_for("hotline.contact", contact_id=item.id))
         item = services.get_contact(item.id)  # as it stands after the rollback
     return _contact_page(item, 400, **{form_name: form})

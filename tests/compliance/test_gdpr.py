@@ -261,6 +261,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "survey_answers": 1,
         "contacts": 2,
         "contact_notes": 1,
+        "contact_messages": 0,
         "audit_events": 1,
     }
     assert logged.patient_key == patient["key"] and ALICE["reference"] not in logged.patient_key
@@ -367,6 +368,7 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
     assert logged.counts == {
         "patients": 1,
         "contact_notes": 1,
+        "contact_messages": 0,
         "contacts": 2,
         "survey_answers": 1,
         "messages_skipped": 1,

@@ -78,6 +78,7 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
     [run] = _runs(app, a.tenant_id)
     assert run.purged == {
         "contact_notes": 1,
+        "contact_messages": 0,
         "contact_details": 2,
         "call_metadata": 1,
         "message_details": 1,
@@ -155,6 +156,7 @@ def test_clinic_periods_decide_what_is_purged(app, clinics):
     # Only messages (both are older than 30 days) and survey comments go; contacts keep their text.
     assert run.purged == {
         "contact_notes": 0,
+        "contact_messages": 0,
         "contact_details": 0,
         "call_metadata": 0,
         "message_details": 2,

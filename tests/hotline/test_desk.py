@@ -333,11 +333,12 @@ def test_contact_page_shows_reply_note_and_resolve_shortcuts_whose_targets_exist
     entries = _help_entries(html)
     assert entries == {
         "r": ("#reply-body", "Reply"),
-        "i": ("#note-form", "Add note"),
+        "i": ("#reply-body", "Internal note"),
         "e": ("#resolve-form", "Resolve"),
     }
-    assert {"note-form", "resolve-form"} <= _ids(html)  # the reply box comes with the conversation
-    assert 'aria-keyshortcuts="i">Add note <kbd class="shortcut-hint"' in html
+    # One box for replies and notes, under the conversation: "r" and "i" both go there.
+    assert {"reply-body", "resolve-form"} <= _ids(html)
+    assert 'aria-keyshortcuts="i">Add internal note <kbd class="shortcut-hint"' in html
     assert 'aria-keyshortcuts="e">Resolve <kbd class="shortcut-hint"' in html
     assert '<script src="/static/js/shortcuts.js" defer></script>' in html
 
@@ -352,7 +353,7 @@ def test_shortcut_hints_are_in_the_readers_language(login_as, desk):
     page = agent.get(f"/t/{a.slug}/contacts/{a.contact}").get_data(as_text=True)
     assert {key: label for key, (_target, label) in _help_entries(page).items()} == {
         "r": "Antwort",
-        "i": "Notiz hinzufügen",
+        "i": "Interne Notiz",
         "e": "Abschließen",
     }
 

@@ -18,7 +18,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app.campaigns.models import CampaignKind, FailureReason, MessageStatus, Reply
-from app.hotline.models import Channel, ContactStatus, Disposition, EventKind, Topic
+from app.hotline.models import Channel, ContactStatus, DeliveryStatus, Disposition, EventKind, MessageDirection, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.labels import LabelledEnum
 from app.patients.models import AppointmentStatus, MessageChannel
@@ -72,6 +72,28 @@ def _table(head: list[str], rows: list[list], widths: list[float], styles) -> Ta
         )
     )
     return table
+
+
+# How much of an e-mail's text the PDF shows in its table (the JSON export has all of it).
+PDF_MESSAGE_CHARS = 1500
+
+
+def _message_line(message: dict, when) -> str:
+    """One e-mail of a contact: time, direction, addresses, subject, text (HTML-only mail: its HTML as text),
+    the attachments' names, and for a reply its delivery."""
+    head = (
+        f"{when(message['created_at'])} · {_label(MessageDirection, message['direction'])}: "
+        f"{message['from_address']} → {message['to_address']}"
+    )
+    text = message["body_text"] or message["body_html"] or ""
+    if len(text) > PDF_MESSAGE_CHARS:  # a table cell cannot span pages: the JSON export holds the whole text
+        text = text[:PDF_MESSAGE_CHARS] + " …"
+    parts = [head, message["subject"] or "", text]
+    if message["attachments"]:
+        parts.append(", ".join(f"{a['filename']} ({a['size']} B)" for a in message["attachments"]))
+    if message["delivery_status"]:
+        parts.append(f"{_label(DeliveryStatus, message['delivery_status'])} {message['delivery_error'] or ''}".strip())
+    return "\n".join(part for part in parts if part)
 
 
 def export_pdf(document: dict, *, time_zone: str) -> bytes:
@@ -192,6 +214,7 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
         for c in document["contacts"]:
             details = [c["subject"] or "", c["complaint_reason"] or ""]
             details += [f"{when(n['created_at'])}: {n['body']}" for n in c["notes"]]
+            details += [_message_line(m, when) for m in c.get("messages", [])]
             timeline = ", ".join(f"{_label(EventKind, e['kind'])} {when(e['occurred_at'])}" for e in c["events"])
             kind = f"{_label(Channel, c['channel'])} · {_label(Topic, c['topic'])}"
             outcome = f"{_label(ContactStatus, c['status'])}\n{_label(Disposition, c['disposition'])}"

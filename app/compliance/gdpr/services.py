@@ -14,6 +14,9 @@ every table after an erasure, to catch one that was forgotten).
   contacts           by patient_ref equal to the patient's reference or phone number (an e-mail address
                      cannot be a patient_ref: its pattern has no "@"): subject, complaint reason, outside id
   contact_notes      by contact: the agents' free text
+  contact_messages   by contact: the e-mails of the conversation, the patient's and the agents' replies
+                     (addresses, subject, text, HTML, Message-IDs, delivery errors)
+  message_attachments by message: the files that came with them (name, type, content)
   contact_events     the contacts' timelines: kinds and times; details hold no patient values by design
   audit_events       reads and changes of the patient or of their contacts; details hold no patient values
                      (`audit.record`'s rule, checked for every caller), so erasure has nothing to rewrite
@@ -35,11 +38,17 @@ lists ordered by time then id; the PDF shows the same document:
    "contacts": [{"id", "channel", "language", "topic", "status", "patient_ref", "subject", "external_id",
                  "offered_at", "first_response_at", "resolved_at", "disposition", "escalated",
                  "complaint_reason", "callback_at", "events": [{"kind", "occurred_at"}],
-                 "notes": [{"body", "created_at"}]}],
+                 "notes": [{"body", "created_at"}],
+                 "messages": [{"direction", "channel", "from_address", "to_address", "subject", "body_text",
+                               "body_html", "message_id", "in_reply_to", "created_at", "sent_at",
+                               "delivery_status", "delivery_error",
+                               "attachments": [{"filename", "content_type", "size"}]}]}],
    "audit_events": [{"action", "object_type", "object_id", "occurred_at"}]}
 
   `recipient` is the patient's current address on the message's channel (the address used when it was
   sent is not stored). `subject` and `body` are the text as sent, null for a message never sent.
+  A contact's `messages` (added within version 1: a new key, nothing changed) are its e-mails, oldest
+  first; attachments are listed by name, type and size, their content is not part of the export.
 
 Erasure (`erase_patient`): after the reference has been typed again, in one transaction:
 
@@ -54,6 +63,7 @@ Erasure (`erase_patient`): after the reference has been typed again, in one tran
                      the reference or phone removed. No SLA column changes, so the sla_rollups trigger
                      does not fire and every SLA figure stays as it was.
   contact_notes      deleted
+  contact_messages   deleted, with their attachments (message_attachments, by the foreign key's cascade)
   audit_events, contact_events, usage_records: unchanged (no patient values; append-only)
 
 The pseudonym is random: no identifying value (reference, address, free text) is left in the database,
@@ -85,7 +95,7 @@ from app.campaigns.templating import context_for, render
 from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.hotline.models import Contact, ContactEvent, ContactNote
+from app.hotline.models import Contact, ContactEvent, ContactMessage, ContactNote
 from app.i18n import _l
 from app.models import utcnow
 from app.patients.models import Appointment, MessageChannel, Patient
@@ -194,6 +204,7 @@ def holdings(patient: Patient) -> dict[str, int]:
         "survey_answers": count(SurveyAnswer, SurveyAnswer.message_id.in_(_message_ids(patient))),
         "contacts": len(contact_ids),
         "contact_notes": count(ContactNote, ContactNote.contact_id.in_(contact_ids)) if contact_ids else 0,
+        "contact_messages": count(ContactMessage, ContactMessage.contact_id.in_(contact_ids)) if contact_ids else 0,
     }
 
 
@@ -304,6 +315,33 @@ def _contacts(contact_ids: list[int]) -> list[dict]:
         .order_by(ContactNote.created_at, ContactNote.id)
     ):
         notes.setdefault(note.contact_id, []).append({"body": note.body, "created_at": _iso(note.created_at)})
+    messages: dict[int, list[dict]] = {}
+    for message in db.session.scalars(
+        select(ContactMessage)
+        .where(ContactMessage.contact_id.in_(contact_ids))
+        .order_by(ContactMessage.created_at, ContactMessage.id)
+    ):
+        messages.setdefault(message.contact_id, []).append(
+            {
+                "direction": _value(message.direction),
+                "channel": _value(message.channel),
+                "from_address": message.from_address,
+                "to_address": message.to_address,
+                "subject": message.subject,
+                "body_text": message.body_text,
+                "body_html": message.body_html,
+                "message_id": message.message_id,
+                "in_reply_to": message.in_reply_to,
+                "created_at": _iso(message.created_at),
+                "sent_at": _iso(message.sent_at),
+                "delivery_status": _value(message.delivery_status),
+                "delivery_error": message.delivery_error,
+                "attachments": [
+                    {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                    for a in message.attachments
+                ],
+            }
+        )
     return [
         {
             "id": c.id,
@@ -323,6 +361,7 @@ def _contacts(contact_ids: list[int]) -> list[dict]:
             "callback_at": _iso(c.callback_at),
             "events": events.get(c.id, []),
             "notes": notes.get(c.id, []),
+            "messages": messages.get(c.id, []),
         }
         for c in contacts
     ]
@@ -408,6 +447,7 @@ def export_counts(document: dict) -> dict[str, int]:
         "survey_answers": len(document["survey_answers"]),
         "contacts": len(document["contacts"]),
         "contact_notes": sum(len(c["notes"]) for c in document["contacts"]),
+        "contact_messages": sum(len(c["messages"]) for c in document["contacts"]),
         "audit_events": len(document["audit_events"]),
     }
 
@@ -526,6 +566,16 @@ def erase_patient(
         db.session.execute(
             delete(ContactNote)
             .where(ContactNote.contact_id.in_(contact_ids))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if contact_ids
+        else 0
+    )
+    # The e-mails go with their attachments (the attachments' foreign key cascades).
+    counts["contact_messages"] = (
+        db.session.execute(
+            delete(ContactMessage)
+            .where(ContactMessage.contact_id.in_(contact_ids))
             .execution_options(synchronize_session=False)
         ).rowcount
         if contact_ids

@@ -31,6 +31,7 @@ COUNT_LABELS = {
     "survey_answers": _l("Survey answers"),
     "contacts": _l("Hotline contacts"),
     "contact_notes": _l("Contact notes"),
+    "contact_messages": _l("Contact e-mails"),
     "audit_events": _l("Audit entries"),
 }
 

@@ -36,6 +36,7 @@ class PurgeKind(LabelledEnum):
     """What a purge run counts (the keys of `RetentionRun.purged`; `app.compliance.retention.KINDS`)."""
 
     CONTACT_NOTES = "contact_notes"
+    CONTACT_MESSAGES = "contact_messages"
     CONTACT_DETAILS = "contact_details"
     CALL_METADATA = "call_metadata"
     MESSAGE_DETAILS = "message_details"
@@ -43,6 +44,7 @@ class PurgeKind(LabelledEnum):
 
     __labels__ = {
         CONTACT_NOTES: _l("Notes deleted"),
+        CONTACT_MESSAGES: _l("E-mails deleted"),
         CONTACT_DETAILS: _l("Contacts emptied"),
         CALL_METADATA: _l("Calls anonymised"),
         MESSAGE_DETAILS: _l("Messages emptied"),

@@ -6,7 +6,8 @@ What the purge touches, and why it blanks rather than deletes:
   personal and free-text columns are emptied. None of those columns is one the SLA rollup counts
   (migration 0006's COUNTED_CHANGE), so the rollup trigger does not even fire, and the ledger is never
   written: SLA and usage figures stay exactly equal.
-- Notes are pure free text that no figure depends on: their rows are deleted.
+- Notes, and the e-mails of a conversation with their attachments, are pure patient text that no figure
+  depends on: their rows are deleted (by the contact's period, `contact_text_days`).
 - Only finished things are purged: a contact that is resolved or abandoned, a message that is sent,
   delivered, failed or skipped. Age counts from when it finished (resolved, or sent; else offered/due).
 
@@ -15,8 +16,9 @@ purges nothing (idempotent), and the run as a whole is one transaction per clini
 
 Left in place, on purpose: call ids inside append-only `contact_events.source_key` and
 `usage_records.source_key` (opaque telephony keys needed for replay protection and billing evidence).
-The application stores no call recordings, no recording links and no message bodies: a message's text
-is rendered from its template when sent, and its recipient is the patient's current address.
+The application stores no call recordings, no recording links and no campaign message bodies: a campaign
+message's text is rendered from its template when sent, and its recipient is the patient's current address.
+E-mail conversations (contact_messages, message_attachments) are stored, and go with the contact's text.
 """
 
 import logging
@@ -30,7 +32,7 @@ from app.campaigns.models import MessageStatus, OutboundMessage, SurveyAnswer
 from app.compliance.retention.models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
 from app.errors import DomainError
 from app.extensions import db
-from app.hotline.models import Contact, ContactNote, ContactStatus
+from app.hotline.models import Contact, ContactMessage, ContactNote, ContactStatus
 from app.i18n import _l
 from app.models import utcnow
 
@@ -41,6 +43,7 @@ RUNS_PER_PAGE = 20
 # Each kind the purge counts, and the setting whose period applies to it.
 KINDS = {
     "contact_notes": "contact_text_days",
+    "contact_messages": "contact_text_days",
     "contact_details": "contact_text_days",
     "call_metadata": "call_metadata_days",
     "message_details": "message_days",
@@ -49,8 +52,8 @@ KINDS = {
 
 SETTING_HELP = {
     "contact_text_days": _l(
-        "Agents' notes are deleted; a contact's subject, complaint reason and patient "
-        "reference are emptied. Counted from when the contact was resolved or abandoned."
+        "Agents' notes and a contact's e-mails (with their attachments) are deleted; a contact's subject, "
+        "complaint reason and patient reference are emptied. Counted from when the contact was resolved or abandoned."
     ),
     "message_days": _l(
         "A sent message's provider reference is removed and its reply link stops working; "
@@ -134,6 +137,12 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
         .where(ContactNote.contact_id.in_(select(Contact.id).where(*closed_before)))
         .execution_options(synchronize_session=False)
     ).rowcount
+    # With their attachments (the attachments' foreign key cascades).
+    messages = db.session.execute(
+        delete(ContactMessage)
+        .where(ContactMessage.contact_id.in_(select(Contact.id).where(*closed_before)))
+        .execution_options(synchronize_session=False)
+    ).rowcount
     contacts = db.session.execute(
         update(Contact)
         .where(
@@ -143,7 +152,7 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
         .values(subject=None, complaint_reason=None, patient_ref="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
-    return {"contact_notes": notes, "contact_details": contacts}
+    return {"contact_notes": notes, "contact_messages": messages, "contact_details": contacts}
 
 
 def _purge_call_metadata(cutoff: datetime) -> dict[str, int]:
