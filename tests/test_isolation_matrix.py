@@ -17,7 +17,7 @@ from app.billing.models import Invoice, InvoiceStatus
 from app.campaigns.models import Campaign, CampaignKind, CampaignStep
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
-from app.hotline.models import Team
+from app.hotline.models import ContactMessage, MessageAttachment, MessageDirection, Team
 from app.knowledge.models import CannedResponse, KnowledgeArticle
 from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
@@ -35,6 +35,7 @@ FOREIGN_IDS = {
     "address_id": "inbound_address",
     "answer_id": "answer",
     "appointment_id": "appointment",
+    "attachment_id": "attachment",
     "archive_id": "archive",
     "article_id": "article",
     "campaign_id": "campaign",
@@ -90,7 +91,19 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         article = KnowledgeArticle(language="en", title="Article of B", body="Directions of B")
         inbound_address = InboundAddress(address="desk@clinic-b.example", queue_id=queue)
         answer = CannedResponse(name="Answer of B", language="en", body="Secret answer of B")
-        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address, answer])
+        message = ContactMessage(
+            contact_id=ids["contact"],
+            direction=MessageDirection.INBOUND,
+            from_address="patient@b.example",
+            to_address="desk@clinic-b.example",
+            message_id="<of-b@b.example>",
+        )
+        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address, answer, message])
+        db.session.flush()
+        attachment = MessageAttachment(
+            message_id=message.id, filename="b.pdf", content_type="application/pdf", size=3, content=b"%PD"
+        )
+        db.session.add(attachment)
         token, _secret = issue_api_token("Token of B", b.manager)
         db.session.commit()
         ids.update(
@@ -104,6 +117,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             article=article.id,
             inbound_address=inbound_address.id,
             answer=answer.id,
+            attachment=attachment.id,
             token=token.id,
         )
     return ids

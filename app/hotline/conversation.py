@@ -52,7 +52,6 @@ HISTORY_CONTACTS = 20
 MAX_REFERENCES_LENGTH = 1900
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|odp|rif)\s*:", re.IGNORECASE)
 _SINGLE_LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-SEND_JOB = "mailroom.send_reply"
 
 # A reply's delivery_error is a mail server's reply, or one of these codes of ours (shown translated).
 NO_INBOUND_ADDRESS = "no_inbound_address"
@@ -231,7 +230,7 @@ def reply(contact: Contact, agent_id: int, body: str | None, *, supervisor: bool
     db.session.add(message)
     db.session.flush()
     services.record_first_response(contact, agent_id, at=moment)
-    enqueue_after_commit(SEND_JOB, current_tenant_id(), message_id=message.id)
+    enqueue_after_commit("mailroom.send_reply", current_tenant_id(), message_id=message.id)
     return message
 
 

@@ -1,6 +1,7 @@
 """Conversation factories: the clinic's inbound addresses and patients' e-mails, written straight to the database
-(the SMTP gateway that stores them in production has tests of its own)."""
+(the SMTP gateway that stores them in production has tests of its own), and that gateway itself."""
 
+import socket
 from datetime import UTC, datetime
 from itertools import count
 
@@ -9,6 +10,7 @@ import pytest
 from app.extensions import db
 from app.hotline import services
 from app.hotline.models import ContactMessage, MessageAttachment, MessageDirection
+from app.mailroom.gateway import GatewaySettings, gateway_controller
 from app.mailroom.models import InboundAddress
 from app.tenancy import tenant_context
 
@@ -103,3 +105,19 @@ def email_desk(
             assert services.claim_next_contact(clinic.agent) == clinic.contact
             db.session.commit()
     return two_tenants
+
+
+GATEWAY_MAX_BYTES = 1_000_000
+
+
+@pytest.fixture
+def gateway(app):
+    """The real gateway (aiosmtpd with our handler) on a free loopback port; yields its port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = gateway_controller(app, GatewaySettings(host="127.0.0.1", port=port, max_bytes=GATEWAY_MAX_BYTES))
+    controller.start()
+    yield port
+    controller.stop()
+    controller.handler.executor.shutdown(wait=True)

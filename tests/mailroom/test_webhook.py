@@ -15,9 +15,9 @@ URL = "/webhooks/mail/mailgun"
 
 @pytest.fixture
 def signing_key(app):
-    app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = SIGNING_KEY
+    saved, app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = app.config["MAILGUN_WEBHOOK_SIGNING_KEY"], SIGNING_KEY
     yield SIGNING_KEY
-    app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = ""
+    app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = saved
 
 
 def _fields(*, token: str = "a" * 50, timestamp: int | None = None, key: str = SIGNING_KEY, **overrides) -> dict:
@@ -82,7 +82,11 @@ def test_a_missing_field_is_refused_with_400(app, mail_world, signing_key, missi
 
 
 def test_without_a_signing_key_the_webhook_answers_503(app, mail_world):
-    response = app.test_client().post(URL, data=_fields())
+    saved, app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = app.config["MAILGUN_WEBHOOK_SIGNING_KEY"], ""
+    try:
+        response = app.test_client().post(URL, data=_fields())
+    finally:
+        app.config["MAILGUN_WEBHOOK_SIGNING_KEY"] = saved
 
     assert response.status_code == 503
     assert contacts_of(app, mail_world.a.id) == []
