@@ -135,26 +135,29 @@ def _clean_state(request, app, owner_engine, smtp):
 
 
 def _truncate_all(owner_engine) -> int:
-    """Empty every table; returns how many connections left idle in a transaction had to be ended first.
+    """Empty every table and restart every sequence; returns how many connections left idle in a transaction had
+    to be ended first.
 
+    Only the tables holding rows are emptied, with DELETE and the foreign keys' and append-only triggers off
+    (`session_replication_role`, a superuser's setting: the test servers' admin is one), and only the sequences
+    drawn from are restarted. The end is the same as `TRUNCATE <every table> RESTART IDENTITY`, at a fraction of
+    its cost: TRUNCATE makes new files for each table and index, about 360 ms for the 51 tables, and its CASCADE
+    takes in every table that points at `tenants` or `users`, which nearly every test writes.
     A connection a failed test leaves in a transaction would hold its locks and make TRUNCATE wait
     forever (teardown is not covered by pytest-timeout): wait a while, then end such connections.
     """
-    with owner_engine.connect() as conn:
-        tables = (
-            conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-            )
-            .scalars()
-            .all()
-        )
-    if not tables:
+    with owner_engine.begin() as conn:
+        tables, sequences = _used_tables_and_sequences(conn)
+    if not tables and not sequences:
         return 0
-    truncate = text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    statements = [text("SET LOCAL session_replication_role = replica")]
+    statements += [text(f"DELETE FROM {table}") for table in tables]  # noqa: S608 - names from the catalog
+    statements += [text(f"ALTER SEQUENCE {name} RESTART") for name in sequences]
     try:
         with owner_engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            conn.execute(truncate)
+            for statement in statements:
+                conn.execute(statement)
         return 0
     except OperationalError:
         with owner_engine.begin() as conn:
@@ -166,8 +169,31 @@ def _truncate_all(owner_engine) -> int:
                     )
                 ).all()
             )
-            conn.execute(truncate)
+            for statement in statements:
+                conn.execute(statement)
         return leaked
+
+
+def _used_tables_and_sequences(conn) -> tuple[list[str], list[str]]:
+    """The tables that hold a row, and the sequences drawn from since they were last restarted."""
+    conn.execute(text("SET LOCAL app.all_tenants = 'on'"))  # the owner's maintenance switch (RLS is forced)
+    tables = (
+        conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        )
+        .scalars()
+        .all()
+    )
+    holding = []
+    if tables:
+        # Table names from the catalog, not from input.
+        probe = " UNION ALL ".join(f"(SELECT '{table}' FROM {table} LIMIT 1)" for table in tables)  # noqa: S608
+        holding = sorted(conn.execute(text(probe)).scalars())
+    # pg_sequences shows no last value for a sequence not read since it was created or restarted.
+    drawn = conn.execute(
+        text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
+    )
+    return holding, sorted(drawn.scalars())
 
 
 @pytest.fixture

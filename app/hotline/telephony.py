@@ -11,12 +11,9 @@ number, so that the same caller's calls are one patient's history without the nu
 """
 
 import enum
-import hashlib
-import hmac
 import re
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.billing.ledger import record_usage
@@ -26,7 +23,7 @@ from app.extensions import db
 from app.hotline import services
 from app.hotline.models import Contact, ContactEvent, ContactStatus, EventKind
 from app.i18n import _l
-from app.patients.services import reference_for_phone
+from app.patients.services import pseudonym, reference_for_phone
 from app.tenancy import current_tenant_id
 
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -146,12 +143,7 @@ def caller_patient_ref(number: str) -> str:
     pseudonym (HMAC of clinic and number under SECRET_KEY) that is the same for every call from it."""
     if not E164_PATTERN.match(number or ""):
         raise DomainError(_l("The caller's number must be in E.164 form, e.g. +4930123456."), "caller_number")
-    reference = reference_for_phone(number)
-    if reference is not None:
-        return reference
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"{current_tenant_id()}:{number}".encode(), hashlib.sha256).hexdigest()
-    return f"tel-{digest[:16]}"
+    return reference_for_phone(number) or pseudonym("tel", number)
 
 
 def check_call_agent(agent_id: int | None) -> None:

@@ -15,8 +15,6 @@ of its own (committed here, before the caller acknowledges the mail):
 - Logs carry ids and reasons only: addresses and subjects are patient data.
 """
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,7 +40,7 @@ from app.mailroom.models import InboundAddress, RejectedMail, RejectionReason
 from app.mailroom.parsing import ADDR_SPEC, ParsedMail, RefusedAttachment, parse_mail
 from app.mailroom.routing import find_address
 from app.mailroom.tokens import contact_of_token, split_address
-from app.patients.services import patient_ref_by_email
+from app.patients.services import pseudonym, reference_for_email
 from app.tenancy import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -243,25 +241,13 @@ def _conversation_for(
         return contact, OutcomeKind.REOPENED
     new, _created = hotline.offer_contact(
         queue_id=address.queue_id,
-        patient_ref=_patient_ref(tenant_id, parsed.from_address),
+        # The clinic's patient with this address, else a pseudonym grouping one sender's mails in this clinic.
+        patient_ref=reference_for_email(parsed.from_address) or pseudonym("mail", parsed.from_address),
         subject=parsed.subject[:200] or None,
         source="email",
         follows_contact_id=contact.id if contact is not None else None,
     )
     return new, (OutcomeKind.FOLLOW_UP if contact is not None else OutcomeKind.NEW_CONTACT)
-
-
-def _patient_ref(tenant_id: int, sender: str) -> str:
-    """The clinic's patient with this address, else a pseudonym that groups one sender's mails in this clinic.
-
-    The pseudonym is keyed by clinic and address, so it names no person and differs between clinics.
-    """
-    known = patient_ref_by_email(sender)
-    if known is not None:
-        return known
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"{tenant_id}:{sender}".encode(), hashlib.sha256).hexdigest()
-    return f"mail-{digest[:16]}"
 
 
 def _store_message(contact: Contact, address: InboundAddress, parsed: ParsedMail) -> ContactMessage:

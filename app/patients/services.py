@@ -1,13 +1,17 @@
 """Reading a patient for the people who talk to them: the overview beside a hotline conversation."""
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import utcnow
 from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, MessageChannel, Patient
+from app.tenancy import current_tenant_id
 
 # How many appointments each side of now the overview shows: the panel is a glance, not a list.
 OVERVIEW_APPOINTMENTS = 5
@@ -87,7 +91,7 @@ def _line(appointment: Appointment) -> AppointmentLine:
     )
 
 
-def patient_ref_by_email(email: str) -> str | None:
+def reference_for_email(email: str) -> str | None:
     """The reference of the current clinic's one patient with this e-mail address (any case); else None.
 
     Rule: this clinic's patients only (the tenant scope), and only an unambiguous match: when several
@@ -99,6 +103,15 @@ def patient_ref_by_email(email: str) -> str | None:
         select(Patient.reference).where(func.lower(Patient.email) == email.strip().lower()).limit(2)
     ).all()
     return refs[0] if len(refs) == 1 else None
+
+
+def pseudonym(kind: str, identifier: str) -> str:
+    """The patient reference of someone the current clinic knows only by an e-mail address or a phone number:
+    `<kind>-<16 hex>`, an HMAC of clinic and identifier under SECRET_KEY. The same sender gets the same
+    reference (their contacts group together), it names no person, and it differs between clinics."""
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"{current_tenant_id()}:{identifier}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind}-{digest[:16]}"
 
 
 def reference_for_phone(number: str) -> str | None:
