@@ -236,7 +236,7 @@ class Senders:
 # --- the gateway process ---------------------------------------------------------------------------
 
 
-def gateway_env(owner_url: str, app_url: str, redis_url: str, instance: str) -> dict:
+def gateway_env(owner_url: str, app_url: str, console_url: str, redis_url: str, instance: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMS_", "MAIL_", "SENTRY_"))}
     env.update(
         SWITCHBOARD_ENV="testing",
@@ -244,6 +244,7 @@ def gateway_env(owner_url: str, app_url: str, redis_url: str, instance: str) -> 
         SWITCHBOARD_INSTANCE=instance,
         DATABASE_URL=app_url,
         MIGRATION_DATABASE_URL=owner_url,
+        CONSOLE_DATABASE_URL=console_url,
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
         FLASK_APP="wsgi",
@@ -411,7 +412,7 @@ def main(argv=None) -> int:
     )
     problems = 0
     try:
-        with test_database(admin_url) as (owner_url, app_url, _console_url):
+        with test_database(admin_url) as (owner_url, app_url, console_url):
             from bench import migrated_app
 
             migrated_app(owner_url, app_url)
@@ -427,7 +428,7 @@ def main(argv=None) -> int:
                 sink_copies = sum(received.values())
 
                 port = free_port()
-                env = gateway_env(owner_url, app_url, redis_url, instance)
+                env = gateway_env(owner_url, app_url, console_url, redis_url, instance)
                 gateway = start_gateway(port, env, log)
                 restarted = {"done": args.no_restart}
 
