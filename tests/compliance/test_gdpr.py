@@ -369,6 +369,7 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
         "patients": 1,
         "contact_notes": 1,
         "contact_messages": 0,
+        "rejected_mails": 0,
         "contacts": 2,
         "survey_answers": 1,
         "messages_skipped": 1,

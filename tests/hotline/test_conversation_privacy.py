@@ -2,7 +2,7 @@
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -13,6 +13,7 @@ from app.compliance.retention import services as retention
 from app.extensions import db
 from app.hotline import conversation, services
 from app.hotline.models import Contact, ContactMessage, MessageAttachment
+from app.mailroom.models import RejectedMail, RejectionReason
 from app.tenancy import tenant_context
 
 
@@ -70,6 +71,14 @@ def test_the_export_holds_the_patients_e_mails_and_lists_their_attachments(app, 
 
 def test_erasure_deletes_the_patients_e_mails_and_files_and_nothing_else(app, login_as, conversations, owner_engine):
     a, b = conversations.a, conversations.b
+    # Refused mail from Anna's address (any case) in both clinics, and from Otto in A.
+    refused = ((a.id, "Anna@Patient.example"), (a.id, "otto@patient.example"), (b.id, "anna@patient.example"))
+    for tenant_id, sender in refused:
+        with app.app_context(), tenant_context(tenant_id):
+            db.session.add(
+                RejectedMail(reason=RejectionReason.AUTO_REPLY, recipient="help@clinic.example", sender=sender)
+            )
+            db.session.commit()
     browser = login_as(a.clinic_admin)
     assert browser.post(f"/t/{a.slug}/privacy", {"q": "PAT-A-1"}).status_code == 200
     response = browser.post(f"/t/{a.slug}/privacy/patients/{a.patient}/erase", {"confirmation": "PAT-A-1"})
@@ -88,6 +97,11 @@ def test_erasure_deletes_the_patients_e_mails_and_files_and_nothing_else(app, lo
     with app.app_context(), tenant_context(a.id):
         [logged] = db.session.scalars(select(GdprRequest)).all()
         assert logged.counts["contact_messages"] == 2
+        assert logged.counts["rejected_mails"] == 1
+    assert sorted((r["tenant_id"], r["sender"]) for r in _rows(owner_engine, "rejected_mails")) == [
+        (a.id, "otto@patient.example"),
+        (b.id, "anna@patient.example"),
+    ]
 
 
 def _resolve(app, clinic) -> None:
@@ -120,3 +134,27 @@ def test_retention_deletes_a_closed_contacts_e_mails_after_the_contact_text_peri
     assert _purge(app, a.id, 367)["contact_messages"] == 0  # idempotent
     assert _count(app, conversations.b.id, ContactMessage) == 1
     assert _count(app, conversations.b.id, MessageAttachment) == 2
+
+
+def test_retention_deletes_the_rejected_mail_log_after_the_contact_text_period_in_its_clinic_only(app, conversations):
+    """The log names senders (e-mail addresses): it is kept as long as the contact's text, from its arrival."""
+    a, b = conversations.a, conversations.b
+    arrived = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    for clinic in (a, b):
+        with app.app_context(), tenant_context(clinic.id):
+            db.session.add(
+                RejectedMail(
+                    received_at=arrived,
+                    reason=RejectionReason.AUTO_REPLY,
+                    recipient="help@clinic.example",
+                    sender="anna@patient.example",
+                )
+            )
+            db.session.commit()
+    with app.app_context(), tenant_context(a.id):
+        before = retention.purge_expired(trigger="manual", now=arrived + timedelta(days=364))
+        after = retention.purge_expired(trigger="manual", now=arrived + timedelta(days=366))
+        db.session.commit()
+        assert (before.purged["rejected_mails"], after.purged["rejected_mails"]) == (0, 1)
+    assert _count(app, a.id, RejectedMail) == 0
+    assert _count(app, b.id, RejectedMail) == 1

@@ -64,6 +64,7 @@ Erasure (`erase_patient`): after the reference has been typed again, in one tran
                      does not fire and every SLA figure stays as it was.
   contact_notes      deleted
   contact_messages   deleted, with their attachments (message_attachments, by the foreign key's cascade)
+  rejected_mails     the clinic's log rows of mail refused from the patient's address: deleted
   audit_events, contact_events, usage_records: unchanged (no patient values; append-only)
 
 The pseudonym is random: no identifying value (reference, address, free text) is left in the database,
@@ -97,6 +98,7 @@ from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact, ContactEvent, ContactMessage, ContactNote
 from app.i18n import _l
+from app.mailroom.models import RejectedMail
 from app.models import utcnow
 from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenancy import current_tenant_id
@@ -579,6 +581,16 @@ def erase_patient(
             .execution_options(synchronize_session=False)
         ).rowcount
         if contact_ids
+        else 0
+    )
+    # Refused mail is logged by its sender's address, the patient's, before the patient row loses it.
+    counts["rejected_mails"] = (
+        db.session.execute(
+            delete(RejectedMail)
+            .where(func.lower(RejectedMail.sender) == patient.email.strip().lower())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if patient.email
         else 0
     )
     if contact_ids:

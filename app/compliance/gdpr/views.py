@@ -32,6 +32,7 @@ COUNT_LABELS = {
     "contacts": _l("Hotline contacts"),
     "contact_notes": _l("Contact notes"),
     "contact_messages": _l("Contact e-mails"),
+    "rejected_mails": _l("Rejected mails"),
     "audit_events": _l("Audit entries"),
 }
 

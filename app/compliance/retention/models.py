@@ -38,6 +38,7 @@ class PurgeKind(LabelledEnum):
     CONTACT_NOTES = "contact_notes"
     CONTACT_MESSAGES = "contact_messages"
     CONTACT_DETAILS = "contact_details"
+    REJECTED_MAILS = "rejected_mails"
     CALL_METADATA = "call_metadata"
     MESSAGE_DETAILS = "message_details"
     SURVEY_COMMENTS = "survey_comments"
@@ -46,6 +47,7 @@ class PurgeKind(LabelledEnum):
         CONTACT_NOTES: _l("Notes deleted"),
         CONTACT_MESSAGES: _l("E-mails deleted"),
         CONTACT_DETAILS: _l("Contacts emptied"),
+        REJECTED_MAILS: _l("Rejected mails deleted"),
         CALL_METADATA: _l("Calls anonymised"),
         MESSAGE_DETAILS: _l("Messages emptied"),
         SURVEY_COMMENTS: _l("Survey comments emptied"),

@@ -34,6 +34,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.hotline.models import Contact, ContactMessage, ContactNote, ContactStatus
 from app.i18n import _l
+from app.mailroom.models import RejectedMail
 from app.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ KINDS = {
     "contact_notes": "contact_text_days",
     "contact_messages": "contact_text_days",
     "contact_details": "contact_text_days",
+    "rejected_mails": "contact_text_days",
     "call_metadata": "call_metadata_days",
     "message_details": "message_days",
     "survey_comments": "message_days",
@@ -53,7 +55,8 @@ KINDS = {
 SETTING_HELP = {
     "contact_text_days": _l(
         "Agents' notes and a contact's e-mails (with their attachments) are deleted; a contact's subject, "
-        "complaint reason and patient reference are emptied. Counted from when the contact was resolved or abandoned."
+        "complaint reason and patient reference are emptied. Counted from when the contact was resolved or abandoned. "
+        "The rejected-mail log (it names senders) is kept as long, counted from when the mail arrived."
     ),
     "message_days": _l(
         "A sent message's provider reference is removed and its reply link stops working; "
@@ -152,7 +155,16 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
         .values(subject=None, complaint_reason=None, patient_ref="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
-    return {"contact_notes": notes, "contact_messages": messages, "contact_details": contacts}
+    # The rejected-mail log names senders (e-mail addresses): it goes after the same period.
+    rejected = db.session.execute(
+        delete(RejectedMail).where(RejectedMail.received_at < cutoff).execution_options(synchronize_session=False)
+    ).rowcount
+    return {
+        "contact_notes": notes,
+        "contact_messages": messages,
+        "contact_details": contacts,
+        "rejected_mails": rejected,
+    }
 
 
 def _purge_call_metadata(cutoff: datetime) -> dict[str, int]:
