@@ -7,10 +7,8 @@ next appointment (app/patients), and hands them down.
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from app.extensions import db
-from app.hotline.models import Contact, ContactMessage, MessageDirection
+from app.hotline.conversation import latest_inbound
+from app.hotline.models import Contact
 from app.knowledge import answers
 from app.knowledge.models import KnowledgeArticle
 from app.knowledge.services import suggest_articles
@@ -54,13 +52,8 @@ def answer_values(contact: Contact, agent) -> dict:
 
 def latest_patient_text(contact: Contact) -> str:
     """The text of the patient's latest message in this conversation ('' when none came in writing)."""
-    text = db.session.scalar(
-        select(ContactMessage.body_text)
-        .where(ContactMessage.contact_id == contact.id, ContactMessage.direction == MessageDirection.INBOUND)
-        .order_by(ContactMessage.created_at.desc(), ContactMessage.id.desc())
-        .limit(1)
-    )
-    return text or ""
+    message = latest_inbound(contact)
+    return message.body_text if message is not None else ""
 
 
 def suggested_articles(contact: Contact, limit: int = SUGGESTED_ARTICLES) -> list[KnowledgeArticle]:

@@ -396,11 +396,8 @@ def _contact_page(item, status: int = 200, **forms):
         is_handler=is_handler,
         supervisor=_supervises(),
         by_email=by_email,
-        can_reply=(
-            item.status in services.OPEN_STATUSES
-            and (is_handler or _supervises())
-            and conversation.latest_inbound(item) is not None
-        ),
+        # A reply answers the patient's latest e-mail: there is one exactly when the contact is answered by e-mail.
+        can_reply=item.status in services.OPEN_STATUSES and (is_handler or _supervises()) and by_email,
         delivery_errors=conversation.DELIVERY_ERRORS,
         authors={u.id: u.name for u in _authors(items)},
         activity_cursor=activity.contact_cursor(item),
