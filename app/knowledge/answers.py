@@ -205,18 +205,15 @@ def save_clinic_answer(
     replaces it for this clinic.
     """
     name, language, body = _checked(name, language, body, shared=False)
-    answer = get_clinic_answer(answer_id) if answer_id is not None else None
-    same = select(CannedResponse.id).where(CannedResponse.name == name, CannedResponse.language == language)
-    if answer is not None:
-        same = same.where(CannedResponse.id != answer.id)
-    if db.session.scalar(same.limit(1)) is not None:
-        raise Conflict(_l("The clinic has an answer of this name in this language."), field="name")
-    if answer is None:
-        answer = CannedResponse(author_id=author_id)
-        db.session.add(answer)
-    answer.name, answer.language, answer.body = name, language, body
-    db.session.flush()
-    return answer
+    return _write(
+        CannedResponse,
+        get_clinic_answer(answer_id) if answer_id is not None else None,
+        lambda: CannedResponse(author_id=author_id),
+        name=name,
+        language=language,
+        body=body,
+        taken=_l("The clinic has an answer of this name in this language."),
+    )
 
 
 def delete_clinic_answer(answer_id: int) -> None:
@@ -247,14 +244,27 @@ def save_shared_answer(answer_id: int | None, *, name: str, language: str, body:
     The rules of a clinic's answer, with the application's languages; one shared answer per name and language.
     """
     name, language, body = _checked(name, language, body, shared=True)
-    answer = get_shared_answer(answer_id) if answer_id is not None else None
-    same = select(SharedAnswer.id).where(SharedAnswer.name == name, SharedAnswer.language == language)
+    return _write(
+        SharedAnswer,
+        get_shared_answer(answer_id) if answer_id is not None else None,
+        SharedAnswer,
+        name=name,
+        language=language,
+        body=body,
+        taken=_l("A shared answer of this name exists in this language."),
+    )
+
+
+def _write(model, answer, new, *, name: str, language: str, body: str, taken):
+    """Write a checked answer (`answer` None: one made by `new()`) of `model`, one per name and language;
+    Conflict with the message `taken` when another answer has both."""
+    same = select(model.id).where(model.name == name, model.language == language)
     if answer is not None:
-        same = same.where(SharedAnswer.id != answer.id)
+        same = same.where(model.id != answer.id)
     if db.session.scalar(same.limit(1)) is not None:
-        raise Conflict(_l("A shared answer of this name exists in this language."), field="name")
+        raise Conflict(taken, field="name")
     if answer is None:
-        answer = SharedAnswer()
+        answer = new()
         db.session.add(answer)
     answer.name, answer.language, answer.body = name, language, body
     db.session.flush()
