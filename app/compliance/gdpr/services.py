@@ -564,25 +564,15 @@ def erase_patient(
     counts = {"patients": 1}
 
     # Contacts first: they are found by the reference and phone that the patient row is about to lose.
-    counts["contact_notes"] = (
-        db.session.execute(
-            delete(ContactNote)
-            .where(ContactNote.contact_id.in_(contact_ids))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if contact_ids
-        else 0
-    )
     # The e-mails go with their attachments (the attachments' foreign key cascades).
-    counts["contact_messages"] = (
-        db.session.execute(
-            delete(ContactMessage)
-            .where(ContactMessage.contact_id.in_(contact_ids))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if contact_ids
-        else 0
-    )
+    for kind, model in (("contact_notes", ContactNote), ("contact_messages", ContactMessage)):
+        counts[kind] = (
+            db.session.execute(
+                delete(model).where(model.contact_id.in_(contact_ids)).execution_options(synchronize_session=False)
+            ).rowcount
+            if contact_ids
+            else 0
+        )
     # Refused mail is logged by its sender's address, the patient's, before the patient row loses it.
     counts["rejected_mails"] = (
         db.session.execute(

@@ -135,17 +135,15 @@ def save_settings(*, contact_text_days, message_days, call_metadata_days, actor_
 
 def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
     closed_before = (Contact.status.in_(_CLOSED), func.coalesce(Contact.resolved_at, Contact.offered_at) < cutoff)
-    notes = db.session.execute(
-        delete(ContactNote)
-        .where(ContactNote.contact_id.in_(select(Contact.id).where(*closed_before)))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    # With their attachments (the attachments' foreign key cascades).
-    messages = db.session.execute(
-        delete(ContactMessage)
-        .where(ContactMessage.contact_id.in_(select(Contact.id).where(*closed_before)))
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    # The e-mails go with their attachments (the attachments' foreign key cascades).
+    notes, messages = (
+        db.session.execute(
+            delete(model)
+            .where(model.contact_id.in_(select(Contact.id).where(*closed_before)))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        for model in (ContactNote, ContactMessage)
+    )
     contacts = db.session.execute(
         update(Contact)
         .where(
