@@ -99,10 +99,13 @@ def reference_for_email(email: str) -> str | None:
     """
     if not email:
         return None
-    refs = db.session.scalars(
-        select(Patient.reference).where(func.lower(Patient.email) == email.strip().lower()).limit(2)
-    ).all()
-    return refs[0] if len(refs) == 1 else None
+    return _sole_reference(func.lower(Patient.email) == email.strip().lower())
+
+
+def _sole_reference(condition) -> str | None:
+    """The reference of the current clinic's one patient meeting `condition`; None when none or several do."""
+    references = db.session.scalars(select(Patient.reference).where(condition).limit(2)).all()
+    return references[0] if len(references) == 1 else None
 
 
 def pseudonym(kind: str, identifier: str) -> str:
@@ -117,8 +120,7 @@ def pseudonym(kind: str, identifier: str) -> str:
 def reference_for_phone(number: str) -> str | None:
     """The reference of the current clinic's one patient with this E.164 number; None when no patient or
     several have it (a shared family line names nobody: guessing would show one patient another's data)."""
-    references = db.session.scalars(select(Patient.reference).where(Patient.phone == number).limit(2)).all()
-    return references[0] if len(references) == 1 else None
+    return _sole_reference(Patient.phone == number)
 
 
 # Appointments that still take place: a cancelled one is no appointment to talk about.
