@@ -65,6 +65,7 @@ def _bind_extensions(app: Flask) -> None:
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
+    from app.push import install_publish_after_commit
     from app.tenancy import install_tenant_guard, install_tenant_scoping
 
     db.init_app(app)
@@ -88,6 +89,7 @@ def _bind_extensions(app: Flask) -> None:
     if not getattr(session_class, "_switchboard_listeners", False):
         install_tenant_scoping(session_class)
         install_enqueue_after_commit(session_class)
+        install_publish_after_commit(session_class)
         install_setting_audit(session_class)
         session_class._switchboard_listeners = True
     with app.app_context():
@@ -98,6 +100,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.auth.models  # noqa: F401  (register models with the metadata)
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
+    import app.chat.models  # noqa: F401
     import app.compliance.gdpr.models  # noqa: F401
     import app.compliance.offboarding.models  # noqa: F401
     import app.compliance.retention.models  # noqa: F401

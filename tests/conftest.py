@@ -30,7 +30,12 @@ PASSWORD = "correct-horse-battery"
 _CLOCK = pytest.StashKey()
 
 # Factories of the domain packages, available to every test.
-pytest_plugins = ["tests.factories.hotline", "tests.factories.campaigns", "tests.factories.conversations"]
+pytest_plugins = [
+    "tests.factories.hotline",
+    "tests.factories.campaigns",
+    "tests.factories.conversations",
+    "tests.factories.chat",
+]
 
 
 def pytest_configure(config):

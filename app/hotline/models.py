@@ -191,6 +191,7 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
         UniqueConstraint("tenant_id", "id"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         CheckConstraint("target_seconds > 0", name="target_positive"),
+        CheckConstraint("chat_limit BETWEEN 1 AND 20", name="chat_limit_range"),
         ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
     )
 
@@ -204,6 +205,8 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
     # Answer / first-response target until SLA policies (issue 4) take over: sets a contact's due time.
     target_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
     team_id: Mapped[int | None] = mapped_column(Integer)
+    # How many chats of this queue one agent handles at once (app/chat); other channels take one at a time.
+    chat_limit: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
 
 
 class Contact(TenantScoped, TimestampMixin, db.Model):
