@@ -147,6 +147,18 @@ def live_server(live_env, tmp_path):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def web_server(app, tmp_path_factory):
+    """One gunicorn (two workers) shared by the session's tests that only need a server to stream from: its
+    state is all in PostgreSQL and Redis, which every test empties. Tests that change the server's own
+    settings, or kill it, start their own with `live_server`."""
+    folder = tmp_path_factory.mktemp("web-server")
+    env = worker_env(app, folder, PUSH_HEARTBEAT_SECONDS=TEST_HEARTBEAT_SECONDS)
+    server = start_live_server(env, log=folder / "gunicorn.log", workers=2)
+    yield server
+    server.stop()
+
+
 # --- a client --------------------------------------------------------------------------------------------
 
 
@@ -271,7 +283,7 @@ class EventReader:
                     data.append(line[5:].strip())
                 elif line.startswith("id:"):
                     event_id = line[3:].strip()
-        except (OSError, ValueError, http.client.HTTPException):
+        except Exception:  # noqa: BLE001, S110 - the stream ended: closed by either side, mid-read (close() runs elsewhere)
             pass
         finally:
             with self._changed:
