@@ -2,7 +2,7 @@
 like the test app, and a small HTTP client that signs in, posts forms and reads event streams.
 
 The Flask test client runs the app in the test's own process and reads a response only when asked; a
-stream needs a server that holds it open while other processes publish. `live_server()` starts one
+stream needs a server that holds it open while other processes publish. `gunicorn_server()` starts one
 gunicorn (its master and workers in their own process group) on a free loopback port and waits until
 it answers; `kill()` SIGKILLs the whole tree, as a host that dies would, `stop()` ends it politely.
 """
@@ -132,8 +132,8 @@ def live_env(app, tmp_path):
 
 
 @pytest.fixture
-def live_server(live_env, tmp_path):
-    """Start gunicorn servers for one test: `live_server(workers=…, **env)`; all are ended afterwards."""
+def gunicorn_server(live_env, tmp_path):
+    """Start gunicorn servers for one test: `gunicorn_server(workers=…, **env)`; all are ended afterwards."""
     started: list[LiveServer] = []
 
     def _start(*, workers: int = 1, threads: int = 16, port: int | None = None, **extra_env: str) -> LiveServer:
@@ -151,7 +151,7 @@ def live_server(live_env, tmp_path):
 def web_server(app, tmp_path_factory):
     """One gunicorn (two workers) shared by the session's tests that only need a server to stream from: its
     state is all in PostgreSQL and Redis, which every test empties. Tests that change the server's own
-    settings, or kill it, start their own with `live_server`."""
+    settings, or kill it, start their own with `gunicorn_server`."""
     folder = tmp_path_factory.mktemp("web-server")
     env = worker_env(app, folder, PUSH_HEARTBEAT_SECONDS=TEST_HEARTBEAT_SECONDS)
     server = start_live_server(env, log=folder / "gunicorn.log", workers=2)
