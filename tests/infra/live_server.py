@@ -81,17 +81,24 @@ class LiveServer:
 
 
 def start_live_server(
-    env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 16, port: int | None = None
+    env: dict[str, str],
+    *,
+    log: Path,
+    workers: int = 1,
+    threads: int = 16,
+    port: int | None = None,
+    application: str = "wsgi:app",
+    pinned: bool = True,
 ) -> LiveServer:
-    """`gunicorn wsgi:app -k gthread` on loopback, on the test's pinned clock, output to `log`."""
+    """`gunicorn wsgi:app -k gthread` on loopback, on the test's pinned clock (unless not `pinned`), output to
+    `log`."""
     port = port or free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     arguments = [
         sys.executable,
-        "-m",
-        "tests.infra.pinned",
+        *(["-m", "tests.infra.pinned"] if pinned else []),
         gunicorn,
-        "wsgi:app",
+        application,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -109,7 +116,7 @@ def start_live_server(
         process = subprocess.Popen(
             arguments,
             cwd=ROOT,
-            env={**env, **clock.child_env()},
+            env={**env, **(clock.child_env() if pinned else {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
