@@ -136,7 +136,9 @@ def seed(app, clinics: int, agents: int, chats: int) -> dict:
             db.session.flush()
             with tenant_context(tenant.id):
                 for weekday in range(7):
-                    db.session.add(BusinessHours(weekday=weekday, opens_at=clock_time(0), closes_at=clock_time(23, 59, 59)))
+                    db.session.add(
+                        BusinessHours(weekday=weekday, opens_at=clock_time(0), closes_at=clock_time(23, 59, 59))
+                    )
                 queue = services.save_queue(
                     None,
                     name="Chat EN",
@@ -150,7 +152,9 @@ def seed(app, clinics: int, agents: int, chats: int) -> dict:
                 )
                 db.session.get(Queue, queue.id).chat_limit = min(20, per_agent)
                 key = "pk_bench_" + secrets.token_urlsafe(12)
-                db.session.add(ChatWidget(public_key=key, allowed_origins=[ORIGIN], privacy_notice_url=ORIGIN + "/privacy"))
+                db.session.add(
+                    ChatWidget(public_key=key, allowed_origins=[ORIGIN], privacy_notice_url=ORIGIN + "/privacy")
+                )
                 db.session.commit()
             world["clinics"].append({"id": tenant.id, "slug": tenant.slug, "key": key})
         for index in range(agents):
@@ -317,16 +321,16 @@ async def patient_stream(http: aiohttp.ClientSession, chat: Chat, stats: Stats, 
         if response.status != 200:
             raise RuntimeError(f"patient stream answered {response.status}")
         opened.set()
-        async for name, event_id, data in read_events(response):
+        async for name, _event_id, data in read_events(response):
             if stop.is_set():
                 return
             if name != "message":
                 continue
-            if data["author"] in ("visitor", "agent") and data["id"] not in chat.known_ids:
-                # Not a message of this chat the bench wrote: someone else's, or one this chat did not send.
-                if data["author"] == "visitor" or chat.reply_sent_at is None:
-                    stats.cross_clinic.append(f"chat {chat.session_id} heard message {data['id']}")
-                    continue
+            # A message the bench did not write into this chat (an agent's answer in flight excepted): another's.
+            foreign = data["author"] == "visitor" or (data["author"] == "agent" and chat.reply_sent_at is None)
+            if foreign and data["id"] not in chat.known_ids:
+                stats.cross_clinic.append(f"chat {chat.session_id} heard message {data['id']}")
+                continue
             if data["author"] == "agent" and chat.sent_at is not None and chat.reply_sent_at is not None:
                 now = time.perf_counter()
                 stats.leg2.append(now - chat.reply_sent_at)
@@ -391,7 +395,10 @@ def bare_redis(redis_url: str, rate: float, stop: threading.Event, samples: list
 def web_rss(servers) -> int:
     total = 0
     for server in servers:
-        for process in [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]:
+        for process in [
+            psutil.Process(server.process.pid),
+            *psutil.Process(server.process.pid).children(recursive=True),
+        ]:
             total += process.memory_info().rss
     return total
 
@@ -414,7 +421,9 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
     await asyncio.gather(*(agent.sign_in() for agent in agents))
     listeners = [asyncio.create_task(agent.listen(stop)) for agent in agents]
     await asyncio.gather(*(agent.opened.wait() for agent in agents))
-    print(f"{len(agents)} agents signed in with open staff streams in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"{len(agents)} agents signed in with open staff streams in {time.perf_counter() - started:.1f} s", flush=True
+    )
 
     patients_http = aiohttp.ClientSession(
         headers={"User-Agent": USER_AGENT},
@@ -422,7 +431,8 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
         timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
     )
     chats = [
-        Chat(index, world["clinics"][index % len(world["clinics"])], urls[(index + 1) % 2]) for index in range(args.chats)
+        Chat(index, world["clinics"][index % len(world["clinics"])], urls[(index + 1) % 2])
+        for index in range(args.chats)
     ]
     started = time.perf_counter()
     for batch in range(0, len(chats), 20):
@@ -457,7 +467,10 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
             stats.errors.append(f"chat {chat.session_id} was never claimed")
 
     opened = [asyncio.Event() for _ in chats]
-    streams = [asyncio.create_task(patient_stream(patients_http, c, stats, stop, o)) for c, o in zip(chats, opened, strict=True)]
+    streams = [
+        asyncio.create_task(patient_stream(patients_http, c, stats, stop, o))
+        for c, o in zip(chats, opened, strict=True)
+    ]
     await asyncio.gather(*(event.wait() for event in opened))
     await asyncio.sleep(1)
     rss_open = web_rss(servers)
@@ -475,7 +488,9 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
     )
     bare.start()
     talkers = [
-        asyncio.create_task(patient_talks(patients_http, chat, stats, stop, args.interval)) for chat in chats if chat.agent
+        asyncio.create_task(patient_talks(patients_http, chat, stats, stop, args.interval))
+        for chat in chats
+        if chat.agent
     ]
     psutil.cpu_times_percent(interval=None)  # starts the CPU measurement
     started = time.perf_counter()
@@ -506,8 +521,8 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
     print(f"patient messages sent (201): {stats.sent}   answers heard by patients: {stats.answered}   "
           f"agent replies sent: {stats.replies_sent}")  # fmt: skip
     print(f"messages stored: {stored_visitor} from patients, {stored_agent} from agents")
-    print(f"throughput: {stats.sent / elapsed:.1f} patient messages/s + {stats.replies_sent / elapsed:.1f} replies/s; "
-          f"CPU busy {busy:.0f} % (the 2 web processes, PostgreSQL, Redis and this client share the machine)")  # fmt: skip
+    print(f"throughput: {stats.sent / elapsed:.1f} patient messages/s + {stats.replies_sent / elapsed:.1f} "
+          f"replies/s; CPU busy {busy:.0f} % (web, PostgreSQL, Redis and this client share the machine)")  # fmt: skip
     print(f"leg 1  patient send -> agent stream:   {figures(stats.leg1)}")
     print(f"leg 2  agent reply  -> patient stream: {figures(stats.leg2)}")
     print(f"round trip (patient send -> answer heard): {figures(stats.round_trip)}")
@@ -560,7 +575,9 @@ def main() -> int:
                         pinned=False,
                     )
                 )
-            print(f"2 web processes (gunicorn gthread, {threads} threads each) on {[s.url for s in servers]}", flush=True)
+            print(
+                f"2 web processes (gunicorn gthread, {threads} threads each) on {[s.url for s in servers]}", flush=True
+            )
             return asyncio.run(run(args, world, servers, redis_url, libpq_url(owner_url)))
         finally:
             for server in servers:
