@@ -208,10 +208,33 @@ class LiveClient:
     def get(self, path: str, **headers: str) -> Answer:
         return self.request("GET", path, headers=headers)
 
-    def post(self, path: str, data: dict | None = None) -> Answer:
+    def csrf_token(self) -> str:
         if self._csrf is None:
             self._csrf = _CSRF.search(self.get("/login").body).group(1)
-        return self.request("POST", path, {"csrf_token": self._csrf, **(data or {})})
+        return self._csrf
+
+    def post(self, path: str, data: dict | None = None) -> Answer:
+        return self.request("POST", path, {"csrf_token": self.csrf_token(), **(data or {})})
+
+    def post_json(self, path: str, payload: dict, **headers: str) -> Answer:
+        """A JSON POST, as a page's script sends it (the CSRF token in `X-CSRFToken` once signed in)."""
+        request = Request(
+            self.base_url + path,
+            data=json.dumps(payload).encode(),
+            method="POST",
+            headers={
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **headers,
+            },
+        )
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return Answer(response.status, dict(response.headers), response.read().decode())
+        except urllib.error.HTTPError as error:
+            with error:
+                return Answer(error.code, dict(error.headers), error.read().decode())
 
     def login(self, email: str, password: str) -> None:
         answer = self.post("/login", {"email": email, "password": password})
