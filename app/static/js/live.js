@@ -110,7 +110,7 @@
   function concerns(data) {
     var contactId = watch && watch.dataset.contactId;
     if (!contactId) { return true; }
-    return String(data.id) === contactId || String(data.contact_id) === contactId;
+    return String(data.id) === contactId;
   }
 
   function startFallback() {
@@ -128,8 +128,8 @@
       try { data = JSON.parse(event.data); } catch (error) { return; }
       if (concerns(data)) { refresh(); }
     }
+    // `chat` events (typing, messages of a chat) are the chat panel's (js/chat-desk.js): no cursor shows them.
     source.addEventListener("contact", heard);
-    source.addEventListener("chat", heard);
     if (table || !(watch && watch.dataset.contactId)) { source.addEventListener("queue", heard); }
     // Open (again): whatever happened while the stream was away is asked for once.
     source.addEventListener("open", function () { stopFallback(); refresh(); });
