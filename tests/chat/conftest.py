@@ -3,10 +3,12 @@ origin, knowledge articles, and agents who speak the languages; a `Visitor` that
 browser on the clinic's page would (its Origin, its key, its token, no cookies)."""
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 
 import pytest
 from rq import SimpleWorker
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.chat.widgets import forget_widgets
 from app.extensions import db, redis_connection
@@ -121,3 +123,20 @@ def run_jobs(app) -> None:
 
 
 __all__ = ["World", "Visitor", "run_jobs"]
+
+
+@pytest.fixture(scope="session")
+def chat_server(app):
+    """The test app on a free loopback port (werkzeug, threaded): streams need a real server and socket."""
+
+    class _Quiet(WSGIRequestHandler):
+        def log(self, *args, **kwargs):
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="chat-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
