@@ -230,3 +230,21 @@ def test_the_agents_first_name_is_shown_never_the_e_mail(app, visitor, agents_pr
         db.session.execute(update(User).where(User.id == world.a.supervisor).values(name="Jana Nowak"))
         db.session.commit()
     assert patient.get("/session").json["session"]["agent_name"] == "Jana"
+
+
+def test_the_patients_typing_and_reading_reach_the_clinics_staff(app, visitor, agents_present):
+    world = agents_present
+    patient = visitor("a")
+    patient.start()
+    patient.post("/handover")
+    session = _session(app, world.a.id)
+    newest = patient.get("/session").json["messages"][-1]["id"]
+    with app.app_context(), push.listen([push.clinic_channel(world.a.id)]) as mailbox:
+        assert patient.post("/typing").status_code == 204
+        _hear(mailbox, {"kind": "chat", "contact_id": session.contact_id, "what": "typing"})
+        assert patient.post("/read", json={"up_to": newest + 1000}).status_code == 204
+        _hear(mailbox, {"kind": "chat", "contact_id": session.contact_id, "what": "read"})
+    # Never beyond the conversation's newest message.
+    assert _session(app, world.a.id).visitor_read_id == newest
+    assert patient.post("/read", json={"up_to": 1}).status_code == 204
+    assert _session(app, world.a.id).visitor_read_id == newest
