@@ -314,8 +314,9 @@ def stream():
     sessions.touch_seen(session_id)
     db.session.commit()
     reader = _StreamReader(app, tenant_id, session_id, after, wait_limit)
-    heartbeat = app.config.get("CHAT_STREAM_HEARTBEAT_SECONDS", push.HEARTBEAT_SECONDS)
-    duration = app.config.get("CHAT_STREAM_SECONDS", push.STREAM_SECONDS)
+    # None: the app's live-update settings (PUSH_HEARTBEAT_SECONDS, PUSH_STREAM_SECONDS), as every stream.
+    heartbeat = app.config.get("CHAT_STREAM_HEARTBEAT_SECONDS")
+    duration = app.config.get("CHAT_STREAM_SECONDS")
 
     def body():
         with app.app_context(), push.listen([push.chat_channel(tenant_id, session_id)]) as mailbox:
