@@ -9,9 +9,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.infra.demo_process import shared_temporary_folder
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Install, migrate, seed, then five processes starting on a shared 2-core machine: longer than the default.
+pytestmark = pytest.mark.timeout(300)
 
 
 def _free_port() -> int:
@@ -44,7 +49,7 @@ def _serves_the_login_page(instance: Path) -> None:
         start_new_session=True,
     )
     try:
-        body, deadline = None, time.monotonic() + 120
+        body, deadline = None, time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
