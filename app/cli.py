@@ -1,4 +1,4 @@
-"""CLI commands: demo data, the one-command demo, translations."""
+"""CLI commands: demo data, the one-command demo and its clinic website, translations."""
 
 import os
 import signal
@@ -15,7 +15,18 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app.billing.services import sync_tenant
-from app.demo import DEMO_INBOUND_ADDRESSES, DEMO_PASSWORD, PEOPLE, seed_demo
+from app.demo import (
+    CLINICS,
+    DEMO_INBOUND_ADDRESSES,
+    DEMO_PASSWORD,
+    DEMO_SITE_PORT,
+    PEOPLE,
+    allow_demo_site,
+    demo_site_key,
+    demo_site_pages,
+    seed_demo,
+    serve_demo_site,
+)
 from app.embedded import lifeline
 from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
@@ -33,6 +44,7 @@ def register_commands(app) -> None:
     app.cli.add_command(translate)
     app.cli.add_command(billing)
     app.cli.add_command(mail_gateway_command)
+    app.cli.add_command(chat_demo_site_command)
 
 
 @click.command("seed-demo")
@@ -46,9 +58,12 @@ def seed_demo_command():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--mail-port", default=2525, show_default=True, type=int, help="The inbound mail gateway's port.")
-def demo_command(host: str, port: int, mail_port: int):
-    """Migrate, seed, and run the web app, an RQ worker, the cron scheduler and the inbound mail gateway
-    until interrupted.
+@click.option(
+    "--site-port", default=DEMO_SITE_PORT, show_default=True, type=int, help="The demo clinic website's port."
+)
+def demo_command(host: str, port: int, mail_port: int, site_port: int):
+    """Migrate, seed, and run the web app, an RQ worker, the cron scheduler, the inbound mail gateway and a
+    clinic website with the chat widget (another origin, as a clinic's own site is) until interrupted.
 
     Everything it starts ends with it: Ctrl+C, SIGTERM and SIGHUP stop the children in order (the
     embedded PostgreSQL and Redis last), and a crash or SIGKILL of this process makes the kernel stop them
@@ -74,6 +89,9 @@ def demo_command(host: str, port: int, mail_port: int):
 
     upgrade()
     seed_demo()
+    site_port = _port_or_any_free(host, site_port)
+    site = f"http://{host}:{site_port}"
+    allow_demo_site(site)
     db.session.remove()
     db.engine.dispose()
     env = {
@@ -90,15 +108,19 @@ def demo_command(host: str, port: int, mail_port: int):
     mail_port = _port_or_any_free(host, mail_port)
     mail_gateway = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-gateway", "--host", host,
                     "--port", str(mail_port)]  # fmt: skip
+    demo_site = [sys.executable, "-m", "flask", "--app", "wsgi", "chat-demo-site", "--host", host,
+                 "--port", str(site_port), "--app-url", f"http://{host}:{port}"]  # fmt: skip
     children = [
         lifeline.spawn([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
         lifeline.spawn(mail_gateway, env=env, cwd=ROOT),
+        lifeline.spawn(demo_site, env=env, cwd=ROOT),
         lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
     watched = children + [server.process() for server in embedded]
     click.echo(f"\nSwitchboard is running at http://{host}:{port}/  (Ctrl+C stops it)")
     click.echo(f"Inbound e-mail: SMTP on {host}:{mail_port}, to e.g. {DEMO_INBOUND_ADDRESSES[0][1]}")
+    click.echo(f"Chat: {CLINICS[0]['name']}'s website with the chat widget at {site}/")
     click.echo(f"Demo logins, all with the password '{DEMO_PASSWORD}':")
     for email, name, *_ in PEOPLE:
         click.echo(f"  {email:32} {name}")
@@ -132,6 +154,27 @@ def mail_gateway_command(host, port, tls_cert, tls_key, require_tls, max_bytes):
         max_bytes=max_bytes,
     )
     serve(current_app._get_current_object(), settings, announce=click.echo)
+
+
+@click.command("chat-demo-site")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=DEMO_SITE_PORT, show_default=True, type=int)
+@click.option("--app-url", default="http://127.0.0.1:5000", show_default=True, help="Where Switchboard runs.")
+def chat_demo_site_command(host: str, port: int, app_url: str):
+    """Serve the demo clinic's website, a page embedding its chat widget with one script tag, until stopped.
+
+    The page comes from another origin than Switchboard, as a clinic's website does: the widget's allowed
+    origins (`flask demo` adds this one) and its cross-origin answers are what make it work.
+    """
+    pages = demo_site_pages(app_url, demo_site_key())
+    db.session.remove()
+    server = serve_demo_site(host, port, pages)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    click.echo(f"Demo clinic website on http://{host}:{port}/ (the widget from {app_url})")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def _port_or_any_free(host: str, preferred: int) -> int:

@@ -1,10 +1,14 @@
-"""Demo data: a provider, two managers, three clinics in different time zones and languages."""
+"""Demo data: a provider, two managers, three clinics in different time zones and languages; and the demo's
+"clinic website", a page on another loopback port that embeds the first clinic's chat widget."""
 
+import hashlib
+import html
 import logging
 import random
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -19,9 +23,11 @@ from app.billing.models import UsageKind
 from app.campaigns import services as campaigns
 from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage, Reply
 from app.campaigns.planning import dedupe_key
+from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, ChatWidget, EndReason
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Topic
+from app.hotline.models import Channel, Contact, ContactStatus, Proficiency, Team, Topic
+from app.knowledge import services as knowledge
 from app.mailroom import addresses as mail_addresses
 from app.patients import appointments
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
@@ -30,7 +36,7 @@ from app.sla import services as sla_services
 from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants import services as tenants
-from app.tenants.models import Closure, TenantStatus
+from app.tenants.models import Closure, Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +172,8 @@ def seed_demo() -> bool:
             _seed_appointments(tenant)
             _seed_campaigns(tenant)
             _seed_inbound_addresses(tenant)
+            if slug == CHAT_CLINIC:
+                _seed_chat(tenant, users[CHAT_AGENT].id)
     db.session.commit()
     logger.info("demo data created")
     return True
@@ -568,3 +576,257 @@ def _seed_campaigns(tenant) -> None:
             )
         )
     db.session.flush()
+
+
+# --- chat: the first clinic's widget, its chat queues, articles the assistant finds, and a chat history -------
+
+CHAT_CLINIC = CLINICS[0]["slug"]
+CHAT_AGENT = "agent.de@provider.example"  # speaks German and English: answers both chat queues
+DEMO_SITE_PORT = 8090
+DEMO_SITE_HOST = "127.0.0.1"
+# Where the widget's script is served from by the web app, relative to its base URL (app/static/chat/).
+WIDGET_SCRIPT_PATH = "/static/chat/widget.js"
+
+DEMO_ARTICLES = {
+    "de": [
+        (
+            "Öffnungszeiten und Erreichbarkeit",
+            "Die Praxisklinik ist montags bis freitags von 7:30 bis 18:00 Uhr und samstags von 9:00 bis 13:00 Uhr "
+            "geöffnet. Telefonisch erreichen Sie uns zu denselben Zeiten.",
+        ),
+        (
+            "Termin verschieben oder absagen",
+            "Sie können Ihren Termin bis 24 Stunden vorher kostenfrei verschieben oder absagen: antworten Sie auf "
+            "die Erinnerungs-SMS, rufen Sie uns an oder schreiben Sie uns hier im Chat.",
+        ),
+        (
+            "Vorbereitung auf die Blutabnahme",
+            "Kommen Sie zur Blutabnahme bitte nüchtern: zwölf Stunden vorher nichts essen, Wasser ist erlaubt. "
+            "Bringen Sie Ihre Versichertenkarte und die Überweisung mit.",
+        ),
+        (
+            "Parken und Anfahrt",
+            "Parkplätze finden Sie im Parkhaus neben dem Hauptgebäude (die erste Stunde ist frei). "
+            "Die Bushaltestelle Klinikum liegt direkt vor dem Eingang.",
+        ),
+    ],
+    "en": [
+        (
+            "Opening hours",
+            "The clinic is open Monday to Friday from 7:30 to 18:00 and on Saturday from 9:00 to 13:00. "
+            "You can reach us by phone during the same hours.",
+        ),
+        (
+            "Moving or cancelling an appointment",
+            "You can move or cancel your appointment free of charge up to 24 hours before: reply to the reminder "
+            "text message, call us, or write to us here in the chat.",
+        ),
+        (
+            "Preparing for a blood test",
+            "Please come to your blood test fasting: nothing to eat for twelve hours before, water is fine. "
+            "Bring your insurance card and your referral.",
+        ),
+        (
+            "Parking and directions",
+            "Parking is in the car park next to the main building (the first hour is free). "
+            "The Klinikum bus stop is right in front of the entrance.",
+        ),
+    ],
+}
+
+
+def _seed_chat(tenant, agent_id: int) -> None:
+    """The clinic's website chat: a chat queue per language (German and English, three chats per agent at
+    once), a widget allowed on the demo's clinic website, the articles its assistant answers from, and two
+    finished chats for the history: one the assistant answered, one an agent took over."""
+    team = db.session.scalar(select(Team).where(Team.name == "Hotline"))
+    queues = {}
+    for language in ("de", "en"):
+        queue = hotline.save_queue(
+            None,
+            name=f"Chat {language.upper()}",
+            channel=Channel.CHAT,
+            language=language,
+            topic=Topic.APPOINTMENTS,
+            priority=3,
+            in_house=False,
+            target_seconds=60,
+            team_id=team.id if team else None,
+        )
+        queue.chat_limit = 3
+        queues[language] = queue
+    site = f"http://{DEMO_SITE_HOST}:{DEMO_SITE_PORT}"
+    db.session.add(
+        ChatWidget(
+            public_key="pk_demo_" + secrets.token_urlsafe(12),
+            allowed_origins=[site, f"http://localhost:{DEMO_SITE_PORT}"],
+            privacy_notice_url=f"{site}/privacy",
+            enabled=True,
+        )
+    )
+    articles = {}
+    for language, items in DEMO_ARTICLES.items():
+        for title, body in items:
+            articles[(language, title)] = knowledge.create_article(
+                language=language, title=title, body=body, author_id=None
+            ).id
+    db.session.flush()
+    patient = db.session.scalar(
+        select(Patient).where(Patient.email.is_not(None), Patient.opted_out_at.is_(None)).order_by(Patient.id)
+    )
+    now = datetime.now(UTC)
+
+    def _session(language: str, began: datetime, **values) -> ChatSession:
+        session = ChatSession(
+            token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
+            language=language,
+            topic=Topic.APPOINTMENTS,
+            patient_ref=patient.reference,
+            visitor_email=patient.email,
+            consent_at=began,
+            privacy_notice_url=f"{site}/privacy",
+            origin=site,
+            queue_id=queues[language].id,
+            **values,
+        )
+        db.session.add(session)
+        db.session.flush()
+        return session
+
+    def _says(session: ChatSession, at: datetime, author: ChatAuthor, body: str, **values) -> None:
+        db.session.add(ChatMessage(session_id=session.id, author=author, body=body, created_at=at, **values))
+
+    # Yesterday: the assistant's article answered a question about Saturday hours.
+    began = now - timedelta(days=1, hours=3)
+    answered = _session(
+        "en",
+        began,
+        state=ChatState.ENDED,
+        visitor_name="Jamie",
+        ended_at=began + timedelta(minutes=1),
+        end_reason=EndReason.ANSWERED.value,
+    )
+    _says(answered, began + timedelta(seconds=10), ChatAuthor.VISITOR, "Are you open on Saturday morning?")
+    _says(
+        answered,
+        began + timedelta(seconds=11),
+        ChatAuthor.ASSISTANT,
+        "These articles may answer your question.",
+        article_ids=[articles[("en", "Opening hours")]],
+    )
+
+    # This morning: a patient asked for a person to move an appointment; the agent did and closed the chat.
+    began = now - timedelta(hours=2)
+    contact, _created = hotline.offer_contact(
+        queue_id=queues["de"].id,
+        patient_ref=patient.reference,
+        language="de",
+        offered_at=began + timedelta(minutes=1),
+        source="chat",
+    )
+    contact.status, contact.assigned_to_id, contact.assigned_at = (
+        ContactStatus.ASSIGNED,
+        agent_id,
+        began + timedelta(minutes=2),
+    )
+    hotline.record_first_response(contact, agent_id, at=began + timedelta(minutes=2, seconds=20))
+    hotline.resolve_contact(contact, agent_id, disposition="answered")
+    handed = _session(
+        "de",
+        began,
+        state=ChatState.ENDED,
+        visitor_name="Jana",
+        contact_id=contact.id,
+        handed_over_at=began + timedelta(minutes=1),
+        ended_at=began + timedelta(minutes=6),
+        end_reason=EndReason.AGENT_CLOSED.value,
+    )
+    lines = [
+        (10, ChatAuthor.VISITOR, "Ich möchte meinen Termin am Donnerstag verschieben.", {}),
+        (
+            11,
+            ChatAuthor.ASSISTANT,
+            "Diese Artikel beantworten Ihre Frage vielleicht.",
+            {"article_ids": [articles[("de", "Termin verschieben oder absagen")]]},
+        ),
+        (60, ChatAuthor.SYSTEM, "handed_over", {}),
+        (120, ChatAuthor.SYSTEM, "agent_joined", {"author_id": agent_id}),
+        (140, ChatAuthor.AGENT, "Guten Morgen! Passt Ihnen Freitag um 10:15 Uhr?", {"author_id": agent_id}),
+        (200, ChatAuthor.VISITOR, "Ja, Freitag passt. Danke!", {}),
+        (230, ChatAuthor.AGENT, "Gern, der Termin ist verschoben. Bis Freitag!", {"author_id": agent_id}),
+        (360, ChatAuthor.SYSTEM, "agent_closed", {"author_id": agent_id}),
+    ]
+    for seconds, author, body, values in lines:
+        _says(handed, began + timedelta(seconds=seconds), author, body, **values)
+    db.session.flush()
+
+
+def _chat_clinic_id() -> int:
+    return db.session.scalar(select(Tenant.id).where(Tenant.slug == CHAT_CLINIC))
+
+
+def allow_demo_site(origin: str) -> str:
+    """Let the demo's clinic website at `origin` use the chat clinic's widget; returns the widget's key.
+
+    The seed allows the default port; a demo started beside another one serves its site on a free port.
+    """
+    with tenant_context(_chat_clinic_id()):
+        widget = db.session.scalar(select(ChatWidget))
+        if origin not in widget.allowed_origins:
+            # A new list: the JSON column is saved (and the change audited) when assigned, not when mutated.
+            widget.allowed_origins = [*widget.allowed_origins, origin]
+        key = widget.public_key
+        db.session.commit()
+    return key
+
+
+def demo_site_key() -> str:
+    """The public key of the chat clinic's widget (the one the demo's clinic website embeds)."""
+    with tenant_context(_chat_clinic_id()):
+        return db.session.scalar(select(ChatWidget.public_key))
+
+
+def demo_site_pages(app_url: str, key: str) -> dict[str, bytes]:
+    """The demo clinic website: a home page embedding the widget with one script tag, and a privacy notice."""
+    script = html.escape(f"{app_url.rstrip('/')}{WIDGET_SCRIPT_PATH}")
+    tag = f'<script src="{script}" data-key="{html.escape(key)}" async></script>'
+    name = html.escape(CLINICS[0]["name"])
+    home = f"""<!doctype html>
+<html lang="de">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{name}</title></head>
+<body>
+<h1>{name}</h1>
+<p>Willkommen! Fragen zu Terminen, Befunden oder zur Anfahrt? Schreiben Sie uns unten rechts im Chat.</p>
+<p>Welcome! Questions about appointments, results or directions? Write to us in the chat, bottom right.</p>
+<p><a href="/privacy">Datenschutz / Privacy notice</a></p>
+{tag}
+</body>
+</html>
+"""
+    privacy = f"""<!doctype html>
+<html lang="de"><head><meta charset="utf-8"><title>{name}: Datenschutz</title></head>
+<body><h1>Datenschutzhinweis / Privacy notice</h1>
+<p>Demo: a clinic publishes here how it processes the data patients give in the chat.</p>
+<p><a href="/">{name}</a></p></body></html>
+"""
+    return {"/": home.encode(), "/privacy": privacy.encode()}
+
+
+def serve_demo_site(host: str, port: int, pages: dict[str, bytes]) -> ThreadingHTTPServer:
+    """An HTTP server (the standard library's) answering `pages` by path; the caller runs `serve_forever`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server hook's name
+            body = pages.get(self.path.split("?", 1)[0])
+            self.send_response(200 if body is not None else 404)
+            body = body if body is not None else b"not found\n"
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # noqa: A002 - the hook's signature
+            logger.debug("demo site: " + format, *args)
+
+    return ThreadingHTTPServer((host, port), Handler)

@@ -1,6 +1,7 @@
 """The README's first command, started as a newcomer would: the embedded PostgreSQL and Redis, no services."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -8,9 +9,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.infra.demo_process import shared_temporary_folder
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Install, migrate, seed, then five processes starting on a shared 2-core machine: longer than the default.
+pytestmark = pytest.mark.timeout(300)
 
 
 def _free_port() -> int:
@@ -25,7 +31,7 @@ def test_demo_command_serves_the_login_page_on_the_embedded_postgres_and_redis()
 
 
 def _serves_the_login_page(instance: Path) -> None:
-    port = _free_port()
+    port, site_port = _free_port(), _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -35,7 +41,7 @@ def _serves_the_login_page(instance: Path) -> None:
     }  # fmt: skip
     env["SWITCHBOARD_INSTANCE"] = str(instance)
     process = subprocess.Popen(
-        [str(ROOT / "scripts" / "demo"), "--port", str(port)],
+        [str(ROOT / "scripts" / "demo"), "--port", str(port), "--site-port", str(site_port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -43,7 +49,7 @@ def _serves_the_login_page(instance: Path) -> None:
         start_new_session=True,
     )
     try:
-        body, deadline = None, time.monotonic() + 120
+        body, deadline = None, time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
@@ -53,6 +59,7 @@ def _serves_the_login_page(instance: Path) -> None:
                 time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             health = response.read().decode()
+        site = _demo_site(site_port, deadline)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=60)[0].decode(errors="replace")
@@ -60,9 +67,26 @@ def _serves_the_login_page(instance: Path) -> None:
     assert "<form" in body and 'name="password"' in body
     assert '"redis":"ok"' in health.replace(" ", "") and '"database":"ok"' in health.replace(" ", "")
     assert "admin@provider.example" in output  # the demo logins were printed
+    # The clinic website (another origin) embeds the first clinic's widget, whose key the seed created.
+    assert f"website with the chat widget at http://127.0.0.1:{site_port}/" in output
+    assert site is not None, output
+    assert re.search(
+        rf'<script src="http://127\.0\.0\.1:{port}/static/chat/widget\.js" data-key="pk_demo_[\w-]+"', site
+    )
     assert (instance / "pg" / "PG_VERSION").exists()
     # The embedded redis-server and PostgreSQL (they run in the instance folder) were shut down with the demo.
     assert _processes_running_in(instance) == []
+
+
+def _demo_site(port: int, deadline: float) -> str | None:
+    """The demo clinic website's page, once it serves (it starts beside the web app)."""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    return None
 
 
 def _processes_running_in(folder: Path) -> list[int]:

@@ -4,9 +4,11 @@ Real processes in a temporary instance folder (the embedded PostgreSQL and Redis
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -84,6 +86,16 @@ def test_commands_run_beside_the_demo_share_its_servers_and_leave_login_working(
     assert process.poll() is None, log.read_text()
     assert log_in(port, "admin@provider.example", DEMO_PASSWORD) == 302, log.read_text()
 
+    # The clinic website beside it embeds the first clinic's widget (seeded with its key) by one script tag.
+    site = re.search(r"website with the chat widget at (http://127\.0\.0\.1:\d+)/", log.read_text()).group(1)
+    with urllib.request.urlopen(f"{site}/", timeout=10) as response:
+        page = response.read().decode()
+    assert re.findall(r"<script[^>]*>", page) == [
+        re.search(
+            rf'<script src="http://127\.0\.0\.1:{port}/static/chat/widget\.js" data-key="pk_demo_[\w-]+" async>', page
+        ).group(0)
+    ]
+
 
 def test_a_second_demo_on_the_same_instance_folder_refuses_and_stops_nothing(demo):
     process, instance, port, log = demo
@@ -114,6 +126,7 @@ def test_no_process_of_the_demo_outlives_it(demo, signum, to_group):
     started = family(process.pid, instance)
     commands = " ".join(command_line(member) for member in started)
     assert "redis-server" in commands and "gunicorn" in commands and "worker.py cron" in commands
+    assert "chat-demo-site" in commands
     assert postgres_servers_in(instance) and set(postgres_servers_in(instance)) <= set(started)
 
     if to_group:

@@ -12,9 +12,10 @@ from sqlalchemy import func, select, text
 from app.billing.ledger import record_usage
 from app.billing.models import UsageKind, UsageRecord
 from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage, SurveyAnswer
+from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import Channel, Contact, ContactNote, ContactStatus
+from app.hotline.models import Channel, Contact, ContactNote, ContactStatus, Topic
 from app.patients.models import Appointment, MessageChannel, Patient
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
@@ -36,6 +37,8 @@ class ClinicData:
     young_message: int  # delivered 179 days ago: kept
     old_answer: int  # survey answer with a comment, 181 days ago: comment emptied
     young_answer: int
+    old_chat: int  # a chat with the assistant that ended 366 days ago: deleted with its messages
+    young_chat: int  # ended 364 days ago: kept
 
 
 def _contact(
@@ -79,6 +82,34 @@ def _contact(
             source_key=f"{external_id}:ended:talk",
         )
     return contact
+
+
+def _chat(tag: str, *, days_ago: float, ref: str) -> int:
+    """A chat the assistant answered, ended `days_ago`, with the patient's question and the answer."""
+    ended = NOW - timedelta(days=days_ago)
+    chat = ChatSession(
+        token_hash=f"{ref}-{tag}".ljust(64, "0"),
+        state=ChatState.ENDED,
+        language="en",
+        topic=Topic.APPOINTMENTS,
+        visitor_name=f"Visitor {ref}",
+        visitor_email=f"{ref.lower()}@example.org",
+        patient_ref=ref,
+        consent_at=ended - timedelta(minutes=3),
+        privacy_notice_url="https://clinic.example/privacy",
+        ended_at=ended,
+        end_reason=EndReason.ANSWERED.value,
+    )
+    db.session.add(chat)
+    db.session.flush()
+    db.session.add_all(
+        [
+            ChatMessage(session_id=chat.id, author=ChatAuthor.VISITOR, body=f"Question of {ref} in clinic {tag}"),
+            ChatMessage(session_id=chat.id, author=ChatAuthor.ASSISTANT, body="Opening hours", article_ids=[]),
+        ]
+    )
+    db.session.flush()
+    return chat.id
 
 
 def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
@@ -183,6 +214,8 @@ def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
             db.session.add(answer)
             db.session.flush()
             messages.append((message.id, answer.id))
+        old_chat = _chat(tag, days_ago=366.01, ref=f"CHAT-OLD-{tag}")
+        young_chat = _chat(tag, days_ago=363.99, ref=f"CHAT-YOUNG-{tag}")
         db.session.commit()
         return ClinicData(
             tenant_id=tenant_id,
@@ -197,6 +230,8 @@ def fill_clinic(app, tenant_id: int, agent_id: int, tag: str) -> ClinicData:
             young_message=messages[1][0],
             old_answer=messages[0][1],
             young_answer=messages[1][1],
+            old_chat=old_chat,
+            young_chat=young_chat,
         )
 
 

@@ -3,10 +3,12 @@
 Clinic A holds Alice and Bob, clinic B holds Carol. Each patient has a past and a future appointment,
 reminder and survey messages (one sent, one failed with the provider's text quoting the phone number,
 one scheduled), a survey answer with a comment, a resolved hotline contact with a subject, a complaint
-and a note, a call whose patient_ref is the phone number, usage records and audit events. Every
+and a note, a call whose patient_ref is the phone number, a chat the assistant answered (never a contact),
+usage records and audit events. Every
 personal string is unique to its patient, so a scan of the database can tell whose it is.
 """
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -18,9 +20,10 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.campaigns import services as campaigns
 from app.campaigns.models import CampaignKind, MessageStatus, OutboundMessage, SurveyAnswer
+from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import Channel, ContactStatus
+from app.hotline.models import Channel, ContactStatus, Topic
 from app.patients.models import Appointment, AppointmentStatus, MessageChannel, Patient
 from app.tenancy import tenant_context
 
@@ -33,6 +36,8 @@ ALICE = {
     "complaint": "Alice waited too long on hold",
     "comment": "Alice thought the nurse was kind",
     "appointment": "APT-ALICE-0001",
+    "name": "Alice Kowalska",
+    "chat": "Alice asks whether the lab opens at seven",
 }
 BOB = {
     "reference": "PAT-BOB-4410",
@@ -43,6 +48,8 @@ BOB = {
     "complaint": "Bob was cut off twice",
     "comment": "Bob liked the new waiting room",
     "appointment": "APT-BOB-0001",
+    "name": "Bob Nowak",
+    "chat": "Bob asks where to park the van",
 }
 CAROL = {
     "reference": "PAT-CAROL-5520",
@@ -53,6 +60,8 @@ CAROL = {
     "complaint": "Carol got the wrong invoice",
     "comment": "Carol found the doctor rushed",
     "appointment": "APT-CAROL-0001",
+    "name": "Carol Meier",
+    "chat": "Carol asks for her X-ray CD",
 }
 
 
@@ -66,6 +75,8 @@ class Held:
     survey_answers: list[int] = field(default_factory=list)
     contacts: list[int] = field(default_factory=list)
     contact_notes: list[int] = field(default_factory=list)
+    chat_sessions: list[int] = field(default_factory=list)
+    chat_messages: list[int] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
 
 
@@ -250,6 +261,37 @@ def _fill_patient(tenant_id: int, agent_id: int, queues: dict, steps: dict, pers
     db.session.flush()
     held.contacts += [contact.id, call.id]
     held.contact_notes.append(note.id)
+    # A chat on the clinic's website that the assistant answered: it never became a contact.
+    chat = ChatSession(
+        token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+        state=ChatState.ENDED,
+        language="en",
+        topic=Topic.APPOINTMENTS,
+        visitor_name=person["name"],
+        visitor_email=person["email"],
+        patient_ref=person["reference"],
+        consent_at=offered,
+        privacy_notice_url="https://clinic.example/privacy",
+        origin="https://clinic.example",
+        ended_at=offered + timedelta(minutes=2),
+        end_reason=EndReason.ANSWERED.value,
+    )
+    db.session.add(chat)
+    db.session.flush()
+    lines = [
+        ChatMessage(session_id=chat.id, author=ChatAuthor.VISITOR, body=person["chat"], created_at=offered),
+        ChatMessage(
+            session_id=chat.id,
+            author=ChatAuthor.ASSISTANT,
+            body="Opening hours",
+            article_ids=[],
+            created_at=offered + timedelta(seconds=1),
+        ),
+    ]
+    db.session.add_all(lines)
+    db.session.flush()
+    held.chat_sessions.append(chat.id)
+    held.chat_messages += [line.id for line in lines]
     audit.record("contact.viewed", object_type="contact", object_id=contact.id)
     return held
 

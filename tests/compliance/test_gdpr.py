@@ -221,6 +221,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "messages",
         "survey_answers",
         "contacts",
+        "chats",
         "audit_events",
     ]
     patient = document["patient"]
@@ -247,6 +248,19 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
     assert [n["body"] for n in by_reference["notes"]] == [ALICE["note"]]
     assert {e["kind"] for e in by_reference["events"]} >= {"offered", "first_response", "resolved"}
     assert by_phone["patient_ref"] == ALICE["phone"] and by_phone["status"] == "abandoned"
+    [chat] = document["chats"]
+    assert (chat["id"], chat["visitor_name"], chat["visitor_email"], chat["patient_ref"]) == (
+        alice.chat_sessions[0],
+        ALICE["name"],
+        ALICE["email"],
+        ALICE["reference"],
+    )
+    assert (chat["state"], chat["end_reason"], chat["contact_id"]) == ("ended", "answered", None)
+    assert chat["privacy_notice_url"] == "https://clinic.example/privacy" and chat["consent_at"] is not None
+    assert [(m["author"], m["body"]) for m in chat["messages"]] == [
+        ("visitor", ALICE["chat"]),
+        ("assistant", "Opening hours"),
+    ]
     assert ("contact.viewed", str(alice.contacts[0])) in {
         (e["action"], e["object_id"]) for e in document["audit_events"]
     }
@@ -262,6 +276,8 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "contacts": 2,
         "contact_notes": 1,
         "contact_messages": 0,
+        "chat_sessions": 1,
+        "chat_messages": 2,
         "audit_events": 1,
     }
     assert logged.patient_key == patient["key"] and ALICE["reference"] not in logged.patient_key
@@ -286,6 +302,7 @@ def test_pdf_export_parses_and_holds_the_patients_data(app, login_as, clinics):
     for value in (ALICE["reference"], ALICE["email"], ALICE["phone"], ALICE["appointment"], "Clinic A"):
         assert value in flat, value
     assert "insulin dose" in flat and "nurse was kind" in flat and "waited too long" in flat
+    assert ALICE["chat"] in flat and ALICE["name"] in flat  # the chat's transcript and pre-chat details
     assert "Personal data held about patient" in flat and "Main building" in flat
     assert BOB["reference"] not in flat and CAROL["reference"] not in flat
     [logged] = _requests(app, a.id)
@@ -332,10 +349,14 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
     assert changes.pop("survey_answers") == set(alice.survey_answers)
     assert changes.pop("contacts") == set(alice.contacts)
     assert changes.pop("contact_notes") == set(alice.contact_notes)
+    assert changes.pop("chat_sessions") == set(alice.chat_sessions)
+    assert changes.pop("chat_messages") == set(alice.chat_messages)
     assert not changes.pop("gdpr_requests") & before["gdpr_requests"].keys()
     assert not changes.pop("audit_events") & before["audit_events"].keys()
     assert changes == {}
     assert after["contact_notes"].keys() == {n for n in before["contact_notes"] if n not in alice.contact_notes}
+    assert after["chat_sessions"].keys() == {s for s in before["chat_sessions"] if s not in alice.chat_sessions}
+    assert after["chat_messages"].keys() == {m for m in before["chat_messages"] if m not in alice.chat_messages}
     assert _changed_columns(before, after, "contacts") == {
         "patient_ref",
         "subject",
@@ -370,6 +391,8 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
         "contact_notes": 1,
         "contact_messages": 0,
         "rejected_mails": 0,
+        "chat_messages": 2,
+        "chat_sessions": 1,
         "contacts": 2,
         "survey_answers": 1,
         "messages_skipped": 1,

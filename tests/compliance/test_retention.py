@@ -26,6 +26,8 @@ PERSONAL_TABLES = (
     "survey_answers",
     "usage_records",
     "sla_rollups",
+    "chat_sessions",
+    "chat_messages",
 )
 
 
@@ -81,11 +83,12 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
         "contact_messages": 0,
         "contact_details": 2,
         "rejected_mails": 0,
+        "chat_sessions": 1,
         "call_metadata": 1,
         "message_details": 1,
         "survey_comments": 1,
     }
-    assert run.total == 6 and run.trigger == "scheduled"
+    assert run.total == 7 and run.trigger == "scheduled"
     assert run.settings["contact_text_days"] == 365 and run.settings["message_days"] == 180
 
     old = get(app, a.tenant_id, Contact, a.old_contact)
@@ -116,6 +119,11 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
     assert get(app, a.tenant_id, SurveyAnswer, a.old_answer).score == 4
     assert get(app, a.tenant_id, SurveyAnswer, a.young_answer).comment == "Comment young A"
 
+    # The chat that ended before the period went with its messages; the younger one stays whole.
+    chats = snapshot(owner_engine, a.tenant_id, ("chat_sessions", "chat_messages"))
+    assert [c["id"] for c in chats["chat_sessions"]] == [a.young_chat]
+    assert {m["session_id"] for m in chats["chat_messages"]} == {a.young_chat}
+
     # SLA report figures, raw SLA counts, the rollup, the timeline and the billing ledger: exactly equal.
     assert _sla_figures(app, a.tenant_id, moment) == sla_before
     assert usage_totals(app, a.tenant_id) == usage_before
@@ -136,7 +144,7 @@ def test_a_second_retention_run_purges_nothing(app, clinics, owner_engine):
     run_default_worker(app)
 
     first, second = _runs(app, a.tenant_id)
-    assert first.total == 6
+    assert first.total == 7
     assert second.total == 0 and set(second.purged.values()) == {0}
     after_second = snapshot(owner_engine, a.tenant_id, PERSONAL_TABLES)
     for rows in (after_first, after_second):  # updated_at is the only column allowed to move
@@ -160,6 +168,7 @@ def test_clinic_periods_decide_what_is_purged(app, clinics):
         "contact_messages": 0,
         "contact_details": 0,
         "rejected_mails": 0,
+        "chat_sessions": 0,
         "call_metadata": 0,
         "message_details": 2,
         "survey_comments": 2,
@@ -172,8 +181,8 @@ def test_daily_schedule_queues_one_run_per_clinic_once(app, clinics):
         assert schedule_retention() == 2
         assert schedule_retention() == 0  # still queued: scheduling twice schedules once
     run_default_worker(app)
-    assert [run.total for run in _runs(app, clinics.a.id)] == [6]
-    assert [run.total for run in _runs(app, clinics.b.id)] == [6]
+    assert [run.total for run in _runs(app, clinics.a.id)] == [7]
+    assert [run.total for run in _runs(app, clinics.b.id)] == [7]
 
 
 def test_worker_cron_registers_the_daily_retention_run(app, monkeypatch):

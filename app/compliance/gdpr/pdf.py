@@ -18,6 +18,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app.campaigns.models import CampaignKind, FailureReason, MessageStatus, Reply
+from app.chat.models import ChatAuthor, ChatState, EndReason
 from app.hotline.models import Channel, ContactStatus, DeliveryStatus, Disposition, EventKind, MessageDirection, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.labels import LabelledEnum
@@ -94,6 +95,14 @@ def _message_line(message: dict, when) -> str:
     if message["delivery_status"]:
         parts.append(f"{_label(DeliveryStatus, message['delivery_status'])} {message['delivery_error'] or ''}".strip())
     return "\n".join(part for part in parts if part)
+
+
+def _chat_line(message: dict, when) -> str:
+    """One message of a chat: time, who wrote it (patient, assistant, agent, system), its text."""
+    text = message["body"]
+    if len(text) > PDF_MESSAGE_CHARS:  # as for e-mails: the JSON export holds the whole text
+        text = text[:PDF_MESSAGE_CHARS] + " …"
+    return f"{when(message['created_at'])} · {_label(ChatAuthor, message['author'])}: {text}"
 
 
 def export_pdf(document: dict, *, time_zone: str) -> bytes:
@@ -224,6 +233,28 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
                 [_("Time"), _("Channel and topic"), _("Status"), _("Subject and notes"), _("Timeline")],
                 rows,
                 [0.14, 0.17, 0.15, 0.30, 0.24],
+                styles,
+            )
+        )
+    else:
+        story.append(_p(_("None."), styles["base"]))
+
+    story.append(_p(_("Chats"), styles["h2"]))
+    if document.get("chats"):
+        rows = []
+        for c in document["chats"]:
+            visitor = "\n".join(part for part in (c["visitor_name"], c["visitor_email"], c["visitor_phone"]) if part)
+            status = _label(ChatState, c["state"])
+            if c["end_reason"]:
+                status = f"{status}\n{_label(EndReason, c['end_reason'])}"
+            consent = f"{when(c['consent_at'])}\n{c['privacy_notice_url']}"
+            transcript = "\n".join(_chat_line(m, when) for m in c["messages"])
+            rows.append([f"{when(c['started_at'])}\n{_label(Topic, c['topic'])}", visitor, status, consent, transcript])
+        story.append(
+            _table(
+                [_("Time and topic"), _("Patient"), _("Status"), _("Consent"), _("Conversation")],
+                rows,
+                [0.14, 0.16, 0.14, 0.18, 0.38],
                 styles,
             )
         )

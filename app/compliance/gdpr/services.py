@@ -17,6 +17,10 @@ every table after an erasure, to catch one that was forgotten).
   contact_messages   by contact: the e-mails of the conversation, the patient's and the agents' replies
                      (addresses, subject, text, HTML, Message-IDs, delivery errors)
   message_attachments by message: the files that came with them (name, type, content)
+  chat_sessions      by patient_ref (the reference or phone, as for contacts), by contact (a handed-over chat),
+                     or by the e-mail address or phone number typed in the pre-chat form: name, e-mail, phone,
+                     the consent (time, notice URL), the page it ran on; assistant-only chats too
+  chat_messages      by session: the patient's, the assistant's, the agents' and the system's messages
   contact_events     the contacts' timelines: kinds and times; details hold no patient values by design
   audit_events       reads and changes of the patient or of their contacts; details hold no patient values
                      (`audit.record`'s rule, checked for every caller), so erasure has nothing to rewrite
@@ -43,12 +47,19 @@ lists ordered by time then id; the PDF shows the same document:
                                "body_html", "message_id", "in_reply_to", "created_at", "sent_at",
                                "delivery_status", "delivery_error",
                                "attachments": [{"filename", "content_type", "size"}]}]}],
+   "chats": [{"id", "language", "topic", "state", "end_reason", "visitor_name", "visitor_email", "visitor_phone",
+              "patient_ref", "consent_at", "privacy_notice_url", "origin", "contact_id", "started_at",
+              "handed_over_at", "ended_at", "transcript_sent_at",
+              "messages": [{"author", "body", "created_at"}]}],
    "audit_events": [{"action", "object_type", "object_id", "occurred_at"}]}
 
   `recipient` is the patient's current address on the message's channel (the address used when it was
   sent is not stored). `subject` and `body` are the text as sent, null for a message never sent.
   A contact's `messages` (added within version 1: a new key, nothing changed) are its e-mails, oldest
   first; attachments are listed by name, type and size, their content is not part of the export.
+  `chats` (added within version 1 too) are the patient's chat sessions from the clinic's widget, oldest
+  first, with their messages; `author` is visitor, assistant, agent or system (a system message's body is
+  its code), and agents are not named, as nowhere else in the export.
 
 Erasure (`erase_patient`): after the reference has been typed again, in one transaction:
 
@@ -65,6 +76,8 @@ Erasure (`erase_patient`): after the reference has been typed again, in one tran
   contact_notes      deleted
   contact_messages   deleted, with their attachments (message_attachments, by the foreign key's cascade)
   rejected_mails     the clinic's log rows of mail refused from the patient's address: deleted
+  chat_sessions      deleted, with their messages (chat_messages, by the foreign key's cascade), whether they
+                     reached a contact or stayed with the assistant
   audit_events, contact_events, usage_records: unchanged (no patient values; append-only)
 
 The pseudonym is random: no identifying value (reference, address, free text) is left in the database,
@@ -93,6 +106,7 @@ from app.campaigns.dispatch import ClinicLinks
 from app.campaigns.models import Campaign, MessageStatus, MessageTemplate, OutboundMessage, SurveyAnswer
 from app.campaigns.planning import APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.templating import context_for, render
+from app.chat.models import ChatMessage, ChatSession
 from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
@@ -189,6 +203,23 @@ def _contact_ids(patient: Patient) -> list[int]:
     )
 
 
+def _chat_sessions(patient: Patient, contact_ids: list[int]):
+    """The condition for the patient's chat sessions: their reference or phone as the session's patient_ref, a
+    contact of theirs, or the address or number they typed before the chat (a pseudonymous patient_ref then)."""
+    conditions = [ChatSession.patient_ref.in_(_contact_refs(patient))]
+    if contact_ids:
+        conditions.append(ChatSession.contact_id.in_(contact_ids))
+    if patient.email:
+        conditions.append(func.lower(ChatSession.visitor_email) == patient.email.strip().lower())
+    if patient.phone:
+        conditions.append(ChatSession.visitor_phone == patient.phone)
+    return or_(*conditions)
+
+
+def _chat_session_ids(patient: Patient, contact_ids: list[int]):
+    return select(ChatSession.id).where(_chat_sessions(patient, contact_ids))
+
+
 def _message_ids(patient: Patient):
     return select(OutboundMessage.id).where(OutboundMessage.patient_id == patient.id)
 
@@ -207,6 +238,8 @@ def holdings(patient: Patient) -> dict[str, int]:
         "contacts": len(contact_ids),
         "contact_notes": count(ContactNote, ContactNote.contact_id.in_(contact_ids)) if contact_ids else 0,
         "contact_messages": count(ContactMessage, ContactMessage.contact_id.in_(contact_ids)) if contact_ids else 0,
+        "chat_sessions": count(ChatSession, _chat_sessions(patient, contact_ids)),
+        "chat_messages": count(ChatMessage, ChatMessage.session_id.in_(_chat_session_ids(patient, contact_ids))),
     }
 
 
@@ -369,6 +402,45 @@ def _contacts(contact_ids: list[int]) -> list[dict]:
     ]
 
 
+def _chats(patient: Patient, contact_ids: list[int]) -> list[dict]:
+    sessions = db.session.scalars(
+        select(ChatSession).where(_chat_sessions(patient, contact_ids)).order_by(ChatSession.created_at, ChatSession.id)
+    ).all()
+    messages: dict[int, list[dict]] = {}
+    if sessions:
+        for message in db.session.scalars(
+            select(ChatMessage)
+            .where(ChatMessage.session_id.in_([s.id for s in sessions]))
+            .order_by(ChatMessage.created_at, ChatMessage.id)
+        ):
+            messages.setdefault(message.session_id, []).append(
+                {"author": _value(message.author), "body": message.body, "created_at": _iso(message.created_at)}
+            )
+    return [
+        {
+            "id": s.id,
+            "language": s.language,
+            "topic": _value(s.topic),
+            "state": _value(s.state),
+            "end_reason": s.end_reason,
+            "visitor_name": s.visitor_name,
+            "visitor_email": s.visitor_email,
+            "visitor_phone": s.visitor_phone,
+            "patient_ref": s.patient_ref,
+            "consent_at": _iso(s.consent_at),
+            "privacy_notice_url": s.privacy_notice_url,
+            "origin": s.origin,
+            "contact_id": s.contact_id,
+            "started_at": _iso(s.created_at),
+            "handed_over_at": _iso(s.handed_over_at),
+            "ended_at": _iso(s.ended_at),
+            "transcript_sent_at": _iso(s.transcript_sent_at),
+            "messages": messages.get(s.id, []),
+        }
+        for s in sessions
+    ]
+
+
 def _audit_events(patient: Patient, contact_ids: list[int]) -> list[dict]:
     about = [and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id))]
     if contact_ids:
@@ -437,6 +509,7 @@ def export_document(patient: Patient, *, moment: datetime | None = None) -> dict
             for s in answers
         ],
         "contacts": _contacts(contact_ids),
+        "chats": _chats(patient, contact_ids),
         "audit_events": _audit_events(patient, contact_ids),
     }
 
@@ -450,6 +523,8 @@ def export_counts(document: dict) -> dict[str, int]:
         "contacts": len(document["contacts"]),
         "contact_notes": sum(len(c["notes"]) for c in document["contacts"]),
         "contact_messages": sum(len(c["messages"]) for c in document["contacts"]),
+        "chat_sessions": len(document["chats"]),
+        "chat_messages": sum(len(c["messages"]) for c in document["chats"]),
         "audit_events": len(document["audit_events"]),
     }
 
@@ -583,6 +658,15 @@ def erase_patient(
         if patient.email
         else 0
     )
+    # Chats go whole, with their messages (the messages' foreign key cascades), before the contacts lose the
+    # reference they are found by; assistant-only chats (no contact) are found by the reference or the address.
+    sessions = _chat_session_ids(patient, contact_ids)
+    counts["chat_messages"] = db.session.scalar(
+        select(func.count()).select_from(ChatMessage).where(ChatMessage.session_id.in_(sessions))
+    )
+    counts["chat_sessions"] = db.session.execute(
+        delete(ChatSession).where(ChatSession.id.in_(sessions)).execution_options(synchronize_session=False)
+    ).rowcount
     if contact_ids:
         quoting = or_(*[Contact.external_id.contains(value, autoescape=True) for value in refs])
         db.session.execute(

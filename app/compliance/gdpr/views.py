@@ -33,6 +33,8 @@ COUNT_LABELS = {
     "contact_notes": _l("Contact notes"),
     "contact_messages": _l("Contact e-mails"),
     "rejected_mails": _l("Rejected mails"),
+    "chat_sessions": _l("Chats"),
+    "chat_messages": _l("Chat messages"),
     "audit_events": _l("Audit entries"),
 }
 

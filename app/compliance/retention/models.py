@@ -39,6 +39,7 @@ class PurgeKind(LabelledEnum):
     CONTACT_MESSAGES = "contact_messages"
     CONTACT_DETAILS = "contact_details"
     REJECTED_MAILS = "rejected_mails"
+    CHAT_SESSIONS = "chat_sessions"
     CALL_METADATA = "call_metadata"
     MESSAGE_DETAILS = "message_details"
     SURVEY_COMMENTS = "survey_comments"
@@ -48,6 +49,7 @@ class PurgeKind(LabelledEnum):
         CONTACT_MESSAGES: _l("E-mails deleted"),
         CONTACT_DETAILS: _l("Contacts emptied"),
         REJECTED_MAILS: _l("Rejected mails deleted"),
+        CHAT_SESSIONS: _l("Chats deleted"),
         CALL_METADATA: _l("Calls anonymised"),
         MESSAGE_DETAILS: _l("Messages emptied"),
         SURVEY_COMMENTS: _l("Survey comments emptied"),

@@ -19,6 +19,9 @@ Left in place, on purpose: call ids inside append-only `contact_events.source_ke
 The application stores no call recordings, no recording links and no campaign message bodies: a campaign
 message's text is rendered from its template when sent, and its recipient is the patient's current address.
 E-mail conversations (contact_messages, message_attachments) are stored, and go with the contact's text.
+Chats from the clinic's widget (chat_sessions with their chat_messages) are deleted whole after the same
+period, counted from when the chat ended (or began, for one never ended); a chat handed over to a contact
+goes only once that contact is closed, like the contact's other text. Assistant-only chats go too.
 """
 
 import logging
@@ -29,6 +32,7 @@ from sqlalchemy import String, cast, delete, func, literal, or_, select, update
 
 from app import audit
 from app.campaigns.models import MessageStatus, OutboundMessage, SurveyAnswer
+from app.chat.models import ChatSession
 from app.compliance.retention.models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
 from app.errors import DomainError
 from app.extensions import db
@@ -47,6 +51,7 @@ KINDS = {
     "contact_messages": "contact_text_days",
     "contact_details": "contact_text_days",
     "rejected_mails": "contact_text_days",
+    "chat_sessions": "contact_text_days",
     "call_metadata": "call_metadata_days",
     "message_details": "message_days",
     "survey_comments": "message_days",
@@ -56,7 +61,8 @@ SETTING_HELP = {
     "contact_text_days": _l(
         "Agents' notes and a contact's e-mails (with their attachments) are deleted; a contact's subject, "
         "complaint reason and patient reference are emptied. Counted from when the contact was resolved or abandoned. "
-        "The rejected-mail log (it names senders) is kept as long, counted from when the mail arrived."
+        "The rejected-mail log (it names senders) is kept as long, counted from when the mail arrived. "
+        "Chats from the website widget are deleted with their messages, counted from when the chat ended."
     ),
     "message_days": _l(
         "A sent message's provider reference is removed and its reply link stops working; "
@@ -162,7 +168,27 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
         "contact_messages": messages,
         "contact_details": contacts,
         "rejected_mails": rejected,
+        "chat_sessions": _purge_chats(cutoff),
     }
+
+
+def _purge_chats(cutoff: datetime) -> int:
+    """Delete the chats that ended before `cutoff`, with their messages (their foreign key cascades).
+
+    A chat that never ended (the patient closed the page) counts from when it began; one handed over waits
+    for its contact to be closed, as the contact's notes and e-mails do.
+    """
+    return db.session.execute(
+        delete(ChatSession)
+        .where(
+            func.coalesce(ChatSession.ended_at, ChatSession.created_at) < cutoff,
+            or_(
+                ChatSession.contact_id.is_(None),
+                ChatSession.contact_id.in_(select(Contact.id).where(Contact.status.in_(_CLOSED))),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def _purge_call_metadata(cutoff: datetime) -> dict[str, int]:
