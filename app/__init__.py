@@ -153,6 +153,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
+    from app.chat.settings_views import bp as chat_settings_bp
+    from app.chat.widget_texts import bp as chat_widget_texts_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -200,6 +202,8 @@ def _register_blueprints(app: Flask) -> None:
         mail_webhook_bp,
         campaigns_bp,
         campaigns_public_bp,
+        chat_settings_bp,
+        chat_widget_texts_bp,
         appointments_bp,
         compliance_bp,
         console_audit_bp,
