@@ -1,0 +1,168 @@
+"""In the browser: a patient chats from the clinic's own website, an agent answers from the desk.
+
+The clinic's page is served from another origin (its own little HTTP server on another loopback port) and
+carries nothing but the one script tag. The patient (phone width, English) asks, the assistant answers
+from the clinic's knowledge base, the patient asks for a person; the agent (a second browser context,
+German interface, signed in with the desk open, so present) takes the chat and answers in German; each
+sees the other's messages arrive without reloading. A reload of the clinic's page resumes the chat.
+"""
+
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import expect
+
+from app.extensions import db
+from app.hotline.models import Channel, Topic
+from app.knowledge.models import KnowledgeArticle
+from app.tenancy import tenant_context
+from tests.browser.conftest import _CSP_LISTENER, BROWSER_LOCALES, Ui
+
+FLOW = "chat-widget"
+QUESTION = "How can I move my appointment to another day?"
+ARTICLE = "Moving an appointment"
+
+
+class _QuietPage(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        return
+
+
+@pytest.fixture
+def clinic_site(tmp_path):
+    """The clinic's website: a page with the widget's one tag, on its own origin; yields (origin, write page)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietPage, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, name="clinic-site", daemon=True)
+    thread.start()
+
+    def write(script_url: str, key: str) -> None:
+        (tmp_path / "index.html").write_text(
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<link rel='icon' href='data:,'><title>Praxis Nord</title></head>"
+            "<body><h1>Praxis Nord</h1><p>Opening hours: Monday to Friday, 8:00 to 17:00.</p>"
+            f"<script src='{script_url}' data-key='{key}' async></script></body></html>",
+            encoding="utf-8",
+        )
+
+    yield f"http://127.0.0.1:{server.server_port}", write
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def person(app, live_server, chromium_browser):
+    """A person at a browser of their own: (Ui, context); every context is closed at the end."""
+    contexts = []
+
+    def _open(language: str, width: int, height: int) -> Ui:
+        context = chromium_browser.new_context(
+            locale=BROWSER_LOCALES[language], timezone_id="Europe/Berlin", viewport={"width": width, "height": height}
+        )
+        context.add_init_script(_CSP_LISTENER)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return Ui(context.new_page(), app, live_server, FLOW, language)
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def test_patient_asks_the_assistant_then_an_agent_answers_in_german_live(
+    app, live_server, two_tenants, clinic_site, person, set_languages, create_queue, create_chat_widget
+):
+    a = two_tenants.a
+    site, write_page = clinic_site
+    set_languages(a.agent, "en", "de")
+    create_queue(a.id, "Chat EN", language="en", channel=Channel.CHAT, topic=Topic.APPOINTMENTS)
+    with app.app_context(), tenant_context(a.id):
+        db.session.add(
+            KnowledgeArticle(
+                language="en",
+                title=ARTICLE,
+                body="To move an appointment, tell us the day that suits you; we confirm the new time by e-mail.",
+            )
+        )
+        db.session.commit()
+    key = create_chat_widget(a.id, origins=(site,), privacy_notice_url="https://praxis-nord.example/privacy")
+    write_page(f"{live_server}/static/widget/chat.js", key)
+
+    # The agent is at the desk first (German interface): the staff stream marks them present.
+    agent = person("de", 1280, 900)
+    agent.flow = FLOW + "-agent"
+    agent.login("agent-a@example.test")
+    agent.goto(f"/t/{a.slug}/workspace")
+
+    # The patient on the clinic's website, on a phone.
+    patient = person("en", 390, 844)
+    patient.flow = FLOW + "-patient"
+    page = patient.page
+    response = page.goto(site + "/")
+    assert response is not None and response.ok
+    launcher = page.locator("button.launcher")
+    expect(launcher).to_have_text(patient.t("Chat with us"))
+    assert page.context.cookies() == []
+    patient.shot("launcher")
+    launcher.click()
+    panel = page.locator("section.panel")
+    expect(panel.locator("select[name=language]")).to_have_value("en")
+    panel.locator("select[name=topic]").select_option("appointments")
+    panel.locator("input[name=name]").fill("Anna")
+    panel.locator("input[name=email]").fill("anna@patient.example")
+    expect(panel.get_by_role("link", name=patient.t("Privacy notice"))).to_have_attribute(
+        "href", "https://praxis-nord.example/privacy"
+    )
+    # Without consent, no chat: the server's refusal is shown beside the box.
+    panel.get_by_role("button", name=patient.t("Start the chat")).click()
+    expect(panel.locator("p.error")).to_be_visible()
+    panel.locator("input[name=consent]").check()
+    patient.shot("pre-chat")
+    panel.get_by_role("button", name=patient.t("Start the chat")).click()
+
+    composer = panel.locator("form.composer textarea")
+    composer.fill(QUESTION)
+    composer.press("Enter")
+    messages = panel.locator("ol.messages")
+    expect(messages.locator("li.visitor").last).to_have_text(patient.t("You") + QUESTION)
+    answer = messages.locator("li.assistant").last
+    expect(answer.locator("details.article summary").first).to_have_text(ARTICLE)
+    answer.locator("details.article summary").first.click()
+    expect(answer.locator("details.article p").first).to_contain_text("we confirm the new time by e-mail")
+    patient.shot("assistant-answer")
+
+    answer.get_by_role("button", name=patient.t("Talk to a person")).click()
+    expect(panel.locator("p.notice")).to_have_text(patient.t("An agent will be with you shortly."))
+    patient.shot("waiting")
+
+    # The agent takes the chat from the desk and answers in German.
+    agent.page.get_by_role("button", name=agent.t("Next contact")).click()
+    chat_panel = agent.page.locator("[data-chat-panel]")
+    expect(chat_panel).to_contain_text(QUESTION)
+    agent_reply = "Guten Tag Anna, gern verschiebe ich Ihren Termin. Welcher Tag passt Ihnen?"
+    reply_box = chat_panel.locator("textarea")
+    reply_box.fill(agent_reply)
+    reply_box.press("Enter")
+
+    # The patient sees it arrive without reloading, and answers.
+    expect(messages.locator("li.agent").last).to_contain_text(agent_reply)
+    composer.fill("Donnerstag wäre gut, danke!")
+    composer.press("Enter")
+    expect(messages.locator("li.visitor").last).to_contain_text("Donnerstag wäre gut, danke!")
+    patient.shot("with-agent")
+
+    # The agent sees the patient's answer arrive without reloading.
+    expect(chat_panel).to_contain_text("Donnerstag wäre gut, danke!")
+    agent.shot("chat")
+
+    # A reload of the clinic's page resumes the same chat (the token is in this origin's localStorage).
+    page.reload()
+    expect(page.locator("ol.messages li.agent").last).to_contain_text(agent_reply)
+    expect(page.locator("ol.messages li.visitor").last).to_contain_text("Donnerstag wäre gut, danke!")
+    assert page.context.cookies() == []
+    patient.shot("resumed")
+    patient.assert_no_problems()
+    agent.assert_no_problems()
