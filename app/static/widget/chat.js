@@ -131,7 +131,7 @@
     var form = el("form", { "class": "prechat", novalidate: "" }, [
       el("p", { text: T.intro }),
       field(T.language, language), field(T.topic, topic), field(T.name, name), field(T.email, email), field(T.phone, phone),
-      el("label", { "class": "consent" }, [consent, el("span", { text: T.consent + " " }), notice]),
+      el("label", { "class": "consent" }, [consent, el("span", {}, [document.createTextNode(T.consent + " "), notice])]),
       el("button", { type: "submit", "class": "primary", text: T.start })
     ]);
     form.addEventListener("submit", function (event) {
@@ -173,6 +173,7 @@
   }
 
   function chat(s, messages) {
+    session = s;
     ui.body.textContent = "";
     shown = {}; lastId = 0;
     ui.list = el("ol", { "class": "messages", "aria-live": "polite" });
@@ -255,6 +256,7 @@
   function unavailable(reason) {
     ui.notice.textContent = (reason === "closed" ? T.closed : T.nobody) + " " + T.leave_intro;
     show(ui.notice, true); show(ui.leave, true); show(ui.composer, false);
+    Array.prototype.forEach.call(ui.list.querySelectorAll(".choices"), function (node) { show(node, false); });
     ui.leave.querySelector("textarea").focus();
   }
 
@@ -263,7 +265,6 @@
     session = r.data.session;
     var state = session.state, ended = state === "ended";
     ui.body.setAttribute("data-state", state);
-    ui.body.setAttribute("dir", rtl() ? "rtl" : "ltr");
     show(ui.composer, !ended); show(ui.leave, false);
     show(ui.endButton, !ended); show(ui.newButton, ended);
     Array.prototype.forEach.call(ui.list.querySelectorAll(".choices"), function (node, i, all) {
@@ -357,10 +358,18 @@
     stream.onopen = function () { backoff = 1000; show(ui.status, false); };
     // Reconnect ourselves, after a growing pause, with the last id we hold: EventSource's own retry would
     // hammer a server that is down, and gives up for good on some answers (a 5xx, a wrong content type).
+    // Before reconnecting, the session is read again: a chat that ended meanwhile, or a token the server no
+    // longer knows, is not worth a stream.
     stream.onerror = function () {
       disconnect();
       show(ui.status, true);
-      retryTimer = setTimeout(function () { if (session && session.state !== "ended") connect(); }, backoff);
+      retryTimer = setTimeout(function () {
+        call("GET", "session").then(function (r) {
+          if (r.status === 404) return restart();
+          if (r.ok) { r.data.messages.forEach(add); update(r); }
+          if (session && session.state !== "ended") connect();
+        });
+      }, backoff);
       backoff = Math.min(backoff * 2, 30000);
     };
     on("message", function (m) { add(m); });
