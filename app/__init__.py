@@ -120,6 +120,7 @@ def _register_jobs() -> None:
     import app.auth.jobs  # noqa: F401
     import app.billing.jobs  # noqa: F401
     import app.campaigns.jobs  # noqa: F401
+    import app.chat.transcript  # noqa: F401
     import app.compliance.offboarding.jobs  # noqa: F401
     import app.compliance.retention.jobs  # noqa: F401
     import app.mailroom.outbound  # noqa: F401
@@ -155,6 +156,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.views import public_bp as campaigns_public_bp
     from app.chat.settings_views import bp as chat_settings_bp
     from app.chat.widget_texts import bp as chat_widget_texts_bp
+    from app.chat.public_views import bp as chat_public_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -204,6 +206,7 @@ def _register_blueprints(app: Flask) -> None:
         campaigns_public_bp,
         chat_settings_bp,
         chat_widget_texts_bp,
+        chat_public_bp,
         appointments_bp,
         compliance_bp,
         console_audit_bp,

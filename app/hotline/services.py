@@ -485,6 +485,28 @@ def resolve_contact(
     )
 
 
+def abandon_contact(contact: Contact, *, at: datetime, source: str) -> bool:
+    """The patient gave up before anyone answered (a chat left, or turned into a message): the contact ends
+    abandoned at `at`; returns False when it was no longer waiting (answered, or already closed).
+
+    Rule: like a hung-up call (app/hotline/telephony.py), the wait to `at` is recorded exactly and the timeline
+    gets ABANDONED, so service level and abandonment count the contact honestly.
+    """
+    if contact.status != ContactStatus.WAITING or contact.first_response_at is not None:
+        return False
+    set_status(contact, ContactStatus.ABANDONED, at=at)
+    contact.resolved_at = at
+    contact.wait_seconds = exact_wait(contact.offered_at, at)
+    append_event(
+        contact,
+        EventKind.ABANDONED,
+        at=at,
+        source=source,
+        waited_seconds=int((at - contact.offered_at).total_seconds()),
+    )
+    return True
+
+
 def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False) -> None:
     """Put an assigned contact back in its queue, keeping its original offer and due time."""
     _require_open(contact)
