@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.auth.access import install_access_guard
     from app.campaigns.history import listen_to_hotline as campaigns_listen_to_hotline
+    from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.input_rules import install_input_rules
@@ -46,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     # A lower floor announces, a higher one listens (app/hotline/signals.py).
     listen_to_hotline()
     campaigns_listen_to_hotline()
+    chat_listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -157,6 +159,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat.settings_views import bp as chat_settings_bp
     from app.chat.widget_texts import bp as chat_widget_texts_bp
     from app.chat.public_views import bp as chat_public_bp
+    from app.chat.desk_views import bp as chat_desk_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -189,6 +192,7 @@ def _register_blueprints(app: Flask) -> None:
         invitations_bp,
         tenant_settings_bp,
         hotline_bp,
+        chat_desk_bp,
         knowledge_bp,
         mail_settings_bp,
         answers_bp,

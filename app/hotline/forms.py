@@ -24,6 +24,12 @@ class QueueForm(Form):
         _l("Answer / first response target (seconds)"), default=60, validators=[NumberRange(1, 30 * 24 * 3600)]
     )
     team_id = SelectField(_l("Team"), coerce=_optional_id)
+    chat_limit = IntegerField(
+        _l("Chats one agent handles at once"),
+        default=3,
+        validators=[NumberRange(1, 20)],
+        description=_l("Only for chat queues: an agent takes another chat of this queue while they hold fewer."),
+    )
     in_house = BooleanField(_l("Kept in-house by the clinic (visible in reports, never offered to agents)"))
 
     def __init__(self, *args, languages=(), teams=(), **kwargs):

@@ -144,8 +144,13 @@ def save_queue(
     in_house: bool,
     target_seconds: int,
     team_id: int | None,
+    chat_limit: int | None = None,
 ) -> Queue:
-    """Create or change a queue; in-house queues stay visible for reporting but are never offered."""
+    """Create or change a queue; in-house queues stay visible for reporting but are never offered.
+
+    `chat_limit` is how many of the queue's chats one agent takes at once (1 to 20; none keeps what it
+    was, 3 for a new queue); it means nothing for the other channels, whose contacts an agent claims one by one.
+    """
     name = (name or "").strip()
     if not name:
         raise DomainError(_l("Enter a name."), "name")
@@ -154,6 +159,8 @@ def save_queue(
         raise DomainError(_l("Priority goes from 1 (low) to 5 (urgent)."), "priority")
     if not 1 <= target_seconds <= 30 * 24 * 3600:
         raise DomainError(_l("The target must be between 1 second and 30 days."), "target_seconds")
+    if chat_limit is not None and not 1 <= chat_limit <= 20:
+        raise DomainError(_l("An agent takes from 1 to 20 chats at once."), "chat_limit")
     if team_id is not None:
         get_team(team_id)
     duplicate = db.session.scalar(select(Queue).where(Queue.name == name))
@@ -164,6 +171,8 @@ def save_queue(
         db.session.add(queue)
     queue.name, queue.channel, queue.language, queue.topic = name, channel, language, topic
     queue.priority, queue.in_house, queue.target_seconds, queue.team_id = priority, in_house, target_seconds, team_id
+    if chat_limit is not None:
+        queue.chat_limit = chat_limit
     db.session.flush()
     return queue
 
@@ -316,7 +325,9 @@ def get_contact(contact_id: int) -> Contact:
 # The whole claim is one statement: the agent's languages and the clinic's offered queues are folded
 # in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn them into a misjudged
 # join) and the `assigned` event is written by the same statement: one round trip instead of four
-# (figures: docs/benchmarks.md, Claim next).
+# (figures: docs/benchmarks.md, Claim next). A chat is skipped while the agent already holds as many open
+# chats of its queue as the queue's chat_limit: the count is a subquery evaluated for chat rows only (the
+# CASE keeps other channels from paying for it), so the claim stays one statement with SKIP LOCKED.
 _CLAIM = text("""
 WITH claimed AS (
     UPDATE contacts
@@ -326,6 +337,12 @@ WITH claimed AS (
             WHERE c.tenant_id = :tenant AND c.status = 'waiting' AND c.offered_at <= :moment
               AND c.language = ANY(ARRAY(SELECT language FROM agent_languages WHERE user_id = :agent))
               AND c.queue_id = ANY(ARRAY(SELECT id FROM queues WHERE tenant_id = :tenant AND NOT in_house))
+              AND CASE WHEN c.channel <> 'chat' THEN true ELSE (
+                    SELECT count(*) FROM contacts held
+                     WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+                       AND held.queue_id = c.queue_id AND held.channel = 'chat'
+                       AND held.status IN ('assigned', 'waiting_on_patient')
+                  ) < (SELECT q.chat_limit FROM queues q WHERE q.tenant_id = :tenant AND q.id = c.queue_id) END
             ORDER BY c.due_at, c.priority DESC, c.offered_at
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
@@ -341,17 +358,24 @@ def claim_next_contact(agent_id: int) -> int:
     """Give the agent the most urgent waiting contact they may take, and only them; returns its id.
 
     Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
-    (scheduled callbacks wait for their time). Order: due time (time left to breach),
+    (scheduled callbacks wait for their time); a chat only while the agent holds fewer open chats of
+    its queue than the queue's chat limit (several chats at once, no more). Order: due time (time left to breach),
     then priority, then age. `FOR UPDATE SKIP LOCKED` lets concurrent agents pass over a
     row another transaction is claiming instead of waiting for it or taking it twice.
     """
+    moment = now()
     contact_id = db.session.execute(
-        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": now()}
+        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment}
     ).scalar_one_or_none()
     if contact_id is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
+    # The statement changed the row behind the ORM's back: read it afresh for the floors that listen.
+    claimed = db.session.scalar(
+        select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
+    )
+    signals.contact_claimed.send(claimed, agent_id=agent_id, at=moment)
     return contact_id
 
 
@@ -363,6 +387,13 @@ def _require_open(contact: Contact) -> None:
 def _require_handler(contact: Contact, user_id: int, *, supervisor: bool) -> None:
     if contact.assigned_to_id != user_id and not supervisor:
         raise DomainError(_l("Only the agent handling this contact (or a supervisor) can do this."))
+
+
+def require_handling(contact: Contact, user_id: int, *, supervisor: bool) -> None:
+    """The rule of every action on a contact, for the floors above: it is open, and the person handles it
+    (or supervises)."""
+    _require_open(contact)
+    _require_handler(contact, user_id, supervisor=supervisor)
 
 
 def add_note(contact: Contact, author_id: int, body: str) -> ContactNote:
@@ -475,6 +506,7 @@ def resolve_contact(
         disposition=disposition,
         topic=contact.topic.value,
     )
+    signals.contact_resolved.send(contact, actor_id=user_id, at=contact.resolved_at)
     # Billed once per contact (keyed by contact: resolving it again after a reopen bills nothing more).
     record_usage(
         kind=UsageKind.HANDLED_CONTACT,

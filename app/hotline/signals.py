@@ -17,6 +17,10 @@ the application factory calls it once per application.
   dict of lists of `app.hotline.conversation.HistoryEntry` (the campaigns: `campaign_messages`, the
   messages sent to this patient and their SMS replies), which the conversation merges by time. Only the
   current clinic's rows, and only the contact's own patient (by reference).
+- `contact_claimed`, sent with the contact, `agent_id=` and `at=` once claim-next gave it to an agent, in
+  the same transaction: the chat tells the patient that an agent joined.
+- `contact_resolved`, sent with the contact, `actor_id=` and `at=` when it is resolved, in the same
+  transaction: the chat ends the patient's chat session of that contact (app/chat/desk.py).
 """
 
 from blinker import Namespace
@@ -28,6 +32,8 @@ pause_ended = _signals.signal("contact-pause-ended")
 supervisor_page_shown = _signals.signal("supervisor-page-shown")
 contacts_shown = _signals.signal("contacts-shown")
 patient_history_shown = _signals.signal("patient-history-shown")
+contact_claimed = _signals.signal("contact-claimed")
+contact_resolved = _signals.signal("contact-resolved")
 
 
 def contributions(signal, sender=None) -> dict:

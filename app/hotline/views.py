@@ -79,6 +79,7 @@ def _queue_values(form: QueueForm) -> dict:
         "in_house": form.in_house.data,
         "target_seconds": form.target_seconds.data,
         "team_id": form.team_id.data,
+        "chat_limit": form.chat_limit.data,
     }
 
 
