@@ -65,6 +65,7 @@ def _bind_extensions(app: Flask) -> None:
     from app.api.schemas import ErrorSchema
     from app.audit import install_setting_audit
     from app.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+    from app.hotline.live import install_contact_announcements
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
     from app.push import install_publish_after_commit
@@ -92,6 +93,7 @@ def _bind_extensions(app: Flask) -> None:
         install_tenant_scoping(session_class)
         install_enqueue_after_commit(session_class)
         install_publish_after_commit(session_class)
+        install_contact_announcements(session_class)
         install_setting_audit(session_class)
         session_class._switchboard_listeners = True
     with app.app_context():
@@ -156,10 +158,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.appointment_views import bp as appointments_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.campaigns.views import public_bp as campaigns_public_bp
+    from app.chat.desk_views import bp as chat_desk_bp
+    from app.chat.public_views import bp as chat_public_bp
     from app.chat.settings_views import bp as chat_settings_bp
     from app.chat.widget_texts import bp as chat_widget_texts_bp
-    from app.chat.public_views import bp as chat_public_bp
-    from app.chat.desk_views import bp as chat_desk_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -168,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
     from app.home import bp as home_bp
+    from app.hotline.live_views import bp as hotline_live_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.answer_views import bp as answers_bp
     from app.knowledge.answer_views import console_bp as console_answers_bp
@@ -193,6 +196,7 @@ def _register_blueprints(app: Flask) -> None:
         tenant_settings_bp,
         hotline_bp,
         chat_desk_bp,
+        hotline_live_bp,
         knowledge_bp,
         mail_settings_bp,
         answers_bp,

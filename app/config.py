@@ -60,6 +60,10 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # Empty: the instance folder's embedded redis-server (app/embedded/redis.py): the running owner's
         # (the demo's), else one started for this process's lifetime.
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        # Live updates (app/push.py): a stream's heartbeat (behind a proxy: below its read timeout) and how long
+        # a stream stays open before the browser reconnects.
+        "PUSH_HEARTBEAT_SECONDS": float(os.environ.get("PUSH_HEARTBEAT_SECONDS", "15")),
+        "PUSH_STREAM_SECONDS": float(os.environ.get("PUSH_STREAM_SECONDS", "300")),
         "SENTRY_DSN": os.environ.get("SENTRY_DSN", ""),
         "SENTRY_ENVIRONMENT": os.environ.get("SENTRY_ENVIRONMENT", env),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),

@@ -14,7 +14,11 @@ heartbeat, so an event lost while Redis was away costs at most one heartbeat of 
   change announces nothing); `publish` at once, for what is not in the database (typing).
 - One subscriber connection per web process (`_Hub`, redis-py's `PubSub.run_in_thread`) pattern-subscribes
   to every channel and hands each message to the streams of this process that listen to its channel.
-- `listen(channels)`: a stream's mailbox; `event_stream(...)` the response body; `sse_response` the response.
+- `listen(channels)`: a stream's mailbox; `event_stream(...)` the response body; `sse_response` the response;
+  `stream_response(channels, read, ...)` all three at once, with a mailbox that is let go however the
+  stream ends (even one the client dropped before its first byte).
+- Channels are named inside the Redis database the app uses (`sb:push:<db>:…`): Redis pub/sub ignores the
+  database number, so two deployments (or two test runs) sharing one Redis server must not hear each other.
 - Presence: a staff stream marks its user present in the clinic (`mark_present`), so the chat widget can
   tell a patient that nobody is there instead of opening a chat nobody will answer.
 
@@ -22,6 +26,7 @@ Payloads carry kinds and ids only, never patient data: a stream is told "contact
 it through the same rules as a page.
 """
 
+import contextlib
 import json
 import logging
 import queue
@@ -31,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flask import Response, current_app
+from flask import Response, current_app, has_app_context
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event
@@ -41,9 +46,11 @@ from app.extensions import redis_connection
 logger = logging.getLogger(__name__)
 
 PREFIX = "sb:push:"
-# A stream sends a comment at least this often: proxies keep the connection, and the stream re-reads.
+# A stream sends a comment at least this often: proxies keep the connection, and the stream re-reads
+# (PUSH_HEARTBEAT_SECONDS overrides it).
 HEARTBEAT_SECONDS = 15.0
-# A stream ends after this long and the browser reconnects: threads are freed and load spreads afresh.
+# A stream ends after this long and the browser reconnects: threads are freed and load spreads afresh
+# (PUSH_STREAM_SECONDS overrides it).
 STREAM_SECONDS = 300.0
 # The browser waits this long before reconnecting (the SSE `retry` field).
 RETRY_MILLISECONDS = 2000
@@ -63,17 +70,37 @@ def chat_channel(tenant_id: int, session_id: int) -> str:
 # --- publishing --------------------------------------------------------------------------------------------
 
 
+def heartbeat_seconds() -> float:
+    """How often a stream of this app sends a heartbeat (and re-reads)."""
+    return float(current_app.config.get("PUSH_HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS)
+
+
+def _stream_seconds() -> float:
+    return float(current_app.config.get("PUSH_STREAM_SECONDS") or STREAM_SECONDS)
+
+
+def _prefix(client: Redis) -> str:
+    """The channels' prefix for this client's database (pub/sub itself knows no databases)."""
+    return f"{PREFIX}{client.connection_pool.connection_kwargs.get('db', 0)}:"
+
+
 def publish(channel: str, data: dict) -> None:
     """Send `data` to every stream listening to `channel`, now. Best effort: a push is a hint to re-read."""
     try:
-        redis_connection().publish(PREFIX + channel, json.dumps(data, separators=(",", ":")))
+        client = redis_connection()
+        client.publish(_prefix(client) + channel, json.dumps(data, separators=(",", ":")))
     except RedisError:
         logger.warning("push: Redis unavailable, event on %s not sent", channel.split(":", 1)[0])
 
 
 def publish_after_commit(session, channel: str, data: dict) -> None:
-    """Send `data` to `channel` once `session`'s transaction commits; a rollback sends nothing."""
-    session.info.setdefault(_PENDING_KEY, []).append((channel, data))
+    """Send `data` to `channel` once `session`'s transaction commits; a rollback sends nothing.
+
+    The same event announced twice in one transaction (a contact changed by several flushes) is sent once.
+    """
+    pending = session.info.setdefault(_PENDING_KEY, [])
+    if (channel, data) not in pending:
+        pending.append((channel, data))
 
 
 def install_publish_after_commit(session_class) -> None:
@@ -92,41 +119,68 @@ def install_publish_after_commit(session_class) -> None:
 
 
 class _Hub:
-    """This process's one pub/sub connection and the mailboxes of its open streams, by channel."""
+    """This process's one pub/sub connection and the mailboxes of its open streams, by channel.
+
+    Its thread subscribes, and while Redis is away keeps trying every second: a stream opened meanwhile
+    still runs (on heartbeat re-reads) and hears events again as soon as the subscription is back.
+    """
+
+    RETRY_SECONDS = 1.0
 
     def __init__(self, client: Redis):
         self._client = client
+        self._prefix = _prefix(client)
         self._lock = threading.Lock()
         self._mailboxes: dict[str, set[queue.SimpleQueue]] = {}
-        self._thread = None
+        self._thread: threading.Thread | None = None
+        self._subscribed = threading.Event()
 
     def _deliver(self, message) -> None:
-        channel = message["channel"].decode().removeprefix(PREFIX)
+        channel = message["channel"].decode().removeprefix(self._prefix)
         with self._lock:
             mailboxes = list(self._mailboxes.get(channel, ()))
         if not mailboxes:
             return
-        data = json.loads(message["data"])
+        try:
+            data = json.loads(message["data"])
+        except ValueError:
+            logger.warning("push: an event on %s was not JSON; dropped", channel.split(":", 1)[0])
+            return
         for mailbox in mailboxes:
             mailbox.put(data)
 
-    def _failed(self, error, pubsub, thread) -> None:
-        # Redis went away: keep the thread; redis-py reconnects and subscribes again on the next read.
-        logger.warning("push: subscriber lost Redis (%s); retrying", type(error).__name__)
-        time.sleep(1)
+    def _run(self) -> None:
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                pubsub.psubscribe(**{self._prefix + "*": self._deliver})
+                while True:
+                    # Events go to `_deliver`; what comes back here is Redis confirming the subscription.
+                    message = pubsub.get_message(timeout=self.RETRY_SECONDS)
+                    if message is not None and message["type"] == "psubscribe":
+                        self._subscribed.set()
+            except RedisError as error:
+                self._subscribed.clear()
+                logger.warning("push: subscriber lost Redis (%s); retrying", type(error).__name__)
+                time.sleep(self.RETRY_SECONDS)
+            finally:
+                with contextlib.suppress(RedisError):
+                    pubsub.close()
 
     def _ensure_running(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        pubsub.psubscribe(**{PREFIX + "*": self._deliver})
-        self._thread = pubsub.run_in_thread(sleep_time=1.0, daemon=True, exception_handler=self._failed)
+        self._thread = threading.Thread(target=self._run, name="push-hub", daemon=True)
+        self._thread.start()
 
     def add(self, channels: Iterable[str], mailbox: queue.SimpleQueue) -> None:
         with self._lock:
             self._ensure_running()
             for channel in channels:
                 self._mailboxes.setdefault(channel, set()).add(mailbox)
+        # The process's first stream waits (briefly) for the subscription, so that what is published
+        # after its first byte reaches it; with Redis away it goes on at once, on heartbeat re-reads.
+        self._subscribed.wait(timeout=self.RETRY_SECONDS)
 
     def remove(self, channels: Iterable[str], mailbox: queue.SimpleQueue) -> None:
         with self._lock:
@@ -192,16 +246,27 @@ def event_stream(
     mailbox: queue.SimpleQueue,
     read: Callable[[list[dict]], list[Event]],
     *,
-    heartbeat: float = HEARTBEAT_SECONDS,
-    duration: float = STREAM_SECONDS,
-    on_heartbeat: Callable[[], None] | None = None,
+    heartbeat: float | None = None,
+    duration: float | None = None,
+    on_heartbeat: Callable[[], bool | None] | None = None,
 ) -> Iterator[str]:
     """The body of an SSE response: what `read` returns at once, then again whenever events arrive (`read`
     gets them, as published) or a heartbeat passes (`read` gets none), until `duration` is over.
 
     `read` runs in its own app and tenant context (the caller's closure sets them): the stream holds no
-    database connection between reads.
+    database connection between reads. `on_heartbeat` returning False ends the stream. Heartbeat and
+    duration default to the app's settings when called inside the app, else to HEARTBEAT_SECONDS and
+    STREAM_SECONDS.
     """
+    inside = has_app_context()
+    if heartbeat is None:
+        heartbeat = heartbeat_seconds() if inside else HEARTBEAT_SECONDS
+    if duration is None:
+        duration = _stream_seconds() if inside else STREAM_SECONDS
+    return _chunks(mailbox, read, heartbeat, duration, on_heartbeat)
+
+
+def _chunks(mailbox, read, heartbeat: float, duration: float, on_heartbeat) -> Iterator[str]:
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     for item in read([]):
         yield item.encode()
@@ -211,8 +276,8 @@ def event_stream(
             arrived = [mailbox.get(timeout=min(heartbeat, left))]
         except queue.Empty:
             arrived = []
-            if on_heartbeat is not None:
-                on_heartbeat()
+            if on_heartbeat is not None and on_heartbeat() is False:
+                return  # the stream's caller is no longer admitted: the client reconnects and is asked again
             yield ": heartbeat\n\n"
         while True:  # a burst of events is read once
             try:
@@ -234,17 +299,89 @@ def sse_response(body: Iterator[str], *, headers: dict | None = None) -> Respons
     return response
 
 
+class _Body:
+    """A stream's body that lets its mailbox go when the server closes it: after the last chunk, after the
+    client went away (noticed at the next write), and also when the body never started (a generator's
+    `finally` would not run then, and the mailbox would fill for ever)."""
+
+    def __init__(self, chunks: Iterator[str], closing: Callable[[], None]):
+        self._chunks = chunks
+        self._closing = closing
+        self._closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._chunks.close()
+        finally:
+            self._closing()
+
+
+def stream_response(
+    channels: Iterable[str],
+    read: Callable[[list[dict]], list[Event]],
+    *,
+    on_heartbeat: Callable[[], bool | None] | None = None,
+    on_close: Callable[[], None] | None = None,
+    headers: dict | None = None,
+) -> Response:
+    """An SSE response listening to `channels` from now on: `listen`, `event_stream` and `sse_response`.
+
+    Call it inside the request. `read`, `on_heartbeat` and `on_close` run inside this app's context (not
+    the request's, which has ended: the stream holds no database connection while it waits); they enter
+    the tenant themselves when they read the database.
+    """
+    app = current_app._get_current_object()
+    channels = list(channels)
+    hub = _hub()
+    mailbox: queue.SimpleQueue = queue.SimpleQueue()
+    hub.add(channels, mailbox)
+
+    def in_app(function):
+        def run(*arguments):
+            with app.app_context():
+                return function(*arguments)
+
+        return run
+
+    def closing() -> None:
+        hub.remove(channels, mailbox)
+        if on_close is not None:
+            in_app(on_close)()
+
+    chunks = event_stream(
+        mailbox, in_app(read), on_heartbeat=in_app(on_heartbeat) if on_heartbeat is not None else None
+    )
+    return sse_response(_Body(chunks, closing), headers=headers)
+
+
 # --- presence ----------------------------------------------------------------------------------------------
 
-PRESENCE_SECONDS = 3 * HEARTBEAT_SECONDS
+# A user stays present this many heartbeats after the last one of their stream.
+PRESENCE_HEARTBEATS = 3
+PRESENCE_SECONDS = PRESENCE_HEARTBEATS * HEARTBEAT_SECONDS
 
 
 def _presence_key(tenant_id: int) -> str:
     return f"sb:presence:{tenant_id}"
 
 
-def mark_present(tenant_id: int, user_id: int, *, seconds: float = PRESENCE_SECONDS) -> None:
-    """The user has a staff page of this clinic open (renewed by its stream's heartbeats)."""
+def mark_present(tenant_id: int, user_id: int, *, seconds: float | None = None) -> None:
+    """The user has a staff page of this clinic open (renewed by its stream's heartbeats).
+
+    Rule: present for PRESENCE_HEARTBEATS heartbeats (or `seconds`) from now: a stream that died without
+    a word (its process killed) stops counting by itself.
+    """
+    if seconds is None:
+        seconds = PRESENCE_HEARTBEATS * heartbeat_seconds()
     try:
         redis_connection().zadd(_presence_key(tenant_id), {str(user_id): time.time() + seconds})
     except RedisError:
@@ -252,6 +389,7 @@ def mark_present(tenant_id: int, user_id: int, *, seconds: float = PRESENCE_SECO
 
 
 def mark_absent(tenant_id: int, user_id: int) -> None:
+    """The user's stream ended (their other open pages, if any, mark them present again at their next heartbeat)."""
     try:
         redis_connection().zrem(_presence_key(tenant_id), str(user_id))
     except RedisError:

@@ -41,9 +41,11 @@ def format_duration(seconds: int | None) -> str:
 
 
 def _is_user_activity() -> bool:
-    """Whether this request shows a person at work: anything but a live page's poll (a GET for JSON only)."""
+    """Whether this request shows a person at work: anything but a live page's poll (a GET for JSON only)
+    or its event stream (EventSource asks for text/event-stream, and reconnects by itself for ever)."""
     accepts = request.accept_mimetypes
-    return not (request.method == "GET" and accepts.accept_json and not accepts.accept_html)
+    background = (accepts.accept_json and not accepts.accept_html) or accepts.best == "text/event-stream"
+    return not (request.method == "GET" and background)
 
 
 def register_web_hooks(app) -> None:

@@ -35,6 +35,8 @@ pytest_plugins = [
     "tests.factories.campaigns",
     "tests.factories.conversations",
     "tests.factories.chat",
+    # Real gunicorn servers for tests that stream (tests/infra/live_server.py).
+    "tests.infra.live_server",
 ]
 
 

@@ -19,7 +19,7 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.hotline import signals
+from app.hotline import live, signals
 from app.hotline.models import (
     AgentLanguage,
     Channel,
@@ -328,6 +328,7 @@ def get_contact(contact_id: int) -> Contact:
 # (figures: docs/benchmarks.md, Claim next). A chat is skipped while the agent already holds as many open
 # chats of its queue as the queue's chat_limit: the count is a subquery evaluated for chat rows only (the
 # CASE keeps other channels from paying for it), so the claim stays one statement with SKIP LOCKED.
+# It returns the queue too, for the live announcement.
 _CLAIM = text("""
 WITH claimed AS (
     UPDATE contacts
@@ -346,11 +347,11 @@ WITH claimed AS (
             ORDER BY c.due_at, c.priority DESC, c.offered_at
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
-    RETURNING tenant_id, id
+    RETURNING tenant_id, id, queue_id
 )
 INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
 SELECT tenant_id, id, 'assigned', :agent, :moment, '{}' FROM claimed
-RETURNING contact_id
+RETURNING contact_id, (SELECT queue_id FROM claimed)
 """)
 
 
@@ -364,13 +365,15 @@ def claim_next_contact(agent_id: int) -> int:
     row another transaction is claiming instead of waiting for it or taking it twice.
     """
     moment = now()
-    contact_id = db.session.execute(
-        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment}
-    ).scalar_one_or_none()
-    if contact_id is None:
+    tenant_id = current_tenant_id()
+    row = db.session.execute(_CLAIM, {"tenant": tenant_id, "agent": agent_id, "moment": moment}).one_or_none()
+    if row is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
+    contact_id, queue_id = row
+    # Written by SQL the ORM does not see: announced here instead of by the flush listener (app/hotline/live.py).
+    live.announce_contact(db.session, tenant_id, contact_id, queue_id)
     # The statement changed the row behind the ORM's back: read it afresh for the floors that listen.
     claimed = db.session.scalar(
         select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
