@@ -12,16 +12,17 @@ The rules a widget satisfies, whichever form or command saves it:
   language's chat queue decides, app/chat's leave-message service);
 - the widget is created by the first save, with a new public key; a new key replaces the old one at once:
   pages that still carry the old key stop opening chats (the key is all a widget request names its clinic
-  by, so a key copied to a foreign site is withdrawn by this). Every change is audited: ChatWidget has an
-  `__audit_name__` (app/audit).
+  by, so a key copied to a foreign site is withdrawn by this). "At once": this web process from the
+  commit on, every other one within the few seconds it keeps its book of keys (app/chat/widgets.py).
+  Every change is audited: ChatWidget has an `__audit_name__` (app/audit).
 """
 
-import secrets
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.chat.models import DEFAULT_WAIT_LIMIT_SECONDS, ChatWidget
+from app.chat.widgets import forget_widgets, new_public_key
 from app.control_characters import refuse_control_characters
 from app.errors import DomainError, NotFound
 from app.extensions import db
@@ -33,7 +34,6 @@ MAX_ORIGINS = 20
 MAX_ORIGIN_LENGTH = 200
 MAX_URL_LENGTH = 500
 WAIT_LIMIT_RANGE = (10, 3600)
-KEY_PREFIX = "pk_"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
@@ -46,11 +46,6 @@ def current_widget() -> ChatWidget | None:
 def message_queues() -> list[Queue]:
     """The current clinic's queues a message left in the widget may go to: e-mail and callback ones."""
     return [queue for queue in hotline.queues() if queue.channel in (Channel.EMAIL, Channel.CALLBACK)]
-
-
-def new_public_key() -> str:
-    """A fresh public key: `pk_` and 144 random bits (unguessable, so a key cannot be found by trying)."""
-    return KEY_PREFIX + secrets.token_urlsafe(18)
 
 
 def normalise_origin(text: str) -> str:
@@ -187,7 +182,16 @@ def save_widget(
     widget.wait_limit_seconds = wait_limit_seconds
     widget.message_queue_id = message_queue_id
     db.session.flush()
+    _forget_keys_after_commit()  # origins may have changed
     return widget
+
+
+def _forget_keys_after_commit() -> None:
+    """This process's book of widget keys (app/chat/widgets.py) is read afresh once the change is committed:
+    a key replaced or switched off opens nothing here from then on (other web processes re-read their
+    book within CHAT_WIDGET_CACHE_SECONDS). Dropped before the commit, a request in between could read
+    the old keys back into the book."""
+    event.listen(db.session(), "after_commit", lambda session: forget_widgets(), once=True)
 
 
 def _existing_widget() -> ChatWidget:
@@ -202,6 +206,7 @@ def set_widget_enabled(enabled: bool) -> ChatWidget:
     widget = _existing_widget()
     widget.enabled = enabled
     db.session.flush()
+    _forget_keys_after_commit()
     return widget
 
 
@@ -210,4 +215,5 @@ def replace_public_key() -> ChatWidget:
     widget = _existing_widget()
     widget.public_key = new_public_key()
     db.session.flush()
+    _forget_keys_after_commit()
     return widget

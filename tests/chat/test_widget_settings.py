@@ -265,3 +265,24 @@ def test_manager_of_b_cannot_send_as_messages_to_a_queue_of_a(app, login_as, cli
     response = login_as(b.manager).post(_url(b.slug), _form(message_queue_id=str(a.email_queue)))
     assert response.status_code == 400
     assert _widget(app, b.id) is None
+
+
+def _config(app, key: str, origin: str = "https://www.praxis-nord.example"):
+    return app.test_client().get(f"/chat/v1/config?key={key}&lang=en", headers={"Origin": origin})
+
+
+def test_the_widget_api_opens_with_the_current_key_only_and_only_while_switched_on(app, login_as, clinic):
+    a = clinic.a
+    manager = login_as(a.manager)
+    manager.post(_url(a.slug), _form())
+    old_key = _widget(app, a.id)[0]
+    assert _config(app, old_key).status_code == 200
+    assert _config(app, old_key, origin="https://elsewhere.example").status_code == 403
+    manager.post(_url(a.slug, "new-key"))
+    new_key = _widget(app, a.id)[0]
+    assert _config(app, old_key).status_code == 404  # at once: no cache keeps the old key alive
+    assert _config(app, new_key).status_code == 200
+    manager.post(_url(a.slug, "switch-off"))
+    assert _config(app, new_key).status_code == 404
+    manager.post(_url(a.slug, "switch-on"))
+    assert _config(app, new_key).status_code == 200

@@ -18,7 +18,7 @@
   var lang = (load().lang || navigator.language || "en").split("-")[0].toLowerCase();
   var token = load().token || null;
   var session = null, lastId = 0, readUpTo = 0, pendingKey = null, details = {};
-  var stream = null, backoff = 1000, retryTimer = null, typingTimer = null, lastTyping = 0, readTimer = null;
+  var stream = null, agentSaid = 0, backoff = 1000, retryTimer = null, typingTimer = null, lastTyping = 0, readTimer = null;
   var shown = {}, ui = {};
 
   function load() {
@@ -231,7 +231,7 @@
     var later = Array.prototype.find.call(ui.list.children, function (node) { return +node.getAttribute("data-id") > m.id; });
     ui.list.insertBefore(item, later || null);
     ui.list.scrollTop = ui.list.scrollHeight;
-    if (m.author === "agent") show(ui.typing, false);
+    if (m.author === "agent") { show(ui.typing, false); agentSaid = Date.now(); }
     if (m.author !== "visitor") markRead();
     readMark();
   }
@@ -375,6 +375,7 @@
     on("message", function (m) { add(m); });
     on("state", function (s) { update({ ok: true, data: { session: s } }); });
     on("typing", function () {
+      if (Date.now() - agentSaid < 1500) return;  // the typing that led to the message just shown
       show(ui.typing, true);
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { show(ui.typing, false); }, 4000);
