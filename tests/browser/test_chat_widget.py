@@ -200,3 +200,43 @@ def test_patient_asks_the_assistant_then_an_agent_answers_in_german_live(
     patient.shot("resumed")
     patient.assert_no_problems()
     agent.assert_no_problems()
+
+
+def test_manager_sets_up_the_widget_and_copies_its_script_tag(app, chromium_page, two_tenants, create_queue):
+    ui, page = chromium_page, chromium_page.page
+    a = two_tenants.a
+    create_queue(a.id, "Messages EN", channel=Channel.EMAIL)
+    ui.login("manager-a@example.test")
+    ui.goto(f"/t/{a.slug}/workspace")
+    page.locator("header details.dropdown summary", has_text=ui.t("Settings")).click()
+    page.get_by_role("link", name=ui.t("Chat widget")).click()
+    expect(ui.heading()).to_have_text(ui.t("Chat widget"))
+    page.fill("textarea[name=allowed_origins]", "https://www.praxis-nord.example/")
+    page.fill("input[name=privacy_notice_url]", "http://www.praxis-nord.example/privacy")
+    page.get_by_role("button", name=ui.t("Create the widget")).click()
+    expect(page.locator("#privacy_notice_url-error")).to_be_visible()
+    # The refused form answers 400, which the browser reports on its console: expected, this once.
+    assert len(ui.problems) == 1 and "status of 400" in ui.problems[0] and "/settings/chat/" in ui.problems[0]
+    ui.problems.clear()
+    ui.shot("refused")
+    page.fill("input[name=privacy_notice_url]", "https://www.praxis-nord.example/privacy")
+    page.locator("select[name=message_queue_id]").select_option(label="Messages EN")
+    page.get_by_role("button", name=ui.t("Create the widget")).click()
+    expect(ui.flash()).to_contain_text(ui.t("Chat widget created."))
+    snippet = page.locator("#chat-embed-snippet")
+    key = page.locator("#chat-widget-key").inner_text()
+    expect(snippet).to_have_text(
+        f'<script src="http://switchboard.test/static/widget/chat.js" data-key="{key}" async></script>'
+    )
+    expect(page.locator("main")).to_contain_text("</body>")
+    expect(page.locator("textarea[name=allowed_origins]")).to_have_value("https://www.praxis-nord.example")
+    ui.shot("created")
+
+    page.locator("#chat-widget-state details summary").click()
+    page.get_by_role("button", name=ui.t("Yes, replace the key")).click()
+    expect(ui.flash()).to_contain_text(
+        ui.t("The widget has a new key. Replace the script tag on the clinic's pages now.")
+    )
+    expect(page.locator("#chat-widget-key")).not_to_have_text(key)
+    page.set_viewport_size({"width": 390, "height": 844})
+    ui.shot("new-key-phone")
