@@ -40,6 +40,8 @@
     return node;
   }
   function show(node, visible) { node.hidden = !visible; }
+  function each(nodes, handle) { Array.prototype.forEach.call(nodes, handle); }
+  function post(path, body) { return call("POST", path, body || {}); }
 
   function call(method, path, body) {
     var headers = { "X-Widget-Key": key };
@@ -138,7 +140,7 @@
       event.preventDefault();
       details = { name: name.value.trim(), email: email.value.trim(), phone: phone.value.trim() };
       clearErrors(form);
-      call("POST", "sessions?lang=" + encodeURIComponent(lang), {
+      post("sessions?lang=" + encodeURIComponent(lang), {
         language: language.value, topic: topic.value, name: details.name,
         email: details.email || null, phone: details.phone || null, consent: consent.checked
       }).then(function (r) {
@@ -152,8 +154,8 @@
   }
 
   function clearErrors(form) {
-    Array.prototype.forEach.call(form.querySelectorAll(".error"), function (node) { node.remove(); });
-    Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (node) { node.removeAttribute("aria-invalid"); });
+    each(form.querySelectorAll(".error"), function (node) { node.remove(); });
+    each(form.querySelectorAll("[aria-invalid]"), function (node) { node.removeAttribute("aria-invalid"); });
   }
   function refused(form, data) {
     var input = data && data.field ? form.querySelector("[name='" + data.field + "']") : null;
@@ -190,7 +192,7 @@
     ui.composer = el("form", { "class": "composer", on: { submit: send } }, [ui.text, el("button", { type: "submit", "class": "primary", text: T.send })]);
     ui.actions = el("div", { "class": "actions" }, [
       ui.transcriptButton = el("button", { type: "button", text: T.transcript, on: { click: function () { show(ui.transcript, ui.transcript.hidden); } } }),
-      ui.endButton = el("button", { type: "button", text: T.end, on: { click: function () { call("POST", "end", {}).then(update); } } }),
+      ui.endButton = el("button", { type: "button", text: T.end, on: { click: function () { post("end").then(update); } } }),
       ui.newButton = el("button", { type: "button", text: T.new_chat, on: { click: restart } })
     ]);
     [ui.list, ui.typing, ui.notice, ui.status, ui.leave, ui.composer, ui.transcript, ui.actions].forEach(function (n) { ui.body.appendChild(n); });
@@ -241,13 +243,13 @@
       item.appendChild(el("details", { "class": "article" }, [el("summary", { text: a.title }), el("p", { dir: rtl() ? "rtl" : "auto", text: a.body })]));
     });
     item.appendChild(el("div", { "class": "choices" }, [
-      (m.articles || []).length ? el("button", { type: "button", "class": "answered", text: T.answered, on: { click: function () { call("POST", "answered", {}).then(update); } } }) : null,
+      (m.articles || []).length ? el("button", { type: "button", "class": "answered", text: T.answered, on: { click: function () { post("answered").then(update); } } }) : null,
       el("button", { type: "button", "class": "person primary", text: T.person, on: { click: handover } })
     ]));
   }
 
   function handover() {
-    call("POST", "handover", {}).then(function (r) {
+    post("handover").then(function (r) {
       if (r.status === 409 && r.data.code === "unavailable") return unavailable(r.data.reason);
       update(r);
     });
@@ -256,7 +258,7 @@
   function unavailable(reason) {
     ui.notice.textContent = (reason === "closed" ? T.closed : T.nobody) + " " + T.leave_intro;
     show(ui.notice, true); show(ui.leave, true); show(ui.composer, false);
-    Array.prototype.forEach.call(ui.list.querySelectorAll(".choices"), function (node) { show(node, false); });
+    each(ui.list.querySelectorAll(".choices"), function (node) { show(node, false); });
     ui.leave.querySelector("textarea").focus();
   }
 
@@ -267,7 +269,7 @@
     ui.body.setAttribute("data-state", state);
     show(ui.composer, !ended); show(ui.leave, false);
     show(ui.endButton, !ended); show(ui.newButton, ended);
-    Array.prototype.forEach.call(ui.list.querySelectorAll(".choices"), function (node, i, all) {
+    each(ui.list.querySelectorAll(".choices"), function (node, i, all) {
       show(node, state === "assistant" && i === all.length - 1);
     });
     var notice = state === "waiting" ? T.waiting : ended ? ({ answered: T.answered_end, left_message: T.left, agent_closed: T.agent_closed }[session.ended_reason] || T.ended) : "";
@@ -284,7 +286,7 @@
     pendingKey = pendingKey || (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now());
     var button = ui.composer.querySelector("button");
     button.disabled = true;
-    call("POST", "messages", { body: body, client_key: pendingKey }).then(function (r) {
+    post("messages", { body: body, client_key: pendingKey }).then(function (r) {
       button.disabled = false;
       // Refused or not delivered: the text stays in the box and the same key goes with the next try, so a
       // message that did arrive is never stored twice.
@@ -299,19 +301,19 @@
   function typing() {
     if (!session || session.state !== "active" || Date.now() - lastTyping < 3000) return;
     lastTyping = Date.now();
-    call("POST", "typing", {});
+    post("typing");
   }
 
   function markRead() {
     if (!session || session.state === "ended" || ui.panel.hidden || !lastId) return;
     clearTimeout(readTimer);
-    readTimer = setTimeout(function () { call("POST", "read", { up_to: lastId }); }, 300);
+    readTimer = setTimeout(function () { post("read", { up_to: lastId }); }, 300);
   }
 
   function readMark() {
     if (!ui.list) return;
     var mine = ui.list.querySelectorAll("li.visitor"), last = mine[mine.length - 1];
-    Array.prototype.forEach.call(ui.list.querySelectorAll(".read"), function (node) { node.remove(); });
+    each(ui.list.querySelectorAll(".read"), function (node) { node.remove(); });
     if (last && +last.getAttribute("data-id") <= readUpTo) last.appendChild(el("span", { "class": "read", text: T.read }));
   }
 
@@ -327,7 +329,7 @@
       event.preventDefault();
       clearErrors(form);
       if (!email.value.trim() && !phone.value.trim()) return refused(form, { field: "email", error: T.leave_needs_contact });
-      call("POST", "leave-message", { body: body.value.trim(), email: email.value.trim() || null, phone: phone.value.trim() || null })
+      post("leave-message", { body: body.value.trim(), email: email.value.trim() || null, phone: phone.value.trim() || null })
         .then(function (r) { if (!r.ok) return refused(form, r.data); update(r); });
     });
     return form;
@@ -341,7 +343,7 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clearErrors(form);
-      call("POST", "transcript", email.value.trim() ? { email: email.value.trim() } : {}).then(function (r) {
+      post("transcript", email.value.trim() ? { email: email.value.trim() } : {}).then(function (r) {
         if (!r.ok) return refused(form, r.data);
         form.textContent = "";
         form.appendChild(el("p", { "class": "done", role: "status", text: T.transcript_sent }));
