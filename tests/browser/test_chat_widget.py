@@ -14,9 +14,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from app.chat.models import ChatSession
 from app.extensions import db
-from app.hotline.models import Channel, Topic
+from app.hotline.models import Channel, Contact, Topic
 from app.knowledge.models import KnowledgeArticle
 from app.push import present_users
 from app.tenancy import tenant_context
@@ -240,3 +242,49 @@ def test_manager_sets_up_the_widget_and_copies_its_script_tag(app, chromium_page
     expect(page.locator("#chat-widget-key")).not_to_have_text(key)
     page.set_viewport_size({"width": 390, "height": 844})
     ui.shot("new-key-phone")
+
+
+def test_with_nobody_at_the_desk_the_patient_leaves_a_message_instead(
+    app, live_server, two_tenants, clinic_site, person, create_queue, create_chat_widget
+):
+    a = two_tenants.a
+    site, write_page = clinic_site
+    create_queue(a.id, "Chat EN", language="en", channel=Channel.CHAT, topic=Topic.APPOINTMENTS)
+    messages_queue = create_queue(a.id, "Messages EN", language="en", channel=Channel.EMAIL)
+    key = create_chat_widget(a.id, origins=(site,), message_queue_id=messages_queue)
+    write_page(f"{live_server}/static/widget/chat.js", key)
+
+    patient = person("en", 390, 844)
+    patient.flow = FLOW + "-message"
+    page = patient.page
+    page.goto(site + "/")
+    page.locator("button.launcher").click()
+    panel = page.locator("section.panel")
+    panel.locator("input[name=name]").fill("Ben")
+    panel.locator("input[name=consent]").check()
+    panel.get_by_role("button", name=patient.t("Start the chat")).click()
+    panel.locator("li.assistant").last.get_by_role("button", name=patient.t("Talk to a person")).click()
+
+    # Nobody is present: no chat nobody would answer, but the offer to leave a message.
+    notice = panel.locator("p.notice")
+    expect(notice).to_contain_text(patient.t("Nobody is free to chat right now."))
+    expect(panel.locator("form.composer")).to_be_hidden()
+    leave = panel.locator("form.leave")
+    leave.locator("textarea[name=body]").fill("Please call me about my <i>results</i>.")
+    leave.get_by_role("button", name=patient.t("Send the message")).click()
+    expect(leave.locator("p.error")).to_have_text(
+        patient.t("Enter your e-mail address or your phone number so that we can answer you.")
+    )
+    # The browser reports the refused handover (409) on its console: expected, this once.
+    assert all("status of 409" in problem for problem in patient.problems)
+    patient.problems.clear()
+    patient.shot("leave-a-message")
+    leave.locator("input[name=phone]").fill("+49 30 1234567")
+    leave.get_by_role("button", name=patient.t("Send the message")).click()
+    expect(notice).to_have_text(patient.t("Thank you. We have your message and will get back to you."))
+    expect(panel.get_by_role("button", name=patient.t("Start a new chat"))).to_be_visible()
+    patient.shot("message-left")
+    with app.app_context(), tenant_context(a.id):
+        [session] = db.session.scalars(select(ChatSession)).all()
+        assert (session.state, session.end_reason, session.visitor_phone) == ("ended", "left_message", "+49301234567")
+        assert db.session.get(Contact, session.contact_id).channel != Channel.CHAT
