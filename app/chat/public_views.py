@@ -93,7 +93,8 @@ def _visitor_key() -> str:
     return "chat-visitor:" + hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-limiter.limit(_ip_rate, key_func=get_remote_address)(bp)
+# Every call counts against its IP, one count over all the widget's calls; some views add a limit of their own.
+per_ip = limiter.shared_limit(_ip_rate, scope="chat-ip", key_func=get_remote_address)
 
 
 # --- before and after every call ---------------------------------------------------------------------------
@@ -183,6 +184,7 @@ def _session_json(session: ChatSession) -> dict:
 
 
 @bp.get("/config")
+@per_ip
 def config():
     tenant = current_tenant()
     widget = current_widget()
@@ -197,6 +199,7 @@ def config():
 
 
 @bp.post("/sessions")
+@per_ip
 @limiter.limit(_start_rate, key_func=get_remote_address)
 def start():
     data = _body()
@@ -215,12 +218,14 @@ def start():
 
 
 @bp.get("/session")
+@per_ip
 def resume():
     session = _session()
     return jsonify(session=_session_json(session), messages=messages_data(session, messages_after(session.id)))
 
 
 @bp.post("/messages")
+@per_ip
 @limiter.limit(_visitor_rate, key_func=_visitor_key)
 def post_message():
     session = _session()
@@ -232,16 +237,19 @@ def post_message():
 
 
 @bp.post("/answered")
+@per_ip
 def answered():
     return jsonify(session=_session_json(sessions.answered(_session())))
 
 
 @bp.post("/handover")
+@per_ip
 def hand_over():
     return jsonify(session=_session_json(handover.hand_over(_session())))
 
 
 @bp.post("/leave-message")
+@per_ip
 @limiter.limit(_visitor_rate, key_func=_visitor_key)
 def leave_message():
     session = _session()
@@ -251,6 +259,7 @@ def leave_message():
 
 
 @bp.post("/typing")
+@per_ip
 @limiter.limit(_signal_rate, key_func=_visitor_key)
 def typing():
     sessions.visitor_typing(_session())
@@ -258,6 +267,7 @@ def typing():
 
 
 @bp.post("/read")
+@per_ip
 @limiter.limit(_signal_rate, key_func=_visitor_key)
 def read():
     sessions.mark_read(_session(), _body().get("up_to"))
@@ -265,11 +275,13 @@ def read():
 
 
 @bp.post("/end")
+@per_ip
 def end():
     return jsonify(session=_session_json(sessions.end_session(_session())))
 
 
 @bp.post("/transcript")
+@per_ip
 @limiter.limit(_visitor_rate, key_func=_visitor_key)
 def transcript():
     session = _session()
@@ -292,6 +304,7 @@ def _resume_after() -> int:
 
 
 @bp.get("/stream")
+@per_ip
 def stream():
     session = _session()
     after = _resume_after()

@@ -1,4 +1,4 @@
-"""What the widget's API answers: a session and its messages as JSON (the contract in docs/chat.md).
+"""What the widget's API answers: a session and its messages as JSON (the contract of app/chat/public_views.py).
 
 Texts are returned as stored, never as markup: the widget shows them as text (textContent). System messages
 are stored as codes and read here in words of the patient's language. Agents are named by first name only.

@@ -37,6 +37,7 @@ from app.extensions import db
 from app.hotline.models import Topic
 from app.hotline.services import abandon_contact, get_contact, patient_wrote
 from app.i18n import _l
+from app.input_rules import control_character_message
 from app.patients.services import pseudonym, reference_for_email, reference_for_phone
 from app.tenants.services import current_tenant
 
@@ -126,7 +127,7 @@ def clean_body(value, field: str = "body") -> str:
     if len(body) > BODY_MAX:
         raise DomainError(_l("A message can be at most %(n)s characters long.", n=BODY_MAX), field)
     if has_control_characters(body, multiline=True):
-        raise DomainError(_l("Remove the invisible control characters (such as a NUL byte) from this text."), field)
+        raise DomainError(control_character_message(multiline=True), field)
     return body
 
 

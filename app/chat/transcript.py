@@ -55,7 +55,8 @@ def transcript_text(session: ChatSession) -> tuple[str, str]:
         }
         lines = [_("Your chat with %(clinic)s (times in UTC).", clinic=clinic), ""]
         for message in messages:
-            author = message["agent_name"] or _("Agent") if message["author"] == "agent" else authors[message["author"]]
+            agent = message["author"] == "agent"
+            author = (message["agent_name"] or _("Agent")) if agent else authors[message["author"]]
             lines.append(f"[{message['created_at'][:16].replace('T', ' ')}] {author}:")
             lines.append(message["body"])
             lines.extend(f"  - {article['title']}" for article in message["articles"])

@@ -107,8 +107,12 @@ def test_the_stream_refuses_a_bad_resume_point(visitor):
     assert response.status_code == 400
 
 
+# Limits in these tests count per day: a fixed window of a minute could turn over in the middle of a test
+# (the run's clock starts on a full minute), and "per day" states the same rule with a lower number.
+
+
 def test_one_visitors_flood_is_refused_while_another_clinics_visitor_is_served(app, visitor):
-    app.config["CHAT_VISITOR_RATE"] = "5 per minute"
+    app.config["CHAT_VISITOR_RATE"] = "5 per day"
     try:
         flooder, other = visitor("a"), visitor("b")
         flooder.start()
@@ -125,9 +129,21 @@ def test_one_visitors_flood_is_refused_while_another_clinics_visitor_is_served(a
 
 
 def test_session_starts_are_limited_per_ip(app, visitor):
-    app.config["CHAT_START_RATE"] = "3 per minute"
+    app.config["CHAT_START_RATE"] = "3 per day"
     try:
         answers = [visitor("a").start().status_code for _ in range(4)]
         assert answers == [201, 201, 201, 429]
     finally:
         app.config.pop("CHAT_START_RATE")
+
+
+def test_every_call_also_counts_against_the_ip(app, visitor):
+    app.config["CHAT_IP_RATE"] = "6 per day"
+    try:
+        patient = visitor("a")
+        patient.start()
+        answers = [patient.say(f"message {n}").status_code for n in range(8)]
+        assert 429 in answers
+        assert answers[: answers.index(429)] == [201] * answers.index(429)
+    finally:
+        app.config.pop("CHAT_IP_RATE")
