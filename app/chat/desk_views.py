@@ -68,6 +68,7 @@ def panel(contact_id: int):
     """The chat beside the contact, as an HTML fragment the contact page puts in place (and re-fetches)."""
     contact = hotline.get_contact(contact_id)
     shown = desk.panel(contact)
+    # Every showing of a transcript is a read of patient data, the re-fetches on news included.
     audit.record("chat.viewed", object_type="contact", object_id=contact.id)
     return render_template(
         "chat/_desk_panel.html",
@@ -113,7 +114,8 @@ def read(contact_id: int):
     contact = hotline.get_contact(contact_id)
     try:
         up_to = _input().get("up_to")
-        if isinstance(up_to, str) and up_to.isdigit() and len(up_to) < 11:
+        # A form sends text; only ASCII digits ("²" is a digit to Python, not to int()).
+        if isinstance(up_to, str) and up_to.isascii() and up_to.isdigit() and len(up_to) < 11:
             up_to = int(up_to)
         if not isinstance(up_to, int) or isinstance(up_to, bool) or not 0 <= up_to < 2**31:
             raise BadInput(_BAD_VALUE, "up_to")

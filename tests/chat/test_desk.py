@@ -395,12 +395,22 @@ def test_a_message_of_exactly_2000_characters_is_taken(app, login_as, chats):
     assert _json_post(agent, _url(a, "reply"), {"body": "y" * 2000}).status_code == 201
 
 
-@pytest.mark.parametrize("up_to", ["x", -1, 2**31, None, True, [1], "99999999999"])
+@pytest.mark.parametrize("up_to", ["x", -1, 2**31, None, True, [1], "99999999999", "²", "1.5"])
 def test_bad_read_marks_are_refused(app, login_as, chats, up_to):
     a = chats.a
     agent = login_as(a.agent)
     _claim(agent, a)
     assert _json_post(agent, _url(a, "read"), {"up_to": up_to}).status_code == 400
+
+
+def test_a_form_post_may_mark_read_with_a_number_as_text(app, login_as, chats):
+    a = chats.a
+    agent = login_as(a.agent)
+    _claim(agent, a)
+    last = max(m.id for m in _all(app, a))
+    assert agent.post(_url(a, "read"), {"up_to": str(last)}).status_code == 204
+    assert _session(app, a).agent_read_id == last
+    assert agent.post(_url(a, "read"), {"up_to": "²"}).status_code == 400
 
 
 def test_a_json_body_that_is_no_object_is_refused(app, login_as, chats):
