@@ -84,8 +84,9 @@ def demo_command(host: str, port: int, mail_port: int):
         "SECRET_KEY": current_app.config["SECRET_KEY"],
         "PUBLIC_BASE_URL": f"http://{host}:{port}",
     }
+    # Threaded workers: every open live page and chat widget holds a thread (docs/operator-guide.md, 2.13).
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
-                "--graceful-timeout", "10", "wsgi:app"]  # fmt: skip
+                "--worker-class", "gthread", "--threads", "32", "--graceful-timeout", "10", "wsgi:app"]  # fmt: skip
     mail_port = _port_or_any_free(host, mail_port)
     mail_gateway = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-gateway", "--host", host,
                     "--port", str(mail_port)]  # fmt: skip

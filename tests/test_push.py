@@ -1,6 +1,6 @@
 """The transport of live updates (app/push.py): Redis pub/sub between processes, server-sent events out.
 
-Proved against the real things: gunicorn processes (tests/infra/live_server.py) for streams, the test
+Proved against the real things: gunicorn processes (tests/infra/gunicorn_server.py) for streams, the test
 Redis for pub/sub, a closed port for "Redis is down". Where a test must show that something did NOT
 arrive, it publishes a marker after it and waits for the marker: Redis delivers one publisher's messages
 in order, so whatever had been sent before the marker has arrived by then.
@@ -21,7 +21,7 @@ from app.hotline import services
 from app.hotline.models import ContactNote
 from app.tenancy import tenant_context
 from tests.conftest import PASSWORD
-from tests.infra.live_server import free_port
+from tests.infra.gunicorn_server import free_port
 
 MARKER = {"kind": "queue", "id": -1}
 
@@ -108,6 +108,7 @@ def test_a_rolled_back_change_publishes_nothing(app, two_tenants, create_queue, 
             contact.subject = "Not kept either"
             db.session.flush()  # the listener saw the note and the change
             db.session.rollback()
+            db.session.commit()  # the session's next commit must not send what was rolled back
         push.publish(channel, MARKER)
         assert _drain_until_marker(mailbox) == []
         with tenant_context(tenant):
@@ -176,11 +177,11 @@ def _login(server, app, user_id):
 
 
 def test_a_change_committed_by_one_process_reaches_a_stream_served_by_another(
-    app, two_tenants, create_queue, create_contact, live_server
+    app, two_tenants, create_queue, create_contact, gunicorn_server
 ):
     tenant = two_tenants.a
     contact_id = create_contact(tenant.id, create_queue(tenant.id, "Desk"))
-    streaming, writing = live_server(), live_server()
+    streaming, writing = gunicorn_server(), gunicorn_server()
     watcher = _login(streaming, app, tenant.supervisor).stream(f"/t/{tenant.slug}/live/stream")
     assert watcher.status == 200
     assert watcher.response_headers["Content-Type"].startswith("text/event-stream")
@@ -197,9 +198,9 @@ def test_a_change_committed_by_one_process_reaches_a_stream_served_by_another(
         watcher.close()
 
 
-def test_redis_down_a_stream_still_opens_and_beats(app, two_tenants, live_server):
+def test_redis_down_a_stream_still_opens_and_beats(app, two_tenants, gunicorn_server):
     """Streams go on without Redis: heartbeats (and their re-reads) continue; nothing answers 5xx."""
-    server = live_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    server = gunicorn_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     tenant = two_tenants.a
     watcher = _login(server, app, tenant.agent).stream(f"/t/{tenant.slug}/live/stream")
     try:

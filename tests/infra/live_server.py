@@ -2,7 +2,7 @@
 like the test app, and a small HTTP client that signs in, posts forms and reads event streams.
 
 The Flask test client runs the app in the test's own process and reads a response only when asked; a
-stream needs a server that holds it open while other processes publish. `live_server()` starts one
+stream needs a server that holds it open while other processes publish. `gunicorn_server()` starts one
 gunicorn (its master and workers in their own process group) on a free loopback port and waits until
 it answers; `kill()` SIGKILLs the whole tree, as a host that dies would, `stop()` ends it politely.
 """
@@ -81,17 +81,24 @@ class LiveServer:
 
 
 def start_live_server(
-    env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 16, port: int | None = None
+    env: dict[str, str],
+    *,
+    log: Path,
+    workers: int = 1,
+    threads: int = 16,
+    port: int | None = None,
+    application: str = "wsgi:app",
+    pinned: bool = True,
 ) -> LiveServer:
-    """`gunicorn wsgi:app -k gthread` on loopback, on the test's pinned clock, output to `log`."""
+    """`gunicorn wsgi:app -k gthread` on loopback, on the test's pinned clock (unless not `pinned`), output to
+    `log`."""
     port = port or free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     arguments = [
         sys.executable,
-        "-m",
-        "tests.infra.pinned",
+        *(["-m", "tests.infra.pinned"] if pinned else []),
         gunicorn,
-        "wsgi:app",
+        application,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -109,7 +116,7 @@ def start_live_server(
         process = subprocess.Popen(
             arguments,
             cwd=ROOT,
-            env={**env, **clock.child_env()},
+            env={**env, **(clock.child_env() if pinned else {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -132,8 +139,8 @@ def live_env(app, tmp_path):
 
 
 @pytest.fixture
-def live_server(live_env, tmp_path):
-    """Start gunicorn servers for one test: `live_server(workers=…, **env)`; all are ended afterwards."""
+def gunicorn_server(live_env, tmp_path):
+    """Start gunicorn servers for one test: `gunicorn_server(workers=…, **env)`; all are ended afterwards."""
     started: list[LiveServer] = []
 
     def _start(*, workers: int = 1, threads: int = 16, port: int | None = None, **extra_env: str) -> LiveServer:
@@ -145,6 +152,18 @@ def live_server(live_env, tmp_path):
     yield _start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def web_server(app, tmp_path_factory):
+    """One gunicorn (two workers) shared by the session's tests that only need a server to stream from: its
+    state is all in PostgreSQL and Redis, which every test empties. Tests that change the server's own
+    settings, or kill it, start their own with `gunicorn_server`."""
+    folder = tmp_path_factory.mktemp("web-server")
+    env = worker_env(app, folder, PUSH_HEARTBEAT_SECONDS=TEST_HEARTBEAT_SECONDS)
+    server = start_live_server(env, log=folder / "gunicorn.log", workers=2)
+    yield server
+    server.stop()
 
 
 # --- a client --------------------------------------------------------------------------------------------
@@ -189,10 +208,33 @@ class LiveClient:
     def get(self, path: str, **headers: str) -> Answer:
         return self.request("GET", path, headers=headers)
 
-    def post(self, path: str, data: dict | None = None) -> Answer:
+    def csrf_token(self) -> str:
         if self._csrf is None:
             self._csrf = _CSRF.search(self.get("/login").body).group(1)
-        return self.request("POST", path, {"csrf_token": self._csrf, **(data or {})})
+        return self._csrf
+
+    def post(self, path: str, data: dict | None = None) -> Answer:
+        return self.request("POST", path, {"csrf_token": self.csrf_token(), **(data or {})})
+
+    def post_json(self, path: str, payload: dict, **headers: str) -> Answer:
+        """A JSON POST, as a page's script sends it (the CSRF token in `X-CSRFToken` once signed in)."""
+        request = Request(
+            self.base_url + path,
+            data=json.dumps(payload).encode(),
+            method="POST",
+            headers={
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **headers,
+            },
+        )
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return Answer(response.status, dict(response.headers), response.read().decode())
+        except urllib.error.HTTPError as error:
+            with error:
+                return Answer(error.code, dict(error.headers), error.read().decode())
 
     def login(self, email: str, password: str) -> None:
         answer = self.post("/login", {"email": email, "password": password})
@@ -271,7 +313,7 @@ class EventReader:
                     data.append(line[5:].strip())
                 elif line.startswith("id:"):
                     event_id = line[3:].strip()
-        except (OSError, ValueError, http.client.HTTPException):
+        except Exception:  # noqa: BLE001, S110 - the stream ended: closed by either side, mid-read (close() runs elsewhere)
             pass
         finally:
             with self._changed:

@@ -1,16 +1,25 @@
-// Live pages (no inline script: strict CSP). Every 10 seconds while the tab is visible, one request:
+// Live pages (no inline script: strict CSP), pushed by the clinic's event stream (data-stream-url, served by
+// app/hotline/live_views.py) instead of polled:
 // - the live queue table (table.live-queues, data-live-url) gets its counts in place;
 // - a watched page (.activity-watch: data-activity-url, data-activity-cursor, the cursor it was drawn with)
 //   learns whether anything it shows changed and then reveals its banner, whose words and reload link the
 //   server rendered; elements marked data-activity-field get the answer's value of that name.
+// An event only says what changed (a contact's or a queue's id); the page then asks its own URL once, as it
+// did when it polled, so the comparison of cursors stays the server's. A contact's page (data-contact-id)
+// asks only about its own contact; a list asks about any. While the stream is down (EventSource reconnects
+// by itself) the page asks every 60 seconds instead, and once more when the stream is back.
+// Times in the queue table count on by themselves every second; a time to breach that passes its warning
+// mark (data-warn-at) or zero asks the server again (the breached count and the urgency are its to say).
 // The workspace and supervisor pages watch the same URL that counts their queues, so it is asked once.
 (function () {
   "use strict";
-  var INTERVAL = 10000;
+  var FALLBACK_INTERVAL = 60000;
   var table = document.querySelector("table.live-queues");
   var watch = document.querySelector(".activity-watch[data-activity-url]");
   if (!table && !watch) { return; }
   var busy = false;
+  var again = false;
+  var fallback = null;
 
   function duration(seconds) {
     var sign = seconds < 0 ? "\u2212" : "";
@@ -28,6 +37,16 @@
     return url.toString();
   }
 
+  function showDuration(cell, value) {
+    if (value === null || value === undefined) {
+      delete cell.dataset.seconds;
+      cell.textContent = "\u2014";
+    } else {
+      cell.dataset.seconds = String(value);
+      cell.textContent = duration(value);
+    }
+  }
+
   function showQueues(queues) {
     queues.forEach(function (queue) {
       var row = table.querySelector('tr[data-queue="' + queue.id + '"]');
@@ -35,8 +54,9 @@
       row.className = "urgency-" + queue.urgency;
       row.querySelectorAll("[data-field]").forEach(function (cell) {
         var value = queue[cell.dataset.field];
-        if (value === null) { cell.textContent = "\u2014"; }
-        else { cell.textContent = cell.dataset.format === "duration" ? duration(value) : String(value); }
+        if (cell.dataset.format === "duration") { showDuration(cell, value); }
+        else if (value === null) { cell.textContent = "\u2014"; }
+        else { cell.textContent = String(value); }
       });
     });
   }
@@ -53,9 +73,12 @@
     }
   }
 
+  // One question at a time; news that arrives meanwhile asks once more when the answer is in.
   function refresh() {
-    if (busy || document.hidden) { return; }
+    if (document.hidden) { return; }  // a hidden tab catches up when it is shown again
+    if (busy) { again = true; return; }
     busy = true;
+    again = false;
     fetch(address(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
@@ -64,10 +87,64 @@
         if (watch) { showActivity(data); }
       })
       .catch(function () { /* offline for a moment, or signed out: keep what is shown */ })
-      .then(function () { busy = false; });
+      .then(function () {
+        busy = false;
+        if (again) { refresh(); }
+      });
   }
 
-  setInterval(refresh, INTERVAL);
-  // Back to a hidden tab: catch up at once instead of waiting for the next tick.
+  // The times count on between answers: waits grow, times to breach shrink.
+  function tick() {
+    if (!table) { return; }
+    var crossed = false;
+    table.querySelectorAll('[data-format="duration"][data-seconds]').forEach(function (cell) {
+      var value = Number(cell.dataset.seconds);
+      if (cell.dataset.field !== "seconds_to_first_breach") { showDuration(cell, value + 1); return; }
+      var warnAt = Number(cell.dataset.warnAt || 0);
+      if ((value >= warnAt && value - 1 < warnAt) || (value > 0 && value - 1 <= 0)) { crossed = true; }
+      showDuration(cell, value - 1);
+    });
+    if (crossed) { refresh(); }
+  }
+
+  function concerns(data) {
+    var contactId = watch && watch.dataset.contactId;
+    if (!contactId) { return true; }
+    return String(data.id) === contactId;
+  }
+
+  function startFallback() {
+    if (fallback === null) { fallback = setInterval(refresh, FALLBACK_INTERVAL); }
+  }
+
+  function stopFallback() {
+    if (fallback !== null) { clearInterval(fallback); fallback = null; }
+  }
+
+  function listen(url) {
+    var source = new EventSource(url);
+    function heard(event) {
+      var data;
+      try { data = JSON.parse(event.data); } catch (error) { return; }
+      if (concerns(data)) { refresh(); }
+    }
+    // `chat` events (typing, messages of a chat) are the chat panel's (js/chat-desk.js): no cursor shows them.
+    source.addEventListener("contact", heard);
+    if (table || !(watch && watch.dataset.contactId)) { source.addEventListener("queue", heard); }
+    // Open (again): whatever happened while the stream was away is asked for once.
+    source.addEventListener("open", function () { stopFallback(); refresh(); });
+    source.addEventListener("error", function () {
+      startFallback();
+      // Refused for good (signed out, no longer a member): EventSource gives up; the slow poll goes on.
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(function () { listen(url); }, FALLBACK_INTERVAL);
+      }
+    });
+  }
+
+  var streamUrl = (watch && watch.dataset.streamUrl) || (table && table.dataset.streamUrl);
+  if (streamUrl && window.EventSource) { listen(streamUrl); } else { startFallback(); }
+  if (table) { setInterval(tick, 1000); }
+  // Back to a hidden tab: catch up at once.
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
 })();
