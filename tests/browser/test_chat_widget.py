@@ -110,17 +110,11 @@ def test_patient_asks_the_assistant_then_an_agent_answers_in_german_live(
     key = create_chat_widget(a.id, origins=(site,), privacy_notice_url="https://praxis-nord.example/privacy")
     write_page(f"{live_server}/static/widget/chat.js", key)
 
-    # The agent is at the desk first (German interface): the staff stream marks them present.
+    # The agent is at the desk first (German interface): the workspace's staff stream marks them present.
     agent = person("de", 1280, 900)
     agent.flow = FLOW + "-agent"
     agent.login("agent-a@example.test")
     agent.goto(f"/t/{a.slug}/workspace")
-    if not agent.page.evaluate(
-        "() => performance.getEntriesByType('resource').some(e => e.name.includes('/live/stream'))"
-    ):
-        # The workspace does not hold the staff stream itself (yet): the agent's browser opens it as the
-        # desk's scripts do, so the agent is present as they are with the desk open.
-        agent.page.evaluate("url => { window.staffStream = new EventSource(url); }", f"/t/{a.slug}/live/stream")
     _wait_for(lambda: _present(app, a.id, a.agent), "the agent is never marked present")
 
     # The patient on the clinic's website, on a phone.
