@@ -160,6 +160,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.campaigns.views import public_bp as campaigns_public_bp
     from app.chat.desk_views import bp as chat_desk_bp
     from app.chat.public_views import bp as chat_public_bp
+    from app.chat.settings_views import bp as chat_settings_bp
+    from app.chat.widget_texts import bp as chat_widget_texts_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -210,6 +212,8 @@ def _register_blueprints(app: Flask) -> None:
         mail_webhook_bp,
         campaigns_bp,
         campaigns_public_bp,
+        chat_settings_bp,
+        chat_widget_texts_bp,
         chat_public_bp,
         appointments_bp,
         compliance_bp,
