@@ -585,7 +585,7 @@ CHAT_AGENT = "agent.de@provider.example"  # speaks German and English: answers b
 DEMO_SITE_PORT = 8090
 DEMO_SITE_HOST = "127.0.0.1"
 # Where the widget's script is served from by the web app, relative to its base URL (app/static/chat/).
-WIDGET_SCRIPT_PATH = "/static/chat/widget.js"
+WIDGET_SCRIPT_PATH = "/static/widget/chat.js"
 
 DEMO_ARTICLES = {
     "de": [

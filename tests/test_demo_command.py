@@ -71,7 +71,7 @@ def _serves_the_login_page(instance: Path) -> None:
     assert f"website with the chat widget at http://127.0.0.1:{site_port}/" in output
     assert site is not None, output
     assert re.search(
-        rf'<script src="http://127\.0\.0\.1:{port}/static/chat/widget\.js" data-key="pk_demo_[\w-]+"', site
+        rf'<script src="http://127\.0\.0\.1:{port}/static/widget/chat\.js" data-key="pk_demo_[\w-]+"', site
     )
     assert (instance / "pg" / "PG_VERSION").exists()
     # The embedded redis-server and PostgreSQL (they run in the instance folder) were shut down with the demo.

@@ -92,7 +92,7 @@ def test_commands_run_beside_the_demo_share_its_servers_and_leave_login_working(
         page = response.read().decode()
     assert re.findall(r"<script[^>]*>", page) == [
         re.search(
-            rf'<script src="http://127\.0\.0\.1:{port}/static/chat/widget\.js" data-key="pk_demo_[\w-]+" async>', page
+            rf'<script src="http://127\.0\.0\.1:{port}/static/widget/chat\.js" data-key="pk_demo_[\w-]+" async>', page
         ).group(0)
     ]
 

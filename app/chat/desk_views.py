@@ -68,8 +68,9 @@ def panel(contact_id: int):
     """The chat beside the contact, as an HTML fragment the contact page puts in place (and re-fetches)."""
     contact = hotline.get_contact(contact_id)
     shown = desk.panel(contact)
-    # Every showing of a transcript is a read of patient data, the re-fetches on news included.
-    audit.record("chat.viewed", object_type="contact", object_id=contact.id)
+    # Every showing of a transcript is a read of patient data, the re-fetches on news included: recorded as
+    # the contact page records its view, so the trail's filter and the patient's export show it alike.
+    audit.record("contact.viewed", object_type="contact", object_id=contact.id)
     return render_template(
         "chat/_desk_panel.html",
         contact=contact,

@@ -32,16 +32,15 @@ def handed_over(two_tenants, create_queue, create_chat_session):
 
 @pytest.mark.tenant_isolation
 def test_the_desks_chat_panel_records_who_read_the_transcript_like_a_contact_page(app, handed_over):
-    """Fails until the desk's panel view (/t/<slug>/chats/<session id>/panel) records its view: the one line is
-    `audit.record("contact.viewed", object_type="contact", object_id=session.contact_id)` in that view."""
+    """The desk's chat panel (/t/<slug>/chats/<contact id>/panel) records its view as the contact page does."""
     a, b = handed_over.a, handed_over.b
-    response = _login_from_ip(app, a.agent).get(f"/t/{a.slug}/chats/{a.chat}/panel")
+    response = _login_from_ip(app, a.agent).get(f"/t/{a.slug}/chats/{a.contact}/panel")
     assert response.status_code == 200
     [event] = _views(app, a.id)
     assert (event.object_type, event.object_id) == ("contact", str(a.contact))
     assert (event.actor_id, event.ip_address) == (a.agent, CLIENT_IP)
     # Another clinic's chat is not found, and nothing is recorded in either clinic.
-    assert _login_from_ip(app, a.agent).get(f"/t/{a.slug}/chats/{b.chat}/panel").status_code == 404
+    assert _login_from_ip(app, a.agent).get(f"/t/{a.slug}/chats/{b.contact}/panel").status_code == 404
     assert len(_views(app, a.id)) == 1 and _views(app, b.id) == []
 
 
