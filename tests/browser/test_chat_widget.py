@@ -61,8 +61,13 @@ def clinic_site(tmp_path):
 
 @pytest.fixture
 def person(app, live_server, chromium_browser):
-    """A person at a browser of their own: (Ui, context); every context is closed at the end."""
+    """A person at a browser of their own: a Ui; every context is closed at the end.
+
+    What one side does reaches the other through several hops (a request, Redis, a stream, a re-read), on a
+    machine shared with other work: assertions wait up to 15 s for it here instead of Playwright's 5 s.
+    """
     contexts = []
+    expect.set_options(timeout=15_000)
 
     def _open(language: str, width: int, height: int) -> Ui:
         context = chromium_browser.new_context(
@@ -73,9 +78,12 @@ def person(app, live_server, chromium_browser):
         contexts.append(context)
         return Ui(context.new_page(), app, live_server, FLOW, language)
 
-    yield _open
-    for context in contexts:
-        context.close()
+    try:
+        yield _open
+    finally:
+        expect.set_options(timeout=5_000)  # Playwright's default, for the other browser tests
+        for context in contexts:
+            context.close()
 
 
 def _present(app, tenant_id: int, user_id: int) -> bool:
