@@ -84,8 +84,11 @@ class _Heard:
 
     def __enter__(self):
         with self.app.app_context():
-            self.pubsub = redis_connection().pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(push.PREFIX + "*")
+            client = redis_connection()
+            self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+            # Channels are named inside the app's Redis database (app/push.py).
+            self.prefix = push._prefix(client)
+        self.pubsub.psubscribe(self.prefix + "*")
         self.pubsub.get_message(timeout=1.0)  # the subscription's confirmation
         return self
 
@@ -94,7 +97,7 @@ class _Heard:
         while time.monotonic() < deadline:
             message = self.pubsub.get_message(timeout=0.1)
             if message is not None:
-                channel = message["channel"].decode().removeprefix(push.PREFIX)
+                channel = message["channel"].decode().removeprefix(self.prefix)
                 self.events.append((channel, json.loads(message["data"])))
         self.pubsub.close()
 
