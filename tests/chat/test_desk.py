@@ -85,7 +85,9 @@ class _Heard:
     def __enter__(self):
         with self.app.app_context():
             self.pubsub = redis_connection().pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(push.PREFIX + "*")
+            # Channels are named inside the Redis database (app/push.py): another run's events are not ours.
+            self.prefix = push.channel_prefix()
+        self.pubsub.psubscribe(self.prefix + "*")
         self.pubsub.get_message(timeout=1.0)  # the subscription's confirmation
         return self
 
@@ -94,7 +96,7 @@ class _Heard:
         while time.monotonic() < deadline:
             message = self.pubsub.get_message(timeout=0.1)
             if message is not None:
-                channel = message["channel"].decode().removeprefix(push.PREFIX)
+                channel = message["channel"].decode().removeprefix(self.prefix)
                 self.events.append((channel, json.loads(message["data"])))
         self.pubsub.close()
 
