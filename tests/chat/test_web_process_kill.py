@@ -2,10 +2,10 @@
 
 Two gunicorn processes on two ports stand for two web hosts behind a load balancer. The patient's widget
 streams from and writes to the first, the agent's desk works on the second. The first is SIGKILLed (no
-response finished, no `finally`) while the patient's stream is open on it: the patient's message sent just before is in the
-database, the agent's answer written during the gap reaches the patient once their browser reconnects
-to the other process with the id of the last message it has (`after=` and `Last-Event-ID`), and nothing
-they already had is sent again.
+response finished, no `finally`) while the patient's stream is open on it: the patient's message sent just
+before is in the database, the agent's answer written during the gap reaches the patient once their browser
+reconnects to the other process with the id of the last message it has (`after=` and `Last-Event-ID`), and
+nothing they already had is sent again.
 """
 
 from sqlalchemy import select
