@@ -79,8 +79,10 @@ def _stream_seconds() -> float:
     return float(current_app.config.get("PUSH_STREAM_SECONDS") or STREAM_SECONDS)
 
 
-def _prefix(client: Redis) -> str:
-    """The channels' prefix for this client's database (pub/sub itself knows no databases)."""
+def channel_prefix(client: Redis | None = None) -> str:
+    """What a channel's name is prefixed with in Redis: PREFIX and the database number of `client` (the app's
+    by default), because pub/sub itself knows no databases."""
+    client = client if client is not None else redis_connection()
     return f"{PREFIX}{client.connection_pool.connection_kwargs.get('db', 0)}:"
 
 
@@ -88,7 +90,7 @@ def publish(channel: str, data: dict) -> None:
     """Send `data` to every stream listening to `channel`, now. Best effort: a push is a hint to re-read."""
     try:
         client = redis_connection()
-        client.publish(_prefix(client) + channel, json.dumps(data, separators=(",", ":")))
+        client.publish(channel_prefix(client) + channel, json.dumps(data, separators=(",", ":")))
     except RedisError:
         logger.warning("push: Redis unavailable, event on %s not sent", channel.split(":", 1)[0])
 
@@ -129,7 +131,7 @@ class _Hub:
 
     def __init__(self, client: Redis):
         self._client = client
-        self._prefix = _prefix(client)
+        self._prefix = channel_prefix(client)
         self._lock = threading.Lock()
         self._mailboxes: dict[str, set[queue.SimpleQueue]] = {}
         self._thread: threading.Thread | None = None

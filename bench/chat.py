@@ -3,7 +3,7 @@
 Run from the project folder:
 
     .venv/bin/python -m bench.chat [--chats 200] [--agents 50] [--clinics 10] [--seconds 60]
-                                   [--interval 3] [--threads 160]
+                                   [--interval 10] [--threads 160]
 
 It creates a throwaway database on the PostgreSQL at BENCH_DATABASE_ADMIN_URL (default
 postgresql://postgres@127.0.0.1:5432/test), runs the migrations, and seeds `--clinics` clinics, each open
@@ -199,12 +199,30 @@ class Chat:
         self.answered = asyncio.Event()
         self.replying = False
         self.last_id = 0
+        self.heard: set[int] = set()  # message ids this chat's stream delivered
+        self.acknowledged: set[int] = set()  # the patient's messages the server answered 201 for
+        self.replies: set[int] = set()  # the agent's replies the server answered 201 for
 
     def headers(self) -> dict:
         headers = {"Origin": ORIGIN, "X-Widget-Key": self.clinic["key"], "User-Agent": USER_AGENT}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
+
+
+async def post_acknowledged(http: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> tuple[int, dict]:
+    """POST until the server answers (a connection reset is retried with the same body, so the same
+    `client_key`: the server stores a message once however often it is sent)."""
+    for attempt in range(5):
+        try:
+            async with http.post(url, json=body, headers=headers) as response:
+                text = await response.text()
+                return response.status, (json.loads(text) if text.startswith("{") else {"text": text[:200]})
+        except aiohttp.ClientError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 async def read_events(response):
@@ -233,9 +251,11 @@ class Agent:
         self.http: aiohttp.ClientSession | None = None
         self.csrf: str | None = None
         self.opened = asyncio.Event()
+        self.heard_contacts: set[int] = set()
 
     async def sign_in(self) -> None:
         self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(keepalive_timeout=1.0),
             cookie_jar=aiohttp.CookieJar(unsafe=True),
             headers={"User-Agent": USER_AGENT},
             timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
@@ -256,18 +276,13 @@ class Agent:
             if response.status != 200:
                 raise RuntimeError(f"staff stream answered {response.status}")
             self.opened.set()
+            # Read until cancelled: the last messages are answered after the patients stopped talking.
             async for name, _id, data in read_events(response):
-                if stop.is_set():
-                    return
                 self.heard(name, data)
 
     def heard(self, name: str, data: dict) -> None:
-        mine = self.contacts_of_clinic[self.info["clinic"]["id"]]
-        if name == "chat" or name == "contact":
-            contact_id = data.get("contact_id", data.get("id"))
-            if self.contacts_of_clinic["ready"] and contact_id not in mine:
-                self.stats.cross_clinic.append(f"agent {self.info['id']} heard {name} of contact {contact_id}")
-                return
+        if name in ("chat", "contact"):
+            self.heard_contacts.add(data.get("contact_id", data.get("id")))
         if name != "chat" or data.get("what") != "message":
             return
         chat = self.chats_by_contact.get(data["contact_id"])
@@ -288,16 +303,17 @@ class Agent:
     async def reply(self, chat: Chat) -> None:
         slug = self.info["clinic"]["slug"]
         chat.reply_sent_at = time.perf_counter()
-        async with self.http.post(
+        status, answer = await post_acknowledged(
+            self.http,
             f"{self.base_url}/t/{slug}/chats/{chat.contact_id}/reply",
-            json={"body": "Thank you, noted.", "client_key": secrets.token_hex(8)},
-            headers={"X-CSRFToken": self.csrf, "Accept": "application/json"},
-        ) as response:
-            if response.status not in (200, 201):
-                self.stats.errors.append(f"reply answered {response.status}: {(await response.text())[:200]}")
-                return
-            message = (await response.json())["message"]
-        chat.known_ids.add(message["id"])
+            {"body": "Thank you, noted.", "client_key": secrets.token_hex(8)},
+            {"X-CSRFToken": self.csrf, "Accept": "application/json"},
+        )
+        if status not in (200, 201):
+            self.stats.errors.append(f"reply answered {status}: {answer}")
+            return
+        chat.known_ids.add(answer["message"]["id"])
+        chat.replies.add(answer["message"]["id"])
         self.stats.replies_sent += 1
 
 
@@ -321,22 +337,16 @@ async def patient_stream(http: aiohttp.ClientSession, chat: Chat, stats: Stats, 
         if response.status != 200:
             raise RuntimeError(f"patient stream answered {response.status}")
         opened.set()
+        # Read until cancelled: the answers to the last messages arrive after the talking stopped.
         async for name, _event_id, data in read_events(response):
-            if stop.is_set():
-                return
             if name != "message":
                 continue
-            # A message the bench did not write into this chat (an agent's answer in flight excepted): another's.
-            foreign = data["author"] == "visitor" or (data["author"] == "agent" and chat.reply_sent_at is None)
-            if foreign and data["id"] not in chat.known_ids:
-                stats.cross_clinic.append(f"chat {chat.session_id} heard message {data['id']}")
-                continue
+            chat.heard.add(data["id"])
             if data["author"] == "agent" and chat.sent_at is not None and chat.reply_sent_at is not None:
                 now = time.perf_counter()
                 stats.leg2.append(now - chat.reply_sent_at)
                 stats.round_trip.append(now - chat.sent_at)
                 stats.answered += 1
-                chat.known_ids.add(data["id"])
                 chat.sent_at = chat.reply_sent_at = None
                 chat.answered.set()
 
@@ -349,13 +359,14 @@ async def patient_talks(http, chat: Chat, stats: Stats, stop: asyncio.Event, int
         chat.replying = False
         chat.sent_at = time.perf_counter()
         body = {"body": f"Question {next(sequence)}", "client_key": secrets.token_hex(8)}
-        async with http.post(chat.base_url + "/chat/v1/messages", json=body, headers=chat.headers()) as response:
-            if response.status != 201:
-                stats.errors.append(f"message answered {response.status}: {(await response.text())[:200]}")
-                chat.sent_at = None
-                await asyncio.sleep(interval)
-                continue
-            chat.known_ids.add((await response.json())["message"]["id"])
+        status, answer = await post_acknowledged(http, chat.base_url + "/chat/v1/messages", body, chat.headers())
+        if status != 201:
+            stats.errors.append(f"message answered {status}: {answer}")
+            chat.sent_at = None
+            await asyncio.sleep(interval)
+            continue
+        chat.known_ids.add(answer["message"]["id"])
+        chat.acknowledged.add(answer["message"]["id"])
         stats.sent += 1
         try:
             await asyncio.wait_for(chat.answered.wait(), ANSWER_TIMEOUT)
@@ -425,9 +436,10 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
         f"{len(agents)} agents signed in with open staff streams in {time.perf_counter() - started:.1f} s", flush=True
     )
 
+    # Idle connections are dropped before gunicorn's keep-alive (2 s) would close them under a request.
     patients_http = aiohttp.ClientSession(
         headers={"User-Agent": USER_AGENT},
-        connector=aiohttp.TCPConnector(limit=0),
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=1.0),
         timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
     )
     chats = [
@@ -514,6 +526,24 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
             "SELECT count(*) FILTER (WHERE author = 'visitor'), count(*) FILTER (WHERE author = 'agent') "
             "FROM chat_messages"
         ).fetchone()
+        session_of = dict(owner.execute("SELECT id, session_id FROM chat_messages").fetchall())
+        clinic_of = dict(owner.execute("SELECT id, tenant_id FROM contacts").fetchall())
+    # Cross-clinic deliveries, judged by the database: a message on a stream not of its chat; an event on a
+    # staff stream about a contact of another clinic.
+    for chat in chats:
+        for message_id in chat.heard:
+            if session_of.get(message_id) != chat.session_id:
+                stats.cross_clinic.append(f"chat {chat.session_id} heard message {message_id}")
+    for agent in agents:
+        for contact_id in agent.heard_contacts:
+            if clinic_of.get(contact_id) != agent.info["clinic"]["id"]:
+                stats.cross_clinic.append(f"agent {agent.info['id']} heard of contact {contact_id}")
+    # Lost: acknowledged but not stored; a stored reply its patient's stream never delivered; a patient message
+    # no agent's stream announced.
+    acknowledged = set().union(*(chat.acknowledged for chat in chats))
+    not_stored = len([m for m in acknowledged if m not in session_of])
+    undelivered = sum(len(chat.replies - chat.heard) for chat in chats)
+    unannounced = max(0, stats.sent - len(stats.leg1))
 
     print()
     print(f"{len(chats)} chats, {len(agents)} agents, {len(world['clinics'])} clinics, 2 web processes, "
@@ -530,9 +560,10 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
     print(f"memory: {(rss_open - rss_before) / connections / 1024:.0f} KiB per open stream "
           f"({rss_before / 2**20:.0f} -> {rss_open / 2**20:.0f} MiB for {connections} streams; "
           f"{rss_end / 2**20:.0f} MiB at the end)")  # fmt: skip
-    lost = stats.sent - stats.answered
-    print(f"lost: {lost} (unanswered within {ANSWER_TIMEOUT:.0f} s: {stats.unanswered}; stored patient messages "
-          f"missing: {max(0, stats.sent - stored_visitor)})")  # fmt: skip
+    lost = not_stored + undelivered + unannounced
+    print(f"lost: {lost} (acknowledged but not stored: {not_stored}; replies never delivered to the patient: "
+          f"{undelivered}; patient messages never announced to the agent: {unannounced}); "
+          f"answered later than {ANSWER_TIMEOUT:.0f} s: {stats.unanswered}")  # fmt: skip
     print(f"cross-clinic deliveries: {len(stats.cross_clinic)}")
     for line in stats.cross_clinic[:10]:
         print("   ", line)
@@ -540,7 +571,7 @@ async def run(args, world, servers, redis_url: str, owner_url: str) -> int:
         print(f"errors: {len(stats.errors)}")
         for line in stats.errors[:10]:
             print("   ", line)
-    return 1 if lost or stats.cross_clinic or stored_visitor < stats.sent else 0
+    return 1 if lost or stats.cross_clinic else 0
 
 
 def main() -> int:
@@ -549,7 +580,7 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--clinics", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--interval", type=float, default=3.0, help="seconds between a patient's messages (about)")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between a patient's messages (about)")
     parser.add_argument("--threads", type=int, default=0, help="gunicorn threads per process (default: streams/2 + 32)")
     args = parser.parse_args()
     admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)

@@ -1,6 +1,6 @@
 """The transport of live updates (app/push.py): Redis pub/sub between processes, server-sent events out.
 
-Proved against the real things: gunicorn processes (tests/infra/gunicorn_server.py) for streams, the test
+Proved against the real things: gunicorn processes (tests/infra/live_server.py) for streams, the test
 Redis for pub/sub, a closed port for "Redis is down". Where a test must show that something did NOT
 arrive, it publishes a marker after it and waits for the marker: Redis delivers one publisher's messages
 in order, so whatever had been sent before the marker has arrived by then.
@@ -21,7 +21,7 @@ from app.hotline import services
 from app.hotline.models import ContactNote
 from app.tenancy import tenant_context
 from tests.conftest import PASSWORD
-from tests.infra.gunicorn_server import free_port
+from tests.infra.live_server import free_port
 
 MARKER = {"kind": "queue", "id": -1}
 
@@ -73,12 +73,12 @@ def test_channels_are_named_inside_the_redis_database(app):
             unix_socket_path=where.get("path"),
             db=(database + 1) % 16,
         )
-        assert push._prefix(client) != push._prefix(other)
+        assert push.channel_prefix(client) != push.channel_prefix(other)
         listener = client.pubsub()
-        listener.psubscribe(push._prefix(client) + "*")
+        listener.psubscribe(push.channel_prefix(client) + "*")
         listener.get_message(timeout=5)  # the subscription confirmed
-        other.publish(push._prefix(other) + push.clinic_channel(1), json.dumps({"kind": "contact", "id": 1}))
-        client.publish(push._prefix(client) + push.clinic_channel(1), json.dumps(MARKER))
+        other.publish(push.channel_prefix(other) + push.clinic_channel(1), json.dumps({"kind": "contact", "id": 1}))
+        client.publish(push.channel_prefix(client) + push.clinic_channel(1), json.dumps(MARKER))
         message = listener.get_message(timeout=5)
         assert json.loads(message["data"]) == MARKER
         listener.close()

@@ -19,18 +19,30 @@ FLOW = "chat-desk"
 
 
 class _Stream:
-    """The staff stream as the browser gets it: each connection delivers what was queued, then ends (the
-    browser reconnects after `retry`)."""
+    """The staff stream as the browser gets it: each connection delivers the events after the last one it had
+    (`Last-Event-ID`, as a server resumes), then ends (the browser reconnects after `retry`). Every
+    EventSource of the page gets each event once: the contact page has two, js/live.js's and js/chat-desk.js's.
+    """
 
     def __init__(self):
-        self.queued: list[dict] = []
+        self.events: list[dict] = []
+        self.served: list[int] = []  # how far each answer went
 
     def send(self, contact_id: int, what: str) -> None:
-        self.queued.append({"contact_id": contact_id, "what": what})
+        self.events.append({"contact_id": contact_id, "what": what})
+
+    @property
+    def queued(self) -> bool:
+        """Whether an event has not yet reached both streams of the page."""
+        return sum(1 for upto in self.served if upto >= len(self.events)) < 2 if self.events else False
 
     def serve(self, route) -> None:
-        body = "retry: 300\n\n" + "".join(f"event: chat\ndata: {json.dumps(event)}\n\n" for event in self.queued)
-        self.queued = []
+        after = int(route.request.headers.get("last-event-id") or 0)
+        events = list(enumerate(self.events, start=1))[after:]
+        self.served.append(len(self.events))
+        body = "retry: 300\n\n" + "".join(
+            f"id: {number}\nevent: chat\ndata: {json.dumps(event)}\n\n" for number, event in events
+        )
         route.fulfill(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}, body=body)
 
 

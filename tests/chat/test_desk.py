@@ -84,10 +84,9 @@ class _Heard:
 
     def __enter__(self):
         with self.app.app_context():
-            client = redis_connection()
-            self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-            # Channels are named inside the app's Redis database (app/push.py).
-            self.prefix = push._prefix(client)
+            self.pubsub = redis_connection().pubsub(ignore_subscribe_messages=True)
+            # Channels are named inside the Redis database (app/push.py): another run's events are not ours.
+            self.prefix = push.channel_prefix()
         self.pubsub.psubscribe(self.prefix + "*")
         self.pubsub.get_message(timeout=1.0)  # the subscription's confirmation
         return self

@@ -1,11 +1,11 @@
 """Nothing lost when a web process dies mid-chat (issue 16, "Nothing lost").
 
 Two gunicorn processes on two ports stand for two web hosts behind a load balancer. The patient's widget
-talks to the first, the agent's desk to the second. The first is SIGKILLed (no response finished, no
-`finally`) while the patient's stream is open on it: the patient's message sent just before is in the
-database, the agent's answer written during the gap reaches the patient once their browser reconnects
-to the other process with the id of the last message it has (`after=` and `Last-Event-ID`), and nothing
-they already had is sent again.
+streams from and writes to the first, the agent's desk works on the second. The first is SIGKILLed (no
+response finished, no `finally`) while the patient's stream is open on it: the patient's message sent just
+before is in the database, the agent's answer written during the gap reaches the patient once their browser
+reconnects to the other process with the id of the last message it has (`after=` and `Last-Event-ID`), and
+nothing they already had is sent again.
 """
 
 from sqlalchemy import select
@@ -43,14 +43,18 @@ def test_killing_the_web_process_of_a_patients_stream_loses_no_message(app, chat
     assert desk.status == 200
     desk.wait(lambda reader: reader.heartbeats >= 1, what="the desk's first heartbeat")
 
-    started = patient.post_json(
+    # The chat starts through the second process (a load balancer spreads a widget's calls): the contact is
+    # offered on the clock of the process that claims it (each server's pinned clock trails this one's by its
+    # own start-up time, and a claim takes only what was offered by its "now").
+    starting = second.client()
+    started = starting.post_json(
         "/chat/v1/sessions",
         {"language": "en", "topic": "general", "name": "Anna", "consent": True},
-        **_widget(first, a),
+        **_widget(second, a),
     )
     assert started.status == 201, started.body
     token = started.json()["token"]
-    handed = patient.post_json("/chat/v1/handover", {}, **_widget(first, a, token))
+    handed = starting.post_json("/chat/v1/handover", {}, **_widget(second, a, token))
     assert handed.status == 200 and handed.json()["session"]["state"] == "waiting", handed.body
     claimed = agent.post(f"/t/{a.slug}/workspace/next")
     assert claimed.status == 302 and "/contacts/" in claimed.headers["Location"], claimed.body[:300]

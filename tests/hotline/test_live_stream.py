@@ -1,7 +1,7 @@
 """The staff's live stream (`GET /t/<slug>/live/stream`, app/hotline/live_views.py) and what feeds it
 (app/hotline/live.py): who may open it, what it hears, and what it never hears.
 
-Streams are read from real gunicorn processes (tests/infra/gunicorn_server.py); refusals, which never
+Streams are read from real gunicorn processes (tests/infra/live_server.py); refusals, which never
 stream, through the Flask test client. To show that something did not arrive, a marker is published
 after it and awaited (one publisher's messages arrive in order).
 """
