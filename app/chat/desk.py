@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from app import push
 from app.auth.models import User
+from app.chat import messages
 from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
 from app.control_characters import has_control_characters
 from app.errors import Conflict, DomainError, NotFound
@@ -48,20 +49,11 @@ _AGENT_KEY_PREFIX = "agent-"
 OFFLINE_AFTER = timedelta(seconds=2 * push.PRESENCE_SECONDS)
 
 
-class SystemCode:
-    """The codes system messages carry in their body (the widget and the desk show them translated)."""
-
-    AGENT_JOINED = "agent_joined"
-    PATIENT_LEFT = "patient_left"
-    AGENT_CLOSED = "agent_closed"
-    HANDED_OVER = "handed_over"
-
-
 SYSTEM_LABELS = {
-    SystemCode.AGENT_JOINED: _l("An agent joined the chat."),
-    SystemCode.PATIENT_LEFT: _l("The patient left the chat."),
-    SystemCode.AGENT_CLOSED: _l("The chat was closed by the agent."),
-    SystemCode.HANDED_OVER: _l("The patient asked to talk to a person."),
+    messages.AGENT_JOINED: _l("An agent joined the chat."),
+    messages.PATIENT_LEFT: _l("The patient left the chat."),
+    messages.AGENT_CLOSED: _l("The chat was closed by the agent."),
+    messages.HANDED_OVER: _l("The patient asked to talk to a person."),
 }
 
 
@@ -118,22 +110,22 @@ class ChatPanel:
 
     @property
     def last_id(self) -> int:
-        messages = self.after_handover or self.before_handover
-        return messages[-1].id if messages else 0
+        shown = self.after_handover or self.before_handover
+        return shown[-1].id if shown else 0
 
 
 def panel(contact: Contact) -> ChatPanel:
     """The chat of a contact for the desk. The part before the handover (the assistant's) is kept apart."""
     session = session_of_contact(contact)
-    messages = transcript(session)
+    written = transcript(session)
     handed_over = session.handed_over_at
-    before = [m for m in messages if handed_over is not None and m.created_at <= handed_over]
-    after = messages[len(before) :]
-    author_ids = {m.author_id for m in messages if m.author_id is not None}
+    before = [m for m in written if handed_over is not None and m.created_at <= handed_over]
+    after = written[len(before) :]
+    author_ids = {m.author_id for m in written if m.author_id is not None}
     names = {}
     if author_ids:
         names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(author_ids))).all())
-    unread = sum(1 for m in messages if m.author == ChatAuthor.VISITOR and m.id > session.agent_read_id)
+    unread = sum(1 for m in written if m.author == ChatAuthor.VISITOR and m.id > session.agent_read_id)
     return ChatPanel(session, before, after, names, patient_offline(session), unread)
 
 
@@ -158,25 +150,6 @@ def unread_counts(contacts: list[Contact]) -> dict[int, int]:
 # --- acting --------------------------------------------------------------------------------------------
 
 
-def _announce(session: ChatSession, *chat_whats: str, clinic_what: str | None = None) -> None:
-    """Tell the patient's stream (`chat_whats`) and the clinic's staff streams (`clinic_what`) after the commit."""
-    tenant_id = current_tenant_id()
-    for what in chat_whats:
-        push.publish_after_commit(db.session, push.chat_channel(tenant_id, session.id), {"what": what})
-    if clinic_what is not None:
-        push.publish_after_commit(
-            db.session,
-            push.clinic_channel(tenant_id),
-            {"kind": "chat", "contact_id": session.contact_id, "what": clinic_what},
-        )
-
-
-def _system_message(session: ChatSession, code: str, *, at: datetime) -> ChatMessage:
-    message = ChatMessage(session_id=session.id, author=ChatAuthor.SYSTEM, body=code, created_at=at)
-    db.session.add(message)
-    return message
-
-
 def _require_live(session: ChatSession) -> None:
     if session.state == ChatState.ENDED:
         raise Conflict(_l("This chat has ended: the patient can no longer read replies here."))
@@ -190,13 +163,13 @@ def _join(session: ChatSession, contact: Contact, *, at: datetime) -> bool:
         select(ChatMessage.id).where(
             ChatMessage.session_id == session.id,
             ChatMessage.author == ChatAuthor.SYSTEM,
-            ChatMessage.body == SystemCode.AGENT_JOINED,
+            ChatMessage.body == messages.AGENT_JOINED,
         )
     )
     if joined is not None and session.state == ChatState.ACTIVE:
         return False
     if joined is None:
-        _system_message(session, SystemCode.AGENT_JOINED, at=at)
+        messages.add_message(session, ChatAuthor.SYSTEM, messages.AGENT_JOINED, at=at)
     session.state = ChatState.ACTIVE
     return True
 
@@ -238,18 +211,12 @@ def reply(
     text = validated_body(body)
     moment = hotline.now()
     joined = _join(session, contact, at=moment)
-    message = ChatMessage(
-        session_id=session.id,
-        author=ChatAuthor.AGENT,
-        author_id=agent_id,
-        body=text,
-        client_key=stored_key,
-        created_at=moment,
+    message = messages.add_message(
+        session, ChatAuthor.AGENT, text, client_key=stored_key, author_id=agent_id, at=moment
     )
-    db.session.add(message)
-    db.session.flush()
     hotline.record_first_response(contact, agent_id, at=moment)
-    _announce(session, *(("state", "message") if joined else ("message",)), clinic_what="message")
+    if joined:
+        messages.announce(session, patient="state")
     return message, True
 
 
@@ -273,7 +240,7 @@ def mark_read(contact: Contact, agent_id: int, up_to: int, *, supervisor: bool =
     target = min(up_to, last)
     if target > session.agent_read_id:
         session.agent_read_id = target
-        _announce(session, "read")
+        messages.announce(session, patient="read")
     return session.agent_read_id
 
 
@@ -292,8 +259,8 @@ def close_chat(contact: Contact, *, at: datetime) -> ChatSession | None:
     session.state = ChatState.ENDED
     session.ended_at = at
     session.end_reason = EndReason.AGENT_CLOSED.value
-    _system_message(session, SystemCode.AGENT_CLOSED, at=at)
-    _announce(session, "state", "message", clinic_what="ended")
+    messages.add_message(session, ChatAuthor.SYSTEM, messages.AGENT_CLOSED, at=at)
+    messages.announce(session, patient="state", staff="ended")
     return session
 
 
@@ -309,8 +276,7 @@ def _contact_claimed(contact: Contact, *, agent_id: int, at: datetime, **_detail
         return
     session = db.session.scalar(select(ChatSession).where(ChatSession.contact_id == contact.id))
     if session is not None and _join(session, contact, at=at):
-        db.session.flush()
-        _announce(session, "state", "message", clinic_what="message")
+        messages.announce(session, patient="state", staff="message")
 
 
 def _unread_badges(contacts) -> dict:

@@ -6,6 +6,8 @@ stream's event id. Announcements carry kinds and ids only: the patient's stream 
 chat's channel, the clinic's staff pages `{"kind": "chat", "contact_id": …, "what": …}` once there is a contact.
 """
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from app import push
@@ -31,6 +33,7 @@ def add_message(
     article_ids: list[int] | None = None,
     client_key: str | None = None,
     author_id: int | None = None,
+    at: datetime | None = None,
 ) -> ChatMessage:
     """Append a message to the session and flush it (it has its id); announced to both sides after the commit."""
     message = ChatMessage(
@@ -40,6 +43,7 @@ def add_message(
         article_ids=article_ids,
         client_key=client_key,
         author_id=author_id,
+        **({"created_at": at} if at is not None else {}),
     )
     db.session.add(message)
     db.session.flush()
