@@ -13,7 +13,10 @@ Rules:
 
 import logging
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from babel.core import UnknownLocaleError
+from babel.dates import format_datetime
 from sqlalchemy import select, update
 
 from app import mail
@@ -42,10 +45,20 @@ def request_transcript(session: ChatSession, *, email=None) -> ChatSession:
     return session
 
 
+def _clinic_time(stamp: str, zone: ZoneInfo, language: str) -> str:
+    """A message's time as the patient reads a clock at the clinic: its time zone, their language's format."""
+    moment = datetime.fromisoformat(stamp).astimezone(zone)
+    try:
+        return format_datetime(moment, format="short", tzinfo=zone, locale=language)
+    except (UnknownLocaleError, ValueError):
+        return format_datetime(moment, format="short", tzinfo=zone, locale="en")
+
+
 def transcript_text(session: ChatSession) -> tuple[str, str]:
     """(subject, body) of the transcript, in the patient's language."""
     messages = messages_data(session, messages_after(session.id, 0))
     clinic = current_tenant().name
+    zone = ZoneInfo(current_tenant().time_zone)
     with force_locale(session.language):
         subject = _("Your chat with %(clinic)s", clinic=clinic)
         authors = {
@@ -53,11 +66,11 @@ def transcript_text(session: ChatSession) -> tuple[str, str]:
             "assistant": _("Assistant"),
             "system": clinic,
         }
-        lines = [_("Your chat with %(clinic)s (times in UTC).", clinic=clinic), ""]
+        lines = [_("Your chat with %(clinic)s (times in the clinic's time zone).", clinic=clinic), ""]
         for message in messages:
             agent = message["author"] == "agent"
             author = (message["agent_name"] or _("Agent")) if agent else authors[message["author"]]
-            lines.append(f"[{message['created_at'][:16].replace('T', ' ')}] {author}:")
+            lines.append(f"[{_clinic_time(message['created_at'], zone, session.language)}] {author}:")
             lines.append(message["body"])
             lines.extend(f"  - {article['title']}" for article in message["articles"])
             lines.append("")

@@ -1,12 +1,16 @@
 """The transcript by e-mail on the patient's request: through a real RQ worker and a real SMTP server, once."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
+from babel.dates import format_datetime
 from sqlalchemy import select
 
-from app.chat.models import ChatSession
+from app.chat.models import ChatMessage, ChatSession
 from app.extensions import db
 from app.jobs import enqueue_after_commit
 from app.tenancy import tenant_context
+from app.tenants.models import Tenant
 from tests.chat.conftest import run_jobs
 
 
@@ -31,6 +35,14 @@ def test_the_transcript_goes_to_the_address_given_as_plain_text(app, visitor, ch
     assert "Parking at clinic A" in text
     assert "Anna Muster" in text
     assert _sent_at(app, chat_world.a.id) is not None
+    # Times as a clock at the clinic reads them: its time zone, in the patient's language's format.
+    with app.app_context(), tenant_context(chat_world.a.id):
+        session = db.session.scalar(select(ChatSession))
+        first = db.session.scalar(select(ChatMessage).order_by(ChatMessage.id))
+        time_zone = db.session.scalar(select(Tenant.time_zone).where(Tenant.id == chat_world.a.id))
+    zone = ZoneInfo(time_zone)
+    expected = format_datetime(first.created_at.astimezone(zone), format="short", tzinfo=zone, locale=session.language)
+    assert f"[{expected}]" in text
 
 
 def test_the_transcript_is_sent_once_however_often_it_is_asked_for_or_the_job_runs(app, visitor, chat_world, mailbox):
