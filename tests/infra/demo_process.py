@@ -159,7 +159,17 @@ def postgres_servers_in(instance: Path) -> list[psutil.Process]:
     """The embedded PostgreSQL's server processes of `instance` (not their backends)."""
     processes = postgres_processes_in(instance)
     pids = {process.pid for process in processes}
-    return [process for process in processes if process.ppid() not in pids]
+    parents = {process: _parent_pid(process) for process in processes}
+    # A process that exited since it was listed (a backend ending as we look) is neither.
+    return [process for process, parent in parents.items() if parent is not None and parent not in pids]
+
+
+def _parent_pid(process: psutil.Process) -> int | None:
+    """The parent's pid; None for a process that exited since it was listed."""
+    try:
+        return process.ppid()
+    except psutil.NoSuchProcess:
+        return None
 
 
 def gone(process: psutil.Process) -> bool:
