@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,7 +92,10 @@ def demo_command(host: str, port: int, mail_port: int, site_port: int):
     seed_demo()
     site_port = _port_or_any_free(host, site_port)
     site = f"http://{host}:{site_port}"
-    allow_demo_site(site)
+    # The clinic website is two static pages: served by a thread of this process, not a fifth app process
+    # (each costs seconds of start-up); it ends with the demo like everything else.
+    site_server = serve_demo_site(host, site_port, demo_site_pages(f"http://{host}:{port}", allow_demo_site(site)))
+    threading.Thread(target=site_server.serve_forever, name="demo-site", daemon=True).start()
     db.session.remove()
     db.engine.dispose()
     env = {
@@ -108,12 +112,9 @@ def demo_command(host: str, port: int, mail_port: int, site_port: int):
     mail_port = _port_or_any_free(host, mail_port)
     mail_gateway = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-gateway", "--host", host,
                     "--port", str(mail_port)]  # fmt: skip
-    demo_site = [sys.executable, "-m", "flask", "--app", "wsgi", "chat-demo-site", "--host", host,
-                 "--port", str(site_port), "--app-url", f"http://{host}:{port}"]  # fmt: skip
     children = [
         lifeline.spawn([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT),
         lifeline.spawn(mail_gateway, env=env, cwd=ROOT),
-        lifeline.spawn(demo_site, env=env, cwd=ROOT),
         lifeline.spawn([sys.executable, str(ROOT / "worker.py"), "cron"], env=env, cwd=ROOT),
         lifeline.spawn(gunicorn, env=env, cwd=ROOT),
     ]
@@ -130,6 +131,7 @@ def demo_command(host: str, port: int, mail_port: int, site_port: int):
     finally:
         ended = [" ".join(map(str, process.args)) for process in watched if process.poll() is not None]
         click.echo(f"Stopping the demo ({'exited: ' + ', '.join(ended) if ended else 'asked to'}) …")
+        site_server.shutdown()
         lifeline.stop(children)
         for server in reversed(embedded):
             server.stop()

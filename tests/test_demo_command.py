@@ -15,7 +15,7 @@ from tests.infra.demo_process import shared_temporary_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Install, migrate, seed, then five processes starting on a shared 2-core machine: longer than the default.
+# Install, migrate, seed, then four processes starting on a shared 2-core machine: longer than the default.
 pytestmark = pytest.mark.timeout(300)
 
 

@@ -112,7 +112,6 @@ def _complete(pid: int, instance: Path) -> bool:
         sum("gunicorn" in command for command in commands) >= 3  # the master and its two workers
         and any(command.endswith("worker.py") for command in commands)
         and any(command.endswith("worker.py cron") for command in commands)
-        and any("chat-demo-site" in command for command in commands)
         and any("redis-server" in command for command in commands)
         and bool(postgres_servers_in(instance))
     )
