@@ -4,7 +4,7 @@ A chat handed over is a contact of channel chat (`ChatSession.contact_id`); who 
 hotline's rule for every contact (`require_handling`: the agent handling it, or a supervisor, while it is
 open). On top of that:
 
-- A reply is at most MAX_MESSAGE_LENGTH characters, not empty, without control characters (line breaks
+- A reply is at most messages.MAX_BODY_LENGTH characters, not empty, without control characters (line breaks
   and tabs allowed), and only while the patient's session has not ended. It is stored before it is
   acknowledged; a repeated `client_key` returns the stored message (the desk retries a send).
 - The first agent message is the contact's first response (`record_first_response`, once). The first
@@ -41,7 +41,6 @@ from app.tenancy import current_tenant_id
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_LENGTH = 2000
 # The desk's own key for a message it may send twice; stored with a prefix so it never meets a visitor's key.
 _CLIENT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _AGENT_KEY_PREFIX = "agent-"
@@ -175,11 +174,11 @@ def _join(session: ChatSession, contact: Contact, *, at: datetime) -> bool:
 
 
 def validated_body(body: str | None) -> str:
-    """A chat message's text: not empty, at most MAX_MESSAGE_LENGTH, line breaks and tabs the only controls."""
+    """A chat message's text: not empty, at most messages.MAX_BODY_LENGTH, line breaks and tabs the only controls."""
     text = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise DomainError(_l("The message is empty."), "body")
-    if len(text) > MAX_MESSAGE_LENGTH:
+    if len(text) > messages.MAX_BODY_LENGTH:
         raise DomainError(_l("A chat message can be at most 2,000 characters long."), "body")
     if has_control_characters(text, multiline=True):
         raise DomainError(

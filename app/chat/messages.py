@@ -21,6 +21,9 @@ PATIENT_LEFT = "patient_left"
 AGENT_CLOSED = "agent_closed"
 SYSTEM_CODES = (HANDED_OVER, AGENT_JOINED, PATIENT_LEFT, AGENT_CLOSED)
 
+# The longest message either side may write (the patient's widget and the agent's desk).
+MAX_BODY_LENGTH = 2000
+
 # The most messages one read returns (a resume, a reconnect): a chat is short, this is a guard, not a page size.
 READ_LIMIT = 500
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from app import push
 from app.chat import assistant
 from app.chat.availability import chat_languages
-from app.chat.messages import PATIENT_LEFT, add_message, announce, last_message_id
+from app.chat.messages import MAX_BODY_LENGTH, PATIENT_LEFT, add_message, announce, last_message_id
 from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
 from app.chat.widgets import current_widget
 from app.control_characters import has_control_characters
@@ -42,7 +42,6 @@ from app.patients.services import pseudonym, reference_for_email, reference_for_
 from app.tenants.services import current_tenant
 
 NAME_MAX = 80
-BODY_MAX = 2000
 EMAIL_MAX = 254
 ORIGIN_MAX = 200
 _CLIENT_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -124,8 +123,8 @@ def clean_body(value, field: str = "body") -> str:
     body = _text(value, field).replace("\r\n", "\n")
     if not body:
         raise DomainError(_l("Write a message."), field)
-    if len(body) > BODY_MAX:
-        raise DomainError(_l("A message can be at most %(n)s characters long.", n=BODY_MAX), field)
+    if len(body) > MAX_BODY_LENGTH:
+        raise DomainError(_l("A message can be at most %(n)s characters long.", n=MAX_BODY_LENGTH), field)
     if has_control_characters(body, multiline=True):
         raise DomainError(control_character_message(multiline=True), field)
     return body
