@@ -179,7 +179,8 @@ def validated_body(body: str | None) -> str:
     if not text:
         raise DomainError(_l("The message is empty."), "body")
     if len(text) > messages.MAX_BODY_LENGTH:
-        raise DomainError(_l("A chat message can be at most 2,000 characters long."), "body")
+        # The widget's wording (app/chat/sessions.py), so the figure shown is always the bound checked.
+        raise DomainError(_l("A message can be at most %(n)s characters long.", n=messages.MAX_BODY_LENGTH), "body")
     if has_control_characters(text, multiline=True):
         raise DomainError(
             _l("The message contains a control character: only line breaks and tabs are allowed."), "body"
