@@ -114,6 +114,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.outbox  # noqa: F401
     import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
+    import app.routing.models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 

@@ -9,7 +9,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -99,6 +99,8 @@ class Membership(TimestampMixin, db.Model):
     role: Mapped[TenantRole] = mapped_column(
         Enum(TenantRole, name="tenant_role", values_callable=lambda e: [m.value for m in e]), nullable=False
     )
+    # An agent's membership can leave the clinic out of their pooled "Next contact" (app/routing).
+    in_pool: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tenant = relationship("Tenant", lazy="joined")

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -119,6 +120,8 @@ class EventKind(LabelledEnum):
     ABANDONED = "abandoned"
     ENDED = "ended"
     RELEASED = "released"
+    # A routing rule acted (app/routing): `details["rule"]` says which one, and the queues it moved between.
+    ROUTED = "routed"
 
     __labels__ = {
         OFFERED: _l("Offered"),
@@ -136,7 +139,69 @@ class EventKind(LabelledEnum):
         ABANDONED: _l("Abandoned"),
         ENDED: _l("Call ended"),
         RELEASED: _l("Put back in the queue"),
+        ROUTED: _l("Moved by a routing rule"),
     }
+
+
+class AgentState(LabelledEnum):
+    """Where an agent is. Offers go to available agents, and to busy ones with room left (chats)."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"
+    AFTER_WORK = "after_work"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+    __labels__ = {
+        AVAILABLE: _l("Available"),
+        BUSY: _l("Busy"),
+        AFTER_WORK: _l("After-contact work"),
+        AWAY: _l("Away"),
+        OFFLINE: _l("Offline"),
+    }
+
+
+class AgentStatus(db.Model):
+    """An agent's current state, one row per person (a platform table: one state across the clinics they serve).
+
+    `missed_offers` counts offers that timed out in a row (app/routing); `after_work_until` ends after-contact
+    work; `seen_at` is the last sign of life from the agent's pages (idle detection).
+    """
+
+    __tablename__ = "agent_states"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[AgentState] = mapped_column(value_enum(AgentState, "agent_state"), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(20))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    missed_offers: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    after_work_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AgentStatePeriod(db.Model):
+    """A stretch of time an agent spent in one state: the record for time per state, per agent and clinic.
+
+    Busy and after-contact work belong to the clinic of the contact (`tenant_id`); available, away and
+    offline belong to the person (`tenant_id` is NULL). At most one period per agent is open (`ended_at`
+    NULL, a unique partial index). Holds no patient data.
+    """
+
+    __tablename__ = "agent_state_periods"
+    __table_args__ = (
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ordered"),
+        Index("ix_agent_state_periods_user_id_started_at", "user_id", "started_at"),
+        Index("ix_agent_state_periods_tenant_id_started_at", "tenant_id", "started_at"),
+        Index("uq_agent_state_periods_open", "user_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    state: Mapped[AgentState] = mapped_column(value_enum(AgentState, "agent_state"), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AgentLanguage(TimestampMixin, db.Model):
@@ -192,6 +257,7 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         CheckConstraint("target_seconds > 0", name="target_positive"),
         CheckConstraint("chat_limit BETWEEN 1 AND 20", name="chat_limit_range"),
+        CheckConstraint("after_work_seconds BETWEEN 0 AND 3600", name="after_work_range"),
         ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
     )
 
@@ -207,6 +273,10 @@ class Queue(TenantScoped, TimestampMixin, db.Model):
     team_id: Mapped[int | None] = mapped_column(Integer)
     # How many chats of this queue one agent handles at once (app/chat); other channels take one at a time.
     chat_limit: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    # The least proficiency in the queue's language an agent needs to be offered its contacts (none: any).
+    min_proficiency: Mapped[Proficiency | None] = mapped_column(value_enum(Proficiency, "proficiency"))
+    # After-contact work: seconds an agent stays out of offers after resolving one of its contacts (0: none).
+    after_work_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class Contact(TenantScoped, TimestampMixin, db.Model):

@@ -1,0 +1,210 @@
+"""Agents' states: available, busy, after-contact work, away (with a reason), offline.
+
+A person has one state across the clinics they serve (`agent_states`, a platform table); every change
+closes the open stretch of `agent_state_periods` and opens the next, so time per state is a sum of
+periods (busy and after-contact work carry the clinic of the contact, the others the person only).
+
+Set by the agent (available, away with a reason, offline) and by the system: logging in and out, claiming
+and closing contacts, after-contact work running out, idleness, missed offers (app/routing). Offers go
+only to agents who `take_offers`: available, or busy with room left (the claim counts the room).
+
+Every change is announced, after the commit, on the channel of each clinic the agent serves
+(`{"kind": "agent", "id": <user id>}`), so wallboards re-read it.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from app import push
+from app.auth.models import Membership, TenantRole
+from app.errors import DomainError
+from app.extensions import db
+from app.hotline.models import AgentState, AgentStatePeriod, AgentStatus
+from app.i18n import _l
+from app.labels import LabelledEnum
+
+
+class AwayReason(LabelledEnum):
+    """Why an agent is away: the first five are the agent's own choice, the last two the system's."""
+
+    BREAK = "break"
+    LUNCH = "lunch"
+    MEETING = "meeting"
+    TRAINING = "training"
+    OTHER = "other"
+    IDLE = "idle"
+    NO_RESPONSE = "no_response"
+
+    __labels__ = {
+        BREAK: _l("Break"),
+        LUNCH: _l("Lunch"),
+        MEETING: _l("Meeting"),
+        TRAINING: _l("Training"),
+        OTHER: _l("Other"),
+        IDLE: _l("Idle"),
+        NO_RESPONSE: _l("Did not respond to offers"),
+    }
+
+
+# What an agent may choose for themself; busy and after-contact work follow from their contacts.
+CHOSEN_BY_AGENT = (AgentState.AVAILABLE, AgentState.AWAY, AgentState.OFFLINE)
+REASONS_CHOSEN_BY_AGENT = (
+    AwayReason.BREAK,
+    AwayReason.LUNCH,
+    AwayReason.MEETING,
+    AwayReason.TRAINING,
+    AwayReason.OTHER,
+)
+# The states in which an agent is offered contacts (busy ones only where they have room: the claim counts it).
+TAKING_OFFERS = (AgentState.AVAILABLE, AgentState.BUSY)
+# Per-clinic periods: time on a contact belongs to the contact's clinic.
+CLINIC_STATES = (AgentState.BUSY, AgentState.AFTER_WORK)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class StateView:
+    """An agent's state as pages show it (also for agents who never had one: offline since ever)."""
+
+    user_id: int
+    state: AgentState
+    reason: str | None
+    since: datetime | None
+    missed_offers: int = 0
+    after_work_until: datetime | None = None
+
+    @property
+    def takes_offers(self) -> bool:
+        return self.state in TAKING_OFFERS
+
+    @property
+    def reason_label(self) -> str | None:
+        reason = AwayReason.member_of(self.reason) if self.reason else None
+        return reason.label if reason is not None else None
+
+
+def _view(row: AgentStatus | None, user_id: int) -> StateView:
+    if row is None:
+        return StateView(user_id=user_id, state=AgentState.OFFLINE, reason=None, since=None)
+    return StateView(
+        user_id=row.user_id,
+        state=row.state,
+        reason=row.reason,
+        since=row.since,
+        missed_offers=row.missed_offers,
+        after_work_until=row.after_work_until,
+    )
+
+
+def state_of(user_id: int) -> StateView:
+    return _view(db.session.get(AgentStatus, user_id), user_id)
+
+
+def states_of(user_ids) -> dict[int, StateView]:
+    """The states of several agents at once (one query), offline for those who never had one."""
+    user_ids = sorted(set(user_ids))
+    rows = {
+        row.user_id: row for row in db.session.scalars(select(AgentStatus).where(AgentStatus.user_id.in_(user_ids)))
+    }
+    return {user_id: _view(rows.get(user_id), user_id) for user_id in user_ids}
+
+
+def _locked_row(user_id: int) -> AgentStatus | None:
+    # Row lock: two changes of one agent's state (a claim and the scheduler's expiry) happen one after the
+    # other, so periods never overlap.
+    return db.session.scalar(
+        select(AgentStatus)
+        .where(AgentStatus.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def agent_clinic_ids(user_id: int) -> list[int]:
+    """The clinics a person serves as an agent (memberships are a platform table: no tenant needed)."""
+    return list(
+        db.session.scalars(
+            select(Membership.tenant_id)
+            .where(Membership.user_id == user_id, Membership.role == TenantRole.AGENT)
+            .order_by(Membership.tenant_id)
+        )
+    )
+
+
+def announce(user_id: int) -> None:
+    """Tell the wallboards of the agent's clinics, after the commit, that the agent's state changed."""
+    for tenant_id in agent_clinic_ids(user_id):
+        push.publish_after_commit(db.session, push.clinic_channel(tenant_id), {"kind": "agent", "id": user_id})
+
+
+def change_state(
+    user_id: int,
+    state: AgentState,
+    *,
+    reason: str | None = None,
+    tenant_id: int | None = None,
+    at: datetime | None = None,
+    after_work_until: datetime | None = None,
+) -> StateView:
+    """Move an agent to `state` at `at` (now by default): close the open period and open the next.
+
+    The system's entry point; `choose_state` is the agent's. `tenant_id` is the clinic a busy or
+    after-contact-work period belongs to (ignored for the person's own states). A change to the state and
+    reason the agent is already in changes nothing (no zero-length periods), except that busy and after-work
+    follow the clinic given. Available resets the missed offers.
+    """
+    at = at or now()
+    if state not in CLINIC_STATES:
+        tenant_id = None
+    row = _locked_row(user_id)
+    if row is None:
+        row = AgentStatus(user_id=user_id, state=state, reason=reason, since=at, missed_offers=0)
+        db.session.add(row)
+    else:
+        open_period = db.session.scalar(
+            select(AgentStatePeriod).where(AgentStatePeriod.user_id == user_id, AgentStatePeriod.ended_at.is_(None))
+        )
+        unchanged = row.state == state and row.reason == reason
+        if unchanged and (open_period is None or open_period.tenant_id == tenant_id):
+            if after_work_until is not None:
+                row.after_work_until = after_work_until
+            return _view(row, user_id)
+        # A clock a little behind the last change (two processes) never makes a period end before it began.
+        at = max(at, row.since)
+        if open_period is not None:
+            open_period.ended_at = max(at, open_period.started_at)
+        row.state, row.reason, row.since = state, reason, at
+    if state == AgentState.AVAILABLE:
+        row.missed_offers = 0
+    row.after_work_until = after_work_until if state == AgentState.AFTER_WORK else None
+    db.session.flush()
+    db.session.add(AgentStatePeriod(user_id=user_id, tenant_id=tenant_id, state=state, reason=reason, started_at=at))
+    db.session.flush()
+    announce(user_id)
+    return _view(row, user_id)
+
+
+def choose_state(
+    user_id: int, state: AgentState, reason: str | None = None, *, at: datetime | None = None
+) -> StateView:
+    """The agent sets their own state: available, away with one of their reasons, or offline."""
+    if state not in CHOSEN_BY_AGENT:
+        raise DomainError(_l("Choose available, away or offline."), "state")
+    if state == AgentState.AWAY:
+        chosen = AwayReason.member_of(reason or "")
+        if chosen not in REASONS_CHOSEN_BY_AGENT:
+            raise DomainError(_l("Choose a reason for being away."), "reason")
+        reason = chosen.value
+    else:
+        reason = None
+    return change_state(user_id, state, reason=reason, at=at)
+
+
+def mark_seen(user_id: int, at: datetime | None = None) -> None:
+    """A sign of life from the agent's pages (a stream's heartbeat): the idle watch leaves them alone."""
+    db.session.execute(update(AgentStatus).where(AgentStatus.user_id == user_id).values(seen_at=at or now()))
