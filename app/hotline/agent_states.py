@@ -208,3 +208,20 @@ def choose_state(
 def mark_seen(user_id: int, at: datetime | None = None) -> None:
     """A sign of life from the agent's pages (a stream's heartbeat): the idle watch leaves them alone."""
     db.session.execute(update(AgentStatus).where(AgentStatus.user_id == user_id).values(seen_at=at or now()))
+
+
+def record_missed_offer(user_id: int, away_after_misses: int | None, *, at: datetime | None = None) -> StateView:
+    """An offer to the agent timed out (app/routing): count it, and after `away_after_misses` in a row
+    move the agent to away ("did not respond to offers") so no further offers wait on them.
+
+    `None` counts without ever moving the agent. The count starts again when the agent makes themself
+    available (`change_state`).
+    """
+    row = _locked_row(user_id)
+    if row is None:
+        return _view(None, user_id)
+    row.missed_offers += 1
+    db.session.flush()
+    if away_after_misses is not None and row.missed_offers >= away_after_misses and row.state != AgentState.AWAY:
+        return change_state(user_id, AgentState.AWAY, reason=AwayReason.NO_RESPONSE.value, at=at)
+    return _view(row, user_id)

@@ -61,3 +61,30 @@ def test_the_same_state_again_opens_no_empty_period(app, two_tenants):
 def test_an_agent_chooses_only_their_own_states_and_reasons(app, two_tenants, state, reason):
     with app.app_context(), pytest.raises(DomainError):
         agent_states.choose_state(two_tenants.a.agent, state, reason, at=T0)
+
+
+def test_missed_offers_send_an_agent_away_after_the_set_number(app, two_tenants):
+    agent = two_tenants.a.agent
+    with app.app_context():
+        agent_states.choose_state(agent, AgentState.AVAILABLE, at=T0)
+        first = agent_states.record_missed_offer(agent, 2, at=T0 + timedelta(seconds=30))
+        assert (first.state, first.missed_offers) == (AgentState.AVAILABLE, 1)
+        second = agent_states.record_missed_offer(agent, 2, at=T0 + timedelta(seconds=60))
+        assert (second.state, second.reason) == (AgentState.AWAY, "no_response")
+        back = agent_states.choose_state(agent, AgentState.AVAILABLE, at=T0 + timedelta(minutes=5))
+        assert back.missed_offers == 0
+        db.session.commit()
+        assert [period.state for period in _periods(agent)] == [
+            AgentState.AVAILABLE,
+            AgentState.AWAY,
+            AgentState.AVAILABLE,
+        ]
+
+
+def test_missed_offers_without_a_limit_only_count(app, two_tenants):
+    agent = two_tenants.a.agent
+    with app.app_context():
+        agent_states.choose_state(agent, AgentState.AVAILABLE, at=T0)
+        for _ in range(3):
+            view = agent_states.record_missed_offer(agent, None, at=T0 + timedelta(seconds=30))
+        assert (view.state, view.missed_offers) == (AgentState.AVAILABLE, 3)
