@@ -5,7 +5,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.auth.models import TenantRole
 from app.extensions import db
@@ -340,3 +340,14 @@ def test_contacts_are_counted_per_clinic_without_reading_across_tenants(app, two
         # Counted from clinic B's context all the same: each clinic is entered on its own.
         assert agent_state_transitions.clinics_holding(a.agent) == [a.id]
         assert db.session.scalars(select(Contact.id)).all() == []
+
+
+def test_the_claims_sql_test_agrees_with_the_states_that_take_offers(app, two_tenants):
+    agent = two_tenants.a.agent
+    with app.app_context():
+        check = text(f"SELECT {agent_states.TAKES_OFFERS_SQL}")
+        assert db.session.scalar(check, {"agent": agent}) is False
+        for state in AgentState:
+            agent_states.change_state(agent, state, tenant_id=two_tenants.a.id, at=T0)
+            assert db.session.scalar(check, {"agent": agent}) == agent_states.takes_offers(agent)
+        db.session.rollback()
