@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
     from app.errors import register_error_handlers
+    from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
     from app.input_rules import install_input_rules
     from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
@@ -48,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     listen_to_hotline()
     campaigns_listen_to_hotline()
     chat_listen_to_hotline()
+    listen_to_contacts_and_logins(app)
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -128,6 +130,7 @@ def _register_jobs() -> None:
     import app.chat.transcript  # noqa: F401
     import app.compliance.offboarding.jobs  # noqa: F401
     import app.compliance.retention.jobs  # noqa: F401
+    import app.hotline.agent_state_jobs  # noqa: F401
     import app.mailroom.outbound  # noqa: F401
     import app.reports.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
@@ -171,6 +174,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.compliance.views import console_bp as console_audit_bp
     from app.health import bp as health_bp
     from app.home import bp as home_bp
+    from app.hotline.agent_state_views import bp as agent_time_bp
+    from app.hotline.agent_state_views import me_bp as agent_state_bp
     from app.hotline.live_views import bp as hotline_live_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.answer_views import bp as answers_bp
@@ -197,6 +202,8 @@ def _register_blueprints(app: Flask) -> None:
         tenant_settings_bp,
         hotline_bp,
         hotline_live_bp,
+        agent_state_bp,
+        agent_time_bp,
         chat_desk_bp,
         knowledge_bp,
         mail_settings_bp,

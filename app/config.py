@@ -134,6 +134,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         # whatever happens: defaults for a workstation shared by a clinic's staff.
         "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "30")),
         "SESSION_LIFETIME_HOURS": int(os.environ.get("SESSION_LIFETIME_HOURS", "12")),
+        # An available agent with no sign of life (a page load, a live page's heartbeat) for this many seconds
+        # is sent away as idle, so offers stop waiting on them (app/hotline/agent_state_transitions.py).
+        "AGENT_IDLE_SECONDS": int(os.environ.get("AGENT_IDLE_SECONDS", "300")),
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not development),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

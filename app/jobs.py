@@ -319,6 +319,8 @@ PERIODIC_JOBS = (
     PeriodicJob("reports.schedule_report_emails", interval=3600),
     # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
     PeriodicJob("compliance.schedule_retention", cron="30 2 * * *"),
+    # Every 5 seconds: after-contact work that has run out, and idle agents (app/hotline/agent_state_transitions.py).
+    PeriodicJob("hotline.expire_agent_states", interval=5),
 )
 
 

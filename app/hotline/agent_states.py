@@ -63,6 +63,16 @@ TAKING_OFFERS = (AgentState.AVAILABLE, AgentState.BUSY)
 CLINIC_STATES = (AgentState.BUSY, AgentState.AFTER_WORK)
 
 
+# For the claim's SQL (app/routing): whether the agent `:agent` takes offers right now. An agent who never had a
+# state is offline and takes none; a busy agent's room (chat limits) is the claim's own count.
+TAKES_OFFERS_SQL = "EXISTS (SELECT 1 FROM agent_states s WHERE s.user_id = :agent AND s.state IN ('available', 'busy'))"
+
+
+def takes_offers(user_id: int) -> bool:
+    """Whether the agent is offered contacts now (available, or busy with room the claim counts)."""
+    return state_of(user_id).takes_offers
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

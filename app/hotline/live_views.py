@@ -21,6 +21,7 @@ from app.auth.access import MEMBERS
 from app.auth.models import TenantRole
 from app.auth.sessions import SessionExpired, session_user
 from app.extensions import db
+from app.hotline import agent_state_transitions
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import can_enter, can_manage, find_tenant_by_slug, is_served
 
@@ -72,6 +73,8 @@ def stream():
             return False
         if counts:
             push.mark_present(tenant_id, user_id)
+            # A live page open is a sign of life: the idle watch leaves the agent available.
+            agent_state_transitions.mark_seen_apart(user_id)
         return True
 
     def closed() -> None:

@@ -378,6 +378,7 @@ def claim_next_contact(agent_id: int) -> int:
         select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
     )
     signals.contact_claimed.send(claimed, agent_id=agent_id, at=moment)
+    signals.contact_assigned.send(claimed, agent_id=agent_id, at=moment, how="claim")
     # Written by SQL the ORM does not see: announced here instead of by the flush listener (app/hotline/live.py).
     live.announce_contact(db.session, claimed.tenant_id, claimed.id, claimed.queue_id)
     return contact_id
@@ -511,6 +512,10 @@ def resolve_contact(
         topic=contact.topic.value,
     )
     signals.contact_resolved.send(contact, actor_id=user_id, at=contact.resolved_at)
+    if contact.assigned_to_id is not None:
+        signals.contact_left_agent.send(
+            contact, agent_id=contact.assigned_to_id, at=contact.resolved_at, how="resolved", queue_id=contact.queue_id
+        )
     # Billed once per contact (keyed by contact: resolving it again after a reopen bills nothing more).
     record_usage(
         kind=UsageKind.HANDLED_CONTACT,
@@ -549,8 +554,11 @@ def release_contact(contact: Contact, user_id: int, *, supervisor: bool = False)
     _require_handler(contact, user_id, supervisor=supervisor)
     moment = now()
     set_status(contact, ContactStatus.WAITING, at=moment)
+    holder = contact.assigned_to_id
     contact.assigned_to_id, contact.assigned_at = None, None
     append_event(contact, EventKind.RELEASED, actor_id=user_id, at=moment)
+    if holder is not None:
+        signals.contact_left_agent.send(contact, agent_id=holder, at=moment, how="released", queue_id=contact.queue_id)
 
 
 def transfer_contact(
@@ -567,6 +575,7 @@ def transfer_contact(
     contact.queue_id, contact.language, contact.channel = target.id, language, target.channel
     moment = now()
     set_status(contact, ContactStatus.WAITING, at=moment)
+    holder = contact.assigned_to_id
     contact.assigned_to_id, contact.assigned_at = None, None
     append_event(
         contact,
@@ -577,6 +586,8 @@ def transfer_contact(
         to_queue_id=target.id,
         language=language,
     )
+    if holder is not None:
+        signals.contact_left_agent.send(contact, agent_id=holder, at=moment, how="transferred", queue_id=previous)
 
 
 def escalate_contact(contact: Contact, user_id: int) -> None:
@@ -626,10 +637,17 @@ def reassign_contact(contact: Contact, supervisor_id: int, agent_id: int) -> Non
     _require_open(contact)
     if agent_id not in {agent.id for agent in tenant_agents(current_tenant_id())}:
         raise DomainError(_l("Choose an agent of this clinic."), "agent_id")
+    holder = contact.assigned_to_id
     contact.assigned_to_id, contact.assigned_at = agent_id, now()
     if contact.status == ContactStatus.WAITING:
         contact.status = ContactStatus.ASSIGNED
     append_event(contact, EventKind.ASSIGNED, actor_id=supervisor_id, reassigned_to=agent_id)
+    if holder != agent_id:
+        if holder is not None:
+            signals.contact_left_agent.send(
+                contact, agent_id=holder, at=contact.assigned_at, how="reassigned", queue_id=contact.queue_id
+            )
+        signals.contact_assigned.send(contact, agent_id=agent_id, at=contact.assigned_at, how="reassign")
 
 
 def timeline(contact: Contact) -> list[ContactEvent]:

@@ -21,6 +21,13 @@ the application factory calls it once per application.
   the same transaction: the chat tells the patient that an agent joined.
 - `contact_resolved`, sent with the contact, `actor_id=` and `at=` when it is resolved, in the same
   transaction: the chat ends the patient's chat session of that contact (app/chat/desk.py).
+- `contact_assigned`, sent with the contact, `agent_id=`, `at=` and `how=` ("claim", "reassign", "answered")
+  whenever a contact gets an agent, in the same transaction: the agent's state follows
+  (app/hotline/agent_state_transitions.py: busy).
+- `contact_left_agent`, sent with the contact, `agent_id=`, `at=`, `how=` ("resolved", "released",
+  "transferred", "reassigned", or a routing rule's name) and `queue_id=` (the queue the agent held it in)
+  whenever an agent loses a contact, after the contact's row has changed, in the same transaction: the
+  agent's state follows (after-contact work, or available, once they hold no open contact in any clinic).
 """
 
 from blinker import Namespace
@@ -34,6 +41,8 @@ contacts_shown = _signals.signal("contacts-shown")
 patient_history_shown = _signals.signal("patient-history-shown")
 contact_claimed = _signals.signal("contact-claimed")
 contact_resolved = _signals.signal("contact-resolved")
+contact_assigned = _signals.signal("contact-assigned")
+contact_left_agent = _signals.signal("contact-left-agent")
 
 
 def contributions(signal, sender=None) -> dict:

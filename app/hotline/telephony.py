@@ -20,7 +20,7 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.hotline import services
+from app.hotline import services, signals
 from app.hotline.models import Contact, ContactEvent, ContactStatus, EventKind
 from app.i18n import _l
 from app.patients.services import pseudonym, reference_for_phone
@@ -112,6 +112,8 @@ def record_call_event(
         contact.assigned_at = occurred_at
         services.append_event(contact, EventKind.ANSWERED, actor_id=agent_id, at=occurred_at, source_key=key)
         services.record_first_response(contact, agent_id, at=occurred_at)
+        if agent_id is not None:
+            signals.contact_assigned.send(contact, agent_id=agent_id, at=occurred_at, how="answered")
     elif kind == CallEvent.ABANDONED:
         services.set_status(contact, ContactStatus.ABANDONED, at=occurred_at)
         contact.resolved_at = occurred_at
