@@ -264,7 +264,12 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
             reached = Contact.due_at <= at
         else:
             percent = func.coalesce(SlaPolicy.warn_at_percent, DEFAULT_WARN_AT_PERCENT)
-            reached = Contact.offered_at + (Contact.due_at - Contact.offered_at) * percent / 100 <= at
+            # offered + (due - offered) × p / 100 <= at, in epoch seconds times 100 (sla.alerts.warning_from)
+            reached = (
+                func.extract("epoch", Contact.offered_at) * (100 - percent)
+                + func.extract("epoch", Contact.due_at) * percent
+                <= at.timestamp() * 100
+            )
         already = select(ContactEvent.id).where(
             ContactEvent.contact_id == Contact.id,
             ContactEvent.source_key == func.concat(f"routing:escalation:{rule.id}:", Contact.id),
