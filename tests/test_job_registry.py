@@ -242,6 +242,7 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
     # The schedule itself, as it was before the list: each fan-out on the queue of the jobs it queues.
     assert [(p.name, registered_job(p.name).queue, p.interval, p.cron) for p in PERIODIC_JOBS] == [
         ("sla.schedule_breach_watch", "default", 60, None),
+        ("routing.schedule_rules", "default", 5, None),
         ("outbox.relay_outbox", "default", 60, None),
         ("campaigns.schedule_outbound", "outbound", 60, None),
         ("billing.schedule_billing_sync", "billing", 3600, None),
