@@ -250,3 +250,20 @@ def test_one_clinics_pass_never_touches_another_clinics_contacts(
     assert read_contact(b.id, b.contact) == (b.queue, "waiting", None, 3, [])
     with app.app_context(), tenant_context(a.id):
         assert db.session.scalar(select(func.count()).select_from(Queue)) == 2  # A's own queues only
+
+
+def test_the_scheduler_queues_a_pass_for_each_clinic_with_rules_and_the_worker_runs_it(
+    app, two_tenants, create_queue, create_contact, set_rules, read_contact
+):
+    from app.routing.jobs import schedule_rules
+
+    a, b = two_tenants.a, two_tenants.b
+    queue, backup = create_queue(a.id, "Line"), create_queue(a.id, "Pool")
+    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup)
+    contact = create_contact(a.id, queue, age_seconds=100)
+    create_contact(b.id, create_queue(b.id, "B line"), age_seconds=100)  # B has no rules: no pass for it
+    with app.app_context():
+        assert schedule_rules() == 1
+        assert schedule_rules() == 0  # still queued: scheduling twice schedules once
+        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+    assert read_contact(a.id, contact)[0] == backup
