@@ -68,3 +68,15 @@ def test_another_clinics_queue_or_target_is_not_found(app, two_tenants, login_as
     answer = manager.post(f"/t/clinic-a/settings/queues/{queue}/rules", {**FORM, "overflow_queue_id": str(foreign)})
     assert answer.status_code == 400 and _rules(app, a.id, queue) is None
     assert login_as(a.agent).get(f"/t/clinic-a/settings/queues/{queue}/rules").status_code == 403
+
+
+def test_the_contacts_timeline_says_which_rule_moved_it(
+    app, two_tenants, login_as, create_queue, create_contact, set_rules, run_pass
+):
+    a = two_tenants.a
+    queue, pool = create_queue(a.id, "Line"), create_queue(a.id, "Pool")
+    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=pool)
+    contact = create_contact(a.id, queue, age_seconds=100)
+    assert run_pass(a.id).overflow == 1
+    page = login_as(a.manager).get(f"/t/clinic-a/contacts/{contact}").get_data(as_text=True)
+    assert "Moved by a routing rule: Overflow" in page
