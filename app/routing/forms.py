@@ -48,9 +48,9 @@ class QueueRuleForm(Form):
     def __init__(self, *args, targets=(), **kwargs):
         super().__init__(*args, **kwargs)
         options = [(q.id, q.name) for q in targets]
-        self.overflow_queue_id.choices = choices([("", _l("None")), *options])
-        self.after_hours_queue_id.choices = choices([("", _l("None")), *options])
-        self.escalation_queue_id.choices = choices([("", _l("None")), *options])
+        self.overflow_queue_id.choices = choices([("", _l("No queue")), *options])
+        self.after_hours_queue_id.choices = choices([("", _l("No queue")), *options])
+        self.escalation_queue_id.choices = choices([("", _l("No queue")), *options])
 
     def values(self) -> RuleValues:
         return RuleValues(
