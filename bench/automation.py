@@ -48,8 +48,7 @@ BARE = [
     # escalation on breach, not yet escalated
     "SELECT c.id FROM contacts c JOIN queue_rules r ON r.tenant_id = c.tenant_id AND r.queue_id = c.queue_id"
     " WHERE c.tenant_id = %(t)s AND c.status IN ('waiting', 'assigned') AND c.first_response_at IS NULL"
-    " AND c.due_at <= now() AND NOT EXISTS (SELECT 1 FROM contact_events e WHERE e.tenant_id = c.tenant_id"
-    " AND e.source_key = 'routing:escalation:' || r.id || ':' || c.id) LIMIT 500",
+    " AND c.due_at <= now() AND NOT c.escalated LIMIT 500",
     # overflow
     "SELECT c.id FROM contacts c JOIN queue_rules r ON r.tenant_id = c.tenant_id AND r.queue_id = c.queue_id"
     " WHERE c.tenant_id = %(t)s AND c.status = 'waiting'"

@@ -8,8 +8,9 @@ Rules (docs/routing.md):
   take disjoint contacts, and each re-checks a contact once it holds its lock, so none is moved twice for one
   reason. A contact moves at most once per pass; the rules cannot loop it (loops are refused at save time,
   app/routing/services.py).
-- Every rule that acts leaves a `ROUTED` event on the timeline with `details["rule"]`. Escalation's event has
-  a unique key per contact and rule, so a contact is escalated (and its supervisors told) once per rule.
+- Every rule that acts leaves a `ROUTED` event on the timeline with `details["rule"]`. Escalation marks the
+  contact escalated (as an agent's escalation does) and its event has a unique key per contact and rule, so a
+  contact is escalated, and its supervisors told, once.
 - Order in a pass: offer timeout (contacts go back to waiting), after hours, escalation, overflow.
 """
 
@@ -270,10 +271,6 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
                 + func.extract("epoch", Contact.due_at) * percent
                 <= at.timestamp() * 100
             )
-        already = select(ContactEvent.id).where(
-            ContactEvent.contact_id == Contact.id,
-            ContactEvent.source_key == func.concat(f"routing:escalation:{rule.id}:", Contact.id),
-        )
         contacts = _locked(
             select(Contact)
             .outerjoin(SlaPolicy, SlaPolicy.id == Contact.sla_policy_id)
@@ -283,7 +280,9 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
                 Contact.first_response_at.is_(None),
                 Contact.offered_at <= at,
                 reached,
-                ~already.exists(),
+                # The contact's own flag, not a look-up of its events: an anti-join over the clinic's timeline
+                # cost seconds per pass (docs/benchmarks.md, Routing rules).
+                Contact.escalated.is_(False),
             )
             .order_by(Contact.due_at),
             result,
@@ -302,8 +301,9 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
         target = queues.get(rule.escalation_queue_id)
         for contact in contacts:
             key = escalation_key(rule.id, contact.id)
-            if key in done or contact.queue_id != rule.queue_id or contact.first_response_at is not None:
+            if key in done or contact.escalated or contact.queue_id != rule.queue_id or contact.first_response_at:
                 continue
+            contact.escalated = True
             if rule.escalate_raise_priority:
                 contact.priority = min(contact.priority + 1, 5)
             append_event(
