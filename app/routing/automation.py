@@ -71,6 +71,8 @@ class PassResult:
     escalation: int = 0
     overflow: int = 0
     moved: set[int] = field(default_factory=set)
+    # Contacts whose supervisors are to be told, by what they were escalated on: one job per kind and pass.
+    to_notify: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def acted(self) -> int:
@@ -320,7 +322,7 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
             if target is not None and contact.status == ContactStatus.WAITING:
                 move_contact(contact, target, rule, RuleKind.ESCALATION, at)
             if rule.notify_supervisor:
-                enqueue_after_commit("routing.notify_escalation", contact.tenant_id, contact.id, rule.escalate_on.value)
+                result.to_notify.setdefault(rule.escalate_on.value, []).append(contact.id)
             result.escalation += 1
             result.moved.add(contact.id)
 
@@ -402,6 +404,9 @@ def run_rules(tenant_id: int, at: datetime | None = None) -> PassResult:
         db.session.flush()
         _overflows(rules, queues, tenant_id, at, result)
         db.session.flush()
+        # One job per kind for the whole pass (a job per contact cost an RQ enqueue each, docs/benchmarks.md).
+        for escalate_on, contact_ids in sorted(result.to_notify.items()):
+            enqueue_after_commit("routing.notify_escalation", tenant_id, contact_ids, escalate_on)
     if result.acted:
         logger.info(
             "routing rules acted",
@@ -424,25 +429,32 @@ def rule_labels() -> dict[str, str]:
 # --- telling the supervisors ----------------------------------------------------------------------------
 
 
-def notify_escalation(tenant_id: int, contact_id: int, escalate_on: str) -> int:
-    """E-mail the clinic's supervisors that a contact was escalated, each in their own language; returns how many.
+def notify_escalation(tenant_id: int, contact_ids: list[int], escalate_on: str) -> int:
+    """E-mail the clinic's supervisors about each escalated contact, each in their own language; returns the
+    number of e-mails sent.
 
-    Rule: the language is the person's own (else the clinic's); the e-mail carries the contact's number,
-    queue and a link, never patient data. Each copy has a stable Message-ID per contact, rule kind and
-    person, so a retried job's second copy is recognised downstream as the same message.
+    Rule: one e-mail per contact and supervisor, in the person's language (else the clinic's); it carries the
+    contact's number, queue, priority, due time and a link, never patient data. Each copy has a stable
+    Message-ID per contact, kind and person, so a retried job's second copy is recognised downstream as the
+    same message.
     """
     tenant = current_tenant()
-    contact = db.session.scalar(select(Contact).where(Contact.id == contact_id))
-    if contact is None:
-        return 0
     on = EscalateOn.member_of(escalate_on) or EscalateOn.WARNING
-    queue_name = db.session.scalar(select(Queue.name).where(Queue.id == contact.queue_id))
     supervisors = db.session.execute(
         select(User.id, User.email, User.locale)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.tenant_id == tenant_id, Membership.role == TenantRole.SUPERVISOR, User.active.is_(True))
         .order_by(User.id)
     ).all()
+    contacts = db.session.scalars(select(Contact).where(Contact.id.in_(list(contact_ids))).order_by(Contact.id)).all()
+    queue_names = dict(db.session.execute(select(Queue.id, Queue.name)).all())
+    sent = 0
+    for contact in contacts:
+        sent += _notify_one(tenant, contact, queue_names.get(contact.queue_id), on, supervisors)
+    return sent
+
+
+def _notify_one(tenant, contact: Contact, queue_name: str | None, on: EscalateOn, supervisors) -> int:
     link = public_url(f"/t/{tenant.slug}/contacts/{contact.id}")
     for user_id, email, locale in supervisors:
         language = locale if locale in LOCALES else tenant.default_locale
@@ -460,7 +472,7 @@ def notify_escalation(tenant_id: int, contact_id: int, escalate_on: str) -> int:
             email,
             subject,
             body,
-            message_id=f"<routing-escalation-{tenant_id}-{contact.id}-{on.value}-{user_id}@switchboard.local>",
+            message_id=f"<routing-escalation-{tenant.id}-{contact.id}-{on.value}-{user_id}@switchboard.local>",
         )
     return len(supervisors)
 

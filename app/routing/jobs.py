@@ -24,9 +24,9 @@ def run_rules(tenant_id: int) -> int:
 
 
 @tenant_job(DEFAULT, name="routing.notify_escalation")
-def notify_escalation(tenant_id: int, contact_id: int, escalate_on: str) -> int:
-    """E-mail the clinic's supervisors about one escalated contact, each in their own language."""
-    return automation.notify_escalation(tenant_id, contact_id, escalate_on)
+def notify_escalation(tenant_id: int, contact_ids: list[int], escalate_on: str) -> int:
+    """E-mail the clinic's supervisors about the contacts one pass escalated, each in their own language."""
+    return automation.notify_escalation(tenant_id, contact_ids, escalate_on)
 
 
 def clinics_with_rules() -> list[int]:

@@ -154,7 +154,7 @@ def test_escalation_raises_priority_moves_and_asks_for_one_notification(
     assert run_pass(a.id).acted == 0
     with app.app_context():
         asked = db.session.scalars(select(OutboxJob.args).where(OutboxJob.function.like("%notify_escalation"))).all()
-    assert asked == [[a.id, warned, "warning"]]
+    assert asked == [[a.id, [warned], "warning"]]
 
 
 def test_escalation_of_an_assigned_contact_on_breach_keeps_it_with_its_agent(
