@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
     from app.input_rules import install_input_rules
+    from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
     from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
 
@@ -50,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     campaigns_listen_to_hotline()
     chat_listen_to_hotline()
     listen_to_contacts_and_logins(app)
+    routing_listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -133,6 +135,7 @@ def _register_jobs() -> None:
     import app.hotline.agent_state_jobs  # noqa: F401
     import app.mailroom.outbound  # noqa: F401
     import app.reports.jobs  # noqa: F401
+    import app.routing.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401
     from app.jobs import find_clinics_with
@@ -185,6 +188,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
+    from app.routing.views import bp as routing_bp
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
@@ -204,6 +208,7 @@ def _register_blueprints(app: Flask) -> None:
         hotline_live_bp,
         agent_state_bp,
         agent_time_bp,
+        routing_bp,
         chat_desk_bp,
         knowledge_bp,
         mail_settings_bp,

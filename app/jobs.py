@@ -309,6 +309,8 @@ register_job("outbox.relay_outbox", DEFAULT)(outbox.relay_outbox)
 PERIODIC_JOBS = (
     # Every minute: each served clinic's breach watch (warnings, breaches, supervisors' e-mails).
     PeriodicJob("sla.schedule_breach_watch", interval=60),
+    # Every 5 seconds: each clinic with queue rules gets a pass of them (app/routing/automation.py).
+    PeriodicJob("routing.schedule_rules", interval=5),
     # Every minute: jobs committed while Redis was down, or lost by it, are sent again (app/outbox.py).
     PeriodicJob("outbox.relay_outbox", interval=60),
     # Every minute: plan due campaign messages and send them, per clinic.

@@ -113,7 +113,7 @@ def test_every_job_name_enqueued_or_scheduled_anywhere_is_registered(app):
                 assert isinstance(name, ast.Constant) and isinstance(name.value, str), f"{path}:{node.lineno}"
                 asked.append(name.value)
     asked += [periodic.name for periodic in PERIODIC_JOBS]
-    assert len(asked) >= 15  # 5 enqueued by services and views, 4 fanned out, 7 periodic (one name twice)
+    assert len(asked) >= 18  # 6 enqueued by services and views, 5 fanned out, 8 periodic (two names twice)
     for name in asked:
         assert registered_job(name).name == name
     # Each registered path is what RQ imports: it names the registered function itself.
@@ -242,6 +242,7 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
     # The schedule itself, as it was before the list: each fan-out on the queue of the jobs it queues.
     assert [(p.name, registered_job(p.name).queue, p.interval, p.cron) for p in PERIODIC_JOBS] == [
         ("sla.schedule_breach_watch", "default", 60, None),
+        ("routing.schedule_rules", "default", 5, None),
         ("outbox.relay_outbox", "default", 60, None),
         ("campaigns.schedule_outbound", "outbound", 60, None),
         ("billing.schedule_billing_sync", "billing", 3600, None),

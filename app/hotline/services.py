@@ -314,6 +314,7 @@ def offer_contact(
         source_key=source_key,
         **({"follows_contact_id": follows_contact_id} if follows_contact_id is not None else {}),
     )
+    signals.contact_placed.send(contact, queue=queue)
     return contact, True
 
 

@@ -19,6 +19,8 @@ the application factory calls it once per application.
   current clinic's rows, and only the contact's own patient (by reference).
 - `contact_claimed`, sent with the contact, `agent_id=` and `at=` once claim-next gave it to an agent, in
   the same transaction: the chat tells the patient that an agent joined.
+- `contact_placed`, sent with the new contact (flushed, its `offered` event added) and `queue=`: the routing
+  rules (app/routing) may move it at once (a closed queue's after-hours target).
 - `contact_resolved`, sent with the contact, `actor_id=` and `at=` when it is resolved, in the same
   transaction: the chat ends the patient's chat session of that contact (app/chat/desk.py).
 - `contact_assigned`, sent with the contact, `agent_id=`, `at=` and `how=` ("claim", "reassign", "answered")
@@ -43,6 +45,7 @@ contact_claimed = _signals.signal("contact-claimed")
 contact_resolved = _signals.signal("contact-resolved")
 contact_assigned = _signals.signal("contact-assigned")
 contact_left_agent = _signals.signal("contact-left-agent")
+contact_placed = _signals.signal("contact-placed")
 
 
 def contributions(signal, sender=None) -> dict:
