@@ -166,7 +166,7 @@ def change_state(
     The system's entry point; `choose_state` is the agent's. `tenant_id` is the clinic a busy or
     after-contact-work period belongs to (ignored for the person's own states). A change to the state and
     reason the agent is already in changes nothing (no zero-length periods), except that busy and after-work
-    follow the clinic given. Available resets the missed offers.
+    follow the clinic given. Coming back to available from away or offline resets the missed offers.
     """
     at = at or now()
     if state not in CLINIC_STATES:
@@ -188,9 +188,12 @@ def change_state(
         at = max(at, row.since)
         if open_period is not None:
             open_period.ended_at = max(at, open_period.started_at)
+        returning = row.state in (AgentState.AWAY, AgentState.OFFLINE)
         row.state, row.reason, row.since = state, reason, at
-    if state == AgentState.AVAILABLE:
-        row.missed_offers = 0
+        # Coming back resets the missed offers; a missed offer itself (busy -> available) must not, or no
+        # agent would ever miss "K in a row" (a first response resets them too: app/hotline/services.py).
+        if state == AgentState.AVAILABLE and returning:
+            row.missed_offers = 0
     row.after_work_until = after_work_until if state == AgentState.AFTER_WORK else None
     db.session.flush()
     db.session.add(AgentStatePeriod(user_id=user_id, tenant_id=tenant_id, state=state, reason=reason, started_at=at))

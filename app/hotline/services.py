@@ -22,6 +22,7 @@ from app.extensions import db
 from app.hotline import live, signals
 from app.hotline.models import (
     AgentLanguage,
+    AgentStatus,
     Channel,
     Contact,
     ContactEvent,
@@ -419,6 +420,12 @@ def record_first_response(contact: Contact, agent_id: int, *, at: datetime | Non
         contact.first_response_at = at or now()
         contact.wait_seconds = exact_wait(contact.offered_at, contact.first_response_at)
         append_event(contact, EventKind.FIRST_RESPONSE, actor_id=agent_id, at=contact.first_response_at)
+        # An answered offer ends the agent's run of missed ones (app/routing's offer timeout counts them).
+        db.session.execute(
+            update(AgentStatus)
+            .where(AgentStatus.user_id == agent_id, AgentStatus.missed_offers > 0)
+            .values(missed_offers=0)
+        )
 
 
 def set_status(contact: Contact, status: ContactStatus, *, at: datetime) -> None:

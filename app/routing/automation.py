@@ -128,6 +128,7 @@ def move_contact(contact: Contact, target: Queue, rule: QueueRule, kind: RuleKin
     """
     previous = contact.queue_id
     contact.queue_id, contact.language, contact.channel = target.id, target.language, target.channel
+    holder = contact.assigned_to_id
     if contact.status != ContactStatus.WAITING:
         set_status(contact, ContactStatus.WAITING, at=at)
         contact.assigned_to_id, contact.assigned_at = None, None
@@ -143,6 +144,8 @@ def move_contact(contact: Contact, target: Queue, rule: QueueRule, kind: RuleKin
         to_queue_id=target.id,
         **details,
     )
+    if holder is not None:
+        signals.contact_left_agent.send(contact, agent_id=holder, at=at, how=kind.value, queue_id=previous)
 
 
 def route_on_arrival(contact: Contact, queue: Queue | None = None, **_kwargs) -> None:
@@ -221,7 +224,11 @@ def _offer_timeouts(rules: list[QueueRule], at: datetime, result: PassResult) ->
                 timeout_seconds=rule.offer_timeout_seconds,
             )
             if agent_id is not None:
+                # Counted first: an agent sent away stays away; one who is not follows their contacts.
                 agent_states.record_missed_offer(agent_id, rule.away_after_misses, at=at)
+                signals.contact_left_agent.send(
+                    contact, agent_id=agent_id, at=at, how=RuleKind.OFFER_TIMEOUT.value, queue_id=contact.queue_id
+                )
             result.offer_timeout += 1
             result.moved.add(contact.id)
 

@@ -49,6 +49,30 @@ def test_an_offer_without_response_goes_back_to_the_queue_and_sends_the_agent_aw
     assert run_pass(a.id, seconds=60).acted == 0  # run again: nothing left to do
 
 
+
+def test_missed_offers_count_in_a_row_and_the_agent_follows_their_contacts_between_them(
+    app, two_tenants, set_languages, create_queue, create_contact, set_rules, run_pass
+):
+    a = two_tenants.a
+    set_languages(a.agent, "en")
+    queue = create_queue(a.id, "Line")
+    set_rules(a.id, queue, offer_timeout_seconds=30, away_after_misses=2)
+    first, second = create_contact(a.id, queue, age_seconds=20), create_contact(a.id, queue, age_seconds=10)
+    with app.app_context():
+        agent_states.choose_state(a.agent, AgentState.AVAILABLE)
+        db.session.commit()
+    assert _claim(app, a.id, a.agent) == first
+    assert run_pass(a.id, seconds=31).offer_timeout == 1
+    with app.app_context():
+        state = agent_states.state_of(a.agent)
+    # The contact left them: no longer busy, and the miss is still counted.
+    assert (state.state, state.missed_offers) == (AgentState.AVAILABLE, 1)
+    assert _claim(app, a.id, a.agent) in (first, second)
+    assert run_pass(a.id, seconds=62).offer_timeout == 1
+    with app.app_context():
+        state = agent_states.state_of(a.agent)
+    assert (state.state, state.reason, state.missed_offers) == (AgentState.AWAY, "no_response", 2)
+
 def test_a_contact_waiting_too_long_overflows_once(
     app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
 ):
