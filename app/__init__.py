@@ -180,6 +180,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
+    from app.reports.wallboard_views import bp as wallboard_bp
+    from app.reports.wallboard_views import clinic_bp as wallboard_clinic_bp
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
@@ -204,6 +206,8 @@ def _register_blueprints(app: Flask) -> None:
         console_answers_bp,
         reports_bp,
         portfolio_bp,
+        wallboard_bp,
+        wallboard_clinic_bp,
         sla_bp,
         staffing_bp,
         api_settings_bp,
