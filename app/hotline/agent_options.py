@@ -140,12 +140,12 @@ def reassign_options(tenant_id: int) -> list[AgentOption]:
 
 
 def option_label(option: AgentOption) -> str:
-    """ "Name · DE native, EN fluent · 2 open · Available": what a supervisor weighs when choosing."""
+    """ "Name · DE Native, EN Fluent · open contacts: 2 · Available": what a supervisor weighs when choosing."""
     languages = ", ".join(f"{code.upper()} {proficiency.label}" for code, proficiency in option.languages)
     state = option.state.state.label
     if option.state.reason_label:
         state = f"{state} ({option.state.reason_label})"
-    parts = [option.name, languages or _("no languages"), _("%(count)s open", count=option.load), state]
+    parts = [option.name, languages or _("no languages"), _("open contacts: %(count)s", count=option.load), state]
     return " · ".join(str(part) for part in parts)
 
 

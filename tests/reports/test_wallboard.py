@@ -145,7 +145,7 @@ def test_reassign_options_show_load_and_list_agents_not_taking_offers_apart(app,
             choices = agent_options.reassign_choices(options)
         assert [(o.user_id, o.load, o.takes_offers) for o in options] == [(a.agent, 1, True), (away, 0, False)]
         assert [choice.optgroup for choice in choices] == ["Taking offers", "Not taking offers"]
-        assert "1 open" in choices[0].label and "Away (Break)" in choices[1].label
+        assert "open contacts: 1" in choices[0].label and "Away (Break)" in choices[1].label
         db.session.rollback()
 
 
