@@ -21,9 +21,9 @@ from app.extensions import db
 from app.hotline import agent_states
 from app.hotline.agent_states import StateView
 from app.hotline.models import AgentLanguage, Contact, ContactStatus, Proficiency
+from app.hotline.services import OPEN_STATUSES
 from app.i18n import _
 
-OPEN_STATUSES = (ContactStatus.WAITING, ContactStatus.ASSIGNED, ContactStatus.WAITING_ON_PATIENT)
 _PROFICIENCY_ORDER = {Proficiency.NATIVE: 0, Proficiency.FLUENT: 1, Proficiency.WORKING: 2}
 
 

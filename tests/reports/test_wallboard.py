@@ -4,6 +4,7 @@ moment, counts that do not depend on the page shown, who sees which clinics, and
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from app.auth.models import TenantRole, User
 from app.extensions import db
@@ -13,6 +14,7 @@ from app.hotline.models import AgentState, Contact, ContactStatus, Proficiency
 from app.reports import wallboard
 from app.reports.wallboard_views import changed
 from app.tenancy import tenant_context
+from app.tenants.models import TenantStatus
 
 # A Tuesday, 13:00 in Berlin: within the clinics' business hours, so due times run on the wall clock.
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -147,6 +149,48 @@ def test_reassign_options_show_load_and_list_agents_not_taking_offers_apart(app,
         assert [choice.optgroup for choice in choices] == ["Taking offers", "Not taking offers"]
         assert "open contacts: 1" in choices[0].label and "Away (Break)" in choices[1].label
         db.session.rollback()
+
+
+def test_the_number_of_queries_grows_with_clinics_not_with_agents_or_contacts(app, two_tenants, lines, create_user):
+    """One page of agents costs the same queries whether it holds one agent or many, with or without contacts."""
+    a = two_tenants.a
+
+    def statements() -> int:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            _board(app, a.supervisor)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    with app.app_context():
+        before = statements()
+    for n in range(6):
+        agent = create_user(f"agent-{n}@example.test", memberships=((a.id, TenantRole.AGENT),))
+        with app.app_context():
+            agent_states.choose_state(agent, AgentState.AVAILABLE, at=AT)
+            hotline.set_agent_languages(agent, {"en": Proficiency.FLUENT})
+            with tenant_context(a.id):
+                contact, _ = hotline.offer_contact(queue_id=lines["a"], patient_ref=f"P-{n}", offered_at=AT)
+                hotline.reassign_contact(contact, a.supervisor, agent)
+                db.session.commit()
+    with app.app_context():
+        assert statements() == before
+
+
+@pytest.mark.tenant_isolation
+def test_provider_admins_see_every_served_clinic_and_nobody_sees_a_suspended_one(
+    app, two_tenants, lines, create_tenant, create_user
+):
+    closed = create_tenant("clinic-c", status=TenantStatus.SUSPENDED)
+    create_user("supervisor-c@example.test", memberships=((closed, TenantRole.SUPERVISOR),))
+    with app.app_context():
+        admin = db.session.get(User, two_tenants.provider_admin)
+        assert [clinic.id for clinic in wallboard.supervised_clinics(admin)] == [two_tenants.a.id, two_tenants.b.id]
+        supervisor_c = db.session.scalar(db.select(User).where(User.email == "supervisor-c@example.test"))
+        assert wallboard.supervised_clinics(supervisor_c) == []
 
 
 @pytest.mark.parametrize(
