@@ -1,7 +1,7 @@
 """The supervisor's wallboard across clinics: the page, its board (re-fetched when news comes), its event stream,
 and reassigning a contact from it.
 
-`GET /wallboard` and `GET /wallboard/board` (the board alone, for js/wallboard.js) show the clinics the person
+`GET /wallboard` and `GET /wallboard/board` (the board alone, in JSON, for js/wallboard.js) show the clinics the person
 supervises (app/reports/wallboard.py); someone who supervises none gets 404. `GET /wallboard/stream` listens to
 those clinics' channels (app/push.py) and tells the page "changed" when a contact, a queue or an agent's state
 changed there: events carry ids only, and the page asks for its board again through the same rules. The stream
@@ -12,7 +12,7 @@ when not. `POST /t/<slug>/wallboard/contacts/<id>/reassign` hands a contact to a
 
 import logging
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import push
@@ -64,8 +64,12 @@ def page():
 @bp.get("/board")
 @SIGNED_IN
 def board():
-    """The board alone (the page's fragment), as js/wallboard.js asks for it when news comes."""
-    return render_template("reports/_wallboard_board.html", **_board_context())
+    """The board alone (the page's fragment), as js/wallboard.js asks for it when news comes.
+
+    Wrapped in JSON: a live page's background request asks for JSON, and app/web.py counts it as no sign of
+    the person at work, so a wallboard left open still lets its login session time out.
+    """
+    return jsonify(board=render_template("reports/_wallboard_board.html", **_board_context()))
 
 
 def changed(arrived: list[dict]) -> list[push.Event]:

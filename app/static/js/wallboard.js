@@ -1,7 +1,7 @@
 // The supervisor's wallboard (no inline script: strict CSP). The board (#wallboard-board) is the server's:
 // when the stream (data-stream-url, app/reports/wallboard_views.py) says "changed", the page asks for the board
-// again (data-board-url, same page number) and puts the answer in place. A burst of news asks once (one
-// question at a time, at most one every MIN_GAP ms); while a reassign list is open or focused the answer waits,
+// again (data-board-url, same page number; its HTML comes in JSON) and puts it in place. A burst of news asks
+// once (one question at a time, at most one every MIN_GAP ms); while a reassign list is focused the answer waits,
 // so nobody's choice is replaced under their hand. While the stream is down (EventSource reconnects by itself)
 // the board is asked for every FALLBACK_INTERVAL ms, and once more when the stream is back.
 // Times count on by themselves every second: waits and time in state up, time to breach down.
@@ -52,12 +52,14 @@
     busy = true;
     again = false;
     last = Date.now();
-    fetch(address(), { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (html === null || choosing()) { if (html !== null) { again = true; } return; }
+    // JSON, as every live page's background request: it is no sign of the person at work (app/web.py).
+    fetch(address(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data || typeof data.board !== "string") { return; }
+        if (choosing()) { again = true; return; }
         var holder = document.createElement("div");
-        holder.innerHTML = html;
+        holder.innerHTML = data.board;
         var fresh = holder.querySelector("#wallboard-board");
         var current = board();
         if (fresh && current) { current.replaceWith(fresh); }
