@@ -79,7 +79,7 @@ def changed(arrived: list[dict]) -> list[push.Event]:
     return []
 
 
-def _still_admitted(token: str | None, user_id: int, clinic_ids: list[int]) -> bool:
+def still_admitted(token: str | None, user_id: int, clinic_ids: list[int]) -> bool:
     """Whether the stream's login session is alive and its person still supervises the same clinics."""
     try:
         user = session_user(token, activity=False)
@@ -100,7 +100,7 @@ def stream():
     user_id, token = current_user.id, current_user.session_token
 
     def heartbeat() -> bool:
-        if not _still_admitted(token, user_id, clinic_ids):
+        if not still_admitted(token, user_id, clinic_ids):
             logger.info("wallboard stream ended: the session or the clinics changed", extra={"user_id": user_id})
             return False
         return True

@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from app.auth.models import TenantRole, User
+from app.auth.models import Membership, TenantRole, User
+from app.auth.sessions import end_session, start_session
 from app.extensions import db
 from app.hotline import agent_options, agent_states
 from app.hotline import services as hotline
 from app.hotline.models import AgentState, Contact, ContactStatus, Proficiency
 from app.reports import wallboard
-from app.reports.wallboard_views import changed
+from app.reports.wallboard_views import still_admitted, changed
 from app.tenancy import tenant_context
 from app.tenants.models import TenantStatus
 
@@ -191,6 +192,26 @@ def test_provider_admins_see_every_served_clinic_and_nobody_sees_a_suspended_one
         assert [clinic.id for clinic in wallboard.supervised_clinics(admin)] == [two_tenants.a.id, two_tenants.b.id]
         supervisor_c = db.session.scalar(db.select(User).where(User.email == "supervisor-c@example.test"))
         assert wallboard.supervised_clinics(supervisor_c) == []
+
+
+@pytest.mark.tenant_isolation
+def test_the_stream_lets_its_person_go_when_the_clinics_or_the_login_end(app, two_tenants, create_user):
+    a, b = two_tenants.a, two_tenants.b
+    person = create_user(
+        "sup-ab@example.test", memberships=((a.id, TenantRole.SUPERVISOR), (b.id, TenantRole.SUPERVISOR))
+    )
+    with app.app_context():
+        token = start_session(db.session.get(User, person))
+        db.session.commit()
+        assert still_admitted(token, person, [a.id, b.id])
+        assert not still_admitted(token, person, [a.id])  # the stream listens to more or fewer clinics than now
+        db.session.execute(db.delete(Membership).where(Membership.user_id == person, Membership.tenant_id == b.id))
+        db.session.commit()
+        assert not still_admitted(token, person, [a.id, b.id])
+        assert still_admitted(token, person, [a.id])
+        end_session(token)
+        db.session.commit()
+        assert not still_admitted(token, person, [a.id])
 
 
 @pytest.mark.parametrize(
