@@ -13,7 +13,7 @@ from app.hotline import agent_options, agent_states
 from app.hotline import services as hotline
 from app.hotline.models import AgentState, Contact, ContactStatus, Proficiency
 from app.reports import wallboard
-from app.reports.wallboard_views import still_admitted, changed
+from app.reports.wallboard_views import changed, still_admitted
 from app.tenancy import tenant_context
 from app.tenants.models import TenantStatus
 
