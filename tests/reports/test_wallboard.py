@@ -238,6 +238,14 @@ def test_the_page_and_board_show_the_supervisors_clinics_only(app, two_tenants, 
     assert "Phone EN of B" in fragment and "Phone EN of A" not in fragment
 
 
+def test_supervisors_find_the_wallboard_from_the_clinic_picker_and_agents_do_not(two_tenants, login_as, create_user):
+    a, b = two_tenants.a, two_tenants.b
+    both = create_user("sup-ab@example.test", memberships=((a.id, TenantRole.SUPERVISOR), (b.id, TenantRole.AGENT)))
+    assert 'href="/wallboard"' in login_as(both).get("/tenants").get_data(as_text=True)
+    pooled = create_user("pooled@example.test", memberships=((a.id, TenantRole.AGENT), (b.id, TenantRole.AGENT)))
+    assert 'href="/wallboard"' not in login_as(pooled).get("/tenants").get_data(as_text=True)
+
+
 @pytest.mark.tenant_isolation
 @pytest.mark.parametrize("role", ["agent", "clinic_admin"])
 @pytest.mark.parametrize("path", ["/wallboard", "/wallboard/board", "/wallboard/stream"])
