@@ -108,11 +108,7 @@ def agents_of_clinics(tenant_ids, *, page: int = 1, per_page: int = 25) -> tuple
     """
     tenant_ids = sorted(set(tenant_ids))
     agents = select(Membership.user_id).where(Membership.tenant_id.in_(tenant_ids), Membership.role == TenantRole.AGENT)
-    total = db.session.scalar(
-        select(func.count(func.distinct(Membership.user_id))).where(
-            Membership.tenant_id.in_(tenant_ids), Membership.role == TenantRole.AGENT
-        )
-    )
+    total = db.session.scalar(select(func.count()).select_from(User).where(User.id.in_(agents)))
     users = db.session.scalars(
         select(User)
         .where(User.id.in_(agents))

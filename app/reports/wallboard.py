@@ -23,7 +23,7 @@ from app.errors import NotFound
 from app.hotline import agent_options, agent_states
 from app.hotline.agent_options import OpenContact
 from app.hotline.agent_states import StateView
-from app.hotline.models import Proficiency
+from app.hotline.models import Channel, ContactStatus, Proficiency
 from app.hotline.services import queue_loads
 from app.i18n import _l
 from app.input_rules import page_count
@@ -53,7 +53,7 @@ class QueueLine:
 
     queue_id: int
     name: str
-    channel: object  # app.hotline.models.Channel
+    channel: Channel
     language: str
     waiting: int
     in_progress: int
@@ -86,7 +86,7 @@ class HeldContact:
     clinic: Clinic
     contact_id: int
     queue_name: str
-    status: object  # app.hotline.models.ContactStatus
+    status: ContactStatus
 
 
 @dataclass(frozen=True)
