@@ -188,6 +188,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import portfolio_bp
+    from app.reports.wallboard_views import bp as wallboard_bp
+    from app.reports.wallboard_views import clinic_bp as wallboard_clinic_bp
     from app.routing.views import bp as routing_bp
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
@@ -216,6 +218,8 @@ def _register_blueprints(app: Flask) -> None:
         console_answers_bp,
         reports_bp,
         portfolio_bp,
+        wallboard_bp,
+        wallboard_clinic_bp,
         sla_bp,
         staffing_bp,
         api_settings_bp,

@@ -773,9 +773,12 @@ class QueueLoad:
         return "ok"
 
 
-def queue_loads(languages: set[str] | None = None, *, include_in_house: bool = True) -> list[QueueLoad]:
-    """Live counts per queue: waiting, being handled, oldest wait, time to the next breach, breached."""
-    moment = now()
+def queue_loads(
+    languages: set[str] | None = None, *, include_in_house: bool = True, at: datetime | None = None
+) -> list[QueueLoad]:
+    """Live counts per queue at `at` (now by default): waiting, being handled, oldest wait, time to the next
+    breach, breached."""
+    moment = at or now()
     waiting = Contact.status == ContactStatus.WAITING
     rows = db.session.execute(
         select(

@@ -8,7 +8,7 @@ from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
-from app.hotline import activity, contact_search, conversation, services, signals
+from app.hotline import activity, agent_options, contact_search, conversation, services, signals
 from app.hotline.answer_values import answers_panel
 from app.hotline.forms import (
     CallbackForm,
@@ -571,13 +571,20 @@ def supervisor():
         page=page,
         pages=max((total + 49) // 50, 1),
         agents={a.id: a.name for a in agents},
-        reassign_form=ReassignForm(agents=agents),
+        reassign_form=_reassign_form(agents),
         order=order,
         orders=list(services.ContactOrder),
         activity_cursor=activity.list_cursor(),
         **signals.contributions(signals.supervisor_page_shown),
         **signals.contributions(signals.contacts_shown, contacts),
     )
+
+
+def _reassign_form(agents) -> ReassignForm:
+    """The reassign form with each agent's languages, load and state, those taking offers first (agent_options)."""
+    form = ReassignForm(agents=agents)
+    form.agent_id.choices = agent_options.reassign_choices(agent_options.reassign_options(g.tenant.id))
+    return form
 
 
 @bp.post("/supervisor/contacts/<int:contact_id>/reassign")

@@ -49,7 +49,6 @@ def test_an_offer_without_response_goes_back_to_the_queue_and_sends_the_agent_aw
     assert run_pass(a.id, seconds=60).acted == 0  # run again: nothing left to do
 
 
-
 def test_missed_offers_count_in_a_row_and_the_agent_follows_their_contacts_between_them(
     app, two_tenants, set_languages, create_queue, create_contact, set_rules, run_pass
 ):
@@ -72,6 +71,7 @@ def test_missed_offers_count_in_a_row_and_the_agent_follows_their_contacts_betwe
     with app.app_context():
         state = agent_states.state_of(a.agent)
     assert (state.state, state.reason, state.missed_offers) == (AgentState.AWAY, "no_response", 2)
+
 
 def test_a_contact_waiting_too_long_overflows_once(
     app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
