@@ -322,50 +322,196 @@ def get_contact(contact_id: int) -> Contact:
     return contact
 
 
-# The whole claim is one statement: the agent's languages and the clinic's offered queues are folded
-# in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn them into a misjudged
-# join) and the `assigned` event is written by the same statement: one round trip instead of four
-# (figures: docs/benchmarks.md, Claim next). A chat is skipped while the agent already holds as many open
-# chats of its queue as the queue's chat_limit: the count is a subquery evaluated for chat rows only (the
-# CASE keeps other channels from paying for it), so the claim stays one statement with SKIP LOCKED.
-_CLAIM = text("""
+# --- claiming: one eligibility rule for the claim, the pooled claim (app/hotline/pool.py) and the counts ---
+
+# What an agent may take in one clinic, as SQL on `contacts c` (each statement adds its order or count):
+# - waiting, offered by now (scheduled callbacks wait for their time);
+# - in a queue not kept in-house, in a language the agent speaks at the queue's `min_proficiency` or better
+#   (NULL: any level; the floor applies to the contact's language, the queue's unless the contact was
+#   offered in another). Queue and language are folded into one `= ANY(ARRAY(…))` init-plan of
+#   "queue/language" keys, evaluated once per statement, so the planner cannot turn it into a misjudged join;
+# - a queue with a team only within the team's coverage hours in the clinic's local time (from inclusive,
+#   until exclusive; an interval whose end comes before its start runs overnight; equal ends mean all day,
+#   24 h: the team form refuses them, so only older rows hold them) and, where the team lists members, only
+#   to its members;
+# - capacity: e-mail unlimited; a chat while the agent holds fewer open chats of its queue than the queue's
+#   chat_limit (a subquery evaluated for chat rows only: the CASE keeps other channels from paying for it);
+#   a phone call or callback only while the agent holds no assigned one in this clinic (an init-plan) nor,
+#   as `{voice}` says, in another clinic they serve (read under that clinic's own tenant setting). A voice
+#   contact waiting on the patient does not hold the line;
+# - nothing for agents whose state does not take offers (away, after-contact work, offline). A person with
+#   no state row has never been through the state machine (app/hotline/agent_states.py) and is not held back.
+_ELIGIBLE = """
+    c.tenant_id = :tenant AND c.status = 'waiting' AND c.offered_at <= :moment
+    AND (c.queue_id::text || '/' || c.language) = ANY(ARRAY(
+        SELECT q.id::text || '/' || al.language
+          FROM queues q
+          JOIN agent_languages al ON al.user_id = :agent
+          CROSS JOIN (SELECT (CAST(:moment AS timestamptz) AT TIME ZONE tz.time_zone)::time AS at
+                        FROM tenants tz WHERE tz.id = :tenant) local_now
+          LEFT JOIN teams t ON t.tenant_id = :tenant AND t.id = q.team_id
+         WHERE q.tenant_id = :tenant AND NOT q.in_house
+           AND (q.min_proficiency IS NULL
+                OR array_position(ARRAY['working', 'fluent', 'native'], al.proficiency::text)
+                   >= array_position(ARRAY['working', 'fluent', 'native'], q.min_proficiency::text))
+           AND (q.team_id IS NULL OR (
+                CASE WHEN t.covers_from < t.covers_until
+                          THEN local_now.at >= t.covers_from AND local_now.at < t.covers_until
+                     WHEN t.covers_from > t.covers_until
+                          THEN local_now.at >= t.covers_from OR local_now.at < t.covers_until
+                     ELSE true END
+                AND (NOT EXISTS (SELECT 1 FROM team_members m WHERE m.tenant_id = :tenant AND m.team_id = q.team_id)
+                     OR EXISTS (SELECT 1 FROM team_members m
+                                 WHERE m.tenant_id = :tenant AND m.team_id = q.team_id AND m.user_id = :agent))))
+           AND NOT EXISTS (SELECT 1 FROM agent_states s
+                            WHERE s.user_id = :agent AND s.state NOT IN ('available', 'busy'))))
+    AND CASE c.channel
+        WHEN 'email' THEN true
+        WHEN 'chat' THEN (
+            SELECT count(*) FROM contacts held
+             WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+               AND held.queue_id = c.queue_id AND held.channel = 'chat'
+               AND held.status IN ('assigned', 'waiting_on_patient')
+        ) < (SELECT q.chat_limit FROM queues q WHERE q.tenant_id = :tenant AND q.id = c.queue_id)
+        ELSE {voice} AND NOT EXISTS (
+            SELECT 1 FROM contacts held
+             WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+               AND held.channel IN ('phone', 'callback') AND held.status = 'assigned')
+        END
+"""
+_CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
+
+# The claim is one statement: the `assigned` event is written by the same statement (one round trip
+# instead of four; figures: docs/benchmarks.md, Claim next).
+_CLAIM = text(f"""
 WITH claimed AS (
     UPDATE contacts
        SET status = 'assigned', assigned_to_id = :agent, assigned_at = :moment, updated_at = :moment
      WHERE tenant_id = :tenant AND status = 'waiting' AND id = (
            SELECT c.id FROM contacts c
-            WHERE c.tenant_id = :tenant AND c.status = 'waiting' AND c.offered_at <= :moment
-              AND c.language = ANY(ARRAY(SELECT language FROM agent_languages WHERE user_id = :agent))
-              AND c.queue_id = ANY(ARRAY(SELECT id FROM queues WHERE tenant_id = :tenant AND NOT in_house))
-              AND CASE WHEN c.channel <> 'chat' THEN true ELSE (
-                    SELECT count(*) FROM contacts held
-                     WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
-                       AND held.queue_id = c.queue_id AND held.channel = 'chat'
-                       AND held.status IN ('assigned', 'waiting_on_patient')
-                  ) < (SELECT q.chat_limit FROM queues q WHERE q.tenant_id = :tenant AND q.id = c.queue_id) END
-            ORDER BY c.due_at, c.priority DESC, c.offered_at
+            WHERE {_ELIGIBLE.format(voice=":voice_free")}
+            ORDER BY {_CLAIM_ORDER}
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
     RETURNING tenant_id, id
 )
 INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
-SELECT tenant_id, id, 'assigned', :agent, :moment, '{}' FROM claimed
+SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
 RETURNING contact_id
+""")  # noqa: S608 (constant fragments, values are bound)
+
+# The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
+# and the best candidate with and without voice contacts (which one counts depends on the other clinics).
+_PEEK = text(f"""
+SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
+       NULL::timestamptz AS offered_at, count(*) AS n
+  FROM contacts held
+ WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+   AND held.channel IN ('phone', 'callback') AND held.status = 'assigned'
+UNION ALL (
+SELECT 'any', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+UNION ALL (
+SELECT 'text', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+""")  # noqa: S608
+
+_COUNT = text(f"""
+SELECT count(*), min(c.due_at) FROM contacts c WHERE {_ELIGIBLE.format(voice=":voice_free")}
+""")  # noqa: S608
+
+_VOICE_HELD = text("""
+SELECT count(*) FROM contacts
+ WHERE tenant_id = :tenant AND assigned_to_id = :agent AND channel IN ('phone', 'callback') AND status = 'assigned'
 """)
 
 
-def claim_next_contact(agent_id: int) -> int:
-    """Give the agent the most urgent waiting contact they may take, and only them; returns its id.
+@dataclass(frozen=True)
+class Candidate:
+    """The contact a clinic would give the agent next, and what orders it against other clinics' candidates."""
 
-    Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
-    (scheduled callbacks wait for their time); a chat only while the agent holds fewer open chats of
-    its queue than the queue's chat limit (several chats at once, no more). Order: due time (time left to breach),
-    then priority, then age. `FOR UPDATE SKIP LOCKED` lets concurrent agents pass over a
-    row another transaction is claiming instead of waiting for it or taking it twice.
+    tenant_id: int
+    contact_id: int
+    due_at: datetime
+    priority: int
+    offered_at: datetime
+
+    @property
+    def urgency(self) -> tuple:
+        return (self.due_at, -self.priority, self.offered_at)
+
+
+def agent_clinic_ids(agent_id: int) -> list[int]:
+    """The clinics a person serves as an agent (memberships are a platform table: no tenant needed)."""
+    return list(
+        db.session.scalars(
+            select(Membership.tenant_id)
+            .where(Membership.user_id == agent_id, Membership.role == TenantRole.AGENT)
+            .order_by(Membership.tenant_id)
+        )
+    )
+
+
+def voice_contacts_held(agent_id: int) -> int:
+    """How many phone calls and callbacks the agent has assigned in the current clinic."""
+    return db.session.execute(_VOICE_HELD, {"tenant": current_tenant_id(), "agent": agent_id}).scalar_one()
+
+
+def voice_held_elsewhere(agent_id: int) -> bool:
+    """Whether the agent holds a phone call or callback in another clinic they serve.
+
+    Read clinic by clinic under each clinic's own tenant setting (no all-tenants read); the current
+    clinic's setting is back in force for the caller's next statement.
     """
-    moment = now()
+    here = current_tenant_id()
+    for tenant_id in agent_clinic_ids(agent_id):
+        if tenant_id == here:
+            continue
+        with tenant_context(tenant_id):
+            if voice_contacts_held(agent_id):
+                return True
+    return False
+
+
+def peek_candidate(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[Candidate | None, int]:
+    """The contact the current clinic would give the agent next (not claimed), and the voice contacts held here.
+
+    `voice_free`: whether no phone call or callback is held in the other clinics; the candidate follows
+    the claim's rule (`claim_next_contact`) with that, and with what is held here.
+    """
+    tenant_id = current_tenant_id()
+    rows = db.session.execute(_PEEK, {"tenant": tenant_id, "agent": agent_id, "moment": at or now()}).all()
+    held = next(row.n for row in rows if row.kind == "held")
+    wanted = "any" if voice_free and not held else "text"
+    for row in rows:
+        if row.kind == wanted:
+            return Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at), held
+    return None, held
+
+
+def count_claimable(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[int, datetime | None]:
+    """How many contacts of the current clinic the agent may take now, and the earliest due time among them."""
+    count, next_due = db.session.execute(
+        _COUNT, {"tenant": current_tenant_id(), "agent": agent_id, "moment": at or now(), "voice_free": voice_free}
+    ).one()
+    return count, next_due
+
+
+def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: datetime | None = None) -> int:
+    """Give the agent the most urgent waiting contact of this clinic they may take, and only them; returns its id.
+
+    Eligible: the rule above `_ELIGIBLE` (languages at the queue's proficiency floor, queues not kept
+    in-house, teams' hours and members, offered by now, capacity across the agent's clinics, the agent's
+    state). Order: due time (time left to breach), then priority, then age. `FOR UPDATE SKIP LOCKED` lets
+    concurrent agents pass over a row another transaction is claiming instead of waiting for it or taking
+    it twice. `voice_free` is whether the agent holds no phone call or callback in another clinic; None
+    reads it (the pooled claim passes what it already read).
+    """
+    moment = at or now()
+    if voice_free is None:
+        voice_free = not voice_held_elsewhere(agent_id)
     contact_id = db.session.execute(
-        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment}
+        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free}
     ).scalar_one_or_none()
     if contact_id is None:
         if not agent_languages(agent_id):
@@ -783,23 +929,19 @@ def queue_loads(languages: set[str] | None = None, *, include_in_house: bool = T
 
 
 def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[int, int]:
-    """How many contacts wait for this agent's languages in each of their clinics.
+    """How many contacts this agent may take now in each of their clinics: the claim's own rule.
 
     Counted clinic by clinic inside each clinic's own tenant context, so both walls
     apply and no all-tenants read is needed.
     """
-    languages = list(agent_languages(agent_id))
+    voice_free = not any(_voice_held_in(agent_id, tenant_id) for tenant_id in agent_clinic_ids(agent_id))
     counts = {}
     for tenant_id in tenant_ids:
         with tenant_context(tenant_id):
-            counts[tenant_id] = db.session.scalar(
-                select(func.count())
-                .select_from(Contact)
-                .where(
-                    Contact.status == ContactStatus.WAITING,
-                    Contact.language.in_(languages),
-                    Contact.offered_at <= now(),
-                    Contact.queue_id.in_(select(Queue.id).where(Queue.in_house.is_(False))),
-                )
-            )
+            counts[tenant_id], _next_due = count_claimable(agent_id, voice_free=voice_free)
     return counts
+
+
+def _voice_held_in(agent_id: int, tenant_id: int) -> int:
+    with tenant_context(tenant_id):
+        return voice_contacts_held(agent_id)
