@@ -172,6 +172,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.home import bp as home_bp
     from app.hotline.live_views import bp as hotline_live_bp
+    from app.hotline.pool_views import bp as pool_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.answer_views import bp as answers_bp
     from app.knowledge.answer_views import console_bp as console_answers_bp
@@ -197,6 +198,7 @@ def _register_blueprints(app: Flask) -> None:
         tenant_settings_bp,
         hotline_bp,
         hotline_live_bp,
+        pool_bp,
         chat_desk_bp,
         knowledge_bp,
         mail_settings_bp,

@@ -473,20 +473,22 @@ def voice_held_elsewhere(agent_id: int) -> bool:
     return False
 
 
-def peek_candidate(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[Candidate | None, int]:
-    """The contact the current clinic would give the agent next (not claimed), and the voice contacts held here.
+def peek_candidates(agent_id: int, *, at: datetime | None = None) -> tuple[Candidate | None, Candidate | None, int]:
+    """What the current clinic would give the agent next (nothing claimed): (best, best that is not a phone
+    call or callback, phone calls and callbacks the agent holds here).
 
-    `voice_free`: whether no phone call or callback is held in the other clinics; the candidate follows
-    the claim's rule (`claim_next_contact`) with that, and with what is held here.
+    Both follow the claim's rule (`claim_next_contact`); which one counts depends on the voice contacts the
+    agent holds in their other clinics (the first when none, the second otherwise).
     """
     tenant_id = current_tenant_id()
     rows = db.session.execute(_PEEK, {"tenant": tenant_id, "agent": agent_id, "moment": at or now()}).all()
+    found = {
+        row.kind: Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at)
+        for row in rows
+        if row.kind != "held"
+    }
     held = next(row.n for row in rows if row.kind == "held")
-    wanted = "any" if voice_free and not held else "text"
-    for row in rows:
-        if row.kind == wanted:
-            return Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at), held
-    return None, held
+    return found.get("any"), found.get("text"), held
 
 
 def count_claimable(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[int, datetime | None]:
