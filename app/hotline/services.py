@@ -381,23 +381,30 @@ _ELIGIBLE = """
 """
 _CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
 
-# The claim is one statement: the `assigned` event is written by the same statement (one round trip
-# instead of four; figures: docs/benchmarks.md, Claim next).
+# The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
+# (a data-modifying WITH runs once whether or not the outer query reads it): one round trip between BEGIN
+# and COMMIT (figures: docs/benchmarks.md, Claim next). `:voice_free` NULL means "not read": the statement
+# then claims only for an agent who serves no other clinic, so a person serving one clinic, the common
+# case, never pays for reading the others; anyone else is claimed for again once the others were read.
 _CLAIM = text(f"""
 WITH claimed AS (
     UPDATE contacts
        SET status = 'assigned', assigned_to_id = :agent, assigned_at = :moment, updated_at = :moment
      WHERE tenant_id = :tenant AND status = 'waiting' AND id = (
            SELECT c.id FROM contacts c
-            WHERE {_ELIGIBLE.format(voice=":voice_free")}
+            WHERE {_ELIGIBLE.format(voice="coalesce(CAST(:voice_free AS boolean), true)")}
+              AND (CAST(:voice_free AS boolean) IS NOT NULL OR NOT EXISTS (
+                   SELECT 1 FROM memberships o
+                    WHERE o.user_id = :agent AND o.role = 'agent' AND o.tenant_id <> :tenant))
             ORDER BY {_CLAIM_ORDER}
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
-    RETURNING tenant_id, id
+    RETURNING *
+), assigned AS (
+    INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
+    SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
 )
-INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
-SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
-RETURNING contact_id
+SELECT * FROM claimed
 """)  # noqa: S608 (constant fragments, values are bound)
 
 # The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
@@ -507,26 +514,28 @@ def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: dat
     state). Order: due time (time left to breach), then priority, then age. `FOR UPDATE SKIP LOCKED` lets
     concurrent agents pass over a row another transaction is claiming instead of waiting for it or taking
     it twice. `voice_free` is whether the agent holds no phone call or callback in another clinic; None
-    reads it (the pooled claim passes what it already read).
+    reads it where the agent serves another clinic (the pooled claim passes what it already read).
     """
     moment = at or now()
-    if voice_free is None:
-        voice_free = not voice_held_elsewhere(agent_id)
-    contact_id = db.session.execute(
-        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free}
-    ).scalar_one_or_none()
-    if contact_id is None:
+    claimed = _claim(agent_id, voice_free, moment)
+    if claimed is None and voice_free is None and agent_clinic_ids(agent_id) != [current_tenant_id()]:
+        claimed = _claim(agent_id, not voice_held_elsewhere(agent_id), moment)
+    if claimed is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
-    # The statement changed the row behind the ORM's back: read it afresh for the floors that listen.
-    claimed = db.session.scalar(
-        select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
-    )
     signals.contact_claimed.send(claimed, agent_id=agent_id, at=moment)
     # Written by SQL the ORM does not see: announced here instead of by the flush listener (app/hotline/live.py).
     live.announce_contact(db.session, claimed.tenant_id, claimed.id, claimed.queue_id)
-    return contact_id
+    return claimed.id
+
+
+def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact | None:
+    # The statement changed the row behind the ORM's back: the object is refreshed from what it returned.
+    return db.session.scalar(
+        select(Contact).from_statement(_CLAIM).execution_options(populate_existing=True),
+        {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
+    )
 
 
 def _require_open(contact: Contact) -> None:

@@ -177,6 +177,23 @@ def test_one_phone_call_at_a_time_across_clinics(app, pooled, create_queue, crea
         assert services.waiting_for_agent_by_tenant(pooled.agent, [clinics.b]) == {clinics.b: 0}
 
 
+def test_single_clinic_claim_of_an_agent_serving_several_clinics_reads_the_others(
+    app, pooled, create_queue, create_contact
+):
+    clinics = pooled.clinics
+    call_a = create_contact(clinics.a, create_queue(clinics.a, "Phone A"))
+    call_b = create_contact(clinics.b, create_queue(clinics.b, "Phone B"))
+    with app.app_context(), tenant_context(clinics.a):
+        assert services.claim_next_contact(pooled.agent) == call_a
+        db.session.commit()
+    with app.app_context(), tenant_context(clinics.a):
+        db.session.get(Contact, call_a).status = ContactStatus.RESOLVED
+        db.session.commit()
+    with app.app_context(), tenant_context(clinics.b):
+        assert services.claim_next_contact(pooled.agent) == call_b
+        db.session.commit()
+
+
 def test_chats_up_to_the_queues_limit(app, pooled, create_queue, create_contact):
     clinic = pooled.clinics.a
     queue = create_queue(clinic, "Chat", channel=Channel.CHAT)
