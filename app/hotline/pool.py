@@ -83,13 +83,18 @@ def claim_next_across(agent_id: int, *, at: datetime | None = None) -> tuple[Ten
     # Voice held where the agent is not pooled is read on its own; the pooled clinics' counts come with
     # their candidates in one round trip each.
     voice_free = _voice_free(agent_id, [tenant.id for tenant, in_pool in memberships if not in_pool])
-    peeks: list[tuple[Tenant, Candidate | None, Candidate | None]] = []
+    peeks: dict[int, tuple[Tenant, Candidate | None]] = {}
     for tenant in pooled:
         with tenant_context(tenant.id):
-            best, best_text, held = services.peek_candidates(agent_id, at=at)
+            candidate, held = services.peek_candidate(agent_id, at=at)
         voice_free = voice_free and not held
-        peeks.append((tenant, best, best_text))
-    candidates = [(found, tenant) for tenant, best, best_text in peeks if (found := best if voice_free else best_text)]
+        peeks[tenant.id] = (tenant, candidate)
+    if not voice_free:
+        # Rare: the agent is on a call somewhere, so every clinic is asked again for its best other contact.
+        for tenant in pooled:
+            with tenant_context(tenant.id):
+                peeks[tenant.id] = (tenant, services.peek_candidate(agent_id, text_only=True, at=at)[0])
+    candidates = [(candidate, tenant) for tenant, candidate in peeks.values() if candidate is not None]
     candidates.sort(key=lambda pair: pair[0].urgency)
     for _candidate, tenant in candidates:
         with tenant_context(tenant.id):

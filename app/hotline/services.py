@@ -408,7 +408,8 @@ SELECT * FROM claimed
 """)  # noqa: S608 (constant fragments, values are bound)
 
 # The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
-# and the best candidate with and without voice contacts (which one counts depends on the other clinics).
+# and the best candidate; with `:text_only` the best that is not a phone call or callback instead (needed
+# only when the agent holds one somewhere; PostgreSQL skips the branch not asked for as a one-time filter).
 _PEEK = text(f"""
 SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
        NULL::timestamptz AS offered_at, count(*) AS n
@@ -416,11 +417,11 @@ SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int A
  WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
    AND held.channel IN ('phone', 'callback') AND held.status = 'assigned'
 UNION ALL (
-SELECT 'any', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE NOT CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
 UNION ALL (
-SELECT 'text', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
 """)  # noqa: S608
 
 _COUNT = text(f"""
@@ -480,22 +481,24 @@ def voice_held_elsewhere(agent_id: int) -> bool:
     return False
 
 
-def peek_candidates(agent_id: int, *, at: datetime | None = None) -> tuple[Candidate | None, Candidate | None, int]:
-    """What the current clinic would give the agent next (nothing claimed): (best, best that is not a phone
-    call or callback, phone calls and callbacks the agent holds here).
+def peek_candidate(
+    agent_id: int, *, text_only: bool = False, at: datetime | None = None
+) -> tuple[Candidate | None, int]:
+    """What the current clinic would give the agent next, nothing claimed: (candidate, phone calls and
+    callbacks the agent holds here).
 
-    Both follow the claim's rule (`claim_next_contact`); which one counts depends on the voice contacts the
-    agent holds in their other clinics (the first when none, the second otherwise).
+    The claim's rule (`claim_next_contact`), counting what is held here; `text_only` leaves phone calls
+    and callbacks out, for an agent who holds one in another clinic.
     """
     tenant_id = current_tenant_id()
-    rows = db.session.execute(_PEEK, {"tenant": tenant_id, "agent": agent_id, "moment": at or now()}).all()
-    found = {
-        row.kind: Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at)
-        for row in rows
-        if row.kind != "held"
-    }
-    held = next(row.n for row in rows if row.kind == "held")
-    return found.get("any"), found.get("text"), held
+    params = {"tenant": tenant_id, "agent": agent_id, "moment": at or now(), "text_only": text_only}
+    candidate, held = None, 0
+    for row in db.session.execute(_PEEK, params):
+        if row.kind == "held":
+            held = row.n
+        else:
+            candidate = Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at)
+    return candidate, held
 
 
 def count_claimable(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[int, datetime | None]:
