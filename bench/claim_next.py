@@ -530,15 +530,15 @@ def summarise(phase: dict, owner: psycopg.Connection, mark: int, backlog: int) -
 # --- statements per claim ----------------------------------------------------------------------------
 
 
-def probe_statements(app, owner: psycopg.Connection, agent) -> tuple[list[str], int, int]:
+def probe_statements(app, owner: psycopg.Connection, agent, *, pooled: bool = False) -> tuple[list[str], int, int]:
     """Claim one contact with statement logging on; returns (statements, pool checkouts, transactions)."""
     from app.extensions import db
-    from app.hotline import services
+    from app.hotline import pool, services
     from app.tenancy import tenant_context
 
     user_id, tenant_id, _ = agent
     statements, counters = [], {"checkouts": 0, "begins": 0}
-    with app.app_context(), tenant_context(tenant_id):
+    with app.app_context(), tenant_context(None if pooled else tenant_id):
         engine = db.engine
 
         def on_execute(conn, cursor, statement, parameters, context, executemany):
@@ -554,7 +554,10 @@ def probe_statements(app, owner: psycopg.Connection, agent) -> tuple[list[str], 
         event.listen(engine.pool, "checkout", on_checkout)
         event.listen(engine, "begin", on_begin)
         try:
-            services.claim_next_contact(user_id)
+            if pooled:
+                pool.claim_next_across(user_id)
+            else:
+                services.claim_next_contact(user_id)
             db.session.commit()
             db.session.remove()
         finally:
@@ -671,6 +674,7 @@ def main(argv=None) -> int:
                 )
 
                 statements, checkouts, begins = probe_statements(app, owner, agents[0])
+                pooled_statements = probe_statements(app, owner, pooled_agents[0], pooled=True)[0]
                 with app.app_context():
                     from app.extensions import db
 
@@ -722,6 +726,12 @@ def main(argv=None) -> int:
                     phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
                     rows.append(summarise(phase, owner, mark, backlog))
             report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
+            print(
+                f"Per cross-clinic claim of the first pooled agent (3 clinics): {len(pooled_statements)} SQL "
+                "statements before COMMIT"
+            )
+            for n, statement in enumerate(pooled_statements, 1):
+                print(f"  {n}. {statement[:110]}{' ...' if len(statement) > 110 else ''}")
     finally:
         shutil.rmtree(instance_path, ignore_errors=True)
     print(f"total run time {time.monotonic() - started:.0f} s")
