@@ -21,7 +21,7 @@ from app.auth.models import Membership, TenantRole, User
 from app.errors import NotFound
 from app.extensions import db
 from app.hotline import services
-from app.hotline.services import Candidate, QueueEmpty
+from app.hotline.services import QueueEmpty
 from app.i18n import _l
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
@@ -80,21 +80,14 @@ def claim_next_across(agent_id: int, *, at: datetime | None = None) -> tuple[Ten
     pooled = [tenant for tenant, in_pool in memberships if in_pool]
     if not pooled:
         raise QueueEmpty(_l("You take contacts from no clinic right now: opt in to at least one."))
-    # Voice held where the agent is not pooled is read on its own; the pooled clinics' counts come with
-    # their candidates in one round trip each.
-    voice_free = _voice_free(agent_id, [tenant.id for tenant, in_pool in memberships if not in_pool])
-    peeks: dict[int, tuple[Tenant, Candidate | None]] = {}
-    for tenant in pooled:
-        with tenant_context(tenant.id):
-            candidate, held = services.peek_candidate(agent_id, at=at)
-        voice_free = voice_free and not held
-        peeks[tenant.id] = (tenant, candidate)
+    # Every clinic the person serves is looked at (a call held where they opted out counts too), each
+    # under its own tenant setting, in one round trip.
+    peeks = services.peek_clinics(agent_id, [tenant.id for tenant, _in_pool in memberships], at=at)
+    voice_free = not any(held for _candidate, held in peeks.values())
     if not voice_free:
-        # Rare: the agent is on a call somewhere, so every clinic is asked again for its best other contact.
-        for tenant in pooled:
-            with tenant_context(tenant.id):
-                peeks[tenant.id] = (tenant, services.peek_candidate(agent_id, text_only=True, at=at)[0])
-    candidates = [(candidate, tenant) for tenant, candidate in peeks.values() if candidate is not None]
+        # Rare: the agent is on a call somewhere, so every pooled clinic is asked for its best other contact.
+        peeks = services.peek_clinics(agent_id, [tenant.id for tenant in pooled], text_only=True, at=at)
+    candidates = [(peeks[tenant.id][0], tenant) for tenant in pooled if peeks[tenant.id][0] is not None]
     candidates.sort(key=lambda pair: pair[0].urgency)
     for _candidate, tenant in candidates:
         with tenant_context(tenant.id):

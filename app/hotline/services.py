@@ -481,24 +481,47 @@ def voice_held_elsewhere(agent_id: int) -> bool:
     return False
 
 
-def peek_candidate(
-    agent_id: int, *, text_only: bool = False, at: datetime | None = None
-) -> tuple[Candidate | None, int]:
-    """What the current clinic would give the agent next, nothing claimed: (candidate, phone calls and
-    callbacks the agent holds here).
+# A pooled claim looks at several clinics: each clinic's `set_config` and peek are sent together in one
+# pipeline (psycopg's pipeline mode), one network round trip for all of them instead of two per clinic.
+# Each peek still runs under its own clinic's setting (the statements run in order in this transaction),
+# and the setting in force before is put back at the end, so the session's tenancy bookkeeping holds.
+_SAVE_TENANT = "SELECT set_config('app.saved_tenant_id', coalesce(current_setting('app.tenant_id', true), ''), true)"
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
+_RESTORE_TENANT = "SELECT set_config('app.tenant_id', current_setting('app.saved_tenant_id', true), true)"
 
-    The claim's rule (`claim_next_contact`), counting what is held here; `text_only` leaves phone calls
-    and callbacks out, for an agent who holds one in another clinic.
+
+def peek_clinics(
+    agent_id: int, tenant_ids: list[int], *, text_only: bool = False, at: datetime | None = None
+) -> dict[int, tuple[Candidate | None, int]]:
+    """What each clinic would give the agent next, nothing claimed, each read under its own tenant setting:
+    per clinic id, (candidate, phone calls and callbacks the agent holds there).
+
+    The claim's rule (`claim_next_contact`), counting what is held in that clinic; `text_only` leaves phone
+    calls and callbacks out, for an agent who holds one in another clinic.
     """
-    tenant_id = current_tenant_id()
-    params = {"tenant": tenant_id, "agent": agent_id, "moment": at or now(), "text_only": text_only}
-    candidate, held = None, 0
-    for row in db.session.execute(_PEEK, params):
-        if row.kind == "held":
-            held = row.n
-        else:
-            candidate = Candidate(tenant_id, row.id, row.due_at, row.priority, row.offered_at)
-    return candidate, held
+    moment = at or now()
+    connection = db.session.connection()
+    raw = connection.connection.driver_connection
+    statement = str(_PEEK.compile(dialect=connection.dialect))
+    cursors = {}
+    with raw.pipeline():
+        raw.execute(_SAVE_TENANT)
+        for tenant_id in tenant_ids:
+            raw.execute(_SET_TENANT, (str(tenant_id),))
+            cursors[tenant_id] = raw.execute(
+                statement, {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only}
+            )
+        raw.execute(_RESTORE_TENANT)
+    found = {}
+    for tenant_id, cursor in cursors.items():
+        candidate, held = None, 0
+        for kind, contact_id, due_at, priority, offered_at, n in cursor.fetchall():
+            if kind == "held":
+                held = n
+            else:
+                candidate = Candidate(tenant_id, contact_id, due_at, priority, offered_at)
+        found[tenant_id] = (candidate, held)
+    return found
 
 
 def count_claimable(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[int, datetime | None]:

@@ -5,7 +5,7 @@ import threading
 from datetime import UTC, datetime, time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
@@ -286,6 +286,27 @@ def test_claim_statement_naming_another_clinic_claims_nothing_under_row_level_se
         db.session.rollback()
     with app.app_context(), tenant_context(b.id):
         assert db.session.scalar(select(Contact.status)) == ContactStatus.WAITING
+
+
+@pytest.mark.tenant_isolation
+def test_looking_at_several_clinics_puts_the_callers_tenant_setting_back(app, pooled, create_queue, create_contact):
+    clinics = pooled.clinics
+    in_b = create_contact(clinics.b, create_queue(clinics.b, "B line", channel=Channel.EMAIL))
+    with app.app_context(), tenant_context(clinics.a):
+        db.session.execute(select(Contact.id)).all()  # the transaction runs under clinic A's setting
+        peeks = services.peek_clinics(pooled.agent, [clinics.b, clinics.c])
+        setting = db.session.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar_one()
+        visible = db.session.execute(text("SELECT count(*) FROM contacts")).scalar_one()
+        db.session.rollback()
+    assert peeks[clinics.b][0].contact_id == in_b and peeks[clinics.c] == (None, 0)
+    assert setting == str(clinics.a)
+    assert visible == 0 or not _row_level_security_on(app)
+
+
+def _row_level_security_on(app) -> bool:
+    from tests.infra.postgres import database_walls
+
+    return database_walls() != "orm"
 
 
 def test_clinic_picker_counts_with_the_claims_rule(app, pooled, create_queue, create_contact):
