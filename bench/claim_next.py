@@ -728,7 +728,8 @@ def main(argv=None) -> int:
             report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
             print(
                 f"Per cross-clinic claim of the first pooled agent (3 clinics): {len(pooled_statements)} SQL "
-                "statements before COMMIT"
+                "statements before COMMIT through SQLAlchemy, and one psycopg pipeline (one round trip) with "
+                "each clinic's set_config and peek (3 x 2 statements, and saving and restoring the setting)"
             )
             for n, statement in enumerate(pooled_statements, 1):
                 print(f"  {n}. {statement[:110]}{' ...' if len(statement) > 110 else ''}")

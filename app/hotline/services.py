@@ -490,6 +490,16 @@ _SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 _RESTORE_TENANT = "SELECT set_config('app.tenant_id', current_setting('app.saved_tenant_id', true), true)"
 
 
+_PEEK_SQL: dict[str, str] = {}
+
+
+def _peek_sql(dialect) -> str:
+    # The driver's own form of the statement (its placeholders), compiled once per dialect.
+    if dialect.name not in _PEEK_SQL:
+        _PEEK_SQL[dialect.name] = str(_PEEK.compile(dialect=dialect))
+    return _PEEK_SQL[dialect.name]
+
+
 def peek_clinics(
     agent_id: int, tenant_ids: list[int], *, text_only: bool = False, at: datetime | None = None
 ) -> dict[int, tuple[Candidate | None, int]]:
@@ -502,7 +512,7 @@ def peek_clinics(
     moment = at or now()
     connection = db.session.connection()
     raw = connection.connection.driver_connection
-    statement = str(_PEEK.compile(dialect=connection.dialect))
+    statement = _peek_sql(connection.dialect)
     cursors = {}
     with raw.pipeline():
         raw.execute(_SAVE_TENANT)
