@@ -180,6 +180,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.hotline.agent_state_views import bp as agent_time_bp
     from app.hotline.agent_state_views import me_bp as agent_state_bp
     from app.hotline.live_views import bp as hotline_live_bp
+    from app.hotline.pool_views import bp as pool_bp
     from app.hotline.views import bp as hotline_bp
     from app.knowledge.answer_views import bp as answers_bp
     from app.knowledge.answer_views import console_bp as console_answers_bp
@@ -211,6 +212,7 @@ def _register_blueprints(app: Flask) -> None:
         agent_state_bp,
         agent_time_bp,
         routing_bp,
+        pool_bp,
         chat_desk_bp,
         knowledge_bp,
         mail_settings_bp,

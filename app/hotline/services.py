@@ -326,64 +326,257 @@ def get_contact(contact_id: int) -> Contact:
     return contact
 
 
-# The whole claim is one statement: the agent's languages and the clinic's offered queues are folded
-# in as `= ANY(ARRAY(…))` init-plans (evaluated once, so the planner cannot turn them into a misjudged
-# join) and the `assigned` event is written by the same statement: one round trip instead of four
-# (figures: docs/benchmarks.md, Claim next). A chat is skipped while the agent already holds as many open
-# chats of its queue as the queue's chat_limit: the count is a subquery evaluated for chat rows only (the
-# CASE keeps other channels from paying for it), so the claim stays one statement with SKIP LOCKED.
-_CLAIM = text("""
+# --- claiming: one eligibility rule for the claim, the pooled claim (app/hotline/pool.py) and the counts ---
+
+# What an agent may take in one clinic, as SQL on `contacts c` (each statement adds its order or count):
+# - waiting, offered by now (scheduled callbacks wait for their time);
+# - in a queue not kept in-house, in a language the agent speaks at the queue's `min_proficiency` or better
+#   (NULL: any level; the floor applies to the contact's language, the queue's unless the contact was
+#   offered in another). Queue and language are folded into one `= ANY(ARRAY(…))` init-plan of
+#   "queue/language" keys, evaluated once per statement, so the planner cannot turn it into a misjudged join;
+# - a queue with a team only within the team's coverage hours in the clinic's local time (from inclusive,
+#   until exclusive; an interval whose end comes before its start runs overnight; equal ends mean all day,
+#   24 h: the team form refuses them, so only older rows hold them) and, where the team lists members, only
+#   to its members;
+# - capacity: e-mail unlimited; a chat while the agent holds fewer open chats of its queue than the queue's
+#   chat_limit (a subquery evaluated for chat rows only: the CASE keeps other channels from paying for it);
+#   a phone call or callback only while the agent holds no assigned one in this clinic (an init-plan) nor,
+#   as `{voice}` says, in another clinic they serve (read under that clinic's own tenant setting). A voice
+#   contact waiting on the patient does not hold the line;
+# - nothing for agents whose state does not take offers (away, after-contact work, offline). A person with
+#   no state row has never been through the state machine (app/hotline/agent_states.py) and is not held back.
+_ELIGIBLE = """
+    c.tenant_id = :tenant AND c.status = 'waiting' AND c.offered_at <= :moment
+    AND (c.queue_id::text || '/' || c.language) = ANY(ARRAY(
+        SELECT q.id::text || '/' || al.language
+          FROM queues q
+          JOIN agent_languages al ON al.user_id = :agent
+          CROSS JOIN (SELECT (CAST(:moment AS timestamptz) AT TIME ZONE tz.time_zone)::time AS at
+                        FROM tenants tz WHERE tz.id = :tenant) local_now
+          LEFT JOIN teams t ON t.tenant_id = :tenant AND t.id = q.team_id
+         WHERE q.tenant_id = :tenant AND NOT q.in_house
+           AND (q.min_proficiency IS NULL
+                OR array_position(ARRAY['working', 'fluent', 'native'], al.proficiency::text)
+                   >= array_position(ARRAY['working', 'fluent', 'native'], q.min_proficiency::text))
+           AND (q.team_id IS NULL OR (
+                CASE WHEN t.covers_from < t.covers_until
+                          THEN local_now.at >= t.covers_from AND local_now.at < t.covers_until
+                     WHEN t.covers_from > t.covers_until
+                          THEN local_now.at >= t.covers_from OR local_now.at < t.covers_until
+                     ELSE true END
+                AND (NOT EXISTS (SELECT 1 FROM team_members m WHERE m.tenant_id = :tenant AND m.team_id = q.team_id)
+                     OR EXISTS (SELECT 1 FROM team_members m
+                                 WHERE m.tenant_id = :tenant AND m.team_id = q.team_id AND m.user_id = :agent))))
+           AND NOT EXISTS (SELECT 1 FROM agent_states s
+                            WHERE s.user_id = :agent AND s.state NOT IN ('available', 'busy'))))
+    AND CASE c.channel
+        WHEN 'email' THEN true
+        WHEN 'chat' THEN (
+            SELECT count(*) FROM contacts held
+             WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+               AND held.queue_id = c.queue_id AND held.channel = 'chat'
+               AND held.status IN ('assigned', 'waiting_on_patient')
+        ) < (SELECT q.chat_limit FROM queues q WHERE q.tenant_id = :tenant AND q.id = c.queue_id)
+        ELSE {voice} AND NOT EXISTS (
+            SELECT 1 FROM contacts held
+             WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+               AND held.channel IN ('phone', 'callback') AND held.status = 'assigned')
+        END
+"""
+_CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
+
+# The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
+# (a data-modifying WITH runs once whether or not the outer query reads it): one round trip between BEGIN
+# and COMMIT (figures: docs/benchmarks.md, Claim next). `:voice_free` NULL means "not read": the statement
+# then claims only for an agent who serves no other clinic, so a person serving one clinic, the common
+# case, never pays for reading the others; anyone else is claimed for again once the others were read.
+_CLAIM = text(f"""
 WITH claimed AS (
     UPDATE contacts
        SET status = 'assigned', assigned_to_id = :agent, assigned_at = :moment, updated_at = :moment
      WHERE tenant_id = :tenant AND status = 'waiting' AND id = (
            SELECT c.id FROM contacts c
-            WHERE c.tenant_id = :tenant AND c.status = 'waiting' AND c.offered_at <= :moment
-              AND c.language = ANY(ARRAY(SELECT language FROM agent_languages WHERE user_id = :agent))
-              AND c.queue_id = ANY(ARRAY(SELECT id FROM queues WHERE tenant_id = :tenant AND NOT in_house))
-              AND CASE WHEN c.channel <> 'chat' THEN true ELSE (
-                    SELECT count(*) FROM contacts held
-                     WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
-                       AND held.queue_id = c.queue_id AND held.channel = 'chat'
-                       AND held.status IN ('assigned', 'waiting_on_patient')
-                  ) < (SELECT q.chat_limit FROM queues q WHERE q.tenant_id = :tenant AND q.id = c.queue_id) END
-            ORDER BY c.due_at, c.priority DESC, c.offered_at
+            WHERE {_ELIGIBLE.format(voice="coalesce(CAST(:voice_free AS boolean), true)")}
+              AND (CAST(:voice_free AS boolean) IS NOT NULL OR NOT EXISTS (
+                   SELECT 1 FROM memberships o
+                    WHERE o.user_id = :agent AND o.role = 'agent' AND o.tenant_id <> :tenant))
+            ORDER BY {_CLAIM_ORDER}
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
-    RETURNING tenant_id, id
+    RETURNING *
+), assigned AS (
+    INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
+    SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
 )
-INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
-SELECT tenant_id, id, 'assigned', :agent, :moment, '{}' FROM claimed
-RETURNING contact_id
+SELECT * FROM claimed
+""")  # noqa: S608 (constant fragments, values are bound)
+
+# The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
+# and the best candidate; with `:text_only` the best that is not a phone call or callback instead (needed
+# only when the agent holds one somewhere; PostgreSQL skips the branch not asked for as a one-time filter).
+_PEEK = text(f"""
+SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
+       NULL::timestamptz AS offered_at, count(*) AS n
+  FROM contacts held
+ WHERE held.tenant_id = :tenant AND held.assigned_to_id = :agent
+   AND held.channel IN ('phone', 'callback') AND held.status = 'assigned'
+UNION ALL (
+SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE NOT CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+UNION ALL (
+SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
+ WHERE CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+""")  # noqa: S608
+
+_COUNT = text(f"""
+SELECT count(*), min(c.due_at) FROM contacts c WHERE {_ELIGIBLE.format(voice=":voice_free")}
+""")  # noqa: S608
+
+_VOICE_HELD = text("""
+SELECT count(*) FROM contacts
+ WHERE tenant_id = :tenant AND assigned_to_id = :agent AND channel IN ('phone', 'callback') AND status = 'assigned'
 """)
 
 
-def claim_next_contact(agent_id: int) -> int:
-    """Give the agent the most urgent waiting contact they may take, and only them; returns its id.
+@dataclass(frozen=True)
+class Candidate:
+    """The contact a clinic would give the agent next, and what orders it against other clinics' candidates."""
 
-    Eligible: this clinic, the agent's languages, queues not kept in-house, offered by now
-    (scheduled callbacks wait for their time); a chat only while the agent holds fewer open chats of
-    its queue than the queue's chat limit (several chats at once, no more). Order: due time (time left to breach),
-    then priority, then age. `FOR UPDATE SKIP LOCKED` lets concurrent agents pass over a
-    row another transaction is claiming instead of waiting for it or taking it twice.
+    tenant_id: int
+    contact_id: int
+    due_at: datetime
+    priority: int
+    offered_at: datetime
+
+    @property
+    def urgency(self) -> tuple:
+        return (self.due_at, -self.priority, self.offered_at)
+
+
+def agent_clinic_ids(agent_id: int) -> list[int]:
+    """The clinics a person serves as an agent (memberships are a platform table: no tenant needed)."""
+    return list(
+        db.session.scalars(
+            select(Membership.tenant_id)
+            .where(Membership.user_id == agent_id, Membership.role == TenantRole.AGENT)
+            .order_by(Membership.tenant_id)
+        )
+    )
+
+
+def voice_contacts_held(agent_id: int) -> int:
+    """How many phone calls and callbacks the agent has assigned in the current clinic."""
+    return db.session.execute(_VOICE_HELD, {"tenant": current_tenant_id(), "agent": agent_id}).scalar_one()
+
+
+def voice_held_elsewhere(agent_id: int) -> bool:
+    """Whether the agent holds a phone call or callback in another clinic they serve.
+
+    Read clinic by clinic under each clinic's own tenant setting (no all-tenants read); the current
+    clinic's setting is back in force for the caller's next statement.
     """
-    moment = now()
-    contact_id = db.session.execute(
-        _CLAIM, {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment}
-    ).scalar_one_or_none()
-    if contact_id is None:
+    here = current_tenant_id()
+    for tenant_id in agent_clinic_ids(agent_id):
+        if tenant_id == here:
+            continue
+        with tenant_context(tenant_id):
+            if voice_contacts_held(agent_id):
+                return True
+    return False
+
+
+# A pooled claim looks at several clinics: each clinic's `set_config` and peek are sent together in one
+# pipeline (psycopg's pipeline mode), one network round trip for all of them instead of two per clinic.
+# Each peek still runs under its own clinic's setting (the statements run in order in this transaction),
+# and the setting in force before is put back at the end, so the session's tenancy bookkeeping holds.
+_SAVE_TENANT = "SELECT set_config('app.saved_tenant_id', coalesce(current_setting('app.tenant_id', true), ''), true)"
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
+_RESTORE_TENANT = "SELECT set_config('app.tenant_id', current_setting('app.saved_tenant_id', true), true)"
+
+
+_PEEK_SQL: dict[str, str] = {}
+
+
+def _peek_sql(dialect) -> str:
+    # The driver's own form of the statement (its placeholders), compiled once per dialect.
+    if dialect.name not in _PEEK_SQL:
+        _PEEK_SQL[dialect.name] = str(_PEEK.compile(dialect=dialect))
+    return _PEEK_SQL[dialect.name]
+
+
+def peek_clinics(
+    agent_id: int, tenant_ids: list[int], *, text_only: bool = False, at: datetime | None = None
+) -> dict[int, tuple[Candidate | None, int]]:
+    """What each clinic would give the agent next, nothing claimed, each read under its own tenant setting:
+    per clinic id, (candidate, phone calls and callbacks the agent holds there).
+
+    The claim's rule (`claim_next_contact`), counting what is held in that clinic; `text_only` leaves phone
+    calls and callbacks out, for an agent who holds one in another clinic.
+    """
+    moment = at or now()
+    connection = db.session.connection()
+    raw = connection.connection.driver_connection
+    statement = _peek_sql(connection.dialect)
+    cursors = {}
+    with raw.pipeline():
+        raw.execute(_SAVE_TENANT)
+        for tenant_id in tenant_ids:
+            raw.execute(_SET_TENANT, (str(tenant_id),))
+            cursors[tenant_id] = raw.execute(
+                statement, {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only}
+            )
+        raw.execute(_RESTORE_TENANT)
+    found = {}
+    for tenant_id, cursor in cursors.items():
+        candidate, held = None, 0
+        for kind, contact_id, due_at, priority, offered_at, n in cursor.fetchall():
+            if kind == "held":
+                held = n
+            else:
+                candidate = Candidate(tenant_id, contact_id, due_at, priority, offered_at)
+        found[tenant_id] = (candidate, held)
+    return found
+
+
+def count_claimable(agent_id: int, *, voice_free: bool, at: datetime | None = None) -> tuple[int, datetime | None]:
+    """How many contacts of the current clinic the agent may take now, and the earliest due time among them."""
+    count, next_due = db.session.execute(
+        _COUNT, {"tenant": current_tenant_id(), "agent": agent_id, "moment": at or now(), "voice_free": voice_free}
+    ).one()
+    return count, next_due
+
+
+def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: datetime | None = None) -> int:
+    """Give the agent the most urgent waiting contact of this clinic they may take, and only them; returns its id.
+
+    Eligible: the rule above `_ELIGIBLE` (languages at the queue's proficiency floor, queues not kept
+    in-house, teams' hours and members, offered by now, capacity across the agent's clinics, the agent's
+    state). Order: due time (time left to breach), then priority, then age. `FOR UPDATE SKIP LOCKED` lets
+    concurrent agents pass over a row another transaction is claiming instead of waiting for it or taking
+    it twice. `voice_free` is whether the agent holds no phone call or callback in another clinic; None
+    reads it where the agent serves another clinic (the pooled claim passes what it already read).
+    """
+    moment = at or now()
+    claimed = _claim(agent_id, voice_free, moment)
+    if claimed is None and voice_free is None and agent_clinic_ids(agent_id) != [current_tenant_id()]:
+        claimed = _claim(agent_id, not voice_held_elsewhere(agent_id), moment)
+    if claimed is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
-    # The statement changed the row behind the ORM's back: read it afresh for the floors that listen.
-    claimed = db.session.scalar(
-        select(Contact).where(Contact.id == contact_id).execution_options(populate_existing=True)
-    )
     signals.contact_claimed.send(claimed, agent_id=agent_id, at=moment)
     signals.contact_assigned.send(claimed, agent_id=agent_id, at=moment, how="claim")
     # Written by SQL the ORM does not see: announced here instead of by the flush listener (app/hotline/live.py).
     live.announce_contact(db.session, claimed.tenant_id, claimed.id, claimed.queue_id)
-    return contact_id
+    return claimed.id
+
+
+def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact | None:
+    # The statement changed the row behind the ORM's back: the object is refreshed from what it returned.
+    return db.session.scalar(
+        select(Contact).from_statement(_CLAIM).execution_options(populate_existing=True),
+        {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
+    )
 
 
 def _require_open(contact: Contact) -> None:
@@ -814,23 +1007,19 @@ def queue_loads(
 
 
 def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[int, int]:
-    """How many contacts wait for this agent's languages in each of their clinics.
+    """How many contacts this agent may take now in each of their clinics: the claim's own rule.
 
     Counted clinic by clinic inside each clinic's own tenant context, so both walls
     apply and no all-tenants read is needed.
     """
-    languages = list(agent_languages(agent_id))
+    voice_free = not any(_voice_held_in(agent_id, tenant_id) for tenant_id in agent_clinic_ids(agent_id))
     counts = {}
     for tenant_id in tenant_ids:
         with tenant_context(tenant_id):
-            counts[tenant_id] = db.session.scalar(
-                select(func.count())
-                .select_from(Contact)
-                .where(
-                    Contact.status == ContactStatus.WAITING,
-                    Contact.language.in_(languages),
-                    Contact.offered_at <= now(),
-                    Contact.queue_id.in_(select(Queue.id).where(Queue.in_house.is_(False))),
-                )
-            )
+            counts[tenant_id], _next_due = count_claimable(agent_id, voice_free=voice_free)
     return counts
+
+
+def _voice_held_in(agent_id: int, tenant_id: int) -> int:
+    with tenant_context(tenant_id):
+        return voice_contacts_held(agent_id)

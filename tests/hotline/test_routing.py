@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.hotline import services
-from app.hotline.models import Contact, ContactEvent, ContactStatus, EventKind
+from app.hotline.models import Channel, Contact, ContactEvent, ContactStatus, EventKind
 from app.hotline.services import QueueEmpty
 from app.tenancy import tenant_context
 
@@ -26,8 +26,9 @@ def _claim(app, tenant_id, agent_id):
 def test_most_urgent_contact_comes_first(app, two_tenants, set_languages, create_queue, create_contact):
     a = two_tenants.a
     set_languages(a.agent, "en")
-    slow = create_queue(a.id, "Results", target_seconds=3600, priority=5)
-    fast = create_queue(a.id, "Appointments", target_seconds=60, priority=1)
+    # E-mail: one agent takes several at once (a second phone call waits until the first is done).
+    slow = create_queue(a.id, "Results", target_seconds=3600, priority=5, channel=Channel.EMAIL)
+    fast = create_queue(a.id, "Appointments", target_seconds=60, priority=1, channel=Channel.EMAIL)
     older_but_later_due = create_contact(a.id, slow, age_seconds=600)
     due_soonest = create_contact(a.id, fast, age_seconds=30)
     assert _claim(app, a.id, a.agent) == due_soonest
@@ -52,7 +53,7 @@ def test_agent_gets_only_contacts_in_their_languages(app, two_tenants, set_langu
     a = two_tenants.a
     set_languages(a.agent, "de")
     english = create_queue(a.id, "English line", language="en")
-    german = create_queue(a.id, "Deutsche Linie", language="de")
+    german = create_queue(a.id, "Deutsche Linie", language="de", channel=Channel.EMAIL)
     create_contact(a.id, english, age_seconds=500)
     wanted = create_contact(a.id, german)
     assert _claim(app, a.id, a.agent) == wanted
@@ -109,7 +110,8 @@ def test_concurrent_agents_never_claim_the_same_contact(
     agents = [create_user(f"racer{i}@example.test", memberships=((tenant_id, TenantRole.AGENT),)) for i in range(16)]
     for agent in agents:
         set_languages(agent, "en")
-    queue = create_queue(tenant_id, "Race line")
+    # E-mail, so that each agent keeps claiming (a phone call holds the agent until it is done).
+    queue = create_queue(tenant_id, "Race line", channel=Channel.EMAIL)
     with app.app_context(), tenant_context(tenant_id):
         for i in range(300):
             services.offer_contact(queue_id=queue, patient_ref=f"P-{i}")
