@@ -63,9 +63,12 @@ TAKING_OFFERS = (AgentState.AVAILABLE, AgentState.BUSY)
 CLINIC_STATES = (AgentState.BUSY, AgentState.AFTER_WORK)
 
 
-# For the claim's SQL (app/routing): whether the agent `:agent` takes offers right now. An agent who never had a
-# state is offline and takes none; a busy agent's room (chat limits) is the claim's own count.
-TAKES_OFFERS_SQL = "EXISTS (SELECT 1 FROM agent_states s WHERE s.user_id = :agent AND s.state IN ('available', 'busy'))"
+# For the claim's SQL (app/hotline/services.py `_ELIGIBLE`): whether the agent `:agent` takes offers right now.
+# A person with no state row has never been through this state machine (signed in before it existed, or a
+# service call without a login) and is not held back; a busy agent's room (chat limits) is the claim's own count.
+TAKES_OFFERS_SQL = (
+    "NOT EXISTS (SELECT 1 FROM agent_states s WHERE s.user_id = :agent AND s.state NOT IN ('available', 'busy'))"
+)
 
 
 def takes_offers(user_id: int) -> bool:

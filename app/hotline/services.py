@@ -19,7 +19,7 @@ from app.billing.ledger import record_usage
 from app.billing.models import UsageKind
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.hotline import live, signals
+from app.hotline import agent_states, live, signals
 from app.hotline.models import (
     AgentLanguage,
     AgentStatus,
@@ -335,8 +335,8 @@ def get_contact(contact_id: int) -> Contact:
 #   offered in another). Queue and language are folded into one `= ANY(ARRAY(…))` init-plan of
 #   "queue/language" keys, evaluated once per statement, so the planner cannot turn it into a misjudged join;
 # - a queue with a team only within the team's coverage hours in the clinic's local time (from inclusive,
-#   until exclusive; an interval whose end comes before its start runs overnight; equal ends mean all day,
-#   24 h: the team form refuses them, so only older rows hold them) and, where the team lists members, only
+#   until exclusive; an interval whose end comes before its start runs overnight; the same time twice means round
+#   the clock, as `Team.covers` says) and, where the team lists members, only
 #   to its members;
 # - capacity: e-mail unlimited; a chat while the agent holds fewer open chats of its queue than the queue's
 #   chat_limit (a subquery evaluated for chat rows only: the CASE keeps other channels from paying for it);
@@ -367,8 +367,7 @@ _ELIGIBLE = """
                 AND (NOT EXISTS (SELECT 1 FROM team_members m WHERE m.tenant_id = :tenant AND m.team_id = q.team_id)
                      OR EXISTS (SELECT 1 FROM team_members m
                                  WHERE m.tenant_id = :tenant AND m.team_id = q.team_id AND m.user_id = :agent))))
-           AND NOT EXISTS (SELECT 1 FROM agent_states s
-                            WHERE s.user_id = :agent AND s.state NOT IN ('available', 'busy'))))
+           AND {takes_offers}))
     AND CASE c.channel
         WHEN 'email' THEN true
         WHEN 'chat' THEN (
@@ -383,6 +382,7 @@ _ELIGIBLE = """
                AND held.channel IN ('phone', 'callback') AND held.status = 'assigned')
         END
 """
+_ELIGIBLE = _ELIGIBLE.replace("{takes_offers}", agent_states.TAKES_OFFERS_SQL)
 _CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
 
 # The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
@@ -453,17 +453,6 @@ class Candidate:
         return (self.due_at, -self.priority, self.offered_at)
 
 
-def agent_clinic_ids(agent_id: int) -> list[int]:
-    """The clinics a person serves as an agent (memberships are a platform table: no tenant needed)."""
-    return list(
-        db.session.scalars(
-            select(Membership.tenant_id)
-            .where(Membership.user_id == agent_id, Membership.role == TenantRole.AGENT)
-            .order_by(Membership.tenant_id)
-        )
-    )
-
-
 def voice_contacts_held(agent_id: int) -> int:
     """How many phone calls and callbacks the agent has assigned in the current clinic."""
     return db.session.execute(_VOICE_HELD, {"tenant": current_tenant_id(), "agent": agent_id}).scalar_one()
@@ -476,7 +465,7 @@ def voice_held_elsewhere(agent_id: int) -> bool:
     clinic's setting is back in force for the caller's next statement.
     """
     here = current_tenant_id()
-    for tenant_id in agent_clinic_ids(agent_id):
+    for tenant_id in agent_states.agent_clinic_ids(agent_id):
         if tenant_id == here:
             continue
         with tenant_context(tenant_id):
@@ -558,7 +547,7 @@ def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: dat
     """
     moment = at or now()
     claimed = _claim(agent_id, voice_free, moment)
-    if claimed is None and voice_free is None and agent_clinic_ids(agent_id) != [current_tenant_id()]:
+    if claimed is None and voice_free is None and agent_states.agent_clinic_ids(agent_id) != [current_tenant_id()]:
         claimed = _claim(agent_id, not voice_held_elsewhere(agent_id), moment)
     if claimed is None:
         if not agent_languages(agent_id):
@@ -1012,7 +1001,7 @@ def waiting_for_agent_by_tenant(agent_id: int, tenant_ids: list[int]) -> dict[in
     Counted clinic by clinic inside each clinic's own tenant context, so both walls
     apply and no all-tenants read is needed.
     """
-    voice_free = not any(_voice_held_in(agent_id, tenant_id) for tenant_id in agent_clinic_ids(agent_id))
+    voice_free = not any(_voice_held_in(agent_id, tenant_id) for tenant_id in agent_states.agent_clinic_ids(agent_id))
     counts = {}
     for tenant_id in tenant_ids:
         with tenant_context(tenant_id):

@@ -346,7 +346,7 @@ def test_the_claims_sql_test_agrees_with_the_states_that_take_offers(app, two_te
     agent = two_tenants.a.agent
     with app.app_context():
         check = text(f"SELECT {agent_states.TAKES_OFFERS_SQL}")
-        assert db.session.scalar(check, {"agent": agent}) is False
+        assert db.session.scalar(check, {"agent": agent}) is True  # no state row yet: not held back
         for state in AgentState:
             agent_states.change_state(agent, state, tenant_id=two_tenants.a.id, at=T0)
             assert db.session.scalar(check, {"agent": agent}) == agent_states.takes_offers(agent)
