@@ -26,7 +26,17 @@ from sqlalchemy.orm import lazyload
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
 from app.hotline import agent_states, signals
-from app.hotline.models import AgentLanguage, AgentStatus, Contact, ContactEvent, ContactStatus, EventKind, Queue, Team
+from app.hotline.models import (
+    AgentLanguage,
+    AgentStatus,
+    Contact,
+    ContactEvent,
+    ContactStatus,
+    EventKind,
+    Proficiency,
+    Queue,
+    Team,
+)
 from app.hotline.services import append_event, set_status
 from app.i18n import LOCALES, _, _l, force_locale
 from app.jobs import enqueue_after_commit
@@ -327,8 +337,14 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
             result.moved.add(contact.id)
 
 
-def staffed_languages(tenant_id: int) -> set[str]:
-    """The languages some agent of the clinic who takes offers now (available, or busy with room) speaks."""
+# Proficiencies from the best down: a queue's floor admits its own level and those above it.
+_LEVELS = (Proficiency.NATIVE, Proficiency.FLUENT, Proficiency.WORKING)
+
+
+def staffed_languages(tenant_id: int, min_proficiency: Proficiency | None = None) -> set[str]:
+    """The languages some agent of the clinic who takes offers now (available, or busy with room) speaks, at
+    `min_proficiency` or better (any level when None)."""
+    levels = _LEVELS if min_proficiency is None else _LEVELS[: _LEVELS.index(min_proficiency) + 1]
     return set(
         db.session.scalars(
             select(AgentLanguage.language)
@@ -338,6 +354,7 @@ def staffed_languages(tenant_id: int) -> set[str]:
                 Membership.tenant_id == tenant_id,
                 Membership.role == TenantRole.AGENT,
                 AgentStatus.state.in_(agent_states.TAKING_OFFERS),
+                AgentLanguage.proficiency.in_(levels),
             )
             .distinct()
         )
@@ -347,7 +364,7 @@ def staffed_languages(tenant_id: int) -> set[str]:
 def _overflows(
     rules: list[QueueRule], queues: dict[int, Queue], tenant_id: int, at: datetime, result: PassResult
 ) -> None:
-    staffed = None
+    staffed: dict[Proficiency | None, set[str]] = {}
     for rule in rules:
         if rule.overflow_queue_id is None:
             continue
@@ -355,8 +372,11 @@ def _overflows(
         if rule.overflow_after_seconds is not None:
             conditions.append(Contact.offered_at <= at - timedelta(seconds=rule.overflow_after_seconds))
         if rule.overflow_when_no_agent:
-            staffed = staffed_languages(tenant_id) if staffed is None else staffed
-            conditions.append(Contact.language.notin_(staffed) if staffed else Contact.language.is_not(None))
+            floor = queues[rule.queue_id].min_proficiency
+            if floor not in staffed:
+                staffed[floor] = staffed_languages(tenant_id, floor)
+            spoken = staffed[floor]
+            conditions.append(Contact.language.notin_(spoken) if spoken else Contact.language.is_not(None))
         if not conditions:
             continue
         contacts = _locked(

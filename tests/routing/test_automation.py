@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.auth.models import TenantRole
 from app.extensions import db, redis_connection
 from app.hotline import agent_states, services
-from app.hotline.models import AgentState, Contact, ContactEvent, EventKind, Queue
+from app.hotline.models import AgentState, Contact, ContactEvent, EventKind, Proficiency, Queue
 from app.i18n import _, force_locale
 from app.jobs import get_queue
 from app.outbox import OutboxJob
@@ -79,6 +79,16 @@ def test_with_no_available_agent_for_the_language_a_contact_overflows_at_once(
         db.session.commit()
     contact = create_contact(a.id, queue)
     assert run_pass(a.id).acted == 0  # an English-speaking agent is available
+    with app.app_context(), tenant_context(a.id):
+        db.session.get(Queue, queue).min_proficiency = Proficiency.NATIVE  # the agent is only fluent
+        db.session.commit()
+    assert run_pass(a.id).overflow == 1
+    assert read_contact(a.id, contact)[0] == backup
+    with app.app_context(), tenant_context(a.id):
+        db.session.get(Queue, queue).min_proficiency = None
+        db.session.commit()
+    contact = create_contact(a.id, queue)
+    assert run_pass(a.id).acted == 0
     with app.app_context():
         agent_states.choose_state(a.agent, AgentState.AWAY, "lunch")
         db.session.commit()
