@@ -205,10 +205,16 @@ def test_the_escalation_email_goes_to_each_supervisor_in_their_language(
     assert "P-SECRET" not in body
 
 
-def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, create_queue, set_rules, monkeypatch):
+@pytest.mark.parametrize("rule", ["overflow", "escalation"])
+def test_two_schedulers_at_once_never_act_twice_on_a_contact(
+    app, two_tenants, create_queue, set_rules, monkeypatch, rule
+):
     a = two_tenants.a
-    queue, backup = create_queue(a.id, "Line"), create_queue(a.id, "Pool")
-    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup)
+    queue, backup = create_queue(a.id, "Line", target_seconds=60), create_queue(a.id, "Pool")
+    if rule == "overflow":
+        set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup)
+    else:
+        set_rules(a.id, queue, escalate_on=EscalateOn.BREACH, escalate_raise_priority=False)
     with app.app_context(), tenant_context(a.id):
         for i in range(120):
             services.offer_contact(
@@ -226,8 +232,8 @@ def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, cre
             with app.app_context():
                 result = automation.run_rules(a.id, at)
                 db.session.commit()
-            acted.append(result.overflow)
-            if not result.overflow:
+            acted.append(result.acted)
+            if not result.acted:
                 return
 
     threads = [threading.Thread(target=scheduler) for _ in range(2)]
@@ -244,7 +250,18 @@ def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, cre
             .group_by(ContactEvent.contact_id)
         ).all()
         assert len(per_contact) == 120 and {count for _id, count in per_contact} == {1}
-        assert db.session.scalar(select(func.count()).select_from(Contact).where(Contact.queue_id == backup)) == 120
+        if rule == "overflow":
+            moved = select(func.count()).select_from(Contact).where(Contact.queue_id == backup)
+            assert db.session.scalar(moved) == 120
+        else:
+            notified = [
+                contact_id
+                for args in db.session.scalars(
+                    select(OutboxJob.args).where(OutboxJob.function.like("%notify_escalation"))
+                )
+                for contact_id in args[1]
+            ]
+            assert sorted(notified) == sorted(contact_id for contact_id, _count in per_contact)  # each told once
 
 
 @pytest.mark.tenant_isolation
