@@ -331,10 +331,10 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
             # An assigned contact stays with its agent: only a waiting one changes queue.
             if target is not None and contact.status == ContactStatus.WAITING:
                 move_contact(contact, target, rule, RuleKind.ESCALATION, at)
+                result.moved.add(contact.id)
             if rule.notify_supervisor:
                 result.to_notify.setdefault(rule.escalate_on.value, []).append(contact.id)
             result.escalation += 1
-            result.moved.add(contact.id)
 
 
 # Proficiencies from the best down: a queue's floor admits its own level and those above it.

@@ -294,3 +294,21 @@ def test_the_scheduler_queues_a_pass_for_each_clinic_with_rules_and_the_worker_r
         assert schedule_rules() == 0  # still queued: scheduling twice schedules once
         SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
     assert read_contact(a.id, contact)[0] == backup
+
+
+def test_a_pass_that_crashed_before_its_commit_is_done_whole_by_the_next(
+    app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
+):
+    a = two_tenants.a
+    queue, backup = create_queue(a.id, "Line", target_seconds=60), create_queue(a.id, "Pool")
+    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup, escalate_on=EscalateOn.BREACH)
+    contact = create_contact(a.id, queue, age_seconds=100)
+    with app.app_context():
+        assert automation.run_rules(a.id, datetime.now(UTC)).acted == 2
+        db.session.rollback()  # the worker died before the job's commit
+    assert read_contact(a.id, contact) == (queue, "waiting", None, 3, [])
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxJob)) == 0
+    result = run_pass(a.id)
+    assert (result.escalation, result.overflow) == (1, 1)
+    assert read_contact(a.id, contact) == (backup, "waiting", None, 4, ["escalation", "overflow"])
