@@ -202,8 +202,9 @@ def _seed_hotline(tenant, agent_ids: list[int]) -> None:
         None,
         name="Hotline",
         languages=tenant.supported_locales,
-        covers_from=time(7, 0),
-        covers_until=time(19, 0),
+        # Round the clock, so the pooled "Next contact" has work whenever the demo is started.
+        covers_from=time(0, 0),
+        covers_until=time(0, 0),
         member_ids=agent_ids,
     )
     queues = []

@@ -231,6 +231,22 @@ class Team(TenantScoped, TimestampMixin, db.Model):
 
     members: Mapped[list["TeamMember"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
+    @property
+    def round_the_clock(self) -> bool:
+        return self.covers_from == self.covers_until
+
+    def covers(self, local: time) -> bool:
+        """Whether the team works at `local`, a time of day in the clinic's timezone.
+
+        A window ending before it starts runs past midnight (22:00–06:00); the same time twice is round the
+        clock. The end is exclusive: a team covering 07:00–19:00 has gone home at 19:00.
+        """
+        if self.round_the_clock:
+            return True
+        if self.covers_from < self.covers_until:
+            return self.covers_from <= local < self.covers_until
+        return local >= self.covers_from or local < self.covers_until
+
 
 class TeamMember(TenantScoped, db.Model):
     __tablename__ = "team_members"

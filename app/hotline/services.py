@@ -104,7 +104,11 @@ def tenant_agents(tenant_id: int) -> list[User]:
 def save_team(
     team: Team | None, *, name: str, languages: list[str], covers_from: time, covers_until: time, member_ids: list[int]
 ) -> Team:
-    """Create or change a team; members must be agents of this clinic, languages ones it serves."""
+    """Create or change a team; members must be agents of this clinic, languages ones it serves.
+
+    Coverage is a daily window in the clinic's local time; one ending before it starts runs past midnight,
+    and the same time twice (00:00–00:00) means round the clock: a 24/7 partner team.
+    """
     name = (name or "").strip()
     if not name:
         raise DomainError(_l("Enter a name."), "name")
@@ -112,8 +116,6 @@ def save_team(
         raise DomainError(_l("Choose at least one language."), "languages")
     for language in languages:
         _validate_language(language, "languages")
-    if covers_from == covers_until:
-        raise DomainError(_l("An opening interval cannot start and end at the same time."), "covers_until")
     agent_ids = {agent.id for agent in tenant_agents(current_tenant_id())}
     if not set(member_ids) <= agent_ids:
         raise DomainError(_l("Only agents of this clinic can be team members."), "members")

@@ -104,6 +104,30 @@ def test_manager_edits_a_team_its_hours_languages_and_members(app, login_as, cli
     assert _teams(app, a.id) == [(team_id, "Evening", ["de", "en"], time(15), time(23), [])]
 
 
+def test_the_same_hours_twice_save_a_team_that_works_round_the_clock(app, login_as, clinic):
+    a = clinic.a
+    manager = login_as(a.manager)
+    partner = {"name": "Partner 24/7", "languages": ["en"], "covers_from": "00:00", "covers_until": "00:00"}
+    assert manager.post(f"/t/{a.slug}/settings/teams", partner).status_code == 302
+    [(_, _, _, covers_from, covers_until, _)] = _teams(app, a.id)
+    assert covers_from == covers_until == time(0)
+    assert "Round the clock" in manager.get(f"/t/{a.slug}/settings/teams").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("covers_from", "covers_until", "working", "gone"),
+    [
+        (time(7), time(19), [time(7), time(18, 59)], [time(6, 59), time(19), time(23)]),
+        (time(22), time(6), [time(22), time(0), time(5, 59)], [time(6), time(12), time(21, 59)]),
+        (time(0), time(0), [time(0), time(12), time(23, 59)], []),
+    ],
+)
+def test_a_team_covers_its_window_in_local_time_overnight_included(covers_from, covers_until, working, gone):
+    team = Team(name="T", languages=["en"], covers_from=covers_from, covers_until=covers_until)
+    assert all(team.covers(moment) for moment in working)
+    assert not any(team.covers(moment) for moment in gone)
+
+
 def test_deleting_a_team_keeps_its_queues_without_a_team(app, login_as, clinic):
     a = clinic.a
     manager = login_as(a.manager)
