@@ -16,7 +16,7 @@ Rules (docs/routing.md):
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import render_template
@@ -101,14 +101,9 @@ def escalation_key(rule_id: int, contact_id: int) -> str:
 # --- opening hours ------------------------------------------------------------------------------------
 
 
-def _is_open(covers_from: time, covers_until: time, local: time) -> bool:
-    if covers_from < covers_until:
-        return covers_from <= local < covers_until
-    return local >= covers_from or local < covers_until  # hours past midnight
-
-
 def queue_is_open(queue: Queue, at: datetime) -> bool:
-    """Whether the queue is open at `at`: its team's coverage hours in the clinic's time zone.
+    """Whether the queue is open at `at`: its team's coverage hours in the clinic's time zone (`Team.covers`:
+    past midnight, or round the clock when both times are equal).
 
     A queue without a team is always open (nothing says when it closes).
     """
@@ -118,11 +113,11 @@ def queue_is_open(queue: Queue, at: datetime) -> bool:
     if team is None:
         return True
     local = at.astimezone(ZoneInfo(current_tenant().time_zone)).time()
-    return _is_open(team.covers_from, team.covers_until, local)
+    return team.covers(local)
 
 
 def _closed_at_offer(team: Team, zone: str):
-    """SQL: the contact was offered outside the team's hours (local time of the clinic)."""
+    """SQL: the contact was offered outside the team's hours (local time of the clinic), as `Team.covers` says."""
     local = cast(func.timezone(zone, Contact.offered_at), Time)
     start, end = team.covers_from, team.covers_until
     if start < end:
@@ -246,7 +241,7 @@ def _after_hours(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
         if rule.after_hours_queue_id is None or queue is None or queue.team_id is None:
             continue
         team = db.session.scalar(select(Team).where(Team.id == queue.team_id))
-        if team is None:
+        if team is None or team.round_the_clock:  # never closed
             continue
         contacts = _locked(
             select(Contact)

@@ -126,13 +126,17 @@ def test_a_contact_arriving_after_hours_goes_to_the_after_hours_queue_with_its_d
     app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
 ):
     a = two_tenants.a
-    # The run is pinned at 10:00 in Berlin: a team covering 12:00–13:00 is closed, one covering 22:00–11:00 open.
+    # The run is pinned at 10:00 in Berlin: a team covering 12:00–13:00 is closed, one covering 22:00–11:00 open,
+    # and one covering 12:00–12:00 works round the clock.
     closed = _team_queue(app, a.id, "Noon line", time(12), time(13))
     open_overnight = _team_queue(app, a.id, "Night line", time(22), time(11))
+    always = _team_queue(app, a.id, "Partner line", time(12), time(12))
     callbacks = create_queue(a.id, "Callbacks", channel=services.Channel.CALLBACK, target_seconds=7200)
     early = create_contact(a.id, closed, patient_ref="P-early")  # before any rule: left for the scheduler
     set_rules(a.id, closed, after_hours_queue_id=callbacks)
     set_rules(a.id, open_overnight, after_hours_queue_id=callbacks)
+    set_rules(a.id, always, after_hours_queue_id=callbacks)
+    create_contact(a.id, always, patient_ref="P-partner")  # stays: run again below acts on nothing more
 
     arrived = create_contact(a.id, closed)
     stays = create_contact(a.id, open_overnight)
