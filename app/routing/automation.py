@@ -26,7 +26,17 @@ from sqlalchemy.orm import lazyload
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
 from app.hotline import agent_states, signals
-from app.hotline.models import AgentLanguage, AgentStatus, Contact, ContactEvent, ContactStatus, EventKind, Queue, Team
+from app.hotline.models import (
+    AgentLanguage,
+    AgentStatus,
+    Contact,
+    ContactEvent,
+    ContactStatus,
+    EventKind,
+    Proficiency,
+    Queue,
+    Team,
+)
 from app.hotline.services import append_event, set_status
 from app.i18n import LOCALES, _, _l, force_locale
 from app.jobs import enqueue_after_commit
@@ -92,7 +102,8 @@ def escalation_key(rule_id: int, contact_id: int) -> str:
 
 
 def queue_is_open(queue: Queue, at: datetime) -> bool:
-    """Whether the queue is open at `at`: its team's coverage hours in the clinic's time zone.
+    """Whether the queue is open at `at`: its team's coverage hours in the clinic's time zone (`Team.covers`:
+    past midnight, or round the clock when both times are equal).
 
     A queue without a team is always open (nothing says when it closes).
     """
@@ -240,7 +251,7 @@ def _after_hours(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
         if rule.after_hours_queue_id is None or queue is None or queue.team_id is None:
             continue
         team = db.session.scalar(select(Team).where(Team.id == queue.team_id))
-        if team is None:
+        if team is None or team.round_the_clock:  # never closed
             continue
         contacts = _locked(
             select(Contact)
@@ -325,14 +336,20 @@ def _escalations(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
             # An assigned contact stays with its agent: only a waiting one changes queue.
             if target is not None and contact.status == ContactStatus.WAITING:
                 move_contact(contact, target, rule, RuleKind.ESCALATION, at)
+                result.moved.add(contact.id)
             if rule.notify_supervisor:
                 result.to_notify.setdefault(rule.escalate_on.value, []).append(contact.id)
             result.escalation += 1
-            result.moved.add(contact.id)
 
 
-def staffed_languages(tenant_id: int) -> set[str]:
-    """The languages some agent of the clinic who takes offers now (available, or busy with room) speaks."""
+# Proficiencies from the best down: a queue's floor admits its own level and those above it.
+_LEVELS = (Proficiency.NATIVE, Proficiency.FLUENT, Proficiency.WORKING)
+
+
+def staffed_languages(tenant_id: int, min_proficiency: Proficiency | None = None) -> set[str]:
+    """The languages some agent of the clinic who takes offers now (available, or busy with room) speaks, at
+    `min_proficiency` or better (any level when None)."""
+    levels = _LEVELS if min_proficiency is None else _LEVELS[: _LEVELS.index(min_proficiency) + 1]
     return set(
         db.session.scalars(
             select(AgentLanguage.language)
@@ -342,6 +359,7 @@ def staffed_languages(tenant_id: int) -> set[str]:
                 Membership.tenant_id == tenant_id,
                 Membership.role == TenantRole.AGENT,
                 AgentStatus.state.in_(agent_states.TAKING_OFFERS),
+                AgentLanguage.proficiency.in_(levels),
             )
             .distinct()
         )
@@ -351,7 +369,7 @@ def staffed_languages(tenant_id: int) -> set[str]:
 def _overflows(
     rules: list[QueueRule], queues: dict[int, Queue], tenant_id: int, at: datetime, result: PassResult
 ) -> None:
-    staffed = None
+    staffed: dict[Proficiency | None, set[str]] = {}
     for rule in rules:
         if rule.overflow_queue_id is None:
             continue
@@ -359,8 +377,11 @@ def _overflows(
         if rule.overflow_after_seconds is not None:
             conditions.append(Contact.offered_at <= at - timedelta(seconds=rule.overflow_after_seconds))
         if rule.overflow_when_no_agent:
-            staffed = staffed_languages(tenant_id) if staffed is None else staffed
-            conditions.append(Contact.language.notin_(staffed) if staffed else Contact.language.is_not(None))
+            floor = queues[rule.queue_id].min_proficiency
+            if floor not in staffed:
+                staffed[floor] = staffed_languages(tenant_id, floor)
+            spoken = staffed[floor]
+            conditions.append(Contact.language.notin_(spoken) if spoken else Contact.language.is_not(None))
         if not conditions:
             continue
         contacts = _locked(

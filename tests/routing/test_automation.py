@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.auth.models import TenantRole
 from app.extensions import db, redis_connection
 from app.hotline import agent_states, services
-from app.hotline.models import AgentState, Contact, ContactEvent, EventKind, Queue
+from app.hotline.models import AgentState, Contact, ContactEvent, EventKind, Proficiency, Queue
 from app.i18n import _, force_locale
 from app.jobs import get_queue
 from app.outbox import OutboxJob
@@ -103,6 +103,16 @@ def test_with_no_available_agent_for_the_language_a_contact_overflows_at_once(
         db.session.commit()
     contact = create_contact(a.id, queue)
     assert run_pass(a.id).acted == 0  # an English-speaking agent is available
+    with app.app_context(), tenant_context(a.id):
+        db.session.get(Queue, queue).min_proficiency = Proficiency.NATIVE  # the agent is only fluent
+        db.session.commit()
+    assert run_pass(a.id).overflow == 1
+    assert read_contact(a.id, contact)[0] == backup
+    with app.app_context(), tenant_context(a.id):
+        db.session.get(Queue, queue).min_proficiency = None
+        db.session.commit()
+    contact = create_contact(a.id, queue)
+    assert run_pass(a.id).acted == 0
     with app.app_context():
         agent_states.choose_state(a.agent, AgentState.AWAY, "lunch")
         db.session.commit()
@@ -140,13 +150,17 @@ def test_a_contact_arriving_after_hours_goes_to_the_after_hours_queue_with_its_d
     app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
 ):
     a = two_tenants.a
-    # The run is pinned at 10:00 in Berlin: a team covering 12:00–13:00 is closed, one covering 22:00–11:00 open.
+    # The run is pinned at 10:00 in Berlin: a team covering 12:00–13:00 is closed, one covering 22:00–11:00 open,
+    # and one covering 12:00–12:00 works round the clock.
     closed = _team_queue(app, a.id, "Noon line", time(12), time(13))
     open_overnight = _team_queue(app, a.id, "Night line", time(22), time(11))
+    always = _team_queue(app, a.id, "Partner line", time(12), time(12))
     callbacks = create_queue(a.id, "Callbacks", channel=services.Channel.CALLBACK, target_seconds=7200)
     early = create_contact(a.id, closed, patient_ref="P-early")  # before any rule: left for the scheduler
     set_rules(a.id, closed, after_hours_queue_id=callbacks)
     set_rules(a.id, open_overnight, after_hours_queue_id=callbacks)
+    set_rules(a.id, always, after_hours_queue_id=callbacks)
+    create_contact(a.id, always, patient_ref="P-partner")  # stays: run again below acts on nothing more
 
     arrived = create_contact(a.id, closed)
     stays = create_contact(a.id, open_overnight)
@@ -219,10 +233,16 @@ def test_the_escalation_email_goes_to_each_supervisor_in_their_language(
     assert "P-SECRET" not in body
 
 
-def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, create_queue, set_rules, monkeypatch):
+@pytest.mark.parametrize("rule", ["overflow", "escalation"])
+def test_two_schedulers_at_once_never_act_twice_on_a_contact(
+    app, two_tenants, create_queue, set_rules, monkeypatch, rule
+):
     a = two_tenants.a
-    queue, backup = create_queue(a.id, "Line"), create_queue(a.id, "Pool")
-    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup)
+    queue, backup = create_queue(a.id, "Line", target_seconds=60), create_queue(a.id, "Pool")
+    if rule == "overflow":
+        set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup)
+    else:
+        set_rules(a.id, queue, escalate_on=EscalateOn.BREACH, escalate_raise_priority=False)
     with app.app_context(), tenant_context(a.id):
         for i in range(120):
             services.offer_contact(
@@ -240,8 +260,8 @@ def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, cre
             with app.app_context():
                 result = automation.run_rules(a.id, at)
                 db.session.commit()
-            acted.append(result.overflow)
-            if not result.overflow:
+            acted.append(result.acted)
+            if not result.acted:
                 return
 
     threads = [threading.Thread(target=scheduler) for _ in range(2)]
@@ -258,7 +278,18 @@ def test_two_schedulers_at_once_never_move_a_contact_twice(app, two_tenants, cre
             .group_by(ContactEvent.contact_id)
         ).all()
         assert len(per_contact) == 120 and {count for _id, count in per_contact} == {1}
-        assert db.session.scalar(select(func.count()).select_from(Contact).where(Contact.queue_id == backup)) == 120
+        if rule == "overflow":
+            moved = select(func.count()).select_from(Contact).where(Contact.queue_id == backup)
+            assert db.session.scalar(moved) == 120
+        else:
+            notified = [
+                contact_id
+                for args in db.session.scalars(
+                    select(OutboxJob.args).where(OutboxJob.function.like("%notify_escalation"))
+                )
+                for contact_id in args[1]
+            ]
+            assert sorted(notified) == sorted(contact_id for contact_id, _count in per_contact)  # each told once
 
 
 @pytest.mark.tenant_isolation
@@ -291,3 +322,21 @@ def test_the_scheduler_queues_a_pass_for_each_clinic_with_rules_and_the_worker_r
         assert schedule_rules() == 0  # still queued: scheduling twice schedules once
         SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
     assert read_contact(a.id, contact)[0] == backup
+
+
+def test_a_pass_that_crashed_before_its_commit_is_done_whole_by_the_next(
+    app, two_tenants, create_queue, create_contact, set_rules, run_pass, read_contact
+):
+    a = two_tenants.a
+    queue, backup = create_queue(a.id, "Line", target_seconds=60), create_queue(a.id, "Pool")
+    set_rules(a.id, queue, overflow_after_seconds=60, overflow_queue_id=backup, escalate_on=EscalateOn.BREACH)
+    contact = create_contact(a.id, queue, age_seconds=100)
+    with app.app_context():
+        assert automation.run_rules(a.id, datetime.now(UTC)).acted == 2
+        db.session.rollback()  # the worker died before the job's commit
+    assert read_contact(a.id, contact) == (queue, "waiting", None, 3, [])
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxJob)) == 0
+    result = run_pass(a.id)
+    assert (result.escalation, result.overflow) == (1, 1)
+    assert read_contact(a.id, contact) == (backup, "waiting", None, 4, ["escalation", "overflow"])
