@@ -201,6 +201,24 @@ def _queues(ids) -> dict[int, Queue]:
     return {q.id: q for q in db.session.scalars(select(Queue).where(Queue.id.in_(ids)))} if ids else {}
 
 
+def _waiting_in(rule: QueueRule, condition, at: datetime, result: PassResult, limit: int) -> list[Contact]:
+    """Contacts waiting in the rule's queue since before `at` that meet `condition`, oldest first, locked for
+    this pass and re-checked under the lock (another scheduler may have moved them since this pass looked)."""
+    contacts = _locked(
+        select(Contact)
+        .where(
+            Contact.queue_id == rule.queue_id,
+            Contact.status == ContactStatus.WAITING,
+            Contact.offered_at <= at,
+            condition,
+        )
+        .order_by(Contact.offered_at),
+        result,
+        limit,
+    )
+    return [c for c in contacts if c.queue_id == rule.queue_id and c.status == ContactStatus.WAITING]
+
+
 def _offer_timeouts(rules: list[QueueRule], at: datetime, result: PassResult) -> None:
     for rule in rules:
         if rule.offer_timeout_seconds is None:
@@ -253,22 +271,9 @@ def _after_hours(rules: list[QueueRule], queues: dict[int, Queue], at: datetime,
         team = db.session.scalar(select(Team).where(Team.id == queue.team_id))
         if team is None or team.round_the_clock:  # never closed
             continue
-        contacts = _locked(
-            select(Contact)
-            .where(
-                Contact.queue_id == rule.queue_id,
-                Contact.status == ContactStatus.WAITING,
-                Contact.offered_at <= at,
-                _closed_at_offer(team, zone),
-            )
-            .order_by(Contact.offered_at),
-            result,
-            BATCH - result.after_hours,
-        )
+        contacts = _waiting_in(rule, _closed_at_offer(team, zone), at, result, BATCH - result.after_hours)
         target = queues[rule.after_hours_queue_id]
         for contact in contacts:
-            if contact.queue_id != rule.queue_id or contact.status != ContactStatus.WAITING:
-                continue
             move_contact(contact, target, rule, RuleKind.AFTER_HOURS, at)
             result.after_hours += 1
             result.moved.add(contact.id)
@@ -384,22 +389,9 @@ def _overflows(
             conditions.append(Contact.language.notin_(spoken) if spoken else Contact.language.is_not(None))
         if not conditions:
             continue
-        contacts = _locked(
-            select(Contact)
-            .where(
-                Contact.queue_id == rule.queue_id,
-                Contact.status == ContactStatus.WAITING,
-                Contact.offered_at <= at,
-                or_(*conditions),
-            )
-            .order_by(Contact.offered_at),
-            result,
-            BATCH - result.overflow,
-        )
+        contacts = _waiting_in(rule, or_(*conditions), at, result, BATCH - result.overflow)
         target = queues[rule.overflow_queue_id]
         for contact in contacts:
-            if contact.queue_id != rule.queue_id or contact.status != ContactStatus.WAITING:
-                continue
             waited = int((at - contact.offered_at).total_seconds())
             move_contact(contact, target, rule, RuleKind.OVERFLOW, at, waited_seconds=waited)
             result.overflow += 1
