@@ -25,11 +25,13 @@ def _alerts(app, tenant_id):
 
 def test_watch_warns_then_breaches_and_mails_each_once(app, two_tenants, create_queue, create_contact, mailbox):
     a, b = two_tenants.a, two_tenants.b
-    queue = create_queue(a.id, "Phone EN", target_seconds=100)
-    warned = create_contact(a.id, queue, age_seconds=85)  # 85 % of 100 s: warning only
-    breached = create_contact(a.id, queue, age_seconds=150)  # past due: warning and breach
-    fresh = create_contact(a.id, queue, age_seconds=10)  # nothing yet
-    create_contact(b.id, create_queue(b.id, "B line", target_seconds=100), age_seconds=500)
+    # Targets of an hour: the clock keeps running through the test, and a worker stalled a minute on a
+    # busy machine must not age the fresh contact into its warning (CI once saw exactly that with 100 s).
+    queue = create_queue(a.id, "Phone EN", target_seconds=3600)
+    warned = create_contact(a.id, queue, age_seconds=3060)  # 85 % of the hour: warning only
+    breached = create_contact(a.id, queue, age_seconds=5400)  # past due: warning and breach
+    fresh = create_contact(a.id, queue, age_seconds=10)  # nothing yet, and not for 48 minutes
+    create_contact(b.id, create_queue(b.id, "B line", target_seconds=3600), age_seconds=18000)
 
     with app.app_context():
         assert schedule_breach_watch() == 2
