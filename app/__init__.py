@@ -72,6 +72,7 @@ def _bind_extensions(app: Flask) -> None:
     from app.hotline.live import install_contact_announcements
     from app.i18n import select_locale, select_timezone
     from app.jobs import install_enqueue_after_commit
+    from app.pool_liveness import install_idle_ping
     from app.push import install_publish_after_commit
     from app.tenancy import install_tenant_guard, install_tenant_scoping
 
@@ -103,6 +104,7 @@ def _bind_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             install_tenant_guard(engine)
+            install_idle_ping(engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
 
     import app.audit.models  # noqa: F401
     import app.auth.models  # noqa: F401  (register models with the metadata)

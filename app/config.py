@@ -56,7 +56,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "DB_CONSOLE_ROLE": os.environ.get("DB_CONSOLE_ROLE", "switchboard_console"),
         # hide_parameters: a database error's message would otherwise carry the statement's values
         # (patient data) into logs and Sentry.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # No pool_pre_ping: a connection is pinged only after this many seconds idle (app/pool_liveness.py).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+        "DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "5")),
         # Empty: the instance folder's embedded redis-server (app/embedded/redis.py): the running owner's
         # (the demo's), else one started for this process's lifetime.
         "REDIS_URL": os.environ.get("REDIS_URL", ""),

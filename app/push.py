@@ -95,6 +95,23 @@ def publish(channel: str, data: dict) -> None:
         logger.warning("push: Redis unavailable, event on %s not sent", channel.split(":", 1)[0])
 
 
+def publish_all(events) -> None:
+    """Send several `(channel, data)` events in one Redis round trip (a pipeline without MULTI). Best effort."""
+    events = list(events)
+    if len(events) == 1:
+        publish(*events[0])
+        return
+    try:
+        client = redis_connection()
+        prefix = channel_prefix(client)
+        pipe = client.pipeline(transaction=False)
+        for channel, data in events:
+            pipe.publish(prefix + channel, json.dumps(data, separators=(",", ":")))
+        pipe.execute()
+    except RedisError:
+        logger.warning("push: Redis unavailable, %d events not sent", len(events))
+
+
 def publish_after_commit(session, channel: str, data: dict) -> None:
     """Send `data` to `channel` once `session`'s transaction commits; a rollback sends nothing.
 
@@ -108,8 +125,9 @@ def publish_after_commit(session, channel: str, data: dict) -> None:
 def install_publish_after_commit(session_class) -> None:
     @event.listens_for(session_class, "after_commit")
     def _after_commit(session):
-        for channel, data in session.info.pop(_PENDING_KEY, ()):
-            publish(channel, data)
+        pending = session.info.pop(_PENDING_KEY, ())
+        if pending:
+            publish_all(pending)  # a claim announces its contact and its queue: one round trip for both
 
     @event.listens_for(session_class, "after_soft_rollback")
     def _after_rollback(session, previous_transaction):

@@ -5,7 +5,7 @@ Run from the project folder:
 
     .venv/bin/python -m bench.claim_next [--contacts 100000] [--agents 64] [--clinics 20] [--processes N]
                                          [--max-seconds 90] [--skip-bare] [--skip-pooled] [--extra-index]
-                                         [--no-pre-ping] [--quick]
+                                         [--pre-ping-every-checkout] [--quick]
 
 It creates a throwaway database on the PostgreSQL at BENCH_DATABASE_ADMIN_URL (default
 postgresql://postgres@127.0.0.1:5432/test) with `tests.infra.postgres.test_database`, runs the
@@ -107,9 +107,10 @@ def make_app(conf: dict, pool_size: int):
             "INSTANCE_PATH": conf["instance_path"],
             "SQLALCHEMY_DATABASE_URI": conf["app_url"],
             "MIGRATION_DATABASE_URL": conf["owner_url"],
-            # Production keeps pool_pre_ping on (app/config.py); the pool must hold every worker.
+            # As in production (app/config.py): no pool_pre_ping, a ping after DB_PING_AFTER_IDLE_SECONDS idle
+            # (app/pool_liveness.py); --pre-ping-every-checkout measures the old way. The pool holds every worker.
+            "DB_PING_AFTER_IDLE_SECONDS": 0.0 if conf.get("pre_ping") else 5.0,
             "SQLALCHEMY_ENGINE_OPTIONS": {
-                "pool_pre_ping": conf.get("pre_ping", True),
                 "hide_parameters": True,
                 "pool_size": pool_size,
                 "max_overflow": 8,
@@ -592,7 +593,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         f"(default {DEFAULT_MAX_SECONDS:.0f})",
     )
     parser.add_argument(
-        "--no-pre-ping", action="store_true", help="what-if, not the app's configuration: service pool without pre-ping"
+        "--pre-ping-every-checkout",
+        action="store_true",
+        help="the configuration before issue 17's last change: ping every pooled connection at checkout",
     )
     parser.add_argument("--skip-bare", action="store_true", help="leave out the bare SQL loop")
     parser.add_argument("--skip-pooled", action="store_true", help="leave out the cross-clinic claim")
@@ -627,7 +630,7 @@ def main(argv=None) -> int:
                 "owner_url": owner_url,
                 "app_url": app_url,
                 "instance_path": instance_path,
-                "pre_ping": not args.no_pre_ping,
+                "pre_ping": args.pre_ping_every_checkout,
             }
             print(
                 f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
@@ -745,7 +748,7 @@ def report(
     print()
     print(
         f"Per service claim ({begins} transaction, {checkouts} pool checkout "
-        f"{'with' if pre_ping else 'without'} pre-ping, "
+        f"{'pinged at every checkout' if pre_ping else 'pinged only after 5 s idle'}, "
         f"{len(statements)} SQL statements before COMMIT):"
     )
     for n, statement in enumerate(statements, 1):

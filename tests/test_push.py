@@ -97,6 +97,26 @@ def test_publish_after_commit_sends_once_after_the_commit(app):
         assert _drain_until_marker(mailbox) == [{"kind": "contact", "id": 1}]  # once
 
 
+def test_several_events_of_one_commit_all_arrive_in_order_on_their_channels(app):
+    # Sent together in one Redis pipeline (push.publish_all): none lost, none on another clinic's channel.
+    mine, other = push.clinic_channel(1), push.clinic_channel(2)
+    events = [{"kind": "contact", "id": 7}, {"kind": "queue", "id": 3}, {"kind": "agent", "id": 5}]
+    with app.app_context(), push.listen([mine]) as mailbox, push.listen([other]) as other_mailbox:
+        for data in events:
+            push.publish_after_commit(db.session, mine, data)
+        push.publish_after_commit(db.session, other, {"kind": "queue", "id": 9})
+        db.session.commit()
+        push.publish(mine, MARKER)
+        push.publish(other, MARKER)
+        assert _drain_until_marker(mailbox) == events
+        assert _drain_until_marker(other_mailbox) == [{"kind": "queue", "id": 9}]
+
+
+def test_redis_down_several_events_of_a_commit_do_not_raise(app, closed_redis):
+    with app.app_context():
+        push.publish_all([(push.clinic_channel(1), {"kind": "contact", "id": 1}), (push.clinic_channel(1), {})])
+
+
 def test_a_rolled_back_change_publishes_nothing(app, two_tenants, create_queue, create_contact):
     tenant = two_tenants.a.id
     contact_id = create_contact(tenant, create_queue(tenant, "Desk"))

@@ -15,7 +15,7 @@ Every change is announced, after the commit, on the channel of each clinic the a
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app import push
 from app.auth.models import Membership, TenantRole
@@ -125,6 +125,21 @@ def states_of(user_ids) -> dict[int, StateView]:
         row.user_id: row for row in db.session.scalars(select(AgentStatus).where(AgentStatus.user_id.in_(user_ids)))
     }
     return {user_id: _view(rows.get(user_id), user_id) for user_id in user_ids}
+
+
+# Busy in this clinic already: the state row and its open period, both locked, so that a change committed
+# meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check instead of
+# being read from the statement's snapshot. One round trip on the claim's path.
+_BUSY_IN = text(
+    "SELECT 1 FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
+    " WHERE s.user_id = :user AND s.state = 'busy' AND p.tenant_id = :tenant FOR UPDATE"
+)
+
+
+def busy_in(user_id: int, tenant_id: int) -> bool:
+    """Whether the agent is busy in this clinic now (the usual case when they take one more contact); locks
+    their state until the transaction ends, as `change_state` would."""
+    return db.session.execute(_BUSY_IN, {"user": user_id, "tenant": tenant_id}).first() is not None
 
 
 def _locked_row(user_id: int) -> AgentStatus | None:
