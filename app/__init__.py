@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
     from app.input_rules import install_input_rules
+    from app.mailroom.addresses import listen_to_hotline as mailroom_listen_to_hotline
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
     from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
@@ -50,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     listen_to_hotline()
     campaigns_listen_to_hotline()
     chat_listen_to_hotline()
+    mailroom_listen_to_hotline()
     listen_to_contacts_and_logins(app)
     routing_listen_to_hotline()
     register_error_handlers(app)

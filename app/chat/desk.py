@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from app import push
 from app.auth.models import User
 from app.chat import messages
-from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
+from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, ChatWidget, EndReason
 from app.control_characters import has_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
@@ -289,3 +289,9 @@ def listen_to_hotline() -> None:
     signals.contact_resolved.connect(_contact_resolved)
     signals.contact_claimed.connect(_contact_claimed)
     signals.contacts_shown.connect(_unread_badges)
+    hotline.name_queue_reference(
+        ChatWidget.__tablename__, _l("The chat widget leaves its messages in this queue: choose another one first.")
+    )
+    hotline.name_queue_reference(
+        ChatSession.__tablename__, _l("Chats were held in this queue: it cannot be deleted. Mark it in-house instead.")
+    )

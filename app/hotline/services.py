@@ -180,6 +180,17 @@ def save_queue(
     return queue
 
 
+# What points at a queue from the floors above (an inbound address, a chat widget, another queue's routing
+# rule), by table: each floor names its own (`name_queue_reference`), since this one imports none of them. A
+# refused delete then says which setting holds the queue.
+_QUEUE_REFERENCES: dict[str, object] = {}
+
+
+def name_queue_reference(table: str, message) -> None:
+    """Register what a refused queue delete says when rows of `table` still point at the queue."""
+    _QUEUE_REFERENCES[table] = message
+
+
 def delete_queue(queue_id: int) -> None:
     queue = get_queue(queue_id)
     if db.session.scalar(select(func.count()).select_from(Contact).where(Contact.queue_id == queue.id)):
@@ -190,11 +201,11 @@ def delete_queue(queue_id: int) -> None:
         with db.session.begin_nested():
             db.session.delete(queue)
             db.session.flush()
-    except IntegrityError:
+    except IntegrityError as error:
         db.session.expire(queue)
-        raise Conflict(
-            _l("An inbound e-mail address still receives mail into this queue: move or delete it first.")
-        ) from None
+        table = getattr(getattr(error.orig, "diag", None), "table_name", None)
+        message = _QUEUE_REFERENCES.get(table) or _l("Another setting still points at this queue: change it first.")
+        raise Conflict(message) from None
 
 
 def delete_team(team_id: int) -> None:

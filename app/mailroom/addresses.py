@@ -131,3 +131,11 @@ def rejected_mails(page: int = 1, *, per_page: int = REJECTED_PER_PAGE) -> tuple
         .offset((page - 1) * per_page)
     ).all()
     return list(rows), total
+
+
+def listen_to_hotline() -> None:
+    """Tell the hotline what an inbound address pointing at a queue means to a manager deleting it."""
+    hotline.name_queue_reference(
+        InboundAddress.__tablename__,
+        _l("An inbound e-mail address still receives mail into this queue: move or delete it first."),
+    )

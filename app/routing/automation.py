@@ -37,7 +37,7 @@ from app.hotline.models import (
     Queue,
     Team,
 )
-from app.hotline.services import append_event, set_status
+from app.hotline.services import append_event, name_queue_reference, set_status
 from app.i18n import LOCALES, _, _l, force_locale
 from app.jobs import enqueue_after_commit
 from app.labels import LabelledEnum
@@ -504,6 +504,10 @@ def listen_to_hotline() -> None:
     """
     signals.contact_placed.connect(route_on_arrival)
     signals.contacts_shown.connect(_timeline_labels)
+    name_queue_reference(
+        QueueRule.__tablename__,
+        _l("A routing rule sends contacts to this queue (overflow, after hours or escalation): change it first."),
+    )
 
 
 def _timeline_labels(_contacts) -> dict:

@@ -80,3 +80,24 @@ def test_the_contacts_timeline_says_which_rule_moved_it(
     assert run_pass(a.id).overflow == 1
     page = login_as(a.manager).get(f"/t/clinic-a/contacts/{contact}").get_data(as_text=True)
     assert "Moved by a routing rule: Overflow" in page
+
+
+def test_a_queue_another_queues_rule_sends_contacts_to_cannot_be_deleted_and_the_page_says_which_rule(
+    app, two_tenants, login_as, create_queue, set_rules
+):
+    a = two_tenants.a
+    queue, pool = create_queue(a.id, "Line"), create_queue(a.id, "Pool")
+    set_rules(a.id, queue, overflow_after_seconds=120, overflow_queue_id=pool)
+    manager = login_as(a.manager)
+    answer = manager.post(f"/t/clinic-a/settings/queues/{pool}/delete", {}, follow_redirects=True)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "A routing rule sends contacts to this queue" in page
+    assert "inbound e-mail address" not in page
+    assert _rules(app, a.id, queue) == (None, pool, None)
+    # The rule changed, the queue goes.
+    assert manager.post(f"/t/clinic-a/settings/queues/{queue}/rules/delete").status_code == 302
+    assert manager.post(f"/t/clinic-a/settings/queues/{pool}/delete", {}).status_code == 302
+    with app.app_context(), tenant_context(a.id):
+        from app.hotline.models import Queue
+
+        assert db.session.get(Queue, pool) is None
