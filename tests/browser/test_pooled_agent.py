@@ -41,3 +41,15 @@ def test_pooled_agent_takes_three_contacts_from_three_clinics_in_a_row(
     page.get_by_role("button", name=ui.t("Next contact")).click()
     expect(ui.flash()).to_contain_text(ui.t("No contact is waiting for you in your clinics right now."))
     ui.shot("empty")
+
+    # On a phone: the combined queue fits the width (shot() fails on sideways scrolling) and its button works.
+    page.set_viewport_size({"width": 390, "height": 844})
+    late = create_contact(
+        clinics["B"], create_queue(clinics["B"], "Mail B2", channel=Channel.EMAIL), patient_ref="PAT-L"
+    )
+    page.get_by_role("link", name=ui.t("My clinics' queue")).click()
+    expect(page.locator("#pool-clinics tr:has-text('Clinic B') [data-field=waiting]")).to_have_text("1")
+    ui.shot("queue-phone")
+    page.get_by_role("button", name=ui.t("Next contact")).click()
+    expect(ui.heading()).to_have_text(ui.t("Contact %(id)s", id=late))
+    ui.shot("claimed-phone")
