@@ -53,10 +53,12 @@ def select_locale() -> str:
     # A patient's page (confirm, cancel, survey) speaks the language of the message they got.
     if g.get("patient_locale") in LOCALES:
         return g.patient_locale
-    if current_user.is_authenticated and current_user.locale in LOCALES:
-        return current_user.locale
+    # A language chosen in this browser session (on the login page, or from the menu) wins over the saved
+    # profile: someone who picks English on a German colleague's login screen reads English until they leave.
     if session.get("locale") in LOCALES:
         return session["locale"]
+    if current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
     tenant = g.get("tenant")
     if tenant is not None and tenant.default_locale in LOCALES:
         return tenant.default_locale

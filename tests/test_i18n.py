@@ -8,6 +8,7 @@ from babel.messages.pofile import read_po
 
 from app.extensions import db
 from app.i18n import LOCALES
+from tests.conftest import PASSWORD
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
@@ -119,3 +120,33 @@ def test_template_is_up_to_date_with_the_code(tmp_path):
     ids = {m.id for m in _read(fresh) if m.id}
     committed = {m.id for m in _read(TRANSLATIONS / "messages.pot") if m.id}
     assert ids - committed == set()
+
+
+def test_a_language_chosen_on_the_login_page_wins_over_the_profile_for_that_session(app, create_user, browser):
+    from app.auth.models import User
+
+    german = create_user("deutsch@example.test", locale="de")
+    browser.post("/locale", {"locale": "en"})
+    browser.post("/login", {"email": "deutsch@example.test", "password": PASSWORD})
+    assert 'lang="en"' in browser.get("/", follow_redirects=True).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, german).locale == "de"  # the saved profile is left as it was
+
+    # A choice made while signed in is saved and applies at once.
+    browser.post("/locale", {"locale": "pl"})
+    assert 'lang="pl"' in browser.get("/", follow_redirects=True).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, german).locale == "pl"
+
+    # Logging out ends the session's choice: the next sign-in reads the profile again.
+    browser.post("/logout")
+    browser.post("/login", {"email": "deutsch@example.test", "password": PASSWORD})
+    assert 'lang="pl"' in browser.get("/", follow_redirects=True).get_data(as_text=True)
+
+
+def test_without_a_choice_this_session_the_profile_language_applies(app, create_user, browser):
+    create_user("polski@example.test", locale="pl")
+    browser.post("/login", {"email": "polski@example.test", "password": PASSWORD})
+    assert 'lang="pl"' in browser.get("/", headers={"Accept-Language": "en"}, follow_redirects=True).get_data(
+        as_text=True
+    )

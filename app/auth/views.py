@@ -65,7 +65,6 @@ def login():
             form.password.errors.append(_("Wrong e-mail address or password."))
         else:
             log_in(user)
-            session.pop("locale", None)
             return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
 
@@ -123,6 +122,7 @@ def logout():
     # The session ends on the server: a copy of the cookie taken before opens nothing afterwards.
     sessions.end_session(current_user.session_token)
     logout_user()
+    session.pop("locale", None)  # this session's language choice ends with it; the next person's own applies
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
 
@@ -133,9 +133,8 @@ def choose_locale():
     if not form.validate_on_submit() or form.locale.data not in LOCALES:
         abort(400)
     if current_user.is_authenticated:
-        services.set_locale(current_user, form.locale.data)
-    else:
-        session["locale"] = form.locale.data
+        services.set_locale(current_user, form.locale.data)  # and the next sessions, e-mails and reports
+    session["locale"] = form.locale.data
     return redirect(_safe_next(request.form.get("next")) or url_for("home.index"))
 
 
