@@ -199,7 +199,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
-    from app.tenants.views import invitations_bp
+    from app.tenants.views import invitations_bp, places_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
 
     default_rule(health_bp, PUBLIC)  # load balancers' probe; the ground floor cannot declare it itself
@@ -210,6 +210,7 @@ def _register_blueprints(app: Flask) -> None:
         console_people_bp,
         console_clinics_bp,
         invitations_bp,
+        places_bp,
         tenant_settings_bp,
         hotline_bp,
         hotline_live_bp,

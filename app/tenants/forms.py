@@ -1,38 +1,40 @@
-from zoneinfo import available_timezones
-
-import holidays
 from wtforms import DateField, EmailField, FieldList, FormField, SelectField, StringField, TimeField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.auth.models import TenantRole
 from app.forms import CheckboxListField, Form, choices
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _l
+from app.tenants import places
 from app.tenants.models import TenantStatus
 
 
-def _time_zone_choices():
-    zones = sorted(name for name in available_timezones() if "/" in name and not name.startswith("Etc/"))
-    return choices((name, name) for name in zones)
-
-
-def _country_choices():
-    return choices((code, code) for code in sorted(holidays.list_supported_countries()))
+def _with_current(options, current) -> list:
+    """The options, and the value already saved even where the list no longer offers it (an old zone alias)."""
+    options = list(options)
+    if current and current not in {value for value, _label in options}:
+        options.insert(0, (current, current))
+    return options
 
 
 class ClinicProfileForm(Form):
     name = StringField(_l("Clinic name"), validators=[DataRequired(), Length(max=120)])
     time_zone = SelectField(_l("Time zone"), validators=[DataRequired()], validate_choice=False)
     country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()], validate_choice=False)
-    subdivision = StringField(
-        _l("Region code (optional, e.g. BY for Bavaria)"), validators=[Optional(), Length(max=10)]
-    )
+    subdivision = SelectField(_l("Region (for its own public holidays)"), validate_choice=False)
     default_locale = SelectField(_l("Default language"), choices=choices(LOCALE_NAMES.items()))
     supported_locales = CheckboxListField(_l("Languages served"), choices=choices(LOCALE_NAMES.items()))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.time_zone.choices = _time_zone_choices()
-        self.country_code.choices = _country_choices()
+        # Names in the reader's language; the service checks the values (app/tenants/services.py).
+        self.time_zone.choices = choices(_with_current(places.time_zone_choices(), self.time_zone.data))
+        self.country_code.choices = choices(_with_current(places.countries(), self.country_code.data))
+        regions = [
+            (code, f"{name} ({code})" if name != code else code)
+            for code, name in places.regions(self.country_code.data or "")
+        ]
+        regions.insert(0, ("", _l("Whole country")))
+        self.subdivision.choices = choices(_with_current(regions, self.subdivision.data))
 
 
 class NewClinicForm(ClinicProfileForm):

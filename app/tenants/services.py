@@ -7,7 +7,6 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import holidays
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
@@ -22,6 +21,7 @@ from app.i18n import LOCALES, _l
 from app.jobs import enqueue_after_commit
 from app.links import public_url
 from app.tenancy import current_tenant_id, tenant_context
+from app.tenants import places
 from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
@@ -98,14 +98,19 @@ def validate_time_zone(name: str) -> str:
 
 
 def validate_country(country_code: str, subdivision: str | None) -> tuple[str, str | None]:
-    code = (country_code or "").upper()
-    supported = holidays.list_supported_countries()
-    if code not in supported:
-        raise DomainError(_l("Public holidays are not known for this country code."), "country_code")
-    subdivision = (subdivision or "").strip().upper() or None
-    if subdivision and subdivision not in supported[code]:
-        raise DomainError(_l("Unknown region for this country."), "subdivision")
-    return code, subdivision
+    """The clinic's country by its two-letter code (one code per country: DE, never its alias DEU), and a
+    region of that country or none."""
+    code = (country_code or "").strip().upper()
+    if not places.is_country(code):
+        raise DomainError(_l("Choose the clinic's country from the list."), "country_code")
+    wanted = (subdivision or "").strip()
+    if not wanted:
+        return code, None
+    # Codes are matched as typed or in capitals ("by" is BY); a few regions are names (Augsburg).
+    for region, _name in places.regions(code):
+        if wanted in (region, region.upper()) or wanted.upper() == region:
+            return code, region
+    raise DomainError(_l("Choose a region of the chosen country, or the whole country."), "subdivision")
 
 
 def validate_slug(slug: str, tenant_id: int | None = None) -> str:

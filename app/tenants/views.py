@@ -3,11 +3,11 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth import services as accounts
-from app.auth.access import CONSOLE, MEMBERS, PROVIDER_ADMINS, PUBLIC, default_rule, has_role, permits
+from app.auth.access import CONSOLE, MEMBERS, PROVIDER_ADMINS, PUBLIC, SIGNED_IN, default_rule, has_role, permits
 from app.auth.forms import AcceptInvitationForm
 from app.auth.models import TenantRole
 from app.auth.views import log_in
@@ -17,7 +17,7 @@ from app.i18n import WEEKDAY_NAMES, _, _l, get_locale_code
 from app.input_rules import MAX_DATE, MIN_DATE, BadInput, date_out_of_range_message
 from app.jobs import jobs_deferred
 from app.tenancy import tenant_context
-from app.tenants import calendar, services
+from app.tenants import calendar, places, services
 from app.tenants.forms import (
     ClinicProfileForm,
     ClosureForm,
@@ -35,6 +35,9 @@ console_bp = default_rule(Blueprint("console_clinics", __name__, url_prefix="/co
 tenant_bp = tenant_blueprint("tenant_settings", __name__, rule=permits(TenantRole.MANAGER))
 # The invitation's signed token is the credential: whoever holds the link may accept it.
 invitations_bp = default_rule(Blueprint("invitations", __name__, url_prefix="/invitations"), PUBLIC)
+
+# What the clinic forms ask about a country as it is chosen (js/places.js): public, CLDR's and holidays' data.
+places_bp = default_rule(Blueprint("places", __name__, url_prefix="/places"), SIGNED_IN)
 
 # The guided onboarding: each step's endpoint, in order; the console's form is step one.
 ONBOARDING_STEPS = [
@@ -85,12 +88,10 @@ def manager_clinics(manager_id: int):
 
 @console_bp.route("/clinics/new", methods=["GET", "POST"])
 def new_clinic():
-    form = NewClinicForm()
-    if request.method == "GET":
-        form.time_zone.data = "Europe/Berlin"
-        form.country_code.data = "DE"
-        form.supported_locales.data = [get_locale_code()]
-        form.default_locale.data = get_locale_code()
+    # The first answers, given to the form as it is built: its region list is the country's.
+    first = {"time_zone": "Europe/Berlin", "country_code": "DE"}
+    first.update(supported_locales=[get_locale_code()], default_locale=get_locale_code())
+    form = NewClinicForm(data=first if request.method == "GET" else None)
     if form.validate_on_submit():
         with domain_errors(form):
             tenant = services.create_tenant(
@@ -302,3 +303,15 @@ def accept(token: str):
             has_account=has_account,
             role_label=TenantRole(invitation.role).label,
         )
+
+
+@places_bp.get("/countries/<country_code>")
+def country(country_code: str):
+    """A country's regions (names as the holidays data has them) and time zones, with the one to preselect."""
+    if not places.is_country(country_code):
+        abort(404)
+    return jsonify(
+        regions=[[code, name] for code, name in places.regions(country_code)],
+        time_zones=places.time_zones(country_code),
+        suggested_time_zone=places.suggested_time_zone(country_code),
+    )

@@ -34,8 +34,8 @@ def test_manager_changes_the_clinics_details_and_the_change_is_audited(app, logi
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"time_zone": "Mars/Olympus"}, "Unknown time zone"),
-    ({"country_code": "XX"}, "Public holidays are not known for this country code."),
-    ({"subdivision": "ZZ"}, "Unknown region for this country."),
+    ({"country_code": "XX"}, "country from the list."),
+    ({"subdivision": "ZZ"}, "Choose a region of the chosen country, or the whole country."),
     ({"default_locale": "fr"}, "The default language must be one of the supported languages."),
     ({"supported_locales": []}, "Choose at least one of the offered languages."),
     ({"name": ""}, "This field is required."),
