@@ -6,7 +6,7 @@ from markupsafe import escape
 from app import audit
 from app.auth.access import PUBLIC, default_rule, has_role, permits
 from app.auth.models import TenantRole
-from app.campaigns import replies, services
+from app.campaigns import replies, services, sms_length
 from app.campaigns.channels import signature_is_valid
 from app.campaigns.forms import (
     CampaignForm,
@@ -196,13 +196,15 @@ def template(campaign_id: int, step_id: int):
                 url_for("campaigns.template", campaign_id=campaign.id, step_id=step.id, language=form.language.data)
             )
     preview = services.preview(step, language) if language in existing else None
-
+    sms = step.channel == MessageChannel.SMS
     return render_template(
         "campaigns/template.html",
         campaign=campaign,
         step=step,
         form=form,
         preview=preview,
+        typed_length=sms_length.measure(form.body.data or "") if sms else None,
+        preview_length=sms_length.measure(preview.body) if sms and preview else None,
         existing=existing,
         language=language,
         placeholders=PLACEHOLDERS,
