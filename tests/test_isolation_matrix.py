@@ -4,7 +4,7 @@ The routes come from the application's URL map, not from a list: a new `/t/<slug
 soon as it exists, and fails here until `FOREIGN_IDS` says how to fill its parameters with clinic B's ids.
 """
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from werkzeug.routing import AnyConverter
 from app.auth.tokens import issue_api_token
 from app.billing import pricing
 from app.billing.models import Invoice, InvoiceStatus
-from app.campaigns.models import Campaign, CampaignKind, CampaignStep
+from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import ContactMessage, MessageAttachment, MessageDirection, Team
@@ -43,6 +43,7 @@ FOREIGN_IDS = {
     "contact_id": "contact",
     "invitation_id": "invitation",
     "invoice_id": "invoice",
+    "message_id": "outbound_message",
     "patient_id": "patient",
     "plan_id": "plan",
     "policy_id": "policy",
@@ -104,6 +105,19 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             message_id=message.id, filename="b.pdf", content_type="application/pdf", size=3, content=b"%PD"
         )
         db.session.add(attachment)
+        outbound_message = OutboundMessage(
+            campaign_id=campaign.id,
+            step_id=step.id,
+            appointment_id=ids["appointment"],
+            patient_id=patient,
+            channel=MessageChannel.SMS,
+            language="en",
+            dedupe_key="of-b",
+            token="t" * 43,
+            status=MessageStatus.FAILED,
+            send_at=datetime.now(UTC),
+        )
+        db.session.add(outbound_message)
         token, _secret = issue_api_token("Token of B", b.manager)
         db.session.commit()
         ids.update(
@@ -118,6 +132,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             inbound_address=inbound_address.id,
             answer=answer.id,
             attachment=attachment.id,
+            outbound_message=outbound_message.id,
             token=token.id,
         )
     return ids

@@ -22,6 +22,7 @@ ACTIONS = (
     "appointment.listed",
     "campaign.messages_viewed",
     "campaign.changed",
+    "campaign.message_retried",
     "report.exported",
     "sla_policy.saved",
     "price_plan.saved",

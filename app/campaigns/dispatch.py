@@ -50,6 +50,7 @@ from app.campaigns.models import (
     MessageStatus,
     MessageTemplate,
     OutboundMessage,
+    idempotency_key,
 )
 from app.campaigns.planning import APPOINTMENT_CANCELLED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.services import outbound_settings
@@ -259,6 +260,7 @@ _MESSAGE_COLUMNS = (
     OutboundMessage.channel,
     OutboundMessage.language,
     OutboundMessage.dedupe_key,
+    OutboundMessage.retries,
     OutboundMessage.token,
     OutboundMessage.step_id,
     OutboundMessage.attempts,
@@ -375,14 +377,15 @@ def _fail_unexpected(row, error: BaseException, stage: str, outcomes: _Outcomes,
 def _send(senders: channels.Channels, row, rendered, clinic: _Clinic):
     """One provider call (on a sender thread): ("sent", provider id, when) or (error kind, error, when)."""
     moment = datetime.now(UTC)
+    key = idempotency_key(row.dedupe_key, row.retries)
     try:
         if row.channel == MessageChannel.EMAIL:
-            provider_id = senders.send_email(row.email, rendered.subject, rendered.body, idempotency_key=row.dedupe_key)
+            provider_id = senders.send_email(row.email, rendered.subject, rendered.body, idempotency_key=key)
         else:
             provider_id = senders.send_sms(
                 row.phone,
                 rendered.body,
-                idempotency_key=row.dedupe_key,
+                idempotency_key=key,
                 status_callback=clinic.links.sms_status,
                 sender=clinic.sms_sender,
             )

@@ -1,19 +1,44 @@
 """Campaign forms; labels are lazy so they follow the user's language."""
 
+import re
+
 from wtforms import IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.campaigns.models import CampaignKind, FailureReason
 from app.forms import Form, choices
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import LOCALE_NAMES, _, _l
 from app.patients.models import MessageChannel
+
+# The SMS provider's delivery error codes (Twilio's numbering, which the delivery receipts carry) in words;
+# a code not listed here is shown as the provider sent it.
+PROVIDER_ERRORS = {
+    "21211": _l("the number is not a valid phone number"),
+    "21610": _l("the patient unsubscribed from SMS at the provider"),
+    "21614": _l("the number is not a mobile number"),
+    "30003": _l("the phone was unreachable (switched off or out of coverage)"),
+    "30004": _l("the message was blocked by the patient or their network"),
+    "30005": _l("the number is unknown or no longer in service"),
+    "30006": _l("the number is a landline or cannot receive SMS"),
+    "30007": _l("the network filtered the message as spam"),
+    "30008": _l("the network could not deliver it and gave no reason"),
+}
+_NOT_DELIVERED = re.compile(r"not delivered \((\w+)\)")
 
 
 def reason_text(reason: str | None) -> str:
     """A stored failure reason as the reader should see it: a code's label (with its detail, as in
-    "unexpected_error: HeaderParseError"), else the provider's own words."""
+    "unexpected_error: HeaderParseError"), a delivery receipt's error code in words, else the provider's own
+    words."""
     if not reason:
         return ""
+    receipt = _NOT_DELIVERED.fullmatch(reason)
+    if receipt:
+        code = receipt.group(1)
+        words = PROVIDER_ERRORS.get(code)
+        if words is not None:
+            return _("Not delivered: %(why)s (%(code)s)", why=words, code=code)
+        return _("Not delivered: the provider reported %(code)s", code=code)
     whole = FailureReason.member_of(reason)
     if whole is not None:
         return str(whole.label)

@@ -258,6 +258,8 @@ class OutboundMessage(TenantScoped, TimestampMixin, db.Model):
     )
     send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Sent again by hand after failing (services.retry_message): each retry is a new request to the provider.
+    retries: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provider_id: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(String(300))
@@ -284,3 +286,8 @@ class SurveyAnswer(TenantScoped, TimestampMixin, db.Model):
     score: Mapped[int] = mapped_column(Integer, nullable=False)
     comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+def idempotency_key(dedupe_key: str, retries: int) -> str:
+    """The key the provider deduplicates one sending on: the message's own, and a new one for each retry."""
+    return dedupe_key if not retries else f"{dedupe_key}:retry-{retries}"

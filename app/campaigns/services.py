@@ -1,9 +1,10 @@
 """Campaign building: clinic sending rules, campaigns, steps, templates, preview, progress."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from app.campaigns.models import (
     CAMPAIGN_FINISHED,
@@ -22,7 +23,7 @@ from app.control_characters import refuse_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
-from app.patients.models import MessageChannel
+from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenants.services import current_tenant
 
 MAX_OFFSET_MINUTES = 366 * 24 * 60
@@ -315,7 +316,20 @@ def progress(campaign: Campaign) -> dict[str, int]:
 PAGE_SIZE = 50
 
 
-def messages_page(campaign: Campaign, *, status: str | None, page: int) -> tuple[list[OutboundMessage], int]:
+@dataclass(frozen=True)
+class MessageRow:
+    """A message as the campaign's message list shows it: with its patient's reference and its appointment."""
+
+    message: OutboundMessage
+    patient_id: int
+    patient_reference: str | None  # None once the patient's data was erased
+    starts_at: datetime | None
+    practitioner: str | None
+    location: str | None
+
+
+def messages_page(campaign: Campaign, *, status: str | None, page: int) -> tuple[list[MessageRow], int]:
+    """One page of the campaign's messages, newest send time first, with patient and appointment (one query)."""
     query = select(OutboundMessage).where(OutboundMessage.campaign_id == campaign.id)
     if status:
         try:
@@ -323,9 +337,48 @@ def messages_page(campaign: Campaign, *, status: str | None, page: int) -> tuple
         except ValueError as error:
             raise DomainError(_l("Unknown message status."), "status") from error
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(
-        query.order_by(OutboundMessage.send_at.desc(), OutboundMessage.id.desc())
+    same_tenant = OutboundMessage.tenant_id
+    rows = db.session.execute(
+        query.add_columns(
+            Patient.reference, Patient.erased_at, Appointment.starts_at, Appointment.practitioner, Appointment.location
+        )
+        .outerjoin(Patient, and_(Patient.id == OutboundMessage.patient_id, Patient.tenant_id == same_tenant))
+        .outerjoin(
+            Appointment, and_(Appointment.id == OutboundMessage.appointment_id, Appointment.tenant_id == same_tenant)
+        )
+        .order_by(OutboundMessage.send_at.desc(), OutboundMessage.id.desc())
         .limit(PAGE_SIZE)
         .offset(max(page - 1, 0) * PAGE_SIZE)
     ).all()
-    return list(rows), total
+    return [
+        MessageRow(
+            message=message,
+            patient_id=message.patient_id,
+            patient_reference=None if erased_at else reference,
+            starts_at=starts_at,
+            practitioner=practitioner,
+            location=location,
+        )
+        for message, reference, erased_at, starts_at, practitioner, location in rows
+    ], total
+
+
+def retry_message(campaign: Campaign, message_id: int, *, at: datetime | None = None) -> OutboundMessage:
+    """Send a failed message again: scheduled now, with a new provider key; consent, opt-out, quiet hours and
+    the appointment are checked again when it goes (app/campaigns/dispatch.py). Caller commits."""
+    message = db.session.scalar(
+        select(OutboundMessage)
+        .where(OutboundMessage.id == message_id, OutboundMessage.campaign_id == campaign.id)
+        .with_for_update()
+    )
+    if message is None:
+        raise NotFound(_l("There is no such message in this campaign."))
+    if message.status != MessageStatus.FAILED:
+        raise Conflict(_l("Only a failed message can be sent again."))
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise Conflict(_l("Start the campaign again to send its messages."))
+    message.status, message.send_at = MessageStatus.SCHEDULED, at or datetime.now(UTC)
+    message.attempts, message.retries = 0, message.retries + 1
+    message.failure_reason = message.lease_until = message.provider_id = None
+    message.sent_at = message.delivered_at = None
+    return message

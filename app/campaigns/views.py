@@ -20,7 +20,7 @@ from app.campaigns.models import Campaign, CampaignKind, Reply
 from app.campaigns.templating import PLACEHOLDERS
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
-from app.forms import domain_errors, page_status
+from app.forms import ConfirmForm, domain_errors, page_status
 from app.i18n import _, ngettext
 from app.input_rules import parse_page
 from app.links import public_url
@@ -237,21 +237,46 @@ def change_status(campaign_id: int, action: str):
 @bp.get("/<int:campaign_id>/messages")
 def messages(campaign_id: int):
     campaign = services.get_campaign(campaign_id)
-    status = request.args.get("status") or None
-    page = parse_page(request.args.get("page"))
+    return _messages_page(campaign, request.args.get("status") or None, parse_page(request.args.get("page")))
+
+
+def _messages_page(campaign, status: str | None, page: int, code: int = 200):
     rows, total = services.messages_page(campaign, status=status, page=page)
-    audit.record("campaign.messages_viewed", object_type="campaign", object_id=campaign.id, details={"page": page})
+    # Who saw which patients (by id, never a reference): the list shows each message's patient.
+    audit.record(
+        "campaign.messages_viewed",
+        object_type="campaign",
+        object_id=campaign.id,
+        details={"page": page, "patients": sorted({row.patient_id for row in rows})},
+    )
     pages = max((total + services.PAGE_SIZE - 1) // services.PAGE_SIZE, 1)
     return render_template(
         "campaigns/messages.html",
         campaign=campaign,
-        messages=rows,
+        rows=rows,
         total=total,
         page=page,
         pages=pages,
         status=status,
+        retry_form=ConfirmForm(formdata=None),
         **_labels(),
-    )
+    ), code
+
+
+@bp.post("/<int:campaign_id>/messages/<int:message_id>/retry")
+def retry_message(campaign_id: int, message_id: int):
+    """Send a failed message again (managers: the blueprint lets only them write)."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    campaign = services.get_campaign(campaign_id)
+    status = request.args.get("status") or None
+    with domain_errors(form):
+        message = services.retry_message(campaign, message_id)
+        audit.record("campaign.message_retried", object_type="outbound_message", object_id=message.id)
+        flash(_("The message goes out again with the next run, if the patient still agrees to it."), "success")
+        return redirect(url_for("campaigns.messages", campaign_id=campaign.id, status=status))
+    return _messages_page(campaign, status, 1, page_status(form))
 
 
 @bp.get("/<int:campaign_id>/progress.json")
