@@ -3,7 +3,7 @@
 import json
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 from flask_login import current_user
 
 from app import audit
@@ -63,9 +63,11 @@ def _chart(report) -> dict:
         "serviceLevel": [float(sl) if sl is not None else None for _day, sl, _n in report.trend],
         "offered": [n for _day, _sl, n in report.trend],
         "targets": [float(target) for target in service_level.targets],
+        "targetLabels": [
+            _("target %(value)s", value=f"{format_decimal(target)} %") for target in service_level.targets
+        ],
         "labelServiceLevel": _("Service level (%)"),
         "labelOffered": _("Offered contacts"),
-        "labelTarget": _("Target"),
     }
 
 

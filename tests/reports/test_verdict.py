@@ -165,7 +165,7 @@ def test_the_target_is_a_line_on_the_dashboard_chart(login_as, october):
     a = october.a
     html = login_as(a.clinic_admin).get(f"/t/{a.slug}/sla?{OCTOBER}", headers={"Accept-Language": "en"})
     chart = json.loads(unescape(re.search(r'data-chart="([^"]+)"', html.get_data(as_text=True)).group(1)))
-    assert chart["targets"] == [80.0] and chart["labelTarget"] == "Target"
+    assert chart["targets"] == [80.0] and chart["targetLabels"] == ["target 80 %"]
     assert len(chart["labels"]) == 31
     assert "Dashed line: the target (80 %)." in html.get_data(as_text=True)
 

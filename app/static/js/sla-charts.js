@@ -10,9 +10,9 @@
     { type: "bar", label: data.labelOffered, data: data.offered, yAxisID: "count", backgroundColor: "#d1d5db" }
   ];
   // Each service level target in force: a dashed line across the whole period, named in the legend.
-  (data.targets || []).forEach(function (target) {
+  (data.targets || []).forEach(function (target, index) {
     datasets.push({
-      type: "line", label: data.labelTarget + " " + target + " %", yAxisID: "percent",
+      type: "line", label: data.targetLabels[index], yAxisID: "percent",
       data: data.labels.map(function () { return target; }),
       borderColor: "#b91c1c", backgroundColor: "#b91c1c", borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0
     });
