@@ -89,7 +89,7 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     expect(card).to_contain_text(target)
     verdict = card.locator(".verdict")
     expect(verdict).to_have_text(ui.t("missed"))
-    assert verdict.evaluate("(node) => getComputedStyle(node).backgroundColor") == "rgb(254, 226, 226)"
+    expect(verdict).to_have_css("background-color", "rgb(254, 226, 226)")
     expect(page.locator("#verdict-legend")).to_contain_text(ui.t("every queue with a target reached it."))
     expect(page.locator("main article[data-headline=abandonment] strong")).to_have_text(f"{abandoned} %")
     queue_row = page.locator("main table tbody tr", has_text="Phone EN")
