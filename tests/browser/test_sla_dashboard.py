@@ -126,9 +126,10 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     canvas.scroll_into_view_if_needed()
     ui.shot("last-7-days-with-charts")
 
-    # On a phone the page fits its width (wide tables scroll inside their own box).
+    # On a phone the page fits its width (wide tables scroll inside their own box). Chart.js redraws the
+    # canvas for the new width when its resize observer fires: the check waits for the frame after it.
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390")
     ui.shot("phone")
 
     # Per agent: the clinic admin reads the agent who answered as a number, not by name (the provider's default).
