@@ -13,14 +13,16 @@ Agent names are the provider's to show: a clinic admin reads "Agent 1, Agent 2" 
 the same from one period to the next, and the pseudonymised list is never ordered by name.
 """
 
+import io
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Numeric, and_, cast, func, select
 
 from app import audit
 from app.auth.models import Membership, User
+from app.csv_export import SafeCsvWriter
 from app.extensions import db
 from app.hotline.models import Contact, ContactEvent, ContactStatus, EventKind, Team, TeamMember
 from app.i18n import _
@@ -101,16 +103,24 @@ def people_page(
     page: int = 1,
     names_shown: bool = True,
     moment: datetime | None = None,
+    page_size: int | None = None,
 ) -> PeoplePage:
-    """One page of the per-agent (or per-team) table, sorted and paginated in SQL."""
+    """One page of the per-agent (or per-team) table, sorted and paginated in SQL (`page_size` 0: all rows)."""
+    page_size = PAGE_SIZE if page_size is None else page_size
     if by not in GROUPINGS or sort not in SORTS or page < 1:
         raise ValueError((by, sort, page))
     moment = moment or datetime.now(UTC)
     # Who answered each contact first: its one first-response event (hotline.record_first_response
     # appends it once, when the first response is recorded).
+    # A first response comes after the offer: events from a day before the period on are enough (the
+    # margin covers a telephony clock a little behind ours) and the (tenant, occurred_at) index finds them.
     answered_by = (
         select(ContactEvent.contact_id, ContactEvent.actor_id)
-        .where(ContactEvent.kind == EventKind.FIRST_RESPONSE, ContactEvent.actor_id.is_not(None))
+        .where(
+            ContactEvent.kind == EventKind.FIRST_RESPONSE,
+            ContactEvent.actor_id.is_not(None),
+            ContactEvent.occurred_at >= period.start - timedelta(days=1),
+        )
         .subquery()
     )
     resolved = and_(Contact.status == ContactStatus.RESOLVED, Contact.first_response_at.is_not(None))
@@ -162,13 +172,14 @@ def people_page(
         .subquery()
     )
     total = db.session.scalar(select(func.count()).select_from(named))
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = max(1, -(-total // page_size)) if page_size else 1
     page = min(page, pages)
     order = _sort_column(sort, named, names_shown)
     order = order.desc().nulls_last() if descending else order.asc().nulls_last()
-    result = db.session.execute(
-        select(named).order_by(order, named.c.key).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
+    ordered = select(named).order_by(order, named.c.key)
+    if page_size:
+        ordered = ordered.limit(page_size).offset((page - 1) * page_size)
+    result = db.session.execute(ordered).all()
     pseudonyms = _pseudonyms() if by == "agent" and not names_shown else None
     rows = [
         PersonRow(
@@ -212,3 +223,43 @@ def set_agent_names_to_clinic(tenant, shown: bool) -> None:
         object_id=tenant.id,
         details={"setting": "agent_names_to_clinic", "value": shown},
     )
+
+
+CSV_COLUMNS = (
+    "handled",
+    "resolved",
+    "average_handle_seconds",
+    "first_response_compliance_percent",
+    "resolution_compliance_percent",
+    "transfers",
+)
+
+
+def people_csv(table: PeoplePage, period: Period) -> str:
+    """The whole table as CSV: plain numbers (seconds, percent), names exactly as the reader may see them."""
+    out = io.StringIO()
+    writer = SafeCsvWriter(out)
+    writer.writerow(
+        [
+            "period_start",
+            period.first_day.isoformat(),
+            "period_end",
+            period.last_day.isoformat(),
+            "time_zone",
+            period.time_zone,
+        ]
+    )
+    writer.writerow([table.by, *CSV_COLUMNS])
+    for row in table.rows:
+        writer.writerow(
+            [
+                row.name,
+                row.handled,
+                row.resolved,
+                "" if row.aht is None else row.aht,
+                "" if row.first_response is None else row.first_response,
+                "" if row.resolution is None else row.resolution,
+                row.transfers,
+            ]
+        )
+    return out.getvalue()

@@ -183,6 +183,35 @@ def people_figures():
     return render_template("reports/people.html", table=table, period=period, error=None, **context)
 
 
+@bp.get("/sla/people.csv")
+@READERS
+def people_figures_csv():
+    """The whole per-agent (or per-team) table of the period as CSV, names as on the page; audited."""
+    names_shown = people.names_shown_to_reader(
+        g.tenant, reads_as_staff=has_role(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+    )
+    period = _period()
+    by, sort, descending, _page = _people_query()
+    table = people.people_page(period, by=by, sort=sort, descending=descending, names_shown=names_shown, page_size=0)
+    audit.record(
+        "report.exported",
+        object_type="people_report",
+        details={
+            "format": "csv",
+            "by": by,
+            "names_shown": names_shown,
+            "first_day": period.first_day.isoformat(),
+            "last_day": period.last_day.isoformat(),
+        },
+    )
+    filename = f"sla-{by}s-{g.tenant.slug}-{period.first_day}-{period.last_day}.csv"
+    return Response(
+        people.people_csv(table, period),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @bp.post("/sla/people/names")
 def agent_names():
     """The provider's choice (managers only): show agent names to this clinic's admins, or not."""

@@ -1,5 +1,7 @@
 """Per-agent and per-team figures through HTTP: the numbers against the raw rows, and names as the provider chose."""
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -15,6 +17,7 @@ from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Contact, ContactStatus, Team, TeamMember
 from app.i18n import format_duration
+from app.reports import people
 from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
@@ -178,3 +181,33 @@ def test_bad_table_parameters_answer_a_clear_400(login_as, worked, query):
     answer = login_as(worked.a.manager).get(f"/t/{worked.a.slug}/sla/people?{query}")
     assert answer.status_code == 400
     assert 'class="flash flash-error"' in answer.get_data(as_text=True)
+
+
+def _csv(browser, slug: str, query: str) -> list[list[str]]:
+    answer = browser.get(f"/t/{slug}/sla/people.csv?{query}")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    return list(csv.reader(io.StringIO(answer.get_data(as_text=True))))
+
+
+def test_the_csv_holds_the_same_figures_and_hides_names_as_the_page_does(app, login_as, worked):
+    a = worked.a
+    managed = _csv(login_as(a.manager), a.slug, TODAY)
+    assert managed[1] == ["agent", *people.CSV_COLUMNS]
+    rows = {row[0]: row[1:] for row in managed[2:]}
+    assert rows["agent-a"] == ["3", "2", "900.0", "66.67", "33.33", "0"]  # AHT in plain seconds
+    assert rows["Zoe Zander"][0] == "1" and rows["Zoe Zander"][-1] == "1"
+
+    hidden = "\n".join(",".join(row) for row in _csv(login_as(a.clinic_admin), a.slug, TODAY))
+    assert "agent-a" not in hidden and "Zoe Zander" not in hidden
+    assert len(re.findall(r"^Agent \d+,", hidden, re.M)) == 2
+    with app.app_context(), tenant_context(a.id):
+        event = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "report.exported").order_by(AuditEvent.id.desc())
+        ).first()
+    assert (event.actor_id, event.object_type) == (a.clinic_admin, "people_report")
+    assert event.details["names_shown"] is False
+
+
+def test_a_bad_csv_query_is_a_clear_400(login_as, worked):
+    answer = login_as(worked.a.manager).get(f"/t/{worked.a.slug}/sla/people.csv?sort=salary")
+    assert answer.status_code == 400
