@@ -111,9 +111,9 @@ def people_page(
         raise ValueError((by, sort, page))
     moment = moment or datetime.now(UTC)
     # Who answered each contact first: its one first-response event (hotline.record_first_response
-    # appends it once, when the first response is recorded).
-    # A first response comes after the offer: events from a day before the period on are enough (the
-    # margin covers a telephony clock a little behind ours) and the (tenant, occurred_at) index finds them.
+    # appends it once). A first response comes after the offer, so events from a day before the period
+    # on are enough (the margin covers a telephony clock a little behind ours), found by the
+    # (tenant, occurred_at) index instead of reading every first response the clinic ever had.
     answered_by = (
         select(ContactEvent.contact_id, ContactEvent.actor_id)
         .where(

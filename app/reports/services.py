@@ -270,13 +270,13 @@ class Headline:
 
     key: str  # service_level, asa (seconds), abandonment, first_response (percent)
     value: Decimal | None
-    _targets: tuple
+    targets_in_force: tuple  # one per judged row (may repeat)
     verdicts: tuple[bool, ...]  # per judged queue row: met?
     empty_reason: object = None  # why the value is "—" (lazy text), None when there is a value
 
     @property
     def targets(self) -> list[Decimal]:
-        return sorted({target for target in self._targets if target is not None})
+        return sorted({target for target in self.targets_in_force if target is not None})
 
     @property
     def missed(self) -> int:
