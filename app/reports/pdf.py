@@ -235,7 +235,7 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
 def _headline_label(key: str) -> str:
     return {
         "service_level": _("Service level (voice and chat, answered of offered)"),
-        "asa": _("Average speed of answer"),
+        "asa": _("Average speed of answer (calls and chats)"),
         "abandonment": _("Abandoned (calls and chats)"),
         "first_response": _("First response on time (e-mail)"),
     }[key]

@@ -212,18 +212,19 @@ class SlaReport:
             ),
             Headline(
                 "asa",
-                metrics.average_speed_of_answer(self.total),
+                # Calls and chats: an e-mail's first response, hours later, is no speed of answer.
+                metrics.average_speed_of_answer(voice_counts),
                 tuple(
                     Decimal(row.max_asa_seconds)
-                    for row in self.rows
+                    for row in voice
                     if row.max_asa_seconds is not None and row.asa is not None
                 ),
                 tuple(
-                    not row.asa_over_target
-                    for row in self.rows
-                    if row.max_asa_seconds is not None and row.asa is not None
+                    not row.asa_over_target for row in voice if row.max_asa_seconds is not None and row.asa is not None
                 ),
-                _empty_reason(self.total.offered, self.total.answered, _l("nothing was answered in this period")),
+                _empty_reason(
+                    self.total.offered, voice_counts.answered, _l("no call or chat was answered in this period")
+                ),
             ),
             Headline(
                 "abandonment",

@@ -221,3 +221,36 @@ def test_the_reports_list_downloads_each_past_month(app, login_as, two_tenants, 
     pdf = browser.get(f"/t/{a.slug}/sla.pdf?{unescape(query)}")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.headers["Content-Disposition"] == f'attachment; filename="sla-clinic-a-{first}-{last}.pdf"'
+
+
+def test_e_mail_is_judged_by_first_response_and_leaves_the_speed_of_answer_alone(app, login_as, october, create_queue):
+    """An e-mail answered after 2 hours against a 1-hour target: first responses missed, the ASA of calls unchanged."""
+    from app.extensions import db
+    from app.hotline import services as hotline
+    from app.hotline.models import Channel
+    from app.sla.models import SlaPolicy
+    from app.tenancy import tenant_context
+
+    a = october.a
+    mail = create_queue(a.id, "Mail", channel=Channel.EMAIL, target_seconds=3600)
+    offered = datetime(2026, 10, 15, 9, tzinfo=UTC)
+    with app.app_context(), tenant_context(a.id):
+        db.session.add(
+            SlaPolicy(
+                name="Mail 1h",
+                position=1,
+                queue_id=mail,
+                service_level_percent=90,
+                answer_within_seconds=20,
+                first_response_seconds=3600,
+            )
+        )
+        db.session.flush()
+        contact, _ = hotline.offer_contact(queue_id=mail, patient_ref="M1", offered_at=offered)
+        hotline.record_first_response(contact, a.agent, at=offered + timedelta(hours=2))
+        db.session.commit()
+    html = login_as(a.clinic_admin).get(f"/t/{a.slug}/sla?{OCTOBER}", headers={"Accept-Language": "en"})
+    html = html.get_data(as_text=True)
+    assert _headline(html, "first_response").endswith("0 % target 90 % · missed")
+    assert _headline(html, "asa").endswith("21.7 sec max. 30 sec · met")  # the calls' ASA, not 2 hours
+    assert _headline(html, "service_level").endswith("50 % target 80 % · missed")  # the phone line alone
