@@ -1,10 +1,13 @@
 """Translation helpers and the locale rule: user choice, else tenant default, else Accept-Language.
 
-Also what reads in words of the reader's language wherever it is shown: `format_age`.
+Also what reads in words of the reader's language wherever it is shown: `format_age`, `format_duration`.
 """
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
+from babel.lists import format_list
+from babel.units import format_unit
 from flask import g, has_request_context, request, session
 from flask_babel import force_locale, format_timedelta, get_locale, gettext, lazy_gettext, ngettext
 from flask_login import current_user
@@ -19,6 +22,7 @@ __all__ = [
     "force_locale",
     "select_locale",
     "format_age",
+    "format_duration",
     "LOCALES",
     "LOCALE_NAMES",
     "WEEKDAY_NAMES",
@@ -82,3 +86,50 @@ def format_age(since: datetime | None) -> str:
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return format_timedelta(datetime.now(UTC) - since)
+
+
+# Largest first: a duration is read as its two largest non-zero units ("2 hr 30 min", "1 day 1 hr").
+_DURATION_UNITS = (
+    (86400, "duration-day"),
+    (3600, "duration-hour"),
+    (60, "duration-minute"),
+    (1, "duration-second"),
+)
+
+
+def format_duration(seconds: int | float | Decimal | None, *, locale: str | None = None) -> str:
+    """A length of time as people read it, in the reader's language: "2 hr 30 min", "45 sec", "2 Std. 30 Min.".
+
+    Babel's CLDR unit names (short form) joined as the locale joins units. At most the two largest
+    non-zero units, so 90061 s reads "1 day 1 hr"; under a minute a fraction keeps one decimal (an ASA of
+    21.7 s). "—" when there is none. Figures meant for machines (CSV columns in seconds) never go through here.
+    """
+    if seconds is None:
+        return "—"
+    locale = locale or get_locale_code()
+    value = Decimal(str(seconds))
+    sign = "−" if value < 0 else ""
+    exact = abs(value).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    if exact < 60:
+        shown = exact if exact != exact.to_integral_value() else int(exact)
+        return sign + format_unit(shown, "duration-second", length="short", locale=locale)
+    rest = int(exact.to_integral_value(ROUND_HALF_UP))
+    parts = []
+    for size, unit in _DURATION_UNITS:
+        amount, rest = divmod(rest, size)
+        if amount and len(parts) < 2:
+            parts.append(format_unit(amount, unit, length="short", locale=locale))
+        elif parts:
+            # Only adjacent units read well together: "1 day 1 hr", never "1 day 1 sec".
+            break
+    return sign + _join_units(parts, locale)
+
+
+def _join_units(parts: list[str], locale: str) -> str:
+    """Units joined as the locale writes them side by side ("2 hr 30 min"; Polish "2 godz. i 30 min")."""
+    for style in ("unit-narrow", "unit-short"):
+        try:
+            return format_list(parts, style=style, locale=locale)
+        except KeyError:  # a locale without that list pattern in its CLDR data
+            continue
+    return " ".join(parts)

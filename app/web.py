@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 from app.auth.sessions import SessionExpired, session_user
 from app.extensions import login_manager
 from app.i18n import LOCALE_NAMES, _, format_age, get_locale_code
+from app.i18n import format_duration as readable_duration
 from app.labels import labelled_enums
 from app.tenants.routing import leave_tenant
 from app.tenants.services import tenants_visible_to
@@ -80,6 +81,9 @@ def register_web_hooks(app) -> None:
         format_duration=format_duration,
         format_age=format_age,
     )
+    # `x|duration`: a length of time as people read it ("2 hr 30 min"); format_duration above is the
+    # h:mm:ss clock of live counters that js counts on.
+    app.jinja_env.filters["duration"] = readable_duration
     # Every labelled enum under its class name, for the label of a raw stored value in a template
     # (`Disposition.label_of(contact.disposition)`, app/labels.py). create_app has imported every domain's
     # models before this runs, so every labelled enum exists by now (tests/test_labels.py checks it).

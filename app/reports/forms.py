@@ -19,3 +19,7 @@ class ReportScheduleForm(Form):
     # Choices are the clinic's people; the service refuses anyone else with a clear message.
     member_ids = CheckboxListField(_l("Recipients among the clinic's people"), coerce=int, validate_choice=False)
     addresses = TextAreaField(_l("Further e-mail addresses (one per line)"), validators=[Optional(), Length(max=5000)])
+
+
+class AgentNamesForm(Form):
+    shown = BooleanField(_l("Show agent names to the clinic's admins"))

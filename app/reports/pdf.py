@@ -10,7 +10,7 @@ standard fonts and reportlab's bundled Vera lack Polish letters such as ą, ę, 
 
 import io
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
-from flask_babel import format_date, format_decimal, format_timedelta, get_locale
+from flask_babel import format_date, format_decimal, get_locale
 from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
@@ -38,7 +38,7 @@ from reportlab.platypus import (
 )
 
 from app.hotline.models import Channel, Topic
-from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_duration
 from app.reports.services import SlaReport
 from app.sla.services import CONVENTION_FORMULAS
 
@@ -105,11 +105,11 @@ def _percent(value: Decimal | None) -> str:
 
 
 def _seconds(value: Decimal | None) -> str:
-    return f"{format_decimal(value)} s" if value is not None else "—"
+    return format_duration(value)
 
 
 def _duration(seconds: int | None) -> str:
-    return format_timedelta(timedelta(seconds=seconds), threshold=1.1) if seconds else ""
+    return format_duration(seconds) if seconds else ""
 
 
 def _measure(achieved: str, target: str | None, missed: bool, styles) -> Paragraph:
@@ -157,6 +157,8 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
             _p(
                 _("Below each figure: its target. Red: target missed.")
                 + " "
+                + _("Headline figures are met when every queue with a target reached its own.")
+                + " "
                 + _(
                     "A: answered, Ab: abandoned, T: answer target, S: short-abandon threshold. "
                     "An interval without contacts has no service level (—)."
@@ -176,6 +178,15 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
                         _(
                             "Line: service level of calls and chats, answered of offered (left axis). "
                             "Bars: offered contacts (right axis)."
+                        )
+                        + (
+                            " "
+                            + _(
+                                "Dashed line: the target (%(targets)s).",
+                                targets=" / ".join(_percent(target) for target in report.headlines[0].targets),
+                            )
+                            if report.headlines[0].targets
+                            else ""
                         ),
                         styles["small"],
                     ),
@@ -221,18 +232,55 @@ def report_pdf(report: SlaReport, *, clinic_name: str, generated_at: datetime | 
     return buffer.getvalue()
 
 
+def _headline_label(key: str) -> str:
+    return {
+        "service_level": _("Service level (voice and chat, answered of offered)"),
+        "asa": _("Average speed of answer (calls and chats)"),
+        "abandonment": _("Abandoned (calls and chats)"),
+        "first_response": _("First response on time (e-mail)"),
+    }[key]
+
+
+def verdict_words(headline) -> tuple[str, str]:
+    """A headline's figure and its reading beside the target: ("78.4 %", "target 80 % · missed")."""
+    shown = [format_duration(target) if headline.key == "asa" else _percent(target) for target in headline.targets]
+    value = format_duration(headline.value) if headline.key == "asa" else _percent(headline.value)
+    if headline.value is None:
+        return value, str(headline.empty_reason or _("nothing measured yet"))
+    words = []
+    if shown:
+        joined = " / ".join(shown)
+        maximum = headline.key in ("asa", "abandonment")
+        words.append(_("max. %(value)s", value=joined) if maximum else _("target %(value)s", value=joined))
+    words.append({"met": _("met"), "missed": _("missed"), "no_target": _("no target")}[headline.status])
+    if headline.status == "missed" and len(headline.verdicts) > 1:
+        words[-1] += (
+            " (" + _("%(missed)d of %(queues)d queues", missed=headline.missed, queues=len(headline.verdicts)) + ")"
+        )
+    return value, " · ".join(words)
+
+
 def _kpis(report: SlaReport, styles) -> Table:
-    figures = [
-        (_("Offered"), format_decimal(report.total.offered)),
-        (_("Service level (voice and chat, answered of offered)"), _percent(report.total_service_level)),
-        (_("Abandoned"), format_decimal(report.total.abandoned)),
-        (_("Breaches"), format_decimal(report.total.breaches)),
-    ]
+    """The headline figures, each with its target and met/missed in words (and red when missed)."""
+    figures = [(_("Offered"), format_decimal(report.total.offered), "", False)]
+    for headline in report.headlines:
+        value, reading = verdict_words(headline)
+        figures.append((_headline_label(headline.key), value, reading, headline.status == "missed"))
+    figures.append((_("Breaches"), format_decimal(report.total.breaches), _("first responses late or overdue"), False))
+    width = WIDTH / len(figures)
+    kpi, small = styles["kpi"], styles["small"]
     cells = [
-        [_p(label, styles["small"]) for label, _value in figures],
-        [_p(value, styles["kpi"]) for _label, value in figures],
+        [_p(label, small) for label, _value, _reading, _missed in figures],
+        [
+            Paragraph(f'<font color="#{(MISSED if missed else INK).hexval()[2:]}">{escape(value)}</font>', kpi)
+            for _label, value, _reading, missed in figures
+        ],
+        [
+            Paragraph(f'<font color="#{(MISSED if missed else MUTED).hexval()[2:]}">{escape(reading)}</font>', small)
+            for _label, _value, reading, missed in figures
+        ],
     ]
-    table = Table(cells, colWidths=[WIDTH / 4] * 4)
+    table = Table(cells, colWidths=[width] * len(figures))
     table.setStyle(
         TableStyle(
             [
@@ -256,7 +304,7 @@ def _queue_table(report: SlaReport, styles) -> Table:
             _("Answered"),
             _("Abandoned"),
             _("Service level"),
-            _("ASA (s)"),
+            _("ASA"),
             _("Abandoned (%%)").replace("%%", "%"),
             _("First response on time (%%)").replace("%%", "%"),
             _("Resolved on time (%%)").replace("%%", "%"),
@@ -266,7 +314,7 @@ def _queue_table(report: SlaReport, styles) -> Table:
     rows = [head]
     for row in report.rows:
         policy = row.policy_name or _("Queue target")
-        rule = f"{CONVENTION_FORMULAS[row.convention]}, T = {row.answer_within_seconds} s"
+        rule = f"{CONVENTION_FORMULAS[row.convention]}, T = {format_duration(row.answer_within_seconds)}"
         name = Paragraph(
             f"<b>{escape(row.queue_name)}</b> ({escape(str(Channel.label_of(row.channel)))})<br/>"
             f'<font size="6.5" color="#{MUTED.hexval()[2:]}">{escape(policy)} · {escape(rule)}</font>',
@@ -390,6 +438,21 @@ def _trend_chart(report: SlaReport, styles) -> Drawing:
             drawing.add(Rect(x - 1.2, y - 1.2, 2.4, 2.4, fillColor=ACCENT, strokeColor=None))
         else:
             drawing.add(PolyLine(points, strokeColor=ACCENT, strokeWidth=1.4))
+    # The service level target(s) in force: a dashed red line each, labelled at its right end.
+    for target in report.headlines[0].targets:
+        y = bottom + plot_h * float(target) / 100
+        drawing.add(Line(left, y, right, y, strokeColor=MISSED, strokeWidth=0.9, strokeDashArray=[4, 3]))
+        drawing.add(
+            String(
+                right - 2,
+                y + 2,
+                _("target %(value)s", value=_percent(target)),
+                fontName=FONT,
+                fontSize=6.5,
+                fillColor=MISSED,
+                textAnchor="end",
+            )
+        )
     drawing.add(Line(left, bottom, right, bottom, strokeColor=INK, strokeWidth=0.6))
     return drawing
 

@@ -41,21 +41,37 @@ class Period:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
 
 
+# What the dashboard offers besides custom dates; "day" and "week" stay for links made before.
+PERIOD_KINDS = ("month", "last_month", "last_7_days", "quarter", "day", "week", "custom")
+
+
+def _month_of(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
 def parse_period(
     kind: str | None, start: str | None, end: str | None, time_zone: str, today: date | None = None
 ) -> Period:
-    """Today, this week (Monday first), this month, or custom dates; all in the clinic's time zone."""
+    """This month (the default), last month, the last 7 days, this quarter, today, this week (Monday first),
+    or custom dates; all in the clinic's time zone."""
     today = today or datetime.now(ZoneInfo(time_zone)).date()
-    kind = kind or "day"
+    kind = kind or "month"
     if kind == "day":
         return Period(kind, today, today, time_zone)
     if kind == "week":
         monday = today - timedelta(days=today.weekday())
         return Period(kind, monday, monday + timedelta(days=6), time_zone)
     if kind == "month":
-        first = today.replace(day=1)
-        following = (first + timedelta(days=32)).replace(day=1)
-        return Period(kind, first, following - timedelta(days=1), time_zone)
+        return Period(kind, *_month_of(today), time_zone)
+    if kind == "last_month":
+        return Period(kind, *_month_of(today.replace(day=1) - timedelta(days=1)), time_zone)
+    if kind == "last_7_days":
+        return Period(kind, today - timedelta(days=6), today, time_zone)
+    if kind == "quarter":
+        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        return Period(kind, first, _month_of(date(first.year, first.month + 2, 1))[1], time_zone)
     if kind == "custom":
         try:
             first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
@@ -69,6 +85,19 @@ def parse_period(
             raise DomainError(_l("A report covers at most 366 days."), "end")
         return Period(kind, first, last, time_zone)
     raise DomainError(_l("Unknown period."), "period")
+
+
+def past_months(time_zone: str, since: datetime, *, count: int = 12, today: date | None = None) -> list[Period]:
+    """The last `count` complete months, newest first, none before the month the clinic was created in."""
+    today = today or datetime.now(ZoneInfo(time_zone)).date()
+    first_month = since.astimezone(ZoneInfo(time_zone)).date().replace(day=1)
+    months = []
+    last = today.replace(day=1) - timedelta(days=1)
+    while len(months) < count and last >= first_month:
+        first, last = _month_of(last)
+        months.append(Period("custom", first, last, time_zone))
+        last = first - timedelta(days=1)
+    return months
 
 
 @dataclass(frozen=True)
@@ -165,6 +194,103 @@ class SlaReport:
     def total_service_level(self) -> Decimal | None:
         voice = [row.counts for row in self.rows if row.channel in QUEUE_CHANNELS]
         return metrics.service_level(sum(voice, Counts()), ServiceLevelConvention.ANSWERED_OF_OFFERED)
+
+    @property
+    def headlines(self) -> list["Headline"]:
+        """The headline figures, each beside its target and its verdict (the clinic admin's reading)."""
+        voice = [row for row in self.rows if row.is_queue_channel]
+        tickets = [row for row in self.rows if not row.is_queue_channel]
+        voice_counts = sum((row.counts for row in voice), Counts())
+        ticket_counts = sum((row.counts for row in tickets), Counts())
+        return [
+            Headline(
+                "service_level",
+                self.total_service_level,
+                tuple(row.service_level_target for row in voice if row.meets_target is not None),
+                tuple(row.meets_target for row in voice if row.meets_target is not None),
+                _empty_reason(self.total.offered, voice_counts.offered, _l("no calls or chats in this period")),
+            ),
+            Headline(
+                "asa",
+                # Calls and chats: an e-mail's first response, hours later, is no speed of answer.
+                metrics.average_speed_of_answer(voice_counts),
+                tuple(
+                    Decimal(row.max_asa_seconds)
+                    for row in voice
+                    if row.max_asa_seconds is not None and row.asa is not None
+                ),
+                tuple(
+                    not row.asa_over_target for row in voice if row.max_asa_seconds is not None and row.asa is not None
+                ),
+                _empty_reason(
+                    self.total.offered, voice_counts.answered, _l("no call or chat was answered in this period")
+                ),
+            ),
+            Headline(
+                "abandonment",
+                metrics.abandonment_rate(voice_counts),
+                tuple(
+                    row.max_abandon_percent
+                    for row in voice
+                    if row.max_abandon_percent is not None and row.abandonment is not None
+                ),
+                tuple(
+                    not row.abandonment_over_target
+                    for row in voice
+                    if row.max_abandon_percent is not None and row.abandonment is not None
+                ),
+                _empty_reason(self.total.offered, voice_counts.offered, _l("no calls or chats in this period")),
+            ),
+            Headline(
+                "first_response",
+                metrics.first_response_compliance(ticket_counts),
+                tuple(row.service_level_target for row in tickets if row.meets_target is not None),
+                tuple(row.meets_target for row in tickets if row.meets_target is not None),
+                _empty_reason(
+                    self.total.offered, ticket_counts.first_response_due, _l("no e-mail awaited a first response")
+                ),
+            ),
+        ]
+
+
+def _empty_reason(offered: int, measured: int, otherwise):
+    """Why a figure is "—": nothing at all in the period, or nothing of what it measures."""
+    if not offered:
+        return _l("no contacts in this period")
+    return otherwise if not measured else None
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A headline figure with the targets of the queues it covers and each queue's verdict.
+
+    Contracts set targets per queue (a policy each), so the headline is met only when every queue
+    with a target met its own (judged, as in the table, on the exact share); `targets` holds the
+    distinct targets in force, usually one.
+    """
+
+    key: str  # service_level, asa (seconds), abandonment, first_response (percent)
+    value: Decimal | None
+    targets_in_force: tuple  # one per judged row (may repeat)
+    verdicts: tuple[bool, ...]  # per judged queue row: met?
+    empty_reason: object = None  # why the value is "—" (lazy text), None when there is a value
+
+    @property
+    def targets(self) -> list[Decimal]:
+        return sorted({target for target in self.targets_in_force if target is not None})
+
+    @property
+    def missed(self) -> int:
+        return sum(1 for met in self.verdicts if not met)
+
+    @property
+    def status(self) -> str:
+        """met, missed, no_target (no queue sets one) or no_data (nothing measured)."""
+        if self.value is None:
+            return "no_data"
+        if not self.verdicts:
+            return "no_target"
+        return "missed" if self.missed else "met"
 
 
 def build_report(period: Period, *, moment: datetime | None = None) -> SlaReport:

@@ -3,7 +3,7 @@
 import json
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 from flask_login import current_user
 
 from app import audit
@@ -12,10 +12,10 @@ from app.auth.models import TenantRole
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, choices, domain_errors, page_status
-from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_age
+from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, _l, format_age
 from app.jobs import jobs_deferred
-from app.reports import schedule, services
-from app.reports.forms import ReportScheduleForm
+from app.reports import people, schedule, services
+from app.reports.forms import AgentNamesForm, ReportScheduleForm
 from app.reports.models import ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
@@ -31,35 +31,74 @@ WEEKDAYS = range(1, 8)
 HOURS = range(24)
 
 
-def _report():
-    period = services.parse_period(
+# The dashboard's quick periods, in the order offered (custom dates come after them).
+QUICK_PERIODS = (
+    ("month", _l("This month")),
+    ("last_month", _l("Last month")),
+    ("last_7_days", _l("Last 7 days")),
+    ("quarter", _l("This quarter")),
+)
+
+
+def _period():
+    return services.parse_period(
         request.args.get("period"), request.args.get("start"), request.args.get("end"), g.tenant.time_zone
     )
-    return services.build_report(period)
+
+
+def _report():
+    return services.build_report(_period())
+
+
+def _period_args() -> dict:
+    """The period part of the query string, to carry into links (exports, the people page, the dashboard)."""
+    return {key: request.args[key] for key in ("period", "start", "end") if request.args.get(key)}
+
+
+def _chart(report) -> dict:
+    """The trend chart's data for js/sla-charts.js: the service level line, the offered bars, the target lines."""
+    service_level = report.headlines[0]
+    return {
+        "labels": [day.isoformat() for day, _sl, _n in report.trend],
+        "serviceLevel": [float(sl) if sl is not None else None for _day, sl, _n in report.trend],
+        "offered": [n for _day, _sl, n in report.trend],
+        "targets": [float(target) for target in service_level.targets],
+        "targetLabels": [
+            _("target %(value)s", value=f"{format_decimal(target)} %") for target in service_level.targets
+        ],
+        "labelServiceLevel": _("Service level (%)"),
+        "labelOffered": _("Offered contacts"),
+    }
 
 
 @bp.get("/sla")
 @READERS
 def dashboard():
+    """The clinic admin's verdict: this month by default, every headline figure beside its target."""
     try:
         report = _report()
     except DomainError as error:
         # A period the reader typed wrong: the dashboard says so in place of the figures (nothing is written).
-        return render_template("reports/dashboard.html", report=None, error=str(error.message), args=request.args), 400
+        page = render_template(
+            "reports/dashboard.html",
+            report=None,
+            error=str(error.message),
+            args=request.args,
+            quick_periods=QUICK_PERIODS,
+            period_args=_period_args(),
+        )
+        return page, 400
     peak = max(report.heat_map.values(), default=0)
-    trend = {
-        "labels": [day.isoformat() for day, _sl, _n in report.trend],
-        "serviceLevel": [float(sl) if sl is not None else None for _day, sl, _n in report.trend],
-        "offered": [n for _day, _sl, n in report.trend],
-        "labelServiceLevel": _("Service level (%)"),
-        "labelOffered": _("Offered contacts"),
-    }
     return render_template(
         "reports/dashboard.html",
         report=report,
         error=None,
         args=request.args,
-        trend_json=json.dumps(trend),
+        period_args=_period_args(),
+        quick_periods=QUICK_PERIODS,
+        # The credit at stake this month if the trend holds (the SLA contracts provide it); None: nothing shown.
+        credit_at_stake=None,
+        trend_json=json.dumps(_chart(report)),
         peak=peak,
         weekdays=WEEKDAYS,
         hours=HOURS,
@@ -104,6 +143,90 @@ def export_pdf():
     return Response(document, mimetype="application/pdf", headers=_attachment_headers(report, "pdf"))
 
 
+# --- per-agent and per-team figures ----------------------------------------------------------------
+
+
+def _people_query():
+    """The table's grouping, sort, direction and page from the query string; a wrong one is a clear 400."""
+    by = request.args.get("by", "agent")
+    sort = request.args.get("sort", "handled")
+    order = request.args.get("order", "desc")
+    page = request.args.get("page", "1")
+    if by not in people.GROUPINGS or sort not in people.SORTS or order not in ("asc", "desc"):
+        raise DomainError(_l("Choose a grouping and a column from the table."), "sort")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        raise DomainError(_l("Choose a page from the table's page links."), "page")
+    return by, sort, order == "desc", int(page)
+
+
+@bp.get("/sla/people")
+@READERS
+def people_figures():
+    """Handled, AHT, compliance and transfers per agent or team; names for clinic admins as the provider chose."""
+    names_shown = people.names_shown_to_reader(
+        g.tenant, reads_as_staff=has_role(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+    )
+    context = {
+        "args": request.args,
+        "period_args": _period_args(),
+        "quick_periods": QUICK_PERIODS,
+        "names_shown": names_shown,
+        "may_manage": has_role(TenantRole.MANAGER),
+        "names_form": AgentNamesForm(shown=g.tenant.agent_names_to_clinic),
+    }
+    try:
+        period = _period()
+        by, sort, descending, page = _people_query()
+    except DomainError as error:
+        return render_template("reports/people.html", table=None, error=str(error.message), **context), 400
+    table = people.people_page(period, by=by, sort=sort, descending=descending, page=page, names_shown=names_shown)
+    return render_template("reports/people.html", table=table, period=period, error=None, **context)
+
+
+@bp.get("/sla/people.csv")
+@READERS
+def people_figures_csv():
+    """The whole per-agent (or per-team) table of the period as CSV, names as on the page; audited."""
+    names_shown = people.names_shown_to_reader(
+        g.tenant, reads_as_staff=has_role(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+    )
+    period = _period()
+    by, sort, descending, _page = _people_query()
+    table = people.people_page(period, by=by, sort=sort, descending=descending, names_shown=names_shown, page_size=0)
+    audit.record(
+        "report.exported",
+        object_type="people_report",
+        details={
+            "format": "csv",
+            "by": by,
+            "names_shown": names_shown,
+            "first_day": period.first_day.isoformat(),
+            "last_day": period.last_day.isoformat(),
+        },
+    )
+    filename = f"sla-{by}s-{g.tenant.slug}-{period.first_day}-{period.last_day}.csv"
+    return Response(
+        people.people_csv(table, period),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.post("/sla/people/names")
+def agent_names():
+    """The provider's choice (managers only): show agent names to this clinic's admins, or not."""
+    form = AgentNamesForm()
+    if not form.validate_on_submit():
+        abort(400)
+    people.set_agent_names_to_clinic(g.tenant, bool(form.shown.data))
+    db.session.commit()
+    if form.shown.data:
+        flash(_("The clinic's admins now see agents by name."), "success")
+    else:
+        flash(_("The clinic's admins now see agents as Agent 1, Agent 2, …"), "success")
+    return redirect(url_for("reports.people_figures")), 303
+
+
 # --- monthly report e-mails -----------------------------------------------------------------------
 
 
@@ -133,6 +256,7 @@ def _runs_page(status: int = 200):
         schedule=current,
         recipients=schedule.recipients(current, g.tenant.id),
         runs=runs,
+        months=services.past_months(g.tenant.time_zone, g.tenant.created_at),
         statuses={run.id: _run_status(run) for run in runs},
         may_manage=has_role(TenantRole.MANAGER),
     )

@@ -2,8 +2,21 @@
 
 from datetime import date, datetime, time
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, Enum, ForeignKey, Integer, String, Time, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from app.extensions import db
 from app.i18n import _l
@@ -47,6 +60,9 @@ class Tenant(TimestampMixin, db.Model):
         default=TenantStatus.DRAFT,
         nullable=False,
     )
+    # The provider's choice (managers set it): whether the clinic's admins see agents by name in the
+    # per-agent figures, or as "Agent 1, Agent 2". Hidden unless the provider says otherwise.
+    agent_names_to_clinic: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class BusinessHours(TenantScoped, TimestampMixin, db.Model):

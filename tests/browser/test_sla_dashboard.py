@@ -1,5 +1,6 @@
 """In the browser: a clinic admin reads the SLA dashboard; its figures are right and its charts are drawn."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,21 +67,31 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     ui.login("admin-a@example.test")
     page.locator("nav.tenant-nav").get_by_role("link", name=ui.t("SLA dashboard")).click()
     expect(ui.heading()).to_have_text(ui.t("SLA dashboard"))
-    ui.shot("today")
+    # It opens on this month, the quick periods beside it.
+    periods = page.locator("main nav.quick-periods")
+    expect(periods.locator("a[aria-current=page]")).to_have_text(ui.t("This month"))
+    ui.shot("this-month")
 
-    # The last seven days, in the clinic's time zone.
+    # The last seven days, in the clinic's time zone: one click.
     today = datetime.now(ZoneInfo("Europe/Berlin")).date()
-    page.select_option("select[name=period]", "custom")
-    page.fill("input[name=start]", (today - timedelta(days=6)).isoformat())
-    page.fill("input[name=end]", today.isoformat())
-    page.get_by_role("button", name=ui.t("Show")).click()
+    periods.get_by_role("link", name=ui.t("Last 7 days")).click()
+    expect(periods.locator("a[aria-current=page]")).to_have_text(ui.t("Last 7 days"))
 
     kpis = page.locator("main .kpis article strong")
     expect(kpis.nth(0)).to_have_text("8")  # offered
     with app.test_request_context(), ui.force_locale():
         service_level = format_decimal(50)  # 4 within 20 s of 6 answered + 2 abandoned
+        target = ui.t("target %(value)s", value=f"{format_decimal(80)} %")
+        abandoned = format_decimal(25)  # 2 of 8
     expect(kpis.nth(1)).to_have_text(f"{service_level} %")
-    expect(kpis.nth(2)).to_have_text("2")  # abandoned
+    # Beside it, its target and the verdict in words, in the verdict's colour, and a legend saying what it means.
+    card = page.locator("main article[data-headline=service_level]")
+    expect(card).to_contain_text(target)
+    verdict = card.locator(".verdict")
+    expect(verdict).to_have_text(ui.t("missed"))
+    expect(verdict).to_have_css("background-color", "rgb(254, 226, 226)")
+    expect(page.locator("#verdict-legend")).to_contain_text(ui.t("every queue with a target reached it."))
+    expect(page.locator("main article[data-headline=abandonment] strong")).to_have_text(f"{abandoned} %")
     queue_row = page.locator("main table tbody tr", has_text="Phone EN")
     expect(queue_row).to_contain_text("Contract 80/20")
     expect(page.locator("main")).not_to_contain_text("B hotline")
@@ -96,7 +107,13 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     assert chart is not None, "no chart on the canvas"
     assert len(chart["labels"]) == 7 and chart["labels"][-1] == today.isoformat()
     assert sum(chart["offered"]) == 8
-    assert chart["legend"] == [ui.t("Service level (%)"), ui.t("Offered contacts")]
+    # The target: a third, dashed line at 80 % across the whole week.
+    assert chart["legend"] == [ui.t("Service level (%)"), ui.t("Offered contacts"), target]
+    target_line = page.evaluate("""() => {
+      const line = Chart.getChart("sla-trend").data.datasets[2];
+      return {data: line.data, dash: line.borderDash};
+    }""")
+    assert target_line["data"] == [80] * 7 and target_line["dash"]
     box = canvas.bounding_box()
     assert box["width"] > 300 and box["height"] > 100
     assert canvas.evaluate(_PAINTED_PIXELS) > 2000
@@ -107,4 +124,19 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     assert sum(counts) == 8
     assert page.locator("table.heat-map td.heat-5").count() >= 1  # the busiest hour, in the darkest shade
     canvas.scroll_into_view_if_needed()
-    ui.shot("week-with-charts")
+    ui.shot("last-7-days-with-charts")
+
+    # On a phone the page fits its width (wide tables scroll inside their own box). Chart.js redraws the
+    # canvas for the new width when its resize observer fires: the check waits for the frame after it.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390")
+    ui.shot("phone")
+
+    # Per agent: the clinic admin reads the agent who answered as a number, not by name (the provider's default).
+    page.get_by_role("link", name=ui.t("Per agent and team")).click()
+    expect(ui.heading()).to_have_text(ui.t("Per agent and team"))
+    first_cell = page.locator("#people tbody tr td").first
+    expect(first_cell).to_have_text(re.compile(r"^\S+ \d+$"))
+    expect(page.locator("main")).not_to_contain_text("agent-a")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    ui.shot("people-phone")

@@ -120,7 +120,7 @@ def test_schedule_mails_last_months_report_once_in_the_clinic_language(app, last
     with app.test_request_context(), force_locale("de"):
         per_queue = gettext("Per queue")
     assert per_queue != "Per queue" and per_queue in pdf
-    assert "Clinic A" in pdf and "Phone EN" in pdf and "21,7 s" in pdf
+    assert "Clinic A" in pdf and "Phone EN" in pdf and "21,7 Sek." in pdf
     assert "B line" not in pdf and "Clinic B" not in pdf
     assert "B line" not in message.get_body().get_content()
 

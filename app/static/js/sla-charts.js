@@ -4,15 +4,21 @@
   var canvas = document.getElementById("sla-trend");
   if (!canvas || typeof Chart === "undefined") { return; }
   var data = JSON.parse(canvas.dataset.chart);
+  var datasets = [
+    { type: "line", label: data.labelServiceLevel, data: data.serviceLevel, yAxisID: "percent", spanGaps: false,
+      borderColor: "#0172ad", backgroundColor: "#0172ad" },
+    { type: "bar", label: data.labelOffered, data: data.offered, yAxisID: "count", backgroundColor: "#d1d5db" }
+  ];
+  // Each service level target in force: a dashed line across the whole period, named in the legend.
+  (data.targets || []).forEach(function (target, index) {
+    datasets.push({
+      type: "line", label: data.targetLabels[index], yAxisID: "percent",
+      data: data.labels.map(function () { return target; }),
+      borderColor: "#b91c1c", backgroundColor: "#b91c1c", borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0
+    });
+  });
   new Chart(canvas, {
-    data: {
-      labels: data.labels,
-      datasets: [
-        { type: "line", label: data.labelServiceLevel, data: data.serviceLevel, yAxisID: "percent", spanGaps: false,
-          borderColor: "#0172ad", backgroundColor: "#0172ad" },
-        { type: "bar", label: data.labelOffered, data: data.offered, yAxisID: "count", backgroundColor: "#d1d5db" }
-      ]
-    },
+    data: { labels: data.labels, datasets: datasets },
     options: {
       animation: false,
       scales: {
