@@ -119,6 +119,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.routing.models  # noqa: F401
+    import app.sla.contract_models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 
