@@ -92,7 +92,7 @@ def check_terms(terms: dict) -> dict:
             threshold = _number(tier[0], f"{kind.key}_tier{index}_threshold", kind.maximum)
             credit = _number(tier[1], f"{kind.key}_tier{index}_percent", Decimal(100))
             if credit == 0:
-                raise DomainError(_l("A credit tier gives more than 0 %."), f"{kind.key}_tier{index}_percent")
+                raise DomainError(_l("A credit tier gives a credit above zero."), f"{kind.key}_tier{index}_percent")
             worse_or_equal = threshold <= target if kind.higher_is_better else threshold >= target
             if not worse_or_equal:
                 raise DomainError(
@@ -165,7 +165,7 @@ def save_contract(
         raise DomainError(_l("Choose how credits add up."), "credit_mode") from error
     cap = _number(cap_percent, "cap_percent", Decimal(100))
     if cap == 0:
-        raise DomainError(_l("The cap is more than 0 %."), "cap_percent")
+        raise DomainError(_l("The cap is above zero."), "cap_percent")
     checked = check_terms(terms)
     closed = last_closed_month()
     if closed is not None and effective_from <= closed:

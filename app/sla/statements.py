@@ -23,6 +23,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import format_decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -34,7 +35,7 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact
 from app.hotline.services import queues as all_queues
-from app.i18n import _l
+from app.i18n import _, _l
 from app.input_rules import has_control_character
 from app.models import utcnow
 from app.sla import contracts, metrics
@@ -574,3 +575,52 @@ def statement_csv(statement: SlaStatement) -> str:
         writer.writerow([exclusion["kind"], exclusion["what"], exclusion["reason"]])
     writer.writerow(["excluded_contacts", figures["excluded_contacts"]])
     return out.getvalue()
+
+
+def shown_value(value: str | None, unit: str) -> str:
+    """A frozen figure in the reader's locale with its unit (78,4 % · 45,2 s), or a dash."""
+    if value is None:
+        return "—"
+    return f"{format_decimal(Decimal(value))} {unit}"
+
+
+def metric_headline(row: dict) -> str:
+    """One metric of a statement in a line: 'Service level 78.4 % · target 80 % · missed · credit 3 %'."""
+    return _(
+        "%(metric)s %(result)s · target %(target)s · %(verdict)s · credit %(credit)s",
+        metric=contracts.metric_label(row["key"]),
+        result=shown_value(row["result"], row["unit"]),
+        target=shown_value(row["target"], row["unit"]),
+        verdict=VERDICT_WORDS[row["met"]],
+        credit=shown_value(row["credit_percent"], "%"),
+    )
+
+
+def arithmetic(figures: dict) -> str:
+    """How the credit was reached, in words and numbers: fee × percentage = credit (and the cap, if it bit)."""
+    currency = figures["currency"] or ""
+    text = _(
+        "%(fee)s %(currency)s × %(percent)s = %(credit)s %(currency)s",
+        fee=format_decimal(Decimal(figures["fee"]), format="#,##0.00"),
+        currency=currency,
+        percent=shown_value(figures["capped_percent"], "%"),
+        credit=format_decimal(Decimal(figures["credit"]), format="#,##0.00"),
+    )
+    if figures["capped"]:
+        text += " " + _(
+            "(the credits add up to %(total)s, capped at %(cap)s)",
+            total=shown_value(figures["total_percent"], "%"),
+            cap=shown_value(figures["cap_percent"], "%"),
+        )
+    return text
+
+
+EXCLUSION_WORDS = {
+    "incident": _l("Declared incident"),
+    "contact": _l("Excluded contact"),
+    "closure": _l("Closure day"),
+}
+
+
+def exclusion_label(kind: str) -> str:
+    return str(EXCLUSION_WORDS.get(kind, kind))
