@@ -46,7 +46,10 @@ def statement_pdf(statement: SlaStatement, *, clinic_name: str) -> bytes:
         Spacer(1, 4 * mm),
     ]
     rows = [
-        [paragraph(text, look["head"]) for text in (_("Metric"), _("Target"), _("Result"), _("Verdict"), _("Credit"))]
+        [
+            paragraph(text, look["head"])
+            for text in (_("Metric"), _("Contract target"), _("Result"), _("Verdict"), _("Credit"))
+        ]
     ]
     for row in figures["metrics"]:
         missed = row["met"] is False

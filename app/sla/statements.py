@@ -165,16 +165,18 @@ def _excluded_condition(month_start: datetime, month_end: datetime, time_zone: s
 def compute_figures(tenant, contract: SlaContract, month: date, moment: datetime) -> dict:
     """The statement's figures for the current clinic's `month`, as counted at `moment` (plain JSON values)."""
     period = pricing.period_of(tenant.id, tenant.time_zone, month)
+    # A month still running (the forecast) counts the contacts offered so far.
+    until = min(moment, period.ends_at)
     queues = {queue.id: queue for queue in all_queues()}
     per_queue: dict[int, Counts] = {}
     for (queue_id, _version, _target), counts in metrics.counts_by_queue(
-        period.starts_at, period.ends_at, moment=moment
+        period.starts_at, until, moment=moment
     ).items():
         per_queue[queue_id] = per_queue.get(queue_id, Counts()) + counts
     condition, listed = _excluded_condition(period.starts_at, period.ends_at, tenant.time_zone, contract.terms, moment)
     # No condition, no query: `AND false` would fold away the whole WHERE, the tenant's condition with it.
     excluded = (
-        metrics.counts_by_queue_where(period.starts_at, period.ends_at, condition, moment=moment)
+        metrics.counts_by_queue_where(period.starts_at, until, condition, moment=moment)
         if condition is not None
         else {}
     )

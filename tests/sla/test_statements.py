@@ -224,3 +224,19 @@ def test_no_statement_without_a_contract_or_before_the_month_ends(app, create_te
         db.session.commit()
     assert _close(app, tenant_id) == []  # this month has not ended
     assert _close(app, tenant_id, datetime.now(UTC) + timedelta(days=40)) != []
+
+
+def test_credit_at_stake_is_the_month_so_far_judged_by_the_contract(app, statement_clinic):
+    world = statement_clinic(count=200)
+    start, end = month_bounds(world.month)
+    moment = start + (end - start) * 2 / 3  # two thirds into the month: later contacts are not offered yet
+    so_far = [row for row in world.rows if row["offered_at"] < moment]
+    with app.app_context(), tenant_context(world.tenant_id):
+        forecast = statements.credit_at_stake(moment)
+        assert statements.statements() == []  # a forecast writes nothing
+    world.rows = so_far
+    expected = _expected(world, set(), moment)
+    assert {m["key"]: m["result"] for m in forecast["metrics"]} == expected["results"]
+    assert forecast["credit"] == str(expected["credit"]) and forecast["currency"] == "EUR"
+    with app.app_context(), tenant_context(world.tenant_id):
+        assert statements.credit_at_stake(start - timedelta(days=40)) is None  # no contract then
