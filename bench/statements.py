@@ -194,7 +194,10 @@ def main() -> None:
             assert offered == sum(row[2] for row in rows) == args.contacts, (offered, args.contacts)
             with tenant_context(tenant_ids[0]):
                 sample = statements.statement_for(MONTH).figures
-                print({m["key"]: (m["result"], m["credit_percent"]) for m in sample["metrics"]}, sample["fee"])
+                print(
+                    "first clinic (result, credit %):",
+                    {m["key"]: (m["result"], m["credit_percent"]) for m in sample["metrics"]},
+                )
                 db.session.rollback()
             db.session.remove()
             db.engine.dispose()
