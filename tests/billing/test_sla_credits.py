@@ -1,7 +1,7 @@
 """SLA credits on invoices: a negative line of the statement's month, sent to Stripe (localstripe) to the cent; a
 statement written after its month's invoice, or a dispute's correction, goes on the next invoice, never a closed one."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import stripe
@@ -14,7 +14,7 @@ from app.sla import statements
 from app.sla.contract_models import SlaDispute
 from app.tenancy import tenant_context
 from app.tenants.services import get_tenant
-from tests.sla.conftest import FEE, statement_clinic  # noqa: F401 - the fixture, shared with tests/sla
+from tests.sla.conftest import FEE, last_month, month_bounds, statement_clinic  # noqa: F401 - the fixture, shared with tests/sla
 
 
 def _close_statements(app, tenant_id, now=None):
@@ -26,6 +26,8 @@ def _close_statements(app, tenant_id, now=None):
 
 
 def _sync(app, tenant_id, now=None):
+    # At least two hours after last month's end whatever the pinned date: past the billing run's grace.
+    now = now or max(datetime.now(UTC), month_bounds(last_month())[1] + timedelta(hours=2))
     with app.app_context(), tenant_context(tenant_id):
         result = services.sync_tenant(tenant_id, now)
         db.session.commit()

@@ -1,7 +1,7 @@
 """In the browser: a clinic admin reads last month's SLA statement in their language, downloads its PDF and CSV and
 disputes it; the provider's manager resolves the dispute; the clinic's invoices show the credit and its correction."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,7 +65,10 @@ def _month_with_a_missed_service_level(app, tenant_id: int) -> None:
         )  # fmt: skip
         # The month close writes the statement, then the billing run closes the month's invoice with its credit.
         statements.close_due_statements(tenant_id)
-        services.close_periods(get_tenant(tenant_id))
+        # At least two hours after the month's end whatever the pinned date: past the billing run's grace.
+        services.close_periods(
+            get_tenant(tenant_id), max(datetime.now(UTC), month_bounds(month)[1] + timedelta(hours=2))
+        )
         db.session.commit()
 
 
