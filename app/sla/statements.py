@@ -63,15 +63,19 @@ MAX_REASON = 1000
 FIGURES_VERSION = 1
 
 
-def _percent_text(share: Fraction | None) -> str | None:
-    shown = metrics.percent(share)
-    return None if shown is None else str(shown.quantize(Decimal("0.1"), ROUND_HALF_UP))
-
-
-def _seconds_text(exact: Fraction | None) -> str | None:
+def _one_decimal(exact: Fraction | None) -> str | None:
+    """An exact value shown with one decimal, rounded once, half up (47.7477… → 47.7, never 47.75 → 47.8)."""
     if exact is None:
         return None
     return str((Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+
+
+def _percent_text(share: Fraction | None) -> str | None:
+    return None if share is None else _one_decimal(share * 100)
+
+
+def _seconds_text(exact: Fraction | None) -> str | None:
+    return _one_decimal(exact)
 
 
 @dataclass(frozen=True)

@@ -240,3 +240,10 @@ def test_credit_at_stake_is_the_month_so_far_judged_by_the_contract(app, stateme
     assert forecast["credit"] == str(expected["credit"]) and forecast["currency"] == "EUR"
     with app.app_context(), tenant_context(world.tenant_id):
         assert statements.credit_at_stake(start - timedelta(days=40)) is None  # no contract then
+
+
+def test_results_are_rounded_once_from_the_exact_share():
+    # 53 / 111 = 47.7477… %: one rounding gives 47.7; rounding 47.75 again would give 47.8.
+    assert statements._percent_text(Fraction(53, 111)) == "47.7"
+    assert statements._percent_text(Fraction(784, 1000)) == "78.4"
+    assert statements._seconds_text(Fraction(299, 2)) == "149.5" and statements._percent_text(None) is None
