@@ -57,7 +57,7 @@ from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
 
-# Statements close as soon as the month has ended, before the billing run closes its invoice (an hour after).
+# An undisputed statement becomes final after SLA_STATEMENT_FINAL_AFTER_DAYS (app/config.py).
 DEFAULT_FINAL_AFTER_DAYS = 14
 MAX_REASON = 1000
 FIGURES_VERSION = 1
