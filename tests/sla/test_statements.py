@@ -247,3 +247,15 @@ def test_results_are_rounded_once_from_the_exact_share():
     assert statements._percent_text(Fraction(53, 111)) == "47.7"
     assert statements._percent_text(Fraction(784, 1000)) == "78.4"
     assert statements._seconds_text(Fraction(299, 2)) == "149.5" and statements._percent_text(None) is None
+
+
+def test_the_cli_closes_the_month_once_like_the_job(app, statement_clinic):
+    world = statement_clinic("cli-clinic", count=60)
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["sla", "close-statements", "--tenant", "cli-clinic"])
+    assert first.exit_code == 0 and "cli-clinic: 1 statement(s) written" in first.output
+    again = runner.invoke(args=["sla", "close-statements"])
+    assert again.exit_code == 0 and "cli-clinic: 0 statement(s) written" in again.output
+    assert len(_credits(app, world.tenant_id)) == 1
+    unknown = runner.invoke(args=["sla", "close-statements", "--tenant", "nowhere"])
+    assert unknown.exit_code != 0 and "No clinic" in unknown.output
