@@ -123,6 +123,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.patients.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.routing.models  # noqa: F401
+    import app.sla.contract_models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
 
@@ -196,6 +197,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.reports.wallboard_views import bp as wallboard_bp
     from app.reports.wallboard_views import clinic_bp as wallboard_clinic_bp
     from app.routing.views import bp as routing_bp
+    from app.sla.statement_views import bp as sla_statements_bp
+    from app.sla.statement_views import contract_bp as sla_contract_bp
     from app.sla.views import bp as sla_bp
     from app.sla.views import staffing_bp
     from app.tenants.views import console_bp as console_clinics_bp
@@ -229,6 +232,8 @@ def _register_blueprints(app: Flask) -> None:
         wallboard_clinic_bp,
         sla_bp,
         staffing_bp,
+        sla_statements_bp,
+        sla_contract_bp,
         api_settings_bp,
         billing_bp,
         console_billing_bp,

@@ -33,6 +33,7 @@ from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
 from app.extensions import db
 from app.mailroom.gateway import GatewaySettings, serve
+from app.sla.statements import close_due_statements
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 
@@ -44,6 +45,7 @@ def register_commands(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(translate)
     app.cli.add_command(billing)
+    app.cli.add_command(sla)
     app.cli.add_command(mail_gateway_command)
     app.cli.add_command(chat_demo_site_command)
 
@@ -248,3 +250,24 @@ def billing_sync(slug: str | None):
             else (f"closed {len(result.closed)} invoice(s), pushed {len(result.pushed)} to Stripe")
         )
         click.echo(f"{tenant_slug}: {state}")
+
+
+@click.group(cls=AppGroup)
+def sla():
+    """SLA statements: the month close."""
+
+
+@sla.command("close-statements")
+@click.option("--tenant", "slug", default=None, help="Only this clinic (its slug); default every billed clinic.")
+def sla_close_statements(slug: str | None):
+    """Write every ended month's SLA statement and credit now (the same service the hourly job calls)."""
+    query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
+    if slug:
+        query = select(Tenant).where(Tenant.slug == slug)
+    tenants = [(t.id, t.slug) for t in db.session.scalars(query)]
+    if slug and not tenants:
+        raise click.ClickException(f"No clinic with the slug {slug!r}.")
+    for tenant_id, tenant_slug in tenants:
+        with tenant_context(tenant_id):
+            written = close_due_statements(tenant_id)
+        click.echo(f"{tenant_slug}: {len(written)} statement(s) written")

@@ -155,6 +155,8 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         # Empty: Stripe's own API. Tests point it at a localstripe server on loopback.
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        # An SLA statement left undisputed this many days after its month close is final (app/sla/statements.py).
+        "SLA_STATEMENT_FINAL_AFTER_DAYS": int(os.environ.get("SLA_STATEMENT_FINAL_AFTER_DAYS", "14")),
     }
     config.update(overrides)
     return config

@@ -22,6 +22,7 @@ from app.knowledge.models import CannedResponse, KnowledgeArticle
 from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
+from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStatement
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
 
@@ -41,6 +42,7 @@ FOREIGN_IDS = {
     "campaign_id": "campaign",
     "closure_id": "closure",
     "contact_id": "contact",
+    "dispute_id": "dispute",
     "invitation_id": "invitation",
     "invoice_id": "invoice",
     "message_id": "outbound_message",
@@ -48,6 +50,7 @@ FOREIGN_IDS = {
     "plan_id": "plan",
     "policy_id": "policy",
     "queue_id": "queue",
+    "statement_id": "statement",
     "step_id": "step",
     "team_id": "team",
     "token_id": "token",
@@ -119,6 +122,25 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         )
         db.session.add(outbound_message)
         token, _secret = issue_api_token("Token of B", b.manager)
+        contract = SlaContract(
+            version=1,
+            effective_from=date(2026, 1, 1),
+            credit_mode=CreditMode.PER_METRIC,
+            cap_percent=Decimal(10),
+            terms={"exclude_closures": False, "metrics": []},
+        )
+        db.session.add(contract)
+        db.session.flush()
+        statement = SlaStatement(
+            month=date(2026, 1, 1),
+            contract_id=contract.id,
+            figures={"month": "2026-01", "metrics": []},
+            credit_amount=Decimal(0),
+        )
+        db.session.add(statement)
+        db.session.flush()
+        dispute = SlaDispute(statement_id=statement.id, metric="asa", reason="Secret dispute of B")
+        db.session.add(dispute)
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -134,6 +156,8 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             attachment=attachment.id,
             outbound_message=outbound_message.id,
             token=token.id,
+            statement=statement.id,
+            dispute=dispute.id,
         )
     return ids
 

@@ -106,5 +106,5 @@ def test_every_invoice_line_a_plan_can_have_is_labelled():
     from app.billing.models import InvoiceLineKey
     from app.billing.pricing import RATE_SLOTS, slot_key
 
-    keys = {slot_key(kind, channel) for kind, channel in RATE_SLOTS} | {"base_fee", "adjustment"}
+    keys = {slot_key(kind, channel) for kind, channel in RATE_SLOTS} | {"base_fee", "adjustment", "sla_credit"}
     assert keys == {member.value for member in InvoiceLineKey}

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from app.billing.models import KIND_CHANNELS, UsageKind, UsageRecord
+from app.billing.models import KIND_CHANNELS, MONEY_KINDS, UsageKind, UsageRecord
 from app.errors import DomainError
 from app.extensions import db
 from app.i18n import _l
@@ -33,7 +33,7 @@ def _validate(kind: UsageKind, quantity: Decimal, occurred_at: datetime, source_
         raise DomainError(_l("This kind of usage has no channel."), "channel")
     if channels is not None and channel not in channels:
         raise DomainError(_l("Unknown channel for this kind of usage."), "channel")
-    if kind != UsageKind.ADJUSTMENT and quantity < 0:
+    if kind not in MONEY_KINDS and quantity < 0:
         raise DomainError(_l("Usage cannot be negative: record an adjustment instead."), "quantity")
     if occurred_at.tzinfo is None:
         raise DomainError(_l("Times must carry a time zone offset."), "occurred_at")

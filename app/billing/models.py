@@ -34,6 +34,8 @@ class UsageKind(enum.StrEnum):
     TALK_MINUTES = "talk_minutes"
     OUTBOUND_MESSAGE = "outbound_message"
     ADJUSTMENT = "adjustment"
+    # A service credit an SLA statement earned (app/sla/statements.py): an amount of money, negative.
+    SLA_CREDIT = "sla_credit"
 
 
 # Which channels each kind is metered by (None: the kind has no channel).
@@ -42,7 +44,11 @@ KIND_CHANNELS: dict[UsageKind, tuple[str, ...] | None] = {
     UsageKind.TALK_MINUTES: None,
     UsageKind.OUTBOUND_MESSAGE: ("email", "sms", "voice"),
     UsageKind.ADJUSTMENT: None,
+    UsageKind.SLA_CREDIT: None,
 }
+
+# The kinds recorded as an amount of money (the plan's currency), which may be negative.
+MONEY_KINDS = (UsageKind.ADJUSTMENT, UsageKind.SLA_CREDIT)
 
 
 class InvoiceLineKey(LabelledEnum):
@@ -59,6 +65,7 @@ class InvoiceLineKey(LabelledEnum):
     OUTBOUND_MESSAGE_SMS = "outbound_message:sms"
     OUTBOUND_MESSAGE_VOICE = "outbound_message:voice"
     ADJUSTMENT = "adjustment"
+    SLA_CREDIT = "sla_credit"
 
     __labels__ = {
         BASE_FEE: _l("Monthly base fee"),
@@ -71,6 +78,7 @@ class InvoiceLineKey(LabelledEnum):
         OUTBOUND_MESSAGE_SMS: _l("Messages sent: SMS"),
         OUTBOUND_MESSAGE_VOICE: _l("Messages sent: voice"),
         ADJUSTMENT: _l("Adjustments"),
+        SLA_CREDIT: _l("SLA service credits"),
     }
 
 
@@ -90,7 +98,7 @@ class UsageRecord(TenantScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "source_key"),
         Index("ix_usage_records_tenant_id_occurred_at", "tenant_id", "occurred_at"),
-        CheckConstraint("kind = 'adjustment' OR quantity >= 0", name="quantity_non_negative"),
+        CheckConstraint("kind::text IN ('adjustment', 'sla_credit') OR quantity >= 0", name="quantity_non_negative"),
         CheckConstraint(
             "kind <> 'adjustment' OR (reason IS NOT NULL AND author_id IS NOT NULL)",
             name="adjustment_has_reason_and_author",
@@ -101,7 +109,7 @@ class UsageRecord(TenantScoped, db.Model):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[UsageKind] = mapped_column(value_enum(UsageKind, "usage_kind"), nullable=False)
     channel: Mapped[str | None] = mapped_column(String(16))
-    # Adjustments: an amount of money in the plan's currency (negative for a credit).
+    # Adjustments and SLA credits: an amount of money in the plan's currency (negative for a credit).
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     source_key: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -377,21 +377,24 @@ def price_usage(period: Period, plan: PricePlan | None, sums: list[UsageSum], wa
                 used.last_id,
             )
         )
-    adjustment = by_slot.get(str(UsageKind.ADJUSTMENT))
-    if adjustment is not None and adjustment.quantity != 0:
-        draft.lines.append(
-            DraftLine(
-                "adjustment",
-                UsageKind.ADJUSTMENT,
-                None,
-                Decimal(1),
-                Decimal(0),
-                adjustment.quantity,
-                round_line(adjustment.quantity),
-                adjustment.first_id,
-                adjustment.last_id,
+    # Money lines: the managers' adjustments, then the SLA credits (statements and their corrections),
+    # each summed over the period and rounded once like every line.
+    for kind in (UsageKind.ADJUSTMENT, UsageKind.SLA_CREDIT):
+        money = by_slot.get(str(kind))
+        if money is not None and money.quantity != 0:
+            draft.lines.append(
+                DraftLine(
+                    str(kind),
+                    kind,
+                    None,
+                    Decimal(1),
+                    Decimal(0),
+                    money.quantity,
+                    round_line(money.quantity),
+                    money.first_id,
+                    money.last_id,
+                )
             )
-        )
     return draft
 
 

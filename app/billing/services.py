@@ -233,7 +233,7 @@ def push_invoice(tenant, invoice: Invoice, customer_id: str) -> None:
 
 def line_description(line: InvoiceLine) -> str:
     """The line's words on the Stripe invoice (English: Stripe renders the customer's invoice)."""
-    with_quantity = "" if line.key in ("base_fee", "adjustment") else f" × {line.quantity.normalize():f}"
+    with_quantity = "" if line.key in ("base_fee", "adjustment", "sla_credit") else f" × {line.quantity.normalize():f}"
     return f"{line_label(line.key, locale='en')}{with_quantity}"
 
 

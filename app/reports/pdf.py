@@ -4,15 +4,13 @@ Rendered with reportlab in the current locale (flask-babel formats every date an
 the same function serves the download in the reader's UI language and the monthly e-mail in
 the clinic's language. The charts are drawn as PDF vector shapes, not images.
 
-The text font is DejaVu Sans (vendored with its licence in app/static/vendor/dejavu): the PDF
-standard fonts and reportlab's bundled Vera lack Polish letters such as ą, ę, ś and ż.
+Fonts, colours and paragraph styles come from app/pdf_kit.py (DejaVu Sans: every letter of the five
+languages), shared with the SLA statement's PDF.
 """
 
 import io
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -21,12 +19,8 @@ from babel.dates import format_skeleton
 from flask_babel import format_date, format_decimal, get_locale
 from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     CondPageBreak,
     KeepTogether,
@@ -39,65 +33,21 @@ from reportlab.platypus import (
 
 from app.hotline.models import Channel, Topic
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_duration
+from app.pdf_kit import ACCENT, FONT, FONT_BOLD, INK, MISSED, MUTED, RULE
+from app.pdf_kit import paragraph as _p
+from app.pdf_kit import register_fonts as _register_fonts
+from app.pdf_kit import styles as _styles
 from app.reports.services import SlaReport
 from app.sla.services import CONVENTION_FORMULAS
 
-FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
-_FONT_FOLDER = Path(__file__).resolve().parent.parent / "static" / "vendor" / "dejavu"
-_font_lock = threading.Lock()
+__all__ = ["FONT", "FONT_BOLD", "INK", "MUTED", "ACCENT", "MISSED", "RULE", "_register_fonts", "report_pdf"]
 
-INK = colors.HexColor("#1f2937")
-MUTED = colors.HexColor("#6b7280")
-ACCENT = colors.HexColor("#0172ad")
-MISSED = colors.HexColor("#b91c1c")
-RULE = colors.HexColor("#d1d5db")
 BAR = colors.HexColor("#d1d5db")
 HEAT_LOW, HEAT_HIGH = colors.HexColor("#eff6ff"), colors.HexColor("#1d4ed8")
 
 PAGE = landscape(A4)
 MARGIN = 14 * mm
 WIDTH = PAGE[0] - 2 * MARGIN
-
-
-def _register_fonts() -> None:
-    with _font_lock:
-        if FONT in pdfmetrics.getRegisteredFontNames():
-            return
-        pdfmetrics.registerFont(TTFont(FONT, str(_FONT_FOLDER / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_FOLDER / "DejaVuSans-Bold.ttf")))
-        pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
-
-
-def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("base", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
-    return {
-        "base": base,
-        "title": ParagraphStyle("title", base, fontName=FONT_BOLD, fontSize=20, leading=24),
-        "subtitle": ParagraphStyle("subtitle", base, fontSize=11, leading=15, textColor=MUTED),
-        "h2": ParagraphStyle("h2", base, fontName=FONT_BOLD, fontSize=12.5, leading=16, spaceBefore=8, spaceAfter=4),
-        "small": ParagraphStyle("small", base, fontSize=7, leading=9, textColor=MUTED),
-        "cell": ParagraphStyle("cell", base, fontSize=8, leading=10),
-        "num": ParagraphStyle("num", base, fontSize=8, leading=10, alignment=TA_RIGHT),
-        # Long German headers ("SLA-Verletzungen") break at their hyphen, never inside a word.
-        "head": ParagraphStyle(
-            "head", base, fontName=FONT_BOLD, fontSize=7, leading=9, splitLongWords=0, embeddedHyphenation=1
-        ),
-        "headnum": ParagraphStyle(
-            "headnum",
-            base,
-            fontName=FONT_BOLD,
-            fontSize=7,
-            leading=9,
-            alignment=TA_RIGHT,
-            splitLongWords=0,
-            embeddedHyphenation=1,
-        ),
-        "kpi": ParagraphStyle("kpi", base, fontName=FONT_BOLD, fontSize=16, leading=19),
-    }
-
-
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(str(text)), style)
 
 
 def _percent(value: Decimal | None) -> str:

@@ -33,6 +33,8 @@ from app.mail import send_email
 from app.reports import services
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
 from app.reports.pdf import report_pdf
+from app.sla import statements
+from app.sla.statement_pdf import statement_pdf
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.models import Tenant, TenantStatus
 
@@ -279,7 +281,19 @@ def report_attachments(tenant: Tenant, report: services.SlaReport, on_progress=N
     if on_progress:
         on_progress(50)
     pdf_file = Attachment(f"{stem}.pdf", "application/pdf", report_pdf(report, clinic_name=tenant.name))
-    return [pdf_file, csv_file]
+    return [pdf_file, csv_file, *statement_attachments(tenant, report.period.first_day)]
+
+
+def statement_attachments(tenant: Tenant, month: date) -> list[Attachment]:
+    """The month's SLA statement (PDF and CSV) when the month close has written one: it travels with the report."""
+    statement = statements.statement_for(month.replace(day=1))
+    if statement is None:
+        return []
+    stem = f"sla-statement-{tenant.slug}-{statement.figures['month']}"
+    return [
+        Attachment(f"{stem}.pdf", "application/pdf", statement_pdf(statement, clinic_name=tenant.name)),
+        Attachment(f"{stem}.csv", "text/csv", statements.statement_csv(statement).encode("utf-8")),
+    ]
 
 
 def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None, now: datetime | None = None) -> ReportRun:

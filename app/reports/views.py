@@ -1,9 +1,11 @@
 """The clinic's SLA dashboard, its CSV and PDF exports, and the monthly report e-mails."""
 
 import json
+from decimal import Decimal
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_date, format_decimal
+from flask_babel import format_currency, format_date, format_decimal
 from flask_login import current_user
 
 from app import audit
@@ -18,6 +20,7 @@ from app.reports import people, schedule, services
 from app.reports.forms import AgentNamesForm, ReportScheduleForm
 from app.reports.models import ReportRunStatus
 from app.reports.pdf import report_pdf
+from app.sla import statements
 from app.sla.services import CONVENTION_FORMULAS
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import tenants_visible_to
@@ -96,8 +99,7 @@ def dashboard():
         args=request.args,
         period_args=_period_args(),
         quick_periods=QUICK_PERIODS,
-        # The credit at stake this month if the trend holds (the SLA contracts provide it); None: nothing shown.
-        credit_at_stake=None,
+        credit_at_stake=_credit_at_stake(),
         trend_json=json.dumps(_chart(report)),
         peak=peak,
         weekdays=WEEKDAYS,
@@ -248,6 +250,30 @@ def _run_status(run) -> dict:
     }
 
 
+def _credit_at_stake():
+    """This month's service credit if the month so far holds to its end (the clinic's SLA contract), worded for
+    the dashboard; None without a contract."""
+    figures = statements.credit_at_stake()
+    if figures is None:
+        return None
+    credit = Decimal(figures["credit"])
+    if not credit:
+        return SimpleNamespace(text=_("none so far"), missed=False)
+    amount = format_currency(credit, figures["currency"]) if figures["currency"] else format_decimal(credit)
+    percent = format_decimal(Decimal(figures["capped_percent"]))
+    return SimpleNamespace(
+        text=_("%(percent)s %% of the month's fee, %(amount)s", percent=percent, amount=amount), missed=True
+    )
+
+
+def _statement_links() -> dict:
+    """The month's SLA statement of each month that has one, for the past months' list."""
+    return {
+        statement.month: SimpleNamespace(url=url_for("sla_statements.show", statement_id=statement.id))
+        for statement in statements.statements()
+    }
+
+
 def _runs_page(status: int = 200):
     current = schedule.get_schedule()
     runs = schedule.report_runs()
@@ -257,6 +283,7 @@ def _runs_page(status: int = 200):
         recipients=schedule.recipients(current, g.tenant.id),
         runs=runs,
         months=services.past_months(g.tenant.time_zone, g.tenant.created_at),
+        statements=_statement_links(),
         statuses={run.id: _run_status(run) for run in runs},
         may_manage=has_role(TenantRole.MANAGER),
     )

@@ -1,9 +1,10 @@
-"""SLA jobs: the per-clinic breach watch and the minute-by-minute fan-out that schedules it."""
+"""SLA jobs: the per-clinic breach watch and the minute-by-minute fan-out that schedules it; the month close
+of statements and its hourly fan-out."""
 
 import logging
 
 from app.jobs import DEFAULT, queue_per_clinic, register_job, tenant_job
-from app.sla import alerts
+from app.sla import alerts, statements
 from app.tenants.models import TenantStatus
 from app.tenants.services import clinic_ids, get_tenant
 
@@ -33,4 +34,29 @@ def schedule_breach_watch() -> int:
         clinic_ids(WATCHED),
         job_id=lambda tenant_id: f"sla-breach-watch-{tenant_id}",
         failure_ttl=120,
+    )
+
+
+# Statements are written for every clinic that is billed (suspended and offboarded clinics' last months too).
+CLOSED_FOR = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.OFFBOARDED)
+
+
+@tenant_job(DEFAULT, name="sla.close_statements")
+def close_statements(tenant_id: int) -> list[int]:
+    """Write every ended month's statement (and its credit) for one clinic; safe to run any number of times."""
+    return statements.close_due_statements(tenant_id)
+
+
+@register_job("sla.schedule_statement_close", DEFAULT)
+def schedule_statement_close() -> int:
+    """Queue one month close per billed clinic; a close still queued is not queued again.
+
+    Hourly, like the billing run, which closes a month's invoice an hour after the month: the first pass
+    after a month ends writes its statements first, so their credits land on that month's invoice.
+    """
+    return queue_per_clinic(
+        "sla.close_statements",
+        clinic_ids(CLOSED_FOR),
+        job_id=lambda tenant_id: f"sla-statement-close-{tenant_id}",
+        failure_ttl=3600,
     )

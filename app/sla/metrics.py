@@ -122,6 +122,10 @@ def first_response_compliance(counts: Counts) -> Decimal | None:
     return percent(first_response_share(counts))
 
 
+def resolution_share(counts: Counts) -> Fraction | None:
+    return _share(counts.resolution_met, counts.resolution_due)
+
+
 def resolution_compliance(counts: Counts) -> Decimal | None:
     return _ratio(counts.resolution_met, counts.resolution_due)
 
@@ -300,6 +304,15 @@ def counts_by_queue(start: datetime, end: datetime, *, moment: datetime | None =
     return _grouped(
         start, end, moment, lambda s: [s.table.queue_id, s.table.sla_policy_version_id, s.table.answer_target_seconds]
     )
+
+
+def counts_by_queue_where(start: datetime, end: datetime, condition, *, moment: datetime) -> dict[int, Counts]:
+    """Counts per queue id of the contacts offered in [start, end) matching `condition`, straight from the contacts.
+
+    The same aggregates as every other path: a statement subtracts its excluded contacts with it.
+    """
+    grouped = _direct(start, end, moment, lambda s: [s.table.queue_id], lambda s: (condition,))
+    return {key[0]: counts for key, counts in grouped.items()}
 
 
 def _local(column, time_zone: str):
