@@ -112,3 +112,51 @@ class ReportRun(TenantScoped, TimestampMixin, db.Model):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class ExportStatus(LabelledEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    __labels__ = {
+        QUEUED: _l("Queued"),
+        RUNNING: _l("Writing the file"),
+        DONE: _l("Ready to download"),
+        FAILED: _l("Failed"),
+    }
+
+
+class ContactExport(TenantScoped, TimestampMixin, db.Model):
+    """A per-contact export too large to stream in one request, written by a job to a file under instance/.
+
+    The file is reached only through this row (RLS: a clinic never sees another's row, so never its file),
+    and only by the person who asked for it (it may carry patient references). Kept until `expires_at`.
+    """
+
+    __tablename__ = "contact_exports"
+    __table_args__ = (
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        CheckConstraint("file_format IN ('csv', 'xlsx')", name="file_format_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    period_start: Mapped[date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
+    file_format: Mapped[str] = mapped_column(String(8), nullable=False)
+    include_patient_refs: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[ExportStatus] = mapped_column(
+        Enum(ExportStatus, name="export_status", values_callable=lambda e: [m.value for m in e]),
+        nullable=False,
+        default=ExportStatus.QUEUED,
+    )
+    progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # contacts counted when asked
+    written: Mapped[int | None] = mapped_column(Integer)  # contacts in the finished file
+    # The file's name under instance/exports/<tenant id>/ (random: never guessed, never chosen by a request).
+    filename: Mapped[str | None] = mapped_column(String(80))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

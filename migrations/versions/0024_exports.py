@@ -1,0 +1,73 @@
+"""Exports and the reporting API: per-contact exports written by a job, API token scopes.
+
+Existing API tokens get the scope `hotline` (queues, contacts, telephony events): they keep exactly
+the access they had; `reports:read` is given only by choosing it on the token page.
+
+Revision ID: 0024
+Revises: 0023
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from app.rls import enable_tenant_rls, grant_app_role
+
+revision = "0024"
+down_revision = "0023"
+branch_labels = None
+depends_on = None
+
+STATUSES = ("queued", "running", "done", "failed")
+
+
+def upgrade():
+    bind = op.get_bind()
+    sa.Enum(*STATUSES, name="export_status").create(bind, checkfirst=True)
+    status = postgresql.ENUM(*STATUSES, name="export_status", create_type=False)
+
+    op.add_column(
+        "api_tokens", sa.Column("scopes", sa.JSON(), server_default=sa.text("'[\"hotline\"]'"), nullable=False)
+    )
+
+    op.create_table(
+        "contact_exports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("requested_by_id", sa.Integer(), nullable=True),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("period_end", sa.Date(), nullable=False),
+        sa.Column("time_zone", sa.String(64), nullable=False),
+        sa.Column("file_format", sa.String(8), nullable=False),
+        sa.Column("include_patient_refs", sa.Boolean(), nullable=False),
+        sa.Column("status", status, nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("written", sa.Integer(), nullable=True),
+        sa.Column("filename", sa.String(80), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_contact_exports_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by_id"],
+            ["users.id"],
+            name=op.f("fk_contact_exports_requested_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name=op.f("ck_contact_exports_progress_range")),
+        sa.CheckConstraint("file_format IN ('csv', 'xlsx')", name=op.f("ck_contact_exports_file_format_known")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_exports")),
+    )
+    op.create_index(op.f("ix_contact_exports_tenant_id"), "contact_exports", ["tenant_id"])
+    enable_tenant_rls("contact_exports")
+    grant_app_role()
+
+
+def downgrade():
+    op.drop_table("contact_exports")
+    sa.Enum(name="export_status").drop(op.get_bind(), checkfirst=True)
+    op.drop_column("api_tokens", "scopes")
