@@ -30,7 +30,7 @@ from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_age
 from app.jobs import jobs_deferred
 from app.reports import contact_export, schedule, services
 from app.reports.forms import ContactExportForm, ReportScheduleForm
-from app.reports.models import ExportStatus, ReportRunStatus
+from app.reports.models import ExportStatus, ReportFrequency, ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla.services import CONVENTION_FORMULAS
 from app.tenancy import tenant_context
@@ -320,6 +320,16 @@ def send_last_month():
     return _runs_page(status=page_status(form))
 
 
+def _preferences_from(form_data) -> dict:
+    """Each recipient's frequency and language as posted (`frequency-<key>`, `locale-<key>`), checked by the service."""
+    preferences: dict[str, dict] = {}
+    for name, value in form_data.items():
+        setting, _sep, key = name.partition("-")
+        if setting in ("frequency", "locale") and key:
+            preferences.setdefault(key, {})[setting] = value or None
+    return preferences
+
+
 @bp.route("/settings/reports", methods=["GET", "POST"])
 def schedule_settings():
     """The clinic's report schedule (a step of onboarding): managers only."""
@@ -337,10 +347,19 @@ def schedule_settings():
                 day_of_month=form.day_of_month.data,
                 member_ids=form.member_ids.data or [],
                 addresses=form.addresses.data,
+                preferences=_preferences_from(request.form),
             )
             flash(_("Report e-mail settings saved."), "success")
             return redirect(_next_step("reports.schedule_settings"))
-    page = render_template("reports/schedule.html", form=form, steps=ONBOARDING_STEPS)
+    page = render_template(
+        "reports/schedule.html",
+        form=form,
+        steps=ONBOARDING_STEPS,
+        frequencies=list(ReportFrequency),
+        locale_names=LOCALE_NAMES,
+        preferences=(current.preferences if current is not None else None) or {},
+        saved_addresses=current.addresses if current is not None else [],
+    )
     return page, 400 if form.errors else 200
 
 

@@ -1,4 +1,4 @@
-"""Exports and the reporting API: per-contact exports written by a job, API token scopes.
+"""Exports and schedules: per-contact exports written by a job, API token scopes, report e-mails per recipient.
 
 Existing API tokens get the scope `hotline` (queues, contacts, telephony events): they keep exactly
 the access they had; `reports:read` is given only by choosing it on the token page.
@@ -19,12 +19,28 @@ branch_labels = None
 depends_on = None
 
 STATUSES = ("queued", "running", "done", "failed")
+FREQUENCIES = ("daily", "weekly", "monthly")
 
 
 def upgrade():
     bind = op.get_bind()
     sa.Enum(*STATUSES, name="export_status").create(bind, checkfirst=True)
     status = postgresql.ENUM(*STATUSES, name="export_status", create_type=False)
+
+    # Report e-mails per recipient: daily, weekly or monthly, each in its reader's language. Every existing
+    # run was monthly; the run's key becomes (clinic, frequency, first day).
+    sa.Enum(*FREQUENCIES, name="report_frequency").create(bind, checkfirst=True)
+    frequency = postgresql.ENUM(*FREQUENCIES, name="report_frequency", create_type=False)
+    op.add_column("report_runs", sa.Column("frequency", frequency, server_default="monthly", nullable=False))
+    op.drop_constraint("uq_report_runs_tenant_id_period_start", "report_runs", type_="unique")
+    op.create_unique_constraint(
+        op.f("uq_report_runs_tenant_id_frequency_period_start"),
+        "report_runs",
+        ["tenant_id", "frequency", "period_start"],
+    )
+    op.add_column(
+        "report_schedules", sa.Column("preferences", sa.JSON(), server_default=sa.text("'{}'"), nullable=False)
+    )
 
     op.add_column(
         "api_tokens", sa.Column("scopes", sa.JSON(), server_default=sa.text("'[\"hotline\"]'"), nullable=False)
@@ -71,3 +87,10 @@ def downgrade():
     op.drop_table("contact_exports")
     sa.Enum(name="export_status").drop(op.get_bind(), checkfirst=True)
     op.drop_column("api_tokens", "scopes")
+    op.drop_column("report_schedules", "preferences")
+    # Runs other than monthly have no place under the old key.
+    op.execute("DELETE FROM report_runs WHERE frequency <> 'monthly'")
+    op.drop_constraint("uq_report_runs_tenant_id_frequency_period_start", "report_runs", type_="unique")
+    op.create_unique_constraint("uq_report_runs_tenant_id_period_start", "report_runs", ["tenant_id", "period_start"])
+    op.drop_column("report_runs", "frequency")
+    sa.Enum(name="report_frequency").drop(op.get_bind(), checkfirst=True)
