@@ -226,3 +226,41 @@ def test_dashboard_downloads_as_xlsx_audited_like_csv_and_pdf(app, login_as, two
     with app.app_context(), tenant_context(two_tenants.a.id):
         formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "report.exported")).all()
     assert [details["format"] for details in formats] == ["xlsx"]
+
+
+def test_expired_export_files_are_removed_by_the_daily_retention_run(app, two_tenants):
+    from datetime import UTC, date, datetime, timedelta
+
+    from app.compliance.retention import services as retention
+    from app.reports import contact_export
+
+    with app.app_context(), tenant_context(two_tenants.a.id):
+        directory = contact_export.export_directory(two_tenants.a.id)
+        directory.mkdir(parents=True, exist_ok=True)
+        exports = {}
+        for name, expires in (("old.csv", -1), ("fresh.csv", 1)):
+            (directory / name).write_text("contact_id,patient_ref\n1,P-1\n")
+            export = ContactExport(
+                requested_by_id=two_tenants.a.manager,
+                period_start=date(2026, 1, 1),
+                period_end=date(2026, 1, 31),
+                time_zone="Europe/Berlin",
+                file_format="csv",
+                include_patient_refs=True,
+                status=ExportStatus.DONE,
+                total=1,
+                filename=name,
+                expires_at=datetime.now(UTC) + timedelta(days=expires),
+            )
+            db.session.add(export)
+            exports[name] = export
+        db.session.commit()
+        old_id, fresh_id = exports["old.csv"].id, exports["fresh.csv"].id
+
+        run = retention.purge_expired()
+        db.session.commit()
+
+        assert run.purged["contact_exports"] == 1
+        assert not (directory / "old.csv").exists() and (directory / "fresh.csv").exists()
+        assert db.session.get(ContactExport, old_id) is None
+        assert db.session.get(ContactExport, fresh_id) is not None
