@@ -11,6 +11,7 @@ its offer, judged at `moment`. Patient references are left out unless a manager 
 ticks the box for it; every export is audited with who, when, the range and whether they were in.
 """
 
+import enum
 import logging
 import os
 import secrets
@@ -169,7 +170,7 @@ def contact_rows(period: Period, include_patient_refs: bool, *, moment: datetime
 
 def _plain(value):
     """Enums as their stored value (machine-readable, the same in every language)."""
-    return value.value if hasattr(value, "value") and not isinstance(value, int | str) else value
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 class _Line:
@@ -213,6 +214,13 @@ def xlsx_sheet_name(period: Period) -> str:
 # --- asking for an export ---------------------------------------------------------------------------
 
 
+class PatientRefsRefused(DomainError):
+    status_code = 403
+
+    def __init__(self):
+        super().__init__(_l("Only managers and supervisors may export patient references."), "patient_refs")
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     period: Period
@@ -226,9 +234,7 @@ def check_request(period: Period, file_format: str, include_patient_refs: bool, 
     if file_format not in FORMATS:
         raise DomainError(_l("Choose CSV or XLSX."), "file_format")
     if include_patient_refs and not may_include_patient_refs(roles):
-        error = DomainError(_l("Only managers and supervisors may export patient references."), "patient_refs")
-        error.status_code = 403
-        raise error
+        raise PatientRefsRefused()
     total = contacts_in(period)
     if file_format == "xlsx" and total >= MAX_ROWS:
         raise DomainError(_l("A spreadsheet holds at most a million rows: choose CSV or a shorter period."), "end")
@@ -302,6 +308,12 @@ def recent_exports(user_id: int, limit: int = 10) -> list[ContactExport]:
 
 def export_directory(tenant_id: int) -> Path:
     return Path(current_app.instance_path) / "exports" / str(tenant_id)
+
+
+def export_files(tenant_id: int) -> list[Path]:
+    """Every export file of a clinic on disk: what a clinic's deletion removes with its rows."""
+    directory = export_directory(tenant_id)
+    return sorted(directory.iterdir()) if directory.is_dir() else []
 
 
 def export_path(export: ContactExport) -> Path | None:
