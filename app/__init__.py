@@ -159,6 +159,7 @@ def _limiter_storage_uri(app: Flask) -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from app.api.appointments import blp as api_appointments_blp
+    from app.api.reports import blp as api_reports_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
     from app.auth.access import PUBLIC, default_rule
@@ -257,3 +258,4 @@ def _register_blueprints(app: Flask) -> None:
 
     api.register_blueprint(api_blp)
     api.register_blueprint(api_appointments_blp)
+    api.register_blueprint(api_reports_blp)

@@ -22,6 +22,7 @@ from app.knowledge.models import CannedResponse, KnowledgeArticle
 from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
+from app.reports.models import ContactExport
 from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStatement
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
@@ -43,6 +44,7 @@ FOREIGN_IDS = {
     "closure_id": "closure",
     "contact_id": "contact",
     "dispute_id": "dispute",
+    "export_id": "contact_export",
     "invitation_id": "invitation",
     "invoice_id": "invoice",
     "message_id": "outbound_message",
@@ -92,6 +94,15 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         team = Team(name="Team of B", languages=["en"], covers_from=time(8), covers_until=time(17))
         policy = SlaPolicy(name="Policy of B")
         archive = OffboardingArchive()
+        contact_export = ContactExport(
+            requested_by_id=b.manager,
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 1, 31),
+            time_zone="Europe/Berlin",
+            file_format="csv",
+            total=0,
+            expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+        )
         article = KnowledgeArticle(language="en", title="Article of B", body="Directions of B")
         inbound_address = InboundAddress(address="desk@clinic-b.example", queue_id=queue)
         answer = CannedResponse(name="Answer of B", language="en", body="Secret answer of B")
@@ -102,7 +113,9 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             to_address="desk@clinic-b.example",
             message_id="<of-b@b.example>",
         )
-        db.session.add_all([step, invoice, team, policy, archive, article, inbound_address, answer, message])
+        db.session.add_all(
+            [step, invoice, team, policy, archive, contact_export, article, inbound_address, answer, message]
+        )
         db.session.flush()
         attachment = MessageAttachment(
             message_id=message.id, filename="b.pdf", content_type="application/pdf", size=3, content=b"%PD"
@@ -150,6 +163,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             team=team.id,
             policy=policy.id,
             archive=archive.id,
+            contact_export=contact_export.id,
             article=article.id,
             inbound_address=inbound_address.id,
             answer=answer.id,

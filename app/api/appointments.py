@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from app.api.schemas import ErrorSchema, StrictSchema, UtcDateTime
-from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key
+from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key, requires_scope
 from app.auth.access import API_CLIENTS, default_rule
+from app.auth.models import ApiScope
 from app.errors import DomainError
 from app.extensions import csrf, db, limiter
 from app.health import require_redis
@@ -38,6 +39,7 @@ default_rule(blp, API_CLIENTS)
 limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api", key_func=_rate_limit_key)(blp)
 blp.before_request(require_redis)  # as app/api/views.py: 503 while Redis is down
 blp.before_request(_authenticate)
+blp.before_request(requires_scope(ApiScope.HOTLINE))
 # Errors answer exactly like the rest of the API: JSON, the field at fault named, the transaction rolled back.
 blp.errorhandler(DomainError)(_domain_error)
 blp.errorhandler(HTTPException)(_http_error)

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from app.api.forms import ApiTokenForm
 from app.auth.access import permits
-from app.auth.models import TenantRole
+from app.auth.models import ApiScope, TenantRole
 from app.auth.tokens import api_tokens, issue_api_token, revoke_api_token
 from app.forms import ConfirmForm, domain_errors
 from app.i18n import _
@@ -25,12 +25,13 @@ def tokens():
     issued = secret = None
     if form.validate_on_submit():
         with domain_errors(form):
-            issued, secret = issue_api_token(form.name.data, current_user.id)
+            issued, secret = issue_api_token(form.name.data, current_user.id, form.scopes.data or [])
             form = ApiTokenForm(formdata=None)
     page = render_template(
         "api/tokens.html",
         form=form,
         tokens=api_tokens(),
+        scope_label=ApiScope.label_of,
         issued=issued,
         secret=secret,
     )

@@ -32,7 +32,7 @@ from app.api.schemas import (
     TelephonyEventSchema,
 )
 from app.auth.access import API_CLIENTS, default_rule
-from app.auth.models import ApiToken
+from app.auth.models import ApiScope, ApiToken
 from app.auth.tokens import tenant_of_token
 from app.errors import STATUS_MESSAGES, ClinicNotServed, DomainError
 from app.extensions import csrf, db, limiter
@@ -56,6 +56,23 @@ blp = Blueprint(
 # No cookies, no forms: the bearer token is the credential, so CSRF does not apply.
 csrf.exempt(blp)
 default_rule(blp, API_CLIENTS)
+
+
+class ScopeMissing(DomainError):
+    status_code = 403
+
+    def __init__(self, scope: ApiScope):
+        super().__init__(_l("This API token may not do this: it needs the scope %(scope)s.", scope=scope.value))
+
+
+def requires_scope(scope: ApiScope):
+    """A blueprint's before_request (after `_authenticate`): 403 when the request's token lacks `scope`."""
+
+    def check():
+        if not g.api_token.allows(scope):
+            raise ScopeMissing(scope)
+
+    return check
 
 
 class Unauthenticated(DomainError):
@@ -95,12 +112,17 @@ def _authenticate():
         raise Unauthenticated()
     tenant = db.session.get(Tenant, token.tenant_id)
     g.tenant = tenant
+    g.api_token = token
     g.tenant_token = set_current_tenant(tenant.id)
     sentry_sdk.set_tag("tenant", tenant.slug)
 
     if not is_served(tenant):
         raise ClinicNotServed()
     _touch(token)
+
+
+# Queues, contacts and telephony events: what every token could do before scopes existed.
+blp.before_request(requires_scope(ApiScope.HOTLINE))
 
 
 def _touch(token: ApiToken) -> None:

@@ -9,7 +9,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, true
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -124,6 +124,18 @@ class LoginSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class ApiScope(LabelledEnum):
+    """What an API token may do. Tokens issued before scopes existed have `hotline`: the access they had."""
+
+    HOTLINE = "hotline"
+    REPORTS_READ = "reports:read"
+
+    __labels__ = {
+        HOTLINE: _l("Queues, contacts and telephony events (read and write)"),
+        REPORTS_READ: _l("SLA figures (read only)"),
+    }
+
+
 class ApiToken(TenantScoped, TimestampMixin, db.Model):
     """A clinic system's credential for the JSON API; only its SHA-256 is stored."""
 
@@ -139,3 +151,10 @@ class ApiToken(TenantScoped, TimestampMixin, db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # ApiScope values; the API checks the scope of each endpoint (app/api/views.py `requires_scope`).
+    scopes: Mapped[list[str]] = mapped_column(
+        JSON, nullable=False, default=lambda: [ApiScope.HOTLINE.value], server_default='["hotline"]'
+    )
+
+    def allows(self, scope: ApiScope) -> bool:
+        return scope.value in (self.scopes or [])

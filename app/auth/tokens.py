@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from app.auth.models import ApiToken
+from app.auth.models import ApiScope, ApiToken
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
@@ -18,13 +18,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(name: str, created_by_id: int) -> tuple[ApiToken, str]:
-    """Create a token for the current clinic; returns the row and the secret, which is never stored."""
+def issue_api_token(name: str, created_by_id: int, scopes=(ApiScope.HOTLINE,)) -> tuple[ApiToken, str]:
+    """Create a token for the current clinic with `scopes` (ApiScope values); returns the row and the secret,
+    which is never stored."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise DomainError(_l("Give the token a name of at most 80 characters."), "name")
+    chosen = [scope.value for scope in ApiScope if scope.value in {str(s) for s in scopes}]
+    if not chosen or len(chosen) != len(set(map(str, scopes))):
+        raise DomainError(_l("Choose what the token may do."), "scopes")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, prefix=secret[:10], token_hash=_digest(secret), created_by_id=created_by_id)
+    token = ApiToken(
+        name=name, prefix=secret[:10], token_hash=_digest(secret), created_by_id=created_by_id, scopes=chosen
+    )
     db.session.add(token)
     db.session.flush()
     return token, secret

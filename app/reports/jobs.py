@@ -6,7 +6,7 @@ from rq import get_current_job
 
 from app.extensions import db
 from app.jobs import REPORTS, register_job, tenant_job
-from app.reports import schedule
+from app.reports import contact_export, schedule
 from app.tenants.services import get_tenant
 
 logger = logging.getLogger(__name__)
@@ -32,3 +32,10 @@ def schedule_report_emails() -> int:
         db.session.remove()
     logger.info("monthly reports queued", extra={"queued": queued})
     return queued
+
+
+@tenant_job(REPORTS, name="reports.build_contact_export")
+def build_contact_export(tenant_id: int, export_id: int) -> str | None:
+    """Write a large per-contact export to its file, with progress the export's page polls; safe to run twice."""
+    export = contact_export.build_export(tenant_id, export_id)
+    return export.status.value if export is not None else None

@@ -1,6 +1,12 @@
-"""Monthly report e-mails: each clinic's schedule, and delivering last month's report exactly once.
+"""Report e-mails: each clinic's schedule, and delivering each period's report exactly once.
 
-One `ReportRun` row per clinic and month, unique on (tenant, first day), is the idempotency key:
+Each recipient chooses how often (daily: yesterday; weekly: last Monday to Sunday; monthly: last month,
+from the schedule's day of the month) and in which language (their account's, else the clinic's, unless
+the manager chose one for them). A run delivers one period of one frequency to everyone who chose it,
+one e-mail per language, each with its own PDF and a link to the dashboard for that period.
+
+One `ReportRun` row per clinic, frequency and period, unique on (tenant, frequency, first day), is the
+idempotency key:
 the cron and the "send now" button both create or re-queue that row, and the job that delivers
 it moves it queued → running (with progress) → sending → sent. `sending` is committed before the
 SMTP call and `sent` after it, in the row's own transactions (RQ delivers a job at least once):
@@ -26,12 +32,12 @@ from sqlalchemy.dialects.postgresql import insert
 from app.auth.models import Membership, User
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.i18n import _, _l
+from app.i18n import LOCALES, _, _l, force_locale
 from app.jobs import enqueue_after_commit
 from app.links import public_url
 from app.mail import send_email
 from app.reports import services
-from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
+from app.reports.models import ReportFailure, ReportFrequency, ReportRun, ReportRunStatus, ReportSchedule
 from app.reports.pdf import report_pdf
 from app.sla import statements
 from app.sla.statement_pdf import statement_pdf
@@ -84,13 +90,41 @@ def parse_addresses(text: str | None) -> list[str]:
     return addresses
 
 
+def member_key(user_id: int) -> str:
+    """How a member is named in the schedule's preferences (an address is named by itself)."""
+    return f"member:{user_id}"
+
+
+def _checked_preferences(preferences: dict, keys: list[str]) -> dict:
+    """Each recipient's frequency and language, refused when not one the application knows."""
+    checked = {}
+    for key in keys:
+        chosen = preferences.get(key)
+        if not chosen:
+            continue
+        frequency, locale = chosen.get("frequency") or ReportFrequency.MONTHLY.value, chosen.get("locale") or None
+        if ReportFrequency.member_of(frequency) is None:
+            raise DomainError(_l("Choose daily, weekly or monthly."), "member_ids")
+        if locale is not None and locale not in LOCALES:
+            raise DomainError(_l("Choose one of the application's languages."), "member_ids")
+        checked[key] = {"frequency": frequency, "locale": locale}
+    return checked
+
+
 def save_schedule(
-    *, enabled: bool, day_of_month: int | None, member_ids: list[int], addresses: str | None
+    *,
+    enabled: bool,
+    day_of_month: int | None,
+    member_ids: list[int],
+    addresses: str | None,
+    preferences: dict | None = None,
 ) -> ReportSchedule:
     """Set the current clinic's report schedule.
 
     The day is 1–28 so every month has it; recipients must be people of this clinic (a forged id
     of anyone else is refused) or valid addresses; an enabled schedule needs at least one recipient.
+    `preferences` maps a recipient (`member_key(id)` or the address) to its frequency and language;
+    left out, the ones saved before are kept for the recipients still chosen.
     """
     if day_of_month is None or not 1 <= day_of_month <= 28:
         raise DomainError(_l("Choose a day between 1 and 28, so that every month has it."), "day_of_month")
@@ -108,8 +142,11 @@ def save_schedule(
         db.session.add(schedule)
     schedule.enabled = enabled
     schedule.day_of_month = day_of_month
+    keys = [member_key(member_id) for member_id in chosen] + typed
+    kept = _checked_preferences(schedule.preferences or {} if preferences is None else preferences, keys)
     schedule.member_ids = chosen
     schedule.addresses = typed
+    schedule.preferences = kept
     return schedule
 
 
@@ -122,6 +159,42 @@ def recipients(schedule: ReportSchedule | None, tenant_id: int) -> list[str]:
     return result + [address for address in schedule.addresses if address not in result]
 
 
+@dataclass(frozen=True)
+class Recipient:
+    key: str  # member_key(id) or the address
+    address: str
+    frequency: ReportFrequency
+    locale: str  # the language of their e-mail
+
+
+def recipient_list(schedule: ReportSchedule | None, tenant: Tenant) -> list[Recipient]:
+    """Every recipient with their frequency and language; members who left the clinic are left out."""
+    if schedule is None:
+        return []
+    members = {user.id: user for user in recipient_members(tenant.id)}
+    preferences = schedule.preferences or {}
+    chosen = []
+    for member_id in schedule.member_ids:
+        user = members.get(member_id)
+        if user is not None:
+            own = user.locale if user.locale in LOCALES else tenant.default_locale
+            chosen.append((member_key(member_id), user.email, own))
+    taken = {address for _key, address, _locale in chosen}
+    chosen += [(address, address, tenant.default_locale) for address in schedule.addresses if address not in taken]
+    result = []
+    for key, address, own in chosen:
+        chosen_settings = preferences.get(key) or {}
+        result.append(
+            Recipient(
+                key=key,
+                address=address,
+                frequency=ReportFrequency(chosen_settings.get("frequency") or ReportFrequency.MONTHLY.value),
+                locale=chosen_settings.get("locale") or own,
+            )
+        )
+    return result
+
+
 # --- runs -------------------------------------------------------------------------------------------
 
 
@@ -129,6 +202,17 @@ def previous_month(today: date) -> tuple[date, date]:
     """The first and last day of the month before `today`'s."""
     last = today.replace(day=1) - timedelta(days=1)
     return last.replace(day=1), last
+
+
+def period_of(frequency: ReportFrequency, today: date) -> tuple[date, date]:
+    """The last finished period of `frequency` on `today`: yesterday, last Monday–Sunday, or last month."""
+    if frequency == ReportFrequency.DAILY:
+        yesterday = today - timedelta(days=1)
+        return yesterday, yesterday
+    if frequency == ReportFrequency.WEEKLY:
+        monday = today - timedelta(days=today.weekday())
+        return monday - timedelta(days=7), monday - timedelta(days=1)
+    return previous_month(today)
 
 
 def local_today(tenant: Tenant, now: datetime | None = None) -> date:
@@ -156,14 +240,19 @@ def request_last_month(tenant: Tenant, *, requested_by: User | None = None, now:
     A failed run is queued again; a queued, running or sent one is refused (409), so pressing the
     button twice, or after the schedule sent it, never sends the month twice.
     """
-    if not recipients(get_schedule(), tenant.id):
+    monthly = [r for r in recipient_list(get_schedule(), tenant) if r.frequency == ReportFrequency.MONTHLY]
+    if not monthly:
         raise DomainError(_l("Choose the report's recipients in the report settings first."))
     first, last = previous_month(local_today(tenant, now))
     new_id = _insert_run(tenant.id, first, last)
     run = (
         _lock_run(new_id)
         if new_id is not None
-        else db.session.scalar(select(ReportRun).where(ReportRun.period_start == first).with_for_update())
+        else db.session.scalar(
+            select(ReportRun)
+            .where(ReportRun.frequency == ReportFrequency.MONTHLY, ReportRun.period_start == first)
+            .with_for_update()
+        )
     )
     if new_id is None and run.status == ReportRunStatus.SENT:
         raise Conflict(_l("The report for %(month)s was already sent.", month=format_date(first, "LLLL y")))
@@ -184,12 +273,15 @@ def _abandoned(run: ReportRun, now: datetime | None = None) -> bool:
     )
 
 
-def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
-    """Insert the (clinic, month) run as queued; None when that month already has one (the unique key)."""
+def _insert_run(
+    tenant_id: int, first: date, last: date, frequency: ReportFrequency = ReportFrequency.MONTHLY
+) -> int | None:
+    """Insert the (clinic, frequency, period) run as queued; None when the period already has one (the unique key)."""
     return db.session.scalar(
         insert(ReportRun)
         .values(
             tenant_id=tenant_id,
+            frequency=frequency,
             period_start=first,
             period_end=last,
             status=ReportRunStatus.QUEUED,
@@ -197,32 +289,37 @@ def _insert_run(tenant_id: int, first: date, last: date) -> int | None:
             attempts=0,
             recipients=[],
         )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "period_start"])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "frequency", "period_start"])
         .returning(ReportRun.id)
     )
 
 
-def queue_due_run(tenant: Tenant, now: datetime | None = None) -> ReportRun | None:
-    """Queue last month's run if the clinic's schedule is due and the month has no run yet.
+def queue_due_run(tenant: Tenant, now: datetime | None = None) -> list[ReportRun]:
+    """Queue each frequency's last period that is due and has no run yet; returns the runs queued.
 
-    Due means enabled and on or after the chosen day of the month (clinic time), so a day the
-    cron missed is caught up. The insert does nothing when the (tenant, month) key exists.
+    Only frequencies someone chose. Daily and weekly are due at the first pass after their period ends;
+    monthly on or after the chosen day of the month (clinic time), so a day the cron missed is caught up.
+    The insert does nothing when the (tenant, frequency, period) key exists.
     """
     schedule = get_schedule()
+    if schedule is None or not schedule.enabled:
+        return []
     today = local_today(tenant, now)
-    if schedule is None or not schedule.enabled or today.day < schedule.day_of_month:
-        return None
-    first, last = previous_month(today)
-    run_id = _insert_run(tenant.id, first, last)
-    if run_id is None:
-        return None
-    run = get_run(run_id)
-    _enqueue(tenant.id, run)
-    return run
+    queued = []
+    for frequency in sorted({r.frequency for r in recipient_list(schedule, tenant)}):
+        if frequency == ReportFrequency.MONTHLY and today.day < schedule.day_of_month:
+            continue
+        first, last = period_of(frequency, today)
+        run_id = _insert_run(tenant.id, first, last, frequency)
+        if run_id is not None:
+            run = get_run(run_id)
+            _enqueue(tenant.id, run)
+            queued.append(run)
+    return queued
 
 
 def queue_due_runs(now: datetime | None = None) -> int:
-    """The cron's fan-out: for each active clinic, inside its own tenant, queue its due run; returns how many.
+    """The cron's fan-out: for each active clinic, inside its own tenant, queue its due runs; returns how many.
 
     Each clinic commits on its own, so one clinic's error does not hold back the others.
     """
@@ -231,8 +328,7 @@ def queue_due_runs(now: datetime | None = None) -> int:
     for tenant in tenants:
         with tenant_context(tenant.id):
             try:
-                if queue_due_run(tenant, now) is not None:
-                    queued += 1
+                queued += len(queue_due_run(tenant, now))
                 db.session.commit()
             except Exception:
                 db.session.rollback()
@@ -296,10 +392,51 @@ def statement_attachments(tenant: Tenant, month: date) -> list[Attachment]:
     ]
 
 
-def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None, now: datetime | None = None) -> ReportRun:
-    """Build the run's month report and e-mail it with PDF and CSV attached; never twice.
+@dataclass(frozen=True)
+class ReportMessage:
+    to: list[str]
+    subject: str
+    body: str
+    attachments: list[Attachment]
 
-    Runs inside the clinic's tenant and language (the job's context). Commits its own steps:
+
+def period_label(run: ReportRun) -> str:
+    """The reported period in words of the current language: "October 2026", a week, or a day."""
+    if run.frequency == ReportFrequency.DAILY:
+        return format_date(run.period_start, "long")
+    if run.frequency == ReportFrequency.WEEKLY:
+        return _(
+            "the week of %(start)s to %(end)s",
+            start=format_date(run.period_start, "medium"),
+            end=format_date(run.period_end, "medium"),
+        )
+    return format_date(run.period_start, "LLLL y")
+
+
+def _message(tenant: Tenant, run: ReportRun, report, locale: str, to: list[str], on_progress=None) -> ReportMessage:
+    """The run's e-mail in `locale`: subject, body with the dashboard's link for the period, PDF and CSV."""
+    with force_locale(locale):
+        label = period_label(run)
+        return ReportMessage(
+            to=to,
+            subject=_("%(clinic)s: SLA report for %(month)s", clinic=tenant.name, month=label),
+            body=render_template(
+                "email/sla_report.txt",
+                tenant=tenant,
+                report=report,
+                month=label,
+                dashboard_url=public_url(
+                    f"/t/{tenant.slug}/sla?period=custom&start={run.period_start}&end={run.period_end}"
+                ),
+            ),
+            attachments=report_attachments(tenant, report, on_progress=on_progress),
+        )
+
+
+def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None, now: datetime | None = None) -> ReportRun:
+    """Build the run's report and e-mail it with PDF and CSV attached, to each reader in their language; never twice.
+
+    Runs inside the clinic's tenant (the job's context); each e-mail in its readers' language. Commits its own steps:
     progress must be visible to other sessions, and the send must be recorded before SMTP.
     """
     now = now or datetime.now(UTC)
@@ -318,43 +455,57 @@ def deliver_report(tenant: Tenant, run_id: int, *, job_id: str | None = None, no
     db.session.commit()
 
     try:
-        period = services.Period("month", run.period_start, run.period_end, tenant.time_zone)
+        kind = "month" if run.frequency == ReportFrequency.MONTHLY else "custom"
+        period = services.Period(kind, run.period_start, run.period_end, tenant.time_zone)
         report = services.build_report(period)
         _progress(run_id, 30)
-        attachments = report_attachments(tenant, report, on_progress=lambda p: _progress(run_id, p))
-        _progress(run_id, 80)
-        to = recipients(get_schedule(), tenant.id)
-        if not to:
+        readers = [r for r in recipient_list(get_schedule(), tenant) if r.frequency == run.frequency]
+        if not readers:
             return _fail(run_id, ReportFailure.NO_RECIPIENTS)
-        month = format_date(run.period_start, "LLLL y")
-        subject = _("%(clinic)s: SLA report for %(month)s", clinic=tenant.name, month=month)
-        body = render_template(
-            "email/sla_report.txt",
-            tenant=tenant,
-            report=report,
-            month=month,
-            dashboard_url=public_url(
-                f"/t/{tenant.slug}/sla?period=custom&start={run.period_start}&end={run.period_end}"
-            ),
-        )
+        messages = [
+            _message(
+                tenant,
+                run,
+                report,
+                locale,
+                [r.address for r in readers if r.locale == locale],
+                on_progress=lambda p: _progress(run_id, p),
+            )
+            for locale in sorted({r.locale for r in readers})
+        ]
+        _progress(run_id, 80)
         run = _lock_run(run_id)
         if run.status != ReportRunStatus.RUNNING or run.attempts != attempt:
             db.session.commit()
             return run  # another attempt took over after our lease ran out
-        run.status, run.progress, run.recipients = ReportRunStatus.SENDING, 90, to
+        run.status, run.progress = ReportRunStatus.SENDING, 90
+        run.recipients = [address for message in messages for address in message.to]
         db.session.commit()
     except Exception as error:
         _fail(run_id, ReportFailure.ERROR, type(error).__name__)
         raise
 
+    message_ids: list[str] = []
     try:
-        message_id = send_email(
-            to, subject, body, attachments=[(a.filename, a.mime_type, a.content) for a in attachments]
-        )
+        for message in messages:  # one e-mail per language
+            message_ids.append(
+                send_email(
+                    message.to,
+                    message.subject,
+                    message.body,
+                    attachments=[(a.filename, a.mime_type, a.content) for a in message.attachments],
+                )
+            )
     except (smtplib.SMTPException, OSError) as error:
+        if message_ids:
+            # Some languages' e-mails left already: a retry would send them twice, so a manager decides.
+            logger.warning("report run refused after some e-mails were sent", extra={"run_id": run_id})
+            return _fail(run_id, ReportFailure.INTERRUPTED, str(error))
         # The server refused or could not be reached: nothing was delivered, a retry may send.
         _fail(run_id, ReportFailure.MAIL_REFUSED, str(error))
         raise
+    message_id = message_ids[0]
+    to = run.recipients
     run = _lock_run(run_id)
     run.status, run.progress, run.sent_at, run.message_id = ReportRunStatus.SENT, 100, datetime.now(UTC), message_id
     logger.info("sla report sent", extra={"run_id": run_id, "recipients": len(to)})

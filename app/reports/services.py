@@ -17,6 +17,7 @@ from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
 from app.sla.services import CONVENTION_FORMULAS, QUEUE_CHANNELS, versions
 from app.tenancy import tenant_context
+from app.xlsx_export import xlsx_bytes
 
 MAX_DAYS = 366
 
@@ -373,6 +374,30 @@ CSV_COLUMNS = (
 )
 
 
+def report_table(report: SlaReport):
+    """The per-queue table's rows (CSV_COLUMNS order): plain numbers, empty when undefined."""
+    for row in report.rows:
+        yield [
+            row.queue_name,
+            row.channel,
+            row.policy_name or "",
+            row.convention.value,
+            CONVENTION_FORMULAS[row.convention],
+            row.counts.offered,
+            row.counts.answered,
+            row.counts.answered_within,
+            row.counts.abandoned,
+            row.counts.short_abandons,
+            _plain(row.service_level),
+            _plain(row.service_level_target),
+            _plain(row.asa),
+            _plain(row.abandonment),
+            _plain(row.first_response),
+            _plain(row.resolution),
+            row.counts.breaches,
+        ]
+
+
 def report_csv(report: SlaReport) -> str:
     """The per-queue table as CSV (machine-readable: plain numbers, ISO dates, empty when undefined)."""
     out = io.StringIO()
@@ -388,29 +413,15 @@ def report_csv(report: SlaReport) -> str:
         ]
     )
     writer.writerow(CSV_COLUMNS)
-    for row in report.rows:
-        writer.writerow(
-            [
-                row.queue_name,
-                row.channel,
-                row.policy_name or "",
-                row.convention.value,
-                CONVENTION_FORMULAS[row.convention],
-                row.counts.offered,
-                row.counts.answered,
-                row.counts.answered_within,
-                row.counts.abandoned,
-                row.counts.short_abandons,
-                _plain(row.service_level),
-                _plain(row.service_level_target),
-                _plain(row.asa),
-                _plain(row.abandonment),
-                _plain(row.first_response),
-                _plain(row.resolution),
-                row.counts.breaches,
-            ]
-        )
+    for row in report_table(report):
+        writer.writerow(row)
     return out.getvalue()
+
+
+def report_xlsx(report: SlaReport) -> bytes:
+    """The per-queue table as XLSX: the same columns as the CSV, numbers as numbers; the sheet names the period."""
+    sheet = f"SLA {report.period.first_day} {report.period.last_day}"
+    return xlsx_bytes(sheet, CSV_COLUMNS, report_table(report))
 
 
 def _plain(value):

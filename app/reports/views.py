@@ -1,10 +1,24 @@
 """The clinic's SLA dashboard, its CSV and PDF exports, and the monthly report e-mails."""
 
 import json
+import tempfile
 from decimal import Decimal
 from types import SimpleNamespace
 
-from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import format_currency, format_date, format_decimal
 from flask_login import current_user
 
@@ -16,15 +30,17 @@ from app.extensions import db
 from app.forms import ConfirmForm, choices, domain_errors, page_status
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, _l, format_age
 from app.jobs import jobs_deferred
-from app.reports import people, schedule, services
-from app.reports.forms import AgentNamesForm, ReportScheduleForm
-from app.reports.models import ReportRunStatus
+from app.reports import contact_export, people, schedule, services
+from app.reports.forms import AgentNamesForm, ContactExportForm, ReportScheduleForm
+from app.reports.models import ExportStatus, ReportFrequency, ReportRunStatus
 from app.reports.pdf import report_pdf
 from app.sla import statements
 from app.sla.services import CONVENTION_FORMULAS
+from app.tenancy import tenant_context
 from app.tenants.routing import tenant_blueprint
 from app.tenants.services import tenants_visible_to
 from app.tenants.views import ONBOARDING_STEPS, _next_step
+from app.xlsx_export import write_xlsx
 
 # Reports are read by a clinic's managers, clinic admins and supervisors; managers send and schedule them.
 READERS = permits(TenantRole.MANAGER, TenantRole.CLINIC_ADMIN, TenantRole.SUPERVISOR)
@@ -135,6 +151,18 @@ def export_csv():
     return Response(services.report_csv(report), mimetype="text/csv", headers=_attachment_headers(report, "csv"))
 
 
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.get("/sla.xlsx")
+@READERS
+def export_xlsx():
+    """The same per-queue table as the CSV, as a spreadsheet (numbers as numbers)."""
+    report = _report()
+    _record_export(report, "xlsx")
+    return Response(services.report_xlsx(report), mimetype=XLSX_MIME, headers=_attachment_headers(report, "xlsx"))
+
+
 @bp.get("/sla.pdf")
 @READERS
 def export_pdf():
@@ -227,6 +255,124 @@ def agent_names():
     else:
         flash(_("The clinic's admins now see agents as Agent 1, Agent 2, …"), "success")
     return redirect(url_for("reports.people_figures")), 303
+
+
+# --- per-contact export ---------------------------------------------------------------------------
+
+
+def _export_page(form: ContactExportForm, status: int = 200):
+    page = render_template(
+        "reports/contact_export.html",
+        form=form,
+        may_include_patient_refs=contact_export.may_include_patient_refs(current_user.roles_in(g.tenant.id)),
+        exports=contact_export.recent_exports(current_user.id),
+    )
+    return page, status
+
+
+@bp.get("/sla/contacts")
+@READERS
+def contact_export_form():
+    """The per-contact export's choices; the period comes filled in from the dashboard's link."""
+    form = ContactExportForm(
+        formdata=None, data={k: v for k, v in request.args.items() if k in ("period", "start", "end")}
+    )
+    return _export_page(form)
+
+
+@bp.post("/sla/contacts")
+@READERS
+def export_contacts():
+    """Stream a small export in the answer; queue a large one and show its progress page."""
+    form = ContactExportForm()
+    if not form.validate_on_submit():
+        return _export_page(form, 400)
+    with domain_errors(form):
+        period = services.parse_period(form.period.data, form.start.data, form.end.data, g.tenant.time_zone)
+        asked = contact_export.check_request(
+            period, form.file_format.data, form.patient_refs.data, current_user.roles_in(g.tenant.id)
+        )
+        if not contact_export.streams(asked):
+            export = contact_export.queue_export(asked, current_user.id)
+            return redirect(url_for("reports.contact_export_status", export_id=export.id)), 303
+        contact_export.record_export(asked, mode="stream")
+        return _stream_export(asked)
+    return _export_page(form, page_status(form))
+
+
+def _export_filename(period, extension: str) -> str:
+    return f"contacts-{g.tenant.slug}-{period.first_day}-{period.last_day}.{extension}"
+
+
+def _stream_export(asked):
+    period, refs = asked.period, asked.include_patient_refs
+    filename = _export_filename(period, asked.file_format)
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    header = contact_export.header(period, refs)
+    if asked.file_format == "csv":
+        # The audit event is committed when the view returns; the rows are read while the answer is sent.
+        lines = _in_tenant(g.tenant.id, contact_export.csv_lines(header, contact_export.contact_rows(period, refs)))
+        return Response(stream_with_context(lines), mimetype="text/csv", headers=disposition)
+    # A zip cannot be sent before it is finished: written to a temporary file (constant memory), then sent.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _chunks_of once sent
+    write_xlsx(spool, contact_export.xlsx_sheet_name(period), header, contact_export.contact_rows(period, refs))
+    spool.seek(0)
+    return Response(_chunks_of(spool), mimetype=XLSX_MIME, headers=disposition)
+
+
+def _in_tenant(tenant_id: int, chunks):
+    """Iterate `chunks` inside the clinic: the request has left its tenant by the time the body is sent."""
+    with tenant_context(tenant_id):
+        yield from chunks
+
+
+def _chunks_of(spool, size: int = 64 * 1024):
+    try:
+        while chunk := spool.read(size):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _export_status(export) -> dict:
+    return {
+        "id": export.id,
+        "status": export.status.value,
+        "label": str(export.status.label),
+        "progress": contact_export.progress_of(export),
+        "done": export.status in (ExportStatus.DONE, ExportStatus.FAILED),
+        "download": url_for("reports.contact_export_download", export_id=export.id)
+        if export.status == ExportStatus.DONE
+        else None,
+    }
+
+
+@bp.get("/sla/contacts/exports/<int:export_id>")
+@READERS
+def contact_export_status(export_id: int):
+    export = contact_export.get_export(export_id, current_user.id)
+    return render_template("reports/contact_export_status.html", export=export, status=_export_status(export))
+
+
+@bp.get("/sla/contacts/exports/<int:export_id>.json")
+@READERS
+def contact_export_status_json(export_id: int):
+    """What the export's page polls while the job writes the file."""
+    return jsonify(_export_status(contact_export.get_export(export_id, current_user.id)))
+
+
+@bp.get("/sla/contacts/exports/<int:export_id>/download")
+@READERS
+def contact_export_download(export_id: int):
+    export = contact_export.get_export(export_id, current_user.id)
+    path = contact_export.export_path(export)
+    if path is None:
+        abort(404)
+    period = services.Period("custom", export.period_start, export.period_end, export.time_zone)
+    mimetype = XLSX_MIME if export.file_format == "xlsx" else "text/csv"
+    return send_file(
+        path, mimetype=mimetype, as_attachment=True, download_name=_export_filename(period, export.file_format)
+    )
 
 
 # --- monthly report e-mails -----------------------------------------------------------------------
@@ -325,6 +471,16 @@ def send_last_month():
     return _runs_page(status=page_status(form))
 
 
+def _preferences_from(form_data) -> dict:
+    """Each recipient's frequency and language as posted (`frequency-<key>`, `locale-<key>`), checked by the service."""
+    preferences: dict[str, dict] = {}
+    for name, value in form_data.items():
+        setting, _sep, key = name.partition("-")
+        if setting in ("frequency", "locale") and key:
+            preferences.setdefault(key, {})[setting] = value or None
+    return preferences
+
+
 @bp.route("/settings/reports", methods=["GET", "POST"])
 def schedule_settings():
     """The clinic's report schedule (a step of onboarding): managers only."""
@@ -342,10 +498,19 @@ def schedule_settings():
                 day_of_month=form.day_of_month.data,
                 member_ids=form.member_ids.data or [],
                 addresses=form.addresses.data,
+                preferences=_preferences_from(request.form),
             )
             flash(_("Report e-mail settings saved."), "success")
             return redirect(_next_step("reports.schedule_settings"))
-    page = render_template("reports/schedule.html", form=form, steps=ONBOARDING_STEPS)
+    page = render_template(
+        "reports/schedule.html",
+        form=form,
+        steps=ONBOARDING_STEPS,
+        frequencies=list(ReportFrequency),
+        locale_names=LOCALE_NAMES,
+        preferences=(current.preferences if current is not None else None) or {},
+        saved_addresses=current.addresses if current is not None else [],
+    )
     return page, 400 if form.errors else 200
 
 

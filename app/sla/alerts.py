@@ -14,7 +14,8 @@ from sqlalchemy import select
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
 from app.hotline.models import Contact, ContactStatus, Queue
-from app.i18n import _
+from app.i18n import LOCALES, _, force_locale
+from app.links import public_url
 from app.mail import send_email
 from app.sla.models import AlertKind, SlaAlert, SlaPolicy
 from app.tenancy import current_tenant_id
@@ -73,23 +74,25 @@ def recent_alerts(limit: int = 20) -> list[SlaAlert]:
 
 
 def notify_supervisors(tenant) -> int:
-    """E-mail every unnotified alert of the clinic to its supervisors and managers, once; returns how many."""
+    """E-mail every unnotified alert of the clinic to its supervisors and managers, once; returns how many.
+
+    Each reader gets the e-mail in their own language (their account's choice, else the clinic's), with a
+    link to each contact and to the supervisor's page.
+    """
     pending = list(db.session.scalars(select(SlaAlert).where(SlaAlert.notified_at.is_(None)).order_by(SlaAlert.id)))
     if not pending:
         return 0
-    recipients = sorted(
-        set(
-            db.session.scalars(
-                select(User.email)
-                .join(Membership)
-                .where(
-                    Membership.tenant_id == current_tenant_id(),
-                    Membership.role.in_((TenantRole.SUPERVISOR, TenantRole.MANAGER)),
-                    User.active.is_(True),
-                )
-            )
+    readers = db.session.execute(
+        select(User.email, User.locale)
+        .join(Membership)
+        .where(
+            Membership.tenant_id == current_tenant_id(),
+            Membership.role.in_((TenantRole.SUPERVISOR, TenantRole.MANAGER)),
+            User.active.is_(True),
         )
-    )
+        .distinct()
+        .order_by(User.email)
+    ).all()
     queue_names = dict(
         db.session.execute(
             select(Contact.id, Queue.name)
@@ -97,13 +100,23 @@ def notify_supervisors(tenant) -> int:
             .where(Contact.id.in_([a.contact_id for a in pending]))
         ).all()
     )
-    # Contact ids and queue names only: no patient data leaves in an e-mail.
-    body = render_template("email/sla_alerts.txt", tenant=tenant, alerts=pending, queue_names=queue_names)
-    subject = _("%(clinic)s: %(count)d SLA alerts", clinic=tenant.name, count=len(pending))
-    for address in recipients:
+    contact_urls = {alert.contact_id: public_url(f"/t/{tenant.slug}/contacts/{alert.contact_id}") for alert in pending}
+    supervisor_url = public_url(f"/t/{tenant.slug}/supervisor")
+    for address, locale in readers:
+        with force_locale(locale if locale in LOCALES else tenant.default_locale):
+            # Contact ids, queue names and links only: no patient data leaves in an e-mail.
+            body = render_template(
+                "email/sla_alerts.txt",
+                tenant=tenant,
+                alerts=pending,
+                queue_names=queue_names,
+                contact_urls=contact_urls,
+                supervisor_url=supervisor_url,
+            )
+            subject = _("%(clinic)s: %(count)d SLA alerts", clinic=tenant.name, count=len(pending))
         send_email(address, subject, body)
     notified = datetime.now(UTC)
     for alert in pending:
         alert.notified_at = notified
-    logger.info("sla alerts notified", extra={"alerts": len(pending), "recipients": len(recipients)})
+    logger.info("sla alerts notified", extra={"alerts": len(pending), "recipients": len(readers)})
     return len(pending)

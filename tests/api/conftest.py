@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from app.auth.models import ApiScope
 from app.auth.tokens import issue_api_token
 from app.extensions import db
 from app.tenancy import tenant_context
@@ -31,9 +32,11 @@ class ApiClient:
 
 @pytest.fixture
 def issue_token(app):
-    def _issue(tenant_id: int, created_by: int | None = None, name: str = "Practice system") -> str:
+    def _issue(
+        tenant_id: int, created_by: int | None = None, name: str = "Practice system", scopes=(ApiScope.HOTLINE,)
+    ) -> str:
         with app.app_context(), tenant_context(tenant_id):
-            _token, secret = issue_api_token(name, created_by)
+            _token, secret = issue_api_token(name, created_by, scopes)
             db.session.commit()
             return secret
 

@@ -25,6 +25,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import text
 
+from app.auth.models import ApiScope
 from app.extensions import db
 from app.hotline import telephony
 from app.hotline.telephony import CallEvent
@@ -93,7 +94,8 @@ def seeded(app, two_tenants, create_queue, create_contact, create_patient, creat
     factories = (create_queue, create_contact, create_patient, create_appointment)
     ids_a = _seed(app, two_tenants.a.id, "AOWN", *factories)
     ids_b = _seed(app, two_tenants.b.id, B_MARKER, *factories)
-    return issue_token(two_tenants.a.id), ids_a, ids_b
+    # Every scope: the fuzzing reaches every operation's own rules (the scope check is tested on its own).
+    return issue_token(two_tenants.a.id, scopes=tuple(ApiScope)), ids_a, ids_b
 
 
 def _sendable(case) -> bool:

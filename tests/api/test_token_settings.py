@@ -12,8 +12,8 @@ PAGE = "/t/{slug}/settings/api-tokens"
 SECRET_PATTERN = re.compile(r'value="(sb_[A-Za-z0-9_-]+)"')
 
 
-def _issue(browser, slug: str, name: str = "Practice system") -> str:
-    response = browser.post(PAGE.format(slug=slug), {"name": name})
+def _issue(browser, slug: str, name: str = "Practice system", scopes=("hotline",)) -> str:
+    response = browser.post(PAGE.format(slug=slug), {"name": name, "scopes": list(scopes)})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
     match = SECRET_PATTERN.search(response.get_data(as_text=True))

@@ -15,6 +15,7 @@ from app.audit.models import AuditEvent
 from app.compliance.offboarding.models import DeletionCertificate, OffboardingArchive
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
+from app.reports import contact_export
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 from tests.compliance.clinic_data import fill_clinic
@@ -126,6 +127,14 @@ def test_deletion_leaves_no_row_of_the_clinic_in_any_tenant_table_and_the_other_
     payload = build_and_download(app, browser, a.slug)
     with app.app_context(), tenant_context(a.id):
         archive_file = app.instance_path + "/archives/" + db.session.scalar(select(OffboardingArchive.file_name))
+    # An export file of each clinic on disk (a per-contact export may carry patient references).
+    with app.app_context():
+        export_files = {}
+        for clinic in (a, b):
+            directory = contact_export.export_directory(clinic.id)
+            directory.mkdir(parents=True, exist_ok=True)
+            export_files[clinic.id] = directory / "export.csv"
+            export_files[clinic.id].write_text("contact_id\n1\n")
     before_a, before_b = row_counts(owner_engine, a.id), row_counts(owner_engine, b.id)
     assert before_a["usage_records"] > 0 and before_a["audit_events"] > 0 and before_a["memberships"] > 0
 
@@ -145,6 +154,7 @@ def test_deletion_leaves_no_row_of_the_clinic_in_any_tenant_table_and_the_other_
     import os
 
     assert not os.path.exists(archive_file)
+    assert not export_files[a.id].exists() and export_files[b.id].exists()
 
     page = browser.get(response.headers["Location"])
     assert page.status_code == 200

@@ -87,6 +87,7 @@ def test_retention_job_purges_exactly_what_is_older_and_keeps_sla_and_usage_iden
         "call_metadata": 1,
         "message_details": 1,
         "survey_comments": 1,
+        "contact_exports": 0,
     }
     assert run.total == 7 and run.trigger == "scheduled"
     assert run.settings["contact_text_days"] == 365 and run.settings["message_days"] == 180
@@ -172,6 +173,7 @@ def test_clinic_periods_decide_what_is_purged(app, clinics):
         "call_metadata": 0,
         "message_details": 2,
         "survey_comments": 2,
+        "contact_exports": 0,
     }
     assert get(app, a.tenant_id, Contact, a.old_contact).subject == "Subject PAT-OLD-A"
 

@@ -29,9 +29,15 @@ def _work(app):
         SimpleWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
 
 
-def _set_schedule(app, tenant_id, member_ids=(), addresses="", *, enabled=True, day=1):
+def _set_schedule(app, tenant_id, member_ids=(), addresses="", *, enabled=True, day=1, preferences=None):
     with app.app_context(), tenant_context(tenant_id):
-        schedule.save_schedule(enabled=enabled, day_of_month=day, member_ids=list(member_ids), addresses=addresses)
+        schedule.save_schedule(
+            enabled=enabled,
+            day_of_month=day,
+            member_ids=list(member_ids),
+            addresses=addresses,
+            preferences=preferences,
+        )
         db.session.commit()
 
 
@@ -62,7 +68,8 @@ def _pdf_text(content: bytes) -> str:
 def last_month(app, two_tenants, fill_month):
     """Both clinics had contacts last month; clinic A speaks German and mails its admin and its quality lead.
 
-    Clinic A's manager and admin read the site in English: the e-mail still goes in the clinic's German.
+    Clinic A's manager and admin read the site in English; the manager chose German for the admin's report,
+    so both get the same German e-mail (per-recipient languages: tests/reports/test_report_recipients.py).
     """
     month = previous_month_of_today()
     a, b = two_tenants.a, two_tenants.b
@@ -73,7 +80,13 @@ def last_month(app, two_tenants, fill_month):
         for user_id in (a.manager, a.clinic_admin):
             db.session.get(User, user_id).locale = "en"
         db.session.commit()
-    _set_schedule(app, a.id, [a.clinic_admin], "Quality@Clinic-A.example")
+    _set_schedule(
+        app,
+        a.id,
+        [a.clinic_admin],
+        "Quality@Clinic-A.example",
+        preferences={schedule.member_key(a.clinic_admin): {"frequency": "monthly", "locale": "de"}},
+    )
     _set_schedule(app, b.id, [b.clinic_admin])
     two_tenants["month"] = month
     return two_tenants

@@ -39,6 +39,7 @@ from app.hotline.models import Contact
 from app.i18n import _l
 from app.jobs import enqueue_after_commit
 from app.models import utcnow
+from app.reports import contact_export
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 from app.tenants.services import can_manage
@@ -324,7 +325,8 @@ def delete_clinic_data(tenant_id: int, *, confirmation: str, actor: User) -> Del
     if (confirmation or "").strip() != tenant.slug:
         raise DomainError(_l("Type %(slug)s to confirm the deletion.", slug=tenant.slug), "confirm_slug")
     archive = _usable_archive(tenant_id)
-    files = [archive_path(a) for a in archives() if a.file_name]
+    # The archives and any per-contact export files: removed once the deletion committed.
+    files = [archive_path(a) for a in archives() if a.file_name] + contact_export.export_files(tenant_id)
     before = count_rows(tenant_id)
     slug, name, archive_sha256 = tenant.slug, tenant.name, archive.sha256
 
@@ -367,7 +369,7 @@ def delete_clinic_data(tenant_id: int, *, confirmation: str, actor: User) -> Del
 
 
 def discard_archive_files(paths: list[Path]) -> None:
-    """Remove a deleted clinic's archive files (after the deletion committed)."""
+    """Remove a deleted clinic's archive and export files (after the deletion committed)."""
     for path in paths:
         path.unlink(missing_ok=True)
 

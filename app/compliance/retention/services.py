@@ -40,6 +40,7 @@ from app.hotline.models import Contact, ContactMessage, ContactNote, ContactStat
 from app.i18n import _l
 from app.mailroom.models import RejectedMail
 from app.models import utcnow
+from app.reports import contact_export
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,8 @@ def purge_expired(*, trigger: str = "scheduled", now: datetime | None = None) ->
     purged.update(_purge_contact_text(cutoffs["contact_text_days"]))
     purged.update(_purge_call_metadata(cutoffs["call_metadata_days"]))
     purged.update(_purge_messages(cutoffs["message_days"]))
+    # Per-contact export files past their two days (they may carry patient references).
+    purged["contact_exports"] = contact_export.purge_expired(now)
     run = RetentionRun(
         started_at=now,
         finished_at=utcnow(),
