@@ -21,6 +21,8 @@ import xlsxwriter
 
 from app.csv_export import neutralise
 
+MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 # Excel's own limits: 31 characters for a sheet's name, 1,048,576 rows, 32,767 characters per cell.
 MAX_SHEET_NAME = 31
 MAX_ROWS = 1_048_576

@@ -1,4 +1,4 @@
-"""JSON API v1, read-only: a clinic's SLA figures for a month, for its reporting tools.
+"""JSON API v1, read-only: a clinic's SLA figures and SLA statement for a month, for its reporting tools.
 
 Tokens need the scope `reports:read` (chosen on the token page); a token without it is answered 403,
 whatever else it may do. As everywhere in the API, the token decides the clinic: the figures are
@@ -6,7 +6,7 @@ built inside it (both walls), so another clinic's cannot be asked for.
 """
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g
@@ -18,13 +18,13 @@ from app.api.schemas import ErrorSchema, StrictSchema
 from app.api.views import _authenticate, _domain_error, _http_error, _rate_limit_key, requires_scope
 from app.auth.access import API_CLIENTS, default_rule
 from app.auth.models import ApiScope
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.extensions import csrf, limiter
 from app.health import require_redis
 from app.i18n import _l
 from app.input_rules import check_date
 from app.reports import services
-from app.sla import metrics
+from app.sla import metrics, statements
 from app.sla.models import ServiceLevelConvention
 
 blp = Blueprint(
@@ -172,3 +172,68 @@ def month_figures(report: services.SlaReport) -> dict:
 def month(args: dict):
     """Read a month's SLA figures (this month when no month is given)."""
     return month_figures(services.build_report(_month(args.get("month"), g.tenant.time_zone)))
+
+
+class StatementMetricSchema(Schema):
+    """One metric of the contract as the statement froze it; figures are exact decimals given as text."""
+
+    key = fields.String(metadata={"description": "service_level, asa, abandonment, first_response or resolution."})
+    queues = fields.List(fields.String(), metadata={"description": "The queues the metric is measured over."})
+    convention = fields.String(allow_none=True)
+    target = fields.String(allow_none=True)
+    unit = fields.String()
+    result = fields.String(allow_none=True, metadata={"description": "Null when nothing was measured."})
+    met = fields.Boolean(allow_none=True)
+    credit_percent = fields.String(allow_none=True, metadata={"description": "The tier's credit for this metric."})
+    offered = fields.Integer()
+    answered = fields.Integer()
+    abandoned = fields.Integer()
+
+
+class StatementSchema(Schema):
+    month = fields.String(metadata={"description": "YYYY-MM, in the clinic's time zone."})
+    status = fields.String(metadata={"description": "issued, accepted, disputed or resolved."})
+    final = fields.Boolean(metadata={"description": "Accepted, resolved, or left undisputed long enough."})
+    contract_version = fields.Integer()
+    currency = fields.String(allow_none=True)
+    fee = fields.String(metadata={"description": "The month's fee the credit is a share of."})
+    credit_percent = fields.String(metadata={"description": "The credited share after the contract's cap."})
+    credit = fields.String(metadata={"description": "The service credit, rounded once, as on the invoice."})
+    metrics = fields.List(fields.Nested(StatementMetricSchema))
+
+
+def statement_answer(statement) -> dict:
+    """A statement as the API answers it: its frozen figures only, as the page and the files show them."""
+    figures = statement.figures
+    keys = StatementMetricSchema._declared_fields
+    return {
+        "month": figures["month"],
+        "status": statement.status.value,
+        "final": statements.is_final(statement),
+        "contract_version": figures["contract_version"],
+        "currency": figures["currency"],
+        "fee": figures["fee"],
+        "credit_percent": figures["capped_percent"],
+        "credit": figures["credit"],
+        "metrics": [{key: row.get(key) for key in keys} for row in figures["metrics"]],
+    }
+
+
+@blp.get("/statement")
+@blp.arguments(MonthQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, StatementSchema, description="The month's SLA statement, as frozen at the month's close.")
+@blp.alt_response(400, description="The month is not YYYY-MM, or out of range.", schema=ErrorSchema)
+@blp.alt_response(403, description="The token lacks the scope reports:read.", schema=ErrorSchema)
+@blp.alt_response(404, description="No statement for that month (not closed yet, or no contract).", schema=ErrorSchema)
+def statement(args: dict):
+    """Read a month's SLA statement (last month when no month is given)."""
+    time_zone = g.tenant.time_zone
+    if args.get("month"):
+        first_day = _month(args["month"], time_zone).first_day
+    else:
+        this_month = datetime.now(ZoneInfo(time_zone)).date().replace(day=1)
+        first_day = (this_month - timedelta(days=1)).replace(day=1)
+    found = statements.statement_for(first_day)
+    if found is None:
+        raise NotFound(_l("There is no SLA statement for this month yet."))
+    return statement_answer(found)

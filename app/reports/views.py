@@ -22,7 +22,7 @@ from flask import (
 from flask_babel import format_currency, format_date, format_decimal
 from flask_login import current_user
 
-from app import audit
+from app import audit, xlsx_export
 from app.auth.access import CONSOLE, default_rule, has_role, permits
 from app.auth.models import TenantRole
 from app.errors import DomainError
@@ -151,7 +151,7 @@ def export_csv():
     return Response(services.report_csv(report), mimetype="text/csv", headers=_attachment_headers(report, "csv"))
 
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_MIME = xlsx_export.MIME
 
 
 @bp.get("/sla.xlsx")

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import Response, abort, flash, g, redirect, render_template, url_for
 from flask_login import current_user
 
+from app import xlsx_export
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole
 from app.extensions import db
@@ -82,6 +83,14 @@ def _filename(statement, extension: str) -> dict:
 def export_csv(statement_id: int):
     statement = statements.get_statement(statement_id)
     return Response(statements.statement_csv(statement), mimetype="text/csv", headers=_filename(statement, "csv"))
+
+
+@bp.get("/<int:statement_id>.xlsx")
+def export_xlsx(statement_id: int):
+    statement = statements.get_statement(statement_id)
+    return Response(
+        statements.statement_xlsx(statement), mimetype=xlsx_export.MIME, headers=_filename(statement, "xlsx")
+    )
 
 
 @bp.get("/<int:statement_id>.pdf")

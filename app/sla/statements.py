@@ -54,6 +54,7 @@ from app.sla.services import QUEUE_CHANNELS
 from app.tenancy import current_tenant_id
 from app.tenants.models import Closure
 from app.tenants.services import get_tenant
+from app.xlsx_export import xlsx_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -531,17 +532,16 @@ def _plain(value):
     return "" if value is None else Decimal(value)
 
 
-def statement_csv(statement: SlaStatement) -> str:
-    """The statement as CSV, from its frozen figures only (the same bytes for the same reader's language)."""
+def statement_rows(statement: SlaStatement):
+    """The statement's rows as its CSV and XLSX files hold them, from its frozen figures only: a heading row,
+    the metrics, the credit's arithmetic and the exclusions (numbers as Decimal, an empty figure as "")."""
     figures = statement.figures
-    out = io.StringIO()
-    writer = SafeCsvWriter(out)
-    writer.writerow(
+    yield (
         ["month", figures["month"], "time_zone", figures["time_zone"], "contract_version", figures["contract_version"]]
     )
-    writer.writerow(CSV_METRIC_COLUMNS)
+    yield CSV_METRIC_COLUMNS
     for row in figures["metrics"]:
-        writer.writerow(
+        yield (
             [
                 row["key"],
                 contracts.metric_label(row["key"]),
@@ -562,9 +562,9 @@ def statement_csv(statement: SlaStatement) -> str:
                 row["resolution_met"],
             ]
         )
-    writer.writerow([])
-    writer.writerow(["fee", "currency", "credit_mode", "total_percent", "cap_percent", "credited_percent", "credit"])
-    writer.writerow(
+    yield []
+    yield (["fee", "currency", "credit_mode", "total_percent", "cap_percent", "credited_percent", "credit"])
+    yield (
         [
             _plain(figures["fee"]),
             figures["currency"] or "",
@@ -575,12 +575,26 @@ def statement_csv(statement: SlaStatement) -> str:
             _plain(figures["credit"]),
         ]
     )
-    writer.writerow([])
-    writer.writerow(["exclusion", "what", "reason"])
+    yield []
+    yield ["exclusion", "what", "reason"]
     for exclusion in figures["exclusions"]:
-        writer.writerow([exclusion["kind"], exclusion["what"], exclusion["reason"]])
-    writer.writerow(["excluded_contacts", figures["excluded_contacts"]])
+        yield [exclusion["kind"], exclusion["what"], exclusion["reason"]]
+    yield ["excluded_contacts", figures["excluded_contacts"]]
+
+
+def statement_csv(statement: SlaStatement) -> str:
+    """The statement as CSV (the same bytes for the same reader's language)."""
+    out = io.StringIO()
+    writer = SafeCsvWriter(out)
+    for row in statement_rows(statement):
+        writer.writerow(row)
     return out.getvalue()
+
+
+def statement_xlsx(statement: SlaStatement) -> bytes:
+    """The statement as a spreadsheet: the CSV's rows, numbers as numbers."""
+    heading, *rows = statement_rows(statement)
+    return xlsx_bytes(f"SLA {statement.figures['month']}", heading, rows)
 
 
 def shown_value(value: str | None, unit: str) -> str:

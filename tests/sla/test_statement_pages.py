@@ -15,6 +15,7 @@ from app.extensions import db
 from app.sla import statements
 from app.sla.contract_models import SlaContract, SlaDispute, SlaStatement, StatementStatus
 from app.tenancy import tenant_context
+from tests.api.conftest import issue_token  # noqa: F401 - the API tests' fixture, for the statement's API
 
 
 @pytest.fixture
@@ -228,3 +229,53 @@ def test_the_dashboard_shows_the_credit_at_stake_and_the_reports_list_links_the_
         as_text=True
     )
     assert 'id="credit-at-stake"' not in login_as(b.clinic_admin).get(f"/t/{b.slug}/sla").get_data(as_text=True)
+
+
+def test_the_statement_downloads_as_xlsx_with_the_csvs_rows_and_numbers_as_numbers(app, login_as, two_tenants, closed):
+    from tests.reports.xlsx_reader import read_rows, sheet_names
+
+    a, b = two_tenants.a, two_tenants.b
+    _world, statement_id, credit = closed
+    admin = login_as(a.clinic_admin)
+    answer = admin.get(f"/t/{a.slug}/sla/statements/{statement_id}.xlsx")
+    assert answer.status_code == 200 and answer.mimetype.endswith("spreadsheetml.sheet")
+    rows = read_rows(answer.data)
+    csv_rows = list(
+        csv.reader(io.StringIO(admin.get(f"/t/{a.slug}/sla/statements/{statement_id}.csv").get_data(as_text=True)))
+    )
+    assert sheet_names(answer.data)[0].startswith("SLA ")
+    assert rows[1] == csv_rows[1] and rows[2][:2] == csv_rows[2][:2] == ["service_level", "Service level"]
+    credit_row = next(i for i, row in enumerate(rows) if row and row[0] == "fee") + 1
+    assert rows[credit_row][-1] == float(credit)  # a number in the sheet, not text
+    assert f"/sla/statements/{statement_id}.xlsx" in admin.get(f"/t/{a.slug}/sla/statements/").get_data(as_text=True)
+    assert login_as(b.clinic_admin).get(f"/t/{b.slug}/sla/statements/{statement_id}.xlsx").status_code == 404
+
+
+def test_the_reporting_api_answers_the_frozen_statement_to_a_reports_token_of_its_clinic(
+    app,
+    two_tenants,
+    closed,
+    issue_token,  # noqa: F811 - the fixture imported above
+):
+    from app.auth.models import ApiScope
+    from tests.api.conftest import ApiClient
+
+    a, b = two_tenants.a, two_tenants.b
+    _world, statement_id, credit = closed
+    with app.app_context(), tenant_context(a.id):
+        statement = db.session.get(SlaStatement, statement_id)
+        month, figures = statement.figures["month"], statement.figures
+    api = ApiClient(app.test_client(), issue_token(a.id, scopes=(ApiScope.REPORTS_READ,)))
+    for address in (f"/api/v1/reports/statement?month={month}", "/api/v1/reports/statement"):  # last month by default
+        answer = api.get(address)
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        assert (body["month"], body["status"], body["credit"]) == (month, "issued", f"{credit:.2f}")
+        assert [m["key"] for m in body["metrics"]] == [m["key"] for m in figures["metrics"]]
+        assert body["metrics"][0]["result"] == figures["metrics"][0]["result"]
+    assert api.get("/api/v1/reports/statement?month=2020-01").status_code == 404
+    assert api.get("/api/v1/reports/statement?month=2020-13").status_code == 422  # as every query the schema refuses
+    # Clinic B's token finds no statement of A's; a token without the scope is refused.
+    other = ApiClient(app.test_client(), issue_token(b.id, scopes=(ApiScope.REPORTS_READ,)))
+    assert other.get(f"/api/v1/reports/statement?month={month}").status_code == 404
+    assert ApiClient(app.test_client(), issue_token(a.id)).get("/api/v1/reports/statement").status_code == 403
