@@ -1,5 +1,6 @@
-"""In the browser: a clinic admin reads last month's SLA statement in their language, downloads its PDF and CSV and
-disputes it; the provider's manager resolves the dispute; the clinic's invoices show the credit and its correction."""
+"""In the browser: a clinic admin reads last month's SLA statement in their language, downloads its PDF, CSV and
+XLSX and disputes it; the provider's manager resolves the dispute; the clinic's invoices show the credit and its
+correction."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from app.sla import contracts, statements
 from app.tenancy import tenant_context
 from app.tenants.services import get_tenant
 from tests.browser.conftest import _CSP_LISTENER, BROWSER_LOCALES, Ui
+from tests.reports.xlsx_reader import read_rows
 from tests.sla.conftest import last_month, month_bounds
 
 FLOW = "sla-statement"
@@ -105,6 +107,10 @@ def test_clinic_admin_disputes_the_statement_and_the_next_invoice_shows_the_corr
     with page.expect_download() as csv_file:
         page.get_by_role("button", name=ui.t("Download CSV")).click()
     assert ui.t("missed") in Path(csv_file.value.path()).read_text(encoding="utf-8")
+    with page.expect_download() as xlsx_file:
+        page.get_by_role("button", name=ui.t("Download XLSX")).click()
+    rows = read_rows(Path(xlsx_file.value.path()).read_bytes())
+    assert rows[2][0] == "service_level" and ui.t("missed") in rows[2]
 
     page.locator("details summary", has_text=ui.t("Dispute the statement")).click()
     page.locator("textarea[name=reason_service_level]").fill("Carrier outage on the 3rd, ticket 4711")
