@@ -225,6 +225,17 @@ def compile():  # noqa: A001 - the pybabel verb
     _pybabel("compile", "-d", "translations")
 
 
+def _clinics_to_run(slug: str | None) -> list[tuple[int, str]]:
+    """(id, slug) of the clinic named by `--tenant`, else of every clinic past its draft, by slug."""
+    query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
+    if slug:
+        query = select(Tenant).where(Tenant.slug == slug)
+    tenants = [(t.id, t.slug) for t in db.session.scalars(query)]
+    if slug and not tenants:
+        raise click.ClickException(f"No clinic with the slug {slug!r}.")
+    return tenants
+
+
 @click.group(cls=AppGroup)
 def billing():
     """Billing runs: close ended periods into invoices and push them to Stripe."""
@@ -234,13 +245,7 @@ def billing():
 @click.option("--tenant", "slug", default=None, help="Only this clinic (its slug); default every billed clinic.")
 def billing_sync(slug: str | None):
     """Run the billing run now, in this process (the same service the hourly job calls)."""
-    query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
-    if slug:
-        query = select(Tenant).where(Tenant.slug == slug)
-    tenants = [(t.id, t.slug) for t in db.session.scalars(query)]
-    if slug and not tenants:
-        raise click.ClickException(f"No clinic with the slug {slug!r}.")
-    for tenant_id, tenant_slug in tenants:
+    for tenant_id, tenant_slug in _clinics_to_run(slug):
         with tenant_context(tenant_id):
             result = sync_tenant(tenant_id)
             db.session.commit()
@@ -261,13 +266,7 @@ def sla():
 @click.option("--tenant", "slug", default=None, help="Only this clinic (its slug); default every billed clinic.")
 def sla_close_statements(slug: str | None):
     """Write every ended month's SLA statement and credit now (the same service the hourly job calls)."""
-    query = select(Tenant).where(Tenant.status != TenantStatus.DRAFT).order_by(Tenant.slug)
-    if slug:
-        query = select(Tenant).where(Tenant.slug == slug)
-    tenants = [(t.id, t.slug) for t in db.session.scalars(query)]
-    if slug and not tenants:
-        raise click.ClickException(f"No clinic with the slug {slug!r}.")
-    for tenant_id, tenant_slug in tenants:
+    for tenant_id, tenant_slug in _clinics_to_run(slug):
         with tenant_context(tenant_id):
             written = close_due_statements(tenant_id)
         click.echo(f"{tenant_slug}: {len(written)} statement(s) written")
