@@ -117,7 +117,9 @@ def test_a_mail_from_the_patient_ends_the_wait_on_them(app, mail_world, gateway)
 
     assert _status(app, mail_world.a.id, contact.id) == ContactStatus.ASSIGNED
     with app.app_context(), tenant_context(mail_world.a.id):
-        kinds = db.session.scalars(select(ContactEvent.kind).where(ContactEvent.contact_id == contact.id)).all()
+        kinds = db.session.scalars(
+            select(ContactEvent.kind).where(ContactEvent.contact_id == contact.id).order_by(ContactEvent.id)
+        ).all()
     assert kinds[-1] == EventKind.RESUMED
 
 
@@ -132,7 +134,9 @@ def test_a_reply_to_a_contact_resolved_within_the_window_reopens_it(app, mail_wo
     assert reopened.status == ContactStatus.WAITING
     assert reopened.resolved_at is None and reopened.disposition is None
     with app.app_context(), tenant_context(mail_world.a.id):
-        kinds = db.session.scalars(select(ContactEvent.kind).where(ContactEvent.contact_id == contact.id)).all()
+        kinds = db.session.scalars(
+            select(ContactEvent.kind).where(ContactEvent.contact_id == contact.id).order_by(ContactEvent.id)
+        ).all()
     assert kinds[-1] == EventKind.REOPENED
 
 
