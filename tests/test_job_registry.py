@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from flask_babel import get_locale
-from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.job import Job
 from sqlalchemy import select
@@ -35,6 +34,7 @@ from app.sla.jobs import schedule_breach_watch
 from app.tenancy import tenant_context
 from app.tenants import services as tenant_services
 from app.tenants.models import TenantStatus
+from tests.infra.burst_worker import BurstWorker
 
 APP = Path(__file__).resolve().parent.parent / "app"
 FACTORY = APP / "__init__.py"
@@ -57,7 +57,7 @@ def record_clinic(tenant_id: int) -> str:
 def _work(app, *, job_class=Job) -> None:
     with app.app_context():
         queues = [get_queue(name) for name in QUEUE_NAMES]
-        SimpleWorker(queues, connection=redis_connection(), job_class=job_class).work(burst=True)
+        BurstWorker(queues, connection=redis_connection(), job_class=job_class).work(burst=True)
 
 
 def _recorded(app) -> list[str]:

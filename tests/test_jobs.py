@@ -1,7 +1,6 @@
 """Jobs run through a real RQ worker on the real Redis, inside their tenant."""
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.auth.models import TenantRole, User
@@ -11,11 +10,12 @@ from app.tenancy import tenant_context
 from app.tenants import services
 from app.tenants.jobs import send_invitation
 from app.tenants.models import Invitation
+from tests.infra.burst_worker import BurstWorker
 
 
 def run_worker() -> None:
     queues = [get_queue(name) for name in QUEUE_NAMES]
-    SimpleWorker(queues, connection=redis_connection()).work(burst=True)
+    BurstWorker(queues, connection=redis_connection()).work(burst=True)
 
 
 def _invite(tenant_id: int, inviter_id: int, email: str) -> int:

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous import TimestampSigner
-from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
 from app.audit.models import SecurityEvent
@@ -16,6 +15,7 @@ from app.auth.models import User
 from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from tests.conftest import PASSWORD, Browser
+from tests.infra.burst_worker import BurstWorker
 
 NEW_PASSWORD = "a-completely-new-secret"
 AGENT = "agent-a@example.test"
@@ -29,7 +29,7 @@ def _page(response) -> str:
 
 def _run_jobs(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
 
 
 def _queued(app) -> int:

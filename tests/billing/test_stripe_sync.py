@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import stripe
-from rq import SimpleWorker
 
 from app.billing import pricing, services
 from app.billing.jobs import schedule_billing_sync, sync_billing
@@ -24,6 +23,7 @@ from app.jobs import BILLING, get_queue
 from app.tenancy import tenant_context
 from tests.billing.conftest import last_month as _last_month
 from tests.infra import clock
+from tests.infra.burst_worker import BurstWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def _client(app) -> stripe.StripeClient:
 
 def _work(app):
     with app.app_context():
-        SimpleWorker([get_queue(BILLING)], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(BILLING)], connection=redis_connection()).work(burst=True)
 
 
 def _stripe_state(app, tenant_id):

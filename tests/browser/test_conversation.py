@@ -1,10 +1,10 @@
 """In the browser: an agent reads the patient's e-mail on the contact page, replies, and sees the reply sent."""
 
 from playwright.sync_api import expect
-from rq import SimpleWorker
 
 from app.extensions import redis_connection
 from app.jobs import get_queue
+from tests.infra.burst_worker import BurstWorker
 
 FLOW = "conversation"
 
@@ -29,7 +29,7 @@ def test_agent_reads_the_e_mail_replies_and_sees_it_sent(app, chromium_page, ema
     ui.shot("queued")
 
     with app.app_context():
-        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
     [sent] = mailbox
     assert sent["In-Reply-To"] == "<first-a@patient.example>"
     page.reload()

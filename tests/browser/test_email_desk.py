@@ -7,7 +7,6 @@ import smtplib
 from email.message import EmailMessage
 
 from playwright.sync_api import expect
-from rq import SimpleWorker
 
 from app.extensions import db, redis_connection
 from app.hotline.models import Channel, Topic
@@ -15,6 +14,7 @@ from app.jobs import get_queue
 from app.knowledge import answers
 from app.mailroom.routing import forget_addresses
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 
 FLOW = "email-desk"
 PATIENT = "anna@patient.example"
@@ -95,7 +95,7 @@ def test_an_e_mail_is_claimed_answered_with_a_german_canned_answer_and_received_
     page.locator("#send-reply").click()
     expect(ui.flash()).to_contain_text(ui.t("Reply queued for sending."))
     with app.app_context():
-        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
     [sent] = mailbox
     assert sent["To"] == PATIENT
     assert sent["In-Reply-To"] == "<anna-1@patient.example>"

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from rq import SimpleWorker
 
 from app.campaigns import services
 from app.campaigns.models import CampaignKind
@@ -11,11 +10,12 @@ from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.patients.models import MessageChannel
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 
 
 def run_outbound_worker(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
 
 
 @pytest.fixture

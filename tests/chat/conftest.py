@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
-from rq import SimpleWorker
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.chat.widgets import forget_widgets
@@ -19,6 +18,7 @@ from app.knowledge import services as knowledge
 from app.push import mark_present
 from app.tenancy import tenant_context
 from tests.conftest import World
+from tests.infra.burst_worker import BurstWorker
 
 ORIGINS = {"a": "http://127.0.0.1:8765", "b": "http://127.0.0.1:8766"}
 _keys = itertools.count(1)
@@ -119,7 +119,7 @@ def agents_present(app, chat_world):
 
 def run_jobs(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("outbound"), get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound"), get_queue("default")], connection=redis_connection()).work(burst=True)
 
 
 __all__ = ["World", "Visitor", "run_jobs"]

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
-from rq import SimpleWorker
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent
@@ -25,6 +24,7 @@ from app.jobs import get_queue
 from app.patients.models import Appointment, Patient
 from app.tenancy import tenant_context
 from tests.compliance.conftest import ALICE, BOB, CAROL
+from tests.infra.burst_worker import BurstWorker
 
 TEXT_TYPES = ["text", "character varying", "character", "json", "jsonb"]
 
@@ -472,7 +472,7 @@ def test_an_erased_patient_is_never_messaged_again(app, login_as, clinics, mailb
 
     with app.app_context():
         job = get_queue("outbound").enqueue(run_outbound, a.id, time_budget_seconds=5)
-        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
         job.refresh()
         assert job.return_value() == {"planned": 1, "sent": 0, "failed": 0, "retrying": 0, "skipped": 1}
     with app.app_context(), tenant_context(a.id):

@@ -4,7 +4,6 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
@@ -13,6 +12,7 @@ from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.tenancy import tenant_context
 from tests.conftest import Browser
+from tests.infra.burst_worker import BurstWorker
 
 
 def _events(app, tenant_id: int, action: str | None = None) -> list[tuple]:
@@ -65,7 +65,7 @@ def test_accepting_an_invitation_is_audited_in_the_inviting_clinic_only(app, log
         {"role": "agent"},
     )
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
     link = urlsplit(re.search(r"http://switchboard\.test/invitations/\S+", mailbox[0].get_content()).group(0)).path
 
     newcomer = Browser(app.test_client())

@@ -6,7 +6,6 @@ import json
 import zipfile
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -19,6 +18,7 @@ from app.reports import contact_export
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
 from tests.compliance.clinic_data import fill_clinic
+from tests.infra.burst_worker import BurstWorker
 
 TENANT_TABLES = text("""
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -42,7 +42,7 @@ def row_counts(owner_engine, tenant_id: int) -> dict[str, int]:
 
 def run_reports_worker(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("reports")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("reports")], connection=redis_connection()).work(burst=True)
 
 
 def set_status(app, tenant_id: int, status: TenantStatus) -> None:

@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
@@ -17,6 +16,7 @@ from app.reports.services import Period, build_report
 from app.sla import metrics
 from app.tenancy import tenant_context
 from tests.compliance.clinic_data import fill_clinic, get, notes_of, snapshot, usage_totals
+from tests.infra.burst_worker import BurstWorker
 
 PERSONAL_TABLES = (
     "contacts",
@@ -33,7 +33,7 @@ PERSONAL_TABLES = (
 
 def run_default_worker(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
 
 
 def queue_retention(app, tenant_id: int) -> None:

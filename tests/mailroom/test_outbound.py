@@ -7,7 +7,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import delete, select
@@ -19,6 +18,7 @@ from app.mailroom import tokens
 from app.mailroom.models import InboundAddress
 from app.outbox import OutboxJob
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 from tests.infra.smtp import smtp_server
 
 PATIENT = "anna@patient.example"
@@ -26,7 +26,7 @@ PATIENT = "anna@patient.example"
 
 def _run_jobs(app) -> None:
     with app.app_context():
-        SimpleWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("outbound")], connection=redis_connection()).work(burst=True)
 
 
 def _row(app, tenant_id: int) -> ContactMessage:

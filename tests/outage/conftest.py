@@ -1,12 +1,12 @@
 """Redis outages and losses, on a private Redis that the tests stop, start and flush (never the machine's)."""
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.extensions import db, redis_connection
 from app.jobs import QUEUE_NAMES, get_queue
 from app.outbox import OutboxJob
+from tests.infra.burst_worker import BurstWorker
 from tests.infra.private_redis import app_on_redis, private_redis
 
 
@@ -29,7 +29,7 @@ def own_redis(app, private_redis_server):
 def run_worker(app) -> None:
     """A real RQ worker (in-process, burst) on every queue of the app's current Redis."""
     with app.app_context():
-        SimpleWorker([get_queue(name) for name in QUEUE_NAMES], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(name) for name in QUEUE_NAMES], connection=redis_connection()).work(burst=True)
 
 
 def outbox_rows(app) -> list[OutboxJob]:

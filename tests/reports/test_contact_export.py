@@ -6,7 +6,6 @@ import io
 from decimal import Decimal
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
@@ -15,6 +14,7 @@ from app.jobs import REPORTS, get_queue
 from app.reports.jobs import build_contact_export
 from app.reports.models import ContactExport, ExportStatus
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 from tests.reports.conftest import previous_month_of_today
 from tests.reports.xlsx_reader import read_rows, sheet_names
 
@@ -53,7 +53,7 @@ def _exports_audited(app, tenant_id) -> list[dict]:
 
 def _work(app):
     with app.app_context():
-        SimpleWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
 
 
 def test_csv_streams_one_row_per_contact_with_sla_results_and_no_patient_refs(app, login_as, two_tenants, month):

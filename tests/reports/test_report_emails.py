@@ -9,7 +9,6 @@ import pytest
 from babel.dates import format_date
 from flask_babel import force_locale, gettext
 from pypdf import PdfReader
-from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
 from app.auth.models import Membership, User
@@ -20,13 +19,14 @@ from app.reports.jobs import schedule_report_emails, send_monthly_report
 from app.reports.models import ReportFailure, ReportRun, ReportRunStatus, ReportSchedule
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
+from tests.infra.burst_worker import BurstWorker
 from tests.infra.postgres import database_walls
 from tests.reports.conftest import previous_month_of_today
 
 
 def _work(app):
     with app.app_context():
-        SimpleWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
 
 
 def _set_schedule(app, tenant_id, member_ids=(), addresses="", *, enabled=True, day=1, preferences=None):

@@ -5,7 +5,6 @@ import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.auth.models import TenantRole
@@ -18,6 +17,7 @@ from app.outbox import OutboxJob
 from app.routing import automation
 from app.routing.models import EscalateOn
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 
 
 def _claim(app, tenant_id, agent_id):
@@ -219,7 +219,7 @@ def test_the_escalation_email_goes_to_each_supervisor_in_their_language(
     contact = create_contact(a.id, queue, age_seconds=90, patient_ref="P-SECRET")
     assert run_pass(a.id).escalation == 1
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
         subjects = {}
         for language in ("en", "de"):
             with force_locale(language):
@@ -320,7 +320,7 @@ def test_the_scheduler_queues_a_pass_for_each_clinic_with_rules_and_the_worker_r
     with app.app_context():
         assert schedule_rules() == 1
         assert schedule_rules() == 0  # still queued: scheduling twice schedules once
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
     assert read_contact(a.id, contact)[0] == backup
 
 

@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime, timedelta
 
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.extensions import db, redis_connection
@@ -11,11 +10,12 @@ from app.sla import alerts
 from app.sla.jobs import schedule_breach_watch
 from app.sla.models import AlertKind, SlaAlert
 from app.tenancy import tenant_context
+from tests.infra.burst_worker import BurstWorker
 
 
 def _work(app):
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
 
 
 def _alerts(app, tenant_id):

@@ -3,8 +3,6 @@
 import csv
 import io
 
-from rq import SimpleWorker
-
 from app.extensions import db, redis_connection
 from app.jobs import REPORTS, get_queue
 from app.reports import schedule
@@ -12,6 +10,7 @@ from app.reports.jobs import schedule_report_emails
 from app.sla import statements
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
+from tests.infra.burst_worker import BurstWorker
 
 
 def test_the_monthly_report_e_mail_carries_the_statement(app, two_tenants, statement_clinic, mailbox):
@@ -24,7 +23,7 @@ def test_the_monthly_report_e_mail_carries_the_statement(app, two_tenants, state
         db.session.commit()
     with app.app_context():
         assert schedule_report_emails() >= 1
-        SimpleWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(REPORTS)], connection=redis_connection()).work(burst=True)
     [message] = [m for m in mailbox if "Clinic A" in m["Subject"]]
     files = {part.get_filename(): part for part in message.iter_attachments()}
     stem = f"sla-statement-{a.slug}-{world.month:%Y-%m}"

@@ -7,7 +7,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
@@ -21,6 +20,7 @@ from app.sla.jobs import close_statements, schedule_statement_close
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants.services import get_tenant
+from tests.infra.burst_worker import BurstWorker
 from tests.sla.conftest import BERLIN, FEE, contract_terms, month_bounds
 from tests.sla.test_metrics import reference_counts
 
@@ -178,7 +178,7 @@ def test_closing_twice_or_concurrently_writes_one_statement_and_one_credit(app, 
         get_queue(DEFAULT).enqueue(close_statements, world.tenant_id, job_id="close-1")
         get_queue(DEFAULT).enqueue(close_statements, world.tenant_id, job_id="close-2")
         assert schedule_statement_close() == 1
-        SimpleWorker([get_queue(DEFAULT)], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue(DEFAULT)], connection=redis_connection()).work(burst=True)
     statement = _statement(app, world.tenant_id)
     assert statement.credit_amount > 0
     assert [c.quantity for c in _credits(app, world.tenant_id)] == [-statement.credit_amount]

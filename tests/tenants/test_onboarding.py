@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.auth.models import Membership, PlatformRole, TenantRole, User
@@ -16,6 +15,7 @@ from app.jobs import get_queue
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
 from tests.conftest import Browser
+from tests.infra.burst_worker import BurstWorker
 
 MANAGER_EMAIL = "olivia.manager@provider.test"
 DEFAULT_HOURS = [(weekday, time(8), time(17)) for weekday in range(5)]
@@ -88,7 +88,7 @@ def _hours_of(app, tenant_id: int) -> list[tuple[int, time, time]]:
 def _run_jobs(app) -> None:
     """Run every queued job in a real RQ worker, in this process, until the queue is empty."""
     with app.app_context():
-        SimpleWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
+        BurstWorker([get_queue("default")], connection=redis_connection()).work(burst=True)
 
 
 def _queued_jobs(app) -> int:
