@@ -35,6 +35,7 @@ MISSING_ID = 2**31 - 1
 # How to fill each URL parameter: the key of clinic B's object in the `foreign` fixture.
 FOREIGN_IDS = {
     "address_id": "inbound_address",
+    "agent_id": "agent",
     "answer_id": "answer",
     "appointment_id": "appointment",
     "attachment_id": "attachment",

@@ -122,6 +122,12 @@ def agent_time(
     return TimePage(rows=rows, page=page, pages=pages, total=len(agents))
 
 
+def agent_seconds(tenant_id: int, user_id: int, days: Days, *, at: datetime | None = None) -> dict[AgentState, int]:
+    """One agent's seconds per state over `days` in this clinic (the agent's page), by the same rule."""
+    totals = _seconds(tenant_id, [user_id], days, at or agent_states.now())
+    return {state: totals.get((user_id, state), 0) for state in COLUMNS}
+
+
 def agent_time_csv(tenant_id: int, days: Days, *, at: datetime | None = None) -> str:
     """Every agent of the clinic with their seconds per state over `days`, as CSV (whole seconds)."""
     at = at or agent_states.now()

@@ -104,11 +104,13 @@ def people_page(
     names_shown: bool = True,
     moment: datetime | None = None,
     page_size: int | None = None,
+    agent_id: int | None = None,
 ) -> PeoplePage:
-    """One page of the per-agent (or per-team) table, sorted and paginated in SQL (`page_size` 0: all rows)."""
+    """One page of the per-agent (or per-team) table, sorted and paginated in SQL (`page_size` 0: all rows);
+    `agent_id` keeps one agent's row (by agent only: the agent's page)."""
     page_size = PAGE_SIZE if page_size is None else page_size
-    if by not in GROUPINGS or sort not in SORTS or page < 1:
-        raise ValueError((by, sort, page))
+    if by not in GROUPINGS or sort not in SORTS or page < 1 or (agent_id is not None and by != "agent"):
+        raise ValueError((by, sort, page, agent_id))
     moment = moment or datetime.now(UTC)
     # Who answered each contact first: its one first-response event (hotline.record_first_response
     # appends it once). A first response comes after the offer, so events from a day before the period
@@ -148,6 +150,9 @@ def people_page(
             ContactEvent.actor_id.is_not(None),
         )
     )
+    if agent_id is not None:
+        facts = facts.where(answered_by.c.actor_id == agent_id)
+        transfers = transfers.where(ContactEvent.actor_id == agent_id)
     if by == "team":
         facts = facts.join(TeamMember, TeamMember.user_id == answered_by.c.actor_id)
         transfers = transfers.join(TeamMember, TeamMember.user_id == ContactEvent.actor_id)

@@ -28,9 +28,10 @@ from app.auth.models import TenantRole
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, choices, domain_errors, page_status
+from app.hotline import agent_state_time
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, _l, format_age
 from app.jobs import jobs_deferred
-from app.reports import contact_export, people, schedule, services
+from app.reports import agent_page, contact_export, people, schedule, services
 from app.reports.forms import AgentNamesForm, ContactExportForm, ReportScheduleForm
 from app.reports.models import ExportStatus, ReportFrequency, ReportRunStatus
 from app.reports.pdf import report_pdf
@@ -240,6 +241,22 @@ def people_figures_csv():
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@bp.get("/sla/agents/<int:agent_id>")
+@permits(TenantRole.MANAGER, TenantRole.SUPERVISOR, TenantRole.CLINIC_ADMIN, TenantRole.AGENT)
+def agent_figures(agent_id: int):
+    """One agent's page (app/reports/agent_page.py): theirs, their supervisors' and managers'; 404 to others."""
+    agent = agent_page.clinic_agent(agent_id, g.tenant.id)
+    if agent is None or not agent_page.may_read(current_user, agent, g.tenant):
+        abort(404)
+    context = {"agent": agent, "args": request.args, "quick_periods": QUICK_PERIODS, "period_args": _period_args()}
+    try:
+        period = _period()
+    except DomainError as error:
+        return render_template("reports/agent.html", page=None, error=str(error.message), **context), 400
+    page = agent_page.agent_page(agent, period, g.tenant.id)
+    return render_template("reports/agent.html", page=page, error=None, states=agent_state_time.COLUMNS, **context)
 
 
 @bp.post("/sla/people/names")

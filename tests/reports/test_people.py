@@ -3,7 +3,7 @@
 import csv
 import io
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from html import unescape
@@ -12,13 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
-from app.auth.models import TenantRole
 from app.extensions import db
-from app.hotline import services as hotline
-from app.hotline.models import Contact, ContactStatus, Team, TeamMember
+from app.hotline.models import Contact
 from app.i18n import format_duration
 from app.reports import people
-from app.sla.models import ServiceLevelConvention, SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
 
@@ -33,53 +30,6 @@ def _rows(body: str) -> list[list[str]]:
         [unescape(" ".join(re.sub(r"<[^>]+>", " ", cell).split())) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
     ]
-
-
-@pytest.fixture
-def worked(app, two_tenants, create_queue, create_user):
-    """Clinic A over the last hours: Ada answers three calls (5, 15 and 90 s; two resolved after 10 and 20 min),
-    Zoe answers one and transfers it. Both are in team "Früh". Clinic B's agent answers one of its own."""
-    a, b = two_tenants.a, two_tenants.b
-    zoe = create_user("zoe@example.test", name="Zoe Zander", memberships=((a.id, TenantRole.AGENT),))
-    phone, other = create_queue(a.id, "Phone EN", target_seconds=60), create_queue(a.id, "Phone DE", language="de")
-    b_line = create_queue(b.id, "B line")
-    start = datetime.now(UTC) - timedelta(hours=3)
-    with app.app_context():
-        with tenant_context(a.id):
-            db.session.add(
-                SlaPolicy(
-                    name="Contract 80/20",
-                    position=1,
-                    queue_id=phone,
-                    service_level_percent=80,
-                    answer_within_seconds=20,
-                    resolution_seconds=900,
-                    convention=ServiceLevelConvention.ANSWERED_OF_OFFERED,
-                )
-            )
-            team = Team(name="Früh", languages=["en"], covers_from=time(0), covers_until=time(23, 59))
-            db.session.add(team)
-            db.session.flush()
-            db.session.add_all([TeamMember(team_id=team.id, user_id=a.agent), TeamMember(team_id=team.id, user_id=zoe)])
-            for number, (wait, handle) in enumerate([(5, 600), (15, 1200), (90, None)]):
-                contact, _ = hotline.offer_contact(
-                    queue_id=phone, patient_ref=f"PA{number}", offered_at=start + timedelta(minutes=number)
-                )
-                hotline.record_first_response(contact, a.agent, at=contact.offered_at + timedelta(seconds=wait))
-                if handle is not None:
-                    contact.status = ContactStatus.RESOLVED
-                    contact.resolved_at = contact.first_response_at + timedelta(seconds=handle)
-            moved, _ = hotline.offer_contact(queue_id=phone, patient_ref="PZ", offered_at=start + timedelta(minutes=9))
-            hotline.record_first_response(moved, zoe, at=moved.offered_at + timedelta(seconds=10))
-            moved.status, moved.assigned_to_id = ContactStatus.ASSIGNED, zoe
-            hotline.transfer_contact(moved, zoe, queue_id=other)
-            db.session.commit()
-        with tenant_context(b.id):
-            contact, _ = hotline.offer_contact(queue_id=b_line, patient_ref="PB", offered_at=start)
-            hotline.record_first_response(contact, b.agent, at=start + timedelta(seconds=3))
-            db.session.commit()
-    two_tenants.a.zoe = zoe
-    return two_tenants
 
 
 def test_managers_see_each_agent_with_figures_equal_to_the_raw_rows(app, login_as, worked):
