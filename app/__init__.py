@@ -194,7 +194,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.mailroom.views import bp as mail_settings_bp
     from app.mailroom.webhook import bp as mail_webhook_bp
     from app.reports.views import bp as reports_bp
-    from app.reports.views import portfolio_bp
+    from app.reports.views import my_figures_bp, portfolio_bp
     from app.reports.wallboard_views import bp as wallboard_bp
     from app.reports.wallboard_views import clinic_bp as wallboard_clinic_bp
     from app.routing.views import bp as routing_bp
@@ -228,6 +228,7 @@ def _register_blueprints(app: Flask) -> None:
         answers_bp,
         console_answers_bp,
         reports_bp,
+        my_figures_bp,
         portfolio_bp,
         wallboard_bp,
         wallboard_clinic_bp,

@@ -17,7 +17,9 @@ from app.hotline import agent_state_time
 from app.hotline.models import AgentState
 from app.reports import people
 from app.reports.people import PersonRow
-from app.reports.services import Period
+from app.reports.services import Period, parse_period
+from app.tenancy import tenant_context
+from app.tenants.models import Tenant
 
 # A period of up to this many weeks is shown week by week; a longer one month by month.
 MAX_WEEKS = 16
@@ -89,3 +91,27 @@ def agent_page(agent: User, period: Period, tenant_id: int, *, moment: datetime 
         trend=[TrendPoint(bucket, _row(agent.id, bucket, moment)) for bucket in buckets],
         by_month=by_month,
     )
+
+
+@dataclass(frozen=True)
+class ClinicFigures:
+    tenant: Tenant
+    period: Period
+    row: PersonRow | None
+
+
+def across_clinics(user: User, kind: str = "month") -> list[ClinicFigures]:
+    """The agent's own figures in every clinic they serve as an agent, each read in that clinic's tenant context
+    and its time zone (this month by default): the one view that spans clinics, and only the person's own rows."""
+    clinics = db.session.scalars(
+        select(Tenant)
+        .join(Membership, Membership.tenant_id == Tenant.id)
+        .where(Membership.user_id == user.id, Membership.role == TenantRole.AGENT)
+        .order_by(Tenant.name)
+    ).all()
+    figures = []
+    for tenant in clinics:
+        with tenant_context(tenant.id):
+            period = parse_period(kind, None, None, tenant.time_zone)
+            figures.append(ClinicFigures(tenant, period, _row(user.id, period, None)))
+    return figures

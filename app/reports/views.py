@@ -23,7 +23,7 @@ from flask_babel import format_currency, format_date, format_decimal
 from flask_login import current_user
 
 from app import audit, xlsx_export
-from app.auth.access import CONSOLE, default_rule, has_role, permits
+from app.auth.access import CONSOLE, SIGNED_IN, default_rule, has_role, permits
 from app.auth.models import TenantRole
 from app.errors import DomainError
 from app.extensions import db
@@ -529,6 +529,19 @@ def schedule_settings():
         saved_addresses=current.addresses if current is not None else [],
     )
     return page, 400 if form.errors else 200
+
+
+my_figures_bp = default_rule(Blueprint("my_figures", __name__), SIGNED_IN)
+
+
+@my_figures_bp.get("/me/figures")
+def my_figures():
+    """The agent's own figures in each clinic they serve, side by side, for a quick period."""
+    kind = request.args.get("period", "month")
+    if kind not in dict(QUICK_PERIODS):
+        abort(400)
+    clinics = agent_page.across_clinics(current_user, kind)
+    return render_template("reports/my_figures.html", clinics=clinics, kind=kind, quick_periods=QUICK_PERIODS)
 
 
 portfolio_bp = default_rule(Blueprint("portfolio", __name__, url_prefix="/console/portfolio"), CONSOLE)

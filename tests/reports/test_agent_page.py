@@ -8,6 +8,7 @@ import pytest
 
 from app.auth.models import TenantRole
 from app.extensions import db
+from app.hotline import services as hotline
 from app.hotline.models import AgentState, AgentStatePeriod
 from app.reports.agent_page import trend_periods
 from app.reports.services import Period
@@ -171,3 +172,35 @@ def test_a_long_period_is_shown_month_by_month_across_a_new_year():
         ("2027-03-01", "2027-03-31"),
         ("2027-04-01", "2027-04-02"),
     ]
+
+
+def test_an_agent_of_two_clinics_sees_their_own_figures_in_each(app, login_as, worked, create_user, create_queue):
+    a, b = worked.a, worked.b
+    both = create_user(
+        "both@example.test", name="Bo Both", memberships=((a.id, TenantRole.AGENT), (b.id, TenantRole.AGENT))
+    )
+    start = datetime.now(UTC) - timedelta(hours=2)
+    for tenant, answered in ((a, 1), (b, 2)):
+        queue = create_queue(tenant.id, f"Line {tenant.slug}")
+        with app.app_context(), tenant_context(tenant.id):
+            for number in range(answered):
+                contact, _ = hotline.offer_contact(
+                    queue_id=queue, patient_ref=f"PX{number}", offered_at=start + timedelta(minutes=number)
+                )
+                hotline.record_first_response(contact, both, at=contact.offered_at + timedelta(seconds=30))
+            db.session.commit()
+    page = login_as(both).get("/me/figures?period=last_7_days", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    rows = _table_rows(page.get_data(as_text=True), "my-clinics")
+    handled = {row[0]: row[1] for row in rows}
+    assert handled == {"Clinic A": "1", "Clinic B": "2"}
+    assert f"/t/{b.slug}/sla/agents/{both}" in page.get_data(as_text=True)
+    # Agent-a serves clinic A only: clinic B is not on their page, nor the other agents' contacts.
+    only_a = _table_rows(login_as(a.agent).get("/me/figures?period=last_7_days").get_data(as_text=True), "my-clinics")
+    assert only_a == [["Clinic A", "3", "15 min", only_a[0][3], "33.33 %", "0"]]
+
+
+def test_my_figures_for_someone_who_is_no_agent_and_a_bad_period(login_as, worked):
+    manager = login_as(worked.a.manager)
+    assert "You serve no clinic as an agent." in manager.get("/me/figures").get_data(as_text=True)
+    assert manager.get("/me/figures?period=decade").status_code == 400
