@@ -23,9 +23,11 @@ from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
 from app.reports.models import ContactExport
+from app.sla import statements
 from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStatement
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
+from app.tenants.models import Tenant
 
 CLINIC_PREFIX = "/t/<tenant_slug>/"
 ROLES = ["manager", "clinic_admin", "agent", "supervisor"]
@@ -145,11 +147,12 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         )
         db.session.add(contract)
         db.session.flush()
+        # Real figures: tests/browser/test_every_page.py shows this statement to clinic B's own people.
+        figures = statements.compute_figures(
+            db.session.get(Tenant, b.id), contract, date(2026, 1, 1), datetime(2026, 2, 2, tzinfo=UTC)
+        )
         statement = SlaStatement(
-            month=date(2026, 1, 1),
-            contract_id=contract.id,
-            figures={"month": "2026-01", "metrics": []},
-            credit_amount=Decimal(0),
+            month=date(2026, 1, 1), contract_id=contract.id, figures=figures, credit_amount=Decimal(0)
         )
         db.session.add(statement)
         db.session.flush()
