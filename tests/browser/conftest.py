@@ -127,7 +127,14 @@ class Ui:
         self.page.wait_for_url(lambda url: "/login" not in url)
         self.choose_language(self.language)
 
+    def open_menu(self) -> None:
+        """On a phone the header's menus fold behind "Menu" (js/menu.js): open them, as a person would."""
+        toggle = self.page.locator("header .menu-toggle")
+        if toggle.is_visible() and toggle.get_attribute("aria-expanded") == "false":
+            toggle.click()
+
     def choose_language(self, code: str) -> None:
+        self.open_menu()
         switcher = self.page.locator("header form:has(select[name=locale])")
         switcher.locator("select[name=locale]").select_option(code)
         switcher.locator("button[type=submit]").click()
