@@ -321,12 +321,12 @@ PERIODIC_JOBS = (
     PeriodicJob("billing.schedule_billing_sync", interval=3600),
     # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
     PeriodicJob("reports.schedule_report_emails", interval=3600),
-    # Mondays at 04:00 UTC: each clinic's QA sample of the week before (app/quality/sampling.py).
-    PeriodicJob("quality.schedule_weekly_sample", cron="0 4 * * 1"),
     # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
     PeriodicJob("compliance.schedule_retention", cron="30 2 * * *"),
     # Every 5 seconds: after-contact work that has run out, and idle agents (app/hotline/agent_state_transitions.py).
     PeriodicJob("hotline.expire_agent_states", interval=5),
+    # Mondays at 04:00 UTC: each active clinic's QA sample of the week before (app/quality/sampling.py).
+    PeriodicJob("quality.schedule_weekly_sample", cron="0 4 * * 1"),
 )
 
 
