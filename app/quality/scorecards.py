@@ -23,6 +23,8 @@ MAX_QUESTIONS = 60
 MAX_WEIGHT = 100
 MAX_TEXT = 300
 MAX_SECTION = 120
+# Ids are PostgreSQL integers: a larger number names no row (asked for, it would be a database error).
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,14 @@ def scorecards(*, active_only: bool = False) -> list[Scorecard]:
 
 
 def get_scorecard(scorecard_id: int) -> Scorecard:
-    found = db.session.get(Scorecard, scorecard_id)
+    found = db.session.get(Scorecard, scorecard_id) if 0 < scorecard_id <= MAX_ID else None
     if found is None:
         raise NotFound(_l("This scorecard does not exist."))
     return found
 
 
 def current_version(scorecard_id: int) -> ScorecardVersion:
+    get_scorecard(scorecard_id)
     version = db.session.scalar(
         select(ScorecardVersion)
         .where(ScorecardVersion.scorecard_id == scorecard_id)
@@ -60,7 +63,7 @@ def current_version(scorecard_id: int) -> ScorecardVersion:
 
 
 def get_version(version_id: int) -> ScorecardVersion:
-    found = db.session.get(ScorecardVersion, version_id)
+    found = db.session.get(ScorecardVersion, version_id) if 0 < version_id <= MAX_ID else None
     if found is None:
         raise NotFound(_l("This scorecard does not exist."))
     return found

@@ -132,8 +132,9 @@ def _review_page(contact_id: int, form: ReviewForm, answers: dict, status: int =
 @REVIEWERS
 def review_form(contact_id: int):
     form = ReviewForm(formdata=None)
-    if request.args.get("scorecard", "").isdigit():
-        form.scorecard.data = int(request.args["scorecard"])
+    chosen = request.args.get("scorecard", "")
+    if chosen.isdigit() and int(chosen) <= scorecards.MAX_ID:
+        form.scorecard.data = int(chosen)
     return _review_page(contact_id, form, {})
 
 

@@ -378,3 +378,26 @@ def test_a_reviewer_of_clinic_a_cannot_review_or_read_clinic_bs(
     assert len(_reviews(app, a.id)) == 0 and len(_reviews(app, b.id)) == 1
     with app.app_context(), tenant_context(a.id):
         assert reviews.recent_reviews() == []
+
+
+def test_out_of_range_ids_and_control_characters_are_refused_without_a_5xx(app, two_tenants, reviewed_world, login_as):
+    a = two_tenants.a
+    supervisor = login_as(a.supervisor)
+    contact = reviewed_world["contact"]
+    for scorecard in ("99999999999999999999999", "2147483648", "-1"):
+        answer = supervisor.post(_review_url(a.slug, contact), {"scorecard": scorecard, **ALL_MET})
+        assert answer.status_code == 404, scorecard
+    answer = _submit(supervisor, a.slug, contact, reviewed_world["scorecard"], comment="Bell \x07 here")
+    assert answer.status_code == 400
+    assert supervisor.get(f"{_review_url(a.slug, contact)}?scorecard=99999999999999999999").status_code == 200
+    manager = login_as(a.manager)
+    assert (
+        manager.post(f"/t/{a.slug}/quality/scorecards/new", {"name": "X", "weighted": "S | Q\x00 | 1"}).status_code
+        == 400
+    )
+    assert (
+        manager.post(f"/t/{a.slug}/quality/sample", {"week_start": "99999-01-01", "per_agent": "5"}).status_code == 400
+    )
+    agent = login_as(a.agent)
+    assert agent.get(f"/t/{a.slug}/quality/mine/99999999999").status_code == 404
+    assert _reviews(app, a.id) == []
