@@ -121,6 +121,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.mailroom.models  # noqa: F401
     import app.outbox  # noqa: F401
     import app.patients.models  # noqa: F401
+    import app.quality.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.routing.models  # noqa: F401
     import app.sla.contract_models  # noqa: F401
@@ -139,6 +140,7 @@ def _register_jobs() -> None:
     import app.compliance.retention.jobs  # noqa: F401
     import app.hotline.agent_state_jobs  # noqa: F401
     import app.mailroom.outbound  # noqa: F401
+    import app.quality.jobs  # noqa: F401
     import app.reports.jobs  # noqa: F401
     import app.routing.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
@@ -193,6 +195,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.knowledge.views import bp as knowledge_bp
     from app.mailroom.views import bp as mail_settings_bp
     from app.mailroom.webhook import bp as mail_webhook_bp
+    from app.quality.views import bp as quality_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import my_figures_bp, portfolio_bp
     from app.reports.wallboard_views import bp as wallboard_bp
@@ -229,6 +232,7 @@ def _register_blueprints(app: Flask) -> None:
         console_answers_bp,
         reports_bp,
         my_figures_bp,
+        quality_bp,
         portfolio_bp,
         wallboard_bp,
         wallboard_clinic_bp,

@@ -31,8 +31,11 @@ from app.demo import (
 from app.embedded import lifeline
 from app.embedded.postgres import embedded_postgres
 from app.embedded.redis import embedded_redis, ensure_redis_url
+from app.errors import DomainError
 from app.extensions import db
 from app.mailroom.gateway import GatewaySettings, serve
+from app.models import utcnow
+from app.quality import sampling
 from app.sla.statements import close_due_statements
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant, TenantStatus
@@ -46,6 +49,7 @@ def register_commands(app) -> None:
     app.cli.add_command(translate)
     app.cli.add_command(billing)
     app.cli.add_command(sla)
+    app.cli.add_command(quality)
     app.cli.add_command(mail_gateway_command)
     app.cli.add_command(chat_demo_site_command)
 
@@ -270,3 +274,34 @@ def sla_close_statements(slug: str | None):
         with tenant_context(tenant_id):
             written = close_due_statements(tenant_id)
         click.echo(f"{tenant_slug}: {len(written)} statement(s) written")
+
+
+@click.group(cls=AppGroup)
+def quality():
+    """QA reviews: the weekly sample of contacts to review."""
+
+
+@quality.command("sample")
+@click.option(
+    "--tenant", "slug", default=None, help="Only this clinic (its slug); default every clinic past its draft."
+)
+@click.option(
+    "--week", "week", default=None, type=click.DateTime(["%Y-%m-%d"]), help="A day of the week; default last week."
+)
+@click.option("--per-agent", default=sampling.DEFAULT_PER_AGENT, show_default=True, type=int)
+@click.option("--seed", default=None, help="The random seed; default the clinic and the week (the weekly job's).")
+def quality_sample(slug: str | None, week, per_agent: int, seed: str | None):
+    """Draw a week's review sample now (the same service as the weekly job and the manager's button)."""
+    for tenant_id, tenant_slug in _clinics_to_run(slug):
+        with tenant_context(tenant_id):
+            time_zone = db.session.get(Tenant, tenant_id).time_zone
+            week_start = week.date() if week else sampling.last_week_start(utcnow(), time_zone)
+            try:
+                result = sampling.draw_weekly_sample(week_start=week_start, per_agent=per_agent, seed=seed)
+            except DomainError as error:
+                raise click.ClickException(str(error.message)) from error
+            db.session.commit()
+        click.echo(
+            f"{tenant_slug}: week of {result.week_start}: {len(result.sampled)} sampled, "
+            f"{len(result.complaints)} complaint(s), {result.added} added to the review queue"
+        )

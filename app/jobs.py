@@ -325,6 +325,8 @@ PERIODIC_JOBS = (
     PeriodicJob("compliance.schedule_retention", cron="30 2 * * *"),
     # Every 5 seconds: after-contact work that has run out, and idle agents (app/hotline/agent_state_transitions.py).
     PeriodicJob("hotline.expire_agent_states", interval=5),
+    # Mondays at 04:00 UTC: each active clinic's QA sample of the week before (app/quality/sampling.py).
+    PeriodicJob("quality.schedule_weekly_sample", cron="0 4 * * 1"),
 )
 
 

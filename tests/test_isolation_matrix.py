@@ -22,6 +22,7 @@ from app.knowledge.models import CannedResponse, KnowledgeArticle
 from app.mailroom.models import InboundAddress
 from app.models import TenantScoped
 from app.patients.models import MessageChannel
+from app.quality.models import Review, Scorecard, ScorecardVersion
 from app.reports.models import ContactExport
 from app.sla import statements
 from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStatement
@@ -55,6 +56,8 @@ FOREIGN_IDS = {
     "plan_id": "plan",
     "policy_id": "policy",
     "queue_id": "queue",
+    "review_id": "review",
+    "scorecard_id": "scorecard",
     "statement_id": "statement",
     "step_id": "step",
     "team_id": "team",
@@ -158,6 +161,26 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         db.session.flush()
         dispute = SlaDispute(statement_id=statement.id, metric="asa", reason="Secret dispute of B")
         db.session.add(dispute)
+        scorecard = Scorecard(name="Scorecard of B")
+        db.session.add(scorecard)
+        db.session.flush()
+        version = ScorecardVersion(
+            scorecard_id=scorecard.id,
+            number=1,
+            questions=[{"key": "q1", "section": "S", "text": "Secret question of B", "weight": 1, "auto_fail": False}],
+        )
+        db.session.add(version)
+        db.session.flush()
+        review = Review(
+            contact_id=ids["contact"],
+            version_id=version.id,
+            reviewer_id=b.supervisor,
+            agent_id=b.agent,
+            answers={"q1": "met"},
+            score=Decimal(100),
+            comment="Secret review of B",
+        )
+        db.session.add(review)
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -176,6 +199,8 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             token=token.id,
             statement=statement.id,
             dispute=dispute.id,
+            scorecard=scorecard.id,
+            review=review.id,
         )
     return ids
 

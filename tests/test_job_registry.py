@@ -30,6 +30,7 @@ from app.jobs import (
     tenant_job,
 )
 from app.outbox import OutboxJob
+from app.quality.jobs import schedule_weekly_sample
 from app.sla.jobs import schedule_breach_watch
 from app.tenancy import tenant_context
 from app.tenants import services as tenant_services
@@ -208,6 +209,7 @@ FAN_OUTS = [
         {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.OFFBOARDED},
     ),
     (schedule_retention, "compliance.run_retention", set(TenantStatus)),
+    (schedule_weekly_sample, "quality.draw_weekly_sample", {TenantStatus.ACTIVE}),
 ]
 
 
@@ -250,4 +252,5 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("reports.schedule_report_emails", "reports", 3600, None),
         ("compliance.schedule_retention", "default", None, "30 2 * * *"),
         ("hotline.expire_agent_states", "default", 5, None),
+        ("quality.schedule_weekly_sample", "default", None, "0 4 * * 1"),
     ]

@@ -37,6 +37,9 @@ ACTIONS = (
     "offboarding.archive_downloaded",
     "invitation.created",
     "invitation.revoked",
+    "quality_sample.drawn",
+    "quality_review.submitted",
+    "quality_review.acknowledged",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).
