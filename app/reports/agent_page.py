@@ -1,5 +1,5 @@
-"""One agent's work in one clinic: the people table's figures for that agent, their time per state, and the
-same figures over time (week by week, or month by month for a long period).
+"""One agent's work in one clinic: the people table's figures for that agent, their QA score, their time per
+state, and the same figures over time (week by week, or month by month for a long period).
 
 Who may read it (`may_read`): the agent themself; the clinic's managers and supervisors for any of its agents;
 clinic admins only where the provider shows agent names to the clinic (`people.names_shown_to_reader`), since
@@ -15,6 +15,7 @@ from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
 from app.hotline import agent_state_time
 from app.hotline.models import AgentState
+from app.quality.figures import AgentQuality, agent_quality
 from app.reports import people
 from app.reports.people import PersonRow
 from app.reports.services import Period, parse_period
@@ -39,6 +40,7 @@ class AgentPage:
     state_seconds: dict[AgentState, int]
     trend: list[TrendPoint]
     by_month: bool
+    quality: AgentQuality  # QA reviews of contacts resolved in the period (app/quality)
 
 
 def clinic_agent(user_id: int, tenant_id: int) -> User | None:
@@ -90,6 +92,7 @@ def agent_page(agent: User, period: Period, tenant_id: int, *, moment: datetime 
         state_seconds=agent_state_time.agent_seconds(tenant_id, agent.id, days, at=moment),
         trend=[TrendPoint(bucket, _row(agent.id, bucket, moment)) for bucket in buckets],
         by_month=by_month,
+        quality=agent_quality(agent.id, period),
     )
 
 

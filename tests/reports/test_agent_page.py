@@ -5,11 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 from html import unescape
 
 import pytest
+from sqlalchemy import select
 
 from app.auth.models import TenantRole
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import AgentState, AgentStatePeriod
+from app.hotline.models import AgentState, AgentStatePeriod, Contact
+from app.quality import reviews, scorecards
 from app.reports.agent_page import trend_periods
 from app.reports.services import Period
 from app.tenancy import tenant_context
@@ -204,3 +206,33 @@ def test_my_figures_for_someone_who_is_no_agent_and_a_bad_period(login_as, worke
     manager = login_as(worked.a.manager)
     assert "You serve no clinic as an agent." in manager.get("/me/figures").get_data(as_text=True)
     assert manager.get("/me/figures?period=decade").status_code == 400
+
+
+def test_the_qa_score_of_the_agent_reviews_in_the_period(app, login_as, worked):
+    """Two reviews of agent-a's resolved contacts: 3 of 4 points (75 %) and an auto-fail (0): average 37.5 %."""
+    a = worked.a
+    with app.app_context(), tenant_context(a.id):
+        card = scorecards.save_scorecard(
+            None, name="Standard", weighted="Greeting | Greets | 1\nHandling | Answers | 3", auto_fail="Safety | ID"
+        )
+        db.session.flush()
+        resolved = db.session.scalars(
+            select(Contact).where(Contact.patient_ref.in_(["PA0", "PA1"])).order_by(Contact.patient_ref)
+        ).all()
+        for contact in resolved:
+            contact.assigned_to_id = a.agent
+        db.session.commit()
+        for contact, answers in zip(
+            resolved,
+            [{"q1": "not_met", "q2": "met", "q3": "met"}, {"q1": "met", "q2": "met", "q3": "not_met"}],
+            strict=True,
+        ):
+            reviews.submit_review(contact.id, reviewer_id=a.supervisor, scorecard_id=card.scorecard.id, answers=answers)
+        db.session.commit()
+    page = login_as(a.agent).get(f"/t/{a.slug}/sla/agents/{a.agent}?{TODAY}", headers={"Accept-Language": "en"})
+    body = page.get_data(as_text=True)
+    assert _figure(body, "quality") == "37.5 %"
+    assert "2 reviews · 1 auto-fail" in body
+    # Zoe has no review: no score, not 0.
+    zoe = login_as(a.manager).get(f"/t/{a.slug}/sla/agents/{a.zoe}?{TODAY}").get_data(as_text=True)
+    assert _figure(zoe, "quality") == "—" and "0 reviews" in zoe
