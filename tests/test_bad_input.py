@@ -217,6 +217,13 @@ def _routes(app):
             yield method, _url(app, rule)
 
 
+def _row(table: str) -> str:
+    # A signed-in request, refused or not, stamps its login session's activity at most once a minute
+    # (app/auth/sessions.py TOUCH_INTERVAL): bookkeeping of the session, not data the request wrote. A sweep
+    # longer than a minute met that stamp on whichever refusal came next.
+    return "(to_jsonb(t) - 'last_seen_at')::text" if table == "login_sessions" else "t::text"
+
+
 def _snapshot(owner_engine) -> dict[str, str]:
     """A digest of every table's rows, read as the owner (no scoping, no RLS), in one statement."""
     with owner_engine.connect() as conn:
@@ -231,7 +238,8 @@ def _snapshot(owner_engine) -> dict[str, str]:
             .all()
         )
         digests = " UNION ALL ".join(  # names from the catalog
-            f"SELECT '{table}', md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"  # noqa: S608
+            f"SELECT '{table}', md5(coalesce(string_agg({_row(table)}, '|' ORDER BY {_row(table)}), '')) "  # noqa: S608
+            f"FROM {table} t"
             for table in tables
         )
         return dict(conn.execute(text(digests)).all())
