@@ -224,7 +224,32 @@ EN = Lexicon(
         "a lot": 0,
     },
     function_words=frozenset(
-        "the and is my i you to it was for have with please of this that are your me be can we on at".split()
+        [
+            "the",
+            "and",
+            "is",
+            "my",
+            "i",
+            "you",
+            "to",
+            "it",
+            "was",
+            "for",
+            "have",
+            "with",
+            "please",
+            "of",
+            "this",
+            "that",
+            "are",
+            "your",
+            "me",
+            "be",
+            "can",
+            "we",
+            "on",
+            "at",
+        ]
     ),
 )
 
@@ -435,7 +460,30 @@ DE = Lexicon(
         "danke für nichts": -2.5,
     },
     function_words=frozenset(
-        "ich und der die das ist nicht mein meine mit sie bitte für ein eine den dem zu auf es wir haben".split()
+        [
+            "ich",
+            "und",
+            "der",
+            "die",
+            "das",
+            "ist",
+            "nicht",
+            "mein",
+            "meine",
+            "mit",
+            "sie",
+            "bitte",
+            "für",
+            "ein",
+            "eine",
+            "den",
+            "dem",
+            "zu",
+            "auf",
+            "es",
+            "wir",
+            "haben",
+        ]
     ),
 )
 
@@ -631,7 +679,31 @@ ES = Lexicon(
         "gracias por nada": -2.5,
     },
     function_words=frozenset(
-        "el la de que y mi es por para con una los las un me se lo al del estoy tengo mis su".split()
+        [
+            "el",
+            "la",
+            "de",
+            "que",
+            "y",
+            "mi",
+            "es",
+            "por",
+            "para",
+            "con",
+            "una",
+            "los",
+            "las",
+            "un",
+            "me",
+            "se",
+            "lo",
+            "al",
+            "del",
+            "estoy",
+            "tengo",
+            "mis",
+            "su",
+        ]
     ),
 )
 
@@ -817,7 +889,33 @@ FR = Lexicon(
         "au top": 2.5,
     },
     function_words=frozenset(
-        "le la les je et est pas mon ma mes vous pour avec une un de du des que qui ne il au ce suis".split()
+        [
+            "le",
+            "la",
+            "les",
+            "je",
+            "et",
+            "est",
+            "pas",
+            "mon",
+            "ma",
+            "mes",
+            "vous",
+            "pour",
+            "avec",
+            "une",
+            "un",
+            "de",
+            "du",
+            "des",
+            "que",
+            "qui",
+            "ne",
+            "il",
+            "au",
+            "ce",
+            "suis",
+        ]
     ),
 )
 
@@ -1026,7 +1124,32 @@ PL = Lexicon(
         "dziękuję za nic": -2.5,
     },
     function_words=frozenset(
-        "i w nie jest się na mój moja z do że to dla proszę mam czy jak mnie o po od już jestem ten".split()
+        [
+            "i",
+            "w",
+            "nie",
+            "jest",
+            "się",
+            "na",
+            "mój",
+            "moja",
+            "z",
+            "do",
+            "że",
+            "to",
+            "dla",
+            "proszę",
+            "mam",
+            "czy",
+            "jak",
+            "mnie",
+            "o",
+            "po",
+            "od",
+            "już",
+            "jestem",
+            "ten",
+        ]
     ),
 )
 
