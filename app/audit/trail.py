@@ -37,6 +37,7 @@ ACTIONS = (
     "offboarding.archive_downloaded",
     "invitation.created",
     "invitation.revoked",
+    "sentiment.alert_raised",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).
