@@ -38,7 +38,8 @@ def raise_for_negative_message(row: MessageSentiment, *, at: datetime | None = N
     """Raise the waiting contact's priority for a strongly negative message; returns whether it alerted."""
     if row.contact_id is None or row.score is None or row.score > current_app.config["SENTIMENT_ALERT_SCORE"]:
         return False
-    contact = db.session.get(Contact, row.contact_id, with_for_update=True)
+    # Locked: a claim or another alert on the same contact waits for this one.
+    contact = db.session.scalar(select(Contact).where(Contact.id == row.contact_id).with_for_update(of=Contact))
     if contact is None or contact.status != ContactStatus.WAITING:
         return False
     at = at or utcnow()
