@@ -9,8 +9,13 @@ Baselines: `majority` always answers the most frequent label of the dev split (t
 shows what chance looks like: macro-F1 ≈ 0.17); `keywords` counts a handful of obvious words per language
 ("thanks", "great" against "bad", "rude"…) with no negation, phrases or weights, the naive method a lexicon
 must beat. Throughput is measured pinned to one CPU, the analyzer reading every message of every language in
-turn for `--seconds`; no database, no worker: the analyzer's own cost (the job around it is measured apart
-in docs/benchmarks.md).
+turn for `--seconds`; no database, no worker: the analyzer's own cost.
+
+With `--jobs N` it also measures the label job itself on a throwaway database (BENCH_DATABASE_ADMIN_URL, default
+postgresql://postgres@127.0.0.1:5432/test): N messages of the evaluation set asked for with `request_label`
+(committed), then the job function `sentiment.label_message` called N times in this process as the worker calls
+it (`@tenant_job`: tenant context, row lock, analyzer, update, signal, commit), RQ's own cost per job left out
+(see bench/dispatch.py for it).
 """
 
 import argparse
@@ -77,6 +82,7 @@ def messages_per_second(method: Callable[[str, str], object], seconds: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--jobs", type=int, default=0, help="also time N label jobs on a throwaway database")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -97,6 +103,52 @@ def main() -> None:
     print("messages/s on one core:")
     print(f"  lexicon   {messages_per_second(analyze, args.seconds):>10,.0f}")
     print(f"  keywords  {messages_per_second(keyword_label, args.seconds):>10,.0f}")
+    if args.jobs:
+        wall, cpu = jobs_per_second(args.jobs)
+        print(f"  label job {wall:>10,.0f}  per wall second (in-process, PostgreSQL on this machine)")
+        print(f"  label job {cpu:>10,.0f}  per CPU second of the job's process (PostgreSQL's own CPU not counted)")
+
+
+def jobs_per_second(count: int) -> tuple[float, float]:
+    from sqlalchemy import create_engine, text
+
+    from bench import DEFAULT_ADMIN_URL, migrated_app
+    from tests.infra.postgres import test_database
+
+    admin = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
+    messages = [(text_, lang) for lang in LANGUAGES for _, _, text_ in load(lang)]
+    with test_database(admin) as (owner_url, app_url, _console_url):
+        app = migrated_app(owner_url, app_url)
+        owner = create_engine(owner_url)
+        with owner.begin() as conn:
+            tenant = conn.execute(
+                text(
+                    "INSERT INTO tenants (slug, name, time_zone, country_code, default_locale, supported_locales,"
+                    " status) VALUES ('bench', 'Bench', 'Europe/Berlin', 'DE', 'en', '[\"en\"]', 'active')"
+                    " RETURNING id"
+                )
+            ).scalar_one()
+        owner.dispose()
+        from app.extensions import db
+        from app.jobs import registered_job
+        from app.sentiment import services
+        from app.tenancy import tenant_context
+
+        job = registered_job("sentiment.label_message").function
+        with app.app_context():
+            with tenant_context(tenant):
+                ids = []
+                for number in range(count):
+                    text_, lang = messages[number % len(messages)]
+                    ids.append(services.request_label("chat", number + 1, text_, lang).id)
+                db.session.commit()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for sentiment_id in ids:
+                job(tenant, sentiment_id)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            db.session.remove()
+            db.engine.dispose()
+    return count / elapsed, count / cpu
 
 
 if __name__ == "__main__":
