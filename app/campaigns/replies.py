@@ -127,7 +127,7 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
     if patient is None:
         return ""
     reply = parse_reply(body)
-    if reply is None or len(body.split()) > 1:
+    if reply is None or len((body or "").split()) > 1:
         # More than a keyword: words the patient chose, whose mood the worker reads (app/sentiment).
         sentiment.request_label(MessageSource.SMS, None, body, patient.language, at=moment)
     with force_locale(patient.language):
