@@ -5,6 +5,7 @@ import pytest
 
 from app.sentiment.analyzer import NEGATIVE, NEUTRAL, POSITIVE, UNKNOWN_LANGUAGE, analyze
 from bench.sentiment import LANGUAGES, evaluate, load, macro_f1
+from bench.sentiment_corpus import compose
 
 FIXED = [
     ("en", "Thank you so much, the nurse was wonderful!", POSITIVE),
@@ -117,3 +118,9 @@ def test_macro_f1_is_the_mean_of_the_three_labels_f1():
     # negative: P=1 R=.5 F=2/3; neutral: P=.5 R=1 F=2/3; positive: F=1.
     assert macro_f1(gold, [NEGATIVE, NEUTRAL, NEUTRAL, POSITIVE]) == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
     assert macro_f1(gold, [NEUTRAL] * 4) == pytest.approx((0 + 2 / 5 + 0) / 3)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_shipped_files_are_what_the_corpus_script_writes(language):
+    """The TSV files are not edited by hand: bench/sentiment_corpus.py writes them, dev and test apart."""
+    assert load(language) == compose(language)
