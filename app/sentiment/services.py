@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from blinker import Namespace
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.jobs import enqueue_after_commit
@@ -87,6 +87,35 @@ def label_message(sentiment_id: int, *, at: datetime | None = None) -> MessageSe
     )
     message_labelled.send(row)
     return row
+
+
+def attach_to_contact(
+    source: MessageSource | str, source_ids: list[int], *, contact_id: int, queue_id: int | None
+) -> int:
+    """Give messages asked for before their contact existed that contact and queue; returns how many moved.
+
+    Rule: a chat's messages to the assistant come before the handover creates its contact; once it exists
+    they are the contact's, and those already labelled are announced again (`message_labelled`) so that the
+    alert judges them on the waiting contact. Those not labelled yet are judged when the worker labels them.
+    """
+    if not source_ids:
+        return 0
+    rows = db.session.scalars(
+        select(MessageSentiment)
+        .where(
+            MessageSentiment.source == MessageSource(source).value,
+            MessageSentiment.source_id.in_(source_ids),
+            or_(MessageSentiment.contact_id.is_(None), MessageSentiment.contact_id != contact_id),
+        )
+        .order_by(MessageSentiment.id)
+    ).all()
+    for row in rows:
+        row.contact_id, row.queue_id = contact_id, queue_id
+    db.session.flush()
+    for row in rows:
+        if row.labelled_at is not None:
+            message_labelled.send(row)
+    return len(rows)
 
 
 def mark_alerted(row: MessageSentiment, at: datetime) -> None:

@@ -8,7 +8,7 @@ from app.extensions import db, redis_connection
 from app.jobs import get_queue
 from app.sentiment.models import MessageSentiment
 from app.tenancy import tenant_context
-from tests.chat.conftest import chat_world, visitor  # noqa: F401 (fixtures)
+from tests.chat.conftest import agents_present, chat_world, visitor  # noqa: F401 (fixtures)
 from tests.infra.burst_worker import BurstWorker
 from tests.mailroom.conftest import _fresh_address_cache, mail_world  # noqa: F401 (fixtures)
 

@@ -92,3 +92,21 @@ def test_no_message_text_reaches_the_logs(app, mail_world, gateway, caplog):
     with app.app_context(), tenant_context(mail_world.a.id):
         # The text is kept once, in the mail itself, not in the label.
         assert db.session.scalar(select(MessageSentiment.pending_text)) is None
+
+
+def test_chat_messages_before_the_handover_become_the_contacts_and_can_alert(app, visitor, agents_present):
+    world = agents_present
+    patient = visitor("a")
+    assert patient.start().status_code == 201
+    assert patient.say("This bot is useless and nobody answers, this is unacceptable!").status_code == 201
+    run_worker(app)
+    [row] = sentiments_of(app, world.a.id)
+    assert (row.label, row.contact_id, row.alerted_at) == ("negative", None, None)
+
+    assert patient.post("/handover").status_code == 200
+
+    [row] = sentiments_of(app, world.a.id)
+    with app.app_context(), tenant_context(world.a.id):
+        contact = db.session.scalar(select(Contact))
+        assert (contact.id, contact.priority) == (row.contact_id, 4)  # the chat queue's 3, raised by one
+    assert row.alerted_at is not None and row.queue_id == contact.queue_id
