@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.cli import register_commands
     from app.errors import register_error_handlers
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
+    from app.hotline.sentiment_alerts import listen_to_sentiment
     from app.input_rules import install_input_rules
     from app.mailroom.addresses import listen_to_hotline as mailroom_listen_to_hotline
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
@@ -54,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     mailroom_listen_to_hotline()
     listen_to_contacts_and_logins(app)
     routing_listen_to_hotline()
+    listen_to_sentiment()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -124,6 +126,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.quality.models  # noqa: F401
     import app.reports.models  # noqa: F401
     import app.routing.models  # noqa: F401
+    import app.sentiment.models  # noqa: F401
     import app.sla.contract_models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
@@ -143,6 +146,7 @@ def _register_jobs() -> None:
     import app.quality.jobs  # noqa: F401
     import app.reports.jobs  # noqa: F401
     import app.routing.jobs  # noqa: F401
+    import app.sentiment.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401
     from app.jobs import find_clinics_with

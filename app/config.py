@@ -157,6 +157,9 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         # An SLA statement left undisputed this many days after its month close is final (app/sla/statements.py).
         "SLA_STATEMENT_FINAL_AFTER_DAYS": int(os.environ.get("SLA_STATEMENT_FINAL_AFTER_DAYS", "14")),
+        # A patient message scoring at or below this (−1…1) on a waiting contact raises its priority and flags it
+        # for the supervisor (app/hotline/sentiment_alerts.py, docs/sentiment.md).
+        "SENTIMENT_ALERT_SCORE": float(os.environ.get("SENTIMENT_ALERT_SCORE", "-0.6")),
     }
     config.update(overrides)
     return config

@@ -40,6 +40,7 @@ ACTIONS = (
     "quality_sample.drawn",
     "quality_review.submitted",
     "quality_review.acknowledged",
+    "sentiment.alert_raised",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).

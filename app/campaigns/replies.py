@@ -20,6 +20,8 @@ from app.hotline import services as hotline
 from app.hotline.models import Channel, Queue
 from app.i18n import _, _l, force_locale
 from app.patients.models import Appointment, AppointmentStatus, Patient
+from app.sentiment import services as sentiment
+from app.sentiment.models import MessageSource
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,9 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
     if patient is None:
         return ""
     reply = parse_reply(body)
+    if reply is None or len((body or "").split()) > 1:
+        # More than a keyword: words the patient chose, whose mood the worker reads (app/sentiment).
+        sentiment.request_label(MessageSource.SMS, None, body, patient.language, at=moment)
     with force_locale(patient.language):
         if reply == Reply.OPTED_OUT:
             opt_out(patient, moment=moment)

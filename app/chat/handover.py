@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app import push
 from app.chat.availability import NOBODY, Unavailable, chat_queue_for, unavailable_reason
 from app.chat.messages import HANDED_OVER, add_message, announce
-from app.chat.models import ChatAuthor, ChatSession, ChatState, EndReason
+from app.chat.models import ChatAuthor, ChatMessage, ChatSession, ChatState, EndReason
 from app.chat.sessions import ChatEnded, clean_body, clean_email, clean_phone
 from app.chat.widgets import current_widget
 from app.errors import Conflict, DomainError
@@ -29,6 +29,8 @@ from app.extensions import db
 from app.hotline.models import Channel, Queue
 from app.hotline.services import abandon_contact, get_contact, offer_contact
 from app.i18n import _l
+from app.sentiment import services as sentiment
+from app.sentiment.models import MessageSource
 
 
 def now() -> datetime:
@@ -69,10 +71,21 @@ def hand_over(session: ChatSession) -> ChatSession:
     session.queue_id = queue.id
     session.contact_id = contact.id
     session.handed_over_at = moment
+    _attach_sentiments(session)
     add_message(session, ChatAuthor.SYSTEM, HANDED_OVER)
     announce(session, patient="state")
     push.publish_after_commit(db.session, push.clinic_channel(session.tenant_id), {"kind": "queue", "id": queue.id})
     return session
+
+
+def _attach_sentiments(session: ChatSession) -> None:
+    """The patient's messages so far are the new contact's: their sentiment too (and its alert, app/sentiment)."""
+    visitor_messages = db.session.scalars(
+        select(ChatMessage.id).where(ChatMessage.session_id == session.id, ChatMessage.author == ChatAuthor.VISITOR)
+    ).all()
+    sentiment.attach_to_contact(
+        MessageSource.CHAT, list(visitor_messages), contact_id=session.contact_id, queue_id=session.queue_id
+    )
 
 
 def _message_queue(channel: Channel, language: str, topic) -> Queue | None:
@@ -128,6 +141,7 @@ def leave_message(session: ChatSession, *, body, email=None, phone=None) -> Chat
     )
     session.contact_id = contact.id
     session.queue_id = queue.id
+    _attach_sentiments(session)
     session.state = ChatState.ENDED
     session.ended_at = moment
     session.end_reason = EndReason.LEFT_MESSAGE.value

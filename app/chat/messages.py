@@ -13,6 +13,8 @@ from sqlalchemy import select
 from app import push
 from app.chat.models import ChatAuthor, ChatMessage, ChatSession
 from app.extensions import db
+from app.sentiment import services as sentiment
+from app.sentiment.models import MessageSource
 
 # Codes of system messages (stored in `body`; the patient reads them in words of their language).
 HANDED_OVER = "handed_over"
@@ -50,6 +52,16 @@ def add_message(
     )
     db.session.add(message)
     db.session.flush()
+    if author == ChatAuthor.VISITOR:
+        sentiment.request_label(
+            MessageSource.CHAT,
+            message.id,
+            body,
+            session.language,
+            contact_id=session.contact_id,
+            queue_id=session.queue_id,
+            at=message.created_at,
+        )
     announce(session, patient="message", staff="message")
     return message
 

@@ -41,6 +41,8 @@ from app.mailroom.parsing import ADDR_SPEC, ParsedMail, RefusedAttachment, parse
 from app.mailroom.routing import find_address
 from app.mailroom.tokens import contact_of_token, split_address
 from app.patients.services import pseudonym, reference_for_email
+from app.sentiment import services as sentiment
+from app.sentiment.models import MessageSource
 from app.tenancy import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -277,6 +279,15 @@ def _store_message(contact: Contact, address: InboundAddress, parsed: ParsedMail
             )
         )
     db.session.flush()
+    # The patient's words only (the refusal notes added to the body are ours); labelled by the worker.
+    sentiment.request_label(
+        MessageSource.EMAIL,
+        message.id,
+        "\n".join(p for p in (parsed.subject, parsed.body_text) if p),
+        contact.language,
+        contact_id=contact.id,
+        queue_id=contact.queue_id,
+    )
     return message
 
 
