@@ -11,8 +11,11 @@ from app.patients.models import MessageChannel
 
 class SurveySettingsForm(Form):
     enabled = BooleanField(_l("Ask patients after each resolved contact of this queue"))
-    scale = SelectField(_l("Question"), choices=choices((s.value, s.label) for s in SurveyScale))
-    channel = SelectField(_l("Sent by"), choices=choices((c.value, c.label) for c in MessageChannel))
+    # Unknown choices are refused by the service, in its own words (save_survey_settings).
+    scale = SelectField(_l("Question"), choices=choices((s.value, s.label) for s in SurveyScale), validate_choice=False)
+    channel = SelectField(
+        _l("Sent by"), choices=choices((c.value, c.label) for c in MessageChannel), validate_choice=False
+    )
     delay_minutes = IntegerField(
         _l("Minutes after the resolution"),
         validators=[
@@ -24,7 +27,7 @@ class SurveySettingsForm(Form):
         _l("Share of contacts asked (%)"),
         validators=[
             InputRequired(_l("Give a number.")),
-            NumberRange(min=0, max=100, message=_l("The sampling rate must be 0 to 100 %.")),
+            NumberRange(min=0, max=100, message=_l("The sampling rate must be a percentage from 0 to 100.")),
         ],
     )
     expiry_days = IntegerField(

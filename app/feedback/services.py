@@ -106,7 +106,9 @@ def save_survey_settings(
     delay = _whole_number(
         delay_minutes, 0, MAX_DELAY_MINUTES, "delay_minutes", _l("The delay must be 0 to 10,080 minutes (7 days).")
     )
-    percent = _whole_number(sampling_percent, 0, 100, "sampling_percent", _l("The sampling rate must be 0 to 100 %."))
+    percent = _whole_number(
+        sampling_percent, 0, 100, "sampling_percent", _l("The sampling rate must be a percentage from 0 to 100.")
+    )
     expiry = _whole_number(expiry_days, 1, MAX_EXPIRY_DAYS, "expiry_days", _l("A survey must stay open 1 to 90 days."))
     settings = survey_settings(queue.id)
     if low_score_max in (None, "") or (
@@ -448,7 +450,7 @@ def survey_text(scale: SurveyScale, *, clinic: str, link: str, sms: bool) -> tup
     if sms:
         how = _(
             "Reply with the number, and a comment if you like (for example: %(example)s), or answer here:",
-            example=f"{high - 1} …",
+            example=" ".join((str(high - 1), "…")),
         )
     else:
         how = _("Answer here, with a comment if you like:")
