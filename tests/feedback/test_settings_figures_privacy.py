@@ -296,3 +296,31 @@ def test_a_campaign_survey_asks_on_its_own_scale(app, two_tenants, login_as):
     assert bad.status_code == 400 and "Choose CSAT or NPS." in bad.get_data(as_text=True)
     with app.app_context(), tenant_context(a.id):
         assert [(c.name, c.survey_scale) for c in db.session.scalars(select(Campaign))] == [("NPS after visits", "nps")]
+
+
+def test_the_months_statement_figures_carry_the_feedback_block_only_when_patients_were_asked(
+    app, two_tenants, create_patient, create_contact, survey_queue, resolve
+):
+    from zoneinfo import ZoneInfo
+
+    from app.sla import contracts, statements
+    from app.tenants.services import get_tenant
+    from tests.sla.conftest import contract_terms
+
+    a, b = two_tenants.a, two_tenants.b
+    create_patient(a.id)
+    queue = survey_queue(a.id)
+    _answered(app, a, queue, [5, 2], agent=a.agent, create_contact=create_contact, resolve=resolve)
+    month = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1)
+    for world, expected in ((a, {"answered": 2, "csat_average": "3.5", "sent": 2}), (b, None)):
+        with app.app_context(), tenant_context(world.id):
+            contract = contracts.save_contract(
+                effective_from=month, credit_mode="overall", cap_percent="50", terms=contract_terms(), author_id=None
+            )
+            db.session.flush()
+            computed = statements.compute_figures(get_tenant(world.id), contract, month, datetime.now(UTC))
+            db.session.rollback()
+        if expected is None:
+            assert "feedback" not in computed
+        else:
+            assert {key: computed["feedback"][key] for key in expected} == expected
