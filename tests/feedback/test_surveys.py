@@ -218,6 +218,7 @@ def test_the_link_answers_once_in_the_patients_language(
 ):
     a = two_tenants.a
     message = _sent_survey(app, a, sms, create_patient, survey_queue, resolved_contact, language="de")
+    assert "Wie zufrieden waren Sie mit unserer Hilfe" in message["body"]
     path = link_path(message["body"])
     page = browser.get(path)
     text = page.get_data(as_text=True)
