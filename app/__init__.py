@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
     from app.errors import register_error_handlers
+    from app.feedback.services import listen_to_hotline_and_campaigns as feedback_listen
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
     from app.hotline.sentiment_alerts import listen_to_sentiment
     from app.input_rules import install_input_rules
@@ -56,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     listen_to_contacts_and_logins(app)
     routing_listen_to_hotline()
     listen_to_sentiment()
+    feedback_listen()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -118,6 +120,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.compliance.gdpr.models  # noqa: F401
     import app.compliance.offboarding.models  # noqa: F401
     import app.compliance.retention.models  # noqa: F401
+    import app.feedback.models  # noqa: F401
     import app.hotline.models  # noqa: F401
     import app.knowledge.models  # noqa: F401
     import app.mailroom.models  # noqa: F401
@@ -141,6 +144,7 @@ def _register_jobs() -> None:
     import app.chat.transcript  # noqa: F401
     import app.compliance.offboarding.jobs  # noqa: F401
     import app.compliance.retention.jobs  # noqa: F401
+    import app.feedback.jobs  # noqa: F401
     import app.hotline.agent_state_jobs  # noqa: F401
     import app.mailroom.outbound  # noqa: F401
     import app.quality.jobs  # noqa: F401
@@ -187,6 +191,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.compliance.retention.views import bp as retention_bp
     from app.compliance.views import bp as compliance_bp
     from app.compliance.views import console_bp as console_audit_bp
+    from app.feedback.views import bp as feedback_bp
+    from app.feedback.views import public_bp as feedback_public_bp
     from app.health import bp as health_bp
     from app.home import bp as home_bp
     from app.hotline.agent_state_views import bp as agent_time_bp
@@ -251,6 +257,8 @@ def _register_blueprints(app: Flask) -> None:
         mail_webhook_bp,
         campaigns_bp,
         campaigns_public_bp,
+        feedback_bp,
+        feedback_public_bp,
         chat_settings_bp,
         chat_widget_texts_bp,
         chat_public_bp,

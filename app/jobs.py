@@ -315,6 +315,8 @@ PERIODIC_JOBS = (
     PeriodicJob("outbox.relay_outbox", interval=60),
     # Every minute: plan due campaign messages and send them, per clinic.
     PeriodicJob("campaigns.schedule_outbound", interval=60),
+    # Every minute: send each clinic's due surveys after resolved contacts (app/feedback).
+    PeriodicJob("feedback.schedule_contact_surveys", interval=60),
     # Hourly: each clinic's SLA statements of ended months and their credits (before the billing run's invoice).
     PeriodicJob("sla.schedule_statement_close", interval=3600),
     # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.

@@ -247,6 +247,7 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("routing.schedule_rules", "default", 5, None),
         ("outbox.relay_outbox", "default", 60, None),
         ("campaigns.schedule_outbound", "outbound", 60, None),
+        ("feedback.schedule_contact_surveys", "outbound", 60, None),
         ("sla.schedule_statement_close", "default", 3600, None),
         ("billing.schedule_billing_sync", "billing", 3600, None),
         ("reports.schedule_report_emails", "reports", 3600, None),

@@ -300,8 +300,12 @@ def _templates(step_ids: set[int]) -> dict[tuple[int, str], tuple[str | None, st
     return {(step_id, language): (subject, body) for step_id, language, subject, body in rows}
 
 
-def _skip_reason(row) -> str | None:
-    """Consent and the appointment are checked again at sending time: both can change after planning."""
+def consent_refusal(row) -> str | None:
+    """Why the patient may not be messaged on `row.channel` now (erased, opted out, no consent), else None.
+
+    `row` carries the channel and the patient's `email`, `phone`, `consent_email`, `consent_sms`,
+    `opted_out_at` and `erased_at`: a claimed message's row here, a contact survey's in app/feedback.
+    """
     if row.erased_at is not None:
         return PATIENT_ERASED
     if row.opted_out_at is not None:
@@ -315,6 +319,14 @@ def _skip_reason(row) -> str | None:
         opted_out_at=row.opted_out_at,
     ):
         return NO_CONSENT
+    return None
+
+
+def _skip_reason(row) -> str | None:
+    """Consent and the appointment are checked again at sending time: both can change after planning."""
+    refusal = consent_refusal(row)
+    if refusal:
+        return refusal
     if row.kind == CampaignKind.REMINDER and row.appointment == AppointmentStatus.CANCELLED:
         return APPOINTMENT_CANCELLED
     return None

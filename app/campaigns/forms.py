@@ -53,6 +53,14 @@ UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
 class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[InputRequired(_l("Give the campaign a name."))])
     kind = SelectField(_l("Kind"), choices=choices((k.value, k.label) for k in CampaignKind))
+    survey_scale = SelectField(
+        _l("Survey question (surveys only)"),
+        choices=choices(
+            [("csat", _l("CSAT: how satisfied, 1 to 5")), ("nps", _l("NPS: how likely to recommend us, 0 to 10"))]
+        ),
+        # Left out by older forms and API callers: the service keeps the campaign's scale and refuses unknown ones.
+        validate_choice=False,
+    )
     location = StringField(_l("Only appointments at this location (optional)"))
     practitioner = StringField(_l("Only appointments with this practitioner (optional)"))
 
@@ -109,3 +117,9 @@ class SurveyForm(Form):
         _l("How satisfied are you with your visit?"), choices=choices((str(n), str(n)) for n in range(5, 0, -1))
     )
     comment = TextAreaField(_l("Anything you want to tell us? (optional)"))
+
+    def __init__(self, *args, scale: str = "csat", **kwargs):
+        super().__init__(*args, **kwargs)
+        if scale == "nps":
+            self.score.label.text = _("How likely are you to recommend us to a friend or colleague? (0 to 10)")
+            self.score.choices = choices((str(n), str(n)) for n in range(10, -1, -1))

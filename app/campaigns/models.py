@@ -157,7 +157,10 @@ class OutboundSettings(TenantScoped, TimestampMixin, db.Model):
 class Campaign(TenantScoped, TimestampMixin, db.Model):
     __tablename__ = "campaigns"
     __audit_name__ = "campaign"  # changes are recorded in the audit trail (app/audit)
-    __table_args__ = (UniqueConstraint("tenant_id", "id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint("survey_scale IN ('csat', 'nps')", name="survey_scale_known"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -167,6 +170,8 @@ class Campaign(TenantScoped, TimestampMixin, db.Model):
     )
     # Audience: appointments matching every given filter ({"location": …, "practitioner": …}).
     audience: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    # What a survey asks: "csat" (1–5) or "nps" (0–10); other kinds ignore it (migration 0028).
+    survey_scale: Mapped[str] = mapped_column(String(4), nullable=False, default="csat", server_default="csat")
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -10,20 +10,27 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from blinker import Namespace
 from sqlalchemy import select, update
 
 from app.campaigns.models import Campaign, CampaignKind, MessageStatus, OutboundMessage, Reply, SurveyAnswer
 from app.campaigns.planning import OPTED_OUT
+from app.campaigns.services import SURVEY_SCALES
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline import services as hotline
-from app.hotline.models import Channel, Queue
+from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _, _l, force_locale
 from app.patients.models import Appointment, AppointmentStatus, Patient
 from app.sentiment import services as sentiment
 from app.sentiment.models import MessageSource
 
 logger = logging.getLogger(__name__)
+
+# Floors above answer the SMS replies they own: sent with the patient, `body=`, `moment=` and `after=` (when the
+# patient's latest reminder went out, or None); a receiver returns the answer to text back, or None to pass.
+# app/feedback answers a score to a contact survey sent after that reminder (its listen_to_campaigns).
+sms_reply_received = Namespace().signal("sms-reply-received")
 
 # Reply words in the clinics' languages; digits work everywhere.
 _KEYWORDS = {
@@ -32,7 +39,6 @@ _KEYWORDS = {
     Reply.CALLBACK: {"3", "call", "callback", "rückruf", "ruckruf", "oddzwonić", "rappel", "llamar", "llamada"},
     Reply.OPTED_OUT: {"stop", "stopp", "unsubscribe", "arret", "arrêt", "baja", "koniec"},
 }
-SURVEY_SCALES = {"csat": (1, 5), "nps": (0, 10)}
 
 
 def parse_reply(body: str) -> Reply | None:
@@ -103,21 +109,31 @@ def remember_reply(message: OutboundMessage, reply: Reply, moment: datetime) -> 
 
 def _offer_callback(message: OutboundMessage, patient: Patient, subject: str) -> None:
     """A callback contact in the clinic's queue; the message id makes a repeated reply harmless."""
+    offer_callback(patient, subject, external_id=f"campaign-message-{message.id}", source="campaign")
+
+
+def offer_callback(patient: Patient, subject: str, *, external_id: str, source: str) -> Contact | None:
+    """A callback contact for `patient` in the clinic's callback queue (in their language where one serves it).
+
+    `external_id` makes a repeated request harmless (the contact made the first time is returned). None when
+    the clinic has no callback queue: then nothing is offered, and the log says so.
+    """
     queues = db.session.scalars(
         select(Queue).where(Queue.channel == Channel.CALLBACK, Queue.in_house.is_(False)).order_by(Queue.id)
     ).all()
     if not queues:
-        logger.warning("no callback queue for a patient reply", extra={"message_id": message.id})
-        return
+        logger.warning("no callback queue for a patient's request", extra={"source": source})
+        return None
     queue = next((q for q in queues if q.language == patient.language), queues[0])
-    hotline.offer_contact(
+    contact, _created = hotline.offer_contact(
         queue_id=queue.id,
         patient_ref=patient.reference,
         subject=subject,
         language=patient.language if patient.language == queue.language else None,
-        external_id=f"campaign-message-{message.id}",
-        source="campaign",
+        external_id=external_id,
+        source=source,
     )
+    return contact
 
 
 def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = None) -> str:
@@ -145,6 +161,11 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
             .order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc())
             .limit(1)
         )
+        for _receiver, answer in sms_reply_received.send(
+            patient, body=body, moment=moment, after=message.sent_at if message is not None else None
+        ):
+            if answer:
+                return answer
         if message is None:
             return ""
         if reply is None:

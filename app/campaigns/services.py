@@ -27,6 +27,8 @@ from app.patients.models import Appointment, MessageChannel, Patient
 from app.tenants.services import current_tenant
 
 MAX_OFFSET_MINUTES = 366 * 24 * 60
+# The scales a survey asks on, with their lowest and highest score.
+SURVEY_SCALES = {"csat": (1, 5), "nps": (0, 10)}
 # Reminders go before the appointment; the other kinds after it.
 _BEFORE_KINDS = {CampaignKind.REMINDER}
 
@@ -129,11 +131,16 @@ def _clean_audience(audience: dict) -> dict:
     return cleaned
 
 
-def save_campaign(campaign: Campaign | None, *, name: str, kind: CampaignKind, audience: dict) -> Campaign:
+def save_campaign(
+    campaign: Campaign | None, *, name: str, kind: CampaignKind, audience: dict, survey_scale: str | None = None
+) -> Campaign:
     """Create or change a campaign.
 
     Its name and audience filters are single lines: a control character is refused (app/control_characters.py).
+    A survey asks on its `survey_scale`, "csat" (1–5) or "nps" (0–10); None keeps the campaign's (new: CSAT).
     """
+    if survey_scale is not None and survey_scale not in SURVEY_SCALES:
+        raise DomainError(_l("Choose CSAT or NPS."), "survey_scale")
     refuse_control_characters(name, "name", _l("Name"))
     name = (name or "").strip()
     if not name:
@@ -141,12 +148,27 @@ def save_campaign(campaign: Campaign | None, *, name: str, kind: CampaignKind, a
     if len(name) > 120:
         raise DomainError(_l("The name can be at most 120 characters long."), "name")
     if campaign is None:
-        campaign = Campaign(name=name, kind=kind, audience=_clean_audience(audience), status=CampaignStatus.DRAFT)
+        campaign = Campaign(
+            name=name,
+            kind=kind,
+            audience=_clean_audience(audience),
+            status=CampaignStatus.DRAFT,
+            survey_scale=survey_scale or "csat",
+        )
         db.session.add(campaign)
     else:
         if campaign.kind != kind and campaign.status != CampaignStatus.DRAFT:
             raise Conflict(_l("The kind of a campaign that has started cannot change."))
+        if (
+            survey_scale is not None
+            and survey_scale != campaign.survey_scale
+            and campaign.status != CampaignStatus.DRAFT
+        ):
+            # Answers already given were on the old scale: mixing them would make the figures meaningless.
+            raise Conflict(_l("The scale of a survey that has started cannot change."))
         campaign.name, campaign.kind, campaign.audience = name, kind, _clean_audience(audience)
+        if survey_scale is not None:
+            campaign.survey_scale = survey_scale
     db.session.flush()
     return campaign
 

@@ -70,6 +70,7 @@ def index():
                 name=form.name.data,
                 kind=CampaignKind(form.kind.data),
                 audience={"location": form.location.data, "practitioner": form.practitioner.data},
+                survey_scale=form.survey_scale.data or None,
             )
             flash(
                 _("Campaign %(name)s created. Add its steps and messages, then start it.", name=campaign.name),
@@ -114,6 +115,7 @@ def _detail(campaign, *, step_form, status: int = 200):
     campaign_steps = services.steps(campaign)
     edit_form = CampaignForm(obj=campaign, formdata=None)
     edit_form.kind.data = campaign.kind.value
+    edit_form.survey_scale.data = campaign.survey_scale
     edit_form.location.data = campaign.audience.get("location", "")
     edit_form.practitioner.data = campaign.audience.get("practitioner", "")
     return render_template(
@@ -141,6 +143,7 @@ def edit(campaign_id: int):
                 name=form.name.data,
                 kind=CampaignKind(form.kind.data),
                 audience={"location": form.location.data, "practitioner": form.practitioner.data},
+                survey_scale=form.survey_scale.data or None,
             )
             flash(_("Campaign saved."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
@@ -318,11 +321,11 @@ def respond(token: str):
     message = _message(token)
     campaign = db.session.get(Campaign, message.campaign_id)
     appointment = db.session.get(Appointment, message.appointment_id)
-    survey_form = SurveyForm() if campaign.kind == CampaignKind.SURVEY else None
+    survey_form = SurveyForm(scale=campaign.survey_scale) if campaign.kind == CampaignKind.SURVEY else None
     error, status = None, 200
     if request.method == "POST":
         try:
-            answer = _answer(message, survey_form)
+            answer = _answer(message, survey_form, campaign.survey_scale)
             return render_template("campaigns/public_done.html", tenant=g.public_tenant, answer=answer)
         except DomainError as refusal:
             # A patient's page words the refusal inside the page, beside the question, instead of flashing
@@ -340,13 +343,13 @@ def respond(token: str):
     ), status
 
 
-def _answer(message, survey_form: SurveyForm | None) -> str:
+def _answer(message, survey_form: SurveyForm | None, scale: str) -> str:
     """Record the patient's answer to `message` (a survey score, else one of the replies); the thanks."""
     if survey_form is not None:
         if not survey_form.validate_on_submit():
             raise DomainError(_("Choose a score."), "score")
         replies.record_survey_answer(
-            message, scale="csat", score=int(survey_form.score.data), comment=survey_form.comment.data
+            message, scale=scale, score=int(survey_form.score.data), comment=survey_form.comment.data
         )
         return _("Thank you for your answer.")
     try:

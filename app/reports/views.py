@@ -27,6 +27,7 @@ from app.auth.access import CONSOLE, SIGNED_IN, default_rule, has_role, permits
 from app.auth.models import TenantRole
 from app.errors import DomainError
 from app.extensions import db
+from app.feedback import figures as feedback_figures
 from app.forms import ConfirmForm, choices, domain_errors, page_status
 from app.hotline import agent_state_time
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, _l, format_age
@@ -117,6 +118,7 @@ def dashboard():
         period_args=_period_args(),
         quick_periods=QUICK_PERIODS,
         credit_at_stake=_credit_at_stake(),
+        feedback=_feedback(report.period),
         trend_json=json.dumps(_chart(report)),
         peak=peak,
         weekdays=WEEKDAYS,
@@ -125,6 +127,12 @@ def dashboard():
         locale_names=LOCALE_NAMES,
         weekday_names=WEEKDAY_NAMES,
     )
+
+
+def _feedback(period) -> dict:
+    """The patients' survey answers after contacts in the period: the clinic's figures and each queue's."""
+    [clinic] = feedback_figures.figures(period, by="clinic")
+    return {"clinic": clinic, "queues": feedback_figures.figures(period, by="queue")}
 
 
 def _attachment_headers(report, extension: str) -> dict:

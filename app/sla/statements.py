@@ -33,6 +33,7 @@ from app.billing.models import UsageKind
 from app.csv_export import SafeCsvWriter
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.feedback import figures as feedback_figures
 from app.hotline.models import Contact
 from app.hotline.services import queues as all_queues
 from app.i18n import _, _l
@@ -231,7 +232,7 @@ def compute_figures(tenant, contract: SlaContract, month: date, moment: datetime
     )
     capped = min(total, Decimal(contract.cap_percent))
     credit = pricing.round_line(fee * capped / 100)
-    return {
+    figures = {
         "version": FIGURES_VERSION,
         "month": month.strftime("%Y-%m"),
         "time_zone": tenant.time_zone,
@@ -251,6 +252,11 @@ def compute_figures(tenant, contract: SlaContract, month: date, moment: datetime
         "capped": capped < total,
         "credit": str(credit),
     }
+    # Optional and additive (version 1 unchanged): the patients' survey figures of the month, when there are any.
+    feedback = feedback_figures.statement_block(period.starts_at, until)
+    if feedback is not None:
+        figures["feedback"] = feedback
+    return figures
 
 
 # --- the close ----------------------------------------------------------------------------------------

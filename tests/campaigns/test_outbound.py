@@ -334,6 +334,47 @@ def test_survey_answer_is_stored_once_and_scores_are_validated(
     assert "CSAT: " not in other and "CSAT appears here once surveys are collected." in other
 
 
+def test_an_nps_survey_campaign_asks_from_0_to_10_and_records_on_that_scale(
+    app, two_tenants, sms, browser, create_patient, create_appointment
+):
+    from datetime import timedelta as td
+
+    from app.campaigns import services
+    from app.campaigns.models import CampaignKind, SurveyAnswer
+    from app.errors import Conflict
+    from app.patients.models import AppointmentStatus as Status
+    from app.patients.models import MessageChannel
+
+    a = two_tenants.a
+    with app.app_context(), tenant_context(a.id):
+        services.save_outbound_settings(rate_per_minute=600, quiet_from=time(0), quiet_until=time(0))
+        campaign = services.save_campaign(None, name="NPS", kind=CampaignKind.SURVEY, audience={}, survey_scale="nps")
+        step = services.add_step(campaign, offset_minutes=120, channel=MessageChannel.SMS)
+        services.save_template(step, language="en", subject=None, body="Would you recommend us? {link}")
+        services.activate(campaign)
+        db.session.commit()
+        campaign_id = campaign.id
+    create_appointment(a.id, create_patient(a.id), starts_in=-td(hours=2, minutes=5), status=Status.ATTENDED)
+    _enqueue_run(app, a.id)
+    run_outbound_worker(app)
+    [message] = _messages(app, a.id)
+    page = browser.get(f"/m/clinic-a/{message.token}").get_data(as_text=True)
+    assert 'value="0"' in page and 'value="10"' in page and "recommend us" in page
+    assert browser.post(f"/m/clinic-a/{message.token}", {"score": "11"}).status_code == 400
+    assert browser.post(f"/m/clinic-a/{message.token}", {"score": "9"}).status_code == 200
+    with app.app_context(), tenant_context(a.id):
+        assert [(x.scale, x.score) for x in db.session.scalars(select(SurveyAnswer))] == [("nps", 9)]
+        # A started survey keeps its scale: answers on two scales would not add up.
+        with pytest.raises(Conflict, match="scale"):
+            services.save_campaign(
+                services.get_campaign(campaign_id),
+                name="NPS",
+                kind=CampaignKind.SURVEY,
+                audience={},
+                survey_scale="csat",
+            )
+
+
 def test_rate_limit_caps_messages_per_minute(
     app, two_tenants, sms, create_patient, create_appointment, reminder_campaign
 ):

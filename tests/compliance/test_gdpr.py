@@ -171,7 +171,10 @@ def test_a_patient_is_found_by_reference_email_or_phone_and_the_look_up_is_audit
         body = browser.post(_privacy(a.slug), {"q": query}).get_data(as_text=True)
         assert ALICE["email"] in body and ALICE["phone"] in body, query
         assert BOB["email"] not in body
-        assert "Appointments: 2 · Messages: 4 · Survey answers: 1 · Hotline contacts: 2 · Contact notes: 1" in body
+        assert (
+            "Appointments: 2 · Messages: 4 · Survey answers: 1 · Answers to surveys after contacts: 0 · "
+            "Hotline contacts: 2 · Contact notes: 1"
+        ) in body
     with app.app_context(), tenant_context(a.id):
         viewed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.viewed")).all()
         assert [(e.object_type, e.object_id, e.actor_id) for e in viewed] == [
@@ -220,6 +223,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "appointments",
         "messages",
         "survey_answers",
+        "contact_surveys",
         "contacts",
         "chats",
         "audit_events",
@@ -273,6 +277,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "appointments": 2,
         "messages": 4,
         "survey_answers": 1,
+        "contact_survey_answers": 0,
         "contacts": 2,
         "contact_notes": 1,
         "contact_messages": 0,
@@ -395,6 +400,8 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
         "chat_sessions": 1,
         "contacts": 2,
         "survey_answers": 1,
+        "contact_survey_answers": 0,
+        "contact_surveys_skipped": 0,
         "messages_skipped": 1,
         "messages": 4,
         "appointments": 2,

@@ -217,6 +217,22 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
     else:
         story.append(_p(_("None."), styles["base"]))
 
+    story.append(_p(_("Surveys after contacts"), styles["h2"]))
+    if document.get("contact_surveys"):
+        story.append(
+            _table(
+                [_("Time"), _("Scale"), _("Score"), _("Comment")],
+                [
+                    [when(s["answered_at"] or s["sent_at"]), s["scale"].upper(), s["score"], s["comment"]]
+                    for s in document["contact_surveys"]
+                ],
+                [0.18, 0.1, 0.1, 0.62],
+                styles,
+            )
+        )
+    else:
+        story.append(_p(_("None."), styles["base"]))
+
     story.append(_p(_("Hotline contacts"), styles["h2"]))
     if document["contacts"]:
         rows = []

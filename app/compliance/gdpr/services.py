@@ -11,6 +11,8 @@ every table after an erasure, to catch one that was forgotten).
                      quote the address), the token of the patient's links. Bodies are not stored: they are
                      rendered from the step's template when sent, and are rendered again for an export.
   survey_answers     by message: score, free-text comment
+  contact_surveys    by patient_id or by contact (app/feedback): channel, status, times, token of the answer
+                     page, failure text; their answers (contact_survey_answers): score, free-text comment
   contacts           by patient_ref equal to the patient's reference or phone number (an e-mail address
                      cannot be a patient_ref: its pattern has no "@"): subject, complaint reason, outside id
   contact_notes      by contact: the agents' free text
@@ -39,6 +41,8 @@ lists ordered by time then id; the PDF shows the same document:
                  "status", "send_at", "sent_at", "delivered_at", "failure_reason", "reply", "replied_at",
                  "subject", "body"}],
    "survey_answers": [{"id", "message_id", "appointment_id", "scale", "score", "comment", "answered_at"}],
+   "contact_surveys": [{"id", "contact_id", "scale", "channel", "language", "status", "sent_at", "expires_at",
+                        "score", "comment", "answered_by", "answered_at"}],
    "contacts": [{"id", "channel", "language", "topic", "status", "patient_ref", "subject", "external_id",
                  "offered_at", "first_response_at", "resolved_at", "disposition", "escalated",
                  "complaint_reason", "callback_at", "events": [{"kind", "occurred_at"}],
@@ -57,6 +61,8 @@ lists ordered by time then id; the PDF shows the same document:
   sent is not stored). `subject` and `body` are the text as sent, null for a message never sent.
   A contact's `messages` (added within version 1: a new key, nothing changed) are its e-mails, oldest
   first; attachments are listed by name, type and size, their content is not part of the export.
+  `contact_surveys` (added within version 1 too) are the surveys after the patient's contacts (app/feedback),
+  oldest first, each with its answer (score, comment, "link" or "sms", time) or nulls.
   `chats` (added within version 1 too) are the patient's chat sessions from the clinic's widget, oldest
   first, with their messages; `author` is visitor, assistant, agent or system (a system message's body is
   its code), and agents are not named, as nowhere else in the export.
@@ -70,6 +76,8 @@ Erasure (`erase_patient`): after the reference has been typed again, in one tran
   outbound_messages  new random token (the old links answer 404); failure text removed unless it is one
                      of our reason codes; scheduled and sending ones skipped ("patient_erased")
   survey_answers     comment removed (the score stays: CSAT counts it)
+  contact_surveys    new random token (old links answer 404); scheduled ones skipped ("patient_erased");
+                     failure text removed unless one of our codes; their answers' comments removed (scores stay)
   contacts           patient_ref → the pseudonym; subject, complaint reason and an outside id containing
                      the reference or phone removed. No SLA column changes, so the sla_rollups trigger
                      does not fire and every SLA figure stays as it was.
@@ -110,6 +118,7 @@ from app.chat.models import ChatMessage, ChatSession
 from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
+from app.feedback import services as feedback
 from app.hotline.models import Contact, ContactEvent, ContactMessage, ContactNote
 from app.i18n import _l
 from app.mailroom.models import RejectedMail
@@ -235,6 +244,7 @@ def holdings(patient: Patient) -> dict[str, int]:
         "appointments": count(Appointment, Appointment.patient_id == patient.id),
         "messages": count(OutboundMessage, OutboundMessage.patient_id == patient.id),
         "survey_answers": count(SurveyAnswer, SurveyAnswer.message_id.in_(_message_ids(patient))),
+        "contact_survey_answers": feedback.patient_answer_count(patient.id, contact_ids),
         "contacts": len(contact_ids),
         "contact_notes": count(ContactNote, ContactNote.contact_id.in_(contact_ids)) if contact_ids else 0,
         "contact_messages": count(ContactMessage, ContactMessage.contact_id.in_(contact_ids)) if contact_ids else 0,
@@ -508,6 +518,10 @@ def export_document(patient: Patient, *, moment: datetime | None = None) -> dict
             }
             for s in answers
         ],
+        "contact_surveys": [
+            {**survey, **{key: _iso(survey[key]) for key in ("sent_at", "expires_at", "answered_at")}}
+            for survey in feedback.patient_surveys(patient.id, contact_ids)
+        ],
         "contacts": _contacts(contact_ids),
         "chats": _chats(patient, contact_ids),
         "audit_events": _audit_events(patient, contact_ids),
@@ -520,6 +534,7 @@ def export_counts(document: dict) -> dict[str, int]:
         "appointments": len(document["appointments"]),
         "messages": len(document["messages"]),
         "survey_answers": len(document["survey_answers"]),
+        "contact_survey_answers": sum(1 for s in document["contact_surveys"] if s["answered_at"]),
         "contacts": len(document["contacts"]),
         "contact_notes": sum(len(c["notes"]) for c in document["contacts"]),
         "contact_messages": sum(len(c["messages"]) for c in document["contacts"]),
@@ -691,6 +706,7 @@ def erase_patient(
         .values(comment=None, updated_at=moment)
         .execution_options(synchronize_session=False)
     ).rowcount
+    counts.update(feedback.erase_patient(patient.id, contact_ids, moment=moment))
     counts["messages_skipped"] = db.session.execute(
         update(OutboundMessage)
         .where(

@@ -29,6 +29,8 @@ COUNT_LABELS = {
     "messages": _l("Messages"),
     "messages_skipped": _l("Messages not sent"),
     "survey_answers": _l("Survey answers"),
+    "contact_survey_answers": _l("Answers to surveys after contacts"),
+    "contact_surveys_skipped": _l("Surveys after contacts not sent"),
     "contacts": _l("Hotline contacts"),
     "contact_notes": _l("Contact notes"),
     "contact_messages": _l("Contact e-mails"),

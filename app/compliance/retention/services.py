@@ -36,6 +36,7 @@ from app.chat.models import ChatSession
 from app.compliance.retention.models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
 from app.errors import DomainError
 from app.extensions import db
+from app.feedback import services as feedback
 from app.hotline.models import Contact, ContactMessage, ContactNote, ContactStatus
 from app.i18n import _l
 from app.mailroom.models import RejectedMail
@@ -232,6 +233,8 @@ def _purge_messages(cutoff: datetime) -> dict[str, int]:
         .values(comment=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+    # Comments of the surveys after contacts (app/feedback) follow the same period, counted from the answer.
+    comments += feedback.purge_comments(cutoff)
     return {"message_details": messages, "survey_comments": comments}
 
 
