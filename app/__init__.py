@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.hotline.sentiment_alerts import listen_to_sentiment
     from app.input_rules import install_input_rules
     from app.mailroom.addresses import listen_to_hotline as mailroom_listen_to_hotline
+    from app.quality.sampling import listen_to_feedback as quality_listen_to_feedback
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
     from app.sla.services import listen_to_hotline
     from app.web import register_web_hooks
@@ -58,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     routing_listen_to_hotline()
     listen_to_sentiment()
     feedback_listen()
+    quality_listen_to_feedback()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.

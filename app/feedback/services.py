@@ -52,6 +52,8 @@ from app.hotline.models import Contact
 from app.i18n import LOCALES, _, _l, force_locale
 from app.links import public_url
 from app.patients.models import MessageChannel, Patient
+from app.sentiment import services as sentiment
+from app.sentiment.models import MessageSource
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -527,6 +529,18 @@ def record_answer(
     if answer.low_score:
         answer.callback_contact_id = _recovery_callback(survey, answer)
         low_score_recorded.send(answer, contact_id=survey.contact_id)
+    if comment is not None:
+        # The comment is an inbound patient message like any other: labelled by the worker (app/sentiment). On a
+        # low score it belongs to the recovery callback, which still waits: a strongly negative one raises it.
+        sentiment.request_label(
+            MessageSource.SURVEY,
+            answer.id,
+            comment,
+            survey.language,
+            contact_id=answer.callback_contact_id or survey.contact_id,
+            queue_id=survey.queue_id,
+            at=moment,
+        )
     return answer
 
 

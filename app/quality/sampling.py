@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app import audit
 from app.errors import DomainError, NotFound
 from app.extensions import db
+from app.feedback.signals import low_score_recorded
 from app.hotline.models import Contact, ContactStatus
 from app.i18n import _l
 from app.models import utcnow
@@ -187,3 +188,13 @@ def add_to_review_queue(contact_id: int, reason: SampleReason | str) -> bool:
     moment = contact.resolved_at or utcnow()
     week = week_start_of(moment.astimezone(ZoneInfo(tenant.time_zone)).date())
     return bool(_add(contact.id, reason, week))
+
+
+def listen_to_feedback() -> None:
+    """Every low survey score puts its contact in the review queue (the issue's "every low CSAT"); the answer's
+    transaction holds both, so a survey answer never commits without its review entry."""
+    low_score_recorded.connect(_review_low_score)
+
+
+def _review_low_score(answer, *, contact_id: int, **_extra) -> None:
+    add_to_review_queue(contact_id, SampleReason.LOW_CSAT)
