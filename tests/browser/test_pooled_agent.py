@@ -47,6 +47,7 @@ def test_pooled_agent_takes_three_contacts_from_three_clinics_in_a_row(
     late = create_contact(
         clinics["B"], create_queue(clinics["B"], "Mail B2", channel=Channel.EMAIL), patient_ref="PAT-L"
     )
+    ui.open_menu()  # the header's links fold behind "Menu" on a phone
     page.get_by_role("link", name=ui.t("My clinics' queue")).click()
     expect(page.locator("#pool-clinics tr:has-text('Clinic B') [data-field=waiting]")).to_have_text("1")
     ui.shot("queue-phone")

@@ -138,7 +138,7 @@ def test_clinic_admin_disputes_the_statement_and_the_next_invoice_shows_the_corr
     page.locator("nav.tenant-nav").get_by_role("link", name=ui.t("Billing"), exact=True).click()
     draft = page.locator("main article").first
     expect(draft.locator("td[data-line='sla_credit']")).to_have_text(correction)
-    page.locator("main > table tbody tr a").first.click()
+    page.locator("main table tbody tr a").first.click()
     expect(page.locator("td[data-line='sla_credit']")).to_have_text(credit)
     expect(page.locator("main")).to_contain_text(ui.t("SLA service credits"))
     ui.shot("invoice")
