@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.mailroom.addresses import listen_to_hotline as mailroom_listen_to_hotline
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
     from app.sla.services import listen_to_hotline
+    from app.waitlist.offers import listen_to_cancellations
     from app.web import register_web_hooks
 
     # A lower floor announces, a higher one listens (app/hotline/signals.py).
@@ -54,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     mailroom_listen_to_hotline()
     listen_to_contacts_and_logins(app)
     routing_listen_to_hotline()
+    listen_to_cancellations()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -126,6 +128,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.sla.contract_models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
+    import app.waitlist.models  # noqa: F401
 
 
 def _register_jobs() -> None:
@@ -143,6 +146,7 @@ def _register_jobs() -> None:
     import app.routing.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401
+    import app.waitlist.jobs  # noqa: F401
     from app.jobs import find_clinics_with
     from app.tenants.services import get_tenant
 
@@ -205,6 +209,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.tenants.views import console_bp as console_clinics_bp
     from app.tenants.views import invitations_bp, places_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
+    from app.waitlist.views import bp as waitlist_bp
+    from app.waitlist.views import public_bp as waitlist_public_bp
 
     default_rule(health_bp, PUBLIC)  # load balancers' probe; the ground floor cannot declare it itself
     for blueprint in (
@@ -246,6 +252,8 @@ def _register_blueprints(app: Flask) -> None:
         chat_widget_texts_bp,
         chat_public_bp,
         appointments_bp,
+        waitlist_bp,
+        waitlist_public_bp,
         compliance_bp,
         console_audit_bp,
         privacy_bp,

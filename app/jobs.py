@@ -325,6 +325,8 @@ PERIODIC_JOBS = (
     PeriodicJob("compliance.schedule_retention", cron="30 2 * * *"),
     # Every 5 seconds: after-contact work that has run out, and idle agents (app/hotline/agent_state_transitions.py).
     PeriodicJob("hotline.expire_agent_states", interval=5),
+    # Every minute: each clinic's due waitlist waves, and patients to tell that a slot is gone (app/waitlist).
+    PeriodicJob("waitlist.schedule_waves", interval=60),
 )
 
 

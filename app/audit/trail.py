@@ -37,6 +37,10 @@ ACTIONS = (
     "offboarding.archive_downloaded",
     "invitation.created",
     "invitation.revoked",
+    "waitlist.entry_added",
+    "waitlist.entry_withdrawn",
+    "waitlist.imported",
+    "waitlist.report_exported",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).

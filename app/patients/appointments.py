@@ -48,6 +48,7 @@ from app.input_rules import (
 )
 from app.models import utcnow
 from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, Patient
+from app.patients.signals import appointment_cancelled
 
 # The columns of an import file and the fields of an API record, in this order.
 COLUMNS = (
@@ -415,6 +416,37 @@ def record_outcome(
         appointment.status = outcome
         appointment.status_changed_at = now
         db.session.flush()
+        if outcome == AppointmentStatus.CANCELLED:
+            appointment_cancelled.send(appointment, at=now)
+    return appointment
+
+
+def cancel_appointment(appointment: Appointment, *, now: datetime) -> None:
+    """Mark a still-on appointment cancelled and announce it (the patient's own answer, app/campaigns)."""
+    appointment.status, appointment.status_changed_at = AppointmentStatus.CANCELLED, now
+    db.session.flush()
+    appointment_cancelled.send(appointment, at=now)
+
+
+def book_appointment(
+    *, patient_id: int, external_id: str, starts_at: datetime, location: str, practitioner: str, now: datetime
+) -> Appointment:
+    """A new confirmed appointment the patient booked themselves (a waitlist slot); flushed.
+
+    The clinic's unique external_id is the caller's guard against booking one thing twice: a second
+    booking under the same external_id fails in the database.
+    """
+    appointment = Appointment(
+        external_id=external_id,
+        patient_id=patient_id,
+        starts_at=starts_at,
+        location=location,
+        practitioner=practitioner,
+        status=AppointmentStatus.CONFIRMED,
+        status_changed_at=now,
+    )
+    db.session.add(appointment)
+    db.session.flush()
     return appointment
 
 
