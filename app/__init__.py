@@ -166,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.reports import blp as api_reports_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
+    from app.api.waitlist import blp as api_waitlist_blp
     from app.auth.access import PUBLIC, default_rule
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
@@ -267,3 +268,4 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(api_blp)
     api.register_blueprint(api_appointments_blp)
     api.register_blueprint(api_reports_blp)
+    api.register_blueprint(api_waitlist_blp)

@@ -64,6 +64,8 @@ COLUMNS = (
     "practitioner",
 )
 REQUIRED_COLUMNS = ("external_id", "patient_reference", "starts_at", "location", "practitioner")
+# Columns a file may add after those: the clinic's kind of visit, which waitlist entries may ask for.
+OPTIONAL_COLUMNS = ("appointment_type",)
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,64}$")
 MAX_TEXT_LENGTH = 120  # location, practitioner (the columns' size)
@@ -106,6 +108,7 @@ class AppointmentRecord:
     starts_at: datetime
     location: str
     practitioner: str
+    appointment_type: str | None = None  # None: keep the appointment's type as it is
 
     def canonical(self) -> dict:
         values = asdict(self)
@@ -184,7 +187,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         errors.append(FieldError(name, message))
 
     # An imported file reaches no form: its cells get the input rule of every single-line text here.
-    for name in COLUMNS:
+    for name in COLUMNS + OPTIONAL_COLUMNS:
         if isinstance(raw.get(name), str) and has_control_character(raw[name]):
             refuse(name, control_character_message())
     if errors:
@@ -257,7 +260,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
             )
 
     texts = {}
-    for name in ("location", "practitioner"):
+    for name in ("location", "practitioner", "appointment_type"):
         texts[name] = " ".join(_text(raw.get(name)).split())
         if len(texts[name]) > MAX_TEXT_LENGTH:
             refuse(name, _l("At most %(n)s characters.", n=MAX_TEXT_LENGTH))
@@ -278,6 +281,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         starts_at=starts_at,
         location=texts["location"],
         practitioner=texts["practitioner"],
+        appointment_type=texts["appointment_type"] or None,
     ), []
 
 
@@ -366,6 +370,8 @@ def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment
     appointment.starts_at = record.starts_at
     appointment.location = record.location
     appointment.practitioner = record.practitioner
+    if record.appointment_type is not None:
+        appointment.appointment_type = record.appointment_type
     return appointment, created
 
 
@@ -588,7 +594,7 @@ def preview_import(tenant, text: str) -> ImportPreview:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=preview.delimiter, strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
-        unknown = [name for name in header if name not in COLUMNS]
+        unknown = [name for name in header if name not in COLUMNS + OPTIONAL_COLUMNS]
         missing = [name for name in REQUIRED_COLUMNS if name not in header]
         repeated = sorted(name for name, n in Counter(header).items() if n > 1)
         if missing:
@@ -598,7 +604,7 @@ def preview_import(tenant, text: str) -> ImportPreview:
                 _l(
                     "Unknown columns: %(columns)s. The columns are: %(known)s.",
                     columns=", ".join(unknown),
-                    known=", ".join(COLUMNS),
+                    known=", ".join(COLUMNS + OPTIONAL_COLUMNS),
                 )
             )
         if repeated:

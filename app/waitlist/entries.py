@@ -276,6 +276,10 @@ def get_entry(entry_id: int) -> WaitlistEntry:
     return entry
 
 
+def reference_of(entry: WaitlistEntry) -> str:
+    return db.session.scalar(select(Patient.reference).where(Patient.id == entry.patient_id))
+
+
 def withdraw_entry(entry_id: int) -> WaitlistEntry:
     """Take a waiting patient off the waitlist: no further slot is offered to them (offers made stay valid)."""
     entry = get_entry(entry_id)

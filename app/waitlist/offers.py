@@ -238,6 +238,8 @@ def send_wave(slot_id: int, *, moment: datetime | None = None) -> WaveResult:
     if slot.starts_at <= moment:
         slot.status, slot.next_wave_at = SlotStatus.EXPIRED, None
         return WaveResult(0, 0)
+    if slot.next_wave_at is None or slot.next_wave_at > moment:
+        return WaveResult(0, 0)  # not due (a job run twice, or nobody left to ask)
     tenant = current_tenant()
     zone = ZoneInfo(tenant.time_zone)
     sending = outbound_settings()
