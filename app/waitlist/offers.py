@@ -464,7 +464,7 @@ def _on_sms_yes(patient: Patient, *, moment: datetime) -> str | None:
         .where(
             WaitlistOffer.patient_id == patient.id,
             WaitlistOffer.channel == MessageChannel.SMS.value,
-            WaitlistOffer.status.in_((OfferStatus.SENT, OfferStatus.GONE)),
+            WaitlistOffer.status.in_((OfferStatus.SENT, OfferStatus.GONE, OfferStatus.ACCEPTED)),
             WaitlistSlot.starts_at > moment,
         )
         .order_by(WaitlistOffer.sent_at.desc(), WaitlistOffer.id.desc())

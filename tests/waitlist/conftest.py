@@ -19,6 +19,7 @@ from app.patients.models import Appointment
 from app.tenancy import tenant_context
 from app.waitlist import entries, offers
 from app.waitlist.models import WaitlistOffer, WaitlistSlot
+from tests.campaigns.conftest import reminder_campaign  # noqa: F401  (a fixture: cancelling by SMS needs a reminder)
 from tests.infra.burst_worker import BurstWorker
 
 BERLIN = ZoneInfo("Europe/Berlin")
