@@ -26,6 +26,7 @@ from app.reports.models import ContactExport
 from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStatement
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
+from app.waitlist.models import EntryStatus, WaitlistEntry
 
 CLINIC_PREFIX = "/t/<tenant_slug>/"
 ROLES = ["manager", "clinic_admin", "agent", "supervisor"]
@@ -44,6 +45,7 @@ FOREIGN_IDS = {
     "closure_id": "closure",
     "contact_id": "contact",
     "dispute_id": "dispute",
+    "entry_id": "waitlist_entry",
     "export_id": "contact_export",
     "invitation_id": "invitation",
     "invoice_id": "invoice",
@@ -153,7 +155,10 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         db.session.add(statement)
         db.session.flush()
         dispute = SlaDispute(statement_id=statement.id, metric="asa", reason="Secret dispute of B")
-        db.session.add(dispute)
+        waitlist_entry = WaitlistEntry(
+            patient_id=patient, practitioner="Secret doctor of B", windows=[], status=EntryStatus.WAITING, source="ui"
+        )
+        db.session.add_all([dispute, waitlist_entry])
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -172,6 +177,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             token=token.id,
             statement=statement.id,
             dispute=dispute.id,
+            waitlist_entry=waitlist_entry.id,
         )
     return ids
 

@@ -250,4 +250,5 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("reports.schedule_report_emails", "reports", 3600, None),
         ("compliance.schedule_retention", "default", None, "30 2 * * *"),
         ("hotline.expire_agent_states", "default", 5, None),
+        ("waitlist.schedule_waves", "default", 60, None),
     ]

@@ -2,6 +2,8 @@
 
 from app.jobs import DEFAULT, OUTBOUND, queue_per_clinic, register_job, tenant_job
 from app.models import utcnow
+from app.tenants.models import TenantStatus
+from app.tenants.services import clinic_ids
 from app.waitlist import offers, webhook
 
 
@@ -29,10 +31,13 @@ def deliver_booking(tenant_id: int, slot_id: int) -> bool:
 
 @register_job("waitlist.schedule_waves", DEFAULT)
 def schedule_waves() -> int:
-    """Queue one pass per clinic with a due wave or patients still to be told that a slot is gone."""
+    """Queue one pass per active clinic with a due wave or patients still to be told that a slot is gone;
+    a clinic whose pass is still queued is skipped (deterministic job id, `unique`)."""
+    # Active clinics only, as the campaigns: a suspended or offboarded clinic's patients are not messaged.
+    active = set(clinic_ids((TenantStatus.ACTIVE,)))
     return queue_per_clinic(
         "waitlist.send_due_waves",
-        offers.clinics_with_due_work(utcnow()),
+        [tenant_id for tenant_id in offers.clinics_with_due_work(utcnow()) if tenant_id in active],
         job_id=lambda tenant_id: f"waitlist-waves-{tenant_id}",
         failure_ttl=120,
     )
