@@ -71,14 +71,18 @@ class SlotTaken(Conflict):
 
 
 def waitlist_settings() -> WaitlistSettings:
-    """The clinic's waitlist settings, created with the defaults on first use (flushed)."""
+    """The clinic's waitlist settings; the defaults, not yet stored, for a clinic that never saved any.
+
+    Reading writes nothing (a page shown or a form refused leaves no row behind); saving stores them.
+    """
     settings = db.session.scalar(select(WaitlistSettings))
     if settings is None:
         settings = WaitlistSettings(
-            wave_size=DEFAULT_WAVE_SIZE, wave_interval_minutes=DEFAULT_WAVE_INTERVAL_MINUTES, webhook_url=None
+            wave_size=DEFAULT_WAVE_SIZE,
+            wave_interval_minutes=DEFAULT_WAVE_INTERVAL_MINUTES,
+            webhook_url=None,
+            webhook_secret=None,
         )
-        db.session.add(settings)
-        db.session.flush()
     return settings
 
 

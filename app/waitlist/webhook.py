@@ -85,6 +85,9 @@ def save_settings(
     settings.webhook_url = check_webhook_url(webhook_url)
     if settings.webhook_url and (new_webhook_secret or not settings.webhook_secret):
         settings.webhook_secret = new_secret()
+    if settings.id is None:
+        db.session.add(settings)
+    db.session.flush()
     return settings
 
 

@@ -140,3 +140,26 @@ def test_a_link_of_one_clinic_does_not_open_under_another(
     assert browser.client.post(f"/w/clinic-b/{offers[0].token}").status_code == 404
     assert browser.get("/w/clinic-a/not-a-token").status_code == 404
     assert browser.get("/w/no-such-clinic/x").status_code == 404
+
+
+def test_a_german_patient_answers_ja_and_reads_the_answers_in_german(
+    app, two_tenants, sms, browser, quiet_free, waitlist_settings, waitlist_patient, booked_appointment, cancel
+):
+    a = two_tenants.a
+    quiet_free(a.id)
+    waitlist_settings(a.id, wave_size=2)
+    waitlist_patient(a.id, "DE-1", phone=PHONES[0], language="de")
+    waitlist_patient(a.id, "DE-2", phone=PHONES[1], language="de")
+    slot_id = cancel(a.id, booked_appointment(a.id, slot_time()))
+    work(app)
+    offers = offers_of(app, a.id, slot_id)
+    assert "Diesen Termin buchen" in browser.get(f"/w/clinic-a/{offers[0].token}").get_data(as_text=True)
+
+    answer = _signed_sms(app, browser, "clinic-a", PHONES[0], "Ja")
+    assert "der Termin gehört Ihnen" in answer.get_data(as_text=True)
+    late = browser.client.post(f"/w/clinic-a/{offers[1].token}")
+    assert late.status_code == 409 and "bereits vergeben" in late.get_data(as_text=True)
+    sms.reset()
+    work(app)
+    [gone] = sms.requests
+    assert gone["To"] == PHONES[1] and "von einer anderen Person gebucht" in gone["Body"]
