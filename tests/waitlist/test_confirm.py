@@ -1,5 +1,6 @@
 """The first patient to confirm gets the slot, by link or by SMS YES; the others are told it is gone."""
 
+import pytest
 from sqlalchemy import select
 
 from app.campaigns.channels import twilio_signature
@@ -130,6 +131,7 @@ def test_a_patient_cancelling_by_sms_frees_the_slot_for_the_waitlist(
         assert db.session.get(Appointment, appointment).status == AppointmentStatus.CANCELLED
 
 
+@pytest.mark.tenant_isolation
 def test_a_link_of_one_clinic_does_not_open_under_another(
     app, two_tenants, sms, browser, quiet_free, waitlist_settings, waitlist_patient, booked_appointment, cancel
 ):

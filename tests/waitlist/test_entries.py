@@ -2,7 +2,8 @@
 
 import re
 
-from app.extensions import db
+import pytest
+
 from tests.api.conftest import api_client, count_rows, issue_token  # noqa: F401  (fixtures)
 
 API = "/api/v1/waitlist"
@@ -154,6 +155,7 @@ def test_the_api_refuses_bad_input_naming_the_field(two_tenants, api_client, cre
     assert count_rows("waitlist_entries", a.id) == 0
 
 
+@pytest.mark.tenant_isolation
 def test_the_api_sees_only_its_clinic(two_tenants, api_client, waitlist_patient):  # noqa: F811
     _patient, entry_of_b = waitlist_patient(two_tenants.b.id, "P-B")
     client = api_client(two_tenants.a.id)
@@ -230,4 +232,16 @@ def test_a_csv_file_with_wrong_columns_is_refused_as_a_whole(app, two_tenants, l
         assert response.status_code == 400
         assert message in response.get_data(as_text=True), message
     assert count_rows("waitlist_entries", two_tenants.a.id) == 0
-    assert db is not None
+
+
+@pytest.mark.tenant_isolation
+def test_a_clinic_sees_none_of_another_clinics_waitlist(app, two_tenants, login_as, waitlist_patient):
+    b = two_tenants.b
+    _patient, entry_of_b = waitlist_patient(b.id, "P-OF-B", entry={"practitioner": "Secret doctor of B"})
+    manager = login_as(two_tenants.a.manager)
+    page = manager.get("/t/clinic-a/waitlist/").get_data(as_text=True)
+    assert "P-OF-B" not in page and "Secret doctor of B" not in page
+    assert manager.post(f"/t/clinic-a/waitlist/{entry_of_b}/withdraw").status_code == 404
+    assert manager.get("/t/clinic-b/waitlist/").status_code == 404
+    # The entry of B is untouched.
+    assert "P-OF-B" in login_as(b.manager).get("/t/clinic-b/waitlist/").get_data(as_text=True)
