@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.campaigns.channels import twilio_signature
 from app.campaigns.jobs import run_outbound
+from app.campaigns.models import OutboundMessage
 from app.extensions import db
 from app.jobs import get_queue
 from app.patients.models import Appointment, AppointmentStatus
@@ -165,3 +166,33 @@ def test_a_german_patient_answers_ja_and_reads_the_answers_in_german(
     work(app)
     [gone] = sms.requests
     assert gone["To"] == PHONES[1] and "von einer anderen Person gebucht" in gone["Body"]
+
+
+def test_a_patient_cancelling_by_the_reminder_link_frees_the_slot_for_the_waitlist(
+    app,
+    two_tenants,
+    sms,
+    browser,
+    waitlist_settings,
+    waitlist_patient,
+    reminder_campaign,
+    create_patient,
+    create_appointment,
+):
+    a = two_tenants.a
+    reminder_campaign(a.id)
+    waitlist_settings(a.id, wave_size=3)
+    canceller = create_patient(a.id, "CANCELLER", phone="+4915199999999")
+    appointment = create_appointment(a.id, canceller, starts_in=DUE_FIRST_STEP)
+    waitlist_patient(a.id, "W-0", phone=PHONES[0])
+    with app.app_context():
+        get_queue("outbound").enqueue(run_outbound, a.id, time_budget_seconds=5)
+    run_outbound_worker(app)
+    sms.reset()
+    with app.app_context(), tenant_context(a.id):
+        token = db.session.scalar(select(OutboundMessage.token).where(OutboundMessage.appointment_id == appointment))
+
+    answered = browser.post(f"/m/clinic-a/{token}", {"reply": "cancelled"})
+    assert answered.status_code == 200
+    work(app)
+    assert [r["To"] for r in sms.requests] == [PHONES[0]]
