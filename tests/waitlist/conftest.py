@@ -17,7 +17,7 @@ from app.jobs import QUEUE_NAMES, get_queue
 from app.patients.appointments import record_outcome
 from app.patients.models import Appointment
 from app.tenancy import tenant_context
-from app.waitlist import entries, offers
+from app.waitlist import entries, offers, webhook
 from app.waitlist.models import WaitlistOffer, WaitlistSlot
 from tests.campaigns.conftest import reminder_campaign  # noqa: F401  (a fixture: cancelling by SMS needs a reminder)
 from tests.infra.burst_worker import BurstWorker
@@ -69,8 +69,6 @@ def quiet_free(app):
 @pytest.fixture
 def waitlist_settings(app):
     def _set(tenant_id: int, *, wave_size: int = 3, interval: int = 30, webhook_url=None) -> str | None:
-        from app.waitlist import webhook
-
         with app.app_context(), tenant_context(tenant_id):
             settings = webhook.save_settings(
                 wave_size=wave_size, wave_interval_minutes=interval, webhook_url=webhook_url, new_webhook_secret=False
