@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
@@ -552,7 +552,3 @@ def recent_slots(limit: int = 50) -> list[tuple[WaitlistSlot, int]]:
         .limit(limit)
     )
     return [(slot, offers) for slot, offers in rows]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
