@@ -17,6 +17,7 @@ from rq.registry import ScheduledJobRegistry
 from app.extensions import redis_connection
 from app.jobs import get_queue
 from app.waitlist import webhook
+from tests.api.conftest import count_rows  # noqa: F401  (a fixture)
 from tests.waitlist.conftest import offers_of, slot_of, slot_time, work
 
 
@@ -127,3 +128,28 @@ def test_without_a_webhook_nothing_is_posted_and_the_booking_stands(
     work(app)
     assert secret is None
     assert slot_of(app, a.id, slot_id).webhook_delivered_at is None
+
+
+def test_the_settings_page_saves_waves_and_the_webhook_and_refuses_a_bad_address(
+    app,
+    two_tenants,
+    login_as,
+    count_rows,  # noqa: F811
+):
+    admin = login_as(two_tenants.a.clinic_admin)
+    for form, message in (
+        ({"wave_size": "5", "wave_interval_minutes": "15", "webhook_url": "ftp://clinic.example/x"}, "http or https"),
+        ({"wave_size": "0", "wave_interval_minutes": "15"}, "A wave is 1 to 100 patients."),
+        ({"wave_size": "5", "wave_interval_minutes": "1441"}, "Waves are 1 to 1,440 minutes apart."),
+    ):
+        refused = admin.post("/t/clinic-a/waitlist/settings", form, headers={"Accept-Language": "en"})
+        assert refused.status_code == 400 and message in refused.get_data(as_text=True), form
+    assert count_rows("waitlist_settings", two_tenants.a.id) == 0
+    saved = admin.post(
+        "/t/clinic-a/waitlist/settings",
+        {"wave_size": "5", "wave_interval_minutes": "15", "webhook_url": "https://pms.clinic.example/bookings"},
+    )
+    assert saved.status_code == 302
+    page = admin.get("/t/clinic-a/waitlist/settings").get_data(as_text=True)
+    assert "https://pms.clinic.example/bookings" in page and "Webhook secret:" in page
+    assert count_rows("waitlist_settings", two_tenants.a.id) == 1
