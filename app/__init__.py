@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.quality.sampling import listen_to_feedback as quality_listen_to_feedback
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
     from app.sla.services import listen_to_hotline
+    from app.waitlist.offers import listen_to_cancellations
     from app.web import register_web_hooks
 
     # A lower floor announces, a higher one listens (app/hotline/signals.py).
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     listen_to_sentiment()
     feedback_listen()
     quality_listen_to_feedback()
+    listen_to_cancellations()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -135,6 +137,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.sla.contract_models  # noqa: F401
     import app.sla.models  # noqa: F401
     import app.tenants.models  # noqa: F401
+    import app.waitlist.models  # noqa: F401
 
 
 def _register_jobs() -> None:
@@ -155,6 +158,7 @@ def _register_jobs() -> None:
     import app.sentiment.jobs  # noqa: F401
     import app.sla.jobs  # noqa: F401
     import app.tenants.jobs  # noqa: F401
+    import app.waitlist.jobs  # noqa: F401
     from app.jobs import find_clinics_with
     from app.tenants.services import get_tenant
 
@@ -174,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.reports import blp as api_reports_blp
     from app.api.settings_views import bp as api_settings_bp
     from app.api.views import blp as api_blp
+    from app.api.waitlist import blp as api_waitlist_blp
     from app.auth.access import PUBLIC, default_rule
     from app.auth.views import bp as auth_bp
     from app.auth.views import console_bp as console_people_bp
@@ -220,6 +225,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.tenants.views import console_bp as console_clinics_bp
     from app.tenants.views import invitations_bp, places_bp
     from app.tenants.views import tenant_bp as tenant_settings_bp
+    from app.waitlist.views import bp as waitlist_bp
+    from app.waitlist.views import public_bp as waitlist_public_bp
 
     default_rule(health_bp, PUBLIC)  # load balancers' probe; the ground floor cannot declare it itself
     for blueprint in (
@@ -265,6 +272,8 @@ def _register_blueprints(app: Flask) -> None:
         chat_widget_texts_bp,
         chat_public_bp,
         appointments_bp,
+        waitlist_bp,
+        waitlist_public_bp,
         compliance_bp,
         console_audit_bp,
         privacy_bp,
@@ -278,3 +287,4 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(api_blp)
     api.register_blueprint(api_appointments_blp)
     api.register_blueprint(api_reports_blp)
+    api.register_blueprint(api_waitlist_blp)

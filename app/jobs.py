@@ -329,6 +329,8 @@ PERIODIC_JOBS = (
     PeriodicJob("hotline.expire_agent_states", interval=5),
     # Mondays at 04:00 UTC: each active clinic's QA sample of the week before (app/quality/sampling.py).
     PeriodicJob("quality.schedule_weekly_sample", cron="0 4 * * 1"),
+    # Every minute: each clinic's due waitlist waves, and patients to tell that a slot is gone (app/waitlist).
+    PeriodicJob("waitlist.schedule_waves", interval=60),
 )
 
 

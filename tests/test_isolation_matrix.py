@@ -29,6 +29,7 @@ from app.sla.contract_models import CreditMode, SlaContract, SlaDispute, SlaStat
 from app.sla.models import SlaPolicy
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
+from app.waitlist.models import EntryStatus, WaitlistEntry
 
 CLINIC_PREFIX = "/t/<tenant_slug>/"
 ROLES = ["manager", "clinic_admin", "agent", "supervisor"]
@@ -48,6 +49,7 @@ FOREIGN_IDS = {
     "closure_id": "closure",
     "contact_id": "contact",
     "dispute_id": "dispute",
+    "entry_id": "waitlist_entry",
     "export_id": "contact_export",
     "invitation_id": "invitation",
     "invoice_id": "invoice",
@@ -181,6 +183,10 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             comment="Secret review of B",
         )
         db.session.add(review)
+        waitlist_entry = WaitlistEntry(
+            patient_id=patient, practitioner="Secret doctor of B", windows=[], status=EntryStatus.WAITING, source="ui"
+        )
+        db.session.add_all([dispute, waitlist_entry])
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -201,6 +207,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             dispute=dispute.id,
             scorecard=scorecard.id,
             review=review.id,
+            waitlist_entry=waitlist_entry.id,
         )
     return ids
 

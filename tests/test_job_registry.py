@@ -254,4 +254,5 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("compliance.schedule_retention", "default", None, "30 2 * * *"),
         ("hotline.expire_agent_states", "default", 5, None),
         ("quality.schedule_weekly_sample", "default", None, "0 4 * * 1"),
+        ("waitlist.schedule_waves", "default", 60, None),
     ]

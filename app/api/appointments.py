@@ -67,6 +67,7 @@ class AppointmentSchema(Schema):
     starts_at = UtcDateTime()
     location = fields.String()
     practitioner = fields.String()
+    appointment_type = fields.String(allow_none=True)
     status = fields.Enum(AppointmentStatus, by_value=True)
     status_changed_at = UtcDateTime(allow_none=True)
     patient = fields.Nested(PatientSchema)
@@ -118,6 +119,11 @@ class AppointmentInputSchema(StrictSchema):
     )
     location = fields.String(required=True, validate=validate.Length(min=1, max=services.MAX_TEXT_LENGTH))
     practitioner = fields.String(required=True, validate=validate.Length(min=1, max=services.MAX_TEXT_LENGTH))
+    appointment_type = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=services.MAX_TEXT_LENGTH),
+        metadata={"description": "Your kind of visit (waitlist entries may ask for one); left out: unchanged."},
+    )
 
 
 class AppointmentQuerySchema(StrictSchema):

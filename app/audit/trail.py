@@ -41,6 +41,10 @@ ACTIONS = (
     "quality_review.submitted",
     "quality_review.acknowledged",
     "sentiment.alert_raised",
+    "waitlist.entry_added",
+    "waitlist.entry_withdrawn",
+    "waitlist.imported",
+    "waitlist.report_exported",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).

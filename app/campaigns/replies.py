@@ -16,11 +16,13 @@ from sqlalchemy import select, update
 from app.campaigns.models import Campaign, CampaignKind, MessageStatus, OutboundMessage, Reply, SurveyAnswer
 from app.campaigns.planning import OPTED_OUT
 from app.campaigns.services import SURVEY_SCALES
+from app.campaigns.signals import first_answer, sms_yes_received
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, Queue
 from app.i18n import _, _l, force_locale
+from app.patients.appointments import cancel_appointment
 from app.patients.models import Appointment, AppointmentStatus, Patient
 from app.sentiment import services as sentiment
 from app.sentiment.models import MessageSource
@@ -96,7 +98,7 @@ def apply_reply(message: OutboundMessage, reply: Reply, *, moment: datetime | No
     if reply == Reply.CONFIRMED:
         appointment.status, appointment.status_changed_at = AppointmentStatus.CONFIRMED, moment
     elif reply == Reply.CANCELLED:
-        appointment.status, appointment.status_changed_at = AppointmentStatus.CANCELLED, moment
+        cancel_appointment(appointment, now=moment)  # announced: the waitlist offers the freed slot
         _offer_callback(message, patient, _("Appointment cancelled by the patient: offer a new date."))
     elif reply == Reply.CALLBACK:
         _offer_callback(message, patient, _("The patient asked for a call about their appointment."))
@@ -150,6 +152,11 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
         if reply == Reply.OPTED_OUT:
             opt_out(patient, moment=moment)
             return _("You will receive no more messages from this clinic.")
+        if reply == Reply.CONFIRMED and not body.strip().isdigit():
+            # Words only: a bare "1" is a reminder's confirmation or a survey's lowest score, never a booking.
+            taken = first_answer(sms_yes_received, patient, moment=moment)
+            if taken:
+                return taken
         message = db.session.scalar(
             select(OutboundMessage)
             .join(Campaign, Campaign.id == OutboundMessage.campaign_id)

@@ -48,6 +48,7 @@ from app.input_rules import (
 )
 from app.models import utcnow
 from app.patients.models import PATIENT_REF_PATTERN, Appointment, AppointmentStatus, Patient
+from app.patients.signals import appointment_cancelled
 
 # The columns of an import file and the fields of an API record, in this order.
 COLUMNS = (
@@ -63,6 +64,8 @@ COLUMNS = (
     "practitioner",
 )
 REQUIRED_COLUMNS = ("external_id", "patient_reference", "starts_at", "location", "practitioner")
+# Columns a file may add after those: the clinic's kind of visit, which waitlist entries may ask for.
+OPTIONAL_COLUMNS = ("appointment_type",)
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,64}$")
 MAX_TEXT_LENGTH = 120  # location, practitioner (the columns' size)
@@ -105,6 +108,7 @@ class AppointmentRecord:
     starts_at: datetime
     location: str
     practitioner: str
+    appointment_type: str | None = None  # None: keep the appointment's type as it is
 
     def canonical(self) -> dict:
         values = asdict(self)
@@ -183,7 +187,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         errors.append(FieldError(name, message))
 
     # An imported file reaches no form: its cells get the input rule of every single-line text here.
-    for name in COLUMNS:
+    for name in COLUMNS + OPTIONAL_COLUMNS:
         if isinstance(raw.get(name), str) and has_control_character(raw[name]):
             refuse(name, control_character_message())
     if errors:
@@ -256,7 +260,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
             )
 
     texts = {}
-    for name in ("location", "practitioner"):
+    for name in ("location", "practitioner", "appointment_type"):
         texts[name] = " ".join(_text(raw.get(name)).split())
         if len(texts[name]) > MAX_TEXT_LENGTH:
             refuse(name, _l("At most %(n)s characters.", n=MAX_TEXT_LENGTH))
@@ -277,6 +281,7 @@ def check_record(tenant, raw: Mapping[str, object]) -> tuple[AppointmentRecord |
         starts_at=starts_at,
         location=texts["location"],
         practitioner=texts["practitioner"],
+        appointment_type=texts["appointment_type"] or None,
     ), []
 
 
@@ -365,6 +370,8 @@ def _apply(record: AppointmentRecord, patient: Patient, appointment: Appointment
     appointment.starts_at = record.starts_at
     appointment.location = record.location
     appointment.practitioner = record.practitioner
+    if record.appointment_type is not None:
+        appointment.appointment_type = record.appointment_type
     return appointment, created
 
 
@@ -415,6 +422,37 @@ def record_outcome(
         appointment.status = outcome
         appointment.status_changed_at = now
         db.session.flush()
+        if outcome == AppointmentStatus.CANCELLED:
+            appointment_cancelled.send(appointment, at=now)
+    return appointment
+
+
+def cancel_appointment(appointment: Appointment, *, now: datetime) -> None:
+    """Mark a still-on appointment cancelled and announce it (the patient's own answer, app/campaigns)."""
+    appointment.status, appointment.status_changed_at = AppointmentStatus.CANCELLED, now
+    db.session.flush()
+    appointment_cancelled.send(appointment, at=now)
+
+
+def book_appointment(
+    *, patient_id: int, external_id: str, starts_at: datetime, location: str, practitioner: str, now: datetime
+) -> Appointment:
+    """A new confirmed appointment the patient booked themselves (a waitlist slot); flushed.
+
+    The clinic's unique external_id is the caller's guard against booking one thing twice: a second
+    booking under the same external_id fails in the database.
+    """
+    appointment = Appointment(
+        external_id=external_id,
+        patient_id=patient_id,
+        starts_at=starts_at,
+        location=location,
+        practitioner=practitioner,
+        status=AppointmentStatus.CONFIRMED,
+        status_changed_at=now,
+    )
+    db.session.add(appointment)
+    db.session.flush()
     return appointment
 
 
@@ -556,7 +594,7 @@ def preview_import(tenant, text: str) -> ImportPreview:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=preview.delimiter, strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
-        unknown = [name for name in header if name not in COLUMNS]
+        unknown = [name for name in header if name not in COLUMNS + OPTIONAL_COLUMNS]
         missing = [name for name in REQUIRED_COLUMNS if name not in header]
         repeated = sorted(name for name, n in Counter(header).items() if n > 1)
         if missing:
@@ -566,7 +604,7 @@ def preview_import(tenant, text: str) -> ImportPreview:
                 _l(
                     "Unknown columns: %(columns)s. The columns are: %(known)s.",
                     columns=", ".join(unknown),
-                    known=", ".join(COLUMNS),
+                    known=", ".join(COLUMNS + OPTIONAL_COLUMNS),
                 )
             )
         if repeated:

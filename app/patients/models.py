@@ -109,3 +109,5 @@ class Appointment(TenantScoped, TimestampMixin, db.Model):
         value_enum(AppointmentStatus, "appointment_status"), nullable=False, default=AppointmentStatus.SCHEDULED
     )
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The clinic's own kind of visit ("check-up", "MRI"), when its system says it: waitlist entries may ask for one.
+    appointment_type: Mapped[str | None] = mapped_column(String(120))
