@@ -37,6 +37,13 @@ ACTIONS = (
     "offboarding.archive_downloaded",
     "invitation.created",
     "invitation.revoked",
+    "complaint.viewed",
+    "complaint.opened",
+    "complaint.changed",
+    "complaint.status_changed",
+    "complaint.breached",
+    "complaint.report_viewed",
+    "complaint.report_exported",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).
