@@ -70,9 +70,8 @@ def test_the_clinics_own_targets_apply_to_complaints_received_afterwards(app, cl
 
 def test_a_complaint_registered_on_the_page_gets_its_due_dates_from_now(app, clinic, login_as):
     a = clinic.a
-    supervisor = login_as(a.supervisor)
     with time_machine.travel(berlin(2026, 3, 17, 10, 0), tick=True):  # a Tuesday morning
-        response = supervisor.post(
+        response = login_as(a.supervisor).post(
             f"{base(a.slug)}/new",
             {
                 "category": "waiting_time",
