@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from app.complaints.models import Complaint, ComplaintSeverity
 from app.complaints.services import category_label, overdue_condition
@@ -104,11 +104,14 @@ def monthly_report(first: date, time_zone: str, *, moment: datetime | None = Non
             .order_by(func.count().desc(), Complaint.category)
         ).all()
     ]
-    order = case({member.value: index for index, member in enumerate(ComplaintSeverity)}, value=Complaint.severity)
     report.by_severity = [
         (severity.value, count)
         for severity, count in db.session.execute(
-            select(Complaint.severity, func.count()).where(in_month).group_by(Complaint.severity).order_by(order)
+            select(Complaint.severity, func.count())
+            .where(in_month)
+            .group_by(Complaint.severity)
+            # A PostgreSQL enum sorts in its declared order: low to critical.
+            .order_by(Complaint.severity)
         ).all()
     ]
     return report
@@ -130,7 +133,7 @@ def report_csv(report: MonthlyReport) -> str:
         (_("Median time to resolve (business hours)"), report.median_resolve_hours),
         (_("90th percentile time to resolve (business hours)"), report.p90_resolve_hours),
         (_("Overdue"), report.overdue),
-        (_("Acknowledged on time (%)"), report.acknowledged_on_time_percent),
+        (_("Acknowledged on time (percent)"), report.acknowledged_on_time_percent),
     ):
         writer.writerow([month, label, _number(value)])
     for category, count in report.by_category:
