@@ -15,6 +15,7 @@ from app.auth.tokens import issue_api_token
 from app.billing import pricing
 from app.billing.models import Invoice, InvoiceStatus
 from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage
+from app.complaints import services as complaints
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import ContactMessage, MessageAttachment, MessageDirection, Team
@@ -42,6 +43,7 @@ FOREIGN_IDS = {
     "article_id": "article",
     "campaign_id": "campaign",
     "closure_id": "closure",
+    "complaint_id": "complaint",
     "contact_id": "contact",
     "dispute_id": "dispute",
     "export_id": "contact_export",
@@ -154,6 +156,15 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
         db.session.flush()
         dispute = SlaDispute(statement_id=statement.id, metric="asa", reason="Secret dispute of B")
         db.session.add(dispute)
+        complaint = complaints.open_complaint(
+            category="other",
+            severity="high",
+            summary="Secret complaint of B",
+            actor_id=None,
+            owner_id=b.agent,
+            patient_ref="P-B",
+            contact_ids=[ids["contact"]],
+        )
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -172,6 +183,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             token=token.id,
             statement=statement.id,
             dispute=dispute.id,
+            complaint=complaint.id,
         )
     return ids
 
@@ -242,6 +254,7 @@ def test_no_clinic_route_answers_clinic_a_with_clinic_b(app, owner_engine, login
         "P-B",
         "Secret closure of clinic B",
         "invitee-b@example.test",
+        "Secret complaint of B",
     ]
     before = _snapshot_of(owner_engine, two_tenants.b.id)
     browser = login_as(two_tenants.a[role])
