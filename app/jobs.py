@@ -319,14 +319,14 @@ PERIODIC_JOBS = (
     PeriodicJob("sla.schedule_statement_close", interval=3600),
     # Hourly: closes each month an hour after it ends, and pushes closed invoices to Stripe.
     PeriodicJob("billing.schedule_billing_sync", interval=3600),
-    # Hourly: each served clinic's complaint targets missed are marked, held-back acknowledgements sent.
-    PeriodicJob("complaints.schedule_watch", interval=3600),
     # Hourly: a clinic's report goes out at the first pass on or after its day (clinic time).
     PeriodicJob("reports.schedule_report_emails", interval=3600),
     # Daily at 02:30 UTC: each clinic's retention purge (app/compliance/retention.py).
     PeriodicJob("compliance.schedule_retention", cron="30 2 * * *"),
     # Every 5 seconds: after-contact work that has run out, and idle agents (app/hotline/agent_state_transitions.py).
     PeriodicJob("hotline.expire_agent_states", interval=5),
+    # Hourly: each served clinic's complaint targets missed are marked, held-back acknowledgements sent.
+    PeriodicJob("complaints.schedule_watch", interval=3600),
 )
 
 

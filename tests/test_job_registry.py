@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.auth.models import TenantRole, User
 from app.billing.jobs import schedule_billing_sync
 from app.campaigns.jobs import schedule_outbound
+from app.complaints.jobs import schedule_watch
 from app.compliance.retention.jobs import schedule_retention
 from app.extensions import db, redis_connection
 from app.jobs import (
@@ -208,6 +209,7 @@ FAN_OUTS = [
         {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.OFFBOARDED},
     ),
     (schedule_retention, "compliance.run_retention", set(TenantStatus)),
+    (schedule_watch, "complaints.watch", {TenantStatus.DRAFT, TenantStatus.ACTIVE}),
 ]
 
 
@@ -250,4 +252,5 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("reports.schedule_report_emails", "reports", 3600, None),
         ("compliance.schedule_retention", "default", None, "30 2 * * *"),
         ("hotline.expire_agent_states", "default", 5, None),
+        ("complaints.schedule_watch", "default", 3600, None),
     ]
