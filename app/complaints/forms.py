@@ -25,9 +25,9 @@ class _Choices:
 
 
 class NewComplaintForm(_Choices, Form):
-    category = SelectField(_l("Category"))
+    category = SelectField(_l("Category"), choices=[])
     severity = SelectField(_l("Severity"), choices=_severity_choices(), default=ComplaintSeverity.MEDIUM.value)
-    owner_id = SelectField(_l("Owner"), coerce=_optional_id)
+    owner_id = SelectField(_l("Owner"), coerce=_optional_id, choices=[])
     patient_ref = StringField(_l("Patient reference"), validators=[Optional(), Length(max=64)])
     summary = TextAreaField(_l("What is the complaint about?"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     contact_ids = StringField(
@@ -38,9 +38,9 @@ class NewComplaintForm(_Choices, Form):
 
 
 class ComplaintForm(_Choices, Form):
-    category = SelectField(_l("Category"))
+    category = SelectField(_l("Category"), choices=[])
     severity = SelectField(_l("Severity"), choices=_severity_choices())
-    owner_id = SelectField(_l("Owner"), coerce=_optional_id)
+    owner_id = SelectField(_l("Owner"), coerce=_optional_id, choices=[])
     patient_ref = StringField(_l("Patient reference"), validators=[Optional(), Length(max=64)])
     summary = TextAreaField(_l("What is the complaint about?"), validators=[DataRequired(), Length(max=MAX_TEXT)])
     root_cause = TextAreaField(_l("Root cause"), validators=[Optional(), Length(max=MAX_TEXT)])
