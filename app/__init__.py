@@ -39,7 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.campaigns.history import listen_to_hotline as campaigns_listen_to_hotline
     from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
-    from app.complaints.services import listen_to_hotline as complaints_listen_to_hotline
+    from app.complaints.listeners import listen_to_hotline as complaints_listen_to_hotline
     from app.errors import register_error_handlers
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
     from app.input_rules import install_input_rules

@@ -37,7 +37,6 @@ from app.complaints.models import (
 )
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.hotline import signals
 from app.hotline.models import Contact
 from app.i18n import LOCALES, _l
 from app.input_rules import has_control_character
@@ -424,13 +423,23 @@ def open_from_flagged_contact(contact: Contact, *, actor_id: int | None, reason:
     )
 
 
-def _on_complaint_flagged(contact, *, actor_id, reason, at, **_extra):
-    open_from_flagged_contact(contact, actor_id=actor_id, reason=reason, at=at)
-
-
-def listen_to_hotline() -> None:
-    """Connect the register to the hotline's `complaint_flagged` signal (called once by the factory)."""
-    signals.complaint_flagged.connect(_on_complaint_flagged, weak=False)
+def complaints_of_contacts(contact_ids, user) -> dict[int, int]:
+    """The newest complaint this person may see of each of these contacts, by contact id."""
+    ids = [i for i in contact_ids if i is not None]
+    if not ids or user is None or not user.is_authenticated:
+        return {}
+    query = (
+        select(ComplaintContact.contact_id, func.max(Complaint.id))
+        .join(
+            Complaint,
+            and_(Complaint.id == ComplaintContact.complaint_id, Complaint.tenant_id == ComplaintContact.tenant_id),
+        )
+        .where(ComplaintContact.contact_id.in_(ids))
+        .group_by(ComplaintContact.contact_id)
+    )
+    if not sees_all(user):
+        query = query.where(Complaint.owner_id == user.id)
+    return dict(db.session.execute(query).all())
 
 
 # --- changing ---------------------------------------------------------------------------------------

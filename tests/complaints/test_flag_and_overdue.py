@@ -102,3 +102,18 @@ def test_acknowledging_late_is_recorded_as_a_breach(app, clinic, login_as, open_
     assert response.status_code == 302
     item = complaint(app, a.id, late)
     assert item.status == "acknowledged" and item.acknowledge_breached_at == item.acknowledged_at
+
+
+def test_the_contact_page_links_to_its_complaint_for_whoever_may_see_it(app, clinic, login_as, create_user):
+    a = clinic.a
+    from app.auth.models import TenantRole
+
+    agent = login_as(a.agent)
+    agent.post(f"/t/{a.slug}/contacts/{a.contact}/complaint", {"reason": "Rude answer at the front desk"})
+    [(complaint_id, _contact)] = _links(app, a.id)
+    link = f'href="/t/{a.slug}/complaints/{complaint_id}"'
+    assert link in agent.get(f"/t/{a.slug}/contacts/{a.contact}").get_data(as_text=True)
+    assert link in login_as(a.supervisor).get(f"/t/{a.slug}/contacts/{a.contact}").get_data(as_text=True)
+    colleague = create_user("colleague-a@example.test", memberships=((a.id, TenantRole.AGENT),))
+    page = login_as(colleague).get(f"/t/{a.slug}/contacts/{a.contact}")
+    assert page.status_code in (200, 403, 404) and link not in page.get_data(as_text=True)
