@@ -39,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.campaigns.history import listen_to_hotline as campaigns_listen_to_hotline
     from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
+    from app.complaints.listeners import listen_to_hotline as complaints_listen_to_hotline
     from app.errors import register_error_handlers
     from app.feedback.services import listen_to_hotline_and_campaigns as feedback_listen
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
@@ -62,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     feedback_listen()
     quality_listen_to_feedback()
     listen_to_cancellations()
+    complaints_listen_to_hotline()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -121,6 +123,7 @@ def _bind_extensions(app: Flask) -> None:
     import app.billing.models  # noqa: F401
     import app.campaigns.models  # noqa: F401
     import app.chat.models  # noqa: F401
+    import app.complaints.models  # noqa: F401
     import app.compliance.gdpr.models  # noqa: F401
     import app.compliance.offboarding.models  # noqa: F401
     import app.compliance.retention.models  # noqa: F401
@@ -147,6 +150,7 @@ def _register_jobs() -> None:
     import app.billing.jobs  # noqa: F401
     import app.campaigns.jobs  # noqa: F401
     import app.chat.transcript  # noqa: F401
+    import app.complaints.jobs  # noqa: F401
     import app.compliance.offboarding.jobs  # noqa: F401
     import app.compliance.retention.jobs  # noqa: F401
     import app.feedback.jobs  # noqa: F401
@@ -192,6 +196,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat.public_views import bp as chat_public_bp
     from app.chat.settings_views import bp as chat_settings_bp
     from app.chat.widget_texts import bp as chat_widget_texts_bp
+    from app.complaints.views import bp as complaints_bp
     from app.compliance.gdpr.views import bp as privacy_bp
     from app.compliance.offboarding.views import bp as offboarding_bp
     from app.compliance.offboarding.views import console_bp as console_deletions_bp
@@ -274,6 +279,7 @@ def _register_blueprints(app: Flask) -> None:
         appointments_bp,
         waitlist_bp,
         waitlist_public_bp,
+        complaints_bp,
         compliance_bp,
         console_audit_bp,
         privacy_bp,

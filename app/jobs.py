@@ -331,6 +331,8 @@ PERIODIC_JOBS = (
     PeriodicJob("quality.schedule_weekly_sample", cron="0 4 * * 1"),
     # Every minute: each clinic's due waitlist waves, and patients to tell that a slot is gone (app/waitlist).
     PeriodicJob("waitlist.schedule_waves", interval=60),
+    # Hourly: each served clinic's complaint targets missed are marked, held-back acknowledgements sent.
+    PeriodicJob("complaints.schedule_watch", interval=3600),
 )
 
 

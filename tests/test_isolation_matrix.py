@@ -15,6 +15,7 @@ from app.auth.tokens import issue_api_token
 from app.billing import pricing
 from app.billing.models import Invoice, InvoiceStatus
 from app.campaigns.models import Campaign, CampaignKind, CampaignStep, MessageStatus, OutboundMessage
+from app.complaints import services as complaints
 from app.compliance.offboarding.models import OffboardingArchive
 from app.extensions import db
 from app.hotline.models import ContactMessage, MessageAttachment, MessageDirection, Team
@@ -47,6 +48,7 @@ FOREIGN_IDS = {
     "article_id": "article",
     "campaign_id": "campaign",
     "closure_id": "closure",
+    "complaint_id": "complaint",
     "contact_id": "contact",
     "dispute_id": "dispute",
     "entry_id": "waitlist_entry",
@@ -187,6 +189,15 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             patient_id=patient, practitioner="Secret doctor of B", windows=[], status=EntryStatus.WAITING, source="ui"
         )
         db.session.add_all([dispute, waitlist_entry])
+        complaint = complaints.open_complaint(
+            category="other",
+            severity="high",
+            summary="Secret complaint of B",
+            actor_id=None,
+            owner_id=b.agent,
+            patient_ref="P-B",
+            contact_ids=[ids["contact"]],
+        )
         db.session.commit()
         ids.update(
             plan=plan.id,
@@ -208,6 +219,7 @@ def foreign(app, two_tenants, create_queue, create_contact, create_patient, crea
             scorecard=scorecard.id,
             review=review.id,
             waitlist_entry=waitlist_entry.id,
+            complaint=complaint.id,
         )
     return ids
 
@@ -278,6 +290,7 @@ def test_no_clinic_route_answers_clinic_a_with_clinic_b(app, owner_engine, login
         "P-B",
         "Secret closure of clinic B",
         "invitee-b@example.test",
+        "Secret complaint of B",
     ]
     before = _snapshot_of(owner_engine, two_tenants.b.id)
     browser = login_as(two_tenants.a[role])

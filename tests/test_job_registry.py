@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.auth.models import TenantRole, User
 from app.billing.jobs import schedule_billing_sync
 from app.campaigns.jobs import schedule_outbound
+from app.complaints.jobs import schedule_watch
 from app.compliance.retention.jobs import schedule_retention
 from app.extensions import db, redis_connection
 from app.jobs import (
@@ -210,6 +211,7 @@ FAN_OUTS = [
     ),
     (schedule_retention, "compliance.run_retention", set(TenantStatus)),
     (schedule_weekly_sample, "quality.draw_weekly_sample", {TenantStatus.ACTIVE}),
+    (schedule_watch, "complaints.watch", {TenantStatus.DRAFT, TenantStatus.ACTIVE}),
 ]
 
 
@@ -255,4 +257,5 @@ def test_the_cron_registers_the_periodic_list_and_nothing_else(app, monkeypatch)
         ("hotline.expire_agent_states", "default", 5, None),
         ("quality.schedule_weekly_sample", "default", None, "0 4 * * 1"),
         ("waitlist.schedule_waves", "default", 60, None),
+        ("complaints.schedule_watch", "default", 3600, None),
     ]

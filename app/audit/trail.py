@@ -45,6 +45,13 @@ ACTIONS = (
     "waitlist.entry_withdrawn",
     "waitlist.imported",
     "waitlist.report_exported",
+    "complaint.viewed",
+    "complaint.opened",
+    "complaint.changed",
+    "complaint.status_changed",
+    "complaint.breached",
+    "complaint.report_viewed",
+    "complaint.report_exported",
 )
 
 # The platform's account-security trail (`security_events`, not tenant-owned).

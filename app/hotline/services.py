@@ -807,7 +807,9 @@ def flag_complaint(contact: Contact, user_id: int, reason: str) -> None:
     if len(reason) > 500:
         raise DomainError(_l("The reason can be at most 500 characters long."), "reason")
     contact.complaint_reason = reason
-    append_event(contact, EventKind.COMPLAINT_FLAGGED, actor_id=user_id)
+    moment = now()
+    append_event(contact, EventKind.COMPLAINT_FLAGGED, actor_id=user_id, at=moment)
+    signals.complaint_flagged.send(contact, actor_id=user_id, reason=reason, at=moment)
 
 
 def schedule_callback(contact: Contact, user_id: int, *, local_time: datetime, queue_id: int) -> Contact:

@@ -30,6 +30,8 @@ the application factory calls it once per application.
   "transferred", "reassigned", or a routing rule's name) and `queue_id=` (the queue the agent held it in)
   whenever an agent loses a contact, after the contact's row has changed, in the same transaction: the
   agent's state follows (after-contact work, or available, once they hold no open contact in any clinic).
+- `complaint_flagged`, sent with the contact, `actor_id=`, `reason=` and `at=` when an agent flags it as a
+  complaint, in the same transaction: the complaint register (app/complaints) opens an entry linked to it.
 """
 
 from blinker import Namespace
@@ -46,6 +48,7 @@ contact_resolved = _signals.signal("contact-resolved")
 contact_assigned = _signals.signal("contact-assigned")
 contact_left_agent = _signals.signal("contact-left-agent")
 contact_placed = _signals.signal("contact-placed")
+complaint_flagged = _signals.signal("complaint-flagged")
 
 
 def contributions(signal, sender=None) -> dict:

@@ -226,6 +226,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "contact_surveys",
         "contacts",
         "chats",
+        "complaints",
         "audit_events",
     ]
     patient = document["patient"]
@@ -265,6 +266,12 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         ("visitor", ALICE["chat"]),
         ("assistant", "Opening hours"),
     ]
+    [complaint] = document["complaints"]
+    assert (complaint["summary"], complaint["patient_ref"], complaint["contact_ids"]) == (
+        ALICE["complaint"],
+        ALICE["reference"],
+        [alice.contacts[0]],
+    )
     assert ("contact.viewed", str(alice.contacts[0])) in {
         (e["action"], e["object_id"]) for e in document["audit_events"]
     }
@@ -283,6 +290,7 @@ def test_json_export_holds_every_source_and_nothing_of_another_patient_or_clinic
         "contact_messages": 0,
         "chat_sessions": 1,
         "chat_messages": 2,
+        "complaints": 1,
         "audit_events": 1,
     }
     assert logged.patient_key == patient["key"] and ALICE["reference"] not in logged.patient_key
@@ -356,6 +364,10 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
     assert changes.pop("contact_notes") == set(alice.contact_notes)
     assert changes.pop("chat_sessions") == set(alice.chat_sessions)
     assert changes.pop("chat_messages") == set(alice.chat_messages)
+    # The register's entry opened when Alice's contact was flagged: its text goes, its figures stay.
+    [complaint_id] = changes.pop("complaints")
+    assert _changed_columns(before, after, "complaints") == {"patient_ref", "summary", "updated_at"}
+    assert after["complaints"][complaint_id]["category"] == before["complaints"][complaint_id]["category"]
     assert not changes.pop("gdpr_requests") & before["gdpr_requests"].keys()
     assert not changes.pop("audit_events") & before["audit_events"].keys()
     assert changes == {}
@@ -398,6 +410,7 @@ def test_erasure_leaves_no_personal_string_in_any_table_and_keeps_sla_and_billin
         "rejected_mails": 0,
         "chat_messages": 2,
         "chat_sessions": 1,
+        "complaints": 1,
         "contacts": 2,
         "survey_answers": 1,
         "contact_survey_answers": 0,

@@ -19,6 +19,8 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from app.campaigns.models import CampaignKind, FailureReason, MessageStatus, Reply
 from app.chat.models import ChatAuthor, ChatState, EndReason
+from app.complaints.models import ComplaintSeverity, ComplaintStatus
+from app.complaints.services import category_label
 from app.hotline.models import Channel, ContactStatus, DeliveryStatus, Disposition, EventKind, MessageDirection, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.labels import LabelledEnum
@@ -271,6 +273,27 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
                 [_("Time and topic"), _("Patient"), _("Status"), _("Consent"), _("Conversation")],
                 rows,
                 [0.14, 0.16, 0.14, 0.18, 0.38],
+                styles,
+            )
+        )
+    else:
+        story.append(_p(_("None."), styles["base"]))
+
+    story.append(_p(_("Complaints"), styles["h2"]))
+    if document.get("complaints"):
+        rows = []
+        for c in document["complaints"]:
+            kind = f"{c['reference']}\n{category_label(c['category'])} · {_label(ComplaintSeverity, c['severity'])}"
+            text = [c["summary"] or "", c["root_cause"] or "", c["outcome"] or ""]
+            text += [f"{when(a['taken_at'])}: {a['body'] or ''}" for a in c["actions"]]
+            rows.append(
+                [when(c["received_at"]), kind, _label(ComplaintStatus, c["status"]), "\n".join(t for t in text if t)]
+            )
+        story.append(
+            _table(
+                [_("Received"), _("Complaint"), _("Status"), _("What is the complaint about?")],
+                rows,
+                [0.16, 0.24, 0.14, 0.46],
                 styles,
             )
         )

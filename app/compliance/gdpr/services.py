@@ -23,6 +23,10 @@ every table after an erasure, to catch one that was forgotten).
                      or by the e-mail address or phone number typed in the pre-chat form: name, e-mail, phone,
                      the consent (time, notice URL), the page it ran on; assistant-only chats too
   chat_messages      by session: the patient's, the assistant's, the agents' and the system's messages
+  complaints         by patient_ref (the reference or phone, as for contacts) or by a linked contact: the
+                     complaint's text, root cause and outcome (app/complaints)
+  complaint_actions  by complaint: what was done (free text), by whom, when
+  complaint_acknowledgements by complaint: channel, language, status, times, failure text
   contact_events     the contacts' timelines: kinds and times; details hold no patient values by design
   audit_events       reads and changes of the patient or of their contacts; details hold no patient values
                      (`audit.record`'s rule, checked for every caller), so erasure has nothing to rewrite
@@ -55,6 +59,10 @@ lists ordered by time then id; the PDF shows the same document:
               "patient_ref", "consent_at", "privacy_notice_url", "origin", "contact_id", "started_at",
               "handed_over_at", "ended_at", "transcript_sent_at",
               "messages": [{"author", "body", "created_at"}]}],
+   "complaints": [{"id", "reference", "category", "severity", "status", "patient_ref", "summary", "root_cause",
+                   "outcome", "received_at", "acknowledge_due_at", "resolve_due_at", "acknowledged_at",
+                   "resolved_at", "closed_at", "contact_ids", "actions": [{"body", "taken_at"}],
+                   "acknowledgement": null or {"channel", "language", "status", "sent_at"}}],
    "audit_events": [{"action", "object_type", "object_id", "occurred_at"}]}
 
   `recipient` is the patient's current address on the message's channel (the address used when it was
@@ -66,6 +74,8 @@ lists ordered by time then id; the PDF shows the same document:
   `chats` (added within version 1 too) are the patient's chat sessions from the clinic's widget, oldest
   first, with their messages; `author` is visitor, assistant, agent or system (a system message's body is
   its code), and agents are not named, as nowhere else in the export.
+  `complaints` (added within version 1 too) are the register's complaints about the patient, oldest first,
+  with the actions taken (who took them is not named) and the acknowledgement sent to the patient.
 
 Erasure (`erase_patient`): after the reference has been typed again, in one transaction:
 
@@ -86,6 +96,10 @@ Erasure (`erase_patient`): after the reference has been typed again, in one tran
   rejected_mails     the clinic's log rows of mail refused from the patient's address: deleted
   chat_sessions      deleted, with their messages (chat_messages, by the foreign key's cascade), whether they
                      reached a contact or stayed with the assistant
+  complaints         patient_ref → the pseudonym; summary, root cause and outcome removed (category, severity,
+                     status and dates stay: the complaint report counts them); their actions' text removed
+                     (who and when stay); an acknowledgement not yet sent is skipped ("patient_erased") and a
+                     provider's failure text removed
   audit_events, contact_events, usage_records: unchanged (no patient values; append-only)
 
 The pseudonym is random: no identifying value (reference, address, free text) is left in the database,
@@ -115,6 +129,14 @@ from app.campaigns.models import Campaign, MessageStatus, MessageTemplate, Outbo
 from app.campaigns.planning import APPOINTMENT_CANCELLED, CAMPAIGN_FINISHED, NO_CONSENT, OPTED_OUT, PATIENT_ERASED
 from app.campaigns.templating import context_for, render
 from app.chat.models import ChatMessage, ChatSession
+from app.complaints.models import (
+    AcknowledgementSkip,
+    AcknowledgementStatus,
+    Complaint,
+    ComplaintAcknowledgement,
+    ComplaintAction,
+    ComplaintContact,
+)
 from app.compliance.gdpr.models import GdprOutcome, GdprRequest, GdprRequestKind
 from app.errors import DomainError, NotFound
 from app.extensions import db
@@ -233,6 +255,16 @@ def _message_ids(patient: Patient):
     return select(OutboundMessage.id).where(OutboundMessage.patient_id == patient.id)
 
 
+def _complaint_ids(patient: Patient, contact_ids: list[int]) -> list[int]:
+    """The complaints about the patient: by their reference or phone, or linked to one of their contacts."""
+    conditions = [Complaint.patient_ref.in_(_contact_refs(patient))]
+    if contact_ids:
+        conditions.append(
+            Complaint.id.in_(select(ComplaintContact.complaint_id).where(ComplaintContact.contact_id.in_(contact_ids)))
+        )
+    return list(db.session.scalars(select(Complaint.id).where(or_(*conditions)).order_by(Complaint.id)))
+
+
 def holdings(patient: Patient) -> dict[str, int]:
     """How many records of each kind the clinic holds about a patient (shown before acting)."""
     contact_ids = _contact_ids(patient)
@@ -250,6 +282,7 @@ def holdings(patient: Patient) -> dict[str, int]:
         "contact_messages": count(ContactMessage, ContactMessage.contact_id.in_(contact_ids)) if contact_ids else 0,
         "chat_sessions": count(ChatSession, _chat_sessions(patient, contact_ids)),
         "chat_messages": count(ChatMessage, ChatMessage.session_id.in_(_chat_session_ids(patient, contact_ids))),
+        "complaints": len(_complaint_ids(patient, contact_ids)),
     }
 
 
@@ -451,6 +484,62 @@ def _chats(patient: Patient, contact_ids: list[int]) -> list[dict]:
     ]
 
 
+def _complaints(complaint_ids: list[int]) -> list[dict]:
+    if not complaint_ids:
+        return []
+    complaints = db.session.scalars(
+        select(Complaint).where(Complaint.id.in_(complaint_ids)).order_by(Complaint.received_at, Complaint.id)
+    ).all()
+    actions: dict[int, list[dict]] = {}
+    for action in db.session.scalars(
+        select(ComplaintAction)
+        .where(ComplaintAction.complaint_id.in_(complaint_ids))
+        .order_by(ComplaintAction.taken_at, ComplaintAction.id)
+    ):
+        actions.setdefault(action.complaint_id, []).append({"body": action.body, "taken_at": _iso(action.taken_at)})
+    links: dict[int, list[int]] = {}
+    for complaint_id, contact_id in db.session.execute(
+        select(ComplaintContact.complaint_id, ComplaintContact.contact_id)
+        .where(ComplaintContact.complaint_id.in_(complaint_ids))
+        .order_by(ComplaintContact.contact_id)
+    ):
+        links.setdefault(complaint_id, []).append(contact_id)
+    acknowledgements = {
+        row.complaint_id: {
+            "channel": _value(row.channel),
+            "language": row.language,
+            "status": _value(row.status),
+            "sent_at": _iso(row.sent_at),
+        }
+        for row in db.session.scalars(
+            select(ComplaintAcknowledgement).where(ComplaintAcknowledgement.complaint_id.in_(complaint_ids))
+        )
+    }
+    return [
+        {
+            "id": c.id,
+            "reference": c.reference,
+            "category": c.category,
+            "severity": _value(c.severity),
+            "status": _value(c.status),
+            "patient_ref": c.patient_ref,
+            "summary": c.summary,
+            "root_cause": c.root_cause,
+            "outcome": c.outcome,
+            "received_at": _iso(c.received_at),
+            "acknowledge_due_at": _iso(c.acknowledge_due_at),
+            "resolve_due_at": _iso(c.resolve_due_at),
+            "acknowledged_at": _iso(c.acknowledged_at),
+            "resolved_at": _iso(c.resolved_at),
+            "closed_at": _iso(c.closed_at),
+            "contact_ids": links.get(c.id, []),
+            "actions": actions.get(c.id, []),
+            "acknowledgement": acknowledgements.get(c.id),
+        }
+        for c in complaints
+    ]
+
+
 def _audit_events(patient: Patient, contact_ids: list[int]) -> list[dict]:
     about = [and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id))]
     if contact_ids:
@@ -524,6 +613,7 @@ def export_document(patient: Patient, *, moment: datetime | None = None) -> dict
         ],
         "contacts": _contacts(contact_ids),
         "chats": _chats(patient, contact_ids),
+        "complaints": _complaints(_complaint_ids(patient, contact_ids)),
         "audit_events": _audit_events(patient, contact_ids),
     }
 
@@ -540,6 +630,7 @@ def export_counts(document: dict) -> dict[str, int]:
         "contact_messages": sum(len(c["messages"]) for c in document["contacts"]),
         "chat_sessions": len(document["chats"]),
         "chat_messages": sum(len(c["messages"]) for c in document["chats"]),
+        "complaints": len(document["complaints"]),
         "audit_events": len(document["audit_events"]),
     }
 
@@ -682,6 +773,8 @@ def erase_patient(
     counts["chat_sessions"] = db.session.execute(
         delete(ChatSession).where(ChatSession.id.in_(sessions)).execution_options(synchronize_session=False)
     ).rowcount
+    # Complaints are found by the reference, phone and contacts the patient is about to lose.
+    counts["complaints"] = _erase_complaints(_complaint_ids(patient, contact_ids), pseudonym, moment)
     if contact_ids:
         quoting = or_(*[Contact.external_id.contains(value, autoescape=True) for value in refs])
         db.session.execute(
@@ -745,6 +838,47 @@ def erase_patient(
     patient.erased_at = moment
     db.session.flush()
     return _log(GdprRequestKind.ERASURE, key, actor_id, patient_id=patient.id, counts=counts)
+
+
+def _erase_complaints(complaint_ids: list[int], pseudonym: str, moment: datetime) -> int:
+    """Remove the patient's text from their complaints (module docstring); returns how many complaints."""
+    if not complaint_ids:
+        return 0
+    db.session.execute(
+        update(ComplaintAction)
+        .where(ComplaintAction.complaint_id.in_(complaint_ids), ComplaintAction.body.is_not(None))
+        .values(body=None, updated_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    acknowledgements = ComplaintAcknowledgement
+    db.session.execute(
+        update(acknowledgements)
+        .where(
+            acknowledgements.complaint_id.in_(complaint_ids),
+            acknowledgements.status == AcknowledgementStatus.SCHEDULED,
+        )
+        .values(
+            status=AcknowledgementStatus.SKIPPED,
+            failure_reason=AcknowledgementSkip.PATIENT_ERASED.value,
+            updated_at=moment,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(acknowledgements)
+        .where(
+            acknowledgements.complaint_id.in_(complaint_ids),
+            acknowledgements.failure_reason.not_in([code.value for code in AcknowledgementSkip]),
+        )
+        .values(failure_reason=None, updated_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(
+        update(Complaint)
+        .where(Complaint.id.in_(complaint_ids))
+        .values(patient_ref=pseudonym, summary=None, root_cause=None, outcome=None, updated_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 # --- the request log ---------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ COUNT_LABELS = {
     "rejected_mails": _l("Rejected mails"),
     "chat_sessions": _l("Chats"),
     "chat_messages": _l("Chat messages"),
+    "complaints": _l("Complaints"),
     "audit_events": _l("Audit entries"),
 }
 

@@ -40,6 +40,7 @@ class PurgeKind(LabelledEnum):
     CONTACT_DETAILS = "contact_details"
     REJECTED_MAILS = "rejected_mails"
     CHAT_SESSIONS = "chat_sessions"
+    COMPLAINT_DETAILS = "complaint_details"
     CALL_METADATA = "call_metadata"
     MESSAGE_DETAILS = "message_details"
     SURVEY_COMMENTS = "survey_comments"
@@ -50,6 +51,7 @@ class PurgeKind(LabelledEnum):
         CONTACT_DETAILS: _l("Contacts emptied"),
         REJECTED_MAILS: _l("Rejected mails deleted"),
         CHAT_SESSIONS: _l("Chats deleted"),
+        COMPLAINT_DETAILS: _l("Complaints emptied"),
         CALL_METADATA: _l("Calls anonymised"),
         MESSAGE_DETAILS: _l("Messages emptied"),
         SURVEY_COMMENTS: _l("Survey comments emptied"),

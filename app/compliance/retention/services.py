@@ -22,6 +22,9 @@ E-mail conversations (contact_messages, message_attachments) are stored, and go 
 Chats from the clinic's widget (chat_sessions with their chat_messages) are deleted whole after the same
 period, counted from when the chat ended (or began, for one never ended); a chat handed over to a contact
 goes only once that contact is closed, like the contact's other text. Assistant-only chats go too.
+Complaints (app/complaints) are kept for the report's figures; their free text (summary, root cause,
+outcome, the actions' text) and patient reference are emptied after the contact text period, counted from
+when the complaint was closed (or resolved); an open complaint keeps its text.
 """
 
 import logging
@@ -33,6 +36,7 @@ from sqlalchemy import String, cast, delete, func, literal, or_, select, update
 from app import audit
 from app.campaigns.models import MessageStatus, OutboundMessage, SurveyAnswer
 from app.chat.models import ChatSession
+from app.complaints.models import Complaint, ComplaintAction, ComplaintStatus
 from app.compliance.retention.models import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, RetentionRun, RetentionSettings
 from app.errors import DomainError
 from app.extensions import db
@@ -54,6 +58,7 @@ KINDS = {
     "contact_details": "contact_text_days",
     "rejected_mails": "contact_text_days",
     "chat_sessions": "contact_text_days",
+    "complaint_details": "contact_text_days",
     "call_metadata": "call_metadata_days",
     "message_details": "message_days",
     "survey_comments": "message_days",
@@ -64,7 +69,8 @@ SETTING_HELP = {
         "Agents' notes and a contact's e-mails (with their attachments) are deleted; a contact's subject, "
         "complaint reason and patient reference are emptied. Counted from when the contact was resolved or abandoned. "
         "The rejected-mail log (it names senders) is kept as long, counted from when the mail arrived. "
-        "Chats from the website widget are deleted with their messages, counted from when the chat ended."
+        "Chats from the website widget are deleted with their messages, counted from when the chat ended. "
+        "A complaint's text and patient reference are emptied, counted from when it was closed or resolved."
     ),
     "message_days": _l(
         "A sent message's provider reference is removed and its reply link stops working; "
@@ -171,7 +177,39 @@ def _purge_contact_text(cutoff: datetime) -> dict[str, int]:
         "contact_details": contacts,
         "rejected_mails": rejected,
         "chat_sessions": _purge_chats(cutoff),
+        "complaint_details": _purge_complaint_text(cutoff),
     }
+
+
+def _purge_complaint_text(cutoff: datetime) -> int:
+    """Empty the text and patient reference of complaints finished before `cutoff`; returns how many complaints."""
+    finished_before = (
+        Complaint.status.in_((ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED)),
+        func.coalesce(Complaint.closed_at, Complaint.resolved_at) < cutoff,
+    )
+    db.session.execute(
+        update(ComplaintAction)
+        .where(
+            ComplaintAction.complaint_id.in_(select(Complaint.id).where(*finished_before)),
+            ComplaintAction.body.is_not(None),
+        )
+        .values(body=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(
+        update(Complaint)
+        .where(
+            *finished_before,
+            or_(
+                Complaint.summary.is_not(None),
+                Complaint.root_cause.is_not(None),
+                Complaint.outcome.is_not(None),
+                Complaint.patient_ref.is_not(None),
+            ),
+        )
+        .values(summary=None, root_cause=None, outcome=None, patient_ref=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def _purge_chats(cutoff: datetime) -> int:

@@ -1,0 +1,1 @@
+"""The complaint register (issue 20): complaints with their own clock, acknowledgements, the monthly report."""
