@@ -56,6 +56,7 @@ def test_a_supervisor_reviews_a_contact_and_the_agent_acknowledges_it_on_a_phone
 
     page.set_viewport_size({"width": 390, "height": 844})
     ui.login("supervisor-a@example.test")
+    ui.open_menu()  # the clinic's sections fold behind "Menu" on a phone
     page.locator("nav.tenant-nav").get_by_role("link", name=ui.t("Quality"), exact=True).click()
     expect(ui.heading()).to_have_text(ui.t("Review queue"))
     expect(page.locator("#review-queue")).to_contain_text(ui.t("Complaint"))
@@ -79,6 +80,7 @@ def test_a_supervisor_reviews_a_contact_and_the_agent_acknowledges_it_on_a_phone
     agent = _second_person(app, live_server, chromium_browser, ui.language)
     try:
         agent.login("agent-a@example.test")
+        agent.open_menu()
         agent.page.locator("nav.tenant-nav").get_by_role("link", name=agent.t("My reviews"), exact=True).click()
         expect(agent.heading()).to_have_text(agent.t("My reviews"))
         agent.shot("my-reviews")
