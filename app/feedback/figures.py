@@ -42,6 +42,15 @@ class FeedbackFigures:
     nps: Decimal | None
     response_rate_percent: Decimal | None
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeedbackFigures":
+        """The clinic's row back from `as_dict` (a frozen statement's block): decimals from their strings."""
+        return cls(
+            key=None,
+            label=None,
+            **{name: Decimal(value) if isinstance(value, str) else value for name, value in values.items()},
+        )
+
     def as_dict(self) -> dict:
         """Plain values for JSON: decimals as strings ("42.5"), None as null."""
         return {

@@ -1,5 +1,5 @@
-"""One agent's work in one clinic: the people table's figures for that agent, their QA score, their time per
-state, and the same figures over time (week by week, or month by month for a long period).
+"""One agent's work in one clinic: the people table's figures for that agent, their QA score, their patients' CSAT
+and NPS, their time per state, and the same figures over time (week by week, or month by month for a long period).
 
 Who may read it (`may_read`): the agent themself; the clinic's managers and supervisors for any of its agents;
 clinic admins only where the provider shows agent names to the clinic (`people.names_shown_to_reader`), since
@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
+from app.feedback import figures as feedback_figures
+from app.feedback.figures import FeedbackFigures
 from app.hotline import agent_state_time
 from app.hotline.models import AgentState
 from app.quality.figures import AgentQuality, agent_quality
@@ -41,6 +43,7 @@ class AgentPage:
     trend: list[TrendPoint]
     by_month: bool
     quality: AgentQuality  # QA reviews of contacts resolved in the period (app/quality)
+    feedback: FeedbackFigures | None  # CSAT/NPS of the surveys after the agent's contacts (app/feedback)
 
 
 def clinic_agent(user_id: int, tenant_id: int) -> User | None:
@@ -93,6 +96,7 @@ def agent_page(agent: User, period: Period, tenant_id: int, *, moment: datetime 
         trend=[TrendPoint(bucket, _row(agent.id, bucket, moment)) for bucket in buckets],
         by_month=by_month,
         quality=agent_quality(agent.id, period),
+        feedback=next((row for row in feedback_figures.figures(period, by="agent") if row.key == agent.id), None),
     )
 
 

@@ -10,6 +10,7 @@ from app import xlsx_export
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole
 from app.extensions import db
+from app.feedback.figures import FeedbackFigures
 from app.forms import choices, domain_errors, page_status
 from app.hotline.services import queues as all_queues
 from app.i18n import _
@@ -42,6 +43,10 @@ def _statement_page(statement, dispute_form=None, resolve_form=None, status: int
         month=month_name(statement),
         headlines=[(row, statements.metric_headline(row)) for row in statement.figures["metrics"]],
         arithmetic=statements.arithmetic(statement.figures),
+        # Patients' CSAT/NPS of the month, frozen with the statement where surveys were sent (app/feedback).
+        feedback={"clinic": FeedbackFigures.from_dict(statement.figures["feedback"]), "queues": []}
+        if statement.figures.get("feedback")
+        else None,
         disputes=disputes,
         final=statements.is_final(statement),
         can_answer=has_role(TenantRole.CLINIC_ADMIN)

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from app.auth.models import TenantRole
 from app.extensions import db
+from app.feedback.models import AnswerRoute, ContactSurvey, ContactSurveyAnswer, SurveyScale, SurveyStatus
 from app.hotline import services as hotline
 from app.hotline.models import AgentState, AgentStatePeriod, Contact
+from app.patients.models import MessageChannel
 from app.quality import reviews, scorecards
 from app.reports.agent_page import trend_periods
 from app.reports.services import Period
@@ -236,3 +238,46 @@ def test_the_qa_score_of_the_agent_reviews_in_the_period(app, login_as, worked):
     # Zoe has no review: no score, not 0.
     zoe = login_as(a.manager).get(f"/t/{a.slug}/sla/agents/{a.zoe}?{TODAY}").get_data(as_text=True)
     assert _figure(zoe, "quality") == "—" and "0 reviews" in zoe
+
+
+def test_the_agent_page_shows_the_csat_of_their_own_surveyed_contacts(app, login_as, worked):
+    """Surveys after agent-a's contacts answered 5 and 2, one after Zoe's answered 1: agent-a's CSAT is 3.5 with
+    50 % satisfied; Zoe's answer is not theirs."""
+    a = worked.a
+    now = datetime.now(UTC)
+    with app.app_context(), tenant_context(a.id):
+        contacts = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+        for number, (contact, agent, score) in enumerate(
+            zip(contacts[:3], (a.agent, a.agent, a.zoe), (5, 2, 1), strict=True)
+        ):
+            survey = ContactSurvey(
+                contact_id=contact.id,
+                queue_id=contact.queue_id,
+                agent_id=agent,
+                scale=SurveyScale.CSAT,
+                channel=MessageChannel.SMS,
+                language="en",
+                low_score_max=2,
+                expiry_days=7,
+                token=f"{number}" * 43,
+                dedupe_key=f"survey-{number}",
+                status=SurveyStatus.SENT,
+                resolved_at=now - timedelta(hours=1),
+                send_at=now - timedelta(minutes=50),
+                sent_at=now - timedelta(minutes=50),
+            )
+            db.session.add(survey)
+            db.session.flush()
+            db.session.add(
+                ContactSurveyAnswer(
+                    survey_id=survey.id,
+                    scale=SurveyScale.CSAT,
+                    score=score,
+                    route=AnswerRoute.LINK,
+                    answered_at=now - timedelta(minutes=40),
+                )
+            )
+        db.session.commit()
+    body = login_as(a.agent).get(f"/t/{a.slug}/sla/agents/{a.agent}?{TODAY}", headers={"Accept-Language": "en"})
+    text = " ".join(unescape(body.get_data(as_text=True)).split())
+    assert "CSAT: average 3.5 of 5, 50 % satisfied (4 or 5), 2 answers." in text
