@@ -95,12 +95,13 @@ def add_existing_agents(
     Only `agent_candidates` may be added: anyone else (another provider's agent, a clinic admin, an unknown
     id) refuses the whole request, nothing written.
     """
+    new_team = (new_team or "").strip()
     if not user_ids:
         raise DomainError(_l("Choose at least one agent."), "agents")
     allowed = {c.user.id: c for c in agent_candidates(tenant, acting)}
     if not set(user_ids) <= allowed.keys():
         raise DomainError(_l("Only agents already working in your clinics can be added this way."), "agents")
-    if team_id is not None and new_team.strip():
+    if team_id is not None and new_team:
         raise DomainError(_l("Choose a team or name a new one, not both."), "new_team")
     team = hotline.get_team(team_id) if team_id is not None else None
     added = [user_id for user_id in sorted(set(user_ids)) if not allowed[user_id].in_clinic]
@@ -109,7 +110,7 @@ def add_existing_agents(
     db.session.flush()
     for user_id in added:
         record_membership_change(tenant.id, user_id, TenantRole.AGENT, "added", "existing_agent")
-    if team is not None or new_team.strip():
+    if team is not None or new_team:
         covers_from, covers_until = _business_day_window()
         hotline.save_team(
             team,
