@@ -47,7 +47,7 @@ def agents():
             added = services.add_existing_agents(
                 g.tenant, current_user, form.agents.data or [], team_id=form.team_id.data, new_team=form.new_team.data
             )
-            flash(_("%(count)s agents added to the clinic.", count=len(added)), "success")
+            flash(_("Agents added to the clinic: %(count)s.", count=len(added)), "success")
             return redirect(url_for("onboarding.agents"))
     return _page(
         "onboarding/agents.html",
@@ -69,7 +69,7 @@ def queues():
             created = services.create_language_queues(
                 g.tenant, [Channel(value) for value in form.channels.data or []], team_id=form.team_id.data
             )
-            flash(_("%(count)s queues created.", count=len(created)), "success")
+            flash(_("Queues created: %(count)s.", count=len(created)), "success")
             return redirect(url_for("onboarding.queues"))
     return _page("onboarding/queues.html", form, "onboarding.queues", queues=hotline.queues())
 

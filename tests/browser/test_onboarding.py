@@ -264,7 +264,7 @@ def test_a_clinic_set_up_with_the_templates_goes_live_in_at_most_60_clicks(
     clicks.fill("input[name=new_team]", "Day team")
     ui.shot("template-agents")
     clicks.click(page.get_by_role("button", name=ui.t("Add to the clinic")))
-    expect(ui.flash()).to_contain_text(ui.t("%(count)s agents added to the clinic.", count=1))
+    expect(ui.flash()).to_contain_text(ui.t("Agents added to the clinic: %(count)s.", count=1))
     clicks.click(next_step)
     # Queues: a phone queue per language, for the day team.
     expect(ui.heading()).to_have_text(ui.t("Queues"))

@@ -70,7 +70,7 @@ def test_existing_agents_are_added_without_invitation_into_a_new_team_and_audite
     response = browser.post(AGENTS, {"agents": [str(people["sam"]), str(people["ada"])], "new_team": "Day team"})
 
     assert response.status_code == 302
-    assert "2 agents added to the clinic." in page_text(browser.get(AGENTS))
+    assert "Agents added to the clinic: 2." in page_text(browser.get(AGENTS))
     clinic = draft_clinic["id"]
     assert _roles(app, people["sam"], clinic) == {TenantRole.AGENT}
     assert _roles(app, people["ada"], clinic) == {TenantRole.AGENT}
