@@ -55,6 +55,10 @@ class NewClinicForm(ClinicProfileForm):
         ),
     )
 
+    def __init__(self, *args, sources=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.copy_from.choices = choices([("", _l("Nothing: start empty")), *((t.id, t.name) for t in sources)])
+
 
 class HoursRowForm(Form):
     class Meta:

@@ -97,9 +97,8 @@ def new_clinic():
     # The first answers, given to the form as it is built: its region list is the country's.
     first = {"time_zone": "Europe/Berlin", "country_code": "DE"}
     first.update(supported_locales=[get_locale_code()], default_locale=get_locale_code())
-    form = NewClinicForm(data=first if request.method == "GET" else None)
-    form.copy_from.choices = choices(
-        [("", _l("Nothing: start empty")), *((t.id, t.name) for t in services.tenants_visible_to(current_user))]
+    form = NewClinicForm(
+        data=first if request.method == "GET" else None, sources=services.tenants_visible_to(current_user)
     )
     if form.validate_on_submit():
         with domain_errors(form):
