@@ -35,9 +35,11 @@ def test_activation_is_refused_for_each_missing_item_with_its_link_then_allowed(
     items = checklist(browser.get(STATUS))
     assert items["hours"] == "✓ Business hours set"
     assert items["queues"] == (
-        "✗ Every language the clinic serves has a queue: No queue serves English, Deutsch. Fix this"
+        "✗ Every language the clinic serves has a queue: No queue serves English, Deutsch. "
+        '<a href="/t/north-clinic/settings/queues">Fix this</a>'
     )
-    assert 'href="/t/north-clinic/settings/queues"' in browser.get(STATUS).get_data(as_text=True)
+    assert items["price_plan"].endswith('<a href="/t/north-clinic/billing/plans">Fix this</a>')
+    assert items["clinic_admin"].endswith('<a href="/t/north-clinic/settings/people">Fix this</a>')
     assert items["price_plan"].startswith("✗ A price plan exists: Set up the clinic's price plan.")
     assert items["clinic_admin"].startswith("✗ At least one clinic admin invited or joined: Invite the clinic's admin.")
     _refused(
@@ -47,19 +49,17 @@ def test_activation_is_refused_for_each_missing_item_with_its_link_then_allowed(
 
     # Queues for both languages (the wizard's step): now they lack agents and an SLA policy.
     assert browser.post("/t/north-clinic/onboarding/queues", {"channels": ["phone"]}).status_code == 302
-    page = browser.get(STATUS).get_data(as_text=True)
     items = checklist(browser.get(STATUS))
     assert items["queues"] == "✓ Every language the clinic serves has a queue"
     assert items["agents"].startswith(
         "✗ Every queue has agents speaking its language during the business hours: No agent speaking its language "
         "covers the business hours of queue Phone – Deutsch, Phone – English."
     )
-    assert 'href="/t/north-clinic/settings/teams"' in page
+    assert items["agents"].endswith('<a href="/t/north-clinic/settings/teams">Fix this</a>')
     assert items["sla_policy"].startswith(
         "✗ Every queue has an SLA policy: No SLA policy applies to queue Phone – Deutsch, Phone – English."
     )
-    assert 'href="/t/north-clinic/settings/sla/"' in page
-    assert 'href="/t/north-clinic/billing/plans"' in page
+    assert items["sla_policy"].endswith('<a href="/t/north-clinic/settings/sla/">Fix this</a>')
     _refused(browser, "Phone – Deutsch, Phone – English", "No SLA policy applies")
 
     # Sam, the sister clinic's agent speaking both, joins a new team covering 08:00–17:00.
