@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from app.auth.access import install_access_guard
+    from app.billing.readiness import listen_to_tenants as billing_listen_to_tenants
     from app.campaigns.history import listen_to_hotline as campaigns_listen_to_hotline
     from app.chat.desk import listen_to_hotline as chat_listen_to_hotline
     from app.cli import register_commands
@@ -43,11 +44,14 @@ def create_app(config: dict | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.feedback.services import listen_to_hotline_and_campaigns as feedback_listen
     from app.hotline.agent_state_transitions import listen_to_contacts_and_logins
+    from app.hotline.readiness import listen_to_tenants as hotline_listen_to_tenants
     from app.hotline.sentiment_alerts import listen_to_sentiment
     from app.input_rules import install_input_rules
     from app.mailroom.addresses import listen_to_hotline as mailroom_listen_to_hotline
+    from app.onboarding.copying import listen_to_tenants as onboarding_listen_to_tenants
     from app.quality.sampling import listen_to_feedback as quality_listen_to_feedback
     from app.routing.automation import listen_to_hotline as routing_listen_to_hotline
+    from app.sla.readiness import listen_to_tenants as sla_listen_to_tenants
     from app.sla.services import listen_to_hotline
     from app.waitlist.offers import listen_to_cancellations
     from app.web import register_web_hooks
@@ -64,6 +68,11 @@ def create_app(config: dict | None = None) -> Flask:
     quality_listen_to_feedback()
     listen_to_cancellations()
     complaints_listen_to_hotline()
+    # The clinics' registry asks whether a clinic can go live, and for a copy of another clinic's set-up.
+    hotline_listen_to_tenants()
+    sla_listen_to_tenants()
+    billing_listen_to_tenants()
+    onboarding_listen_to_tenants()
     register_error_handlers(app)
     register_web_hooks(app)
     # Bad input is refused (400) before anything else looks at the request, the access guard included.
@@ -217,6 +226,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.knowledge.views import bp as knowledge_bp
     from app.mailroom.views import bp as mail_settings_bp
     from app.mailroom.webhook import bp as mail_webhook_bp
+    from app.onboarding.views import bp as onboarding_bp
     from app.quality.views import bp as quality_bp
     from app.reports.views import bp as reports_bp
     from app.reports.views import my_figures_bp, portfolio_bp
@@ -243,6 +253,7 @@ def _register_blueprints(app: Flask) -> None:
         invitations_bp,
         places_bp,
         tenant_settings_bp,
+        onboarding_bp,
         hotline_bp,
         hotline_live_bp,
         agent_state_bp,

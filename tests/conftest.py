@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.factories.campaigns",
     "tests.factories.conversations",
     "tests.factories.chat",
+    "tests.factories.onboarding",
     # Real gunicorn servers for tests that stream (tests/infra/live_server.py).
     "tests.infra.live_server",
 ]

@@ -37,10 +37,27 @@ class ClinicProfileForm(Form):
         self.subdivision.choices = choices(_with_current(regions, self.subdivision.data))
 
 
+def _optional_id(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
 class NewClinicForm(ClinicProfileForm):
     slug = StringField(
         _l("Address (used in links, e.g. north-clinic)"), validators=[DataRequired(), Length(min=3, max=40)]
     )
+    # "Start from an existing clinic": its configuration is copied, never its data (choices set by the view).
+    copy_from = SelectField(
+        _l("Start from an existing clinic"),
+        coerce=_optional_id,
+        description=_l(
+            "Copies its hours, closures, teams, queues, SLA policies, routing rules, report e-mails and price "
+            "plan. Never its contacts, patients, messages or invoices."
+        ),
+    )
+
+    def __init__(self, *args, sources=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.copy_from.choices = choices([("", _l("Nothing: start empty")), *((t.id, t.name) for t in sources)])
 
 
 class HoursRowForm(Form):

@@ -23,6 +23,7 @@ from app.links import public_url
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants import places
 from app.tenants.models import STATUS_TRANSITIONS, BusinessHours, Closure, Invitation, Tenant, TenantStatus
+from app.tenants.signals import ReadinessItem, configuration_copy_requested, readiness_checked
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +146,20 @@ def create_tenant(
     default_locale: str,
     supported_locales: list[str],
     created_by: User,
+    copy_from: int | None = None,
 ) -> Tenant:
-    """Create a clinic in draft with default weekday hours; a creating manager is assigned to it."""
+    """Create a clinic in draft with default weekday hours; a creating manager is assigned to it.
+
+    With `copy_from` ("Start from an existing clinic", one the creator sees), the source's configuration is
+    copied into the new clinic by the floors above (`configuration_copy_requested`), never its data.
+    """
     if not created_by.uses_console:
         raise DomainError(_l("Only provider admins and outsourcing managers can onboard clinics."))
+    source = None
+    if copy_from is not None:
+        source = next((t for t in tenants_visible_to(created_by) if t.id == copy_from), None)
+        if source is None:
+            raise DomainError(_l("Choose a clinic you manage to start from."), "copy_from")
     # The name fills {clinic} in patients' messages, e-mail subjects too: one line, no control character.
     refuse_control_characters(name, "name", _l("Name"))
     name = (name or "").strip()
@@ -178,6 +189,16 @@ def create_tenant(
         for weekday, opens_at, closes_at in DEFAULT_WEEKLY_HOURS:
             db.session.add(BusinessHours(weekday=weekday, opens_at=opens_at, closes_at=closes_at))
         db.session.flush()
+    if source is not None:
+        configuration_copy_requested.send(tenant, source_id=source.id, copied_by=created_by)
+        with tenant_context(tenant.id):
+            audit.record(
+                "setting.changed",
+                object_type="clinic",
+                object_id=tenant.id,
+                details={"change": "copied", "from_clinic": source.id},
+            )
+            db.session.flush()
     logger.info("tenant created", extra={"tenant_id": tenant.id})
     return tenant
 
@@ -274,11 +295,23 @@ def remove_closure(closure_id: int) -> None:
 
 
 def change_status(tenant: Tenant, new_status: TenantStatus) -> Tenant:
-    """Move a clinic along draft → active → suspended → offboarded; offboarding is final."""
+    """Move a clinic along draft → active → suspended → offboarded; offboarding is final.
+
+    A clinic goes live (or back live) only when it can work: every item of `activation_readiness` holds.
+    The refusal names what is missing, so the manager knows where to go.
+    """
     if new_status not in STATUS_TRANSITIONS[tenant.status]:
         raise DomainError(_l("This status change is not possible."), "status")
-    if new_status == TenantStatus.ACTIVE and not weekly_hours():
-        raise DomainError(_l("Set the business hours before activating the clinic."), "status")
+    if new_status == TenantStatus.ACTIVE:
+        missing = [item for item in activation_readiness(tenant) if not item.done]
+        if missing:
+            raise DomainError(
+                _l(
+                    "The clinic cannot go live yet. Missing: %(missing)s",
+                    missing=" ".join(item.problem or item.label for item in missing),
+                ),
+                "status",
+            )
     audit.record(
         "setting.changed",
         object_type="clinic",
@@ -289,6 +322,39 @@ def change_status(tenant: Tenant, new_status: TenantStatus) -> Tenant:
     tenant.status = new_status
     logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": new_status.value})
     return tenant
+
+
+def activation_readiness(tenant: Tenant) -> list[ReadinessItem]:
+    """Everything a clinic needs before it goes live, each with whether it holds and the page that fixes it.
+
+    The clinic's own rules (hours set, a clinic admin invited) are answered here; queues, agents, SLA
+    policies and the price plan by the floors above through `readiness_checked` (app/tenants/signals.py).
+    Read inside the clinic's tenant context.
+    """
+    with tenant_context(tenant.id):
+        roles = {m.role for m in members(tenant.id)}
+        pending = {i.role for i in invitations() if i.accepted_at is None}
+        items = [
+            ReadinessItem(
+                key="hours",
+                label=str(_l("Business hours set")),
+                done=bool(weekly_hours()),
+                endpoint="tenant_settings.hours",
+                problem=str(_l("Set the business hours before activating the clinic.")),
+                order=10,
+            ),
+            ReadinessItem(
+                key="clinic_admin",
+                label=str(_l("At least one clinic admin invited or joined")),
+                done=TenantRole.CLINIC_ADMIN in roles or TenantRole.CLINIC_ADMIN.value in pending,
+                endpoint="tenant_settings.people",
+                problem=str(_l("Invite the clinic's admin.")),
+                order=20,
+            ),
+        ]
+        for _receiver, answer in readiness_checked.send(tenant):
+            items.extend(answer or ())
+    return sorted(items, key=lambda item: item.order)
 
 
 def invitations() -> list[Invitation]:
@@ -395,17 +461,9 @@ def allowed_transitions(tenant: Tenant) -> list[TenantStatus]:
     return [status for status in TenantStatus if status in STATUS_TRANSITIONS[tenant.status]]
 
 
-def onboarding_checklist(tenant: Tenant) -> list[tuple[str, bool]]:
-    """What a clinic needs before it goes live, each with whether it is done."""
-    roles = {m.role for m in members(tenant.id)}
-    pending = {i.role for i in invitations() if i.accepted_at is None}
-    return [
-        (str(_l("Business hours set")), bool(weekly_hours())),
-        (
-            str(_l("At least one clinic admin invited or joined")),
-            TenantRole.CLINIC_ADMIN in roles or TenantRole.CLINIC_ADMIN.value in pending,
-        ),
-    ]
+def onboarding_checklist(tenant: Tenant) -> list[ReadinessItem]:
+    """What a clinic needs before it goes live, each with whether it is done and where to fix it."""
+    return activation_readiness(tenant)
 
 
 def members(tenant_id: int) -> list[Membership]:

@@ -39,12 +39,18 @@ invitations_bp = default_rule(Blueprint("invitations", __name__, url_prefix="/in
 # What the clinic forms ask about a country as it is chosen (js/places.js): public, CLDR's and holidays' data.
 places_bp = default_rule(Blueprint("places", __name__, url_prefix="/places"), SIGNED_IN)
 
-# The guided onboarding: each step's endpoint, in order; the console's form is step one.
+# The guided onboarding: each step's endpoint, in order; the console's form is step one. Steps of the floors
+# above (app/onboarding, app/reports) are named by endpoint only: this floor never imports them.
 ONBOARDING_STEPS = [
     ("tenant_settings.profile", _l("Clinic")),
     ("tenant_settings.hours", _l("Business hours")),
     ("tenant_settings.closures", _l("Holidays and closures")),
     ("tenant_settings.people", _l("People")),
+    ("onboarding.agents", _l("Agents and teams")),
+    ("onboarding.queues", _l("Queues")),
+    ("onboarding.sla", _l("SLA policy")),
+    ("onboarding.price_plan", _l("Price plan")),
+    ("onboarding.channels", _l("E-mail and chat")),
     ("reports.schedule_settings", _l("Report e-mails")),
     ("tenant_settings.status", _l("Review and activate")),
 ]
@@ -91,7 +97,9 @@ def new_clinic():
     # The first answers, given to the form as it is built: its region list is the country's.
     first = {"time_zone": "Europe/Berlin", "country_code": "DE"}
     first.update(supported_locales=[get_locale_code()], default_locale=get_locale_code())
-    form = NewClinicForm(data=first if request.method == "GET" else None)
+    form = NewClinicForm(
+        data=first if request.method == "GET" else None, sources=services.tenants_visible_to(current_user)
+    )
     if form.validate_on_submit():
         with domain_errors(form):
             tenant = services.create_tenant(
@@ -103,7 +111,12 @@ def new_clinic():
                 default_locale=form.default_locale.data,
                 supported_locales=form.supported_locales.data or [],
                 created_by=current_user,
+                copy_from=form.copy_from.data,
             )
+            if form.copy_from.data is not None:
+                # Everything is copied: the review shows what is still missing (a clinic admin, at least).
+                flash(_("Clinic %(name)s created as a copy. Review what is missing.", name=tenant.name), "success")
+                return redirect(url_for("tenant_settings.status", tenant_slug=tenant.slug))
             flash(_("Clinic %(name)s created as a draft. Next: its business hours.", name=tenant.name), "success")
             return redirect(url_for("tenant_settings.hours", tenant_slug=tenant.slug))
     return _render_form("console/new_clinic.html", form)

@@ -125,7 +125,7 @@ def clinic(app, create_tenant, create_user, browser):
 # --- the happy path -------------------------------------------------------------------------------
 
 
-def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailbox):
+def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailbox, make_clinic_ready):
     # Step 1: the basics, in the console.
     response = manager.post("/console/clinics/new", _clinic_form())
 
@@ -194,10 +194,14 @@ def test_manager_onboards_a_clinic_from_basics_to_activation(app, manager, mailb
         assert invitation.sent_at is not None
         assert invitation.accepted_at is None
 
-    # Step 5: go live.
+    # Step 5: go live. Without queues, agents, an SLA policy and a price plan it is refused
+    # (tests/onboarding/test_readiness.py goes through each); the wizard's steps set them up.
     status_page = _page(manager.get("/t/north-clinic/settings/status"))
     assert "✓ Business hours set" in status_page
     assert "✓ At least one clinic admin invited or joined" in status_page
+    assert manager.post("/t/north-clinic/settings/status", {"status": "active"}).status_code == 400
+    assert _tenant(app, "north-clinic").status == TenantStatus.DRAFT
+    make_clinic_ready(tenant.id, invite_admin=False)
     response = manager.post("/t/north-clinic/settings/status", {"status": "active"})
 
     assert response.status_code == 302
@@ -582,8 +586,9 @@ def test_suspending_without_typing_the_slug_is_refused_and_status_is_unchanged(a
         assert _tenant(app, "north-clinic").status == TenantStatus.ACTIVE
 
 
-def test_suspending_with_the_slug_typed_suspends_and_can_be_undone(app, clinic):
+def test_suspending_with_the_slug_typed_suspends_and_can_be_undone(app, clinic, make_clinic_ready):
     browser = clinic["browser"]
+    make_clinic_ready(clinic["id"])  # going back live asks what going live asks
 
     response = browser.post("/t/north-clinic/settings/status", {"status": "suspended", "confirm_slug": "north-clinic"})
 
@@ -629,7 +634,10 @@ def test_draft_clinic_without_hours_cannot_be_activated(app, manager):
     response = manager.post("/t/north-clinic/settings/status", {"status": "active"})
 
     assert response.status_code == 400
-    assert _field_error("status", "Set the business hours before activating the clinic.") in _page(response)
+    assert (
+        'id="status-error">The clinic cannot go live yet. Missing: Set the business hours before activating the clinic.'
+        in _page(response)
+    )
     assert _tenant(app, "north-clinic").status == TenantStatus.DRAFT
 
 
