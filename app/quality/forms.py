@@ -43,3 +43,7 @@ class ReviewForm(Form):
 
 class AcknowledgeForm(Form):
     comment = TextAreaField(_l("Your comment (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class ClinicReviewersForm(Form):
+    allowed = BooleanField(_l("The clinic's admins review contacts too (clinic QA staff)"))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
-from app.auth.models import User
+from app.auth.models import TenantRole, User
 from app.control_characters import has_control_characters
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
@@ -176,3 +176,27 @@ def people_names(user_ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
+def may_review(user, tenant) -> bool:
+    """Managers and supervisors review; the clinic's admins too where the provider lets the clinic's own QA staff
+    review (`tenants.clinic_admins_review_quality`)."""
+    if user.is_provider_admin:
+        return True
+    roles = user.roles_in(tenant.id)
+    if roles & {TenantRole.MANAGER, TenantRole.SUPERVISOR}:
+        return True
+    return TenantRole.CLINIC_ADMIN in roles and tenant.clinic_admins_review_quality
+
+
+def set_clinic_admins_review(tenant, allowed: bool) -> None:
+    """The provider's choice for one clinic, audited; the caller commits."""
+    if tenant.clinic_admins_review_quality == allowed:
+        return
+    tenant.clinic_admins_review_quality = allowed
+    audit.record(
+        "setting.changed",
+        object_type="tenant",
+        object_id=tenant.id,
+        details={"setting": "clinic_admins_review_quality", "value": allowed},
+    )

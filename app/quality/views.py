@@ -1,13 +1,14 @@
 """QA pages: the review queue, scoring a contact beside its conversation, scorecards, calibration, and the
 agent's own reviews with their acknowledgement.
 
-Who reads what: managers and supervisors review (and read everything); clinic admins read the clinic's
+Who reads what: managers and supervisors review (and read everything); clinic admins review too where the
+provider lets the clinic's own QA staff review (`clinic_admins_review_quality`), else they read the clinic's
 reviews, scorecards and calibration, with agents' names only when the provider shows names to the clinic
 (`agent_names_to_clinic`), and never a conversation; an agent reads only their own reviews. Managers edit
 scorecards and draw samples.
 """
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_login import current_user
 
@@ -21,11 +22,12 @@ from app.hotline import conversation
 from app.i18n import _
 from app.models import utcnow
 from app.quality import calibration, reviews, sampling, scorecards
-from app.quality.forms import AcknowledgeForm, ReviewForm, SampleForm, ScorecardForm
+from app.quality.forms import AcknowledgeForm, ClinicReviewersForm, ReviewForm, SampleForm, ScorecardForm
 from app.quality.models import Answer
 from app.tenants.routing import tenant_blueprint
 
-REVIEWERS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+# Clinic admins pass this rule, then the view asks whether the provider lets this clinic's admins review.
+REVIEWERS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR, TenantRole.CLINIC_ADMIN)
 READERS = permits(TenantRole.MANAGER, TenantRole.SUPERVISOR, TenantRole.CLINIC_ADMIN, writes=[])
 SCORECARD_EDITORS = permits(
     TenantRole.MANAGER, TenantRole.SUPERVISOR, TenantRole.CLINIC_ADMIN, writes=[TenantRole.MANAGER]
@@ -38,6 +40,11 @@ bp = tenant_blueprint("quality", __name__, "/quality", rule=READERS)
 
 def _reviews_as_staff() -> bool:
     return has_role(TenantRole.MANAGER, TenantRole.SUPERVISOR)
+
+
+def _check_reviewer() -> None:
+    if not reviews.may_review(current_user, g.tenant):
+        abort(403)
 
 
 def _names(user_ids) -> dict[int, str]:
@@ -65,10 +72,24 @@ def _queue_page(rows, form, status: int = 200):
         rows=rows,
         names=_names(r.contact.assigned_to_id for r in rows),
         form=form,
-        may_review=_reviews_as_staff(),
+        may_review=reviews.may_review(current_user, g.tenant),
         may_sample=has_role(TenantRole.MANAGER),
+        reviewers_form=ClinicReviewersForm(formdata=None, allowed=g.tenant.clinic_admins_review_quality),
     )
     return page, status
+
+
+@bp.post("/reviewers")
+@SAMPLERS
+def clinic_reviewers():
+    """The manager's switch: may the clinic's own admins (its QA staff) review contacts?"""
+    form = ClinicReviewersForm()
+    if not form.validate_on_submit():
+        abort(400)
+    reviews.set_clinic_admins_review(g.tenant, bool(form.allowed.data))
+    db.session.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("quality.queue")), 303
 
 
 @bp.post("/sample")
@@ -117,7 +138,7 @@ def _review_page(contact_id: int, form: ReviewForm, answers: dict, status: int =
         contact=contact,
         conversation=items,
         authors=reviews.people_names(authors),
-        agent_name=reviews.people_names([contact.assigned_to_id]).get(contact.assigned_to_id),
+        agent_name=_names([contact.assigned_to_id]).get(contact.assigned_to_id),
         form=form,
         card=card,
         answers=answers,
@@ -131,6 +152,7 @@ def _review_page(contact_id: int, form: ReviewForm, answers: dict, status: int =
 @bp.get("/contacts/<int:contact_id>/review")
 @REVIEWERS
 def review_form(contact_id: int):
+    _check_reviewer()
     form = ReviewForm(formdata=None)
     chosen = request.args.get("scorecard", "")
     if chosen.isdigit() and int(chosen) <= scorecards.MAX_ID:
@@ -142,6 +164,7 @@ def review_form(contact_id: int):
 @REVIEWERS
 def submit_review(contact_id: int):
     """Score the contact with the chosen scorecard; the answers are the radio groups `answer-<key>`."""
+    _check_reviewer()
     form = ReviewForm()
     form.scorecard.choices = _scorecard_choices()
     answers = {key.removeprefix("answer-"): value for key, value in request.form.items() if key.startswith("answer-")}

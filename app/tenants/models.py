@@ -63,6 +63,10 @@ class Tenant(TimestampMixin, db.Model):
     # The provider's choice (managers set it): whether the clinic's admins see agents by name in the
     # per-agent figures, or as "Agent 1, Agent 2". Hidden unless the provider says otherwise.
     agent_names_to_clinic: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # The provider lets the clinic's own admins review contacts for quality (clinic QA staff, app/quality).
+    clinic_admins_review_quality: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class BusinessHours(TenantScoped, TimestampMixin, db.Model):

@@ -401,3 +401,46 @@ def test_out_of_range_ids_and_control_characters_are_refused_without_a_5xx(app, 
     agent = login_as(a.agent)
     assert agent.get(f"/t/{a.slug}/quality/mine/99999999999").status_code == 404
     assert _reviews(app, a.id) == []
+
+
+def test_clinic_admins_review_only_where_the_provider_lets_the_clinic_qa_staff_review(
+    app, two_tenants, reviewed_world, login_as
+):
+    a, b = two_tenants.a, two_tenants.b
+    admin = login_as(a.clinic_admin)
+    url = _review_url(a.slug, reviewed_world["contact"])
+    assert admin.get(url).status_code == 403
+    assert _submit(admin, a.slug, reviewed_world["contact"], reviewed_world["scorecard"]).status_code == 403
+    assert "Review contact" not in admin.get(f"/t/{a.slug}/quality/").get_data(as_text=True)
+    assert _reviews(app, a.id) == []
+
+    # Only a manager turns it on, for one clinic; audited.
+    assert admin.post(f"/t/{a.slug}/quality/reviewers", {"allowed": "y"}).status_code == 403
+    manager = login_as(a.manager)
+    assert manager.post(f"/t/{a.slug}/quality/reviewers", {"allowed": "y"}).status_code == 303
+    assert [
+        event.details
+        for event in _audit(app, a.id, "setting.changed")
+        if event.details.get("setting") == "clinic_admins_review_quality"
+    ] == [{"setting": "clinic_admins_review_quality", "value": True}]
+
+    assert admin.get(url).status_code == 200
+    assert _submit(admin, a.slug, reviewed_world["contact"], reviewed_world["scorecard"]).status_code == 303
+    [review] = _reviews(app, a.id)
+    assert review.reviewer_id == a.clinic_admin and review.score == Decimal("100.00")
+    # Clinic B's admins are not let in by clinic A's choice.
+    assert not login_as(b.clinic_admin).get(f"/t/{b.slug}/quality/").get_data(as_text=True).count("Review contact")
+    with app.app_context():
+        from app.tenants.models import Tenant
+
+        assert db.session.get(Tenant, b.id).clinic_admins_review_quality is False
+
+    # Off again: refused again.
+    assert manager.post(f"/t/{a.slug}/quality/reviewers", {}).status_code == 303
+    assert admin.get(url).status_code == 403
+
+
+def test_the_reviewers_switch_needs_a_valid_form(two_tenants, login_as):
+    a = two_tenants.a
+    manager = login_as(a.manager)
+    assert manager.post(f"/t/{a.slug}/quality/reviewers", {"allowed": "y"}, csrf=False).status_code == 400
