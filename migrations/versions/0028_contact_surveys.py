@@ -182,5 +182,5 @@ def downgrade():
     op.drop_table("survey_settings")
     for name in ("survey_answer_route", "contact_survey_status", "survey_scale"):
         sa.Enum(name=name).drop(op.get_bind(), checkfirst=True)
-    op.drop_constraint("ck_campaigns_survey_scale_known", "campaigns", type_="check")
+    op.drop_constraint(op.f("ck_campaigns_survey_scale_known"), "campaigns", type_="check")
     op.drop_column("campaigns", "survey_scale")
