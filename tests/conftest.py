@@ -60,6 +60,9 @@ def pytest_collection_modifyitems(config, items):
     Tests marked `database_wall` prove row-level security itself (raw SQL the application cannot scope), so
     they are left out of that run; everything else there runs with the database wall switched off.
     """
+    # The long tests first (a stable sort keeps the rest in order): the run should not end with one worker busy
+    # for minutes on a sweep while the other has nothing left.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if database_walls() != "orm":
         return
     kept, dropped = [], []

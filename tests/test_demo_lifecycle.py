@@ -39,7 +39,7 @@ from tests.infra.demo_process import (
 from tests.infra.worker_process import ROOT
 
 # Install, migrate, seed, then four processes starting on a shared 2-core machine: longer than the default.
-pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("demo")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.xdist_group("demo")]
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ def _check_phone(ui, axe, where: str, *, axe_it: bool, menu_checked: bool) -> li
     return findings
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("role", list(LOGINS))
 def test_every_page_of_a_role_fits_a_phone_and_a_desk_and_passes_axe(app, chromium_page, two_tenants, request, role):
