@@ -7,10 +7,13 @@ ends by truncating every table and flushing its Redis database.
 """
 
 import re
+import uuid
 from datetime import date, time
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
@@ -206,6 +209,37 @@ def _used_tables_and_sequences(conn) -> tuple[list[str], list[str]]:
         text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
     )
     return holding, sorted(drawn.scalars())
+
+
+@pytest.fixture
+def scratch_database(database_urls, redis_url, tmp_path):
+    """A database of its own for a migration test, dropped afterwards: (its URL, an app on it) for the test to
+    migrate up and down as the owner (the test server's admin)."""
+    owner_url = make_url(database_urls[0])
+    name = f"switchboard_scratch_{uuid.uuid4().hex[:10]}"
+    admin = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = owner_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield (
+            url,
+            create_app(
+                {
+                    "SWITCHBOARD_ENV": "testing",
+                    "TESTING": True,
+                    "SECRET_KEY": "x",
+                    "INSTANCE_PATH": str(tmp_path),
+                    "SQLALCHEMY_DATABASE_URI": url,
+                    "MIGRATION_DATABASE_URL": url,
+                    "CONSOLE_DATABASE_URL": url,
+                    "REDIS_URL": redis_url,
+                }
+            ),
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
