@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask_babel import format_decimal
 from sqlalchemy import Integer, cast, func, select
 
 from app.auth.models import User
@@ -19,7 +20,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.feedback.models import ContactSurvey, ContactSurveyAnswer, SurveyScale, SurveyStatus
 from app.hotline.models import Queue, Team
-from app.i18n import _l
+from app.i18n import _, _l
 
 GROUPINGS = ("clinic", "queue", "team", "agent")
 _TENTH = Decimal("0.1")
@@ -50,6 +51,39 @@ class FeedbackFigures:
             label=None,
             **{name: Decimal(value) if isinstance(value, str) else value for name, value in values.items()},
         )
+
+    def sentences(self) -> list[str]:
+        """The figures in words of the reader's language, as the SLA dashboard, the statement page and its PDF
+        show them: CSAT and NPS where answered, then surveys sent and the response rate."""
+        said = []
+        if self.csat_answers:
+            said.append(
+                _(
+                    "CSAT: average %(average)s of 5, %(percent)s %% satisfied (4 or 5), %(answers)s answers.",
+                    average=format_decimal(self.csat_average),
+                    percent=format_decimal(self.csat_satisfied_percent),
+                    answers=self.csat_answers,
+                )
+            )
+        if self.nps_answers:
+            said.append(
+                _(
+                    "NPS: %(nps)s (%(promoters)s %% promoters, %(detractors)s %% detractors), %(answers)s answers.",
+                    nps=format_decimal(self.nps),
+                    promoters=format_decimal(self.promoters_percent),
+                    detractors=format_decimal(self.detractors_percent),
+                    answers=self.nps_answers,
+                )
+            )
+        rate = self.response_rate_percent
+        said.append(
+            _(
+                "Surveys sent: %(sent)s; answered: %(rate)s.",
+                sent=self.sent,
+                rate=f"{format_decimal(rate)} %" if rate is not None else "—",
+            )
+        )
+        return said
 
     def as_dict(self) -> dict:
         """Plain values for JSON: decimals as strings ("42.5"), None as null."""
