@@ -117,15 +117,18 @@ def _group_column(by: str):
     }[by]
 
 
-def figures(period, by: str = "clinic") -> list[FeedbackFigures]:
+def figures(period, by: str = "clinic", *, only: int | None = None) -> list[FeedbackFigures]:
     """The clinic's survey figures for `period` (anything with `start` and `end`, UTC datetimes), one row per
-    `by` group ("clinic": one row), groups with neither a survey sent nor an answer left out."""
+    `by` group ("clinic": one row), groups with neither a survey sent nor an answer left out; `only` one group
+    (an agent's own page reads its row alone, not every agent's)."""
     if by not in GROUPINGS:
         raise DomainError(_l("Unknown grouping."), "by")
     start, end = period.start, period.end
     group = _group_column(by)
-    answers = _answer_rows(start, end, group)
-    sent = _sent_rows(start, end, group)
+    if only is not None and group is None:
+        raise DomainError(_l("Unknown grouping."), "by")
+    answers = _answer_rows(start, end, group, only)
+    sent = _sent_rows(start, end, group, only)
     keys = sorted(set(answers) | set(sent), key=lambda k: (k is None, k or 0))
     if by == "clinic" and not keys:
         keys = [None]
@@ -155,7 +158,7 @@ def figures(period, by: str = "clinic") -> list[FeedbackFigures]:
     return rows
 
 
-def _answer_rows(start: datetime, end: datetime, group) -> dict:
+def _answer_rows(start: datetime, end: datetime, group, only: int | None) -> dict:
     answer, survey = ContactSurveyAnswer, ContactSurvey
     csat, nps = answer.scale == SurveyScale.CSAT, answer.scale == SurveyScale.NPS
     columns = [
@@ -171,6 +174,8 @@ def _answer_rows(start: datetime, end: datetime, group) -> dict:
         .join(survey, survey.id == answer.survey_id)
         .where(answer.answered_at >= start, answer.answered_at < end)
     )
+    if only is not None:
+        query = query.where(group == only)
     if group is not None:
         query = query.group_by(group)
     result = {}
@@ -181,7 +186,7 @@ def _answer_rows(start: datetime, end: datetime, group) -> dict:
     return result
 
 
-def _sent_rows(start: datetime, end: datetime, group) -> dict:
+def _sent_rows(start: datetime, end: datetime, group, only: int | None) -> dict:
     survey, answer = ContactSurvey, ContactSurveyAnswer
     answered = func.count(answer.id)
     query = (
@@ -189,6 +194,8 @@ def _sent_rows(start: datetime, end: datetime, group) -> dict:
         .outerjoin(answer, answer.survey_id == survey.id)
         .where(survey.status == SurveyStatus.SENT, survey.sent_at >= start, survey.sent_at < end)
     )
+    if only is not None:
+        query = query.where(group == only)
     if group is not None:
         query = query.group_by(group)
     result = {}
