@@ -7,10 +7,13 @@ ends by truncating every table and flushing its Redis database.
 """
 
 import re
+import uuid
 from datetime import date, time
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
@@ -24,6 +27,7 @@ from tests.infra.postgres import database_walls, postgres_server, test_database
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
+from tests.infra.world_cache import cached_world
 
 PASSWORD = "correct-horse-battery"
 
@@ -59,6 +63,9 @@ def pytest_collection_modifyitems(config, items):
     Tests marked `database_wall` prove row-level security itself (raw SQL the application cannot scope), so
     they are left out of that run; everything else there runs with the database wall switched off.
     """
+    # The long tests first (a stable sort keeps the rest in order): the run should not end with one worker busy
+    # for minutes on a sweep while the other has nothing left.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if database_walls() != "orm":
         return
     kept, dropped = [], []
@@ -205,6 +212,37 @@ def _used_tables_and_sequences(conn) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
+def scratch_database(database_urls, redis_url, tmp_path):
+    """A database of its own for a migration test, dropped afterwards: (its URL, an app on it) for the test to
+    migrate up and down as the owner (the test server's admin)."""
+    owner_url = make_url(database_urls[0])
+    name = f"switchboard_scratch_{uuid.uuid4().hex[:10]}"
+    admin = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = owner_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield (
+            url,
+            create_app(
+                {
+                    "SWITCHBOARD_ENV": "testing",
+                    "TESTING": True,
+                    "SECRET_KEY": "x",
+                    "INSTANCE_PATH": str(tmp_path),
+                    "SQLALCHEMY_DATABASE_URI": url,
+                    "MIGRATION_DATABASE_URL": url,
+                    "CONSOLE_DATABASE_URL": url,
+                    "REDIS_URL": redis_url,
+                }
+            ),
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 def app_context(app):
     with app.app_context():
         yield
@@ -328,11 +366,24 @@ def create_invitation(app):
 class World(dict):
     """The default world of isolation tests: two clinics, each with its people and data."""
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None  # what copy and pickle expect of a missing attribute
 
 
 @pytest.fixture
-def two_tenants(create_tenant, create_user, create_closure, create_invitation):
+def two_tenants(owner_engine, create_tenant, create_user, create_closure, create_invitation):
+    """Built once per test process, then copied in (tests/infra/world_cache.py)."""
+
+    def build() -> World:
+        return _two_tenants(create_tenant, create_user, create_closure, create_invitation)
+
+    return cached_world("two_tenants", owner_engine, build)
+
+
+def _two_tenants(create_tenant, create_user, create_closure, create_invitation) -> World:
     world = World()
     for key, slug in (("a", "clinic-a"), ("b", "clinic-b")):
         tenant_id = create_tenant(slug, name=f"Clinic {key.upper()}")

@@ -300,6 +300,7 @@ BAD_INPUT_CLASSES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("bad", list(BAD_INPUT_CLASSES), ids=list(BAD_INPUT_CLASSES))
 def test_every_route_answers_bad_input_without_a_5xx_and_a_refusal_writes_nothing(
@@ -325,6 +326,7 @@ def test_every_route_answers_bad_input_without_a_5xx_and_a_refusal_writes_nothin
         assert [answer for answer in found["answers"] if not answer.endswith(": 400")] == []
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_every_route_refuses_json_nested_5000_deep_and_writes_nothing(app, clients, owner_engine):
     before = _snapshot(owner_engine)

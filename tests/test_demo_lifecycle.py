@@ -1,6 +1,9 @@
-"""The demo survives an operator: commands run beside it share its servers, and it ends whole, however it ends.
+"""The README's first command, and the demo surviving an operator: commands run beside it share its servers, and
+it ends whole, however it ends.
 
-Real processes in a temporary instance folder (the embedded PostgreSQL and Redis), checked by pid.
+Real processes in temporary instance folders (the embedded PostgreSQL and Redis), checked by pid. The newcomer's
+first run migrates and seeds; every other demo here starts on a copy of the database it left, so the suite pays
+the seeding once. All of them run on one pytest-xdist worker (`xdist_group`), so the module's fixture is built once.
 """
 
 import os
@@ -8,7 +11,10 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +31,6 @@ from tests.infra.demo_process import (
     postgres_processes_in,
     postgres_servers_in,
     redis_servers_in,
-    seed_instance,
     shared_temporary_folder,
     start_demo,
     survivors,
@@ -33,25 +38,99 @@ from tests.infra.demo_process import (
 )
 from tests.infra.worker_process import ROOT
 
-pytestmark = pytest.mark.timeout(300)
+# Install, migrate, seed, then four processes starting on a shared 2-core machine: longer than the default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.xdist_group("demo")]
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """What a newcomer saw of `scripts/demo` on a fresh instance folder, read before it was stopped."""
+
+    instance: Path
+    port: int
+    site_port: int
+    login_page: str | None
+    health: str
+    site: str | None
+    output: str
+    left_running: list[int]
 
 
 @pytest.fixture(scope="module")
-def seeded():
+def first_run():
+    """`scripts/demo` as a newcomer starts it (the embedded PostgreSQL and Redis, no services), stopped with
+    SIGTERM once it serves; its instance folder, migrated and seeded, is what the other demos here copy."""
     with shared_temporary_folder() as parent:
-        folder = parent / "instance"
-        seed_instance(folder)
-        # The set-up commands found no demo running: each started its servers for itself and stopped them on exit.
-        assert redis_servers_in(folder) == [] and postgres_processes_in(folder) == []
-        yield folder
+        instance, port, site_port = parent / "instance", free_port(), free_port()
+        env = {key: value for key, value in demo_env(instance).items() if key not in {"SWITCHBOARD_ENV", "LOG_LEVEL"}}
+        process = subprocess.Popen(
+            [str(ROOT / "scripts" / "demo"), "--port", str(port), "--site-port", str(site_port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            login_page, deadline = None, time.monotonic() + 240
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                        login_page = response.read().decode()
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                health = response.read().decode()
+            site = _demo_site(site_port, deadline)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            output = process.communicate(timeout=60)[0].decode(errors="replace")
+        yield FirstRun(instance, port, site_port, login_page, health, site, output, _processes_running_in(instance))
+
+
+def _demo_site(port: int, deadline: float) -> str | None:
+    """The demo clinic website's page, once it serves (it starts beside the web app)."""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    return None
+
+
+def _processes_running_in(folder: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_demo_command_serves_the_login_page_on_the_embedded_postgres_and_redis(first_run):
+    run = first_run
+    assert run.login_page is not None, run.output
+    assert "<form" in run.login_page and 'name="password"' in run.login_page
+    health = run.health.replace(" ", "")
+    assert '"redis":"ok"' in health and '"database":"ok"' in health
+    assert "admin@provider.example" in run.output  # the demo logins were printed
+    # The clinic website (another origin) embeds the first clinic's widget, whose key the seed created.
+    assert f"website with the chat widget at http://127.0.0.1:{run.site_port}/" in run.output
+    assert run.site is not None, run.output
+    assert re.search(
+        rf'<script src="http://127\.0\.0\.1:{run.port}/static/widget/chat\.js" data-key="pk_demo_[\w-]+"', run.site
+    )
+    assert (run.instance / "pg" / "PG_VERSION").exists()
+    # The embedded redis-server and PostgreSQL (they run in the instance folder) were shut down with the demo.
+    assert run.left_running == []
 
 
 @pytest.fixture
-def demo(seeded, tmp_path):
+def demo(first_run, tmp_path):
     """A running demo: (process, instance folder, port, log file); everything it started is killed after."""
     with shared_temporary_folder() as parent:
         instance, port, log = parent / "instance", free_port(), tmp_path / "demo.log"
-        copy_instance(seeded, instance)
+        copy_instance(first_run.instance, instance)
         process = start_demo(instance, port, log)
         started = []
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask_babel import format_decimal
 from sqlalchemy import Integer, cast, func, select
 
 from app.auth.models import User
@@ -19,7 +20,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.feedback.models import ContactSurvey, ContactSurveyAnswer, SurveyScale, SurveyStatus
 from app.hotline.models import Queue, Team
-from app.i18n import _l
+from app.i18n import _, _l
 
 GROUPINGS = ("clinic", "queue", "team", "agent")
 _TENTH = Decimal("0.1")
@@ -50,6 +51,39 @@ class FeedbackFigures:
             label=None,
             **{name: Decimal(value) if isinstance(value, str) else value for name, value in values.items()},
         )
+
+    def sentences(self) -> list[str]:
+        """The figures in words of the reader's language, as the SLA dashboard, the statement page and its PDF
+        show them: CSAT and NPS where answered, then surveys sent and the response rate."""
+        said = []
+        if self.csat_answers:
+            said.append(
+                _(
+                    "CSAT: average %(average)s of 5, %(percent)s %% satisfied (4 or 5), %(answers)s answers.",
+                    average=format_decimal(self.csat_average),
+                    percent=format_decimal(self.csat_satisfied_percent),
+                    answers=self.csat_answers,
+                )
+            )
+        if self.nps_answers:
+            said.append(
+                _(
+                    "NPS: %(nps)s (%(promoters)s %% promoters, %(detractors)s %% detractors), %(answers)s answers.",
+                    nps=format_decimal(self.nps),
+                    promoters=format_decimal(self.promoters_percent),
+                    detractors=format_decimal(self.detractors_percent),
+                    answers=self.nps_answers,
+                )
+            )
+        rate = self.response_rate_percent
+        said.append(
+            _(
+                "Surveys sent: %(sent)s; answered: %(rate)s.",
+                sent=self.sent,
+                rate=f"{format_decimal(rate)} %" if rate is not None else "—",
+            )
+        )
+        return said
 
     def as_dict(self) -> dict:
         """Plain values for JSON: decimals as strings ("42.5"), None as null."""
@@ -83,15 +117,18 @@ def _group_column(by: str):
     }[by]
 
 
-def figures(period, by: str = "clinic") -> list[FeedbackFigures]:
+def figures(period, by: str = "clinic", *, only: int | None = None) -> list[FeedbackFigures]:
     """The clinic's survey figures for `period` (anything with `start` and `end`, UTC datetimes), one row per
-    `by` group ("clinic": one row), groups with neither a survey sent nor an answer left out."""
+    `by` group ("clinic": one row), groups with neither a survey sent nor an answer left out; `only` one group
+    (an agent's own page reads its row alone, not every agent's)."""
     if by not in GROUPINGS:
         raise DomainError(_l("Unknown grouping."), "by")
     start, end = period.start, period.end
     group = _group_column(by)
-    answers = _answer_rows(start, end, group)
-    sent = _sent_rows(start, end, group)
+    if only is not None and group is None:
+        raise DomainError(_l("Unknown grouping."), "by")
+    answers = _answer_rows(start, end, group, only)
+    sent = _sent_rows(start, end, group, only)
     keys = sorted(set(answers) | set(sent), key=lambda k: (k is None, k or 0))
     if by == "clinic" and not keys:
         keys = [None]
@@ -121,7 +158,7 @@ def figures(period, by: str = "clinic") -> list[FeedbackFigures]:
     return rows
 
 
-def _answer_rows(start: datetime, end: datetime, group) -> dict:
+def _answer_rows(start: datetime, end: datetime, group, only: int | None) -> dict:
     answer, survey = ContactSurveyAnswer, ContactSurvey
     csat, nps = answer.scale == SurveyScale.CSAT, answer.scale == SurveyScale.NPS
     columns = [
@@ -137,6 +174,8 @@ def _answer_rows(start: datetime, end: datetime, group) -> dict:
         .join(survey, survey.id == answer.survey_id)
         .where(answer.answered_at >= start, answer.answered_at < end)
     )
+    if only is not None:
+        query = query.where(group == only)
     if group is not None:
         query = query.group_by(group)
     result = {}
@@ -147,7 +186,7 @@ def _answer_rows(start: datetime, end: datetime, group) -> dict:
     return result
 
 
-def _sent_rows(start: datetime, end: datetime, group) -> dict:
+def _sent_rows(start: datetime, end: datetime, group, only: int | None) -> dict:
     survey, answer = ContactSurvey, ContactSurveyAnswer
     answered = func.count(answer.id)
     query = (
@@ -155,6 +194,8 @@ def _sent_rows(start: datetime, end: datetime, group) -> dict:
         .outerjoin(answer, answer.survey_id == survey.id)
         .where(survey.status == SurveyStatus.SENT, survey.sent_at >= start, survey.sent_at < end)
     )
+    if only is not None:
+        query = query.where(group == only)
     if group is not None:
         query = query.group_by(group)
     result = {}

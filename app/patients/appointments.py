@@ -20,12 +20,9 @@ Rules kept here, in one place:
   the old time, not the new one.
 """
 
-import csv
 import hashlib
-import io
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,7 +33,9 @@ from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import and_, func, select
 
+from app import csv_import
 from app.control_characters import has_control_characters
+from app.csv_import import FieldError
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
@@ -81,17 +80,6 @@ OUTCOME_CLOCK_SKEW = timedelta(minutes=5)
 
 
 # --- one record ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem with one field (column) of a record; `message` is translated when shown."""
-
-    field: str
-    message: object
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -565,17 +553,7 @@ class ImportPreview:
 
 def decode_import(data: bytes) -> str:
     """The file as text: UTF-8, with or without a byte-order mark."""
-    if len(data) > MAX_IMPORT_BYTES:
-        raise DomainError(_l("The file is larger than %(n)s KB.", n=MAX_IMPORT_BYTES // 1024), "file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DomainError(_l("The file is not UTF-8 text. Save it as CSV UTF-8 and try again."), "file") from None
-
-
-def _sniff_delimiter(header_line: str) -> str:
-    """`;` when the header has more semicolons than commas (spreadsheets in many European locales)."""
-    return ";" if header_line.count(";") > header_line.count(",") else ","
+    return csv_import.decode(data, MAX_IMPORT_BYTES)
 
 
 def preview_import(tenant, text: str) -> ImportPreview:
@@ -585,60 +563,16 @@ def preview_import(tenant, text: str) -> ImportPreview:
     at most MAX_IMPORT_ROWS rows, each external_id once per file, one set of contact details
     per patient reference, and every row valid for the clinic.
     """
-    preview = ImportPreview()
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        preview.file_errors.append(_l("The file is empty: the first line must name the columns."))
-        return preview
-    preview.delimiter = _sniff_delimiter(lines[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=preview.delimiter, strict=True)
-    try:
-        header = [name.strip().lower() for name in next(reader)]
-        unknown = [name for name in header if name not in COLUMNS + OPTIONAL_COLUMNS]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        repeated = sorted(name for name, n in Counter(header).items() if n > 1)
-        if missing:
-            preview.file_errors.append(_l("Missing columns: %(columns)s.", columns=", ".join(missing)))
-        if unknown:
-            preview.file_errors.append(
-                _l(
-                    "Unknown columns: %(columns)s. The columns are: %(known)s.",
-                    columns=", ".join(unknown),
-                    known=", ".join(COLUMNS + OPTIONAL_COLUMNS),
-                )
-            )
-        if repeated:
-            preview.file_errors.append(_l("Columns named twice: %(columns)s.", columns=", ".join(repeated)))
-        if preview.file_errors:
-            return preview
-        for fields in reader:
-            if not any(value.strip() for value in fields):
-                continue  # blank lines (often at the end of a file) are not rows
-            if len(preview.rows) >= MAX_IMPORT_ROWS:
-                preview.file_errors.append(_l("The file has more than %(n)s rows: split it.", n=MAX_IMPORT_ROWS))
-                return preview
-            row = ImportRow(line=reader.line_num, values=dict(zip(header, fields, strict=False)))
-            if len(fields) != len(header):
-                row.errors.append(
-                    FieldError(
-                        "—",
-                        _l(
-                            "%(found)s fields where the header has %(expected)s.",
-                            found=len(fields),
-                            expected=len(header),
-                        ),
-                    )
-                )
-            preview.rows.append(row)
-    except csv.Error as error:
-        preview.file_errors.append(
-            _l("The file is not valid CSV near line %(line)s: %(problem)s.", line=reader.line_num, problem=str(error))
-        )
-        return preview
-    if not preview.rows:
-        preview.file_errors.append(_l("The file has no rows below its header."))
-        return preview
-    _check_rows(tenant, preview.rows)
+    table = csv_import.read_table(
+        text, columns=COLUMNS + OPTIONAL_COLUMNS, required=REQUIRED_COLUMNS, max_rows=MAX_IMPORT_ROWS
+    )
+    preview = ImportPreview(
+        rows=[ImportRow(line=row.line, values=row.values, errors=row.errors) for row in table.rows],
+        file_errors=table.file_errors,
+        delimiter=table.delimiter,
+    )
+    if not preview.file_errors:
+        _check_rows(tenant, preview.rows)
     return preview
 
 

@@ -96,7 +96,7 @@ def agent_page(agent: User, period: Period, tenant_id: int, *, moment: datetime 
         trend=[TrendPoint(bucket, _row(agent.id, bucket, moment)) for bucket in buckets],
         by_month=by_month,
         quality=agent_quality(agent.id, period),
-        feedback=next((row for row in feedback_figures.figures(period, by="agent") if row.key == agent.id), None),
+        feedback=next(iter(feedback_figures.figures(period, by="agent", only=agent.id)), None),
     )
 
 

@@ -9,6 +9,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from app.feedback.figures import FeedbackFigures
 from app.i18n import _
 from app.pdf_kit import FONT, FONT_BOLD, INK, MISSED, RULE, paragraph, register_fonts, styles
 from app.sla import contracts, statements
@@ -100,6 +101,10 @@ def statement_pdf(statement: SlaStatement, *, clinic_name: str) -> bytes:
         )
     else:
         story.append(paragraph(_("No exclusions this month."), look["small"]))
+    if figures.get("feedback"):
+        story += [Spacer(1, 4 * mm), paragraph(_("Patient feedback after contacts"), look["h2"])]
+        for sentence in FeedbackFigures.from_dict(figures["feedback"]).sentences():
+            story.append(paragraph(sentence, look["base"]))
     story.append(Spacer(1, 4 * mm))
     story.append(
         paragraph(

@@ -538,6 +538,21 @@ def _plain(value):
     return "" if value is None else Decimal(value)
 
 
+# The feedback block's figures in the statement's files, in the order of the statement page's sentences.
+FEEDBACK_COLUMNS = (
+    "csat_answers",
+    "csat_average",
+    "csat_satisfied_percent",
+    "nps_answers",
+    "nps",
+    "promoters_percent",
+    "detractors_percent",
+    "sent",
+    "answered",
+    "response_rate_percent",
+)
+
+
 def statement_rows(statement: SlaStatement):
     """The statement's rows as its CSV and XLSX files hold them, from its frozen figures only: a heading row,
     the metrics, the credit's arithmetic and the exclusions (numbers as Decimal, an empty figure as "")."""
@@ -586,6 +601,10 @@ def statement_rows(statement: SlaStatement):
     for exclusion in figures["exclusions"]:
         yield [exclusion["kind"], exclusion["what"], exclusion["reason"]]
     yield ["excluded_contacts", figures["excluded_contacts"]]
+    if figures.get("feedback"):  # patients' CSAT and NPS of the month, where surveys were sent (app/feedback)
+        yield []
+        yield ["feedback", *FEEDBACK_COLUMNS]
+        yield ["clinic", *(_plain(figures["feedback"][name]) for name in FEEDBACK_COLUMNS)]
 
 
 def statement_csv(statement: SlaStatement) -> str:

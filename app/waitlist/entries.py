@@ -12,10 +12,7 @@ Rules kept here:
 - A patient waits once for the same wish: an identical waiting entry is refused.
 """
 
-import csv
-import io
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -23,6 +20,8 @@ from datetime import date, time
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from app import csv_import
+from app.csv_import import FieldError
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import _l
@@ -48,15 +47,6 @@ SOURCES = ("ui", "api", "import")
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^\s*(\w+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: object
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -330,68 +320,17 @@ class ImportPreview:
 
 
 def decode_import(data: bytes) -> str:
-    if len(data) > MAX_IMPORT_BYTES:
-        raise DomainError(_l("The file is larger than %(n)s KB.", n=MAX_IMPORT_BYTES // 1024), "file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DomainError(_l("The file is not UTF-8 text. Save it as CSV UTF-8 and try again."), "file") from None
+    return csv_import.decode(data, MAX_IMPORT_BYTES)
 
 
 def preview_import(text: str) -> ImportPreview:
     """Check a whole waitlist file without saving anything: the header, then every row, each problem per field."""
-    preview = ImportPreview()
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        preview.file_errors.append(_l("The file is empty: the first line must name the columns."))
-        return preview
-    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [name.strip().lower() for name in next(reader)]
-        unknown = [name for name in header if name not in COLUMNS]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        repeated = sorted(name for name, n in Counter(header).items() if n > 1)
-        if missing:
-            preview.file_errors.append(_l("Missing columns: %(columns)s.", columns=", ".join(missing)))
-        if unknown:
-            preview.file_errors.append(
-                _l(
-                    "Unknown columns: %(columns)s. The columns are: %(known)s.",
-                    columns=", ".join(unknown),
-                    known=", ".join(COLUMNS),
-                )
-            )
-        if repeated:
-            preview.file_errors.append(_l("Columns named twice: %(columns)s.", columns=", ".join(repeated)))
-        if preview.file_errors:
-            return preview
-        for fields in reader:
-            if not any(value.strip() for value in fields):
-                continue
-            if len(preview.rows) >= MAX_IMPORT_ROWS:
-                preview.file_errors.append(_l("The file has more than %(n)s rows: split it.", n=MAX_IMPORT_ROWS))
-                return preview
-            row = ImportRow(line=reader.line_num, values=dict(zip(header, fields, strict=False)))
-            if len(fields) != len(header):
-                row.errors.append(
-                    FieldError(
-                        "—",
-                        _l(
-                            "%(found)s fields where the header has %(expected)s.",
-                            found=len(fields),
-                            expected=len(header),
-                        ),
-                    )
-                )
-            preview.rows.append(row)
-    except csv.Error as error:
-        preview.file_errors.append(
-            _l("The file is not valid CSV near line %(line)s: %(problem)s.", line=reader.line_num, problem=str(error))
-        )
-        return preview
-    if not preview.rows:
-        preview.file_errors.append(_l("The file has no rows below its header."))
+    table = csv_import.read_table(text, columns=COLUMNS, required=REQUIRED_COLUMNS, max_rows=MAX_IMPORT_ROWS)
+    preview = ImportPreview(
+        rows=[ImportRow(line=row.line, values=row.values, errors=row.errors) for row in table.rows],
+        file_errors=table.file_errors,
+    )
+    if preview.file_errors:
         return preview
     references = {_text(row.values.get("patient_reference")) for row in preview.rows}
     patients = dict(

@@ -165,6 +165,7 @@ def _snapshot(owner_engine, tenant_id: int) -> dict[str, list]:
 
 
 # The run is bounded by examples, not time; the margin is for a machine busy with other suites.
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.tenant_isolation
 def test_fuzzed_api_answers_no_5xx_conforms_to_its_schema_and_never_leaks_clinic_b(

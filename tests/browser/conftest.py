@@ -129,9 +129,13 @@ class Ui:
 
     def open_menu(self) -> None:
         """On a phone the header's menus fold behind "Menu" (js/menu.js): open them, as a person would."""
+        # The button answers once js/menu.js has run at DOMContentLoaded; a click before that (right after a
+        # navigation whose <html lang> is already there) would do nothing, and the menu's links stay hidden.
+        self.page.wait_for_load_state("domcontentloaded")
         toggle = self.page.locator("header .menu-toggle")
         if toggle.is_visible() and toggle.get_attribute("aria-expanded") == "false":
             toggle.click()
+            expect(toggle).to_have_attribute("aria-expanded", "true")
 
     def choose_language(self, code: str) -> None:
         self.open_menu()

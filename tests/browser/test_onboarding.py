@@ -2,6 +2,7 @@
 
 from datetime import date, time
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ def _tenant(app, slug: str) -> Tenant | None:
         return tenant
 
 
+@pytest.mark.slow
 def test_manager_onboards_a_clinic_from_basics_to_active(
     app, chromium_page, create_tenant, create_user, make_clinic_ready
 ):
@@ -198,6 +200,7 @@ def _go_live(ui, clicks: Clicks) -> None:
     expect(page.locator("main hgroup .status")).to_have_text(ui.t("Active"))
 
 
+@pytest.mark.slow
 def test_a_clinic_started_from_an_existing_one_goes_live_in_at_most_25_clicks(
     app, chromium_page, create_tenant, create_user, make_clinic_ready, set_languages
 ):
@@ -235,6 +238,7 @@ def test_a_clinic_started_from_an_existing_one_goes_live_in_at_most_25_clicks(
     assert _tenant(app, "east-clinic").status == TenantStatus.ACTIVE
 
 
+@pytest.mark.slow
 def test_a_clinic_set_up_with_the_templates_goes_live_in_at_most_60_clicks(
     app, chromium_page, create_tenant, create_user, make_clinic_ready, set_languages
 ):

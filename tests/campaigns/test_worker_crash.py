@@ -8,6 +8,7 @@ request: no `finally`, no rollback, no confirmation.
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from app.billing.models import UsageRecord
@@ -19,6 +20,9 @@ from app.jobs import get_queue
 from app.tenancy import tenant_context
 from tests.campaigns.conftest import DUE_FIRST_STEP, run_outbound_worker
 from tests.infra.worker_process import kill_worker, start_worker, wait_for, worker_env
+
+# Real worker processes, started and killed: the longest of the campaign tests.
+pytestmark = pytest.mark.slow
 
 LEASE_SECONDS = 2
 

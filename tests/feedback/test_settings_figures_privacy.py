@@ -357,3 +357,51 @@ def test_the_statement_page_shows_the_months_frozen_feedback(
     assert "CSAT: average 3.5 of 5, 50 % satisfied (4 or 5), 2 answers." in " ".join(
         page.get_data(as_text=True).split()
     )
+
+
+def test_the_statement_files_carry_the_months_frozen_feedback(
+    app, two_tenants, create_patient, create_contact, survey_queue, resolve, login_as
+):
+    """The CSV (and so the XLSX, built from the same rows) ends with the feedback block; the PDF says it in words."""
+    import csv
+    import io
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from pypdf import PdfReader
+
+    from app.sla import contracts, statements
+    from app.sla.contract_models import SlaStatement
+    from app.tenants.services import get_tenant
+    from tests.sla.conftest import contract_terms
+
+    a = two_tenants.a
+    create_patient(a.id)
+    queue = survey_queue(a.id)
+    _answered(app, a, queue, [5, 2], agent=a.agent, create_contact=create_contact, resolve=resolve)
+    month = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1)
+    with app.app_context(), tenant_context(a.id):
+        contract = contracts.save_contract(
+            effective_from=month, credit_mode="overall", cap_percent="50", terms=contract_terms(), author_id=None
+        )
+        db.session.flush()
+        figures = statements.compute_figures(get_tenant(a.id), contract, month, datetime.now(UTC))
+        statement = SlaStatement(month=month, contract_id=contract.id, figures=figures, credit_amount=Decimal(0))
+        db.session.add(statement)
+        db.session.commit()
+        statement_id = statement.id
+    manager = login_as(a.manager)
+    base = f"/t/{a.slug}/sla/statements/{statement_id}"
+
+    rows = list(csv.reader(io.StringIO(manager.get(f"{base}.csv").get_data(as_text=True))))
+    header = rows.index(["feedback", *statements.FEEDBACK_COLUMNS])
+    clinic = dict(zip(rows[header], rows[header + 1], strict=True))
+    assert clinic["feedback"] == "clinic"
+    assert (clinic["csat_answers"], clinic["csat_average"], clinic["csat_satisfied_percent"]) == ("2", "3.5", "50.0")
+    assert (clinic["sent"], clinic["answered"], clinic["nps_answers"], clinic["nps"]) == ("2", "2", "0", "")
+
+    pdf = manager.get(f"{base}.pdf")
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages).split())
+    assert "Patient feedback after contacts" in text, text
+    assert "CSAT: average 3.5 of 5, 50 % satisfied (4 or 5), 2 answers." in text, text
+    assert "Surveys sent: 2; answered: 100 %." in text, text

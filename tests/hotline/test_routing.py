@@ -100,6 +100,7 @@ def test_agent_without_languages_is_told_so(app, two_tenants, create_queue, crea
         services.claim_next_contact(two_tenants.a.agent)
 
 
+@pytest.mark.slow
 def test_concurrent_agents_never_claim_the_same_contact(
     app, create_tenant, create_user, set_languages, create_queue, create_contact
 ):

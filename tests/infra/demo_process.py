@@ -67,14 +67,6 @@ def flask(env: dict[str, str], *arguments: str, timeout: float = 120) -> subproc
     )  # fmt: skip
 
 
-def seed_instance(instance: Path) -> None:
-    """Migrate and seed the demo database in `instance`'s embedded PostgreSQL (copied by `copy_instance`)."""
-    env = demo_env(instance)
-    for arguments in (("db", "upgrade"), ("seed-demo",)):
-        result = flask(env, *arguments, timeout=300)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-
 def copy_instance(seeded: Path, instance: Path) -> None:
     """Copy the seeded cluster (stopped) and secret key; `cp -a` keeps the data's owner, the server's account."""
     instance.mkdir(parents=True)

@@ -1,43 +1,8 @@
 """Migration 0020 on a database of its own: the table under row-level security, the indexes, down and up."""
 
-import uuid
-
 import psycopg
-import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy.engine import make_url
-
-from app import create_app
-
-
-@pytest.fixture
-def scratch_database(database_urls, redis_url, tmp_path):
-    """A fresh database migrated by its owner (the test server's admin), dropped afterwards."""
-    owner_url = make_url(database_urls[0])
-    name = f"switchboard_kb_{uuid.uuid4().hex[:10]}"
-    admin = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = owner_url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield (
-            url,
-            create_app(
-                {
-                    "SWITCHBOARD_ENV": "testing",
-                    "TESTING": True,
-                    "SECRET_KEY": "x",
-                    "INSTANCE_PATH": str(tmp_path),
-                    "SQLALCHEMY_DATABASE_URI": url,
-                    "MIGRATION_DATABASE_URL": url,
-                    "CONSOLE_DATABASE_URL": url,
-                    "REDIS_URL": redis_url,
-                }
-            ),
-        )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _facts(url: str) -> dict:

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -57,6 +58,7 @@ def _thousand_offers(app, tenant_id: int, slot_id: int) -> list[str]:
         return [offer.token for offer in offers]
 
 
+@pytest.mark.slow
 def test_a_thousand_concurrent_confirmations_book_the_slot_exactly_once(app, two_tenants, booked_appointment, cancel):
     a = two_tenants.a
     slot_id = cancel(a.id, booked_appointment(a.id, slot_time()))
