@@ -89,11 +89,11 @@ def duration_example(locale: str | None = None) -> str:
     return spell_duration(5400, locale=locale)
 
 
-def _invalid():
+def _invalid(locale: str):
     return DurationError(
         _l(
             'Enter a duration such as "%(example)s", "90 s" or "%(clock)s".',
-            example=duration_example(),
+            example=duration_example(locale),
             clock="1:30:00",
         )
     )
@@ -108,30 +108,30 @@ def parse_duration(text: str, *, natural_unit: str = "seconds", locale: str | No
     locale = locale or get_locale_code()
     text = str(text).replace("\xa0", " ").replace("\u202f", " ").strip()
     if not text or len(text) > MAX_DURATION_TEXT:
-        raise _invalid()
+        raise _invalid(locale)
     clock = _CLOCK.fullmatch(text)
     if clock:
         hours, minutes, seconds = (int(part or 0) for part in clock.groups())
         return Decimal(hours * 3600 + minutes * 60 + seconds)
     units, joining = _unit_words(locale), _joining_words(locale)
     order = list(UNIT_SECONDS)
-    total, position, last_unit, amounts = Decimal(0), 0, None, 0
+    total, position, last_unit, amounts, joined = Decimal(0), 0, None, 0, False
     while position < len(text):
         gap = re.compile(r"[\s,]+").match(text, position)
         if gap:
             position = gap.end()
             continue
         word = _WORD.match(text, position)
-        if word and _bare(word.group()) in joining and amounts:
-            position = word.end()
+        if word and _bare(word.group()) in joining and amounts and not joined:
+            position, joined = word.end(), True
             continue
         number = _NUMBER.match(text, position)
         if not number:
-            raise _invalid()
+            raise _invalid(locale)
         try:
             amount = Decimal(number.group().replace(",", "."))
         except InvalidOperation:
-            raise _invalid() from None
+            raise _invalid(locale) from None
         position = number.end()
         space = re.compile(r"\s*").match(text, position)
         word = _WORD.match(text, space.end())
@@ -139,17 +139,17 @@ def parse_duration(text: str, *, natural_unit: str = "seconds", locale: str | No
             unit = units[_bare(word.group())]
             position = word.end()
         elif word and _bare(word.group()) not in joining:
-            raise _invalid()
+            raise _invalid(locale)
         elif last_unit is None:
             unit = natural_unit
         elif last_unit != "seconds":
             unit = order[order.index(last_unit) + 1]
         else:
-            raise _invalid()
+            raise _invalid(locale)
         total += amount * UNIT_SECONDS[unit]
-        last_unit, amounts = unit, amounts + 1
-    if not amounts:
-        raise _invalid()
+        last_unit, amounts, joined = unit, amounts + 1, False
+    if not amounts or joined:  # "1 h and" ends before its second part
+        raise _invalid(locale)
     return total
 
 

@@ -27,7 +27,7 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
 from app.durations import UNIT_SECONDS, duration_example, parse_duration, spell_duration
 from app.errors import DomainError
@@ -114,6 +114,16 @@ class PlainTextInput(widgets.TextInput):
         return super().__call__(field, **kwargs)
 
 
+class ReadFromText:
+    """A field whose text did not parse keeps its parse error alone: DataRequired would replace it with
+    "This field is required." (it clears the errors before it speaks), hiding what to type."""
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise StopValidation()
+        super().pre_validate(form)
+
+
 # A number alone counts in the unit the field stores; the hint says which.
 _NATURAL_UNIT_HINTS = {
     "seconds": _l("A number alone counts seconds."),
@@ -123,7 +133,7 @@ _NATURAL_UNIT_HINTS = {
 }
 
 
-class DurationField(Field):
+class DurationField(ReadFromText, Field):
     """A length of time typed as people write it, in the reader's language (app/durations.py).
 
     Stored as a whole number of `unit` (seconds, minutes, hours or days: whatever the model keeps), from
@@ -169,7 +179,7 @@ class DurationField(Field):
         self.data = value
 
 
-class LocaleDateField(DateField):
+class LocaleDateField(ReadFromText, DateField):
     """A day typed in the reader's pattern ("04.12.2026", "12/04/2026") or ISO (app/locale_dates.py).
 
     A text input, not `type="date"`: the browser would draw that one in its own language, not the page's.
@@ -197,7 +207,7 @@ class LocaleDateField(DateField):
             self.data = parse_date_input(text)
 
 
-class LocaleDateTimeField(DateTimeLocalField):
+class LocaleDateTimeField(ReadFromText, DateTimeLocalField):
     """A date and time typed in the reader's pattern ("04.12.2026 14:30") or ISO ("2026-12-04T14:30")."""
 
     widget = PlainTextInput()
