@@ -50,7 +50,7 @@ def test_a_manager_types_a_closure_day_and_a_queue_target_in_the_pages_language_
     ui.goto(f"/t/{a.slug}/settings/queues/{queue}")
     typed_target, shown_target = TARGET[language]
     page.fill("input[name=target_seconds]", typed_target)
-    page.locator("main form button[type=submit]").click()
+    page.get_by_role("button", name=ui.t("Save"), exact=True).click()
     expect(ui.flash()).to_contain_text(ui.t("Queue %(name)s saved.", name="Phone EN"))
     ui.goto(f"/t/{a.slug}/settings/queues/{queue}")
     expect(page.locator("input[name=target_seconds]")).to_have_value(shown_target)
