@@ -42,6 +42,8 @@ _ASCII_WORDS = {
     "secs": "seconds",
 }
 
+_GAP = re.compile(r"[\s,]+")
+_SPACE = re.compile(r"\s*")
 _NUMBER = re.compile(r"\d{1,9}(?:[.,]\d{1,6})?")
 _WORD = re.compile(r"[^\W\d_]+\.?")
 _CLOCK = re.compile(r"(\d{1,4}):([0-5]\d)(?::([0-5]\d))?")
@@ -60,6 +62,7 @@ def _unit_words(locale: str) -> dict[str, str]:
     """Each way `locale` or English writes a unit ("std", "stunden", "hr", "h") → the unit's name."""
     words = dict(_ASCII_WORDS)
     for code in ("en", locale) if locale != "en" else ("en",):
+        # The CLDR data babel.units.format_unit itself reads; Babel has no public accessor for the patterns.
         patterns = Locale.parse(code)._data["unit_patterns"]
         for unit, key in _CLDR_UNITS:
             for length in ("long", "short", "narrow"):
@@ -117,7 +120,7 @@ def parse_duration(text: str, *, natural_unit: str = "seconds", locale: str | No
     order = list(UNIT_SECONDS)
     total, position, last_unit, amounts, joined = Decimal(0), 0, None, 0, False
     while position < len(text):
-        gap = re.compile(r"[\s,]+").match(text, position)
+        gap = _GAP.match(text, position)
         if gap:
             position = gap.end()
             continue
@@ -133,7 +136,7 @@ def parse_duration(text: str, *, natural_unit: str = "seconds", locale: str | No
         except InvalidOperation:
             raise _invalid(locale) from None
         position = number.end()
-        space = re.compile(r"\s*").match(text, position)
+        space = _SPACE.match(text, position)
         word = _WORD.match(text, space.end())
         if word and _bare(word.group()) in units:
             unit = units[_bare(word.group())]
