@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.auth.models import TenantRole
 from app.durations import DurationError, parse_duration, spell_duration
 from app.extensions import db
+from app.feedback.models import SurveySettings
 from app.hotline.models import Queue
 from app.locale_dates import DateInputError, date_pattern, parse_date_input, parse_date_time_input
 from app.tenancy import tenant_context
@@ -246,3 +247,23 @@ def test_the_report_period_shows_iso_links_in_the_german_pattern_and_reads_what_
     assert 'value="01.11.2026"' in typed.get_data(as_text=True)
     # Links from the page (exports) carry the period as ISO, whatever was typed.
     assert "start=2026-11-01" in typed.get_data(as_text=True)
+
+
+def test_a_field_kept_in_minutes_or_days_reads_words_and_shows_them_back(app, two_tenants, create_queue, login_as):
+    """The survey's delay is stored in minutes and its life in days: "1 h" is 60, "2 weeks" no unit of ours."""
+    a = two_tenants.a
+    queue = create_queue(a.id, "Front desk")
+    manager = login_as(a.manager)
+    url = f"/t/{a.slug}/settings/feedback/{queue}"
+    settings = {"enabled": "y", "scale": "nps", "channel": "email", "sampling_percent": "25", "low_score_max": ""}
+    assert manager.post(url, {**settings, "delay_minutes": "1 h 30", "expiry_days": "48h"}).status_code == 302
+    with app.app_context(), tenant_context(a.id):
+        saved = db.session.scalars(select(SurveySettings)).one()
+        assert (saved.delay_minutes, saved.expiry_days) == (90, 2)
+    page = manager.get(url).get_data(as_text=True)
+    assert 'value="1 hr 30 min"' in page and 'value="2 days"' in page
+    assert "A number alone counts minutes." in page and "A number alone counts days." in page
+    refused = manager.post(url, {**settings, "delay_minutes": "30", "expiry_days": "36h"})
+    assert refused.status_code == 400 and "Enter a multiple of 1 day." in refused.get_data(as_text=True)
+    with app.app_context(), tenant_context(a.id):
+        assert db.session.scalars(select(SurveySettings.expiry_days)).one() == 2
