@@ -3,7 +3,9 @@
 `Form` applies the input rules of app/input_rules.py to every field it binds, so no form can
 forget them: text without control characters (line breaks and tabs only in a textarea), dates
 within MIN_DATE … MAX_DATE. Amounts, prices and percentages use `BoundedDecimalField`: finite and
-within bounds the field states. A refusal is a field error: the page shows it beside the field.
+within bounds the field states. Lengths of time use `DurationField` ("1 h 30 min", stored as a whole
+number of seconds, minutes, hours or days), dates `LocaleDateField` and `LocaleDateTimeField` (the
+reader's pattern, "04.12.2026", or ISO). A refusal is a field error: the page shows it beside the field.
 """
 
 from collections.abc import Iterator
@@ -12,18 +14,38 @@ from decimal import Decimal
 
 from flask import flash
 from flask_wtf import FlaskForm
-from wtforms import DateTimeField, DecimalField, SelectMultipleField, StringField, TextAreaField, TimeField, widgets
+from wtforms import (
+    DateField,
+    DateTimeField,
+    DateTimeLocalField,
+    DecimalField,
+    Field,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+    widgets,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
+from app.durations import UNIT_SECONDS, duration_example, parse_duration, spell_duration
 from app.errors import DomainError
 from app.extensions import db
+from app.i18n import _l
 from app.input_rules import (
     control_character_message,
     date_in_range,
     date_out_of_range_message,
     has_control_character,
     parse_bounded_decimal,
+)
+from app.locale_dates import (
+    date_placeholder,
+    format_date_input,
+    format_date_time_input,
+    parse_date_input,
+    parse_date_time_input,
 )
 
 
@@ -78,6 +100,136 @@ class BoundedDecimalField(DecimalField):
         if not str(valuelist[0]).strip():
             return
         self.data = parse_bounded_decimal(valuelist[0], self.minimum, self.maximum)
+
+
+class PlainTextInput(widgets.TextInput):
+    """A text input for a value typed in words: number and date attributes a template passes are dropped."""
+
+    def __call__(self, field, **kwargs):
+        for attribute in ("type", "min", "max", "step"):
+            kwargs.pop(attribute, None)
+        placeholder = getattr(field, "placeholder", None)
+        if placeholder:
+            kwargs.setdefault("placeholder", placeholder)
+        return super().__call__(field, **kwargs)
+
+
+class ReadFromText:
+    """A field whose text did not parse keeps its parse error alone: DataRequired would replace it with
+    "This field is required." (it clears the errors before it speaks), hiding what to type."""
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise StopValidation()
+        super().pre_validate(form)
+
+
+# A number alone counts in the unit the field stores; the hint says which.
+_NATURAL_UNIT_HINTS = {
+    "seconds": _l("A number alone counts seconds."),
+    "minutes": _l("A number alone counts minutes."),
+    "hours": _l("A number alone counts hours."),
+    "days": _l("A number alone counts days."),
+}
+
+
+class DurationField(ReadFromText, Field):
+    """A length of time typed as people write it, in the reader's language (app/durations.py).
+
+    Stored as a whole number of `unit` (seconds, minutes, hours or days: whatever the model keeps), from
+    `minimum` to `maximum` of them, both required; out of range, the refusal says the bound in words
+    ("Enter at most 30 days."). Shown back exactly, in words ("1 Std. 30 Min."). Blank is None.
+    """
+
+    widget = PlainTextInput()
+
+    def __init__(self, label=None, validators=None, *, unit="seconds", minimum, maximum, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.unit = unit
+        self.minimum = minimum
+        self.maximum = maximum
+
+    @property
+    def hint(self) -> str:
+        example = _l('For example "%(example)s", "90 s" or "1:30:00".', example=duration_example())
+        return f"{example} {_NATURAL_UNIT_HINTS[self.unit]}"
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return spell_duration(self.data * UNIT_SECONDS[self.unit])
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        if not str(valuelist[0]).strip():
+            return
+        size = UNIT_SECONDS[self.unit]
+        seconds = parse_duration(valuelist[0], natural_unit=self.unit)
+        if seconds % size:
+            raise ValueError(_l("Enter a multiple of %(unit)s.", unit=spell_duration(size)))
+        value = int(seconds // size)
+        if value > self.maximum:
+            raise ValueError(_l("Enter at most %(duration)s.", duration=spell_duration(self.maximum * size)))
+        if value < self.minimum:
+            raise ValueError(_l("Enter at least %(duration)s.", duration=spell_duration(self.minimum * size)))
+        self.data = value
+
+
+class LocaleDateField(ReadFromText, DateField):
+    """A day typed in the reader's pattern ("04.12.2026", "12/04/2026") or ISO (app/locale_dates.py).
+
+    A text input, not `type="date"`: the browser would draw that one in its own language, not the page's.
+    """
+
+    widget = PlainTextInput()
+
+    @property
+    def placeholder(self) -> str:
+        return date_placeholder()
+
+    hint = placeholder
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return format_date_input(self.data)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        text = " ".join(valuelist).strip()
+        if text:
+            self.data = parse_date_input(text)
+
+
+class LocaleDateTimeField(ReadFromText, DateTimeLocalField):
+    """A date and time typed in the reader's pattern ("04.12.2026 14:30") or ISO ("2026-12-04T14:30")."""
+
+    widget = PlainTextInput()
+
+    @property
+    def placeholder(self) -> str:
+        return f"{date_placeholder()} {_l('HH:MM')}"
+
+    hint = placeholder
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return format_date_time_input(self.data)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        text = " ".join(valuelist).strip()
+        if text:
+            self.data = parse_date_time_input(text)
 
 
 class CheckboxListField(SelectMultipleField):

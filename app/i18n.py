@@ -23,6 +23,7 @@ __all__ = [
     "select_locale",
     "format_age",
     "format_duration",
+    "join_units",
     "LOCALES",
     "LOCALE_NAMES",
     "WEEKDAY_NAMES",
@@ -122,10 +123,10 @@ def format_duration(seconds: int | float | Decimal | None, *, locale: str | None
         elif parts:
             # Only adjacent units read well together: "1 day 1 hr", never "1 day 1 sec".
             break
-    return sign + _join_units(parts, locale)
+    return sign + join_units(parts, locale)
 
 
-def _join_units(parts: list[str], locale: str) -> str:
+def join_units(parts: list[str], locale: str) -> str:
     """Units joined as the locale writes them side by side ("2 hr 30 min"; Polish "2 godz. i 30 min")."""
     for style in ("unit-narrow", "unit-short"):
         try:

@@ -13,6 +13,7 @@ from app.extensions import login_manager
 from app.i18n import LOCALE_NAMES, _, format_age, get_locale_code
 from app.i18n import format_duration as readable_duration
 from app.labels import labelled_enums
+from app.locale_dates import date_input_text, date_placeholder
 from app.tenants.routing import leave_tenant
 from app.tenants.services import tenants_visible_to
 
@@ -80,7 +81,10 @@ def register_web_hooks(app) -> None:
         format_decimal=format_decimal,
         format_duration=format_duration,
         format_age=format_age,
+        date_placeholder=date_placeholder,
     )
+    # `day|date_input`: a date or ISO day as the reader types it ("04.12.2026"), for GET filters' text inputs.
+    app.jinja_env.filters["date_input"] = date_input_text
     # `x|duration`: a length of time as people read it ("2 hr 30 min"); format_duration above is the
     # h:mm:ss clock of live counters that js counts on.
     app.jinja_env.filters["duration"] = readable_duration

@@ -1,15 +1,15 @@
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.billing.ledger import MAX_ADJUSTMENT
 from app.billing.models import CURRENCIES
 from app.billing.pricing import MAX_PRICE, RATE_SLOTS, slot_key
-from app.forms import BoundedDecimalField, Form, choices
+from app.forms import BoundedDecimalField, Form, LocaleDateField, choices
 from app.i18n import _l
 
 
 class PricePlanForm(Form):
-    effective_from = DateField(_l("Takes effect on (first day of a month)"), validators=[InputRequired()])
+    effective_from = LocaleDateField(_l("Takes effect on (first day of a month)"), validators=[InputRequired()])
     currency = SelectField(_l("Currency"), choices=choices((c, c) for c in CURRENCIES))
     base_fee = BoundedDecimalField(
         _l("Monthly base fee"), places=4, default=0, minimum=0, maximum=MAX_PRICE, validators=[InputRequired()]

@@ -1,10 +1,10 @@
 """Forms of the appointments page: filters, the CSV upload, its confirmation, an outcome."""
 
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, HiddenField, IntegerField, SelectField
+from wtforms import HiddenField, IntegerField, SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
-from app.forms import Form, choices
+from app.forms import Form, LocaleDateField, choices
 from app.i18n import _l
 from app.patients.appointments import OUTCOMES
 from app.patients.models import AppointmentStatus
@@ -16,8 +16,8 @@ class AppointmentFilterForm(Form):
     class Meta:
         csrf = False
 
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("Until"), validators=[Optional()])
+    start = LocaleDateField(_l("From"), validators=[Optional()])
+    end = LocaleDateField(_l("Until"), validators=[Optional()])
     status = SelectField(_l("Status"), validators=[Optional()])
     location = SelectField(_l("Location"), validators=[Optional()])
     practitioner = SelectField(_l("Practitioner"), validators=[Optional()])

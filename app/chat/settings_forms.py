@@ -1,11 +1,11 @@
 """The form managers set up the clinic's chat widget with (the rules themselves are app/chat/settings.py's)."""
 
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
 
 from app.chat.models import DEFAULT_WAIT_LIMIT_SECONDS
 from app.chat.settings import MAX_URL_LENGTH, WAIT_LIMIT_RANGE
-from app.forms import Form, choices
+from app.forms import DurationField, Form, choices
 from app.i18n import _l
 
 
@@ -22,10 +22,12 @@ class ChatWidgetForm(Form):
         _l("Privacy notice (address of the page patients consent to)"),
         validators=[InputRequired(), Length(max=MAX_URL_LENGTH)],
     )
-    wait_limit_seconds = IntegerField(
-        _l("Longest wait for an agent before the widget offers to leave a message (seconds)"),
+    wait_limit_seconds = DurationField(
+        _l("Longest wait for an agent before the widget offers to leave a message"),
         default=DEFAULT_WAIT_LIMIT_SECONDS,
-        validators=[InputRequired(), NumberRange(*WAIT_LIMIT_RANGE)],
+        minimum=WAIT_LIMIT_RANGE[0],
+        maximum=WAIT_LIMIT_RANGE[1],
+        validators=[InputRequired()],
     )
     message_queue_id = SelectField(_l("Messages left in the widget go to"), coerce=_queue_id)
 

@@ -9,6 +9,7 @@ from app.compliance import audit_search
 from app.errors import DomainError
 from app.extensions import db
 from app.input_rules import page_count, parse_page
+from app.locale_dates import iso_date_argument
 from app.tenants.models import Tenant
 from app.tenants.routing import tenant_blueprint
 
@@ -19,11 +20,13 @@ FILTER_KEYS = ("action", "actor", "from", "to")
 
 
 def _page(*, time_zone: str, all_tenants: bool, endpoint: str):
+    # Days come typed in the reader's pattern ("04.12.2026") or as ISO from links; carried on as ISO.
     args = {key: request.args[key] for key in FILTER_KEYS if request.args.get(key)}
+    args.update({key: iso_date_argument(args[key]) for key in ("from", "to") if key in args})
     context = {"args": args, "actions": audit.ACTIONS, "endpoint": endpoint, "all_tenants": all_tenants}
     # A filter that does not parse is shown beside the filters; nothing was written, nothing to roll back.
     try:
-        filters = audit_search.parse_filters(request.args, time_zone)
+        filters = audit_search.parse_filters(args, time_zone)
         page = parse_page(request.args.get("page"))
     except DomainError as error:
         return render_template(

@@ -4,7 +4,7 @@ from wtforms import BooleanField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from app.feedback.models import SurveyScale
-from app.forms import Form, choices
+from app.forms import DurationField, Form, choices
 from app.i18n import _l
 from app.patients.models import MessageChannel
 
@@ -16,12 +16,12 @@ class SurveySettingsForm(Form):
     channel = SelectField(
         _l("Sent by"), choices=choices((c.value, c.label) for c in MessageChannel), validate_choice=False
     )
-    delay_minutes = IntegerField(
-        _l("Minutes after the resolution"),
-        validators=[
-            InputRequired(_l("Give a number.")),
-            NumberRange(min=0, max=10_080, message=_l("The delay must be 0 to 10,080 minutes (7 days).")),
-        ],
+    delay_minutes = DurationField(
+        _l("Sent this long after the resolution"),
+        unit="minutes",
+        minimum=0,
+        maximum=10_080,
+        validators=[InputRequired(_l("Give a duration."))],
     )
     sampling_percent = IntegerField(
         _l("Share of contacts asked (%)"),
@@ -30,12 +30,8 @@ class SurveySettingsForm(Form):
             NumberRange(min=0, max=100, message=_l("The sampling rate must be a percentage from 0 to 100.")),
         ],
     )
-    expiry_days = IntegerField(
-        _l("Open for (days)"),
-        validators=[
-            InputRequired(_l("Give a number.")),
-            NumberRange(min=1, max=90, message=_l("A survey must stay open 1 to 90 days.")),
-        ],
+    expiry_days = DurationField(
+        _l("Open for"), unit="days", minimum=1, maximum=90, validators=[InputRequired(_l("Give a duration."))]
     )
     low_score_max = IntegerField(
         _l("A score at or below this opens a recovery callback (empty: CSAT 2, NPS 6)"),

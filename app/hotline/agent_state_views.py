@@ -11,6 +11,7 @@ from app.auth.models import TenantRole
 from app.hotline import agent_state_time, agent_state_transitions
 from app.hotline.models import AgentState
 from app.input_rules import parse_page
+from app.locale_dates import iso_date_argument
 from app.tenants.routing import tenant_blueprint
 
 me_bp = default_rule(Blueprint("agent_state", __name__), SIGNED_IN)
@@ -36,8 +37,8 @@ def choose_state():
 
 def _days():
     return agent_state_time.parse_days(
-        request.args.get("start"),
-        request.args.get("end"),
+        iso_date_argument(request.args.get("start")),
+        iso_date_argument(request.args.get("end")),
         g.tenant.time_zone,
         today=agent_state_time.today_in(g.tenant.time_zone),
     )

@@ -1,7 +1,7 @@
-from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField, TimeField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.forms import CheckboxListField, Form, choices
+from app.forms import CheckboxListField, DurationField, Form, LocaleDateTimeField, choices
 from app.hotline.models import Channel, Disposition, Topic
 from app.i18n import LOCALE_NAMES, _l
 
@@ -20,8 +20,12 @@ class QueueForm(Form):
     language = SelectField(_l("Language"))
     topic = SelectField(_l("Topic"), choices=choices((t.value, t.label) for t in Topic))
     priority = IntegerField(_l("Priority (1 low – 5 urgent)"), default=3, validators=[NumberRange(1, 5)])
-    target_seconds = IntegerField(
-        _l("Answer / first response target (seconds)"), default=60, validators=[NumberRange(1, 30 * 24 * 3600)]
+    target_seconds = DurationField(
+        _l("Answer / first response target"),
+        default=60,
+        minimum=1,
+        maximum=30 * 24 * 3600,
+        validators=[InputRequired()],
     )
     team_id = SelectField(_l("Team"), coerce=_optional_id)
     chat_limit = IntegerField(
@@ -93,7 +97,7 @@ class TransferForm(Form):
 
 
 class CallbackForm(Form):
-    callback_at = DateTimeLocalField(_l("Call back at (clinic time)"), validators=[DataRequired()])
+    callback_at = LocaleDateTimeField(_l("Call back at (clinic time)"), validators=[DataRequired()])
     queue_id = SelectField(_l("Callback queue"), coerce=int)
 
     def __init__(self, *args, queues=(), **kwargs):

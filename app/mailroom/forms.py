@@ -1,9 +1,9 @@
 """The form managers set up an inbound address with (the rules themselves are app/mailroom/addresses.py's)."""
 
-from wtforms import EmailField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from app.forms import Form, choices
+from app.forms import DurationField, Form, choices
 from app.i18n import _l
 from app.mailroom.addresses import MAX_DISPLAY_NAME, MAX_REOPEN_HOURS
 from app.mailroom.models import DEFAULT_REOPEN_HOURS
@@ -20,10 +20,13 @@ class InboundAddressForm(Form):
         _l("Display name (shown to patients; the clinic's name when empty)"),
         validators=[Optional(), Length(max=MAX_DISPLAY_NAME)],
     )
-    reopen_hours = IntegerField(
-        _l("A reply reopens a resolved conversation within (hours)"),
+    reopen_hours = DurationField(
+        _l("A reply reopens a resolved conversation within"),
+        unit="hours",
         default=DEFAULT_REOPEN_HOURS,
-        validators=[InputRequired(), NumberRange(0, MAX_REOPEN_HOURS)],
+        minimum=0,
+        maximum=MAX_REOPEN_HOURS,
+        validators=[InputRequired()],
     )
 
     def __init__(self, *args, queues=(), **kwargs):

@@ -1,10 +1,10 @@
 """QA forms. A review's answers are one radio group per question of the scorecard's version, read by the view
 (`answer-<question key>`): their number and names come from the scorecard, not from this class."""
 
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.forms import Form
+from app.forms import Form, LocaleDateField
 from app.i18n import _l
 from app.quality.sampling import DEFAULT_PER_AGENT, MAX_PER_AGENT
 
@@ -25,7 +25,7 @@ class ScorecardForm(Form):
 
 
 class SampleForm(Form):
-    week_start = DateField(_l("Week starting"), validators=[InputRequired()])
+    week_start = LocaleDateField(_l("Week starting"), validators=[InputRequired()])
     per_agent = IntegerField(
         _l("Contacts per agent"),
         default=DEFAULT_PER_AGENT,

@@ -32,6 +32,7 @@ from app.forms import ConfirmForm, choices, domain_errors, page_status
 from app.hotline import agent_state_time
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, _l, format_age
 from app.jobs import jobs_deferred
+from app.locale_dates import iso_date_argument
 from app.reports import agent_page, contact_export, people, schedule, services
 from app.reports.forms import AgentNamesForm, ContactExportForm, ReportScheduleForm
 from app.reports.models import ExportStatus, ReportFrequency, ReportRunStatus
@@ -63,7 +64,10 @@ QUICK_PERIODS = (
 
 def _period():
     return services.parse_period(
-        request.args.get("period"), request.args.get("start"), request.args.get("end"), g.tenant.time_zone
+        request.args.get("period"),
+        iso_date_argument(request.args.get("start")),
+        iso_date_argument(request.args.get("end")),
+        g.tenant.time_zone,
     )
 
 
@@ -72,8 +76,11 @@ def _report():
 
 
 def _period_args() -> dict:
-    """The period part of the query string, to carry into links (exports, the people page, the dashboard)."""
-    return {key: request.args[key] for key in ("period", "start", "end") if request.args.get(key)}
+    """The period part of the query string, to carry into links (exports, the people page, the dashboard).
+
+    Days typed in the reader's pattern ("04.12.2026") go on as ISO, which every page reads."""
+    args = {key: request.args[key] for key in ("period", "start", "end") if request.args.get(key)}
+    return {key: iso_date_argument(value) if key != "period" else value for key, value in args.items()}
 
 
 def _chart(report) -> dict:
@@ -313,7 +320,12 @@ def export_contacts():
     if not form.validate_on_submit():
         return _export_page(form, 400)
     with domain_errors(form):
-        period = services.parse_period(form.period.data, form.start.data, form.end.data, g.tenant.time_zone)
+        period = services.parse_period(
+            form.period.data,
+            iso_date_argument(form.start.data),
+            iso_date_argument(form.end.data),
+            g.tenant.time_zone,
+        )
         asked = contact_export.check_request(
             period, form.file_format.data, form.patient_refs.data, current_user.roles_in(g.tenant.id)
         )

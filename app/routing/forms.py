@@ -1,7 +1,7 @@
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
-from app.forms import Form, choices
+from app.forms import DurationField, Form, choices
 from app.i18n import _l
 from app.routing.models import EscalateOn
 from app.routing.services import MISSES_RANGE, OFFER_TIMEOUT_RANGE, OVERFLOW_RANGE, RuleValues
@@ -18,16 +18,21 @@ def _optional_escalation(value):
 
 
 class QueueRuleForm(Form):
-    offer_timeout_seconds = IntegerField(
-        _l("Offer timeout (seconds, empty: none)"),
-        validators=[Optional(), NumberRange(*OFFER_TIMEOUT_RANGE)],
+    offer_timeout_seconds = DurationField(
+        _l("Offer timeout (empty: none)"),
+        minimum=OFFER_TIMEOUT_RANGE[0],
+        maximum=OFFER_TIMEOUT_RANGE[1],
+        validators=[Optional()],
         description=_l("An assigned contact with no first response by then goes back to the queue."),
     )
     away_after_misses = IntegerField(
         _l("Missed offers before the agent is set away"), default=2, validators=[NumberRange(*MISSES_RANGE)]
     )
-    overflow_after_seconds = IntegerField(
-        _l("Overflow after waiting (seconds, empty: never)"), validators=[Optional(), NumberRange(*OVERFLOW_RANGE)]
+    overflow_after_seconds = DurationField(
+        _l("Overflow after waiting (empty: never)"),
+        minimum=OVERFLOW_RANGE[0],
+        maximum=OVERFLOW_RANGE[1],
+        validators=[Optional()],
     )
     overflow_when_no_agent = BooleanField(_l("Overflow at once when no available agent speaks the language"))
     overflow_queue_id = SelectField(_l("Overflow queue"), coerce=_optional_id)

@@ -1,7 +1,7 @@
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.forms import BoundedDecimalField, Form, choices
+from app.forms import BoundedDecimalField, DurationField, Form, choices
 from app.hotline.models import Channel, Topic
 from app.i18n import LOCALE_NAMES, _l
 from app.sla.models import ServiceLevelConvention, SlaClock
@@ -32,28 +32,29 @@ class SlaPolicyForm(Form):
         _l("Service level target (%)"), default=80, places=2, minimum="0.01", maximum=100, validators=[InputRequired()]
     )
     # InputRequired, not DataRequired: 0 is an answer (refused here by the range, with its reason).
-    answer_within_seconds = IntegerField(
-        _l("… answered within (seconds)"), default=20, validators=[InputRequired(), NumberRange(1, 90 * 24 * 3600)]
+    answer_within_seconds = DurationField(
+        _l("… answered within"), default=20, minimum=1, maximum=90 * 24 * 3600, validators=[InputRequired()]
     )
-    max_asa_seconds = IntegerField(
-        _l("Maximum average speed of answer (seconds, optional)"),
-        validators=[Optional(), NumberRange(1, 90 * 24 * 3600)],
+    max_asa_seconds = DurationField(
+        _l("Maximum average speed of answer (optional)"), minimum=1, maximum=90 * 24 * 3600, validators=[Optional()]
     )
     max_abandon_percent = BoundedDecimalField(
         _l("Maximum abandonment rate (%, optional)"), places=2, minimum=0, maximum=100, validators=[Optional()]
     )
-    short_abandon_seconds = IntegerField(
-        _l("Short abandon threshold (seconds)"), default=5, validators=[NumberRange(0, 3600)]
+    short_abandon_seconds = DurationField(
+        _l("Short abandon threshold"), default=5, minimum=0, maximum=3600, validators=[InputRequired()]
     )
     convention = SelectField(
         _l("Service level convention"), choices=choices((c.value, c.label) for c in ServiceLevelConvention)
     )
-    first_response_seconds = IntegerField(
-        _l("First response target (seconds, e-mail and callbacks)"),
-        validators=[Optional(), NumberRange(1, 90 * 24 * 3600)],
+    first_response_seconds = DurationField(
+        _l("First response target (e-mail and callbacks, optional)"),
+        minimum=1,
+        maximum=90 * 24 * 3600,
+        validators=[Optional()],
     )
-    resolution_seconds = IntegerField(
-        _l("Resolution target (seconds, optional)"), validators=[Optional(), NumberRange(1, 90 * 24 * 3600)]
+    resolution_seconds = DurationField(
+        _l("Resolution target (optional)"), minimum=1, maximum=90 * 24 * 3600, validators=[Optional()]
     )
     clock = SelectField(_l("Timers count"), choices=choices((c.value, c.label) for c in SlaClock))
     pause_while_waiting_on_patient = BooleanField(_l("Pause the timers while waiting on the patient"), default=True)
@@ -107,15 +108,15 @@ class StaffingForm(Form):
         validators=[Optional()],
     )
     # InputRequired, not DataRequired: a typed 0 is an answer, judged by the range with its reason.
-    handle_seconds = IntegerField(
-        _l("Average handle time (seconds)"), default=180, validators=[InputRequired(), NumberRange(1, 24 * 3600)]
+    handle_seconds = DurationField(
+        _l("Average handle time"), default=180, minimum=1, maximum=24 * 3600, validators=[InputRequired()]
     )
     service_level_percent = BoundedDecimalField(
         _l("Service level target (%)"), default=80, places=1, minimum=1, maximum="99.9", validators=[InputRequired()]
     )
     # 0 s is a valid target: the share answered at once, without waiting (SL = 1 − P_w).
-    answer_within_seconds = IntegerField(
-        _l("… answered within (seconds)"), default=20, validators=[InputRequired(), NumberRange(0, 3600)]
+    answer_within_seconds = DurationField(
+        _l("… answered within"), default=20, minimum=0, maximum=3600, validators=[InputRequired()]
     )
     shrinkage_percent = BoundedDecimalField(
         _l("Shrinkage (%)"), default=30, places=1, minimum=0, maximum=95, validators=[Optional()]

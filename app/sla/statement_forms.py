@@ -2,10 +2,10 @@
 
 from datetime import date
 
-from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.forms import BoundedDecimalField, CheckboxListField, Form, choices
+from app.forms import BoundedDecimalField, CheckboxListField, Form, LocaleDateTimeField, choices
 from app.i18n import _l
 from app.sla.contract_models import CreditMode, DisputeOutcome
 from app.sla.contracts import METRICS
@@ -100,8 +100,8 @@ for _kind in METRICS:
 
 
 class IncidentForm(Form):
-    starts_at = DateTimeLocalField(_l("Started (clinic time)"), validators=[InputRequired()])
-    ends_at = DateTimeLocalField(_l("Ended (clinic time)"), validators=[InputRequired()])
+    starts_at = LocaleDateTimeField(_l("Started (clinic time)"), validators=[InputRequired()])
+    ends_at = LocaleDateTimeField(_l("Ended (clinic time)"), validators=[InputRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
 
 

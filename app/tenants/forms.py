@@ -1,8 +1,8 @@
-from wtforms import DateField, EmailField, FieldList, FormField, SelectField, StringField, TimeField
+from wtforms import EmailField, FieldList, FormField, SelectField, StringField, TimeField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.auth.models import TenantRole
-from app.forms import CheckboxListField, Form, choices
+from app.forms import CheckboxListField, Form, LocaleDateField, choices
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _l
 from app.tenants import places
 from app.tenants.models import TenantStatus
@@ -74,7 +74,7 @@ class HoursForm(Form):
 
 
 class ClosureForm(Form):
-    day = DateField(_l("Day"), validators=[DataRequired()])
+    day = LocaleDateField(_l("Day"), validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
 
 

@@ -1,10 +1,10 @@
 """Forms of the waitlist pages: an entry, the settings, the report's period, the CSV upload and its confirmation."""
 
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from app.forms import Form
+from app.forms import DurationField, Form, LocaleDateField
 from app.i18n import _l
 
 
@@ -18,8 +18,8 @@ class EntryForm(Form):
         validators=[Optional(), Length(max=500)],
         description=_l("For example: mon 08:00-12:00; wed 14:00-18:00 (the clinic's time zone)."),
     )
-    earliest_date = DateField(_l("Earliest day"), validators=[Optional()])
-    latest_date = DateField(_l("Latest day"), validators=[Optional()])
+    earliest_date = LocaleDateField(_l("Earliest day"), validators=[Optional()])
+    latest_date = LocaleDateField(_l("Latest day"), validators=[Optional()])
 
     def validate_latest_date(self, field):
         if field.data and self.earliest_date.data and field.data < self.earliest_date.data:
@@ -34,12 +34,12 @@ class SettingsForm(Form):
             NumberRange(min=1, max=100, message=_l("A wave is 1 to 100 patients.")),
         ],
     )
-    wave_interval_minutes = IntegerField(
-        _l("Minutes between waves"),
-        validators=[
-            InputRequired(_l("Give a number.")),
-            NumberRange(min=1, max=1440, message=_l("Waves are 1 to 1,440 minutes apart.")),
-        ],
+    wave_interval_minutes = DurationField(
+        _l("Time between waves"),
+        unit="minutes",
+        minimum=1,
+        maximum=1440,
+        validators=[InputRequired(_l("Give a duration."))],
     )
     webhook_url = StringField(_l("Webhook address (optional)"), validators=[Optional(), Length(max=500)])
     new_webhook_secret = BooleanField(_l("Make a new webhook secret"))
@@ -51,8 +51,8 @@ class ReportForm(Form):
     class Meta:
         csrf = False
 
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("Until"), validators=[Optional()])
+    start = LocaleDateField(_l("From"), validators=[Optional()])
+    end = LocaleDateField(_l("Until"), validators=[Optional()])
 
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:

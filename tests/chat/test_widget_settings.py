@@ -126,9 +126,9 @@ def test_a_second_save_changes_the_widget_keeps_its_key_and_is_audited(app, logi
         ({"privacy_notice_url": "http://www.praxis.example/privacy"}, "full https address"),
         ({"privacy_notice_url": "javascript:alert(1)"}, "full https address"),
         ({"privacy_notice_url": "https://"}, "full https address"),
-        ({"wait_limit_seconds": "9"}, "Number must be between 10 and 3600."),
-        ({"wait_limit_seconds": "3601"}, "Number must be between 10 and 3600."),
-        ({"wait_limit_seconds": "soon"}, "Not a valid integer value."),
+        ({"wait_limit_seconds": "9"}, "Enter at least 10 sec."),
+        ({"wait_limit_seconds": "3601"}, "Enter at most 1 hr."),
+        ({"wait_limit_seconds": "soon"}, "Enter a duration such as"),
         ({"message_queue_id": "999999"}, "Not a valid choice"),
     ],
 )

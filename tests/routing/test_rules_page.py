@@ -35,7 +35,7 @@ def test_a_manager_sets_a_queues_rules_and_removes_them(app, two_tenants, login_
 @pytest.mark.parametrize(
     ("changes", "status", "words"),
     [
-        ({"offer_timeout_seconds": "5"}, 400, "between 10 and 3600"),
+        ({"offer_timeout_seconds": "5"}, 400, "Enter at least 10 sec."),
         ({"overflow_queue_id": ""}, 400, "Choose the queue contacts overflow to."),
         ({"overflow_queue_id": "999999"}, 400, "Not a valid choice"),
         ({"escalate_on": "sometimes"}, 400, "Not a valid choice"),

@@ -77,7 +77,7 @@ def test_the_page_refuses_bad_input_in_the_user_language_and_writes_nothing(
             {"patient_reference": "P-1", "earliest_date": "2030-05-02", "latest_date": "2030-05-01"},
             "before the earliest",
         ),
-        ({"patient_reference": "P-1", "earliest_date": "not a date"}, "Not a valid date value."),
+        ({"patient_reference": "P-1", "earliest_date": "not a date"}, "Enter the date as MM/DD/YYYY."),
         ({"patient_reference": "P-1", "practitioner": "x" * 121}, "120"),
         ({"patient_reference": ""}, "Required."),
     ):

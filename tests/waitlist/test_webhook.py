@@ -140,7 +140,7 @@ def test_the_settings_page_saves_waves_and_the_webhook_and_refuses_a_bad_address
     for form, message in (
         ({"wave_size": "5", "wave_interval_minutes": "15", "webhook_url": "ftp://clinic.example/x"}, "http or https"),
         ({"wave_size": "0", "wave_interval_minutes": "15"}, "A wave is 1 to 100 patients."),
-        ({"wave_size": "5", "wave_interval_minutes": "1441"}, "Waves are 1 to 1,440 minutes apart."),
+        ({"wave_size": "5", "wave_interval_minutes": "1441"}, "Enter at most 1 day."),
     ):
         refused = admin.post("/t/clinic-a/waitlist/settings", form, headers={"Accept-Language": "en"})
         assert refused.status_code == 400 and message in refused.get_data(as_text=True), form
