@@ -14,10 +14,12 @@ from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import DateTimeField, DecimalField, SelectMultipleField, StringField, TextAreaField, TimeField, widgets
 from wtforms.fields.choices import SelectChoice
+from wtforms.utils import unset_value
 from wtforms.validators import ValidationError
 
 from app.errors import DomainError
 from app.extensions import db
+from app.i18n import LOCALES, _l
 from app.input_rules import (
     control_character_message,
     date_in_range,
@@ -25,6 +27,7 @@ from app.input_rules import (
     has_control_character,
     parse_bounded_decimal,
 )
+from app.languages import find_language, is_language, language_choices, language_name
 
 
 def _no_control_characters(form, field) -> None:
@@ -85,6 +88,52 @@ class CheckboxListField(SelectMultipleField):
 
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
+
+
+class LanguagesField(CheckboxListField):
+    """Languages people speak, any ISO 639 (app/languages.py): check boxes for the likely ones, and a text
+    box backed by a <datalist> of every language to add others by name or code.
+
+    The check boxes show the languages already chosen and the interface languages; the box (`<name>-add`)
+    takes names in the reader's language or in English, or codes, separated by commas ("Türkisch, ar").
+    js/languages.js turns a name picked from the list into a ticked check box at once; without it the
+    names typed are added on saving. A name or code that is no language is a field error, nothing saved.
+    """
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.added = ""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        self.added = formdata.get(f"{self.name}-add", "") if formdata is not None else ""
+
+    def set_languages(self, offered=LOCALES) -> None:
+        """Every language as a valid choice, in the reader's language; `offered` shown as check boxes too."""
+        self.choices = choices(language_choices())
+        self.offered = list(offered)
+
+    def shown(self) -> list[tuple[str, str, bool]]:
+        """(code, name, ticked) for the check boxes: the chosen languages first, then the other offered."""
+        chosen = [code for code in (self.data or []) if is_language(code)]
+        codes = list(dict.fromkeys([*chosen, *getattr(self, "offered", LOCALES)]))
+        return [(code, language_name(code), code in chosen) for code in codes]
+
+    def pre_validate(self, form) -> None:
+        super().pre_validate(form)
+        unknown = []
+        for entry in self.added.split(","):
+            if not entry.strip():
+                continue
+            code = find_language(entry)
+            if code is None:
+                unknown.append(entry.strip())
+            elif code not in (self.data or []):
+                self.data = [*(self.data or []), code]
+        if unknown:
+            raise ValidationError(
+                _l("Not a language we know: %(names)s. Choose names from the list.", names=", ".join(unknown))
+            )
 
 
 def attach_domain_error(form, error) -> bool:
