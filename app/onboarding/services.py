@@ -150,7 +150,7 @@ def create_language_queues(tenant: Tenant, channels: list[Channel], *, team_id: 
         for language in tenant.supported_locales:
             if (language, channel) in existing:
                 continue
-            name = f"{channel.label} – {language_name(language)}"
+            name = f"{channel.label} – {language_name(language, language)}"  # in itself, as queues were named
             target = 24 * 3600 if channel == Channel.EMAIL else 60
             hotline.save_queue(
                 None,
