@@ -1,6 +1,6 @@
 // A languages field (app/forms.py::LanguagesField; no inline script: strict CSP). When a name picked from
 // the list (or typed exactly as listed) is in the box, it becomes a ticked check box beside the others and
-// the box empties, ready for the next language. Without JavaScript the names typed are added on saving.
+// the box empties, ready for the next language (Enter does the same). Without JavaScript the names typed are added on saving.
 (function () {
   "use strict";
   document.querySelectorAll("fieldset[data-languages-field]").forEach(function (fieldset) {
@@ -42,6 +42,11 @@
     }
 
     box.addEventListener("change", take);
+    // Enter adds the language named in the box rather than sending the form; a name not in the list still
+    // sends it, and the server says which name it does not know.
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && codeOf(box.value)) { event.preventDefault(); take(); }
+    });
     box.addEventListener("input", function (event) {
       // A pick from the list arrives as one insertReplacementText (or no inputType at all in some browsers).
       if (!event.inputType || event.inputType === "insertReplacementText") { take(); }
