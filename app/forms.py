@@ -6,6 +6,7 @@ within MIN_DATE … MAX_DATE. Amounts, prices and percentages use `BoundedDecima
 within bounds the field states. A refusal is a field error: the page shows it beside the field.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -95,7 +96,8 @@ class LanguagesField(CheckboxListField):
     box backed by a <datalist> of every language to add others by name or code.
 
     The check boxes show the languages already chosen and the interface languages; the box (`<name>-add`)
-    takes names in the reader's language or in English, or codes, separated by commas ("Türkisch, ar").
+    takes names in the reader's language, in English or in the language itself, or codes, separated by commas
+    ("Türkisch, ar").
     js/languages.js turns a name picked from the list into a ticked check box at once; without it the
     names typed are added on saving. A name or code that is no language is a field error, nothing saved.
     """
@@ -122,7 +124,7 @@ class LanguagesField(CheckboxListField):
     def pre_validate(self, form) -> None:
         super().pre_validate(form)
         unknown = []
-        for entry in self.added.split(","):
+        for entry in re.split(r"[,،;]", self.added):  # the Latin and the Arabic comma, or a semicolon
             if not entry.strip():
                 continue
             code = find_language(entry)
