@@ -50,7 +50,8 @@ CLINICS = [
         "country_code": "DE",
         "subdivision": "HH",
         "default_locale": "de",
-        "supported_locales": ["de", "en", "pl"],
+        # A Hamburg hotline: Turkish and Arabic beside the interface languages (any ISO 639, app/languages.py).
+        "supported_locales": ["de", "en", "pl", "tr", "ar"],
         "hours": [(d, time(7, 30), time(18, 0)) for d in range(5)] + [(5, time(9, 0), time(13, 0))],
         "closure": (date(2026, 12, 31), "Inventur"),
     },
@@ -117,6 +118,9 @@ PEOPLE = [
         [("clinica-sol", TenantRole.AGENT), ("rive-gauche", TenantRole.AGENT)],
     ),
     ("agent.pl@provider.example", "Agnieszka Agentka", None, "pl", [("praxis-nord", TenantRole.AGENT)]),
+    # Their pages in German and English; their patients in Turkish and Arabic.
+    ("agent.tr@provider.example", "Ayşe Yılmaz", None, "de", [("praxis-nord", TenantRole.AGENT)]),
+    ("agent.ar@provider.example", "Karim Haddad", None, "en", [("praxis-nord", TenantRole.AGENT)]),
     ("admin@praxis-nord.example", "Dr. Hanna Nord", None, "de", [("praxis-nord", TenantRole.CLINIC_ADMIN)]),
     ("admin@clinica-sol.example", "Dra. Lucía Sol", None, "es", [("clinica-sol", TenantRole.CLINIC_ADMIN)]),
     ("admin@rive-gauche.example", "Dr Julien Rive", None, "fr", [("rive-gauche", TenantRole.CLINIC_ADMIN)]),
@@ -191,6 +195,8 @@ AGENT_LANGUAGES = {
     "agent.de@provider.example": {"de": Proficiency.NATIVE, "en": Proficiency.FLUENT, "fr": Proficiency.WORKING},
     "agent.es@provider.example": {"es": Proficiency.NATIVE, "en": Proficiency.FLUENT, "fr": Proficiency.FLUENT},
     "agent.pl@provider.example": {"pl": Proficiency.NATIVE, "de": Proficiency.FLUENT, "en": Proficiency.WORKING},
+    "agent.tr@provider.example": {"tr": Proficiency.NATIVE, "de": Proficiency.FLUENT},
+    "agent.ar@provider.example": {"ar": Proficiency.NATIVE, "en": Proficiency.FLUENT, "de": Proficiency.WORKING},
 }
 
 
@@ -520,6 +526,15 @@ DEMO_REMINDER_TEXT = {
         "Su cita en {clinic}",
         "Recordatorio: {date} a las {time}, {location}, {practitioner}. "
         "Responda 1 para confirmar, 2 para cancelar, 3 para que le llamemos. {link}",
+    ),
+    "tr": (
+        "{clinic} randevunuz",
+        "Hatırlatma: {date} saat {time}, {location}, {practitioner}. "
+        "Onaylamak için 1, iptal için 2, geri aranmak için 3 yazın. {link}",
+    ),
+    "ar": (
+        "موعدك في {clinic}",
+        "تذكير: {date} الساعة {time}، {location}، {practitioner}. أرسل 1 للتأكيد أو 2 للإلغاء أو 3 لنتصل بك. {link}",
     ),
     "pl": (
         "Twoja wizyta w {clinic}",

@@ -8,6 +8,7 @@ number of seconds, minutes, hours or days), dates `LocaleDateField` and `LocaleD
 reader's pattern, "04.12.2026", or ISO). A refusal is a field error: the page shows it beside the field.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -27,12 +28,13 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
+from wtforms.utils import unset_value
 from wtforms.validators import StopValidation, ValidationError
 
 from app.durations import UNIT_SECONDS, duration_example, parse_duration, spell_duration
 from app.errors import DomainError
 from app.extensions import db
-from app.i18n import _l
+from app.i18n import LOCALES, _l
 from app.input_rules import (
     control_character_message,
     date_in_range,
@@ -40,6 +42,7 @@ from app.input_rules import (
     has_control_character,
     parse_bounded_decimal,
 )
+from app.languages import find_language, is_language, language_choices, language_name
 from app.locale_dates import (
     date_placeholder,
     format_date_input,
@@ -237,6 +240,53 @@ class CheckboxListField(SelectMultipleField):
 
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
+
+
+class LanguagesField(CheckboxListField):
+    """Languages people speak, any ISO 639 (app/languages.py): check boxes for the likely ones, and a text
+    box backed by a <datalist> of every language to add others by name or code.
+
+    The check boxes show the languages already chosen and the interface languages; the box (`<name>-add`)
+    takes names in the reader's language, in English or in the language itself, or codes, separated by commas
+    ("Türkisch, ar").
+    js/languages.js turns a name picked from the list into a ticked check box at once; without it the
+    names typed are added on saving. A name or code that is no language is a field error, nothing saved.
+    """
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.added = ""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        self.added = formdata.get(f"{self.name}-add", "") if formdata is not None else ""
+
+    def set_languages(self, offered=LOCALES) -> None:
+        """Every language as a valid choice, in the reader's language; `offered` shown as check boxes too."""
+        self.choices = choices(language_choices())
+        self.offered = list(offered)
+
+    def shown(self) -> list[tuple[str, str, bool]]:
+        """(code, name, ticked) for the check boxes: the chosen languages first, then the other offered."""
+        chosen = [code for code in (self.data or []) if is_language(code)]
+        codes = list(dict.fromkeys([*chosen, *getattr(self, "offered", LOCALES)]))
+        return [(code, language_name(code), code in chosen) for code in codes]
+
+    def pre_validate(self, form) -> None:
+        super().pre_validate(form)
+        unknown = []
+        for entry in re.split(r"[,،;]", self.added):  # the Latin and the Arabic comma, or a semicolon
+            if not entry.strip():
+                continue
+            code = find_language(entry)
+            if code is None:
+                unknown.append(entry.strip())
+            elif code not in (self.data or []):
+                self.data = [*(self.data or []), code]
+        if unknown:
+            raise ValidationError(
+                _l("Not a language we know: %(names)s. Choose names from the list.", names=", ".join(unknown))
+            )
 
 
 def attach_domain_error(form, error) -> bool:

@@ -26,6 +26,7 @@ __all__ = [
     "join_units",
     "LOCALES",
     "LOCALE_NAMES",
+    "interface_language",
     "WEEKDAY_NAMES",
 ]
 
@@ -39,6 +40,19 @@ LOCALE_NAMES = {
     "fr": "Français",
     "es": "Español",
 }
+
+
+def interface_language(language: str | None) -> str:
+    """The interface language to write the application's own words in for a person of `language`: that
+    language where the interface is translated into it, else English.
+
+    A Turkish patient's page, survey or acknowledgement reads English: the application's words exist in the
+    interface languages alone, and English is the one most readers share (the issue's rule: "the interface
+    stays in the five languages, falling back to English"). What the clinic wrote in Turkish (its templates,
+    answers, articles) still reaches the patient in Turkish: that choice is the domain's, not this one's.
+    """
+    return language if language in LOCALES else "en"
+
 
 # Monday first, as `date.weekday()` counts (ISO weekday - 1): business hours, the heat map, staffing.
 WEEKDAY_NAMES = (
@@ -56,8 +70,8 @@ def select_locale() -> str:
     if not has_request_context():
         return "en"
     # A patient's page (confirm, cancel, survey) speaks the language of the message they got.
-    if g.get("patient_locale") in LOCALES:
-        return g.patient_locale
+    if g.get("patient_locale"):
+        return interface_language(g.patient_locale)
     # A language chosen in this browser session (on the login page, or from the menu) wins over the saved
     # profile: someone who picks English on a German colleague's login screen reads English until they leave.
     if session.get("locale") in LOCALES:

@@ -13,6 +13,7 @@ from app.extensions import login_manager
 from app.i18n import LOCALE_NAMES, _, format_age, get_locale_code
 from app.i18n import format_duration as readable_duration
 from app.labels import labelled_enums
+from app.languages import lang_dir, language_choices, language_name, text_direction
 from app.locale_dates import date_input_text, date_placeholder
 from app.tenants.routing import leave_tenant
 from app.tenants.services import tenants_visible_to
@@ -88,6 +89,13 @@ def register_web_hooks(app) -> None:
     # `x|duration`: a length of time as people read it ("2 hr 30 min"); format_duration above is the
     # h:mm:ss clock of live counters that js counts on.
     app.jinja_env.filters["duration"] = readable_duration
+    # People's languages (any ISO 639, app/languages.py): `code|language_name` in the reader's language,
+    # `dir="{{ code|lang_dir }}"` on their words so right-to-left text reads right to left.
+    app.jinja_env.globals.update(
+        language_name=language_name, language_choices=language_choices, text_direction=text_direction
+    )
+    app.jinja_env.filters["language_name"] = language_name
+    app.jinja_env.filters["lang_dir"] = lang_dir
     # Every labelled enum under its class name, for the label of a raw stored value in a template
     # (`Disposition.label_of(contact.disposition)`, app/labels.py). create_app has imported every domain's
     # models before this runs, so every labelled enum exists by now (tests/test_labels.py checks it).

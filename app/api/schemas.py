@@ -15,8 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 
 from app.hotline.models import Channel, ContactStatus, EventKind, Topic
 from app.hotline.telephony import E164_PATTERN, CallEvent
-from app.i18n import LOCALES
 from app.input_rules import control_character_message, date_in_range, date_out_of_range_message, has_control_character
+from app.languages import LANGUAGES
 from app.patients.models import PATIENT_REF_PATTERN
 
 # PostgreSQL `integer`: larger ids cannot exist, and would fail in the database instead of here.
@@ -138,7 +138,7 @@ class ContactCreateSchema(StrictSchema):
     subject = fields.String(allow_none=True, validate=validate.Length(max=200))
     language = fields.String(
         allow_none=True,
-        validate=validate.OneOf(LOCALES),
+        validate=validate.OneOf(sorted(LANGUAGES), error="Not an ISO 639 language code (tr, ar, uk …)."),
         metadata={"description": "Defaults to the queue's language; the clinic must serve it."},
     )
     priority = fields.Integer(

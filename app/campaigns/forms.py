@@ -7,7 +7,8 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.campaigns.models import CampaignKind, FailureReason
 from app.forms import Form, choices
-from app.i18n import LOCALE_NAMES, _, _l
+from app.i18n import _, _l
+from app.languages import language_choices
 from app.patients.models import MessageChannel
 
 # The SMS provider's delivery error codes (Twilio's numbering, which the delivery receipts carry) in words;
@@ -94,7 +95,7 @@ class TemplateForm(Form):
 
     def __init__(self, *args, languages: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.language.choices = choices((code, LOCALE_NAMES[code]) for code in languages)
+        self.language.choices = choices(language_choices(languages))
 
 
 class OutboundSettingsForm(Form):

@@ -21,7 +21,7 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import Channel, Contact, Queue
-from app.i18n import _, _l, force_locale
+from app.i18n import _, _l, force_locale, interface_language
 from app.patients.appointments import cancel_appointment
 from app.patients.models import Appointment, AppointmentStatus, Patient
 from app.sentiment import services as sentiment
@@ -34,13 +34,40 @@ logger = logging.getLogger(__name__)
 # app/feedback answers a score to a contact survey sent after that reminder (its listen_to_campaigns).
 sms_reply_received = Namespace().signal("sms-reply-received")
 
-# Reply words in the clinics' languages; digits work everywhere.
+# Reply words in the clinics' languages, the first word of the reply in lower case without punctuation or
+# Arabic vowel marks; digits work everywhere, Western and Arabic-Indic (١ ٢ ٣) alike. Turkish (tr), Arabic (ar),
+# Ukrainian (uk) and Russian (ru) beside the interface languages: the languages a hotline in Germany serves most.
+# A word means one thing in every language ("tak" is Polish yes; Ukrainian "так" is Cyrillic, another word).
 _KEYWORDS = {
-    Reply.CONFIRMED: {"1", "yes", "y", "ok", "confirm", "ja", "j", "tak", "t", "oui", "si", "sí", "s"},
-    Reply.CANCELLED: {"2", "no", "n", "cancel", "nein", "absagen", "nie", "non", "annuler", "cancelar"},
-    Reply.CALLBACK: {"3", "call", "callback", "rückruf", "ruckruf", "oddzwonić", "rappel", "llamar", "llamada"},
-    Reply.OPTED_OUT: {"stop", "stopp", "unsubscribe", "arret", "arrêt", "baja", "koniec"},
-}
+    Reply.CONFIRMED: {
+        "1", "١", "۱", "yes", "y", "ok", "confirm", "ja", "j", "tak", "t", "oui", "si", "sí", "s",
+        "evet", "tamam", "onay", "onaylıyorum",  # tr
+        "نعم", "اوافق", "أوافق", "تأكيد", "تاكيد",  # ar
+        "так", "підтверджую",  # uk
+        "да", "подтверждаю",  # ru
+    },
+    Reply.CANCELLED: {
+        "2", "٢", "۲", "no", "n", "cancel", "nein", "absagen", "nie", "non", "annuler", "cancelar",
+        "hayır", "hayir", "iptal",  # tr
+        "لا", "إلغاء", "الغاء",  # ar
+        "ні", "скасувати",  # uk
+        "нет", "отмена", "отменить",  # ru
+    },
+    Reply.CALLBACK: {
+        "3", "٣", "۳", "call", "callback", "rückruf", "ruckruf", "oddzwonić", "rappel", "llamar", "llamada",
+        "ara", "arayın", "arayin",  # tr
+        "اتصل", "اتصلوا", "اتصال",  # ar
+        "передзвоніть", "дзвінок",  # uk
+        "перезвоните", "звонок",  # ru
+    },
+    Reply.OPTED_OUT: {
+        "stop", "stopp", "unsubscribe", "arret", "arrêt", "baja", "koniec",
+        "dur", "durdur",  # tr
+        "توقف", "أوقف", "اوقف", "إيقاف", "ايقاف",  # ar
+        "стоп", "відписатися",  # uk
+        "отписаться",  # ru ("стоп" above)
+    },
+}  # fmt: skip
 
 
 def parse_reply(body: str) -> Reply | None:
@@ -148,7 +175,7 @@ def handle_sms_reply(from_phone: str, body: str, *, moment: datetime | None = No
     if reply is None or len((body or "").split()) > 1:
         # More than a keyword: words the patient chose, whose mood the worker reads (app/sentiment).
         sentiment.request_label(MessageSource.SMS, None, body, patient.language, at=moment)
-    with force_locale(patient.language):
+    with force_locale(interface_language(patient.language)):
         if reply == Reply.OPTED_OUT:
             opt_out(patient, moment=moment)
             return _("You will receive no more messages from this clinic.")

@@ -15,6 +15,7 @@ from app import placeholders
 from app.control_characters import has_control_characters
 from app.errors import DomainError
 from app.i18n import _l
+from app.languages import formatting_locale
 
 PLACEHOLDERS = ("clinic", "date", "time", "location", "practitioner", "link", "optout_link")
 SMS_MAX_LENGTH = 640  # four concatenated SMS segments
@@ -49,8 +50,8 @@ def _date_and_time(starts_at: datetime, time_zone: str, language: str) -> tuple[
     # when a batch of reminders is rendered.
     local = starts_at.astimezone(ZoneInfo(time_zone))
     return (
-        format_date(local.date(), format="full", locale=language),
-        format_time(local.time(), format="short", locale=language),
+        format_date(local.date(), format="full", locale=formatting_locale(language)),
+        format_time(local.time(), format="short", locale=formatting_locale(language)),
     )
 
 

@@ -8,7 +8,7 @@ it never says anything the clinic has not written.
 
 from app.chat.messages import add_message
 from app.chat.models import ChatAuthor, ChatMessage, ChatSession
-from app.i18n import _, force_locale
+from app.i18n import _, force_locale, interface_language
 from app.knowledge.services import suggest_articles
 
 ARTICLES_OFFERED = 3
@@ -16,7 +16,7 @@ ARTICLES_OFFERED = 3
 
 def greet(session: ChatSession) -> ChatMessage:
     """The assistant's first message of a session, in the patient's language."""
-    with force_locale(session.language):
+    with force_locale(interface_language(session.language)):
         body = _(
             "Hello %(name)s. I am the clinic's assistant: ask your question and I will look for the answer in the "
             "clinic's articles. You can ask for a person at any time.",
@@ -29,7 +29,7 @@ def answer(session: ChatSession, text: str) -> ChatMessage:
     """The assistant's reply to `text`: the best articles of the clinic in the session's language, or an honest
     "nothing found"."""
     articles = suggest_articles(text, session.language, limit=ARTICLES_OFFERED)
-    with force_locale(session.language):
+    with force_locale(interface_language(session.language)):
         if not articles:
             body = _("I found nothing about this in the clinic's articles. You can talk to a person.")
             return add_message(session, ChatAuthor.ASSISTANT, body)

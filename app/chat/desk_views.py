@@ -18,8 +18,9 @@ from app.errors import DomainError
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.views import CONTACT_HANDLERS
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
 from app.input_rules import BadInput
+from app.languages import language_name
 from app.tenants.routing import tenant_blueprint
 
 _BAD_VALUE = _l("This value is not valid.")
@@ -77,7 +78,7 @@ def panel(contact_id: int):
         chat=shown,
         system_labels=desk.SYSTEM_LABELS,
         delivery_state=desk.delivery_state,
-        language_name=LOCALE_NAMES.get(shown.session.language, shown.session.language),
+        language_name=language_name(shown.session.language),
         end_reason_label=EndReason.label_of(shown.session.end_reason) if shown.session.end_reason else None,
     )
 

@@ -36,7 +36,8 @@ from app.chat.widgets import any_widget_allows, current_widget, find_widget, ori
 from app.errors import STATUS_MESSAGES, DomainError
 from app.extensions import csrf, db, limiter
 from app.hotline.models import Topic
-from app.i18n import LOCALE_NAMES, LOCALES, _
+from app.i18n import _
+from app.languages import is_language, language_name, text_direction
 from app.tenancy import set_current_tenant, tenant_context
 from app.tenants.services import current_tenant
 
@@ -101,8 +102,8 @@ per_ip = limiter.shared_limit(_ip_rate, scope="chat-ip", key_func=get_remote_add
 
 
 def _speak(language: str | None) -> None:
-    """Answer in `language` when it is one of the interface's languages (else the browser's stays)."""
-    if language in LOCALES and g.get("patient_locale") != language:
+    """Answer in `language`: in it where the interface speaks it, else in English (app.i18n.select_locale)."""
+    if is_language(language) and g.get("patient_locale") != language:
         g.patient_locale = language
         refresh()
 
@@ -191,7 +192,11 @@ def config():
     languages = chat_languages()
     return jsonify(
         clinic=tenant.name,
-        languages=[{"code": code, "name": LOCALE_NAMES.get(code, code)} for code in languages],
+        # Each language named in itself, as a patient who reads no other looks for it; its direction for the
+        # widget to show the conversation right to left in Arabic.
+        languages=[
+            {"code": code, "name": language_name(code, code), "dir": text_direction(code)} for code in languages
+        ],
         topics=[{"code": topic.value, "label": str(topic.label)} for topic in Topic],
         privacy_notice_url=widget.privacy_notice_url,
         open={code: unavailable_reason(code) is None for code in languages},

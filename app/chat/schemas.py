@@ -15,7 +15,7 @@ from app.chat.models import ChatAuthor, ChatMessage, ChatSession
 from app.errors import NotFound
 from app.extensions import db
 from app.hotline.services import get_contact
-from app.i18n import _, force_locale
+from app.i18n import _, force_locale, interface_language
 from app.knowledge.services import get_article
 
 SYSTEM_TEXTS = {
@@ -57,7 +57,7 @@ def messages_data(session: ChatSession, messages: list[ChatMessage]) -> list[dic
         except NotFound:
             continue  # deleted since it was offered: the message keeps its text
     names = {user_id: first_name(user_id) for user_id in {m.author_id for m in messages if m.author_id}}
-    with force_locale(session.language):
+    with force_locale(interface_language(session.language)):
         return [_message(message, articles, names) for message in messages]
 
 

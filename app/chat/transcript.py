@@ -26,7 +26,7 @@ from app.chat.schemas import messages_data
 from app.chat.sessions import clean_email
 from app.errors import DomainError
 from app.extensions import db
-from app.i18n import _, _l, force_locale
+from app.i18n import _, _l, force_locale, interface_language
 from app.jobs import OUTBOUND, enqueue_after_commit, tenant_job
 from app.tenants.services import current_tenant
 
@@ -59,7 +59,7 @@ def transcript_text(session: ChatSession) -> tuple[str, str]:
     messages = messages_data(session, messages_after(session.id, 0))
     clinic = current_tenant().name
     zone = ZoneInfo(current_tenant().time_zone)
-    with force_locale(session.language):
+    with force_locale(interface_language(session.language)):
         subject = _("Your chat with %(clinic)s", clinic=clinic)
         authors = {
             "visitor": session.visitor_name,

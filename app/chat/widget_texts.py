@@ -9,7 +9,7 @@ widget key is asked for, and no cookie is set or read.
 from flask import Blueprint, jsonify, request
 
 from app.auth.access import PUBLIC, default_rule
-from app.i18n import LOCALES, _l, force_locale
+from app.i18n import _l, force_locale, interface_language
 
 # Placeholders in braces ({name}) are filled in by the widget.
 TEXTS = {
@@ -62,7 +62,7 @@ bp = default_rule(Blueprint("chat_widget_texts", __name__, url_prefix="/chat/v1"
 
 def widget_texts(language: str | None) -> dict[str, str]:
     """The widget's texts in `language` (an interface language), else in English."""
-    with force_locale(language if language in LOCALES else "en"):
+    with force_locale(interface_language(language)):
         return {key: str(text) for key, text in TEXTS.items()}
 
 

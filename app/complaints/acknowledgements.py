@@ -36,8 +36,9 @@ from app.complaints.models import (
     ComplaintAcknowledgement,
 )
 from app.extensions import db
-from app.i18n import LOCALES, _, force_locale
+from app.i18n import _, force_locale, interface_language
 from app.jobs import enqueue_after_commit
+from app.languages import is_language
 from app.patients.models import MessageChannel, Patient
 from app.tenancy import current_tenant_id
 from app.tenants.services import current_tenant
@@ -79,7 +80,7 @@ def plan(complaint: Complaint, moment: datetime) -> ComplaintAcknowledgement:
     channel, reason = choose_channel(patient)
     # The patient's own language where the messages exist in it, else the complaint's (its contact's, or the
     # clinic's default).
-    language = patient.language if patient is not None and patient.language in LOCALES else complaint.language
+    language = patient.language if patient is not None and is_language(patient.language) else complaint.language
     tenant = current_tenant()
     send_at = out_of_quiet_hours(moment, outbound_settings(), ZoneInfo(tenant.time_zone))
     row = ComplaintAcknowledgement(
@@ -98,7 +99,8 @@ def plan(complaint: Complaint, moment: datetime) -> ComplaintAcknowledgement:
 
 
 def render(complaint: Complaint, language: str, *, clinic_name: str, time_zone: str) -> tuple[str, str]:
-    """(subject, text) of the acknowledgement, in `language`."""
+    """(subject, text) of the acknowledgement, in `language` where the interface speaks it, else English."""
+    language = interface_language(language)
     due = format_date(complaint.resolve_due_at.astimezone(ZoneInfo(time_zone)).date(), format="long", locale=language)
     with force_locale(language):
         subject = _("Your complaint to %(clinic)s", clinic=clinic_name)

@@ -38,8 +38,9 @@ from app.complaints.models import (
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.hotline.models import Contact
-from app.i18n import LOCALES, _l
+from app.i18n import _l
 from app.input_rules import has_control_character
+from app.languages import is_language
 from app.models import utcnow
 from app.patients.models import PATIENT_REF_PATTERN
 from app.tenancy import current_tenant_id
@@ -315,8 +316,9 @@ def _check_patient_ref(value) -> str | None:
 
 
 def _language(language: str | None) -> str:
-    """The acknowledgement's language: the patient's if the interface speaks it, else the clinic's default."""
-    return language if language in LOCALES else current_tenant().default_locale
+    """The complaint's language: the patient's (any), else the clinic's default. The acknowledgement's words
+    are the application's: they fall back to English where the interface lacks the language (acknowledgements)."""
+    return language if is_language(language) else current_tenant().default_locale
 
 
 def _contacts(contact_ids) -> list[Contact]:

@@ -49,7 +49,8 @@ from app.feedback.signals import low_score_recorded
 from app.hotline import services as hotline
 from app.hotline import signals as hotline_signals
 from app.hotline.models import Contact
-from app.i18n import LOCALES, _, _l, force_locale
+from app.i18n import _, _l, force_locale, interface_language
+from app.languages import is_language
 from app.links import public_url
 from app.patients.models import MessageChannel, Patient
 from app.sentiment import services as sentiment
@@ -189,7 +190,9 @@ def record_pending_survey(contact: Contact, *, at: datetime) -> ContactSurvey | 
         return existing
     tenant = current_tenant()
     patient = patient_of(contact)
-    language = patient.language if patient is not None and patient.language in LOCALES else tenant.default_locale
+    # The patient's language, any: the survey's own words fall back to English when sent (interface_language),
+    # and the patient's comment is read as written in it (app/sentiment).
+    language = patient.language if patient is not None and is_language(patient.language) else tenant.default_locale
     send_at = out_of_quiet_hours(
         at + timedelta(minutes=settings.delay_minutes), outbound_settings(), ZoneInfo(tenant.time_zone)
     )
@@ -377,7 +380,7 @@ def _send_one(survey_id: int, moment: datetime, clinic: _Clinic, senders: channe
         return
     expires_at = moment + timedelta(days=survey.expiry_days)
     link = survey_link(clinic.slug, survey.token)
-    with force_locale(survey.language):
+    with force_locale(interface_language(survey.language)):
         subject, body = survey_text(
             survey.scale, clinic=clinic.name, link=link, sms=survey.channel == MessageChannel.SMS
         )

@@ -3,11 +3,12 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from app.forms import CheckboxListField, DurationField, Form, LocaleDateTimeField, choices
 from app.hotline.models import Channel, Disposition, Topic
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
+from app.languages import language_choices
 
 
 def _language_choices(languages):
-    return choices((code, LOCALE_NAMES[code]) for code in languages)
+    return choices(language_choices(languages))
 
 
 def _optional_id(value):

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from app.auth.models import Membership, TenantRole
 from app.extensions import db
 from app.hotline.models import AgentLanguage, Queue, Team
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
+from app.languages import language_name
 from app.tenants.services import weekly_hours
 from app.tenants.signals import ReadinessItem, readiness_checked
 
@@ -90,7 +91,7 @@ def hotline_readiness(tenant) -> list[ReadinessItem]:
             done=not unserved,
             endpoint="hotline.queues",
             problem=str(
-                _l("No queue serves %(languages)s.", languages=", ".join(LOCALE_NAMES[code] for code in unserved))
+                _l("No queue serves %(languages)s.", languages=", ".join(language_name(code) for code in unserved))
             ),
             order=40,
         ),

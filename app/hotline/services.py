@@ -36,9 +36,10 @@ from app.hotline.models import (
     TeamMember,
     Topic,
 )
-from app.i18n import LOCALES, _l
+from app.i18n import _l
 from app.input_rules import BadInput
 from app.labels import LabelledEnum
+from app.languages import is_language
 from app.patients.models import PATIENT_REF_PATTERN
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.services import current_tenant
@@ -224,7 +225,7 @@ def agent_languages(user_id: int) -> dict[str, Proficiency]:
 def set_agent_languages(user_id: int, skills: dict[str, Proficiency]) -> None:
     """Replace an agent's language skills (platform-wide: the same person serves several clinics)."""
     for language in skills:
-        if language not in LOCALES:
+        if not is_language(language):
             raise DomainError(_l("This language is not available."), "languages")
     db.session.execute(delete(AgentLanguage).where(AgentLanguage.user_id == user_id))
     db.session.add_all(

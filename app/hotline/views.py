@@ -23,8 +23,9 @@ from app.hotline.forms import (
     TransferForm,
 )
 from app.hotline.models import Channel, Proficiency, Topic
-from app.i18n import LOCALE_NAMES, LOCALES, _
+from app.i18n import LOCALE_NAMES, _
 from app.input_rules import BadInput, parse_page
+from app.languages import find_language, is_language
 from app.patients.services import patient_overview
 from app.tenants.routing import tenant_blueprint
 
@@ -166,23 +167,55 @@ def agent_languages(user_id: int):
     if agent is None:
         abort(404)
     form = ConfirmForm()
+    current = services.agent_languages(agent.id)
+    # The rows: the languages the agent speaks, then the clinic's others; any other language is added by name.
+    codes = list(dict.fromkeys([*current, *g.tenant.supported_locales]))
+    added = request.form.get("add_language", "").strip()
     if form.validate_on_submit():
         skills = {}
-        for code in LOCALES:
-            level = request.form.get(f"lang_{code}", "")
-            if level and level not in {p.value for p in Proficiency}:
+        for key, level in request.form.items():
+            code = key.removeprefix("lang_")
+            if key == code or not level:
+                continue
+            if not is_language(code) or level not in {p.value for p in Proficiency}:
                 abort(400)
-            if level:
+            skills[code] = Proficiency(level)
+        error = None
+        if added:
+            code = find_language(added)
+            level = request.form.get("add_level", "")
+            if code is None:
+                error = _("Not a language we know: %(names)s. Choose names from the list.", names=added)
+            elif level not in {p.value for p in Proficiency}:
+                error = _("Choose how well the agent speaks it.")
+            else:
                 skills[code] = Proficiency(level)
-        services.set_agent_languages(agent.id, skills)
-        flash(_("Languages of %(name)s saved.", name=agent.name), "success")
-        return redirect(url_for("hotline.agents"))
+        if error is None:
+            services.set_agent_languages(agent.id, skills)
+            flash(_("Languages of %(name)s saved.", name=agent.name), "success")
+            return redirect(url_for("hotline.agents"))
+        # Nothing saved: the page again, as it was sent, with the reason beside the box.
+        current = skills
+        codes = list(dict.fromkeys([*skills, *codes]))
+        return _render(
+            "hotline/agent_languages.html",
+            400,
+            form=form,
+            agent=agent,
+            current=current,
+            codes=codes,
+            added=added,
+            add_error=error,
+            proficiencies=list(Proficiency),
+        )
     return _render(
         "hotline/agent_languages.html",
         form=form,
         agent=agent,
-        current=services.agent_languages(agent.id),
-        locales=LOCALES,
+        current=current,
+        codes=codes,
+        added="",
+        add_error=None,
         proficiencies=list(Proficiency),
     )
 

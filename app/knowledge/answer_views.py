@@ -11,6 +11,7 @@ from app.i18n import LOCALE_NAMES, LOCALES, _
 from app.knowledge import answers
 from app.knowledge.forms import AnswerForm
 from app.knowledge.views import WRITERS, can_write
+from app.languages import language_choices
 from app.tenants.routing import tenant_blueprint
 
 bp = tenant_blueprint("answers", __name__, "/answers", rule=MEMBERS)
@@ -114,10 +115,16 @@ def console_index():
     )
 
 
+def _shared_languages() -> list[str]:
+    """A shared answer's languages: any (a provider serves Turkish patients in many clinics), the interface
+    languages first as the ones most clinics serve, then the others by name in the reader's language."""
+    return [*LOCALES, *(code for code, _name in language_choices() if code not in LOCALES)]
+
+
 @console_bp.route("/new", methods=["GET", "POST"])
 @PROVIDER_ADMINS
 def console_new():
-    form = AnswerForm(languages=LOCALES)
+    form = AnswerForm(languages=_shared_languages())
     if request.method == "GET":
         form.language.data = request.args.get("language") or LOCALES[0]
         form.name.data = (request.args.get("name") or "")[: answers.NAME_MAX]
@@ -128,7 +135,7 @@ def console_new():
 @PROVIDER_ADMINS
 def console_edit(answer_id: int):
     answer = answers.get_shared_answer(answer_id)
-    return _shared_form(AnswerForm(obj=answer, languages=LOCALES), answer)
+    return _shared_form(AnswerForm(obj=answer, languages=_shared_languages()), answer)
 
 
 def _shared_form(form: AnswerForm, answer):

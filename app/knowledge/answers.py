@@ -19,6 +19,7 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
 from app.knowledge.models import CannedResponse, SharedAnswer
+from app.languages import formatting_locale, is_language
 from app.tenants.services import current_tenant
 
 NAME_MAX = 120
@@ -135,6 +136,7 @@ def answers_for(language: str) -> list[AnswerVersion]:
 def _as_text(name: str, value, zone: ZoneInfo, language: str) -> str:
     if value is None:
         return ""
+    language = formatting_locale(language)
     if isinstance(value, datetime):
         local = value.astimezone(zone)
         if name.endswith("_time"):
@@ -170,8 +172,8 @@ def _checked(name: str, language: str, body: str, *, shared: bool) -> tuple[str,
     """The answer's fields, trimmed (line breaks as \\n), or a DomainError naming the field at fault."""
     name = (name or "").strip()
     body = (body or "").replace("\r\n", "\n").strip()
-    if shared and language not in LOCALES:
-        raise DomainError(_l("Choose one of the application's languages."), field="language")
+    if shared and not is_language(language):
+        raise DomainError(_l("Choose a language from the list."), field="language")
     if not shared and language not in current_tenant().supported_locales:
         raise DomainError(_l("Choose one of the clinic's languages."), field="language")
     if not 1 <= len(name) <= NAME_MAX:

@@ -3,11 +3,12 @@
 from wtforms import SelectField, StringField, TextAreaField
 
 from app.forms import Form, choices
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
+from app.languages import language_choices as named_languages
 
 
 def language_choices(languages) -> list:
-    return choices((code, LOCALE_NAMES.get(code, code)) for code in languages)
+    return choices(named_languages(languages))
 
 
 class ArticleForm(Form):

@@ -35,7 +35,7 @@ from app.hotline.models import (
     MessageAttachment,
     MessageDirection,
 )
-from app.i18n import _, force_locale
+from app.i18n import _, force_locale, interface_language
 from app.mailroom.models import InboundAddress, RejectedMail, RejectionReason
 from app.mailroom.parsing import ADDR_SPEC, ParsedMail, RefusedAttachment, parse_mail
 from app.mailroom.routing import find_address
@@ -304,7 +304,7 @@ def _with_refusals(body: str, refused: list[RefusedAttachment], language: str) -
     """The body with a line per refused attachment, in the conversation's language: the agent sees what is missing."""
     if not refused:
         return body
-    with force_locale(language):
+    with force_locale(interface_language(language)):
         reasons = _refusal_reasons()
         lines = [_("Attachments not accepted:")]
         lines += [f"- {item.filename} ({reasons.get(item.reason, item.reason)})" for item in refused]

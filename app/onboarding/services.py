@@ -20,7 +20,8 @@ from app.errors import DomainError
 from app.extensions import db
 from app.hotline import services as hotline
 from app.hotline.models import AgentLanguage, Channel, Proficiency, Topic
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
+from app.languages import is_language, language_name
 from app.sla import services as sla
 from app.sla.models import ServiceLevelConvention, SlaClock
 from app.tenancy import tenant_context
@@ -66,7 +67,7 @@ def agent_candidates(tenant: Tenant, acting: User, *, search: str = "", language
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(User.name.ilike(pattern, escape="\\"), User.email.ilike(pattern, escape="\\")))
     if language:
-        if language not in LOCALE_NAMES:
+        if not is_language(language):
             raise DomainError(_l("This language is not available."), "language")
         query = query.where(User.id.in_(select(AgentLanguage.user_id).where(AgentLanguage.language == language)))
     users = list(db.session.scalars(query))
@@ -149,7 +150,7 @@ def create_language_queues(tenant: Tenant, channels: list[Channel], *, team_id: 
         for language in tenant.supported_locales:
             if (language, channel) in existing:
                 continue
-            name = f"{channel.label} – {LOCALE_NAMES[language]}"
+            name = f"{channel.label} – {language_name(language, language)}"  # in itself, as queues were named
             target = 24 * 3600 if channel == Channel.EMAIL else 60
             hotline.save_queue(
                 None,

@@ -15,6 +15,7 @@ from app.hotline import services as hotline
 from app.hotline.models import Channel
 from app.i18n import LOCALE_NAMES, _
 from app.input_rules import BadInput
+from app.languages import is_language
 from app.onboarding import services
 from app.onboarding.forms import AddAgentsForm, LanguageQueuesForm, PlanSourceForm, SlaTemplateForm
 from app.sla import services as sla_services
@@ -38,7 +39,7 @@ def agents():
     language = request.args.get("language", "")
     if len(search) > 120:
         raise BadInput(_("The search is too long."), "q")
-    if language and language not in LOCALE_NAMES:
+    if language and not is_language(language):
         raise BadInput(_("This language is not available."), "language")
     candidates = services.agent_candidates(g.tenant, current_user, search=search, language=language)
     form = AddAgentsForm(candidates=candidates, teams=hotline.teams())

@@ -32,7 +32,8 @@ from reportlab.platypus import (
 )
 
 from app.hotline.models import Channel, Topic
-from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _, format_duration
+from app.i18n import WEEKDAY_NAMES, _, format_duration
+from app.languages import language_name
 from app.pdf_kit import ACCENT, FONT, FONT_BOLD, INK, MISSED, MUTED, RULE
 from app.pdf_kit import paragraph as _p
 from app.pdf_kit import register_fonts as _register_fonts
@@ -469,7 +470,7 @@ def _breakdowns(report: SlaReport, styles) -> Table:
     columns = []
     for title, data, label_of in (
         (_("By topic"), report.by_topic, Topic.label_of),
-        (_("By language"), report.by_language, lambda code: LOCALE_NAMES.get(code, code)),
+        (_("By language"), report.by_language, language_name),
         (_("By channel"), report.by_channel, Channel.label_of),
     ):
         total = sum(data.values())

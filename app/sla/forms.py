@@ -3,7 +3,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from app.forms import BoundedDecimalField, DurationField, Form, choices
 from app.hotline.models import Channel, Topic
-from app.i18n import LOCALE_NAMES, _l
+from app.i18n import _l
+from app.languages import language_choices
 from app.sla.models import ServiceLevelConvention, SlaClock
 
 
@@ -128,4 +129,4 @@ class StaffingForm(Form):
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)
 
-        self.language.choices = choices((code, LOCALE_NAMES[code]) for code in languages)
+        self.language.choices = choices(language_choices(languages))

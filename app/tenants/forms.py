@@ -2,7 +2,7 @@ from wtforms import EmailField, FieldList, FormField, SelectField, StringField, 
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.auth.models import TenantRole
-from app.forms import CheckboxListField, Form, LocaleDateField, choices
+from app.forms import CheckboxListField, Form, LanguagesField, LocaleDateField, choices
 from app.i18n import LOCALE_NAMES, WEEKDAY_NAMES, _l
 from app.tenants import places
 from app.tenants.models import TenantStatus
@@ -21,11 +21,14 @@ class ClinicProfileForm(Form):
     time_zone = SelectField(_l("Time zone"), validators=[DataRequired()], validate_choice=False)
     country_code = SelectField(_l("Country (for public holidays)"), validators=[DataRequired()], validate_choice=False)
     subdivision = SelectField(_l("Region (for its own public holidays)"), validate_choice=False)
+    # The language of the clinic's own pages and of a patient whose language has no template: one of the
+    # interface languages. The languages served are any the clinic's patients speak (app/languages.py).
     default_locale = SelectField(_l("Default language"), choices=choices(LOCALE_NAMES.items()))
-    supported_locales = CheckboxListField(_l("Languages served"), choices=choices(LOCALE_NAMES.items()))
+    supported_locales = LanguagesField(_l("Languages served"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.supported_locales.set_languages()
         # Names in the reader's language; the service checks the values (app/tenants/services.py).
         self.time_zone.choices = choices(_with_current(places.time_zone_choices(), self.time_zone.data))
         self.country_code.choices = choices(_with_current(places.countries(), self.country_code.data))

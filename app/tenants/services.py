@@ -19,6 +19,7 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.i18n import LOCALES, _l
 from app.jobs import enqueue_after_commit
+from app.languages import is_language, normalize_language
 from app.links import public_url
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants import places
@@ -128,12 +129,24 @@ def validate_slug(slug: str, tenant_id: int | None = None) -> str:
 
 
 def validate_locales(default_locale: str, supported_locales: list[str]) -> list[str]:
-    supported = [code for code in LOCALES if code in set(supported_locales)]
-    if not supported or len(supported) != len(set(supported_locales)):
+    """The languages a clinic serves, as stored: any ISO 639 language (app/languages.py), at least one.
+
+    The default language is one of the interface languages (its pages and the fallback of a patient's
+    messages are in it) and one of those served. Stored in a stable order: the interface languages as the
+    application lists them, then the others as chosen.
+    """
+    wanted = list(dict.fromkeys(normalize_language(code) for code in supported_locales or []))
+    if not wanted:
         raise DomainError(_l("Choose at least one of the offered languages."), "supported_locales")
-    if default_locale not in supported:
+    unknown = [code for code in wanted if not is_language(code)]
+    if unknown:
+        raise DomainError(
+            _l("Not a language we know: %(names)s. Choose names from the list.", names=", ".join(unknown)),
+            "supported_locales",
+        )
+    if default_locale not in wanted or default_locale not in LOCALES:
         raise DomainError(_l("The default language must be one of the supported languages."), "default_locale")
-    return supported
+    return [code for code in LOCALES if code in wanted] + [code for code in wanted if code not in LOCALES]
 
 
 def create_tenant(

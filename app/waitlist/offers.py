@@ -34,7 +34,7 @@ from app.campaigns.signals import sms_yes_received
 from app.campaigns.templating import context_for
 from app.errors import Conflict, NotFound
 from app.extensions import db
-from app.i18n import _, _l, force_locale
+from app.i18n import _, _l, force_locale, interface_language
 from app.jobs import enqueue_after_commit
 from app.links import public_url
 from app.models import utcnow
@@ -273,8 +273,8 @@ def send_wave(slot_id: int, *, moment: datetime | None = None) -> WaveResult:
                 sent_at=moment,
             )
             link, status_callback = _links(tenant.slug, token)
-            with force_locale(patient.language):
-                subject, body = _offer_text(tenant, slot, patient.language, link)
+            with force_locale(interface_language(patient.language)):
+                subject, body = _offer_text(tenant, slot, interface_language(patient.language), link)
             try:
                 _send(
                     senders,
@@ -514,8 +514,8 @@ def tell_gone(slot_id: int, *, moment: datetime | None = None) -> int:
             patient = db.session.get(Patient, offer.patient_id)
             channel = MessageChannel(offer.channel)
             if patient.may_receive(channel) and patient.erased_at is None:
-                with force_locale(offer.language):
-                    subject, body = _gone_text(tenant, slot, offer.language)
+                with force_locale(interface_language(offer.language)):
+                    subject, body = _gone_text(tenant, slot, interface_language(offer.language))
                 _link, status_callback = _links(tenant.slug, offer.token)
                 try:
                     _send(

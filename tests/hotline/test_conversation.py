@@ -115,7 +115,8 @@ def test_the_page_shows_messages_notes_and_events_in_time_order(app, login_as, e
     assert order == sorted(order)
     # Sender, subject, body with its line breaks kept by a class, the note marked internal, the reply queued.
     assert "anna@patient.example" in timeline and "Appointment next week (A)" in timeline
-    assert '<div class="message-body">Dear Anna,\n\nFriday at 10:00 works.\nKind regards</div>' in timeline
+    body = "Dear Anna,\n\nFriday at 10:00 works.\nKind regards"
+    assert f'<div class="message-body" lang="en" dir="auto">{body}</div>' in timeline
     assert "Internal note" in timeline
     assert "Re: Appointment next week (A)" in timeline and "Queued" in timeline
     assert "First response" in timeline
@@ -131,7 +132,7 @@ def test_an_html_only_message_is_shown_from_its_sanitised_html_and_text_is_escap
     create_inbound_message(a.id, a.contact, to_address=a.address, body_text="", body_html="<p>Hello <b>there</b></p>")
     create_inbound_message(a.id, a.contact, to_address=a.address, body_text="<script>alert(1)</script>")
     raw = login_as(a.agent).get(f"/t/{a.slug}/contacts/{a.contact}").get_data(as_text=True)
-    assert '<div class="message-html"><p>Hello <b>there</b></p></div>' in raw
+    assert '<div class="message-html" lang="en" dir="auto"><p>Hello <b>there</b></p></div>' in raw
     assert "<script>alert(1)</script>" not in raw and "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
 
 

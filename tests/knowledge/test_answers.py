@@ -152,7 +152,7 @@ def test_a_clinic_answer_overrides_the_shared_one_of_its_name_and_language_only(
     ]
     page = admin.get("/t/clinic-a/answers/").get_data(as_text=True)
     assert "The clinic's own, replacing the shared answer" in page
-    assert "Shared answer replaced by the clinic's own (Deutsch)" in page
+    assert "Shared answer replaced by the clinic's own (German)" in page
     assert "Override for this clinic" in page  # still offered for the English version
     assert "Nous sommes ouverts" not in page
 

@@ -59,7 +59,7 @@ def test_shared_answers_follow_the_answer_rules(app, login_as, two_tenants):
         ({"language": "de", "name": "Gruß", "body": "Hallo {patient_name}."}, 400, "Unknown placeholder"),
         ({"language": "de", "name": "", "body": "Hallo."}, 400, "A name has 1 to 120 characters."),
         ({"language": "de", "name": "Gruß 2", "body": "x" * 5001}, 400, "The text has 1 to 5000 characters."),
-        ({"language": "xx", "name": "Gruß 2", "body": "Hallo."}, 400, "Choose one of the application"),
+        ({"language": "xx", "name": "Gruß 2", "body": "Hallo."}, 400, "Choose a language from the list."),
         ({"language": "de", "name": "Gruß", "body": "Servus."}, 409, "A shared answer of this name exists"),
     ):
         response = root.post("/console/answers/new", data)

@@ -35,7 +35,7 @@ def test_activation_is_refused_for_each_missing_item_with_its_link_then_allowed(
     items = checklist(browser.get(STATUS))
     assert items["hours"] == "✓ Business hours set"
     assert items["queues"] == (
-        "✗ Every language the clinic serves has a queue: No queue serves English, Deutsch. "
+        "✗ Every language the clinic serves has a queue: No queue serves English, German. "
         '<a href="/t/north-clinic/settings/queues">Fix this</a>'
     )
     assert items["price_plan"].endswith('<a href="/t/north-clinic/billing/plans">Fix this</a>')
@@ -43,7 +43,7 @@ def test_activation_is_refused_for_each_missing_item_with_its_link_then_allowed(
     assert items["price_plan"].startswith("✗ A price plan exists: Set up the clinic's price plan.")
     assert items["clinic_admin"].startswith("✗ At least one clinic admin invited or joined: Invite the clinic's admin.")
     _refused(
-        browser, "No queue serves English, Deutsch.", "Set up the clinic's price plan.", "Invite the clinic's admin."
+        browser, "No queue serves English, German.", "Set up the clinic's price plan.", "Invite the clinic's admin."
     )
     assert status_of(app, "north-clinic") == TenantStatus.DRAFT
 
@@ -121,7 +121,7 @@ def test_a_suspended_clinic_goes_back_live_only_when_ready(app, create_tenant, c
     create_user("m@provider.test", platform_role=PlatformRole.MANAGER, memberships=((tenant_id, TenantRole.MANAGER),))
     browser.login("m@provider.test")
 
-    _refused(browser, "No queue serves English, Deutsch.")
+    _refused(browser, "No queue serves English, German.")
     assert status_of(app, "north-clinic") == TenantStatus.SUSPENDED
 
     make_clinic_ready(tenant_id)

@@ -22,8 +22,9 @@ from app.chat.models import ChatAuthor, ChatState, EndReason
 from app.complaints.models import ComplaintSeverity, ComplaintStatus
 from app.complaints.services import category_label
 from app.hotline.models import Channel, ContactStatus, DeliveryStatus, Disposition, EventKind, MessageDirection, Topic
-from app.i18n import LOCALE_NAMES, _
+from app.i18n import _
 from app.labels import LabelledEnum
+from app.languages import language_name
 from app.patients.models import AppointmentStatus, MessageChannel
 from app.reports.pdf import FONT, FONT_BOLD, INK, MUTED, RULE, _register_fonts
 
@@ -139,7 +140,7 @@ def export_pdf(document: dict, *, time_zone: str) -> bytes:
                 [_("Reference"), patient["reference"]],
                 [_("E-mail"), patient["email"]],
                 [_("Phone"), patient["phone"]],
-                [_("Language"), LOCALE_NAMES.get(patient["language"], patient["language"])],
+                [_("Language"), language_name(patient["language"])],
                 [_("Consent to e-mails"), _yes_no(patient["consent_email"])],
                 [_("Consent to SMS"), _yes_no(patient["consent_sms"])],
                 [_("Opted out"), when(patient["opted_out_at"])],

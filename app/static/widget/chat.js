@@ -12,7 +12,8 @@
   var base = new URL(".", script.src);
   var api = new URL("../../chat/v1/", base).href;
   var storeKey = "switchboard-chat:" + key;
-  var RTL = ["ar", "fa", "he", "ur", "ps", "dv", "yi", "ku", "sd", "ug"];
+  // Right-to-left languages while the clinic's configuration (each language's "dir", from CLDR) is not loaded.
+  var RTL = ["ar", "fa", "he", "ur", "ps", "dv", "yi", "ckb", "sd", "ug", "syr", "arz", "ary", "arq"];
 
   var T = {}, config = null, memory = {};
   var lang = (load().lang || navigator.language || "en").split("-")[0].toLowerCase();
@@ -184,7 +185,7 @@
     ui.status = el("p", { "class": "status", hidden: "", text: T.reconnecting });
     ui.leave = leaveForm();
     ui.transcript = transcriptForm();
-    ui.text = el("textarea", { name: "body", rows: "2", maxlength: "2000", "aria-label": T.message, placeholder: T.message });
+    ui.text = el("textarea", { name: "body", rows: "2", maxlength: "2000", "aria-label": T.message, placeholder: T.message, dir: "auto" });
     ui.text.addEventListener("input", typing);
     ui.text.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); ui.composer.requestSubmit(); }
@@ -206,7 +207,12 @@
   }
   function forget() { token = null; save({ lang: lang }); }
 
-  function rtl() { return session && RTL.indexOf(session.language.split("-")[0]) >= 0; }
+  function rtl() {
+    if (!session) return false;
+    var code = session.language.split("-")[0];
+    var known = config && config.languages.filter(function (l) { return l.code === code; })[0];
+    return known && known.dir ? known.dir === "rtl" : RTL.indexOf(code) >= 0;
+  }
 
   function systemText(m) {
     if (m.code === "agent_joined") return m.agent_name ? T.agent_joined.replace("{name}", m.agent_name) : T.agent_joined_anonymous;
