@@ -424,7 +424,10 @@ SELECT * FROM claimed
 
 # The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
 # and the best candidate; with `:text_only` the best that is not a phone call or callback instead (needed
-# only when the agent holds one somewhere; PostgreSQL skips the branch not asked for as a one-time filter).
+# only when the agent holds one somewhere). One candidate branch whose voice rule is the parameter, not a
+# branch per case: the branch not asked for (a constant-false filter) was planned as a parallel scan that
+# never reads a row, but PostgreSQL still started a parallel worker for it on every peek, 6–20 ms each on a
+# 100,000-contact backlog, most of a pooled claim's time (docs/benchmarks.md, Claim next).
 _PEEK = text(f"""
 SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
        NULL::timestamptz AS offered_at, count(*) AS n
@@ -433,10 +436,7 @@ SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int A
    AND held.channel IN ('phone', 'callback') AND held.status = 'assigned'
 UNION ALL (
 SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE NOT CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
-UNION ALL (
-SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+ WHERE {_ELIGIBLE.format(voice="NOT CAST(:text_only AS boolean)")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
 """)  # noqa: S608
 
 _COUNT = text(f"""
