@@ -396,6 +396,12 @@ _ELIGIBLE = """
 _ELIGIBLE = _ELIGIBLE.replace("{takes_offers}", agent_states.TAKES_OFFERS_SQL)
 _CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
 
+# What the claim returns to the ORM: what it changed, and what the claim's listeners and announcements read
+# (chat: channel; agent state: tenant; live: queue). Not the whole row: on a 2-core machine the driver's and
+# the ORM's handling of 32 result columns was about a fifth of a claim's Python time; any other attribute of
+# the returned contact loads on first use (one query), as an expired attribute does.
+_CLAIMED_COLUMNS = "id, tenant_id, queue_id, channel, status, assigned_to_id, assigned_at, updated_at"
+
 # The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
 # (a data-modifying WITH runs once whether or not the outer query reads it): one round trip between BEGIN
 # and COMMIT (figures: docs/benchmarks.md, Claim next). `:voice_free` NULL means "not read": the statement
@@ -414,12 +420,12 @@ WITH claimed AS (
             ORDER BY {_CLAIM_ORDER}
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
-    RETURNING *
+    RETURNING {_CLAIMED_COLUMNS}
 ), assigned AS (
     INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
     SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
 )
-SELECT * FROM claimed
+SELECT {_CLAIMED_COLUMNS} FROM claimed
 """)  # noqa: S608 (constant fragments, values are bound)
 
 # The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
