@@ -96,14 +96,13 @@ def test_a_pooled_agents_busy_time_follows_each_claim_to_its_clinic(app, pooled,
     create_contact(clinics.a, queues["a"], age_seconds=300)
     start = datetime.now(UTC)
     moments = [start + timedelta(minutes=n) for n in range(4)]
-    with app.app_context():
-        agent_states.change_state(pooled.agent, AgentState.AVAILABLE, at=moments[0])
-        db.session.commit()
     with app.app_context(), ExitStack() as listening:
         mailboxes = {
             tenant_id: listening.enter_context(push.listen([push.clinic_channel(tenant_id)]))
             for tenant_id in clinics.values()
         }
+        agent_states.change_state(pooled.agent, AgentState.AVAILABLE, at=moments[0])
+        db.session.commit()
         taken = [_claim_across(app, pooled.agent, at=moment)[0] for moment in moments[1:]]
         heard = {tenant_id: _agents_heard(tenant_id, mailbox) for tenant_id, mailbox in mailboxes.items()}
     assert taken == [clinics.b, clinics.a, clinics.a]
@@ -125,8 +124,8 @@ def test_a_pooled_agents_busy_time_follows_each_claim_to_its_clinic(app, pooled,
         (AgentState.BUSY, clinics.a, moments[2], None),
     ]
     assert since == moments[2]
-    # Becoming busy (in B) and moving to A were announced once each, in every clinic; the third claim, nothing.
-    assert heard == {tenant_id: [pooled.agent, pooled.agent] for tenant_id in clinics.values()}
+    # Available, busy (in B) and busy in A were announced once each, in every clinic; the third claim, nothing.
+    assert heard == {tenant_id: 3 * [pooled.agent] for tenant_id in clinics.values()}
 
 
 def _agents_heard(tenant_id: int, mailbox) -> list[int]:
