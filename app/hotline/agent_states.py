@@ -127,55 +127,52 @@ def states_of(user_ids) -> dict[int, StateView]:
     return {user_id: _view(rows.get(user_id), user_id) for user_id in user_ids}
 
 
-# An agent busy already stays busy, in the clinic of the contact just given: nothing changes when their busy
-# period is in that clinic; else that period is closed and the next opened in this clinic, as `change_state`
-# does, in the same statement (a pooled agent's claims go from clinic to clinic, and the long path's six round
-# trips were most of a pooled claim's time: docs/benchmarks.md, Claim next). The state row and the open
-# period are locked, so that a change committed meanwhile (the period closed, the state left busy) drops the
-# row on PostgreSQL's re-check instead of being read from the statement's snapshot. The new period is
-# inserted from the closed one's RETURNING, so the one open period per agent (a unique index) is closed
-# first. Returns whether the agent was busy, whether the period moved, and the clinics to announce it to.
-_STAY_BUSY = text("""
-WITH busy AS (
-    SELECT s.user_id, s.since, p.id AS period_id, p.tenant_id, p.started_at
-      FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL
-     WHERE s.user_id = :user AND s.state = 'busy' AND s.reason IS NULL
-       FOR UPDATE
-), closed AS (
+# Busy already, and in which clinic: the state row and its open period, both locked, so that a change
+# committed meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check
+# instead of being read from the statement's snapshot. One round trip on the claim's path.
+_BUSY_WHERE = text(
+    "SELECT p.tenant_id FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
+    " WHERE s.user_id = :user AND s.state = 'busy' FOR UPDATE"
+)
+
+# Busy in another clinic (both rows locked by `_BUSY_WHERE`): the open period is closed and the next opened
+# in this clinic, as `change_state` does, in one statement (a pooled agent's claims go from clinic to clinic;
+# the long path's six round trips were most of a pooled claim's time: docs/benchmarks.md, Claim next). The new
+# period is inserted from the closed one's RETURNING, so the one open period per agent (a unique index) is
+# closed first. Returns the clinics the agent serves, to announce the change in.
+_MOVE_BUSY = text("""
+WITH closed AS (
     UPDATE agent_state_periods p
-       SET ended_at = greatest(CAST(:at AS timestamptz), busy.since, p.started_at)
-      FROM busy
-     WHERE p.id = busy.period_id AND busy.tenant_id IS DISTINCT FROM CAST(:tenant AS integer)
-    RETURNING p.user_id, greatest(CAST(:at AS timestamptz), busy.since) AS started_at
+       SET ended_at = greatest(CAST(:at AS timestamptz), s.since, p.started_at)
+      FROM agent_states s
+     WHERE p.user_id = :user AND p.ended_at IS NULL AND s.user_id = :user
+    RETURNING p.user_id, greatest(CAST(:at AS timestamptz), s.since) AS started_at
 ), opened AS (
     INSERT INTO agent_state_periods (user_id, tenant_id, state, reason, started_at)
     SELECT user_id, :tenant, 'busy', NULL, started_at FROM closed
-    RETURNING user_id
 ), moved AS (
-    UPDATE agent_states s SET since = closed.started_at, after_work_until = NULL
+    UPDATE agent_states s SET since = closed.started_at, reason = NULL, after_work_until = NULL
       FROM closed WHERE s.user_id = closed.user_id
 )
-SELECT busy.tenant_id IS DISTINCT FROM CAST(:tenant AS integer) AS moved,
-       CASE WHEN busy.tenant_id IS DISTINCT FROM CAST(:tenant AS integer) THEN ARRAY(
-           SELECT m.tenant_id FROM memberships m WHERE m.user_id = :user AND m.role = 'agent' ORDER BY m.tenant_id)
-       END AS clinics
-  FROM busy
+SELECT m.tenant_id FROM memberships m WHERE m.user_id = :user AND m.role = 'agent' ORDER BY m.tenant_id
 """)
 
 
 def stay_busy(user_id: int, tenant_id: int, *, at: datetime | None = None) -> bool:
-    """If the agent is busy, they are busy in `tenant_id` from now (nothing changes when they already are):
-    one statement, the state locked until the transaction ends as `change_state` would. False when they are
-    not busy: the caller takes `change_state`'s path."""
-    row = db.session.execute(_STAY_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()}).first()
-    if row is None:
+    """If the agent is busy, they are busy in `tenant_id` from now (nothing changes when they already are);
+    their state stays locked until the transaction ends, as `change_state` would leave it. False when they
+    are not busy: the caller takes `change_state`'s path."""
+    busy = db.session.execute(_BUSY_WHERE, {"user": user_id}).first()
+    if busy is None:
         return False
-    if row.moved:
-        # Written behind the ORM's back: a copy of the state or its periods loaded in this session is stale.
-        for instance in list(db.session.identity_map.values()):
-            if isinstance(instance, AgentStatus | AgentStatePeriod) and instance.user_id == user_id:
-                db.session.expire(instance)
-        _announce_to(user_id, row.clinics)
+    if busy.tenant_id == tenant_id:
+        return True  # the usual case: one more contact in the same clinic
+    clinics = db.session.scalars(_MOVE_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()}).all()
+    # Written behind the ORM's back: a copy of the state or its periods loaded in this session is stale.
+    for instance in list(db.session.identity_map.values()):
+        if isinstance(instance, AgentStatus | AgentStatePeriod) and instance.user_id == user_id:
+            db.session.expire(instance)
+    _announce_to(user_id, clinics)
     return True
 
 
