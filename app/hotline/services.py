@@ -402,7 +402,7 @@ _CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
 # the returned contact loads on first use (one query), as an expired attribute does.
 _CLAIMED_COLUMNS = "id, tenant_id, queue_id, channel, status, assigned_to_id, assigned_at, updated_at"
 
-# The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
+# The claim is one statement that also writes the `assigned` event and returns the claimed row to the ORM
 # (a data-modifying WITH runs once whether or not the outer query reads it): one round trip between BEGIN
 # and COMMIT (figures: docs/benchmarks.md, Claim next). `:voice_free` NULL means "not read": the statement
 # then claims only for an agent who serves no other clinic, so a person serving one clinic, the common
@@ -432,7 +432,7 @@ SELECT {_CLAIMED_COLUMNS} FROM claimed
 # and the best candidate; with `:text_only` the best that is not a phone call or callback instead (needed
 # only when the agent holds one somewhere). One candidate branch whose voice rule is the parameter, not a
 # branch per case: the branch not asked for (a constant-false filter) was planned as a parallel scan that
-# never reads a row, but PostgreSQL still started a parallel worker for it on every peek, 6–20 ms each on a
+# never reads a row, but PostgreSQL still started a parallel worker for it on every peek, 6–9 ms each on a
 # 100,000-contact backlog, most of a pooled claim's time (docs/benchmarks.md, Claim next).
 _PEEK = text(f"""
 SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
