@@ -94,8 +94,8 @@ def clinics_holding(user_id: int, first: int | None = None) -> list[int]:
 
 def contact_given(user_id: int, tenant_id: int, *, how: str, at: datetime | None = None) -> None:
     """A contact of `tenant_id` was given to the agent: busy in that clinic (module docstring for when)."""
-    if agent_states.busy_in(user_id, tenant_id):
-        return  # already busy here: nothing changes (one statement instead of three on every further claim)
+    if agent_states.stay_busy(user_id, tenant_id, at=at):
+        return  # busy already: stays, or moves to this clinic (one or two statements, not the long path's six)
     state = agent_states.state_of(user_id)
     if how == "claim" or state.state in WORKING:
         agent_states.change_state(user_id, AgentState.BUSY, tenant_id=tenant_id, at=at)

@@ -127,19 +127,53 @@ def states_of(user_ids) -> dict[int, StateView]:
     return {user_id: _view(rows.get(user_id), user_id) for user_id in user_ids}
 
 
-# Busy in this clinic already: the state row and its open period, both locked, so that a change committed
-# meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check instead of
-# being read from the statement's snapshot. One round trip on the claim's path.
-_BUSY_IN = text(
-    "SELECT 1 FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
-    " WHERE s.user_id = :user AND s.state = 'busy' AND p.tenant_id = :tenant FOR UPDATE"
+# Busy already, and in which clinic: the state row and its open period, both locked, so that a change
+# committed meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check
+# instead of being read from the statement's snapshot. One round trip on the claim's path.
+_BUSY_WHERE = text(
+    "SELECT p.tenant_id FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
+    " WHERE s.user_id = :user AND s.state = 'busy' FOR UPDATE"
 )
 
+# Busy in another clinic (both rows locked by `_BUSY_WHERE`): the open period is closed and the next opened
+# in this clinic, as `change_state` does, in one statement (a pooled agent's claims go from clinic to clinic;
+# the long path's six round trips were most of a pooled claim's time: docs/benchmarks.md, Claim next). The new
+# period is inserted from the closed one's RETURNING, so the one open period per agent (a unique index) is
+# closed first. Returns the clinics the agent serves, to announce the change in.
+_MOVE_BUSY = text("""
+WITH closed AS (
+    UPDATE agent_state_periods p
+       SET ended_at = greatest(CAST(:at AS timestamptz), s.since, p.started_at)
+      FROM agent_states s
+     WHERE p.user_id = :user AND p.ended_at IS NULL AND s.user_id = :user
+    RETURNING p.user_id, greatest(CAST(:at AS timestamptz), s.since) AS started_at
+), opened AS (
+    INSERT INTO agent_state_periods (user_id, tenant_id, state, reason, started_at)
+    SELECT user_id, :tenant, 'busy', NULL, started_at FROM closed
+), moved AS (
+    UPDATE agent_states s SET since = closed.started_at, reason = NULL, after_work_until = NULL
+      FROM closed WHERE s.user_id = closed.user_id
+)
+SELECT m.tenant_id FROM memberships m WHERE m.user_id = :user AND m.role = 'agent' ORDER BY m.tenant_id
+""")
 
-def busy_in(user_id: int, tenant_id: int) -> bool:
-    """Whether the agent is busy in this clinic now (the usual case when they take one more contact); locks
-    their state until the transaction ends, as `change_state` would."""
-    return db.session.execute(_BUSY_IN, {"user": user_id, "tenant": tenant_id}).first() is not None
+
+def stay_busy(user_id: int, tenant_id: int, *, at: datetime | None = None) -> bool:
+    """If the agent is busy, they are busy in `tenant_id` from now (nothing changes when they already are);
+    their state stays locked until the transaction ends, as `change_state` would leave it. False when they
+    are not busy: the caller takes `change_state`'s path."""
+    busy = db.session.execute(_BUSY_WHERE, {"user": user_id}).first()
+    if busy is None:
+        return False
+    if busy.tenant_id == tenant_id:
+        return True  # the usual case: one more contact in the same clinic
+    clinics = db.session.scalars(_MOVE_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()}).all()
+    # Written behind the ORM's back: a copy of the state or its periods loaded in this session is stale.
+    for instance in list(db.session.identity_map.values()):
+        if isinstance(instance, AgentStatus | AgentStatePeriod) and instance.user_id == user_id:
+            db.session.expire(instance)
+    _announce_to(user_id, clinics)
+    return True
 
 
 def _locked_row(user_id: int) -> AgentStatus | None:
@@ -166,7 +200,11 @@ def agent_clinic_ids(user_id: int) -> list[int]:
 
 def announce(user_id: int) -> None:
     """Tell the wallboards of the agent's clinics, after the commit, that the agent's state changed."""
-    for tenant_id in agent_clinic_ids(user_id):
+    _announce_to(user_id, agent_clinic_ids(user_id))
+
+
+def _announce_to(user_id: int, tenant_ids) -> None:
+    for tenant_id in tenant_ids:
         push.publish_after_commit(db.session, push.clinic_channel(tenant_id), {"kind": "agent", "id": user_id})
 
 

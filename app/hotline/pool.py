@@ -15,7 +15,8 @@ capacity counts every clinic they serve, pooled or not.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import load_only
 
 from app.auth.models import Membership, TenantRole, User
 from app.errors import NotFound
@@ -38,14 +39,20 @@ class ClinicWaiting:
     next_due_at: datetime | None
 
 
+# Built once: every press of the combined queue's button reads it. A clinic's id, slug, name and status are
+# what the claim and the pool's pages read; any other attribute loads on first use.
+_MEMBERSHIPS = (
+    select(Tenant, Membership.in_pool)
+    .join(Membership, Membership.tenant_id == Tenant.id)
+    .where(Membership.user_id == bindparam("agent"), Membership.role == TenantRole.AGENT)
+    .order_by(Tenant.name, Tenant.id)
+    .options(load_only(Tenant.id, Tenant.slug, Tenant.name, Tenant.status))
+)
+
+
 def _memberships(agent_id: int) -> list[tuple[Tenant, bool]]:
     """The clinics the person serves as an agent (worked-in ones only) and whether each is in their pool."""
-    rows = db.session.execute(
-        select(Tenant, Membership.in_pool)
-        .join(Membership, Membership.tenant_id == Tenant.id)
-        .where(Membership.user_id == agent_id, Membership.role == TenantRole.AGENT)
-        .order_by(Tenant.name, Tenant.id)
-    ).all()
+    rows = db.session.execute(_MEMBERSHIPS, {"agent": agent_id}).all()
     return [(tenant, in_pool) for tenant, in_pool in rows if is_served(tenant)]
 
 

@@ -397,7 +397,13 @@ _ELIGIBLE = """
 _ELIGIBLE = _ELIGIBLE.replace("{takes_offers}", agent_states.TAKES_OFFERS_SQL)
 _CLAIM_ORDER = "c.due_at, c.priority DESC, c.offered_at"
 
-# The claim is one statement that also writes the `assigned` event and returns the claimed row for the ORM
+# What the claim returns to the ORM: what it changed, and what the claim's listeners and announcements read
+# (chat: channel; agent state: tenant; live: queue). Not the whole row: on a 2-core machine the driver's and
+# the ORM's handling of 32 result columns was about a fifth of a claim's Python time; any other attribute of
+# the returned contact loads on first use (one query), as an expired attribute does.
+_CLAIMED_COLUMNS = "id, tenant_id, queue_id, channel, status, assigned_to_id, assigned_at, updated_at"
+
+# The claim is one statement that also writes the `assigned` event and returns the claimed row to the ORM
 # (a data-modifying WITH runs once whether or not the outer query reads it): one round trip between BEGIN
 # and COMMIT (figures: docs/benchmarks.md, Claim next). `:voice_free` NULL means "not read": the statement
 # then claims only for an agent who serves no other clinic, so a person serving one clinic, the common
@@ -415,17 +421,20 @@ WITH claimed AS (
             ORDER BY {_CLAIM_ORDER}
             LIMIT 1
               FOR UPDATE SKIP LOCKED)
-    RETURNING *
+    RETURNING {_CLAIMED_COLUMNS}
 ), assigned AS (
     INSERT INTO contact_events (tenant_id, contact_id, kind, actor_id, occurred_at, details)
     SELECT tenant_id, id, 'assigned', :agent, :moment, '{{}}' FROM claimed
 )
-SELECT * FROM claimed
+SELECT {_CLAIMED_COLUMNS} FROM claimed
 """)  # noqa: S608 (constant fragments, values are bound)
 
 # The pooled claim's look at one clinic, one round trip: the phone/callback contacts the agent holds here,
 # and the best candidate; with `:text_only` the best that is not a phone call or callback instead (needed
-# only when the agent holds one somewhere; PostgreSQL skips the branch not asked for as a one-time filter).
+# only when the agent holds one somewhere). One candidate branch whose voice rule is the parameter, not a
+# branch per case: the branch not asked for (a constant-false filter) was planned as a parallel scan that
+# never reads a row, but PostgreSQL still started a parallel worker for it on every peek, 6–9 ms each on a
+# 100,000-contact backlog, most of a pooled claim's time (docs/benchmarks.md, Claim next).
 _PEEK = text(f"""
 SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int AS priority,
        NULL::timestamptz AS offered_at, count(*) AS n
@@ -434,10 +443,7 @@ SELECT 'held' AS kind, NULL::int AS id, NULL::timestamptz AS due_at, NULL::int A
    AND held.channel IN ('phone', 'callback') AND held.status = 'assigned'
 UNION ALL (
 SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE NOT CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="true")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
-UNION ALL (
-SELECT 'best', c.id, c.due_at, c.priority, c.offered_at, 1 FROM contacts c
- WHERE CAST(:text_only AS boolean) AND {_ELIGIBLE.format(voice="false")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
+ WHERE {_ELIGIBLE.format(voice="NOT CAST(:text_only AS boolean)")} ORDER BY {_CLAIM_ORDER} LIMIT 1)
 """)  # noqa: S608
 
 _COUNT = text(f"""

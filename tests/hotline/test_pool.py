@@ -2,15 +2,28 @@
 
 import re
 import threading
-from datetime import UTC, datetime, time
+from contextlib import ExitStack
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
+from app import push
 from app.auth.models import Membership, TenantRole, User
 from app.extensions import db
 from app.hotline import agent_states, pool, services
-from app.hotline.models import AgentState, Channel, Contact, ContactStatus, Proficiency, Queue, Team, TeamMember
+from app.hotline.models import (
+    AgentState,
+    AgentStatePeriod,
+    AgentStatus,
+    Channel,
+    Contact,
+    ContactStatus,
+    Proficiency,
+    Queue,
+    Team,
+    TeamMember,
+)
 from app.hotline.services import QueueEmpty
 from app.tenancy import tenant_context
 from tests.conftest import World
@@ -70,6 +83,60 @@ def test_pooled_claim_takes_the_most_urgent_contact_across_clinics(app, pooled, 
     newest_b = create_contact(clinics.b, queues["b"], age_seconds=30)
     taken = [_claim_across(app, pooled.agent) for _ in range(4)]
     assert taken == [(clinics.c, oldest_c), (clinics.a, middle_a), (clinics.b, newest_b), None]
+
+
+def test_a_pooled_agents_busy_time_follows_each_claim_to_its_clinic(app, pooled, create_queue, create_contact):
+    """Busy already, the agent's busy period moves to the clinic of each contact claimed: the one before ends
+    when the next begins (no gap, no overlap), the wallboards of every clinic they serve hear of it, and a
+    further claim in the same clinic changes nothing."""
+    clinics = pooled.clinics
+    queues = {key: create_queue(tenant_id, f"Mail {key}", channel=Channel.EMAIL) for key, tenant_id in clinics.items()}
+    create_contact(clinics.b, queues["b"], age_seconds=900)
+    create_contact(clinics.a, queues["a"], age_seconds=600)
+    create_contact(clinics.a, queues["a"], age_seconds=300)
+    start = datetime.now(UTC)
+    moments = [start + timedelta(minutes=n) for n in range(4)]
+    with app.app_context(), ExitStack() as listening:
+        mailboxes = {
+            tenant_id: listening.enter_context(push.listen([push.clinic_channel(tenant_id)]))
+            for tenant_id in clinics.values()
+        }
+        agent_states.change_state(pooled.agent, AgentState.AVAILABLE, at=moments[0])
+        db.session.commit()
+        taken = [_claim_across(app, pooled.agent, at=moment)[0] for moment in moments[1:]]
+        heard = {tenant_id: _agents_heard(tenant_id, mailbox) for tenant_id, mailbox in mailboxes.items()}
+    assert taken == [clinics.b, clinics.a, clinics.a]
+    with app.app_context():
+        periods = db.session.execute(
+            select(
+                AgentStatePeriod.state,
+                AgentStatePeriod.tenant_id,
+                AgentStatePeriod.started_at,
+                AgentStatePeriod.ended_at,
+            )
+            .where(AgentStatePeriod.user_id == pooled.agent)
+            .order_by(AgentStatePeriod.started_at, AgentStatePeriod.id)
+        ).all()
+        since = db.session.get(AgentStatus, pooled.agent).since
+    assert [tuple(period) for period in periods] == [
+        (AgentState.AVAILABLE, None, moments[0], moments[1]),
+        (AgentState.BUSY, clinics.b, moments[1], moments[2]),
+        (AgentState.BUSY, clinics.a, moments[2], None),
+    ]
+    assert since == moments[2]
+    # Available, busy (in B) and busy in A were announced once each, in every clinic; the third claim, nothing.
+    assert heard == {tenant_id: 3 * [pooled.agent] for tenant_id in clinics.values()}
+
+
+def _agents_heard(tenant_id: int, mailbox) -> list[int]:
+    """The agents whose state the clinic's channel announced, up to a marker published now."""
+    marker = {"kind": "marker", "id": -1}
+    push.publish(push.clinic_channel(tenant_id), marker)
+    heard = []
+    while (data := mailbox.get(timeout=10)) != marker:
+        if data.get("kind") == "agent":
+            heard.append(data["id"])
+    return heard
 
 
 def test_priority_decides_between_clinics_when_due_at_the_same_time(app, pooled, create_queue, create_contact):
