@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from app import create_app
 from app.auth.models import Membership, PlatformRole, TenantRole, User
 from app.auth.passwords import hash_password
-from app.extensions import db, redis_connection
+from app.extensions import db, limiter, redis_connection
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
 from tests.infra import clock, summary
@@ -145,8 +145,18 @@ def _clean_state(request, app, owner_engine, smtp):
     with app.app_context():
         db.session.remove()
         redis_connection().flushdb()
+    _forget_rate_limits_counted_in_memory()
     leaked = _truncate_all(owner_engine)
     assert leaked == 0, f"{leaked} connection(s) were left idle in a transaction by this test"
+
+
+def _forget_rate_limits_counted_in_memory() -> None:
+    """A test that takes Redis away leaves flask-limiter counting in this process's memory (its fallback,
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) until it next finds Redis, seconds later: counts no flushdb clears, so
+    the next tests' logins from 127.0.0.1 would meet "10 per minute" that they never made."""
+    fallback = getattr(limiter, "_fallback_storage", None)  # flask-limiter keeps no public handle on it
+    if fallback is not None:
+        fallback.reset()
 
 
 def _truncate_all(owner_engine) -> int:

@@ -116,6 +116,33 @@ def test_a_server_left_by_a_dead_owner_is_stopped_before_a_new_owner_starts_one(
     assert not (tmp_path / "redis.owner.json").exists()
 
 
+def test_a_live_owner_whose_start_times_read_a_second_off_is_shared_not_replaced(tmp_path):
+    """The start times in the record were read as boot time + ticks when the server started; the kernel's boot
+    time moves with the wall clock, so another process may read them a second apart. Still the same processes:
+    the server is shared, nothing is stopped (a demo's Redis was once replaced by a command run beside it)."""
+    socket_file = tmp_path / "live.sock"
+    live = subprocess.Popen([redis_server_binary(), "--port", "0", "--unixsocket", str(socket_file)],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(100):
+            if socket_file.exists():
+                break
+            time.sleep(0.05)
+        (tmp_path / "redis.owner.json").write_text(json.dumps({
+            "url": f"unix://{socket_file}",
+            "owner_pid": os.getpid(), "owner_started": psutil.Process(os.getpid()).create_time() - 1.0,
+            "server_pid": live.pid, "server_started": psutil.Process(live.pid).create_time() + 1.0,
+        }))  # fmt: skip
+        server = embedded_redis(tmp_path)
+
+        assert server.url() == f"unix://{socket_file}"
+        assert not server.owned_here()
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_an_instance_folder_too_deep_for_a_unix_socket_gets_a_short_socket_that_goes_with_the_server(tmp_path):
     folder = tmp_path / ("deep" * 20) / "instance"
     server = embedded_redis(folder)

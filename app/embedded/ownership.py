@@ -141,10 +141,18 @@ class EmbeddedServer:
             yield
 
 
+START_TIME_TOLERANCE_SECONDS = 2.0
+
+
 def _alive(pid: int, started: float) -> bool:
-    """The process `pid` still runs and is the one recorded (a reused pid has another start time)."""
+    """The process `pid` still runs and is the one recorded (a reused pid has another start time).
+
+    A start time in seconds since the epoch is the boot time plus the ticks since boot, and the kernel's boot time
+    moves with the wall clock (NTP's slewing turns it over by a second now and then): read by two processes a
+    while apart, the same process's start can differ by a second. Within two seconds it is the same process; a
+    pid is not reused that soon (psutil itself tells processes apart by the ticks since boot)."""
     try:
         process = psutil.Process(pid)
-        return abs(process.create_time() - started) < 0.01 and not lifeline.gone(process)
+        return abs(process.create_time() - started) < START_TIME_TOLERANCE_SECONDS and not lifeline.gone(process)
     except psutil.NoSuchProcess:
         return False
