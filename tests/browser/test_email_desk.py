@@ -85,7 +85,9 @@ def test_an_e_mail_is_claimed_answered_with_a_german_canned_answer_and_received_
 
     # The conversation is in German: the German version comes first, filled in for this patient.
     first_answer = page.locator(".panel-answers li").first
-    expect(first_answer.locator("summary")).to_contain_text("Terminbestätigung (DE)")
+    # The answer's language named in the reader's language (CLDR): "German" to an English reader.
+    german = {"en": "German", "de": "Deutsch"}[ui.language]
+    expect(first_answer.locator("summary")).to_contain_text(f"Terminbestätigung ({german})")
     first_answer.locator("summary").click()
     first_answer.get_by_role("button", name=ui.t("Insert into the reply")).click()
     reply_box = page.locator("#reply-body")
