@@ -182,57 +182,53 @@ class DurationField(ReadFromText, Field):
         self.data = value
 
 
-class LocaleDateField(ReadFromText, DateField):
+class _TypedInReadersPattern(ReadFromText):
+    """A moment typed as text in the reader's pattern, shown back as typed or in that pattern; `shown` and
+    `read` are the pattern's pair of functions (app/locale_dates.py)."""
+
+    widget = PlainTextInput()
+
+    @property
+    def hint(self) -> str:
+        return self.placeholder
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return self.shown(self.data)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        text = " ".join(valuelist).strip()
+        if text:
+            self.data = self.read(text)
+
+
+class LocaleDateField(_TypedInReadersPattern, DateField):
     """A day typed in the reader's pattern ("04.12.2026", "12/04/2026") or ISO (app/locale_dates.py).
 
     A text input, not `type="date"`: the browser would draw that one in its own language, not the page's.
     """
 
-    widget = PlainTextInput()
+    shown = staticmethod(format_date_input)
+    read = staticmethod(parse_date_input)
 
     @property
     def placeholder(self) -> str:
         return date_placeholder()
 
-    hint = placeholder
 
-    def _value(self):
-        if self.raw_data:
-            return " ".join(self.raw_data)
-        return format_date_input(self.data)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
-        text = " ".join(valuelist).strip()
-        if text:
-            self.data = parse_date_input(text)
-
-
-class LocaleDateTimeField(ReadFromText, DateTimeLocalField):
+class LocaleDateTimeField(_TypedInReadersPattern, DateTimeLocalField):
     """A date and time typed in the reader's pattern ("04.12.2026 14:30") or ISO ("2026-12-04T14:30")."""
 
-    widget = PlainTextInput()
+    shown = staticmethod(format_date_time_input)
+    read = staticmethod(parse_date_time_input)
 
     @property
     def placeholder(self) -> str:
         return f"{date_placeholder()} {_l('HH:MM')}"
-
-    hint = placeholder
-
-    def _value(self):
-        if self.raw_data:
-            return " ".join(self.raw_data)
-        return format_date_time_input(self.data)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
-        text = " ".join(valuelist).strip()
-        if text:
-            self.data = parse_date_time_input(text)
 
 
 class CheckboxListField(SelectMultipleField):
