@@ -328,9 +328,8 @@ def test_the_months_statement_figures_carry_the_feedback_block_only_when_patient
             assert {key: computed["feedback"][key] for key in expected} == expected
 
 
-def test_the_statement_page_shows_the_months_frozen_feedback(
-    app, two_tenants, create_patient, create_contact, survey_queue, resolve, login_as
-):
+def _frozen_statement(app, a, queue, *, create_contact, resolve) -> int:
+    """Clinic A's statement of this month, frozen with two survey answers (5 and 2) in it; its id."""
     from decimal import Decimal
     from zoneinfo import ZoneInfo
 
@@ -339,9 +338,6 @@ def test_the_statement_page_shows_the_months_frozen_feedback(
     from app.tenants.services import get_tenant
     from tests.sla.conftest import contract_terms
 
-    a = two_tenants.a
-    create_patient(a.id)
-    queue = survey_queue(a.id)
     _answered(app, a, queue, [5, 2], agent=a.agent, create_contact=create_contact, resolve=resolve)
     month = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1)
     with app.app_context(), tenant_context(a.id):
@@ -353,7 +349,15 @@ def test_the_statement_page_shows_the_months_frozen_feedback(
         statement = SlaStatement(month=month, contract_id=contract.id, figures=figures, credit_amount=Decimal(0))
         db.session.add(statement)
         db.session.commit()
-        statement_id = statement.id
+        return statement.id
+
+
+def test_the_statement_page_shows_the_months_frozen_feedback(
+    app, two_tenants, create_patient, create_contact, survey_queue, resolve, login_as
+):
+    a = two_tenants.a
+    create_patient(a.id)
+    statement_id = _frozen_statement(app, a, survey_queue(a.id), create_contact=create_contact, resolve=resolve)
     page = login_as(a.manager).get(f"/t/{a.slug}/sla/statements/{statement_id}", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert "CSAT: average 3.5 of 5, 50 % satisfied (4 or 5), 2 answers." in " ".join(
@@ -367,31 +371,14 @@ def test_the_statement_files_carry_the_months_frozen_feedback(
     """The CSV (and so the XLSX, built from the same rows) ends with the feedback block; the PDF says it in words."""
     import csv
     import io
-    from decimal import Decimal
-    from zoneinfo import ZoneInfo
 
     from pypdf import PdfReader
 
-    from app.sla import contracts, statements
-    from app.sla.contract_models import SlaStatement
-    from app.tenants.services import get_tenant
-    from tests.sla.conftest import contract_terms
+    from app.sla import statements
 
     a = two_tenants.a
     create_patient(a.id)
-    queue = survey_queue(a.id)
-    _answered(app, a, queue, [5, 2], agent=a.agent, create_contact=create_contact, resolve=resolve)
-    month = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1)
-    with app.app_context(), tenant_context(a.id):
-        contract = contracts.save_contract(
-            effective_from=month, credit_mode="overall", cap_percent="50", terms=contract_terms(), author_id=None
-        )
-        db.session.flush()
-        figures = statements.compute_figures(get_tenant(a.id), contract, month, datetime.now(UTC))
-        statement = SlaStatement(month=month, contract_id=contract.id, figures=figures, credit_amount=Decimal(0))
-        db.session.add(statement)
-        db.session.commit()
-        statement_id = statement.id
+    statement_id = _frozen_statement(app, a, survey_queue(a.id), create_contact=create_contact, resolve=resolve)
     manager = login_as(a.manager)
     base = f"/t/{a.slug}/sla/statements/{statement_id}"
 
