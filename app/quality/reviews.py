@@ -25,6 +25,7 @@ from app.models import utcnow
 from app.quality import scorecards
 from app.quality.models import Answer, Review, ReviewQueueEntry, ScorecardVersion
 from app.quality.scoring import MissingAnswer, score
+from app.tenants.services import set_provider_switch
 
 MAX_COMMENT = 2000
 
@@ -191,12 +192,4 @@ def may_review(user, tenant) -> bool:
 
 def set_clinic_admins_review(tenant, allowed: bool) -> None:
     """The provider's choice for one clinic, audited; the caller commits."""
-    if tenant.clinic_admins_review_quality == allowed:
-        return
-    tenant.clinic_admins_review_quality = allowed
-    audit.record(
-        "setting.changed",
-        object_type="tenant",
-        object_id=tenant.id,
-        details={"setting": "clinic_admins_review_quality", "value": allowed},
-    )
+    set_provider_switch(tenant, "clinic_admins_review_quality", allowed)

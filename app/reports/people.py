@@ -20,7 +20,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Numeric, and_, cast, func, select
 
-from app import audit
 from app.auth.models import Membership, User
 from app.csv_export import SafeCsvWriter
 from app.extensions import db
@@ -30,6 +29,7 @@ from app.reports.services import Period
 from app.sla import metrics
 from app.sla.metrics import Counts
 from app.tenancy import current_tenant_id
+from app.tenants.services import set_provider_switch
 
 PAGE_SIZE = 25
 GROUPINGS = ("agent", "team")
@@ -219,15 +219,7 @@ def names_shown_to_reader(tenant, *, reads_as_staff: bool) -> bool:
 
 def set_agent_names_to_clinic(tenant, shown: bool) -> None:
     """The provider's choice for one clinic, audited; the caller commits."""
-    if tenant.agent_names_to_clinic == shown:
-        return
-    tenant.agent_names_to_clinic = shown
-    audit.record(
-        "setting.changed",
-        object_type="tenant",
-        object_id=tenant.id,
-        details={"setting": "agent_names_to_clinic", "value": shown},
-    )
+    set_provider_switch(tenant, "agent_names_to_clinic", shown)
 
 
 CSV_COLUMNS = (

@@ -249,6 +249,17 @@ def update_tenant_profile(
     return tenant
 
 
+def set_provider_switch(tenant: Tenant, name: str, value: bool) -> None:
+    """One of the provider's yes/no choices for a clinic (`Tenant.agent_names_to_clinic`,
+    `Tenant.clinic_admins_review_quality`), audited when it changes; the caller commits."""
+    if getattr(tenant, name) == value:
+        return
+    setattr(tenant, name, value)
+    audit.record(
+        "setting.changed", object_type="tenant", object_id=tenant.id, details={"setting": name, "value": value}
+    )
+
+
 def weekly_hours() -> list[BusinessHours]:
     return list(db.session.scalars(select(BusinessHours).order_by(BusinessHours.weekday, BusinessHours.opens_at)))
 
