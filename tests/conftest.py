@@ -23,7 +23,7 @@ from app.extensions import db, limiter, redis_connection
 from app.tenancy import tenant_context
 from app.tenants.models import BusinessHours, Closure, Invitation, Tenant, TenantStatus
 from tests.infra import clock, summary
-from tests.infra.postgres import database_walls, postgres_server, test_database
+from tests.infra.postgres import database_walls, postgres_server, test_database, used_tables_and_sequences
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
@@ -172,7 +172,7 @@ def _truncate_all(owner_engine) -> int:
     forever (teardown is not covered by pytest-timeout): wait a while, then end such connections.
     """
     with owner_engine.begin() as conn:
-        tables, sequences = _used_tables_and_sequences(conn)
+        tables, sequences = used_tables_and_sequences(conn)
     if not tables and not sequences:
         return 0
     statements = [text("SET LOCAL session_replication_role = replica")]
@@ -197,28 +197,6 @@ def _truncate_all(owner_engine) -> int:
             for statement in statements:
                 conn.execute(statement)
         return leaked
-
-
-def _used_tables_and_sequences(conn) -> tuple[list[str], list[str]]:
-    """The tables that hold a row, and the sequences drawn from since they were last restarted."""
-    conn.execute(text("SET LOCAL app.all_tenants = 'on'"))  # the owner's maintenance switch (RLS is forced)
-    tables = (
-        conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-        )
-        .scalars()
-        .all()
-    )
-    holding = []
-    if tables:
-        # Table names from the catalog, not from input.
-        probe = " UNION ALL ".join(f"(SELECT '{table}' FROM {table} LIMIT 1)" for table in tables)  # noqa: S608
-        holding = sorted(conn.execute(text(probe)).scalars())
-    # pg_sequences shows no last value for a sequence not read since it was created or restarted.
-    drawn = conn.execute(
-        text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
-    )
-    return holding, sorted(drawn.scalars())
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.embedded import lifeline
@@ -114,3 +115,25 @@ def test_database(admin_url: str):
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def used_tables_and_sequences(conn) -> tuple[list[str], list[str]]:
+    """The tables that hold a row, and the sequences drawn from since they were last restarted."""
+    conn.execute(text("SET LOCAL app.all_tenants = 'on'"))  # the owner's maintenance switch (RLS is forced)
+    tables = (
+        conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        )
+        .scalars()
+        .all()
+    )
+    holding = []
+    if tables:
+        # Table names from the catalog, not from input.
+        probe = " UNION ALL ".join(f"(SELECT '{table}' FROM {table} LIMIT 1)" for table in tables)  # noqa: S608
+        holding = sorted(conn.execute(text(probe)).scalars())
+    # pg_sequences shows no last value for a sequence not read since it was created or restarted.
+    drawn = conn.execute(
+        text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
+    )
+    return holding, sorted(drawn.scalars())

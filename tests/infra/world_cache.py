@@ -14,6 +14,8 @@ test sees never depends on the cache.
 import copy
 from dataclasses import dataclass
 
+from tests.infra.postgres import used_tables_and_sequences
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -39,18 +41,14 @@ def cached_world(key: str, owner_engine, build):
 
 
 def _database_is_empty(owner_engine) -> bool:
-    from tests.conftest import _used_tables_and_sequences  # the clean-up's own reading of what holds rows
-
     with owner_engine.begin() as conn:
-        tables, sequences = _used_tables_and_sequences(conn)
+        tables, sequences = used_tables_and_sequences(conn)
     return not tables and not sequences
 
 
 def _take(owner_engine, value) -> Snapshot:
-    from tests.conftest import _used_tables_and_sequences
-
     with owner_engine.begin() as conn:
-        tables, sequence_names = _used_tables_and_sequences(conn)
+        tables, sequence_names = used_tables_and_sequences(conn)
     raw = owner_engine.raw_connection()
     try:
         with raw.driver_connection.transaction(), raw.driver_connection.cursor() as cursor:
