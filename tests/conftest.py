@@ -27,7 +27,6 @@ from tests.infra.postgres import database_walls, postgres_server, test_database,
 from tests.infra.redis_server import redis_server
 from tests.infra.sms_sink import sms_sink
 from tests.infra.smtp import smtp_server
-from tests.infra.world_cache import cached_world
 
 PASSWORD = "correct-horse-battery"
 
@@ -362,16 +361,7 @@ class World(dict):
 
 
 @pytest.fixture
-def two_tenants(owner_engine, create_tenant, create_user, create_closure, create_invitation):
-    """Built once per test process, then copied in (tests/infra/world_cache.py)."""
-
-    def build() -> World:
-        return _two_tenants(create_tenant, create_user, create_closure, create_invitation)
-
-    return cached_world("two_tenants", owner_engine, build)
-
-
-def _two_tenants(create_tenant, create_user, create_closure, create_invitation) -> World:
+def two_tenants(create_tenant, create_user, create_closure, create_invitation) -> World:
     world = World()
     for key, slug in (("a", "clinic-a"), ("b", "clinic-b")):
         tenant_id = create_tenant(slug, name=f"Clinic {key.upper()}")
