@@ -163,19 +163,29 @@ class Ui:
             return JSON.stringify(widest);
         }""")
 
+    def _overflow(self) -> int | None:
+        """How many pixels the page is wider than the window; None while its document is still arriving."""
+        return self.page.evaluate(
+            "() => document.documentElement ? document.documentElement.scrollWidth - window.innerWidth : null"
+        )
+
     def shot(self, step: str) -> Path:
         """A full-page screenshot of this step; first, the page must have raised no problem so far and must
         fit the window's width (no sideways scrolling)."""
         self.assert_no_problems()
+        # A click that submits a form returns once the next page's navigation has committed, before that
+        # document has an element to measure (CI, once: `document.documentElement` was null).
+        self.page.wait_for_load_state("load")
         # Polled for a moment, as Playwright's own assertions are: once (in 7 runs) a freshly loaded German
         # campaign page measured 607 px too wide and nothing else failed; a page that stays too wide still
         # fails, naming the element that sticks out furthest.
-        overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        overflow = self._overflow()
         for _ in range(30):
-            if overflow <= 0:
+            if overflow is not None and overflow <= 0:
                 break
             self.page.wait_for_timeout(100)
-            overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            overflow = self._overflow()
+        assert overflow is not None, f"{step}: the page never finished loading"
         assert overflow <= 0, f"{step}: the page is {overflow}px wider than the window: {self._widest()}"
         self._step += 1
         SCREENSHOTS.mkdir(exist_ok=True)
@@ -183,6 +193,11 @@ class Ui:
         self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         summary.count(f"browser screenshots written to {SCREENSHOTS.name}/")
         return path
+
+    def print_problems(self) -> None:
+        """For a test that failed on something else: what the browser saw may say why (a 429, a console error)."""
+        for problem in self.problems:
+            print(f"the browser reported ({self.flow}, {self.language}): {problem}")
 
     def assert_no_problems(self) -> None:
         assert self.problems == [], "the browser reported problems:\n" + "\n".join(self.problems)
@@ -209,6 +224,8 @@ def chromium_page(request, app, live_server, chromium_browser, language):
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.passed:  # a failed test already says what went wrong
             ui.assert_no_problems()
+        else:
+            ui.print_problems()
     finally:
         context.close()
 

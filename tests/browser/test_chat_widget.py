@@ -60,13 +60,13 @@ def clinic_site(tmp_path):
 
 
 @pytest.fixture
-def person(app, live_server, chromium_browser):
+def person(request, app, live_server, chromium_browser):
     """A person at a browser of their own: a Ui; every context is closed at the end.
 
     What one side does reaches the other through several hops (a request, Redis, a stream, a re-read), on a
     machine shared with other work: assertions wait up to 15 s for it here instead of Playwright's 5 s.
     """
-    contexts = []
+    contexts, people = [], []
     expect.set_options(timeout=15_000)
 
     def _open(language: str, width: int, height: int) -> Ui:
@@ -76,10 +76,16 @@ def person(app, live_server, chromium_browser):
         context.add_init_script(_CSP_LISTENER)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return Ui(context.new_page(), app, live_server, FLOW, language)
+        ui = Ui(context.new_page(), app, live_server, FLOW, language)
+        people.append(ui)
+        return ui
 
     try:
         yield _open
+        report = getattr(request.node, "rep_call", None)
+        if report is None or not report.passed:
+            for ui in people:
+                ui.print_problems()
     finally:
         expect.set_options(timeout=5_000)  # Playwright's default, for the other browser tests
         for context in contexts:
@@ -290,3 +296,32 @@ def test_with_nobody_at_the_desk_the_patient_leaves_a_message_instead(
         [session] = db.session.scalars(select(ChatSession)).all()
         assert (session.state, session.end_reason, session.visitor_phone) == ("ended", "left_message", "+49301234567")
         assert db.session.get(Contact, session.contact_id).channel != Channel.CHAT
+
+
+def test_a_lost_request_for_the_form_is_asked_again_before_the_patient_sees_an_error(
+    app, live_server, two_tenants, clinic_site, person, create_queue, create_chat_widget
+):
+    a = two_tenants.a
+    site, write_page = clinic_site
+    create_queue(a.id, "Chat EN", language="en", channel=Channel.CHAT, topic=Topic.APPOINTMENTS)
+    key = create_chat_widget(a.id, origins=(site,))
+    write_page(f"{live_server}/static/widget/chat.js", key)
+
+    patient = person("en", 390, 844)
+    page = patient.page
+    lost = []
+
+    def lose_the_first(route):
+        if not lost:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/config?*", lose_the_first)
+    page.goto(site + "/")
+    page.locator("button.launcher").click()
+    panel = page.locator("section.panel")
+    expect(panel.locator("input[name=name]")).to_be_visible()
+    expect(panel.locator("p.error")).to_have_count(0)
+    assert len(lost) == 1

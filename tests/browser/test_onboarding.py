@@ -275,6 +275,7 @@ def test_a_clinic_set_up_with_the_templates_goes_live_in_at_most_60_clicks(
     clicks.check("input[name=channels][value=phone]")
     clicks.select("select[name=team_id]", _team_id(app, "east-clinic", "Day team"))
     clicks.click(page.get_by_role("button", name=ui.t("Create the queues")))
+    expect(ui.flash()).to_contain_text(ui.t("Queues created: %(count)s.", count=1))
     ui.shot("template-queues")
     clicks.click(next_step)
     # SLA policy from the template.

@@ -103,13 +103,19 @@
 
   // --- before the chat: the pre-chat form ------------------------------------------------------------
 
-  function prechat() {
+  // A patient's phone may lose a request: the form is asked for twice more, after a growing pause, before
+  // the panel says something went wrong.
+  function prechat(attempt) {
+    attempt = attempt || 0;
     return getJson("config?key=" + encodeURIComponent(key) + "&lang=" + encodeURIComponent(lang)).then(function (c) {
       config = c;
       var codes = c.languages.map(function (l) { return l.code; });
       if (codes.indexOf(lang) < 0 && codes.length) lang = codes[0];
       drawPrechat();
-    }, function () { error(ui.body, T.error); });
+    }, function () {
+      if (attempt < 2) setTimeout(function () { prechat(attempt + 1); }, 1000 * (attempt + 1));
+      else error(ui.body, T.error);
+    });
   }
 
   function field(labelText, input) {
@@ -121,7 +127,7 @@
     var language = el("select", { name: "language", on: { change: function () {
       lang = language.value;
       details = { name: name.value, email: email.value, phone: phone.value };
-      loadTexts(lang).then(prechat);
+      loadTexts(lang).then(function () { prechat(); });
     } } }, config.languages.map(function (l) {
       return el("option", { value: l.code, text: l.name, selected: l.code === lang ? "" : null });
     }));
