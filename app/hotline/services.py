@@ -6,6 +6,7 @@ are computed from.
 """
 
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -39,7 +40,7 @@ from app.hotline.models import (
 from app.i18n import _l
 from app.input_rules import BadInput
 from app.labels import LabelledEnum
-from app.languages import is_language
+from app.languages import find_language, is_language
 from app.patients.models import PATIENT_REF_PATTERN
 from app.tenancy import current_tenant_id, tenant_context
 from app.tenants.services import current_tenant
@@ -222,10 +223,46 @@ def agent_languages(user_id: int) -> dict[str, Proficiency]:
     return {language: proficiency for language, proficiency in rows}
 
 
+def read_skills(
+    levels: Mapping[str, str], *, held: Collection[str], added_name: str = "", added_level: str = ""
+) -> dict[str, Proficiency]:
+    """The skills a manager chose: `lang_<code>` = level for each row (empty: does not speak it), and one
+    more language typed by name in the reader's language. Raises DomainError naming the input at fault.
+
+    A code the agent already holds is kept even when it has left the list of languages (`held`): the row
+    shows it and saving the page again must not refuse it.
+    """
+    known = {level.value for level in Proficiency}
+    skills = {}
+    for key, level in levels.items():
+        code = key.removeprefix("lang_")
+        if key == code or not level:
+            continue
+        if not (is_language(code) or code in held):
+            raise DomainError(_l("This language is not available."), "languages")
+        if level not in known:
+            raise DomainError(_l("Choose how well the agent speaks it."), "languages")
+        skills[code] = Proficiency(level)
+    added_name = added_name.strip()
+    if added_name:
+        code = find_language(added_name)
+        if code is None:
+            raise DomainError(
+                _l("Not a language we know: %(names)s. Choose names from the list.", names=added_name), "add_language"
+            )
+        if added_level not in known:
+            raise DomainError(_l("Choose how well the agent speaks it."), "add_language")
+        skills[code] = Proficiency(added_level)
+    return skills
+
+
 def set_agent_languages(user_id: int, skills: dict[str, Proficiency]) -> None:
-    """Replace an agent's language skills (platform-wide: the same person serves several clinics)."""
+    """Replace an agent's language skills (platform-wide: the same person serves several clinics).
+
+    Any ISO 639 language of the list, or one the agent already holds (kept as it is)."""
+    held = agent_languages(user_id)
     for language in skills:
-        if not is_language(language):
+        if not (is_language(language) or language in held):
             raise DomainError(_l("This language is not available."), "languages")
     db.session.execute(delete(AgentLanguage).where(AgentLanguage.user_id == user_id))
     db.session.add_all(

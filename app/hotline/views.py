@@ -6,6 +6,7 @@ from flask_login import current_user
 from app import audit
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
+from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
 from app.hotline import activity, agent_options, contact_search, conversation, services, signals
@@ -25,7 +26,7 @@ from app.hotline.forms import (
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.input_rules import BadInput, parse_page
-from app.languages import find_language, is_language
+from app.languages import is_language
 from app.patients.services import patient_overview
 from app.tenants.routing import tenant_blueprint
 
@@ -172,42 +173,23 @@ def agent_languages(user_id: int):
     codes = list(dict.fromkeys([*current, *g.tenant.supported_locales]))
     added = request.form.get("add_language", "").strip()
     if form.validate_on_submit():
-        skills = {}
-        for key, level in request.form.items():
-            code = key.removeprefix("lang_")
-            if key == code or not level:
-                continue
-            if not is_language(code) or level not in {p.value for p in Proficiency}:
-                abort(400)
-            skills[code] = Proficiency(level)
-        error = None
-        if added:
-            code = find_language(added)
-            level = request.form.get("add_level", "")
-            if code is None:
-                error = _("Not a language we know: %(names)s. Choose names from the list.", names=added)
-            elif level not in {p.value for p in Proficiency}:
-                error = _("Choose how well the agent speaks it.")
-            else:
-                skills[code] = Proficiency(level)
-        if error is None:
+        sent = {key: value for key, value in request.form.items() if key.startswith("lang_")}
+        try:
+            skills = services.read_skills(
+                sent, held=current, added_name=added, added_level=request.form.get("add_level", "")
+            )
             services.set_agent_languages(agent.id, skills)
-            flash(_("Languages of %(name)s saved.", name=agent.name), "success")
-            return redirect(url_for("hotline.agents"))
-        # Nothing saved: the page again, as it was sent, with the reason beside the box.
-        current = skills
-        codes = list(dict.fromkeys([*skills, *codes]))
-        return _render(
-            "hotline/agent_languages.html",
-            400,
-            form=form,
-            agent=agent,
-            current=current,
-            codes=codes,
-            added=added,
-            add_error=error,
-            proficiencies=list(Proficiency),
-        )
+        except DomainError as error:
+            db.session.rollback()
+            # What was sent, as far as it names a language and a level, so the manager's choices stay.
+            skills = {
+                code: Proficiency(level)
+                for code, level in ((key.removeprefix("lang_"), level) for key, level in sent.items())
+                if level in _LEVELS and (is_language(code) or code in current)
+            }
+            return _refused_languages(form, agent, codes, skills, added, error.message)
+        flash(_("Languages of %(name)s saved.", name=agent.name), "success")
+        return redirect(url_for("hotline.agents"))
     return _render(
         "hotline/agent_languages.html",
         form=form,
@@ -216,6 +198,24 @@ def agent_languages(user_id: int):
         codes=codes,
         added="",
         add_error=None,
+        proficiencies=list(Proficiency),
+    )
+
+
+_LEVELS = {level.value for level in Proficiency}
+
+
+def _refused_languages(form, agent, codes, skills, added, error):
+    """Nothing saved: the page again, as it was sent, with the reason beside the box."""
+    return _render(
+        "hotline/agent_languages.html",
+        400,
+        form=form,
+        agent=agent,
+        current=skills,
+        codes=list(dict.fromkeys([*skills, *codes])),
+        added=added,
+        add_error=error,
         proficiencies=list(Proficiency),
     )
 

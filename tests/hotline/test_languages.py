@@ -10,6 +10,7 @@ from app.auth.models import TenantRole
 from app.extensions import db
 from app.hotline import services
 from app.hotline.models import AgentLanguage, Channel, Proficiency, Queue
+from app.languages import is_language
 from app.tenancy import tenant_context
 from app.tenants.models import Tenant
 
@@ -78,6 +79,30 @@ def test_a_manager_adds_any_language_to_an_agents_skills_by_name(app, hamburg, l
     # Skills belong to the person: shown by name on the agents' page.
     agents = manager.get(f"/t/{a.slug}/settings/agents").get_data(as_text=True)
     assert "Ukrainian (" in agents and "Turkish (" in agents
+
+
+def test_a_skill_under_a_code_since_dropped_from_the_list_is_kept_when_the_page_is_saved_again(
+    app, hamburg, login_as, create_user, set_languages
+):
+    a = hamburg
+    # "mo" (Moldavian) was withdrawn from ISO 639; a skill stored under it before the list dropped it stays.
+    assert not is_language("mo")
+    with app.app_context():
+        db.session.add(AgentLanguage(user_id=a.agent, language="mo", proficiency=Proficiency.NATIVE))
+        db.session.commit()
+    manager = login_as(a.manager)
+    url = f"/t/{a.slug}/settings/agents/{a.agent}/languages"
+    assert 'id="lang_mo"' in manager.get(url).get_data(as_text=True)
+    saved = manager.post(url, {"lang_mo": "native", "lang_de": "fluent"})
+    assert saved.status_code == 302
+    assert _skills(app, a.agent) == {"mo": Proficiency.NATIVE, "de": Proficiency.FLUENT}
+    # Only for the person who holds it: another agent cannot be given it.
+    other = create_user("other-agent@a.test", memberships=((a.id, TenantRole.AGENT),))
+    set_languages(other, "de")
+    refused = manager.post(f"/t/{a.slug}/settings/agents/{other}/languages", {"lang_mo": "native"})
+    assert refused.status_code == 400
+    assert "This language is not available." in refused.get_data(as_text=True)
+    assert _skills(app, other) == {"de": Proficiency.FLUENT}
 
 
 @pytest.mark.parametrize(
