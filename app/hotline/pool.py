@@ -56,16 +56,6 @@ def _memberships(agent_id: int) -> list[tuple[Tenant, bool]]:
     return [(tenant, in_pool) for tenant, in_pool in rows if is_served(tenant)]
 
 
-def pool_clinics(agent_id: int) -> list[Tenant]:
-    """The clinics whose contacts the agent's one button offers."""
-    return [tenant for tenant, in_pool in _memberships(agent_id) if in_pool]
-
-
-def serves_several(agent_id: int) -> bool:
-    """Whether the person serves two or more clinics as an agent (they get the combined queue)."""
-    return len(_memberships(agent_id)) >= 2
-
-
 def _voice_free(agent_id: int, tenant_ids) -> bool:
     for tenant_id in tenant_ids:
         with tenant_context(tenant_id):

@@ -8,13 +8,11 @@ from app.extensions import db
 from app.jobs import DEFAULT, queue_per_clinic, register_job, tenant_job
 from app.routing import automation
 from app.routing.models import QueueRule
-from app.tenants.models import TenantStatus
-from app.tenants.services import clinic_ids
+from app.tenants.services import SERVED_STATUSES, clinic_ids
 
 logger = logging.getLogger(__name__)
 
 # Draft and active clinics are worked in (tenants.services.is_served); suspended and offboarded ones are not.
-SERVED = (TenantStatus.ACTIVE, TenantStatus.DRAFT)
 
 
 @tenant_job(DEFAULT, name="routing.run_rules")
@@ -33,7 +31,7 @@ def clinics_with_rules() -> list[int]:
     """The served clinics that have queue rules: configuration rows (no contact data) read across clinics,
     by the one way across (app/tenancy.py)."""
     with_rules = set(db.session.scalars(select(QueueRule.tenant_id).distinct().execution_options(all_tenants=True)))
-    return [tenant_id for tenant_id in clinic_ids(SERVED) if tenant_id in with_rules]
+    return [tenant_id for tenant_id in clinic_ids(SERVED_STATUSES) if tenant_id in with_rules]
 
 
 @register_job("routing.schedule_rules", DEFAULT)

@@ -75,9 +75,12 @@ def clinic_ids(statuses: Collection[TenantStatus] | None = None) -> list[int]:
     return list(db.session.scalars(query))
 
 
+# Draft and active clinics are worked in; suspended and offboarded ones are not.
+SERVED_STATUSES = (TenantStatus.DRAFT, TenantStatus.ACTIVE)
+
+
 def is_served(tenant: Tenant) -> bool:
-    """Draft and active clinics are worked in; suspended and offboarded ones are not."""
-    return tenant.status in (TenantStatus.DRAFT, TenantStatus.ACTIVE)
+    return tenant.status in SERVED_STATUSES
 
 
 def can_manage(user: User, tenant: Tenant) -> bool:
