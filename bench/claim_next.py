@@ -36,6 +36,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -47,7 +48,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from bench import DEFAULT_ADMIN_URL
-from bench.cpu import cpu_idle_percent
+from bench.cpu import cpu_idle_percent, process_seconds
 from tests.infra.postgres import test_database
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -528,6 +529,145 @@ def summarise(phase: dict, owner: psycopg.Connection, mark: int, backlog: int) -
     }
 
 
+# --- serial cost: CPU per claim, one agent alone --------------------------------------------------------
+
+# Claims made before the meter starts: psycopg prepares a statement at its fifth execution on a connection,
+# and the first claims fill the ORM's and the planner's caches.
+SERIAL_WARM_UP = 20
+# The modes take turns, round after round, and each figure is the median of its rounds: on a shared machine
+# one mode measured alone can meet a busy spell the others do not.
+SERIAL_ROUNDS = 5
+
+
+def _database_backends_seconds(owner: psycopg.Connection) -> dict[int, float]:
+    """CPU seconds so far of every other PostgreSQL backend connected to the bench's database."""
+    rows = owner.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return {pid: process_seconds(pid) for (pid,) in rows}
+
+
+def _serial_claims(owner: psycopg.Connection, claim_one, claims: int) -> dict:
+    """Run `claim_one` (returns False when nothing is left) serially in this thread; CPU and wall per claim.
+
+    CPU is counted, not wall time: this thread's CPU (Python, the driver) and the CPU of the database's
+    backends (PostgreSQL's parsing, planning, execution, commit). Redis's own CPU for the service's
+    announcement is not counted; the bare loop sends none.
+    """
+    backends, python, wall = _database_backends_seconds(owner), time.thread_time(), time.perf_counter()
+    done = 0
+    while done < claims and claim_one():
+        done += 1
+    wall, python = time.perf_counter() - wall, time.thread_time() - python
+    after = _database_backends_seconds(owner)
+    postgres = sum(seconds - backends.get(pid, 0.0) for pid, seconds in after.items())
+    per = 1000 / max(done, 1)
+    return {"claims": done, "python": python * per, "postgres": postgres * per, "wall": wall * per}
+
+
+def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent, claims: int) -> list[dict]:
+    """One agent claiming alone in each mode, the modes taking turns for `SERIAL_ROUNDS` rounds of
+    `claims` / rounds claims, the backlog reset before each round: per claim, the CPU of this process and
+    of PostgreSQL, the median of the rounds. With every core busy (64 agents on 2 cores) claims/s follow
+    CPU per claim, so these ratios say what the concurrent runs' ratios can reach, without their noise."""
+    from app.extensions import db
+    from app.hotline import pool, services
+    from app.tenancy import tenant_context
+
+    user_id, tenant_id, languages = agent
+    pooled_user_id = pooled_agent[0]
+    params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
+
+    def service() -> bool:
+        with tenant_context(tenant_id):
+            try:
+                services.claim_next_contact(user_id)
+            except services.QueueEmpty:
+                db.session.rollback()
+                return False
+            db.session.commit()
+        db.session.remove()
+        return True
+
+    def cross() -> bool:
+        try:
+            pool.claim_next_across(pooled_user_id)
+        except services.QueueEmpty:
+            db.session.rollback()
+            return False
+        db.session.commit()
+        db.session.remove()
+        return True
+
+    def bare() -> bool:
+        bare_connection.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        row = bare_connection.execute(BARE_CLAIM, params).fetchone()
+        if row is None:
+            bare_connection.rollback()
+            return False
+        bare_connection.execute(BARE_EVENT, {**params, "contact": row[0]})
+        bare_connection.commit()
+        return True
+
+    modes = (("service", service), ("cross", cross), ("bare SQL", bare))
+    rounds: dict[str, list[dict]] = {label: [] for label, _claim in modes}
+    per_round = max(1, claims // SERIAL_ROUNDS)
+    with app.app_context(), psycopg.connect(libpq_url(conf["app_url"])) as bare_connection:
+        db.engine.dispose()  # from here on, one pooled connection serves the service and the pooled claim
+        for number in range(SERIAL_ROUNDS + 1):
+            reset_backlog(owner)
+            # Round 0 warms up (prepared statements, caches) and is not counted; the order turns each round.
+            order = modes[number % len(modes) :] + modes[: number % len(modes)]
+            for label, claim_one in order:
+                if number == 0:
+                    for _ in range(SERIAL_WARM_UP):
+                        claim_one()
+                    continue
+                rounds[label].append(_serial_claims(owner, claim_one, per_round))
+        db.session.remove()
+        db.engine.dispose()
+    reset_backlog(owner)
+    rows = []
+    for label, measured in rounds.items():
+        row = {"label": label, "claims": sum(m["claims"] for m in measured)}
+        for figure in ("python", "postgres", "wall"):
+            row[figure] = statistics.median(m[figure] for m in measured)
+        row["cpu"] = statistics.median(m["python"] + m["postgres"] for m in measured)
+        rows.append(row)
+    ratios = [(rounds["service"][n], rounds["cross"][n], rounds["bare SQL"][n]) for n in range(SERIAL_ROUNDS)]
+    rows.append(
+        {
+            "label": "ratios",
+            "service/cross": statistics.median(
+                (s["python"] + s["postgres"]) / (c["python"] + c["postgres"]) for s, c, _b in ratios
+            ),
+            "bare/service": statistics.median(
+                (b["python"] + b["postgres"]) / (s["python"] + s["postgres"]) for s, _c, b in ratios
+            ),
+        }
+    )
+    return rows
+
+
+def report_serial(rows: list[dict]) -> None:
+    print()
+    print(
+        f"Serial cost: one agent claiming alone, CPU per claim (this process + PostgreSQL's backends), "
+        f"median of {SERIAL_ROUNDS} rounds in which the modes take turns:"
+    )
+    print("| mode      | claims | Python ms | PostgreSQL ms | CPU ms | wall ms |")
+    print("|-----------|--------|-----------|---------------|--------|---------|")
+    ratios = rows[-1]
+    for row in rows[:-1]:
+        print(
+            f"| {row['label']:<9} | {row['claims']:>6} | {row['python']:>9.2f} | {row['postgres']:>13.2f} | "
+            f"{row['cpu']:>6.2f} | {row['wall']:>7.2f} |"
+        )
+    print(f"cost ratio service/cross-clinic (CPU per claim, median of rounds): {ratios['service/cross']:.2f}")
+    print(f"cost ratio bare/service (CPU per claim, median of rounds): {ratios['bare/service']:.2f}")
+    print("(with every core busy, claims/s follow these: the goals of >= 0.70 apply to both)")
+
+
 # --- statements per claim ----------------------------------------------------------------------------
 
 
@@ -596,6 +736,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--pre-ping-every-checkout",
         action="store_true",
         help="the configuration before issue 17's last change: ping every pooled connection at checkout",
+    )
+    parser.add_argument(
+        "--serial",
+        type=int,
+        default=300,
+        help="claims per mode of the serial cost (one agent alone, CPU per claim) before the concurrent runs; "
+        "0 = none (default 300)",
+    )
+    parser.add_argument(
+        "--serial-only", action="store_true", help="measure the serial cost only, without the concurrent runs"
     )
     parser.add_argument("--skip-bare", action="store_true", help="leave out the bare SQL loop")
     parser.add_argument("--skip-pooled", action="store_true", help="leave out the cross-clinic claim")
@@ -683,6 +833,14 @@ def main(argv=None) -> int:
 
                     db.engine.dispose()
 
+                serial = []
+                if args.serial or args.serial_only:
+                    print("serial cost: one agent alone per mode ...", flush=True)
+                    serial = serial_cost(app, conf, owner, agents[0], pooled_agents[0], args.serial or 300)
+                if args.serial_only:
+                    report_serial(serial)
+                    return 0
+
                 rows = []
                 mark = last_event_id(owner)
                 print("service: claim_next_contact + commit ...", flush=True)
@@ -729,6 +887,8 @@ def main(argv=None) -> int:
                     phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
                     rows.append(summarise(phase, owner, mark, backlog))
             report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
+            if serial:
+                report_serial(serial)
             print(
                 f"Per cross-clinic claim of the first pooled agent (3 clinics): {len(pooled_statements)} SQL "
                 "statements before COMMIT through SQLAlchemy, and one psycopg pipeline (one round trip) with "

@@ -34,6 +34,12 @@ def tree_seconds(pid: int) -> float:
     return ticks / _TICKS
 
 
+def process_seconds(pid: int) -> float:
+    """CPU seconds of `pid` alone (user + system), so far; 0 for a process that is gone."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICKS if fields is not None else 0.0
+
+
 def parent_of(pid: int) -> int:
     fields = _stat(pid)
     return int(fields[1]) if fields else 0
