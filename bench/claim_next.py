@@ -116,6 +116,11 @@ def make_app(conf: dict, pool_size: int):
                 "pool_size": pool_size,
                 "max_overflow": 8,
                 "pool_timeout": 60,
+                **(
+                    {"connect_args": {"options": "-c plan_cache_mode=" + conf["plan_cache_mode"]}}
+                    if conf.get("plan_cache_mode")
+                    else {}
+                ),
             },
             "REDIS_URL": REDIS_URL,
             "LOG_LEVEL": "WARNING",
@@ -747,6 +752,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--serial-only", action="store_true", help="measure the serial cost only, without the concurrent runs"
     )
+    parser.add_argument(
+        "--plan-cache-mode",
+        choices=("auto", "force_generic_plan", "force_custom_plan"),
+        help="what-if: the application's connections run with this plan_cache_mode (PostgreSQL's default: auto)",
+    )
     parser.add_argument("--skip-bare", action="store_true", help="leave out the bare SQL loop")
     parser.add_argument("--skip-pooled", action="store_true", help="leave out the cross-clinic claim")
     parser.add_argument(
@@ -781,6 +791,7 @@ def main(argv=None) -> int:
                 "app_url": app_url,
                 "instance_path": instance_path,
                 "pre_ping": args.pre_ping_every_checkout,
+                "plan_cache_mode": args.plan_cache_mode,
             }
             print(
                 f"database: {make_url(owner_url).database} on {make_url(owner_url).host}:"
