@@ -20,7 +20,10 @@
   var token = load().token || null;
   var session = null, lastId = 0, readUpTo = 0, pendingKey = null, details = {};
   var stream = null, agentSaid = 0, backoff = 1000, retryTimer = null, typingTimer = null, lastTyping = 0, readTimer = null;
-  var shown = {}, ui = {};
+  // Why nobody could take the chat when the patient asked for a person ("closed", "nobody"): the offer to
+  // leave a message stays while the assistant has the chat, whatever state update arrives after it (the
+  // stream's first state could land after the refusal and hide the offer).
+  var shown = {}, ui = {}, unavailableReason = null;
 
   function load() {
     try { return JSON.parse(localStorage.getItem(storeKey) || "{}") || {}; } catch (e) { return memory; }
@@ -182,7 +185,7 @@
   }
 
   function chat(s, messages) {
-    session = s;
+    session = s; unavailableReason = null;
     ui.body.textContent = "";
     shown = {}; lastId = 0;
     ui.list = el("ol", { "class": "messages", "aria-live": "polite" });
@@ -268,10 +271,14 @@
   }
 
   function unavailable(reason) {
+    unavailableReason = reason;
+    offerToLeave(reason);
+    ui.leave.querySelector("textarea").focus();
+  }
+  function offerToLeave(reason) {
     ui.notice.textContent = (reason === "closed" ? T.closed : T.nobody) + " " + T.leave_intro;
     show(ui.notice, true); show(ui.leave, true); show(ui.composer, false);
     each(ui.list.querySelectorAll(".choices"), function (node) { show(node, false); });
-    ui.leave.querySelector("textarea").focus();
   }
 
   function update(r) {
@@ -288,6 +295,7 @@
     ui.notice.textContent = notice;
     show(ui.notice, !!notice);
     if (state === "waiting" && session.unanswered) unavailable("nobody");
+    else if (state === "assistant" && unavailableReason) offerToLeave(unavailableReason);
     if (ended) { disconnect(); show(ui.typing, false); }
   }
 
