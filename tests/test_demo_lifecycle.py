@@ -163,7 +163,7 @@ def test_commands_run_beside_the_demo_share_its_servers_and_leave_login_working(
     assert [found.pid for found in redis_servers_in(instance)] == [server.pid]
     assert [found.pid for found in postgres_servers_in(instance)] == [database.pid]
     assert process.poll() is None, log.read_text()
-    assert log_in(port, "admin@provider.example", DEMO_PASSWORD) == 302, log.read_text()
+    assert log_in(port, "admin@provider.example", DEMO_PASSWORD, log=log) == 302, log.read_text()
 
     # The clinic website beside it embeds the first clinic's widget (seeded with its key) by one script tag.
     site = re.search(r"website with the chat widget at (http://127\.0\.0\.1:\d+)/", log.read_text()).group(1)
@@ -188,7 +188,7 @@ def test_a_second_demo_on_the_same_instance_folder_refuses_and_stops_nothing(dem
     assert f"belongs to process {process.pid}" in second.stderr
     assert [found.pid for found in redis_servers_in(instance)] == [server.pid]
     assert [found.pid for found in postgres_servers_in(instance)] == [database.pid]
-    assert log_in(port, "admin@provider.example", DEMO_PASSWORD) == 302, log.read_text()
+    assert log_in(port, "admin@provider.example", DEMO_PASSWORD, log=log) == 302, log.read_text()
 
 
 @pytest.mark.parametrize(

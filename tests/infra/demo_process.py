@@ -200,8 +200,20 @@ def kill_all(processes: list[psutil.Process]) -> None:
             process.send_signal(signal.SIGKILL)
 
 
-def log_in(port: int, email: str, password: str) -> int:
-    """Post the login form as a browser would (cookie and CSRF token); the answer's status, not followed."""
+def log_in(port: int, email: str, password: str, *, log: Path | None = None) -> int:
+    """Post the login form as a browser would (cookie and CSRF token); the answer's status, not followed.
+
+    A web server that does not answer fails with the demo's `log`, which says why (CI, once: refused)."""
+    try:
+        return _log_in(port, email, password)
+    except urllib.error.URLError as error:
+        if log is None or isinstance(error, urllib.error.HTTPError):
+            raise
+        answer = f"the demo's web server did not answer ({error.reason}); its log:\n{log.read_text()}"
+        raise AssertionError(answer) from error
+
+
+def _log_in(port: int, email: str, password: str) -> int:
     cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
 
     class _NoRedirect(urllib.request.HTTPRedirectHandler):
