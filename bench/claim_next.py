@@ -365,13 +365,9 @@ def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
-                row = conn.execute(BARE_CLAIM, params).fetchone()
-                if row is None:
-                    conn.rollback()
+                contact_id = bare_claim(conn, params)
+                if contact_id is None:
                     break
-                conn.execute(BARE_EVENT, {**params, "contact": row[0]})
-                conn.commit()
             except psycopg.Error as error:
                 conn.rollback()
                 errors += 1
@@ -380,8 +376,21 @@ def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
                     break
                 continue
             latencies.append(time.perf_counter() - started)
-            ids.append(row[0])
+            ids.append(contact_id)
     results.append(_result(latencies, ids, errors, first_error))
+
+
+def bare_claim(conn: psycopg.Connection, params: dict) -> int | None:
+    """One claim of the bare loop, committed: the tenant's setting, the claim, its event; None (rolled back)
+    when nothing is left."""
+    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(params["tenant"]),))
+    row = conn.execute(BARE_CLAIM, params).fetchone()
+    if row is None:
+        conn.rollback()
+        return None
+    conn.execute(BARE_EVENT, {**params, "contact": row[0]})
+    conn.commit()
+    return row[0]
 
 
 def _start_threads(kind: str, conf: dict, agents, barrier, stop, results: list, app=None) -> list[threading.Thread]:
@@ -583,20 +592,10 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     pooled_user_id = pooled_agent[0]
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
 
-    def service() -> bool:
-        with tenant_context(tenant_id):
-            try:
-                services.claim_next_contact(user_id)
-            except services.QueueEmpty:
-                db.session.rollback()
-                return False
-            db.session.commit()
-        db.session.remove()
-        return True
-
-    def cross() -> bool:
+    def committed(claim) -> bool:
+        # One press and its commit; False once nothing is left to claim.
         try:
-            pool.claim_next_across(pooled_user_id)
+            claim()
         except services.QueueEmpty:
             db.session.rollback()
             return False
@@ -604,15 +603,15 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
         db.session.remove()
         return True
 
+    def service() -> bool:
+        with tenant_context(tenant_id):
+            return committed(lambda: services.claim_next_contact(user_id))
+
+    def cross() -> bool:
+        return committed(lambda: pool.claim_next_across(pooled_user_id))
+
     def bare() -> bool:
-        bare_connection.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
-        row = bare_connection.execute(BARE_CLAIM, params).fetchone()
-        if row is None:
-            bare_connection.rollback()
-            return False
-        bare_connection.execute(BARE_EVENT, {**params, "contact": row[0]})
-        bare_connection.commit()
-        return True
+        return bare_claim(bare_connection, params) is not None
 
     modes = (("service", service), ("cross", cross), ("bare SQL", bare))
     rounds: dict[str, list[dict]] = {label: [] for label, _claim in modes}
