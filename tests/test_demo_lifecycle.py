@@ -64,7 +64,8 @@ def first_run():
         instance, port, site_port = parent / "instance", free_port(), free_port()
         env = {key: value for key, value in demo_env(instance).items() if key not in {"SWITCHBOARD_ENV", "LOG_LEVEL"}}
         process = subprocess.Popen(
-            [str(ROOT / "scripts" / "demo"), "--port", str(port), "--site-port", str(site_port)],
+            [str(ROOT / "scripts" / "demo"), "--port", str(port), "--site-port", str(site_port),
+             "--mail-port", str(free_port())],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:

@@ -75,10 +75,14 @@ def copy_instance(seeded: Path, instance: Path) -> None:
 
 
 def start_demo(instance: Path, port: int, log: Path) -> subprocess.Popen:
-    """`flask --app wsgi demo` (what `scripts/demo` execs), in its own session like a terminal's job."""
+    """`flask --app wsgi demo` (what `scripts/demo` execs), in its own session like a terminal's job.
+
+    Its mail gateway and clinic website get free ports too: the defaults (2525, 8090) were free when the
+    demo looked, and another test took 2525 before its gateway bound it (CI: the demo stopped itself)."""
+    ports = ["--port", str(port), "--mail-port", str(free_port()), "--site-port", str(free_port())]
     with open(log, "ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "demo", "--port", str(port)],
+            [sys.executable, "-m", "flask", "--app", "wsgi", "demo", *ports],
             cwd=ROOT, env=demo_env(instance), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
