@@ -112,6 +112,15 @@ def _sync_rls_setting(session: Session, tenant_id: int | None) -> None:
         _apply_rls_setting(connection, tenant_id)
 
 
+def sync_tenant_setting(session: Session) -> None:
+    """Put the current tenant's setting in force for the statements the caller sends to the driver itself.
+
+    ORM statements do this on their own (`scope_statement`). Sent on the driver: inside a psycopg pipeline
+    it travels in the same round trip as the statements after it.
+    """
+    _sync_rls_setting(session, current_tenant_id())
+
+
 @event.listens_for(TenantScoped, "init", propagate=True)
 def _stamp_on_creation(target, args, kwargs):
     """A tenant-owned object belongs to the tenant it was created in, even if flushed later."""

@@ -20,6 +20,11 @@ with the same agents, as the same RLS-bound application role:
    psycopg (BEGIN; set_config; UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING; INSERT event; COMMIT):
    the ceiling the service can approach.
 
+Before them (`--serial N`, 0 = none; `--serial-only` stops there) the serial cost: one agent claims alone,
+the modes taking turns, and each claim's CPU is counted (this process and PostgreSQL's backends). It adds a
+fourth mode, "rule SQL": the service's own claim statement (its whole eligibility rule) sent by hand in one
+psycopg pipeline, so that the service's own cost can be told from that of the rule it applies.
+
 Every queue is an e-mail queue: an agent holds one phone call at a time and a queue's chat limit of
 chats, and the bench's agents never finish what they claim, so only e-mail lets them drain the backlog.
 `--quick` is a smaller run (10,000 contacts, 30 s per mode at most) for a busy machine.
@@ -41,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import psycopg
 from sqlalchemy import event, text
@@ -393,6 +398,21 @@ def bare_claim(conn: psycopg.Connection, params: dict) -> int | None:
     return row[0]
 
 
+def rule_claim(conn: psycopg.Connection, claim_sql: str, params: dict) -> int | None:
+    """The service's own claim statement (its whole eligibility rule and its event) sent by hand, committed:
+    the tenant's setting, the plan settings and the claim in one pipeline, then COMMIT. What the service's
+    claim costs without the ORM session, the agent state and the live announcement around it."""
+    from app.plan_cache import planned_once
+
+    with conn.pipeline():
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(params["tenant"]),))
+        with planned_once(conn):
+            cursor = conn.execute(claim_sql, params, prepare=True)
+    row = cursor.fetchone()
+    conn.commit()
+    return None if row is None else row[0]
+
+
 def _start_threads(kind: str, conf: dict, agents, barrier, stop, results: list, app=None) -> list[threading.Thread]:
     threads = []
     for agent in agents:
@@ -591,6 +611,8 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     user_id, tenant_id, languages = agent
     pooled_user_id = pooled_agent[0]
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
+    rule_params = {"agent": user_id, "tenant": tenant_id, "voice_free": None}
+    claim_sql = str(services._CLAIM.compile(dialect=db.engine.dialect))
 
     def committed(claim) -> bool:
         # One press and its commit; False once nothing is left to claim.
@@ -613,7 +635,10 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     def bare() -> bool:
         return bare_claim(bare_connection, params) is not None
 
-    modes = (("service", service), ("cross", cross), ("bare SQL", bare))
+    def rule() -> bool:
+        return rule_claim(bare_connection, claim_sql, {**rule_params, "moment": datetime.now(UTC)}) is not None
+
+    modes = (("service", service), ("cross", cross), ("bare SQL", bare), ("rule SQL", rule))
     rounds: dict[str, list[dict]] = {label: [] for label, _claim in modes}
     per_round = max(1, claims // SERIAL_ROUNDS)
     with app.app_context(), psycopg.connect(libpq_url(conf["app_url"])) as bare_connection:
@@ -638,15 +663,21 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
             row[figure] = statistics.median(m[figure] for m in measured)
         row["cpu"] = statistics.median(m["python"] + m["postgres"] for m in measured)
         rows.append(row)
-    ratios = [(rounds["service"][n], rounds["cross"][n], rounds["bare SQL"][n]) for n in range(SERIAL_ROUNDS)]
+    ratios = [
+        (rounds["service"][n], rounds["cross"][n], rounds["bare SQL"][n], rounds["rule SQL"][n])
+        for n in range(SERIAL_ROUNDS)
+    ]
     rows.append(
         {
             "label": "ratios",
             "service/cross": statistics.median(
-                (s["python"] + s["postgres"]) / (c["python"] + c["postgres"]) for s, c, _b in ratios
+                (s["python"] + s["postgres"]) / (c["python"] + c["postgres"]) for s, c, _b, _r in ratios
             ),
             "bare/service": statistics.median(
-                (b["python"] + b["postgres"]) / (s["python"] + s["postgres"]) for s, _c, b in ratios
+                (b["python"] + b["postgres"]) / (s["python"] + s["postgres"]) for s, _c, b, _r in ratios
+            ),
+            "rule/service": statistics.median(
+                (r["python"] + r["postgres"]) / (s["python"] + s["postgres"]) for s, _c, _b, r in ratios
             ),
         }
     )
@@ -669,6 +700,10 @@ def report_serial(rows: list[dict]) -> None:
         )
     print(f"cost ratio service/cross-clinic (CPU per claim, median of rounds): {ratios['service/cross']:.2f}")
     print(f"cost ratio bare/service (CPU per claim, median of rounds): {ratios['bare/service']:.2f}")
+    print(
+        f"cost ratio rule SQL/service (CPU per claim, median of rounds): {ratios['rule/service']:.2f} (the service's "
+        "claim statement sent by hand: what is left is the service's Python around it)"
+    )
     print("(with every core busy, claims/s follow these: the goals of >= 0.70 apply to both)")
 
 

@@ -325,6 +325,15 @@ class Contact(TenantScoped, TimestampMixin, db.Model):
         ),
         Index("ix_contacts_tenant_id_offered_at", "tenant_id", "offered_at"),
         Index("ix_contacts_tenant_id_assigned_to_id", "tenant_id", "assigned_to_id"),
+        # What an agent holds open (the claim's capacity checks count it at every claim): without the
+        # finished ones, which grow with every day's work.
+        Index(
+            "ix_contacts_held_by_agent",
+            "tenant_id",
+            "assigned_to_id",
+            "channel",
+            postgresql_where=text("status IN ('assigned', 'waiting_on_patient')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

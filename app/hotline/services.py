@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.auth.models import Membership, TenantRole, User
 from app.billing.ledger import record_usage
@@ -42,7 +43,8 @@ from app.input_rules import BadInput
 from app.labels import LabelledEnum
 from app.languages import find_language, is_language
 from app.patients.models import PATIENT_REF_PATTERN
-from app.tenancy import current_tenant_id, tenant_context
+from app.plan_cache import planned_once
+from app.tenancy import current_tenant_id, sync_tenant_setting, tenant_context
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -564,11 +566,14 @@ def peek_clinics(
     cursors = {}
     with raw.pipeline():
         raw.execute(_SAVE_TENANT)
-        for tenant_id in tenant_ids:
-            raw.execute(_SET_TENANT, (str(tenant_id),))
-            cursors[tenant_id] = raw.execute(
-                statement, {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only}
-            )
+        with planned_once(raw):
+            for tenant_id in tenant_ids:
+                raw.execute(_SET_TENANT, (str(tenant_id),))
+                cursors[tenant_id] = raw.execute(
+                    statement,
+                    {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only},
+                    prepare=True,
+                )
         raw.execute(_RESTORE_TENANT)
     found = {}
     for tenant_id, cursor in cursors.items():
@@ -616,11 +621,54 @@ def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: dat
 
 
 def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact | None:
-    # The statement changed the row behind the ORM's back: the object is refreshed from what it returned.
-    return db.session.scalar(
-        select(Contact).from_statement(_CLAIM).execution_options(populate_existing=True),
-        {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
-    )
+    """The claim statement, in one round trip with the clinic's tenant setting when it changed (the pooled
+    claim) and its plan settings (planned once per connection: the same index walk whatever the values,
+    app/plan_cache.py). The claimed contact joins the session as the statement returned it."""
+    session = db.session
+    raw = session.connection().connection.driver_connection
+    with raw.pipeline():
+        sync_tenant_setting(session)
+        with planned_once(raw):
+            cursor = raw.execute(
+                _claim_sql(session.get_bind().dialect),
+                {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
+                prepare=True,
+            )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    # The statement changed the row behind the ORM's back: a contact already in the session takes the
+    # returned values (every column the claim changes is among them); other attributes load on first use.
+    contact = Contact(**_claimed_values(row, session.get_bind().dialect))
+    make_transient_to_detached(contact)
+    return session.merge(contact, load=False)
+
+
+_CLAIMED_NAMES = tuple(name.strip() for name in _CLAIMED_COLUMNS.split(","))
+_CLAIM_SQL: dict[str, str] = {}
+_CLAIMED_READERS: dict[str, tuple] = {}
+
+
+def _claim_sql(dialect) -> str:
+    # The driver's own form of the statement (its placeholders), compiled once per dialect.
+    if dialect.name not in _CLAIM_SQL:
+        _CLAIM_SQL[dialect.name] = str(_CLAIM.compile(dialect=dialect))
+    return _CLAIM_SQL[dialect.name]
+
+
+def _claimed_values(row, dialect) -> dict:
+    """The claim's row as the ORM would have read it: each column through its type (status and channel
+    come from the driver as text, and are enums on a `Contact`)."""
+    if dialect.name not in _CLAIMED_READERS:
+        columns = Contact.__table__.c
+        _CLAIMED_READERS[dialect.name] = tuple(
+            columns[name].type.result_processor(dialect, None) for name in _CLAIMED_NAMES
+        )
+    readers = _CLAIMED_READERS[dialect.name]
+    return {
+        name: value if reader is None or value is None else reader(value)
+        for name, reader, value in zip(_CLAIMED_NAMES, readers, row, strict=True)
+    }
 
 
 def _require_open(contact: Contact) -> None:
