@@ -612,7 +612,8 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     pooled_user_id = pooled_agent[0]
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
     rule_params = {"agent": user_id, "tenant": tenant_id, "voice_free": None}
-    claim_sql = str(services._CLAIM.compile(dialect=db.engine.dialect))
+    with app.app_context():
+        claim_sql = str(services._CLAIM.compile(dialect=db.engine.dialect))
 
     def committed(claim) -> bool:
         # One press and its commit; False once nothing is left to claim.
@@ -644,10 +645,12 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     with app.app_context(), psycopg.connect(libpq_url(conf["app_url"])) as bare_connection:
         db.engine.dispose()  # from here on, one pooled connection serves the service and the pooled claim
         for number in range(SERIAL_ROUNDS + 1):
-            reset_backlog(owner)
             # Round 0 warms up (prepared statements, caches) and is not counted; the order turns each round.
             order = modes[number % len(modes) :] + modes[: number % len(modes)]
             for label, claim_one in order:
+                # Each mode claims from the whole backlog: the single-clinic agent's share of a small one
+                # does not last four modes.
+                reset_backlog(owner)
                 if number == 0:
                     for _ in range(SERIAL_WARM_UP):
                         claim_one()
