@@ -939,8 +939,9 @@ def main(argv=None) -> int:
                 report_serial(serial)
             print(
                 f"Per cross-clinic claim of the first pooled agent (3 clinics): {len(pooled_statements)} SQL "
-                "statements before COMMIT through SQLAlchemy, and one psycopg pipeline (one round trip) with "
-                "each clinic's set_config and peek (3 x 2 statements, and saving and restoring the setting)"
+                "statements before COMMIT through SQLAlchemy, and two psycopg pipelines (one round trip each): "
+                "each clinic's set_config and peek (3 x 2 statements, and saving and restoring the setting), "
+                "then the claim's"
             )
             for n, statement in enumerate(pooled_statements, 1):
                 print(f"  {n}. {statement[:110]}{' ...' if len(statement) > 110 else ''}")
@@ -957,7 +958,8 @@ def report(
     print(
         f"Per service claim ({begins} transaction, {checkouts} pool checkout "
         f"{'pinged at every checkout' if pre_ping else 'pinged only after 5 s idle'}, "
-        f"{len(statements)} SQL statements before COMMIT):"
+        f"{len(statements)} SQL statements through SQLAlchemy before COMMIT, besides one psycopg pipeline, "
+        "one round trip, with the claim, its plan settings and, when it changed, the tenant setting):"
     )
     for n, statement in enumerate(statements, 1):
         print(f"  {n}. {statement[:150]}{' ...' if len(statement) > 150 else ''}")
