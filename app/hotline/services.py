@@ -225,44 +225,59 @@ def agent_languages(user_id: int) -> dict[str, Proficiency]:
     return {language: proficiency for language, proficiency in rows}
 
 
+class SkillsRefused(DomainError):
+    """The manager's choice of skills was refused; `readable` holds the rows that name a language and a
+    level (the page is shown again with them, so the manager's other choices stay)."""
+
+    def __init__(self, message, field: str, readable: dict[str, Proficiency]):
+        super().__init__(message, field)
+        self.readable = readable
+
+
 def read_skills(
     levels: Mapping[str, str], *, held: Collection[str], added_name: str = "", added_level: str = ""
 ) -> dict[str, Proficiency]:
     """The skills a manager chose: `lang_<code>` = level for each row (empty: does not speak it), and one
-    more language typed by name in the reader's language. Raises DomainError naming the input at fault.
+    more language typed by name in the reader's language. Raises SkillsRefused naming the input at fault.
 
     A code the agent already holds is kept even when it has left the list of languages (`held`): the row
     shows it and saving the page again must not refuse it.
     """
     known = {level.value for level in Proficiency}
-    skills = {}
+    skills, refusal = {}, None
     for key, level in levels.items():
         code = key.removeprefix("lang_")
         if key == code or not level:
             continue
         if not (is_language(code) or code in held):
-            raise DomainError(_l("This language is not available."), "languages")
-        if level not in known:
-            raise DomainError(_l("Choose how well the agent speaks it."), "languages")
-        skills[code] = Proficiency(level)
+            refusal = refusal or (_l("This language is not available."), "languages")
+        elif level not in known:
+            refusal = refusal or (_l("Choose how well the agent speaks it."), "languages")
+        else:
+            skills[code] = Proficiency(level)
     added_name = added_name.strip()
-    if added_name:
+    if added_name and refusal is None:
         code = find_language(added_name)
         if code is None:
-            raise DomainError(
-                _l("Not a language we know: %(names)s. Choose names from the list.", names=added_name), "add_language"
+            refusal = (
+                _l("Not a language we know: %(names)s. Choose names from the list.", names=added_name),
+                "add_language",
             )
-        if added_level not in known:
-            raise DomainError(_l("Choose how well the agent speaks it."), "add_language")
-        skills[code] = Proficiency(added_level)
+        elif added_level not in known:
+            refusal = (_l("Choose how well the agent speaks it."), "add_language")
+        else:
+            skills[code] = Proficiency(added_level)
+    if refusal is not None:
+        raise SkillsRefused(*refusal, readable=skills)
     return skills
 
 
-def set_agent_languages(user_id: int, skills: dict[str, Proficiency]) -> None:
+def set_agent_languages(user_id: int, skills: dict[str, Proficiency], *, held: Collection[str] | None = None) -> None:
     """Replace an agent's language skills (platform-wide: the same person serves several clinics).
 
-    Any ISO 639 language of the list, or one the agent already holds (kept as it is)."""
-    held = agent_languages(user_id)
+    Any ISO 639 language of the list, or one the agent already holds (kept as it is); `held`, the agent's
+    languages when the caller has read them already."""
+    held = agent_languages(user_id) if held is None else held
     for language in skills:
         if not (is_language(language) or language in held):
             raise DomainError(_l("This language is not available."), "languages")

@@ -6,7 +6,6 @@ from flask_login import current_user
 from app import audit
 from app.auth.access import has_role, permits
 from app.auth.models import TenantRole, User
-from app.errors import DomainError
 from app.extensions import db
 from app.forms import ConfirmForm, domain_errors, page_status
 from app.hotline import activity, agent_options, contact_search, conversation, services, signals
@@ -26,7 +25,6 @@ from app.hotline.forms import (
 from app.hotline.models import Channel, Proficiency, Topic
 from app.i18n import LOCALE_NAMES, _
 from app.input_rules import BadInput, parse_page
-from app.languages import is_language
 from app.patients.services import patient_overview
 from app.tenants.routing import tenant_blueprint
 
@@ -178,16 +176,10 @@ def agent_languages(user_id: int):
             skills = services.read_skills(
                 sent, held=current, added_name=added, added_level=request.form.get("add_level", "")
             )
-            services.set_agent_languages(agent.id, skills)
-        except DomainError as error:
-            db.session.rollback()
+        except services.SkillsRefused as error:
             # What was sent, as far as it names a language and a level, so the manager's choices stay.
-            skills = {
-                code: Proficiency(level)
-                for code, level in ((key.removeprefix("lang_"), level) for key, level in sent.items())
-                if level in _LEVELS and (is_language(code) or code in current)
-            }
-            return _refused_languages(form, agent, codes, skills, added, error.message)
+            return _refused_languages(form, agent, codes, error.readable, added, error.message)
+        services.set_agent_languages(agent.id, skills, held=current)
         flash(_("Languages of %(name)s saved.", name=agent.name), "success")
         return redirect(url_for("hotline.agents"))
     return _render(
@@ -200,9 +192,6 @@ def agent_languages(user_id: int):
         add_error=None,
         proficiencies=list(Proficiency),
     )
-
-
-_LEVELS = {level.value for level in Proficiency}
 
 
 def _refused_languages(form, agent, codes, skills, added, error):

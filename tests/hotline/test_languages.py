@@ -124,6 +124,20 @@ def test_a_bogus_skill_is_refused_and_nothing_changes(app, hamburg, login_as, se
         assert "Not a language we know: Klingon." in response.get_data(as_text=True)
 
 
+def test_a_refused_page_keeps_the_managers_other_choices(app, hamburg, login_as, set_languages):
+    a = hamburg
+    set_languages(a.agent, "de")
+    # A bad row between two good ones: both good ones are shown again as chosen, the bad one is not.
+    sent = {"lang_tr": "native", "lang_xx": "native", "lang_de": "working"}
+    response = login_as(a.manager).post(f"/t/{a.slug}/settings/agents/{a.agent}/languages", sent)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    selects = re.findall(r'<select name="lang_(\w+)"(.*?)</select>', page, re.S)
+    chosen = {(code, level) for code, options in selects for level in re.findall(r'value="(\w+)" selected', options)}
+    assert chosen == {("tr", "native"), ("de", "working")}
+    assert _skills(app, a.agent) == {"de": Proficiency.FLUENT}
+
+
 def test_an_arabic_conversation_reads_right_to_left_and_a_german_one_as_its_text_says(
     app, hamburg, login_as, set_languages, create_queue, create_contact, create_inbound_message
 ):
