@@ -99,6 +99,8 @@ def test_clinic_admin_reads_the_sla_dashboard_with_its_charts(app, chromium_page
     # The trend chart: Chart.js drew the seven days, with the offered contacts per day, on the canvas.
     canvas = page.locator("canvas#sla-trend")
     expect(canvas).to_be_visible()
+    # The canvas is there once the page is parsed; Chart.js (a deferred script) draws on it a moment later.
+    page.wait_for_function("""() => window.Chart && Chart.getChart("sla-trend")""")
     chart = page.evaluate("""() => {
       const chart = Chart.getChart("sla-trend");
       return chart && {labels: chart.data.labels, offered: chart.data.datasets[1].data,
