@@ -613,7 +613,7 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
     rule_params = {"agent": user_id, "tenant": tenant_id, "voice_free": None}
     with app.app_context():
-        claim_sql = str(services._CLAIM.compile(dialect=db.engine.dialect))
+        claim_sql = services._driver_sql(services._CLAIM, db.engine.dialect)
 
     def committed(claim) -> bool:
         # One press and its commit; False once nothing is left to claim.

@@ -555,14 +555,16 @@ _SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 _RESTORE_TENANT = "SELECT set_config('app.tenant_id', current_setting('app.saved_tenant_id', true), true)"
 
 
-_PEEK_SQL: dict[str, str] = {}
+_DRIVER_SQL: dict[tuple[int, str], str] = {}
 
 
-def _peek_sql(dialect) -> str:
-    # The driver's own form of the statement (its placeholders), compiled once per dialect.
-    if dialect.name not in _PEEK_SQL:
-        _PEEK_SQL[dialect.name] = str(_PEEK.compile(dialect=dialect))
-    return _PEEK_SQL[dialect.name]
+def _driver_sql(statement, dialect) -> str:
+    """The driver's own form of a statement sent to psycopg directly (its placeholders), compiled once per
+    statement and dialect."""
+    key = (id(statement), dialect.name)
+    if key not in _DRIVER_SQL:
+        _DRIVER_SQL[key] = str(statement.compile(dialect=dialect))
+    return _DRIVER_SQL[key]
 
 
 def peek_clinics(
@@ -577,7 +579,7 @@ def peek_clinics(
     moment = at or now()
     connection = db.session.connection()
     raw = connection.connection.driver_connection
-    statement = _peek_sql(connection.dialect)
+    statement = _driver_sql(_PEEK, connection.dialect)
     cursors = {}
     with raw.pipeline():
         raw.execute(_SAVE_TENANT)
@@ -640,12 +642,13 @@ def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact 
     claim) and its plan settings (planned once per connection: the same index walk whatever the values,
     app/plan_cache.py). The claimed contact joins the session as the statement returned it."""
     session = db.session
-    raw = session.connection().connection.driver_connection
+    connection = session.connection()
+    raw = connection.connection.driver_connection
     with raw.pipeline():
         sync_tenant_setting(session)
         with planned_once(raw):
             cursor = raw.execute(
-                _claim_sql(session.get_bind().dialect),
+                _driver_sql(_CLAIM, connection.dialect),
                 {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
                 prepare=True,
             )
@@ -654,21 +657,13 @@ def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact 
         return None
     # The statement changed the row behind the ORM's back: a contact already in the session takes the
     # returned values (every column the claim changes is among them); other attributes load on first use.
-    contact = Contact(**_claimed_values(row, session.get_bind().dialect))
+    contact = Contact(**_claimed_values(row, connection.dialect))
     make_transient_to_detached(contact)
     return session.merge(contact, load=False)
 
 
 _CLAIMED_NAMES = tuple(name.strip() for name in _CLAIMED_COLUMNS.split(","))
-_CLAIM_SQL: dict[str, str] = {}
 _CLAIMED_READERS: dict[str, tuple] = {}
-
-
-def _claim_sql(dialect) -> str:
-    # The driver's own form of the statement (its placeholders), compiled once per dialect.
-    if dialect.name not in _CLAIM_SQL:
-        _CLAIM_SQL[dialect.name] = str(_CLAIM.compile(dialect=dialect))
-    return _CLAIM_SQL[dialect.name]
 
 
 def _claimed_values(row, dialect) -> dict:
