@@ -95,7 +95,7 @@ def _bind_extensions(app: Flask) -> None:
     from app.jobs import install_enqueue_after_commit
     from app.pool_liveness import install_idle_ping
     from app.push import install_publish_after_commit
-    from app.tenancy import install_tenant_guard, install_tenant_scoping
+    from app.tenancy import install_tenant_guard, install_tenant_scoping, install_tenant_setting
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
@@ -124,6 +124,7 @@ def _bind_extensions(app: Flask) -> None:
         session_class._switchboard_listeners = True
     with app.app_context():
         for engine in db.engines.values():
+            install_tenant_setting(engine)
             install_tenant_guard(engine)
             install_idle_ping(engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
 

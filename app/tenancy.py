@@ -24,9 +24,10 @@ First wall (the application), in two layers that each stand without the database
    catches those. Statements of a flush are not verified: a flush writes only objects of this session,
    which were read through the scoped path and are checked against the tenant in `before_flush`.
 
-Second wall (PostgreSQL RLS): each transaction sets `app.tenant_id` with `set_config(..., true)`, which is
-transaction-local, so a pooled connection never carries a tenant over; the policies created by migrations
-compare against it, and nothing the application role can set opens them across clinics (`app/rls.py`).
+Second wall (PostgreSQL RLS): each transaction sets `app.tenant_id` with `set_config(..., true)` with its
+first statement (and again when the tenant context changes), which is transaction-local, so a pooled
+connection never carries a tenant over; the policies created by migrations compare against it, and nothing
+the application role can set opens them across clinics (`app/rls.py`).
 
 The one way across tenants is `execution_options(all_tenants=True)` (provider console, cross-clinic jobs):
 it skips the first wall for that statement, is logged, and runs on the console role's own connection
@@ -51,6 +52,7 @@ from sqlalchemy.sql.elements import (
     ColumnClause,
     Grouping,
 )
+from sqlalchemy.sql.expression import RollbackToSavepointClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Alias, Join, ScalarSelect, TableClause
 
@@ -94,10 +96,12 @@ def tenant_context(tenant_id: int | None) -> Iterator[None]:
         reset_current_tenant(token)
 
 
-# Sent to the driver itself: every transaction begins with it, and SQLAlchemy's execution around it (compile
-# cache, events, result set-up) cost 0.4 ms of CPU per transaction, a fifth of a one-statement transaction's
-# (docs/benchmarks.md, Claim next). Nothing listens for it: the tenant guard checks ORM statements only.
+# Sent to the driver itself, not through SQLAlchemy's execution (compile cache, events, result set-up: 0.4 ms
+# of CPU per transaction, a fifth of a one-statement transaction's; docs/benchmarks.md, Claim next). Nothing
+# listens for it: the tenant guard checks ORM statements only.
 _SET_TENANT_SQL = "SELECT set_config('app.tenant_id', %s, true)"
+# What a connection's transaction has in force is not known (a savepoint that set it was rolled back).
+_UNKNOWN = object()
 
 
 def _apply_rls_setting(connection, tenant_id: int | None) -> None:
@@ -106,19 +110,52 @@ def _apply_rls_setting(connection, tenant_id: int | None) -> None:
 
 
 def _sync_rls_setting(session: Session, tenant_id: int | None) -> None:
-    """Re-apply the setting when the tenant was entered after this transaction began."""
     connection = session.connection()
-    if connection.info.get(_RLS_INFO_KEY) != tenant_id:
+    if connection.info.get(_RLS_INFO_KEY, _UNKNOWN) != tenant_id:
         _apply_rls_setting(connection, tenant_id)
 
 
 def sync_tenant_setting(session: Session) -> None:
     """Put the current tenant's setting in force for the statements the caller sends to the driver itself.
 
-    ORM statements do this on their own (`scope_statement`). Sent on the driver: inside a psycopg pipeline
-    it travels in the same round trip as the statements after it.
+    Statements sent through SQLAlchemy do this on their own (`install_tenant_setting`). Sent on the driver:
+    inside a psycopg pipeline it travels in the same round trip as the statements after it.
     """
     _sync_rls_setting(session, current_tenant_id())
+
+
+def install_tenant_setting(engine) -> None:
+    """The database wall's side of the application: every statement of `engine` runs with the current
+    tenant's setting in force, whichever way it was sent through SQLAlchemy (ORM, Core, driver SQL, flush).
+
+    The setting is transaction-local, so a transaction begins with no clinic in force. It is sent before the
+    transaction's first statement and again when the tenant context changed, not when the transaction
+    begins: a caller that sends its statements to the driver in a pipeline (the claim) carries it in the
+    same round trip (`sync_tenant_setting`) instead of one of its own. Apart from the first wall's
+    listeners, so that either wall stands alone.
+    """
+    if getattr(engine, "_switchboard_tenant_setting", False):
+        return
+    event.listen(engine, "begin", _nothing_in_force)
+    event.listen(engine, "rollback_savepoint", _unknown_in_force)
+    event.listen(engine, "before_cursor_execute", _send_tenant_setting)
+    engine._switchboard_tenant_setting = True
+
+
+def _nothing_in_force(conn) -> None:
+    conn.info[_RLS_INFO_KEY] = None
+
+
+def _unknown_in_force(conn, name, context) -> None:
+    conn.info[_RLS_INFO_KEY] = _UNKNOWN  # whatever was set since the savepoint is undone
+
+
+def _send_tenant_setting(conn, cursor, statement, parameters, context, executemany) -> None:
+    if isinstance(getattr(context, "compiled", None) and context.compiled.statement, RollbackToSavepointClause):
+        return  # sent now, the setting would be undone with the savepoint: the next statement sends it
+    tenant_id = current_tenant_id()
+    if conn.info.get(_RLS_INFO_KEY, _UNKNOWN) != tenant_id:
+        _apply_rls_setting(conn, tenant_id)
 
 
 @event.listens_for(TenantScoped, "init", propagate=True)
@@ -131,16 +168,11 @@ def _stamp_on_creation(target, args, kwargs):
 def install_tenant_scoping(session_class) -> None:
     """Attach the tenancy listeners to a Session class (Flask-SQLAlchemy's, and any other)."""
 
-    @event.listens_for(session_class, "after_begin")
-    def _set_tenant_for_transaction(session, transaction, connection):
-        _apply_rls_setting(connection, current_tenant_id())
-
     event.listen(session_class, "do_orm_execute", scope_statement)
 
     @event.listens_for(session_class, "before_flush")
     def _stamp_tenant(session, flush_context, instances):
         tenant_id = current_tenant_id()
-        _sync_rls_setting(session, tenant_id)
         for obj in session.new:
             if not isinstance(obj, TenantScoped):
                 continue
@@ -158,8 +190,6 @@ def install_tenant_scoping(session_class) -> None:
 def scope_statement(orm_execute_state):
     """The first wall's scoping layer (a `do_orm_execute` listener): tenant criteria on every ORM statement."""
     tenant_id = current_tenant_id()
-    _sync_rls_setting(orm_execute_state.session, tenant_id)
-
     if orm_execute_state.execution_options.get("all_tenants", False):
         logger.info(
             "all-tenants statement",

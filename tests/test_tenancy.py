@@ -295,6 +295,37 @@ def test_raw_insert_into_another_tenant_is_rejected_by_the_database(app_context,
     db.session.rollback()
 
 
+@pytest.mark.tenant_isolation
+@pytest.mark.database_wall
+def test_statements_on_the_sessions_connection_run_under_the_current_tenant(app_context, two_tenants):
+    """Core and driver SQL on the session's connection (as app/pg_arrays.py sends) get the setting too,
+    also as the transaction's first statement and after the tenant context changed within it."""
+    count = "SELECT count(*) FROM closures"
+    with tenant_context(two_tenants.a.id):
+        first = db.session.connection().exec_driver_sql(count).scalar_one()
+        reason = db.session.connection().execute(text("SELECT reason FROM closures")).scalar_one()
+    with tenant_context(two_tenants.b.id):
+        other = db.session.connection().execute(text("SELECT reason FROM closures")).scalar_one()
+    db.session.rollback()
+    assert (first, reason, other) == (1, "Secret closure of clinic A", "Secret closure of clinic B")
+
+
+@pytest.mark.tenant_isolation
+@pytest.mark.database_wall
+def test_a_rolled_back_savepoint_does_not_leave_the_previous_clinics_setting_in_force(app_context, two_tenants):
+    """The setting sent inside a savepoint is undone with it: the next statement sends it again instead of
+    running under the setting from before the savepoint (clinic A's rows in clinic B's context)."""
+    with tenant_context(two_tenants.a.id):
+        savepoint = db.session.begin_nested()
+        db.session.execute(text("SELECT 1 FROM closures")).all()  # the savepoint begins, clinic A in force
+        with tenant_context(two_tenants.b.id):
+            db.session.execute(text("SELECT 1 FROM closures")).all()
+            savepoint.rollback()
+            reasons = db.session.execute(text("SELECT reason FROM closures")).scalars().all()
+    db.session.rollback()
+    assert reasons == ["Secret closure of clinic B"]
+
+
 def test_tenant_setting_does_not_leak_into_the_next_transaction(app_context, two_tenants):
     with tenant_context(two_tenants.a.id):
         assert db.session.execute(text("SELECT count(*) FROM closures")).scalar_one() == 1
