@@ -15,7 +15,7 @@ Every change is announced, after the commit, on the channel of each clinic the a
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from app import push
 from app.auth.models import Membership, TenantRole
@@ -24,6 +24,7 @@ from app.extensions import db
 from app.hotline.models import AgentState, AgentStatePeriod, AgentStatus
 from app.i18n import _l
 from app.labels import LabelledEnum
+from app.plan_cache import execute_prepared
 
 
 class AwayReason(LabelledEnum):
@@ -129,10 +130,12 @@ def states_of(user_ids) -> dict[int, StateView]:
 
 # Busy already, and in which clinic: the state row and its open period, both locked, so that a change
 # committed meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check
-# instead of being read from the statement's snapshot. One round trip on the claim's path.
-_BUSY_WHERE = text(
+# instead of being read from the statement's snapshot. One round trip on the claim's path, sent to the driver
+# (app/plan_cache.py `execute_prepared`): through the session it cost a claim more Python than the claim's
+# own statement.
+_BUSY_WHERE = (
     "SELECT p.tenant_id FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
-    " WHERE s.user_id = :user AND s.state = 'busy' FOR UPDATE"
+    " WHERE s.user_id = %(user)s AND s.state = 'busy' FOR UPDATE"
 )
 
 # Busy in another clinic (both rows locked by `_BUSY_WHERE`): the open period is closed and the next opened
@@ -140,34 +143,35 @@ _BUSY_WHERE = text(
 # the long path's six round trips were most of a pooled claim's time: docs/benchmarks.md, Claim next). The new
 # period is inserted from the closed one's RETURNING, so the one open period per agent (a unique index) is
 # closed first. Returns the clinics the agent serves, to announce the change in.
-_MOVE_BUSY = text("""
+_MOVE_BUSY = """
 WITH closed AS (
     UPDATE agent_state_periods p
-       SET ended_at = greatest(CAST(:at AS timestamptz), s.since, p.started_at)
+       SET ended_at = greatest(CAST(%(at)s AS timestamptz), s.since, p.started_at)
       FROM agent_states s
-     WHERE p.user_id = :user AND p.ended_at IS NULL AND s.user_id = :user
-    RETURNING p.user_id, greatest(CAST(:at AS timestamptz), s.since) AS started_at
+     WHERE p.user_id = %(user)s AND p.ended_at IS NULL AND s.user_id = %(user)s
+    RETURNING p.user_id, greatest(CAST(%(at)s AS timestamptz), s.since) AS started_at
 ), opened AS (
     INSERT INTO agent_state_periods (user_id, tenant_id, state, reason, started_at)
-    SELECT user_id, :tenant, 'busy', NULL, started_at FROM closed
+    SELECT user_id, %(tenant)s, 'busy', NULL, started_at FROM closed
 ), moved AS (
     UPDATE agent_states s SET since = closed.started_at, reason = NULL, after_work_until = NULL
       FROM closed WHERE s.user_id = closed.user_id
 )
-SELECT m.tenant_id FROM memberships m WHERE m.user_id = :user AND m.role = 'agent' ORDER BY m.tenant_id
-""")
+SELECT m.tenant_id FROM memberships m WHERE m.user_id = %(user)s AND m.role = 'agent' ORDER BY m.tenant_id
+"""
 
 
 def stay_busy(user_id: int, tenant_id: int, *, at: datetime | None = None) -> bool:
     """If the agent is busy, they are busy in `tenant_id` from now (nothing changes when they already are);
     their state stays locked until the transaction ends, as `change_state` would leave it. False when they
     are not busy: the caller takes `change_state`'s path."""
-    busy = db.session.execute(_BUSY_WHERE, {"user": user_id}).first()
+    busy = execute_prepared(db.session, _BUSY_WHERE, {"user": user_id}).fetchone()
     if busy is None:
         return False
-    if busy.tenant_id == tenant_id:
+    if busy[0] == tenant_id:
         return True  # the usual case: one more contact in the same clinic
-    clinics = db.session.scalars(_MOVE_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()}).all()
+    moved = execute_prepared(db.session, _MOVE_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()})
+    clinics = [clinic for (clinic,) in moved.fetchall()]
     # Written behind the ORM's back: a copy of the state or its periods loaded in this session is stale.
     for instance in list(db.session.identity_map.values()):
         if isinstance(instance, AgentStatus | AgentStatePeriod) and instance.user_id == user_id:
