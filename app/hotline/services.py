@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, select, text, update
+from sqlalchemy import and_, case, delete, func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -657,9 +657,13 @@ def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact 
         return None
     # The statement changed the row behind the ORM's back: a contact already in the session takes the
     # returned values (every column the claim changes is among them); other attributes load on first use.
+    # Usually it is not there, and the returned copy joins the session as it is (merging walks every column).
     contact = Contact(**_claimed_values(row, connection.dialect))
     make_transient_to_detached(contact)
-    return session.merge(contact, load=False)
+    if inspect(contact).key in session.identity_map:
+        return session.merge(contact, load=False)
+    session.add(contact)
+    return contact
 
 
 _CLAIMED_NAMES = tuple(name.strip() for name in _CLAIMED_COLUMNS.split(","))

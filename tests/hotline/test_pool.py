@@ -26,6 +26,7 @@ from app.hotline.models import (
 )
 from app.hotline.services import QueueEmpty
 from app.tenancy import tenant_context
+from app.tenants.models import Tenant, TenantStatus
 from tests.conftest import World
 
 # A Tuesday; Berlin is UTC+1 in March before the change to summer time.
@@ -220,6 +221,21 @@ def test_opted_out_clinic_is_left_out_and_can_be_opted_back_in(app, pooled, crea
         pool.set_in_pool(db.session.get(User, pooled.agent), clinics.b, True)
         db.session.commit()
     assert _claim_across(app, pooled.agent) == (clinics.b, in_b)
+
+
+def test_a_clinic_no_longer_served_is_neither_listed_nor_claimed_from(app, pooled, create_queue, create_contact):
+    clinics = pooled.clinics
+    in_b = create_contact(clinics.b, create_queue(clinics.b, "B line", channel=Channel.EMAIL), age_seconds=900)
+    in_a = create_contact(clinics.a, create_queue(clinics.a, "A line", channel=Channel.EMAIL))
+    with app.app_context():
+        db.session.get(Tenant, clinics.b).status = TenantStatus.SUSPENDED
+        db.session.commit()
+        listed = [(item.tenant.id, item.tenant.name) for item in pool.waiting_across(pooled.agent)]
+    assert listed == [(clinics.a, "Clinic A"), (clinics.c, "Clinic C")]
+    assert _claim_across(app, pooled.agent) == (clinics.a, in_a)
+    assert _claim_across(app, pooled.agent) is None
+    with app.app_context(), tenant_context(clinics.b):
+        assert db.session.get(Contact, in_b).status == ContactStatus.WAITING
 
 
 def test_opting_in_a_clinic_one_does_not_serve_is_not_found(app, pooled, create_tenant):
