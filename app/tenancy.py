@@ -124,6 +124,14 @@ def sync_tenant_setting(session: Session) -> None:
     _sync_rls_setting(session, current_tenant_id())
 
 
+def send_tenant_setting(connection, tenant_id: int) -> None:
+    """Put `tenant_id`'s setting in force on `connection` (the session's) now, for statements the caller sends
+    to the driver itself: inside a psycopg pipeline, in its round trip. For reading several clinics in one
+    transaction, each under its own setting; the next statement through SQLAlchemy, or
+    `sync_tenant_setting`, puts the tenant context's own setting back."""
+    _apply_rls_setting(connection, tenant_id)
+
+
 def install_tenant_setting(engine) -> None:
     """The database wall's side of the application: every statement of `engine` runs with the current
     tenant's setting in force, whichever way it was sent through SQLAlchemy (ORM, Core, driver SQL, flush).

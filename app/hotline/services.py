@@ -44,7 +44,7 @@ from app.labels import LabelledEnum
 from app.languages import find_language, is_language
 from app.patients.models import PATIENT_REF_PATTERN
 from app.plan_cache import planned_once
-from app.tenancy import current_tenant_id, sync_tenant_setting, tenant_context
+from app.tenancy import current_tenant_id, send_tenant_setting, sync_tenant_setting, tenant_context
 from app.tenants.services import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -548,12 +548,8 @@ def voice_held_elsewhere(agent_id: int) -> bool:
 
 # A pooled claim looks at several clinics: each clinic's `set_config` and peek are sent together in one
 # pipeline (psycopg's pipeline mode), one network round trip for all of them instead of two per clinic.
-# Each peek still runs under its own clinic's setting (the statements run in order in this transaction),
-# and the setting in force before is put back at the end, so the session's tenancy bookkeeping holds.
-_SAVE_TENANT = "SELECT set_config('app.saved_tenant_id', coalesce(current_setting('app.tenant_id', true), ''), true)"
-_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
-_RESTORE_TENANT = "SELECT set_config('app.tenant_id', current_setting('app.saved_tenant_id', true), true)"
-
+# Each peek runs under its own clinic's setting (the statements run in order in this transaction); the
+# caller's own setting is sent again before its next statement (app/tenancy.py `send_tenant_setting`).
 
 _DRIVER_SQL: dict[tuple[int, str], str] = {}
 
@@ -581,17 +577,14 @@ def peek_clinics(
     raw = connection.connection.driver_connection
     statement = _driver_sql(_PEEK, connection.dialect)
     cursors = {}
-    with raw.pipeline():
-        raw.execute(_SAVE_TENANT)
-        with planned_once(raw):
-            for tenant_id in tenant_ids:
-                raw.execute(_SET_TENANT, (str(tenant_id),))
-                cursors[tenant_id] = raw.execute(
-                    statement,
-                    {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only},
-                    prepare=True,
-                )
-        raw.execute(_RESTORE_TENANT)
+    with raw.pipeline(), planned_once(raw):
+        for tenant_id in tenant_ids:
+            send_tenant_setting(connection, tenant_id)
+            cursors[tenant_id] = raw.execute(
+                statement,
+                {"tenant": tenant_id, "agent": agent_id, "moment": moment, "text_only": text_only},
+                prepare=True,
+            )
     found = {}
     for tenant_id, cursor in cursors.items():
         candidate, held = None, 0
