@@ -714,18 +714,33 @@ def report_serial(rows: list[dict]) -> None:
 
 
 def probe_statements(app, owner: psycopg.Connection, agent, *, pooled: bool = False) -> tuple[list[str], int, int]:
-    """Claim one contact with statement logging on; returns (statements, pool checkouts, transactions)."""
+    """Claim one contact, as a second claim (the agent's state exists, as in the runs), with statement logging
+    on; returns (statements, pool checkouts, transactions). Each statement says how it was sent: through
+    SQLAlchemy ("sqlalchemy"), or to psycopg directly, alone ("driver") or in a pipeline ("pipeline N"),
+    where one pipeline is one network round trip."""
     from app.extensions import db
     from app.hotline import pool, services
     from app.tenancy import tenant_context
 
     user_id, tenant_id, _ = agent
-    statements, counters = [], {"checkouts": 0, "begins": 0}
+    statements, counters = [], {"checkouts": 0, "begins": 0, "pipelines": 0}
+
+    def claim() -> None:
+        if pooled:
+            pool.claim_next_across(user_id)
+        else:
+            services.claim_next_contact(user_id)
+        db.session.commit()
+        db.session.remove()
+
     with app.app_context(), tenant_context(None if pooled else tenant_id):
+        claim()  # the first claim creates the agent's state; the runs measure the ones after it
         engine = db.engine
+        sent_through_sqlalchemy = set()
 
         def on_execute(conn, cursor, statement, parameters, context, executemany):
-            statements.append(" ".join(statement.split()))
+            sent_through_sqlalchemy.add(id(cursor))
+            statements.append("sqlalchemy: " + " ".join(statement.split()))
 
         def on_checkout(dbapi_connection, connection_record, connection_proxy):
             counters["checkouts"] += 1
@@ -733,17 +748,25 @@ def probe_statements(app, owner: psycopg.Connection, agent, *, pooled: bool = Fa
         def on_begin(conn):
             counters["begins"] += 1
 
+        driver_execute, driver_pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
+
+        def logged_execute(connection, query, params=None, **options):
+            how = f"pipeline {counters['pipelines']}" if connection._pipeline is not None else "driver"
+            statements.append(f"{how}: " + " ".join(str(query).split()))
+            return driver_execute(connection, query, params, **options)
+
+        def counted_pipeline(connection):
+            counters["pipelines"] += 1
+            return driver_pipeline(connection)
+
         event.listen(engine, "before_cursor_execute", on_execute)
         event.listen(engine.pool, "checkout", on_checkout)
         event.listen(engine, "begin", on_begin)
+        psycopg.Connection.execute, psycopg.Connection.pipeline = logged_execute, counted_pipeline
         try:
-            if pooled:
-                pool.claim_next_across(user_id)
-            else:
-                services.claim_next_contact(user_id)
-            db.session.commit()
-            db.session.remove()
+            claim()
         finally:
+            psycopg.Connection.execute, psycopg.Connection.pipeline = driver_execute, driver_pipeline
             event.remove(engine, "before_cursor_execute", on_execute)
             event.remove(engine.pool, "checkout", on_checkout)
             event.remove(engine, "begin", on_begin)
@@ -938,17 +961,25 @@ def main(argv=None) -> int:
             if serial:
                 report_serial(serial)
             print(
-                f"Per cross-clinic claim of the first pooled agent (3 clinics): {len(pooled_statements)} SQL "
-                "statements before COMMIT through SQLAlchemy, and two psycopg pipelines (one round trip each): "
-                "each clinic's set_config and peek (3 x 2 statements, and saving and restoring the setting), "
-                "then the claim's"
+                f"Per cross-clinic claim of the first pooled agent (3 clinics), after their first: "
+                f"{round_trips(pooled_statements)} round trips to PostgreSQL before COMMIT; statements in order:"
             )
-            for n, statement in enumerate(pooled_statements, 1):
-                print(f"  {n}. {statement[:110]}{' ...' if len(statement) > 110 else ''}")
+            print_statements(pooled_statements, 110)
     finally:
         shutil.rmtree(instance_path, ignore_errors=True)
     print(f"total run time {time.monotonic() - started:.0f} s")
     return 1 if any(row["problems"] for row in rows) else 0
+
+
+def round_trips(statements: list[str]) -> int:
+    """Network round trips to PostgreSQL: one per statement sent alone, one per pipeline."""
+    alone = sum(1 for statement in statements if not statement.startswith("pipeline"))
+    return alone + len({statement.split(":", 1)[0] for statement in statements if statement.startswith("pipeline")})
+
+
+def print_statements(statements: list[str], width: int) -> None:
+    for n, statement in enumerate(statements, 1):
+        print(f"  {n}. {statement[:width]}{' ...' if len(statement) > width else ''}")
 
 
 def report(
@@ -956,13 +987,11 @@ def report(
 ) -> None:
     print()
     print(
-        f"Per service claim ({begins} transaction, {checkouts} pool checkout "
-        f"{'pinged at every checkout' if pre_ping else 'pinged only after 5 s idle'}, "
-        f"{len(statements)} SQL statements through SQLAlchemy before COMMIT, besides one psycopg pipeline, "
-        "one round trip, with the claim, its plan settings and, when it changed, the tenant setting):"
+        f"Per service claim, after the agent's first ({begins} transaction, {checkouts} pool checkout "
+        f"{'pinged at every checkout' if pre_ping else 'pinged only after 5 s idle'}; {round_trips(statements)} "
+        "round trips to PostgreSQL before COMMIT; statements in order, with how each was sent):"
     )
-    for n, statement in enumerate(statements, 1):
-        print(f"  {n}. {statement[:150]}{' ...' if len(statement) > 150 else ''}")
+    print_statements(statements, 150)
     print()
     print(f"workers: {layout}")
     header = (
