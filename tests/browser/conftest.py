@@ -48,10 +48,33 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
+def _static_files_read_whole(app):
+    """The app, with static files answered from memory, their file closed before a byte is sent.
+
+    When the browser drops a connection in the middle of a static file (a favicon request cut short by the
+    next navigation), werkzeug's development server fails while draining the reset socket and never closes
+    the response, so the open file's ResourceWarning surfaced in whatever test ran next (warnings are errors
+    here). Streams (server-sent events) are not static files: they stay streamed.
+    """
+
+    def serve(environ, start_response):
+        response = app(environ, start_response)
+        if not environ.get("PATH_INFO", "").startswith("/static/"):
+            return response
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return serve
+
+
 @pytest.fixture(scope="session")
 def live_server(app):
     """The test app on a free loopback port, served by werkzeug in a background thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    served = _static_files_read_whole(app)
+    server = make_server("127.0.0.1", 0, served, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
