@@ -52,8 +52,9 @@ def execute_prepared(session: Session, sql: str, params: Mapping) -> Cursor:
     None of SQLAlchemy's execution around it (compile cache, events, result set-up), which costs a short
     statement several times its own time; so none of the first wall's checks either: for hand-written SQL,
     which the database wall alone scopes, as for `text()`. Pending changes are flushed first, as the session
-    does before its own statements.
+    does before its own statements (unless it is told not to: `no_autoflush`).
     """
-    session.flush()
+    if session.autoflush:
+        session.flush()
     sync_tenant_setting(session)
     return session.connection().connection.driver_connection.execute(sql, params, prepare=True)

@@ -36,3 +36,13 @@ def test_it_runs_under_the_current_clinics_setting(app_context, two_tenants):
             seen[key] = [reason for (reason,) in execute_prepared(db.session, sql, {})]
     db.session.rollback()
     assert seen == {"a": ["Secret closure of clinic A"], "b": ["Secret closure of clinic B"]}
+
+
+def test_it_leaves_pending_changes_alone_where_the_session_is_told_not_to_flush(app_context, two_tenants):
+    sql = "SELECT count(*) FROM closures WHERE day = %(day)s"
+    with tenant_context(two_tenants.a.id), db.session.no_autoflush:
+        db.session.add(Closure(day=date(2031, 4, 2), reason="kept back"))
+        [(seen,)] = execute_prepared(db.session, sql, {"day": date(2031, 4, 2)}).fetchall()
+        pending = len(db.session.new)
+    db.session.rollback()
+    assert (seen, pending) == (0, 1)
