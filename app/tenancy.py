@@ -109,8 +109,8 @@ def _apply_rls_setting(connection, tenant_id: int | None) -> None:
     connection.info[_RLS_INFO_KEY] = tenant_id
 
 
-def _sync_rls_setting(session: Session, tenant_id: int | None) -> None:
-    connection = session.connection()
+def _keep_rls_setting(connection, tenant_id: int | None) -> None:
+    """Send the setting unless this transaction has it in force already."""
     if connection.info.get(_RLS_INFO_KEY, _UNKNOWN) != tenant_id:
         _apply_rls_setting(connection, tenant_id)
 
@@ -121,7 +121,7 @@ def sync_tenant_setting(session: Session) -> None:
     Statements sent through SQLAlchemy do this on their own (`install_tenant_setting`). Sent on the driver:
     inside a psycopg pipeline it travels in the same round trip as the statements after it.
     """
-    _sync_rls_setting(session, current_tenant_id())
+    _keep_rls_setting(session.connection(), current_tenant_id())
 
 
 def send_tenant_setting(connection, tenant_id: int) -> None:
@@ -159,11 +159,10 @@ def _unknown_in_force(conn, name, context) -> None:
 
 
 def _send_tenant_setting(conn, cursor, statement, parameters, context, executemany) -> None:
-    if isinstance(getattr(context, "compiled", None) and context.compiled.statement, RollbackToSavepointClause):
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and isinstance(compiled.statement, RollbackToSavepointClause):
         return  # sent now, the setting would be undone with the savepoint: the next statement sends it
-    tenant_id = current_tenant_id()
-    if conn.info.get(_RLS_INFO_KEY, _UNKNOWN) != tenant_id:
-        _apply_rls_setting(conn, tenant_id)
+    _keep_rls_setting(conn, current_tenant_id())
 
 
 @event.listens_for(TenantScoped, "init", propagate=True)

@@ -546,11 +546,6 @@ def voice_held_elsewhere(agent_id: int) -> bool:
     return False
 
 
-# A pooled claim looks at several clinics: each clinic's `set_config` and peek are sent together in one
-# pipeline (psycopg's pipeline mode), one network round trip for all of them instead of two per clinic.
-# Each peek runs under its own clinic's setting (the statements run in order in this transaction); the
-# caller's own setting is sent again before its next statement (app/tenancy.py `send_tenant_setting`).
-
 _DRIVER_SQL: dict[tuple[int, str], str] = {}
 
 
@@ -576,6 +571,10 @@ def peek_clinics(
     connection = db.session.connection()
     raw = connection.connection.driver_connection
     statement = _driver_sql(_PEEK, connection.dialect)
+    # Each clinic's `set_config` and peek are sent together in one pipeline (psycopg's pipeline mode), one
+    # network round trip for all of them instead of two per clinic. Each peek runs under its own clinic's
+    # setting (the statements run in order in this transaction); the caller's own setting is sent again
+    # before its next statement (app/tenancy.py `send_tenant_setting`).
     cursors = {}
     with raw.pipeline(), planned_once(raw):
         for tenant_id in tenant_ids:
