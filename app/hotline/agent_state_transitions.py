@@ -92,9 +92,12 @@ def clinics_holding(user_id: int, first: int | None = None) -> list[int]:
     return []
 
 
-def contact_given(user_id: int, tenant_id: int, *, how: str, at: datetime | None = None) -> None:
-    """A contact of `tenant_id` was given to the agent: busy in that clinic (module docstring for when)."""
-    if agent_states.stay_busy(user_id, tenant_id, at=at):
+def contact_given(
+    user_id: int, tenant_id: int, *, how: str, at: datetime | None = None, busy_in=agent_states.NOT_READ
+) -> None:
+    """A contact of `tenant_id` was given to the agent: busy in that clinic (module docstring for when).
+    `busy_in`: where the agent is busy, when the caller read it (`agent_states.stay_busy`)."""
+    if agent_states.stay_busy(user_id, tenant_id, at=at, busy_in=busy_in):
         return  # busy already: stays, or moves to this clinic (one or two statements, not the long path's six)
     state = agent_states.state_of(user_id)
     if how == "claim" or state.state in WORKING:
@@ -129,8 +132,10 @@ def contact_taken(user_id: int, tenant_id: int, queue_id: int | None, *, at: dat
         agent_states.change_state(user_id, AgentState.AVAILABLE, at=at)
 
 
-def _on_contact_assigned(contact: Contact, *, agent_id: int, at: datetime, how: str, **_details) -> None:
-    contact_given(agent_id, contact.tenant_id, how=how, at=at)
+def _on_contact_assigned(
+    contact: Contact, *, agent_id: int, at: datetime, how: str, busy_in=agent_states.NOT_READ, **_details
+) -> None:
+    contact_given(agent_id, contact.tenant_id, how=how, at=at, busy_in=busy_in)
 
 
 def _on_contact_left_agent(

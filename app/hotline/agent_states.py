@@ -130,15 +130,16 @@ def states_of(user_ids) -> dict[int, StateView]:
 
 # Busy already, and in which clinic: the state row and its open period, both locked, so that a change
 # committed meanwhile (the period closed, the state left busy) drops the row on PostgreSQL's re-check
-# instead of being read from the statement's snapshot. One round trip on the claim's path, sent to the driver
-# (app/plan_cache.py `execute_prepared`): through the session it cost a claim more Python than the claim's
-# own statement.
-_BUSY_WHERE = (
+# instead of being read from the statement's snapshot. Sent to the driver (app/plan_cache.py
+# `execute_prepared`): through the session it cost a claim more Python than the claim's own statement. The
+# claim sends it in its own pipeline, after the claim statement, and hands `stay_busy` what it read
+# (app/hotline/services.py `_claim`): no round trip of its own.
+BUSY_IN_SQL = (
     "SELECT p.tenant_id FROM agent_states s JOIN agent_state_periods p ON p.user_id = s.user_id AND p.ended_at IS NULL"
     " WHERE s.user_id = %(user)s AND s.state = 'busy' FOR UPDATE"
 )
 
-# Busy in another clinic (both rows locked by `_BUSY_WHERE`): the open period is closed and the next opened
+# Busy in another clinic (both rows locked by `BUSY_IN_SQL`): the open period is closed and the next opened
 # in this clinic, as `change_state` does, in one statement (a pooled agent's claims go from clinic to clinic;
 # the long path's six round trips were most of a pooled claim's time: docs/benchmarks.md, Claim next). The new
 # period is inserted from the closed one's RETURNING, so the one open period per agent (a unique index) is
@@ -161,14 +162,23 @@ SELECT m.tenant_id FROM memberships m WHERE m.user_id = %(user)s AND m.role = 'a
 """
 
 
-def stay_busy(user_id: int, tenant_id: int, *, at: datetime | None = None) -> bool:
+# `stay_busy`'s `busy_in` when the caller did not read it.
+NOT_READ = object()
+
+
+def stay_busy(user_id: int, tenant_id: int, *, at: datetime | None = None, busy_in=NOT_READ) -> bool:
     """If the agent is busy, they are busy in `tenant_id` from now (nothing changes when they already are);
     their state stays locked until the transaction ends, as `change_state` would leave it. False when they
-    are not busy: the caller takes `change_state`'s path."""
-    busy = execute_prepared(db.session, _BUSY_WHERE, {"user": user_id}).fetchone()
-    if busy is None:
+    are not busy: the caller takes `change_state`'s path.
+
+    `busy_in`: the clinic the agent is busy in (None: not busy), as `BUSY_IN_SQL` read it earlier in this
+    transaction, which locked it; read here when not given."""
+    if busy_in is NOT_READ:
+        busy = execute_prepared(db.session, BUSY_IN_SQL, {"user": user_id}).fetchone()
+        busy_in = None if busy is None else busy[0]
+    if busy_in is None:
         return False
-    if busy[0] == tenant_id:
+    if busy_in == tenant_id:
         return True  # the usual case: one more contact in the same clinic
     moved = execute_prepared(db.session, _MOVE_BUSY, {"user": user_id, "tenant": tenant_id, "at": at or now()})
     clinics = [clinic for (clinic,) in moved.fetchall()]

@@ -615,25 +615,29 @@ def claim_next_contact(agent_id: int, *, voice_free: bool | None = None, at: dat
     reads it where the agent serves another clinic (the pooled claim passes what it already read).
     """
     moment = at or now()
-    claimed = _claim(agent_id, voice_free, moment)
+    claimed, busy_in = _claim(agent_id, voice_free, moment)
     if claimed is None and voice_free is None and agent_states.agent_clinic_ids(agent_id) != [current_tenant_id()]:
-        claimed = _claim(agent_id, not voice_held_elsewhere(agent_id), moment)
+        claimed, busy_in = _claim(agent_id, not voice_held_elsewhere(agent_id), moment)
     if claimed is None:
         if not agent_languages(agent_id):
             raise QueueEmpty(_l("You have no language skills yet. Ask your manager to add them."))
         raise QueueEmpty(_l("No contact is waiting for your languages right now."))
     signals.contact_claimed.send(claimed, agent_id=agent_id, at=moment)
-    signals.contact_assigned.send(claimed, agent_id=agent_id, at=moment, how="claim")
+    signals.contact_assigned.send(claimed, agent_id=agent_id, at=moment, how="claim", busy_in=busy_in)
     # Written by SQL the ORM does not see: announced here instead of by the flush listener (app/hotline/live.py).
     live.announce_contact(db.session, claimed.tenant_id, claimed.id, claimed.queue_id)
     return claimed.id
 
 
-def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact | None:
+def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> tuple[Contact | None, int | None]:
     """The claim statement, in one round trip with the clinic's tenant setting when it changed (the pooled
-    claim) and its plan settings (planned once per connection: the same index walk whatever the values,
-    app/plan_cache.py). The claimed contact joins the session as the statement returned it."""
+    claim), its plan settings (planned once per connection: the same index walk whatever the values,
+    app/plan_cache.py) and the read of where the agent is busy, which the agent's state needs next
+    (`agent_states.stay_busy`). Returns the claimed contact, joined to the session as the statement returned
+    it (None: nothing to claim), and the clinic the agent is busy in (None: not busy)."""
     session = db.session
+    if session.autoflush:
+        session.flush()  # the statements below read contacts and states behind the ORM's back
     connection = session.connection()
     raw = connection.connection.driver_connection
     with raw.pipeline():
@@ -644,18 +648,22 @@ def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> Contact 
                 {"tenant": current_tenant_id(), "agent": agent_id, "moment": moment, "voice_free": voice_free},
                 prepare=True,
             )
+        # After the claim, as before it moved here: the contact's row is locked before the agent's state.
+        busy = raw.execute(agent_states.BUSY_IN_SQL, {"user": agent_id}, prepare=True)
     row = cursor.fetchone()
+    busy_row = busy.fetchone()
+    busy_in = None if busy_row is None else busy_row[0]
     if row is None:
-        return None
+        return None, busy_in
     # The statement changed the row behind the ORM's back: a contact already in the session takes the
     # returned values (every column the claim changes is among them); other attributes load on first use.
     # Usually it is not there, and the returned copy joins the session as it is (merging walks every column).
     contact = Contact(**_claimed_values(row, connection.dialect))
     make_transient_to_detached(contact)
     if inspect(contact).key in session.identity_map:
-        return session.merge(contact, load=False)
+        return session.merge(contact, load=False), busy_in
     session.add(contact)
-    return contact
+    return contact, busy_in
 
 
 _CLAIMED_NAMES = tuple(name.strip() for name in _CLAIMED_COLUMNS.split(","))

@@ -25,7 +25,8 @@ the application factory calls it once per application.
   transaction: the chat ends the patient's chat session of that contact (app/chat/desk.py).
 - `contact_assigned`, sent with the contact, `agent_id=`, `at=` and `how=` ("claim", "reassign", "answered")
   whenever a contact gets an agent, in the same transaction: the agent's state follows
-  (app/hotline/agent_state_transitions.py: busy).
+  (app/hotline/agent_state_transitions.py: busy). The claim adds `busy_in=`, the clinic the agent is busy in
+  (None: not busy), which it read, locked, in its own round trip (`agent_states.stay_busy`).
 - `contact_left_agent`, sent with the contact, `agent_id=`, `at=`, `how=` ("resolved", "released",
   "transferred", "reassigned", or a routing rule's name) and `queue_id=` (the queue the agent held it in)
   whenever an agent loses a contact, after the contact's row has changed, in the same transaction: the

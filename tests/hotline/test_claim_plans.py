@@ -2,7 +2,7 @@
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.auth.models import TenantRole
 from app.extensions import db
@@ -86,3 +86,42 @@ def test_an_error_inside_reaches_the_caller_as_it_was(app, two_tenants):
         with pytest.raises(psycopg.errors.DivisionByZero), driver.pipeline(), planned_once(driver):
             driver.execute("SELECT 1 / 0", prepare=True)
         db.session.rollback()
+
+
+def test_a_steady_claim_is_one_round_trip_before_its_commit(
+    app, two_tenants, create_queue, create_contact, set_languages, monkeypatch
+):
+    # The agent's second claim in a clinic (their state exists, busy there): the claim statement and the read
+    # of where the agent is busy travel in one pipeline, and nothing else is sent before the COMMIT.
+    clinic = two_tenants.a.id
+    queue = create_queue(clinic, "Mail", channel=Channel.EMAIL)
+    first, second = create_contact(clinic, queue, age_seconds=600), create_contact(clinic, queue, age_seconds=60)
+    set_languages(two_tenants.a.agent, "en")
+    sent = []
+    driver_execute, driver_pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
+
+    def recorded_execute(connection, query, params=None, **options):
+        sent.append("pipeline" if connection._pipeline is not None else "alone")
+        return driver_execute(connection, query, params, **options)
+
+    def recorded_pipeline(connection):
+        sent.append("pipeline begins")
+        return driver_pipeline(connection)
+
+    def through_sqlalchemy(*_args):
+        sent.append("sqlalchemy")
+
+    with app.app_context(), tenant_context(clinic):
+        assert services.claim_next_contact(two_tenants.a.agent) == first
+        db.session.commit()
+        monkeypatch.setattr(psycopg.Connection, "execute", recorded_execute)
+        monkeypatch.setattr(psycopg.Connection, "pipeline", recorded_pipeline)
+        event.listen(db.engine, "before_cursor_execute", through_sqlalchemy)
+        try:
+            assert services.claim_next_contact(two_tenants.a.agent) == second
+        finally:
+            event.remove(db.engine, "before_cursor_execute", through_sqlalchemy)
+            monkeypatch.undo()
+        db.session.commit()
+    assert sent[0] == "pipeline begins"
+    assert sent[1:] == ["pipeline"] * (len(sent) - 1)
