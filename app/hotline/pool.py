@@ -25,16 +25,7 @@ from app.hotline.services import QueueEmpty
 from app.i18n import _l
 from app.plan_cache import execute_prepared
 from app.tenancy import tenant_context
-from app.tenants.services import SERVED_STATUSES
-
-
-@dataclass(frozen=True)
-class Clinic:
-    """A clinic the agent serves, as the pool's pages and the claim read it."""
-
-    id: int
-    slug: str
-    name: str
+from app.tenants.services import SERVED_STATUSES, Clinic
 
 
 @dataclass(frozen=True)
@@ -51,7 +42,7 @@ class ClinicWaiting:
 # clinics' rows loaded as ORM objects cost a pooled claim a quarter of its Python. Platform tables: no
 # tenant needed. Worked-in clinics only (`SERVED_STATUSES`).
 _MEMBERSHIPS = """
-SELECT t.id, t.slug, t.name, m.in_pool
+SELECT t.id, t.slug, t.name, t.time_zone, m.in_pool
   FROM memberships m JOIN tenants t ON t.id = m.tenant_id
  WHERE m.user_id = %(agent)s AND m.role = 'agent' AND t.status::text = ANY(%(served)s)
  ORDER BY t.name, t.id
@@ -62,7 +53,7 @@ _SERVED = [status.value for status in SERVED_STATUSES]
 def _memberships(agent_id: int) -> list[tuple[Clinic, bool]]:
     """The clinics the person serves as an agent (worked-in ones only) and whether each is in their pool."""
     rows = execute_prepared(db.session, _MEMBERSHIPS, {"agent": agent_id, "served": _SERVED})
-    return [(Clinic(clinic_id, slug, name), in_pool) for clinic_id, slug, name, in_pool in rows]
+    return [(Clinic(clinic_id, slug, name, zone), in_pool) for clinic_id, slug, name, zone, in_pool in rows]
 
 
 def _voice_free(agent_id: int, tenant_ids) -> bool:

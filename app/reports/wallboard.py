@@ -33,18 +33,10 @@ from app.sla.metrics import Counts
 from app.sla.models import ServiceLevelConvention
 from app.sla.services import QUEUE_CHANNELS, versions
 from app.tenancy import tenant_context
-from app.tenants.services import is_served, tenants_visible_to
+from app.tenants.services import Clinic, is_served, tenants_visible_to
 
 AGENTS_PER_PAGE = 25
 SUPERVISING = frozenset({TenantRole.SUPERVISOR, TenantRole.MANAGER})
-
-
-@dataclass(frozen=True)
-class Clinic:
-    id: int
-    slug: str
-    name: str
-    time_zone: str
 
 
 @dataclass(frozen=True)
@@ -116,7 +108,7 @@ class Wallboard:
 def supervised_clinics(user: User) -> list[Clinic]:
     """The served clinics whose wallboard `user` may see: where they supervise or manage (all for provider admins)."""
     return [
-        Clinic(tenant.id, tenant.slug, tenant.name, tenant.time_zone)
+        Clinic.of(tenant)
         for tenant in tenants_visible_to(user)
         if is_served(tenant) and (user.is_provider_admin or user.roles_in(tenant.id) & SUPERVISING)
     ]

@@ -4,6 +4,7 @@ import logging
 import re
 import secrets
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -73,6 +74,21 @@ def clinic_ids(statuses: Collection[TenantStatus] | None = None) -> list[int]:
     if statuses is not None:
         query = query.where(Tenant.status.in_(tuple(statuses)))
     return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """A clinic as a page or a service that works across several reads it: a plain record, not the `Tenant`
+    row, so nothing of it loads later or goes stale in a session that moves from clinic to clinic."""
+
+    id: int
+    slug: str
+    name: str
+    time_zone: str
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> "Clinic":
+        return cls(tenant.id, tenant.slug, tenant.name, tenant.time_zone)
 
 
 # Draft and active clinics are worked in; suspended and offboarded ones are not.
