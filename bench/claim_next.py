@@ -1,15 +1,15 @@
-"""Claim-next throughput: the real `claim_next_contact` service, the pooled claim across clinics, and a
-bare SKIP LOCKED loop, in one run.
+"""Claim-next throughput: the real `claim_next_contact` service, the pooled claim across clinics, a bare
+SKIP LOCKED loop and the service's own statement sent by hand, in one run.
 
 Run from the project folder:
 
     .venv/bin/python -m bench.claim_next [--contacts 100000] [--agents 64] [--clinics 20] [--processes N]
-                                         [--max-seconds 90] [--skip-bare] [--skip-pooled] [--extra-index]
-                                         [--pre-ping-every-checkout] [--quick]
+                                         [--max-seconds 90] [--skip-bare] [--skip-pooled] [--skip-rule]
+                                         [--extra-index] [--pre-ping-every-checkout] [--quick]
 
 It creates a throwaway database on the PostgreSQL at BENCH_DATABASE_ADMIN_URL (default
 postgresql://postgres@127.0.0.1:5432/test) with `tests.infra.postgres.test_database`, runs the
-migrations, loads a backlog of waiting contacts with bulk SQL as the owner, and then drains it twice
+migrations, loads a backlog of waiting contacts with bulk SQL as the owner, and then drains it in turn
 with the same agents, as the same RLS-bound application role:
 
 1. service: one worker per agent, each in its own app context and tenant context, calls
@@ -17,13 +17,18 @@ with the same agents, as the same RLS-bound application role:
 2. cross-clinic: the backlog is reset and as many other agents, each serving 3 to 6 of the clinics,
    call `pool.claim_next_across(agent_id)` and commit, as the combined queue's "next contact" does;
 3. bare SQL: the backlog is reset and the single-clinic workers run the claim as hand-written SQL with
-   psycopg (BEGIN; set_config; UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING; INSERT event; COMMIT):
-   the ceiling the service can approach.
+   psycopg (BEGIN; set_config; UPDATE ... FOR UPDATE SKIP LOCKED ... RETURNING; INSERT event; COMMIT),
+   filtering on the agent's languages only: the ceiling the issues' goals compare the service with;
+4. rule SQL: the backlog is reset and the same workers send the service's own claim statement (its whole
+   eligibility rule and its event) by hand, with the tenant setting and the plan settings, in one psycopg
+   pipeline, then COMMIT: the bare loop of the rule the service applies, so that the service's own cost
+   can be told from that of its rule (`--skip-rule` leaves it out);
+5. cross rule SQL: the backlog is reset and the pooled agents send the pooled claim's own statements by
+   hand (their clinics; one pipeline of each clinic's setting and peek; the claim in the most urgent clinic;
+   COMMIT): what reading several clinics costs without the service's Python (left out with either skip).
 
 Before them (`--serial N`, 0 = none; `--serial-only` stops there) the serial cost: one agent claims alone,
-the modes taking turns, and each claim's CPU is counted (this process and PostgreSQL's backends). It adds a
-fourth mode, "rule SQL": the service's own claim statement (its whole eligibility rule) sent by hand in one
-psycopg pipeline, so that the service's own cost can be told from that of the rule it applies.
+the five modes taking turns, and each claim's CPU is counted (this process and PostgreSQL's backends).
 
 Every queue is an e-mail queue: an agent holds one phone call at a time and a queue's chat limit of
 chats, and the bench's agents never finish what they claim, so only e-mail lets them drain the backlog.
@@ -84,6 +89,7 @@ EXTRA_INDEX = (
     "CREATE INDEX ix_bench_claim_by_due ON contacts (tenant_id, due_at, priority DESC, offered_at)"
     " WHERE status = 'waiting'"
 )
+SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 BARE_EVENT = """
 INSERT INTO contact_events (tenant_id, contact_id, kind, occurred_at, actor_id, details)
 VALUES (%(tenant)s, %(contact)s, 'assigned', now(), %(agent)s, '{}')
@@ -359,9 +365,90 @@ def pooled_worker(app, agent, barrier, stop, results: list) -> None:
 
 
 def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
-    """The same claim as hand-written SQL on one psycopg connection: the ceiling."""
+    """The claim as hand-written SQL on one psycopg connection, with no rule but languages: the ceiling."""
     user_id, tenant_id, languages = agent
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
+    _driver_loop(conninfo, lambda conn: bare_claim(conn, params), barrier, stop, results)
+
+
+def rule_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
+    """The service's own claim statement (its whole rule and its event) sent by hand on one psycopg connection,
+    one pipeline and a COMMIT per claim: the bare loop of the rule the service applies."""
+    user_id, tenant_id, _languages = agent
+    claim_sql = rule_statement()
+    params = {"agent": user_id, "tenant": tenant_id, "voice_free": None}
+
+    def claim(conn: psycopg.Connection) -> int | None:
+        return rule_claim(conn, claim_sql, {**params, "moment": datetime.now(UTC)})
+
+    _driver_loop(conninfo, claim, barrier, stop, results)
+
+
+def pooled_rule_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
+    """The pooled claim's own statements sent by hand on one psycopg connection: the agent's clinics, one
+    pipeline of each clinic's tenant setting and peek, then the claim in the most urgent clinic (another clinic
+    when that one has nothing left), then COMMIT. The bare loop of the pooled claim's rule: none of the
+    service's Python, agent state or announcement."""
+    user_id, _tenant_id, _languages = agent
+    statements = pooled_rule_statements()
+    _driver_loop(conninfo, lambda conn: pooled_rule_claim(conn, statements, user_id), barrier, stop, results)
+
+
+def pooled_rule_statements() -> dict[str, str]:
+    """The pooled claim's statements as psycopg takes them: its read of the clinics, the peek and the claim."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    from app.hotline import pool, services
+
+    dialect = PGDialect_psycopg()
+    return {
+        "clinics": pool._MEMBERSHIPS,
+        "peek": services._driver_sql(services._PEEK, dialect),
+        "claim": services._driver_sql(services._CLAIM, dialect),
+    }
+
+
+def pooled_rule_claim(conn: psycopg.Connection, statements: dict[str, str], agent_id: int) -> int | None:
+    """One pooled claim by hand, committed; None (rolled back) when no clinic has anything left for the agent.
+    Every bench agent's contacts are e-mails, so no phone call is ever held and no clinic is read twice."""
+    from app.hotline import pool
+    from app.plan_cache import planned_once
+
+    moment = datetime.now(UTC)
+    served = conn.execute(statements["clinics"], {"agent": agent_id, "served": pool._SERVED}, prepare=True).fetchall()
+    peeks = {}
+    with conn.pipeline(), planned_once(conn):
+        for clinic_id, *_clinic in served:
+            conn.execute(SET_TENANT, (str(clinic_id),))
+            peeks[clinic_id] = conn.execute(
+                statements["peek"],
+                {"tenant": clinic_id, "agent": agent_id, "moment": moment, "text_only": False},
+                prepare=True,
+            )
+    candidates = []
+    for clinic_id, *_clinic, in_pool in served:
+        for kind, _id, due_at, priority, offered_at, _n in peeks[clinic_id].fetchall():
+            if kind == "best" and in_pool:
+                candidates.append(((due_at, -priority, offered_at), clinic_id))
+    for _urgency, clinic_id in sorted(candidates):
+        with conn.pipeline():
+            conn.execute(SET_TENANT, (str(clinic_id),))
+            with planned_once(conn):
+                cursor = conn.execute(
+                    statements["claim"],
+                    {"tenant": clinic_id, "agent": agent_id, "moment": moment, "voice_free": True},
+                    prepare=True,
+                )
+        row = cursor.fetchone()
+        if row is not None:
+            conn.commit()
+            return row[0]
+    conn.rollback()
+    return None
+
+
+def _driver_loop(conninfo: str, claim, barrier, stop, results: list) -> None:
+    """One worker claiming with `claim(connection)` (a committed claim's id, None when nothing is left)."""
     latencies, ids, errors, first_error = [], [], 0, None
     with psycopg.connect(conninfo) as conn:
         conn.execute("SELECT 1")
@@ -370,7 +457,7 @@ def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                contact_id = bare_claim(conn, params)
+                contact_id = claim(conn)
                 if contact_id is None:
                     break
             except psycopg.Error as error:
@@ -388,7 +475,7 @@ def bare_worker(conninfo: str, agent, barrier, stop, results: list) -> None:
 def bare_claim(conn: psycopg.Connection, params: dict) -> int | None:
     """One claim of the bare loop, committed: the tenant's setting, the claim, its event; None (rolled back)
     when nothing is left."""
-    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(params["tenant"]),))
+    conn.execute(SET_TENANT, (str(params["tenant"]),))
     row = conn.execute(BARE_CLAIM, params).fetchone()
     if row is None:
         conn.rollback()
@@ -398,6 +485,15 @@ def bare_claim(conn: psycopg.Connection, params: dict) -> int | None:
     return row[0]
 
 
+def rule_statement() -> str:
+    """The service's claim statement as psycopg takes it (`services._CLAIM`, compiled for the driver)."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    from app.hotline import services
+
+    return services._driver_sql(services._CLAIM, PGDialect_psycopg())
+
+
 def rule_claim(conn: psycopg.Connection, claim_sql: str, params: dict) -> int | None:
     """The service's own claim statement (its whole eligibility rule and its event) sent by hand, committed:
     the tenant's setting, the plan settings and the claim in one pipeline, then COMMIT. What the service's
@@ -405,7 +501,7 @@ def rule_claim(conn: psycopg.Connection, claim_sql: str, params: dict) -> int | 
     from app.plan_cache import planned_once
 
     with conn.pipeline():
-        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(params["tenant"]),))
+        conn.execute(SET_TENANT, (str(params["tenant"]),))
         with planned_once(conn):
             cursor = conn.execute(claim_sql, params, prepare=True)
     row = cursor.fetchone()
@@ -420,6 +516,10 @@ def _start_threads(kind: str, conf: dict, agents, barrier, stop, results: list, 
             target, first = service_worker, app
         elif kind == "pooled":
             target, first = pooled_worker, app
+        elif kind == "rule":
+            target, first = rule_worker, libpq_url(conf["app_url"])
+        elif kind == "pooled rule":
+            target, first = pooled_rule_worker, libpq_url(conf["app_url"])
         else:
             target, first = bare_worker, libpq_url(conf["app_url"])
         thread = threading.Thread(target=target, args=(first, agent, barrier, stop, results), daemon=True)
@@ -612,8 +712,7 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     pooled_user_id = pooled_agent[0]
     params = {"agent": user_id, "tenant": tenant_id, "languages": list(languages)}
     rule_params = {"agent": user_id, "tenant": tenant_id, "voice_free": None}
-    with app.app_context():
-        claim_sql = services._driver_sql(services._CLAIM, db.engine.dialect)
+    claim_sql, pooled_statements = rule_statement(), pooled_rule_statements()
 
     def committed(claim) -> bool:
         # One press and its commit; False once nothing is left to claim.
@@ -639,7 +738,10 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
     def rule() -> bool:
         return rule_claim(bare_connection, claim_sql, {**rule_params, "moment": datetime.now(UTC)}) is not None
 
-    modes = (("service", service), ("cross", cross), ("bare SQL", bare), ("rule SQL", rule))
+    def cross_rule() -> bool:
+        return pooled_rule_claim(bare_connection, pooled_statements, pooled_user_id) is not None
+
+    modes = (("service", service), ("cross", cross), ("bare SQL", bare), ("rule SQL", rule), ("cross rule", cross_rule))
     rounds: dict[str, list[dict]] = {label: [] for label, _claim in modes}
     per_round = max(1, claims // SERIAL_ROUNDS)
     with app.app_context(), psycopg.connect(libpq_url(conf["app_url"])) as bare_connection:
@@ -682,6 +784,10 @@ def serial_cost(app, conf: dict, owner: psycopg.Connection, agent, pooled_agent,
             "rule/service": statistics.median(
                 (r["python"] + r["postgres"]) / (s["python"] + s["postgres"]) for s, _c, _b, r in ratios
             ),
+            "rule/cross rule": statistics.median(
+                (r["python"] + r["postgres"]) / (x["python"] + x["postgres"])
+                for r, x in zip(rounds["rule SQL"], rounds["cross rule"], strict=True)
+            ),
         }
     )
     return rows
@@ -693,12 +799,12 @@ def report_serial(rows: list[dict]) -> None:
         f"Serial cost: one agent claiming alone, CPU per claim (this process + PostgreSQL's backends), "
         f"median of {SERIAL_ROUNDS} rounds in which the modes take turns:"
     )
-    print("| mode      | claims | Python ms | PostgreSQL ms | CPU ms | wall ms |")
-    print("|-----------|--------|-----------|---------------|--------|---------|")
+    print("| mode       | claims | Python ms | PostgreSQL ms | CPU ms | wall ms |")
+    print("|------------|--------|-----------|---------------|--------|---------|")
     ratios = rows[-1]
     for row in rows[:-1]:
         print(
-            f"| {row['label']:<9} | {row['claims']:>6} | {row['python']:>9.2f} | {row['postgres']:>13.2f} | "
+            f"| {row['label']:<10} | {row['claims']:>6} | {row['python']:>9.2f} | {row['postgres']:>13.2f} | "
             f"{row['cpu']:>6.2f} | {row['wall']:>7.2f} |"
         )
     print(f"cost ratio service/cross-clinic (CPU per claim, median of rounds): {ratios['service/cross']:.2f}")
@@ -707,7 +813,11 @@ def report_serial(rows: list[dict]) -> None:
         f"cost ratio rule SQL/service (CPU per claim, median of rounds): {ratios['rule/service']:.2f} (the service's "
         "claim statement sent by hand: what is left is the service's Python around it)"
     )
-    print("(with every core busy, claims/s follow these: the goals of >= 0.70 apply to both)")
+    print(
+        f"cost ratio rule SQL/cross rule (CPU per claim, median of rounds): {ratios['rule/cross rule']:.2f} (both sent "
+        "by hand: what reading several clinics costs without the service's Python)"
+    )
+    print("(with every core busy, claims/s follow these: the goals of >= 0.70 apply to the first two)")
 
 
 # --- statements per claim ----------------------------------------------------------------------------
@@ -819,6 +929,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-bare", action="store_true", help="leave out the bare SQL loop")
     parser.add_argument("--skip-pooled", action="store_true", help="leave out the cross-clinic claim")
+    parser.add_argument("--skip-rule", action="store_true", help="leave out the rule SQL loop")
     parser.add_argument(
         "--quick", action="store_true", help="a smaller run for a busy machine: 10000 contacts, 30 s per mode at most"
     )
@@ -957,6 +1068,20 @@ def main(argv=None) -> int:
                     print("bare SQL: psycopg SKIP LOCKED loop ...", flush=True)
                     phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
                     rows.append(summarise(phase, owner, mark, backlog))
+                if not args.skip_rule:
+                    reset_backlog(owner)
+                    mark = last_event_id(owner)
+                    print("rule SQL: the service's claim statement sent by hand ...", flush=True)
+                    phase = run_phase("rule", "rule SQL", conf, agents, processes, owner, backlog, max_seconds)
+                    rows.append(summarise(phase, owner, mark, backlog))
+                    if not args.skip_pooled:
+                        reset_backlog(owner)
+                        mark = last_event_id(owner)
+                        print("cross rule SQL: the pooled claim's statements sent by hand ...", flush=True)
+                        phase = run_phase(
+                            "pooled rule", "cross rule", conf, pooled_agents, processes, owner, backlog, max_seconds
+                        )
+                        rows.append(summarise(phase, owner, mark, backlog))
             report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
             if serial:
                 report_serial(serial)
@@ -995,14 +1120,14 @@ def report(
     print()
     print(f"workers: {layout}")
     header = (
-        f"| {'mode':<9} | {'claims':>8} | {'seconds':>7} | {'claims/s':>8} | {'p50 ms':>6} | {'p99 ms':>6} | "
+        f"| {'mode':<10} | {'claims':>8} | {'seconds':>7} | {'claims/s':>8} | {'p50 ms':>6} | {'p99 ms':>6} | "
         f"{'double claims':>13} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
     for row in rows:
         print(
-            f"| {row['label']:<9} | {row['claims']:>8,} | {row['seconds']:>7.1f} | {row['rate']:>8,.0f} | "
+            f"| {row['label']:<10} | {row['claims']:>8,} | {row['seconds']:>7.1f} | {row['rate']:>8,.0f} | "
             f"{row['p50']:>6.1f} | {row['p99']:>6.1f} | {row['doubles']:>13} |"
         )
     for row in rows:
@@ -1018,6 +1143,21 @@ def report(
         print(f"ratio cross-clinic/service (claims/s): {rates['cross'] / rates['service']:.2f} (goal >= 0.70)")
     if rates.get("bare SQL") and rates.get("service"):
         print(f"ratio service/bare (claims/s): {rates['service'] / rates['bare SQL']:.2f} (goal >= 0.70)")
+    if rates.get("rule SQL") and rates.get("service"):
+        print(
+            f"ratio service/rule SQL (claims/s): {rates['service'] / rates['rule SQL']:.2f} (the service against its "
+            "own claim statement sent by hand; not a goal of its own)"
+        )
+    if rates.get("cross rule") and rates.get("rule SQL"):
+        print(
+            f"ratio cross rule/rule SQL (claims/s): {rates['cross rule'] / rates['rule SQL']:.2f} (the pooled claim's "
+            "statements against the single-clinic claim's, both sent by hand: what reading several clinics costs)"
+        )
+    if rates.get("rule SQL") and rates.get("bare SQL"):
+        print(
+            f"ratio rule SQL/bare (claims/s): {rates['rule SQL'] / rates['bare SQL']:.2f} (the claim's rule against "
+            "the bare loop's: no Python around either)"
+        )
     for row in rows:
         print(f"{row['label']}: p99 {row['p99']:.1f} ms (goal <= 100), {row['doubles']} double claims (goal 0)")
     for row in rows:
