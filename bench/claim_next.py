@@ -984,7 +984,7 @@ def main(argv=None) -> int:
                     f"synchronous_commit={sync}), Python {sys.version.split()[0]}, {date.today().isoformat()}"
                 )
                 print(
-                    f"workers: {layout} ({why}); application role for both modes; CPU idle just before: "
+                    f"workers: {layout} ({why}); application role for every mode; CPU idle just before: "
                     f"{cpu_idle_percent():.0f}%",
                     flush=True,
                 )
@@ -1024,64 +1024,29 @@ def main(argv=None) -> int:
                     return 0
 
                 rows = []
-                mark = last_event_id(owner)
-                print("service: claim_next_contact + commit ...", flush=True)
-                phase = run_phase(
-                    "service",
-                    "service",
-                    conf,
-                    agents,
-                    processes,
-                    owner,
-                    backlog,
-                    max_seconds,
-                    app=app if processes == 1 else None,
-                )
-                rows.append(summarise(phase, owner, mark, backlog))
-                if processes == 1:
-                    with app.app_context():
-                        db.engine.dispose()
 
-                if not args.skip_pooled:
+                def measure(kind: str, label: str, workers, what: str) -> None:
+                    # Every mode starts from the whole backlog and is checked on the events it wrote.
                     reset_backlog(owner)
                     mark = last_event_id(owner)
-                    print("cross-clinic: pool.claim_next_across + commit ...", flush=True)
-                    phase = run_phase(
-                        "pooled",
-                        "cross",
-                        conf,
-                        pooled_agents,
-                        processes,
-                        owner,
-                        backlog,
-                        max_seconds,
-                        app=app if processes == 1 else None,
-                    )
+                    print(f"{label}: {what} ...", flush=True)
+                    shared = app if processes == 1 and kind in ("service", "pooled") else None  # one process
+                    phase = run_phase(kind, label, conf, workers, processes, owner, backlog, max_seconds, app=shared)
                     rows.append(summarise(phase, owner, mark, backlog))
-                    if processes == 1:
+                    if shared is not None:
                         with app.app_context():
                             db.engine.dispose()
 
+                measure("service", "service", agents, "claim_next_contact + commit")
+                if not args.skip_pooled:
+                    measure("pooled", "cross", pooled_agents, "pool.claim_next_across + commit")
                 if not args.skip_bare:
-                    reset_backlog(owner)
-                    mark = last_event_id(owner)
-                    print("bare SQL: psycopg SKIP LOCKED loop ...", flush=True)
-                    phase = run_phase("bare", "bare SQL", conf, agents, processes, owner, backlog, max_seconds)
-                    rows.append(summarise(phase, owner, mark, backlog))
+                    measure("bare", "bare SQL", agents, "psycopg SKIP LOCKED loop")
                 if not args.skip_rule:
-                    reset_backlog(owner)
-                    mark = last_event_id(owner)
-                    print("rule SQL: the service's claim statement sent by hand ...", flush=True)
-                    phase = run_phase("rule", "rule SQL", conf, agents, processes, owner, backlog, max_seconds)
-                    rows.append(summarise(phase, owner, mark, backlog))
+                    measure("rule", "rule SQL", agents, "the service's claim statement sent by hand")
                     if not args.skip_pooled:
-                        reset_backlog(owner)
-                        mark = last_event_id(owner)
-                        print("cross rule SQL: the pooled claim's statements sent by hand ...", flush=True)
-                        phase = run_phase(
-                            "pooled rule", "cross rule", conf, pooled_agents, processes, owner, backlog, max_seconds
-                        )
-                        rows.append(summarise(phase, owner, mark, backlog))
+                        what = "the pooled claim's statements sent by hand"
+                        measure("pooled rule", "cross rule", pooled_agents, what)
             report(rows, statements, checkouts, begins, layout, pre_ping=conf["pre_ping"])
             if serial:
                 report_serial(serial)
