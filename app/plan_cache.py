@@ -54,7 +54,13 @@ def execute_prepared(session: Session, sql: str, params: Mapping) -> Cursor:
     which the database wall alone scopes, as for `text()`. Pending changes are flushed first, as the session
     does before its own statements (unless it is told not to: `no_autoflush`).
     """
-    if session.autoflush:
-        session.flush()
+    flush_pending(session)
     sync_tenant_setting(session)
     return session.connection().connection.driver_connection.execute(sql, params, prepare=True)
+
+
+def flush_pending(session: Session) -> None:
+    """Flush the session's pending changes before statements sent to the driver read the tables, as the session
+    does before its own statements; not where it is told not to (`no_autoflush`)."""
+    if session.autoflush:
+        session.flush()

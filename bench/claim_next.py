@@ -400,11 +400,10 @@ def pooled_rule_statements() -> dict[str, str]:
 
     from app.hotline import pool, services
 
-    dialect = PGDialect_psycopg()
     return {
         "clinics": pool._MEMBERSHIPS,
-        "peek": services._driver_sql(services._PEEK, dialect),
-        "claim": services._driver_sql(services._CLAIM, dialect),
+        "peek": services._driver_sql(services._PEEK, PGDialect_psycopg()),
+        "claim": rule_statement(),
     }
 
 
@@ -846,10 +845,8 @@ def probe_statements(app, owner: psycopg.Connection, agent, *, pooled: bool = Fa
     with app.app_context(), tenant_context(None if pooled else tenant_id):
         claim()  # the first claim creates the agent's state; the runs measure the ones after it
         engine = db.engine
-        sent_through_sqlalchemy = set()
 
         def on_execute(conn, cursor, statement, parameters, context, executemany):
-            sent_through_sqlalchemy.add(id(cursor))
             statements.append("sqlalchemy: " + " ".join(statement.split()))
 
         def on_checkout(dbapi_connection, connection_record, connection_proxy):

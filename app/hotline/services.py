@@ -43,7 +43,7 @@ from app.input_rules import BadInput
 from app.labels import LabelledEnum
 from app.languages import find_language, is_language
 from app.patients.models import PATIENT_REF_PATTERN
-from app.plan_cache import planned_once
+from app.plan_cache import flush_pending, planned_once
 from app.tenancy import current_tenant_id, send_tenant_setting, sync_tenant_setting, tenant_context
 from app.tenants.services import current_tenant
 
@@ -636,8 +636,7 @@ def _claim(agent_id: int, voice_free: bool | None, moment: datetime) -> tuple[Co
     (`agent_states.stay_busy`). Returns the claimed contact, joined to the session as the statement returned
     it (None: nothing to claim), and the clinic the agent is busy in (None: not busy)."""
     session = db.session
-    if session.autoflush:
-        session.flush()  # the statements below read contacts and states behind the ORM's back
+    flush_pending(session)  # the statements below read contacts and states behind the ORM's back
     connection = session.connection()
     raw = connection.connection.driver_connection
     with raw.pipeline():

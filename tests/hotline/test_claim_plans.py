@@ -1,5 +1,7 @@
 """The claim and the pooled claim's peeks are planned once per connection (app/plan_cache.py), and only they."""
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 from sqlalchemy import event, text
@@ -86,6 +88,22 @@ def test_an_error_inside_reaches_the_caller_as_it_was(app, two_tenants):
         with pytest.raises(psycopg.errors.DivisionByZero), driver.pipeline(), planned_once(driver):
             driver.execute("SELECT 1 / 0", prepare=True)
         db.session.rollback()
+
+
+def test_a_claim_sees_the_sessions_changes_not_yet_flushed(
+    app, two_tenants, create_queue, create_contact, set_languages
+):
+    # The claim is sent to the driver, behind the ORM: a change still pending in the session must count.
+    clinic = two_tenants.a.id
+    queue = create_queue(clinic, "Mail", channel=Channel.EMAIL)
+    first, second = create_contact(clinic, queue, age_seconds=600), create_contact(clinic, queue, age_seconds=60)
+    set_languages(two_tenants.a.agent, "en")
+    with app.app_context(), tenant_context(clinic):
+        postponed = db.session.get(Contact, first)
+        postponed.due_at += timedelta(days=1)
+        taken = services.claim_next_contact(two_tenants.a.agent)
+        db.session.rollback()
+    assert taken == second
 
 
 def test_a_steady_claim_is_one_round_trip_before_its_commit(
